@@ -1,0 +1,23 @@
+//! Pure sync logic shared by the fieldsync server and every Rust client.
+//!
+//! Each business record (customer, contact, ...) is one automerge document. This crate knows what a
+//! record of each kind looks like ([`schema`], [`kinds`]), reads and checks a document against its kind
+//! ([`record`], [`validate`]), tells which fields a set of changes writes ([`inspect`]), and defines the
+//! wire protocol that devices and the server speak ([`protocol`]).
+//!
+//! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
+//! server and the device apply the very same rules.
+
+pub mod digest;
+pub mod error;
+pub mod inspect;
+pub mod kinds;
+pub mod protocol;
+pub mod record;
+pub mod schema;
+pub mod validate;
+pub mod value;
+
+pub use error::Error;
+pub use schema::{FieldSpec, FieldType, KindSchema, Role, Scope, Writer};
+pub use value::Value;

@@ -1,0 +1,457 @@
+//! The wire protocol between devices and the server, shared by both so they cannot drift.
+//!
+//! Login and device management speak JSON. The sync calls (push, pull, verify) carry automerge change
+//! bytes, so their bodies are MessagePack ([`CONTENT_TYPE`]) with byte strings as raw binary, not
+//! base64 inside JSON. Messages use named fields: a newer peer may add optional fields, and an older one
+//! ignores what it does not know. [`PROTOCOL_VERSION`] changes only when a peer could misread a message.
+//!
+//! Decoding never panics: [`decode`] refuses oversized input and malformed bytes with a typed error, and
+//! [`Limits`] bounds every list a message may carry.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+use crate::schema::Role;
+use crate::Error;
+
+/// The protocol version this build speaks, sent in the [`VERSION_HEADER`] of every sync request.
+pub const PROTOCOL_VERSION: u16 = 1;
+pub const VERSION_HEADER: &str = "fieldsync-protocol";
+/// The media type of the MessagePack bodies of push, pull and verify.
+pub const CONTENT_TYPE: &str = "application/vnd.fieldsync.v1+msgpack";
+
+/// An automerge change hash (SHA-256), carried as 32 raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hash(pub [u8; 32]);
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self)
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl From<automerge::ChangeHash> for Hash {
+    fn from(h: automerge::ChangeHash) -> Hash {
+        Hash(h.0)
+    }
+}
+
+impl From<Hash> for automerge::ChangeHash {
+    fn from(h: Hash) -> automerge::ChangeHash {
+        automerge::ChangeHash(h.0)
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let bytes = ByteBuf::deserialize(d)?;
+        let array: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"32 bytes"))?;
+        Ok(Hash(array))
+    }
+}
+
+/// Converts automerge heads to wire hashes, sorted so equal heads compare equal.
+pub fn heads_of(heads: &[automerge::ChangeHash]) -> Vec<Hash> {
+    let mut out: Vec<Hash> = heads.iter().map(|h| Hash(h.0)).collect();
+    out.sort_unstable();
+    out
+}
+
+/// Converts wire hashes back to automerge heads.
+pub fn to_change_hashes(heads: &[Hash]) -> Vec<automerge::ChangeHash> {
+    heads.iter().map(|h| automerge::ChangeHash(h.0)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Login and devices (JSON)
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub device_id: Uuid,
+    /// The bearer token of this device. It is shown once; the server keeps only its hash.
+    pub token: String,
+    /// The automerge actor bound to this device, in hex. Every change the device makes must carry an
+    /// actor that starts with these bytes.
+    pub actor_id: String,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub protocol_version: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub last_seen_at: Option<String>,
+    pub revoked: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Push
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub docs: Vec<DocPush>,
+}
+
+/// The new changes of one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocPush {
+    /// The record's id, a UUID v7 made on the device.
+    pub id: Uuid,
+    pub kind: String,
+    /// The server heads the device last saw for this document (empty for a new record).
+    #[serde(default)]
+    pub base_heads: Vec<Hash>,
+    /// Raw automerge changes (`Change::raw_bytes`), one per entry.
+    pub changes: Vec<ByteBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// One result per pushed document, in the order they were pushed.
+    pub results: Vec<DocResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// The changes were merged and are durable.
+    Applied,
+    /// The server already had every change: nothing to do (a replayed push).
+    AlreadyKnown,
+    /// Some changes depend on changes the server has never seen. The server keeps them and applies
+    /// them once their dependencies arrive; `missing` names what it lacks.
+    MissingDependencies,
+    /// The document was refused as a whole; nothing of it was stored. `reason` says why. The device
+    /// keeps its edits and shows the reason.
+    Rejected,
+    /// The device may no longer write this document (its scope shrank while it was offline). The changes
+    /// were stored for a manager to accept or reject, not applied.
+    Quarantined,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocResult {
+    pub id: Uuid,
+    pub status: PushStatus,
+    /// The server's heads of the document after this push (empty if the server has no such document).
+    #[serde(default)]
+    pub heads: Vec<Hash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Hash>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pull
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The cursor of the last page the device stored; none on the first pull.
+    #[serde(default)]
+    pub cursor: Option<ByteBuf>,
+    /// The most document updates the device wants in this page.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One document's new data: automerge chunks (changes or a compacted snapshot) the device loads with
+/// `load_incremental`. Loading a chunk twice is harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocUpdate {
+    pub id: Uuid,
+    pub kind: String,
+    pub chunks: Vec<ByteBuf>,
+    /// The server's heads of the document when this page was read.
+    pub heads: Vec<Hash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub docs: Vec<DocUpdate>,
+    /// Documents that left the device's scope: the device deletes its copies (after pushing any edits).
+    #[serde(default)]
+    pub evict: Vec<Uuid>,
+    /// Opaque: send it back on the next pull. Every cursor the server ever issued stays valid.
+    pub cursor: ByteBuf,
+    /// More pages are ready now; pull again at once.
+    pub more: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verify
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMode {
+    /// One digest over every document in the device's scope ([`crate::digest::scope_digest`]).
+    Scope,
+    /// The heads of each listed document.
+    Docs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    pub mode: VerifyMode,
+    #[serde(default)]
+    pub scope_digest: Option<Hash>,
+    #[serde(default)]
+    pub docs: Vec<DocHeads>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocHeads {
+    pub id: Uuid,
+    pub heads: Vec<Hash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    /// True when every compared document has the same heads on both sides.
+    pub in_sync: bool,
+    /// The server's digest of the device's scope.
+    pub scope_digest: Hash,
+    /// Listed documents whose heads differ, with the server's heads.
+    #[serde(default)]
+    pub differing: Vec<DocHeads>,
+    /// Listed documents the server does not have in the device's scope.
+    #[serde(default)]
+    pub unknown: Vec<Uuid>,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Errors (JSON, every endpoint)
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    /// Set on `device_revoked`: the device must delete its local data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wipe: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Encoding
+
+/// Bounds on what one message may carry. The server refuses anything beyond them before doing work.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_docs: usize,
+    pub max_changes_per_doc: usize,
+    pub max_change_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message_bytes: 16 << 20,
+            max_docs: 1_000,
+            max_changes_per_doc: 10_000,
+            max_change_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Encodes a message as MessagePack with named fields.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(message).expect("protocol types always serialize")
+}
+
+/// Decodes a MessagePack message of at most `limits.max_message_bytes`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, Error> {
+    too_large("message", bytes.len(), limits.max_message_bytes)?;
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))
+}
+
+fn too_large(what: &'static str, actual: usize, limit: usize) -> Result<(), Error> {
+    if actual > limit {
+        Err(Error::TooLarge {
+            what,
+            actual,
+            limit,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+impl PushRequest {
+    /// Checks the counts and sizes a push may carry.
+    pub fn check(&self, limits: &Limits) -> Result<(), Error> {
+        too_large("documents in one push", self.docs.len(), limits.max_docs)?;
+        for doc in &self.docs {
+            too_large(
+                "changes of one document",
+                doc.changes.len(),
+                limits.max_changes_per_doc,
+            )?;
+            too_large(
+                "heads of one document",
+                doc.base_heads.len(),
+                limits.max_changes_per_doc,
+            )?;
+            for change in &doc.changes {
+                too_large("one change", change.len(), limits.max_change_bytes)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VerifyRequest {
+    pub fn check(&self, limits: &Limits) -> Result<(), Error> {
+        too_large(
+            "documents in one verify",
+            self.docs.len(),
+            limits.max_docs * 100,
+        )?;
+        for doc in &self.docs {
+            too_large(
+                "heads of one document",
+                doc.heads.len(),
+                limits.max_changes_per_doc,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample_push() -> PushRequest {
+        PushRequest {
+            docs: vec![DocPush {
+                id: Uuid::now_v7(),
+                kind: "customer".into(),
+                base_heads: vec![Hash([9; 32])],
+                changes: vec![ByteBuf::from(vec![1, 2, 3]), ByteBuf::from(vec![0xff; 40])],
+            }],
+        }
+    }
+
+    #[test]
+    fn push_round_trips_and_change_bytes_travel_raw() {
+        let push = sample_push();
+        let bytes = encode(&push);
+        assert_eq!(
+            decode::<PushRequest>(&bytes, &Limits::default()).unwrap(),
+            push
+        );
+        // 40 bytes of change travel as 40 bytes plus a short header, not as base64 or a list of numbers.
+        let needle = vec![0xff; 40];
+        assert!(bytes.windows(40).any(|w| w == needle.as_slice()));
+        assert!(bytes.len() < 200, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn oversized_and_malformed_input_is_a_typed_error() {
+        let limits = Limits {
+            max_message_bytes: 10,
+            ..Limits::default()
+        };
+        let err = decode::<PushRequest>(&encode(&sample_push()), &limits).unwrap_err();
+        assert_eq!(err.code(), "too_large");
+        let err = decode::<PushRequest>(b"\xc1garbage", &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "malformed");
+        let short_hash = rmp_serde::to_vec_named(&serde_json::json!({"docs": [{
+            "id": Uuid::nil(), "kind": "customer", "base_heads": [serde_bytes::ByteBuf::from(vec![1u8; 31])], "changes": []
+        }]}))
+        .unwrap();
+        assert_eq!(
+            decode::<PushRequest>(&short_hash, &Limits::default())
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+        let mut push = sample_push();
+        push.docs[0].changes = vec![ByteBuf::new(); 3];
+        let limits = Limits {
+            max_changes_per_doc: 2,
+            ..Limits::default()
+        };
+        assert_eq!(push.check(&limits).unwrap_err().code(), "too_large");
+    }
+
+    #[test]
+    fn unknown_fields_from_newer_peers_are_ignored() {
+        let bytes =
+            rmp_serde::to_vec_named(&serde_json::json!({"docs": [], "priority": 3})).unwrap();
+        assert_eq!(
+            decode::<PushRequest>(&bytes, &Limits::default())
+                .unwrap()
+                .docs
+                .len(),
+            0
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let limits = Limits::default();
+            let _ = decode::<PushRequest>(&bytes, &limits);
+            let _ = decode::<PullRequest>(&bytes, &limits);
+            let _ = decode::<PullResponse>(&bytes, &limits);
+            let _ = decode::<VerifyRequest>(&bytes, &limits);
+            let _ = decode::<PushResponse>(&bytes, &limits);
+        }
+
+        #[test]
+        fn decoders_never_panic_on_mutated_messages(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut bytes = encode(&sample_push());
+            for (at, byte) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if let Ok(push) = decode::<PushRequest>(&bytes, &Limits::default()) {
+                let _ = push.check(&Limits::default());
+            }
+        }
+    }
+}

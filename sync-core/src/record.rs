@@ -1,0 +1,294 @@
+//! Reading a record document into a flat projection, and editing records through their schema.
+//!
+//! Records keep their fields at the root of the document (flat keys merge best). Text fields are the
+//! only nested objects, and they are created in the record's first change: two devices that both
+//! created the same nested object would each lose the other's content.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{FieldType, KindSchema, Scope, DELETED_FIELD};
+use crate::validate::{self, FieldError, Raw};
+use crate::{Error, Value};
+
+/// A field that holds concurrent values: devices wrote it concurrently and nobody has resolved it.
+/// `values[0]` is the value automerge picked as the winner; the others are kept, not hidden.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub field: String,
+    pub values: Vec<Value>,
+}
+
+/// The flat row of one record: every schema field (missing ones as [`Value::Null`]) and the fields in
+/// conflict. Fields the schema does not know stay in the document and are not projected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    pub fields: BTreeMap<&'static str, Value>,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Projection {
+    pub fn get(&self, field: &str) -> &Value {
+        self.fields.get(field).unwrap_or(&Value::Null)
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.get(DELETED_FIELD) == &Value::Bool(true)
+    }
+
+    /// The value of the field that decides the record's scope: a territory name or a parent id.
+    pub fn scope_key(&self, kind: &KindSchema) -> Option<&str> {
+        let field = match kind.scope {
+            Scope::Territory { field } | Scope::Parent { field, .. } => field,
+        };
+        self.get(field).as_str()
+    }
+}
+
+/// Reads what the document holds at every schema field and checks it, collecting every field error.
+pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projection, Error> {
+    let mut fields = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    let mut errors = Vec::new();
+    for spec in kind.fields {
+        let raws = read_all(doc, spec.name)?;
+        let mut values = Vec::with_capacity(raws.len());
+        for raw in &raws {
+            match validate::check(spec, raw) {
+                Ok(v) => values.push(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        if values.len() > 1 {
+            conflicts.push(Conflict {
+                field: spec.name.to_string(),
+                values: values.clone(),
+            });
+        }
+        fields.insert(spec.name, values.into_iter().next().unwrap_or(Value::Null));
+    }
+    if errors.is_empty() {
+        Ok(Projection { fields, conflicts })
+    } else {
+        errors.dedup_by(|a, b| a.field == b.field && a.code == b.code);
+        Err(Error::Invalid(errors))
+    }
+}
+
+/// Every concurrent value of a root key, the winner first.
+fn read_all(doc: &impl ReadDoc, key: &str) -> Result<Vec<Raw>, Error> {
+    let all = doc.get_all(ROOT, key)?;
+    if all.is_empty() {
+        return Ok(vec![Raw::Missing]);
+    }
+    all.into_iter()
+        .map(|(value, id)| {
+            Ok(match value {
+                automerge::Value::Scalar(s) => Raw::Scalar(s.into_owned()),
+                automerge::Value::Object(ObjType::Text) => Raw::Text(doc.text(&id)?),
+                automerge::Value::Object(_) => Raw::OtherObject,
+            })
+        })
+        .collect()
+}
+
+/// Creates a new record document of `kind` written by `actor`, in one change that sets every given
+/// field, creates every text field and the tombstone. The result is checked against the schema before
+/// it is committed, so a device never produces a record the server must reject for its type.
+pub fn create(
+    kind: &'static KindSchema,
+    actor: ActorId,
+    values: &[(&str, Value)],
+) -> Result<AutoCommit, Error> {
+    let mut doc = AutoCommit::new().with_actor(actor);
+    for spec in kind.fields {
+        if let FieldType::Text { .. } = spec.ty {
+            doc.put_object(ROOT, spec.name, ObjType::Text)?;
+        }
+    }
+    doc.put(ROOT, DELETED_FIELD, false)?;
+    set_fields(&mut doc, kind, values)?;
+    Ok(doc)
+}
+
+/// Writes fields of an existing record in one change, after checking the result against the schema.
+/// Nothing is written if any field is invalid. Writing a value equal to the current one is a no-op.
+pub fn update(
+    doc: &mut AutoCommit,
+    kind: &'static KindSchema,
+    values: &[(&str, Value)],
+) -> Result<(), Error> {
+    set_fields(doc, kind, values)
+}
+
+fn set_fields(
+    doc: &mut AutoCommit,
+    kind: &'static KindSchema,
+    values: &[(&str, Value)],
+) -> Result<(), Error> {
+    let result = put_fields(doc, kind, values).and_then(|()| project(doc, kind).map(drop));
+    match result {
+        Ok(()) => {
+            doc.commit();
+            Ok(())
+        }
+        Err(e) => {
+            doc.rollback();
+            Err(e)
+        }
+    }
+}
+
+fn put_fields(
+    doc: &mut AutoCommit,
+    kind: &'static KindSchema,
+    values: &[(&str, Value)],
+) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    for (name, value) in values {
+        let Some(spec) = kind.field(name) else {
+            errors.push(FieldError::new(
+                name,
+                "unknown_field",
+                format!("{} has no field `{name}`", kind.name),
+            ));
+            continue;
+        };
+        match (spec.ty, value) {
+            (FieldType::Text { .. }, Value::Str(s)) => match doc.get(ROOT, spec.name)? {
+                Some((automerge::Value::Object(ObjType::Text), text)) => {
+                    doc.update_text(&text, s)?
+                }
+                _ => return Err(Error::NestedObjectAfterCreation(spec.name.to_string())),
+            },
+            (FieldType::Text { .. }, Value::Null) => {
+                if let Some((automerge::Value::Object(ObjType::Text), text)) =
+                    doc.get(ROOT, spec.name)?
+                {
+                    doc.update_text(&text, "")?;
+                }
+            }
+            (FieldType::Timestamp, Value::Int(t)) => {
+                doc.put(ROOT, spec.name, ScalarValue::Timestamp(*t))?
+            }
+            (_, Value::Null) => doc.put(ROOT, spec.name, ScalarValue::Null)?,
+            (_, Value::Bool(b)) => doc.put(ROOT, spec.name, *b)?,
+            (_, Value::Int(i)) => doc.put(ROOT, spec.name, *i)?,
+            (_, Value::Float(f)) => doc.put(ROOT, spec.name, *f)?,
+            (_, Value::Str(s)) => doc.put(ROOT, spec.name, s.as_str())?,
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{CONTACT, CUSTOMER};
+
+    fn actor(n: u8) -> ActorId {
+        ActorId::from(vec![n; 16])
+    }
+
+    fn acme(n: u8) -> AutoCommit {
+        create(
+            &CUSTOMER,
+            actor(n),
+            &[
+                ("name", Value::Str("ACME".into())),
+                ("territory", Value::Str("North".into())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn create_sets_fields_text_and_tombstone_in_one_change() {
+        let mut doc = acme(1);
+        assert_eq!(doc.get_changes(&[]).len(), 1);
+        let p = project(&doc, &CUSTOMER).unwrap();
+        assert_eq!(p.get("name"), &Value::Str("ACME".into()));
+        assert_eq!(p.get("notes"), &Value::Str(String::new()));
+        assert!(!p.is_deleted());
+        assert_eq!(p.scope_key(&CUSTOMER), Some("North"));
+        assert!(p.conflicts.is_empty());
+    }
+
+    #[test]
+    fn invalid_edits_are_refused_and_leave_the_document_unchanged() {
+        let mut doc = acme(1);
+        let heads = doc.get_heads();
+        let err = update(
+            &mut doc,
+            &CUSTOMER,
+            &[
+                ("phone", Value::Str("1".into())),
+                ("lat", Value::Float(200.0)),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("lat"));
+        assert_eq!(doc.get_heads(), heads);
+        assert_eq!(project(&doc, &CUSTOMER).unwrap().get("phone"), &Value::Null);
+        let err = update(&mut doc, &CUSTOMER, &[("colour", Value::Str("red".into()))]).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+        let missing = create(&CONTACT, actor(1), &[("name", Value::Str("Bo".into()))]).unwrap_err();
+        assert_eq!(missing.field(), Some("customer_id"));
+    }
+
+    #[test]
+    fn concurrent_writes_are_reported_as_conflicts_and_different_fields_merge() {
+        let mut a = acme(1);
+        let mut b = a.fork().with_actor(actor(2));
+        update(
+            &mut a,
+            &CUSTOMER,
+            &[
+                ("phone", Value::Str("111".into())),
+                ("city", Value::Str("Lyon".into())),
+            ],
+        )
+        .unwrap();
+        update(
+            &mut b,
+            &CUSTOMER,
+            &[
+                ("phone", Value::Str("222".into())),
+                ("notes", Value::Str("call".into())),
+            ],
+        )
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        let p = project(&a, &CUSTOMER).unwrap();
+        assert_eq!(p.get("city"), &Value::Str("Lyon".into()));
+        assert_eq!(p.get("notes"), &Value::Str("call".into()));
+        assert_eq!(p.conflicts.len(), 1);
+        assert_eq!(p.conflicts[0].field, "phone");
+        assert_eq!(p.conflicts[0].values.len(), 2);
+        assert_eq!(&p.conflicts[0].values[0], p.get("phone"));
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_the_document_but_not_projected() {
+        let mut doc = acme(1);
+        doc.put(ROOT, "loyalty_tier", "gold").unwrap();
+        let p = project(&doc, &CUSTOMER).unwrap();
+        assert!(!p.fields.contains_key("loyalty_tier"));
+        assert_eq!(
+            doc.get(ROOT, "loyalty_tier")
+                .unwrap()
+                .unwrap()
+                .0
+                .into_string()
+                .unwrap(),
+            "gold"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Declarative schemas of record kinds: what fields a kind has, their types, which are required, who
+//! may write them and how a record of the kind is scoped to territories.
+//!
+//! Adding a kind is one [`KindSchema`] constant in [`crate::kinds`] plus a migration that creates its
+//! projection table; every other part of the system (validation, write checks, projection, the feed)
+//! reads the schema.
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role. Roles are ordered by what they may write: an admin may do what a manager may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Manager,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "manager" => Some(Role::Manager),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may write a field through a device push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// Anyone who may write the record.
+    Agent,
+    /// Managers and admins only (e.g. a credit limit).
+    Manager,
+    /// Only the server itself (e.g. an ERP reference set by an integration); no device push may touch it.
+    Server,
+}
+
+impl Writer {
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Writer::Agent => true,
+            Writer::Manager => role >= Role::Manager,
+            Writer::Server => false,
+        }
+    }
+}
+
+/// The type of a field's value inside the automerge document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldType {
+    /// A last-writer-wins string of at most `max_len` characters.
+    String {
+        max_len: usize,
+    },
+    /// A collaborative text object (character-level merge), for notes.
+    Text {
+        max_len: usize,
+    },
+    /// An e-mail address (a string with one `@`).
+    Email,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
+    Bool,
+    /// Milliseconds since the Unix epoch, stored as an automerge timestamp.
+    Timestamp,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// The id (UUID) of another record of the named kind.
+    Reference(&'static str),
+}
+
+/// One field of a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub required: bool,
+    pub writer: Writer,
+}
+
+impl FieldSpec {
+    pub const fn new(name: &'static str, ty: FieldType) -> FieldSpec {
+        FieldSpec {
+            name,
+            ty,
+            required: false,
+            writer: Writer::Agent,
+        }
+    }
+
+    pub const fn required(mut self) -> FieldSpec {
+        self.required = true;
+        self
+    }
+
+    pub const fn written_by(mut self, writer: Writer) -> FieldSpec {
+        self.writer = writer;
+        self
+    }
+}
+
+/// How the territory of a record, and so who may see and write it, is found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    /// The record names its territory in this field (a territory name).
+    Territory { field: &'static str },
+    /// The record belongs to a parent record (named by this reference field) and shares its territory.
+    Parent {
+        field: &'static str,
+        kind: &'static str,
+    },
+}
+
+/// The schema of one record kind.
+#[derive(Debug)]
+pub struct KindSchema {
+    /// The kind's name on the wire and in URLs (`customer`).
+    pub name: &'static str,
+    /// The relational table the records are projected into (`customers`).
+    pub table: &'static str,
+    pub scope: Scope,
+    pub fields: &'static [FieldSpec],
+}
+
+/// The field every kind has: a record is deleted by setting it to true (a tombstone), so that a delete
+/// merges with concurrent edits instead of losing them.
+pub const DELETED_FIELD: &str = "deleted";
+
+impl KindSchema {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
