@@ -1,1 +1,17 @@
+//! The fieldsync database schema as append-only sea-orm migrations, run by the server at start.
+//!
+//! **Never edit a migration that has landed**; add a new one. Times are stored as milliseconds since
+//! the Unix epoch (BIGINT) and ids as UUIDs, so SQLite and PostgreSQL behave the same.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

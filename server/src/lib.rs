@@ -1,1 +1,22 @@
+//! The fieldsync server as a library: the binary in `main.rs` and the tests both start it through
+//! [`app::serve`], so tests run the real thing on a random port.
 
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod demo;
+pub mod docstore;
+pub mod entities;
+pub mod error;
+pub mod feed;
+pub mod merge;
+pub mod projection;
+pub mod routes;
+pub mod scope;
+pub mod users;
+pub mod verify;
+pub mod wire;
+
+pub use app::{serve, AppState, Settings};
+pub use error::Error;

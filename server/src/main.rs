@@ -1,1 +1,6 @@
-fn main() {}
+//! `fieldsync-server`: see [`fieldsync_server::cli`].
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    fieldsync_server::cli::main().await
+}

@@ -198,8 +198,6 @@ pub struct DocUpdate {
     pub id: Uuid,
     pub kind: String,
     pub chunks: Vec<ByteBuf>,
-    /// The server's heads of the document when this page was read.
-    pub heads: Vec<Hash>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,1 +1,220 @@
+//! The harness of the end-to-end tests: fresh databases, real servers on random ports, and devices.
+//!
+//! Every storage test runs on SQLite and on PostgreSQL ([`storage_test!`]). PostgreSQL tests need
+//! `FIELDSYNC_TEST_POSTGRES_URL` (a database on a server where the user may create databases, e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own database, dropped afterwards.
+//! Without the variable the PostgreSQL variants say so and return; with it set and the server
+//! unreachable they fail.
 
+use std::time::Duration;
+
+use fieldsync_sdk::{Client, Replica};
+use fieldsync_server::app::{AppState, Settings};
+use sea_orm::{ConnectionTrait, Database};
+use sync_core::protocol::LoginResponse;
+use sync_core::Role;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const POSTGRES_ENV: &str = "FIELDSYNC_TEST_POSTGRES_URL";
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fieldsync.sqlite").display());
+        TestDb { url, postgres: None, _dir: Some(dir) }
+    }
+
+    /// A new PostgreSQL database, or None (after saying so) when no server is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            eprintln!("skipped: PostgreSQL variant needs {POSTGRES_ENV}");
+            return None;
+        };
+        let name = format!("fieldsync_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but unreachable: {e}"));
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin.close().await.ok();
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("{POSTGRES_ENV} must end with /DATABASE"),
+        };
+        Some(TestDb { url, postgres: Some((admin_url, name)), _dir: None })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs outside any runtime guarantee, so clean up on a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! storage_test {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident: TestDb) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            async fn run($db: $crate::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                run($crate::TestDb::sqlite().await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = $crate::TestDb::postgres().await {
+                    run(db).await
+                }
+            }
+        }
+    };
+}
+
+/// A real server on a random loopback port, running in this process.
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: &TestDb) -> TestServer {
+        TestServer::start_with(Settings::new(&db.url)).await
+    }
+
+    pub async fn start_with(settings: Settings) -> TestServer {
+        let state = AppState::new(&settings).await.expect("server state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel();
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            fieldsync_server::serve(serving, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer { url, state, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Creates a user with the given role and territories.
+    pub async fn user(&self, email: &str, role: Role, territories: &[&str]) -> Uuid {
+        let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
+        fieldsync_server::users::add_user(&self.state.db, email, role, PASSWORD, &territories).await.expect("add user")
+    }
+
+    /// Logs a new device in as `email`.
+    pub async fn device(&self, email: &str) -> Device {
+        Device::login(&self.url, email).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A logged-in device: its client and its records.
+pub struct Device {
+    pub client: Client,
+    pub login: LoginResponse,
+    pub replica: Replica,
+}
+
+impl Device {
+    pub async fn login(url: &str, email: &str) -> Device {
+        let mut client = Client::new(url);
+        let login = client.login(email, PASSWORD, "test device").await.expect("login");
+        let replica = Replica::from_hex_actor(&login.actor_id).expect("actor");
+        Device { client, login, replica }
+    }
+
+    pub async fn sync(&mut self) -> fieldsync_sdk::SyncReport {
+        self.replica.sync(&self.client).await.expect("sync")
+    }
+}
+
+/// A server started as its own operating-system process (the real `fieldsync-server` program).
+pub struct ServerProcess {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `program` (an integration test passes `env!("CARGO_BIN_EXE_e2e-server")`).
+    pub fn start(program: &str, database_url: &str) -> ServerProcess {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let child = std::process::Command::new(program)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start server process");
+        ServerProcess { url: format!("http://127.0.0.1:{port}"), child }
+    }
+
+    /// Waits until the server answers its health check.
+    pub async fn ready(&self) {
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if http.get(format!("{}/healthz", self.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server process at {} did not become ready", self.url);
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,92 @@
+//! Passwords, device tokens and the authentication of every request.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rand::RngCore;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sha2::{Digest, Sha256};
+use sync_core::Role;
+
+use crate::app::AppState;
+use crate::entities::{device, user, user_territory};
+use crate::error::Error;
+use crate::scope::Principal;
+
+/// Hashes a password with argon2id and a random salt. Slow on purpose; call it off the async runtime.
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("cannot hash password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A new bearer token: 256 random bits, hex, with a prefix that makes leaked tokens easy to spot.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("fst_{}", hex::encode(bytes))
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Loads the device behind a bearer token, refusing unknown and revoked ones.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Error> {
+    let conn = &state.db.conn;
+    let device = device::Entity::find()
+        .filter(device::Column::TokenHash.eq(token_hash(token)))
+        .one(conn)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if device.revoked_at.is_some() {
+        return Err(Error::DeviceRevoked);
+    }
+    let user = user::Entity::find_by_id(device.user_id).one(conn).await?.ok_or(Error::Unauthenticated)?;
+    let role = Role::parse(&user.role).ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
+    let mut territories: Vec<uuid::Uuid> = user_territory::Entity::find()
+        .select_only()
+        .column(user_territory::Column::TerritoryId)
+        .filter(user_territory::Column::UserId.eq(user.id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    territories.sort_unstable();
+    Ok(Principal { user_id: user.id, role, device_id: device.id, territories })
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, Error> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
+        let principal = authenticate(state, token.trim()).await?;
+        tracing::Span::current().record("device", tracing::field::display(principal.device_id));
+        Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_tokens_are_random() {
+        let hash = hash_password("s3cret").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("s3cret", "not a hash"));
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a).len(), 32);
+    }
+}

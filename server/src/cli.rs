@@ -1,0 +1,135 @@
+//! The `fieldsync-server` command line: run the sync server, or manage users. The binary is a thin
+//! wrapper around [`main`], so end-to-end tests can run the very same program as a separate process.
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use crate::app::{shutdown_signal, AppState, Settings};
+use crate::{demo, users};
+use sync_core::Role;
+
+#[derive(Parser)]
+#[command(name = "fieldsync-server", version, about = "The fieldsync sync server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DbArgs {
+    /// Database URL (sqlite://FILE?mode=rwc or postgres://...) or a path to an SQLite file.
+    #[arg(long, env = "FIELDSYNC_DATABASE_URL", default_value = "fieldsync.sqlite")]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Seed a demo organisation on first start and print its logins.
+        #[arg(long)]
+        demo: bool,
+        /// How many merged documents to keep in memory.
+        #[arg(long, default_value_t = 2_000)]
+        cache_docs: usize,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password comes from FIELDSYNC_PASSWORD or a prompt.
+    Add {
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A territory of the user (created if it does not exist); repeat for several.
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Give a user a territory; their devices receive its records on their next sync.
+    Grant {
+        email: String,
+        #[arg(long)]
+        territory: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Take a territory from a user; their devices evict its records on their next sync.
+    Revoke {
+        email: String,
+        #[arg(long)]
+        territory: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "the role is one of agent, manager, admin".to_string())
+}
+
+fn password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("FIELDSYNC_PASSWORD") {
+        return Ok(p);
+    }
+    rpassword::prompt_password("Password: ").context("failed to read the password (set FIELDSYNC_PASSWORD to skip the prompt)")
+}
+
+async fn state(db: &DbArgs) -> anyhow::Result<AppState> {
+    AppState::new(&Settings::new(&db.database_url)).await.context("failed to open the database")
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .init();
+    match Cli::parse().command {
+        Command::Serve { listen, db, demo: seed_demo, cache_docs } => {
+            let settings = Settings { cache_docs, ..Settings::new(&db.database_url) };
+            let state = AppState::new(&settings).await.context("failed to open the database")?;
+            if seed_demo && demo::seed(&state).await.context("failed to seed the demo")? {
+                println!("Seeded the demo organisation. Logins (password: {}):", demo::PASSWORD);
+                for (email, role, territories) in demo::USERS {
+                    println!("  {email:<36} {role:<8} {}", territories.join(", "));
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("failed to listen on {listen}"))?;
+            println!("fieldsync-server listening on http://{}", listener.local_addr()?);
+            crate::serve(state, listener, shutdown_signal()).await?;
+        }
+        Command::User { command } => match command {
+            UserCommand::Add { email, role, territories, db } => {
+                let password = password()?;
+                let state = state(&db).await?;
+                let id = users::add_user(&state.db, &email, role, &password, &territories).await?;
+                println!("added {role} {email} ({id})");
+            }
+            UserCommand::Grant { email, territory, db } => {
+                let state = state(&db).await?;
+                let Some(user) = users::find_by_email(&state.db, &email).await? else { bail!("no user {email}") };
+                users::grant_territory(&state.db, user.id, &territory).await?;
+                println!("{email} now has territory {territory}");
+            }
+            UserCommand::Revoke { email, territory, db } => {
+                let state = state(&db).await?;
+                let Some(user) = users::find_by_email(&state.db, &email).await? else { bail!("no user {email}") };
+                users::revoke_territory(&state.db, user.id, &territory).await?;
+                println!("{email} no longer has territory {territory}");
+            }
+        },
+    }
+    Ok(())
+}

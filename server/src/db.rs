@@ -1,0 +1,190 @@
+//! Connecting to the database (SQLite by default, PostgreSQL in production), running migrations, and
+//! the few primitives every write path shares: write transactions, retries and the feed counter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldsync_migrations::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    RuntimeErr, StatementBuilder, TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::Error;
+
+/// The database of one server process.
+#[derive(Clone)]
+pub struct Db {
+    pub conn: DatabaseConnection,
+    /// SQLite allows one writer at a time, and a deferred transaction that upgrades to a writer while
+    /// another writes fails at once (SQLITE_BUSY_SNAPSHOT) instead of waiting. Serialising the process's
+    /// write transactions on this lock avoids that; PostgreSQL needs no such lock (None).
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// Turns what a user typed into a database URL: a bare path is an SQLite file, created if missing.
+pub fn normalize_url(url: &str) -> String {
+    if url.contains("://") || url.starts_with("sqlite:") {
+        url.to_string()
+    } else {
+        format!("sqlite://{url}?mode=rwc")
+    }
+}
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, Error> {
+        let url = normalize_url(url);
+        let mut options = ConnectOptions::new(url.clone());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                // WAL lets readers run beside the writer; FULL makes a commit durable across power loss,
+                // because an acknowledged change must never be lost.
+                o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+        let conn = Database::connect(options).await.map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(&url))))?;
+        Migrator::up(&conn, None).await?;
+        let write_lock = (conn.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db { conn, write_lock })
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.conn.get_database_backend()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend() == DatabaseBackend::Postgres
+    }
+
+    /// Begins a write transaction. On SQLite it first takes the process's write lock.
+    pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        Ok(WriteTxn { txn: self.conn.begin().await?, _guard: guard })
+    }
+}
+
+/// A write transaction; dropping it without [`WriteTxn::commit`] rolls it back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), Error> {
+        Ok(self.txn.commit().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+/// How often a write transaction is tried when the database reports a transient conflict.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// Whether a failed write transaction should be tried again: a deadlock, a serialisation failure, or
+/// two pushes creating the same record at once. Waits a little before saying yes.
+pub async fn retry_after(error: &Error, attempt: u32) -> bool {
+    let Error::Db(e) = error else { return false };
+    if attempt >= WRITE_ATTEMPTS || !is_transient(e) {
+        return false;
+    }
+    tracing::debug!(attempt, error = %e, "retrying a write transaction after a transient conflict");
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+    true
+}
+
+/// Whether an error is a conflict between concurrent transactions that a retry resolves.
+fn is_transient(e: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(db)))) = e
+    else {
+        return false;
+    };
+    // PostgreSQL: serialization_failure, deadlock_detected, unique_violation. SQLite: BUSY, LOCKED.
+    matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505" | "5" | "6" | "517"))
+}
+
+/// Allocates `n` consecutive feed positions and returns the first.
+///
+/// The counter row stays locked until the transaction commits, so transactions take positions in the
+/// order they commit. A reader that has seen position N can therefore never later find a committed
+/// position below N: the feed has no gaps, on PostgreSQL as on SQLite. The lock is taken as the last
+/// step of a write, so it is held only for the inserts and the commit.
+pub async fn allocate_seq(txn: &DatabaseTransaction, n: i64) -> Result<i64, Error> {
+    let stmt = Query::update()
+        .table(Alias::new("feed_counter"))
+        .value(Alias::new("seq"), Expr::col(Alias::new("seq")).add(n))
+        .and_where(Expr::col(Alias::new("id")).eq(1))
+        .returning_col(Alias::new("seq"))
+        .to_owned();
+    let row = txn.query_one(stmt.build_with(txn)).await?.ok_or_else(|| Error::Storage("feed counter missing".into()))?;
+    let last: i64 = row.try_get("", "seq")?;
+    Ok(last - n + 1)
+}
+
+/// The highest feed position committed so far. Every position up to it is visible.
+pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
+    let stmt = Query::select().column(Alias::new("seq")).from(Alias::new("feed_counter")).and_where(Expr::col(Alias::new("id")).eq(1)).to_owned();
+    let row = conn.query_one(stmt.build_with(conn)).await?.ok_or_else(|| Error::Storage("feed counter missing".into()))?;
+    Ok(row.try_get("", "seq")?)
+}
+
+/// Builds a sea-query statement for the connection's backend.
+pub trait BuildWith {
+    fn build_with(&self, conn: &impl ConnectionTrait) -> sea_orm::Statement;
+}
+
+impl<S: StatementBuilder> BuildWith for S {
+    fn build_with(&self, conn: &impl ConnectionTrait) -> sea_orm::Statement {
+        conn.get_database_backend().build(self)
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalised_and_redacted() {
+        assert_eq!(normalize_url("data/fs.sqlite"), "sqlite://data/fs.sqlite?mode=rwc");
+        assert_eq!(normalize_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://user:secret@host:5432/db"), "postgres://user@host:5432/db");
+        assert_eq!(redact("sqlite://x.sqlite"), "sqlite://x.sqlite");
+    }
+}

@@ -1,0 +1,96 @@
+//! The one error type of the server, and its single mapping to HTTP.
+//!
+//! **Architecture invariant:** a client never sees database or internal error text. Storage and internal
+//! errors are logged with the request's id and answered with a generic message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sync_core::protocol::{ErrorBody, ErrorDetail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("wrong e-mail or password")]
+    BadCredentials,
+    #[error("this device was revoked; delete its local data")]
+    DeviceRevoked,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("expected a body of type {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Core(#[from] sync_core::Error),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
+        Error::BadRequest { code, message: message.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Unauthenticated | Error::BadCredentials | Error::DeviceRevoked => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Core(e) => match e {
+                sync_core::Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code clients act on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated => "unauthenticated",
+            Error::BadCredentials => "bad_credentials",
+            Error::DeviceRevoked => "device_revoked",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::BadRequest { code, .. } => code,
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Error::Conflict(_) => "conflict",
+            Error::Core(e) => e.code(),
+            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "internal server error; the request changed nothing and may be retried".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code().to_string(), message, wipe: matches!(self, Error::DeviceRevoked) },
+        };
+        (status, Json(body)).into_response()
+    }
+}

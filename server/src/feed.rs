@@ -1,0 +1,307 @@
+//! The pull feed: every change in a device's scope, in commit order, from any cursor.
+//!
+//! Pages are answered from SQL: chunk rows past the cursor, joined to their documents' scope. Documents
+//! that did not change are never loaded. Feed positions are handed out in commit order (see
+//! `db::allocate_seq`), and a page never reads past the highest committed position it saw first, so a
+//! reader can never step over a change that commits later with a lower position.
+//!
+//! The cursor is opaque to the device and carries everything the server needs, so any server process
+//! can answer any page. Besides the position it remembers which territories the device holds. When the
+//! user's territories change, the next pulls first name the records of lost territories for eviction,
+//! then send every record of gained territories, then go on with the feed. Records that move between
+//! territories are handled the same way through `scope_moves`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::sea_query::{Alias, Cond, Expr, Order, Query, SelectStatement};
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocUpdate, PullRequest, PullResponse};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::{committed_seq, BuildWith};
+use crate::error::Error;
+use crate::scope::Principal;
+
+pub const DEFAULT_PAGE: u32 = 500;
+pub const MAX_PAGE: u32 = 5_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    /// Every feed position up to here has been delivered.
+    seq: i64,
+    /// The territories whose records the device holds; None for a user who sees everything.
+    territories: Option<BTreeSet<Uuid>>,
+    /// Records of newly gained territories still to send.
+    backfill: Option<Backfill>,
+    /// Records of lost territories still to name for eviction.
+    evict: Option<Eviction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Backfill {
+    territories: Vec<Uuid>,
+    /// Chunks up to this position come from the backfill; later ones from the feed.
+    upto: i64,
+    after: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Eviction {
+    territories: Vec<Uuid>,
+    after: Option<Uuid>,
+}
+
+fn current_scope(who: &Principal) -> Option<BTreeSet<Uuid>> {
+    (!who.sees_all()).then(|| who.territories.iter().copied().collect())
+}
+
+fn decode_cursor(bytes: &[u8], who: &Principal) -> Result<Cursor, Error> {
+    let cursor: Cursor = rmp_serde::from_slice(bytes).map_err(|_| Error::bad_request("invalid_cursor", "the cursor is not one this server issued"))?;
+    // A user who became or stopped being an admin starts over: what they hold is re-sent (merging
+    // what a device already has changes nothing), and nothing on the device is reset.
+    if cursor.territories.is_some() != !who.sees_all() {
+        return Ok(Cursor { territories: current_scope(who), ..Cursor::default() });
+    }
+    Ok(cursor)
+}
+
+/// Answers one page of the feed.
+pub async fn pull(state: &AppState, who: &Principal, request: PullRequest) -> Result<PullResponse, Error> {
+    let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as u64;
+    let mut cursor = match &request.cursor {
+        Some(bytes) => decode_cursor(bytes, who)?,
+        None => Cursor { territories: current_scope(who), ..Cursor::default() },
+    };
+    let conn = &state.db.conn;
+    if cursor.evict.is_none() && cursor.backfill.is_none() {
+        if let (Some(held), Some(now)) = (&mut cursor.territories, current_scope(who)) {
+            let removed: Vec<Uuid> = held.difference(&now).copied().collect();
+            let added: Vec<Uuid> = now.difference(held).copied().collect();
+            if !removed.is_empty() {
+                cursor.evict = Some(Eviction { territories: removed, after: None });
+            }
+            if !added.is_empty() {
+                held.extend(added.iter().copied());
+                cursor.backfill = Some(Backfill { territories: added, upto: cursor.seq, after: None });
+            }
+        }
+    }
+    if let Some(eviction) = cursor.evict.take() {
+        let evict = evictions(conn, who, &eviction, limit).await?;
+        if evict.len() as u64 == limit {
+            cursor.evict = Some(Eviction { after: evict.last().copied(), ..eviction });
+        } else if let Some(held) = &mut cursor.territories {
+            for t in &eviction.territories {
+                held.remove(t);
+            }
+        }
+        return Ok(PullResponse { docs: vec![], evict, cursor: encode(&cursor), more: true });
+    }
+    if let Some(backfill) = cursor.backfill.take() {
+        let ids = backfill_ids(conn, &backfill, limit).await?;
+        if ids.len() as u64 == limit {
+            cursor.backfill = Some(Backfill { after: ids.last().map(|(id, _)| *id), ..backfill.clone() });
+        }
+        let docs = whole_docs(conn, &ids, Some(backfill.upto)).await?;
+        return Ok(PullResponse { docs, evict: vec![], cursor: encode(&cursor), more: true });
+    }
+    // Read the committed position first: everything up to it is visible and final.
+    let committed = committed_seq(conn).await?;
+    let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
+    let (upto, more) = if rows.len() as u64 == limit { (rows.last().map_or(committed, |r| r.seq), true) } else { (committed, false) };
+    let (moved_in, evict) = moves(conn, who, &cursor, upto).await?;
+    let mut docs = group(rows);
+    if !moved_in.is_empty() {
+        docs.retain(|d| !moved_in.iter().any(|(id, _)| *id == d.id));
+        docs.extend(whole_docs(conn, &moved_in, None).await?);
+    }
+    cursor.seq = upto;
+    Ok(PullResponse { docs, evict, cursor: encode(&cursor), more })
+}
+
+fn encode(cursor: &Cursor) -> ByteBuf {
+    ByteBuf::from(rmp_serde::to_vec(cursor).expect("cursor serializes"))
+}
+
+/// The condition "the user may see this document" on `documents` aliased as `d`.
+fn visible(who: &Principal) -> Cond {
+    if who.sees_all() {
+        return Cond::all();
+    }
+    let d = Alias::new("d");
+    let mut cond = Cond::any().add(Expr::col((d.clone(), Alias::new("owner_id"))).eq(who.user_id));
+    if !who.territories.is_empty() {
+        cond = cond.add(Expr::col((d, Alias::new("territory_id"))).is_in(who.territories.clone()));
+    }
+    cond
+}
+
+struct ChunkRow {
+    doc_id: Uuid,
+    kind: String,
+    seq: i64,
+    data: Vec<u8>,
+}
+
+fn chunk_query() -> SelectStatement {
+    let (c, d) = (Alias::new("c"), Alias::new("d"));
+    Query::select()
+        .column((c.clone(), Alias::new("doc_id")))
+        .column((c.clone(), Alias::new("seq")))
+        .column((c.clone(), Alias::new("data")))
+        .column((d.clone(), Alias::new("kind")))
+        .from_as(Alias::new("doc_chunks"), c.clone())
+        .inner_join(
+            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            Expr::col((d, Alias::new("id"))).equals((c.clone(), Alias::new("doc_id"))),
+        )
+        .order_by((c, Alias::new("seq")), Order::Asc)
+        .to_owned()
+}
+
+async fn chunk_rows(conn: &impl ConnectionTrait, stmt: SelectStatement) -> Result<Vec<ChunkRow>, Error> {
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ChunkRow { doc_id: r.try_get("", "doc_id")?, kind: r.try_get("", "kind")?, seq: r.try_get("", "seq")?, data: r.try_get("", "data")? })
+        })
+        .collect()
+}
+
+async fn feed_page(conn: &impl ConnectionTrait, who: &Principal, after: i64, upto: i64, limit: u64) -> Result<Vec<ChunkRow>, Error> {
+    let c = Alias::new("c");
+    let stmt = chunk_query()
+        .and_where(Expr::col((c.clone(), Alias::new("seq"))).gt(after))
+        .and_where(Expr::col((c, Alias::new("seq"))).lte(upto))
+        .cond_where(visible(who))
+        .limit(limit)
+        .to_owned();
+    chunk_rows(conn, stmt).await
+}
+
+/// Every chunk of these documents (up to `upto` if given), grouped by document.
+async fn whole_docs(conn: &impl ConnectionTrait, ids: &[(Uuid, String)], upto: Option<i64>) -> Result<Vec<DocUpdate>, Error> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let c = Alias::new("c");
+    let mut stmt = chunk_query().and_where(Expr::col((c.clone(), Alias::new("doc_id"))).is_in(ids.iter().map(|(id, _)| *id))).to_owned();
+    if let Some(upto) = upto {
+        stmt.and_where(Expr::col((c, Alias::new("seq"))).lte(upto));
+    }
+    Ok(group(chunk_rows(conn, stmt).await?))
+}
+
+/// Groups chunk rows by document, keeping the order in which documents first appear.
+fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    let mut docs: Vec<DocUpdate> = Vec::new();
+    for row in rows {
+        let i = *index.entry(row.doc_id).or_insert_with(|| {
+            docs.push(DocUpdate { id: row.doc_id, kind: row.kind.clone(), chunks: vec![] });
+            docs.len() - 1
+        });
+        docs[i].chunks.push(ByteBuf::from(row.data));
+    }
+    docs
+}
+
+async fn evictions(conn: &impl ConnectionTrait, who: &Principal, eviction: &Eviction, limit: u64) -> Result<Vec<Uuid>, Error> {
+    let mut stmt = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("documents"))
+        .and_where(Expr::col(Alias::new("territory_id")).is_in(eviction.territories.clone()))
+        .and_where(Expr::col(Alias::new("owner_id")).ne(who.user_id))
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    if let Some(after) = eviction.after {
+        stmt.and_where(Expr::col(Alias::new("id")).gt(after));
+    }
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter().map(|r| Ok(r.try_get("", "id")?)).collect()
+}
+
+async fn backfill_ids(conn: &impl ConnectionTrait, backfill: &Backfill, limit: u64) -> Result<Vec<(Uuid, String)>, Error> {
+    let mut stmt = Query::select()
+        .columns([Alias::new("id"), Alias::new("kind")])
+        .from(Alias::new("documents"))
+        .and_where(Expr::col(Alias::new("territory_id")).is_in(backfill.territories.clone()))
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    if let Some(after) = backfill.after {
+        stmt.and_where(Expr::col(Alias::new("id")).gt(after));
+    }
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter().map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?))).collect()
+}
+
+/// Records that moved between territories in `(cursor.seq, upto]`: those that came into the device's
+/// view (sent whole, since the device lacks their history) and those that left it (evicted).
+async fn moves(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    cursor: &Cursor,
+    upto: i64,
+) -> Result<(Vec<(Uuid, String)>, Vec<Uuid>), Error> {
+    let (m, d) = (Alias::new("m"), Alias::new("d"));
+    let stmt = Query::select()
+        .column((m.clone(), Alias::new("doc_id")))
+        .column((m.clone(), Alias::new("from_territory")))
+        .column((d.clone(), Alias::new("territory_id")))
+        .column((d.clone(), Alias::new("owner_id")))
+        .column((d.clone(), Alias::new("kind")))
+        .from_as(Alias::new("scope_moves"), m.clone())
+        .inner_join(
+            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            Expr::col((d, Alias::new("id"))).equals((m.clone(), Alias::new("doc_id"))),
+        )
+        .and_where(Expr::col((m.clone(), Alias::new("seq"))).gt(cursor.seq))
+        .and_where(Expr::col((m.clone(), Alias::new("seq"))).lte(upto))
+        .order_by((m, Alias::new("seq")), Order::Asc)
+        .to_owned();
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    let mut moved_in: Vec<(Uuid, String)> = Vec::new();
+    let mut evict: Vec<Uuid> = Vec::new();
+    for r in rows {
+        let id: Uuid = r.try_get("", "doc_id")?;
+        let from: Option<Uuid> = r.try_get("", "from_territory")?;
+        let now: Option<Uuid> = r.try_get("", "territory_id")?;
+        let owner: Uuid = r.try_get("", "owner_id")?;
+        let held_before = who.sees_all()
+            || owner == who.user_id
+            || from.is_some_and(|t| cursor.territories.as_ref().is_some_and(|held| held.contains(&t)));
+        let visible_now = who.can_access(now, owner);
+        if visible_now && !held_before && !moved_in.iter().any(|(m, _)| *m == id) {
+            moved_in.push((id, r.try_get("", "kind")?));
+        } else if !visible_now && held_before && !evict.contains(&id) {
+            evict.push(id);
+        }
+    }
+    Ok((moved_in, evict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_core::Role;
+
+    #[test]
+    fn cursors_round_trip_and_foreign_bytes_are_refused() {
+        let who = Principal { user_id: Uuid::nil(), role: Role::Agent, device_id: Uuid::nil(), territories: vec![Uuid::from_u128(3)] };
+        let cursor = Cursor {
+            seq: 42,
+            territories: current_scope(&who),
+            backfill: Some(Backfill { territories: vec![Uuid::from_u128(3)], upto: 40, after: None }),
+            evict: None,
+        };
+        assert_eq!(decode_cursor(&encode(&cursor), &who).unwrap(), cursor);
+        assert_eq!(decode_cursor(b"junk", &who).unwrap_err().code(), "invalid_cursor");
+        let admin = Principal { role: Role::Admin, ..who };
+        assert_eq!(decode_cursor(&encode(&cursor), &admin).unwrap().seq, 0, "a change of role starts over");
+    }
+}

@@ -1,0 +1,529 @@
+//! The push path: every write to a record document goes through here.
+//!
+//! For each pushed document the server checks that every change new to it was made by the pushing
+//! device's actor, that the user may write the document and every field the changes touch, applies the
+//! changes, validates the merged document against its kind, and then stores the change chunk, the
+//! projection row, the heads and the feed position in the one transaction of the batch. A document that
+//! fails any check is rejected as a whole and changes nothing; the rest of the batch goes on.
+//!
+//! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sha2::{Digest, Sha256};
+use sync_core::protocol::{DocPush, DocResult, Hash, PushRequest, PushResponse, PushStatus, Reason};
+use sync_core::record::{self, Projection};
+use sync_core::{inspect, kinds, KindSchema, Scope};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::{allocate_seq, now_ms, retry_after, BuildWith};
+use crate::docstore::{self, pack_heads, unpack_heads};
+use crate::entities::{document, territory};
+use crate::error::Error;
+use crate::projection;
+use crate::scope::Principal;
+
+/// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
+/// document loads several times faster than one made of many small chunks.
+pub const COMPACT_AFTER_CHUNKS: i32 = 10;
+
+/// A pushed document after its bytes were parsed, before any database work.
+struct Prepared {
+    id: Uuid,
+    kind: Result<&'static KindSchema, Reason>,
+    changes: Result<Vec<Change>, Reason>,
+    base_heads: Vec<Hash>,
+}
+
+/// What one document's push will write, once feed positions are known.
+struct Write {
+    id: Uuid,
+    kind: &'static KindSchema,
+    is_new: bool,
+    territory_id: Option<Uuid>,
+    parent_id: Option<Uuid>,
+    owner_id: Uuid,
+    heads: Vec<u8>,
+    /// The chunk to append, or the whole compacted document when `snapshot` is set.
+    data: Vec<u8>,
+    snapshot: bool,
+    chunk_count: i32,
+    chunk_bytes: i64,
+    created_at: i64,
+    projection: Projection,
+    moved_from: Option<Option<Uuid>>,
+    doc: AutoCommit,
+}
+
+/// The outcome of a committed batch: the answer, and the documents to cache.
+struct Batch {
+    results: Vec<DocResult>,
+    cached: Vec<(Uuid, Vec<u8>, AutoCommit)>,
+}
+
+/// Applies a push from `who` and answers with one result per document, in request order.
+pub async fn push(state: &AppState, who: &Principal, request: PushRequest) -> Result<PushResponse, Error> {
+    request.check(&state.limits)?;
+    let mut ids = HashSet::new();
+    if let Some(dup) = request.docs.iter().find(|d| !ids.insert(d.id)) {
+        return Err(Error::bad_request("duplicate_document", format!("document {} appears twice in one push", dup.id)));
+    }
+    let mut prepared: Vec<Prepared> = request.docs.into_iter().map(prepare).collect();
+    // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
+    // in the same batch as the customer it belongs to.
+    let order: Vec<Uuid> = prepared.iter().map(|p| p.id).collect();
+    prepared.sort_by_key(|p| matches!(p.kind, Ok(k) if matches!(k.scope, Scope::Parent { .. })));
+    let mut attempt = 0;
+    let batch = loop {
+        attempt += 1;
+        let txn = state.db.begin_write().await?;
+        let result = match merge_batch(&txn, state, who, &prepared).await {
+            Ok(batch) => txn.commit().await.map(|()| batch),
+            Err(e) => {
+                // Roll back (and release SQLite's write lock) before waiting to retry.
+                drop(txn);
+                Err(e)
+            }
+        };
+        match result {
+            Err(e) if retry_after(&e, attempt).await => continue,
+            other => break other?,
+        }
+    };
+    for (id, heads, doc) in batch.cached {
+        state.cache.put(id, heads, doc);
+    }
+    let mut by_id: HashMap<Uuid, DocResult> = batch.results.into_iter().map(|r| (r.id, r)).collect();
+    let results = order.iter().filter_map(|id| by_id.remove(id)).collect();
+    Ok(PushResponse { results })
+}
+
+fn prepare(doc: DocPush) -> Prepared {
+    let kind = kinds::get(&doc.kind).map_err(|e| reason(&e));
+    let changes = doc
+        .changes
+        .into_iter()
+        .map(|bytes| Change::from_bytes(bytes.into_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Reason { code: "malformed_change".into(), message: format!("a change does not decode: {e}"), field: None });
+    Prepared { id: doc.id, kind, changes, base_heads: doc.base_heads }
+}
+
+fn reason(e: &sync_core::Error) -> Reason {
+    Reason { code: e.code().to_string(), message: e.to_string(), field: e.field().map(str::to_string) }
+}
+
+fn refusal(code: &str, message: impl Into<String>) -> Reason {
+    Reason { code: code.to_string(), message: message.into(), field: None }
+}
+
+/// The result of one document before the batch commits.
+enum Outcome {
+    Done(DocResult),
+    Write(Box<Write>),
+}
+
+/// Side effects that are not a document write.
+#[derive(Default)]
+struct Extras {
+    orphans: Vec<(Uuid, Hash, Vec<u8>)>,
+    cleared_orphans: Vec<Uuid>,
+    quarantine: Vec<QuarantineEntry>,
+}
+
+struct QuarantineEntry {
+    doc_id: Uuid,
+    kind: &'static str,
+    changes_hash: Vec<u8>,
+    changes: Vec<u8>,
+}
+
+async fn merge_batch(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    who: &Principal,
+    docs: &[Prepared],
+) -> Result<Batch, Error> {
+    let mut ids: Vec<Uuid> = docs.iter().map(|d| d.id).collect();
+    ids.sort_unstable();
+    // Lock the pushed documents' rows in id order, so two pushes of overlapping batches cannot
+    // deadlock and no two processes merge into the same document at once.
+    let rows: HashMap<Uuid, document::Model> = document::Entity::find()
+        .filter(document::Column::Id.is_in(ids))
+        .order_by_asc(document::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let territories: HashMap<String, Uuid> =
+        territory::Entity::find().all(txn).await?.into_iter().map(|t| (t.name, t.id)).collect();
+    let mut pending: HashMap<Uuid, (&'static str, Option<Uuid>)> = HashMap::new();
+    let mut results = Vec::new();
+    let mut writes = Vec::new();
+    let mut extras = Extras::default();
+    for doc in docs {
+        let ctx = DocContext { txn, state, who, territories: &territories, pending: &pending };
+        match merge_one(&ctx, doc, rows.get(&doc.id), &mut extras).await? {
+            Outcome::Done(result) => results.push(result),
+            Outcome::Write(write) => {
+                pending.insert(write.id, (write.kind.name, write.territory_id));
+                writes.push(*write);
+            }
+        }
+    }
+    let mut cached = Vec::new();
+    // The feed position is allocated last: it locks the counter until commit (see `allocate_seq`).
+    if !writes.is_empty() {
+        let first = allocate_seq(txn, writes.len() as i64).await?;
+        for (i, write) in writes.into_iter().enumerate() {
+            let seq = first + i as i64;
+            store(txn, &write, seq).await?;
+            results.push(DocResult {
+                id: write.id,
+                status: PushStatus::Applied,
+                heads: unpack_heads(&write.heads),
+                reason: None,
+                missing: vec![],
+            });
+            cached.push((write.id, write.heads, write.doc));
+        }
+    }
+    store_extras(txn, who, extras).await?;
+    Ok(Batch { results, cached })
+}
+
+struct DocContext<'a> {
+    txn: &'a DatabaseTransaction,
+    state: &'a AppState,
+    who: &'a Principal,
+    territories: &'a HashMap<String, Uuid>,
+    /// Documents written earlier in this batch: kind and territory.
+    pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
+}
+
+async fn merge_one(
+    ctx: &DocContext<'_>,
+    doc: &Prepared,
+    row: Option<&document::Model>,
+    extras: &mut Extras,
+) -> Result<Outcome, Error> {
+    let server_heads = row.map(|r| unpack_heads(&r.heads)).unwrap_or_default();
+    let done = |status, reason: Option<Reason>| {
+        Ok(Outcome::Done(DocResult { id: doc.id, status, heads: server_heads.clone(), reason, missing: vec![] }))
+    };
+    let kind = match &doc.kind {
+        Ok(kind) => *kind,
+        Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
+    };
+    let changes = match &doc.changes {
+        Ok(changes) => changes,
+        Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
+    };
+    if let Some(row) = row {
+        if row.kind != kind.name {
+            let msg = format!("document {} is a {}, not a {}", doc.id, row.kind, kind.name);
+            return done(PushStatus::Rejected, Some(refusal("kind_mismatch", msg)));
+        }
+    }
+    let mut am = match row {
+        Some(row) => match ctx.state.cache.take(doc.id, &row.heads) {
+            Some(am) => am,
+            None => docstore::load(ctx.txn, doc.id).await?,
+        },
+        None => AutoCommit::new(),
+    };
+    let orphans = load_orphans(ctx.txn, doc.id, ctx.who.device_id).await?;
+    let mut seen = HashSet::new();
+    let new: Vec<Change> = changes
+        .iter()
+        .chain(orphans.iter())
+        .filter(|c| seen.insert(c.hash()) && am.get_change_by_hash(&c.hash()).is_none())
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        if !orphans.is_empty() {
+            extras.cleared_orphans.push(doc.id);
+        }
+        if row.is_some() {
+            ctx.state.cache.put(doc.id, row.map(|r| r.heads.clone()).unwrap_or_default(), am);
+        }
+        return done(PushStatus::AlreadyKnown, None);
+    }
+    if let Some(forged) = new.iter().find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix())) {
+        let msg = format!("change {} was made by actor {}, not by this device", forged.hash(), forged.actor_id());
+        return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
+    }
+    if let Some(row) = row {
+        if !ctx.who.can_access(row.territory_id, row.owner_id) {
+            return Ok(Outcome::Done(quarantine_or_refuse(doc, kind, &mut am, &new, server_heads, extras)));
+        }
+    }
+    let heads_before = am.get_heads();
+    if let Err(e) = am.apply_changes(new.clone()) {
+        return done(PushStatus::Rejected, Some(refusal("malformed_change", format!("changes do not apply: {e}"))));
+    }
+    let missing = am.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        // Keep the changes until their dependencies arrive; the half-applied document is dropped.
+        extras.orphans.extend(new.iter().map(|c| (doc.id, Hash::from(c.hash()), c.raw_bytes().to_vec())));
+        return Ok(Outcome::Done(DocResult {
+            id: doc.id,
+            status: PushStatus::MissingDependencies,
+            heads: server_heads,
+            reason: None,
+            missing: missing.into_iter().map(Hash::from).collect(),
+        }));
+    }
+    let checked = inspect::touched_fields(&am, &new)
+        .and_then(|fields| inspect::check_writable(kind, ctx.who.role, &fields))
+        .and_then(|()| record::project(&am, kind));
+    let projection = match checked {
+        Ok(p) => p,
+        Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
+    };
+    let (territory_id, parent_id) = match resolve_scope(ctx, kind, &projection, row).await? {
+        Ok(scope) => scope,
+        Err(r) => return done(PushStatus::Rejected, Some(r)),
+    };
+    if !orphans.is_empty() {
+        extras.cleared_orphans.push(doc.id);
+    }
+    let now = now_ms();
+    let chunk_count = row.map_or(0, |r| r.chunk_count) + 1;
+    let (data, snapshot) = if row.is_none() || chunk_count > COMPACT_AFTER_CHUNKS {
+        (am.save(), true)
+    } else {
+        (am.save_after(&heads_before), false)
+    };
+    let (chunk_count, chunk_bytes) =
+        if snapshot { (1, data.len() as i64) } else { (chunk_count, row.map_or(0, |r| r.chunk_bytes) + data.len() as i64) };
+    let moved_from = row.and_then(|r| (r.territory_id != territory_id).then_some(r.territory_id));
+    Ok(Outcome::Write(Box::new(Write {
+        id: doc.id,
+        kind,
+        is_new: row.is_none(),
+        territory_id,
+        parent_id,
+        owner_id: row.map_or(ctx.who.user_id, |r| r.owner_id),
+        heads: pack_heads(&am.get_heads()),
+        data,
+        snapshot,
+        chunk_count,
+        chunk_bytes,
+        created_at: row.map_or(now, |r| r.created_at),
+        projection,
+        moved_from,
+        doc: am,
+    })))
+}
+
+/// Where the merged record belongs, and whether `who` may put it there. The outer error is a storage
+/// failure; the inner one a refusal of this document.
+async fn resolve_scope(
+    ctx: &DocContext<'_>,
+    kind: &KindSchema,
+    projection: &Projection,
+    row: Option<&document::Model>,
+) -> Result<Result<(Option<Uuid>, Option<Uuid>), Reason>, Error> {
+    let key = projection.scope_key(kind).unwrap_or_default();
+    let (territory, parent) = match kind.scope {
+        Scope::Territory { field } => match ctx.territories.get(key) {
+            Some(t) => (Some(*t), None),
+            None => {
+                let msg = format!("there is no territory named `{key}`");
+                return Ok(Err(Reason { code: "unknown_territory".into(), message: msg, field: Some(field.into()) }));
+            }
+        },
+        Scope::Parent { field, kind: parent_kind } => {
+            let parent_id = Uuid::parse_str(key).unwrap_or_default();
+            let parent = match ctx.pending.get(&parent_id) {
+                Some((k, t)) => Some((*k, *t, ctx.who.user_id)),
+                None => document::Entity::find_by_id(parent_id)
+                    .lock_exclusive()
+                    .one(ctx.txn)
+                    .await?
+                    .map(|p| (if p.kind == parent_kind { parent_kind } else { "" }, p.territory_id, p.owner_id)),
+            };
+            match parent {
+                Some((k, t, owner)) if k == parent_kind && ctx.who.can_access(t, owner) => (t, Some(parent_id)),
+                _ => {
+                    let msg = format!("`{key}` is not a {parent_kind} this user may see");
+                    return Ok(Err(Reason { code: "unknown_parent".into(), message: msg, field: Some(field.into()) }));
+                }
+            }
+        }
+    };
+    let unchanged = row.is_some_and(|r| r.territory_id == territory);
+    let allowed = unchanged
+        || matches!(kind.scope, Scope::Parent { .. })
+        || territory.is_some_and(|t| ctx.who.can_use_territory(t));
+    if !allowed {
+        return Ok(Err(refusal("out_of_scope", format!("this user may not put a {} into territory `{key}`", kind.name))));
+    }
+    Ok(Ok((territory, parent)))
+}
+
+/// A device that lost access to a document while offline may still hand in its edits: they go to a
+/// quarantine for a manager instead of being dropped. To prove the device held the document, its base
+/// heads must be heads the server knows.
+fn quarantine_or_refuse(
+    doc: &Prepared,
+    kind: &'static KindSchema,
+    am: &mut AutoCommit,
+    new: &[Change],
+    server_heads: Vec<Hash>,
+    extras: &mut Extras,
+) -> DocResult {
+    let held = !doc.base_heads.is_empty()
+        && doc.base_heads.iter().all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
+    if !held {
+        return DocResult {
+            id: doc.id,
+            status: PushStatus::Rejected,
+            heads: server_heads,
+            reason: Some(refusal("out_of_scope", "this user may not write this document")),
+            missing: vec![],
+        };
+    }
+    let mut hashes: Vec<Hash> = new.iter().map(|c| Hash::from(c.hash())).collect();
+    hashes.sort_unstable();
+    let changes: Vec<serde_bytes::ByteBuf> = new.iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
+    extras.quarantine.push(QuarantineEntry {
+        doc_id: doc.id,
+        kind: kind.name,
+        changes_hash: Sha256::digest(hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()).to_vec(),
+        changes: sync_core::protocol::encode(&changes),
+    });
+    DocResult { id: doc.id, status: PushStatus::Quarantined, heads: server_heads, reason: None, missing: vec![] }
+}
+
+/// Writes one merged document at feed position `seq`.
+async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Error> {
+    let chunks = Alias::new("doc_chunks");
+    if w.snapshot && !w.is_new {
+        // Compaction: the snapshot replaces every chunk, and takes the newest position, so a device
+        // that already read the old chunks is not sent the document again.
+        let stmt = Query::delete().from_table(chunks.clone()).and_where(Expr::col(Alias::new("doc_id")).eq(w.id)).to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    let stmt = Query::insert()
+        .into_table(chunks)
+        .columns([Alias::new("doc_id"), Alias::new("seq"), Alias::new("snapshot"), Alias::new("data")])
+        .values_panic([w.id.into(), seq.into(), w.snapshot.into(), w.data.clone().into()])
+        .to_owned();
+    txn.execute(stmt.build_with(txn)).await?;
+    let model = document::ActiveModel {
+        id: sea_orm::Set(w.id),
+        kind: sea_orm::Set(w.kind.name.to_string()),
+        territory_id: sea_orm::Set(w.territory_id),
+        owner_id: sea_orm::Set(w.owner_id),
+        parent_id: sea_orm::Set(w.parent_id),
+        heads: sea_orm::Set(w.heads.clone()),
+        seq: sea_orm::Set(seq),
+        chunk_count: sea_orm::Set(w.chunk_count),
+        chunk_bytes: sea_orm::Set(w.chunk_bytes),
+        created_at: sea_orm::Set(w.created_at),
+        updated_at: sea_orm::Set(now_ms()),
+    };
+    if w.is_new {
+        document::Entity::insert(model).exec_without_returning(txn).await?;
+    } else {
+        document::Entity::update(model).exec(txn).await?;
+    }
+    projection::upsert(txn, w.kind, w.id, &w.projection).await?;
+    if let Some(from) = w.moved_from {
+        let mut moved = vec![w.id];
+        // Children share their parent's territory: they move with it, at the same feed position.
+        let children: Vec<Uuid> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::ParentId.eq(w.id))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        if !children.is_empty() {
+            document::Entity::update_many()
+                .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
+                .filter(document::Column::ParentId.eq(w.id))
+                .exec(txn)
+                .await?;
+        }
+        moved.extend(children);
+        let mut stmt = Query::insert()
+            .into_table(Alias::new("scope_moves"))
+            .columns([Alias::new("seq"), Alias::new("doc_id"), Alias::new("from_territory"), Alias::new("to_territory")])
+            .to_owned();
+        for id in moved {
+            stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
+        }
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    Ok(())
+}
+
+async fn load_orphans(conn: &impl ConnectionTrait, doc_id: Uuid, device_id: Uuid) -> Result<Vec<Change>, Error> {
+    let stmt = Query::select()
+        .column(Alias::new("data"))
+        .from(Alias::new("orphan_changes"))
+        .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
+        .and_where(Expr::col(Alias::new("device_id")).eq(device_id))
+        .to_owned();
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let data: Vec<u8> = row.try_get("", "data")?;
+        out.push(Change::from_bytes(data).map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?);
+    }
+    Ok(out)
+}
+
+async fn store_extras(txn: &DatabaseTransaction, who: &Principal, extras: Extras) -> Result<(), Error> {
+    for doc_id in extras.cleared_orphans {
+        let stmt = Query::delete()
+            .from_table(Alias::new("orphan_changes"))
+            .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
+            .and_where(Expr::col(Alias::new("device_id")).eq(who.device_id))
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    let now = now_ms();
+    for (doc_id, hash, data) in extras.orphans {
+        let stmt = Query::insert()
+            .into_table(Alias::new("orphan_changes"))
+            .columns(["doc_id", "device_id", "hash", "data", "received_at"].map(Alias::new))
+            .values_panic([doc_id.into(), who.device_id.into(), hash.0.to_vec().into(), data.into(), now.into()])
+            .on_conflict(OnConflict::columns(["doc_id", "device_id", "hash"].map(Alias::new)).do_nothing().to_owned())
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    for q in extras.quarantine {
+        let stmt = Query::insert()
+            .into_table(Alias::new("quarantine"))
+            .columns(
+                ["id", "doc_id", "kind", "device_id", "user_id", "changes_hash", "changes", "reason", "status", "created_at"]
+                    .map(Alias::new),
+            )
+            .values_panic([
+                Uuid::now_v7().into(),
+                q.doc_id.into(),
+                q.kind.into(),
+                who.device_id.into(),
+                who.user_id.into(),
+                q.changes_hash.into(),
+                q.changes.into(),
+                "the device lost access to this record while it held offline edits".into(),
+                "pending".into(),
+                now.into(),
+            ])
+            .on_conflict(OnConflict::columns(["doc_id", "device_id", "changes_hash"].map(Alias::new)).do_nothing().to_owned())
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Writes a record's projection into its kind's relational table, driven by the kind's schema.
+
+use sea_orm::sea_query::{Alias, OnConflict, Query, SimpleExpr};
+use sea_orm::ConnectionTrait;
+use sync_core::record::Projection;
+use sync_core::{FieldType, KindSchema, Value};
+use uuid::Uuid;
+
+use crate::db::{now_ms, BuildWith};
+use crate::error::Error;
+
+/// Inserts or replaces the row of record `id`. Concurrent values are kept as JSON in `conflicts`, so
+/// reports can flag them instead of silently showing one side.
+pub async fn upsert(conn: &impl ConnectionTrait, kind: &KindSchema, id: Uuid, p: &Projection) -> Result<(), Error> {
+    let mut columns = vec![Alias::new("id")];
+    let mut values: Vec<SimpleExpr> = vec![id.into()];
+    for spec in kind.fields {
+        columns.push(Alias::new(spec.name));
+        values.push(sql_value(spec.ty, p.get(spec.name)));
+    }
+    let conflicts = (!p.conflicts.is_empty()).then(|| {
+        let map: serde_json::Map<String, serde_json::Value> = p
+            .conflicts
+            .iter()
+            .map(|c| (c.field.clone(), c.values.iter().map(Value::to_json).collect()))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    });
+    columns.push(Alias::new("conflicts"));
+    values.push(conflicts.into());
+    columns.push(Alias::new("updated_at"));
+    values.push(now_ms().into());
+    let update: Vec<Alias> = columns[1..].to_vec();
+    let stmt = Query::insert()
+        .into_table(Alias::new(kind.table))
+        .columns(columns)
+        .values(values)
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .on_conflict(OnConflict::column(Alias::new("id")).update_columns(update).to_owned())
+        .to_owned();
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
+/// A field value as a typed SQL value; NULLs carry their column type, which PostgreSQL needs.
+fn sql_value(ty: FieldType, value: &Value) -> SimpleExpr {
+    match (ty, value) {
+        (FieldType::Reference(_), Value::Str(s)) => Uuid::parse_str(s).ok().into(),
+        (FieldType::Reference(_), _) => Option::<Uuid>::None.into(),
+        (FieldType::Int { .. } | FieldType::Timestamp, Value::Int(i)) => (*i).into(),
+        (FieldType::Int { .. } | FieldType::Timestamp, _) => Option::<i64>::None.into(),
+        (FieldType::Float { .. }, Value::Float(f)) => (*f).into(),
+        (FieldType::Float { .. }, _) => Option::<f64>::None.into(),
+        (FieldType::Bool, Value::Bool(b)) => (*b).into(),
+        (FieldType::Bool, _) => Option::<bool>::None.into(),
+        (_, Value::Str(s)) => s.clone().into(),
+        (_, _) => Option::<String>::None.into(),
+    }
+}

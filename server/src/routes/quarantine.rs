@@ -1,0 +1,142 @@
+//! The quarantine: edits a device made offline to records it has since lost access to. A manager of
+//! the record's territory (or an admin) reviews each entry and accepts it (the changes are merged
+//! through the normal push path, checked against the manager's rights) or rejects it (kept, marked).
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::Role;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::{now_ms, BuildWith};
+use crate::entities::document;
+use crate::error::Error;
+use crate::merge;
+use crate::scope::Principal;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/quarantine", get(list))
+        .route("/v1/quarantine/{id}/accept", post(accept))
+        .route("/v1/quarantine/{id}/reject", post(reject))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub id: Uuid,
+    pub doc_id: Uuid,
+    pub kind: String,
+    pub device_id: Uuid,
+    pub user_id: Uuid,
+    pub reason: String,
+    pub status: String,
+    pub created_at: i64,
+    pub changes: usize,
+    #[serde(skip)]
+    raw_changes: Vec<ByteBuf>,
+}
+
+fn require_manager(who: &Principal) -> Result<(), Error> {
+    if who.role >= Role::Manager {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("only managers and admins review the quarantine".into()))
+    }
+}
+
+async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<Vec<Entry>, Error> {
+    let (q, d) = (Alias::new("q"), Alias::new("d"));
+    let mut stmt = Query::select()
+        .columns(["id", "doc_id", "kind", "device_id", "user_id", "reason", "status", "created_at", "changes"].map(|c| (q.clone(), Alias::new(c))))
+        .from_as(Alias::new("quarantine"), q.clone())
+        .inner_join(
+            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            Expr::col((d.clone(), Alias::new("id"))).equals((q.clone(), Alias::new("doc_id"))),
+        )
+        .order_by((q.clone(), Alias::new("created_at")), sea_orm::Order::Asc)
+        .to_owned();
+    if !who.sees_all() {
+        stmt.and_where(Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()));
+    }
+    if let Some(id) = id {
+        stmt.and_where(Expr::col((q, Alias::new("id"))).eq(id));
+    }
+    let conn = &state.db.conn;
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| {
+            let bytes: Vec<u8> = r.try_get("", "changes")?;
+            let raw_changes: Vec<ByteBuf> = sync_core::protocol::decode(&bytes, &state.limits)?;
+            Ok(Entry {
+                id: r.try_get("", "id")?,
+                doc_id: r.try_get("", "doc_id")?,
+                kind: r.try_get("", "kind")?,
+                device_id: r.try_get("", "device_id")?,
+                user_id: r.try_get("", "user_id")?,
+                reason: r.try_get("", "reason")?,
+                status: r.try_get("", "status")?,
+                created_at: r.try_get("", "created_at")?,
+                changes: raw_changes.len(),
+                raw_changes,
+            })
+        })
+        .collect()
+}
+
+async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<Entry>>, Error> {
+    require_manager(&who)?;
+    Ok(Json(entries(&state, &who, None).await?))
+}
+
+async fn pending_entry(state: &AppState, who: &Principal, id: Uuid) -> Result<Entry, Error> {
+    require_manager(who)?;
+    let entry = entries(state, who, Some(id)).await?.pop().ok_or_else(|| Error::NotFound(format!("no quarantine entry {id}")))?;
+    if entry.status != "pending" {
+        return Err(Error::Conflict(format!("quarantine entry {id} was already {}", entry.status)));
+    }
+    Ok(entry)
+}
+
+async fn decide(state: &AppState, who: &Principal, id: Uuid, status: &str) -> Result<(), Error> {
+    let stmt = Query::update()
+        .table(Alias::new("quarantine"))
+        .values([(Alias::new("status"), status.into()), (Alias::new("decided_by"), who.user_id.into()), (Alias::new("decided_at"), now_ms().into())])
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    state.db.conn.execute(stmt.build_with(&state.db.conn)).await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(entry = %id))]
+async fn accept(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> Result<Json<Entry>, Error> {
+    let mut entry = pending_entry(&state, &who, id).await?;
+    // The changes are the agent device's (its actor), merged with the manager's rights.
+    let as_manager = Principal { device_id: entry.device_id, ..who.clone() };
+    let push = PushRequest {
+        docs: vec![DocPush { id: entry.doc_id, kind: entry.kind.clone(), base_heads: vec![], changes: entry.raw_changes.clone() }],
+    };
+    let result = merge::push(&state, &as_manager, push).await?.results.pop().ok_or_else(|| Error::Internal("empty push result".into()))?;
+    match result.status {
+        PushStatus::Applied | PushStatus::AlreadyKnown => {}
+        _ => {
+            let why = result.reason.map_or_else(|| format!("{:?}", result.status), |r| r.message);
+            return Err(Error::Conflict(format!("the quarantined changes cannot be merged: {why}")));
+        }
+    }
+    decide(&state, &who, id, "accepted").await?;
+    entry.status = "accepted".into();
+    Ok(Json(entry))
+}
+
+async fn reject(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> Result<Json<Entry>, Error> {
+    let mut entry = pending_entry(&state, &who, id).await?;
+    decide(&state, &who, id, "rejected").await?;
+    entry.status = "rejected".into();
+    Ok(Json(entry))
+}

@@ -1,0 +1,56 @@
+//! Who is asking, and what they may see and write.
+//!
+//! An agent sees the records of their territories and the records they created; a manager the same for
+//! their territories; an admin sees everything. Seeing a record and writing it are the same right; which
+//! *fields* a role may write is the schema's business (`sync_core::inspect`).
+
+use sync_core::Role;
+use uuid::Uuid;
+
+/// The authenticated device and its user, loaded once per request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub device_id: Uuid,
+    /// The user's territories, sorted.
+    pub territories: Vec<Uuid>,
+}
+
+impl Principal {
+    pub fn sees_all(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the user may see and write a record in `territory` created by `owner`.
+    pub fn can_access(&self, territory: Option<Uuid>, owner: Uuid) -> bool {
+        self.sees_all() || owner == self.user_id || territory.is_some_and(|t| self.territories.binary_search(&t).is_ok())
+    }
+
+    /// Whether the user may put a record into `territory`.
+    pub fn can_use_territory(&self, territory: Uuid) -> bool {
+        self.sees_all() || self.territories.binary_search(&territory).is_ok()
+    }
+
+    /// Every automerge actor of this device starts with these bytes (the device id).
+    pub fn actor_prefix(&self) -> &[u8] {
+        self.device_id.as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_see_their_territories_and_what_they_own() {
+        let (t1, t2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let agent = Principal { user_id: Uuid::from_u128(9), role: Role::Agent, device_id: Uuid::nil(), territories: vec![t1] };
+        assert!(agent.can_access(Some(t1), Uuid::nil()));
+        assert!(!agent.can_access(Some(t2), Uuid::nil()));
+        assert!(agent.can_access(Some(t2), agent.user_id));
+        assert!(!agent.can_use_territory(t2));
+        let admin = Principal { role: Role::Admin, territories: vec![], ..agent };
+        assert!(admin.can_access(Some(t2), Uuid::nil()));
+    }
+}
