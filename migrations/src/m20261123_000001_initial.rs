@@ -163,8 +163,18 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Territories::Table)
-                .col(ColumnDef::new(Territories::Id).uuid().not_null().primary_key())
-                .col(ColumnDef::new(Territories::Name).string().not_null().unique_key())
+                .col(
+                    ColumnDef::new(Territories::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(Territories::Name)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(millis(Territories::CreatedAt))
                 .to_owned(),
         )
@@ -173,7 +183,12 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Users::Table)
                 .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
-                .col(ColumnDef::new(Users::Email).string().not_null().unique_key())
+                .col(
+                    ColumnDef::new(Users::Email)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(ColumnDef::new(Users::PasswordHash).string().not_null())
                 .col(ColumnDef::new(Users::Role).string().not_null())
                 .col(millis(Users::CreatedAt))
@@ -184,8 +199,16 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(UserTerritories::Table)
                 .col(ColumnDef::new(UserTerritories::UserId).uuid().not_null())
-                .col(ColumnDef::new(UserTerritories::TerritoryId).uuid().not_null())
-                .primary_key(Index::create().col(UserTerritories::UserId).col(UserTerritories::TerritoryId))
+                .col(
+                    ColumnDef::new(UserTerritories::TerritoryId)
+                        .uuid()
+                        .not_null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(UserTerritories::UserId)
+                        .col(UserTerritories::TerritoryId),
+                )
                 .foreign_key(
                     ForeignKey::create()
                         .from(UserTerritories::Table, UserTerritories::UserId)
@@ -206,7 +229,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Devices::Id).uuid().not_null().primary_key())
                 .col(ColumnDef::new(Devices::UserId).uuid().not_null())
                 .col(ColumnDef::new(Devices::Name).string().not_null())
-                .col(ColumnDef::new(Devices::TokenHash).binary().not_null().unique_key())
+                .col(
+                    ColumnDef::new(Devices::TokenHash)
+                        .binary()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(millis(Devices::CreatedAt))
                 .col(ColumnDef::new(Devices::LastSeenAt).big_integer())
                 .col(ColumnDef::new(Devices::RevokedAt).big_integer())
@@ -222,17 +250,33 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(FeedCounter::Table)
-                .col(ColumnDef::new(FeedCounter::Id).integer().not_null().primary_key())
+                .col(
+                    ColumnDef::new(FeedCounter::Id)
+                        .integer()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(FeedCounter::Seq).big_integer().not_null())
                 .to_owned(),
         )
         .await?;
-        m.exec_stmt(Query::insert().into_table(FeedCounter::Table).columns([FeedCounter::Id, FeedCounter::Seq]).values_panic([1.into(), 0i64.into()]).to_owned())
-            .await?;
+        m.exec_stmt(
+            Query::insert()
+                .into_table(FeedCounter::Table)
+                .columns([FeedCounter::Id, FeedCounter::Seq])
+                .values_panic([1.into(), 0i64.into()])
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(Documents::Table)
-                .col(ColumnDef::new(Documents::Id).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Documents::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Documents::Kind).string().not_null())
                 .col(ColumnDef::new(Documents::TerritoryId).uuid())
                 .col(ColumnDef::new(Documents::OwnerId).uuid().not_null())
@@ -240,7 +284,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Documents::Heads).binary().not_null())
                 .col(ColumnDef::new(Documents::Seq).big_integer().not_null())
                 .col(ColumnDef::new(Documents::ChunkCount).integer().not_null())
-                .col(ColumnDef::new(Documents::ChunkBytes).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Documents::ChunkBytes)
+                        .big_integer()
+                        .not_null(),
+                )
                 .col(millis(Documents::CreatedAt))
                 .col(millis(Documents::UpdatedAt))
                 .to_owned(),
@@ -251,7 +299,14 @@ impl MigrationTrait for Migration {
             ("idx_documents_owner", Documents::OwnerId),
             ("idx_documents_parent", Documents::ParentId),
         ] {
-            m.create_index(Index::create().name(name).table(Documents::Table).col(col).to_owned()).await?;
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(Documents::Table)
+                    .col(col)
+                    .to_owned(),
+            )
+            .await?;
         }
         m.create_table(
             Table::create()
@@ -264,8 +319,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("idx_doc_chunks_seq").table(DocChunks::Table).col(DocChunks::Seq).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_doc_chunks_seq")
+                .table(DocChunks::Table)
+                .col(DocChunks::Seq)
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(ScopeMoves::Table)
@@ -285,14 +346,24 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(OrphanChanges::Hash).binary().not_null())
                 .col(ColumnDef::new(OrphanChanges::Data).binary().not_null())
                 .col(millis(OrphanChanges::ReceivedAt))
-                .primary_key(Index::create().col(OrphanChanges::DocId).col(OrphanChanges::DeviceId).col(OrphanChanges::Hash))
+                .primary_key(
+                    Index::create()
+                        .col(OrphanChanges::DocId)
+                        .col(OrphanChanges::DeviceId)
+                        .col(OrphanChanges::Hash),
+                )
                 .to_owned(),
         )
         .await?;
         m.create_table(
             Table::create()
                 .table(Quarantine::Table)
-                .col(ColumnDef::new(Quarantine::Id).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Quarantine::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Quarantine::DocId).uuid().not_null())
                 .col(ColumnDef::new(Quarantine::Kind).string().not_null())
                 .col(ColumnDef::new(Quarantine::DeviceId).uuid().not_null())
@@ -304,14 +375,26 @@ impl MigrationTrait for Migration {
                 .col(millis(Quarantine::CreatedAt))
                 .col(ColumnDef::new(Quarantine::DecidedBy).uuid())
                 .col(ColumnDef::new(Quarantine::DecidedAt).big_integer())
-                .index(Index::create().name("uq_quarantine_push").col(Quarantine::DocId).col(Quarantine::DeviceId).col(Quarantine::ChangesHash).unique())
+                .index(
+                    Index::create()
+                        .name("uq_quarantine_push")
+                        .col(Quarantine::DocId)
+                        .col(Quarantine::DeviceId)
+                        .col(Quarantine::ChangesHash)
+                        .unique(),
+                )
                 .to_owned(),
         )
         .await?;
         m.create_table(
             Table::create()
                 .table(Customers::Table)
-                .col(ColumnDef::new(Customers::Id).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Customers::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Customers::Name).string().not_null())
                 .col(ColumnDef::new(Customers::Territory).string().not_null())
                 .col(ColumnDef::new(Customers::Phone).string())
@@ -332,8 +415,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("idx_customers_territory").table(Customers::Table).col(Customers::Territory).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_customers_territory")
+                .table(Customers::Table)
+                .col(Customers::Territory)
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(Contacts::Table)
@@ -350,8 +439,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("idx_contacts_customer").table(Contacts::Table).col(Contacts::CustomerId).to_owned())
-            .await
+        m.create_index(
+            Index::create()
+                .name("idx_contacts_customer")
+                .table(Contacts::Table)
+                .col(Contacts::CustomerId)
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

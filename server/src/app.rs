@@ -38,14 +38,23 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(database_url: impl Into<String>) -> Settings {
-        Settings { database_url: database_url.into(), max_connections: 16, cache_docs: 2_000, limits: Limits::default() }
+        Settings {
+            database_url: database_url.into(),
+            max_connections: 16,
+            cache_docs: 2_000,
+            limits: Limits::default(),
+        }
     }
 }
 
 impl AppState {
     pub async fn new(settings: &Settings) -> Result<AppState, Error> {
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
-        Ok(AppState { db, cache: Arc::new(DocCache::new(settings.cache_docs)), limits: settings.limits })
+        Ok(AppState {
+            db,
+            cache: Arc::new(DocCache::new(settings.cache_docs)),
+            limits: settings.limits,
+        })
     }
 }
 
@@ -75,7 +84,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -1,6 +1,8 @@
 //! Passwords, device tokens and the authentication of every request.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -24,7 +26,11 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A new bearer token: 256 random bits, hex, with a prefix that makes leaked tokens easy to spot.
@@ -49,8 +55,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
     if device.revoked_at.is_some() {
         return Err(Error::DeviceRevoked);
     }
-    let user = user::Entity::find_by_id(device.user_id).one(conn).await?.ok_or(Error::Unauthenticated)?;
-    let role = Role::parse(&user.role).ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
+    let user = user::Entity::find_by_id(device.user_id)
+        .one(conn)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let mut territories: Vec<uuid::Uuid> = user_territory::Entity::find()
         .select_only()
         .column(user_territory::Column::TerritoryId)
@@ -59,15 +69,27 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         .all(conn)
         .await?;
     territories.sort_unstable();
-    Ok(Principal { user_id: user.id, role, device_id: device.id, territories })
+    Ok(Principal {
+        user_id: user.id,
+        role,
+        device_id: device.id,
+        territories,
+    })
 }
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, Error> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(Error::Unauthenticated)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(Error::Unauthenticated)?;
         let principal = authenticate(state, token.trim()).await?;
         tracing::Span::current().record("device", tracing::field::display(principal.device_id));
         Ok(principal)

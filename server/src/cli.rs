@@ -3,14 +3,18 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
 use crate::app::{shutdown_signal, AppState, Settings};
 use crate::{demo, users};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
 use sync_core::Role;
 
 #[derive(Parser)]
-#[command(name = "fieldsync-server", version, about = "The fieldsync sync server")]
+#[command(
+    name = "fieldsync-server",
+    version,
+    about = "The fieldsync sync server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,7 +23,11 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct DbArgs {
     /// Database URL (sqlite://FILE?mode=rwc or postgres://...) or a path to an SQLite file.
-    #[arg(long, env = "FIELDSYNC_DATABASE_URL", default_value = "fieldsync.sqlite")]
+    #[arg(
+        long,
+        env = "FIELDSYNC_DATABASE_URL",
+        default_value = "fieldsync.sqlite"
+    )]
     database_url: String,
 }
 
@@ -84,48 +92,93 @@ fn password() -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("FIELDSYNC_PASSWORD") {
         return Ok(p);
     }
-    rpassword::prompt_password("Password: ").context("failed to read the password (set FIELDSYNC_PASSWORD to skip the prompt)")
+    rpassword::prompt_password("Password: ")
+        .context("failed to read the password (set FIELDSYNC_PASSWORD to skip the prompt)")
 }
 
 async fn state(db: &DbArgs) -> anyhow::Result<AppState> {
-    AppState::new(&Settings::new(&db.database_url)).await.context("failed to open the database")
+    AppState::new(&Settings::new(&db.database_url))
+        .await
+        .context("failed to open the database")
 }
 
 /// Parses the command line and runs the command.
 pub async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     match Cli::parse().command {
-        Command::Serve { listen, db, demo: seed_demo, cache_docs } => {
-            let settings = Settings { cache_docs, ..Settings::new(&db.database_url) };
-            let state = AppState::new(&settings).await.context("failed to open the database")?;
-            if seed_demo && demo::seed(&state).await.context("failed to seed the demo")? {
-                println!("Seeded the demo organisation. Logins (password: {}):", demo::PASSWORD);
+        Command::Serve {
+            listen,
+            db,
+            demo: seed_demo,
+            cache_docs,
+        } => {
+            let settings = Settings {
+                cache_docs,
+                ..Settings::new(&db.database_url)
+            };
+            let state = AppState::new(&settings)
+                .await
+                .context("failed to open the database")?;
+            if seed_demo
+                && demo::seed(&state)
+                    .await
+                    .context("failed to seed the demo")?
+            {
+                println!(
+                    "Seeded the demo organisation. Logins (password: {}):",
+                    demo::PASSWORD
+                );
                 for (email, role, territories) in demo::USERS {
                     println!("  {email:<36} {role:<8} {}", territories.join(", "));
                 }
             }
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("failed to listen on {listen}"))?;
-            println!("fieldsync-server listening on http://{}", listener.local_addr()?);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("failed to listen on {listen}"))?;
+            println!(
+                "fieldsync-server listening on http://{}",
+                listener.local_addr()?
+            );
             crate::serve(state, listener, shutdown_signal()).await?;
         }
         Command::User { command } => match command {
-            UserCommand::Add { email, role, territories, db } => {
+            UserCommand::Add {
+                email,
+                role,
+                territories,
+                db,
+            } => {
                 let password = password()?;
                 let state = state(&db).await?;
                 let id = users::add_user(&state.db, &email, role, &password, &territories).await?;
                 println!("added {role} {email} ({id})");
             }
-            UserCommand::Grant { email, territory, db } => {
+            UserCommand::Grant {
+                email,
+                territory,
+                db,
+            } => {
                 let state = state(&db).await?;
-                let Some(user) = users::find_by_email(&state.db, &email).await? else { bail!("no user {email}") };
+                let Some(user) = users::find_by_email(&state.db, &email).await? else {
+                    bail!("no user {email}")
+                };
                 users::grant_territory(&state.db, user.id, &territory).await?;
                 println!("{email} now has territory {territory}");
             }
-            UserCommand::Revoke { email, territory, db } => {
+            UserCommand::Revoke {
+                email,
+                territory,
+                db,
+            } => {
                 let state = state(&db).await?;
-                let Some(user) = users::find_by_email(&state.db, &email).await? else { bail!("no user {email}") };
+                let Some(user) = users::find_by_email(&state.db, &email).await? else {
+                    bail!("no user {email}")
+                };
                 users::revoke_territory(&state.db, user.id, &territory).await?;
                 println!("{email} no longer has territory {territory}");
             }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use fieldsync_migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, StatementBuilder, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, RuntimeErr, StatementBuilder, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -53,9 +53,12 @@ impl Db {
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
-        let conn = Database::connect(options).await.map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(&url))))?;
+        let conn = Database::connect(options)
+            .await
+            .map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(&url))))?;
         Migrator::up(&conn, None).await?;
-        let write_lock = (conn.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let write_lock = (conn.get_database_backend() == DatabaseBackend::Sqlite)
+            .then(|| Arc::new(Mutex::new(())));
         Ok(Db { conn, write_lock })
     }
 
@@ -73,7 +76,10 @@ impl Db {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        Ok(WriteTxn { txn: self.conn.begin().await?, _guard: guard })
+        Ok(WriteTxn {
+            txn: self.conn.begin().await?,
+            _guard: guard,
+        })
     }
 }
 
@@ -120,7 +126,10 @@ fn is_transient(e: &DbErr) -> bool {
         return false;
     };
     // PostgreSQL: serialization_failure, deadlock_detected, unique_violation. SQLite: BUSY, LOCKED.
-    matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505" | "5" | "6" | "517"))
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "23505" | "5" | "6" | "517")
+    )
 }
 
 /// Allocates `n` consecutive feed positions and returns the first.
@@ -136,15 +145,25 @@ pub async fn allocate_seq(txn: &DatabaseTransaction, n: i64) -> Result<i64, Erro
         .and_where(Expr::col(Alias::new("id")).eq(1))
         .returning_col(Alias::new("seq"))
         .to_owned();
-    let row = txn.query_one(stmt.build_with(txn)).await?.ok_or_else(|| Error::Storage("feed counter missing".into()))?;
+    let row = txn
+        .query_one(stmt.build_with(txn))
+        .await?
+        .ok_or_else(|| Error::Storage("feed counter missing".into()))?;
     let last: i64 = row.try_get("", "seq")?;
     Ok(last - n + 1)
 }
 
 /// The highest feed position committed so far. Every position up to it is visible.
 pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
-    let stmt = Query::select().column(Alias::new("seq")).from(Alias::new("feed_counter")).and_where(Expr::col(Alias::new("id")).eq(1)).to_owned();
-    let row = conn.query_one(stmt.build_with(conn)).await?.ok_or_else(|| Error::Storage("feed counter missing".into()))?;
+    let stmt = Query::select()
+        .column(Alias::new("seq"))
+        .from(Alias::new("feed_counter"))
+        .and_where(Expr::col(Alias::new("id")).eq(1))
+        .to_owned();
+    let row = conn
+        .query_one(stmt.build_with(conn))
+        .await?
+        .ok_or_else(|| Error::Storage("feed counter missing".into()))?;
     Ok(row.try_get("", "seq")?)
 }
 
@@ -182,9 +201,15 @@ mod tests {
 
     #[test]
     fn urls_are_normalised_and_redacted() {
-        assert_eq!(normalize_url("data/fs.sqlite"), "sqlite://data/fs.sqlite?mode=rwc");
+        assert_eq!(
+            normalize_url("data/fs.sqlite"),
+            "sqlite://data/fs.sqlite?mode=rwc"
+        );
         assert_eq!(normalize_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("postgres://user:secret@host:5432/db"), "postgres://user@host:5432/db");
+        assert_eq!(
+            redact("postgres://user:secret@host:5432/db"),
+            "postgres://user@host:5432/db"
+        );
         assert_eq!(redact("sqlite://x.sqlite"), "sqlite://x.sqlite");
     }
 }

@@ -24,12 +24,24 @@ const CUSTOMERS_PER_TERRITORY: usize = 75;
 /// The demo logins: e-mail, role, territories.
 pub const USERS: &[(&str, Role, &[&str])] = &[
     ("admin@demo.fieldsync.dev", Role::Admin, &[]),
-    ("maria.manager@demo.fieldsync.dev", Role::Manager, &["North", "East"]),
-    ("sam.manager@demo.fieldsync.dev", Role::Manager, &["South", "West"]),
+    (
+        "maria.manager@demo.fieldsync.dev",
+        Role::Manager,
+        &["North", "East"],
+    ),
+    (
+        "sam.manager@demo.fieldsync.dev",
+        Role::Manager,
+        &["South", "West"],
+    ),
     ("anna.agent@demo.fieldsync.dev", Role::Agent, &["North"]),
     ("ben.agent@demo.fieldsync.dev", Role::Agent, &["North"]),
     ("carla.agent@demo.fieldsync.dev", Role::Agent, &["South"]),
-    ("dev.agent@demo.fieldsync.dev", Role::Agent, &["East", "West"]),
+    (
+        "dev.agent@demo.fieldsync.dev",
+        Role::Agent,
+        &["East", "West"],
+    ),
 ];
 
 /// Seeds the demo organisation if the database has no users yet. Returns whether it seeded.
@@ -61,7 +73,12 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
     }
     .insert(&state.db.conn)
     .await?;
-    let who = Principal { user_id: admin, role: Role::Admin, device_id, territories: vec![] };
+    let who = Principal {
+        user_id: admin,
+        role: Role::Admin,
+        device_id,
+        territories: vec![],
+    };
     let actor = ActorId::from(device_id.as_bytes().to_vec());
     let mut docs = Vec::new();
     for (t, territory) in TERRITORIES.iter().enumerate() {
@@ -69,22 +86,46 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
             let n = t * CUSTOMERS_PER_TERRITORY + i + 1;
             let customer_id = Uuid::now_v7();
             let customer = vec![
-                ("name", Value::Str(format!("{} {} {}", PREFIXES[n % PREFIXES.len()], SUFFIXES[n % SUFFIXES.len()], n))),
+                (
+                    "name",
+                    Value::Str(format!(
+                        "{} {} {}",
+                        PREFIXES[n % PREFIXES.len()],
+                        SUFFIXES[n % SUFFIXES.len()],
+                        n
+                    )),
+                ),
                 ("territory", (*territory).into()),
-                ("phone", Value::Str(format!("+49 30 {:07}", n * 7919 % 10_000_000))),
-                ("email", Value::Str(format!("orders{n}@customer{n}.example"))),
+                (
+                    "phone",
+                    Value::Str(format!("+49 30 {:07}", n * 7919 % 10_000_000)),
+                ),
+                (
+                    "email",
+                    Value::Str(format!("orders{n}@customer{n}.example")),
+                ),
                 ("city", (CITIES[t]).into()),
                 ("country", "DE".into()),
                 ("lat", Value::Float(52.0 + (n % 50) as f64 / 100.0)),
                 ("lon", Value::Float(13.0 + (n % 70) as f64 / 100.0)),
-                ("status", CUSTOMER_STATUSES[n % CUSTOMER_STATUSES.len()].into()),
+                (
+                    "status",
+                    CUSTOMER_STATUSES[n % CUSTOMER_STATUSES.len()].into(),
+                ),
                 ("credit_limit", Value::Int(1_000 * (n as i64 % 20 + 1))),
             ];
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
             if n % 3 == 0 {
                 let contact = vec![
                     ("customer_id", Value::Str(customer_id.to_string())),
-                    ("name", Value::Str(format!("{} {}", FIRST[n % FIRST.len()], LAST[n % LAST.len()]))),
+                    (
+                        "name",
+                        Value::Str(format!(
+                            "{} {}",
+                            FIRST[n % FIRST.len()],
+                            LAST[n % LAST.len()]
+                        )),
+                    ),
                     ("title", "Purchasing".into()),
                 ];
                 docs.push(doc_push(Uuid::now_v7(), &CONTACT, actor.clone(), &contact)?);
@@ -92,22 +133,60 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
         }
     }
     for batch in docs.chunks(200) {
-        let response = crate::merge::push(state, &who, PushRequest { docs: batch.to_vec() }).await?;
-        if let Some(bad) = response.results.iter().find(|r| r.status != PushStatus::Applied) {
-            return Err(Error::Internal(format!("demo record {} was not applied: {:?}", bad.id, bad.reason)));
+        let response = crate::merge::push(
+            state,
+            &who,
+            PushRequest {
+                docs: batch.to_vec(),
+            },
+        )
+        .await?;
+        if let Some(bad) = response
+            .results
+            .iter()
+            .find(|r| r.status != PushStatus::Applied)
+        {
+            return Err(Error::Internal(format!(
+                "demo record {} was not applied: {:?}",
+                bad.id, bad.reason
+            )));
         }
     }
     Ok(true)
 }
 
-fn doc_push(id: Uuid, kind: &'static sync_core::KindSchema, actor: ActorId, fields: &[(&str, Value)]) -> Result<DocPush, Error> {
+fn doc_push(
+    id: Uuid,
+    kind: &'static sync_core::KindSchema,
+    actor: ActorId,
+    fields: &[(&str, Value)],
+) -> Result<DocPush, Error> {
     let mut doc = record::create(kind, actor, fields)?;
-    let changes = doc.get_changes(&[]).into_iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
-    Ok(DocPush { id, kind: kind.name.to_string(), base_heads: vec![], changes })
+    let changes = doc
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+        .collect();
+    Ok(DocPush {
+        id,
+        kind: kind.name.to_string(),
+        base_heads: vec![],
+        changes,
+    })
 }
 
-const PREFIXES: &[&str] = &["Alpine", "Baltic", "Central", "Delta", "Echo", "Falcon", "Granite", "Harbor"];
-const SUFFIXES: &[&str] = &["Foods", "Hardware", "Pharma", "Textiles", "Logistics", "Bakery", "Motors"];
+const PREFIXES: &[&str] = &[
+    "Alpine", "Baltic", "Central", "Delta", "Echo", "Falcon", "Granite", "Harbor",
+];
+const SUFFIXES: &[&str] = &[
+    "Foods",
+    "Hardware",
+    "Pharma",
+    "Textiles",
+    "Logistics",
+    "Bakery",
+    "Motors",
+];
 const CITIES: [&str; 4] = ["Hamburg", "Munich", "Dresden", "Cologne"];
 const FIRST: &[&str] = &["Jonas", "Lea", "Mehmet", "Sofia", "Paul", "Mia"];
 const LAST: &[&str] = &["Becker", "Schulz", "Yilmaz", "Wagner", "Hoffmann"];

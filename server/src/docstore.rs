@@ -25,7 +25,9 @@ pub struct DocCache {
 impl DocCache {
     pub fn new(capacity: usize) -> DocCache {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        DocCache { docs: Mutex::new(LruCache::new(capacity)) }
+        DocCache {
+            docs: Mutex::new(LruCache::new(capacity)),
+        }
     }
 
     /// Takes the cached document out if it is at exactly `heads`. The caller owns it while it works and
@@ -39,7 +41,10 @@ impl DocCache {
     }
 
     pub fn put(&self, id: Uuid, heads: Vec<u8>, doc: AutoCommit) {
-        self.docs.lock().expect("doc cache poisoned").put(id, (heads, doc));
+        self.docs
+            .lock()
+            .expect("doc cache poisoned")
+            .put(id, (heads, doc));
     }
 
     pub fn len(&self) -> usize {
@@ -52,7 +57,10 @@ impl DocCache {
 }
 
 /// Every stored chunk of a document, in feed order.
-pub async fn load_chunks(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<(i64, Vec<u8>)>, Error> {
+pub async fn load_chunks(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<(i64, Vec<u8>)>, Error> {
     let stmt = Query::select()
         .columns([Alias::new("seq"), Alias::new("data")])
         .from(Alias::new("doc_chunks"))
@@ -60,7 +68,9 @@ pub async fn load_chunks(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<(i
         .order_by(Alias::new("seq"), Order::Asc)
         .to_owned();
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter().map(|r| Ok((r.try_get("", "seq")?, r.try_get("", "data")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "seq")?, r.try_get("", "data")?)))
+        .collect()
 }
 
 /// Loads a document from its chunks.
@@ -68,7 +78,8 @@ pub async fn load(conn: &impl ConnectionTrait, id: Uuid) -> Result<AutoCommit, E
     let chunks = load_chunks(conn, id).await?;
     let mut doc = AutoCommit::new();
     for (_, data) in &chunks {
-        doc.load_incremental(data).map_err(|e| Error::Storage(format!("document {id} does not load: {e}")))?;
+        doc.load_incremental(data)
+            .map_err(|e| Error::Storage(format!("document {id} does not load: {e}")))?;
     }
     Ok(doc)
 }
@@ -94,11 +105,20 @@ mod tests {
 
     #[test]
     fn heads_pack_sorted_and_unpack() {
-        let (a, b) = (automerge::ChangeHash([2; 32]), automerge::ChangeHash([1; 32]));
+        let (a, b) = (
+            automerge::ChangeHash([2; 32]),
+            automerge::ChangeHash([1; 32]),
+        );
         let packed = pack_heads(&[a, b]);
         assert_eq!(packed.len(), 64);
         assert_eq!(packed, pack_heads(&[b, a]));
-        assert_eq!(unpack_heads(&packed), vec![sync_core::protocol::Hash([1; 32]), sync_core::protocol::Hash([2; 32])]);
+        assert_eq!(
+            unpack_heads(&packed),
+            vec![
+                sync_core::protocol::Hash([1; 32]),
+                sync_core::protocol::Hash([2; 32])
+            ]
+        );
     }
 
     #[test]
@@ -109,7 +129,10 @@ mod tests {
         }
         assert_eq!(cache.len(), 2);
         assert!(cache.take(Uuid::from_u128(0), &[0]).is_none(), "evicted");
-        assert!(cache.take(Uuid::from_u128(1), &[9]).is_none(), "stale heads");
+        assert!(
+            cache.take(Uuid::from_u128(1), &[9]).is_none(),
+            "stale heads"
+        );
         assert!(cache.take(Uuid::from_u128(2), &[2]).is_some());
     }
 }

@@ -40,12 +40,17 @@ pub enum Error {
 
 impl Error {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Unauthenticated | Error::BadCredentials | Error::DeviceRevoked => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::BadCredentials | Error::DeviceRevoked => {
+                StatusCode::UNAUTHORIZED
+            }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -57,7 +62,9 @@ impl Error {
                 sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
-            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -89,7 +96,11 @@ impl IntoResponse for Error {
             self.to_string()
         };
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code().to_string(), message, wipe: matches!(self, Error::DeviceRevoked) },
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message,
+                wipe: matches!(self, Error::DeviceRevoked),
+            },
         };
         (status, Json(body)).into_response()
     }

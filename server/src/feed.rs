@@ -59,21 +59,33 @@ fn current_scope(who: &Principal) -> Option<BTreeSet<Uuid>> {
 }
 
 fn decode_cursor(bytes: &[u8], who: &Principal) -> Result<Cursor, Error> {
-    let cursor: Cursor = rmp_serde::from_slice(bytes).map_err(|_| Error::bad_request("invalid_cursor", "the cursor is not one this server issued"))?;
+    let cursor: Cursor = rmp_serde::from_slice(bytes).map_err(|_| {
+        Error::bad_request("invalid_cursor", "the cursor is not one this server issued")
+    })?;
     // A user who became or stopped being an admin starts over: what they hold is re-sent (merging
     // what a device already has changes nothing), and nothing on the device is reset.
     if cursor.territories.is_some() != !who.sees_all() {
-        return Ok(Cursor { territories: current_scope(who), ..Cursor::default() });
+        return Ok(Cursor {
+            territories: current_scope(who),
+            ..Cursor::default()
+        });
     }
     Ok(cursor)
 }
 
 /// Answers one page of the feed.
-pub async fn pull(state: &AppState, who: &Principal, request: PullRequest) -> Result<PullResponse, Error> {
+pub async fn pull(
+    state: &AppState,
+    who: &Principal,
+    request: PullRequest,
+) -> Result<PullResponse, Error> {
     let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as u64;
     let mut cursor = match &request.cursor {
         Some(bytes) => decode_cursor(bytes, who)?,
-        None => Cursor { territories: current_scope(who), ..Cursor::default() },
+        None => Cursor {
+            territories: current_scope(who),
+            ..Cursor::default()
+        },
     };
     let conn = &state.db.conn;
     if cursor.evict.is_none() && cursor.backfill.is_none() {
@@ -81,37 +93,64 @@ pub async fn pull(state: &AppState, who: &Principal, request: PullRequest) -> Re
             let removed: Vec<Uuid> = held.difference(&now).copied().collect();
             let added: Vec<Uuid> = now.difference(held).copied().collect();
             if !removed.is_empty() {
-                cursor.evict = Some(Eviction { territories: removed, after: None });
+                cursor.evict = Some(Eviction {
+                    territories: removed,
+                    after: None,
+                });
             }
             if !added.is_empty() {
                 held.extend(added.iter().copied());
-                cursor.backfill = Some(Backfill { territories: added, upto: cursor.seq, after: None });
+                cursor.backfill = Some(Backfill {
+                    territories: added,
+                    upto: cursor.seq,
+                    after: None,
+                });
             }
         }
     }
     if let Some(eviction) = cursor.evict.take() {
         let evict = evictions(conn, who, &eviction, limit).await?;
         if evict.len() as u64 == limit {
-            cursor.evict = Some(Eviction { after: evict.last().copied(), ..eviction });
+            cursor.evict = Some(Eviction {
+                after: evict.last().copied(),
+                ..eviction
+            });
         } else if let Some(held) = &mut cursor.territories {
             for t in &eviction.territories {
                 held.remove(t);
             }
         }
-        return Ok(PullResponse { docs: vec![], evict, cursor: encode(&cursor), more: true });
+        return Ok(PullResponse {
+            docs: vec![],
+            evict,
+            cursor: encode(&cursor),
+            more: true,
+        });
     }
     if let Some(backfill) = cursor.backfill.take() {
         let ids = backfill_ids(conn, &backfill, limit).await?;
         if ids.len() as u64 == limit {
-            cursor.backfill = Some(Backfill { after: ids.last().map(|(id, _)| *id), ..backfill.clone() });
+            cursor.backfill = Some(Backfill {
+                after: ids.last().map(|(id, _)| *id),
+                ..backfill.clone()
+            });
         }
         let docs = whole_docs(conn, &ids, Some(backfill.upto)).await?;
-        return Ok(PullResponse { docs, evict: vec![], cursor: encode(&cursor), more: true });
+        return Ok(PullResponse {
+            docs,
+            evict: vec![],
+            cursor: encode(&cursor),
+            more: true,
+        });
     }
     // Read the committed position first: everything up to it is visible and final.
     let committed = committed_seq(conn).await?;
     let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
-    let (upto, more) = if rows.len() as u64 == limit { (rows.last().map_or(committed, |r| r.seq), true) } else { (committed, false) };
+    let (upto, more) = if rows.len() as u64 == limit {
+        (rows.last().map_or(committed, |r| r.seq), true)
+    } else {
+        (committed, false)
+    };
     let (moved_in, evict) = moves(conn, who, &cursor, upto).await?;
     let mut docs = group(rows);
     if !moved_in.is_empty() {
@@ -119,7 +158,12 @@ pub async fn pull(state: &AppState, who: &Principal, request: PullRequest) -> Re
         docs.extend(whole_docs(conn, &moved_in, None).await?);
     }
     cursor.seq = upto;
-    Ok(PullResponse { docs, evict, cursor: encode(&cursor), more })
+    Ok(PullResponse {
+        docs,
+        evict,
+        cursor: encode(&cursor),
+        more,
+    })
 }
 
 fn encode(cursor: &Cursor) -> ByteBuf {
@@ -155,23 +199,40 @@ fn chunk_query() -> SelectStatement {
         .column((d.clone(), Alias::new("kind")))
         .from_as(Alias::new("doc_chunks"), c.clone())
         .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            sea_orm::sea_query::TableRef::TableAlias(
+                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
+                sea_orm::sea_query::SeaRc::new(d.clone()),
+            ),
             Expr::col((d, Alias::new("id"))).equals((c.clone(), Alias::new("doc_id"))),
         )
         .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned()
 }
 
-async fn chunk_rows(conn: &impl ConnectionTrait, stmt: SelectStatement) -> Result<Vec<ChunkRow>, Error> {
+async fn chunk_rows(
+    conn: &impl ConnectionTrait,
+    stmt: SelectStatement,
+) -> Result<Vec<ChunkRow>, Error> {
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     rows.iter()
         .map(|r| {
-            Ok(ChunkRow { doc_id: r.try_get("", "doc_id")?, kind: r.try_get("", "kind")?, seq: r.try_get("", "seq")?, data: r.try_get("", "data")? })
+            Ok(ChunkRow {
+                doc_id: r.try_get("", "doc_id")?,
+                kind: r.try_get("", "kind")?,
+                seq: r.try_get("", "seq")?,
+                data: r.try_get("", "data")?,
+            })
         })
         .collect()
 }
 
-async fn feed_page(conn: &impl ConnectionTrait, who: &Principal, after: i64, upto: i64, limit: u64) -> Result<Vec<ChunkRow>, Error> {
+async fn feed_page(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    after: i64,
+    upto: i64,
+    limit: u64,
+) -> Result<Vec<ChunkRow>, Error> {
     let c = Alias::new("c");
     let stmt = chunk_query()
         .and_where(Expr::col((c.clone(), Alias::new("seq"))).gt(after))
@@ -183,12 +244,20 @@ async fn feed_page(conn: &impl ConnectionTrait, who: &Principal, after: i64, upt
 }
 
 /// Every chunk of these documents (up to `upto` if given), grouped by document.
-async fn whole_docs(conn: &impl ConnectionTrait, ids: &[(Uuid, String)], upto: Option<i64>) -> Result<Vec<DocUpdate>, Error> {
+async fn whole_docs(
+    conn: &impl ConnectionTrait,
+    ids: &[(Uuid, String)],
+    upto: Option<i64>,
+) -> Result<Vec<DocUpdate>, Error> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
     let c = Alias::new("c");
-    let mut stmt = chunk_query().and_where(Expr::col((c.clone(), Alias::new("doc_id"))).is_in(ids.iter().map(|(id, _)| *id))).to_owned();
+    let mut stmt = chunk_query()
+        .and_where(
+            Expr::col((c.clone(), Alias::new("doc_id"))).is_in(ids.iter().map(|(id, _)| *id)),
+        )
+        .to_owned();
     if let Some(upto) = upto {
         stmt.and_where(Expr::col((c, Alias::new("seq"))).lte(upto));
     }
@@ -201,7 +270,11 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     let mut docs: Vec<DocUpdate> = Vec::new();
     for row in rows {
         let i = *index.entry(row.doc_id).or_insert_with(|| {
-            docs.push(DocUpdate { id: row.doc_id, kind: row.kind.clone(), chunks: vec![] });
+            docs.push(DocUpdate {
+                id: row.doc_id,
+                kind: row.kind.clone(),
+                chunks: vec![],
+            });
             docs.len() - 1
         });
         docs[i].chunks.push(ByteBuf::from(row.data));
@@ -209,7 +282,12 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     docs
 }
 
-async fn evictions(conn: &impl ConnectionTrait, who: &Principal, eviction: &Eviction, limit: u64) -> Result<Vec<Uuid>, Error> {
+async fn evictions(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    eviction: &Eviction,
+    limit: u64,
+) -> Result<Vec<Uuid>, Error> {
     let mut stmt = Query::select()
         .column(Alias::new("id"))
         .from(Alias::new("documents"))
@@ -225,7 +303,11 @@ async fn evictions(conn: &impl ConnectionTrait, who: &Principal, eviction: &Evic
     rows.iter().map(|r| Ok(r.try_get("", "id")?)).collect()
 }
 
-async fn backfill_ids(conn: &impl ConnectionTrait, backfill: &Backfill, limit: u64) -> Result<Vec<(Uuid, String)>, Error> {
+async fn backfill_ids(
+    conn: &impl ConnectionTrait,
+    backfill: &Backfill,
+    limit: u64,
+) -> Result<Vec<(Uuid, String)>, Error> {
     let mut stmt = Query::select()
         .columns([Alias::new("id"), Alias::new("kind")])
         .from(Alias::new("documents"))
@@ -237,7 +319,9 @@ async fn backfill_ids(conn: &impl ConnectionTrait, backfill: &Backfill, limit: u
         stmt.and_where(Expr::col(Alias::new("id")).gt(after));
     }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter().map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?)))
+        .collect()
 }
 
 /// Records that moved between territories in `(cursor.seq, upto]`: those that came into the device's
@@ -257,7 +341,10 @@ async fn moves(
         .column((d.clone(), Alias::new("kind")))
         .from_as(Alias::new("scope_moves"), m.clone())
         .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            sea_orm::sea_query::TableRef::TableAlias(
+                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
+                sea_orm::sea_query::SeaRc::new(d.clone()),
+            ),
             Expr::col((d, Alias::new("id"))).equals((m.clone(), Alias::new("doc_id"))),
         )
         .and_where(Expr::col((m.clone(), Alias::new("seq"))).gt(cursor.seq))
@@ -274,7 +361,12 @@ async fn moves(
         let owner: Uuid = r.try_get("", "owner_id")?;
         let held_before = who.sees_all()
             || owner == who.user_id
-            || from.is_some_and(|t| cursor.territories.as_ref().is_some_and(|held| held.contains(&t)));
+            || from.is_some_and(|t| {
+                cursor
+                    .territories
+                    .as_ref()
+                    .is_some_and(|held| held.contains(&t))
+            });
         let visible_now = who.can_access(now, owner);
         if visible_now && !held_before && !moved_in.iter().any(|(m, _)| *m == id) {
             moved_in.push((id, r.try_get("", "kind")?));
@@ -292,16 +384,35 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_foreign_bytes_are_refused() {
-        let who = Principal { user_id: Uuid::nil(), role: Role::Agent, device_id: Uuid::nil(), territories: vec![Uuid::from_u128(3)] };
+        let who = Principal {
+            user_id: Uuid::nil(),
+            role: Role::Agent,
+            device_id: Uuid::nil(),
+            territories: vec![Uuid::from_u128(3)],
+        };
         let cursor = Cursor {
             seq: 42,
             territories: current_scope(&who),
-            backfill: Some(Backfill { territories: vec![Uuid::from_u128(3)], upto: 40, after: None }),
+            backfill: Some(Backfill {
+                territories: vec![Uuid::from_u128(3)],
+                upto: 40,
+                after: None,
+            }),
             evict: None,
         };
         assert_eq!(decode_cursor(&encode(&cursor), &who).unwrap(), cursor);
-        assert_eq!(decode_cursor(b"junk", &who).unwrap_err().code(), "invalid_cursor");
-        let admin = Principal { role: Role::Admin, ..who };
-        assert_eq!(decode_cursor(&encode(&cursor), &admin).unwrap().seq, 0, "a change of role starts over");
+        assert_eq!(
+            decode_cursor(b"junk", &who).unwrap_err().code(),
+            "invalid_cursor"
+        );
+        let admin = Principal {
+            role: Role::Admin,
+            ..who
+        };
+        assert_eq!(
+            decode_cursor(&encode(&cursor), &admin).unwrap().seq,
+            0,
+            "a change of role starts over"
+        );
     }
 }

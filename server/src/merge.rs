@@ -12,9 +12,14 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use sha2::{Digest, Sha256};
-use sync_core::protocol::{DocPush, DocResult, Hash, PushRequest, PushResponse, PushStatus, Reason};
+use sync_core::protocol::{
+    DocPush, DocResult, Hash, PushRequest, PushResponse, PushStatus, Reason,
+};
 use sync_core::record::{self, Projection};
 use sync_core::{inspect, kinds, KindSchema, Scope};
 use uuid::Uuid;
@@ -66,11 +71,18 @@ struct Batch {
 }
 
 /// Applies a push from `who` and answers with one result per document, in request order.
-pub async fn push(state: &AppState, who: &Principal, request: PushRequest) -> Result<PushResponse, Error> {
+pub async fn push(
+    state: &AppState,
+    who: &Principal,
+    request: PushRequest,
+) -> Result<PushResponse, Error> {
     request.check(&state.limits)?;
     let mut ids = HashSet::new();
     if let Some(dup) = request.docs.iter().find(|d| !ids.insert(d.id)) {
-        return Err(Error::bad_request("duplicate_document", format!("document {} appears twice in one push", dup.id)));
+        return Err(Error::bad_request(
+            "duplicate_document",
+            format!("document {} appears twice in one push", dup.id),
+        ));
     }
     let mut prepared: Vec<Prepared> = request.docs.into_iter().map(prepare).collect();
     // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
@@ -97,7 +109,8 @@ pub async fn push(state: &AppState, who: &Principal, request: PushRequest) -> Re
     for (id, heads, doc) in batch.cached {
         state.cache.put(id, heads, doc);
     }
-    let mut by_id: HashMap<Uuid, DocResult> = batch.results.into_iter().map(|r| (r.id, r)).collect();
+    let mut by_id: HashMap<Uuid, DocResult> =
+        batch.results.into_iter().map(|r| (r.id, r)).collect();
     let results = order.iter().filter_map(|id| by_id.remove(id)).collect();
     Ok(PushResponse { results })
 }
@@ -109,16 +122,33 @@ fn prepare(doc: DocPush) -> Prepared {
         .into_iter()
         .map(|bytes| Change::from_bytes(bytes.into_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Reason { code: "malformed_change".into(), message: format!("a change does not decode: {e}"), field: None });
-    Prepared { id: doc.id, kind, changes, base_heads: doc.base_heads }
+        .map_err(|e| Reason {
+            code: "malformed_change".into(),
+            message: format!("a change does not decode: {e}"),
+            field: None,
+        });
+    Prepared {
+        id: doc.id,
+        kind,
+        changes,
+        base_heads: doc.base_heads,
+    }
 }
 
 fn reason(e: &sync_core::Error) -> Reason {
-    Reason { code: e.code().to_string(), message: e.to_string(), field: e.field().map(str::to_string) }
+    Reason {
+        code: e.code().to_string(),
+        message: e.to_string(),
+        field: e.field().map(str::to_string),
+    }
 }
 
 fn refusal(code: &str, message: impl Into<String>) -> Reason {
-    Reason { code: code.to_string(), message: message.into(), field: None }
+    Reason {
+        code: code.to_string(),
+        message: message.into(),
+        field: None,
+    }
 }
 
 /// The result of one document before the batch commits.
@@ -161,14 +191,24 @@ async fn merge_batch(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    let territories: HashMap<String, Uuid> =
-        territory::Entity::find().all(txn).await?.into_iter().map(|t| (t.name, t.id)).collect();
+    let territories: HashMap<String, Uuid> = territory::Entity::find()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.id))
+        .collect();
     let mut pending: HashMap<Uuid, (&'static str, Option<Uuid>)> = HashMap::new();
     let mut results = Vec::new();
     let mut writes = Vec::new();
     let mut extras = Extras::default();
     for doc in docs {
-        let ctx = DocContext { txn, state, who, territories: &territories, pending: &pending };
+        let ctx = DocContext {
+            txn,
+            state,
+            who,
+            territories: &territories,
+            pending: &pending,
+        };
         match merge_one(&ctx, doc, rows.get(&doc.id), &mut extras).await? {
             Outcome::Done(result) => results.push(result),
             Outcome::Write(write) => {
@@ -215,7 +255,13 @@ async fn merge_one(
 ) -> Result<Outcome, Error> {
     let server_heads = row.map(|r| unpack_heads(&r.heads)).unwrap_or_default();
     let done = |status, reason: Option<Reason>| {
-        Ok(Outcome::Done(DocResult { id: doc.id, status, heads: server_heads.clone(), reason, missing: vec![] }))
+        Ok(Outcome::Done(DocResult {
+            id: doc.id,
+            status,
+            heads: server_heads.clone(),
+            reason,
+            missing: vec![],
+        }))
     };
     let kind = match &doc.kind {
         Ok(kind) => *kind,
@@ -251,27 +297,52 @@ async fn merge_one(
             extras.cleared_orphans.push(doc.id);
         }
         if row.is_some() {
-            ctx.state.cache.put(doc.id, row.map(|r| r.heads.clone()).unwrap_or_default(), am);
+            ctx.state
+                .cache
+                .put(doc.id, row.map(|r| r.heads.clone()).unwrap_or_default(), am);
         }
         return done(PushStatus::AlreadyKnown, None);
     }
-    if let Some(forged) = new.iter().find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix())) {
-        let msg = format!("change {} was made by actor {}, not by this device", forged.hash(), forged.actor_id());
+    if let Some(forged) = new
+        .iter()
+        .find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix()))
+    {
+        let msg = format!(
+            "change {} was made by actor {}, not by this device",
+            forged.hash(),
+            forged.actor_id()
+        );
         return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
     }
     if let Some(row) = row {
         if !ctx.who.can_access(row.territory_id, row.owner_id) {
-            return Ok(Outcome::Done(quarantine_or_refuse(doc, kind, &mut am, &new, server_heads, extras)));
+            return Ok(Outcome::Done(quarantine_or_refuse(
+                doc,
+                kind,
+                &mut am,
+                &new,
+                server_heads,
+                extras,
+            )));
         }
     }
     let heads_before = am.get_heads();
     if let Err(e) = am.apply_changes(new.clone()) {
-        return done(PushStatus::Rejected, Some(refusal("malformed_change", format!("changes do not apply: {e}"))));
+        return done(
+            PushStatus::Rejected,
+            Some(refusal(
+                "malformed_change",
+                format!("changes do not apply: {e}"),
+            )),
+        );
     }
     let missing = am.get_missing_deps(&[]);
     if !missing.is_empty() {
         // Keep the changes until their dependencies arrive; the half-applied document is dropped.
-        extras.orphans.extend(new.iter().map(|c| (doc.id, Hash::from(c.hash()), c.raw_bytes().to_vec())));
+        extras.orphans.extend(
+            new.iter()
+                .map(|c| (doc.id, Hash::from(c.hash()), c.raw_bytes().to_vec())),
+        );
         return Ok(Outcome::Done(DocResult {
             id: doc.id,
             status: PushStatus::MissingDependencies,
@@ -301,8 +372,14 @@ async fn merge_one(
     } else {
         (am.save_after(&heads_before), false)
     };
-    let (chunk_count, chunk_bytes) =
-        if snapshot { (1, data.len() as i64) } else { (chunk_count, row.map_or(0, |r| r.chunk_bytes) + data.len() as i64) };
+    let (chunk_count, chunk_bytes) = if snapshot {
+        (1, data.len() as i64)
+    } else {
+        (
+            chunk_count,
+            row.map_or(0, |r| r.chunk_bytes) + data.len() as i64,
+        )
+    };
     let moved_from = row.and_then(|r| (r.territory_id != territory_id).then_some(r.territory_id));
     Ok(Outcome::Write(Box::new(Write {
         id: doc.id,
@@ -337,10 +414,17 @@ async fn resolve_scope(
             Some(t) => (Some(*t), None),
             None => {
                 let msg = format!("there is no territory named `{key}`");
-                return Ok(Err(Reason { code: "unknown_territory".into(), message: msg, field: Some(field.into()) }));
+                return Ok(Err(Reason {
+                    code: "unknown_territory".into(),
+                    message: msg,
+                    field: Some(field.into()),
+                }));
             }
         },
-        Scope::Parent { field, kind: parent_kind } => {
+        Scope::Parent {
+            field,
+            kind: parent_kind,
+        } => {
             let parent_id = Uuid::parse_str(key).unwrap_or_default();
             let parent = match ctx.pending.get(&parent_id) {
                 Some((k, t)) => Some((*k, *t, ctx.who.user_id)),
@@ -348,13 +432,29 @@ async fn resolve_scope(
                     .lock_exclusive()
                     .one(ctx.txn)
                     .await?
-                    .map(|p| (if p.kind == parent_kind { parent_kind } else { "" }, p.territory_id, p.owner_id)),
+                    .map(|p| {
+                        (
+                            if p.kind == parent_kind {
+                                parent_kind
+                            } else {
+                                ""
+                            },
+                            p.territory_id,
+                            p.owner_id,
+                        )
+                    }),
             };
             match parent {
-                Some((k, t, owner)) if k == parent_kind && ctx.who.can_access(t, owner) => (t, Some(parent_id)),
+                Some((k, t, owner)) if k == parent_kind && ctx.who.can_access(t, owner) => {
+                    (t, Some(parent_id))
+                }
                 _ => {
                     let msg = format!("`{key}` is not a {parent_kind} this user may see");
-                    return Ok(Err(Reason { code: "unknown_parent".into(), message: msg, field: Some(field.into()) }));
+                    return Ok(Err(Reason {
+                        code: "unknown_parent".into(),
+                        message: msg,
+                        field: Some(field.into()),
+                    }));
                 }
             }
         }
@@ -364,7 +464,13 @@ async fn resolve_scope(
         || matches!(kind.scope, Scope::Parent { .. })
         || territory.is_some_and(|t| ctx.who.can_use_territory(t));
     if !allowed {
-        return Ok(Err(refusal("out_of_scope", format!("this user may not put a {} into territory `{key}`", kind.name))));
+        return Ok(Err(refusal(
+            "out_of_scope",
+            format!(
+                "this user may not put a {} into territory `{key}`",
+                kind.name
+            ),
+        )));
     }
     Ok(Ok((territory, parent)))
 }
@@ -381,26 +487,41 @@ fn quarantine_or_refuse(
     extras: &mut Extras,
 ) -> DocResult {
     let held = !doc.base_heads.is_empty()
-        && doc.base_heads.iter().all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
+        && doc
+            .base_heads
+            .iter()
+            .all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
     if !held {
         return DocResult {
             id: doc.id,
             status: PushStatus::Rejected,
             heads: server_heads,
-            reason: Some(refusal("out_of_scope", "this user may not write this document")),
+            reason: Some(refusal(
+                "out_of_scope",
+                "this user may not write this document",
+            )),
             missing: vec![],
         };
     }
     let mut hashes: Vec<Hash> = new.iter().map(|c| Hash::from(c.hash())).collect();
     hashes.sort_unstable();
-    let changes: Vec<serde_bytes::ByteBuf> = new.iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
+    let changes: Vec<serde_bytes::ByteBuf> = new
+        .iter()
+        .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+        .collect();
     extras.quarantine.push(QuarantineEntry {
         doc_id: doc.id,
         kind: kind.name,
         changes_hash: Sha256::digest(hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()).to_vec(),
         changes: sync_core::protocol::encode(&changes),
     });
-    DocResult { id: doc.id, status: PushStatus::Quarantined, heads: server_heads, reason: None, missing: vec![] }
+    DocResult {
+        id: doc.id,
+        status: PushStatus::Quarantined,
+        heads: server_heads,
+        reason: None,
+        missing: vec![],
+    }
 }
 
 /// Writes one merged document at feed position `seq`.
@@ -409,13 +530,26 @@ async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Err
     if w.snapshot && !w.is_new {
         // Compaction: the snapshot replaces every chunk, and takes the newest position, so a device
         // that already read the old chunks is not sent the document again.
-        let stmt = Query::delete().from_table(chunks.clone()).and_where(Expr::col(Alias::new("doc_id")).eq(w.id)).to_owned();
+        let stmt = Query::delete()
+            .from_table(chunks.clone())
+            .and_where(Expr::col(Alias::new("doc_id")).eq(w.id))
+            .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
     let stmt = Query::insert()
         .into_table(chunks)
-        .columns([Alias::new("doc_id"), Alias::new("seq"), Alias::new("snapshot"), Alias::new("data")])
-        .values_panic([w.id.into(), seq.into(), w.snapshot.into(), w.data.clone().into()])
+        .columns([
+            Alias::new("doc_id"),
+            Alias::new("seq"),
+            Alias::new("snapshot"),
+            Alias::new("data"),
+        ])
+        .values_panic([
+            w.id.into(),
+            seq.into(),
+            w.snapshot.into(),
+            w.data.clone().into(),
+        ])
         .to_owned();
     txn.execute(stmt.build_with(txn)).await?;
     let model = document::ActiveModel {
@@ -432,7 +566,9 @@ async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Err
         updated_at: sea_orm::Set(now_ms()),
     };
     if w.is_new {
-        document::Entity::insert(model).exec_without_returning(txn).await?;
+        document::Entity::insert(model)
+            .exec_without_returning(txn)
+            .await?;
     } else {
         document::Entity::update(model).exec(txn).await?;
     }
@@ -457,7 +593,12 @@ async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Err
         moved.extend(children);
         let mut stmt = Query::insert()
             .into_table(Alias::new("scope_moves"))
-            .columns([Alias::new("seq"), Alias::new("doc_id"), Alias::new("from_territory"), Alias::new("to_territory")])
+            .columns([
+                Alias::new("seq"),
+                Alias::new("doc_id"),
+                Alias::new("from_territory"),
+                Alias::new("to_territory"),
+            ])
             .to_owned();
         for id in moved {
             stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
@@ -467,7 +608,11 @@ async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Err
     Ok(())
 }
 
-async fn load_orphans(conn: &impl ConnectionTrait, doc_id: Uuid, device_id: Uuid) -> Result<Vec<Change>, Error> {
+async fn load_orphans(
+    conn: &impl ConnectionTrait,
+    doc_id: Uuid,
+    device_id: Uuid,
+) -> Result<Vec<Change>, Error> {
     let stmt = Query::select()
         .column(Alias::new("data"))
         .from(Alias::new("orphan_changes"))
@@ -478,12 +623,19 @@ async fn load_orphans(conn: &impl ConnectionTrait, doc_id: Uuid, device_id: Uuid
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let data: Vec<u8> = row.try_get("", "data")?;
-        out.push(Change::from_bytes(data).map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?);
+        out.push(
+            Change::from_bytes(data)
+                .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?,
+        );
     }
     Ok(out)
 }
 
-async fn store_extras(txn: &DatabaseTransaction, who: &Principal, extras: Extras) -> Result<(), Error> {
+async fn store_extras(
+    txn: &DatabaseTransaction,
+    who: &Principal,
+    extras: Extras,
+) -> Result<(), Error> {
     for doc_id in extras.cleared_orphans {
         let stmt = Query::delete()
             .from_table(Alias::new("orphan_changes"))
@@ -497,8 +649,18 @@ async fn store_extras(txn: &DatabaseTransaction, who: &Principal, extras: Extras
         let stmt = Query::insert()
             .into_table(Alias::new("orphan_changes"))
             .columns(["doc_id", "device_id", "hash", "data", "received_at"].map(Alias::new))
-            .values_panic([doc_id.into(), who.device_id.into(), hash.0.to_vec().into(), data.into(), now.into()])
-            .on_conflict(OnConflict::columns(["doc_id", "device_id", "hash"].map(Alias::new)).do_nothing().to_owned())
+            .values_panic([
+                doc_id.into(),
+                who.device_id.into(),
+                hash.0.to_vec().into(),
+                data.into(),
+                now.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns(["doc_id", "device_id", "hash"].map(Alias::new))
+                    .do_nothing()
+                    .to_owned(),
+            )
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
@@ -506,8 +668,19 @@ async fn store_extras(txn: &DatabaseTransaction, who: &Principal, extras: Extras
         let stmt = Query::insert()
             .into_table(Alias::new("quarantine"))
             .columns(
-                ["id", "doc_id", "kind", "device_id", "user_id", "changes_hash", "changes", "reason", "status", "created_at"]
-                    .map(Alias::new),
+                [
+                    "id",
+                    "doc_id",
+                    "kind",
+                    "device_id",
+                    "user_id",
+                    "changes_hash",
+                    "changes",
+                    "reason",
+                    "status",
+                    "created_at",
+                ]
+                .map(Alias::new),
             )
             .values_panic([
                 Uuid::now_v7().into(),
@@ -521,7 +694,11 @@ async fn store_extras(txn: &DatabaseTransaction, who: &Principal, extras: Extras
                 "pending".into(),
                 now.into(),
             ])
-            .on_conflict(OnConflict::columns(["doc_id", "device_id", "changes_hash"].map(Alias::new)).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::columns(["doc_id", "device_id", "changes_hash"].map(Alias::new))
+                    .do_nothing()
+                    .to_owned(),
+            )
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }

@@ -11,7 +11,12 @@ use crate::error::Error;
 
 /// Inserts or replaces the row of record `id`. Concurrent values are kept as JSON in `conflicts`, so
 /// reports can flag them instead of silently showing one side.
-pub async fn upsert(conn: &impl ConnectionTrait, kind: &KindSchema, id: Uuid, p: &Projection) -> Result<(), Error> {
+pub async fn upsert(
+    conn: &impl ConnectionTrait,
+    kind: &KindSchema,
+    id: Uuid,
+    p: &Projection,
+) -> Result<(), Error> {
     let mut columns = vec![Alias::new("id")];
     let mut values: Vec<SimpleExpr> = vec![id.into()];
     for spec in kind.fields {
@@ -22,7 +27,12 @@ pub async fn upsert(conn: &impl ConnectionTrait, kind: &KindSchema, id: Uuid, p:
         let map: serde_json::Map<String, serde_json::Value> = p
             .conflicts
             .iter()
-            .map(|c| (c.field.clone(), c.values.iter().map(Value::to_json).collect()))
+            .map(|c| {
+                (
+                    c.field.clone(),
+                    c.values.iter().map(Value::to_json).collect(),
+                )
+            })
             .collect();
         serde_json::Value::Object(map).to_string()
     });
@@ -36,7 +46,11 @@ pub async fn upsert(conn: &impl ConnectionTrait, kind: &KindSchema, id: Uuid, p:
         .columns(columns)
         .values(values)
         .map_err(|e| Error::Internal(e.to_string()))?
-        .on_conflict(OnConflict::column(Alias::new("id")).update_columns(update).to_owned())
+        .on_conflict(
+            OnConflict::column(Alias::new("id"))
+                .update_columns(update)
+                .to_owned(),
+        )
         .to_owned();
     conn.execute(stmt.build_with(conn)).await?;
     Ok(())

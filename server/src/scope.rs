@@ -24,7 +24,9 @@ impl Principal {
 
     /// Whether the user may see and write a record in `territory` created by `owner`.
     pub fn can_access(&self, territory: Option<Uuid>, owner: Uuid) -> bool {
-        self.sees_all() || owner == self.user_id || territory.is_some_and(|t| self.territories.binary_search(&t).is_ok())
+        self.sees_all()
+            || owner == self.user_id
+            || territory.is_some_and(|t| self.territories.binary_search(&t).is_ok())
     }
 
     /// Whether the user may put a record into `territory`.
@@ -45,12 +47,21 @@ mod tests {
     #[test]
     fn agents_see_their_territories_and_what_they_own() {
         let (t1, t2) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let agent = Principal { user_id: Uuid::from_u128(9), role: Role::Agent, device_id: Uuid::nil(), territories: vec![t1] };
+        let agent = Principal {
+            user_id: Uuid::from_u128(9),
+            role: Role::Agent,
+            device_id: Uuid::nil(),
+            territories: vec![t1],
+        };
         assert!(agent.can_access(Some(t1), Uuid::nil()));
         assert!(!agent.can_access(Some(t2), Uuid::nil()));
         assert!(agent.can_access(Some(t2), agent.user_id));
         assert!(!agent.can_use_territory(t2));
-        let admin = Principal { role: Role::Admin, territories: vec![], ..agent };
+        let admin = Principal {
+            role: Role::Admin,
+            territories: vec![],
+            ..agent
+        };
         assert!(admin.can_access(Some(t2), Uuid::nil()));
     }
 }

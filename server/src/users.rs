@@ -12,27 +12,59 @@ use crate::error::Error;
 pub async fn ensure_territory(conn: &impl ConnectionTrait, name: &str) -> Result<Uuid, Error> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(Error::bad_request("invalid_territory", "a territory needs a name"));
+        return Err(Error::bad_request(
+            "invalid_territory",
+            "a territory needs a name",
+        ));
     }
-    if let Some(t) = territory::Entity::find().filter(territory::Column::Name.eq(name)).one(conn).await? {
+    if let Some(t) = territory::Entity::find()
+        .filter(territory::Column::Name.eq(name))
+        .one(conn)
+        .await?
+    {
         return Ok(t.id);
     }
     let id = Uuid::now_v7();
-    territory::ActiveModel { id: Set(id), name: Set(name.to_string()), created_at: Set(now_ms()) }.insert(conn).await?;
+    territory::ActiveModel {
+        id: Set(id),
+        name: Set(name.to_string()),
+        created_at: Set(now_ms()),
+    }
+    .insert(conn)
+    .await?;
     Ok(id)
 }
 
 /// Creates a user with an argon2 password hash and the given territories (created as needed).
-pub async fn add_user(db: &Db, email: &str, role: Role, password: &str, territories: &[String]) -> Result<Uuid, Error> {
+pub async fn add_user(
+    db: &Db,
+    email: &str,
+    role: Role,
+    password: &str,
+    territories: &[String],
+) -> Result<Uuid, Error> {
     let email = email.trim().to_lowercase();
     if !email.contains('@') {
-        return Err(Error::bad_request("invalid_email", format!("`{email}` is not an e-mail address")));
+        return Err(Error::bad_request(
+            "invalid_email",
+            format!("`{email}` is not an e-mail address"),
+        ));
     }
     if password.len() < 8 {
-        return Err(Error::bad_request("weak_password", "a password needs at least 8 characters"));
+        return Err(Error::bad_request(
+            "weak_password",
+            "a password needs at least 8 characters",
+        ));
     }
-    if user::Entity::find().filter(user::Column::Email.eq(&email)).one(&db.conn).await?.is_some() {
-        return Err(Error::Conflict(format!("a user with e-mail {email} already exists")));
+    if user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(&db.conn)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "a user with e-mail {email} already exists"
+        )));
     }
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
@@ -50,7 +82,12 @@ pub async fn add_user(db: &Db, email: &str, role: Role, password: &str, territor
     .await?;
     for name in territories {
         let territory_id = ensure_territory(&db.conn, name).await?;
-        user_territory::ActiveModel { user_id: Set(id), territory_id: Set(territory_id) }.insert(&db.conn).await?;
+        user_territory::ActiveModel {
+            user_id: Set(id),
+            territory_id: Set(territory_id),
+        }
+        .insert(&db.conn)
+        .await?;
     }
     Ok(id)
 }
@@ -58,21 +95,31 @@ pub async fn add_user(db: &Db, email: &str, role: Role, password: &str, territor
 /// Gives a user a territory (created as needed). Their devices receive its records on their next pull.
 pub async fn grant_territory(db: &Db, user_id: Uuid, name: &str) -> Result<(), Error> {
     let territory_id = ensure_territory(&db.conn, name).await?;
-    user_territory::Entity::insert(user_territory::ActiveModel { user_id: Set(user_id), territory_id: Set(territory_id) })
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([user_territory::Column::UserId, user_territory::Column::TerritoryId])
-                .do_nothing()
-                .to_owned(),
-        )
+    user_territory::Entity::insert(user_territory::ActiveModel {
+        user_id: Set(user_id),
+        territory_id: Set(territory_id),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::columns([
+            user_territory::Column::UserId,
+            user_territory::Column::TerritoryId,
+        ])
         .do_nothing()
-        .exec(&db.conn)
-        .await?;
+        .to_owned(),
+    )
+    .do_nothing()
+    .exec(&db.conn)
+    .await?;
     Ok(())
 }
 
 /// Takes a territory from a user. Their devices are told to evict its records on their next pull.
 pub async fn revoke_territory(db: &Db, user_id: Uuid, name: &str) -> Result<(), Error> {
-    let Some(t) = territory::Entity::find().filter(territory::Column::Name.eq(name)).one(&db.conn).await? else {
+    let Some(t) = territory::Entity::find()
+        .filter(territory::Column::Name.eq(name))
+        .one(&db.conn)
+        .await?
+    else {
         return Err(Error::NotFound(format!("no territory named {name}")));
     };
     user_territory::Entity::delete_many()
@@ -84,5 +131,8 @@ pub async fn revoke_territory(db: &Db, user_id: Uuid, name: &str) -> Result<(), 
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<user::Model>, Error> {
-    Ok(user::Entity::find().filter(user::Column::Email.eq(email.trim().to_lowercase())).one(&db.conn).await?)
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .one(&db.conn)
+        .await?)
 }

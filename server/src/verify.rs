@@ -12,15 +12,25 @@ use crate::docstore::unpack_heads;
 use crate::error::Error;
 use crate::scope::Principal;
 
-pub async fn verify(state: &AppState, who: &Principal, request: VerifyRequest) -> Result<VerifyResponse, Error> {
+pub async fn verify(
+    state: &AppState,
+    who: &Principal,
+    request: VerifyRequest,
+) -> Result<VerifyResponse, Error> {
     request.check(&state.limits)?;
     let conn = &state.db.conn;
     let mut stmt = Query::select()
-        .columns([Alias::new("id"), Alias::new("heads"), Alias::new("territory_id"), Alias::new("owner_id")])
+        .columns([
+            Alias::new("id"),
+            Alias::new("heads"),
+            Alias::new("territory_id"),
+            Alias::new("owner_id"),
+        ])
         .from(Alias::new("documents"))
         .to_owned();
     if !who.sees_all() {
-        let mut cond = sea_orm::sea_query::Cond::any().add(Expr::col(Alias::new("owner_id")).eq(who.user_id));
+        let mut cond =
+            sea_orm::sea_query::Cond::any().add(Expr::col(Alias::new("owner_id")).eq(who.user_id));
         if !who.territories.is_empty() {
             cond = cond.add(Expr::col(Alias::new("territory_id")).is_in(who.territories.clone()));
         }
@@ -34,7 +44,12 @@ pub async fn verify(state: &AppState, who: &Principal, request: VerifyRequest) -
     }
     server.sort_unstable_by_key(|(id, _)| *id);
     let digest = scope_digest(server.iter().map(|(id, heads)| (*id, heads.as_slice())));
-    let mut response = VerifyResponse { in_sync: true, scope_digest: digest, differing: vec![], unknown: vec![] };
+    let mut response = VerifyResponse {
+        in_sync: true,
+        scope_digest: digest,
+        differing: vec![],
+        unknown: vec![],
+    };
     match request.mode {
         VerifyMode::Scope => response.in_sync = request.scope_digest == Some(digest),
         VerifyMode::Docs => {
@@ -44,7 +59,10 @@ pub async fn verify(state: &AppState, who: &Principal, request: VerifyRequest) -
                         let mut device_heads = doc.heads.clone();
                         device_heads.sort_unstable();
                         if device_heads != server[i].1 {
-                            response.differing.push(DocHeads { id: doc.id, heads: server[i].1.clone() });
+                            response.differing.push(DocHeads {
+                                id: doc.id,
+                                heads: server[i].1.clone(),
+                            });
                         }
                     }
                     Err(_) => response.unknown.push(doc.id),

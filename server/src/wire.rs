@@ -26,7 +26,9 @@ impl Format {
         let ct = headers.get(CONTENT_TYPE)?.to_str().ok()?;
         let essence = ct.split(';').next().unwrap_or("").trim();
         match essence {
-            protocol::CONTENT_TYPE | "application/msgpack" | "application/x-msgpack" => Some(Format::MsgPack),
+            protocol::CONTENT_TYPE | "application/msgpack" | "application/x-msgpack" => {
+                Some(Format::MsgPack)
+            }
             "application/json" => Some(Format::Json),
             _ => None,
         }
@@ -40,15 +42,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Format, Error> {
         check_version(&parts.headers)?;
-        let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        Ok(if accept.contains("application/json") && !accept.contains("msgpack") { Format::Json } else { Format::MsgPack })
+        let accept = parts
+            .headers
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Ok(
+            if accept.contains("application/json") && !accept.contains("msgpack") {
+                Format::Json
+            } else {
+                Format::MsgPack
+            },
+        )
     }
 }
 
 fn check_version(headers: &HeaderMap) -> Result<(), Error> {
     match headers.get(VERSION_HEADER) {
         None => Ok(()),
-        Some(v) if v.to_str().ok().and_then(|s| s.trim().parse::<u16>().ok()) == Some(PROTOCOL_VERSION) => Ok(()),
+        Some(v)
+            if v.to_str().ok().and_then(|s| s.trim().parse::<u16>().ok())
+                == Some(PROTOCOL_VERSION) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(Error::bad_request(
             "unsupported_protocol_version",
             format!("this server speaks fieldsync protocol {PROTOCOL_VERSION}"),
@@ -59,7 +76,9 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::PayloadTooLarge { limit: Limits::default().max_message_bytes }
+            Error::PayloadTooLarge {
+                limit: Limits::default().max_message_bytes,
+            }
         } else {
             Error::bad_request("malformed", rejection.body_text())
         }
@@ -74,12 +93,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Wire<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Wire<T>, Error> {
         check_version(req.headers())?;
-        let format = Format::of_content_type(req.headers())
-            .ok_or(Error::UnsupportedMediaType { expected: protocol::CONTENT_TYPE })?;
+        let format = Format::of_content_type(req.headers()).ok_or(Error::UnsupportedMediaType {
+            expected: protocol::CONTENT_TYPE,
+        })?;
         let bytes = body_bytes(req, state).await?;
         let value = match format {
             Format::MsgPack => protocol::decode(&bytes, &Limits::default())?,
-            Format::Json => serde_json::from_slice(&bytes).map_err(|e| Error::bad_request("malformed", e.to_string()))?,
+            Format::Json => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::bad_request("malformed", e.to_string()))?,
         };
         Ok(Wire(value))
     }
@@ -93,10 +114,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, Error> {
         if Format::of_content_type(req.headers()) != Some(Format::Json) {
-            return Err(Error::UnsupportedMediaType { expected: "application/json" });
+            return Err(Error::UnsupportedMediaType {
+                expected: "application/json",
+            });
         }
         let bytes = body_bytes(req, state).await?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| Error::bad_request("malformed", e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::bad_request("malformed", e.to_string()))
     }
 }
 
@@ -106,7 +131,11 @@ pub struct Reply<T>(pub Format, pub T);
 impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         match self.0 {
-            Format::MsgPack => ([(CONTENT_TYPE, protocol::CONTENT_TYPE)], protocol::encode(&self.1)).into_response(),
+            Format::MsgPack => (
+                [(CONTENT_TYPE, protocol::CONTENT_TYPE)],
+                protocol::encode(&self.1),
+            )
+                .into_response(),
             Format::Json => axum::Json(self.1).into_response(),
         }
     }

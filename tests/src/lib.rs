@@ -30,8 +30,15 @@ pub struct TestDb {
 impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fieldsync.sqlite").display());
-        TestDb { url, postgres: None, _dir: Some(dir) }
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("fieldsync.sqlite").display()
+        );
+        TestDb {
+            url,
+            postgres: None,
+            _dir: Some(dir),
+        }
     }
 
     /// A new PostgreSQL database, or None (after saying so) when no server is configured.
@@ -41,14 +48,23 @@ impl TestDb {
             return None;
         };
         let name = format!("fieldsync_test_{}", Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but unreachable: {e}"));
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but unreachable: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
         admin.close().await.ok();
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("{POSTGRES_ENV} must end with /DATABASE"),
         };
-        Some(TestDb { url, postgres: Some((admin_url, name)), _dir: None })
+        Some(TestDb {
+            url,
+            postgres: Some((admin_url, name)),
+            _dir: None,
+        })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -61,10 +77,17 @@ impl Drop for TestDb {
         if let Some((admin_url, name)) = self.postgres.take() {
             // Drop runs outside any runtime guarantee, so clean up on a thread with its own runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
                     }
                 });
             })
@@ -76,12 +99,12 @@ impl Drop for TestDb {
 /// Runs a test body once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! storage_test {
-    ($(#[$meta:meta])* async fn $name:ident($db:ident: TestDb) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident: $ty:ty) $body:block) => {
         $(#[$meta])*
         mod $name {
             use super::*;
 
-            async fn run($db: $crate::TestDb) $body
+            async fn run($db: $ty) $body
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
@@ -124,7 +147,12 @@ impl TestServer {
             .await
             .expect("serve");
         });
-        TestServer { url, state, shutdown: Some(tx), task: Some(task) }
+        TestServer {
+            url,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
@@ -140,7 +168,9 @@ impl TestServer {
     /// Creates a user with the given role and territories.
     pub async fn user(&self, email: &str, role: Role, territories: &[&str]) -> Uuid {
         let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
-        fieldsync_server::users::add_user(&self.state.db, email, role, PASSWORD, &territories).await.expect("add user")
+        fieldsync_server::users::add_user(&self.state.db, email, role, PASSWORD, &territories)
+            .await
+            .expect("add user")
     }
 
     /// Logs a new device in as `email`.
@@ -167,9 +197,16 @@ pub struct Device {
 impl Device {
     pub async fn login(url: &str, email: &str) -> Device {
         let mut client = Client::new(url);
-        let login = client.login(email, PASSWORD, "test device").await.expect("login");
+        let login = client
+            .login(email, PASSWORD, "test device")
+            .await
+            .expect("login");
         let replica = Replica::from_hex_actor(&login.actor_id).expect("actor");
-        Device { client, login, replica }
+        Device {
+            client,
+            login,
+            replica,
+        }
     }
 
     pub async fn sync(&mut self) -> fieldsync_sdk::SyncReport {
@@ -191,19 +228,33 @@ impl ServerProcess {
             l.local_addr().expect("addr").port()
         };
         let child = std::process::Command::new(program)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start server process");
-        ServerProcess { url: format!("http://127.0.0.1:{port}"), child }
+        ServerProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
     }
 
     /// Waits until the server answers its health check.
     pub async fn ready(&self) {
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            if http.get(format!("{}/healthz", self.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -217,4 +268,63 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl TestServer {
+    /// Rows in a table of the server's database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::sea_query::{Alias, Expr, Query};
+        let conn = &self.state.db.conn;
+        let stmt = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from(Alias::new(table))
+            .to_owned();
+        let row = conn
+            .query_one(conn.get_database_backend().build(&stmt))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get("", "n").expect("n")
+    }
+
+    /// Text columns of one projected record (NULL as None).
+    pub async fn projected(&self, table: &str, id: Uuid, columns: &[&str]) -> Vec<Option<String>> {
+        use sea_orm::sea_query::{Alias, Expr, Query};
+        let conn = &self.state.db.conn;
+        let mut stmt = Query::select()
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        for c in columns {
+            stmt.expr_as(
+                Expr::col(Alias::new(*c)).cast_as(Alias::new("text")),
+                Alias::new(*c),
+            );
+        }
+        let row = conn
+            .query_one(conn.get_database_backend().build(&stmt))
+            .await
+            .expect("select")
+            .expect("projected row");
+        columns
+            .iter()
+            .map(|c| row.try_get::<Option<String>>("", c).expect("column"))
+            .collect()
+    }
+
+    /// The server's heads of a document.
+    pub async fn heads(&self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
+        use sea_orm::EntityTrait;
+        let doc = fieldsync_server::entities::document::Entity::find_by_id(id)
+            .one(&self.state.db.conn)
+            .await
+            .expect("select");
+        doc.map(|d| fieldsync_server::docstore::unpack_heads(&d.heads))
+            .unwrap_or_default()
+    }
+}
+
+/// Fields of a customer for tests.
+pub fn customer(name: &str, territory: &str) -> Vec<(&'static str, sync_core::Value)> {
+    vec![("name", name.into()), ("territory", territory.into())]
 }

@@ -5,8 +5,9 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sync_core::protocol::{
-    self, DeviceInfo, ErrorBody, ErrorDetail, Limits, LoginRequest, LoginResponse, PullRequest, PullResponse, PushRequest,
-    PushResponse, VerifyRequest, VerifyResponse, PROTOCOL_VERSION, VERSION_HEADER,
+    self, DeviceInfo, ErrorBody, ErrorDetail, Limits, LoginRequest, LoginResponse, PullRequest,
+    PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse, PROTOCOL_VERSION,
+    VERSION_HEADER,
 };
 use uuid::Uuid;
 
@@ -26,7 +27,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .expect("a default reqwest client builds");
-        Client { http, base: base_url.trim_end_matches('/').to_string(), token: None }
+        Client {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            token: None,
+        }
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Client {
@@ -39,9 +44,23 @@ impl Client {
     }
 
     /// Registers this device with the user's credentials and keeps its token.
-    pub async fn login(&mut self, email: &str, password: &str, device_name: &str) -> Result<LoginResponse, Error> {
-        let body = LoginRequest { email: email.into(), password: password.into(), device_name: device_name.into() };
-        let response = self.http.post(self.url("/v1/auth/login")).json(&body).send().await?;
+    pub async fn login(
+        &mut self,
+        email: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<LoginResponse, Error> {
+        let body = LoginRequest {
+            email: email.into(),
+            password: password.into(),
+            device_name: device_name.into(),
+        };
+        let response = self
+            .http
+            .post(self.url("/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await?;
         let login: LoginResponse = json(response).await?;
         self.token = Some(login.token.clone());
         Ok(login)
@@ -60,11 +79,19 @@ impl Client {
     }
 
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>, Error> {
-        json(self.authed(self.http.get(self.url("/v1/devices")))?.send().await?).await
+        json(
+            self.authed(self.http.get(self.url("/v1/devices")))?
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn revoke_device(&self, id: Uuid) -> Result<(), Error> {
-        let response = self.authed(self.http.delete(self.url(&format!("/v1/devices/{id}"))))?.send().await?;
+        let response = self
+            .authed(self.http.delete(self.url(&format!("/v1/devices/{id}"))))?
+            .send()
+            .await?;
         check(response).await.map(drop)
     }
 
@@ -77,7 +104,11 @@ impl Client {
         Ok(request.header(AUTHORIZATION, format!("Bearer {token}")))
     }
 
-    async fn sync_call<Req: Serialize, Resp: DeserializeOwned>(&self, path: &str, body: &Req) -> Result<Resp, Error> {
+    async fn sync_call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, Error> {
         let request = self
             .authed(self.http.post(self.url(path)))?
             .header(CONTENT_TYPE, protocol::CONTENT_TYPE)
@@ -86,7 +117,13 @@ impl Client {
             .body(protocol::encode(body));
         let response = check(request.send().await?).await?;
         let bytes = response.bytes().await?;
-        Ok(protocol::decode(&bytes, &Limits { max_message_bytes: usize::MAX, ..Limits::default() })?)
+        Ok(protocol::decode(
+            &bytes,
+            &Limits {
+                max_message_bytes: usize::MAX,
+                ..Limits::default()
+            },
+        )?)
     }
 }
 
@@ -96,12 +133,21 @@ async fn check(response: Response) -> Result<Response, Error> {
         return Ok(response);
     }
     let text = response.text().await.unwrap_or_default();
-    let detail = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or_else(|_| ErrorDetail {
-        code: if status == StatusCode::TOO_MANY_REQUESTS { "rate_limited".into() } else { "http_error".into() },
-        message: text,
-        wipe: false,
-    });
-    Err(Error::Server { status: status.as_u16(), detail })
+    let detail = serde_json::from_str::<ErrorBody>(&text)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| ErrorDetail {
+            code: if status == StatusCode::TOO_MANY_REQUESTS {
+                "rate_limited".into()
+            } else {
+                "http_error".into()
+            },
+            message: text,
+            wipe: false,
+        });
+    Err(Error::Server {
+        status: status.as_u16(),
+        detail,
+    })
 }
 
 async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Error> {

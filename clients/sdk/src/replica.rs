@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{
-    heads_of, DocHeads, DocPush, PullRequest, PushRequest, PushStatus, Reason, VerifyMode, VerifyRequest, VerifyResponse,
+    heads_of, DocHeads, DocPush, PullRequest, PushRequest, PushStatus, Reason, VerifyMode,
+    VerifyRequest, VerifyResponse,
 };
 use sync_core::record::{self, Projection};
 use sync_core::{kinds, KindSchema, Value};
@@ -32,12 +33,23 @@ pub struct Record {
 
 impl Record {
     fn new(kind: &'static KindSchema, doc: AutoCommit) -> Record {
-        Record { kind, doc, server_has: HashSet::new(), base_heads: vec![], rejected: None, quarantined: false }
+        Record {
+            kind,
+            doc,
+            server_has: HashSet::new(),
+            base_heads: vec![],
+            rejected: None,
+            quarantined: false,
+        }
     }
 
     /// The changes the server does not have yet.
     fn pending(&mut self) -> Vec<automerge::Change> {
-        self.doc.get_changes(&[]).into_iter().filter(|c| !self.server_has.contains(&c.hash())).collect()
+        self.doc
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| !self.server_has.contains(&c.hash()))
+            .collect()
     }
 
     fn mark_synced_if_clean(&mut self) {
@@ -70,11 +82,18 @@ pub struct Replica {
 impl Replica {
     /// A replica whose edits carry `actor` (the `actor_id` the server returned at login).
     pub fn new(actor: ActorId) -> Replica {
-        Replica { actor, records: BTreeMap::new(), cursor: None, batch_size: 200 }
+        Replica {
+            actor,
+            records: BTreeMap::new(),
+            cursor: None,
+            batch_size: 200,
+        }
     }
 
     pub fn from_hex_actor(actor_hex: &str) -> Result<Replica, Error> {
-        let bytes = hex_decode(actor_hex).ok_or_else(|| sync_core::Error::Malformed(format!("`{actor_hex}` is not a hex actor id")))?;
+        let bytes = hex_decode(actor_hex).ok_or_else(|| {
+            sync_core::Error::Malformed(format!("`{actor_hex}` is not a hex actor id"))
+        })?;
         Ok(Replica::new(ActorId::from(bytes)))
     }
 
@@ -105,12 +124,18 @@ impl Replica {
     }
 
     pub fn heads(&mut self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
-        self.records.get_mut(&id).map(|r| heads_of(&r.doc.get_heads())).unwrap_or_default()
+        self.records
+            .get_mut(&id)
+            .map(|r| heads_of(&r.doc.get_heads()))
+            .unwrap_or_default()
     }
 
     /// How many records have changes the server does not have.
     pub fn outbox_len(&mut self) -> usize {
-        self.records.values_mut().map(|r| usize::from(!r.pending().is_empty())).sum()
+        self.records
+            .values_mut()
+            .map(|r| usize::from(!r.pending().is_empty()))
+            .sum()
     }
 
     /// The push request for every record with pending changes.
@@ -123,7 +148,10 @@ impl Replica {
                     id: *id,
                     kind: r.kind.name.to_string(),
                     base_heads: heads_of(&r.base_heads),
-                    changes: changes.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+                    changes: changes
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
                 })
             })
             .collect()
@@ -140,10 +168,16 @@ impl Replica {
         let mut report = SyncReport::default();
         let pushes = self.pending_pushes();
         for batch in pushes.chunks(self.batch_size.max(1)) {
-            let response = client.push(&PushRequest { docs: batch.to_vec() }).await?;
+            let response = client
+                .push(&PushRequest {
+                    docs: batch.to_vec(),
+                })
+                .await?;
             report.pushed_docs += batch.len();
             for (sent, result) in batch.iter().zip(response.results) {
-                let Some(record) = self.records.get_mut(&result.id) else { continue };
+                let Some(record) = self.records.get_mut(&result.id) else {
+                    continue;
+                };
                 match result.status {
                     PushStatus::Applied | PushStatus::AlreadyKnown => {
                         for bytes in &sent.changes {
@@ -155,7 +189,11 @@ impl Replica {
                         record.mark_synced_if_clean();
                     }
                     PushStatus::Rejected => {
-                        let reason = result.reason.unwrap_or(Reason { code: "rejected".into(), message: String::new(), field: None });
+                        let reason = result.reason.unwrap_or(Reason {
+                            code: "rejected".into(),
+                            message: String::new(),
+                            field: None,
+                        });
                         report.rejected.push((result.id, reason.clone()));
                         record.rejected = Some(reason);
                     }
@@ -173,24 +211,42 @@ impl Replica {
     /// Pulls pages until the server says there is no more.
     pub async fn pull(&mut self, client: &Client, report: &mut SyncReport) -> Result<(), Error> {
         loop {
-            let page = client.pull(&PullRequest { cursor: self.cursor.clone(), limit: None }).await?;
+            let page = client
+                .pull(&PullRequest {
+                    cursor: self.cursor.clone(),
+                    limit: None,
+                })
+                .await?;
             for update in page.docs {
                 let kind = kinds::get(&update.kind)?;
                 let actor = self.actor.clone();
-                let record =
-                    self.records.entry(update.id).or_insert_with(|| Record::new(kind, AutoCommit::new().with_actor(actor)));
+                let record = self
+                    .records
+                    .entry(update.id)
+                    .or_insert_with(|| Record::new(kind, AutoCommit::new().with_actor(actor)));
                 let before = record.doc.get_heads();
                 for chunk in &update.chunks {
-                    record.doc.load_incremental(chunk).map_err(sync_core::Error::from)?;
+                    record
+                        .doc
+                        .load_incremental(chunk)
+                        .map_err(sync_core::Error::from)?;
                 }
-                let arrived: Vec<ChangeHash> = record.doc.get_changes(&before).iter().map(|c| c.hash()).collect();
+                let arrived: Vec<ChangeHash> = record
+                    .doc
+                    .get_changes(&before)
+                    .iter()
+                    .map(|c| c.hash())
+                    .collect();
                 record.server_has.extend(arrived);
                 record.mark_synced_if_clean();
                 report.pulled_docs += 1;
             }
             for id in page.evict {
                 // A record with edits the server has not taken stays until they are handed in.
-                let keep = self.records.get_mut(&id).is_some_and(|r| !r.quarantined && !r.pending().is_empty());
+                let keep = self
+                    .records
+                    .get_mut(&id)
+                    .is_some_and(|r| !r.quarantined && !r.pending().is_empty());
                 if !keep && self.records.remove(&id).is_some() {
                     report.evicted.push(id);
                 }
@@ -204,8 +260,21 @@ impl Replica {
 
     /// Asks the server which of this device's records differ from its copies.
     pub async fn verify(&mut self, client: &Client) -> Result<VerifyResponse, Error> {
-        let docs = self.records.iter_mut().map(|(id, r)| DocHeads { id: *id, heads: heads_of(&r.doc.get_heads()) }).collect();
-        client.verify(&VerifyRequest { mode: VerifyMode::Docs, scope_digest: None, docs }).await
+        let docs = self
+            .records
+            .iter_mut()
+            .map(|(id, r)| DocHeads {
+                id: *id,
+                heads: heads_of(&r.doc.get_heads()),
+            })
+            .collect();
+        client
+            .verify(&VerifyRequest {
+                mode: VerifyMode::Docs,
+                scope_digest: None,
+                docs,
+            })
+            .await
     }
 }
 
@@ -213,5 +282,8 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

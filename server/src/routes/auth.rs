@@ -25,20 +25,31 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| crate::auth::hash_password("no such user").unwrap_or_default());
 
 #[tracing::instrument(skip_all, fields(email = %req.email))]
-async fn login(State(state): State<AppState>, JsonBody(req): JsonBody<LoginRequest>) -> Result<Json<LoginResponse>, Error> {
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<LoginResponse>, Error> {
     let device_name = req.device_name.trim().to_string();
     if device_name.is_empty() || device_name.chars().count() > 100 {
-        return Err(Error::bad_request("invalid_device_name", "a device name has 1 to 100 characters"));
+        return Err(Error::bad_request(
+            "invalid_device_name",
+            "a device name has 1 to 100 characters",
+        ));
     }
     let user = find_by_email(&state.db, &req.email).await?;
-    let hash = user.as_ref().map_or(DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let hash = user
+        .as_ref()
+        .map_or(DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(|e| Error::Internal(e.to_string()))?;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let user = match user {
         Some(user) if ok => user,
         _ => return Err(Error::BadCredentials),
     };
-    let role = Role::parse(&user.role).ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let device_id = Uuid::now_v7();
     let token = new_token();
     device::ActiveModel {

@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
 use sync_core::protocol::DeviceInfo;
 use sync_core::Role;
 use uuid::Uuid;
@@ -17,14 +19,21 @@ use crate::error::Error;
 use crate::scope::Principal;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/devices", get(list)).route("/v1/devices/{id}", delete(revoke))
+    Router::new()
+        .route("/v1/devices", get(list))
+        .route("/v1/devices/{id}", delete(revoke))
 }
 
 fn millis_to_rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
 }
 
-async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<DeviceInfo>>, Error> {
+async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Vec<DeviceInfo>>, Error> {
     let devices = device::Entity::find()
         .filter(device::Column::UserId.eq(who.user_id))
         .order_by_asc(device::Column::CreatedAt)
@@ -46,14 +55,26 @@ async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<
 }
 
 #[tracing::instrument(skip_all, fields(target_device = %id))]
-async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> Result<StatusCode, Error> {
+async fn revoke(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, Error> {
     let conn = &state.db.conn;
-    let target = device::Entity::find_by_id(id).one(conn).await?.ok_or_else(|| Error::NotFound(format!("no device {id}")))?;
+    let target = device::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no device {id}")))?;
     let allowed = target.user_id == who.user_id
         || who.role == Role::Admin
         || (who.role == Role::Manager && {
-            let theirs = user_territory::Entity::find().filter(user_territory::Column::UserId.eq(target.user_id)).all(conn).await?;
-            theirs.iter().any(|t| who.territories.binary_search(&t.territory_id).is_ok())
+            let theirs = user_territory::Entity::find()
+                .filter(user_territory::Column::UserId.eq(target.user_id))
+                .all(conn)
+                .await?;
+            theirs
+                .iter()
+                .any(|t| who.territories.binary_search(&t.territory_id).is_ok())
         });
     if !allowed {
         // Do not reveal that the device exists to someone who may not manage it.

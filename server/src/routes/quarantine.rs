@@ -46,23 +46,43 @@ fn require_manager(who: &Principal) -> Result<(), Error> {
     if who.role >= Role::Manager {
         Ok(())
     } else {
-        Err(Error::Forbidden("only managers and admins review the quarantine".into()))
+        Err(Error::Forbidden(
+            "only managers and admins review the quarantine".into(),
+        ))
     }
 }
 
 async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<Vec<Entry>, Error> {
     let (q, d) = (Alias::new("q"), Alias::new("d"));
     let mut stmt = Query::select()
-        .columns(["id", "doc_id", "kind", "device_id", "user_id", "reason", "status", "created_at", "changes"].map(|c| (q.clone(), Alias::new(c))))
+        .columns(
+            [
+                "id",
+                "doc_id",
+                "kind",
+                "device_id",
+                "user_id",
+                "reason",
+                "status",
+                "created_at",
+                "changes",
+            ]
+            .map(|c| (q.clone(), Alias::new(c))),
+        )
         .from_as(Alias::new("quarantine"), q.clone())
         .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(sea_orm::sea_query::SeaRc::new(Alias::new("documents")), sea_orm::sea_query::SeaRc::new(d.clone())),
+            sea_orm::sea_query::TableRef::TableAlias(
+                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
+                sea_orm::sea_query::SeaRc::new(d.clone()),
+            ),
             Expr::col((d.clone(), Alias::new("id"))).equals((q.clone(), Alias::new("doc_id"))),
         )
         .order_by((q.clone(), Alias::new("created_at")), sea_orm::Order::Asc)
         .to_owned();
     if !who.sees_all() {
-        stmt.and_where(Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()));
+        stmt.and_where(
+            Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()),
+        );
     }
     if let Some(id) = id {
         stmt.and_where(Expr::col((q, Alias::new("id"))).eq(id));
@@ -96,9 +116,15 @@ async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<
 
 async fn pending_entry(state: &AppState, who: &Principal, id: Uuid) -> Result<Entry, Error> {
     require_manager(who)?;
-    let entry = entries(state, who, Some(id)).await?.pop().ok_or_else(|| Error::NotFound(format!("no quarantine entry {id}")))?;
+    let entry = entries(state, who, Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("no quarantine entry {id}")))?;
     if entry.status != "pending" {
-        return Err(Error::Conflict(format!("quarantine entry {id} was already {}", entry.status)));
+        return Err(Error::Conflict(format!(
+            "quarantine entry {id} was already {}",
+            entry.status
+        )));
     }
     Ok(entry)
 }
@@ -106,27 +132,55 @@ async fn pending_entry(state: &AppState, who: &Principal, id: Uuid) -> Result<En
 async fn decide(state: &AppState, who: &Principal, id: Uuid, status: &str) -> Result<(), Error> {
     let stmt = Query::update()
         .table(Alias::new("quarantine"))
-        .values([(Alias::new("status"), status.into()), (Alias::new("decided_by"), who.user_id.into()), (Alias::new("decided_at"), now_ms().into())])
+        .values([
+            (Alias::new("status"), status.into()),
+            (Alias::new("decided_by"), who.user_id.into()),
+            (Alias::new("decided_at"), now_ms().into()),
+        ])
         .and_where(Expr::col(Alias::new("id")).eq(id))
         .to_owned();
-    state.db.conn.execute(stmt.build_with(&state.db.conn)).await?;
+    state
+        .db
+        .conn
+        .execute(stmt.build_with(&state.db.conn))
+        .await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(entry = %id))]
-async fn accept(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> Result<Json<Entry>, Error> {
+async fn accept(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
     // The changes are the agent device's (its actor), merged with the manager's rights.
-    let as_manager = Principal { device_id: entry.device_id, ..who.clone() };
-    let push = PushRequest {
-        docs: vec![DocPush { id: entry.doc_id, kind: entry.kind.clone(), base_heads: vec![], changes: entry.raw_changes.clone() }],
+    let as_manager = Principal {
+        device_id: entry.device_id,
+        ..who.clone()
     };
-    let result = merge::push(&state, &as_manager, push).await?.results.pop().ok_or_else(|| Error::Internal("empty push result".into()))?;
+    let push = PushRequest {
+        docs: vec![DocPush {
+            id: entry.doc_id,
+            kind: entry.kind.clone(),
+            base_heads: vec![],
+            changes: entry.raw_changes.clone(),
+        }],
+    };
+    let result = merge::push(&state, &as_manager, push)
+        .await?
+        .results
+        .pop()
+        .ok_or_else(|| Error::Internal("empty push result".into()))?;
     match result.status {
         PushStatus::Applied | PushStatus::AlreadyKnown => {}
         _ => {
-            let why = result.reason.map_or_else(|| format!("{:?}", result.status), |r| r.message);
-            return Err(Error::Conflict(format!("the quarantined changes cannot be merged: {why}")));
+            let why = result
+                .reason
+                .map_or_else(|| format!("{:?}", result.status), |r| r.message);
+            return Err(Error::Conflict(format!(
+                "the quarantined changes cannot be merged: {why}"
+            )));
         }
     }
     decide(&state, &who, id, "accepted").await?;
@@ -134,7 +188,11 @@ async fn accept(State(state): State<AppState>, who: Principal, Path(id): Path<Uu
     Ok(Json(entry))
 }
 
-async fn reject(State(state): State<AppState>, who: Principal, Path(id): Path<Uuid>) -> Result<Json<Entry>, Error> {
+async fn reject(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
     decide(&state, &who, id, "rejected").await?;
     entry.status = "rejected".into();

@@ -5,7 +5,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 use serde::Deserialize;
-use sync_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse};
+use sync_core::protocol::{
+    PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
+};
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -21,7 +23,12 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all, fields(docs = req.docs.len()))]
-async fn push(State(state): State<AppState>, who: Principal, format: Format, Wire(req): Wire<PushRequest>) -> Result<Reply<PushResponse>, Error> {
+async fn push(
+    State(state): State<AppState>,
+    who: Principal,
+    format: Format,
+    Wire(req): Wire<PushRequest>,
+) -> Result<Reply<PushResponse>, Error> {
     let response = merge::push(&state, &who, req).await?;
     Ok(Reply(format, response))
 }
@@ -33,22 +40,47 @@ struct PullQuery {
     limit: Option<u32>,
 }
 
-async fn pull_get(State(state): State<AppState>, who: Principal, format: Format, Query(q): Query<PullQuery>) -> Result<Reply<PullResponse>, Error> {
+async fn pull_get(
+    State(state): State<AppState>,
+    who: Principal,
+    format: Format,
+    Query(q): Query<PullQuery>,
+) -> Result<Reply<PullResponse>, Error> {
     let cursor = match q.cursor.filter(|c| !c.is_empty()) {
         Some(c) => Some(serde_bytes::ByteBuf::from(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| Error::bad_request("invalid_cursor", "the cursor is not base64url"))?,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .map_err(|_| Error::bad_request("invalid_cursor", "the cursor is not base64url"))?,
         )),
         None => None,
     };
-    let response = feed::pull(&state, &who, PullRequest { cursor, limit: q.limit }).await?;
+    let response = feed::pull(
+        &state,
+        &who,
+        PullRequest {
+            cursor,
+            limit: q.limit,
+        },
+    )
+    .await?;
     Ok(Reply(format, response))
 }
 
-async fn pull_post(State(state): State<AppState>, who: Principal, format: Format, Wire(req): Wire<PullRequest>) -> Result<Reply<PullResponse>, Error> {
+async fn pull_post(
+    State(state): State<AppState>,
+    who: Principal,
+    format: Format,
+    Wire(req): Wire<PullRequest>,
+) -> Result<Reply<PullResponse>, Error> {
     let response = feed::pull(&state, &who, req).await?;
     Ok(Reply(format, response))
 }
 
-async fn verify(State(state): State<AppState>, who: Principal, format: Format, Wire(req): Wire<VerifyRequest>) -> Result<Reply<VerifyResponse>, Error> {
+async fn verify(
+    State(state): State<AppState>,
+    who: Principal,
+    format: Format,
+    Wire(req): Wire<VerifyRequest>,
+) -> Result<Reply<VerifyResponse>, Error> {
     Ok(Reply(format, verify::verify(&state, &who, req).await?))
 }

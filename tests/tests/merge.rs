@@ -1,0 +1,234 @@
+//! The push path through a real server: offline edits merge, replays are harmless, and every refused
+//! push leaves the database as it was.
+
+use automerge::transaction::Transactable;
+use fieldsync_e2e::{customer, storage_test, TestDb, TestServer};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{heads_of, DocPush, PushRequest, PushStatus};
+use sync_core::{Role, Value};
+
+storage_test! {
+    async fn two_devices_merge_offline_edits_of_one_customer(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        assert_eq!(ben.replica.get(id).unwrap().get("name"), &Value::from("ACME"));
+
+        // Offline on both: different fields, and the same field.
+        anna.replica.update(id, &[("phone", "111".into()), ("city", "Lyon".into())]).unwrap();
+        ben.replica.update(id, &[("phone", "222".into()), ("email", "buyer@acme.test".into())]).unwrap();
+        ben.sync().await;
+        anna.sync().await;
+        ben.sync().await;
+
+        assert_eq!(anna.replica.heads(id), ben.replica.heads(id));
+        assert_eq!(anna.replica.heads(id), server.heads(id).await);
+        let a = anna.replica.get(id).unwrap();
+        assert_eq!(a, ben.replica.get(id).unwrap());
+        assert_eq!(a.get("city"), &Value::from("Lyon"));
+        assert_eq!(a.get("email"), &Value::from("buyer@acme.test"));
+        assert_eq!(a.conflicts.len(), 1, "the concurrent phone numbers are reported");
+        assert_eq!(a.conflicts[0].field, "phone");
+        let row = server.projected("customers", id, &["name", "phone", "city", "email", "conflicts"]).await;
+        assert_eq!(row[0].as_deref(), Some("ACME"));
+        assert_eq!(row[1].as_deref(), a.get("phone").as_str());
+        assert_eq!(row[2].as_deref(), Some("Lyon"));
+        assert_eq!(row[3].as_deref(), Some("buyer@acme.test"));
+        let conflicts: serde_json::Value = serde_json::from_str(row[4].as_deref().expect("conflicts recorded")).unwrap();
+        assert_eq!(conflicts["phone"].as_array().map(Vec::len), Some(2));
+        assert!(anna.replica.verify(&anna.client).await.unwrap().in_sync);
+    }
+}
+
+storage_test! {
+    async fn a_replayed_push_is_a_no_op(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.replica.update(id, &[("phone", "1".into())]).unwrap();
+        let push = PushRequest { docs: anna.replica.pending_pushes() };
+        let first = anna.client.push(&push).await.unwrap();
+        assert_eq!(first.results[0].status, PushStatus::Applied);
+        let (chunks, docs) = (server.count("doc_chunks").await, server.count("documents").await);
+        let feed = fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap();
+        let again = anna.client.push(&push).await.unwrap();
+        assert_eq!(again.results[0].status, PushStatus::AlreadyKnown);
+        assert_eq!(again.results[0].heads, first.results[0].heads);
+        assert_eq!(server.count("doc_chunks").await, chunks);
+        assert_eq!(server.count("documents").await, docs);
+        assert_eq!(fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap(), feed);
+    }
+}
+
+storage_test! {
+    async fn a_change_made_by_another_actor_is_refused(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        // Ben's device makes a record, and Anna's device tries to hand it in as its own.
+        ben.replica.create("customer", &customer("Forged", "North")).unwrap();
+        let push = PushRequest { docs: ben.replica.pending_pushes() };
+        let response = anna.client.push(&push).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::Rejected);
+        assert_eq!(response.results[0].reason.as_ref().unwrap().code, "forged_actor");
+        assert_eq!(server.count("documents").await, 0);
+        assert_eq!(server.count("customers").await, 0);
+        assert_eq!(server.count("doc_chunks").await, 0);
+    }
+}
+
+storage_test! {
+    async fn writes_outside_the_users_scope_are_refused(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+
+        // A new record in a territory Anna does not have.
+        anna.replica.create("customer", &customer("Elsewhere", "South")).unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].1.code, "out_of_scope");
+
+        // An edit of Carla's record, made from a copy Anna never received from the server.
+        let id = carla.replica.create("customer", &customer("Carla's", "South")).unwrap();
+        carla.sync().await;
+        let mut copy = carla.replica.records.get_mut(&id).unwrap().doc.fork().with_actor(anna.replica.actor().clone());
+        copy.put(automerge::ROOT, "phone", "999").unwrap();
+        copy.commit();
+        let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes: vec![ByteBuf::from(change)] }] };
+        let response = anna.client.push(&push).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::Rejected);
+        assert_eq!(response.results[0].reason.as_ref().unwrap().code, "out_of_scope");
+        assert_eq!(server.projected("customers", id, &["phone"]).await, vec![None]);
+        assert_eq!(server.count("documents").await, 1);
+        assert_eq!(server.count("quarantine").await, 0);
+
+        // Moving her own record to a territory she does not have is refused too.
+        let own = anna.replica.create("customer", &customer("Mine", "North")).unwrap();
+        anna.sync().await;
+        anna.replica.update(own, &[("territory", "South".into())]).unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.rejected.iter().find(|(r, _)| *r == own).map(|(_, why)| why.code.as_str()), Some("out_of_scope"));
+        assert_eq!(server.projected("customers", own, &["territory"]).await, vec![Some("North".to_string())]);
+    }
+}
+
+storage_test! {
+    async fn manager_only_and_server_only_fields_are_enforced(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut maria = server.device("maria@x.test").await;
+        let mut root = server.device("root@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.sync().await;
+        let chunks = server.count("doc_chunks").await;
+
+        anna.replica.update(id, &[("credit_limit", Value::Int(50_000)), ("phone", "1".into())]).unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].1.code, "field_not_writable");
+        assert_eq!(report.rejected[0].1.field.as_deref(), Some("credit_limit"));
+        assert_eq!(server.projected("customers", id, &["credit_limit", "phone"]).await, vec![None, None]);
+        assert_eq!(server.count("doc_chunks").await, chunks, "a rejected push stores nothing");
+        // The edit stays on the device with the reason, not lost.
+        assert_eq!(anna.replica.get(id).unwrap().get("credit_limit"), &Value::Int(50_000));
+        assert_eq!(anna.replica.records[&id].rejected.as_ref().unwrap().code, "field_not_writable");
+        assert_eq!(anna.replica.outbox_len(), 1);
+
+        maria.sync().await;
+        maria.replica.update(id, &[("credit_limit", Value::Int(20_000))]).unwrap();
+        assert!(maria.sync().await.rejected.is_empty());
+        assert_eq!(server.projected("customers", id, &["credit_limit"]).await, vec![Some("20000".to_string())]);
+
+        root.sync().await;
+        root.replica.update(id, &[("external_ref", "ERP-1".into())]).unwrap();
+        let report = root.sync().await;
+        assert_eq!(report.rejected[0].1.field.as_deref(), Some("external_ref"), "only the server writes it");
+    }
+}
+
+storage_test! {
+    async fn changes_with_missing_dependencies_are_kept_until_they_arrive(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.replica.update(id, &[("phone", "42".into())]).unwrap();
+        let full = anna.replica.pending_pushes().remove(0);
+        let (create, edit) = (full.changes[0].clone(), full.changes[1].clone());
+        let only_edit = PushRequest { docs: vec![DocPush { changes: vec![edit], ..full.clone() }] };
+        let response = anna.client.push(&only_edit).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::MissingDependencies);
+        let create_hash = automerge::Change::from_bytes(create.to_vec()).unwrap().hash();
+        assert_eq!(response.results[0].missing, heads_of(&[create_hash]));
+        assert_eq!(server.count("documents").await, 0);
+        assert_eq!(server.count("orphan_changes").await, 1);
+
+        let only_create = PushRequest { docs: vec![DocPush { changes: vec![create], ..full }] };
+        let response = anna.client.push(&only_create).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::Applied);
+        assert_eq!(server.projected("customers", id, &["phone"]).await, vec![Some("42".to_string())], "the kept change applied");
+        assert_eq!(server.count("orphan_changes").await, 0);
+        assert_eq!(response.results[0].heads, anna.replica.heads(id));
+    }
+}
+
+storage_test! {
+    async fn compaction_keeps_documents_whole_for_new_and_old_devices(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut early = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.sync().await;
+        early.sync().await;
+        for i in 0..25 {
+            anna.replica.update(id, &[("phone", Value::Str(format!("{i}"))), ("notes", Value::Str(format!("visit {i}")))]).unwrap();
+            anna.sync().await;
+        }
+        let stored = server.count("doc_chunks").await;
+        assert!(stored <= i64::from(fieldsync_server::merge::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
+        let mut fresh = server.device("anna@x.test").await;
+        fresh.sync().await;
+        early.sync().await;
+        let expected = anna.replica.heads(id);
+        assert_eq!(fresh.replica.heads(id), expected);
+        assert_eq!(early.replica.heads(id), expected);
+        assert_eq!(fresh.replica.get(id).unwrap().get("notes"), &Value::from("visit 24"));
+    }
+}
+
+storage_test! {
+    async fn a_contact_follows_its_customer(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+        let customer_id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        let contact = anna.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "Jo".into())]).unwrap();
+        // Customer and contact in one batch: the contact finds its parent.
+        assert!(anna.sync().await.rejected.is_empty());
+        assert_eq!(server.projected("contacts", contact, &["name"]).await, vec![Some("Jo".to_string())]);
+        carla.sync().await;
+        assert!(carla.replica.records.is_empty());
+        // A contact of a customer Carla cannot see is refused.
+        let stray = carla.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "X".into())]).unwrap();
+        let report = carla.sync().await;
+        assert_eq!(report.rejected.iter().find(|(id, _)| *id == stray).map(|(_, r)| r.code.as_str()), Some("unknown_parent"));
+    }
+}
