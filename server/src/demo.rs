@@ -115,7 +115,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
                 ("credit_limit", Value::Int(1_000 * (n as i64 % 20 + 1))),
             ];
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 let contact = vec![
                     ("customer_id", Value::Str(customer_id.to_string())),
                     (

@@ -22,8 +22,8 @@ pub enum Error {
     NotFound(String),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
-    #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    #[error("the request body is larger than this endpoint accepts")]
+    PayloadTooLarge,
     #[error("expected a body of type {expected}")]
     UnsupportedMediaType { expected: &'static str },
     #[error("{0}")]
@@ -54,7 +54,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Core(e) => match e {
@@ -77,7 +77,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::BadRequest { code, .. } => code,
-            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::PayloadTooLarge => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Conflict(_) => "conflict",
             Error::Core(e) => e.code(),

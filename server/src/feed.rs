@@ -64,7 +64,8 @@ fn decode_cursor(bytes: &[u8], who: &Principal) -> Result<Cursor, Error> {
     })?;
     // A user who became or stopped being an admin starts over: what they hold is re-sent (merging
     // what a device already has changes nothing), and nothing on the device is reset.
-    if cursor.territories.is_some() != !who.sees_all() {
+    let cursor_holds_all = cursor.territories.is_none();
+    if cursor_holds_all != who.sees_all() {
         return Ok(Cursor {
             territories: current_scope(who),
             ..Cursor::default()

@@ -76,9 +76,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::PayloadTooLarge {
-                limit: Limits::default().max_message_bytes,
-            }
+            Error::PayloadTooLarge
         } else {
             Error::bad_request("malformed", rejection.body_text())
         }

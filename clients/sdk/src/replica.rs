@@ -91,7 +91,7 @@ impl Replica {
     }
 
     pub fn from_hex_actor(actor_hex: &str) -> Result<Replica, Error> {
-        let bytes = hex_decode(actor_hex).ok_or_else(|| {
+        let bytes = hex::decode(actor_hex).map_err(|_| {
             sync_core::Error::Malformed(format!("`{actor_hex}` is not a hex actor id"))
         })?;
         Ok(Replica::new(ActorId::from(bytes)))
@@ -276,14 +276,4 @@ impl Replica {
             })
             .await
     }
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

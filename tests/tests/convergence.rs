@@ -1,0 +1,162 @@
+//! Property test: several devices make random offline edits to shared records and sync in random
+//! interleavings and batch sizes; in the end every device and the server hold identical documents,
+//! and the server's projection equals the document.
+
+use fieldsync_e2e::{customer, Device, TestDb, TestServer};
+use proptest::prelude::*;
+use sync_core::{Role, Value};
+use uuid::Uuid;
+
+const DEVICES: usize = 3;
+const FIELDS: [&str; 5] = ["phone", "city", "email", "notes", "status"];
+const STATUSES: [&str; 3] = ["lead", "active", "inactive"];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Edit {
+        device: usize,
+        record: usize,
+        field: usize,
+        value: u8,
+    },
+    Create {
+        device: usize,
+    },
+    Sync {
+        device: usize,
+        batch: usize,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..DEVICES, 0..8usize, 0..FIELDS.len(), any::<u8>()).prop_map(|(device, record, field, value)| Step::Edit { device, record, field, value }),
+        1 => (0..DEVICES).prop_map(|device| Step::Create { device }),
+        3 => (0..DEVICES, 1..4usize).prop_map(|(device, batch)| Step::Sync { device, batch }),
+    ]
+}
+
+fn value(field: &str, v: u8) -> Value {
+    match field {
+        "email" => Value::Str(format!("buyer{v}@acme.test")),
+        "status" => STATUSES[v as usize % STATUSES.len()].into(),
+        _ => Value::Str(format!("{field}-{v}")),
+    }
+}
+
+async fn run(db: TestDb, steps: Vec<Step>) {
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    server.user("ben@x.test", Role::Agent, &["North"]).await;
+    server.user("maria@x.test", Role::Manager, &["North"]).await;
+    let mut devices = Vec::new();
+    for email in ["anna@x.test", "ben@x.test", "maria@x.test"] {
+        devices.push(server.device(email).await);
+    }
+    let mut ids: Vec<Uuid> = (0..3)
+        .map(|i| {
+            devices[0]
+                .replica
+                .create("customer", &customer(&format!("C{i}"), "North"))
+                .unwrap()
+        })
+        .collect();
+    for d in devices.iter_mut() {
+        d.sync().await;
+    }
+    for step in steps {
+        match step {
+            Step::Edit {
+                device,
+                record,
+                field,
+                value: v,
+            } => {
+                let d: &mut Device = &mut devices[device];
+                let id = ids[record % ids.len()];
+                if d.replica.records.contains_key(&id) {
+                    d.replica
+                        .update(id, &[(FIELDS[field], value(FIELDS[field], v))])
+                        .unwrap();
+                }
+            }
+            Step::Create { device } => {
+                let n = ids.len();
+                ids.push(
+                    devices[device]
+                        .replica
+                        .create("customer", &customer(&format!("C{n}"), "North"))
+                        .unwrap(),
+                );
+            }
+            Step::Sync { device, batch } => {
+                devices[device].replica.batch_size = batch;
+                let report = devices[device].sync().await;
+                assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+            }
+        }
+    }
+    for _ in 0..2 {
+        for d in devices.iter_mut() {
+            d.sync().await;
+        }
+    }
+    for id in &ids {
+        let server_heads = server.heads(*id).await;
+        let columns = server.projected("customers", *id, &FIELDS).await;
+        for d in devices.iter_mut() {
+            assert_eq!(
+                d.replica.heads(*id),
+                server_heads,
+                "device and server differ on {id}"
+            );
+            let p = d.replica.get(*id).unwrap();
+            let device_columns: Vec<Option<String>> = FIELDS
+                .iter()
+                .map(|f| p.get(f).as_str().map(str::to_string))
+                .collect();
+            // An empty text field is projected as an empty string.
+            let normalise = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+            assert_eq!(
+                columns.iter().map(normalise).collect::<Vec<_>>(),
+                device_columns.iter().map(normalise).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+fn check(postgres: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if postgres && std::env::var(fieldsync_e2e::POSTGRES_ENV).is_err() {
+        eprintln!(
+            "skipped: PostgreSQL variant needs {}",
+            fieldsync_e2e::POSTGRES_ENV
+        );
+        return;
+    }
+    let config = ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(steps in proptest::collection::vec(step(), 5..40))| {
+        rt.block_on(async {
+            let db = if postgres { TestDb::postgres().await.expect("configured") } else { TestDb::sqlite().await };
+            run(db, steps).await;
+        });
+    });
+}
+
+#[test]
+fn random_offline_edits_converge_sqlite() {
+    check(false);
+}
+
+#[test]
+fn random_offline_edits_converge_postgres() {
+    check(true);
+}

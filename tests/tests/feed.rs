@@ -1,0 +1,332 @@
+//! The pull feed through a real server: scope changes, records moving between territories, the
+//! quarantine, verify, concurrent pushers and pullers, and two server processes on one database.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer};
+use fieldsync_sdk::Client;
+use sync_core::protocol::PullRequest;
+use sync_core::{Role, Value};
+use uuid::Uuid;
+
+async fn quarantine(
+    client_url: &str,
+    token: &str,
+    path: &str,
+    post: bool,
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let request = if post {
+        http.post(format!("{client_url}{path}"))
+    } else {
+        http.get(format!("{client_url}{path}"))
+    };
+    let response = request.bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+storage_test! {
+    async fn scope_gain_and_loss_with_offline_edits_quarantined(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+        let south: Vec<Uuid> = (0..3).map(|i| carla.replica.create("customer", &customer(&format!("S{i}"), "South")).unwrap()).collect();
+        let north = anna.replica.create("customer", &customer("N", "North")).unwrap();
+        carla.sync().await;
+        anna.sync().await;
+        assert_eq!(anna.replica.records.keys().copied().collect::<Vec<_>>(), vec![north]);
+
+        // Gain: the next pull brings every record of the new territory.
+        fieldsync_server::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
+        anna.sync().await;
+        for id in &south {
+            assert_eq!(anna.replica.heads(*id), server.heads(*id).await);
+        }
+
+        // Loss while holding an offline edit: the edit is quarantined, the rest evicted.
+        anna.replica.update(south[0], &[("phone", "555".into())]).unwrap();
+        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.quarantined, vec![south[0]]);
+        assert_eq!(report.evicted.iter().copied().collect::<BTreeSet<_>>(), south.iter().copied().collect());
+        assert_eq!(anna.replica.records.keys().copied().collect::<Vec<_>>(), vec![north]);
+        assert_eq!(server.projected("customers", south[0], &["phone"]).await, vec![None], "not applied before review");
+        // Pushing the same edit again does not queue it twice.
+        assert_eq!(server.count("quarantine").await, 1);
+
+        // A manager of the territory reviews it; an agent may not.
+        let (status, _) = quarantine(&server.url, &carla.login.token, "/v1/quarantine", false).await;
+        assert_eq!(status, 403);
+        let sam = Device::login(&server.url, "sam@x.test").await;
+        let (status, list) = quarantine(&server.url, &sam.login.token, "/v1/quarantine", false).await;
+        assert_eq!(status, 200);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["doc_id"], south[0].to_string());
+        let entry = list[0]["id"].as_str().unwrap().to_string();
+        let (status, accepted) = quarantine(&server.url, &sam.login.token, &format!("/v1/quarantine/{entry}/accept"), true).await;
+        assert_eq!(status, 200, "{accepted}");
+        assert_eq!(server.projected("customers", south[0], &["phone"]).await, vec![Some("555".to_string())]);
+        let (status, _) = quarantine(&server.url, &sam.login.token, &format!("/v1/quarantine/{entry}/accept"), true).await;
+        assert_eq!(status, 409, "decided once");
+        carla.sync().await;
+        assert_eq!(carla.replica.get(south[0]).unwrap().get("phone"), &Value::from("555"));
+    }
+}
+
+storage_test! {
+    async fn records_moving_between_territories_arrive_whole_and_leave(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        server.user("sid@x.test", Role::Agent, &["South"]).await;
+        server.user("maria@x.test", Role::Manager, &["North", "South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+        let mut sid = server.device("sid@x.test").await;
+        let mut maria = server.device("maria@x.test").await;
+        let id = carla.replica.create("customer", &customer("Mover", "South")).unwrap();
+        for i in 0..3 {
+            carla.replica.update(id, &[("phone", Value::Str(format!("{i}")))]).unwrap();
+            carla.sync().await;
+        }
+        let contact = carla.replica.create("contact", &[("customer_id", id.to_string().as_str().into()), ("name", "Jo".into())]).unwrap();
+        carla.sync().await;
+        anna.sync().await;
+        sid.sync().await;
+        maria.sync().await;
+        assert!(anna.replica.records.is_empty());
+        assert_eq!(sid.replica.records.len(), 2);
+
+        maria.replica.update(id, &[("territory", "North".into())]).unwrap();
+        assert!(maria.sync().await.rejected.is_empty());
+        let report = anna.sync().await;
+        assert!(report.evicted.is_empty());
+        assert_eq!(anna.replica.heads(id), server.heads(id).await, "the whole history arrives");
+        assert_eq!(anna.replica.heads(contact), server.heads(contact).await, "the contact moves with its customer");
+        let report = sid.sync().await;
+        assert_eq!(report.evicted.iter().copied().collect::<BTreeSet<_>>(), BTreeSet::from([id, contact]));
+        // The creator keeps seeing what she created.
+        let report = carla.sync().await;
+        assert!(!report.evicted.contains(&id));
+    }
+}
+
+storage_test! {
+    async fn verify_detects_divergence(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        anna.sync().await;
+        let verdict = anna.replica.verify(&anna.client).await.unwrap();
+        assert!(verdict.in_sync);
+        let digest = verdict.scope_digest;
+        let mut heads = anna.replica.heads(id);
+        assert_eq!(digest, sync_core::digest::scope_digest([(id, heads.as_slice())]));
+
+        anna.replica.update(id, &[("phone", "1".into())]).unwrap();
+        let local_only = anna.replica.create("customer", &customer("New", "North")).unwrap();
+        let verdict = anna.replica.verify(&anna.client).await.unwrap();
+        assert!(!verdict.in_sync);
+        assert_eq!(verdict.differing.len(), 1);
+        assert_eq!(verdict.differing[0].id, id);
+        heads.sort();
+        assert_eq!(verdict.differing[0].heads, heads, "the server's heads are returned");
+        assert_eq!(verdict.unknown, vec![local_only]);
+        anna.sync().await;
+        assert!(anna.replica.verify(&anna.client).await.unwrap().in_sync);
+        let request = sync_core::protocol::VerifyRequest { mode: sync_core::protocol::VerifyMode::Scope, scope_digest: Some(digest), docs: vec![] };
+        assert!(!anna.client.verify(&request).await.unwrap().in_sync, "a stale scope digest is detected");
+    }
+}
+
+/// Pulls pages of `limit` until the feed says it is caught up, collecting document ids.
+async fn drain(
+    client: &Client,
+    cursor: &mut Option<serde_bytes::ByteBuf>,
+    seen: &mut BTreeSet<Uuid>,
+    limit: u32,
+) {
+    loop {
+        let page = client
+            .pull(&PullRequest {
+                cursor: cursor.clone(),
+                limit: Some(limit),
+            })
+            .await
+            .unwrap();
+        seen.extend(page.docs.iter().map(|d| d.id));
+        *cursor = Some(page.cursor);
+        if !page.more {
+            return;
+        }
+    }
+}
+
+storage_test! {
+    async fn the_feed_never_skips_a_change_under_concurrent_pushers_and_pullers(db: TestDb) {
+        const PUSHERS: usize = 6;
+        const RECORDS: usize = 30;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut pushers = Vec::new();
+        for _ in 0..PUSHERS {
+            pushers.push(server.device("anna@x.test").await);
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let mut pullers = Vec::new();
+        for _ in 0..3 {
+            let puller = server.device("anna@x.test").await;
+            let done = done.clone();
+            pullers.push(tokio::spawn(async move {
+                let mut cursor = None;
+                let mut seen = BTreeSet::new();
+                // Pull while pushes commit concurrently; a cursor that passed a position must never
+                // later miss a change committed below it.
+                while !done.load(Ordering::SeqCst) {
+                    drain(&puller.client, &mut cursor, &mut seen, 7).await;
+                }
+                drain(&puller.client, &mut cursor, &mut seen, 7).await;
+                seen
+            }));
+        }
+        let tasks: Vec<_> = pushers
+            .into_iter()
+            .map(|mut device| {
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for i in 0..RECORDS {
+                        let id = device.replica.create("customer", &customer(&format!("C{i}"), "North")).unwrap();
+                        let report = device.replica.push(&device.client).await.unwrap();
+                        assert!(report.rejected.is_empty());
+                        ids.push(id);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut all = BTreeSet::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        done.store(true, Ordering::SeqCst);
+        for puller in pullers {
+            let seen = puller.await.unwrap();
+            assert_eq!(seen.len(), PUSHERS * RECORDS);
+            assert_eq!(seen, all, "a puller missed records");
+        }
+    }
+}
+
+storage_test! {
+    async fn pages_resume_from_any_cursor(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        for i in 0..25 {
+            anna.replica.create("customer", &customer(&format!("C{i}"), "North")).unwrap();
+        }
+        anna.sync().await;
+        let reader = server.device("anna@x.test").await;
+        let first = reader.client.pull(&PullRequest { cursor: None, limit: Some(10) }).await.unwrap();
+        assert_eq!(first.docs.len(), 10);
+        assert!(first.more);
+        // Reading on from the same cursor twice gives the same page.
+        let a = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10) }).await.unwrap();
+        let b = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10) }).await.unwrap();
+        assert_eq!(a, b);
+        let mut seen: BTreeSet<Uuid> = first.docs.iter().chain(a.docs.iter()).map(|d| d.id).collect();
+        let mut cursor = Some(a.cursor);
+        drain(&reader.client, &mut cursor, &mut seen, 10).await;
+        assert_eq!(seen, anna.replica.records.keys().copied().collect());
+        // A caught-up cursor gets an empty page.
+        let empty = reader.client.pull(&PullRequest { cursor, limit: None }).await.unwrap();
+        assert!(empty.docs.is_empty() && !empty.more);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    // Create the schema and the users through one in-process server, then run two real processes.
+    let setup = TestServer::start(&db).await;
+    setup.user("anna@x.test", Role::Agent, &["North"]).await;
+    setup.user("ben@x.test", Role::Agent, &["North"]).await;
+    let program = env!("CARGO_BIN_EXE_e2e-server");
+    let (a, b) = (
+        ServerProcess::start(program, &db.url),
+        ServerProcess::start(program, &db.url),
+    );
+    a.ready().await;
+    b.ready().await;
+    let mut anna = Device::login(&a.url, "anna@x.test").await;
+    let mut ben = Device::login(&b.url, "ben@x.test").await;
+    let shared = anna
+        .replica
+        .create("customer", &customer("Shared", "North"))
+        .unwrap();
+    anna.sync().await;
+    ben.sync().await;
+    // Both devices edit concurrently through different processes, many rounds.
+    let (a_task, b_task) = (
+        tokio::spawn(async move {
+            for i in 0..15 {
+                anna.replica
+                    .update(shared, &[("phone", Value::Str(format!("a{i}")))])
+                    .unwrap();
+                anna.replica
+                    .create("customer", &customer(&format!("A{i}"), "North"))
+                    .unwrap();
+                anna.sync().await;
+            }
+            anna
+        }),
+        tokio::spawn(async move {
+            for i in 0..15 {
+                ben.replica
+                    .update(shared, &[("city", Value::Str(format!("b{i}")))])
+                    .unwrap();
+                ben.replica
+                    .create("customer", &customer(&format!("B{i}"), "North"))
+                    .unwrap();
+                ben.sync().await;
+            }
+            ben
+        }),
+    );
+    let (anna, mut ben) = (a_task.await.unwrap(), b_task.await.unwrap());
+    // A token from one process works on the other: nothing lives in a process.
+    let mut anna_on_b = Device {
+        client: Client::new(&b.url).with_token(anna.login.token.clone()),
+        ..anna
+    };
+    anna_on_b.sync().await;
+    ben.sync().await;
+    anna_on_b.sync().await;
+    assert_eq!(anna_on_b.replica.records.len(), 31);
+    assert_eq!(ben.replica.records.len(), 31);
+    for id in anna_on_b
+        .replica
+        .records
+        .keys()
+        .copied()
+        .collect::<Vec<_>>()
+    {
+        assert_eq!(anna_on_b.replica.heads(id), ben.replica.heads(id));
+        assert_eq!(anna_on_b.replica.heads(id), setup.heads(id).await);
+    }
+    let merged = anna_on_b.replica.get(shared).unwrap();
+    assert_eq!(merged.get("phone"), &Value::from("a14"));
+    assert_eq!(merged.get("city"), &Value::from("b14"));
+}
