@@ -156,7 +156,7 @@ pub async fn main() -> anyhow::Result<()> {
                 let password = password()?;
                 let state = state(&db).await?;
                 let id = users::add_user(&state.db, &email, role, &password, &territories).await?;
-                println!("added {role} {email} ({id})");
+                println!("added {role} {} ({id})", email.trim().to_lowercase());
             }
             UserCommand::Grant {
                 email,

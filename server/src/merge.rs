@@ -39,6 +39,8 @@ pub const COMPACT_AFTER_CHUNKS: i32 = 10;
 /// A pushed document after its bytes were parsed, before any database work.
 struct Prepared {
     id: Uuid,
+    /// Record ids are UUID v7, made on the device: unique without coordination, and ordered by time.
+    id_ok: bool,
     kind: Result<&'static KindSchema, Reason>,
     changes: Result<Vec<Change>, Reason>,
     base_heads: Vec<Hash>,
@@ -129,6 +131,7 @@ fn prepare(doc: DocPush) -> Prepared {
         });
     Prepared {
         id: doc.id,
+        id_ok: doc.id.get_version_num() == 7,
         kind,
         changes,
         base_heads: doc.base_heads,
@@ -263,6 +266,15 @@ async fn merge_one(
             missing: vec![],
         }))
     };
+    if !doc.id_ok {
+        return done(
+            PushStatus::Rejected,
+            Some(refusal(
+                "invalid_id",
+                format!("{} is not a UUID v7", doc.id),
+            )),
+        );
+    }
     let kind = match &doc.kind {
         Ok(kind) => *kind,
         Err(r) => return done(PushStatus::Rejected, Some(r.clone())),

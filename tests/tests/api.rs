@@ -53,6 +53,10 @@ storage_test! {
         good.docs[0].changes[0] = serde_bytes::ByteBuf::from(vec![1, 2, 3]);
         let response = anna.client.push(&good).await.unwrap();
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "malformed_change");
+        let mut not_v7 = good.clone();
+        not_v7.docs[0].id = uuid::Uuid::new_v4();
+        let response = anna.client.push(&not_v7).await.unwrap();
+        assert_eq!(response.results[0].reason.as_ref().unwrap().code, "invalid_id");
         let twice = PushRequest { docs: vec![good.docs[0].clone(), good.docs[0].clone()] };
         assert_eq!(anna.client.push(&twice).await.unwrap_err().code(), Some("duplicate_document"));
 

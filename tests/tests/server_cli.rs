@@ -1,0 +1,193 @@
+//! The `fieldsync-server` program as a user runs it: adding users to a database that does not exist
+//! yet, and serving the demo organisation.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use fieldsync_e2e::{Device, ServerProcess, PASSWORD};
+use sync_core::protocol::PullRequest;
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_e2e-server");
+
+#[tokio::test]
+async fn user_add_creates_the_database_and_the_user_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.sqlite");
+    let path = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(PROGRAM)
+            .args(args)
+            .env("FIELDSYNC_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let added = run(&[
+        "user",
+        "add",
+        "Anna@X.test",
+        "--role",
+        "agent",
+        "--territory",
+        "North",
+        "--territory",
+        "South",
+        "--database-url",
+        path,
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(String::from_utf8_lossy(&added.stdout).contains("added agent anna@x.test"));
+    let again = run(&[
+        "user",
+        "add",
+        "anna@x.test",
+        "--role",
+        "agent",
+        "--database-url",
+        path,
+    ]);
+    assert!(
+        !again.status.success(),
+        "a second user with the same e-mail is refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad_role = run(&[
+        "user",
+        "add",
+        "bo@x.test",
+        "--role",
+        "boss",
+        "--database-url",
+        path,
+    ]);
+    assert!(!bad_role.status.success());
+    let revoked = run(&[
+        "user",
+        "revoke",
+        "anna@x.test",
+        "--territory",
+        "South",
+        "--database-url",
+        path,
+    ]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+
+    let server = ServerProcess::start(PROGRAM, path);
+    server.ready().await;
+    let mut anna = Device::login(&server.url, "anna@x.test").await;
+    anna.replica
+        .create("customer", &fieldsync_e2e::customer("ACME", "North"))
+        .unwrap();
+    assert!(anna.sync().await.rejected.is_empty());
+    anna.replica
+        .create("customer", &fieldsync_e2e::customer("Other", "South"))
+        .unwrap();
+    assert_eq!(
+        anna.sync().await.rejected[0].1.code,
+        "out_of_scope",
+        "South was revoked"
+    );
+}
+
+#[tokio::test]
+async fn serve_demo_seeds_once_and_prints_the_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.sqlite");
+    let path = path.to_str().unwrap().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(PROGRAM)
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &path,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let listening = line.contains("listening on");
+        printed.push(line);
+        if listening {
+            break;
+        }
+    }
+    let out = printed.join("\n");
+    assert!(out.contains("anna.agent@demo.fieldsync.dev"), "{out}");
+    assert!(out.contains(fieldsync_server::demo::PASSWORD), "{out}");
+
+    let url = format!("http://127.0.0.1:{port}");
+    let mut client = fieldsync_sdk::Client::new(&url);
+    client
+        .login(
+            "anna.agent@demo.fieldsync.dev",
+            fieldsync_server::demo::PASSWORD,
+            "test",
+        )
+        .await
+        .unwrap();
+    let mut docs = 0;
+    let mut cursor = None;
+    loop {
+        let page = client
+            .pull(&PullRequest {
+                cursor,
+                limit: Some(1000),
+            })
+            .await
+            .unwrap();
+        docs += page.docs.len();
+        cursor = Some(page.cursor);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(
+        docs,
+        75 + 25,
+        "Anna's territory North: its customers and their contacts"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A second start with --demo on the same database does not seed again.
+    let mut second = Command::new(PROGRAM)
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &path,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(second.stdout.take().unwrap()).lines();
+    let first_line = lines.next().unwrap().unwrap();
+    assert!(
+        first_line.contains("listening on"),
+        "no second seed: {first_line}"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}
