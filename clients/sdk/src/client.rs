@@ -1,5 +1,8 @@
 //! HTTP transport of the wire protocol.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -13,12 +16,20 @@ use uuid::Uuid;
 
 use crate::Error;
 
-/// A connection to one fieldsync server, logged in or not.
+/// A connection to one fieldsync server, logged in or not. Clones share their traffic counters.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    traffic: Arc<Traffic>,
+}
+
+/// Body bytes of the sync calls sent and received (headers not counted).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub up: AtomicU64,
+    pub down: AtomicU64,
 }
 
 impl Client {
@@ -31,6 +42,7 @@ impl Client {
             http,
             base: base_url.trim_end_matches('/').to_string(),
             token: None,
+            traffic: Arc::default(),
         }
     }
 
@@ -41,6 +53,14 @@ impl Client {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// Sync body bytes sent and received so far: (up, down).
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.traffic.up.load(Ordering::Relaxed),
+            self.traffic.down.load(Ordering::Relaxed),
+        )
     }
 
     /// Registers this device with the user's credentials and keeps its token.
@@ -109,14 +129,21 @@ impl Client {
         path: &str,
         body: &Req,
     ) -> Result<Resp, Error> {
+        let body = protocol::encode(body);
+        self.traffic
+            .up
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         let request = self
             .authed(self.http.post(self.url(path)))?
             .header(CONTENT_TYPE, protocol::CONTENT_TYPE)
             .header(ACCEPT, protocol::CONTENT_TYPE)
             .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
-            .body(protocol::encode(body));
+            .body(body);
         let response = check(request.send().await?).await?;
         let bytes = response.bytes().await?;
+        self.traffic
+            .down
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(protocol::decode(
             &bytes,
             &Limits {
