@@ -102,6 +102,15 @@ async fn state(db: &DbArgs) -> anyhow::Result<AppState> {
         .context("failed to open the database")
 }
 
+/// Opens the database and finds the user with this e-mail.
+async fn user(db: &DbArgs, email: &str) -> anyhow::Result<(AppState, uuid::Uuid)> {
+    let state = state(db).await?;
+    let Some(user) = users::find_by_email(&state.db, email).await? else {
+        bail!("no user {email}")
+    };
+    Ok((state, user.id))
+}
+
 /// Parses the command line and runs the command.
 pub async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -163,11 +172,8 @@ pub async fn main() -> anyhow::Result<()> {
                 territory,
                 db,
             } => {
-                let state = state(&db).await?;
-                let Some(user) = users::find_by_email(&state.db, &email).await? else {
-                    bail!("no user {email}")
-                };
-                users::grant_territory(&state.db, user.id, &territory).await?;
+                let (state, user) = user(&db, &email).await?;
+                users::grant_territory(&state.db, user, &territory).await?;
                 println!("{email} now has territory {territory}");
             }
             UserCommand::Revoke {
@@ -175,11 +181,8 @@ pub async fn main() -> anyhow::Result<()> {
                 territory,
                 db,
             } => {
-                let state = state(&db).await?;
-                let Some(user) = users::find_by_email(&state.db, &email).await? else {
-                    bail!("no user {email}")
-                };
-                users::revoke_territory(&state.db, user.id, &territory).await?;
+                let (state, user) = user(&db, &email).await?;
+                users::revoke_territory(&state.db, user, &territory).await?;
                 println!("{email} no longer has territory {territory}");
             }
         },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_migrations::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, RuntimeErr, StatementBuilder, TransactionTrait,
@@ -165,6 +165,16 @@ pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
         .await?
         .ok_or_else(|| Error::Storage("feed counter missing".into()))?;
     Ok(row.try_get("", "seq")?)
+}
+
+/// Joins `documents AS d` to a select whose `alias.doc_id` names a document.
+pub fn join_documents(stmt: &mut SelectStatement, alias: &str) {
+    use sea_orm::sea_query::{SeaRc, TableRef};
+    let d = Alias::new("d");
+    stmt.inner_join(
+        TableRef::TableAlias(SeaRc::new(Alias::new("documents")), SeaRc::new(d.clone())),
+        Expr::col((d, Alias::new("id"))).equals((Alias::new(alias), Alias::new("doc_id"))),
+    );
 }
 
 /// Builds a sea-query statement for the connection's backend.

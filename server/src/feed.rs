@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::sea_query::{Alias, Cond, Expr, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -21,7 +21,7 @@ use sync_core::protocol::{DocUpdate, PullRequest, PullResponse};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::{committed_seq, BuildWith};
+use crate::db::{committed_seq, join_documents, BuildWith};
 use crate::error::Error;
 use crate::scope::Principal;
 
@@ -171,19 +171,6 @@ fn encode(cursor: &Cursor) -> ByteBuf {
     ByteBuf::from(rmp_serde::to_vec(cursor).expect("cursor serializes"))
 }
 
-/// The condition "the user may see this document" on `documents` aliased as `d`.
-fn visible(who: &Principal) -> Cond {
-    if who.sees_all() {
-        return Cond::all();
-    }
-    let d = Alias::new("d");
-    let mut cond = Cond::any().add(Expr::col((d.clone(), Alias::new("owner_id"))).eq(who.user_id));
-    if !who.territories.is_empty() {
-        cond = cond.add(Expr::col((d, Alias::new("territory_id"))).is_in(who.territories.clone()));
-    }
-    cond
-}
-
 struct ChunkRow {
     doc_id: Uuid,
     kind: String,
@@ -193,21 +180,16 @@ struct ChunkRow {
 
 fn chunk_query() -> SelectStatement {
     let (c, d) = (Alias::new("c"), Alias::new("d"));
-    Query::select()
+    let mut stmt = Query::select()
         .column((c.clone(), Alias::new("doc_id")))
         .column((c.clone(), Alias::new("seq")))
         .column((c.clone(), Alias::new("data")))
         .column((d.clone(), Alias::new("kind")))
         .from_as(Alias::new("doc_chunks"), c.clone())
-        .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(
-                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
-                sea_orm::sea_query::SeaRc::new(d.clone()),
-            ),
-            Expr::col((d, Alias::new("id"))).equals((c.clone(), Alias::new("doc_id"))),
-        )
         .order_by((c, Alias::new("seq")), Order::Asc)
-        .to_owned()
+        .to_owned();
+    join_documents(&mut stmt, "c");
+    stmt
 }
 
 async fn chunk_rows(
@@ -238,7 +220,7 @@ async fn feed_page(
     let stmt = chunk_query()
         .and_where(Expr::col((c.clone(), Alias::new("seq"))).gt(after))
         .and_where(Expr::col((c, Alias::new("seq"))).lte(upto))
-        .cond_where(visible(who))
+        .cond_where(who.visible(Some("d")))
         .limit(limit)
         .to_owned();
     chunk_rows(conn, stmt).await
@@ -334,24 +316,18 @@ async fn moves(
     upto: i64,
 ) -> Result<(Vec<(Uuid, String)>, Vec<Uuid>), Error> {
     let (m, d) = (Alias::new("m"), Alias::new("d"));
-    let stmt = Query::select()
+    let mut stmt = Query::select()
         .column((m.clone(), Alias::new("doc_id")))
         .column((m.clone(), Alias::new("from_territory")))
         .column((d.clone(), Alias::new("territory_id")))
         .column((d.clone(), Alias::new("owner_id")))
         .column((d.clone(), Alias::new("kind")))
         .from_as(Alias::new("scope_moves"), m.clone())
-        .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(
-                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
-                sea_orm::sea_query::SeaRc::new(d.clone()),
-            ),
-            Expr::col((d, Alias::new("id"))).equals((m.clone(), Alias::new("doc_id"))),
-        )
         .and_where(Expr::col((m.clone(), Alias::new("seq"))).gt(cursor.seq))
         .and_where(Expr::col((m.clone(), Alias::new("seq"))).lte(upto))
         .order_by((m, Alias::new("seq")), Order::Asc)
         .to_owned();
+    join_documents(&mut stmt, "m");
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     let mut moved_in: Vec<(Uuid, String)> = Vec::new();
     let mut evict: Vec<Uuid> = Vec::new();

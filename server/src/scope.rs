@@ -4,6 +4,7 @@
 //! their territories; an admin sees everything. Seeing a record and writing it are the same right; which
 //! *fields* a role may write is the schema's business (`sync_core::inspect`).
 
+use sea_orm::sea_query::{Alias, Cond, Expr};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -32,6 +33,22 @@ impl Principal {
     /// Whether the user may put a record into `territory`.
     pub fn can_use_territory(&self, territory: Uuid) -> bool {
         self.sees_all() || self.territories.binary_search(&territory).is_ok()
+    }
+
+    /// The SQL condition "this user may see the document", on `documents` (or its alias `table`).
+    pub fn visible(&self, table: Option<&str>) -> Cond {
+        if self.sees_all() {
+            return Cond::all();
+        }
+        let col = |name: &str| match table {
+            Some(t) => Expr::col((Alias::new(t), Alias::new(name))),
+            None => Expr::col(Alias::new(name)),
+        };
+        let mut cond = Cond::any().add(col("owner_id").eq(self.user_id));
+        if !self.territories.is_empty() {
+            cond = cond.add(col("territory_id").is_in(self.territories.clone()));
+        }
+        cond
     }
 
     /// Every automerge actor of this device starts with these bytes (the device id).

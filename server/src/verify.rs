@@ -1,6 +1,6 @@
 //! Verify: a device compares what it holds with the server, so divergence is detected, not assumed.
 
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Query};
 use sea_orm::ConnectionTrait;
 use sync_core::digest::scope_digest;
 use sync_core::protocol::{DocHeads, Hash, VerifyMode, VerifyRequest, VerifyResponse};
@@ -28,14 +28,7 @@ pub async fn verify(
         ])
         .from(Alias::new("documents"))
         .to_owned();
-    if !who.sees_all() {
-        let mut cond =
-            sea_orm::sea_query::Cond::any().add(Expr::col(Alias::new("owner_id")).eq(who.user_id));
-        if !who.territories.is_empty() {
-            cond = cond.add(Expr::col(Alias::new("territory_id")).is_in(who.territories.clone()));
-        }
-        stmt.cond_where(cond);
-    }
+    stmt.cond_where(who.visible(None));
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     let mut server: Vec<(Uuid, Vec<Hash>)> = Vec::with_capacity(rows.len());
     for r in rows {

@@ -14,7 +14,7 @@ use sync_core::Role;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::{now_ms, BuildWith};
+use crate::db::{join_documents, now_ms, BuildWith};
 use crate::entities::document;
 use crate::error::Error;
 use crate::merge;
@@ -70,15 +70,9 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
             .map(|c| (q.clone(), Alias::new(c))),
         )
         .from_as(Alias::new("quarantine"), q.clone())
-        .inner_join(
-            sea_orm::sea_query::TableRef::TableAlias(
-                sea_orm::sea_query::SeaRc::new(Alias::new("documents")),
-                sea_orm::sea_query::SeaRc::new(d.clone()),
-            ),
-            Expr::col((d.clone(), Alias::new("id"))).equals((q.clone(), Alias::new("doc_id"))),
-        )
         .order_by((q.clone(), Alias::new("created_at")), sea_orm::Order::Asc)
         .to_owned();
+    join_documents(&mut stmt, "q");
     if !who.sees_all() {
         stmt.and_where(
             Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()),
