@@ -51,6 +51,13 @@ struct Backfill {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Eviction {
     territories: Vec<Uuid>,
+    /// Evict everything the user may not see (a user who stopped being an admin).
+    #[serde(default)]
+    all: bool,
+    /// The cursor position when the territories were lost: records that moved out of them after it
+    /// are on the device too.
+    #[serde(default)]
+    since: i64,
     after: Option<Uuid>,
 }
 
@@ -62,12 +69,19 @@ fn decode_cursor(bytes: &[u8], who: &Principal) -> Result<Cursor, Error> {
     let cursor: Cursor = rmp_serde::from_slice(bytes).map_err(|_| {
         Error::bad_request("invalid_cursor", "the cursor is not one this server issued")
     })?;
-    // A user who became or stopped being an admin starts over: what they hold is re-sent (merging
-    // what a device already has changes nothing), and nothing on the device is reset.
+    // A user who became or stopped being an admin starts over: what they may see is sent again
+    // (merging what a device already has changes nothing), after evicting what they may no longer see.
     let cursor_holds_all = cursor.territories.is_none();
     if cursor_holds_all != who.sees_all() {
+        let evict = (!who.sees_all()).then_some(Eviction {
+            territories: vec![],
+            all: true,
+            since: 0,
+            after: None,
+        });
         return Ok(Cursor {
             territories: current_scope(who),
+            evict,
             ..Cursor::default()
         });
     }
@@ -96,6 +110,8 @@ pub async fn pull(
             if !removed.is_empty() {
                 cursor.evict = Some(Eviction {
                     territories: removed,
+                    all: false,
+                    since: cursor.seq,
                     after: None,
                 });
             }
@@ -129,14 +145,14 @@ pub async fn pull(
         });
     }
     if let Some(backfill) = cursor.backfill.take() {
-        let ids = backfill_ids(conn, &backfill, limit).await?;
+        let ids = backfill_ids(conn, who, &backfill, limit).await?;
         if ids.len() as u64 == limit {
             cursor.backfill = Some(Backfill {
                 after: ids.last().map(|(id, _)| *id),
                 ..backfill.clone()
             });
         }
-        let docs = whole_docs(conn, &ids, Some(backfill.upto)).await?;
+        let docs = whole_docs(conn, who, &ids, Some(backfill.upto)).await?;
         return Ok(PullResponse {
             docs,
             evict: vec![],
@@ -156,7 +172,7 @@ pub async fn pull(
     let mut docs = group(rows);
     if !moved_in.is_empty() {
         docs.retain(|d| !moved_in.iter().any(|(id, _)| *id == d.id));
-        docs.extend(whole_docs(conn, &moved_in, None).await?);
+        docs.extend(whole_docs(conn, who, &moved_in, None).await?);
     }
     cursor.seq = upto;
     Ok(PullResponse {
@@ -229,6 +245,7 @@ async fn feed_page(
 /// Every chunk of these documents (up to `upto` if given), grouped by document.
 async fn whole_docs(
     conn: &impl ConnectionTrait,
+    who: &Principal,
     ids: &[(Uuid, String)],
     upto: Option<i64>,
 ) -> Result<Vec<DocUpdate>, Error> {
@@ -240,6 +257,7 @@ async fn whole_docs(
         .and_where(
             Expr::col((c.clone(), Alias::new("doc_id"))).is_in(ids.iter().map(|(id, _)| *id)),
         )
+        .cond_where(who.visible(Some("d")))
         .to_owned();
     if let Some(upto) = upto {
         stmt.and_where(Expr::col((c, Alias::new("seq"))).lte(upto));
@@ -265,6 +283,8 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     docs
 }
 
+/// Records to evict: those in the lost territories (or, for a former admin, all) that the user may
+/// not see now, and, on the first page, those that moved out of the lost territories since.
 async fn evictions(
     conn: &impl ConnectionTrait,
     who: &Principal,
@@ -274,20 +294,70 @@ async fn evictions(
     let mut stmt = Query::select()
         .column(Alias::new("id"))
         .from(Alias::new("documents"))
-        .and_where(Expr::col(Alias::new("territory_id")).is_in(eviction.territories.clone()))
-        .and_where(Expr::col(Alias::new("owner_id")).ne(who.user_id))
+        .cond_where(who.visible(None).not())
         .order_by(Alias::new("id"), Order::Asc)
         .limit(limit)
         .to_owned();
+    if !eviction.all {
+        stmt.and_where(Expr::col(Alias::new("territory_id")).is_in(eviction.territories.clone()));
+    }
     if let Some(after) = eviction.after {
         stmt.and_where(Expr::col(Alias::new("id")).gt(after));
     }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter().map(|r| Ok(r.try_get("", "id")?)).collect()
+    let mut ids: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?;
+    if eviction.after.is_none() && !eviction.all {
+        let moved = moved_from(
+            conn,
+            &eviction.territories,
+            eviction.since,
+            who.visible(Some("d")).not(),
+        )
+        .await?;
+        ids.extend(
+            moved
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| !ids.contains(id))
+                .collect::<Vec<_>>(),
+        );
+    }
+    Ok(ids)
 }
 
+/// Records that moved out of `territories` after position `since` and meet `cond` (on `documents d`).
+async fn moved_from(
+    conn: &impl ConnectionTrait,
+    territories: &[Uuid],
+    since: i64,
+    cond: sea_orm::sea_query::Cond,
+) -> Result<Vec<(Uuid, String)>, Error> {
+    let m = Alias::new("m");
+    let mut stmt = Query::select()
+        .distinct()
+        .column((m.clone(), Alias::new("doc_id")))
+        .column((Alias::new("d"), Alias::new("kind")))
+        .from_as(Alias::new("scope_moves"), m.clone())
+        .and_where(Expr::col((m.clone(), Alias::new("from_territory"))).is_in(territories.to_vec()))
+        .and_where(Expr::col((m, Alias::new("seq"))).gt(since))
+        .cond_where(cond)
+        .to_owned();
+    join_documents(&mut stmt, "m");
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "doc_id")?, r.try_get("", "kind")?)))
+        .collect()
+}
+
+/// Records to send whole for newly gained territories: those in them now that the user may see, and,
+/// on the first page, those that moved out of them after the device's position (the device never
+/// received their history).
 async fn backfill_ids(
     conn: &impl ConnectionTrait,
+    who: &Principal,
     backfill: &Backfill,
     limit: u64,
 ) -> Result<Vec<(Uuid, String)>, Error> {
@@ -295,6 +365,7 @@ async fn backfill_ids(
         .columns([Alias::new("id"), Alias::new("kind")])
         .from(Alias::new("documents"))
         .and_where(Expr::col(Alias::new("territory_id")).is_in(backfill.territories.clone()))
+        .cond_where(who.visible(None))
         .order_by(Alias::new("id"), Order::Asc)
         .limit(limit)
         .to_owned();
@@ -302,9 +373,25 @@ async fn backfill_ids(
         stmt.and_where(Expr::col(Alias::new("id")).gt(after));
     }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter()
+    let mut ids: Vec<(Uuid, String)> = rows
+        .iter()
         .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?)))
-        .collect()
+        .collect::<Result<_, Error>>()?;
+    if backfill.after.is_none() {
+        for moved in moved_from(
+            conn,
+            &backfill.territories,
+            backfill.upto,
+            who.visible(Some("d")),
+        )
+        .await?
+        {
+            if !ids.iter().any(|(id, _)| *id == moved.0) {
+                ids.push(moved);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Records that moved between territories in `(cursor.seq, upto]`: those that came into the device's

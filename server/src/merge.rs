@@ -86,7 +86,11 @@ pub async fn push(
             format!("document {} appears twice in one push", dup.id),
         ));
     }
-    let mut prepared: Vec<Prepared> = request.docs.into_iter().map(prepare).collect();
+    let mut prepared: Vec<Prepared> = request
+        .docs
+        .into_iter()
+        .map(|d| prepare(d, state.limits.max_change_bytes))
+        .collect();
     // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
     // in the same batch as the customer it belongs to.
     let order: Vec<Uuid> = prepared.iter().map(|p| p.id).collect();
@@ -117,18 +121,14 @@ pub async fn push(
     Ok(PushResponse { results })
 }
 
-fn prepare(doc: DocPush) -> Prepared {
+fn prepare(doc: DocPush, max_change_bytes: usize) -> Prepared {
     let kind = kinds::get(&doc.kind).map_err(|e| reason(&e));
     let changes = doc
         .changes
         .into_iter()
-        .map(|bytes| Change::from_bytes(bytes.into_vec()))
+        .map(|bytes| sync_core::change::parse(bytes.into_vec(), max_change_bytes))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Reason {
-            code: "malformed_change".into(),
-            message: format!("a change does not decode: {e}"),
-            field: None,
-        });
+        .map_err(|e| reason(&e));
     Prepared {
         id: doc.id,
         id_ok: doc.id.get_version_num() == 7,
@@ -170,7 +170,7 @@ struct Extras {
 
 struct QuarantineEntry {
     doc_id: Uuid,
-    kind: &'static str,
+    kind: String,
     changes_hash: Vec<u8>,
     changes: Vec<u8>,
 }
@@ -256,7 +256,13 @@ async fn merge_one(
     row: Option<&document::Model>,
     extras: &mut Extras,
 ) -> Result<Outcome, Error> {
-    let server_heads = row.map(|r| unpack_heads(&r.heads)).unwrap_or_default();
+    // A record the user may not access is answered the same way whatever it holds: no heads, no
+    // kind, no "already known", so a device learns nothing of records outside its scope.
+    let accessible = row.is_none_or(|r| ctx.who.can_access(r.territory_id, r.owner_id));
+    let server_heads = row
+        .filter(|_| accessible)
+        .map(|r| unpack_heads(&r.heads))
+        .unwrap_or_default();
     let done = |status, reason: Option<Reason>| {
         Ok(Outcome::Done(DocResult {
             id: doc.id,
@@ -283,12 +289,6 @@ async fn merge_one(
         Ok(changes) => changes,
         Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
     };
-    if let Some(row) = row {
-        if row.kind != kind.name {
-            let msg = format!("document {} is a {}, not a {}", doc.id, row.kind, kind.name);
-            return done(PushStatus::Rejected, Some(refusal("kind_mismatch", msg)));
-        }
-    }
     let mut am = match row {
         Some(row) => match ctx.state.cache.take(doc.id, &row.heads) {
             Some(am) => am,
@@ -296,7 +296,11 @@ async fn merge_one(
         },
         None => AutoCommit::new(),
     };
-    let orphans = load_orphans(ctx.txn, doc.id, ctx.who.device_id).await?;
+    let orphans = if accessible {
+        load_orphans(ctx.txn, doc.id, ctx.who.device_id).await?
+    } else {
+        vec![]
+    };
     let mut seen = HashSet::new();
     let new: Vec<Change> = changes
         .iter()
@@ -304,39 +308,41 @@ async fn merge_one(
         .filter(|c| seen.insert(c.hash()) && am.get_change_by_hash(&c.hash()).is_none())
         .cloned()
         .collect();
+    let forged = new
+        .iter()
+        .find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix()));
+    if !accessible {
+        return Ok(Outcome::Done(quarantine_or_refuse(
+            doc,
+            row.map_or("", |r| r.kind.as_str()),
+            &mut am,
+            &new,
+            forged.is_some(),
+            extras,
+        )));
+    }
+    if let Some(row) = row {
+        if row.kind != kind.name {
+            let msg = format!("document {} is a {}, not a {}", doc.id, row.kind, kind.name);
+            return done(PushStatus::Rejected, Some(refusal("kind_mismatch", msg)));
+        }
+    }
     if new.is_empty() {
         if !orphans.is_empty() {
             extras.cleared_orphans.push(doc.id);
         }
-        if row.is_some() {
-            ctx.state
-                .cache
-                .put(doc.id, row.map(|r| r.heads.clone()).unwrap_or_default(), am);
+        if let Some(row) = row {
+            ctx.state.cache.put(doc.id, row.heads.clone(), am);
         }
         return done(PushStatus::AlreadyKnown, None);
     }
-    if let Some(forged) = new
-        .iter()
-        .find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix()))
-    {
+    if let Some(forged) = forged {
         let msg = format!(
             "change {} was made by actor {}, not by this device",
             forged.hash(),
             forged.actor_id()
         );
         return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
-    }
-    if let Some(row) = row {
-        if !ctx.who.can_access(row.territory_id, row.owner_id) {
-            return Ok(Outcome::Done(quarantine_or_refuse(
-                doc,
-                kind,
-                &mut am,
-                &new,
-                server_heads,
-                extras,
-            )));
-        }
     }
     let heads_before = am.get_heads();
     if let Err(e) = am.apply_changes(new.clone()) {
@@ -363,7 +369,7 @@ async fn merge_one(
             missing: missing.into_iter().map(Hash::from).collect(),
         }));
     }
-    let checked = inspect::touched_fields(&am, &new)
+    let checked = inspect::touched_fields(&am, &new, row.is_none())
         .and_then(|fields| inspect::check_writable(kind, ctx.who.role, &fields))
         .and_then(|()| record::project(&am, kind));
     let projection = match checked {
@@ -492,10 +498,10 @@ async fn resolve_scope(
 /// heads must be heads the server knows.
 fn quarantine_or_refuse(
     doc: &Prepared,
-    kind: &'static KindSchema,
+    stored_kind: &str,
     am: &mut AutoCommit,
     new: &[Change],
-    server_heads: Vec<Hash>,
+    forged: bool,
     extras: &mut Extras,
 ) -> DocResult {
     let held = !doc.base_heads.is_empty()
@@ -503,11 +509,12 @@ fn quarantine_or_refuse(
             .base_heads
             .iter()
             .all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
-    if !held {
+    let kind_matches = doc.kind.as_ref().is_ok_and(|k| k.name == stored_kind);
+    if !held || forged || new.is_empty() || !kind_matches {
         return DocResult {
             id: doc.id,
             status: PushStatus::Rejected,
-            heads: server_heads,
+            heads: vec![],
             reason: Some(refusal(
                 "out_of_scope",
                 "this user may not write this document",
@@ -523,14 +530,14 @@ fn quarantine_or_refuse(
         .collect();
     extras.quarantine.push(QuarantineEntry {
         doc_id: doc.id,
-        kind: kind.name,
+        kind: stored_kind.to_string(),
         changes_hash: Sha256::digest(hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()).to_vec(),
         changes: sync_core::protocol::encode(&changes),
     });
     DocResult {
         id: doc.id,
         status: PushStatus::Quarantined,
-        heads: server_heads,
+        heads: vec![],
         reason: None,
         missing: vec![],
     }

@@ -14,16 +14,20 @@ use crate::Error;
 
 /// The root fields the changes write. `doc` must already contain the changes, so that objects they
 /// create can be found. An operation on an object that is no longer reachable from the root (a text
-/// that was since overwritten) is invisible and writes no field.
-pub fn touched_fields(doc: &AutoCommit, changes: &[Change]) -> Result<BTreeSet<String>, Error> {
+/// that was since overwritten) is invisible and writes no field. `creating` says whether the changes
+/// create the record: only then may they create nested objects at its root.
+pub fn touched_fields(
+    doc: &AutoCommit,
+    changes: &[Change],
+    creating: bool,
+) -> Result<BTreeSet<String>, Error> {
     let owners = object_owners(doc)?;
     let mut fields = BTreeSet::new();
     for change in changes {
-        let first_change = change.deps().is_empty();
         for op in change.decode().operations {
             match (&op.obj, &op.key) {
                 (ObjectId::Root, Key::Map(key)) => {
-                    if matches!(op.action, OpType::Make(_)) && !first_change {
+                    if matches!(op.action, OpType::Make(_)) && !creating {
                         return Err(Error::NestedObjectAfterCreation(key.to_string()));
                     }
                     fields.insert(key.to_string());
@@ -149,7 +153,7 @@ mod tests {
         )
         .unwrap();
         let changes = new_changes(&mut doc, &base);
-        let touched = touched_fields(&doc, &changes).unwrap();
+        let touched = touched_fields(&doc, &changes, false).unwrap();
         assert_eq!(
             touched,
             BTreeSet::from(["notes".to_string(), "phone".to_string()])
@@ -186,7 +190,12 @@ mod tests {
         doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
         doc.commit();
         let changes = new_changes(&mut doc, &base);
-        let err = touched_fields(&doc, &changes).unwrap_err();
+        let err = touched_fields(&doc, &changes, false).unwrap_err();
+        let first = new_changes(&mut doc, &[]);
+        assert!(
+            touched_fields(&doc, &first, true).is_ok(),
+            "a new record creates its text fields"
+        );
         assert_eq!(err.code(), "nested_object_after_creation");
         assert_eq!(err.field(), Some("notes"));
         let _ = Value::Null;

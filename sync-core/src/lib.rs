@@ -8,6 +8,7 @@
 //! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
 //! server and the device apply the very same rules.
 
+pub mod change;
 pub mod digest;
 pub mod error;
 pub mod inspect;

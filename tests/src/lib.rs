@@ -201,7 +201,8 @@ impl Device {
             .login(email, PASSWORD, "test device")
             .await
             .expect("login");
-        let replica = Replica::from_hex_actor(&login.actor_id).expect("actor");
+        let replica = Replica::in_memory().await.expect("in-memory store");
+        replica.adopt(url, email, &login).await.expect("session");
         Device {
             client,
             login,

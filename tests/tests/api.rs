@@ -44,8 +44,8 @@ storage_test! {
         assert_eq!((status, code.as_str()), (400, "malformed"));
 
         // A well-formed push of a record that is not valid for its kind.
-        anna.replica.create("customer", &customer("Good", "North")).unwrap();
-        let mut good = PushRequest { docs: anna.replica.pending_pushes() };
+        anna.replica.create("customer", &customer("Good", "North")).await.unwrap();
+        let mut good = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
         good.docs[0].kind = "order".into();
         let response = anna.client.push(&good).await.unwrap();
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "unknown_kind");

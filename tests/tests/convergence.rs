@@ -53,14 +53,16 @@ async fn run(db: TestDb, steps: Vec<Step>) {
     for email in ["anna@x.test", "ben@x.test", "maria@x.test"] {
         devices.push(server.device(email).await);
     }
-    let mut ids: Vec<Uuid> = (0..3)
-        .map(|i| {
+    let mut ids: Vec<Uuid> = Vec::new();
+    for i in 0..3 {
+        ids.push(
             devices[0]
                 .replica
                 .create("customer", &customer(&format!("C{i}"), "North"))
-                .unwrap()
-        })
-        .collect();
+                .await
+                .unwrap(),
+        );
+    }
     for d in devices.iter_mut() {
         d.sync().await;
     }
@@ -74,9 +76,10 @@ async fn run(db: TestDb, steps: Vec<Step>) {
             } => {
                 let d: &mut Device = &mut devices[device];
                 let id = ids[record % ids.len()];
-                if d.replica.records.contains_key(&id) {
+                if d.replica.ids().await.unwrap().contains(&id) {
                     d.replica
                         .update(id, &[(FIELDS[field], value(FIELDS[field], v))])
+                        .await
                         .unwrap();
                 }
             }
@@ -86,11 +89,12 @@ async fn run(db: TestDb, steps: Vec<Step>) {
                     devices[device]
                         .replica
                         .create("customer", &customer(&format!("C{n}"), "North"))
+                        .await
                         .unwrap(),
                 );
             }
             Step::Sync { device, batch } => {
-                devices[device].replica.batch_size = batch;
+                devices[device].replica.set_batch_size(batch);
                 let report = devices[device].sync().await;
                 assert!(report.rejected.is_empty(), "{:?}", report.rejected);
             }
@@ -106,11 +110,11 @@ async fn run(db: TestDb, steps: Vec<Step>) {
         let columns = server.projected("customers", *id, &FIELDS).await;
         for d in devices.iter_mut() {
             assert_eq!(
-                d.replica.heads(*id),
+                d.replica.heads(*id).await,
                 server_heads,
                 "device and server differ on {id}"
             );
-            let p = d.replica.get(*id).unwrap();
+            let p = d.replica.get(*id).await.unwrap();
             let device_columns: Vec<Option<String>> = FIELDS
                 .iter()
                 .map(|f| p.get(f).as_str().map(str::to_string))

@@ -39,26 +39,29 @@ storage_test! {
         server.user("sam@x.test", Role::Manager, &["South"]).await;
         let mut anna = server.device("anna@x.test").await;
         let mut carla = server.device("carla@x.test").await;
-        let south: Vec<Uuid> = (0..3).map(|i| carla.replica.create("customer", &customer(&format!("S{i}"), "South")).unwrap()).collect();
-        let north = anna.replica.create("customer", &customer("N", "North")).unwrap();
+        let mut south: Vec<Uuid> = Vec::new();
+        for i in 0..3 {
+            south.push(carla.replica.create("customer", &customer(&format!("S{i}"), "South")).await.unwrap());
+        }
+        let north = anna.replica.create("customer", &customer("N", "North")).await.unwrap();
         carla.sync().await;
         anna.sync().await;
-        assert_eq!(anna.replica.records.keys().copied().collect::<Vec<_>>(), vec![north]);
+        assert_eq!(anna.replica.ids().await.unwrap(), vec![north]);
 
         // Gain: the next pull brings every record of the new territory.
         fieldsync_server::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
         anna.sync().await;
         for id in &south {
-            assert_eq!(anna.replica.heads(*id), server.heads(*id).await);
+            assert_eq!(anna.replica.heads(*id).await, server.heads(*id).await);
         }
 
         // Loss while holding an offline edit: the edit is quarantined, the rest evicted.
-        anna.replica.update(south[0], &[("phone", "555".into())]).unwrap();
+        anna.replica.update(south[0], &[("phone", "555".into())]).await.unwrap();
         fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
         let report = anna.sync().await;
         assert_eq!(report.quarantined, vec![south[0]]);
         assert_eq!(report.evicted.iter().copied().collect::<BTreeSet<_>>(), south.iter().copied().collect());
-        assert_eq!(anna.replica.records.keys().copied().collect::<Vec<_>>(), vec![north]);
+        assert_eq!(anna.replica.ids().await.unwrap(), vec![north]);
         assert_eq!(server.projected("customers", south[0], &["phone"]).await, vec![None], "not applied before review");
         // Pushing the same edit again does not queue it twice.
         assert_eq!(server.count("quarantine").await, 1);
@@ -78,7 +81,7 @@ storage_test! {
         let (status, _) = quarantine(&server.url, &sam.login.token, &format!("/v1/quarantine/{entry}/accept"), true).await;
         assert_eq!(status, 409, "decided once");
         carla.sync().await;
-        assert_eq!(carla.replica.get(south[0]).unwrap().get("phone"), &Value::from("555"));
+        assert_eq!(carla.replica.get(south[0]).await.unwrap().get("phone"), &Value::from("555"));
     }
 }
 
@@ -93,25 +96,25 @@ storage_test! {
         let mut carla = server.device("carla@x.test").await;
         let mut sid = server.device("sid@x.test").await;
         let mut maria = server.device("maria@x.test").await;
-        let id = carla.replica.create("customer", &customer("Mover", "South")).unwrap();
+        let id = carla.replica.create("customer", &customer("Mover", "South")).await.unwrap();
         for i in 0..3 {
-            carla.replica.update(id, &[("phone", Value::Str(format!("{i}")))]).unwrap();
+            carla.replica.update(id, &[("phone", Value::Str(format!("{i}")))]).await.unwrap();
             carla.sync().await;
         }
-        let contact = carla.replica.create("contact", &[("customer_id", id.to_string().as_str().into()), ("name", "Jo".into())]).unwrap();
+        let contact = carla.replica.create("contact", &[("customer_id", id.to_string().as_str().into()), ("name", "Jo".into())]).await.unwrap();
         carla.sync().await;
         anna.sync().await;
         sid.sync().await;
         maria.sync().await;
-        assert!(anna.replica.records.is_empty());
-        assert_eq!(sid.replica.records.len(), 2);
+        assert!(anna.replica.ids().await.unwrap().is_empty());
+        assert_eq!(sid.replica.ids().await.unwrap().len(), 2);
 
-        maria.replica.update(id, &[("territory", "North".into())]).unwrap();
+        maria.replica.update(id, &[("territory", "North".into())]).await.unwrap();
         assert!(maria.sync().await.rejected.is_empty());
         let report = anna.sync().await;
         assert!(report.evicted.is_empty());
-        assert_eq!(anna.replica.heads(id), server.heads(id).await, "the whole history arrives");
-        assert_eq!(anna.replica.heads(contact), server.heads(contact).await, "the contact moves with its customer");
+        assert_eq!(anna.replica.heads(id).await, server.heads(id).await, "the whole history arrives");
+        assert_eq!(anna.replica.heads(contact).await, server.heads(contact).await, "the contact moves with its customer");
         let report = sid.sync().await;
         assert_eq!(report.evicted.iter().copied().collect::<BTreeSet<_>>(), BTreeSet::from([id, contact]));
         // The creator keeps seeing what she created.
@@ -125,16 +128,16 @@ storage_test! {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
         anna.sync().await;
         let verdict = anna.replica.verify(&anna.client).await.unwrap();
         assert!(verdict.in_sync);
         let digest = verdict.scope_digest;
-        let mut heads = anna.replica.heads(id);
+        let mut heads = anna.replica.heads(id).await;
         assert_eq!(digest, sync_core::digest::scope_digest([(id, heads.as_slice())]));
 
-        anna.replica.update(id, &[("phone", "1".into())]).unwrap();
-        let local_only = anna.replica.create("customer", &customer("New", "North")).unwrap();
+        anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
+        let local_only = anna.replica.create("customer", &customer("New", "North")).await.unwrap();
         let verdict = anna.replica.verify(&anna.client).await.unwrap();
         assert!(!verdict.in_sync);
         assert_eq!(verdict.differing.len(), 1);
@@ -201,11 +204,11 @@ storage_test! {
         }
         let tasks: Vec<_> = pushers
             .into_iter()
-            .map(|mut device| {
+            .map(|device| {
                 tokio::spawn(async move {
                     let mut ids = Vec::new();
                     for i in 0..RECORDS {
-                        let id = device.replica.create("customer", &customer(&format!("C{i}"), "North")).unwrap();
+                        let id = device.replica.create("customer", &customer(&format!("C{i}"), "North")).await.unwrap();
                         let report = device.replica.push(&device.client).await.unwrap();
                         assert!(report.rejected.is_empty());
                         ids.push(id);
@@ -233,7 +236,7 @@ storage_test! {
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
         for i in 0..25 {
-            anna.replica.create("customer", &customer(&format!("C{i}"), "North")).unwrap();
+            anna.replica.create("customer", &customer(&format!("C{i}"), "North")).await.unwrap();
         }
         anna.sync().await;
         let reader = server.device("anna@x.test").await;
@@ -247,7 +250,7 @@ storage_test! {
         let mut seen: BTreeSet<Uuid> = first.docs.iter().chain(a.docs.iter()).map(|d| d.id).collect();
         let mut cursor = Some(a.cursor);
         drain(&reader.client, &mut cursor, &mut seen, 10).await;
-        assert_eq!(seen, anna.replica.records.keys().copied().collect());
+        assert_eq!(seen, anna.replica.ids().await.unwrap().into_iter().collect());
         // A caught-up cursor gets an empty page.
         let empty = reader.client.pull(&PullRequest { cursor, limit: None }).await.unwrap();
         assert!(empty.docs.is_empty() && !empty.more);
@@ -275,6 +278,7 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
     let shared = anna
         .replica
         .create("customer", &customer("Shared", "North"))
+        .await
         .unwrap();
     anna.sync().await;
     ben.sync().await;
@@ -284,9 +288,11 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
             for i in 0..15 {
                 anna.replica
                     .update(shared, &[("phone", Value::Str(format!("a{i}")))])
+                    .await
                     .unwrap();
                 anna.replica
                     .create("customer", &customer(&format!("A{i}"), "North"))
+                    .await
                     .unwrap();
                 anna.sync().await;
             }
@@ -296,9 +302,11 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
             for i in 0..15 {
                 ben.replica
                     .update(shared, &[("city", Value::Str(format!("b{i}")))])
+                    .await
                     .unwrap();
                 ben.replica
                     .create("customer", &customer(&format!("B{i}"), "North"))
+                    .await
                     .unwrap();
                 ben.sync().await;
             }
@@ -314,19 +322,16 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
     anna_on_b.sync().await;
     ben.sync().await;
     anna_on_b.sync().await;
-    assert_eq!(anna_on_b.replica.records.len(), 31);
-    assert_eq!(ben.replica.records.len(), 31);
-    for id in anna_on_b
-        .replica
-        .records
-        .keys()
-        .copied()
-        .collect::<Vec<_>>()
-    {
-        assert_eq!(anna_on_b.replica.heads(id), ben.replica.heads(id));
-        assert_eq!(anna_on_b.replica.heads(id), setup.heads(id).await);
+    assert_eq!(anna_on_b.replica.ids().await.unwrap().len(), 31);
+    assert_eq!(ben.replica.ids().await.unwrap().len(), 31);
+    for id in anna_on_b.replica.ids().await.unwrap() {
+        assert_eq!(
+            anna_on_b.replica.heads(id).await,
+            ben.replica.heads(id).await
+        );
+        assert_eq!(anna_on_b.replica.heads(id).await, setup.heads(id).await);
     }
-    let merged = anna_on_b.replica.get(shared).unwrap();
+    let merged = anna_on_b.replica.get(shared).await.unwrap();
     assert_eq!(merged.get("phone"), &Value::from("a14"));
     assert_eq!(merged.get("city"), &Value::from("b14"));
 }

@@ -14,22 +14,22 @@ storage_test! {
         server.user("ben@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
         let mut ben = server.device("ben@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
         anna.sync().await;
         ben.sync().await;
-        assert_eq!(ben.replica.get(id).unwrap().get("name"), &Value::from("ACME"));
+        assert_eq!(ben.replica.get(id).await.unwrap().get("name"), &Value::from("ACME"));
 
         // Offline on both: different fields, and the same field.
-        anna.replica.update(id, &[("phone", "111".into()), ("city", "Lyon".into())]).unwrap();
-        ben.replica.update(id, &[("phone", "222".into()), ("email", "buyer@acme.test".into())]).unwrap();
+        anna.replica.update(id, &[("phone", "111".into()), ("city", "Lyon".into())]).await.unwrap();
+        ben.replica.update(id, &[("phone", "222".into()), ("email", "buyer@acme.test".into())]).await.unwrap();
         ben.sync().await;
         anna.sync().await;
         ben.sync().await;
 
-        assert_eq!(anna.replica.heads(id), ben.replica.heads(id));
-        assert_eq!(anna.replica.heads(id), server.heads(id).await);
-        let a = anna.replica.get(id).unwrap();
-        assert_eq!(a, ben.replica.get(id).unwrap());
+        assert_eq!(anna.replica.heads(id).await, ben.replica.heads(id).await);
+        assert_eq!(anna.replica.heads(id).await, server.heads(id).await);
+        let a = anna.replica.get(id).await.unwrap();
+        assert_eq!(a, ben.replica.get(id).await.unwrap());
         assert_eq!(a.get("city"), &Value::from("Lyon"));
         assert_eq!(a.get("email"), &Value::from("buyer@acme.test"));
         assert_eq!(a.conflicts.len(), 1, "the concurrent phone numbers are reported");
@@ -49,10 +49,10 @@ storage_test! {
     async fn a_replayed_push_is_a_no_op(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
-        let mut anna = server.device("anna@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
-        anna.replica.update(id, &[("phone", "1".into())]).unwrap();
-        let push = PushRequest { docs: anna.replica.pending_pushes() };
+        let anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
+        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
         let first = anna.client.push(&push).await.unwrap();
         assert_eq!(first.results[0].status, PushStatus::Applied);
         let (chunks, docs) = (server.count("doc_chunks").await, server.count("documents").await);
@@ -72,10 +72,10 @@ storage_test! {
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("ben@x.test", Role::Agent, &["North"]).await;
         let anna = server.device("anna@x.test").await;
-        let mut ben = server.device("ben@x.test").await;
+        let ben = server.device("ben@x.test").await;
         // Ben's device makes a record, and Anna's device tries to hand it in as its own.
-        ben.replica.create("customer", &customer("Forged", "North")).unwrap();
-        let push = PushRequest { docs: ben.replica.pending_pushes() };
+        ben.replica.create("customer", &customer("Forged", "North")).await.unwrap();
+        let push = PushRequest { docs: ben.replica.pending_pushes().await.unwrap() };
         let response = anna.client.push(&push).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Rejected);
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "forged_actor");
@@ -94,15 +94,15 @@ storage_test! {
         let mut carla = server.device("carla@x.test").await;
 
         // A new record in a territory Anna does not have.
-        anna.replica.create("customer", &customer("Elsewhere", "South")).unwrap();
+        anna.replica.create("customer", &customer("Elsewhere", "South")).await.unwrap();
         let report = anna.sync().await;
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].1.code, "out_of_scope");
 
         // An edit of Carla's record, made from a copy Anna never received from the server.
-        let id = carla.replica.create("customer", &customer("Carla's", "South")).unwrap();
+        let id = carla.replica.create("customer", &customer("Carla's", "South")).await.unwrap();
         carla.sync().await;
-        let mut copy = carla.replica.records.get_mut(&id).unwrap().doc.fork().with_actor(anna.replica.actor().clone());
+        let mut copy = carla.replica.doc(id).await.unwrap().fork().with_actor(anna.replica.actor().unwrap());
         copy.put(automerge::ROOT, "phone", "999").unwrap();
         copy.commit();
         let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
@@ -115,9 +115,9 @@ storage_test! {
         assert_eq!(server.count("quarantine").await, 0);
 
         // Moving her own record to a territory she does not have is refused too.
-        let own = anna.replica.create("customer", &customer("Mine", "North")).unwrap();
+        let own = anna.replica.create("customer", &customer("Mine", "North")).await.unwrap();
         anna.sync().await;
-        anna.replica.update(own, &[("territory", "South".into())]).unwrap();
+        anna.replica.update(own, &[("territory", "South".into())]).await.unwrap();
         let report = anna.sync().await;
         assert_eq!(report.rejected.iter().find(|(r, _)| *r == own).map(|(_, why)| why.code.as_str()), Some("out_of_scope"));
         assert_eq!(server.projected("customers", own, &["territory"]).await, vec![Some("North".to_string())]);
@@ -133,11 +133,11 @@ storage_test! {
         let mut anna = server.device("anna@x.test").await;
         let mut maria = server.device("maria@x.test").await;
         let mut root = server.device("root@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
         anna.sync().await;
         let chunks = server.count("doc_chunks").await;
 
-        anna.replica.update(id, &[("credit_limit", Value::Int(50_000)), ("phone", "1".into())]).unwrap();
+        anna.replica.update(id, &[("credit_limit", Value::Int(50_000)), ("phone", "1".into())]).await.unwrap();
         let report = anna.sync().await;
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].1.code, "field_not_writable");
@@ -145,17 +145,17 @@ storage_test! {
         assert_eq!(server.projected("customers", id, &["credit_limit", "phone"]).await, vec![None, None]);
         assert_eq!(server.count("doc_chunks").await, chunks, "a rejected push stores nothing");
         // The edit stays on the device with the reason, not lost.
-        assert_eq!(anna.replica.get(id).unwrap().get("credit_limit"), &Value::Int(50_000));
-        assert_eq!(anna.replica.records[&id].rejected.as_ref().unwrap().code, "field_not_writable");
-        assert_eq!(anna.replica.outbox_len(), 1);
+        assert_eq!(anna.replica.get(id).await.unwrap().get("credit_limit"), &Value::Int(50_000));
+        assert_eq!(anna.replica.info(id).await.unwrap().rejected.unwrap().code, "field_not_writable");
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 1);
 
         maria.sync().await;
-        maria.replica.update(id, &[("credit_limit", Value::Int(20_000))]).unwrap();
+        maria.replica.update(id, &[("credit_limit", Value::Int(20_000))]).await.unwrap();
         assert!(maria.sync().await.rejected.is_empty());
         assert_eq!(server.projected("customers", id, &["credit_limit"]).await, vec![Some("20000".to_string())]);
 
         root.sync().await;
-        root.replica.update(id, &[("external_ref", "ERP-1".into())]).unwrap();
+        root.replica.update(id, &[("external_ref", "ERP-1".into())]).await.unwrap();
         let report = root.sync().await;
         assert_eq!(report.rejected[0].1.field.as_deref(), Some("external_ref"), "only the server writes it");
     }
@@ -165,10 +165,10 @@ storage_test! {
     async fn changes_with_missing_dependencies_are_kept_until_they_arrive(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
-        let mut anna = server.device("anna@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
-        anna.replica.update(id, &[("phone", "42".into())]).unwrap();
-        let full = anna.replica.pending_pushes().remove(0);
+        let anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        anna.replica.update(id, &[("phone", "42".into())]).await.unwrap();
+        let full = anna.replica.pending_pushes().await.unwrap().remove(0);
         let (create, edit) = (full.changes[0].clone(), full.changes[1].clone());
         let only_edit = PushRequest { docs: vec![DocPush { changes: vec![edit], ..full.clone() }] };
         let response = anna.client.push(&only_edit).await.unwrap();
@@ -183,7 +183,7 @@ storage_test! {
         assert_eq!(response.results[0].status, PushStatus::Applied);
         assert_eq!(server.projected("customers", id, &["phone"]).await, vec![Some("42".to_string())], "the kept change applied");
         assert_eq!(server.count("orphan_changes").await, 0);
-        assert_eq!(response.results[0].heads, anna.replica.heads(id));
+        assert_eq!(response.results[0].heads, anna.replica.heads(id).await);
     }
 }
 
@@ -193,27 +193,27 @@ storage_test! {
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
         let mut early = server.device("anna@x.test").await;
-        let id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
         anna.sync().await;
         early.sync().await;
         for i in 0..25 {
-            anna.replica.update(id, &[("phone", Value::Str(format!("{i}"))), ("notes", Value::Str(format!("visit {i}")))]).unwrap();
+            anna.replica.update(id, &[("phone", Value::Str(format!("{i}"))), ("notes", Value::Str(format!("visit {i}")))]).await.unwrap();
             anna.sync().await;
         }
         let stored = server.count("doc_chunks").await;
         assert!(stored <= i64::from(fieldsync_server::merge::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
         let mut fresh = server.device("anna@x.test").await;
         fresh.sync().await;
-        assert_eq!(fresh.replica.heads(id), anna.replica.heads(id));
-        assert_eq!(fresh.replica.get(id).unwrap().get("notes"), &Value::from("visit 24"));
+        assert_eq!(fresh.replica.heads(id).await, anna.replica.heads(id).await);
+        assert_eq!(fresh.replica.get(id).await.unwrap().get("notes"), &Value::from("visit 24"));
         // The early device was offline through every compaction, with an edit of its own: it catches
         // up without a reset and its edit reaches everyone.
-        early.replica.update(id, &[("city", "Oslo".into())]).unwrap();
+        early.replica.update(id, &[("city", "Oslo".into())]).await.unwrap();
         early.sync().await;
         anna.sync().await;
-        assert_eq!(early.replica.heads(id), anna.replica.heads(id));
-        assert_eq!(anna.replica.get(id).unwrap().get("city"), &Value::from("Oslo"));
-        assert_eq!(early.replica.get(id).unwrap().get("notes"), &Value::from("visit 24"));
+        assert_eq!(early.replica.heads(id).await, anna.replica.heads(id).await);
+        assert_eq!(anna.replica.get(id).await.unwrap().get("city"), &Value::from("Oslo"));
+        assert_eq!(early.replica.get(id).await.unwrap().get("notes"), &Value::from("visit 24"));
     }
 }
 
@@ -224,15 +224,15 @@ storage_test! {
         server.user("carla@x.test", Role::Agent, &["South"]).await;
         let mut anna = server.device("anna@x.test").await;
         let mut carla = server.device("carla@x.test").await;
-        let customer_id = anna.replica.create("customer", &customer("ACME", "North")).unwrap();
-        let contact = anna.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "Jo".into())]).unwrap();
+        let customer_id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        let contact = anna.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "Jo".into())]).await.unwrap();
         // Customer and contact in one batch: the contact finds its parent.
         assert!(anna.sync().await.rejected.is_empty());
         assert_eq!(server.projected("contacts", contact, &["name"]).await, vec![Some("Jo".to_string())]);
         carla.sync().await;
-        assert!(carla.replica.records.is_empty());
+        assert!(carla.replica.ids().await.unwrap().is_empty());
         // A contact of a customer Carla cannot see is refused.
-        let stray = carla.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "X".into())]).unwrap();
+        let stray = carla.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "X".into())]).await.unwrap();
         let report = carla.sync().await;
         assert_eq!(report.rejected.iter().find(|(id, _)| *id == stray).map(|(_, r)| r.code.as_str()), Some("unknown_parent"));
     }

@@ -85,10 +85,12 @@ async fn user_add_creates_the_database_and_the_user_can_log_in() {
     let mut anna = Device::login(&server.url, "anna@x.test").await;
     anna.replica
         .create("customer", &fieldsync_e2e::customer("ACME", "North"))
+        .await
         .unwrap();
     assert!(anna.sync().await.rejected.is_empty());
     anna.replica
         .create("customer", &fieldsync_e2e::customer("Other", "South"))
+        .await
         .unwrap();
     assert_eq!(
         anna.sync().await.rejected[0].1.code,

@@ -203,7 +203,7 @@ async fn concurrent_push(
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .into_iter()
-        .map(|mut d| {
+        .map(|d| {
             tokio::spawn(async move {
                 let t = Instant::now();
                 let report: Result<SyncReport, _> = d.replica.push(&d.client).await;
@@ -271,21 +271,26 @@ async fn main() -> anyhow::Result<()> {
         let login = client
             .login(EMAIL, PASSWORD, &format!("device {i}"))
             .await?;
-        let mut replica = Replica::from_hex_actor(&login.actor_id)?;
+        let replica = Replica::in_memory().await?;
+        replica.adopt(&server.url, EMAIL, &login).await?;
         let mut ids = Vec::new();
         for j in 0..records_n {
-            let id = replica.create(
-                "customer",
-                &[
-                    ("name", Value::Str(format!("Customer {i}-{j}"))),
-                    ("territory", TERRITORY.into()),
-                ],
-            )?;
+            let id = replica
+                .create(
+                    "customer",
+                    &[
+                        ("name", Value::Str(format!("Customer {i}-{j}"))),
+                        ("territory", TERRITORY.into()),
+                    ],
+                )
+                .await?;
             for k in 0..edits_n {
-                replica.update(
-                    id,
-                    &[("phone", Value::Str(format!("+1 555 {i:03}{j:04}{k}")))],
-                )?;
+                replica
+                    .update(
+                        id,
+                        &[("phone", Value::Str(format!("+1 555 {i:03}{j:04}{k}")))],
+                    )
+                    .await?;
             }
             ids.push(id);
         }
@@ -306,7 +311,8 @@ async fn main() -> anyhow::Result<()> {
         for (j, id) in d.ids.iter().enumerate() {
             if j % 5 == 0 {
                 d.replica
-                    .update(*id, &[("city", Value::Str(format!("City {j}")))])?;
+                    .update(*id, &[("city", Value::Str(format!("City {j}")))])
+                    .await?;
                 edited += 1;
             }
         }
@@ -316,16 +322,17 @@ async fn main() -> anyhow::Result<()> {
 
     let mut client = Client::new(&server.url);
     let login = client.login(EMAIL, PASSWORD, "bootstrap").await?;
-    let mut fresh = Replica::from_hex_actor(&login.actor_id)?;
+    let fresh = Replica::in_memory().await?;
+    fresh.adopt(&server.url, EMAIL, &login).await?;
     let start = Instant::now();
     let mut report = SyncReport::default();
-    fresh.pull(&client, &mut report).await?;
+    fresh.pull(&client, &mut report, &mut |_| {}).await?;
     let wall = start.elapsed().as_secs_f64();
     let (up, down) = client.traffic();
     phases.push(Phase {
         name: "bootstrap",
         wall_s: wall,
-        records_per_s: fresh.records.len() as f64 / wall,
+        records_per_s: report.pulled_docs as f64 / wall,
         changes_per_s: (total * (1 + edits_n) + edited) as f64 / wall,
         p50_ms: wall * 1000.0,
         p99_ms: wall * 1000.0,
@@ -333,10 +340,10 @@ async fn main() -> anyhow::Result<()> {
         bytes_down: down,
     });
 
-    let mut converged = fresh.records.len() == total;
-    for mut d in devices {
-        for id in d.ids.clone() {
-            converged &= fresh.heads(id) == d.replica.heads(id);
+    let mut converged = fresh.ids().await?.len() == total;
+    for d in devices {
+        for id in d.ids {
+            converged &= fresh.heads(id).await == d.replica.heads(id).await;
         }
     }
     converged &= fresh.verify(&client).await?.in_sync;

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +25,44 @@ pub struct Client {
     base: String,
     token: Option<String>,
     traffic: Arc<Traffic>,
+    retry: RetryPolicy,
+}
+
+/// How a client retries a failed sync call: on network errors, timeouts, 5xx and 429, with
+/// exponential backoff and full jitter, honouring `Retry-After`, at most `attempts` times in all.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 5,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: the first failure is returned.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(self.max);
+        }
+        let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.max);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
 }
 
 /// Body bytes of the sync calls sent and received (headers not counted).
@@ -43,7 +83,13 @@ impl Client {
             base: base_url.trim_end_matches('/').to_string(),
             token: None,
             traffic: Arc::default(),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Client {
+        self.retry = retry;
+        self
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Client {
@@ -124,33 +170,72 @@ impl Client {
         Ok(request.header(AUTHORIZATION, format!("Bearer {token}")))
     }
 
+    /// A sync call, retried by the policy. Sync calls are idempotent: a push the server already
+    /// stored is answered `already_known`, so retrying after a lost answer is safe.
     async fn sync_call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         path: &str,
         body: &Req,
     ) -> Result<Resp, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.attempt(path, body).await {
+                Ok(resp) => return Ok(resp),
+                Err((e, retry_after)) => {
+                    attempt += 1;
+                    if !e.is_transient() {
+                        return Err(e);
+                    }
+                    if attempt >= self.retry.attempts {
+                        return Err(if attempt == 1 {
+                            e
+                        } else {
+                            Error::GaveUp {
+                                attempts: attempt,
+                                last: Box::new(e),
+                            }
+                        });
+                    }
+                    tokio::time::sleep(self.retry.delay(attempt, retry_after)).await;
+                }
+            }
+        }
+    }
+
+    /// One try of a sync call; a failure carries the server's `Retry-After`, if it sent one.
+    async fn attempt<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, (Error, Option<Duration>)> {
         let body = protocol::encode(body);
         self.traffic
             .up
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         let request = self
-            .authed(self.http.post(self.url(path)))?
+            .authed(self.http.post(self.url(path)))
+            .map_err(|e| (e, None))?
             .header(CONTENT_TYPE, protocol::CONTENT_TYPE)
             .header(ACCEPT, protocol::CONTENT_TYPE)
             .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
             .body(body);
-        let response = check(request.send().await?).await?;
-        let bytes = response.bytes().await?;
+        let response = request.send().await.map_err(|e| (Error::from(e), None))?;
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let response = check(response).await.map_err(|e| (e, retry_after))?;
+        let bytes = response.bytes().await.map_err(|e| (Error::from(e), None))?;
         self.traffic
             .down
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(protocol::decode(
-            &bytes,
-            &Limits {
-                max_message_bytes: usize::MAX,
-                ..Limits::default()
-            },
-        )?)
+        let limits = Limits {
+            max_message_bytes: usize::MAX,
+            ..Limits::default()
+        };
+        protocol::decode(&bytes, &limits).map_err(|e| (Error::from(e), None))
     }
 }
 

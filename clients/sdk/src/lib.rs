@@ -1,13 +1,14 @@
-//! The Rust client SDK of fieldsync.
+//! The Rust client SDK of fieldsync: what a field agent's device runs.
 //!
-//! [`Client`] speaks the wire protocol to a server. [`Replica`] is a device's view of its records:
-//! automerge documents edited offline through their schema, which it pushes and pulls with a client.
-//! Durable local storage, retries and the CLI build on these.
+//! [`Replica`] is the device's offline-first store of records (automerge documents edited through
+//! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
+//! server, retrying transient failures.
 
 pub mod client;
 pub mod error;
 pub mod replica;
+pub mod store;
 
-pub use client::Client;
+pub use client::{Client, RetryPolicy};
 pub use error::Error;
-pub use replica::{Replica, SyncReport};
+pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};

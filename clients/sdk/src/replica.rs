@@ -1,66 +1,90 @@
 //! A device's records and the sync loop that exchanges them with the server.
 //!
-//! Each record is an automerge document edited through its kind's schema. The replica remembers which
-//! changes the server is known to have (acknowledged pushes and everything pulled), so a push sends
-//! exactly the changes the server lacks, and a rejected or quarantined record keeps its edits.
+//! Records are automerge documents edited offline through their kind's schema and kept in the
+//! device's store ([`crate::store`]). The replica remembers which changes the server has (acknowledged
+//! pushes and everything pulled), so a push sends exactly what the server lacks; a record the server
+//! refused or quarantined keeps its edits and shows why.
+//!
+//! Durability: a local edit, the acknowledgement of one pushed batch and one pulled page are each one
+//! transaction. Killed after a push but before its acknowledgement is stored, the device pushes the same
+//! changes again and the server answers `already_known`; killed mid-pull, it pulls the page again.
 
-use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
+use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use sqlx::{Row as _, SqlitePool};
 use sync_core::protocol::{
-    heads_of, DocHeads, DocPush, PullRequest, PushRequest, PushStatus, Reason, VerifyMode,
-    VerifyRequest, VerifyResponse,
+    heads_of, DocHeads, DocPush, Hash, LoginResponse, PullRequest, PushRequest, PushStatus, Reason,
+    VerifyMode, VerifyRequest, VerifyResponse,
 };
-use sync_core::record::{self, Projection};
-use sync_core::{kinds, KindSchema, Value};
+use sync_core::record::{self, Conflict, Projection};
+use sync_core::schema::DELETED_FIELD;
+use sync_core::{kinds, Role, Value};
 use uuid::Uuid;
 
+use crate::store::{self, get_meta, set_meta, StoredRecord};
 use crate::{Client, Error};
 
-/// One record on the device.
-pub struct Record {
-    pub kind: &'static KindSchema,
-    pub doc: AutoCommit,
-    /// Hashes of the changes the server has.
-    server_has: HashSet<ChangeHash>,
-    /// Heads of the record when it last matched the server.
-    base_heads: Vec<ChangeHash>,
-    /// Why the server refused the record's pending changes, until a later push is accepted.
+/// Who this device is, as the server told it at login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub server_url: String,
+    pub email: String,
+    pub token: String,
+    pub device_id: Uuid,
+    pub actor_id: String,
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// A record as listed: its projected fields, without loading its document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordInfo {
+    pub id: Uuid,
+    pub kind: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub conflicts: Vec<Conflict>,
+    /// Changes made on this device that the server has not acknowledged.
+    pub pending: usize,
     pub rejected: Option<Reason>,
+    /// Some of the pending changes wait in the server's quarantine for a manager.
     pub quarantined: bool,
 }
 
-impl Record {
-    fn new(kind: &'static KindSchema, doc: AutoCommit) -> Record {
-        Record {
-            kind,
-            doc,
-            server_has: HashSet::new(),
-            base_heads: vec![],
-            rejected: None,
-            quarantined: false,
-        }
-    }
+/// What the device knows about its sync state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// Changes not yet acknowledged by the server.
+    pub outbox: usize,
+    /// Milliseconds since the epoch of the last sync that finished.
+    pub last_sync: Option<i64>,
+    pub rejected: Vec<Rejected>,
+    /// Records holding concurrent values that someone should resolve.
+    pub conflicts: Vec<RecordConflicts>,
+    pub quarantined: Vec<Uuid>,
+}
 
-    /// The changes the server does not have yet.
-    fn pending(&mut self) -> Vec<automerge::Change> {
-        self.doc
-            .get_changes(&[])
-            .into_iter()
-            .filter(|c| !self.server_has.contains(&c.hash()))
-            .collect()
-    }
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    pub id: Uuid,
+    pub kind: String,
+    #[serde(flatten)]
+    pub reason: Reason,
+}
 
-    fn mark_synced_if_clean(&mut self) {
-        if self.pending().is_empty() {
-            self.base_heads = self.doc.get_heads();
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordConflicts {
+    pub id: Uuid,
+    pub kind: String,
+    pub fields: Vec<String>,
 }
 
 /// What one sync round did.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct SyncReport {
     pub pushed_docs: usize,
     pub rejected: Vec<(Uuid, Reason)>,
@@ -70,123 +94,378 @@ pub struct SyncReport {
     pub evicted: Vec<Uuid>,
 }
 
-/// A device's records, kept in memory.
+/// Progress of a pull, for progress bars.
+#[derive(Debug, Clone, Copy)]
+pub struct PullProgress {
+    pub docs: usize,
+    pub pages: usize,
+    pub more: bool,
+}
+
+/// Fault injection for crash tests: a process whose `FIELDSYNC_CRASH_AT` names this point aborts here.
+fn crash_point(name: &str) {
+    if std::env::var("FIELDSYNC_CRASH_AT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+/// A device's records in its durable store.
 pub struct Replica {
-    actor: ActorId,
-    pub records: BTreeMap<Uuid, Record>,
-    pub cursor: Option<ByteBuf>,
-    /// Documents pushed per request.
-    pub batch_size: usize,
+    pool: SqlitePool,
+    actor: RwLock<Option<ActorId>>,
+    batch_size: AtomicUsize,
 }
 
 impl Replica {
-    /// A replica whose edits carry `actor` (the `actor_id` the server returned at login).
-    pub fn new(actor: ActorId) -> Replica {
-        Replica {
-            actor,
-            records: BTreeMap::new(),
-            cursor: None,
-            batch_size: 200,
+    /// Opens (or creates) the store at `path`.
+    pub async fn open(path: &Path) -> Result<Replica, Error> {
+        Replica::with_pool(store::open(path).await?).await
+    }
+
+    /// A store that lives in memory, for simulations and tests.
+    pub async fn in_memory() -> Result<Replica, Error> {
+        Replica::with_pool(store::in_memory().await?).await
+    }
+
+    async fn with_pool(pool: SqlitePool) -> Result<Replica, Error> {
+        let replica = Replica {
+            pool,
+            actor: RwLock::new(None),
+            batch_size: AtomicUsize::new(200),
+        };
+        if let Some(session) = replica.session().await? {
+            replica.set_actor(&session.actor_id)?;
         }
+        Ok(replica)
     }
 
-    pub fn from_hex_actor(actor_hex: &str) -> Result<Replica, Error> {
-        let bytes = hex::decode(actor_hex).map_err(|_| {
-            sync_core::Error::Malformed(format!("`{actor_hex}` is not a hex actor id"))
+    fn set_actor(&self, hex_actor: &str) -> Result<(), Error> {
+        let bytes = hex::decode(hex_actor).map_err(|_| {
+            sync_core::Error::Malformed(format!("`{hex_actor}` is not a hex actor id"))
         })?;
-        Ok(Replica::new(ActorId::from(bytes)))
+        *self.actor.write().expect("actor lock") = Some(ActorId::from(bytes));
+        Ok(())
     }
 
-    pub fn actor(&self) -> &ActorId {
-        &self.actor
+    pub fn actor(&self) -> Result<ActorId, Error> {
+        self.actor
+            .read()
+            .expect("actor lock")
+            .clone()
+            .ok_or(Error::NotLoggedIn)
+    }
+
+    /// Documents per push request.
+    pub fn set_batch_size(&self, n: usize) {
+        self.batch_size.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Logs this device in and stores its session. A store holding unsynced changes cannot change
+    /// account or device (they carry this device's actor); a different account starts from empty.
+    pub async fn login(
+        &self,
+        server_url: &str,
+        email: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Session, Error> {
+        if self.outbox_len().await? > 0 {
+            return Err(sync_core::Error::Malformed(
+                "this device holds changes not yet synced; run `fieldsync sync` first".into(),
+            )
+            .into());
+        }
+        let mut client = Client::new(server_url);
+        let login: LoginResponse = client.login(email, password, device_name).await?;
+        let session = Session {
+            server_url: client.base_url().to_string(),
+            email: email.trim().to_lowercase(),
+            token: login.token,
+            device_id: login.device_id,
+            actor_id: login.actor_id,
+            user_id: login.user_id,
+            role: login.role,
+        };
+        let previous = self.session().await?;
+        let mut tx = self.pool.begin().await?;
+        let same_account = previous
+            .is_some_and(|p| p.user_id == session.user_id && p.server_url == session.server_url);
+        if !same_account {
+            sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+        }
+        set_meta(
+            &mut tx,
+            "session",
+            &serde_json::to_string(&session).unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.set_actor(&session.actor_id)?;
+        Ok(session)
+    }
+
+    pub async fn session(&self) -> Result<Option<Session>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(get_meta(&mut conn, "session")
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// A client for the logged-in session.
+    pub async fn client(&self) -> Result<Client, Error> {
+        let session = self.session().await?.ok_or(Error::NotLoggedIn)?;
+        Ok(Client::new(&session.server_url).with_token(session.token))
+    }
+
+    /// Uses this session (from another login) for this store, for tests and simulations that log in
+    /// through a [`Client`] themselves.
+    pub async fn adopt(
+        &self,
+        server_url: &str,
+        email: &str,
+        login: &LoginResponse,
+    ) -> Result<(), Error> {
+        let session = Session {
+            server_url: server_url.to_string(),
+            email: email.to_string(),
+            token: login.token.clone(),
+            device_id: login.device_id,
+            actor_id: login.actor_id.clone(),
+            user_id: login.user_id,
+            role: login.role,
+        };
+        let mut conn = self.pool.acquire().await?;
+        set_meta(
+            &mut conn,
+            "session",
+            &serde_json::to_string(&session).unwrap_or_default(),
+        )
+        .await?;
+        self.set_actor(&session.actor_id)
     }
 
     /// Creates a record offline and returns its new id (a UUID v7).
-    pub fn create(&mut self, kind: &str, fields: &[(&str, Value)]) -> Result<Uuid, Error> {
+    pub async fn create(&self, kind: &str, fields: &[(&str, Value)]) -> Result<Uuid, Error> {
         let kind = kinds::get(kind)?;
-        let doc = record::create(kind, self.actor.clone(), fields)?;
+        let doc = record::create(kind, self.actor()?, fields)?;
         let id = Uuid::now_v7();
-        self.records.insert(id, Record::new(kind, doc));
+        let mut conn = self.pool.acquire().await?;
+        store::save(&mut conn, &mut StoredRecord::new(id, kind, doc)).await?;
         Ok(id)
     }
 
     /// Writes fields of a record offline, checked against its schema first.
-    pub fn update(&mut self, id: Uuid, fields: &[(&str, Value)]) -> Result<(), Error> {
-        let record = self.records.get_mut(&id).ok_or(Error::UnknownRecord(id))?;
-        record::update(&mut record.doc, record.kind, fields)?;
+    pub async fn update(&self, id: Uuid, fields: &[(&str, Value)]) -> Result<(), Error> {
+        let actor = self.actor()?;
+        let mut tx = self.pool.begin().await?;
+        let mut rec = store::load(&mut tx, id, &actor)
+            .await?
+            .ok_or(Error::UnknownRecord(id))?;
+        record::update(&mut rec.doc, rec.kind, fields)?;
+        store::save(&mut tx, &mut rec).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// The record's fields as the device sees them now.
-    pub fn get(&self, id: Uuid) -> Result<Projection, Error> {
-        let record = self.records.get(&id).ok_or(Error::UnknownRecord(id))?;
-        Ok(record::project(&record.doc, record.kind)?)
+    /// Deletes a record: a tombstone that merges with concurrent edits and syncs like any edit.
+    pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
+        self.update(id, &[(DELETED_FIELD, Value::Bool(true))]).await
     }
 
-    pub fn heads(&mut self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
-        self.records
-            .get_mut(&id)
-            .map(|r| heads_of(&r.doc.get_heads()))
-            .unwrap_or_default()
+    async fn load(&self, id: Uuid) -> Result<StoredRecord, Error> {
+        let actor = self
+            .actor
+            .read()
+            .expect("actor lock")
+            .clone()
+            .unwrap_or_else(ActorId::random);
+        let mut conn = self.pool.acquire().await?;
+        store::load(&mut conn, id, &actor)
+            .await?
+            .ok_or(Error::UnknownRecord(id))
     }
 
-    /// How many records have changes the server does not have.
-    pub fn outbox_len(&mut self) -> usize {
-        self.records
-            .values_mut()
-            .map(|r| usize::from(!r.pending().is_empty()))
-            .sum()
+    /// The record's fields, read from its document.
+    pub async fn get(&self, id: Uuid) -> Result<Projection, Error> {
+        let rec = self.load(id).await?;
+        Ok(record::project(&rec.doc, rec.kind)?)
     }
 
-    /// The push request for every record with pending changes.
-    pub fn pending_pushes(&mut self) -> Vec<DocPush> {
-        self.records
-            .iter_mut()
-            .filter_map(|(id, r)| {
-                let changes = r.pending();
-                (!changes.is_empty()).then(|| DocPush {
-                    id: *id,
-                    kind: r.kind.name.to_string(),
-                    base_heads: heads_of(&r.base_heads),
-                    changes: changes
-                        .iter()
-                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-                        .collect(),
-                })
-            })
-            .collect()
+    /// A copy of the record's document.
+    pub async fn doc(&self, id: Uuid) -> Result<AutoCommit, Error> {
+        Ok(self.load(id).await?.doc)
     }
 
-    /// Pushes everything pending, then pulls until caught up.
-    pub async fn sync(&mut self, client: &Client) -> Result<SyncReport, Error> {
-        let mut report = self.push(client).await?;
-        self.pull(client, &mut report).await?;
-        Ok(report)
+    pub async fn heads(&self, id: Uuid) -> Vec<Hash> {
+        match self.load(id).await {
+            Ok(mut rec) => heads_of(&rec.doc.get_heads()),
+            Err(_) => vec![],
+        }
     }
 
-    pub async fn push(&mut self, client: &Client) -> Result<SyncReport, Error> {
+    /// Every record id on the device, deleted ones included.
+    pub async fn ids(&self) -> Result<Vec<Uuid>, Error> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM records ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|s| Uuid::parse_str(s).ok())
+            .collect())
+    }
+
+    /// One record's listing entry.
+    pub async fn info(&self, id: Uuid) -> Result<RecordInfo, Error> {
+        let row = sqlx::query("SELECT * FROM records WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| info_of(&r)).ok_or(Error::UnknownRecord(id))
+    }
+
+    /// The records of a kind that are not deleted, in creation order (ids are UUID v7).
+    pub async fn list(&self, kind: &str) -> Result<Vec<RecordInfo>, Error> {
+        kinds::get(kind)?;
+        let rows = sqlx::query("SELECT * FROM records WHERE kind = ? AND deleted = 0 ORDER BY id")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(info_of).collect())
+    }
+
+    /// How many changes the server has not acknowledged.
+    pub async fn outbox_len(&self) -> Result<usize, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(pending), 0) FROM records")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as usize)
+    }
+
+    pub async fn status(&self) -> Result<Status, Error> {
+        let mut conn = self.pool.acquire().await?;
+        let last_sync = get_meta(&mut conn, "last_sync")
+            .await?
+            .and_then(|s| s.parse().ok());
+        let rows = sqlx::query("SELECT * FROM records WHERE rejected IS NOT NULL OR in_quarantine > 0 OR conflicts != '[]'")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut status = Status {
+            outbox: self.outbox_len().await?,
+            last_sync,
+            rejected: vec![],
+            conflicts: vec![],
+            quarantined: vec![],
+        };
+        for row in &rows {
+            let info = info_of(row);
+            if let Some(reason) = info.rejected {
+                status.rejected.push(Rejected {
+                    id: info.id,
+                    kind: info.kind.clone(),
+                    reason,
+                });
+            }
+            if info.quarantined {
+                status.quarantined.push(info.id);
+            }
+            if !info.conflicts.is_empty() {
+                let fields = info.conflicts.iter().map(|c| c.field.clone()).collect();
+                status.conflicts.push(RecordConflicts {
+                    id: info.id,
+                    kind: info.kind,
+                    fields,
+                });
+            }
+        }
+        Ok(status)
+    }
+
+    /// The push request for every record with changes the server lacks.
+    pub async fn pending_pushes(&self) -> Result<Vec<DocPush>, Error> {
+        let actor = self.actor()?;
+        let mut conn = self.pool.acquire().await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM records WHERE pending > 0 ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut pushes = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(id) = Uuid::parse_str(&id) else {
+                continue;
+            };
+            let Some(mut rec) = store::load(&mut conn, id, &actor).await? else {
+                continue;
+            };
+            let changes = rec.pending();
+            if changes.is_empty() {
+                continue;
+            }
+            pushes.push(DocPush {
+                id,
+                kind: rec.kind.name.to_string(),
+                base_heads: heads_of(&rec.base_heads),
+                changes: changes
+                    .iter()
+                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect(),
+            });
+        }
+        Ok(pushes)
+    }
+
+    /// Pushes everything pending, then pulls until caught up. A device the server revoked is wiped.
+    pub async fn sync(&self, client: &Client) -> Result<SyncReport, Error> {
+        self.sync_with_progress(client, &mut |_| {}).await
+    }
+
+    pub async fn sync_with_progress(
+        &self,
+        client: &Client,
+        progress: &mut (dyn FnMut(PullProgress) + Send),
+    ) -> Result<SyncReport, Error> {
+        let result = async {
+            let mut report = self.push(client).await?;
+            self.pull(client, &mut report, progress).await?;
+            let mut conn = self.pool.acquire().await?;
+            set_meta(&mut conn, "last_sync", &store::now_ms().to_string()).await?;
+            Ok::<_, Error>(report)
+        }
+        .await;
+        match result {
+            Err(e) if e.is_wipe() => {
+                self.wipe().await?;
+                Err(Error::Wiped)
+            }
+            other => other,
+        }
+    }
+
+    pub async fn push(&self, client: &Client) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
-        let pushes = self.pending_pushes();
-        for batch in pushes.chunks(self.batch_size.max(1)) {
+        let actor = self.actor()?;
+        let pushes = self.pending_pushes().await?;
+        for batch in pushes.chunks(self.batch_size.load(Ordering::Relaxed)) {
             let response = client
                 .push(&PushRequest {
                     docs: batch.to_vec(),
                 })
                 .await?;
+            crash_point("after-push");
             report.pushed_docs += batch.len();
+            let mut tx = self.pool.begin().await?;
             for (sent, result) in batch.iter().zip(response.results) {
-                let Some(record) = self.records.get_mut(&result.id) else {
+                let Some(mut rec) = store::load(&mut tx, result.id, &actor).await? else {
                     continue;
                 };
                 match result.status {
                     PushStatus::Applied | PushStatus::AlreadyKnown => {
                         for bytes in &sent.changes {
                             if let Ok(change) = automerge::Change::from_bytes(bytes.to_vec()) {
-                                record.server_has.insert(change.hash());
+                                rec.server_has.insert(change.hash());
                             }
                         }
-                        record.rejected = None;
-                        record.mark_synced_if_clean();
+                        rec.rejected = None;
                     }
                     PushStatus::Rejected => {
                         let reason = result.reason.unwrap_or(Reason {
@@ -195,63 +474,95 @@ impl Replica {
                             field: None,
                         });
                         report.rejected.push((result.id, reason.clone()));
-                        record.rejected = Some(reason);
+                        rec.rejected = Some(reason);
                     }
                     PushStatus::Quarantined => {
-                        record.quarantined = true;
+                        for bytes in &sent.changes {
+                            if let Ok(change) = automerge::Change::from_bytes(bytes.to_vec()) {
+                                rec.quarantined.insert(change.hash());
+                            }
+                        }
                         report.quarantined.push(result.id);
                     }
                     PushStatus::MissingDependencies => report.missing_dependencies.push(result.id),
                 }
+                store::save(&mut tx, &mut rec).await?;
             }
+            tx.commit().await?;
         }
         Ok(report)
     }
 
-    /// Pulls pages until the server says there is no more.
-    pub async fn pull(&mut self, client: &Client, report: &mut SyncReport) -> Result<(), Error> {
+    /// Pulls pages until the server says there is no more. Each page is stored in one transaction
+    /// together with its cursor.
+    pub async fn pull(
+        &self,
+        client: &Client,
+        report: &mut SyncReport,
+        progress: &mut (dyn FnMut(PullProgress) + Send),
+    ) -> Result<(), Error> {
+        let actor = self.actor()?;
+        let mut pages = 0;
         loop {
+            let cursor = {
+                let mut conn = self.pool.acquire().await?;
+                get_meta(&mut conn, "cursor")
+                    .await?
+                    .and_then(|c| hex::decode(c).ok())
+                    .map(ByteBuf::from)
+            };
             let page = client
                 .pull(&PullRequest {
-                    cursor: self.cursor.clone(),
+                    cursor,
                     limit: None,
                 })
                 .await?;
-            for update in page.docs {
+            let mut tx = self.pool.begin().await?;
+            for update in &page.docs {
                 let kind = kinds::get(&update.kind)?;
-                let actor = self.actor.clone();
-                let record = self
-                    .records
-                    .entry(update.id)
-                    .or_insert_with(|| Record::new(kind, AutoCommit::new().with_actor(actor)));
-                let before = record.doc.get_heads();
+                let mut rec = match store::load(&mut tx, update.id, &actor).await? {
+                    Some(rec) => rec,
+                    None => StoredRecord::new(
+                        update.id,
+                        kind,
+                        AutoCommit::new().with_actor(actor.clone()),
+                    ),
+                };
+                let before = rec.doc.get_heads();
                 for chunk in &update.chunks {
-                    record
-                        .doc
-                        .load_incremental(chunk)
-                        .map_err(sync_core::Error::from)?;
+                    rec.doc.load_incremental(chunk)?;
                 }
-                let arrived: Vec<ChangeHash> = record
+                let arrived: Vec<ChangeHash> = rec
                     .doc
                     .get_changes(&before)
                     .iter()
                     .map(|c| c.hash())
                     .collect();
-                record.server_has.extend(arrived);
-                record.mark_synced_if_clean();
+                rec.server_has.extend(arrived);
+                store::save(&mut tx, &mut rec).await?;
                 report.pulled_docs += 1;
             }
-            for id in page.evict {
-                // A record with edits the server has not taken stays until they are handed in.
-                let keep = self
-                    .records
-                    .get_mut(&id)
-                    .is_some_and(|r| !r.quarantined && !r.pending().is_empty());
-                if !keep && self.records.remove(&id).is_some() {
-                    report.evicted.push(id);
+            for id in &page.evict {
+                // A record with edits the server has neither stored nor quarantined stays until they
+                // are handed in.
+                let deleted =
+                    sqlx::query("DELETE FROM records WHERE id = ? AND pending = in_quarantine")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                if deleted.rows_affected() > 0 {
+                    report.evicted.push(*id);
                 }
             }
-            self.cursor = Some(page.cursor);
+            set_meta(&mut tx, "cursor", &hex::encode(&page.cursor)).await?;
+            crash_point("mid-pull");
+            tx.commit().await?;
+            pages += 1;
+            progress(PullProgress {
+                docs: report.pulled_docs,
+                pages,
+                more: page.more,
+            });
             if !page.more {
                 return Ok(());
             }
@@ -259,15 +570,14 @@ impl Replica {
     }
 
     /// Asks the server which of this device's records differ from its copies.
-    pub async fn verify(&mut self, client: &Client) -> Result<VerifyResponse, Error> {
-        let docs = self
-            .records
-            .iter_mut()
-            .map(|(id, r)| DocHeads {
-                id: *id,
-                heads: heads_of(&r.doc.get_heads()),
-            })
-            .collect();
+    pub async fn verify(&self, client: &Client) -> Result<VerifyResponse, Error> {
+        let mut docs = Vec::new();
+        for id in self.ids().await? {
+            docs.push(DocHeads {
+                id,
+                heads: self.heads(id).await,
+            });
+        }
         client
             .verify(&VerifyRequest {
                 mode: VerifyMode::Docs,
@@ -275,5 +585,33 @@ impl Replica {
                 docs,
             })
             .await
+    }
+
+    /// Deletes every record and the session (remote wipe).
+    pub async fn wipe(&self) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+        tx.commit().await?;
+        *self.actor.write().expect("actor lock") = None;
+        Ok(())
+    }
+}
+
+fn info_of(row: &sqlx::sqlite::SqliteRow) -> RecordInfo {
+    let fields: serde_json::Value =
+        serde_json::from_str(row.get::<&str, _>("fields")).unwrap_or_default();
+    let rejected: Option<String> = row.get("rejected");
+    RecordInfo {
+        id: Uuid::parse_str(row.get::<&str, _>("id")).unwrap_or_default(),
+        kind: row.get("kind"),
+        fields: match fields {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+        conflicts: serde_json::from_str(row.get::<&str, _>("conflicts")).unwrap_or_default(),
+        pending: row.get::<i64, _>("pending") as usize,
+        rejected: rejected.and_then(|r| serde_json::from_str(&r).ok()),
+        quarantined: row.get::<i64, _>("in_quarantine") > 0,
     }
 }

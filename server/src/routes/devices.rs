@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::now_ms;
-use crate::entities::{device, user_territory};
+use crate::entities::{device, user, user_territory};
 use crate::error::Error;
 use crate::scope::Principal;
 
@@ -65,9 +65,16 @@ async fn revoke(
         .one(conn)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no device {id}")))?;
+    let owner = user::Entity::find_by_id(target.user_id).one(conn).await?;
+    let owner_role = owner
+        .as_ref()
+        .and_then(|u| Role::parse(&u.role))
+        .unwrap_or(Role::Admin);
+    // A manager may revoke (and so wipe) the devices of agents who share a territory with them; not
+    // those of other managers or admins.
     let allowed = target.user_id == who.user_id
         || who.role == Role::Admin
-        || (who.role == Role::Manager && {
+        || (who.role == Role::Manager && owner_role == Role::Agent && {
             let theirs = user_territory::Entity::find()
                 .filter(user_territory::Column::UserId.eq(target.user_id))
                 .all(conn)

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::{join_documents, now_ms, BuildWith};
-use crate::entities::document;
+use crate::entities::{document, user};
 use crate::error::Error;
 use crate::merge;
 use crate::scope::Principal;
@@ -123,22 +123,40 @@ async fn pending_entry(state: &AppState, who: &Principal, id: Uuid) -> Result<En
     Ok(entry)
 }
 
-async fn decide(state: &AppState, who: &Principal, id: Uuid, status: &str) -> Result<(), Error> {
+/// Moves an entry from `from` to `to`; false if another decision got there first.
+async fn transition(
+    state: &AppState,
+    who: &Principal,
+    id: Uuid,
+    from: &str,
+    to: &str,
+) -> Result<bool, Error> {
     let stmt = Query::update()
         .table(Alias::new("quarantine"))
         .values([
-            (Alias::new("status"), status.into()),
+            (Alias::new("status"), to.into()),
             (Alias::new("decided_by"), who.user_id.into()),
             (Alias::new("decided_at"), now_ms().into()),
         ])
         .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("status")).eq(from))
         .to_owned();
-    state
+    let result = state
         .db
         .conn
         .execute(stmt.build_with(&state.db.conn))
         .await?;
-    Ok(())
+    Ok(result.rows_affected() == 1)
+}
+
+async fn claim(state: &AppState, who: &Principal, id: Uuid, to: &str) -> Result<(), Error> {
+    if transition(state, who, id, "pending", to).await? {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!(
+            "quarantine entry {id} was already decided"
+        )))
+    }
 }
 
 #[tracing::instrument(skip_all, fields(entry = %id))]
@@ -148,9 +166,19 @@ async fn accept(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
-    // The changes are the agent device's (its actor), merged with the manager's rights.
-    let as_manager = Principal {
+    // Claim the entry first, so an accept and a reject racing each other cannot both win.
+    claim(&state, &who, id, "accepted").await?;
+    // The changes are the agent device's (its actor). They are merged within the manager's scope,
+    // but with no more field rights than their author has: accepting cannot launder a write the
+    // author may not make.
+    let author_role = user::Entity::find_by_id(entry.user_id)
+        .one(&state.db.conn)
+        .await?
+        .and_then(|u| Role::parse(&u.role))
+        .unwrap_or(Role::Agent);
+    let as_author = Principal {
         device_id: entry.device_id,
+        role: author_role.min(who.role),
         ..who.clone()
     };
     let push = PushRequest {
@@ -161,23 +189,36 @@ async fn accept(
             changes: entry.raw_changes.clone(),
         }],
     };
-    let result = merge::push(&state, &as_manager, push)
-        .await?
-        .results
-        .pop()
-        .ok_or_else(|| Error::Internal("empty push result".into()))?;
-    match result.status {
-        PushStatus::Applied | PushStatus::AlreadyKnown => {}
-        _ => {
-            let why = result
-                .reason
-                .map_or_else(|| format!("{:?}", result.status), |r| r.message);
-            return Err(Error::Conflict(format!(
-                "the quarantined changes cannot be merged: {why}"
-            )));
+    let outcome = merge::push(&state, &as_author, push).await.and_then(|r| {
+        r.results
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("empty push result".into()))
+    });
+    let refused = match &outcome {
+        Ok(result)
+            if matches!(
+                result.status,
+                PushStatus::Applied | PushStatus::AlreadyKnown
+            ) =>
+        {
+            None
         }
+        Ok(result) => Some(
+            result
+                .reason
+                .as_ref()
+                .map_or_else(|| format!("{:?}", result.status), |r| r.message.clone()),
+        ),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = refused {
+        transition(&state, &who, id, "accepted", "pending").await?;
+        outcome?;
+        return Err(Error::Conflict(format!(
+            "the quarantined changes cannot be merged: {why}"
+        )));
     }
-    decide(&state, &who, id, "accepted").await?;
     entry.status = "accepted".into();
     Ok(Json(entry))
 }
@@ -188,7 +229,7 @@ async fn reject(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
-    decide(&state, &who, id, "rejected").await?;
+    claim(&state, &who, id, "rejected").await?;
     entry.status = "rejected".into();
     Ok(Json(entry))
 }

@@ -1,0 +1,235 @@
+//! The device's durable local store: one SQLite file (WAL, `synchronous=FULL`), or an in-memory
+//! database for simulations. Every change of state is one transaction, so a process killed at any
+//! point leaves the store as it was before or after that step, never in between.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row as _, SqliteConnection, SqlitePool};
+use sync_core::protocol::Reason;
+use sync_core::record;
+use sync_core::{kinds, KindSchema};
+use uuid::Uuid;
+
+use crate::Error;
+
+pub async fn open(path: &std::path::Path) -> Result<SqlitePool, Error> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// An in-memory store: one connection that is never closed, since each in-memory connection is a
+/// database of its own.
+pub async fn in_memory() -> Result<SqlitePool, Error> {
+    let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await?;
+    if version < 1 {
+        let mut tx = pool.begin().await?;
+        for stmt in [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE records (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                doc BLOB NOT NULL,
+                server_has BLOB NOT NULL,
+                base_heads BLOB NOT NULL,
+                pending INTEGER NOT NULL,
+                deleted INTEGER NOT NULL,
+                fields TEXT NOT NULL,
+                conflicts TEXT NOT NULL,
+                rejected TEXT,
+                quarantined BLOB NOT NULL,
+                in_quarantine INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            )",
+            "CREATE INDEX records_kind ON records (kind, deleted)",
+            "CREATE INDEX records_pending ON records (pending)",
+            "PRAGMA user_version = 1",
+        ] {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+pub async fn get_meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> Result<(), Error> {
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One record as stored, with its document loaded.
+pub struct StoredRecord {
+    pub id: Uuid,
+    pub kind: &'static KindSchema,
+    pub doc: AutoCommit,
+    /// Hashes of the changes the server has.
+    pub server_has: HashSet<ChangeHash>,
+    /// Heads of the record when it last had nothing to push.
+    pub base_heads: Vec<ChangeHash>,
+    pub rejected: Option<Reason>,
+    /// Hashes of the changes the server took into its quarantine for a manager's review.
+    pub quarantined: HashSet<ChangeHash>,
+}
+
+impl StoredRecord {
+    pub fn new(id: Uuid, kind: &'static KindSchema, doc: AutoCommit) -> StoredRecord {
+        StoredRecord {
+            id,
+            kind,
+            doc,
+            server_has: HashSet::new(),
+            base_heads: vec![],
+            rejected: None,
+            quarantined: HashSet::new(),
+        }
+    }
+
+    /// The changes the server does not have yet.
+    pub fn pending(&mut self) -> Vec<automerge::Change> {
+        self.doc
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| !self.server_has.contains(&c.hash()))
+            .collect()
+    }
+}
+
+fn pack(hashes: impl IntoIterator<Item = ChangeHash>) -> Vec<u8> {
+    hashes.into_iter().flat_map(|h| h.0).collect()
+}
+
+fn unpack(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| ChangeHash(c.try_into().expect("32-byte chunks")))
+        .collect()
+}
+
+pub async fn load(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    actor: &ActorId,
+) -> Result<Option<StoredRecord>, Error> {
+    let Some(row) = sqlx::query(
+        "SELECT kind, doc, server_has, base_heads, rejected, quarantined FROM records WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let kind = kinds::get(row.get::<&str, _>("kind"))?;
+    let doc = AutoCommit::load(row.get::<&[u8], _>("doc"))?.with_actor(actor.clone());
+    let rejected: Option<String> = row.get("rejected");
+    Ok(Some(StoredRecord {
+        id,
+        kind,
+        doc,
+        server_has: unpack(row.get("server_has")).into_iter().collect(),
+        base_heads: unpack(row.get("base_heads")),
+        rejected: rejected.and_then(|r| serde_json::from_str(&r).ok()),
+        quarantined: unpack(row.get("quarantined")).into_iter().collect(),
+    }))
+}
+
+/// Writes a record with its derived columns: pending count, projection and conflicts for listing
+/// without loading documents.
+pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Result<(), Error> {
+    let pending_changes = record.pending();
+    let pending = pending_changes.len() as i64;
+    let in_quarantine = pending_changes
+        .iter()
+        .filter(|c| record.quarantined.contains(&c.hash()))
+        .count() as i64;
+    if pending == 0 {
+        record.base_heads = record.doc.get_heads();
+    }
+    // A record pulled in part (its history still arriving) may not validate yet; list it by what
+    // can be read, and keep every field as it is in the document.
+    let (fields, conflicts, deleted) = match record::project(&record.doc, record.kind) {
+        Ok(p) => {
+            let fields: serde_json::Map<String, serde_json::Value> = p
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect();
+            (
+                fields,
+                serde_json::to_string(&p.conflicts).unwrap_or_default(),
+                p.is_deleted(),
+            )
+        }
+        Err(_) => (serde_json::Map::new(), "[]".to_string(), false),
+    };
+    sqlx::query(
+        "INSERT INTO records (id, kind, doc, server_has, base_heads, pending, deleted, fields, conflicts, rejected, quarantined, in_quarantine, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, server_has = excluded.server_has,
+           base_heads = excluded.base_heads, pending = excluded.pending, deleted = excluded.deleted,
+           fields = excluded.fields, conflicts = excluded.conflicts, rejected = excluded.rejected,
+           quarantined = excluded.quarantined, in_quarantine = excluded.in_quarantine,
+           updated_at = excluded.updated_at",
+    )
+    .bind(record.id.to_string())
+    .bind(record.kind.name)
+    .bind(record.doc.save())
+    .bind(pack(record.server_has.iter().copied()))
+    .bind(pack(record.base_heads.iter().copied()))
+    .bind(pending)
+    .bind(deleted)
+    .bind(serde_json::Value::Object(fields).to_string())
+    .bind(conflicts)
+    .bind(record.rejected.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()))
+    .bind(pack(record.quarantined.iter().copied()))
+    .bind(in_quarantine)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
