@@ -99,6 +99,9 @@ pub struct LoginResponse {
     pub actor_id: String,
     pub user_id: Uuid,
     pub role: Role,
+    /// The names of the user's territories when they logged in.
+    #[serde(default)]
+    pub territories: Vec<String>,
     pub protocol_version: u16,
 }
 

@@ -137,17 +137,23 @@ storage_test! {
         anna.sync().await;
         let chunks = server.count("doc_chunks").await;
 
-        anna.replica.update(id, &[("credit_limit", Value::Int(50_000)), ("phone", "1".into())]).await.unwrap();
-        let report = anna.sync().await;
-        assert_eq!(report.rejected.len(), 1);
-        assert_eq!(report.rejected[0].1.code, "field_not_writable");
-        assert_eq!(report.rejected[0].1.field.as_deref(), Some("credit_limit"));
+        // The SDK refuses the edit before committing it...
+        let local = anna.replica.update(id, &[("credit_limit", Value::Int(50_000))]).await.unwrap_err();
+        assert!(matches!(&local, fieldsync_sdk::Error::Core(e) if e.code() == "field_not_writable"), "{local}");
+        // ...and the server refuses it from a client that does not check.
+        let mut doc = anna.replica.doc(id).await.unwrap();
+        let base = doc.get_heads();
+        doc.put(automerge::ROOT, "credit_limit", 50_000_i64).unwrap();
+        doc.put(automerge::ROOT, "phone", "1").unwrap();
+        doc.commit();
+        let changes = doc.get_changes(&base).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: heads_of(&base), changes }] };
+        let result = anna.client.push(&push).await.unwrap().results.remove(0);
+        assert_eq!(result.status, PushStatus::Rejected);
+        let reason = result.reason.unwrap();
+        assert_eq!((reason.code.as_str(), reason.field.as_deref()), ("field_not_writable", Some("credit_limit")));
         assert_eq!(server.projected("customers", id, &["credit_limit", "phone"]).await, vec![None, None]);
         assert_eq!(server.count("doc_chunks").await, chunks, "a rejected push stores nothing");
-        // The edit stays on the device with the reason, not lost.
-        assert_eq!(anna.replica.get(id).await.unwrap().get("credit_limit"), &Value::Int(50_000));
-        assert_eq!(anna.replica.info(id).await.unwrap().rejected.unwrap().code, "field_not_writable");
-        assert_eq!(anna.replica.outbox_len().await.unwrap(), 1);
 
         maria.sync().await;
         maria.replica.update(id, &[("credit_limit", Value::Int(20_000))]).await.unwrap();
@@ -155,9 +161,7 @@ storage_test! {
         assert_eq!(server.projected("customers", id, &["credit_limit"]).await, vec![Some("20000".to_string())]);
 
         root.sync().await;
-        root.replica.update(id, &[("external_ref", "ERP-1".into())]).await.unwrap();
-        let report = root.sync().await;
-        assert_eq!(report.rejected[0].1.field.as_deref(), Some("external_ref"), "only the server writes it");
+        assert!(root.replica.update(id, &[("external_ref", "ERP-1".into())]).await.is_err(), "only the server writes it");
     }
 }
 

@@ -23,7 +23,7 @@ use sync_core::protocol::{
 };
 use sync_core::record::{self, Conflict, Projection};
 use sync_core::schema::DELETED_FIELD;
-use sync_core::{kinds, Role, Value};
+use sync_core::{inspect, kinds, KindSchema, Role, Value};
 use uuid::Uuid;
 
 use crate::store::{self, get_meta, set_meta, StoredRecord};
@@ -39,6 +39,8 @@ pub struct Session {
     pub actor_id: String,
     pub user_id: Uuid,
     pub role: Role,
+    #[serde(default)]
+    pub territories: Vec<String>,
 }
 
 /// A record as listed: its projected fields, without loading its document.
@@ -185,6 +187,7 @@ impl Replica {
             actor_id: login.actor_id,
             user_id: login.user_id,
             role: login.role,
+            territories: login.territories,
         };
         let previous = self.session().await?;
         let mut tx = self.pool.begin().await?;
@@ -234,6 +237,7 @@ impl Replica {
             actor_id: login.actor_id.clone(),
             user_id: login.user_id,
             role: login.role,
+            territories: login.territories.clone(),
         };
         let mut conn = self.pool.acquire().await?;
         set_meta(
@@ -245,9 +249,24 @@ impl Replica {
         self.set_actor(&session.actor_id)
     }
 
+    /// Refuses fields this user's role may not write, before anything is committed: the server
+    /// would refuse the whole record.
+    async fn check_writable(
+        &self,
+        kind: &KindSchema,
+        fields: &[(&str, Value)],
+    ) -> Result<(), Error> {
+        if let Some(session) = self.session().await? {
+            let names = fields.iter().map(|(f, _)| f.to_string()).collect();
+            inspect::check_writable(kind, session.role, &names)?;
+        }
+        Ok(())
+    }
+
     /// Creates a record offline and returns its new id (a UUID v7).
     pub async fn create(&self, kind: &str, fields: &[(&str, Value)]) -> Result<Uuid, Error> {
         let kind = kinds::get(kind)?;
+        self.check_writable(kind, fields).await?;
         let doc = record::create(kind, self.actor()?, fields)?;
         let id = Uuid::now_v7();
         let mut conn = self.pool.acquire().await?;
@@ -258,6 +277,8 @@ impl Replica {
     /// Writes fields of a record offline, checked against its schema first.
     pub async fn update(&self, id: Uuid, fields: &[(&str, Value)]) -> Result<(), Error> {
         let actor = self.actor()?;
+        let kind = kinds::get(&self.info(id).await?.kind)?;
+        self.check_writable(kind, fields).await?;
         let mut tx = self.pool.begin().await?;
         let mut rec = store::load(&mut tx, id, &actor)
             .await?

@@ -10,6 +10,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::user_territory::Entity")]
+    UserTerritory,
+}
+
+impl Related<super::user_territory::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UserTerritory.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

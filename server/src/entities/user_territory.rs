@@ -10,6 +10,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::territory::Entity",
+        from = "Column::TerritoryId",
+        to = "super::territory::Column::Id"
+    )]
+    Territory,
+}
+
+impl Related<super::territory::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Territory.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sync_core::protocol::{LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
 use uuid::Uuid;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{new_token, token_hash, verify_password};
 use crate::db::now_ms;
-use crate::entities::device;
+use crate::entities::{device, territory, user_territory};
 use crate::error::Error;
 use crate::users::find_by_email;
 use crate::wire::JsonBody;
@@ -64,7 +64,17 @@ async fn login(
     .insert(&state.db.conn)
     .await?;
     tracing::info!(%device_id, user = %user.id, "device registered");
+    let territories = territory::Entity::find()
+        .inner_join(user_territory::Entity)
+        .filter(user_territory::Column::UserId.eq(user.id))
+        .order_by_asc(territory::Column::Name)
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     Ok(Json(LoginResponse {
+        territories,
         device_id,
         token,
         actor_id: hex::encode(device_id.as_bytes()),
