@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 use fieldsync_sdk::replica::PullProgress;
-use fieldsync_sdk::{Replica, SyncReport};
+use fieldsync_sdk::{Replica, RetryPolicy, SyncReport};
 use serde_json::json;
 
 use crate::output::{table, Output};
@@ -84,7 +84,15 @@ pub async fn sync(replica: &Replica, m: &ArgMatches, out: Output) -> anyhow::Res
 
 /// One sync round, with a progress bar on a terminal while many records arrive.
 async fn once(replica: &Replica, out: Output, show_progress: bool) -> anyhow::Result<SyncReport> {
-    let client = replica.client().await?;
+    let mut client = replica.client().await?;
+    if !show_progress {
+        // A round of the sync job gives up quickly: the next round is the retry.
+        client = client.with_retry(RetryPolicy {
+            attempts: 2,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(1),
+        });
+    }
     let bar = (show_progress && !out.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(

@@ -1,0 +1,42 @@
+//! `fieldsync`: the command line of a field agent's device. Records live in a local store and are
+//! edited offline; `fieldsync sync` exchanges them with the server. The binary is a thin wrapper
+//! around [`main`], so end-to-end tests can run the very same program.
+
+mod args;
+mod output;
+mod records;
+mod sync;
+
+use std::process::ExitCode;
+
+use fieldsync_sdk::Replica;
+use output::Output;
+
+/// Parses the command line, runs the command and says how the process should exit.
+pub async fn main() -> ExitCode {
+    let matches = args::command().get_matches();
+    let out = Output {
+        json: matches.get_flag("json"),
+    };
+    match run(&matches, out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
+    let dir = args::data_dir(matches)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let replica = Replica::open(&dir.join("device.sqlite")).await?;
+    match matches.subcommand() {
+        Some(("login", m)) => sync::login(&replica, m, out).await,
+        Some(("sync", m)) => sync::sync(&replica, m, out).await,
+        Some(("status", _)) => sync::status(&replica, out).await,
+        Some((kind, m)) => records::run(&replica, kind, m, out).await,
+        None => unreachable!("clap requires a subcommand"),
+    }
+}

@@ -1,0 +1,498 @@
+//! The `fieldsync` CLI as a user runs it: every command's happy path and errors, the sync job that
+//! survives the server being down, and a client killed in the middle of a sync.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use fieldsync_e2e::{TestDb, TestServer, PASSWORD};
+use serde_json::Value;
+use sync_core::Role;
+
+const CLI: &str = env!("CARGO_BIN_EXE_e2e-fieldsync");
+const SERVER: &str = env!("CARGO_BIN_EXE_e2e-server");
+
+/// Runs the CLI with a data directory, `--json`, and extra environment.
+fn cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(CLI);
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .env("FIELDSYNC_PASSWORD", PASSWORD);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the CLI")
+}
+
+fn ok(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The error a failed command printed: its code.
+fn err(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let body: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| {
+        panic!(
+            "stderr not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_works_and_fails_clearly() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // Errors before login and with wrong credentials or no server.
+    assert_eq!(
+        err(cli(d, &["customer", "add", "--name", "X"], &[])),
+        "not_logged_in"
+    );
+    assert_eq!(
+        err(cli(
+            d,
+            &["login", "--server", &server.url, "--email", "anna@x.test"],
+            &[("FIELDSYNC_PASSWORD", "wrong")]
+        )),
+        "bad_credentials"
+    );
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    assert_eq!(
+        err(cli(
+            d,
+            &["login", "--server", &closed, "--email", "anna@x.test"],
+            &[]
+        )),
+        "unreachable"
+    );
+
+    let login = ok(cli(
+        d,
+        &["login", "--server", &server.url, "--email", "anna@x.test"],
+        &[],
+    ));
+    assert_eq!(login["role"], "agent");
+    assert_eq!(login["territories"], serde_json::json!(["North"]));
+
+    // add: the territory defaults to the agent's only one.
+    let added = ok(cli(
+        d,
+        &[
+            "customer",
+            "add",
+            "--name",
+            "ACME",
+            "--phone",
+            "+49 1",
+            "--email",
+            "buyer@acme.test",
+            "--lat",
+            "52.5",
+            "--lon",
+            "13.4",
+        ],
+        &[],
+    ));
+    let id = added["id"].as_str().unwrap().to_string();
+    let shown = ok(cli(d, &["customer", "show", &id], &[]));
+    assert_eq!(
+        (
+            shown["id"].as_str(),
+            shown["name"].as_str(),
+            shown["territory"].as_str()
+        ),
+        (Some(id.as_str()), Some("ACME"), Some("North"))
+    );
+    assert_eq!(shown["lat"], 52.5);
+    ok(cli(
+        d,
+        &["customer", "set", &id, "city=Berlin", "status=active"],
+        &[],
+    ));
+    assert_eq!(
+        ok(cli(d, &["customer", "show", &id], &[]))["city"],
+        "Berlin"
+    );
+    let contact = ok(cli(
+        d,
+        &["contact", "add", "--customer-id", &id, "--name", "Jo"],
+        &[],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ok(cli(d, &["contact", "list"], &[]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Errors: unknown id, bad field, bad value, a field the role may not write, the wrong kind.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        err(cli(d, &["customer", "show", &unknown], &[])),
+        "not_found"
+    );
+    err(cli(d, &["customer", "set", &id, "colour=red"], &[]));
+    err(cli(d, &["customer", "set", &id, "lat=north"], &[]));
+    err(cli(
+        d,
+        &["customer", "add", "--name", "Y", "--email", "not-an-email"],
+        &[],
+    ));
+    assert_eq!(
+        err(cli(d, &["customer", "set", &id, "credit_limit=5"], &[])),
+        "field_not_writable"
+    );
+    err(cli(d, &["customer", "show", &contact], &[]));
+
+    let status = ok(cli(d, &["status"], &[]));
+    assert_eq!(status["outbox"], 3, "create, set, and the contact");
+    assert_eq!(status["last_sync"], Value::Null);
+    let report = ok(cli(d, &["sync"], &[]));
+    assert_eq!(report["pushed"], 2);
+    assert_eq!(
+        server
+            .projected("customers", id.parse().unwrap(), &["city"])
+            .await,
+        vec![Some("Berlin".to_string())]
+    );
+    let status = ok(cli(d, &["status"], &[]));
+    assert_eq!(status["outbox"], 0);
+    assert!(status["last_sync"].as_str().is_some());
+
+    ok(cli(d, &["customer", "delete", &id], &[]));
+    assert!(ok(cli(d, &["customer", "list"], &[]))
+        .as_array()
+        .unwrap()
+        .is_empty());
+    ok(cli(d, &["sync"], &[]));
+    assert_eq!(
+        server
+            .projected("customers", id.parse().unwrap(), &["deleted"])
+            .await[0]
+            .as_deref()
+            .map(|v| v == "1" || v == "true"),
+        Some(true)
+    );
+
+    // Human output is a table.
+    let human = Command::new(CLI)
+        .arg("--data-dir")
+        .arg(d)
+        .args(["contact", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.starts_with("ID") && text.contains("Jo"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_stays_on_the_device_with_its_reason() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    server
+        .user("anna@x.test", Role::Agent, &["North", "South"])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(cli(
+        d,
+        &["login", "--server", &server.url, "--email", "anna@x.test"],
+        &[],
+    ));
+    let id = ok(cli(
+        d,
+        &["customer", "add", "--name", "A", "--territory", "South"],
+        &[],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let good = ok(cli(
+        d,
+        &["customer", "add", "--name", "B", "--territory", "North"],
+        &[],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // South is taken away before the device syncs: its record is refused, the other goes through.
+    let anna = fieldsync_server::users::find_by_email(&server.state.db, "anna@x.test")
+        .await
+        .unwrap()
+        .unwrap();
+    fieldsync_server::users::revoke_territory(&server.state.db, anna.id, "South")
+        .await
+        .unwrap();
+    let report = ok(cli(d, &["sync"], &[]));
+    assert_eq!(report["rejected"][0]["id"], id.as_str());
+    assert_eq!(report["rejected"][0]["code"], "out_of_scope");
+    assert_eq!(
+        server
+            .projected("customers", good.parse().unwrap(), &["name"])
+            .await,
+        vec![Some("B".to_string())]
+    );
+    let status = ok(cli(d, &["status"], &[]));
+    assert_eq!(status["rejected"][0]["id"], id.as_str());
+    assert_eq!(status["rejected"][0]["code"], "out_of_scope");
+    assert_eq!(status["outbox"], 1);
+    assert_eq!(
+        ok(cli(d, &["customer", "show", &id], &[]))["name"],
+        "A",
+        "still on the device"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_job_survives_the_server_being_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("server.sqlite").display()
+    );
+    let setup = Command::new(SERVER)
+        .args([
+            "user",
+            "add",
+            "anna@x.test",
+            "--role",
+            "agent",
+            "--territory",
+            "North",
+            "--database-url",
+            &db_url,
+        ])
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(setup.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = || {
+        Command::new(SERVER)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &db_url,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let device = dir.path().join("device");
+    let mut server = serve();
+    wait_ready(&url).await;
+    ok(cli(
+        &device,
+        &["login", "--server", &url, "--email", "anna@x.test"],
+        &[],
+    ));
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let mut job = Command::new(CLI)
+        .arg("--data-dir")
+        .arg(&device)
+        .args(["--json", "sync", "--watch", "--interval", "300ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the job runs against a dead server, the agent keeps working offline.
+    let id = ok(cli(
+        &device,
+        &["customer", "add", "--name", "Offline Ltd"],
+        &[],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut server = serve();
+    wait_ready(&url).await;
+    let mut synced = false;
+    for _ in 0..100 {
+        let status = ok(cli(&device, &["status"], &[]));
+        if status["outbox"] == 0 {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    job.kill().unwrap();
+    let output = job.wait_with_output().unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(
+        synced,
+        "the job never pushed the record once the server was back"
+    );
+    let log = String::from_utf8_lossy(&output.stdout);
+    let rounds: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        rounds.iter().any(|r| r["ok"] == false),
+        "a failed round is logged: {log}"
+    );
+    assert!(
+        rounds
+            .iter()
+            .any(|r| r["ok"] == true && r["report"]["pushed"] == 1),
+        "then a good one: {log}"
+    );
+    // An empty outbox means the server acknowledged the record; a second device sees it.
+    let mut server = serve();
+    wait_ready(&url).await;
+    let other = dir.path().join("other");
+    ok(cli(
+        &other,
+        &["login", "--server", &url, "--email", "anna@x.test"],
+        &[],
+    ));
+    ok(cli(&other, &["sync"], &[]));
+    assert_eq!(
+        ok(cli(&other, &["customer", "show", &id], &[]))["name"],
+        "Offline Ltd"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+async fn wait_ready(url: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {url} never became ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_sync_finishes_without_loss_or_duplicates() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    server.user("ben@x.test", Role::Agent, &["North"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (anna, ben) = (dir.path().join("anna"), dir.path().join("ben"));
+    ok(cli(
+        &anna,
+        &["login", "--server", &server.url, "--email", "anna@x.test"],
+        &[],
+    ));
+    ok(cli(
+        &ben,
+        &["login", "--server", &server.url, "--email", "ben@x.test"],
+        &[],
+    ));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            ok(cli(
+                &anna,
+                &["customer", "add", "--name", &format!("C{i}")],
+                &[],
+            ))["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Killed after the server stored the push, before the device stored the acknowledgement.
+    let crashed = cli(&anna, &["sync"], &[("FIELDSYNC_CRASH_AT", "after-push")]);
+    assert!(!crashed.status.success());
+    assert_eq!(
+        server.count("documents").await,
+        5,
+        "the server committed the push"
+    );
+    assert_eq!(
+        ok(cli(&anna, &["status"], &[]))["outbox"],
+        5,
+        "the device does not know yet"
+    );
+    let chunks = server.count("doc_chunks").await;
+    ok(cli(&anna, &["sync"], &[]));
+    assert_eq!(ok(cli(&anna, &["status"], &[]))["outbox"], 0);
+    assert_eq!(
+        server.count("doc_chunks").await,
+        chunks,
+        "the re-sent push stored nothing twice"
+    );
+
+    // Killed in the middle of a pull, before the page is stored.
+    let crashed = cli(&ben, &["sync"], &[("FIELDSYNC_CRASH_AT", "mid-pull")]);
+    assert!(!crashed.status.success());
+    assert!(
+        ok(cli(&ben, &["customer", "list"], &[]))
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no torn page"
+    );
+    ok(cli(&ben, &["sync"], &[]));
+    let listed = ok(cli(&ben, &["customer", "list"], &[]));
+    let mut got: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "every record once");
+    server.stop().await;
+}
