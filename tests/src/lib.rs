@@ -210,6 +210,38 @@ impl Device {
         }
     }
 
+    /// Logs a new device in with a durable store in `dir`.
+    pub async fn login_durable(url: &str, email: &str, dir: &std::path::Path) -> Device {
+        let mut client = Client::new(url);
+        let login = client
+            .login(email, PASSWORD, "test device")
+            .await
+            .expect("login");
+        let replica = Replica::open(&dir.join("device.sqlite"))
+            .await
+            .expect("device store");
+        replica.adopt(url, email, &login).await.expect("session");
+        Device {
+            client,
+            login,
+            replica,
+        }
+    }
+
+    /// Reopens a durable device's store, as after the app was killed and started again.
+    pub async fn reopen(self, dir: &std::path::Path) -> Device {
+        drop(self.replica);
+        let replica = Replica::open(&dir.join("device.sqlite"))
+            .await
+            .expect("device store");
+        Device { replica, ..self }
+    }
+
+    /// Points the device at a server that moved (a restarted server on a new port).
+    pub fn connect(&mut self, url: &str) {
+        self.client = Client::new(url).with_token(self.login.token.clone());
+    }
+
     pub async fn sync(&mut self) -> fieldsync_sdk::SyncReport {
         self.replica.sync(&self.client).await.expect("sync")
     }
