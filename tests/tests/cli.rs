@@ -143,6 +143,38 @@ async fn every_command_works_and_fails_clearly() {
         ok(cli(d, &["customer", "show", &id], &[]))["city"],
         "Berlin"
     );
+    ok(cli(
+        d,
+        &["customer", "add", "--name", "Other", "--city", "Paris"],
+        &[],
+    ));
+    let berlin = ok(cli(
+        d,
+        &[
+            "customer",
+            "list",
+            "--where",
+            "city=Berlin",
+            "--where",
+            "status=active",
+        ],
+        &[],
+    ));
+    let names: Vec<Value> = berlin
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].clone())
+        .collect();
+    assert_eq!(names, vec![Value::from("ACME")]);
+    assert_eq!(
+        ok(cli(d, &["customer", "list"], &[]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    err(cli(d, &["customer", "list", "--where", "colour=red"], &[]));
     let contact = ok(cli(
         d,
         &["contact", "add", "--customer-id", &id, "--name", "Jo"],
@@ -179,10 +211,10 @@ async fn every_command_works_and_fails_clearly() {
     err(cli(d, &["customer", "show", &contact], &[]));
 
     let status = ok(cli(d, &["status"], &[]));
-    assert_eq!(status["outbox"], 3, "create, set, and the contact");
+    assert_eq!(status["outbox"], 4, "two creates, a set, and the contact");
     assert_eq!(status["last_sync"], Value::Null);
     let report = ok(cli(d, &["sync"], &[]));
-    assert_eq!(report["pushed"], 2);
+    assert_eq!(report["pushed"], 3);
     assert_eq!(
         server
             .projected("customers", id.parse().unwrap(), &["city"])
@@ -194,10 +226,12 @@ async fn every_command_works_and_fails_clearly() {
     assert!(status["last_sync"].as_str().is_some());
 
     ok(cli(d, &["customer", "delete", &id], &[]));
-    assert!(ok(cli(d, &["customer", "list"], &[]))
-        .as_array()
-        .unwrap()
-        .is_empty());
+    let left = ok(cli(d, &["customer", "list"], &[]));
+    assert_eq!(
+        left.as_array().unwrap().len(),
+        1,
+        "the deleted record is no longer listed"
+    );
     ok(cli(d, &["sync"], &[]));
     assert_eq!(
         server

@@ -56,6 +56,26 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn a_revoked_device_wipes_its_data(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut phone = Device::login_durable(&server.url, "anna@x.test", dir.path()).await;
+        let laptop = server.device("anna@x.test").await;
+        phone.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        phone.sync().await;
+        laptop.client.revoke_device(phone.login.device_id).await.unwrap();
+        let err = phone.replica.sync(&phone.client).await.unwrap_err();
+        assert!(matches!(err, fieldsync_sdk::Error::Wiped), "{err}");
+        assert!(phone.replica.ids().await.unwrap().is_empty());
+        assert!(phone.replica.session().await.unwrap().is_none());
+        // Still wiped after the app restarts.
+        let phone = phone.reopen(dir.path()).await;
+        assert!(phone.replica.ids().await.unwrap().is_empty());
+    }
+}
+
 const FIELDS: [&str; 4] = ["phone", "city", "notes", "status"];
 const STATUSES: [&str; 3] = ["lead", "active", "inactive"];
 

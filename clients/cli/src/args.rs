@@ -115,7 +115,15 @@ fn kind_command(kind: &'static KindSchema) -> Command {
                 .arg(id()),
         )
         .subcommand(
-            Command::new("list").about(format!("List the {} records on this device", kind.name)),
+            Command::new("list")
+                .about(format!("List the {} records on this device", kind.name))
+                .arg(
+                    Arg::new("where")
+                        .long("where")
+                        .action(ArgAction::Append)
+                        .value_name("FIELD=VALUE")
+                        .help("Only records whose field has this value (repeat to combine)"),
+                ),
         )
         .subcommand(
             Command::new("delete")

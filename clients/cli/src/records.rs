@@ -22,7 +22,7 @@ pub async fn run(
         Some(("add", m)) => add(replica, kind, m, out).await,
         Some(("set", m)) => set(replica, kind, id(m), m, out).await,
         Some(("show", m)) => show(replica, kind, id(m), out).await,
-        Some(("list", _)) => list(replica, kind, out).await,
+        Some(("list", m)) => list(replica, kind, m, out).await,
         Some(("delete", m)) => {
             let id = id(m);
             check_kind(replica, kind, id).await?;
@@ -174,8 +174,21 @@ async fn show(
     Ok(())
 }
 
-async fn list(replica: &Replica, kind: &'static KindSchema, out: Output) -> anyhow::Result<()> {
-    let records = replica.list(kind.name).await?;
+async fn list(
+    replica: &Replica,
+    kind: &'static KindSchema,
+    m: &ArgMatches,
+    out: Output,
+) -> anyhow::Result<()> {
+    let mut filters = Vec::new();
+    for filter in m.get_many::<String>("where").into_iter().flatten() {
+        filters.push(
+            filter
+                .split_once('=')
+                .ok_or_else(|| anyhow!("`{filter}` is not FIELD=VALUE"))?,
+        );
+    }
+    let records = replica.query(kind.name, &filters).await?;
     if out.json {
         out.json_value(&serde_json::Value::Array(
             records.iter().map(record_json).collect(),

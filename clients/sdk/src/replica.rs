@@ -355,6 +355,41 @@ impl Replica {
         Ok(rows.iter().map(info_of).collect())
     }
 
+    /// The records of a kind that are not deleted and whose fields equal the given values (compared
+    /// as text), read from the stored projections without loading documents.
+    pub async fn query(
+        &self,
+        kind: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<RecordInfo>, Error> {
+        let schema = kinds::get(kind)?;
+        let mut sql = String::from("SELECT * FROM records WHERE kind = ? AND deleted = 0");
+        for (field, _) in filters {
+            if schema.field(field).is_none() {
+                return Err(
+                    sync_core::Error::Invalid(vec![sync_core::validate::FieldError::new(
+                        field,
+                        "unknown_field",
+                        format!("{kind} has no field `{field}`"),
+                    )])
+                    .into(),
+                );
+            }
+            sql.push_str(" AND CAST(json_extract(fields, '$.' || ?) AS TEXT) = ?");
+        }
+        sql.push_str(" ORDER BY id");
+        let mut query = sqlx::query(&sql).bind(kind);
+        for (field, value) in filters {
+            query = query.bind(*field).bind(*value);
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(info_of)
+            .collect())
+    }
+
     /// How many changes the server has not acknowledged.
     pub async fn outbox_len(&self) -> Result<usize, Error> {
         let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(pending), 0) FROM records")
