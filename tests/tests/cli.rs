@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use fieldsync_e2e::{TestDb, TestServer, PASSWORD};
+use fieldsync_e2e::{storage_test, TestDb, TestServer, PASSWORD};
 use serde_json::Value;
 use sync_core::Role;
 
@@ -254,9 +254,8 @@ async fn every_command_works_and_fails_clearly() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_record_stays_on_the_device_with_its_reason() {
-    let db = TestDb::sqlite().await;
+storage_test! {
+    async fn a_refused_record_stays_on_the_device_with_its_reason(db: TestDb) {
     let server = TestServer::start(&db).await;
     server
         .user("anna@x.test", Role::Agent, &["North", "South"])
@@ -311,6 +310,7 @@ async fn a_refused_record_stays_on_the_device_with_its_reason() {
         "still on the device"
     );
     server.stop().await;
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,41 +385,48 @@ async fn the_sync_job_survives_the_server_being_down() {
         .as_str()
         .unwrap()
         .to_string();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The job's log, line by line as it is written: one JSON object per round.
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let stdout = job.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(round) = serde_json::from_str(&line) {
+                let _ = tx.send(round);
+            }
+        }
+    });
+    let next_round = |rx: &std::sync::mpsc::Receiver<Value>| {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the job logs every round")
+    };
+    let mut rounds = vec![next_round(&rx)];
+    while rounds.len() < 3 {
+        rounds.push(next_round(&rx));
+    }
+    assert!(
+        rounds.iter().all(|r| r["ok"] == false),
+        "rounds fail while the server is down: {rounds:?}"
+    );
     let mut server = serve();
     wait_ready(&url).await;
-    let mut synced = false;
-    for _ in 0..100 {
-        let status = ok(cli(&device, &["status"], &[]));
-        if status["outbox"] == 0 {
-            synced = true;
+    let mut pushed = false;
+    for _ in 0..50 {
+        let round = next_round(&rx);
+        if round["ok"] == true && round["report"]["pushed"] == 1 {
+            pushed = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     job.kill().unwrap();
-    let output = job.wait_with_output().unwrap();
+    let _ = job.wait();
     server.kill().unwrap();
     let _ = server.wait();
-    assert!(
-        synced,
-        "the job never pushed the record once the server was back"
-    );
-    let log = String::from_utf8_lossy(&output.stdout);
-    let rounds: Vec<Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(
-        rounds.iter().any(|r| r["ok"] == false),
-        "a failed round is logged: {log}"
-    );
-    assert!(
-        rounds
-            .iter()
-            .any(|r| r["ok"] == true && r["report"]["pushed"] == 1),
-        "then a good one: {log}"
-    );
+    assert!(pushed, "the job pushed the record once the server was back");
+    assert_eq!(ok(cli(&device, &["status"], &[]))["outbox"], 0);
     // An empty outbox means the server acknowledged the record; a second device sees it.
     let mut server = serve();
     wait_ready(&url).await;
@@ -454,9 +461,8 @@ async fn wait_ready(url: &str) {
     panic!("server at {url} never became ready");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_killed_mid_sync_finishes_without_loss_or_duplicates() {
-    let db = TestDb::sqlite().await;
+storage_test! {
+    async fn a_client_killed_mid_sync_finishes_without_loss_or_duplicates(db: TestDb) {
     let server = TestServer::start(&db).await;
     server.user("anna@x.test", Role::Agent, &["North"]).await;
     server.user("ben@x.test", Role::Agent, &["North"]).await;
@@ -529,4 +535,5 @@ async fn a_client_killed_mid_sync_finishes_without_loss_or_duplicates() {
     ids.sort();
     assert_eq!(got, ids, "every record once");
     server.stop().await;
+}
 }
