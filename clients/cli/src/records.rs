@@ -145,7 +145,9 @@ async fn show(
     let mut rows = vec![vec!["id".to_string(), id.to_string()]];
     for spec in kind.fields {
         let value = info.fields.get(spec.name).map(display).unwrap_or_default();
-        if !value.is_empty() {
+        // The tombstone is worth showing only when it is set.
+        let hidden = spec.name == DELETED_FIELD && value != "true";
+        if !value.is_empty() && !hidden {
             rows.push(vec![spec.name.to_string(), value]);
         }
     }

@@ -136,7 +136,7 @@ fn print_report(report: &SyncReport, out: Output) {
         return;
     }
     crate::outln!(
-        "pushed {} records, received {}",
+        "sent {} records, received {}",
         report.pushed_docs,
         report.pulled_docs
     );
