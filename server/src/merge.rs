@@ -36,6 +36,9 @@ use crate::scope::Principal;
 /// document loads several times faster than one made of many small chunks.
 pub const COMPACT_AFTER_CHUNKS: i32 = 10;
 
+/// The most changes with missing dependencies the server keeps per record and device.
+pub const MAX_ORPHANS: usize = 1_000;
+
 /// A pushed document after its bytes were parsed, before any database work.
 struct Prepared {
     id: Uuid,
@@ -356,6 +359,11 @@ async fn merge_one(
     }
     let missing = am.get_missing_deps(&[]);
     if !missing.is_empty() {
+        // A device whose gaps never fill could otherwise store changes without end.
+        if orphans.len() + new.len() > MAX_ORPHANS {
+            let msg = format!("more than {MAX_ORPHANS} changes of this record wait for changes the server never received");
+            return done(PushStatus::Rejected, Some(refusal("too_many_orphans", msg)));
+        }
         // Keep the changes until their dependencies arrive; the half-applied document is dropped.
         extras.orphans.extend(
             new.iter()
