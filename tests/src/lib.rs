@@ -121,6 +121,45 @@ macro_rules! storage_test {
     };
 }
 
+/// Runs a property test whose cases each get a fresh database: `cases` inputs drawn from `strategy`,
+/// each handed to `run` with a new SQLite or PostgreSQL database. A failing case is shrunk and shown.
+pub fn property<S, F, Fut>(postgres: bool, cases: u32, strategy: S, run: F)
+where
+    S: proptest::strategy::Strategy,
+    F: Fn(TestDb, S::Value) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if postgres && std::env::var(POSTGRES_ENV).is_err() {
+        eprintln!("skipped: PostgreSQL variant needs {POSTGRES_ENV}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&strategy, |value| {
+        rt.block_on(async {
+            let db = if postgres {
+                TestDb::postgres().await.expect("configured")
+            } else {
+                TestDb::sqlite().await
+            };
+            run(db, value).await;
+        });
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// A real server on a random loopback port, running in this process.
 pub struct TestServer {
     pub url: String,

@@ -130,29 +130,7 @@ async fn run(db: TestDb, steps: Vec<Step>) {
 }
 
 fn check(postgres: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if postgres && std::env::var(fieldsync_e2e::POSTGRES_ENV).is_err() {
-        eprintln!(
-            "skipped: PostgreSQL variant needs {}",
-            fieldsync_e2e::POSTGRES_ENV
-        );
-        return;
-    }
-    let config = ProptestConfig {
-        cases: 12,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(steps in proptest::collection::vec(step(), 5..40))| {
-        rt.block_on(async {
-            let db = if postgres { TestDb::postgres().await.expect("configured") } else { TestDb::sqlite().await };
-            run(db, steps).await;
-        });
-    });
+    fieldsync_e2e::property(postgres, 12, proptest::collection::vec(step(), 5..40), run);
 }
 
 #[test]

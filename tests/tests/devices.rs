@@ -221,36 +221,31 @@ async fn run(db: TestDb, n: usize, script: Vec<Step>) {
 }
 
 fn check(postgres: bool) {
-    if postgres && std::env::var(fieldsync_e2e::POSTGRES_ENV).is_err() {
-        eprintln!(
-            "skipped: PostgreSQL variant needs {}",
-            fieldsync_e2e::POSTGRES_ENV
-        );
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = ProptestConfig {
-        cases: 8,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(n in 3usize..=6, script in steps(6))| {
-        let script: Vec<Step> = script.into_iter().map(|s| match s {
-            Step::Edit { device, record, field, value } => Step::Edit { device: device % n, record, field, value },
-            Step::Create { device } => Step::Create { device: device % n },
-            Step::Sync { device } => Step::Sync { device: device % n },
-            Step::RestartDevice { device } => Step::RestartDevice { device: device % n },
-            Step::RestartServer => Step::RestartServer,
-        }).collect();
-        rt.block_on(async {
-            let db = if postgres { TestDb::postgres().await.expect("configured") } else { TestDb::sqlite().await };
-            run(db, n, script).await;
-        });
+    // 3 to 6 devices; every step names one of them.
+    let strategy = (3usize..=6, steps(6)).prop_map(|(n, script)| {
+        let script: Vec<Step> = script
+            .into_iter()
+            .map(|s| match s {
+                Step::Edit {
+                    device,
+                    record,
+                    field,
+                    value,
+                } => Step::Edit {
+                    device: device % n,
+                    record,
+                    field,
+                    value,
+                },
+                Step::Create { device } => Step::Create { device: device % n },
+                Step::Sync { device } => Step::Sync { device: device % n },
+                Step::RestartDevice { device } => Step::RestartDevice { device: device % n },
+                Step::RestartServer => Step::RestartServer,
+            })
+            .collect();
+        (n, script)
     });
+    fieldsync_e2e::property(postgres, 8, strategy, |db, (n, script)| run(db, n, script));
 }
 
 #[test]
