@@ -189,7 +189,7 @@ async fn merge_batch(
     // Lock the pushed documents' rows in id order, so two pushes of overlapping batches cannot
     // deadlock and no two processes merge into the same document at once.
     let rows: HashMap<Uuid, document::Model> = document::Entity::find()
-        .filter(document::Column::Id.is_in(ids))
+        .filter(document::Column::Id.is_in(ids.iter().copied()))
         .order_by_asc(document::Column::Id)
         .lock_exclusive()
         .all(txn)
@@ -207,6 +207,7 @@ async fn merge_batch(
     let mut results = Vec::new();
     let mut writes = Vec::new();
     let mut extras = Extras::default();
+    let orphans = load_orphans(txn, &ids, who.device_id).await?;
     for doc in docs {
         let ctx = DocContext {
             txn,
@@ -214,6 +215,7 @@ async fn merge_batch(
             who,
             territories: &territories,
             pending: &pending,
+            orphans: &orphans,
         };
         match merge_one(&ctx, doc, rows.get(&doc.id), &mut extras).await? {
             Outcome::Done(result) => results.push(result),
@@ -227,9 +229,8 @@ async fn merge_batch(
     // The feed position is allocated last: it locks the counter until commit (see `allocate_seq`).
     if !writes.is_empty() {
         let first = allocate_seq(txn, writes.len() as i64).await?;
-        for (i, write) in writes.into_iter().enumerate() {
-            let seq = first + i as i64;
-            store(txn, &write, seq).await?;
+        store(txn, &writes, first).await?;
+        for write in writes {
             results.push(DocResult {
                 id: write.id,
                 status: PushStatus::Applied,
@@ -251,6 +252,8 @@ struct DocContext<'a> {
     territories: &'a HashMap<String, Uuid>,
     /// Documents written earlier in this batch: kind and territory.
     pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
+    /// This device's stored orphan changes of the batch's documents.
+    orphans: &'a HashMap<Uuid, Vec<Change>>,
 }
 
 async fn merge_one(
@@ -300,7 +303,7 @@ async fn merge_one(
         None => AutoCommit::new(),
     };
     let orphans = if accessible {
-        load_orphans(ctx.txn, doc.id, ctx.who.device_id).await?
+        ctx.orphans.get(&doc.id).cloned().unwrap_or_default()
     } else {
         vec![]
     };
@@ -551,109 +554,157 @@ fn quarantine_or_refuse(
     }
 }
 
-/// Writes one merged document at feed position `seq`.
-async fn store(txn: &DatabaseTransaction, w: &Write, seq: i64) -> Result<(), Error> {
-    let chunks = Alias::new("doc_chunks");
-    if w.snapshot && !w.is_new {
-        // Compaction: the snapshot replaces every chunk, and takes the newest position, so a device
-        // that already read the old chunks is not sent the document again.
+/// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Writes the merged documents, the i-th at feed position `first + i`, with a few multi-row
+/// statements for the whole batch rather than several statements per document.
+async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Result<(), Error> {
+    let seq = |i: usize| first + i as i64;
+    // Compaction: a snapshot replaces every chunk of its document and takes the newest position, so a
+    // device that already read the old chunks is not sent the document again.
+    let compacted: Vec<Uuid> = writes
+        .iter()
+        .filter(|w| w.snapshot && !w.is_new)
+        .map(|w| w.id)
+        .collect();
+    if !compacted.is_empty() {
         let stmt = Query::delete()
-            .from_table(chunks.clone())
-            .and_where(Expr::col(Alias::new("doc_id")).eq(w.id))
+            .from_table(Alias::new("doc_chunks"))
+            .and_where(Expr::col(Alias::new("doc_id")).is_in(compacted))
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
-    let stmt = Query::insert()
-        .into_table(chunks)
-        .columns([
-            Alias::new("doc_id"),
-            Alias::new("seq"),
-            Alias::new("snapshot"),
-            Alias::new("data"),
-        ])
-        .values_panic([
-            w.id.into(),
-            seq.into(),
-            w.snapshot.into(),
-            w.data.clone().into(),
-        ])
-        .to_owned();
-    txn.execute(stmt.build_with(txn)).await?;
-    let model = document::ActiveModel {
-        id: sea_orm::Set(w.id),
-        kind: sea_orm::Set(w.kind.name.to_string()),
-        territory_id: sea_orm::Set(w.territory_id),
-        owner_id: sea_orm::Set(w.owner_id),
-        parent_id: sea_orm::Set(w.parent_id),
-        heads: sea_orm::Set(w.heads.clone()),
-        seq: sea_orm::Set(seq),
-        chunk_count: sea_orm::Set(w.chunk_count),
-        chunk_bytes: sea_orm::Set(w.chunk_bytes),
-        created_at: sea_orm::Set(w.created_at),
-        updated_at: sea_orm::Set(now_ms()),
-    };
-    if w.is_new {
-        document::Entity::insert(model)
-            .exec_without_returning(txn)
-            .await?;
-    } else {
-        document::Entity::update(model).exec(txn).await?;
-    }
-    projection::upsert(txn, w.kind, w.id, &w.projection).await?;
-    if let Some(from) = w.moved_from {
-        let mut moved = vec![w.id];
-        // Children share their parent's territory: they move with it, at the same feed position.
-        let children: Vec<Uuid> = document::Entity::find()
-            .select_only()
-            .column(document::Column::Id)
-            .filter(document::Column::ParentId.eq(w.id))
-            .into_tuple()
-            .all(txn)
-            .await?;
-        if !children.is_empty() {
-            document::Entity::update_many()
-                .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
-                .filter(document::Column::ParentId.eq(w.id))
-                .exec(txn)
-                .await?;
-        }
-        moved.extend(children);
-        let mut stmt = Query::insert()
-            .into_table(Alias::new("scope_moves"))
+    let now = now_ms();
+    let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
+    for part in indexed.chunks(ROWS_PER_STATEMENT) {
+        let mut chunks = Query::insert()
+            .into_table(Alias::new("doc_chunks"))
+            .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
+            .to_owned();
+        let mut docs = Query::insert()
+            .into_table(document::Entity)
             .columns([
-                Alias::new("seq"),
-                Alias::new("doc_id"),
-                Alias::new("from_territory"),
-                Alias::new("to_territory"),
+                document::Column::Id,
+                document::Column::Kind,
+                document::Column::TerritoryId,
+                document::Column::OwnerId,
+                document::Column::ParentId,
+                document::Column::Heads,
+                document::Column::Seq,
+                document::Column::ChunkCount,
+                document::Column::ChunkBytes,
+                document::Column::CreatedAt,
+                document::Column::UpdatedAt,
             ])
+            .on_conflict(
+                OnConflict::column(document::Column::Id)
+                    .update_columns([
+                        document::Column::TerritoryId,
+                        document::Column::ParentId,
+                        document::Column::Heads,
+                        document::Column::Seq,
+                        document::Column::ChunkCount,
+                        document::Column::ChunkBytes,
+                        document::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
             .to_owned();
-        for id in moved {
-            stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
+        for (i, w) in part {
+            chunks.values_panic([
+                w.id.into(),
+                seq(*i).into(),
+                w.snapshot.into(),
+                w.data.clone().into(),
+            ]);
+            docs.values_panic([
+                w.id.into(),
+                w.kind.name.into(),
+                w.territory_id.into(),
+                w.owner_id.into(),
+                w.parent_id.into(),
+                w.heads.clone().into(),
+                seq(*i).into(),
+                w.chunk_count.into(),
+                w.chunk_bytes.into(),
+                w.created_at.into(),
+                now.into(),
+            ]);
         }
-        txn.execute(stmt.build_with(txn)).await?;
+        txn.execute(chunks.build_with(txn)).await?;
+        txn.execute(docs.build_with(txn)).await?;
+        for kind in sync_core::kinds::ALL {
+            let rows: Vec<(Uuid, &Projection)> = part
+                .iter()
+                .filter(|(_, w)| w.kind.name == kind.name)
+                .map(|(_, w)| (w.id, &w.projection))
+                .collect();
+            projection::upsert_many(txn, kind, &rows).await?;
+        }
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if let Some(from) = w.moved_from {
+            record_move(txn, w, from, seq(i)).await?;
+        }
     }
     Ok(())
 }
 
+/// Records that a document changed territory at `seq`; its children move with it.
+async fn record_move(
+    txn: &DatabaseTransaction,
+    w: &Write,
+    from: Option<Uuid>,
+    seq: i64,
+) -> Result<(), Error> {
+    let mut moved = vec![w.id];
+    let children: Vec<Uuid> = document::Entity::find()
+        .select_only()
+        .column(document::Column::Id)
+        .filter(document::Column::ParentId.eq(w.id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if !children.is_empty() {
+        document::Entity::update_many()
+            .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
+            .filter(document::Column::ParentId.eq(w.id))
+            .exec(txn)
+            .await?;
+    }
+    moved.extend(children);
+    let mut stmt = Query::insert()
+        .into_table(Alias::new("scope_moves"))
+        .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
+        .to_owned();
+    for id in moved {
+        stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
+    }
+    txn.execute(stmt.build_with(txn)).await?;
+    Ok(())
+}
+
+/// The stored orphan changes of these documents pushed by this device, by document.
 async fn load_orphans(
     conn: &impl ConnectionTrait,
-    doc_id: Uuid,
+    doc_ids: &[Uuid],
     device_id: Uuid,
-) -> Result<Vec<Change>, Error> {
+) -> Result<HashMap<Uuid, Vec<Change>>, Error> {
     let stmt = Query::select()
-        .column(Alias::new("data"))
+        .columns([Alias::new("doc_id"), Alias::new("data")])
         .from(Alias::new("orphan_changes"))
-        .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
+        .and_where(Expr::col(Alias::new("doc_id")).is_in(doc_ids.iter().copied()))
         .and_where(Expr::col(Alias::new("device_id")).eq(device_id))
         .to_owned();
-    let rows = conn.query_all(stmt.build_with(conn)).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut out: HashMap<Uuid, Vec<Change>> = HashMap::new();
+    for row in conn.query_all(stmt.build_with(conn)).await? {
         let data: Vec<u8> = row.try_get("", "data")?;
-        out.push(
-            Change::from_bytes(data)
-                .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?,
-        );
+        let change = Change::from_bytes(data)
+            .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?;
+        out.entry(row.try_get("", "doc_id")?)
+            .or_default()
+            .push(change);
     }
     Ok(out)
 }

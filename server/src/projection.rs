@@ -9,21 +9,50 @@ use uuid::Uuid;
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
 
-/// Inserts or replaces the row of record `id`. Concurrent values are kept as JSON in `conflicts`, so
-/// reports can flag them instead of silently showing one side.
-pub async fn upsert(
+/// Inserts or replaces the projected rows of these records of one kind, in one statement.
+/// Concurrent values are kept as JSON in `conflicts`, so reports can flag them instead of silently
+/// showing one side.
+pub async fn upsert_many(
     conn: &impl ConnectionTrait,
     kind: &KindSchema,
-    id: Uuid,
-    p: &Projection,
+    rows: &[(Uuid, &Projection)],
 ) -> Result<(), Error> {
-    let mut columns = vec![Alias::new("id")];
-    let mut values: Vec<SimpleExpr> = vec![id.into()];
-    for spec in kind.fields {
-        columns.push(Alias::new(spec.name));
-        values.push(sql_value(spec.ty, p.get(spec.name)));
+    if rows.is_empty() {
+        return Ok(());
     }
-    let conflicts = (!p.conflicts.is_empty()).then(|| {
+    let mut columns = vec![Alias::new("id")];
+    columns.extend(kind.fields.iter().map(|f| Alias::new(f.name)));
+    columns.push(Alias::new("conflicts"));
+    columns.push(Alias::new("updated_at"));
+    let update: Vec<Alias> = columns[1..].to_vec();
+    let mut stmt = Query::insert()
+        .into_table(Alias::new(kind.table))
+        .columns(columns)
+        .on_conflict(
+            OnConflict::column(Alias::new("id"))
+                .update_columns(update)
+                .to_owned(),
+        )
+        .to_owned();
+    let now = now_ms();
+    for (id, p) in rows {
+        let mut values: Vec<SimpleExpr> = vec![(*id).into()];
+        values.extend(
+            kind.fields
+                .iter()
+                .map(|spec| sql_value(spec.ty, p.get(spec.name))),
+        );
+        values.push(conflicts_json(p).into());
+        values.push(now.into());
+        stmt.values(values)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
+fn conflicts_json(p: &Projection) -> Option<String> {
+    (!p.conflicts.is_empty()).then(|| {
         let map: serde_json::Map<String, serde_json::Value> = p
             .conflicts
             .iter()
@@ -35,25 +64,7 @@ pub async fn upsert(
             })
             .collect();
         serde_json::Value::Object(map).to_string()
-    });
-    columns.push(Alias::new("conflicts"));
-    values.push(conflicts.into());
-    columns.push(Alias::new("updated_at"));
-    values.push(now_ms().into());
-    let update: Vec<Alias> = columns[1..].to_vec();
-    let stmt = Query::insert()
-        .into_table(Alias::new(kind.table))
-        .columns(columns)
-        .values(values)
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .on_conflict(
-            OnConflict::column(Alias::new("id"))
-                .update_columns(update)
-                .to_owned(),
-        )
-        .to_owned();
-    conn.execute(stmt.build_with(conn)).await?;
-    Ok(())
+    })
 }
 
 /// A field value as a typed SQL value; NULLs carry their column type, which PostgreSQL needs.
