@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::{committed_seq, join_documents, BuildWith};
+use crate::docstore::unpack_heads;
 use crate::error::Error;
 use crate::scope::Principal;
 
@@ -197,7 +198,12 @@ struct ChunkRow {
     doc_id: Uuid,
     kind: String,
     seq: i64,
+    snapshot: bool,
     data: Vec<u8>,
+    /// The document's heads, latest position and listing, read in the same statement as the chunk.
+    doc_heads: Vec<u8>,
+    doc_seq: i64,
+    listing: Option<String>,
 }
 
 fn chunk_query() -> SelectStatement {
@@ -205,8 +211,18 @@ fn chunk_query() -> SelectStatement {
     let mut stmt = Query::select()
         .column((c.clone(), Alias::new("doc_id")))
         .column((c.clone(), Alias::new("seq")))
+        .column((c.clone(), Alias::new("snapshot")))
         .column((c.clone(), Alias::new("data")))
         .column((d.clone(), Alias::new("kind")))
+        .expr_as(
+            Expr::col((d.clone(), Alias::new("heads"))),
+            Alias::new("doc_heads"),
+        )
+        .expr_as(
+            Expr::col((d.clone(), Alias::new("seq"))),
+            Alias::new("doc_seq"),
+        )
+        .column((d.clone(), Alias::new("listing")))
         .from_as(Alias::new("doc_chunks"), c.clone())
         .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned();
@@ -225,7 +241,11 @@ async fn chunk_rows(
                 doc_id: r.try_get("", "doc_id")?,
                 kind: r.try_get("", "kind")?,
                 seq: r.try_get("", "seq")?,
+                snapshot: r.try_get("", "snapshot")?,
                 data: r.try_get("", "data")?,
+                doc_heads: r.try_get("", "doc_heads")?,
+                doc_seq: r.try_get("", "doc_seq")?,
+                listing: r.try_get("", "listing")?,
             })
         })
         .collect()
@@ -271,22 +291,50 @@ async fn whole_docs(
     Ok(group(chunk_rows(conn, stmt).await?))
 }
 
-/// Groups chunk rows by document, keeping the order in which documents first appear.
+/// Groups chunk rows by document, keeping the order in which documents first appear. A document whose
+/// rows run from its snapshot (a snapshot is always a document's first chunk) to its latest position is
+/// sent whole, with its listing.
 fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
+    struct Group {
+        update: DocUpdate,
+        from_snapshot: bool,
+        last_seq: i64,
+        doc_seq: i64,
+        listing: Option<String>,
+    }
     let mut index: HashMap<Uuid, usize> = HashMap::new();
-    let mut docs: Vec<DocUpdate> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for row in rows {
         let i = *index.entry(row.doc_id).or_insert_with(|| {
-            docs.push(DocUpdate {
-                id: row.doc_id,
-                kind: row.kind.clone(),
-                chunks: vec![],
+            groups.push(Group {
+                update: DocUpdate {
+                    id: row.doc_id,
+                    kind: row.kind.clone(),
+                    chunks: vec![],
+                    heads: unpack_heads(&row.doc_heads),
+                    listing: None,
+                },
+                from_snapshot: row.snapshot,
+                last_seq: row.seq,
+                doc_seq: row.doc_seq,
+                listing: None,
             });
-            docs.len() - 1
+            groups.len() - 1
         });
-        docs[i].chunks.push(ByteBuf::from(row.data));
+        let group = &mut groups[i];
+        group.update.chunks.push(ByteBuf::from(row.data));
+        group.last_seq = row.seq;
+        group.listing = row.listing;
     }
-    docs
+    groups
+        .into_iter()
+        .map(|mut g| {
+            if g.from_snapshot && g.last_seq == g.doc_seq {
+                g.update.listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
+            }
+            g.update
+        })
+        .collect()
 }
 
 /// Records to evict: those in the lost territories (or, for a former admin, all) that the user may

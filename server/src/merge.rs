@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use sync_core::protocol::{
     DocPush, DocResult, Hash, PushRequest, PushResponse, PushStatus, Reason,
 };
-use sync_core::record::{self, Projection};
+use sync_core::record::{self, Listing, Projection};
 use sync_core::{inspect, kinds, KindSchema, Scope};
 use uuid::Uuid;
 
@@ -65,6 +65,8 @@ struct Write {
     chunk_bytes: i64,
     created_at: i64,
     projection: Projection,
+    /// The projection as devices list it (JSON of [`Listing`]), sent with the whole document.
+    listing: String,
     moved_from: Option<Option<Uuid>>,
     doc: AutoCommit,
 }
@@ -423,6 +425,7 @@ async fn merge_one(
         chunk_count,
         chunk_bytes,
         created_at: row.map_or(now, |r| r.created_at),
+        listing: serde_json::to_string(&Listing::of(&projection)).expect("listing serializes"),
         projection,
         moved_from,
         doc: am,
@@ -594,6 +597,7 @@ async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Resul
                 document::Column::Seq,
                 document::Column::ChunkCount,
                 document::Column::ChunkBytes,
+                document::Column::Listing,
                 document::Column::CreatedAt,
                 document::Column::UpdatedAt,
             ])
@@ -606,6 +610,7 @@ async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Resul
                         document::Column::Seq,
                         document::Column::ChunkCount,
                         document::Column::ChunkBytes,
+                        document::Column::Listing,
                         document::Column::UpdatedAt,
                     ])
                     .to_owned(),
@@ -628,6 +633,7 @@ async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Resul
                 seq(*i).into(),
                 w.chunk_count.into(),
                 w.chunk_bytes.into(),
+                w.listing.clone().into(),
                 w.created_at.into(),
                 now.into(),
             ]);

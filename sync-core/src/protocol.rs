@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
+use crate::record::Listing;
 use crate::schema::Role;
 use crate::Error;
 
@@ -201,6 +202,14 @@ pub struct DocUpdate {
     pub id: Uuid,
     pub kind: String,
     pub chunks: Vec<ByteBuf>,
+    /// The server's heads of the document once these chunks are loaded: a device that already has
+    /// exactly these heads has nothing to load.
+    #[serde(default)]
+    pub heads: Vec<Hash>,
+    /// Set when `chunks` are the whole document: its listing, so a device without the record can store
+    /// the chunks as they are and list the record without loading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Listing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

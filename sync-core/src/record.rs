@@ -48,6 +48,32 @@ impl Projection {
     }
 }
 
+/// A record as a device lists it, ready to store without loading the document: the server sends it
+/// with a whole document so a fresh device can bootstrap at the speed of its database, not of automerge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The fields as one JSON object.
+    pub fields: String,
+    /// The fields in conflict as a JSON array of [`Conflict`].
+    pub conflicts: String,
+    pub deleted: bool,
+}
+
+impl Listing {
+    pub fn of(p: &Projection) -> Listing {
+        let fields: serde_json::Map<String, serde_json::Value> = p
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_json()))
+            .collect();
+        Listing {
+            fields: serde_json::Value::Object(fields).to_string(),
+            conflicts: serde_json::to_string(&p.conflicts).expect("conflicts serialize"),
+            deleted: p.is_deleted(),
+        }
+    }
+}
+
 /// Reads what the document holds at every schema field and checks it, collecting every field error.
 pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projection, Error> {
     let mut fields = BTreeMap::new();
@@ -219,6 +245,38 @@ mod tests {
         assert!(!p.is_deleted());
         assert_eq!(p.scope_key(&CUSTOMER), Some("North"));
         assert!(p.conflicts.is_empty());
+    }
+
+    /// Devices store a whole document as the chunks the server sent, concatenated: a snapshot and
+    /// the change chunks appended since must load as one document.
+    #[test]
+    fn a_snapshot_followed_by_change_chunks_loads_as_one_document() {
+        let mut doc = acme(1);
+        let snapshot = doc.save();
+        let at_snapshot = doc.get_heads();
+        update(
+            &mut doc,
+            &CUSTOMER,
+            &[("phone", Value::Str("+4930123456".into()))],
+        )
+        .unwrap();
+        let first = doc.save_after(&at_snapshot);
+        let at_first = doc.get_heads();
+        update(
+            &mut doc,
+            &CUSTOMER,
+            &[("name", Value::Str("ACME AG".into()))],
+        )
+        .unwrap();
+        let second = doc.save_after(&at_first);
+
+        let stored = [snapshot, first, second].concat();
+        let mut loaded = AutoCommit::load(&stored).unwrap();
+        assert_eq!(loaded.get_heads(), doc.get_heads());
+        assert_eq!(
+            Listing::of(&project(&loaded, &CUSTOMER).unwrap()),
+            Listing::of(&project(&doc, &CUSTOMER).unwrap())
+        );
     }
 
     #[test]
