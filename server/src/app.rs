@@ -145,31 +145,30 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// Every endpoint, each registered together with its OpenAPI operation so the document served at
-/// `/openapi.json` cannot miss one. **Invariant:** routes are only ever added here, through
-/// `OpenApiRouter::routes`; the test `every_route_is_registered_with_its_operation` checks the source.
-pub fn api() -> OpenApiRouter<AppState> {
+/// `/openapi.json` cannot miss one. **Architecture invariant:** routes are only ever added here,
+/// through `OpenApiRouter::routes`; the unit test `routes_are_only_added_with_their_operation` checks
+/// the source for any other way.
+fn api(limits: &Limits) -> OpenApiRouter<AppState> {
+    let sync = routes::sync::router().layer(DefaultBodyLimit::max(limits.max_message_bytes));
+    // The JSON endpoints take small bodies; the sync calls up to the message limit.
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::auth::router())
         .merge(routes::devices::router())
         .merge(routes::quarantine::router())
         .merge(routes::ops::router())
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .merge(sync)
 }
 
 /// The OpenAPI document of every endpoint.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = api().split_for_parts();
+    let (_, doc) = api(&Limits::default()).split_for_parts();
     doc
 }
 
 pub fn router(state: AppState) -> Router {
-    let sync = OpenApiRouter::new()
-        .merge(routes::sync::router())
-        .layer(DefaultBodyLimit::max(state.limits.max_message_bytes));
-    let (routes, doc) = api()
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .merge(sync)
-        .split_for_parts();
+    let (routes, doc) = api(&state.limits).split_for_parts();
     routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -243,4 +242,36 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Routes registered with `route`, `route_service` or `nest` (on an axum or an OpenApiRouter) would be served but missing
+    /// from the OpenAPI document, and so from schemathesis and the authorisation matrix. Every route must
+    /// go through `OpenApiRouter::routes(routes!(handler))`, which registers both.
+    #[test]
+    fn routes_are_only_added_with_their_operation() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let mut scanned = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    scanned += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for needle in [concat!(".route", "("), concat!(".route_service", "("), concat!(".nest", "(")] {
+                        assert!(
+                            !text.contains(needle),
+                            "{} adds a route with `{needle}`: use OpenApiRouter::routes(routes!(..))",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+        assert!(scanned > 10, "the scan found the sources");
+    }
 }

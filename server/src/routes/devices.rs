@@ -33,7 +33,7 @@ fn millis_to_rfc3339(ms: i64) -> String {
 }
 
 /// The devices of the calling user, oldest first.
-#[utoipa::path(get, path = "/v1/devices", tag = "devices",
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
     responses(
         (status = 200, description = "The caller's devices", body = Vec<DeviceInfo>),
         (status = 401, description = "No valid token (`unauthenticated`, `token_expired`, `device_revoked`)", body = ErrorBody),
@@ -65,7 +65,7 @@ async fn list(
 
 /// Revokes a device: its token stops working and its next request tells it to wipe its local data.
 /// Its owner, an admin, or a manager sharing a territory with the agent who owns it may revoke it.
-#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices",
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", operation_id = "revoke_device",
     params(("id" = Uuid, Path, description = "The device to revoke")),
     responses(
         (status = 204, description = "Revoked (also when it already was)"),

@@ -109,7 +109,7 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
 }
 
 /// The quarantine entries of the caller's territories (every entry for an admin), oldest first.
-#[utoipa::path(get, path = "/v1/quarantine", tag = "quarantine",
+#[utoipa::path(get, path = "/v1/quarantine", tag = "quarantine", operation_id = "list_quarantine",
     responses(
         (status = 200, description = "The entries", body = Vec<Entry>),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -173,7 +173,7 @@ async fn claim(state: &AppState, who: &Principal, id: Uuid, to: &str) -> Result<
 }
 
 /// Accepts an entry: its changes are merged through the normal push path.
-#[utoipa::path(post, path = "/v1/quarantine/{id}/accept", tag = "quarantine",
+#[utoipa::path(post, path = "/v1/quarantine/{id}/accept", tag = "quarantine", operation_id = "accept_quarantined",
     params(("id" = Uuid, Path, description = "The quarantine entry")),
     responses(
         (status = 200, description = "Accepted and merged", body = Entry),
@@ -249,7 +249,7 @@ async fn accept(
 }
 
 /// Rejects an entry: it is kept, marked rejected, and never merged.
-#[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "quarantine",
+#[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "quarantine", operation_id = "reject_quarantined",
     params(("id" = Uuid, Path, description = "The quarantine entry")),
     responses(
         (status = 200, description = "Rejected", body = Entry),
