@@ -262,7 +262,11 @@ mod tests {
                 } else if path.extension().is_some_and(|e| e == "rs") {
                     scanned += 1;
                     let text = std::fs::read_to_string(&path).unwrap();
-                    for needle in [concat!(".route", "("), concat!(".route_service", "("), concat!(".nest", "(")] {
+                    for needle in [
+                        concat!(".route", "("),
+                        concat!(".route_service", "("),
+                        concat!(".nest", "("),
+                    ] {
                         assert!(
                             !text.contains(needle),
                             "{} adds a route with `{needle}`: use OpenApiRouter::routes(routes!(..))",

@@ -101,7 +101,11 @@ impl Metrics {
             latency.clone(),
         );
         let pushes = Counter::default();
-        registry.register("fieldsync_sync_pushes", "Push calls answered", pushes.clone());
+        registry.register(
+            "fieldsync_sync_pushes",
+            "Push calls answered",
+            pushes.clone(),
+        );
         let pulls = Counter::default();
         registry.register("fieldsync_sync_pulls", "Pull calls answered", pulls.clone());
         let push_docs = Family::<Outcome, Counter>::default();

@@ -65,7 +65,12 @@ struct Row {
 }
 
 const fn row(method: &'static str, path: &'static str, target: Target, expect: [Expect; 6]) -> Row {
-    Row { method, path, target, expect }
+    Row {
+        method,
+        path,
+        target,
+        expect,
+    }
 }
 
 const PUBLIC: [Expect; 6] = [A, A, A, A, A, A];
@@ -83,24 +88,114 @@ const MATRIX: &[Row] = &[
     row("POST", "/v1/auth/login", Target::None, PUBLIC),
     row("GET", "/metrics", Target::None, SCRAPE_ONLY),
     // The device list is always the caller's own: another user's device never shows, even to an admin.
-    row("GET", "/v1/devices", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("GET", "/v1/devices", Target::Out, [H, H, H, D(401), D(401), D(401)]),
-    row("DELETE", "/v1/devices/{id}", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("DELETE", "/v1/devices/{id}", Target::Out, [A, D(404), D(404), D(401), D(401), D(401)]),
-    row("GET", "/v1/quarantine", Target::In, [A, A, D(403), D(401), D(401), D(401)]),
-    row("GET", "/v1/quarantine", Target::Out, [A, H, D(403), D(401), D(401), D(401)]),
-    row("POST", "/v1/quarantine/{id}/reject", Target::In, [A, A, D(403), D(401), D(401), D(401)]),
-    row("POST", "/v1/quarantine/{id}/reject", Target::Out, [A, D(404), D(403), D(401), D(401), D(401)]),
-    row("POST", "/v1/quarantine/{id}/accept", Target::In, [A, A, D(403), D(401), D(401), D(401)]),
-    row("POST", "/v1/quarantine/{id}/accept", Target::Out, [A, D(404), D(403), D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/push", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/push", Target::Out, [A, H, H, D(401), D(401), D(401)]),
-    row("GET", "/v1/sync/pull", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("GET", "/v1/sync/pull", Target::Out, [A, H, H, D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/pull", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/pull", Target::Out, [A, H, H, D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/verify", Target::In, [A, A, A, D(401), D(401), D(401)]),
-    row("POST", "/v1/sync/verify", Target::Out, [A, H, H, D(401), D(401), D(401)]),
+    row(
+        "GET",
+        "/v1/devices",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/devices",
+        Target::Out,
+        [H, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/devices/{id}",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/devices/{id}",
+        Target::Out,
+        [A, D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/quarantine",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/quarantine",
+        Target::Out,
+        [A, H, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/reject",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/reject",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/accept",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/accept",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/push",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/push",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/sync/pull",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/sync/pull",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/pull",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/pull",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/verify",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/verify",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
 ];
 
 /// The data the matrix runs against.
@@ -131,7 +226,9 @@ impl Fixture {
         server.user("maria@x.test", Role::Manager, &["North"]).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("carla@x.test", Role::Agent, &["South"]).await;
-        let dave = server.user("dave@x.test", Role::Agent, &["North", "South"]).await;
+        let dave = server
+            .user("dave@x.test", Role::Agent, &["North", "South"])
+            .await;
         server.user("rex@x.test", Role::Agent, &["North"]).await;
         server.user("eve@x.test", Role::Agent, &["North"]).await;
         server.user("login@x.test", Role::Agent, &["North"]).await;
@@ -146,22 +243,40 @@ impl Fixture {
         let revoked = server.device("rex@x.test").await;
         let expired = server.device("eve@x.test").await;
 
-        let north_doc = agent.replica.create("customer", &customer("North Co", "North")).await.unwrap();
-        let south_doc = carla.replica.create("customer", &customer("South Co", "South")).await.unwrap();
+        let north_doc = agent
+            .replica
+            .create("customer", &customer("North Co", "North"))
+            .await
+            .unwrap();
+        let south_doc = carla
+            .replica
+            .create("customer", &customer("South Co", "South"))
+            .await
+            .unwrap();
         agent.sync().await;
         carla.sync().await;
         // Dave edits both records offline, then loses both territories: both edits are quarantined.
         dave_device.sync().await;
         for id in [north_doc, south_doc] {
-            dave_device.replica.update(id, &[("phone", "555".into())]).await.unwrap();
+            dave_device
+                .replica
+                .update(id, &[("phone", "555".into())])
+                .await
+                .unwrap();
         }
         for territory in ["North", "South"] {
-            fieldsync_server::users::revoke_territory(&server.state.db, dave, territory).await.unwrap();
+            fieldsync_server::users::revoke_territory(&server.state.db, dave, territory)
+                .await
+                .unwrap();
         }
         let report = dave_device.sync().await;
         assert_eq!(report.quarantined.len(), 2, "{report:?}");
 
-        admin.client.revoke_device(revoked.login.device_id).await.unwrap();
+        admin
+            .client
+            .revoke_device(revoked.login.device_id)
+            .await
+            .unwrap();
         let aged = devices::Entity::update_many()
             .col_expr(devices::Column::CreatedAt, Expr::value(0i64))
             .filter(devices::Column::Id.eq(expired.login.device_id))
@@ -244,7 +359,8 @@ impl Fixture {
         let url = format!(
             "{}{}",
             self.server.url,
-            row.path.replace("{id}", &self.id(row.path, row.target).to_string())
+            row.path
+                .replace("{id}", &self.id(row.path, row.target).to_string())
         );
         let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();
         let mut request = self.http.request(method, &url);
@@ -260,15 +376,29 @@ impl Fixture {
             })),
             ("POST", "/v1/sync/push") => {
                 let author = device.unwrap_or(&self.agent);
-                let territory = if row.target == Target::Out { "South" } else { "North" };
-                let id = author.replica.create("customer", &customer("New", territory)).await.unwrap();
+                let territory = if row.target == Target::Out {
+                    "South"
+                } else {
+                    "North"
+                };
+                let id = author
+                    .replica
+                    .create("customer", &customer("New", territory))
+                    .await
+                    .unwrap();
                 let mut docs = author.replica.pending_pushes().await.unwrap();
                 docs.retain(|d| d.id == id);
                 pushed = Some(id);
-                request.header("content-type", CONTENT_TYPE).body(protocol::encode(&PushRequest { docs }))
+                request
+                    .header("content-type", CONTENT_TYPE)
+                    .body(protocol::encode(&PushRequest { docs }))
             }
-            ("GET", "/v1/sync/pull") => request.query(&[("limit", "5000")]).header("accept", "application/json"),
-            ("POST", "/v1/sync/pull") => request.json(&serde_json::json!({"limit": 5000})).header("accept", "application/json"),
+            ("GET", "/v1/sync/pull") => request
+                .query(&[("limit", "5000")])
+                .header("accept", "application/json"),
+            ("POST", "/v1/sync/pull") => request
+                .json(&serde_json::json!({"limit": 5000}))
+                .header("accept", "application/json"),
             ("POST", "/v1/sync/verify") => request
                 .json(&serde_json::json!({"mode": "docs", "docs": [{"id": doc, "heads": []}]}))
                 .header("accept", "application/json"),
@@ -279,22 +409,45 @@ impl Fixture {
         if !(200..300).contains(&status) && status != 409 {
             // Every refusal is in the error shape with a code.
             let body: serde_json::Value = response.json().await.expect("a JSON error");
-            assert!(body["error"]["code"].is_string(), "{} {}: {body}", row.method, row.path);
+            assert!(
+                body["error"]["code"].is_string(),
+                "{} {}: {body}",
+                row.method,
+                row.path
+            );
             return D(status);
         }
         let seen = match (row.method, row.path) {
             ("GET", "/v1/devices") => {
                 let list: serde_json::Value = response.json().await.unwrap();
-                let wanted = if row.target == Target::In { device.unwrap().login.device_id } else { self.south_device };
-                list.as_array().unwrap().iter().any(|d| d["id"] == wanted.to_string())
+                let wanted = if row.target == Target::In {
+                    device.unwrap().login.device_id
+                } else {
+                    self.south_device
+                };
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["id"] == wanted.to_string())
             }
             ("GET", "/v1/quarantine") => {
                 let list: serde_json::Value = response.json().await.unwrap();
-                let wanted = if row.target == Target::In { self.north_entry } else { self.south_entry };
-                list.as_array().unwrap().iter().any(|e| e["id"] == wanted.to_string())
+                let wanted = if row.target == Target::In {
+                    self.north_entry
+                } else {
+                    self.south_entry
+                };
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["id"] == wanted.to_string())
             }
             ("POST", "/v1/sync/push") => {
-                let reply: PushResponse = protocol::decode(&response.bytes().await.unwrap(), &protocol::Limits::default()).unwrap();
+                let reply: PushResponse = protocol::decode(
+                    &response.bytes().await.unwrap(),
+                    &protocol::Limits::default(),
+                )
+                .unwrap();
                 let applied = reply.results[0].status == PushStatus::Applied;
                 let stored = !self.server.heads(pushed.unwrap()).await.is_empty();
                 assert_eq!(applied, stored, "applied means stored");
@@ -303,15 +456,27 @@ impl Fixture {
             (_, "/v1/sync/pull") => {
                 let page: serde_json::Value = response.json().await.unwrap();
                 assert_eq!(page["more"], false, "the fixture fits one page");
-                page["docs"].as_array().unwrap().iter().any(|d| d["id"] == doc.to_string())
+                page["docs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["id"] == doc.to_string())
             }
             ("POST", "/v1/sync/verify") => {
                 let reply: serde_json::Value = response.json().await.unwrap();
-                !reply["unknown"].as_array().unwrap().iter().any(|d| *d == doc.to_string())
+                !reply["unknown"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| *d == doc.to_string())
             }
             _ => true,
         };
-        if seen { A } else { H }
+        if seen {
+            A
+        } else {
+            H
+        }
     }
 }
 
@@ -323,24 +488,42 @@ fn documented_operations() -> BTreeSet<String> {
         .unwrap()
         .iter()
         .flat_map(|(path, item)| {
-            item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase()))
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
         })
         .collect()
 }
 
 #[test]
 fn the_matrix_covers_every_documented_endpoint() {
-    let tabled: BTreeSet<String> = MATRIX.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let tabled: BTreeSet<String> = MATRIX
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     let documented = documented_operations();
     let missing: Vec<_> = documented.difference(&tabled).collect();
-    assert!(missing.is_empty(), "endpoints missing from the authorisation matrix: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "endpoints missing from the authorisation matrix: {missing:?}"
+    );
     let stale: Vec<_> = tabled.difference(&documented).collect();
-    assert!(stale.is_empty(), "matrix rows for endpoints that do not exist: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "matrix rows for endpoints that do not exist: {stale:?}"
+    );
     // Endpoints that touch data are checked against both in-scope and out-of-scope data.
     for r in MATRIX.iter().filter(|r| r.target != Target::None) {
-        let other = if r.target == Target::In { Target::Out } else { Target::In };
+        let other = if r.target == Target::In {
+            Target::Out
+        } else {
+            Target::In
+        };
         assert!(
-            MATRIX.iter().any(|o| o.method == r.method && o.path == r.path && o.target == other),
+            MATRIX
+                .iter()
+                .any(|o| o.method == r.method && o.path == r.path && o.target == other),
             "{} {} lacks a {other:?} row",
             r.method,
             r.path
@@ -386,7 +569,14 @@ fn hostile_values() -> Vec<String> {
 
 async fn table_counts(server: &TestServer) -> Vec<i64> {
     let mut counts = Vec::new();
-    for table in ["users", "devices", "documents", "doc_chunks", "quarantine", "customers"] {
+    for table in [
+        "users",
+        "devices",
+        "documents",
+        "doc_chunks",
+        "quarantine",
+        "customers",
+    ] {
         counts.push(server.count(table).await);
     }
     let revoked = devices::Entity::find()

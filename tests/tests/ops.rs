@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer, PASSWORD};
 use fieldsync_server::app::{AppState, Secret, Settings, ShutdownTimes};
-use fieldsync_server::ratelimit::Rate;
 use fieldsync_server::entities::device as devices;
+use fieldsync_server::ratelimit::Rate;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sync_core::protocol::{self, PushRequest, PushResponse, PushStatus, CONTENT_TYPE};
@@ -20,7 +20,10 @@ const SCRAPE_TOKEN: &str = "a-scrape-token-for-tests";
 async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.expect("a JSON error body");
-    (status, body["error"]["code"].as_str().expect("a code").to_string())
+    (
+        status,
+        body["error"]["code"].as_str().expect("a code").to_string(),
+    )
 }
 
 fn login_body(email: &str, password: &str) -> serde_json::Value {
@@ -44,22 +47,35 @@ async fn openapi_document_describes_every_route() {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert_eq!(doc, serde_json::to_value(fieldsync_server::app::openapi()).unwrap());
+    assert_eq!(
+        doc,
+        serde_json::to_value(fieldsync_server::app::openapi()).unwrap()
+    );
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
             operations += 1;
-            let url = format!("{}{}", server.url, path.replace("{id}", &uuid::Uuid::nil().to_string()));
+            let url = format!(
+                "{}{}",
+                server.url,
+                path.replace("{id}", &uuid::Uuid::nil().to_string())
+            );
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = http.request(method.clone(), &url).send().await.unwrap();
             let status = response.status().as_u16();
             assert_ne!(status, 405, "{method} {path}");
             let body = response.text().await.unwrap();
-            assert!(!body.contains("no such endpoint"), "{method} {path} is documented but not routed");
+            assert!(
+                !body.contains("no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
         }
     }
-    assert_eq!(operations, 15, "an endpoint was added: extend the authorisation matrix too");
+    assert_eq!(
+        operations, 15,
+        "an endpoint was added: extend the authorisation matrix too"
+    );
     // The sync calls describe their MessagePack media type.
     let push = &doc["paths"]["/v1/sync/push"]["post"];
     assert!(push["requestBody"]["content"][CONTENT_TYPE].is_object());
@@ -70,7 +86,10 @@ async fn openapi_document_describes_every_route() {
 async fn readiness_turns_false_while_draining() {
     let db = TestDb::sqlite().await;
     let settings = Settings {
-        shutdown: ShutdownTimes { drain: Duration::from_secs(600), grace: Duration::from_secs(1) },
+        shutdown: ShutdownTimes {
+            drain: Duration::from_secs(600),
+            grace: Duration::from_secs(1),
+        },
         ..Settings::new(&db.url)
     };
     let state = AppState::new(&settings).await.unwrap();
@@ -166,7 +185,10 @@ storage_test! {
 /// The value of one sample line of an OpenMetrics text, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
@@ -291,7 +313,7 @@ storage_test! {
         // The account's bucket is empty: even the right password is refused, with a time to wait.
         let refused = attempt("ANNA@x.test ", PASSWORD).await.unwrap();
         let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!(wait >= 1 && wait <= 1200, "{wait}");
+        assert!((1..=1200).contains(&wait), "{wait}");
         let (status, code) = error_code(refused).await;
         assert_eq!((status, code.as_str()), (429, "too_many_login_attempts"));
         // Another account from the same address still logs in.

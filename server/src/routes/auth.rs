@@ -99,7 +99,10 @@ async fn login(
         .check(&account)
         .map_err(|wait| ("login_account", wait))
         .and_then(|()| match addr {
-            Some(ip) => guards.login_addrs.check(&ip).map_err(|wait| ("login_addr", wait)),
+            Some(ip) => guards
+                .login_addrs
+                .check(&ip)
+                .map_err(|wait| ("login_addr", wait)),
             None => Ok(()),
         });
     if let Err((limit, wait)) = limited {

@@ -60,7 +60,9 @@ async fn metrics(
     };
     // Comparing digests keeps the time taken independent of how much of the token was right.
     if Sha256::digest(presented.trim().as_bytes()) != Sha256::digest(expected.0.as_bytes()) {
-        return Err(Error::Forbidden("only the metrics scrape token may read metrics".into()));
+        return Err(Error::Forbidden(
+            "only the metrics scrape token may read metrics".into(),
+        ));
     }
     Ok(([(CONTENT_TYPE, OPENMETRICS)], state.metrics.render()))
 }

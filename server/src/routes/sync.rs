@@ -83,10 +83,7 @@ struct PullQuery {
 /// Answers one page of the feed and records how far behind the device was.
 async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<PullResponse, Error> {
     let head = db::committed_seq(&state.db.conn).await?;
-    let at = req
-        .cursor
-        .as_ref()
-        .map_or(0, |c| feed::cursor_position(c));
+    let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
     let response = feed::pull(state, who, req).await?;
     state.metrics.pulled(head - at, response.docs.len());
     Ok(response)
