@@ -32,6 +32,7 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
         .take(&who.device_id)
         .map_err(|retry_after| {
             state.metrics.rate_limited("device_sync");
+            tracing::warn!(device = %who.device_id, ?retry_after, "sync refused: the device is over its rate limit");
             Error::RateLimited {
                 code: "rate_limited",
                 message: "this device syncs too often; wait before syncing again".into(),
