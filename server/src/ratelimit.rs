@@ -118,18 +118,13 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    /// Whether `key` has a token left, without taking it.
-    pub fn check(&self, key: &K) -> Result<(), Duration> {
+    /// Gives back a token taken for a request that turned out not to count (a successful login).
+    pub fn refund(&self, key: &K) {
         let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let tokens = buckets
-            .get(key)
-            .map_or(f64::from(self.rate.burst), |b| self.refilled(*b, now));
-        if tokens >= 1.0 {
-            Ok(())
-        } else {
-            let per_token = self.rate.refill_interval().as_secs_f64();
-            Err(Duration::from_secs_f64((1.0 - tokens) * per_token))
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bucket) = buckets.get(key).copied() {
+            let tokens = (self.refilled(bucket, now) + 1.0).min(f64::from(self.rate.burst));
+            buckets.insert(key.clone(), Bucket { tokens, at: now });
         }
     }
 }
@@ -142,12 +137,14 @@ mod tests {
     fn a_bucket_allows_its_burst_then_says_when_to_retry() {
         let limiter = Limiter::new(Rate::new(3, Duration::from_secs(60)));
         for _ in 0..3 {
-            assert_eq!(limiter.check(&"a"), Ok(()));
             assert_eq!(limiter.take(&"a"), Ok(()));
         }
         let wait = limiter.take(&"a").unwrap_err();
         assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
-        assert!(limiter.check(&"a").is_err());
+        // A refunded token can be taken again, once.
+        limiter.refund(&"a");
+        assert_eq!(limiter.take(&"a"), Ok(()));
+        assert!(limiter.take(&"a").is_err());
         // Other keys have their own buckets.
         assert_eq!(limiter.take(&"b"), Ok(()));
     }

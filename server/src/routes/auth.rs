@@ -49,7 +49,9 @@ fn plausible_email(email: &str) -> bool {
     email.chars().count() <= MAX_EMAIL_CHARS && !email.chars().any(char::is_control)
 }
 
-fn too_many(retry_after: std::time::Duration) -> Error {
+fn too_many(state: &AppState, limit: &str, retry_after: std::time::Duration) -> Error {
+    state.metrics.rate_limited(limit);
+    tracing::warn!(limit, "login refused: too many failed attempts");
     Error::RateLimited {
         code: "too_many_login_attempts",
         message: "too many failed logins; wait before trying again".into(),
@@ -94,21 +96,16 @@ async fn login(
     }
     let account = req.email.trim().to_lowercase();
     let guards = &state.guards;
-    let limited = guards
-        .login_accounts
-        .check(&account)
-        .map_err(|wait| ("login_account", wait))
-        .and_then(|()| match addr {
-            Some(ip) => guards
-                .login_addrs
-                .check(&ip)
-                .map_err(|wait| ("login_addr", wait)),
-            None => Ok(()),
-        });
-    if let Err((limit, wait)) = limited {
-        state.metrics.rate_limited(limit);
-        tracing::warn!(limit, "login refused: too many failed attempts");
-        return Err(too_many(wait));
+    // Every attempt takes a token up front, so concurrent guesses cannot all slip past the limit; a
+    // successful login gives its tokens back.
+    if let Err(wait) = guards.login_accounts.take(&account) {
+        return Err(too_many(&state, "login_account", wait));
+    }
+    if let Some(ip) = addr {
+        if let Err(wait) = guards.login_addrs.take(&ip) {
+            guards.login_accounts.refund(&account);
+            return Err(too_many(&state, "login_addr", wait));
+        }
     }
     let user = if plausible_email(&account) {
         find_by_email(&state.db, &account).await?
@@ -124,15 +121,13 @@ async fn login(
         .map_err(|e| Error::Internal(e.to_string()))?;
     let user = match user {
         Some(user) if ok => user,
-        _ => {
-            // Only failures use up the buckets: a team logging in its devices is never throttled.
-            let _ = guards.login_accounts.take(&account);
-            if let Some(ip) = addr {
-                let _ = guards.login_addrs.take(&ip);
-            }
-            return Err(Error::BadCredentials);
-        }
+        _ => return Err(Error::BadCredentials),
     };
+    // Only failures use up the buckets: a team logging in its devices is never throttled.
+    guards.login_accounts.refund(&account);
+    if let Some(ip) = addr {
+        guards.login_addrs.refund(&ip);
+    }
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let device_id = Uuid::now_v7();
