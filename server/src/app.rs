@@ -246,9 +246,10 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    /// Routes registered with `route`, `route_service` or `nest` (on an axum or an OpenApiRouter) would be served but missing
-    /// from the OpenAPI document, and so from schemathesis and the authorisation matrix. Every route must
-    /// go through `OpenApiRouter::routes(routes!(handler))`, which registers both.
+    /// Routes registered with `route`, `route_service` or `nest` (on an axum or an OpenApiRouter) would
+    /// be served but missing from the OpenAPI document, and so from schemathesis and the authorisation
+    /// matrix. Every route must go through `OpenApiRouter::routes(routes!(handler))`, which registers
+    /// both.
     #[test]
     fn routes_are_only_added_with_their_operation() {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
