@@ -1,21 +1,29 @@
 //! The application: its shared state, its router and the `serve` entry point that the binary and the
 //! tests both use.
 
-use std::future::Future;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::Router;
+use axum::{Extension, Router};
 use sync_core::protocol::Limits;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
 
 use crate::db::Db;
 use crate::docstore::DocCache;
 use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::ratelimit::{Limiter, Rate};
 use crate::routes;
 
 /// The state every handler shares. Cloning is cheap.
@@ -25,6 +33,43 @@ pub struct AppState {
     /// Recently merged documents; bounded, so memory does not grow with the database.
     pub cache: Arc<DocCache>,
     pub limits: Limits,
+    /// How long a device token is valid after login; None for tokens that never expire.
+    pub token_ttl: Option<Duration>,
+    pub guards: Arc<Guards>,
+    pub metrics: Arc<Metrics>,
+    /// The bearer token Prometheus scrapes `/metrics` with; None leaves `/metrics` closed.
+    pub metrics_token: Option<Secret>,
+    /// Set once shutdown begins: readiness turns false so load balancers stop sending new work.
+    pub draining: Arc<AtomicBool>,
+    /// How long to keep accepting requests after readiness turned false, and how long in-flight
+    /// requests may then take to finish.
+    pub shutdown: ShutdownTimes,
+}
+
+/// The rate limits of one server process.
+pub struct Guards {
+    /// Failed logins per e-mail address.
+    pub login_accounts: Limiter<String>,
+    /// Failed logins per client address.
+    pub login_addrs: Limiter<IpAddr>,
+    /// Sync calls (push, pull, verify) per device.
+    pub sync_devices: Limiter<Uuid>,
+}
+
+/// A secret whose `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Arc<str>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownTimes {
+    pub drain: Duration,
+    pub grace: Duration,
 }
 
 /// How a server runs.
@@ -34,7 +79,21 @@ pub struct Settings {
     pub max_connections: u32,
     pub cache_docs: usize,
     pub limits: Limits,
+    pub token_ttl: Option<Duration>,
+    pub login_account_rate: Rate,
+    pub login_addr_rate: Rate,
+    pub device_sync_rate: Rate,
+    pub metrics_token: Option<Secret>,
+    pub shutdown: ShutdownTimes,
 }
+
+/// Defaults, documented in the README: a token lasts 90 days; 10 failed logins per account and 100 per
+/// client address per 15 minutes; 1,200 sync calls per device per minute (a device syncing every
+/// second uses a twentieth of that).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+pub const DEFAULT_LOGIN_ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(15 * 60));
+pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 * 60));
+pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
 
 impl Settings {
     pub fn new(database_url: impl Into<String>) -> Settings {
@@ -43,6 +102,15 @@ impl Settings {
             max_connections: 16,
             cache_docs: 2_000,
             limits: Limits::default(),
+            token_ttl: Some(DEFAULT_TOKEN_TTL),
+            login_account_rate: DEFAULT_LOGIN_ACCOUNT_RATE,
+            login_addr_rate: DEFAULT_LOGIN_ADDR_RATE,
+            device_sync_rate: DEFAULT_DEVICE_SYNC_RATE,
+            metrics_token: None,
+            shutdown: ShutdownTimes {
+                drain: Duration::ZERO,
+                grace: Duration::from_secs(30),
+            },
         }
     }
 }
@@ -54,7 +122,21 @@ impl AppState {
             db,
             cache: Arc::new(DocCache::new(settings.cache_docs)),
             limits: settings.limits,
+            token_ttl: settings.token_ttl,
+            guards: Arc::new(Guards {
+                login_accounts: Limiter::new(settings.login_account_rate),
+                login_addrs: Limiter::new(settings.login_addr_rate),
+                sync_devices: Limiter::new(settings.device_sync_rate),
+            }),
+            metrics: Arc::new(Metrics::new()),
+            metrics_token: settings.metrics_token.clone(),
+            draining: Arc::new(AtomicBool::new(false)),
+            shutdown: settings.shutdown,
         })
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }
 
@@ -62,16 +144,38 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Bodies of the JSON endpoints (login, devices) are small.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-pub fn router(state: AppState) -> Router {
-    let sync = routes::sync::router().layer(DefaultBodyLimit::max(state.limits.max_message_bytes));
-    Router::new()
+/// Every endpoint, each registered together with its OpenAPI operation so the document served at
+/// `/openapi.json` cannot miss one. **Architecture invariant:** routes are only ever added here,
+/// through `OpenApiRouter::routes`; the unit test `routes_are_only_added_with_their_operation` checks
+/// the source for any other way.
+fn api(limits: &Limits) -> OpenApiRouter<AppState> {
+    let sync = routes::sync::router().layer(DefaultBodyLimit::max(limits.max_message_bytes));
+    // The JSON endpoints take small bodies; the sync calls up to the message limit.
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::auth::router())
         .merge(routes::devices::router())
         .merge(routes::quarantine::router())
+        .merge(routes::ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .merge(sync)
+}
+
+/// The OpenAPI document of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = api(&Limits::default()).split_for_parts();
+    doc
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api(&state.limits).split_for_parts();
+    routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .fallback(routes::not_found)
+        .layer(Extension(Arc::new(doc)))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -83,17 +187,42 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves on `listener` until `shutdown` resolves, then drains: readiness turns false at once, new
+/// requests are still taken for `shutdown.drain` (while load balancers notice), then the listener
+/// closes and in-flight requests get up to `shutdown.grace` to finish.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Internal(format!("server failed: {e}")))
+    let draining = state.draining.clone();
+    let times = state.shutdown;
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let serving = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.store(true, Ordering::SeqCst);
+            tracing::info!("shutting down: readiness is false");
+            tokio::time::sleep(times.drain).await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = closed_tx.send(());
+        })
+        .into_future();
+    let overdue = async move {
+        if closed_rx.await.is_ok() {
+            tokio::time::sleep(times.grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = serving => result.map_err(|e| Error::Internal(format!("server failed: {e}"))),
+        _ = overdue => {
+            tracing::warn!(grace = ?times.grace, "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -113,7 +242,41 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing in-flight requests");
-    // Leave the runtime a moment to log before connections drain.
-    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Routes registered with `route`, `route_service` or `nest` (on an axum or an OpenApiRouter) would
+    /// be served but missing from the OpenAPI document, and so from schemathesis and the authorisation
+    /// matrix. Every route must go through `OpenApiRouter::routes(routes!(handler))`, which registers
+    /// both.
+    #[test]
+    fn routes_are_only_added_with_their_operation() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let mut scanned = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    scanned += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for needle in [
+                        concat!(".route", "("),
+                        concat!(".route_service", "("),
+                        concat!(".nest", "("),
+                    ] {
+                        assert!(
+                            !text.contains(needle),
+                            "{} adds a route with `{needle}`: use OpenApiRouter::routes(routes!(..))",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+        assert!(scanned > 10, "the scan found the sources");
+    }
 }

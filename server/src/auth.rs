@@ -44,7 +44,9 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Loads the device behind a bearer token, refusing unknown and revoked ones.
+/// Loads the device behind a bearer token, refusing unknown, revoked and expired ones. Revocation is
+/// checked first: a revoked device must hear that it has to wipe its data, even if its token also
+/// expired.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Error> {
     let conn = &state.db.conn;
     let device = device::Entity::find()
@@ -54,6 +56,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         .ok_or(Error::Unauthenticated)?;
     if device.revoked_at.is_some() {
         return Err(Error::DeviceRevoked);
+    }
+    if let Some(ttl) = state.token_ttl {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        if crate::db::now_ms().saturating_sub(device.created_at) >= ttl_ms {
+            return Err(Error::TokenExpired);
+        }
     }
     let user = user::Entity::find_by_id(device.user_id)
         .one(conn)

@@ -2,8 +2,10 @@
 //! wrapper around [`main`], so end-to-end tests can run the very same program as a separate process.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::app::{shutdown_signal, AppState, Settings};
+use crate::app::{self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes};
+use crate::ratelimit::Rate;
 use crate::{demo, users};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -31,6 +33,46 @@ struct DbArgs {
     database_url: String,
 }
 
+/// Token lifetime, rate limits, metrics and shutdown.
+#[derive(clap::Args, Clone)]
+struct OpsArgs {
+    /// How long a device token is valid after login (e.g. 90d, 12h); `never` for no expiry.
+    #[arg(long, default_value = "90d", value_parser = parse_ttl)]
+    token_ttl: TokenTtl,
+    /// Failed logins allowed per e-mail address, as N/DURATION.
+    #[arg(long, default_value_t = app::DEFAULT_LOGIN_ACCOUNT_RATE)]
+    login_account_rate: Rate,
+    /// Failed logins allowed per client address, as N/DURATION.
+    #[arg(long, default_value_t = app::DEFAULT_LOGIN_ADDR_RATE)]
+    login_addr_rate: Rate,
+    /// Sync calls (push, pull, verify) allowed per device, as N/DURATION.
+    #[arg(long, default_value_t = app::DEFAULT_DEVICE_SYNC_RATE)]
+    device_sync_rate: Rate,
+    /// The bearer token Prometheus scrapes /metrics with; without it /metrics is closed.
+    #[arg(long, env = "FIELDSYNC_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// On SIGTERM, how long to keep taking requests after readiness turned false.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    shutdown_drain: Duration,
+    /// Then, how long in-flight requests may take to finish before the server stops anyway.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+}
+
+#[derive(Clone, Copy)]
+struct TokenTtl(Option<Duration>);
+
+fn parse_ttl(s: &str) -> Result<TokenTtl, String> {
+    if s == "never" {
+        return Ok(TokenTtl(None));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(TokenTtl(Some(d))),
+        Ok(_) => Err("a token lifetime is above zero (or `never`)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
@@ -45,6 +87,8 @@ enum Command {
         /// How many merged documents to keep in memory.
         #[arg(long, default_value_t = 2_000)]
         cache_docs: usize,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// Manage users.
     User {
@@ -125,9 +169,22 @@ pub async fn main() -> anyhow::Result<()> {
             db,
             demo: seed_demo,
             cache_docs,
+            ops,
         } => {
+            if ops.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+                bail!("a metrics token needs at least 16 characters");
+            }
             let settings = Settings {
                 cache_docs,
+                token_ttl: ops.token_ttl.0,
+                login_account_rate: ops.login_account_rate,
+                login_addr_rate: ops.login_addr_rate,
+                device_sync_rate: ops.device_sync_rate,
+                metrics_token: ops.metrics_token.map(|t| Secret(t.into())),
+                shutdown: ShutdownTimes {
+                    drain: ops.shutdown_drain,
+                    grace: ops.shutdown_grace,
+                },
                 ..Settings::new(&db.database_url)
             };
             let state = AppState::new(&settings)

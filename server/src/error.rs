@@ -16,6 +16,15 @@ pub enum Error {
     BadCredentials,
     #[error("this device was revoked; delete its local data")]
     DeviceRevoked,
+    #[error("this device's token expired; log in again")]
+    TokenExpired,
+    /// Too many requests from one account, address or device; `retry_after` says when to try again.
+    #[error("{message}")]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -48,9 +57,11 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Unauthenticated | Error::BadCredentials | Error::DeviceRevoked => {
-                StatusCode::UNAUTHORIZED
-            }
+            Error::Unauthenticated
+            | Error::BadCredentials
+            | Error::DeviceRevoked
+            | Error::TokenExpired => StatusCode::UNAUTHORIZED,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -74,6 +85,8 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::BadCredentials => "bad_credentials",
             Error::DeviceRevoked => "device_revoked",
+            Error::TokenExpired => "token_expired",
+            Error::RateLimited { code, .. } => code,
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::BadRequest { code, .. } => code,
@@ -102,6 +115,15 @@ impl IntoResponse for Error {
                 wipe: matches!(self, Error::DeviceRevoked),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Error::RateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up, so a client that waits that long finds a token.
+            let secs = retry_after.as_millis().div_ceil(1000).max(1);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs as u64),
+            );
+        }
+        response
     }
 }

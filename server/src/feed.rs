@@ -495,6 +495,12 @@ async fn moves(
     Ok((moved_in, evict))
 }
 
+/// The feed position a cursor has reached (0 for bytes that are not a cursor), for the device-lag
+/// metric, which the routes layer records.
+pub fn cursor_position(bytes: &[u8]) -> i64 {
+    rmp_serde::from_slice::<Cursor>(bytes).map_or(0, |c| c.seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

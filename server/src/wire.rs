@@ -138,3 +138,32 @@ impl<T: Serialize> IntoResponse for Reply<T> {
         }
     }
 }
+
+/// A path parameter, refused in the server's error shape (`invalid_id`) when it does not parse, e.g.
+/// a device id that is not a UUID.
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathParam<T>, Error> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathParam(p.0))
+            .map_err(|e| Error::bad_request("invalid_id", e.body_text()))
+    }
+}
+
+/// Query parameters, refused in the server's error shape (`invalid_query`) when they do not parse.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<QueryParams<T>, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| QueryParams(q.0))
+            .map_err(|e| Error::bad_request("invalid_query", e.body_text()))
+    }
+}

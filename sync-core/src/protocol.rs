@@ -25,6 +25,8 @@ pub const CONTENT_TYPE: &str = "application/vnd.fieldsync.v1+msgpack";
 
 /// An automerge change hash (SHA-256), carried as 32 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>))]
 pub struct Hash(pub [u8; 32]);
 
 impl std::fmt::Debug for Hash {
@@ -84,6 +86,7 @@ pub fn to_change_hashes(heads: &[Hash]) -> Vec<automerge::ChangeHash> {
 // Login and devices (JSON)
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -91,6 +94,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub device_id: Uuid,
     /// The bearer token of this device. It is shown once; the server keeps only its hash.
@@ -107,6 +111,7 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -120,12 +125,14 @@ pub struct DeviceInfo {
 // Push
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub docs: Vec<DocPush>,
 }
 
 /// The new changes of one document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocPush {
     /// The record's id, a UUID v7 made on the device.
     pub id: Uuid,
@@ -134,10 +141,12 @@ pub struct DocPush {
     #[serde(default)]
     pub base_heads: Vec<Hash>,
     /// Raw automerge changes (`Change::raw_bytes`), one per entry.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<u8>>))]
     pub changes: Vec<ByteBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     /// One result per pushed document, in the order they were pushed.
     pub results: Vec<DocResult>,
@@ -145,6 +154,7 @@ pub struct PushResponse {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PushStatus {
     /// The changes were merged and are durable.
     Applied,
@@ -162,6 +172,7 @@ pub enum PushStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {
     pub code: String,
     pub message: String,
@@ -170,6 +181,7 @@ pub struct Reason {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocResult {
     pub id: Uuid,
     pub status: PushStatus,
@@ -186,9 +198,11 @@ pub struct DocResult {
 // Pull
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullRequest {
     /// The cursor of the last page the device stored; none on the first pull.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u8>>))]
     pub cursor: Option<ByteBuf>,
     /// The most document updates the device wants in this page.
     #[serde(default)]
@@ -198,9 +212,11 @@ pub struct PullRequest {
 /// One document's new data: automerge chunks (changes or a compacted snapshot) the device loads with
 /// `load_incremental`. Loading a chunk twice is harmless.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocUpdate {
     pub id: Uuid,
     pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<u8>>))]
     pub chunks: Vec<ByteBuf>,
     /// The server's heads of the document once these chunks are loaded: a device that already has
     /// exactly these heads has nothing to load.
@@ -213,12 +229,14 @@ pub struct DocUpdate {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub docs: Vec<DocUpdate>,
     /// Documents that left the device's scope: the device deletes its copies (after pushing any edits).
     #[serde(default)]
     pub evict: Vec<Uuid>,
     /// Opaque: send it back on the next pull. Every cursor the server ever issued stays valid.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>))]
     pub cursor: ByteBuf,
     /// More pages are ready now; pull again at once.
     pub more: bool,
@@ -229,6 +247,7 @@ pub struct PullResponse {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VerifyMode {
     /// One digest over every document in the device's scope ([`crate::digest::scope_digest`]).
     Scope,
@@ -237,6 +256,7 @@ pub enum VerifyMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyRequest {
     pub mode: VerifyMode,
     #[serde(default)]
@@ -246,12 +266,14 @@ pub struct VerifyRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocHeads {
     pub id: Uuid,
     pub heads: Vec<Hash>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyResponse {
     /// True when every compared document has the same heads on both sides.
     pub in_sync: bool,
@@ -269,11 +291,13 @@ pub struct VerifyResponse {
 // Errors (JSON, every endpoint)
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A user's role. Roles are ordered by what they may write: an admin may do what a manager may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Agent,

@@ -333,6 +333,20 @@ impl ServerProcess {
         }
         panic!("server process at {} did not become ready", self.url);
     }
+
+    /// Sends SIGTERM, as an orchestrator does to stop a server gracefully.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for server process")
+    }
 }
 
 impl Drop for ServerProcess {

@@ -1,10 +1,12 @@
 //! Login: a user's e-mail and password register a new device and return its token and actor.
 
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::Json;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use sync_core::protocol::{LoginRequest, LoginResponse, PROTOCOL_VERSION};
+use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -15,28 +17,101 @@ use crate::entities::{device, territory, user_territory};
 use crate::error::Error;
 use crate::users::find_by_email;
 use crate::wire::JsonBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/auth/login", post(login))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login))
+}
+
+/// The address of the client's end of the connection, when the server was started with connection
+/// info (`serve` always is). Proxy headers such as `X-Forwarded-For` are not trusted: any client can
+/// write them.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// No real address is longer; anything longer (or with control characters) is not looked up at all.
+const MAX_EMAIL_CHARS: usize = 320;
+
+fn plausible_email(email: &str) -> bool {
+    email.chars().count() <= MAX_EMAIL_CHARS && !email.chars().any(char::is_control)
+}
+
+fn too_many(state: &AppState, limit: &str, retry_after: std::time::Duration) -> Error {
+    state.metrics.rate_limited(limit);
+    tracing::warn!(limit, "login refused: too many failed attempts");
+    Error::RateLimited {
+        code: "too_many_login_attempts",
+        message: "too many failed logins; wait before trying again".into(),
+        retry_after,
+    }
 }
 
 /// Verified against when the e-mail is unknown, so a wrong e-mail costs as much time as a wrong password.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| crate::auth::hash_password("no such user").unwrap_or_default());
 
+/// Logs a device in: registers it and returns its bearer token.
+///
+/// Failed attempts are limited per e-mail address and per client address; past the limit every
+/// attempt, right or wrong, is refused with 429 and `Retry-After` until the bucket refills.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The device is registered", body = LoginResponse),
+        (status = 400, description = "Malformed body or invalid device name", body = ErrorBody),
+        (status = 401, description = "Wrong e-mail or password (`bad_credentials`)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many failed logins (`too_many_login_attempts`); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(email = %req.email))]
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let device_name = req.device_name.trim().to_string();
-    if device_name.is_empty() || device_name.chars().count() > 100 {
+    if device_name.is_empty()
+        || device_name.chars().count() > 100
+        || device_name.chars().any(char::is_control)
+    {
         return Err(Error::bad_request(
             "invalid_device_name",
-            "a device name has 1 to 100 characters",
+            "a device name has 1 to 100 characters and no control characters",
         ));
     }
-    let user = find_by_email(&state.db, &req.email).await?;
+    let account = req.email.trim().to_lowercase();
+    let guards = &state.guards;
+    // Every attempt takes a token up front, so concurrent guesses cannot all slip past the limit; a
+    // successful login gives its tokens back.
+    if let Err(wait) = guards.login_accounts.take(&account) {
+        return Err(too_many(&state, "login_account", wait));
+    }
+    if let Some(ip) = addr {
+        if let Err(wait) = guards.login_addrs.take(&ip) {
+            guards.login_accounts.refund(&account);
+            return Err(too_many(&state, "login_addr", wait));
+        }
+    }
+    let user = if plausible_email(&account) {
+        find_by_email(&state.db, &account).await?
+    } else {
+        None
+    };
     let hash = user
         .as_ref()
         .map_or(DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -48,6 +123,11 @@ async fn login(
         Some(user) if ok => user,
         _ => return Err(Error::BadCredentials),
     };
+    // Only failures use up the buckets: a team logging in its devices is never throttled.
+    guards.login_accounts.refund(&account);
+    if let Some(ip) = addr {
+        guards.login_addrs.refund(&ip);
+    }
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let device_id = Uuid::now_v7();

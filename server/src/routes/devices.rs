@@ -1,14 +1,13 @@
 //! Devices: list your own, and revoke one (its owner, a manager of the owner's territory, or an admin).
 //! A revoked device is refused with `device_revoked` and told to wipe its local data.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
-use sync_core::protocol::DeviceInfo;
+use sync_core::protocol::{DeviceInfo, ErrorBody};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -17,11 +16,14 @@ use crate::db::now_ms;
 use crate::entities::{device, user, user_territory};
 use crate::error::Error;
 use crate::scope::Principal;
+use crate::wire::PathParam;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/devices", get(list))
-        .route("/v1/devices/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(revoke))
 }
 
 fn millis_to_rfc3339(ms: i64) -> String {
@@ -30,6 +32,13 @@ fn millis_to_rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The devices of the calling user, oldest first.
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
+    responses(
+        (status = 200, description = "The caller's devices", body = Vec<DeviceInfo>),
+        (status = 401, description = "No valid token (`unauthenticated`, `token_expired`, `device_revoked`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -54,11 +63,22 @@ async fn list(
     ))
 }
 
+/// Revokes a device: its token stops working and its next request tells it to wipe its local data.
+/// Its owner, an admin, or a manager sharing a territory with the agent who owns it may revoke it.
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", operation_id = "revoke_device",
+    params(("id" = Uuid, Path, description = "The device to revoke")),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)"),
+        (status = 400, description = "The id is not a UUID (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such device that the caller may manage", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(target_device = %id))]
 async fn revoke(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<StatusCode, Error> {
     let conn = &state.db.conn;
     let target = device::Entity::find_by_id(id)

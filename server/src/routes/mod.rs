@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod devices;
 pub mod health;
+pub mod ops;
 pub mod quarantine;
 pub mod sync;
 

@@ -2,14 +2,13 @@
 //! the record's territory (or an admin) reviews each entry and accepts it (the changes are merged
 //! through the normal push path, checked against the manager's rights) or rejects it (kept, marked).
 
-use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::extract::State;
+use axum::Json;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
-use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::protocol::{DocPush, ErrorBody, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -19,15 +18,19 @@ use crate::entities::{document, user};
 use crate::error::Error;
 use crate::merge;
 use crate::scope::Principal;
+use crate::wire::PathParam;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/quarantine", get(list))
-        .route("/v1/quarantine/{id}/accept", post(accept))
-        .route("/v1/quarantine/{id}/reject", post(reject))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(accept))
+        .routes(routes!(reject))
 }
 
-#[derive(Debug, Serialize)]
+/// One quarantined push of one document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub id: Uuid,
     pub doc_id: Uuid,
@@ -37,8 +40,10 @@ pub struct Entry {
     pub reason: String,
     pub status: String,
     pub created_at: i64,
+    /// How many changes the entry holds.
     pub changes: usize,
     #[serde(skip)]
+    #[schema(ignore)]
     raw_changes: Vec<ByteBuf>,
 }
 
@@ -103,6 +108,14 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
         .collect()
 }
 
+/// The quarantine entries of the caller's territories (every entry for an admin), oldest first.
+#[utoipa::path(get, path = "/v1/quarantine", tag = "quarantine", operation_id = "list_quarantine",
+    responses(
+        (status = 200, description = "The entries", body = Vec<Entry>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Agents do not review the quarantine", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<Entry>>, Error> {
     require_manager(&who)?;
     Ok(Json(entries(&state, &who, None).await?))
@@ -159,11 +172,23 @@ async fn claim(state: &AppState, who: &Principal, id: Uuid, to: &str) -> Result<
     }
 }
 
+/// Accepts an entry: its changes are merged through the normal push path.
+#[utoipa::path(post, path = "/v1/quarantine/{id}/accept", tag = "quarantine", operation_id = "accept_quarantined",
+    params(("id" = Uuid, Path, description = "The quarantine entry")),
+    responses(
+        (status = 200, description = "Accepted and merged", body = Entry),
+        (status = 400, description = "The id is not a UUID (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Agents do not review the quarantine", body = ErrorBody),
+        (status = 404, description = "No such entry in the caller's territories", body = ErrorBody),
+        (status = 409, description = "Already decided, or the changes cannot be merged", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(entry = %id))]
 async fn accept(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
     // Claim the entry first, so an accept and a reject racing each other cannot both win.
@@ -223,10 +248,22 @@ async fn accept(
     Ok(Json(entry))
 }
 
+/// Rejects an entry: it is kept, marked rejected, and never merged.
+#[utoipa::path(post, path = "/v1/quarantine/{id}/reject", tag = "quarantine", operation_id = "reject_quarantined",
+    params(("id" = Uuid, Path, description = "The quarantine entry")),
+    responses(
+        (status = 200, description = "Rejected", body = Entry),
+        (status = 400, description = "The id is not a UUID (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Agents do not review the quarantine", body = ErrorBody),
+        (status = 404, description = "No such entry in the caller's territories", body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn reject(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<Uuid>,
+    PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
     claim(&state, &who, id, "rejected").await?;

@@ -1,27 +1,62 @@
-//! The sync endpoints: push, pull and verify.
+//! The sync endpoints: push, pull and verify. Each call counts against its device's rate limit, and
+//! push and pull feed the sync metrics.
 
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::extract::State;
 use base64::Engine;
 use serde::Deserialize;
 use sync_core::protocol::{
-    PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
+    ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
 };
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::Error;
 use crate::scope::Principal;
-use crate::wire::{Format, Reply, Wire};
-use crate::{feed, merge, verify};
+use crate::wire::{Format, QueryParams, Reply, Wire};
+use crate::{db, feed, merge, verify};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sync/push", post(push))
-        .route("/v1/sync/pull", get(pull_get).post(pull_post))
-        .route("/v1/sync/verify", post(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(push))
+        .routes(routes!(pull_get, pull_post))
+        .routes(routes!(verify))
 }
 
+/// Refuses the call when the device used up its sync rate.
+fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
+    state
+        .guards
+        .sync_devices
+        .take(&who.device_id)
+        .map_err(|retry_after| {
+            state.metrics.rate_limited("device_sync");
+            tracing::warn!(device = %who.device_id, ?retry_after, "sync refused: the device is over its rate limit");
+            Error::RateLimited {
+                code: "rate_limited",
+                message: "this device syncs too often; wait before syncing again".into(),
+                retry_after,
+            }
+        })
+}
+
+/// Merges a device's changes. The body is MessagePack (`application/vnd.fieldsync.v1+msgpack`) or JSON.
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync",
+    params(("fieldsync-protocol" = Option<u16>, Header, description = "The protocol version (1)")),
+    request_body(description = "The documents' new changes",
+        content((PushRequest = "application/vnd.fieldsync.v1+msgpack"), (PushRequest = "application/json"))),
+    responses(
+        (status = 200, description = "One result per document, in order",
+            content((PushResponse = "application/vnd.fieldsync.v1+msgpack"), (PushResponse = "application/json"))),
+        (status = 400, description = "Malformed body or unsupported protocol version", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 413, description = "Body or a change too large", body = ErrorBody),
+        (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
+        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(docs = req.docs.len()))]
 async fn push(
     State(state): State<AppState>,
@@ -29,23 +64,51 @@ async fn push(
     format: Format,
     Wire(req): Wire<PushRequest>,
 ) -> Result<Reply<PushResponse>, Error> {
+    throttle(&state, &who)?;
+    let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
     let response = merge::push(&state, &who, req).await?;
+    state.metrics.pushed(&changes, &response);
     Ok(Reply(format, response))
 }
 
 /// `GET /v1/sync/pull?cursor=...&limit=...`, the cursor in unpadded base64url.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PullQuery {
+    /// The cursor of the last page, unpadded base64url; absent on the first pull.
     cursor: Option<String>,
+    /// The most document updates in this page.
     limit: Option<u32>,
 }
 
+/// Answers one page of the feed and records how far behind the device was.
+async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<PullResponse, Error> {
+    let head = db::committed_seq(&state.db.conn).await?;
+    let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
+    let response = feed::pull(state, who, req).await?;
+    state.metrics.pulled(head - at, response.docs.len());
+    Ok(response)
+}
+
+/// One page of the feed, the cursor in the query string.
+#[utoipa::path(get, path = "/v1/sync/pull", tag = "sync",
+    params(PullQuery, ("fieldsync-protocol" = Option<u16>, Header, description = "The protocol version (1)")),
+    responses(
+        (status = 200, description = "A page of document updates",
+            content((PullResponse = "application/vnd.fieldsync.v1+msgpack"), (PullResponse = "application/json"))),
+        (status = 400, description = "Invalid cursor or query, or unsupported protocol version", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = [])))]
 async fn pull_get(
     State(state): State<AppState>,
     who: Principal,
     format: Format,
-    Query(q): Query<PullQuery>,
+    QueryParams(q): QueryParams<PullQuery>,
 ) -> Result<Reply<PullResponse>, Error> {
+    throttle(&state, &who)?;
     let cursor = match q.cursor.filter(|c| !c.is_empty()) {
         Some(c) => Some(serde_bytes::ByteBuf::from(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -54,33 +117,61 @@ async fn pull_get(
         )),
         None => None,
     };
-    let response = feed::pull(
-        &state,
-        &who,
-        PullRequest {
-            cursor,
-            limit: q.limit,
-        },
-    )
-    .await?;
-    Ok(Reply(format, response))
+    let request = PullRequest {
+        cursor,
+        limit: q.limit,
+    };
+    Ok(Reply(format, pull(&state, &who, request).await?))
 }
 
+/// One page of the feed, the cursor in the body.
+#[utoipa::path(post, path = "/v1/sync/pull", tag = "sync",
+    params(("fieldsync-protocol" = Option<u16>, Header, description = "The protocol version (1)")),
+    request_body(description = "The cursor of the last page",
+        content((PullRequest = "application/vnd.fieldsync.v1+msgpack"), (PullRequest = "application/json"))),
+    responses(
+        (status = 200, description = "A page of document updates",
+            content((PullResponse = "application/vnd.fieldsync.v1+msgpack"), (PullResponse = "application/json"))),
+        (status = 400, description = "Malformed body, invalid cursor or unsupported protocol version", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
+        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = [])))]
 async fn pull_post(
     State(state): State<AppState>,
     who: Principal,
     format: Format,
     Wire(req): Wire<PullRequest>,
 ) -> Result<Reply<PullResponse>, Error> {
-    let response = feed::pull(&state, &who, req).await?;
-    Ok(Reply(format, response))
+    throttle(&state, &who)?;
+    Ok(Reply(format, pull(&state, &who, req).await?))
 }
 
+/// Compares the device's view with the server's: one digest of the scope, or the heads of documents.
+#[utoipa::path(post, path = "/v1/sync/verify", tag = "sync",
+    params(("fieldsync-protocol" = Option<u16>, Header, description = "The protocol version (1)")),
+    request_body(description = "What to compare",
+        content((VerifyRequest = "application/vnd.fieldsync.v1+msgpack"), (VerifyRequest = "application/json"))),
+    responses(
+        (status = 200, description = "The comparison",
+            content((VerifyResponse = "application/vnd.fieldsync.v1+msgpack"), (VerifyResponse = "application/json"))),
+        (status = 400, description = "Malformed body or unsupported protocol version", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
+        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = [])))]
 async fn verify(
     State(state): State<AppState>,
     who: Principal,
     format: Format,
     Wire(req): Wire<VerifyRequest>,
 ) -> Result<Reply<VerifyResponse>, Error> {
+    throttle(&state, &who)?;
     Ok(Reply(format, verify::verify(&state, &who, req).await?))
 }

@@ -1,0 +1,47 @@
+//! The OpenAPI document's frame: title, the bearer scheme and the tags. The operations themselves come
+//! from the `#[utoipa::path]` annotation on each handler, registered with its route in [`crate::app::api`].
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fieldsync",
+        description = "The fieldsync sync server. Login, devices and the quarantine speak JSON. The sync \
+calls (push, pull, verify) speak MessagePack (`application/vnd.fieldsync.v1+msgpack`): the same \
+structures as described here, encoded with named fields, with every byte string (changes, chunks, \
+hashes, cursors) as a MessagePack `bin` where the JSON form has an array of byte values. They also \
+accept and answer `application/json` (for debugging), and answer JSON only to a client whose `Accept` \
+asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "health", description = "Liveness and readiness, public"),
+        (name = "auth", description = "Logging a device in"),
+        (name = "devices", description = "A user's devices and their revocation (remote wipe)"),
+        (name = "quarantine", description = "Edits made offline to records their author lost access to"),
+        (name = "sync", description = "Push, pull and verify: MessagePack"),
+        (name = "ops", description = "The OpenAPI document and Prometheus metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A device token from login (`fst_...`), or the metrics scrape token for /metrics",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}

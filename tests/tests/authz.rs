@@ -1,0 +1,650 @@
+//! The authorisation matrix: every endpoint times every kind of caller (admin, manager, agent, a revoked
+//! device, no token, an expired token) times in-scope and out-of-scope data, all from the one table
+//! [`MATRIX`]. The test fails when the router's OpenAPI document has an operation the table lacks, so
+//! a new endpoint cannot be forgotten. Then injection attempts through every path id and query
+//! parameter: each is a clean 4xx and changes nothing.
+
+use std::collections::BTreeSet;
+
+use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
+use fieldsync_server::entities::device as devices;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sync_core::protocol::{self, PushRequest, PushResponse, PushStatus, CONTENT_TYPE};
+use sync_core::Role;
+use uuid::Uuid;
+
+/// Who calls, in the order of [`Row::expect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Admin,
+    Manager,
+    Agent,
+    Revoked,
+    Anonymous,
+    Expired,
+}
+
+const CALLERS: [Caller; 6] = [
+    Caller::Admin,
+    Caller::Manager,
+    Caller::Agent,
+    Caller::Revoked,
+    Caller::Anonymous,
+    Caller::Expired,
+];
+
+/// Which data a call aims at: none, data of the caller's scope (North), or outside it (South).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    None,
+    In,
+    Out,
+}
+
+/// What a call must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Served (2xx, or 409 when an earlier caller already decided a quarantine entry), and the target
+    /// data was seen or written.
+    Ok,
+    /// Served, but the out-of-scope target was neither shown nor written.
+    Hidden,
+    /// Refused with this status.
+    Denied(u16),
+}
+
+use Expect::{Denied as D, Hidden as H, Ok as A};
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    target: Target,
+    /// For admin, manager, agent, revoked device, no token, expired token.
+    expect: [Expect; 6],
+}
+
+const fn row(method: &'static str, path: &'static str, target: Target, expect: [Expect; 6]) -> Row {
+    Row {
+        method,
+        path,
+        target,
+        expect,
+    }
+}
+
+const PUBLIC: [Expect; 6] = [A, A, A, A, A, A];
+/// Any device token is refused; no token is unauthenticated.
+const SCRAPE_ONLY: [Expect; 6] = [D(403), D(403), D(403), D(403), D(401), D(403)];
+
+/// The matrix. The manager and the agent hold North; the out-of-scope data is in South; the admin sees
+/// everything.
+const MATRIX: &[Row] = &[
+    row("GET", "/livez", Target::None, PUBLIC),
+    row("GET", "/readyz", Target::None, PUBLIC),
+    row("GET", "/healthz", Target::None, PUBLIC),
+    row("GET", "/openapi.json", Target::None, PUBLIC),
+    // Login needs no token: whatever the caller holds, right credentials log in.
+    row("POST", "/v1/auth/login", Target::None, PUBLIC),
+    row("GET", "/metrics", Target::None, SCRAPE_ONLY),
+    // The device list is always the caller's own: another user's device never shows, even to an admin.
+    row(
+        "GET",
+        "/v1/devices",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/devices",
+        Target::Out,
+        [H, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/devices/{id}",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/devices/{id}",
+        Target::Out,
+        [A, D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/quarantine",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/quarantine",
+        Target::Out,
+        [A, H, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/reject",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/reject",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/accept",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/quarantine/{id}/accept",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/push",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/push",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/sync/pull",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/sync/pull",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/pull",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/pull",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/verify",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/sync/verify",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+];
+
+/// The data the matrix runs against.
+struct Fixture {
+    server: TestServer,
+    http: reqwest::Client,
+    /// Devices by caller (none for [`Caller::Anonymous`]).
+    admin: Device,
+    manager: Device,
+    agent: Device,
+    revoked: Device,
+    expired: Device,
+    /// A second device of the agent: in scope for the agent (theirs), the manager (same territory)
+    /// and the admin.
+    agent_spare: Uuid,
+    /// A device of an agent in South.
+    south_device: Uuid,
+    north_doc: Uuid,
+    south_doc: Uuid,
+    north_entry: Uuid,
+    south_entry: Uuid,
+}
+
+impl Fixture {
+    async fn new(db: &TestDb) -> Fixture {
+        let server = TestServer::start(db).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let dave = server
+            .user("dave@x.test", Role::Agent, &["North", "South"])
+            .await;
+        server.user("rex@x.test", Role::Agent, &["North"]).await;
+        server.user("eve@x.test", Role::Agent, &["North"]).await;
+        server.user("login@x.test", Role::Agent, &["North"]).await;
+
+        let admin = server.device("root@x.test").await;
+        let manager = server.device("maria@x.test").await;
+        let mut agent = server.device("anna@x.test").await;
+        let agent_spare = server.device("anna@x.test").await.login.device_id;
+        let mut carla = server.device("carla@x.test").await;
+        let south_device = carla.login.device_id;
+        let mut dave_device = server.device("dave@x.test").await;
+        let revoked = server.device("rex@x.test").await;
+        let expired = server.device("eve@x.test").await;
+
+        let north_doc = agent
+            .replica
+            .create("customer", &customer("North Co", "North"))
+            .await
+            .unwrap();
+        let south_doc = carla
+            .replica
+            .create("customer", &customer("South Co", "South"))
+            .await
+            .unwrap();
+        agent.sync().await;
+        carla.sync().await;
+        // Dave edits both records offline, then loses both territories: both edits are quarantined.
+        dave_device.sync().await;
+        for id in [north_doc, south_doc] {
+            dave_device
+                .replica
+                .update(id, &[("phone", "555".into())])
+                .await
+                .unwrap();
+        }
+        for territory in ["North", "South"] {
+            fieldsync_server::users::revoke_territory(&server.state.db, dave, territory)
+                .await
+                .unwrap();
+        }
+        let report = dave_device.sync().await;
+        assert_eq!(report.quarantined.len(), 2, "{report:?}");
+
+        admin
+            .client
+            .revoke_device(revoked.login.device_id)
+            .await
+            .unwrap();
+        let aged = devices::Entity::update_many()
+            .col_expr(devices::Column::CreatedAt, Expr::value(0i64))
+            .filter(devices::Column::Id.eq(expired.login.device_id))
+            .exec(&server.state.db.conn)
+            .await
+            .unwrap();
+        assert_eq!(aged.rows_affected, 1);
+
+        let http = reqwest::Client::new();
+        let entries: serde_json::Value = http
+            .get(format!("{}/v1/quarantine", server.url))
+            .bearer_auth(&admin.login.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entry_of = |doc: Uuid| -> Uuid {
+            entries
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["doc_id"] == doc.to_string())
+                .and_then(|e| e["id"].as_str())
+                .expect("a quarantine entry")
+                .parse()
+                .unwrap()
+        };
+        let (north_entry, south_entry) = (entry_of(north_doc), entry_of(south_doc));
+        Fixture {
+            server,
+            http,
+            admin,
+            manager,
+            agent,
+            revoked,
+            expired,
+            agent_spare,
+            south_device,
+            north_doc,
+            south_doc,
+            north_entry,
+            south_entry,
+        }
+    }
+
+    fn device(&self, caller: Caller) -> Option<&Device> {
+        match caller {
+            Caller::Admin => Some(&self.admin),
+            Caller::Manager => Some(&self.manager),
+            Caller::Agent => Some(&self.agent),
+            Caller::Revoked => Some(&self.revoked),
+            Caller::Expired => Some(&self.expired),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The id a `{id}` path names for this target.
+    fn id(&self, path: &str, target: Target) -> Uuid {
+        match (path.starts_with("/v1/devices"), target) {
+            (true, Target::In) => self.agent_spare,
+            (true, _) => self.south_device,
+            (false, Target::In) => self.north_entry,
+            (false, _) => self.south_entry,
+        }
+    }
+
+    fn target_doc(&self, target: Target) -> Uuid {
+        if target == Target::Out {
+            self.south_doc
+        } else {
+            self.north_doc
+        }
+    }
+
+    /// Makes the call and says what it got, in the terms of [`Expect`].
+    async fn observe(&self, row: &Row, caller: Caller) -> Expect {
+        let device = self.device(caller);
+        let url = format!(
+            "{}{}",
+            self.server.url,
+            row.path
+                .replace("{id}", &self.id(row.path, row.target).to_string())
+        );
+        let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, &url);
+        if let Some(device) = device {
+            request = request.bearer_auth(&device.login.token);
+        }
+        let doc = self.target_doc(row.target);
+        // A new record of the caller's own making, in the target's territory, for push.
+        let mut pushed = None;
+        request = match (row.method, row.path) {
+            ("POST", "/v1/auth/login") => request.json(&serde_json::json!({
+                "email": "login@x.test", "password": PASSWORD, "device_name": "matrix"
+            })),
+            ("POST", "/v1/sync/push") => {
+                let author = device.unwrap_or(&self.agent);
+                let territory = if row.target == Target::Out {
+                    "South"
+                } else {
+                    "North"
+                };
+                let id = author
+                    .replica
+                    .create("customer", &customer("New", territory))
+                    .await
+                    .unwrap();
+                let mut docs = author.replica.pending_pushes().await.unwrap();
+                docs.retain(|d| d.id == id);
+                pushed = Some(id);
+                request
+                    .header("content-type", CONTENT_TYPE)
+                    .body(protocol::encode(&PushRequest { docs }))
+            }
+            ("GET", "/v1/sync/pull") => request
+                .query(&[("limit", "5000")])
+                .header("accept", "application/json"),
+            ("POST", "/v1/sync/pull") => request
+                .json(&serde_json::json!({"limit": 5000}))
+                .header("accept", "application/json"),
+            ("POST", "/v1/sync/verify") => request
+                .json(&serde_json::json!({"mode": "docs", "docs": [{"id": doc, "heads": []}]}))
+                .header("accept", "application/json"),
+            _ => request,
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) && status != 409 {
+            // Every refusal is in the error shape with a code.
+            let body: serde_json::Value = response.json().await.expect("a JSON error");
+            assert!(
+                body["error"]["code"].is_string(),
+                "{} {}: {body}",
+                row.method,
+                row.path
+            );
+            return D(status);
+        }
+        let seen = match (row.method, row.path) {
+            ("GET", "/v1/devices") => {
+                let list: serde_json::Value = response.json().await.unwrap();
+                let wanted = if row.target == Target::In {
+                    device.unwrap().login.device_id
+                } else {
+                    self.south_device
+                };
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["id"] == wanted.to_string())
+            }
+            ("GET", "/v1/quarantine") => {
+                let list: serde_json::Value = response.json().await.unwrap();
+                let wanted = if row.target == Target::In {
+                    self.north_entry
+                } else {
+                    self.south_entry
+                };
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["id"] == wanted.to_string())
+            }
+            ("POST", "/v1/sync/push") => {
+                let reply: PushResponse = protocol::decode(
+                    &response.bytes().await.unwrap(),
+                    &protocol::Limits::default(),
+                )
+                .unwrap();
+                let applied = reply.results[0].status == PushStatus::Applied;
+                let stored = !self.server.heads(pushed.unwrap()).await.is_empty();
+                assert_eq!(applied, stored, "applied means stored");
+                applied
+            }
+            (_, "/v1/sync/pull") => {
+                let page: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(page["more"], false, "the fixture fits one page");
+                page["docs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["id"] == doc.to_string())
+            }
+            ("POST", "/v1/sync/verify") => {
+                let reply: serde_json::Value = response.json().await.unwrap();
+                !reply["unknown"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| *d == doc.to_string())
+            }
+            _ => true,
+        };
+        if seen {
+            A
+        } else {
+            H
+        }
+    }
+}
+
+/// Every operation of the OpenAPI document, as `METHOD path`.
+fn documented_operations() -> BTreeSet<String> {
+    let doc = serde_json::to_value(fieldsync_server::app::openapi()).unwrap();
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_matrix_covers_every_documented_endpoint() {
+    let tabled: BTreeSet<String> = MATRIX
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let documented = documented_operations();
+    let missing: Vec<_> = documented.difference(&tabled).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints missing from the authorisation matrix: {missing:?}"
+    );
+    let stale: Vec<_> = tabled.difference(&documented).collect();
+    assert!(
+        stale.is_empty(),
+        "matrix rows for endpoints that do not exist: {stale:?}"
+    );
+    // Endpoints that touch data are checked against both in-scope and out-of-scope data.
+    for r in MATRIX.iter().filter(|r| r.target != Target::None) {
+        let other = if r.target == Target::In {
+            Target::Out
+        } else {
+            Target::In
+        };
+        assert!(
+            MATRIX
+                .iter()
+                .any(|o| o.method == r.method && o.path == r.path && o.target == other),
+            "{} {} lacks a {other:?} row",
+            r.method,
+            r.path
+        );
+    }
+}
+
+storage_test! {
+    async fn every_endpoint_every_caller_in_and_out_of_scope(db: TestDb) {
+        let fx = Fixture::new(&db).await;
+        let mut failures = Vec::new();
+        for row in MATRIX {
+            for (caller, expected) in CALLERS.iter().zip(row.expect) {
+                let got = fx.observe(row, *caller).await;
+                if got != expected {
+                    failures.push(format!(
+                        "{} {} ({:?} data) as {caller:?}: expected {expected:?}, got {got:?}",
+                        row.method, row.path, row.target
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "authorisation matrix mismatches:\n{}", failures.join("\n"));
+    }
+}
+
+/// Values that must never reach SQL as anything but data, nor crash a parser.
+fn hostile_values() -> Vec<String> {
+    vec![
+        "' OR '1'='1".into(),
+        "1; DROP TABLE devices; --".into(),
+        "\" OR \"\"=\"".into(),
+        "%00".into(),
+        "\u{0}".into(),
+        "../../etc/passwd".into(),
+        "00000000-0000-0000-0000-00000000000g".into(),
+        "-1".into(),
+        "99999999999999999999999999999999".into(),
+        "x".repeat(10_000),
+        "ℌ𝔢𝔩𝔩𝔬".into(),
+    ]
+}
+
+async fn table_counts(server: &TestServer) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in [
+        "users",
+        "devices",
+        "documents",
+        "doc_chunks",
+        "quarantine",
+        "customers",
+    ] {
+        counts.push(server.count(table).await);
+    }
+    let revoked = devices::Entity::find()
+        .filter(devices::Column::RevokedAt.is_not_null())
+        .count(&server.state.db.conn)
+        .await
+        .unwrap();
+    counts.push(revoked as i64);
+    counts
+}
+
+storage_test! {
+    async fn injection_through_ids_and_query_parameters_is_a_clean_4xx(db: TestDb) {
+        let fx = Fixture::new(&db).await;
+        let before = table_counts(&fx.server).await;
+        let token = &fx.admin.login.token;
+        let mut checked = 0;
+        for value in hostile_values() {
+            for (method, template) in [
+                (reqwest::Method::DELETE, "/v1/devices/{id}"),
+                (reqwest::Method::POST, "/v1/quarantine/{id}/accept"),
+                (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
+            ] {
+                let mut url = reqwest::Url::parse(&fx.server.url).unwrap();
+                {
+                    let mut segments = url.path_segments_mut().unwrap();
+                    for part in template.trim_start_matches('/').split('/') {
+                        segments.push(if part == "{id}" { value.as_str() } else { part });
+                    }
+                }
+                let response = fx.http.request(method.clone(), url).bearer_auth(token).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.expect("a JSON error");
+                assert!((400..500).contains(&status), "{method} {template} with {value:?}: {status}");
+                assert!(body["error"]["code"].is_string(), "{body}");
+                checked += 1;
+            }
+            for (name, other) in [("cursor", None), ("limit", None), ("cursor", Some(("limit", "10"))), ("limit", Some(("cursor", "AA")))] {
+                let mut query = vec![(name, value.as_str())];
+                query.extend(other);
+                let response = fx
+                    .http
+                    .get(format!("{}/v1/sync/pull", fx.server.url))
+                    .query(&query)
+                    .bearer_auth(token)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.expect("a JSON body");
+                // A limit of "-1" or a huge number is refused; only "AA"-like cursors that decode to
+                // foreign bytes get invalid_cursor. Nothing is ever a 5xx.
+                assert!((400..500).contains(&status), "pull with {name}={value:?}: {status} {body}");
+                assert!(matches!(body["error"]["code"].as_str(), Some("invalid_cursor" | "invalid_query")), "{body}");
+                checked += 1;
+            }
+            let login = fx
+                .http
+                .post(format!("{}/v1/auth/login", fx.server.url))
+                .json(&serde_json::json!({"email": value, "password": value, "device_name": "x"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
+            checked += 1;
+        }
+        assert_eq!(checked, hostile_values().len() * 8);
+        assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
+    }
+}
