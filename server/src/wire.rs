@@ -138,3 +138,32 @@ impl<T: Serialize> IntoResponse for Reply<T> {
         }
     }
 }
+
+/// A path parameter (a record or device id) whose rejection is the server's error shape rather than
+/// axum's plain-text one.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Path<T>, Error> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|rejection| Error::bad_request("malformed", rejection.body_text()))
+    }
+}
+
+/// A query string whose rejection is the server's error shape rather than axum's plain-text one.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Query<T>, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|rejection| Error::bad_request("malformed", rejection.body_text()))
+    }
+}

@@ -1,7 +1,7 @@
 //! Devices: list your own, and revoke one (its owner, a manager of the owner's territory, or an admin).
 //! A revoked device is refused with `device_revoked` and told to wipe its local data.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::db::now_ms;
 use crate::entities::{device, user, user_territory};
 use crate::error::Error;
+use crate::wire::Path;
 use crate::scope::Principal;
 
 pub fn router() -> Router<AppState> {

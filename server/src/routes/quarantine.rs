@@ -2,7 +2,7 @@
 //! the record's territory (or an admin) reviews each entry and accepts it (the changes are merged
 //! through the normal push path, checked against the manager's rights) or rejects it (kept, marked).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::sea_query::{Alias, Expr, Query};
@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::db::{join_documents, now_ms, BuildWith};
 use crate::entities::{document, user};
 use crate::error::Error;
+use crate::wire::Path;
 use crate::merge;
 use crate::scope::Principal;
 

@@ -1,6 +1,6 @@
 //! The sync endpoints: push, pull and verify.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
@@ -12,7 +12,7 @@ use sync_core::protocol::{
 use crate::app::AppState;
 use crate::error::Error;
 use crate::scope::Principal;
-use crate::wire::{Format, Reply, Wire};
+use crate::wire::{Format, Query, Reply, Wire};
 use crate::{feed, merge, verify};
 
 pub fn router() -> Router<AppState> {
