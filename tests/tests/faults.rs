@@ -1,5 +1,6 @@
 //! Crash and fault tests: the server process killed with SIGKILL while devices push, PostgreSQL
-//! backends terminated mid-transaction, and document bombs. In each, every change a device saw
+//! backends terminated mid-transaction, network faults between device and server, and document
+//! bombs. In each, every change a device saw
 //! acknowledged must be in the database, nothing may be applied twice, and everyone must converge.
 //!
 //! `FIELDSYNC_FAULT_ROUNDS` sets how many kills or terminations a run makes (default 4 server kills,
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fieldsync_e2e::proxy::{Fault, FaultProxy};
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer};
 use fieldsync_sdk::{Client, RetryPolicy};
 use fieldsync_server::app::Settings;
@@ -355,5 +357,67 @@ storage_test! {
         assert!(ben.sync().await.rejected.is_empty());
         assert!(!server.heads(other).await.is_empty());
         assert_eq!(server.count("documents").await, 3);
+    }
+}
+
+storage_test! {
+    async fn network_faults_are_retried_and_nothing_is_applied_twice(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let proxy = FaultProxy::start(&server.url).await;
+        let mut anna = Device::login(&proxy.url, "anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let stall = Fault::Stall(Duration::from_millis(200));
+        // Each script hits a sync's push (its first request) or, after a Pass, its pull; some hit
+        // the retry of a failed request too.
+        let scripts: Vec<Vec<Fault>> = vec![
+            vec![Fault::DropMidBody],
+            vec![stall],
+            vec![Fault::Duplicate],
+            vec![Fault::LoseResponse],
+            vec![Fault::LoseResponse, Fault::LoseResponse],
+            vec![Fault::Duplicate, Fault::DropMidBody, stall],
+            vec![Fault::Pass, Fault::LoseResponse],
+            vec![Fault::Pass, Fault::DropMidBody, Fault::Duplicate],
+        ];
+        let mut made = 0;
+        let mut ids = Vec::new();
+        for (round, script) in scripts.iter().enumerate() {
+            if round % 3 == 0 {
+                ids.push(anna.replica.create("customer", &customer(&format!("C{round}"), "North")).await.unwrap());
+            } else {
+                anna.replica.update(ids[round % ids.len()], &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
+            }
+            made += 1;
+            proxy.inject(script.iter().copied());
+            let report = anna.sync().await;
+            assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+            assert_eq!(proxy.pending(), 0, "every fault of round {round} was applied");
+            assert_eq!(anna.replica.outbox_len().await.unwrap(), 0);
+        }
+        // A lost answer or a duplicate means the server did the work: the device's retry then finds
+        // it already done.
+        let log = proxy.log();
+        assert_eq!(log.applied.len(), scripts.iter().flatten().filter(|f| **f != Fault::Pass).count());
+        for (fault, statuses) in &log.applied {
+            if matches!(fault, Fault::LoseResponse | Fault::Duplicate) {
+                assert!(statuses.iter().all(|s| s.contains(" 200 ")), "{fault:?}: {statuses:?}");
+            }
+        }
+        ben.sync().await;
+        ben.replica.update(ids[0], &[("city", "Oslo".into())]).await.unwrap();
+        made += 1;
+        ben.sync().await;
+        anna.sync().await;
+        assert_eq!(server.count("documents").await as usize, ids.len());
+        let mut stored = 0;
+        for id in &ids {
+            assert_eq!(anna.replica.heads(*id).await, server.heads(*id).await);
+            assert_eq!(ben.replica.heads(*id).await, server.heads(*id).await);
+            stored += fieldsync_server::docstore::load(&server.state.db.conn, *id).await.unwrap().get_changes(&[]).len();
+        }
+        assert_eq!(stored, made, "every change stored once");
+        assert_eq!(anna.replica.get(ids[0]).await.unwrap().get("city"), &Value::from("Oslo"));
     }
 }
