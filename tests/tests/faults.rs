@@ -421,3 +421,93 @@ storage_test! {
         assert_eq!(anna.replica.get(ids[0]).await.unwrap().get("city"), &Value::from("Oslo"));
     }
 }
+
+storage_test! {
+    async fn a_device_offline_through_every_compaction_rejoins_with_its_edits(db: TestDb) {
+        // Extends merge.rs's one-record compaction test: many records, each compacted several
+        // times, a server restart, new records and edits made offline, and the app restarted.
+        let mut server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut busy = server.device("anna@x.test").await;
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(busy.replica.create("customer", &customer(&format!("C{i}"), "North")).await.unwrap());
+        }
+        busy.sync().await;
+        let mut away = Device::login_durable(&server.url, "anna@x.test", dir.path()).await;
+        away.sync().await;
+        for id in &ids[..4] {
+            away.replica.update(*id, &[("city", Value::Str(format!("away {id}")))]).await.unwrap();
+        }
+        let mine = away.replica.create("customer", &customer("Made offline", "North")).await.unwrap();
+        for round in 0..3 * fieldsync_server::merge::COMPACT_AFTER_CHUNKS {
+            for id in &ids {
+                busy.replica.update(*id, &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
+            }
+            busy.sync().await;
+            if round == 10 {
+                server.stop().await;
+                server = TestServer::start(&db).await;
+                busy.connect(&server.url);
+            }
+        }
+        assert!(server.count("doc_chunks").await <= ids.len() as i64 * i64::from(fieldsync_server::merge::COMPACT_AFTER_CHUNKS));
+        away = away.reopen(dir.path()).await;
+        away.connect(&server.url);
+        let report = away.sync().await;
+        assert!(report.rejected.is_empty() && report.evicted.is_empty());
+        busy.sync().await;
+        for id in ids.iter().chain([&mine]) {
+            assert_eq!(away.replica.heads(*id).await, server.heads(*id).await);
+            assert_eq!(busy.replica.heads(*id).await, server.heads(*id).await);
+        }
+        for id in &ids[..4] {
+            assert_eq!(busy.replica.get(*id).await.unwrap().get("city"), &Value::Str(format!("away {id}")));
+            assert_eq!(away.replica.get(*id).await.unwrap().get("phone"), &Value::from("29"));
+        }
+        assert_eq!(busy.replica.get(mine).await.unwrap().get("name"), &Value::from("Made offline"));
+    }
+}
+
+storage_test! {
+    async fn quarantined_edits_can_be_rejected_and_stay_unapplied(db: TestDb) {
+        // feed.rs covers a quarantined edit that a manager accepts; this is the reject side, for a
+        // device restarted while it held the edits, with two records.
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North", "South"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        let mut carla = server.device("carla@x.test").await;
+        let a = carla.replica.create("customer", &customer("A", "South")).await.unwrap();
+        let b = carla.replica.create("customer", &customer("B", "South")).await.unwrap();
+        carla.sync().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", dir.path()).await;
+        anna.sync().await;
+        anna.replica.update(a, &[("phone", "111".into())]).await.unwrap();
+        anna.replica.update(b, &[("phone", "222".into())]).await.unwrap();
+        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        anna = anna.reopen(dir.path()).await;
+        let report = anna.sync().await;
+        assert_eq!(report.quarantined.iter().copied().collect::<BTreeSet<_>>(), [a, b].into_iter().collect());
+        assert!(anna.replica.ids().await.unwrap().is_empty(), "evicted once handed in");
+
+        let sam = server.device("sam@x.test").await;
+        let http = reqwest::Client::new();
+        let list: serde_json::Value = http.get(format!("{}/v1/quarantine", server.url)).bearer_auth(&sam.login.token).send().await.unwrap().json().await.unwrap();
+        let entry = |doc: Uuid| list.as_array().unwrap().iter().find(|e| e["doc_id"] == doc.to_string()).unwrap()["id"].as_str().unwrap().to_string();
+        let decide = |entry: String, verb: &'static str| {
+            let request = http.post(format!("{}/v1/quarantine/{entry}/{verb}", server.url)).bearer_auth(sam.login.token.clone());
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(decide(entry(a), "reject").await, 200);
+        assert_eq!(decide(entry(b), "accept").await, 200);
+        assert_eq!(decide(entry(a), "accept").await, 409, "a rejected entry stays rejected");
+        assert_eq!(server.projected("customers", a, &["phone"]).await, vec![None]);
+        assert_eq!(server.projected("customers", b, &["phone"]).await, vec![Some("222".to_string())]);
+        carla.sync().await;
+        assert!(carla.replica.get(a).await.unwrap().get("phone").is_null());
+        assert_eq!(carla.replica.get(b).await.unwrap().get("phone"), &Value::from("222"));
+    }
+}
