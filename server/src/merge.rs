@@ -415,7 +415,10 @@ async fn merge_one(
             "the record would grow to {} bytes, the limit is {max_doc_bytes}",
             data.len()
         );
-        return done(PushStatus::Rejected, Some(refusal("document_too_large", msg)));
+        return done(
+            PushStatus::Rejected,
+            Some(refusal("document_too_large", msg)),
+        );
     }
     let (chunk_count, chunk_bytes) = if snapshot {
         (1, data.len() as i64)

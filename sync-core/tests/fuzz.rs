@@ -117,8 +117,13 @@ fn sample_change(compressed: bool) -> Vec<u8> {
     let mut doc = AutoCommit::new();
     doc.put(ROOT, "name", "ACME").unwrap();
     let notes = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
-    doc.splice_text(&notes, 0, 0, &"visit on mondays ".repeat(if compressed { 60 } else { 1 }))
-        .unwrap();
+    doc.splice_text(
+        &notes,
+        0,
+        0,
+        &"visit on mondays ".repeat(if compressed { 60 } else { 1 }),
+    )
+    .unwrap();
     doc.commit();
     let mut change = doc.get_last_local_change().unwrap().clone();
     change.bytes().to_vec()
@@ -138,7 +143,11 @@ fn checks_change(bytes: Vec<u8>) {
     }
 }
 
-fn mutate(mut bytes: Vec<u8>, flips: &[(prop::sample::Index, u8)], cut: Option<prop::sample::Index>) -> Vec<u8> {
+fn mutate(
+    mut bytes: Vec<u8>,
+    flips: &[(prop::sample::Index, u8)],
+    cut: Option<prop::sample::Index>,
+) -> Vec<u8> {
     for (at, byte) in flips {
         let i = at.index(bytes.len());
         bytes[i] = *byte;
@@ -215,7 +224,15 @@ proptest! {
 fn the_default_caps_take_the_largest_honest_record() {
     // A customer created with every text at its maximum length, in one change.
     let mut doc = AutoCommit::new();
-    for field in ["name", "phone", "email", "street", "city", "postcode", "territory"] {
+    for field in [
+        "name",
+        "phone",
+        "email",
+        "street",
+        "city",
+        "postcode",
+        "territory",
+    ] {
         doc.put(ROOT, field, "x".repeat(200)).unwrap();
     }
     let notes = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();

@@ -148,7 +148,11 @@ fn status_line(answer: &[u8]) -> String {
         .to_string()
 }
 
-async fn handle(mut client: TcpStream, upstream: &str, fault: Fault) -> std::io::Result<Vec<String>> {
+async fn handle(
+    mut client: TcpStream,
+    upstream: &str,
+    fault: Fault,
+) -> std::io::Result<Vec<String>> {
     let (head, body) = read_request(&mut client).await?;
     match fault {
         Fault::Pass => {

@@ -64,7 +64,7 @@ async fn work(
             device.client = client(&url.borrow_and_update(), &device.login.token);
         }
         let ids = device.replica.ids().await.unwrap();
-        if ids.len() < 2 || i % 7 == 0 {
+        if ids.len() < 2 || i.is_multiple_of(7) {
             let id = device
                 .replica
                 .create("customer", &customer(&format!("D{n}-{i}"), "North"))
@@ -115,7 +115,8 @@ async fn check_acked(inspect: &TestServer, acked: &BTreeMap<Uuid, BTreeSet<Hash>
             .expect("load");
         for h in heads {
             assert!(
-                doc.get_change_by_hash(&automerge::ChangeHash(h.0)).is_some(),
+                doc.get_change_by_hash(&automerge::ChangeHash(h.0))
+                    .is_some(),
                 "an acknowledged change {h} of {id} is lost"
             );
         }
@@ -143,7 +144,11 @@ async fn check_converged(inspect: &TestServer, url: &str, devices: &mut [Device]
     for id in &created {
         let heads = inspect.heads(*id).await;
         for d in devices.iter() {
-            assert_eq!(d.replica.heads(*id).await, heads, "a device differs on {id}");
+            assert_eq!(
+                d.replica.heads(*id).await,
+                heads,
+                "a device differs on {id}"
+            );
             assert_eq!(d.replica.outbox_len().await.unwrap(), 0);
         }
         let mut doc = fieldsync_server::docstore::load(&inspect.state.db.conn, *id)
@@ -179,7 +184,11 @@ async fn fleet(inspect: &TestServer, url: &str) -> Fleet {
     let mut tasks = Vec::new();
     for n in 0..4 {
         let dir = tempfile::tempdir().unwrap();
-        let email = if n % 2 == 0 { "anna@x.test" } else { "ben@x.test" };
+        let email = if n % 2 == 0 {
+            "anna@x.test"
+        } else {
+            "ben@x.test"
+        };
         let mut device = Device::login_durable(url, email, dir.path()).await;
         device.client = client(url, &device.login.token);
         tasks.push(tokio::spawn(work(
@@ -384,7 +393,7 @@ storage_test! {
         let mut made = 0;
         let mut ids = Vec::new();
         for (round, script) in scripts.iter().enumerate() {
-            if round % 3 == 0 {
+            if round.is_multiple_of(3) {
                 ids.push(anna.replica.create("customer", &customer(&format!("C{round}"), "North")).await.unwrap());
             } else {
                 anna.replica.update(ids[round % ids.len()], &[("phone", Value::Str(format!("{round}")))]).await.unwrap();

@@ -88,13 +88,19 @@ fn seed(target: &Target, json: bool) -> Vec<u8> {
             id: Uuid::now_v7(),
             kind: "customer".into(),
             base_heads: vec![],
-            changes: vec![serde_bytes::ByteBuf::from(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
+            changes: vec![serde_bytes::ByteBuf::from(vec![
+                0x85, 0x6f, 0x4a, 0x83, 1, 2, 3,
+            ])],
         }],
     };
     let value = match target {
         Target::PushMsgPack | Target::PushJson => serde_json::to_value(&push).unwrap(),
-        Target::Login => serde_json::json!({"email": "sam@x.test", "password": "wrong", "device_name": "x"}),
-        Target::VerifyMsgPack | Target::VerifyJson => serde_json::json!({"mode": "docs", "docs": []}),
+        Target::Login => {
+            serde_json::json!({"email": "sam@x.test", "password": "wrong", "device_name": "x"})
+        }
+        Target::VerifyMsgPack | Target::VerifyJson => {
+            serde_json::json!({"mode": "docs", "docs": []})
+        }
         _ => serde_json::json!({"cursor": null, "limit": 5}),
     };
     if json {
@@ -128,16 +134,21 @@ async fn hostile(
     } else {
         raw
     };
-    let content_type = if json { "application/json" } else { CONTENT_TYPE };
+    let content_type = if json {
+        "application/json"
+    } else {
+        CONTENT_TYPE
+    };
     let url = |path: &str| format!("{}{path}", server.url);
     let request = match target {
         Target::PushMsgPack | Target::PushJson => http.post(url("/v1/sync/push")),
         Target::PullMsgPack | Target::PullJson => http.post(url("/v1/sync/pull")),
         Target::VerifyMsgPack | Target::VerifyJson => http.post(url("/v1/sync/verify")),
         Target::Login => http.post(url("/v1/auth/login")),
-        Target::PullCursor => http
-            .get(url("/v1/sync/pull"))
-            .query(&[("cursor", text.as_str()), ("limit", &text[..text.len().min(4)])]),
+        Target::PullCursor => http.get(url("/v1/sync/pull")).query(&[
+            ("cursor", text.as_str()),
+            ("limit", &text[..text.len().min(4)]),
+        ]),
         Target::QuarantineAccept => http.post(url(&format!("/v1/quarantine/{text}/accept"))),
         Target::QuarantineReject => http.post(url(&format!("/v1/quarantine/{text}/reject"))),
         Target::RevokeDevice => http.delete(url(&format!("/v1/devices/{text}"))),
@@ -157,7 +168,11 @@ async fn hostile(
         let error: protocol::ErrorBody = serde_json::from_slice(&answer)
             .unwrap_or_else(|e| panic!("{status} for {target:?} is not an error body: {e}"));
         assert!(!error.error.code.is_empty());
-        assert_eq!(counts(server).await, before, "a refused {target:?} wrote something");
+        assert_eq!(
+            counts(server).await,
+            before,
+            "a refused {target:?} wrote something"
+        );
     }
 }
 
@@ -215,8 +230,20 @@ enum Scalar {
 }
 
 const KEYS: [&str; 14] = [
-    "name", "territory", "phone", "email", "city", "notes", "credit_limit", "external_ref",
-    "deleted", "status", "customer_id", "lat", "x", "",
+    "name",
+    "territory",
+    "phone",
+    "email",
+    "city",
+    "notes",
+    "credit_limit",
+    "external_ref",
+    "deleted",
+    "status",
+    "customer_id",
+    "lat",
+    "x",
+    "",
 ];
 
 fn op() -> impl Strategy<Value = Op> {
@@ -250,13 +277,30 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let wild = (0u8..3, 0usize..4, prop::bool::weighted(0.1), prop::bool::weighted(0.9), prop::collection::vec(op(), 1..10))
-        .prop_map(|(start, kind, foreign_actor, v7, ops)| Case { start, kind, foreign_actor, v7, ops });
+    let wild = (
+        0u8..3,
+        0usize..4,
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.9),
+        prop::collection::vec(op(), 1..10),
+    )
+        .prop_map(|(start, kind, foreign_actor, v7, ops)| Case {
+            start,
+            kind,
+            foreign_actor,
+            v7,
+            ops,
+        });
     // Edits a device could honestly make, so that the cases also reach the merge and its writes.
     let honest_op = (prop::sample::select(vec![2usize, 4]), "[a-z]{1,10}")
         .prop_map(|(k, v)| Op::Put(k, Scalar::Str(v)));
-    let honest = (1u8..3, prop::collection::vec(honest_op, 1..4))
-        .prop_map(|(start, ops)| Case { start, kind: 0, foreign_actor: false, v7: true, ops });
+    let honest = (1u8..3, prop::collection::vec(honest_op, 1..4)).prop_map(|(start, ops)| Case {
+        start,
+        kind: 0,
+        foreign_actor: false,
+        v7: true,
+        ops,
+    });
     prop_oneof![3 => wild, 1 => honest]
 }
 

@@ -16,8 +16,8 @@ use crate::app::AppState;
 use crate::db::now_ms;
 use crate::entities::{device, user, user_territory};
 use crate::error::Error;
-use crate::wire::Path;
 use crate::scope::Principal;
+use crate::wire::Path;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -17,9 +17,9 @@ use crate::app::AppState;
 use crate::db::{join_documents, now_ms, BuildWith};
 use crate::entities::{document, user};
 use crate::error::Error;
-use crate::wire::Path;
 use crate::merge;
 use crate::scope::Principal;
+use crate::wire::Path;
 
 pub fn router() -> Router<AppState> {
     Router::new()
