@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 use sync_core::protocol::{
-    DocPush, DocResult, Hash, PushRequest, PushResponse, PushStatus, Reason,
+    DocPush, DocResult, Hash, Limits, PushRequest, PushResponse, PushStatus, Reason,
 };
 use sync_core::record::{self, Listing, Projection};
 use sync_core::{inspect, kinds, KindSchema, Scope};
@@ -94,7 +94,7 @@ pub async fn push(
     let mut prepared: Vec<Prepared> = request
         .docs
         .into_iter()
-        .map(|d| prepare(d, state.limits.max_change_bytes))
+        .map(|d| prepare(d, &state.limits))
         .collect();
     // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
     // in the same batch as the customer it belongs to.
@@ -126,12 +126,16 @@ pub async fn push(
     Ok(PushResponse { results })
 }
 
-fn prepare(doc: DocPush, max_change_bytes: usize) -> Prepared {
+fn prepare(doc: DocPush, limits: &Limits) -> Prepared {
     let kind = kinds::get(&doc.kind).map_err(|e| reason(&e));
     let changes = doc
         .changes
         .into_iter()
-        .map(|bytes| sync_core::change::parse(bytes.into_vec(), max_change_bytes))
+        .map(|bytes| {
+            let change = sync_core::change::parse(bytes.into_vec(), limits.max_change_bytes)?;
+            sync_core::change::check_ops(&change, limits.max_ops_per_change)?;
+            Ok::<_, sync_core::Error>(change)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| reason(&e));
     Prepared {
@@ -398,11 +402,26 @@ async fn merge_one(
     }
     let now = now_ms();
     let chunk_count = row.map_or(0, |r| r.chunk_count) + 1;
-    let (data, snapshot) = if row.is_none() || chunk_count > COMPACT_AFTER_CHUNKS {
+    let (mut data, mut snapshot) = if row.is_none() || chunk_count > COMPACT_AFTER_CHUNKS {
         (am.save(), true)
     } else {
         (am.save_after(&heads_before), false)
     };
+    let max_doc_bytes = ctx.state.limits.max_doc_bytes;
+    if !snapshot && row.map_or(0, |r| r.chunk_bytes) as usize + data.len() > max_doc_bytes {
+        // Chunks hold some history twice; compacting may bring the document back under the cap.
+        (data, snapshot) = (am.save(), true);
+    }
+    if snapshot && data.len() > max_doc_bytes {
+        let msg = format!(
+            "the record would grow to {} bytes, the limit is {max_doc_bytes}",
+            data.len()
+        );
+        return done(
+            PushStatus::Rejected,
+            Some(refusal("document_too_large", msg)),
+        );
+    }
     let (chunk_count, chunk_bytes) = if snapshot {
         (1, data.len() as i64)
     } else {

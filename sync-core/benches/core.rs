@@ -9,6 +9,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_bytes::ByteBuf;
 use sync_core::kinds::CUSTOMER;
 use sync_core::protocol::{self, DocPush, DocUpdate, Limits, PullResponse, PushRequest};
+use sync_core::record::Listing;
 use sync_core::{inspect, record, Role, Value};
 use uuid::Uuid;
 
@@ -129,10 +130,18 @@ fn benches(c: &mut Criterion) {
             .iter()
             .cycle()
             .take(500)
-            .map(|(stored, _)| DocUpdate {
-                id: Uuid::now_v7(),
-                kind: "customer".into(),
-                chunks: vec![ByteBuf::from(stored.clone())],
+            .map(|(stored, _)| {
+                // A whole document, as a fresh device receives it: heads and listing included.
+                let mut doc = AutoCommit::load(stored).expect("fixture loads");
+                DocUpdate {
+                    id: Uuid::now_v7(),
+                    kind: "customer".into(),
+                    chunks: vec![ByteBuf::from(stored.clone())],
+                    heads: protocol::heads_of(&doc.get_heads()),
+                    listing: Some(Listing::of(
+                        &record::project(&doc, &CUSTOMER).expect("fixture projects"),
+                    )),
+                }
             })
             .collect(),
         evict: vec![],

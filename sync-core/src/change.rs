@@ -40,6 +40,18 @@ pub fn parse(bytes: Vec<u8>, max_bytes: usize) -> Result<Change, Error> {
     Change::from_bytes(bytes).map_err(|e| Error::MalformedChange(e.to_string()))
 }
 
+/// Refuses a change that carries more than `max_ops` operations. automerge counts them when it
+/// parses the change, so this costs nothing and runs before any work applying it.
+pub fn check_ops(change: &Change, max_ops: usize) -> Result<(), Error> {
+    if change.len() > max_ops {
+        return Err(Error::TooManyOperations {
+            actual: change.len(),
+            limit: max_ops,
+        });
+    }
+    Ok(())
+}
+
 /// The body of a chunk: after the magic, checksum, type and the body length (unsigned LEB128).
 fn chunk_body(bytes: &[u8]) -> Option<&[u8]> {
     let (mut len, mut shift, mut i) = (0usize, 0u32, 9usize);

@@ -16,6 +16,8 @@ pub enum Error {
         actual: usize,
         limit: usize,
     },
+    #[error("a change carries {actual} operations, the limit is {limit}")]
+    TooManyOperations { actual: usize, limit: usize },
     #[error("malformed automerge change: {0}")]
     MalformedChange(String),
     #[error("invalid record: {}", describe(.0))]
@@ -37,6 +39,7 @@ impl Error {
             Error::UnknownKind(_) => "unknown_kind",
             Error::Malformed(_) => "malformed",
             Error::TooLarge { .. } => "too_large",
+            Error::TooManyOperations { .. } => "too_many_operations",
             Error::MalformedChange(_) => "malformed_change",
             Error::Invalid(_) => "validation_failed",
             Error::FieldNotWritable { .. } => "field_not_writable",

@@ -316,6 +316,13 @@ pub struct Limits {
     pub max_docs: usize,
     pub max_changes_per_doc: usize,
     pub max_change_bytes: usize,
+    /// The most operations one change may carry. A record's largest honest change is its creation
+    /// with a full `notes` text (20,000 characters, one operation each) and every other field; a
+    /// change far beyond that is a bomb that would cost the server time and memory to apply.
+    pub max_ops_per_change: usize,
+    /// The most bytes one record's stored document may grow to (its snapshot plus change chunks).
+    /// A customer with every field at its maximum is well under 100 KiB even after years of edits.
+    pub max_doc_bytes: usize,
 }
 
 impl Default for Limits {
@@ -325,6 +332,8 @@ impl Default for Limits {
             max_docs: 1_000,
             max_changes_per_doc: 10_000,
             max_change_bytes: 1 << 20,
+            max_ops_per_change: 50_000,
+            max_doc_bytes: 4 << 20,
         }
     }
 }

@@ -51,6 +51,7 @@ impl Projection {
 /// A record as a device lists it, ready to store without loading the document: the server sends it
 /// with a whole document so a fresh device can bootstrap at the speed of its database, not of automerge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Listing {
     /// The fields as one JSON object.
     pub fields: String,

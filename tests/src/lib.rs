@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+pub mod proxy;
+
 use fieldsync_sdk::{Client, Replica};
 use fieldsync_server::app::{AppState, Settings};
 use sea_orm::{ConnectionTrait, Database};

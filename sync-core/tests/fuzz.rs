@@ -1,0 +1,253 @@
+//! Structured fuzz tests of every decoder a device or an attacker can reach: each protocol message
+//! type (MessagePack and JSON), the parser of untrusted automerge changes with its capped inflater, and
+//! the operation cap. Arbitrary bytes and mutations of valid messages must give a value or a typed
+//! error, never a panic.
+//!
+//! The default run is proptest's 256 cases per test. The long form sets `PROPTEST_CASES` (see
+//! TESTING.md): `PROPTEST_CASES=1000000 cargo test --release -p sync-core --test fuzz`.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT};
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use sync_core::change;
+use sync_core::protocol::*;
+use sync_core::record::Listing;
+use uuid::Uuid;
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// Decodes `bytes` as `T`: a value that survives a round trip, or a typed error.
+fn decodes_or_refuses<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(bytes: &[u8]) {
+    match decode::<T>(bytes, &Limits::default()) {
+        Ok(value) => {
+            let again: T = decode(&encode(&value), &Limits::default()).expect("re-encoded message");
+            assert_eq!(again, value);
+        }
+        Err(e) => assert!(
+            matches!(e.code(), "malformed" | "too_large"),
+            "untyped error {e}"
+        ),
+    }
+}
+
+fn every_message(bytes: &[u8]) {
+    decodes_or_refuses::<PushRequest>(bytes);
+    decodes_or_refuses::<PushResponse>(bytes);
+    decodes_or_refuses::<PullRequest>(bytes);
+    decodes_or_refuses::<PullResponse>(bytes);
+    decodes_or_refuses::<VerifyRequest>(bytes);
+    decodes_or_refuses::<VerifyResponse>(bytes);
+    decodes_or_refuses::<ErrorBody>(bytes);
+    if let Ok(push) = decode::<PushRequest>(bytes, &Limits::default()) {
+        let _ = push.check(&Limits::default());
+    }
+    if let Ok(verify) = decode::<VerifyRequest>(bytes, &Limits::default()) {
+        let _ = verify.check(&Limits::default());
+    }
+    // The JSON forms the server also accepts, and the JSON-only login and device bodies.
+    let _ = serde_json::from_slice::<PushRequest>(bytes);
+    let _ = serde_json::from_slice::<PullRequest>(bytes);
+    let _ = serde_json::from_slice::<VerifyRequest>(bytes);
+    let _ = serde_json::from_slice::<LoginRequest>(bytes);
+    let _ = serde_json::from_slice::<LoginResponse>(bytes);
+    let _ = serde_json::from_slice::<DeviceInfo>(bytes);
+}
+
+/// One valid message of every type, encoded: the seeds that mutations start from.
+fn seeds() -> Vec<Vec<u8>> {
+    let hash = Hash([7; 32]);
+    let id = Uuid::now_v7();
+    vec![
+        encode(&PushRequest {
+            docs: vec![DocPush {
+                id,
+                kind: "customer".into(),
+                base_heads: vec![hash],
+                changes: vec![ByteBuf::from(sample_change(false))],
+            }],
+        }),
+        encode(&PushResponse {
+            results: vec![DocResult {
+                id,
+                status: PushStatus::Rejected,
+                heads: vec![hash],
+                reason: Some(Reason {
+                    code: "out_of_scope".into(),
+                    message: "no".into(),
+                    field: Some("territory".into()),
+                }),
+                missing: vec![hash],
+            }],
+        }),
+        encode(&PullRequest {
+            cursor: Some(ByteBuf::from(vec![1, 2, 3])),
+            limit: Some(10),
+        }),
+        encode(&PullResponse {
+            docs: vec![DocUpdate {
+                id,
+                kind: "contact".into(),
+                chunks: vec![ByteBuf::from(vec![9; 12])],
+                heads: vec![Hash([7; 32])],
+                listing: Some(Listing {
+                    fields: r#"{"name":"ACME"}"#.into(),
+                    conflicts: "[]".into(),
+                    deleted: false,
+                }),
+            }],
+            evict: vec![id],
+            cursor: ByteBuf::from(vec![4; 8]),
+            more: true,
+        }),
+        encode(&VerifyRequest {
+            mode: VerifyMode::Docs,
+            scope_digest: Some(hash),
+            docs: vec![DocHeads {
+                id,
+                heads: vec![hash],
+            }],
+        }),
+        encode(&VerifyResponse {
+            in_sync: false,
+            scope_digest: hash,
+            differing: vec![],
+            unknown: vec![id],
+        }),
+    ]
+}
+
+/// A real change, compressed (automerge deflates changes past a few hundred bytes) or plain.
+fn sample_change(compressed: bool) -> Vec<u8> {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "name", "ACME").unwrap();
+    let notes = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
+    doc.splice_text(
+        &notes,
+        0,
+        0,
+        &"visit on mondays ".repeat(if compressed { 60 } else { 1 }),
+    )
+    .unwrap();
+    doc.commit();
+    let mut change = doc.get_last_local_change().unwrap().clone();
+    change.bytes().to_vec()
+}
+
+fn checks_change(bytes: Vec<u8>) {
+    match change::parse(bytes, 1 << 16) {
+        Ok(parsed) => {
+            let again = change::parse(parsed.raw_bytes().to_vec(), 1 << 16).expect("re-parse");
+            assert_eq!(again.hash(), parsed.hash());
+            let _ = change::check_ops(&parsed, 100);
+        }
+        Err(e) => assert!(
+            matches!(e.code(), "malformed_change" | "too_large"),
+            "untyped error {e}"
+        ),
+    }
+}
+
+fn mutate(
+    mut bytes: Vec<u8>,
+    flips: &[(prop::sample::Index, u8)],
+    cut: Option<prop::sample::Index>,
+) -> Vec<u8> {
+    for (at, byte) in flips {
+        let i = at.index(bytes.len());
+        bytes[i] = *byte;
+    }
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len() + 1));
+    }
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn every_message_type_decodes_arbitrary_bytes_or_refuses_them(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        every_message(&bytes);
+    }
+
+    #[test]
+    fn every_message_type_survives_mutations_of_valid_messages(
+        seed in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..10),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let seeds = seeds();
+        let bytes = mutate(seeds[seed.index(seeds.len())].clone(), &flips, cut);
+        every_message(&bytes);
+    }
+
+    #[test]
+    fn the_change_parser_and_inflater_refuse_arbitrary_bytes(
+        body in prop::collection::vec(any::<u8>(), 0..600),
+        header in any::<bool>(),
+    ) {
+        // With a chunk header claiming a compressed change, the bytes reach the capped inflater.
+        let bytes = if header {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&[0, 0, 0, 0, 2]);
+            b.extend_from_slice(&body);
+            b
+        } else {
+            body
+        };
+        checks_change(bytes);
+    }
+
+    #[test]
+    fn the_change_parser_survives_mutations_of_real_changes(
+        compressed in any::<bool>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        checks_change(mutate(sample_change(compressed), &flips, cut));
+    }
+
+    #[test]
+    fn the_operation_cap_refuses_exactly_the_changes_above_it(ops in 1usize..400, limit in 1usize..400) {
+        let mut doc = AutoCommit::new();
+        let text = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, &"x".repeat(ops - 1)).unwrap();
+        doc.commit();
+        let mut made = doc.get_last_local_change().unwrap().clone();
+        let parsed = change::parse(made.bytes().to_vec(), 1 << 20).unwrap();
+        prop_assert_eq!(parsed.len(), ops);
+        match change::check_ops(&parsed, limit) {
+            Ok(()) => prop_assert!(ops <= limit),
+            Err(e) => {
+                prop_assert!(ops > limit);
+                prop_assert_eq!(e.code(), "too_many_operations");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_caps_take_the_largest_honest_record() {
+    // A customer created with every text at its maximum length, in one change.
+    let mut doc = AutoCommit::new();
+    for field in [
+        "name",
+        "phone",
+        "email",
+        "street",
+        "city",
+        "postcode",
+        "territory",
+    ] {
+        doc.put(ROOT, field, "x".repeat(200)).unwrap();
+    }
+    let notes = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
+    doc.splice_text(&notes, 0, 0, &"n".repeat(20_000)).unwrap();
+    doc.commit();
+    let mut made = doc.get_last_local_change().unwrap().clone();
+    let limits = Limits::default();
+    let parsed = change::parse(made.bytes().to_vec(), limits.max_change_bytes).unwrap();
+    change::check_ops(&parsed, limits.max_ops_per_change).unwrap();
+    assert!(doc.save().len() * 10 < limits.max_doc_bytes);
+}
