@@ -57,6 +57,54 @@ storage_test! {
 }
 
 storage_test! {
+    /// A fresh device stores records that arrive whole as the server sent them, with the server's
+    /// listing, without loading them; they must list, read and edit exactly like merged ones.
+    async fn a_fresh_device_stores_whole_records_as_they_arrive(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", dirs[0].path()).await;
+        let mut ben = Device::login_durable(&server.url, "ben@x.test", dirs[1].path()).await;
+        let plain = anna.replica.create("customer", &customer("Plain", "North")).await.unwrap();
+        let edited = anna.replica.create("customer", &customer("Edited", "North")).await.unwrap();
+        let deleted = anna.replica.create("customer", &customer("Gone", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        // Later chunks on top of the snapshot, a conflict, and a tombstone.
+        anna.replica.update(edited, &[("phone", "111".into()), ("city", "Lyon".into())]).await.unwrap();
+        ben.replica.update(edited, &[("phone", "222".into())]).await.unwrap();
+        anna.replica.delete(deleted).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        anna.sync().await;
+
+        let mut fresh = Device::login_durable(&server.url, "ben@x.test", dirs[2].path()).await;
+        fresh.sync().await;
+        for id in [plain, edited, deleted] {
+            assert_eq!(fresh.replica.heads(id).await, server.heads(id).await);
+            let (mine, theirs) = (fresh.replica.info(id).await.unwrap(), anna.replica.info(id).await.unwrap());
+            assert_eq!((&mine.fields, &mine.conflicts), (&theirs.fields, &theirs.conflicts));
+            assert_eq!(fresh.replica.get(id).await.unwrap(), anna.replica.get(id).await.unwrap());
+        }
+        let listed: Vec<Uuid> = fresh.replica.list("customer").await.unwrap().iter().map(|r| r.id).collect();
+        assert!(listed.contains(&plain) && listed.contains(&edited) && !listed.contains(&deleted));
+        assert_eq!(fresh.replica.info(edited).await.unwrap().conflicts[0].field, "phone");
+        assert_eq!(fresh.replica.outbox_len().await.unwrap(), 0);
+
+        // The device knows the server has the whole history: an edit queues one change, not all.
+        fresh.replica.update(edited, &[("phone", "333".into())]).await.unwrap();
+        assert_eq!(fresh.replica.outbox_len().await.unwrap(), 1);
+        fresh = fresh.reopen(dirs[2].path()).await;
+        fresh.sync().await;
+        anna.sync().await;
+        assert_eq!(fresh.replica.outbox_len().await.unwrap(), 0);
+        assert_eq!(fresh.replica.heads(edited).await, server.heads(edited).await);
+        assert_eq!(anna.replica.get(edited).await.unwrap().get("phone"), &Value::from("333"));
+    }
+}
+
+storage_test! {
     async fn a_revoked_device_wipes_its_data(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;

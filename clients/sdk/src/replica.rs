@@ -574,8 +574,36 @@ impl Replica {
                 })
                 .await?;
             let mut tx = self.pool.begin().await?;
+            // Records the device already holds at the server's heads need nothing; records it lacks
+            // that arrive whole are stored as they came. Only the rest are loaded and merged.
+            let ids: Vec<Uuid> = page.docs.iter().map(|d| d.id).collect();
+            let held = store::held(&mut tx, &ids).await?;
+            let mut whole = Vec::new();
+            let mut merge = Vec::new();
             for update in &page.docs {
                 let kind = kinds::get(&update.kind)?;
+                match (held.get(&update.id), &update.listing) {
+                    (Some(h), _)
+                        if h.pending == 0
+                            && !update.heads.is_empty()
+                            && h.base_heads == update.heads => {}
+                    (None, Some(listing)) if !update.heads.is_empty() => whole.push(store::Whole {
+                        id: update.id,
+                        kind,
+                        doc: update
+                            .chunks
+                            .iter()
+                            .flat_map(|c| c.iter().copied())
+                            .collect(),
+                        heads: &update.heads,
+                        listing,
+                    }),
+                    _ => merge.push((update, kind)),
+                }
+            }
+            report.pulled_docs += page.docs.len();
+            store::insert_whole(&mut tx, &whole).await?;
+            for (update, kind) in merge {
                 let mut rec = match store::load(&mut tx, update.id, &actor).await? {
                     Some(rec) => rec,
                     None => StoredRecord::new(
@@ -596,7 +624,6 @@ impl Replica {
                     .collect();
                 rec.server_has.extend(arrived);
                 store::save(&mut tx, &mut rec).await?;
-                report.pulled_docs += 1;
             }
             for id in &page.evict {
                 // A record with edits the server has neither stored nor quarantined stays until they

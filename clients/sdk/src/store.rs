@@ -2,15 +2,15 @@
 //! database for simulations. Every change of state is one transaction, so a process killed at any
 //! point leaves the store as it was before or after that step, never in between.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row as _, SqliteConnection, SqlitePool};
-use sync_core::protocol::Reason;
-use sync_core::record;
+use sqlx::{QueryBuilder, Row as _, SqliteConnection, SqlitePool};
+use sync_core::protocol::{Hash, Reason};
+use sync_core::record::{self, Listing};
 use sync_core::{kinds, KindSchema};
 use uuid::Uuid;
 
@@ -72,6 +72,18 @@ async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
             "CREATE INDEX records_kind ON records (kind, deleted)",
             "CREATE INDEX records_pending ON records (pending)",
             "PRAGMA user_version = 1",
+        ] {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    if version < 2 {
+        // The server's heads of a record stored whole as it arrived: every ancestor of them is on the
+        // server. Turned into `server_has` when the record is next loaded.
+        let mut tx = pool.begin().await?;
+        for stmt in [
+            "ALTER TABLE records ADD COLUMN server_heads BLOB NOT NULL DEFAULT x''",
+            "PRAGMA user_version = 2",
         ] {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
@@ -150,7 +162,7 @@ pub async fn load(
     actor: &ActorId,
 ) -> Result<Option<StoredRecord>, Error> {
     let Some(row) = sqlx::query(
-        "SELECT kind, doc, server_has, base_heads, rejected, quarantined FROM records WHERE id = ?",
+        "SELECT kind, doc, server_has, server_heads, base_heads, rejected, quarantined FROM records WHERE id = ?",
     )
     .bind(id.to_string())
     .fetch_optional(conn)
@@ -159,17 +171,111 @@ pub async fn load(
         return Ok(None);
     };
     let kind = kinds::get(row.get::<&str, _>("kind"))?;
-    let doc = AutoCommit::load(row.get::<&[u8], _>("doc"))?.with_actor(actor.clone());
+    let mut doc = AutoCommit::load(row.get::<&[u8], _>("doc"))?.with_actor(actor.clone());
     let rejected: Option<String> = row.get("rejected");
+    let mut server_has: HashSet<ChangeHash> = unpack(row.get("server_has")).into_iter().collect();
+    server_has.extend(ancestors(&mut doc, &unpack(row.get("server_heads"))));
     Ok(Some(StoredRecord {
         id,
         kind,
         doc,
-        server_has: unpack(row.get("server_has")).into_iter().collect(),
+        server_has,
         base_heads: unpack(row.get("base_heads")),
         rejected: rejected.and_then(|r| serde_json::from_str(&r).ok()),
         quarantined: unpack(row.get("quarantined")).into_iter().collect(),
     }))
+}
+
+/// The hashes of `heads` and of every change before them, or none if the document lacks one of them.
+fn ancestors(doc: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return vec![];
+    }
+    let after: HashSet<ChangeHash> = doc.get_changes(heads).iter().map(|c| c.hash()).collect();
+    doc.get_changes(&[])
+        .iter()
+        .map(|c| c.hash())
+        .filter(|h| !after.contains(h))
+        .collect()
+}
+
+/// What the device holds of a record, read without loading its document.
+pub struct Held {
+    pub pending: i64,
+    /// The record's heads when it last had nothing to push, sorted.
+    pub base_heads: Vec<Hash>,
+}
+
+/// What the device holds of these records, by id.
+pub async fn held(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Held>, Error> {
+    let mut out = HashMap::new();
+    // SQLite binds at most 32,766 parameters per statement.
+    for part in ids.chunks(10_000) {
+        let mut query =
+            QueryBuilder::new("SELECT id, pending, base_heads FROM records WHERE id IN (");
+        let mut list = query.separated(", ");
+        for id in part {
+            list.push_bind(id.to_string());
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            // Every id asked for is a UUID, so every row found has one.
+            let Ok(id) = Uuid::parse_str(row.get::<&str, _>("id")) else {
+                continue;
+            };
+            let mut base_heads: Vec<Hash> = unpack(row.get("base_heads"))
+                .into_iter()
+                .map(Hash::from)
+                .collect();
+            base_heads.sort_unstable();
+            out.insert(
+                id,
+                Held {
+                    pending: row.get("pending"),
+                    base_heads,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A record that arrived whole from the server, stored as it came: its chunks concatenated (they load
+/// as one document) and the server's listing, so nothing is loaded to store or list it.
+pub struct Whole<'a> {
+    pub id: Uuid,
+    pub kind: &'static KindSchema,
+    pub doc: Vec<u8>,
+    pub heads: &'a [Hash],
+    pub listing: &'a Listing,
+}
+
+pub async fn insert_whole(conn: &mut SqliteConnection, records: &[Whole<'_>]) -> Result<(), Error> {
+    // 13 parameters per row; SQLite binds at most 32,766 per statement.
+    for part in records.chunks(2_000) {
+        let mut query = QueryBuilder::new(
+            "INSERT INTO records (id, kind, doc, server_has, server_heads, base_heads, pending, deleted, fields, conflicts, quarantined, in_quarantine, updated_at) ",
+        );
+        let now = now_ms();
+        query.push_values(part, |mut row, r| {
+            let heads = pack(r.heads.iter().map(|h| ChangeHash::from(*h)));
+            row.push_bind(r.id.to_string())
+                .push_bind(r.kind.name)
+                .push_bind(r.doc.as_slice())
+                .push_bind(Vec::<u8>::new())
+                .push_bind(heads.clone())
+                .push_bind(heads)
+                .push_bind(0_i64)
+                .push_bind(r.listing.deleted)
+                .push_bind(r.listing.fields.as_str())
+                .push_bind(r.listing.conflicts.as_str())
+                .push_bind(Vec::<u8>::new())
+                .push_bind(0_i64)
+                .push_bind(now);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Writes a record with its derived columns: pending count, projection and conflicts for listing
@@ -186,25 +292,18 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
     }
     // A record pulled in part (its history still arriving) may not validate yet; list it by what
     // can be read, and keep every field as it is in the document.
-    let (fields, conflicts, deleted) = match record::project(&record.doc, record.kind) {
-        Ok(p) => {
-            let fields: serde_json::Map<String, serde_json::Value> = p
-                .fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_json()))
-                .collect();
-            (
-                fields,
-                serde_json::to_string(&p.conflicts).unwrap_or_default(),
-                p.is_deleted(),
-            )
-        }
-        Err(_) => (serde_json::Map::new(), "[]".to_string(), false),
+    let listing = match record::project(&record.doc, record.kind) {
+        Ok(p) => Listing::of(&p),
+        Err(_) => Listing {
+            fields: "{}".into(),
+            conflicts: "[]".into(),
+            deleted: false,
+        },
     };
     sqlx::query(
         "INSERT INTO records (id, kind, doc, server_has, base_heads, pending, deleted, fields, conflicts, rejected, quarantined, in_quarantine, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, server_has = excluded.server_has,
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, server_has = excluded.server_has, server_heads = x'',
            base_heads = excluded.base_heads, pending = excluded.pending, deleted = excluded.deleted,
            fields = excluded.fields, conflicts = excluded.conflicts, rejected = excluded.rejected,
            quarantined = excluded.quarantined, in_quarantine = excluded.in_quarantine,
@@ -216,9 +315,9 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
     .bind(pack(record.server_has.iter().copied()))
     .bind(pack(record.base_heads.iter().copied()))
     .bind(pending)
-    .bind(deleted)
-    .bind(serde_json::Value::Object(fields).to_string())
-    .bind(conflicts)
+    .bind(listing.deleted)
+    .bind(listing.fields)
+    .bind(listing.conflicts)
     .bind(record.rejected.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()))
     .bind(pack(record.quarantined.iter().copied()))
     .bind(in_quarantine)
