@@ -1,12 +1,12 @@
 //! The server's whole merge path on SQLite: a device's push of 100 records × 3 changes is decoded,
 //! authorised, applied, validated, projected and committed, as `POST /v1/sync/push` does minus HTTP.
-//! Compare with sync-core's `automerge load + apply + save_after (reference)` in the same run.
+//! Compare with sync-core's `automerge load + apply + save_after (reference)` in the same run: the
+//! records are of the same size as its fixture (created, then 20 edits) and stored before the
+//! measured push.
 //!
 //! `cargo bench -p fieldsync-server`; figures are in BENCHMARKS.md.
 
-use std::sync::Mutex;
-
-use automerge::{ActorId, AutoCommit};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fieldsync_server::app::{AppState, Settings};
 use fieldsync_server::scope::Principal;
@@ -18,6 +18,32 @@ use uuid::Uuid;
 
 const DOCS: usize = 100;
 const EDITS: usize = 3;
+/// Edits each record holds before the measured push, as in sync-core's reference fixture.
+const HISTORY: usize = 20;
+
+/// A push of each document's changes since the matching heads (all of them for empty heads).
+fn request(docs: &mut [(Uuid, AutoCommit)], since: &[Vec<ChangeHash>]) -> PushRequest {
+    PushRequest {
+        docs: docs
+            .iter_mut()
+            .zip(since)
+            .map(|((id, doc), base)| DocPush {
+                id: *id,
+                kind: "customer".into(),
+                base_heads: vec![],
+                changes: doc
+                    .get_changes(base)
+                    .iter()
+                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn edit(doc: &mut AutoCommit, phone: String) {
+    record::update(doc, &CUSTOMER, &[("phone", Value::Str(phone))]).expect("valid edit");
+}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -46,11 +72,23 @@ fn bench(c: &mut Criterion) {
         (state, who)
     });
     let actor = ActorId::from(who.device_id.as_bytes().to_vec());
-    // The device's copies of its records, created and pushed once; every iteration edits them again.
-    let device: Mutex<Vec<(Uuid, AutoCommit)>> = Mutex::new(
-        (0..DOCS)
+    let push = |request: PushRequest| {
+        rt.block_on(async {
+            let response = fieldsync_server::merge::push(&state, &who, request)
+                .await
+                .expect("push");
+            assert!(response
+                .results
+                .iter()
+                .all(|r| r.status == PushStatus::Applied));
+        })
+    };
+    // Setup, not measured: 100 records the server stores, each created and edited 20 times, and 3 new
+    // edits of each on the device.
+    let setup = || {
+        let mut docs: Vec<(Uuid, AutoCommit)> = (0..DOCS)
             .map(|i| {
-                let doc = record::create(
+                let mut doc = record::create(
                     &CUSTOMER,
                     actor.clone(),
                     &[
@@ -59,75 +97,27 @@ fn bench(c: &mut Criterion) {
                     ],
                 )
                 .expect("valid");
+                for k in 0..HISTORY {
+                    edit(&mut doc, format!("{k}"));
+                }
                 (Uuid::now_v7(), doc)
             })
-            .collect(),
-    );
-    let push_all = |since: &dyn Fn(&mut AutoCommit) -> Vec<automerge::ChangeHash>| {
-        let mut docs = device.lock().expect("device lock");
-        PushRequest {
-            docs: docs
-                .iter_mut()
-                .map(|(id, doc)| {
-                    let base = since(doc);
-                    DocPush {
-                        id: *id,
-                        kind: "customer".into(),
-                        base_heads: vec![],
-                        changes: doc
-                            .get_changes(&base)
-                            .iter()
-                            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-                            .collect(),
-                    }
-                })
-                .collect(),
+            .collect();
+        push(request(&mut docs, &vec![vec![]; DOCS]));
+        let bases: Vec<Vec<ChangeHash>> = docs.iter_mut().map(|(_, d)| d.get_heads()).collect();
+        for (_, doc) in docs.iter_mut() {
+            for k in 0..EDITS {
+                edit(doc, format!("new {k}"));
+            }
         }
+        request(&mut docs, &bases)
     };
-    let create = push_all(&|_| vec![]);
-    rt.block_on(async {
-        let response = fieldsync_server::merge::push(&state, &who, create)
-            .await
-            .expect("push");
-        assert!(response
-            .results
-            .iter()
-            .all(|r| r.status == PushStatus::Applied));
-    });
 
     let mut group = c.benchmark_group("server");
     group.throughput(Throughput::Elements((DOCS * EDITS) as u64));
     group.sample_size(20);
-    let mut round = 0u64;
     group.bench_function("merge path: push 100 records x 3 changes (SQLite)", |b| {
-        b.to_async(&rt).iter_batched(
-            || {
-                round += 1;
-                push_all(&|doc: &mut AutoCommit| {
-                    let base = doc.get_heads();
-                    for k in 0..EDITS {
-                        record::update(
-                            doc,
-                            &CUSTOMER,
-                            &[("phone", Value::Str(format!("{round}-{k}")))],
-                        )
-                        .expect("valid edit");
-                    }
-                    base
-                })
-            },
-            |request| async {
-                let response = fieldsync_server::merge::push(&state, &who, request)
-                    .await
-                    .expect("push");
-                debug_assert!(response
-                    .results
-                    .iter()
-                    .all(|r| r.status == PushStatus::Applied));
-                response
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(setup, push, BatchSize::PerIteration)
     });
     group.finish();
 }

@@ -21,7 +21,9 @@ pub fn touched_fields(
     changes: &[Change],
     creating: bool,
 ) -> Result<BTreeSet<String>, Error> {
-    let owners = object_owners(doc)?;
+    // Most pushes set root fields only; the walk of the document's objects is done when a change
+    // writes inside one (a text edit), not for every push.
+    let mut owners = None;
     let mut fields = BTreeSet::new();
     for change in changes {
         for op in change.decode().operations {
@@ -38,6 +40,10 @@ pub fn touched_fields(
                     ));
                 }
                 (ObjectId::Id(id), _) => {
+                    let owners = match &mut owners {
+                        Some(owners) => owners,
+                        None => owners.insert(object_owners(doc)?),
+                    };
                     if let Some(field) = owners.get(&(id.0, id.1.clone())) {
                         fields.insert(field.clone());
                     }

@@ -4,7 +4,7 @@
 //! only nested objects, and they are created in the record's first change: two devices that both
 //! created the same nested object would each lose the other's content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
@@ -80,8 +80,9 @@ pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projecti
     let mut fields = BTreeMap::new();
     let mut conflicts = Vec::new();
     let mut errors = Vec::new();
+    let mut root = read_root(doc)?;
     for spec in kind.fields {
-        let raws = read_all(doc, spec.name)?;
+        let raws = root.remove(spec.name).unwrap_or_else(|| vec![Raw::Missing]);
         let mut values = Vec::with_capacity(raws.len());
         for raw in &raws {
             match validate::check(spec, raw) {
@@ -105,6 +106,38 @@ pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projecti
     }
 }
 
+/// Every root key with its concurrent values, the winner first. One scan of the root instead of a
+/// lookup per schema field; only keys that hold concurrent values are read again in full.
+fn read_root(doc: &impl ReadDoc) -> Result<HashMap<String, Vec<Raw>>, Error> {
+    let mut root = HashMap::new();
+    for item in doc.map_range(ROOT, ..) {
+        let raws = if item.conflict {
+            read_all(doc, &item.key)?
+        } else {
+            vec![raw(
+                doc,
+                automerge::Value::from(item.value.clone()),
+                || item.id(),
+            )?]
+        };
+        root.insert(item.key.into_owned(), raws);
+    }
+    Ok(root)
+}
+
+/// A value as the validator takes it; `id` names the object, asked for only when it is a text.
+fn raw(
+    doc: &impl ReadDoc,
+    value: automerge::Value,
+    id: impl FnOnce() -> automerge::ObjId,
+) -> Result<Raw, Error> {
+    Ok(match value {
+        automerge::Value::Scalar(s) => Raw::Scalar(s.into_owned()),
+        automerge::Value::Object(ObjType::Text) => Raw::Text(doc.text(id())?),
+        automerge::Value::Object(_) => Raw::OtherObject,
+    })
+}
+
 /// Every concurrent value of a root key, the winner first.
 fn read_all(doc: &impl ReadDoc, key: &str) -> Result<Vec<Raw>, Error> {
     let all = doc.get_all(ROOT, key)?;
@@ -112,13 +145,7 @@ fn read_all(doc: &impl ReadDoc, key: &str) -> Result<Vec<Raw>, Error> {
         return Ok(vec![Raw::Missing]);
     }
     all.into_iter()
-        .map(|(value, id)| {
-            Ok(match value {
-                automerge::Value::Scalar(s) => Raw::Scalar(s.into_owned()),
-                automerge::Value::Object(ObjType::Text) => Raw::Text(doc.text(&id)?),
-                automerge::Value::Object(_) => Raw::OtherObject,
-            })
-        })
+        .map(|(value, id)| raw(doc, value, || id))
         .collect()
 }
 
