@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
                     }
                 })
                 .collect(),
+            checkpoint: 0,
         }
     };
     let create = push_all(&|_| vec![]);

@@ -8,10 +8,10 @@ use axum::Json;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::{new_token, token_hash, verify_password};
+use crate::checkpoint;
 use crate::db::now_ms;
 use crate::entities::{device, territory, user_territory};
 use crate::error::Error;
@@ -130,7 +130,8 @@ async fn login(
     }
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
-    let device_id = Uuid::now_v7();
+    let (device_id, checkpoint) =
+        checkpoint::for_login(&state.db.conn, user.id, req.previous_device_id).await?;
     let token = new_token();
     device::ActiveModel {
         id: Set(device_id),
@@ -140,6 +141,7 @@ async fn login(
         created_at: Set(now_ms()),
         last_seen_at: Set(None),
         revoked_at: Set(None),
+        checkpoint: Set(checkpoint),
     }
     .insert(&state.db.conn)
     .await?;
