@@ -281,3 +281,57 @@ storage_test! {
         assert!(!replica.sync(&ben).await.unwrap().restored);
     }
 }
+
+/// Runs the `fieldsync` CLI on a data directory; `--json` when asked.
+fn fieldsync(dir: &Path, json: bool, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync"));
+    cmd.arg("--data-dir").arg(dir);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .args(args)
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .output()
+        .expect("run the CLI");
+    assert!(
+        out.status.success(),
+        "fieldsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+storage_test! {
+    async fn the_cli_says_when_a_sync_found_the_server_restored(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fieldsync(d, true, &["login", "--server", &server.url, "--email", "anna@x.test"]);
+        fieldsync(d, true, &["customer", "add", "--name", "Before"]);
+        fieldsync(d, true, &["sync"]);
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        let added: serde_json::Value =
+            serde_json::from_str(&fieldsync(d, true, &["customer", "add", "--name", "After"])).unwrap();
+        let after = Uuid::parse_str(added["id"].as_str().unwrap()).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&fieldsync(d, true, &["sync"])).unwrap();
+        assert_eq!(report["server_restored"], false);
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+        assert!(server.heads(after).await.is_empty());
+
+        let text = fieldsync(d, false, &["sync"]);
+        assert!(
+            text.contains("restored from an older backup: sent again 1 records"),
+            "{text}"
+        );
+        let report: serde_json::Value = serde_json::from_str(&fieldsync(d, true, &["sync"])).unwrap();
+        assert_eq!((report["server_restored"].clone(), report["repushed"].clone()), (false.into(), 0.into()));
+        assert!(!server.heads(after).await.is_empty(), "the record made after the backup is back");
+        assert_eq!(server.projected("customers", after, &["name"]).await, vec![Some("After".to_string())]);
+    }
+}
