@@ -89,6 +89,7 @@ pub async fn restore(database_url: &str, from: &Path) -> Result<(), Error> {
             // the old file or the whole backup. The old database's WAL belongs to the old file.
             let staged = path.with_extension("restoring");
             std::fs::copy(from, &staged).map_err(io(&staged))?;
+            wal_mode(&staged).await?;
             std::fs::File::open(&staged)
                 .and_then(|f| f.sync_all())
                 .map_err(io(&staged))?;
@@ -147,6 +148,19 @@ async fn check_sqlite_backup(from: &Path) -> Result<(), Error> {
             from.display()
         )));
     }
+    Ok(())
+}
+
+/// `VACUUM INTO` writes a rollback-journal database; servers use WAL. Switching needs the file to
+/// itself, so it is done here, before any server opens the restored database.
+async fn wal_mode(path: &Path) -> Result<(), Error> {
+    let conn = Database::connect(format!("sqlite://{}?mode=rw", path.display())).await?;
+    conn.execute(Statement::from_string(
+        conn.get_database_backend(),
+        "PRAGMA journal_mode = WAL",
+    ))
+    .await?;
+    conn.close().await?;
     Ok(())
 }
 

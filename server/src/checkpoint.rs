@@ -77,33 +77,44 @@ pub async fn record_pull(
     Ok(())
 }
 
-/// The id and starting checkpoint of a device a user logs in. A store that was logged in before names
-/// its previous device: if that device is the user's, the new one starts from its checkpoint (logging
-/// in again is no restore); if the server has no such device, a restore lost it, and the device gets
-/// its id back, so the changes it made under that actor are its own again and can be re-pushed, and
-/// starts from 0, so its first sync notices the restore. A device of another user is never taken over.
-pub async fn for_login(
+/// Which device row a login uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginDevice {
+    /// A new row, with checkpoint 0.
+    New(Uuid),
+    /// The user's own device logging in again (say, its token expired): the same row with a new
+    /// token, keeping its id, actor and checkpoint.
+    Again(Uuid),
+}
+
+/// The device a user logs in. A store that was logged in before names its previous device. If that
+/// device is the user's and not revoked, it logs in again: keeping its checkpoint, logging in again is
+/// never mistaken for a restore, and keeping its actor, it can still hand in its own changes should a
+/// restore have lost them. If the server has no such device, a restore lost it: the device gets its id
+/// back, for the same reason, and starts from 0, so its first sync notices the restore. A device of
+/// another user, or a revoked one, is never taken over.
+pub async fn login_device(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     previous: Option<Uuid>,
-) -> Result<(Uuid, i64), Error> {
-    let fresh = (Uuid::now_v7(), 0);
+) -> Result<LoginDevice, Error> {
+    let fresh = LoginDevice::New(Uuid::now_v7());
     let Some(previous) = previous.filter(|id| id.get_version_num() == 7) else {
         return Ok(fresh);
     };
-    let row: Option<(Uuid, i64)> = device::Entity::find_by_id(previous)
+    let row: Option<(Uuid, Option<i64>)> = device::Entity::find_by_id(previous)
         .select_only()
         .column(device::Column::UserId)
-        .column(device::Column::Checkpoint)
+        .column(device::Column::RevokedAt)
         .into_tuple()
         .one(conn)
         .await?;
     Ok(match row {
-        Some((owner, checkpoint)) if owner == user_id => (fresh.0, checkpoint),
+        Some((owner, None)) if owner == user_id => LoginDevice::Again(previous),
         Some(_) => fresh,
         None => {
             tracing::warn!(device = %previous, user = %user_id, "a device this database does not know logs in again: it gets its id back");
-            (previous, 0)
+            LoginDevice::New(previous)
         }
     })
 }

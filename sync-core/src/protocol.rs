@@ -91,10 +91,11 @@ pub struct LoginRequest {
     pub email: String,
     pub password: String,
     pub device_name: String,
-    /// The device this store was logged in as before, if any. A new login of the same user carries
-    /// over the server's checkpoint of that device, so logging in again is not mistaken for a restore;
-    /// when the server has no such device (a restore of an older backup lost it), the device gets its
-    /// id, and so its actor, back, and can re-push the changes it made under it.
+    /// The device this store was logged in as before, if any. If it is the user's and not revoked,
+    /// the login gives it a new token and keeps its id, actor and checkpoint (so logging in again is
+    /// not mistaken for a restore); if the server has no such device (a restore of an older backup
+    /// lost it), the device gets its id, and so its actor, back, and can re-push the changes it made
+    /// under it. Otherwise a new device is registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_device_id: Option<Uuid>,
 }

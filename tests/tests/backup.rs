@@ -149,6 +149,12 @@ storage_test! {
         let url = server.url.clone();
         stop(server).await;
         restore(&db, &backup_file).await;
+        if !db.is_postgres() {
+            // Bytes 18 and 19 of an SQLite file are 2 in WAL mode, as servers run it.
+            let file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+            let header = std::fs::read(&file).unwrap();
+            assert_eq!(header[18..20], [2, 2], "the restored database is in WAL mode");
+        }
         let server = TestServer::restart_at(&db, &url).await;
         assert_eq!(server.count("documents").await, 3, "the restore went back to the backup");
         assert_ne!(server.heads(r1).await, before[&r1].0);
@@ -157,6 +163,11 @@ storage_test! {
         let ben_report = ben.sync().await;
         assert!(ben_report.restored, "Ben's device noticed the restore: {ben_report:?}");
         assert_eq!(ben_report.repushed_docs, 3, "r1, r3 and r5 carry Ben's lost changes");
+        // Carl logs in again first (say his token expired): his device is in the backup, so it keeps
+        // its id, and its checkpoint there is older than what Carl's store has heard.
+        let again = carl.replica.login(&server.url, "carl@x.test", PASSWORD, "carl again").await.unwrap();
+        assert_eq!(again.device_id, carl.login.device_id);
+        carl.client = carl.replica.client().await.unwrap();
         let carl_report = carl.sync().await;
         assert!(carl_report.restored);
         assert_eq!(carl_report.repushed_docs, 2);
@@ -264,11 +275,13 @@ storage_test! {
         let recorded = checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap();
         assert_eq!(recorded, fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap());
 
-        // Logging the same store in again is no restore: the new device starts from the old one's
-        // checkpoint. A store naming another user's device gets a device of its own, from 0.
+        // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
+        // and only the new token works. A store naming another user's device gets one of its own.
         let relogin = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "again").await.unwrap();
-        assert_ne!(relogin.device_id, anna.login.device_id);
+        assert_eq!(relogin.device_id, anna.login.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, relogin.device_id).await.unwrap(), recorded);
+        assert_eq!(anna.client.devices().await.unwrap_err().code(), Some("unauthenticated"));
+        assert_eq!(server.count("devices").await, 1);
         let client = anna.replica.client().await.unwrap();
         anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
         assert!(!anna.replica.sync(&client).await.unwrap().restored);

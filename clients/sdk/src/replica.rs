@@ -192,8 +192,8 @@ impl Replica {
         let mut client = Client::new(server_url);
         let email = email.trim().to_lowercase();
         let previous = self.session().await?;
-        // The same store logging in again names its device: the server carries its checkpoint over,
-        // or gives the device its id back if a restore lost it.
+        // The same store logging in again names its device, and keeps it (id, actor, checkpoint),
+        // also when a restore of the server lost it.
         let previous_device = previous
             .as_ref()
             .filter(|p| p.server_url == client.base_url() && p.email == email)
