@@ -38,6 +38,7 @@ fn request(docs: &mut [(Uuid, AutoCommit)], since: &[Vec<ChangeHash>]) -> PushRe
                     .collect(),
             })
             .collect(),
+        checkpoint: 0,
     }
 }
 

@@ -1,12 +1,13 @@
-//! The `fieldsync-server` command line: run the sync server, or manage users. The binary is a thin
+//! The `fieldsync-server` command line: run the sync server, manage users, back up and restore. The binary is a thin
 //! wrapper around [`main`], so end-to-end tests can run the very same program as a separate process.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::{self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes};
 use crate::ratelimit::Rate;
-use crate::{demo, users};
+use crate::{backup, demo, users};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sync_core::Role;
@@ -94,6 +95,24 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Write a consistent copy of the database to a new file, while servers keep running
+    /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump --format=custom).
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The backup file to create.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replace the database with a backup. Stop every server using the database first; devices then
+    /// push again whatever they had synced after the backup was taken.
+    Restore {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The backup file, made by `backup`.
+        #[arg(long)]
+        from: PathBuf,
     },
 }
 
@@ -243,6 +262,18 @@ pub async fn main() -> anyhow::Result<()> {
                 println!("{email} no longer has territory {territory}");
             }
         },
+        Command::Backup { db, to } => {
+            backup::backup(&db.database_url, &to)
+                .await
+                .context("backup failed")?;
+            println!("backed up the database to {}", to.display());
+        }
+        Command::Restore { db, from } => {
+            backup::restore(&db.database_url, &from)
+                .await
+                .context("restore failed")?;
+            println!("restored the database from {}", from.display());
+        }
     }
     Ok(())
 }

@@ -70,6 +70,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
         created_at: Set(now_ms()),
         last_seen_at: Set(None),
         revoked_at: Set(None),
+        checkpoint: Set(0),
     }
     .insert(&state.db.conn)
     .await?;
@@ -138,6 +139,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
             &who,
             PushRequest {
                 docs: batch.to_vec(),
+                checkpoint: 0,
             },
         )
         .await?;

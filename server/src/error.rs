@@ -37,6 +37,10 @@ pub enum Error {
     UnsupportedMediaType { expected: &'static str },
     #[error("{0}")]
     Conflict(String),
+    /// The device has heard of feed positions up to `device`, but the server's record of what it told
+    /// the device stops at `server`: the database was restored from an older backup.
+    #[error("this server's database was restored from a backup older than what this device has seen (device checkpoint {device}, server's record {server}); compare records and push again what the server lacks")]
+    ServerRestored { device: i64, server: i64 },
     #[error(transparent)]
     Core(#[from] sync_core::Error),
     #[error("database error: {0}")]
@@ -67,7 +71,7 @@ impl Error {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::ServerRestored { .. } => StatusCode::CONFLICT,
             Error::Core(e) => match e {
                 sync_core::Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
@@ -93,6 +97,7 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Conflict(_) => "conflict",
+            Error::ServerRestored { .. } => "server_restored",
             Error::Core(e) => e.code(),
             Error::Db(_) | Error::Storage(_) | Error::Internal(_) => "internal",
         }

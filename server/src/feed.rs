@@ -143,6 +143,7 @@ pub async fn pull(
             evict,
             cursor: encode(&cursor),
             more: true,
+            seq: cursor.seq,
         });
     }
     if let Some(backfill) = cursor.backfill.take() {
@@ -159,6 +160,7 @@ pub async fn pull(
             evict: vec![],
             cursor: encode(&cursor),
             more: true,
+            seq: cursor.seq,
         });
     }
     // Read the committed position first: everything up to it is visible and final.
@@ -187,6 +189,7 @@ pub async fn pull(
         evict,
         cursor: encode(&cursor),
         more,
+        seq: cursor.seq,
     })
 }
 

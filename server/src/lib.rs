@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
+pub mod checkpoint;
 pub mod cli;
 pub mod db;
 pub mod demo;

@@ -29,8 +29,8 @@ use crate::db::{allocate_seq, now_ms, retry_after, BuildWith};
 use crate::docstore::{self, pack_heads, unpack_heads};
 use crate::entities::{document, territory};
 use crate::error::Error;
-use crate::projection;
 use crate::scope::Principal;
+use crate::{checkpoint, projection};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.
@@ -71,10 +71,12 @@ struct Write {
     doc: AutoCommit,
 }
 
-/// The outcome of a committed batch: the answer, and the documents to cache.
+/// The outcome of a committed batch: the answer, the documents to cache, and the highest feed
+/// position it wrote (0 if none).
 struct Batch {
     results: Vec<DocResult>,
     cached: Vec<(Uuid, Vec<u8>, AutoCommit)>,
+    seq: i64,
 }
 
 /// Applies a push from `who` and answers with one result per document, in request order.
@@ -84,6 +86,7 @@ pub async fn push(
     request: PushRequest,
 ) -> Result<PushResponse, Error> {
     request.check(&state.limits)?;
+    checkpoint::check(&state.db.conn, who, request.checkpoint).await?;
     let mut ids = HashSet::new();
     if let Some(dup) = request.docs.iter().find(|d| !ids.insert(d.id)) {
         return Err(Error::bad_request(
@@ -123,7 +126,10 @@ pub async fn push(
     let mut by_id: HashMap<Uuid, DocResult> =
         batch.results.into_iter().map(|r| (r.id, r)).collect();
     let results = order.iter().filter_map(|id| by_id.remove(id)).collect();
-    Ok(PushResponse { results })
+    Ok(PushResponse {
+        results,
+        seq: batch.seq,
+    })
 }
 
 fn prepare(doc: DocPush, limits: &Limits) -> Prepared {
@@ -232,9 +238,11 @@ async fn merge_batch(
         }
     }
     let mut cached = Vec::new();
+    let mut seq = 0;
     // The feed position is allocated last: it locks the counter until commit (see `allocate_seq`).
     if !writes.is_empty() {
         let first = allocate_seq(txn, writes.len() as i64).await?;
+        seq = first + writes.len() as i64 - 1;
         store(txn, &writes, first).await?;
         for write in writes {
             results.push(DocResult {
@@ -248,7 +256,13 @@ async fn merge_batch(
         }
     }
     store_extras(txn, who, extras).await?;
-    Ok(Batch { results, cached })
+    // In the batch's transaction: an acknowledged push and the device's checkpoint are durable together.
+    checkpoint::record(txn, who.device_id, seq).await?;
+    Ok(Batch {
+        results,
+        cached,
+        seq,
+    })
 }
 
 struct DocContext<'a> {

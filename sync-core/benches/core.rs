@@ -66,6 +66,7 @@ fn benches(c: &mut Criterion) {
                 changes: changes.iter().map(|c| ByteBuf::from(c.clone())).collect(),
             })
             .collect(),
+        checkpoint: 0,
     };
     let push_bytes = protocol::encode(&push);
 
@@ -147,6 +148,7 @@ fn benches(c: &mut Criterion) {
         evict: vec![],
         cursor: ByteBuf::from(vec![0; 24]),
         more: true,
+        seq: 0,
     };
     let mut group = c.benchmark_group("pull");
     group.throughput(Throughput::Elements(500));

@@ -91,6 +91,13 @@ pub struct LoginRequest {
     pub email: String,
     pub password: String,
     pub device_name: String,
+    /// The device this store was logged in as before, if any. If it is the user's and not revoked,
+    /// the login gives it a new token and keeps its id, actor and checkpoint (so logging in again is
+    /// not mistaken for a restore); if the server has no such device (a restore of an older backup
+    /// lost it), the device gets its id, and so its actor, back, and can re-push the changes it made
+    /// under it. Otherwise a new device is registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_device_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,10 +131,15 @@ pub struct DeviceInfo {
 // ---------------------------------------------------------------------------------------------------
 // Push
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub docs: Vec<DocPush>,
+    /// The highest feed position the server has told this device about (`seq` of push and pull
+    /// answers); 0 if none. Above what the server recorded for the device, the server lost data it had
+    /// acknowledged (a restore of an older backup) and answers `409 server_restored`.
+    #[serde(default)]
+    pub checkpoint: i64,
 }
 
 /// The new changes of one document.
@@ -150,6 +162,10 @@ pub struct DocPush {
 pub struct PushResponse {
     /// One result per pushed document, in the order they were pushed.
     pub results: Vec<DocResult>,
+    /// The highest feed position this push wrote (0 if it wrote nothing): the device keeps the
+    /// highest it was told as its checkpoint.
+    #[serde(default)]
+    pub seq: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +223,9 @@ pub struct PullRequest {
     /// The most document updates the device wants in this page.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// The device's checkpoint, as in [`PushRequest::checkpoint`].
+    #[serde(default)]
+    pub checkpoint: i64,
 }
 
 /// One document's new data: automerge chunks (changes or a compacted snapshot) the device loads with
@@ -240,6 +259,10 @@ pub struct PullResponse {
     pub cursor: ByteBuf,
     /// More pages are ready now; pull again at once.
     pub more: bool,
+    /// The feed position `cursor` has reached: the device keeps the highest it was told as its
+    /// checkpoint.
+    #[serde(default)]
+    pub seq: i64,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -415,6 +438,7 @@ mod tests {
                 base_heads: vec![Hash([9; 32])],
                 changes: vec![ByteBuf::from(vec![1, 2, 3]), ByteBuf::from(vec![0xff; 40])],
             }],
+            checkpoint: 7,
         }
     }
 

@@ -68,6 +68,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 base_heads: vec![hash],
                 changes: vec![ByteBuf::from(sample_change(false))],
             }],
+            checkpoint: 0,
         }),
         encode(&PushResponse {
             results: vec![DocResult {
@@ -81,10 +82,12 @@ fn seeds() -> Vec<Vec<u8>> {
                 }),
                 missing: vec![hash],
             }],
+            seq: 0,
         }),
         encode(&PullRequest {
             cursor: Some(ByteBuf::from(vec![1, 2, 3])),
             limit: Some(10),
+            checkpoint: 0,
         }),
         encode(&PullResponse {
             docs: vec![DocUpdate {
@@ -101,6 +104,7 @@ fn seeds() -> Vec<Vec<u8>> {
             evict: vec![id],
             cursor: ByteBuf::from(vec![4; 8]),
             more: true,
+            seq: 0,
         }),
         encode(&VerifyRequest {
             mode: VerifyMode::Docs,

@@ -176,8 +176,20 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: Settings) -> TestServer {
-        let state = AppState::new(&settings).await.expect("server state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        TestServer::serve_on(settings, listener).await
+    }
+
+    /// Starts a server at the URL of one that stopped, as a server restarted in place keeps its
+    /// address (devices keep their session's server URL).
+    pub async fn restart_at(db: &TestDb, url: &str) -> TestServer {
+        let addr = url.strip_prefix("http://").expect("an http URL");
+        let listener = TcpListener::bind(addr).await.expect("bind the old address");
+        TestServer::serve_on(Settings::new(&db.url), listener).await
+    }
+
+    async fn serve_on(settings: Settings, listener: TcpListener) -> TestServer {
+        let state = AppState::new(&settings).await.expect("server state");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel();
         let serving = state.clone();

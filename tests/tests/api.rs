@@ -45,7 +45,7 @@ storage_test! {
 
         // A well-formed push of a record that is not valid for its kind.
         anna.replica.create("customer", &customer("Good", "North")).await.unwrap();
-        let mut good = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
+        let mut good = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
         good.docs[0].kind = "order".into();
         let response = anna.client.push(&good).await.unwrap();
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "unknown_kind");
@@ -57,7 +57,7 @@ storage_test! {
         not_v7.docs[0].id = uuid::Uuid::new_v4();
         let response = anna.client.push(&not_v7).await.unwrap();
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "invalid_id");
-        let twice = PushRequest { docs: vec![good.docs[0].clone(), good.docs[0].clone()] };
+        let twice = PushRequest { docs: vec![good.docs[0].clone(), good.docs[0].clone()], checkpoint: 0 };
         assert_eq!(anna.client.push(&twice).await.unwrap_err().code(), Some("duplicate_document"));
 
         let response = http.post(format!("{}/v1/sync/pull", server.url)).bearer_auth(&anna.login.token)

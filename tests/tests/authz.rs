@@ -391,7 +391,10 @@ impl Fixture {
                 pushed = Some(id);
                 request
                     .header("content-type", CONTENT_TYPE)
-                    .body(protocol::encode(&PushRequest { docs }))
+                    .body(protocol::encode(&PushRequest {
+                        docs,
+                        checkpoint: 0,
+                    }))
             }
             ("GET", "/v1/sync/pull") => request
                 .query(&[("limit", "5000")])

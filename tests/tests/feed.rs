@@ -164,6 +164,7 @@ async fn drain(
             .pull(&PullRequest {
                 cursor: cursor.clone(),
                 limit: Some(limit),
+                checkpoint: 0,
             })
             .await
             .unwrap();
@@ -240,19 +241,19 @@ storage_test! {
         }
         anna.sync().await;
         let reader = server.device("anna@x.test").await;
-        let first = reader.client.pull(&PullRequest { cursor: None, limit: Some(10) }).await.unwrap();
+        let first = reader.client.pull(&PullRequest { cursor: None, limit: Some(10), checkpoint: 0 }).await.unwrap();
         assert_eq!(first.docs.len(), 10);
         assert!(first.more);
         // Reading on from the same cursor twice gives the same page.
-        let a = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10) }).await.unwrap();
-        let b = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10) }).await.unwrap();
+        let a = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10), checkpoint: 0 }).await.unwrap();
+        let b = reader.client.pull(&PullRequest { cursor: Some(first.cursor.clone()), limit: Some(10), checkpoint: 0 }).await.unwrap();
         assert_eq!(a, b);
         let mut seen: BTreeSet<Uuid> = first.docs.iter().chain(a.docs.iter()).map(|d| d.id).collect();
         let mut cursor = Some(a.cursor);
         drain(&reader.client, &mut cursor, &mut seen, 10).await;
         assert_eq!(seen, anna.replica.ids().await.unwrap().into_iter().collect());
         // A caught-up cursor gets an empty page.
-        let empty = reader.client.pull(&PullRequest { cursor, limit: None }).await.unwrap();
+        let empty = reader.client.pull(&PullRequest { cursor, limit: None, checkpoint: 0 }).await.unwrap();
         assert!(empty.docs.is_empty() && !empty.more);
     }
 }

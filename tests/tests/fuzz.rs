@@ -92,6 +92,7 @@ fn seed(target: &Target, json: bool) -> Vec<u8> {
                 0x85, 0x6f, 0x4a, 0x83, 1, 2, 3,
             ])],
         }],
+        checkpoint: 0,
     };
     let value = match target {
         Target::PushMsgPack | Target::PushJson => serde_json::to_value(&push).unwrap(),
@@ -364,7 +365,7 @@ storage_test! {
                 let kind = ["customer", "contact", "visit", ""][case.kind];
                 let before = counts(&server).await;
                 let heads_before = server.heads(id).await;
-                let push = PushRequest { docs: vec![DocPush { id, kind: kind.into(), base_heads: protocol::heads_of(&base), changes }] };
+                let push = PushRequest { docs: vec![DocPush { id, kind: kind.into(), base_heads: protocol::heads_of(&base), changes }], checkpoint: 0 };
                 let response: PushResponse = anna.client.push(&push).await.expect("a push answer, never an error");
                 let result = &response.results[0];
                 match result.status {

@@ -52,7 +52,7 @@ storage_test! {
         let anna = server.device("anna@x.test").await;
         let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
         anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
-        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
+        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
         let first = anna.client.push(&push).await.unwrap();
         assert_eq!(first.results[0].status, PushStatus::Applied);
         let (chunks, docs) = (server.count("doc_chunks").await, server.count("documents").await);
@@ -75,7 +75,7 @@ storage_test! {
         let ben = server.device("ben@x.test").await;
         // Ben's device makes a record, and Anna's device tries to hand it in as its own.
         ben.replica.create("customer", &customer("Forged", "North")).await.unwrap();
-        let push = PushRequest { docs: ben.replica.pending_pushes().await.unwrap() };
+        let push = PushRequest { docs: ben.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
         let response = anna.client.push(&push).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Rejected);
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "forged_actor");
@@ -106,7 +106,7 @@ storage_test! {
         copy.put(automerge::ROOT, "phone", "999").unwrap();
         copy.commit();
         let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
-        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes: vec![ByteBuf::from(change)] }] };
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes: vec![ByteBuf::from(change)] }], checkpoint: 0 };
         let response = anna.client.push(&push).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Rejected);
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "out_of_scope");
@@ -147,7 +147,7 @@ storage_test! {
         doc.put(automerge::ROOT, "phone", "1").unwrap();
         doc.commit();
         let changes = doc.get_changes(&base).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: heads_of(&base), changes }] };
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: heads_of(&base), changes }], checkpoint: 0 };
         let result = anna.client.push(&push).await.unwrap().results.remove(0);
         assert_eq!(result.status, PushStatus::Rejected);
         let reason = result.reason.unwrap();
@@ -174,7 +174,7 @@ storage_test! {
         anna.replica.update(id, &[("phone", "42".into())]).await.unwrap();
         let full = anna.replica.pending_pushes().await.unwrap().remove(0);
         let (create, edit) = (full.changes[0].clone(), full.changes[1].clone());
-        let only_edit = PushRequest { docs: vec![DocPush { changes: vec![edit], ..full.clone() }] };
+        let only_edit = PushRequest { docs: vec![DocPush { changes: vec![edit], ..full.clone() }], checkpoint: 0 };
         let response = anna.client.push(&only_edit).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::MissingDependencies);
         let create_hash = automerge::Change::from_bytes(create.to_vec()).unwrap().hash();
@@ -182,7 +182,7 @@ storage_test! {
         assert_eq!(server.count("documents").await, 0);
         assert_eq!(server.count("orphan_changes").await, 1);
 
-        let only_create = PushRequest { docs: vec![DocPush { changes: vec![create], ..full }] };
+        let only_create = PushRequest { docs: vec![DocPush { changes: vec![create], ..full }], checkpoint: 0 };
         let response = anna.client.push(&only_create).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Applied);
         assert_eq!(server.projected("customers", id, &["phone"]).await, vec![Some("42".to_string())], "the kept change applied");

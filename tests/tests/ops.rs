@@ -147,7 +147,7 @@ storage_test! {
         process.ready().await;
         let anna = Device::login(&process.url, "anna@x.test").await;
         let id = anna.replica.create("customer", &customer("Acme", "North")).await.unwrap();
-        let body = protocol::encode(&PushRequest { docs: anna.replica.pending_pushes().await.unwrap() });
+        let body = protocol::encode(&PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
         let addr = process.url.trim_start_matches("http://").to_string();
 
         let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -215,7 +215,7 @@ storage_test! {
         anna.sync().await;
         // One refused document: a kind the server does not know.
         anna.replica.create("customer", &customer("C", "North")).await.unwrap();
-        let mut bad = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
+        let mut bad = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
         bad.docs[0].kind = "order".into();
         let refused = anna.client.push(&bad).await.unwrap();
         assert_eq!(refused.results[0].status, PushStatus::Rejected);
@@ -347,7 +347,7 @@ storage_test! {
         assert_eq!((status, code.as_str()), (429, "rate_limited"));
         // Pushes count too, and the refusal changes nothing.
         anna.replica.create("customer", &customer("A", "North")).await.unwrap();
-        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap() };
+        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
         let err = anna.client.clone().with_retry(fieldsync_sdk::RetryPolicy::none()).push(&push).await.unwrap_err();
         assert_eq!(err.code(), Some("rate_limited"));
         assert_eq!(server.count("documents").await, 0);

@@ -36,7 +36,7 @@ storage_test! {
         let forged = ForgedCursor { seq: 0, territories: Some(vec![north]), backfill: Some((vec![south], i64::MAX, None)), evict: None };
         let mut cursor = Some(ByteBuf::from(rmp_serde::to_vec(&forged).unwrap()));
         for _ in 0..5 {
-            let page = anna.client.pull(&PullRequest { cursor: cursor.clone(), limit: None }).await.unwrap();
+            let page = anna.client.pull(&PullRequest { cursor: cursor.clone(), limit: None, checkpoint: 0 }).await.unwrap();
             assert!(page.docs.is_empty(), "a forged cursor got {} records of another territory", page.docs.len());
             cursor = Some(page.cursor);
             if !page.more {
@@ -128,7 +128,7 @@ storage_test! {
             kind: "contact".into(),
             base_heads: vec![],
             changes: carla.replica.doc(id).await.unwrap().get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
-        }] };
+        }], checkpoint: 0 };
         let result = anna.client.push(&replay).await.unwrap().results.remove(0);
         assert_eq!(result.status, PushStatus::Rejected);
         assert_eq!(result.reason.unwrap().code, "out_of_scope");
@@ -159,7 +159,7 @@ storage_test! {
             kind: "customer".into(),
             base_heads: sync_core::protocol::heads_of(&base),
             changes: change,
-        }] };
+        }], checkpoint: 0 };
         assert_eq!(anna.client.push(&push).await.unwrap().results[0].status, PushStatus::Quarantined);
         let http = reqwest::Client::new();
         let list: serde_json::Value = http.get(format!("{}/v1/quarantine", server.url)).bearer_auth(&maria.login.token).send().await.unwrap().json().await.unwrap();

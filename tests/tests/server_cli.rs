@@ -153,6 +153,7 @@ async fn serve_demo_seeds_once_and_prints_the_logins() {
             .pull(&PullRequest {
                 cursor,
                 limit: Some(1000),
+                checkpoint: 0,
             })
             .await
             .unwrap();

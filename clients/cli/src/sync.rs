@@ -126,6 +126,8 @@ fn report_json(report: &SyncReport) -> serde_json::Value {
         "evicted": report.evicted,
         "quarantined": report.quarantined,
         "missing_dependencies": report.missing_dependencies,
+        "server_restored": report.restored,
+        "repushed": report.repushed_docs,
         "rejected": report.rejected.iter().map(|(id, r)| json!({"id": id, "code": r.code, "message": r.message, "field": r.field})).collect::<Vec<_>>(),
     })
 }
@@ -134,6 +136,12 @@ fn print_report(report: &SyncReport, out: Output) {
     if out.json {
         out.json_value(&report_json(report));
         return;
+    }
+    if report.restored {
+        crate::outln!(
+            "the server's database was restored from an older backup: sent again {} records it had lost",
+            report.repushed_docs
+        );
     }
     crate::outln!(
         "sent {} records, received {}",
@@ -166,11 +174,19 @@ fn log_round(round: u64, result: Result<&SyncReport, &anyhow::Error>, out: Outpu
             json!({"time": now, "round": round, "ok": false, "error": format!("{e:#}")})
         ),
         (Ok(r), false) => eprintln!(
-            "{now} round {round}: pushed {}, received {}, refused {}, evicted {}",
+            "{now} round {round}: pushed {}, received {}, refused {}, evicted {}{}",
             r.pushed_docs,
             r.pulled_docs,
             r.rejected.len(),
-            r.evicted.len()
+            r.evicted.len(),
+            if r.restored {
+                format!(
+                    "; the server was restored from a backup, {} records sent again",
+                    r.repushed_docs
+                )
+            } else {
+                String::new()
+            }
         ),
         (Err(e), false) => eprintln!("{now} round {round}: failed, will retry: {e:#}"),
     }

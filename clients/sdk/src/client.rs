@@ -116,10 +116,23 @@ impl Client {
         password: &str,
         device_name: &str,
     ) -> Result<LoginResponse, Error> {
+        self.login_again(email, password, device_name, None).await
+    }
+
+    /// Logs in a store that was logged in before as `previous_device_id`
+    /// (see [`LoginRequest::previous_device_id`]).
+    pub async fn login_again(
+        &mut self,
+        email: &str,
+        password: &str,
+        device_name: &str,
+        previous_device_id: Option<Uuid>,
+    ) -> Result<LoginResponse, Error> {
         let body = LoginRequest {
             email: email.into(),
             password: password.into(),
             device_name: device_name.into(),
+            previous_device_id,
         };
         let response = self
             .http

@@ -8,7 +8,14 @@
 //! Durability: a local edit, the acknowledgement of one pushed batch and one pulled page are each one
 //! transaction. Killed after a push but before its acknowledgement is stored, the device pushes the same
 //! changes again and the server answers `already_known`; killed mid-pull, it pulls the page again.
+//!
+//! A server restored from an older backup has forgotten changes it acknowledged. The device keeps a
+//! checkpoint, the highest feed position the server told it, and sends it with every push and pull; a
+//! server whose record for the device is lower answers `server_restored`, and [`Replica::sync`]
+//! pulls the feed from its start, compares every record with the server, marks what the server lacks
+//! as pending again, and pushes it (see the server's `checkpoint.rs`).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
@@ -94,6 +101,11 @@ pub struct SyncReport {
     pub missing_dependencies: Vec<Uuid>,
     pub pulled_docs: usize,
     pub evicted: Vec<Uuid>,
+    /// The server's database was restored from an older backup; this sync compared every record
+    /// with it and pushed again what it had lost.
+    pub restored: bool,
+    /// Records with changes the restored server had lost, pushed again.
+    pub repushed_docs: usize,
 }
 
 /// Progress of a pull, for progress bars.
@@ -178,10 +190,20 @@ impl Replica {
             .into());
         }
         let mut client = Client::new(server_url);
-        let login: LoginResponse = client.login(email, password, device_name).await?;
+        let email = email.trim().to_lowercase();
+        let previous = self.session().await?;
+        // The same store logging in again names its device, and keeps it (id, actor, checkpoint),
+        // also when a restore of the server lost it.
+        let previous_device = previous
+            .as_ref()
+            .filter(|p| p.server_url == client.base_url() && p.email == email)
+            .map(|p| p.device_id);
+        let login: LoginResponse = client
+            .login_again(&email, password, device_name, previous_device)
+            .await?;
         let session = Session {
             server_url: client.base_url().to_string(),
-            email: email.trim().to_lowercase(),
+            email,
             token: login.token,
             device_id: login.device_id,
             actor_id: login.actor_id,
@@ -189,7 +211,6 @@ impl Replica {
             role: login.role,
             territories: login.territories,
         };
-        let previous = self.session().await?;
         let mut tx = self.pool.begin().await?;
         let same_account = previous
             .is_some_and(|p| p.user_id == session.user_id && p.server_url == session.server_url);
@@ -481,8 +502,13 @@ impl Replica {
         progress: &mut (dyn FnMut(PullProgress) + Send),
     ) -> Result<SyncReport, Error> {
         let result = async {
-            let mut report = self.push(client).await?;
-            self.pull(client, &mut report, progress).await?;
+            let report = match self.push_and_pull(client, progress).await {
+                Err(e) if e.code() == Some("server_restored") => {
+                    self.start_reconcile().await?;
+                    self.push_and_pull(client, progress).await?
+                }
+                other => other?,
+            };
             let mut conn = self.pool.acquire().await?;
             set_meta(&mut conn, "last_sync", &store::now_ms().to_string()).await?;
             Ok::<_, Error>(report)
@@ -497,14 +523,65 @@ impl Replica {
         }
     }
 
+    /// One round: push, then pull. After a restore was noticed, first the whole feed of the
+    /// restored server is pulled, so every head it answers to verify is known here, and the records
+    /// are reconciled with it.
+    async fn push_and_pull(
+        &self,
+        client: &Client,
+        progress: &mut (dyn FnMut(PullProgress) + Send),
+    ) -> Result<SyncReport, Error> {
+        let mut restore = SyncReport::default();
+        let reconciling = {
+            let mut conn = self.pool.acquire().await?;
+            get_meta(&mut conn, "reconcile").await?.is_some()
+        };
+        if reconciling {
+            self.pull(client, &mut restore, progress).await?;
+            restore.repushed_docs = self.reconcile(client).await?;
+            restore.restored = true;
+        }
+        let mut report = self.push(client).await?;
+        report.restored = restore.restored;
+        report.repushed_docs = restore.repushed_docs;
+        report.pulled_docs = restore.pulled_docs;
+        report.evicted = restore.evicted;
+        self.pull(client, &mut report, progress).await?;
+        Ok(report)
+    }
+
+    /// The server answered `server_restored`: its feed positions the device had passed are handed
+    /// out again, so the cursor and checkpoint start over, and the records must be reconciled before
+    /// the next push. One transaction, so a crash anywhere later still reconciles.
+    async fn start_reconcile(&self) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM meta WHERE key IN ('cursor', 'checkpoint')")
+            .execute(&mut *tx)
+            .await?;
+        set_meta(&mut tx, "reconcile", "1").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The highest feed position the server has told this device about.
+    async fn checkpoint(&self) -> Result<i64, Error> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(get_meta(&mut conn, "checkpoint")
+            .await?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
     pub async fn push(&self, client: &Client) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
         let actor = self.actor()?;
         let pushes = self.pending_pushes().await?;
         for batch in pushes.chunks(self.batch_size.load(Ordering::Relaxed)) {
+            let checkpoint = self.checkpoint().await?;
             let response = client
                 .push(&PushRequest {
                     docs: batch.to_vec(),
+                    checkpoint,
                 })
                 .await?;
             crash_point("after-push");
@@ -544,6 +621,7 @@ impl Replica {
                 }
                 store::save(&mut tx, &mut rec).await?;
             }
+            raise_checkpoint(&mut tx, response.seq).await?;
             tx.commit().await?;
         }
         Ok(report)
@@ -567,10 +645,12 @@ impl Replica {
                     .and_then(|c| hex::decode(c).ok())
                     .map(ByteBuf::from)
             };
+            let checkpoint = self.checkpoint().await?;
             let page = client
                 .pull(&PullRequest {
                     cursor,
                     limit: None,
+                    checkpoint,
                 })
                 .await?;
             let mut tx = self.pool.begin().await?;
@@ -638,6 +718,7 @@ impl Replica {
                 }
             }
             set_meta(&mut tx, "cursor", &hex::encode(&page.cursor)).await?;
+            raise_checkpoint(&mut tx, page.seq).await?;
             crash_point("mid-pull");
             tx.commit().await?;
             pages += 1;
@@ -661,13 +742,87 @@ impl Replica {
                 heads: self.heads(id).await,
             });
         }
-        client
+        // Well under the server's bound on the records of one verify.
+        let mut parts = docs.chunks(10_000).peekable();
+        let mut all = client
             .verify(&VerifyRequest {
                 mode: VerifyMode::Docs,
                 scope_digest: None,
-                docs,
+                docs: parts.next().map(<[_]>::to_vec).unwrap_or_default(),
             })
-            .await
+            .await?;
+        for part in parts {
+            let response = client
+                .verify(&VerifyRequest {
+                    mode: VerifyMode::Docs,
+                    scope_digest: None,
+                    docs: part.to_vec(),
+                })
+                .await?;
+            all.in_sync &= response.in_sync;
+            all.differing.extend(response.differing);
+            all.unknown.extend(response.unknown);
+        }
+        Ok(all)
+    }
+
+    /// After the server answered `server_restored` and its feed was pulled: finds out what the server
+    /// really holds of each record and marks every change of this device it lacks as pending again.
+    /// Answers how many records have changes to push again. One transaction, which also ends the
+    /// reconciliation.
+    ///
+    /// Changes made by other devices stay counted as the server's: the server takes a change only from
+    /// the device that made it (changes carry no signature), so each device re-pushes its own.
+    async fn reconcile(&self, client: &Client) -> Result<usize, Error> {
+        let actor = self.actor()?;
+        let own = actor.to_bytes().to_vec();
+        let verify = self.verify(client).await?;
+        let differing: HashMap<Uuid, Vec<Hash>> = verify
+            .differing
+            .into_iter()
+            .map(|d| (d.id, d.heads))
+            .collect();
+        let unknown: HashSet<Uuid> = verify.unknown.into_iter().collect();
+        let ids = self.ids().await?;
+        let mut repushed = 0;
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let Some(mut rec) = store::load(&mut tx, id, &actor).await? else {
+                continue;
+            };
+            let pending_before = rec.pending().len();
+            let changes = rec.doc.get_changes(&[]);
+            let mut server_has: HashSet<ChangeHash> = match differing.get(&id) {
+                Some(heads) => {
+                    // Every head was pulled just before; one pushed since by another device is left
+                    // out, and the changes under it are pushed again and answered `already_known`.
+                    let known: Vec<ChangeHash> = heads
+                        .iter()
+                        .map(|h| ChangeHash::from(*h))
+                        .filter(|h| rec.doc.get_change_by_hash(h).is_some())
+                        .collect();
+                    store::ancestors(&mut rec.doc, &known).into_iter().collect()
+                }
+                None if unknown.contains(&id) => HashSet::new(),
+                None => changes.iter().map(|c| c.hash()).collect(),
+            };
+            server_has.extend(
+                changes
+                    .iter()
+                    .filter(|c| !c.actor_id().to_bytes().starts_with(&own))
+                    .map(|c| c.hash()),
+            );
+            rec.server_has = server_has;
+            if rec.pending().len() > pending_before {
+                repushed += 1;
+            }
+            store::save(&mut tx, &mut rec).await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = 'reconcile'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(repushed)
     }
 
     /// Deletes every record and the session (remote wipe).
@@ -679,6 +834,19 @@ impl Replica {
         *self.actor.write().expect("actor lock") = None;
         Ok(())
     }
+}
+
+/// Keeps the highest feed position the server has told this device about, in the transaction that
+/// stores what the server said.
+async fn raise_checkpoint(conn: &mut sqlx::SqliteConnection, seq: i64) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE
+         SET value = excluded.value WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+    )
+    .bind(seq.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 fn info_of(row: &sqlx::sqlite::SqliteRow) -> RecordInfo {

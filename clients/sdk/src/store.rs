@@ -187,7 +187,7 @@ pub async fn load(
 }
 
 /// The hashes of `heads` and of every change before them, or none if the document lacks one of them.
-fn ancestors(doc: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+pub fn ancestors(doc: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<ChangeHash> {
     if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
         return vec![];
     }

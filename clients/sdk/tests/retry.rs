@@ -48,6 +48,7 @@ async fn scripted(script: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
                             evict: vec![],
                             cursor: vec![1].into(),
                             more: false,
+                            seq: 0,
                         });
                         let mut r = format!("HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", protocol::CONTENT_TYPE, body.len()).into_bytes();
                         r.extend(body);

@@ -13,6 +13,8 @@ pub struct Model {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The highest feed position the server has told this device about (see `checkpoint.rs`).
+    pub checkpoint: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

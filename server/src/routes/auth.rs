@@ -5,13 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::Json;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::{new_token, token_hash, verify_password};
+use crate::checkpoint::{self, LoginDevice};
 use crate::db::now_ms;
 use crate::entities::{device, territory, user_territory};
 use crate::error::Error;
@@ -130,20 +131,38 @@ async fn login(
     }
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
-    let device_id = Uuid::now_v7();
     let token = new_token();
-    device::ActiveModel {
-        id: Set(device_id),
-        user_id: Set(user.id),
-        name: Set(device_name),
-        token_hash: Set(token_hash(&token)),
-        created_at: Set(now_ms()),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&state.db.conn)
-    .await?;
-    tracing::info!(%device_id, user = %user.id, "device registered");
+    let device_id =
+        match checkpoint::login_device(&state.db.conn, user.id, req.previous_device_id).await? {
+            LoginDevice::Again(device_id) => {
+                // A new token, and its lifetime counts from now; the old token stops working.
+                device::Entity::update_many()
+                    .col_expr(device::Column::TokenHash, Expr::value(token_hash(&token)))
+                    .col_expr(device::Column::Name, Expr::value(device_name))
+                    .col_expr(device::Column::CreatedAt, Expr::value(now_ms()))
+                    .filter(device::Column::Id.eq(device_id))
+                    .exec(&state.db.conn)
+                    .await?;
+                tracing::info!(%device_id, user = %user.id, "device logged in again");
+                device_id
+            }
+            LoginDevice::New(device_id) => {
+                device::ActiveModel {
+                    id: Set(device_id),
+                    user_id: Set(user.id),
+                    name: Set(device_name),
+                    token_hash: Set(token_hash(&token)),
+                    created_at: Set(now_ms()),
+                    last_seen_at: Set(None),
+                    revoked_at: Set(None),
+                    checkpoint: Set(0),
+                }
+                .insert(&state.db.conn)
+                .await?;
+                tracing::info!(%device_id, user = %user.id, "device registered");
+                device_id
+            }
+        };
     let territories = territory::Entity::find()
         .inner_join(user_territory::Entity)
         .filter(user_territory::Column::UserId.eq(user.id))

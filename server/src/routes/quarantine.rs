@@ -213,6 +213,7 @@ async fn accept(
             base_heads: vec![],
             changes: entry.raw_changes.clone(),
         }],
+        checkpoint: 0,
     };
     let outcome = merge::push(&state, &as_author, push).await.and_then(|r| {
         r.results

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::scope::Principal;
 use crate::wire::{Format, QueryParams, Reply, Wire};
-use crate::{db, feed, merge, verify};
+use crate::{checkpoint, db, feed, merge, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,6 +51,7 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
             content((PushResponse = "application/vnd.fieldsync.v1+msgpack"), (PushResponse = "application/json"))),
         (status = 400, description = "Malformed body or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
         (status = 413, description = "Body or a change too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
@@ -79,13 +80,17 @@ struct PullQuery {
     cursor: Option<String>,
     /// The most document updates in this page.
     limit: Option<u32>,
+    /// The device's checkpoint (`PullRequest.checkpoint`).
+    checkpoint: Option<i64>,
 }
 
 /// Answers one page of the feed and records how far behind the device was.
 async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<PullResponse, Error> {
     let head = db::committed_seq(&state.db.conn).await?;
     let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
+    let recorded = checkpoint::check(&state.db.conn, who, req.checkpoint).await?;
     let response = feed::pull(state, who, req).await?;
+    checkpoint::record_pull(state, who, recorded, response.seq).await?;
     state.metrics.pulled(head - at, response.docs.len());
     Ok(response)
 }
@@ -98,6 +103,7 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
             content((PullResponse = "application/vnd.fieldsync.v1+msgpack"), (PullResponse = "application/json"))),
         (status = 400, description = "Invalid cursor or query, or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
@@ -120,6 +126,7 @@ async fn pull_get(
     let request = PullRequest {
         cursor,
         limit: q.limit,
+        checkpoint: q.checkpoint.unwrap_or(0),
     };
     Ok(Reply(format, pull(&state, &who, request).await?))
 }
@@ -134,6 +141,7 @@ async fn pull_get(
             content((PullResponse = "application/vnd.fieldsync.v1+msgpack"), (PullResponse = "application/json"))),
         (status = 400, description = "Malformed body, invalid cursor or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,

@@ -1,0 +1,120 @@
+//! Checkpoints: how a device notices that the server went back in time.
+//!
+//! A restore of an older backup silently forgets everything acknowledged after the backup was taken.
+//! Nothing stored in the database can reveal that, since it is restored with the rest, so the
+//! evidence is kept on both sides, as CouchDB compares replication checkpoints: the server records
+//! for each device the highest feed position it has told that device about (a pull's cursor, the
+//! position a push wrote), durably before the device hears it, and the device keeps the highest
+//! position it heard. The device sends its number with every push and pull; when it is above the
+//! server's record, the server lost something the device saw and answers `409 server_restored`,
+//! changing nothing. The device then compares its records with the server's and pushes again what the
+//! server lacks.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::entities::device;
+use crate::error::Error;
+use crate::scope::Principal;
+
+/// The checkpoint the server recorded for a device (0 for a device it does not know).
+pub async fn recorded(conn: &impl ConnectionTrait, device_id: Uuid) -> Result<i64, Error> {
+    let value: Option<i64> = device::Entity::find_by_id(device_id)
+        .select_only()
+        .column(device::Column::Checkpoint)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(value.unwrap_or(0))
+}
+
+/// Refuses a request whose device has heard of a feed position the server has no record of telling
+/// it; answers the server's record otherwise.
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    claimed: i64,
+) -> Result<i64, Error> {
+    let server = recorded(conn, who.device_id).await?;
+    if claimed > server {
+        tracing::warn!(device = %who.device_id, claimed, server, "the device has seen feed positions this database lost: it was restored from an older backup");
+        return Err(Error::ServerRestored {
+            device: claimed,
+            server,
+        });
+    }
+    Ok(server)
+}
+
+/// Raises a device's checkpoint to `seq` (never lowers it). A push calls it in its own transaction.
+pub async fn record(conn: &impl ConnectionTrait, device_id: Uuid, seq: i64) -> Result<(), Error> {
+    if seq > 0 {
+        device::Entity::update_many()
+            .col_expr(device::Column::Checkpoint, Expr::value(seq))
+            .filter(device::Column::Id.eq(device_id))
+            .filter(device::Column::Checkpoint.lt(seq))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records the position a pull page reached, before the page is answered, when it passes what the
+/// server had recorded.
+pub async fn record_pull(
+    state: &AppState,
+    who: &Principal,
+    recorded: i64,
+    seq: i64,
+) -> Result<(), Error> {
+    if seq > recorded {
+        let txn = state.db.begin_write().await?;
+        record(&*txn, who.device_id, seq).await?;
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// Which device row a login uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginDevice {
+    /// A new row, with checkpoint 0.
+    New(Uuid),
+    /// The user's own device logging in again (say, its token expired): the same row with a new
+    /// token, keeping its id, actor and checkpoint.
+    Again(Uuid),
+}
+
+/// The device a user logs in. A store that was logged in before names its previous device. If that
+/// device is the user's and not revoked, it logs in again: keeping its checkpoint, logging in again is
+/// never mistaken for a restore, and keeping its actor, it can still hand in its own changes should a
+/// restore have lost them. If the server has no such device, a restore lost it: the device gets its id
+/// back, for the same reason, and starts from 0, so its first sync notices the restore. A device of
+/// another user, or a revoked one, is never taken over.
+pub async fn login_device(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    previous: Option<Uuid>,
+) -> Result<LoginDevice, Error> {
+    let fresh = LoginDevice::New(Uuid::now_v7());
+    let Some(previous) = previous.filter(|id| id.get_version_num() == 7) else {
+        return Ok(fresh);
+    };
+    let row: Option<(Uuid, Option<i64>)> = device::Entity::find_by_id(previous)
+        .select_only()
+        .column(device::Column::UserId)
+        .column(device::Column::RevokedAt)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(match row {
+        Some((owner, None)) if owner == user_id => LoginDevice::Again(previous),
+        Some(_) => fresh,
+        None => {
+            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know logs in again: it gets its id back");
+            LoginDevice::New(previous)
+        }
+    })
+}

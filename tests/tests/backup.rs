@@ -1,0 +1,350 @@
+//! Backups and restores. The database is backed up while the server runs, devices go on working,
+//! the database is restored from the backup, and every device notices that the server went back in
+//! time and pushes again what it had lost: nothing entered after the backup is lost, nothing is
+//! stored twice. The backup and restore run the real `fieldsync-server backup` / `restore` commands
+//! (VACUUM INTO and a file copy on SQLite, pg_dump and pg_restore on PostgreSQL).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
+use fieldsync_sdk::{Client, Replica, SyncReport};
+use fieldsync_server::checkpoint;
+use sync_core::protocol::{Hash, PullRequest, PushRequest, PushStatus};
+use sync_core::Role;
+use uuid::Uuid;
+
+/// Runs `fieldsync-server ARGS` to the end and fails the test if it fails.
+async fn server_command(args: Vec<String>) {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run fieldsync-server")
+    })
+    .await
+    .expect("join");
+    assert!(
+        output.status.success(),
+        "fieldsync-server failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn backup(db: &TestDb, to: &Path) {
+    let to = to.display().to_string();
+    server_command(vec![
+        "backup".into(),
+        "--database-url".into(),
+        db.url.clone(),
+        "--to".into(),
+        to,
+    ])
+    .await;
+}
+
+async fn restore(db: &TestDb, from: &Path) {
+    let from = from.display().to_string();
+    server_command(vec![
+        "restore".into(),
+        "--database-url".into(),
+        db.url.clone(),
+        "--from".into(),
+        from,
+    ])
+    .await;
+}
+
+/// Stops an in-process server and closes its database connections, as a stopped process would.
+async fn stop(server: TestServer) {
+    let conn = server.state.db.conn.clone();
+    server.stop().await;
+    conn.close().await.expect("close the database");
+}
+
+/// The hashes of every change the server holds of a record.
+async fn server_changes(server: &TestServer, id: Uuid) -> Vec<Hash> {
+    let mut doc = fieldsync_server::docstore::load(&server.state.db.conn, id)
+        .await
+        .expect("stored document");
+    doc.get_changes(&[])
+        .iter()
+        .map(|c| Hash::from(c.hash()))
+        .collect()
+}
+
+/// Syncs, and logs the device in again if the server no longer knows its token (its device row was
+/// not in the backup).
+async fn sync_or_login_again(device: &mut Device, url: &str, email: &str) -> SyncReport {
+    match device.replica.sync(&device.client).await {
+        Ok(report) => report,
+        Err(e) if e.code() == Some("unauthenticated") => {
+            device
+                .replica
+                .login(url, email, PASSWORD, "test device")
+                .await
+                .expect("log in again");
+            device.client = device.replica.client().await.expect("client");
+            device.replica.sync(&device.client).await.expect("sync")
+        }
+        Err(e) => panic!("sync failed: {e}"),
+    }
+}
+
+storage_test! {
+    async fn devices_push_again_what_a_restored_server_lost(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&db).await;
+        for email in ["anna@x.test", "ben@x.test", "carl@x.test", "dora@x.test", "eve@x.test"] {
+            server.user(email, Role::Agent, &["North"]).await;
+        }
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let mut carl = server.device("carl@x.test").await;
+        let mut eve = server.device("eve@x.test").await;
+        let r1 = anna.replica.create("customer", &customer("Before 1", "North")).await.unwrap();
+        let r2 = anna.replica.create("customer", &customer("Before 2", "North")).await.unwrap();
+        let r3 = ben.replica.create("customer", &customer("Before 3", "North")).await.unwrap();
+        for device in [&mut anna, &mut ben, &mut carl, &mut eve] {
+            device.sync().await;
+        }
+        anna.sync().await;
+
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        assert!(backup_file.metadata().unwrap().len() > 0);
+
+        // After the backup: Anna edits and creates; Ben pulls her edit and builds on it; Carl only
+        // pushes; Dora's device is registered only now, so the backup does not know it.
+        anna.replica.update(r1, &[("phone", "+49 1".into())]).await.unwrap();
+        let r4 = anna.replica.create("customer", &customer("After 4", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        ben.replica.update(r1, &[("city", "Berlin".into())]).await.unwrap();
+        ben.replica.update(r3, &[("email", "b@after.test".into())]).await.unwrap();
+        let r5 = ben.replica.create("customer", &customer("After 5", "North")).await.unwrap();
+        ben.sync().await;
+        anna.sync().await;
+        carl.sync().await;
+        let r6 = carl.replica.create("customer", &customer("After 6", "North")).await.unwrap();
+        carl.replica.update(r2, &[("notes", "seen by Carl".into())]).await.unwrap();
+        let pushed = carl.replica.push(&carl.client).await.unwrap();
+        assert_eq!(pushed.pushed_docs, 2);
+        let dora_dir = tempfile::tempdir().unwrap();
+        let mut dora = Device::login_durable(&server.url, "dora@x.test", dora_dir.path()).await;
+        let r7 = dora.replica.create("customer", &customer("After 7", "North")).await.unwrap();
+        dora.sync().await;
+
+        let ids = [r1, r2, r3, r4, r5, r6, r7];
+        let mut before = BTreeMap::new();
+        for id in ids {
+            let mut changes = server_changes(&server, id).await;
+            changes.sort_unstable();
+            before.insert(id, (server.heads(id).await, changes));
+        }
+        let projected_before = server.projected("customers", r1, &["phone", "city"]).await;
+        assert_eq!(projected_before, vec![Some("+49 1".to_string()), Some("Berlin".to_string())]);
+
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        if !db.is_postgres() {
+            // Bytes 18 and 19 of an SQLite file are 2 in WAL mode, as servers run it.
+            let file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+            let header = std::fs::read(&file).unwrap();
+            assert_eq!(header[18..20], [2, 2], "the restored database is in WAL mode");
+        }
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_eq!(server.count("documents").await, 3, "the restore went back to the backup");
+        assert_ne!(server.heads(r1).await, before[&r1].0);
+
+        // Ben first: he holds Anna's lost edit of r1, which only Anna's device may hand in again.
+        let ben_report = ben.sync().await;
+        assert!(ben_report.restored, "Ben's device noticed the restore: {ben_report:?}");
+        assert_eq!(ben_report.repushed_docs, 3, "r1, r3 and r5 carry Ben's lost changes");
+        // Carl logs in again first (say his token expired): his device is in the backup, so it keeps
+        // its id, and its checkpoint there is older than what Carl's store has heard.
+        let again = carl.replica.login(&server.url, "carl@x.test", PASSWORD, "carl again").await.unwrap();
+        assert_eq!(again.device_id, carl.login.device_id);
+        carl.client = carl.replica.client().await.unwrap();
+        let carl_report = carl.sync().await;
+        assert!(carl_report.restored);
+        assert_eq!(carl_report.repushed_docs, 2);
+        let anna_report = anna.sync().await;
+        assert!(anna_report.restored);
+        assert_eq!(anna_report.repushed_docs, 2, "r1 and r4 carry Anna's lost changes");
+        let dora_report = sync_or_login_again(&mut dora, &server.url, "dora@x.test").await;
+        assert!(dora_report.restored);
+        assert_eq!(dora_report.repushed_docs, 1);
+        assert_eq!(
+            dora.replica.session().await.unwrap().unwrap().device_id,
+            dora.login.device_id,
+            "Dora's device got its id, and so its actor, back"
+        );
+        let eve_report = eve.sync().await;
+        assert!(!eve_report.restored, "Eve saw nothing the restore lost");
+
+        // Ben's edit of r1 waited on the server for Anna's; once hers is back, his next sync lands it.
+        for _ in 0..2 {
+            for device in [&mut ben, &mut carl, &mut anna, &mut dora, &mut eve] {
+                let report = device.sync().await;
+                assert!(!report.restored, "a restore is noticed once");
+            }
+        }
+
+        assert_eq!(server.count("documents").await, ids.len() as i64);
+        assert_eq!(server.count("customers").await, ids.len() as i64);
+        for id in ids {
+            let (heads, changes) = &before[&id];
+            assert_eq!(&server.heads(id).await, heads, "record {id} is as it was before the restore");
+            let mut now = server_changes(&server, id).await;
+            now.sort_unstable();
+            assert_eq!(&now, changes, "record {id} holds every change once");
+            assert_eq!(now.iter().collect::<BTreeSet<_>>().len(), now.len());
+        }
+        assert_eq!(server.projected("customers", r1, &["phone", "city"]).await, projected_before);
+        assert_eq!(
+            server.projected("customers", r3, &["email"]).await,
+            vec![Some("b@after.test".to_string())]
+        );
+        assert_eq!(
+            server.projected("customers", r2, &["notes"]).await,
+            vec![Some("seen by Carl".to_string())]
+        );
+        assert_eq!(server.projected("customers", r7, &["name"]).await, vec![Some("After 7".to_string())]);
+        for device in [&anna, &ben, &carl, &dora, &eve] {
+            let verify = device.replica.verify(&device.client).await.unwrap();
+            assert!(verify.in_sync, "{verify:?}");
+            assert_eq!(device.replica.outbox_len().await.unwrap(), 0);
+            for id in ids {
+                assert_eq!(device.replica.heads(id).await, before[&id].0);
+            }
+        }
+    }
+}
+
+storage_test! {
+    async fn a_checkpoint_ahead_of_the_server_is_refused_and_changes_nothing(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        let first = anna.client.push(&PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 }).await.unwrap();
+        assert_eq!(first.results[0].status, PushStatus::Applied);
+        let recorded = checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap();
+        assert!(first.seq > 0);
+        assert_eq!(recorded, first.seq, "a push records the position it wrote");
+        anna.sync().await;
+
+        let id = anna.replica.create("customer", &customer("Later", "North")).await.unwrap();
+        let tables = ["documents", "doc_chunks", "customers", "orphan_changes", "quarantine"];
+        let mut counts = Vec::new();
+        for t in tables {
+            counts.push(server.count(t).await);
+        }
+        let ahead = recorded + 1;
+        let push = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: ahead };
+        let err = anna.client.push(&push).await.unwrap_err();
+        assert_eq!((err.code(), err.to_string().contains("409")), (Some("server_restored"), true), "{err}");
+        let err = anna.client.pull(&PullRequest { checkpoint: ahead, ..Default::default() }).await.unwrap_err();
+        assert_eq!(err.code(), Some("server_restored"));
+        let http = reqwest::Client::new();
+        let response = http
+            .get(format!("{}/v1/sync/pull?checkpoint={ahead}", server.url))
+            .bearer_auth(&anna.login.token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 409);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "server_restored");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        for (t, before) in tables.iter().zip(&counts) {
+            assert_eq!(server.count(t).await, *before, "{t} unchanged");
+        }
+        assert!(server.heads(id).await.is_empty(), "the refused push stored nothing");
+        assert_eq!(checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap(), recorded);
+
+        // The device's own checkpoint is never ahead without a restore: its syncs go through.
+        let report = anna.sync().await;
+        assert!(!report.restored);
+        assert_eq!(server.heads(id).await, anna.replica.heads(id).await);
+        let recorded = checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap();
+        assert_eq!(recorded, fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap());
+
+        // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
+        // and only the new token works. A store naming another user's device gets one of its own.
+        let relogin = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "again").await.unwrap();
+        assert_eq!(relogin.device_id, anna.login.device_id);
+        assert_eq!(checkpoint::recorded(&server.state.db.conn, relogin.device_id).await.unwrap(), recorded);
+        assert_eq!(anna.client.devices().await.unwrap_err().code(), Some("unauthenticated"));
+        assert_eq!(server.count("devices").await, 1);
+        let client = anna.replica.client().await.unwrap();
+        anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
+        assert!(!anna.replica.sync(&client).await.unwrap().restored);
+        let mut ben = Client::new(&server.url);
+        let other = ben.login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id)).await.unwrap();
+        assert_ne!(other.device_id, relogin.device_id);
+        assert_eq!(checkpoint::recorded(&server.state.db.conn, other.device_id).await.unwrap(), 0);
+        let replica = Replica::in_memory().await.unwrap();
+        replica.adopt(&server.url, "ben@x.test", &other).await.unwrap();
+        assert!(!replica.sync(&ben).await.unwrap().restored);
+    }
+}
+
+/// Runs the `fieldsync` CLI on a data directory; `--json` when asked.
+fn fieldsync(dir: &Path, json: bool, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync"));
+    cmd.arg("--data-dir").arg(dir);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .args(args)
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .output()
+        .expect("run the CLI");
+    assert!(
+        out.status.success(),
+        "fieldsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+storage_test! {
+    async fn the_cli_says_when_a_sync_found_the_server_restored(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fieldsync(d, true, &["login", "--server", &server.url, "--email", "anna@x.test"]);
+        fieldsync(d, true, &["customer", "add", "--name", "Before"]);
+        fieldsync(d, true, &["sync"]);
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        let added: serde_json::Value =
+            serde_json::from_str(&fieldsync(d, true, &["customer", "add", "--name", "After"])).unwrap();
+        let after = Uuid::parse_str(added["id"].as_str().unwrap()).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&fieldsync(d, true, &["sync"])).unwrap();
+        assert_eq!(report["server_restored"], false);
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+        assert!(server.heads(after).await.is_empty());
+
+        let text = fieldsync(d, false, &["sync"]);
+        assert!(
+            text.contains("restored from an older backup: sent again 1 records"),
+            "{text}"
+        );
+        let report: serde_json::Value = serde_json::from_str(&fieldsync(d, true, &["sync"])).unwrap();
+        assert_eq!((report["server_restored"].clone(), report["repushed"].clone()), (false.into(), 0.into()));
+        assert!(!server.heads(after).await.is_empty(), "the record made after the backup is back");
+        assert_eq!(server.projected("customers", after, &["name"]).await, vec![Some("After".to_string())]);
+    }
+}
