@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sync_core::protocol::{self, Limits, PROTOCOL_VERSION, VERSION_HEADER};
+use sync_core::protocol::{self, PROTOCOL_VERSION, VERSION_HEADER};
 
+use crate::app::AppState;
 use crate::error::Error;
 
 /// The encoding of a body or a reply.
@@ -86,17 +87,18 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Er
 /// A sync request body, MessagePack or JSON by its `Content-Type`.
 pub struct Wire<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Wire<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Wire<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Wire<T>, Error> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Wire<T>, Error> {
         check_version(req.headers())?;
         let format = Format::of_content_type(req.headers()).ok_or(Error::UnsupportedMediaType {
             expected: protocol::CONTENT_TYPE,
         })?;
         let bytes = body_bytes(req, state).await?;
         let value = match format {
-            Format::MsgPack => protocol::decode(&bytes, &Limits::default())?,
+            // The server's own limits, which an operator may have raised above the defaults.
+            Format::MsgPack => protocol::decode(&bytes, &state.limits)?,
             Format::Json => serde_json::from_slice(&bytes)
                 .map_err(|e| Error::bad_request("malformed", e.to_string()))?,
         };
