@@ -39,7 +39,11 @@ pub struct Args {
     pub processes: usize,
     /// With --server: a server process id, to read its memory (without it the RSS is null).
     /// Repeat for several processes.
-    #[arg(long = "server-pid", value_name = "PID", conflicts_with = "spawn_server")]
+    #[arg(
+        long = "server-pid",
+        value_name = "PID",
+        conflicts_with = "spawn_server"
+    )]
     pub server_pids: Vec<u32>,
     /// With --server: the accounts the devices log in as (repeat, or separate with commas). A fleet
     /// run uses the first; a soak spreads its devices over all of them.

@@ -88,14 +88,16 @@ impl Device {
             .await?;
         let wall = start.elapsed();
         let after = self.client.traffic();
-        Ok(Phase::new(
+        let mut phase = Phase::new(
             name,
             wall,
             report.pulled_docs,
             changes,
             &mut [wall],
             (after.0 - before.0, after.1 - before.1),
-        ))
+        );
+        phase.docs_in_pages = Some(report.pulled_docs);
+        Ok(phase)
     }
 }
 
@@ -169,6 +171,9 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
         compacted += doc.save().len() as u64;
         server_heads.insert(id, heads_of(&doc.get_heads()));
     }
+    // A record can come more than once in the pages; the rate is of distinct records received.
+    phase.records = server_heads.len();
+    phase.records_per_s = phase.records as f64 / phase.wall_s;
     phase.compacted_bytes = Some(compacted);
     phase.bytes_down_per_compacted = Some(phase.bytes_down as f64 / compacted.max(1) as f64);
     phases.push(phase);

@@ -29,6 +29,10 @@ pub struct Phase {
     /// Bootstrap only: `bytes_down / compacted_bytes` (target ≤ 1.5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_down_per_compacted: Option<f64>,
+    /// Pull phases: document entries the pages carried (a record can come more than once: whole,
+    /// then again with a newer chunk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docs_in_pages: Option<usize>,
     /// Incremental pull only: the wall time scaled to 1,000 changed records (target < 200 ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ms_per_1000_records: Option<f64>,
@@ -60,6 +64,7 @@ impl Phase {
             changes,
             compacted_bytes: None,
             bytes_down_per_compacted: None,
+            docs_in_pages: None,
             ms_per_1000_records: None,
         }
     }
@@ -156,6 +161,9 @@ impl Report {
             );
             if let (Some(c), Some(r)) = (p.compacted_bytes, p.bytes_down_per_compacted) {
                 println!("  compacted documents: {c} bytes; bytes down / compacted: {r:.2}");
+            }
+            if let Some(docs) = p.docs_in_pages {
+                println!("  document entries in the pages: {docs}");
             }
             if let Some(ms) = p.ms_per_1000_records {
                 println!("  per 1,000 changed records: {ms:.1} ms");
