@@ -1,0 +1,310 @@
+//! The fleet benchmark: D devices of one territory each create R records offline with E edits, all
+//! push at once (`initial-push`); 20% of the records are edited again and pushed (`second-push`); a
+//! device that was up to date after the first round pulls the second round (`incremental-pull`); a
+//! new device pulls the whole territory (`bootstrap`). At the end every device, the incremental
+//! puller, the new device and the server must hold the same heads: a fast but wrong run fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use fieldsync_sdk::{Client, Replica, SyncReport};
+use sync_core::digest::scope_digest;
+use sync_core::protocol::{heads_of, Hash, VerifyMode, VerifyRequest};
+use sync_core::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::report::{Phase, Report};
+use crate::server::{self, Account, Target};
+use crate::{progress, LOGINS_AT_ONCE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetConfig {
+    pub devices: usize,
+    pub records: usize,
+    /// Single-field edits per record after its creation, each its own change.
+    pub edits: usize,
+}
+
+/// One record in five is edited in the second round.
+const SECOND_ROUND_EVERY: usize = 5;
+
+struct Device {
+    client: Client,
+    replica: Replica,
+    ids: Vec<Uuid>,
+}
+
+impl Device {
+    /// A new device on the server, logged in as `account`, with an empty in-memory store.
+    async fn login(url: &str, i: usize, account: &Account) -> anyhow::Result<Device> {
+        let (client, login) = server::login(url, account, &format!("fleet device {i}")).await?;
+        let replica = Replica::in_memory().await?;
+        replica
+            .adopt(client.base_url(), &account.email, &login)
+            .await?;
+        Ok(Device {
+            client,
+            replica,
+            ids: Vec::new(),
+        })
+    }
+
+    /// Creates the device's records offline, each followed by its edits.
+    async fn create_records(
+        &mut self,
+        i: usize,
+        territory: &str,
+        config: FleetConfig,
+    ) -> anyhow::Result<()> {
+        for j in 0..config.records {
+            let name = Value::Str(format!("Customer {i}-{j}"));
+            let id = self
+                .replica
+                .create(
+                    "customer",
+                    &[("name", name), ("territory", territory.into())],
+                )
+                .await?;
+            for k in 0..config.edits {
+                let phone = Value::Str(format!("+1 555 {i:03}{j:04}{k}"));
+                self.replica.update(id, &[("phone", phone)]).await?;
+            }
+            self.ids.push(id);
+        }
+        Ok(())
+    }
+
+    /// Pulls until caught up, timed, and the phase it makes.
+    async fn timed_pull(&self, name: &'static str, changes: usize) -> anyhow::Result<Phase> {
+        let before = self.client.traffic();
+        let start = Instant::now();
+        let mut report = SyncReport::default();
+        self.replica
+            .pull(&self.client, &mut report, &mut |_| {})
+            .await?;
+        let wall = start.elapsed();
+        let after = self.client.traffic();
+        let mut phase = Phase::new(
+            name,
+            wall,
+            report.pulled_docs,
+            changes,
+            &mut [wall],
+            (after.0 - before.0, after.1 - before.1),
+        );
+        phase.docs_in_pages = Some(report.pulled_docs);
+        Ok(phase)
+    }
+}
+
+pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report> {
+    let account = target
+        .accounts
+        .first()
+        .context("no account to log in as (--email)")?
+        .clone();
+    let setup = Instant::now();
+    progress(format!(
+        "logging in {} devices and creating {} records offline",
+        config.devices,
+        config.devices * config.records
+    ));
+    let territory = {
+        let (_, login) = target.login(0, &account, "fleet territory probe").await?;
+        login
+            .territories
+            .first()
+            .cloned()
+            .with_context(|| format!("{} has no territory", account.email))?
+    };
+    let devices = create_devices(target, &account, &territory, config).await?;
+    // The device that is up to date after the first round, to time the incremental pull.
+    let watcher = Device::login(target.url(0), config.devices, &account).await?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let total = config.devices * config.records;
+    let mut phases = Vec::new();
+    progress("initial push");
+    let (phase, mut devices) =
+        push_phase("initial-push", devices, total, total * (1 + config.edits)).await?;
+    phases.push(phase);
+
+    progress("the incremental puller catches up");
+    watcher.replica.sync(&watcher.client).await?;
+
+    let mut edited = Vec::new();
+    for d in devices.iter_mut() {
+        for (j, id) in d.ids.iter().enumerate() {
+            if j % SECOND_ROUND_EVERY == 0 {
+                let city = Value::Str(format!("City {j}"));
+                d.replica.update(*id, &[("city", city)]).await?;
+                edited.push(*id);
+            }
+        }
+    }
+    progress("second push");
+    let (phase, devices) = push_phase("second-push", devices, edited.len(), edited.len()).await?;
+    phases.push(phase);
+
+    progress("incremental pull");
+    let mut phase = watcher.timed_pull("incremental-pull", edited.len()).await?;
+    if phase.records > 0 {
+        phase.ms_per_1000_records = Some(phase.wall_s * 1e6 / phase.records as f64);
+    }
+    phases.push(phase);
+
+    progress("bootstrap");
+    let fresh = Device::login(target.url(0), config.devices + 1, &account).await?;
+    let all_changes = total * (1 + config.edits) + edited.len();
+    let mut phase = fresh.timed_pull("bootstrap", all_changes).await?;
+
+    progress("checking convergence");
+    let mut divergence = Vec::new();
+    let mut server_heads: HashMap<Uuid, Vec<Hash>> = HashMap::new();
+    let mut compacted = 0u64;
+    for id in fresh.replica.ids().await? {
+        let mut doc = fresh.replica.doc(id).await?;
+        compacted += doc.save().len() as u64;
+        server_heads.insert(id, heads_of(&doc.get_heads()));
+    }
+    // A record can come more than once in the pages; the rate is of distinct records received.
+    phase.records = server_heads.len();
+    phase.records_per_s = phase.records as f64 / phase.wall_s;
+    phase.compacted_bytes = Some(compacted);
+    phase.bytes_down_per_compacted = Some(phase.bytes_down as f64 / compacted.max(1) as f64);
+    phases.push(phase);
+
+    if server_heads.len() != total {
+        divergence.push(format!(
+            "the bootstrapped device holds {} records of {total}",
+            server_heads.len()
+        ));
+    }
+    let mut differing = 0;
+    for d in &devices {
+        for id in &d.ids {
+            differing += usize::from(server_heads.get(id) != Some(&d.replica.heads(*id).await));
+        }
+    }
+    if differing > 0 {
+        divergence.push(format!(
+            "{differing} records differ between their device and the bootstrapped device"
+        ));
+    }
+    let watched = watcher.replica.ids().await?.len();
+    let mut behind = 0;
+    for id in &edited {
+        behind += usize::from(server_heads.get(id) != Some(&watcher.replica.heads(*id).await));
+    }
+    if watched != total || behind > 0 {
+        divergence.push(format!(
+            "the incremental puller holds {watched} records of {total}, {behind} edited ones at other heads"
+        ));
+    }
+    let verify = fresh
+        .client
+        .verify(&VerifyRequest {
+            mode: VerifyMode::Scope,
+            scope_digest: Some(scope_digest(
+                server_heads.iter().map(|(id, h)| (*id, h.as_slice())),
+            )),
+            docs: Vec::new(),
+        })
+        .await?;
+    if !verify.in_sync {
+        divergence.push("the server's scope digest differs from the bootstrapped device's".into());
+    }
+
+    let rss = target.rss_peak();
+    Ok(Report {
+        devices: config.devices,
+        records: config.records,
+        edits: config.edits,
+        processes: target.urls.len(),
+        setup_s,
+        phases,
+        server_rss_peak_bytes: rss.map(|r| r.max_bytes),
+        server_rss_peak_sum_bytes: rss.map(|r| r.sum_bytes),
+        database_bytes: target.database_bytes().await,
+        converged: divergence.is_empty(),
+        divergence,
+    })
+}
+
+/// Logs the devices in and creates their records, several devices at once: the records are each
+/// device's own work, and the machine has more than one core.
+async fn create_devices(
+    target: &Target,
+    account: &Account,
+    territory: &str,
+    config: FleetConfig,
+) -> anyhow::Result<Vec<Device>> {
+    let logins = Arc::new(Semaphore::new(LOGINS_AT_ONCE));
+    let mut tasks = JoinSet::new();
+    for i in 0..config.devices {
+        let (logins, account, territory) = (logins.clone(), account.clone(), territory.to_string());
+        let url = target.url(i).to_string();
+        tasks.spawn(async move {
+            let permit = logins.acquire_owned().await?;
+            let mut device = Device::login(&url, i, &account).await?;
+            drop(permit);
+            device.create_records(i, &territory, config).await?;
+            Ok::<_, anyhow::Error>((i, device))
+        });
+    }
+    let mut devices = Vec::with_capacity(config.devices);
+    while let Some(done) = tasks.join_next().await {
+        devices.push(done??);
+    }
+    devices.sort_by_key(|(i, _)| *i);
+    Ok(devices.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Every device pushes at once; the phase is timed from the first push to the last answer.
+async fn push_phase(
+    name: &'static str,
+    devices: Vec<Device>,
+    records: usize,
+    changes: usize,
+) -> anyhow::Result<(Phase, Vec<Device>)> {
+    let before: Vec<(u64, u64)> = devices.iter().map(|d| d.client.traffic()).collect();
+    let start = Instant::now();
+    let tasks: Vec<_> = devices
+        .into_iter()
+        .map(|d| {
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let report = d.replica.push(&d.client).await;
+                (d, report, t.elapsed())
+            })
+        })
+        .collect();
+    let mut devices = Vec::with_capacity(tasks.len());
+    let mut latencies: Vec<Duration> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let (d, report, latency) = task.await?;
+        let report = report.with_context(|| format!("{name}: a push failed"))?;
+        if !report.rejected.is_empty() || !report.missing_dependencies.is_empty() {
+            bail!(
+                "{name}: the server refused records: {:?}",
+                report.rejected.first()
+            );
+        }
+        latencies.push(latency);
+        devices.push(d);
+    }
+    let wall = start.elapsed();
+    let traffic = devices
+        .iter()
+        .zip(before)
+        .fold((0, 0), |(u, d), (dev, (u0, d0))| {
+            let (u1, d1) = dev.client.traffic();
+            (u + u1 - u0, d + d1 - d0)
+        });
+    let phase = Phase::new(name, wall, records, changes, &mut latencies, traffic);
+    Ok((phase, devices))
+}
