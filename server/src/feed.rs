@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocUpdate, PullRequest, PullResponse};
@@ -209,7 +209,7 @@ struct ChunkRow {
     listing: Option<String>,
 }
 
-fn chunk_query() -> SelectStatement {
+fn chunk_query(backend: DbBackend) -> SelectStatement {
     let (c, d) = (Alias::new("c"), Alias::new("d"));
     let mut stmt = Query::select()
         .column((c.clone(), Alias::new("doc_id")))
@@ -229,7 +229,7 @@ fn chunk_query() -> SelectStatement {
         .from_as(Alias::new("doc_chunks"), c.clone())
         .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned();
-    join_documents(&mut stmt, "c");
+    join_documents(&mut stmt, "c", backend);
     stmt
 }
 
@@ -262,7 +262,7 @@ async fn feed_page(
     limit: u64,
 ) -> Result<Vec<ChunkRow>, Error> {
     let c = Alias::new("c");
-    let stmt = chunk_query()
+    let stmt = chunk_query(conn.get_database_backend())
         .and_where(Expr::col((c.clone(), Alias::new("seq"))).gt(after))
         .and_where(Expr::col((c, Alias::new("seq"))).lte(upto))
         .cond_where(who.visible(Some("d")))
@@ -282,7 +282,7 @@ async fn whole_docs(
         return Ok(vec![]);
     }
     let c = Alias::new("c");
-    let mut stmt = chunk_query()
+    let mut stmt = chunk_query(conn.get_database_backend())
         .and_where(
             Expr::col((c.clone(), Alias::new("doc_id"))).is_in(ids.iter().map(|(id, _)| *id)),
         )
@@ -402,7 +402,7 @@ async fn moved_from(
         .and_where(Expr::col((m, Alias::new("seq"))).gt(since))
         .cond_where(cond)
         .to_owned();
-    join_documents(&mut stmt, "m");
+    join_documents(&mut stmt, "m", conn.get_database_backend());
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     rows.iter()
         .map(|r| Ok((r.try_get("", "doc_id")?, r.try_get("", "kind")?)))
@@ -471,7 +471,7 @@ async fn moves(
         .and_where(Expr::col((m.clone(), Alias::new("seq"))).lte(upto))
         .order_by((m, Alias::new("seq")), Order::Asc)
         .to_owned();
-    join_documents(&mut stmt, "m");
+    join_documents(&mut stmt, "m", conn.get_database_backend());
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     let mut moved_in: Vec<(Uuid, String)> = Vec::new();
     let mut evict: Vec<Uuid> = Vec::new();

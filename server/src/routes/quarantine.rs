@@ -77,7 +77,7 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
         .from_as(Alias::new("quarantine"), q.clone())
         .order_by((q.clone(), Alias::new("created_at")), sea_orm::Order::Asc)
         .to_owned();
-    join_documents(&mut stmt, "q");
+    join_documents(&mut stmt, "q", state.db.conn.get_database_backend());
     if !who.sees_all() {
         stmt.and_where(
             Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()),
