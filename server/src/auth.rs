@@ -7,6 +7,7 @@ use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 use sync_core::Role;
@@ -63,6 +64,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
             return Err(Error::TokenExpired);
         }
     }
+    mark_seen(state, &device).await;
     let user = user::Entity::find_by_id(device.user_id)
         .one(conn)
         .await?
@@ -83,6 +85,30 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         device_id: device.id,
         territories,
     })
+}
+
+/// How stale a device's `last_seen_at` may get before a request refreshes it: a write per request
+/// would serialise every pull behind SQLite's one writer, for a figure managers read in minutes.
+const SEEN_GRANULARITY_MS: i64 = 60_000;
+
+/// Records that the device made a request. Best effort: a busy database delays the figure, never the
+/// request.
+async fn mark_seen(state: &AppState, device: &device::Model) {
+    let now = crate::db::now_ms();
+    if device
+        .last_seen_at
+        .is_some_and(|seen| now.saturating_sub(seen) < SEEN_GRANULARITY_MS)
+    {
+        return;
+    }
+    let updated = device::Entity::update_many()
+        .col_expr(device::Column::LastSeenAt, Expr::value(now))
+        .filter(device::Column::Id.eq(device.id))
+        .exec(&state.db.conn)
+        .await;
+    if let Err(e) = updated {
+        tracing::warn!(device = %device.id, error = %e, "could not record when the device was last seen");
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {

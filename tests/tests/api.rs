@@ -102,7 +102,13 @@ storage_test! {
         let tablet = Device::login(&server.url, "anna@x.test").await;
         assert_eq!(phone.login.actor_id, phone.login.device_id.simple().to_string());
         assert_ne!(phone.login.token, tablet.login.token);
-        assert_eq!(phone.client.devices().await.unwrap().len(), 2);
+        let listed = phone.client.devices().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        // The request that listed them is the phone's first since it logged in: it is seen now; the
+        // tablet has made no request yet.
+        let seen = |id| listed.iter().find(|d| d.id == id).unwrap().last_seen_at.clone();
+        assert!(seen(phone.login.device_id).is_some());
+        assert_eq!(seen(tablet.login.device_id), None);
         let ben = Device::login(&server.url, "ben@x.test").await;
         // Another agent may not revoke Anna's devices, and does not learn they exist.
         assert_eq!(ben.client.revoke_device(tablet.login.device_id).await.unwrap_err().code(), Some("not_found"));
