@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000010_document_listing;
 mod m20261123_000020_device_checkpoint;
+mod m20261123_000030_documents_seq_index;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000010_document_listing::Migration),
             Box::new(m20261123_000020_device_checkpoint::Migration),
+            Box::new(m20261123_000030_documents_seq_index::Migration),
         ]
     }
 }

@@ -39,6 +39,11 @@ struct Cursor {
     backfill: Option<Backfill>,
     /// Records of lost territories still to name for eviction.
     evict: Option<Eviction>,
+    /// A device's first sync, until it catches up: pages of documents in the order of their latest
+    /// position, each sent whole once, rather than of chunks, which would send a document again for
+    /// each later chunk on a later page.
+    #[serde(default)]
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +105,7 @@ pub async fn pull(
         Some(bytes) => decode_cursor(bytes, who)?,
         None => Cursor {
             territories: current_scope(who),
+            fresh: true,
             ..Cursor::default()
         },
     };
@@ -165,11 +171,16 @@ pub async fn pull(
     }
     // Read the committed position first: everything up to it is visible and final.
     let committed = committed_seq(conn).await?;
-    let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
-    let (upto, more) = if rows.len() as u64 == limit {
-        (rows.last().map_or(committed, |r| r.seq), true)
+    let (mut docs, upto, more) = if cursor.fresh {
+        fresh_page(conn, who, cursor.seq, committed, limit).await?
     } else {
-        (committed, false)
+        let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
+        let (upto, more) = if rows.len() as u64 == limit {
+            (rows.last().map_or(committed, |r| r.seq), true)
+        } else {
+            (committed, false)
+        };
+        (group(rows), upto, more)
     };
     // A device that starts from the beginning receives every visible record's whole history from the
     // feed itself and holds nothing to evict, so it needs no scan of past moves.
@@ -178,12 +189,12 @@ pub async fn pull(
     } else {
         moves(conn, who, &cursor, upto).await?
     };
-    let mut docs = group(rows);
     if !moved_in.is_empty() {
         docs.retain(|d| !moved_in.iter().any(|(id, _)| *id == d.id));
         docs.extend(whole_docs(conn, who, &moved_in, None).await?);
     }
     cursor.seq = upto;
+    cursor.fresh &= more;
     Ok(PullResponse {
         docs,
         evict,
@@ -269,6 +280,66 @@ async fn feed_page(
         .limit(limit)
         .to_owned();
     chunk_rows(conn, stmt).await
+}
+
+/// A page of a first sync: the documents the user may see whose latest position lies in
+/// `(after, committed]`, in that order, each whole (every chunk of a document lies at or below its
+/// latest position); one changed later comes again at its new position. Answers the page, the position
+/// it reached and whether there is more.
+///
+/// The last page hands over to the ordinary feed, which sends the chunks after `committed`. A document
+/// being written as the page is read has its latest position past `committed` but older chunks at or
+/// below it: the last page sends those chunks too, or the device would get the newer chunks without
+/// the snapshot they build on.
+async fn fresh_page(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    after: i64,
+    committed: i64,
+    limit: u64,
+) -> Result<(Vec<DocUpdate>, i64, bool), Error> {
+    let by_position = |from: i64, to: Option<i64>, limit: Option<u64>| {
+        let mut stmt = Query::select()
+            .columns([Alias::new("id"), Alias::new("kind"), Alias::new("seq")])
+            .from(Alias::new("documents"))
+            .and_where(Expr::col(Alias::new("seq")).gt(from))
+            .cond_where(who.visible(None))
+            .order_by(Alias::new("seq"), Order::Asc)
+            .to_owned();
+        if let Some(to) = to {
+            stmt.and_where(Expr::col(Alias::new("seq")).lte(to));
+        }
+        if let Some(limit) = limit {
+            stmt.limit(limit);
+        }
+        stmt
+    };
+    let mut ids = doc_positions(conn, by_position(after, Some(committed), Some(limit))).await?;
+    let (upto, more) = match ids.last() {
+        Some(&(_, _, seq)) if ids.len() as u64 == limit => (seq, true),
+        _ => (committed, false),
+    };
+    if !more {
+        ids.extend(doc_positions(conn, by_position(committed, None, None)).await?);
+    }
+    let ids: Vec<(Uuid, String)> = ids.into_iter().map(|(id, kind, _)| (id, kind)).collect();
+    Ok((whole_docs(conn, who, &ids, Some(upto)).await?, upto, more))
+}
+
+async fn doc_positions(
+    conn: &impl ConnectionTrait,
+    stmt: SelectStatement,
+) -> Result<Vec<(Uuid, String, i64)>, Error> {
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "id")?,
+                r.try_get("", "kind")?,
+                r.try_get("", "seq")?,
+            ))
+        })
+        .collect()
 }
 
 /// Every chunk of these documents (up to `upto` if given), grouped by document.
@@ -526,8 +597,19 @@ mod tests {
                 after: None,
             }),
             evict: None,
+            fresh: true,
         };
         assert_eq!(decode_cursor(&encode(&cursor), &who).unwrap(), cursor);
+        // A cursor issued before first syncs were paged by document goes on as it was.
+        let older = rmp_serde::to_vec(&(
+            7i64,
+            current_scope(&who),
+            None::<Backfill>,
+            None::<Eviction>,
+        ))
+        .unwrap();
+        let older = decode_cursor(&older, &who).unwrap();
+        assert_eq!((older.seq, older.fresh), (7, false));
         assert_eq!(
             decode_cursor(b"junk", &who).unwrap_err().code(),
             "invalid_cursor"

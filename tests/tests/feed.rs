@@ -258,6 +258,103 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn a_first_sync_sends_each_record_once_and_whole(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(anna.replica.create("customer", &customer(&format!("C{i}"), "North")).await.unwrap());
+        }
+        anna.sync().await;
+        // Every other record gets a later chunk on top of its snapshot: paged by chunk, those would
+        // come twice, once with the snapshot and again with the chunk.
+        for id in ids.iter().step_by(2) {
+            anna.replica.update(*id, &[("phone", "555".into())]).await.unwrap();
+        }
+        anna.sync().await;
+
+        let reader = server.device("anna@x.test").await;
+        let mut cursor = None;
+        let mut entries = Vec::new();
+        loop {
+            let page = reader.client.pull(&PullRequest { cursor: cursor.clone(), limit: Some(5), checkpoint: 0 }).await.unwrap();
+            entries.extend(page.docs);
+            cursor = Some(page.cursor);
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(entries.len(), ids.len(), "each record once");
+        for doc in &entries {
+            assert!(doc.listing.is_some(), "whole, with its listing");
+            assert_eq!(doc.heads, server.heads(doc.id).await);
+        }
+        let got: BTreeSet<Uuid> = entries.iter().map(|d| d.id).collect();
+        assert_eq!(got, ids.iter().copied().collect());
+
+        // Caught up, the device follows the ordinary feed: a later edit arrives as its one new chunk.
+        anna.replica.update(ids[1], &[("city", "Lyon".into())]).await.unwrap();
+        anna.sync().await;
+        let page = reader.client.pull(&PullRequest { cursor, limit: Some(5), checkpoint: 0 }).await.unwrap();
+        assert_eq!(page.docs.len(), 1);
+        assert_eq!((page.docs[0].id, page.docs[0].chunks.len()), (ids[1], 1));
+        assert!(!page.more);
+    }
+}
+
+storage_test! {
+    async fn first_syncs_taken_while_devices_push_hold_complete_records(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let done = Arc::new(AtomicBool::new(false));
+        let mut pushers = Vec::new();
+        for p in 0..4 {
+            let device = server.device("anna@x.test").await;
+            let done = done.clone();
+            pushers.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let mut i = 0;
+                while !done.load(Ordering::SeqCst) {
+                    if ids.len() < 5 || i % 3 == 0 {
+                        ids.push(device.replica.create("customer", &customer(&format!("P{p}-{i}"), "North")).await.unwrap());
+                    } else {
+                        let id = ids[i % ids.len()];
+                        device.replica.update(id, &[("phone", Value::Str(format!("{p}-{i}")))]).await.unwrap();
+                    }
+                    device.replica.push(&device.client).await.unwrap();
+                    i += 1;
+                }
+            }));
+        }
+        // Each device's first sync lands while records are being written: a record whose newest
+        // chunk is being committed must still arrive with the snapshot it builds on.
+        let mut readers = Vec::new();
+        for _ in 0..12 {
+            let mut reader = server.device("anna@x.test").await;
+            // The first sync, and the next one, which reads on from where the first handed over.
+            reader.sync().await;
+            reader.sync().await;
+            for id in reader.replica.ids().await.unwrap() {
+                let record = reader.replica.get(id).await;
+                assert!(record.is_ok(), "record {id} is incomplete on a fresh device: {record:?}");
+            }
+            readers.push(reader);
+        }
+        done.store(true, Ordering::SeqCst);
+        for pusher in pushers {
+            pusher.await.unwrap();
+        }
+        for mut reader in readers {
+            reader.sync().await;
+            for id in reader.replica.ids().await.unwrap() {
+                assert_eq!(reader.replica.heads(id).await, server.heads(id).await);
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
     let Some(db) = TestDb::postgres().await else {
