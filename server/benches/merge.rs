@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
             role: Role::Agent,
             device_id: Uuid::now_v7(),
             territories: vec![north],
+            checkpoint: 0,
         };
         (state, who)
     });

@@ -84,6 +84,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         role,
         device_id: device.id,
         territories,
+        checkpoint: device.checkpoint,
     })
 }
 

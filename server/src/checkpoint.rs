@@ -31,13 +31,9 @@ pub async fn recorded(conn: &impl ConnectionTrait, device_id: Uuid) -> Result<i6
 }
 
 /// Refuses a request whose device has heard of a feed position the server has no record of telling
-/// it; answers the server's record otherwise.
-pub async fn check(
-    conn: &impl ConnectionTrait,
-    who: &Principal,
-    claimed: i64,
-) -> Result<i64, Error> {
-    let server = recorded(conn, who.device_id).await?;
+/// it. The server's record is the one read with the device's row when the request was authenticated.
+pub fn check(who: &Principal, claimed: i64) -> Result<(), Error> {
+    let server = who.checkpoint;
     if claimed > server {
         tracing::warn!(device = %who.device_id, claimed, server, "the device has seen feed positions this database lost: it was restored from an older backup");
         return Err(Error::ServerRestored {
@@ -45,7 +41,7 @@ pub async fn check(
             server,
         });
     }
-    Ok(server)
+    Ok(())
 }
 
 /// Raises a device's checkpoint to `seq` (never lowers it). A push calls it in its own transaction.
@@ -63,13 +59,8 @@ pub async fn record(conn: &impl ConnectionTrait, device_id: Uuid, seq: i64) -> R
 
 /// Records the position a pull page reached, before the page is answered, when it passes what the
 /// server had recorded.
-pub async fn record_pull(
-    state: &AppState,
-    who: &Principal,
-    recorded: i64,
-    seq: i64,
-) -> Result<(), Error> {
-    if seq > recorded {
+pub async fn record_pull(state: &AppState, who: &Principal, seq: i64) -> Result<(), Error> {
+    if seq > who.checkpoint {
         let txn = state.db.begin_write().await?;
         record(&*txn, who.device_id, seq).await?;
         txn.commit().await?;

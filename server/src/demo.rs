@@ -79,6 +79,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
         role: Role::Admin,
         device_id,
         territories: vec![],
+        checkpoint: 0,
     };
     let actor = ActorId::from(device_id.as_bytes().to_vec());
     let mut docs = Vec::new();

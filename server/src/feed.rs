@@ -592,6 +592,7 @@ mod tests {
             role: Role::Agent,
             device_id: Uuid::nil(),
             territories: vec![Uuid::from_u128(3)],
+            checkpoint: 0,
         };
         let cursor = Cursor {
             seq: 42,

@@ -16,6 +16,9 @@ pub struct Principal {
     pub device_id: Uuid,
     /// The user's territories, sorted.
     pub territories: Vec<Uuid>,
+    /// The feed position the server had recorded for this device when it authenticated the request
+    /// (see `checkpoint`).
+    pub checkpoint: i64,
 }
 
 impl Principal {
@@ -69,6 +72,7 @@ mod tests {
             role: Role::Agent,
             device_id: Uuid::nil(),
             territories: vec![t1],
+            checkpoint: 0,
         };
         assert!(agent.can_access(Some(t1), Uuid::nil()));
         assert!(!agent.can_access(Some(t2), Uuid::nil()));
