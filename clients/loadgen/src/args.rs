@@ -84,6 +84,10 @@ pub struct Args {
     /// Soak: seconds between two reads of the servers' memory.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub sample_every: u64,
+    /// With --server: only the bootstrap, on the data an earlier fleet run left (to measure it
+    /// again after a change to the server or the SDK, without the fleet's minutes of setup).
+    #[arg(long, conflicts_with_all = ["spawn_server", "soak"])]
+    pub bootstrap_only: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -102,6 +106,7 @@ pub enum Preset {
 #[derive(Debug, Clone)]
 pub enum Mode {
     Fleet(FleetConfig),
+    Bootstrap,
     Soak(SoakConfig),
 }
 
@@ -144,6 +149,9 @@ impl Args {
                 sample_every: Duration::from_secs(self.sample_every.max(1)),
             }));
         }
+        if self.bootstrap_only {
+            return Ok(Mode::Bootstrap);
+        }
         let preset = Preset::fleet(self.preset);
         Ok(Mode::Fleet(FleetConfig {
             devices: self.devices.unwrap_or(preset.devices),
@@ -156,7 +164,7 @@ impl Args {
     /// `--per-territory` devices for a soak.
     pub fn users_to_create(&self, mode: &Mode) -> Vec<NewUser> {
         match mode {
-            Mode::Fleet(_) => vec![NewUser {
+            Mode::Fleet(_) | Mode::Bootstrap => vec![NewUser {
                 email: "fleet@load.test".into(),
                 territory: "Fleet".into(),
             }],
@@ -218,6 +226,13 @@ mod tests {
             panic!("a fleet run")
         };
         assert_eq!((fleet.devices, fleet.records, fleet.edits), (3, 7, 2));
+    }
+
+    #[test]
+    fn a_bootstrap_alone_needs_a_running_server() {
+        assert!(parse(&["--spawn-server", "--bootstrap-only"]).is_err());
+        let args = parse(&["--server", "http://x", "--bootstrap-only"]).unwrap();
+        assert!(matches!(args.mode().unwrap(), Mode::Bootstrap));
     }
 
     #[test]

@@ -158,26 +158,11 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
     phases.push(phase);
 
     progress("bootstrap");
-    let fresh = Device::login(target.url(0), config.devices + 1, &account).await?;
-    let all_changes = total * (1 + config.edits) + edited.len();
-    let mut phase = fresh.timed_pull("bootstrap", all_changes).await?;
+    let (phase, fresh, server_heads) = bootstrap(target, config.devices + 1, &account).await?;
+    phases.push(phase);
 
     progress("checking convergence");
     let mut divergence = Vec::new();
-    let mut server_heads: HashMap<Uuid, Vec<Hash>> = HashMap::new();
-    let mut compacted = 0u64;
-    for id in fresh.replica.ids().await? {
-        let mut doc = fresh.replica.doc(id).await?;
-        compacted += doc.save().len() as u64;
-        server_heads.insert(id, heads_of(&doc.get_heads()));
-    }
-    // A record can come more than once in the pages; the rate is of distinct records received.
-    phase.records = server_heads.len();
-    phase.records_per_s = phase.records as f64 / phase.wall_s;
-    phase.compacted_bytes = Some(compacted);
-    phase.bytes_down_per_compacted = Some(phase.bytes_down as f64 / compacted.max(1) as f64);
-    phases.push(phase);
-
     if server_heads.len() != total {
         divergence.push(format!(
             "the bootstrapped device holds {} records of {total}",
@@ -205,17 +190,7 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
             "the incremental puller holds {watched} records of {total}, {behind} edited ones at other heads"
         ));
     }
-    let verify = fresh
-        .client
-        .verify(&VerifyRequest {
-            mode: VerifyMode::Scope,
-            scope_digest: Some(scope_digest(
-                server_heads.iter().map(|(id, h)| (*id, h.as_slice())),
-            )),
-            docs: Vec::new(),
-        })
-        .await?;
-    if !verify.in_sync {
+    if !scope_matches(&fresh, &server_heads).await? {
         divergence.push("the server's scope digest differs from the bootstrapped device's".into());
     }
 
@@ -227,6 +202,82 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
         processes: target.urls.len(),
         setup_s,
         phases,
+        server_rss_peak_bytes: rss.map(|r| r.max_bytes),
+        server_rss_peak_sum_bytes: rss.map(|r| r.sum_bytes),
+        database_bytes: target.database_bytes().await,
+        converged: divergence.is_empty(),
+        divergence,
+    })
+}
+
+/// A new device pulls the whole territory. The phase counts the distinct records and the changes it
+/// holds afterwards (a record can come more than once in the pages) and the size of the compacted
+/// documents; also returns the device and the heads it holds.
+async fn bootstrap(
+    target: &Target,
+    i: usize,
+    account: &Account,
+) -> anyhow::Result<(Phase, Device, HashMap<Uuid, Vec<Hash>>)> {
+    let fresh = Device::login(target.url(0), i, account).await?;
+    let mut phase = fresh.timed_pull("bootstrap", 0).await?;
+    let mut heads: HashMap<Uuid, Vec<Hash>> = HashMap::new();
+    let (mut compacted, mut changes) = (0u64, 0usize);
+    for id in fresh.replica.ids().await? {
+        let mut doc = fresh.replica.doc(id).await?;
+        compacted += doc.save().len() as u64;
+        changes += doc.get_changes(&[]).len();
+        heads.insert(id, heads_of(&doc.get_heads()));
+    }
+    phase.records = heads.len();
+    phase.records_per_s = phase.records as f64 / phase.wall_s;
+    phase.changes = changes;
+    phase.changes_per_s = changes as f64 / phase.wall_s;
+    phase.compacted_bytes = Some(compacted);
+    phase.bytes_down_per_compacted = Some(phase.bytes_down as f64 / compacted.max(1) as f64);
+    Ok((phase, fresh, heads))
+}
+
+/// Whether the server's digest of the device's scope matches these heads.
+async fn scope_matches(device: &Device, heads: &HashMap<Uuid, Vec<Hash>>) -> anyhow::Result<bool> {
+    let verify = device
+        .client
+        .verify(&VerifyRequest {
+            mode: VerifyMode::Scope,
+            scope_digest: Some(scope_digest(
+                heads.iter().map(|(id, h)| (*id, h.as_slice())),
+            )),
+            docs: Vec::new(),
+        })
+        .await?;
+    Ok(verify.in_sync)
+}
+
+/// Only the bootstrap, against a server that already holds the data (from an earlier run on the same
+/// database): a new device pulls everything the account may see and must end with the server's
+/// scope digest.
+pub async fn bootstrap_only(target: &Target) -> anyhow::Result<Report> {
+    let account = target
+        .accounts
+        .first()
+        .context("no account to log in as (--email)")?
+        .clone();
+    progress("bootstrap");
+    let (phase, fresh, heads) = bootstrap(target, 0, &account).await?;
+    let mut divergence = Vec::new();
+    if heads.is_empty() {
+        divergence.push("the account sees no records: run a fleet on this database first".into());
+    }
+    if !scope_matches(&fresh, &heads).await? {
+        divergence.push("the server's scope digest differs from the bootstrapped device's".into());
+    }
+    let rss = target.rss_peak();
+    Ok(Report {
+        devices: 1,
+        records: heads.len(),
+        edits: 0,
+        processes: target.urls.len(),
+        setup_s: 0.0,
+        phases: vec![phase],
         server_rss_peak_bytes: rss.map(|r| r.max_bytes),
         server_rss_peak_sum_bytes: rss.map(|r| r.sum_bytes),
         database_bytes: target.database_bytes().await,

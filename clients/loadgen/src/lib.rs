@@ -53,16 +53,9 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
             Target::spawn(args.database_url.clone(), args.processes, &users).await?
         }
     };
-    match mode {
-        Mode::Fleet(config) => {
-            let report = fleet::run(&target, config).await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                report.print_table();
-            }
-            Ok(report.converged)
-        }
+    let report = match mode {
+        Mode::Fleet(config) => fleet::run(&target, config).await?,
+        Mode::Bootstrap => fleet::bootstrap_only(&target).await?,
         Mode::Soak(config) => {
             let soak = soak::run(&target, config).await?;
             let rss = target.rss_peak();
@@ -79,7 +72,13 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
             } else {
                 run.print_table();
             }
-            Ok(run.soak.passed)
+            return Ok(run.soak.passed);
         }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print_table();
     }
+    Ok(report.converged)
 }
