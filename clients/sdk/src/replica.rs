@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sqlx::{Row as _, SqlitePool};
 use sync_core::protocol::{
-    heads_of, DocHeads, DocPush, Hash, LoginResponse, PullRequest, PushRequest, PushStatus, Reason,
-    VerifyMode, VerifyRequest, VerifyResponse,
+    heads_of, DocHeads, DocPush, Hash, LoginResponse, PullRequest, PullResponse, PushRequest,
+    PushStatus, Reason, VerifyMode, VerifyRequest, VerifyResponse,
 };
 use sync_core::record::{self, Conflict, Projection};
 use sync_core::schema::DELETED_FIELD;
@@ -628,7 +628,9 @@ impl Replica {
     }
 
     /// Pulls pages until the server says there is no more. Each page is stored in one transaction
-    /// together with its cursor.
+    /// together with its cursor. The next page is requested while this one is stored, so the server
+    /// reads a page while the device writes the one before; a page that fails to store discards the
+    /// one fetched after it, and the next pull starts from the last stored cursor.
     pub async fn pull(
         &self,
         client: &Client,
@@ -636,101 +638,124 @@ impl Replica {
         progress: &mut (dyn FnMut(PullProgress) + Send),
     ) -> Result<(), Error> {
         let actor = self.actor()?;
+        let cursor = {
+            let mut conn = self.pool.acquire().await?;
+            get_meta(&mut conn, "cursor")
+                .await?
+                .and_then(|c| hex::decode(c).ok())
+                .map(ByteBuf::from)
+        };
+        let mut checkpoint = self.checkpoint().await?;
+        let mut page = client
+            .pull(&PullRequest {
+                cursor,
+                limit: None,
+                checkpoint,
+            })
+            .await?;
         let mut pages = 0;
         loop {
-            let cursor = {
-                let mut conn = self.pool.acquire().await?;
-                get_meta(&mut conn, "cursor")
-                    .await?
-                    .and_then(|c| hex::decode(c).ok())
-                    .map(ByteBuf::from)
+            checkpoint = checkpoint.max(page.seq);
+            let next = PullRequest {
+                cursor: Some(page.cursor.clone()),
+                limit: None,
+                checkpoint,
             };
-            let checkpoint = self.checkpoint().await?;
-            let page = client
-                .pull(&PullRequest {
-                    cursor,
-                    limit: None,
-                    checkpoint,
-                })
-                .await?;
-            let mut tx = self.pool.begin().await?;
-            // Records the device already holds at the server's heads need nothing; records it lacks
-            // that arrive whole are stored as they came. Only the rest are loaded and merged.
-            let ids: Vec<Uuid> = page.docs.iter().map(|d| d.id).collect();
-            let held = store::held(&mut tx, &ids).await?;
-            let mut whole = Vec::new();
-            let mut merge = Vec::new();
-            for update in &page.docs {
-                let kind = kinds::get(&update.kind)?;
-                match (held.get(&update.id), &update.listing) {
-                    (Some(h), _)
-                        if h.pending == 0
-                            && !update.heads.is_empty()
-                            && h.base_heads == update.heads => {}
-                    (None, Some(listing)) if !update.heads.is_empty() => whole.push(store::Whole {
-                        id: update.id,
-                        kind,
-                        doc: update
-                            .chunks
-                            .iter()
-                            .flat_map(|c| c.iter().copied())
-                            .collect(),
-                        heads: &update.heads,
-                        listing,
-                    }),
-                    _ => merge.push((update, kind)),
+            let fetch_next = async {
+                match page.more {
+                    true => Some(client.pull(&next).await),
+                    false => None,
                 }
-            }
-            report.pulled_docs += page.docs.len();
-            store::insert_whole(&mut tx, &whole).await?;
-            for (update, kind) in merge {
-                let mut rec = match store::load(&mut tx, update.id, &actor).await? {
-                    Some(rec) => rec,
-                    None => StoredRecord::new(
-                        update.id,
-                        kind,
-                        AutoCommit::new().with_actor(actor.clone()),
-                    ),
-                };
-                let before = rec.doc.get_heads();
-                for chunk in &update.chunks {
-                    rec.doc.load_incremental(chunk)?;
-                }
-                let arrived: Vec<ChangeHash> = rec
-                    .doc
-                    .get_changes(&before)
-                    .iter()
-                    .map(|c| c.hash())
-                    .collect();
-                rec.server_has.extend(arrived);
-                store::save(&mut tx, &mut rec).await?;
-            }
-            for id in &page.evict {
-                // A record with edits the server has neither stored nor quarantined stays until they
-                // are handed in.
-                let deleted =
-                    sqlx::query("DELETE FROM records WHERE id = ? AND pending = in_quarantine")
-                        .bind(id.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                if deleted.rows_affected() > 0 {
-                    report.evicted.push(*id);
-                }
-            }
-            set_meta(&mut tx, "cursor", &hex::encode(&page.cursor)).await?;
-            raise_checkpoint(&mut tx, page.seq).await?;
-            crash_point("mid-pull");
-            tx.commit().await?;
+            };
+            let (stored, next) = tokio::join!(self.store_page(&page, &actor, report), fetch_next);
+            stored?;
             pages += 1;
             progress(PullProgress {
                 docs: report.pulled_docs,
                 pages,
                 more: page.more,
             });
-            if !page.more {
-                return Ok(());
+            match next {
+                Some(next) => page = next?,
+                None => return Ok(()),
             }
         }
+    }
+
+    /// Stores one page of the feed, with its cursor, in one transaction.
+    async fn store_page(
+        &self,
+        page: &PullResponse,
+        actor: &ActorId,
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        // Records the device already holds at the server's heads need nothing; records it lacks
+        // that arrive whole are stored as they came. Only the rest are loaded and merged.
+        let ids: Vec<Uuid> = page.docs.iter().map(|d| d.id).collect();
+        let held = store::held(&mut tx, &ids).await?;
+        let mut whole = Vec::new();
+        let mut merge = Vec::new();
+        for update in &page.docs {
+            let kind = kinds::get(&update.kind)?;
+            match (held.get(&update.id), &update.listing) {
+                (Some(h), _)
+                    if h.pending == 0
+                        && !update.heads.is_empty()
+                        && h.base_heads == update.heads => {}
+                (None, Some(listing)) if !update.heads.is_empty() => whole.push(store::Whole {
+                    id: update.id,
+                    kind,
+                    doc: update
+                        .chunks
+                        .iter()
+                        .flat_map(|c| c.iter().copied())
+                        .collect(),
+                    heads: &update.heads,
+                    listing,
+                }),
+                _ => merge.push((update, kind)),
+            }
+        }
+        report.pulled_docs += page.docs.len();
+        store::insert_whole(&mut tx, &whole).await?;
+        for (update, kind) in merge {
+            let mut rec = match store::load(&mut tx, update.id, actor).await? {
+                Some(rec) => rec,
+                None => {
+                    StoredRecord::new(update.id, kind, AutoCommit::new().with_actor(actor.clone()))
+                }
+            };
+            let before = rec.doc.get_heads();
+            for chunk in &update.chunks {
+                rec.doc.load_incremental(chunk)?;
+            }
+            let arrived: Vec<ChangeHash> = rec
+                .doc
+                .get_changes(&before)
+                .iter()
+                .map(|c| c.hash())
+                .collect();
+            rec.server_has.extend(arrived);
+            store::save(&mut tx, &mut rec).await?;
+        }
+        for id in &page.evict {
+            // A record with edits the server has neither stored nor quarantined stays until they
+            // are handed in.
+            let deleted =
+                sqlx::query("DELETE FROM records WHERE id = ? AND pending = in_quarantine")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            if deleted.rows_affected() > 0 {
+                report.evicted.push(*id);
+            }
+        }
+        set_meta(&mut tx, "cursor", &hex::encode(&page.cursor)).await?;
+        raise_checkpoint(&mut tx, page.seq).await?;
+        crash_point("mid-pull");
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Asks the server which of this device's records differ from its copies.
