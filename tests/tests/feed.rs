@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer};
 use fieldsync_sdk::Client;
-use sync_core::protocol::PullRequest;
+use sync_core::protocol::{self, Limits, PullRequest, PullResponse, CONTENT_TYPE, VERSION_HEADER};
 use sync_core::{Role, Value};
 use uuid::Uuid;
 
@@ -432,4 +432,52 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
     let merged = anna_on_b.replica.get(shared).await.unwrap();
     assert_eq!(merged.get("phone"), &Value::from("a14"));
     assert_eq!(merged.get("city"), &Value::from("b14"));
+}
+
+storage_test! {
+    async fn pages_are_compressed_for_devices_that_ask_and_errors_stay_readable(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        for i in 0..200 {
+            anna.replica.create("customer", &customer(&format!("Customer {i}"), "North")).await.unwrap();
+        }
+        anna.sync().await;
+
+        let http = reqwest::Client::new();
+        let pull = |encoding: Option<&'static str>| {
+            let mut request = http
+                .post(format!("{}/v1/sync/pull", server.url))
+                .bearer_auth(&anna.login.token)
+                .header("content-type", CONTENT_TYPE)
+                .header(VERSION_HEADER, protocol::PROTOCOL_VERSION.to_string())
+                .body(protocol::encode(&PullRequest::default()));
+            if let Some(encoding) = encoding {
+                request = request.header("accept-encoding", encoding);
+            }
+            request.send()
+        };
+        let limits = Limits { max_message_bytes: usize::MAX, ..Limits::default() };
+        let plain = pull(None).await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "plain unless asked");
+        let plain = plain.bytes().await.unwrap();
+        let plain: PullResponse = protocol::decode(&plain, &limits).unwrap();
+        let packed = pull(Some("zstd")).await.unwrap();
+        assert_eq!(packed.headers()["content-encoding"], "zstd");
+        let packed = packed.bytes().await.unwrap();
+        let unpacked = zstd::stream::decode_all(&packed[..]).unwrap();
+        let decoded: PullResponse = protocol::decode(&unpacked, &limits).unwrap();
+        assert_eq!(decoded.docs, plain.docs, "the same page, only smaller");
+        assert_eq!(decoded.docs.len(), 200);
+        assert!(packed.len() * 2 < unpacked.len(), "{} bytes compressed from {}", packed.len(), unpacked.len());
+
+        // The SDK asks for compression, counts the bytes that crossed the network, and still reads
+        // the server's JSON errors, which are compressed too.
+        let fresh = server.device("anna@x.test").await;
+        let page = fresh.client.pull(&PullRequest::default()).await.unwrap();
+        assert_eq!(page.docs, plain.docs);
+        assert_eq!(fresh.client.traffic().1, packed.len() as u64);
+        let junk = PullRequest { cursor: Some(serde_bytes::ByteBuf::from(vec![0xc1; 64])), ..PullRequest::default() };
+        assert_eq!(fresh.client.pull(&junk).await.unwrap_err().code(), Some("invalid_cursor"));
+    }
 }

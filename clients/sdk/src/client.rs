@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -230,6 +232,7 @@ impl Client {
             .map_err(|e| (e, None))?
             .header(CONTENT_TYPE, protocol::CONTENT_TYPE)
             .header(ACCEPT, protocol::CONTENT_TYPE)
+            .header(ACCEPT_ENCODING, "zstd")
             .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
             .body(body);
         let response = request.send().await.map_err(|e| (Error::from(e), None))?;
@@ -239,16 +242,36 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let response = check(response).await.map_err(|e| (e, retry_after))?;
-        let bytes = response.bytes().await.map_err(|e| (Error::from(e), None))?;
+        let status = response.status();
+        let zstd = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes() == b"zstd");
+        let received = response.bytes().await.map_err(|e| (Error::from(e), None))?;
+        // What crossed the network: the compressed size.
         self.traffic
             .down
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            .fetch_add(received.len() as u64, Ordering::Relaxed);
+        let decoded;
+        let bytes: &[u8] = if zstd {
+            decoded = zstd::stream::decode_all(&received[..]).map_err(|e| {
+                let e =
+                    sync_core::Error::Malformed(format!("a zstd body that does not decode: {e}"));
+                (Error::from(e), None)
+            })?;
+            &decoded
+        } else {
+            &received
+        };
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            return Err((server_error(status, text), retry_after));
+        }
         let limits = Limits {
             max_message_bytes: usize::MAX,
             ..Limits::default()
         };
-        protocol::decode(&bytes, &limits).map_err(|e| (Error::from(e), None))
+        protocol::decode(bytes, &limits).map_err(|e| (Error::from(e), None))
     }
 }
 
@@ -258,6 +281,11 @@ async fn check(response: Response) -> Result<Response, Error> {
         return Ok(response);
     }
     let text = response.text().await.unwrap_or_default();
+    Err(server_error(status, text))
+}
+
+/// The error a failed answer stands for: the server's JSON error, or one made from the status.
+fn server_error(status: StatusCode, text: String) -> Error {
     let detail = serde_json::from_str::<ErrorBody>(&text)
         .map(|b| b.error)
         .unwrap_or_else(|_| ErrorDetail {
@@ -269,10 +297,10 @@ async fn check(response: Response) -> Result<Response, Error> {
             message: text,
             wipe: false,
         });
-    Err(Error::Server {
+    Error::Server {
         status: status.as_u16(),
         detail,
-    })
+    }
 }
 
 async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Error> {
