@@ -52,6 +52,9 @@ impl Db {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
                     .create_if_missing(true)
+                    // sqlx hands each row from SQLite's thread to the task through a channel; a
+                    // larger buffer lets a feed page's rows flow without a wake-up every few rows.
+                    .row_buffer_size(1024)
             });
         let conn = Database::connect(options)
             .await

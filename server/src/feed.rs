@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -27,6 +27,9 @@ use crate::error::Error;
 use crate::scope::Principal;
 
 pub const DEFAULT_PAGE: u32 = 500;
+/// A first sync's pages are larger: each answer costs a round trip and a write of the device's
+/// checkpoint, and a new device has nothing else to do while it waits.
+pub const FRESH_PAGE: u32 = 2_000;
 pub const MAX_PAGE: u32 = 5_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,7 +103,6 @@ pub async fn pull(
     who: &Principal,
     request: PullRequest,
 ) -> Result<PullResponse, Error> {
-    let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as u64;
     let mut cursor = match &request.cursor {
         Some(bytes) => decode_cursor(bytes, who)?,
         None => Cursor {
@@ -109,6 +111,11 @@ pub async fn pull(
             ..Cursor::default()
         },
     };
+    let default = match cursor.fresh {
+        true => FRESH_PAGE,
+        false => DEFAULT_PAGE,
+    };
+    let limit = request.limit.unwrap_or(default).clamp(1, MAX_PAGE) as u64;
     let conn = &state.db.conn;
     if cursor.evict.is_none() && cursor.backfill.is_none() {
         if let (Some(held), Some(now)) = (&mut cursor.territories, current_scope(who)) {
@@ -287,6 +294,9 @@ async fn feed_page(
 /// latest position); one changed later comes again at its new position. Answers the page, the position
 /// it reached and whether there is more.
 ///
+/// One statement reads the page's documents and their chunks: it is a consistent snapshot on both
+/// databases, and a row per chunk, not another per document, is what the page costs.
+///
 /// The last page hands over to the ordinary feed, which sends the chunks after `committed`. A document
 /// being written as the page is read has its latest position past `committed` but older chunks at or
 /// below it: the last page sends those chunks too, or the device would get the newer chunks without
@@ -298,19 +308,20 @@ async fn fresh_page(
     committed: i64,
     limit: u64,
 ) -> Result<(Vec<DocUpdate>, i64, bool), Error> {
+    let backend = conn.get_database_backend();
     // `documents AS p` read by position, joined to itself as `d` for the visibility test: the same
     // join as the other feed queries, so that SQLite walks the position index in order and stops at
     // the limit instead of sorting every visible document for each page (see `join_documents`).
     let p = Alias::new("p");
-    let by_position = |from: i64, to: Option<i64>, limit: Option<u64>| {
+    let by_position = |from: i64, to: Option<i64>, limit: Option<u64>, columns: &[&str]| {
         let mut stmt = Query::select()
-            .columns(["id", "kind", "seq"].map(|c| (p.clone(), Alias::new(c))))
+            .columns(columns.iter().map(|c| (p.clone(), Alias::new(*c))))
             .from_as(Alias::new("documents"), p.clone())
             .and_where(Expr::col((p.clone(), Alias::new("seq"))).gt(from))
             .cond_where(who.visible(Some("d")))
             .order_by((p.clone(), Alias::new("seq")), Order::Asc)
             .to_owned();
-        join_documents_by(&mut stmt, "p", "id", conn.get_database_backend());
+        join_documents_by(&mut stmt, "p", "id", backend);
         if let Some(to) = to {
             stmt.and_where(Expr::col((p.clone(), Alias::new("seq"))).lte(to));
         }
@@ -319,16 +330,65 @@ async fn fresh_page(
         }
         stmt
     };
-    let mut ids = doc_positions(conn, by_position(after, Some(committed), Some(limit))).await?;
-    let (upto, more) = match ids.last() {
-        Some(&(_, _, seq)) if ids.len() as u64 == limit => (seq, true),
+    let page = by_position(
+        after,
+        Some(committed),
+        Some(limit),
+        &["id", "kind", "seq", "heads", "listing"],
+    );
+    let (q, c) = (Alias::new("q"), Alias::new("c"));
+    let join = match backend {
+        DbBackend::Sqlite => JoinType::CrossJoin,
+        _ => JoinType::InnerJoin,
+    };
+    let stmt = Query::select()
+        .expr_as(
+            Expr::col((q.clone(), Alias::new("id"))),
+            Alias::new("doc_id"),
+        )
+        .column((q.clone(), Alias::new("kind")))
+        .expr_as(
+            Expr::col((q.clone(), Alias::new("heads"))),
+            Alias::new("doc_heads"),
+        )
+        .expr_as(
+            Expr::col((q.clone(), Alias::new("seq"))),
+            Alias::new("doc_seq"),
+        )
+        .column((q.clone(), Alias::new("listing")))
+        .columns(["seq", "snapshot", "data"].map(|col| (c.clone(), Alias::new(col))))
+        .from_subquery(page, q.clone())
+        .join_as(
+            join,
+            Alias::new("doc_chunks"),
+            c.clone(),
+            Expr::col((c.clone(), Alias::new("doc_id"))).equals((q.clone(), Alias::new("id"))),
+        )
+        .order_by((q, Alias::new("seq")), Order::Asc)
+        .order_by((c, Alias::new("seq")), Order::Asc)
+        .to_owned();
+    let rows = chunk_rows(conn, stmt).await?;
+    // Rows come in the order of their documents' positions, so the last is the page's furthest. A
+    // document is stored with its first chunk and never without one, so the join drops none.
+    let last = rows.last().map(|r| r.doc_seq);
+    let mut docs = group(rows);
+    let (upto, more) = match last {
+        Some(seq) if docs.len() as u64 == limit => (seq, true),
         _ => (committed, false),
     };
     if !more {
-        ids.extend(doc_positions(conn, by_position(committed, None, None)).await?);
+        let writing = doc_positions(
+            conn,
+            by_position(committed, None, None, &["id", "kind", "seq"]),
+        )
+        .await?;
+        let writing: Vec<(Uuid, String)> = writing
+            .into_iter()
+            .map(|(id, kind, _)| (id, kind))
+            .collect();
+        docs.extend(whole_docs(conn, who, &writing, Some(upto)).await?);
     }
-    let ids: Vec<(Uuid, String)> = ids.into_iter().map(|(id, kind, _)| (id, kind)).collect();
-    Ok((whole_docs(conn, who, &ids, Some(upto)).await?, upto, more))
+    Ok((docs, upto, more))
 }
 
 async fn doc_positions(
