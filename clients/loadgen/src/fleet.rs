@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use fieldsync_sdk::{Client, Replica, SyncReport};
-use sync_core::digest::scope_digest;
-use sync_core::protocol::{heads_of, Hash, VerifyMode, VerifyRequest};
+use sync_core::protocol::{heads_of, Hash};
 use sync_core::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -190,7 +189,7 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
             "the incremental puller holds {watched} records of {total}, {behind} edited ones at other heads"
         ));
     }
-    if !scope_matches(&fresh, &server_heads).await? {
+    if !server::scope_matches(&fresh.client, &server_heads).await? {
         divergence.push("the server's scope digest differs from the bootstrapped device's".into());
     }
 
@@ -237,21 +236,6 @@ async fn bootstrap(
     Ok((phase, fresh, heads))
 }
 
-/// Whether the server's digest of the device's scope matches these heads.
-async fn scope_matches(device: &Device, heads: &HashMap<Uuid, Vec<Hash>>) -> anyhow::Result<bool> {
-    let verify = device
-        .client
-        .verify(&VerifyRequest {
-            mode: VerifyMode::Scope,
-            scope_digest: Some(scope_digest(
-                heads.iter().map(|(id, h)| (*id, h.as_slice())),
-            )),
-            docs: Vec::new(),
-        })
-        .await?;
-    Ok(verify.in_sync)
-}
-
 /// Only the bootstrap, against a server that already holds the data (from an earlier run on the same
 /// database): a new device pulls everything the account may see and must end with the server's
 /// scope digest.
@@ -267,7 +251,7 @@ pub async fn bootstrap_only(target: &Target) -> anyhow::Result<Report> {
     if heads.is_empty() {
         divergence.push("the account sees no records: run a fleet on this database first".into());
     }
-    if !scope_matches(&fresh, &heads).await? {
+    if !server::scope_matches(&fresh.client, &heads).await? {
         divergence.push("the server's scope digest differs from the bootstrapped device's".into());
     }
     let rss = target.rss_peak();

@@ -2,6 +2,7 @@
 //! a server that is already running. Also what can be measured of it from outside: the resident
 //! memory of its processes and the size of its database.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,7 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use fieldsync_sdk::Client;
 use sqlx::Connection;
-use sync_core::protocol::LoginResponse;
+use sync_core::digest::scope_digest;
+use sync_core::protocol::{Hash, LoginResponse, VerifyMode, VerifyRequest};
+use uuid::Uuid;
 
 use crate::report::Rss;
 
@@ -263,6 +266,23 @@ fn sqlite_path(url: &str) -> PathBuf {
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+/// Whether the server's digest of the client's scope matches these heads.
+pub async fn scope_matches(
+    client: &Client,
+    heads: &HashMap<Uuid, Vec<Hash>>,
+) -> anyhow::Result<bool> {
+    let verify = client
+        .verify(&VerifyRequest {
+            mode: VerifyMode::Scope,
+            scope_digest: Some(scope_digest(
+                heads.iter().map(|(id, h)| (*id, h.as_slice())),
+            )),
+            docs: Vec::new(),
+        })
+        .await?;
+    Ok(verify.in_sync)
 }
 
 #[cfg(test)]

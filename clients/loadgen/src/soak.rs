@@ -18,8 +18,7 @@ use fieldsync_sdk::{Client, Replica};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use sync_core::digest::scope_digest;
-use sync_core::protocol::{heads_of, Hash, VerifyMode, VerifyRequest};
+use sync_core::protocol::{heads_of, Hash};
 use sync_core::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -492,16 +491,7 @@ async fn check_territory(
             ));
         }
     }
-    let verify = client
-        .verify(&VerifyRequest {
-            mode: VerifyMode::Scope,
-            scope_digest: Some(scope_digest(
-                heads.iter().map(|(id, h)| (*id, h.as_slice())),
-            )),
-            docs: Vec::new(),
-        })
-        .await?;
-    if !verify.in_sync {
+    if !server::scope_matches(&client, &heads).await? {
         divergence.push(format!(
             "{}: the server's scope digest differs from what it sent",
             account.email
