@@ -16,6 +16,8 @@ use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::{record, Role, Value};
 use uuid::Uuid;
 
+mod support;
+
 const DOCS: usize = 100;
 const EDITS: usize = 3;
 /// Edits each record holds before the measured push, as in sync-core's reference fixture.
@@ -47,16 +49,8 @@ fn edit(doc: &mut AutoCommit, phone: String) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.sqlite").display()
-    );
+    let rt = support::runtime();
+    let (_dir, url) = support::fresh_sqlite();
     let (state, who) = rt.block_on(async {
         let state = AppState::new(&Settings::new(&url))
             .await

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod batch_write;
 pub mod checkpoint;
 pub mod cli;
 pub mod db;

@@ -6,7 +6,8 @@
 //! projection row, the heads and the feed position in the one transaction of the batch. A document that
 //! fails any check is rejected as a whole and changes nothing; the rest of the batch goes on.
 //!
-//! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table.
+//! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table
+//! (`batch_write` holds the statements; only this module calls it).
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,12 +26,13 @@ use sync_core::{inspect, kinds, KindSchema, Scope};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::batch_write::{store, Write};
+use crate::checkpoint;
 use crate::db::{allocate_seq, now_ms, retry_after, BuildWith};
 use crate::docstore::{self, pack_heads, unpack_heads};
 use crate::entities::{document, territory};
 use crate::error::Error;
 use crate::scope::Principal;
-use crate::{checkpoint, projection};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.
@@ -47,28 +49,6 @@ struct Prepared {
     kind: Result<&'static KindSchema, Reason>,
     changes: Result<Vec<Change>, Reason>,
     base_heads: Vec<Hash>,
-}
-
-/// What one document's push will write, once feed positions are known.
-struct Write {
-    id: Uuid,
-    kind: &'static KindSchema,
-    is_new: bool,
-    territory_id: Option<Uuid>,
-    parent_id: Option<Uuid>,
-    owner_id: Uuid,
-    heads: Vec<u8>,
-    /// The chunk to append, or the whole compacted document when `snapshot` is set.
-    data: Vec<u8>,
-    snapshot: bool,
-    chunk_count: i32,
-    chunk_bytes: i64,
-    created_at: i64,
-    projection: Projection,
-    /// The projection as devices list it (JSON of [`Listing`]), sent with the whole document.
-    listing: String,
-    moved_from: Option<Option<Uuid>>,
-    doc: AutoCommit,
 }
 
 /// The outcome of a committed batch: the answer, the documents to cache, and the highest feed
@@ -588,140 +568,6 @@ fn quarantine_or_refuse(
         reason: None,
         missing: vec![],
     }
-}
-
-/// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
-const ROWS_PER_STATEMENT: usize = 200;
-
-/// Writes the merged documents, the i-th at feed position `first + i`, with a few multi-row
-/// statements for the whole batch rather than several statements per document.
-async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Result<(), Error> {
-    let seq = |i: usize| first + i as i64;
-    // Compaction: a snapshot replaces every chunk of its document and takes the newest position, so a
-    // device that already read the old chunks is not sent the document again.
-    let compacted: Vec<Uuid> = writes
-        .iter()
-        .filter(|w| w.snapshot && !w.is_new)
-        .map(|w| w.id)
-        .collect();
-    if !compacted.is_empty() {
-        let stmt = Query::delete()
-            .from_table(Alias::new("doc_chunks"))
-            .and_where(Expr::col(Alias::new("doc_id")).is_in(compacted))
-            .to_owned();
-        txn.execute(stmt.build_with(txn)).await?;
-    }
-    let now = now_ms();
-    let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
-    for part in indexed.chunks(ROWS_PER_STATEMENT) {
-        let mut chunks = Query::insert()
-            .into_table(Alias::new("doc_chunks"))
-            .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
-            .to_owned();
-        let mut docs = Query::insert()
-            .into_table(document::Entity)
-            .columns([
-                document::Column::Id,
-                document::Column::Kind,
-                document::Column::TerritoryId,
-                document::Column::OwnerId,
-                document::Column::ParentId,
-                document::Column::Heads,
-                document::Column::Seq,
-                document::Column::ChunkCount,
-                document::Column::ChunkBytes,
-                document::Column::Listing,
-                document::Column::CreatedAt,
-                document::Column::UpdatedAt,
-            ])
-            .on_conflict(
-                OnConflict::column(document::Column::Id)
-                    .update_columns([
-                        document::Column::TerritoryId,
-                        document::Column::ParentId,
-                        document::Column::Heads,
-                        document::Column::Seq,
-                        document::Column::ChunkCount,
-                        document::Column::ChunkBytes,
-                        document::Column::Listing,
-                        document::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .to_owned();
-        for (i, w) in part {
-            chunks.values_panic([
-                w.id.into(),
-                seq(*i).into(),
-                w.snapshot.into(),
-                w.data.clone().into(),
-            ]);
-            docs.values_panic([
-                w.id.into(),
-                w.kind.name.into(),
-                w.territory_id.into(),
-                w.owner_id.into(),
-                w.parent_id.into(),
-                w.heads.clone().into(),
-                seq(*i).into(),
-                w.chunk_count.into(),
-                w.chunk_bytes.into(),
-                w.listing.clone().into(),
-                w.created_at.into(),
-                now.into(),
-            ]);
-        }
-        txn.execute(chunks.build_with(txn)).await?;
-        txn.execute(docs.build_with(txn)).await?;
-        for kind in sync_core::kinds::ALL {
-            let rows: Vec<(Uuid, &Projection)> = part
-                .iter()
-                .filter(|(_, w)| w.kind.name == kind.name)
-                .map(|(_, w)| (w.id, &w.projection))
-                .collect();
-            projection::upsert_many(txn, kind, &rows).await?;
-        }
-    }
-    for (i, w) in writes.iter().enumerate() {
-        if let Some(from) = w.moved_from {
-            record_move(txn, w, from, seq(i)).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Records that a document changed territory at `seq`; its children move with it.
-async fn record_move(
-    txn: &DatabaseTransaction,
-    w: &Write,
-    from: Option<Uuid>,
-    seq: i64,
-) -> Result<(), Error> {
-    let mut moved = vec![w.id];
-    let children: Vec<Uuid> = document::Entity::find()
-        .select_only()
-        .column(document::Column::Id)
-        .filter(document::Column::ParentId.eq(w.id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    if !children.is_empty() {
-        document::Entity::update_many()
-            .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
-            .filter(document::Column::ParentId.eq(w.id))
-            .exec(txn)
-            .await?;
-    }
-    moved.extend(children);
-    let mut stmt = Query::insert()
-        .into_table(Alias::new("scope_moves"))
-        .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
-        .to_owned();
-    for id in moved {
-        stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
-    }
-    txn.execute(stmt.build_with(txn)).await?;
-    Ok(())
 }
 
 /// The stored orphan changes of these documents pushed by this device, by document.

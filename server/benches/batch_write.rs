@@ -1,0 +1,185 @@
+//! The storage layer's write of a push batch, on its own: the merged documents of one push are written
+//! (chunks, document rows, projections) at newly allocated feed positions and committed, as the end of
+//! `POST /v1/sync/push` does once the merge decided what to write. Two batches of 100 records: new
+//! records (a snapshot each) and a new chunk for each of 100 stored records.
+//!
+//! SQLite always; PostgreSQL too when `FIELDSYNC_BENCH_POSTGRES_URL` names a database (its tables are
+//! created if missing; the bench adds records with fresh ids and leaves them).
+//!
+//! `cargo bench -p fieldsync-server --bench batch_write`; figures are in BENCHMARKS.md.
+
+use automerge::{ActorId, AutoCommit};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use fieldsync_server::app::{AppState, Settings};
+use fieldsync_server::batch_write::{store, Write};
+use fieldsync_server::db::allocate_seq;
+use fieldsync_server::docstore::pack_heads;
+use sync_core::kinds::CUSTOMER;
+use sync_core::record::{self, Listing};
+use sync_core::Value;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+mod support;
+
+const DOCS: usize = 100;
+
+struct Fixture {
+    state: AppState,
+    territory: Uuid,
+    owner: Uuid,
+    actor: ActorId,
+}
+
+impl Fixture {
+    fn new(rt: &Runtime, url: &str) -> Fixture {
+        rt.block_on(async {
+            let state = AppState::new(&Settings::new(url))
+                .await
+                .expect("server state");
+            let territory = fieldsync_server::users::ensure_territory(&state.db.conn, "North")
+                .await
+                .expect("territory");
+            Fixture {
+                state,
+                territory,
+                owner: Uuid::now_v7(),
+                actor: ActorId::random(),
+            }
+        })
+    }
+
+    /// What the merge hands to the storage layer for a document: `data` is the whole document for a new
+    /// record, else the chunk of changes since `before`.
+    fn write(&self, id: Uuid, doc: AutoCommit, before: Option<&[automerge::ChangeHash]>) -> Write {
+        let mut doc = doc;
+        let projection = record::project(&doc, &CUSTOMER).expect("valid record");
+        let (data, snapshot) = match before {
+            None => (doc.save(), true),
+            Some(heads) => (doc.save_after(heads), false),
+        };
+        Write {
+            id,
+            kind: &CUSTOMER,
+            is_new: before.is_none(),
+            territory_id: Some(self.territory),
+            parent_id: None,
+            owner_id: self.owner,
+            heads: pack_heads(&doc.get_heads()),
+            chunk_count: if snapshot { 1 } else { 2 },
+            chunk_bytes: data.len() as i64,
+            data,
+            snapshot,
+            created_at: 0,
+            listing: serde_json::to_string(&Listing::of(&projection)).expect("listing"),
+            projection,
+            moved_from: None,
+            doc,
+        }
+    }
+
+    fn new_record(&self, i: usize) -> AutoCommit {
+        let mut doc = record::create(
+            &CUSTOMER,
+            self.actor.clone(),
+            &[
+                ("name", Value::Str(format!("Customer {i}"))),
+                ("territory", "North".into()),
+            ],
+        )
+        .expect("valid record");
+        for k in 0..3 {
+            record::update(
+                &mut doc,
+                &CUSTOMER,
+                &[("phone", Value::Str(format!("{k}")))],
+            )
+            .expect("valid edit");
+        }
+        doc
+    }
+
+    /// Writes and commits one batch, as the push path does after its merge.
+    fn commit(&self, rt: &Runtime, writes: Vec<Write>) {
+        rt.block_on(async {
+            let txn = self.state.db.begin_write().await.expect("transaction");
+            let first = allocate_seq(&txn, writes.len() as i64)
+                .await
+                .expect("positions");
+            store(&txn, &writes, first).await.expect("stored");
+            txn.commit().await.expect("committed");
+        })
+    }
+}
+
+fn bench_database(c: &mut Criterion, rt: &Runtime, name: &str, url: &str) {
+    let fx = Fixture::new(rt, url);
+    // 100 stored records the update batches add chunks to, each iteration one more edit.
+    let mut stored: Vec<(Uuid, AutoCommit)> = (0..DOCS)
+        .map(|i| (Uuid::now_v7(), fx.new_record(i)))
+        .collect();
+    fx.commit(
+        rt,
+        stored
+            .iter()
+            .map(|(id, doc)| fx.write(*id, doc.clone(), None))
+            .collect(),
+    );
+    let mut round = 0;
+
+    let mut group = c.benchmark_group("storage");
+    group.throughput(Throughput::Elements(DOCS as u64));
+    group.sample_size(30);
+    group.bench_function(
+        format!("write a push batch: 100 new records ({name})"),
+        |b| {
+            b.iter_batched(
+                || {
+                    (0..DOCS)
+                        .map(|i| fx.write(Uuid::now_v7(), fx.new_record(i), None))
+                        .collect::<Vec<_>>()
+                },
+                |writes| fx.commit(rt, writes),
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.bench_function(
+        format!("write a push batch: a chunk to each of 100 records ({name})"),
+        |b| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    stored
+                        .iter_mut()
+                        .map(|(id, doc)| {
+                            let before = doc.get_heads();
+                            record::update(
+                                doc,
+                                &CUSTOMER,
+                                &[("phone", Value::Str(format!("round {round}")))],
+                            )
+                            .expect("valid edit");
+                            fx.write(*id, doc.clone(), Some(&before))
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |writes| fx.commit(rt, writes),
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = support::runtime();
+    let (_dir, sqlite) = support::fresh_sqlite();
+    bench_database(c, &rt, "SQLite", &sqlite);
+    if let Ok(url) = std::env::var("FIELDSYNC_BENCH_POSTGRES_URL") {
+        bench_database(c, &rt, "PostgreSQL", &url);
+    }
+}
+
+criterion_group!(batch_write, bench);
+criterion_main!(batch_write);

@@ -1,0 +1,175 @@
+//! The storage layer's write of a push batch: the merged documents' chunks, their rows, projections
+//! and scope moves, at the feed positions the batch was given.
+//!
+//! `merge` decides what to write; this module only writes it, with a few multi-row statements for the
+//! whole batch. It is public so that its cost can be measured on its own (`benches/batch_write.rs`).
+
+use automerge::AutoCommit;
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
+use sync_core::record::Projection;
+use sync_core::KindSchema;
+use uuid::Uuid;
+
+use crate::db::{now_ms, BuildWith};
+use crate::entities::document;
+use crate::error::Error;
+use crate::projection;
+
+/// What one document's push will write, once feed positions are known.
+pub struct Write {
+    pub id: Uuid,
+    pub kind: &'static KindSchema,
+    pub is_new: bool,
+    pub territory_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    pub owner_id: Uuid,
+    pub heads: Vec<u8>,
+    /// The chunk to append, or the whole compacted document when `snapshot` is set.
+    pub data: Vec<u8>,
+    pub snapshot: bool,
+    pub chunk_count: i32,
+    pub chunk_bytes: i64,
+    pub created_at: i64,
+    pub projection: Projection,
+    /// The projection as devices list it (JSON of [`sync_core::record::Listing`]), sent with the whole document.
+    pub listing: String,
+    pub moved_from: Option<Option<Uuid>>,
+    pub doc: AutoCommit,
+}
+
+/// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Writes the merged documents, the i-th at feed position `first + i`, with a few multi-row
+/// statements for the whole batch rather than several statements per document.
+pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Result<(), Error> {
+    let seq = |i: usize| first + i as i64;
+    // Compaction: a snapshot replaces every chunk of its document and takes the newest position, so a
+    // device that already read the old chunks is not sent the document again.
+    let compacted: Vec<Uuid> = writes
+        .iter()
+        .filter(|w| w.snapshot && !w.is_new)
+        .map(|w| w.id)
+        .collect();
+    if !compacted.is_empty() {
+        let stmt = Query::delete()
+            .from_table(Alias::new("doc_chunks"))
+            .and_where(Expr::col(Alias::new("doc_id")).is_in(compacted))
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    let now = now_ms();
+    let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
+    for part in indexed.chunks(ROWS_PER_STATEMENT) {
+        let mut chunks = Query::insert()
+            .into_table(Alias::new("doc_chunks"))
+            .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
+            .to_owned();
+        let mut docs = Query::insert()
+            .into_table(document::Entity)
+            .columns([
+                document::Column::Id,
+                document::Column::Kind,
+                document::Column::TerritoryId,
+                document::Column::OwnerId,
+                document::Column::ParentId,
+                document::Column::Heads,
+                document::Column::Seq,
+                document::Column::ChunkCount,
+                document::Column::ChunkBytes,
+                document::Column::Listing,
+                document::Column::CreatedAt,
+                document::Column::UpdatedAt,
+            ])
+            .on_conflict(
+                OnConflict::column(document::Column::Id)
+                    .update_columns([
+                        document::Column::TerritoryId,
+                        document::Column::ParentId,
+                        document::Column::Heads,
+                        document::Column::Seq,
+                        document::Column::ChunkCount,
+                        document::Column::ChunkBytes,
+                        document::Column::Listing,
+                        document::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .to_owned();
+        for (i, w) in part {
+            chunks.values_panic([
+                w.id.into(),
+                seq(*i).into(),
+                w.snapshot.into(),
+                w.data.clone().into(),
+            ]);
+            docs.values_panic([
+                w.id.into(),
+                w.kind.name.into(),
+                w.territory_id.into(),
+                w.owner_id.into(),
+                w.parent_id.into(),
+                w.heads.clone().into(),
+                seq(*i).into(),
+                w.chunk_count.into(),
+                w.chunk_bytes.into(),
+                w.listing.clone().into(),
+                w.created_at.into(),
+                now.into(),
+            ]);
+        }
+        txn.execute(chunks.build_with(txn)).await?;
+        txn.execute(docs.build_with(txn)).await?;
+        for kind in sync_core::kinds::ALL {
+            let rows: Vec<(Uuid, &Projection)> = part
+                .iter()
+                .filter(|(_, w)| w.kind.name == kind.name)
+                .map(|(_, w)| (w.id, &w.projection))
+                .collect();
+            projection::upsert_many(txn, kind, &rows).await?;
+        }
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if let Some(from) = w.moved_from {
+            record_move(txn, w, from, seq(i)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records that a document changed territory at `seq`; its children move with it.
+async fn record_move(
+    txn: &DatabaseTransaction,
+    w: &Write,
+    from: Option<Uuid>,
+    seq: i64,
+) -> Result<(), Error> {
+    let mut moved = vec![w.id];
+    let children: Vec<Uuid> = document::Entity::find()
+        .select_only()
+        .column(document::Column::Id)
+        .filter(document::Column::ParentId.eq(w.id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if !children.is_empty() {
+        document::Entity::update_many()
+            .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
+            .filter(document::Column::ParentId.eq(w.id))
+            .exec(txn)
+            .await?;
+    }
+    moved.extend(children);
+    let mut stmt = Query::insert()
+        .into_table(Alias::new("scope_moves"))
+        .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
+        .to_owned();
+    for id in moved {
+        stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
+    }
+    txn.execute(stmt.build_with(txn)).await?;
+    Ok(())
+}
