@@ -1,5 +1,7 @@
 //! Passwords, device tokens and the authentication of every request.
 
+use std::sync::LazyLock;
+
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -11,13 +13,34 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 use sync_core::Role;
+use tokio::sync::Semaphore;
 
 use crate::app::AppState;
 use crate::entities::{device, user, user_territory};
 use crate::error::Error;
 use crate::scope::Principal;
 
-/// Hashes a password with argon2id and a random salt. Slow on purpose; call it off the async runtime.
+/// Password hashes computed at once. Each argon2 hash holds 19 MiB and a core for tens of
+/// milliseconds, so a burst of logins (a team's devices, or a guesser spreading over many e-mails) waits
+/// its turn here rather than growing the server's memory by 19 MiB per concurrent login.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
+/// Runs a password hash or check on a blocking thread, at most one per core at a time.
+pub async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Hashes a password with argon2id and a random salt. Slow on purpose; call it through [`hashing`].
 pub fn hash_password(password: &str) -> Result<String, Error> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -145,5 +168,31 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 32);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_hashing_runs_at_most_one_per_core_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let logins = (0..4 * cores).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            tokio::spawn(hashing(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let ok = verify_password("s3cret", &hash_password("s3cret").unwrap());
+                running.fetch_sub(1, Ordering::SeqCst);
+                ok
+            }))
+        });
+        for login in logins.collect::<Vec<_>>() {
+            assert!(login.await.unwrap().unwrap());
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} at once on {cores} cores"
+        );
     }
 }

@@ -67,9 +67,7 @@ pub async fn add_user(
         )));
     }
     let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let hash = crate::auth::hashing(move || crate::auth::hash_password(&password)).await??;
     let id = Uuid::now_v7();
     user::ActiveModel {
         id: Set(id),

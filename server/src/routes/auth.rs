@@ -11,7 +11,7 @@ use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSI
 use sync_core::Role;
 
 use crate::app::AppState;
-use crate::auth::{new_token, token_hash, verify_password};
+use crate::auth::{hashing, new_token, token_hash, verify_password};
 use crate::checkpoint::{self, LoginDevice};
 use crate::db::now_ms;
 use crate::entities::{device, territory, user_territory};
@@ -117,9 +117,7 @@ async fn login(
         .as_ref()
         .map_or(DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let ok = hashing(move || verify_password(&password, &hash)).await?;
     let user = match user {
         Some(user) if ok => user,
         _ => return Err(Error::BadCredentials),
