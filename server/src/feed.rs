@@ -432,7 +432,8 @@ async fn whole_docs(
 
 /// Groups chunk rows by document, keeping the order in which documents first appear. A document whose
 /// rows run from its snapshot (a snapshot is always a document's first chunk) to its latest position is
-/// sent whole, with its listing.
+/// sent whole, with its listing; one whose rows reach its latest position from a later chunk comes with
+/// the listing as `tip_listing`.
 fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     struct Group {
         update: DocUpdate,
@@ -452,6 +453,7 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
                     chunks: vec![],
                     heads: unpack_heads(&row.doc_heads),
                     listing: None,
+                    tip_listing: None,
                 },
                 from_snapshot: row.snapshot,
                 last_seq: row.seq,
@@ -468,8 +470,12 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     groups
         .into_iter()
         .map(|mut g| {
-            if g.from_snapshot && g.last_seq == g.doc_seq {
-                g.update.listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
+            if g.last_seq == g.doc_seq {
+                let listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
+                match g.from_snapshot {
+                    true => g.update.listing = listing,
+                    false => g.update.tip_listing = listing,
+                }
             }
             g.update
         })

@@ -142,6 +142,7 @@ fn benches(c: &mut Criterion) {
                     listing: Some(Listing::of(
                         &record::project(&doc, &CUSTOMER).expect("fixture projects"),
                     )),
+                    tip_listing: None,
                 }
             })
             .collect(),

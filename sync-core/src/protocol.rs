@@ -245,6 +245,12 @@ pub struct DocUpdate {
     /// the chunks as they are and list the record without loading it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing: Option<Listing>,
+    /// Set when `chunks` are not the whole document but reach the server's latest state of it: the
+    /// listing at `heads`. A device whose copy holds only changes the server has, and every chunk the
+    /// feed sent before, can append the chunks to its stored document and list the record by this
+    /// without loading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip_listing: Option<Listing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

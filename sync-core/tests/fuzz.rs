@@ -100,6 +100,7 @@ fn seeds() -> Vec<Vec<u8>> {
                     conflicts: "[]".into(),
                     deleted: false,
                 }),
+                tip_listing: None,
             }],
             evict: vec![id],
             cursor: ByteBuf::from(vec![4; 8]),

@@ -105,6 +105,76 @@ storage_test! {
 }
 
 storage_test! {
+    /// A device that holds a record with nothing the server lacks stores later chunks, or the compacted
+    /// document, as they come (appended to its document, listed by the server's listing) without
+    /// loading anything; a record with edits of its own is still merged, and nothing is lost either way.
+    async fn a_settled_device_stores_later_chunks_without_merging(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", dirs[0].path()).await;
+        let mut ben = Device::login_durable(&server.url, "ben@x.test", dirs[1].path()).await;
+        let quiet = anna.replica.create("customer", &customer("Quiet", "North")).await.unwrap();
+        let busy = anna.replica.create("customer", &customer("Busy", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+
+        // Two later chunks of `quiet` in one pull, and a conflict: appended and listed as sent.
+        anna.replica.update(quiet, &[("phone", "111".into())]).await.unwrap();
+        anna.sync().await;
+        anna.replica.update(quiet, &[("city", "Lyon".into())]).await.unwrap();
+        anna.sync().await;
+        let report = ben.sync().await;
+        assert_eq!((report.pulled_docs, report.merged_docs), (1, 0));
+        assert_eq!(ben.replica.heads(quiet).await, server.heads(quiet).await);
+        assert_eq!(ben.replica.get(quiet).await.unwrap(), anna.replica.get(quiet).await.unwrap());
+        let (mine, theirs) = (ben.replica.info(quiet).await.unwrap(), anna.replica.info(quiet).await.unwrap());
+        assert_eq!((&mine.fields, &mine.conflicts), (&theirs.fields, &theirs.conflicts));
+
+        // An edit after the append queues one change (the device knows the server has the rest), and
+        // survives a restart.
+        ben.replica.update(quiet, &[("notes", "call first".into())]).await.unwrap();
+        assert_eq!(ben.replica.outbox_len().await.unwrap(), 1);
+        ben = ben.reopen(dirs[1].path()).await;
+        // Meanwhile Anna edits the same record. Ben pulls before he pushes: his copy holds a change
+        // the server lacks, so the arriving chunk is merged, and both edits end everywhere.
+        anna.replica.update(quiet, &[("email", "q@x.test".into())]).await.unwrap();
+        anna.sync().await;
+        let mut report = fieldsync_sdk::SyncReport::default();
+        ben.replica.pull(&ben.client, &mut report, &mut |_| {}).await.unwrap();
+        assert_eq!((report.pulled_docs, report.merged_docs), (1, 1));
+        assert_eq!(ben.replica.outbox_len().await.unwrap(), 1);
+        ben.sync().await;
+        anna.sync().await;
+        assert_eq!(ben.replica.outbox_len().await.unwrap(), 0);
+        let p = anna.replica.get(quiet).await.unwrap();
+        assert_eq!(p, ben.replica.get(quiet).await.unwrap());
+        assert_eq!(p.get("notes"), &Value::from("call first"));
+        assert_eq!(p.get("email"), &Value::from("q@x.test"));
+
+        // Enough edits that the server compacts `busy`: the snapshot arrives whole and is appended to
+        // Ben's settled copy.
+        for round in 0..=fieldsync_server::merge::COMPACT_AFTER_CHUNKS {
+            anna.replica.update(busy, &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
+            anna.sync().await;
+        }
+        let report = ben.sync().await;
+        assert_eq!(report.merged_docs, 0, "{report:?}");
+        for id in [quiet, busy] {
+            assert_eq!(ben.replica.heads(id).await, server.heads(id).await);
+            assert_eq!(ben.replica.get(id).await.unwrap(), anna.replica.get(id).await.unwrap());
+        }
+        ben.replica.update(busy, &[("city", "Nice".into())]).await.unwrap();
+        assert_eq!(ben.replica.outbox_len().await.unwrap(), 1);
+        ben.sync().await;
+        anna.sync().await;
+        assert_eq!(anna.replica.get(busy).await.unwrap().get("city"), &Value::from("Nice"));
+        assert_eq!(anna.replica.heads(busy).await, server.heads(busy).await);
+    }
+}
+
+storage_test! {
     async fn a_revoked_device_wipes_its_data(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;

@@ -123,6 +123,7 @@ fn report_json(report: &SyncReport) -> serde_json::Value {
     json!({
         "pushed": report.pushed_docs,
         "pulled": report.pulled_docs,
+        "merged": report.merged_docs,
         "evicted": report.evicted,
         "quarantined": report.quarantined,
         "missing_dependencies": report.missing_dependencies,

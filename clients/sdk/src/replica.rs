@@ -100,6 +100,9 @@ pub struct SyncReport {
     pub quarantined: Vec<Uuid>,
     pub missing_dependencies: Vec<Uuid>,
     pub pulled_docs: usize,
+    /// Pulled records the device had to load and merge: those it held with changes the server lacks,
+    /// or that arrived in part. The others were stored as they came.
+    pub merged_docs: usize,
     pub evicted: Vec<Uuid>,
     /// The server's database was restored from an older backup; this sync compared every record
     /// with it and pushed again what it had lost.
@@ -638,12 +641,13 @@ impl Replica {
         progress: &mut (dyn FnMut(PullProgress) + Send),
     ) -> Result<(), Error> {
         let actor = self.actor()?;
-        let cursor = {
+        let (cursor, reconciling) = {
             let mut conn = self.pool.acquire().await?;
-            get_meta(&mut conn, "cursor")
+            let cursor = get_meta(&mut conn, "cursor")
                 .await?
                 .and_then(|c| hex::decode(c).ok())
-                .map(ByteBuf::from)
+                .map(ByteBuf::from);
+            (cursor, get_meta(&mut conn, "reconcile").await?.is_some())
         };
         let mut checkpoint = self.checkpoint().await?;
         let mut page = client
@@ -667,7 +671,8 @@ impl Replica {
                     false => None,
                 }
             };
-            let (stored, next) = tokio::join!(self.store_page(&page, &actor, report), fetch_next);
+            let stored = self.store_page(&page, &actor, reconciling, report);
+            let (stored, next) = tokio::join!(stored, fetch_next);
             stored?;
             pages += 1;
             progress(PullProgress {
@@ -687,38 +692,49 @@ impl Replica {
         &self,
         page: &PullResponse,
         actor: &ActorId,
+        reconciling: bool,
         report: &mut SyncReport,
     ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
-        // Records the device already holds at the server's heads need nothing; records it lacks
-        // that arrive whole are stored as they came. Only the rest are loaded and merged.
+        // Records the device already holds at the server's heads need nothing. Records it lacks that
+        // arrive whole are stored as they came; records it holds with nothing the server lacks get the
+        // chunks that reach the server's latest state appended. Only the rest are loaded and merged.
+        // While reconciling with a restored server, a held record may hold changes the server lost
+        // although none is pending yet: every held record is merged then.
         let ids: Vec<Uuid> = page.docs.iter().map(|d| d.id).collect();
         let held = store::held(&mut tx, &ids).await?;
         let mut whole = Vec::new();
+        let mut appended = Vec::new();
         let mut merge = Vec::new();
         for update in &page.docs {
             let kind = kinds::get(&update.kind)?;
-            match (held.get(&update.id), &update.listing) {
-                (Some(h), _)
-                    if h.pending == 0
-                        && !update.heads.is_empty()
-                        && h.base_heads == update.heads => {}
-                (None, Some(listing)) if !update.heads.is_empty() => whole.push(store::Whole {
-                    id: update.id,
-                    kind,
-                    doc: update
-                        .chunks
-                        .iter()
-                        .flat_map(|c| c.iter().copied())
-                        .collect(),
-                    heads: &update.heads,
-                    listing,
-                }),
+            let holds = held.get(&update.id);
+            let settled = holds.is_some_and(|h| h.pending == 0) && !reconciling;
+            let arrived = |listing| store::Arrived {
+                id: update.id,
+                kind,
+                doc: update
+                    .chunks
+                    .iter()
+                    .flat_map(|c| c.iter().copied())
+                    .collect(),
+                heads: &update.heads,
+                listing,
+            };
+            match (&update.listing, &update.tip_listing) {
+                _ if update.heads.is_empty() => merge.push((update, kind)),
+                _ if settled && holds.is_some_and(|h| h.base_heads == update.heads) => {}
+                (Some(listing), _) if holds.is_none() => whole.push(arrived(listing)),
+                (Some(listing), _) | (None, Some(listing)) if settled => {
+                    appended.push(arrived(listing))
+                }
                 _ => merge.push((update, kind)),
             }
         }
         report.pulled_docs += page.docs.len();
         store::insert_whole(&mut tx, &whole).await?;
+        store::append(&mut tx, &appended).await?;
+        report.merged_docs += merge.len();
         for (update, kind) in merge {
             let mut rec = match store::load(&mut tx, update.id, actor).await? {
                 Some(rec) => rec,

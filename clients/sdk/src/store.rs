@@ -240,9 +240,11 @@ pub async fn held(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<HashMap<U
     Ok(out)
 }
 
-/// A record that arrived whole from the server, stored as it came: its chunks concatenated (they load
-/// as one document) and the server's listing, so nothing is loaded to store or list it.
-pub struct Whole<'a> {
+/// A record stored as the server sent it, without loading its document: a record the device lacks,
+/// arriving whole (its chunks concatenated load as one document), or one it holds with nothing the
+/// server lacks, receiving chunks that bring it to the server's latest state (appended to its stored
+/// document). Either way it is listed by the server's listing at `heads`.
+pub struct Arrived<'a> {
     pub id: Uuid,
     pub kind: &'static KindSchema,
     pub doc: Vec<u8>,
@@ -250,7 +252,11 @@ pub struct Whole<'a> {
     pub listing: &'a Listing,
 }
 
-pub async fn insert_whole(conn: &mut SqliteConnection, records: &[Whole<'_>]) -> Result<(), Error> {
+/// Stores records the device lacked that arrived whole.
+pub async fn insert_whole(
+    conn: &mut SqliteConnection,
+    records: &[Arrived<'_>],
+) -> Result<(), Error> {
     // 13 parameters per row; SQLite binds at most 32,766 per statement.
     for part in records.chunks(2_000) {
         let mut query = QueryBuilder::new(
@@ -274,6 +280,39 @@ pub async fn insert_whole(conn: &mut SqliteConnection, records: &[Whole<'_>]) ->
                 .push_bind(now);
         });
         query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends the arrived chunks to held records' stored documents. The caller has checked that each
+/// record holds only changes the server has and that the chunks reach the server's latest state of it,
+/// so the document then holds exactly the server's changes: those at `heads` and before. Appending,
+/// rather than replacing the document by a whole one, keeps every change the device held even if that
+/// check were wrong; the chunks load over it as `load_incremental` would.
+pub async fn append(conn: &mut SqliteConnection, records: &[Arrived<'_>]) -> Result<(), Error> {
+    let now = now_ms();
+    for r in records {
+        let mut doc: Vec<u8> = sqlx::query_scalar("SELECT doc FROM records WHERE id = ?")
+            .bind(r.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+        doc.extend_from_slice(&r.doc);
+        let heads = pack(r.heads.iter().map(|h| ChangeHash::from(*h)));
+        sqlx::query(
+            "UPDATE records SET doc = ?, server_has = x'', server_heads = ?, base_heads = ?,
+               deleted = ?, fields = ?, conflicts = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(doc)
+        .bind(heads.clone())
+        .bind(heads)
+        .bind(r.listing.deleted)
+        .bind(r.listing.fields.as_str())
+        .bind(r.listing.conflicts.as_str())
+        .bind(now)
+        .bind(r.id.to_string())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
