@@ -9,6 +9,7 @@ mod m20261123_000001_initial;
 mod m20261123_000010_document_listing;
 mod m20261123_000020_device_checkpoint;
 mod m20261123_000030_documents_seq_index;
+mod m20261123_000040_login_throttle;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_document_listing::Migration),
             Box::new(m20261123_000020_device_checkpoint::Migration),
             Box::new(m20261123_000030_documents_seq_index::Migration),
+            Box::new(m20261123_000040_login_throttle::Migration),
         ]
     }
 }

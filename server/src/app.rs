@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::docstore::DocCache;
 use crate::error::Error;
+use crate::login_throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate};
 use crate::routes;
@@ -47,12 +48,13 @@ pub struct AppState {
     pub shutdown: ShutdownTimes,
 }
 
-/// The rate limits of one server process.
+/// The rate limits: failed logins in the database, shared by every process on it; sync calls in
+/// this process.
 pub struct Guards {
     /// Failed logins per e-mail address.
-    pub login_accounts: Limiter<String>,
+    pub login_accounts: Throttle,
     /// Failed logins per client address.
-    pub login_addrs: Limiter<IpAddr>,
+    pub login_addrs: Throttle,
     /// Sync calls (push, pull, verify) per device.
     pub sync_devices: Limiter<Uuid>,
 }
@@ -125,8 +127,8 @@ impl AppState {
             limits: settings.limits,
             token_ttl: settings.token_ttl,
             guards: Arc::new(Guards {
-                login_accounts: Limiter::new(settings.login_account_rate),
-                login_addrs: Limiter::new(settings.login_addr_rate),
+                login_accounts: Throttle::new("account", settings.login_account_rate),
+                login_addrs: Throttle::new("addr", settings.login_addr_rate),
                 sync_devices: Limiter::new(settings.device_sync_rate),
             }),
             metrics: Arc::new(Metrics::new()),

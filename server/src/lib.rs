@@ -13,6 +13,7 @@ pub mod docstore;
 pub mod entities;
 pub mod error;
 pub mod feed;
+pub mod login_throttle;
 pub mod merge;
 pub mod metrics;
 pub mod openapi;

@@ -1,9 +1,10 @@
-//! In-memory token buckets: login attempts per account and per client address, and sync calls per
-//! device.
+//! Rates, and the in-memory token buckets of sync calls per device.
 //!
-//! Each key has a bucket of `burst` tokens that refills evenly over `window`. The buckets live in this
-//! process only: behind several server processes the effective limit is per process, which is still a
-//! hard bound on password guessing (argon2 makes each guess slow as well).
+//! Each key has a bucket of `burst` tokens that refills evenly over `window`. These buckets live in this
+//! process only: behind several server processes a device's effective limit is the rate times the
+//! processes it reaches. They protect a process's capacity, not a secret, and a shared bucket would
+//! cost a database write per sync call. Failed logins, which guard passwords, are counted in the
+//! database instead ([`crate::login_throttle`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,7 +25,7 @@ impl Rate {
         Rate { burst, window }
     }
 
-    fn refill_interval(&self) -> Duration {
+    pub fn refill_interval(&self) -> Duration {
         self.window / self.burst.max(1)
     }
 }
@@ -117,16 +118,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             Err(Duration::from_secs_f64((1.0 - tokens) * per_token))
         }
     }
-
-    /// Gives back a token taken for a request that turned out not to count (a successful login).
-    pub fn refund(&self, key: &K) {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bucket) = buckets.get(key).copied() {
-            let tokens = (self.refilled(bucket, now) + 1.0).min(f64::from(self.rate.burst));
-            buckets.insert(key.clone(), Bucket { tokens, at: now });
-        }
-    }
 }
 
 #[cfg(test)]
@@ -141,10 +132,6 @@ mod tests {
         }
         let wait = limiter.take(&"a").unwrap_err();
         assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20));
-        // A refunded token can be taken again, once.
-        limiter.refund(&"a");
-        assert_eq!(limiter.take(&"a"), Ok(()));
-        assert!(limiter.take(&"a").is_err());
         // Other keys have their own buckets.
         assert_eq!(limiter.take(&"b"), Ok(()));
     }

@@ -328,6 +328,48 @@ storage_test! {
 }
 
 storage_test! {
+    async fn failed_logins_are_counted_across_server_processes(db: TestDb) {
+        let settings = || Settings {
+            login_account_rate: Rate::new(4, Duration::from_secs(3600)),
+            ..Settings::new(&db.url)
+        };
+        let (one, two) = (TestServer::start_with(settings()).await, TestServer::start_with(settings()).await);
+        one.user("anna@x.test", Role::Agent, &["North"]).await;
+        one.user("ben@x.test", Role::Agent, &["North"]).await;
+        let http = reqwest::Client::new();
+        let attempt = |server: &TestServer, email: &str, password: &str| {
+            http.post(format!("{}/v1/auth/login", server.url)).json(&login_body(email, password)).send()
+        };
+        // A success on one process gives back what it took on the shared bucket.
+        assert_eq!(attempt(&two, "anna@x.test", PASSWORD).await.unwrap().status(), 200);
+        // Four wrong passwords, alternating between the processes, use up the account's bucket of four.
+        for server in [&one, &two, &one, &two] {
+            let (status, code) = error_code(attempt(server, "anna@x.test", "wrong").await.unwrap()).await;
+            assert_eq!((status, code.as_str()), (401, "bad_credentials"));
+        }
+        // Both processes now refuse, even the right password.
+        for server in [&one, &two] {
+            let (status, code) = error_code(attempt(server, "anna@x.test", PASSWORD).await.unwrap()).await;
+            assert_eq!((status, code.as_str()), (429, "too_many_login_attempts"));
+        }
+        // Ten guesses at once, half on each process: exactly four get through to the password check.
+        let mut guesses = tokio::task::JoinSet::new();
+        for i in 0..10 {
+            let url = [&one, &two][i % 2].url.clone();
+            let http = http.clone();
+            guesses.spawn(async move {
+                let response = http.post(format!("{url}/v1/auth/login")).json(&login_body("ben@x.test", "wrong")).send().await.unwrap();
+                response.status().as_u16()
+            });
+        }
+        let mut statuses = guesses.join_all().await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [[401; 4].as_slice(), &[429; 6]].concat());
+        assert_eq!(one.count("devices").await, 1);
+    }
+}
+
+storage_test! {
     async fn sync_is_limited_per_device_with_retry_after(db: TestDb) {
         let settings = Settings { device_sync_rate: Rate::new(3, Duration::from_secs(60)), ..Settings::new(&db.url) };
         let server = TestServer::start_with(settings).await;

@@ -96,15 +96,16 @@ async fn login(
         ));
     }
     let account = req.email.trim().to_lowercase();
-    let guards = &state.guards;
+    let (guards, conn) = (&state.guards, &state.db.conn);
+    let addr = addr.map(|ip| ip.to_string());
     // Every attempt takes a token up front, so concurrent guesses cannot all slip past the limit; a
     // successful login gives its tokens back.
-    if let Err(wait) = guards.login_accounts.take(&account) {
+    if let Err(wait) = guards.login_accounts.take(conn, &account).await? {
         return Err(too_many(&state, "login_account", wait));
     }
-    if let Some(ip) = addr {
-        if let Err(wait) = guards.login_addrs.take(&ip) {
-            guards.login_accounts.refund(&account);
+    if let Some(ip) = &addr {
+        if let Err(wait) = guards.login_addrs.take(conn, ip).await? {
+            guards.login_accounts.refund(conn, &account).await?;
             return Err(too_many(&state, "login_addr", wait));
         }
     }
@@ -123,9 +124,9 @@ async fn login(
         _ => return Err(Error::BadCredentials),
     };
     // Only failures use up the buckets: a team logging in its devices is never throttled.
-    guards.login_accounts.refund(&account);
-    if let Some(ip) = addr {
-        guards.login_addrs.refund(&ip);
+    guards.login_accounts.refund(conn, &account).await?;
+    if let Some(ip) = &addr {
+        guards.login_addrs.refund(conn, ip).await?;
     }
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
