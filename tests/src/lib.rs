@@ -72,6 +72,14 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
+
+    /// Another fresh, empty database on the same kind of server.
+    pub async fn another(&self) -> TestDb {
+        match self.is_postgres() {
+            true => TestDb::postgres().await.expect("configured"),
+            false => TestDb::sqlite().await,
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -3,7 +3,8 @@
 //! be a success or a 4xx with the `{"error":{"code","message"}}` shape, never a 5xx, and a refused
 //! request must leave every table as it was.
 //!
-//! Each test runs `PROPTEST_CASES` cases (default 64) against one server per database; see TESTING.md
+//! Each test runs `FIELDSYNC_FUZZ_ROUNDS` rounds (default 1) of `PROPTEST_CASES` cases (default 64),
+//! each round against a fresh server and database, on each database; see TESTING.md
 //! for the long form.
 
 use automerge::transaction::Transactable;
@@ -31,6 +32,31 @@ fn cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64)
+}
+
+/// `FIELDSYNC_FUZZ_ROUNDS` (default 1): rounds of `PROPTEST_CASES` cases, each on a fresh database and
+/// server. A long run is many rounds rather than one, so that the tables and the one record every
+/// round edits stay small and each case costs the same.
+fn rounds() -> u32 {
+    std::env::var("FIELDSYNC_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+async fn in_rounds<F: std::future::Future<Output = ()>>(db: TestDb, round: impl Fn(TestDb) -> F) {
+    let mut db = db;
+    for n in 1..=rounds() {
+        let next = match n < rounds() {
+            true => Some(db.another().await),
+            false => None,
+        };
+        round(db).await;
+        match next {
+            Some(fresh) => db = fresh,
+            None => break,
+        }
+    }
 }
 
 /// Row counts of every table a request could write.
@@ -194,19 +220,33 @@ fn each<S: Strategy>(strategy: S, check: impl Fn(S::Value)) {
 
 storage_test! {
     async fn hostile_bodies_cursors_and_ids_get_typed_errors_and_change_nothing(db: TestDb) {
-        let server = TestServer::start(&db).await;
-        server.user("sam@x.test", Role::Manager, &["North"]).await;
-        let sam = server.device("sam@x.test").await;
-        sam.replica.create("customer", &customer("ACME", "North")).await.unwrap();
-        let http = reqwest::Client::new();
-        let handle = tokio::runtime::Handle::current();
-        let strategy = (target(), body(), "[A-Za-z0-9_%.-]{0,60}");
-        tokio::task::block_in_place(|| {
-            each(strategy, |(target, body, text)| {
-                handle.block_on(hostile(&server, &http, &sam.login.token, target, body, text));
-            })
-        });
+        in_rounds(db, hostile_round).await;
     }
+}
+
+async fn hostile_round(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    server.user("sam@x.test", Role::Manager, &["North"]).await;
+    let sam = server.device("sam@x.test").await;
+    sam.replica
+        .create("customer", &customer("ACME", "North"))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let handle = tokio::runtime::Handle::current();
+    let strategy = (target(), body(), "[A-Za-z0-9_%.-]{0,60}");
+    tokio::task::block_in_place(|| {
+        each(strategy, |(target, body, text)| {
+            handle.block_on(hostile(
+                &server,
+                &http,
+                &sam.login.token,
+                target,
+                body,
+                text,
+            ));
+        })
+    });
 }
 
 /// One edit of an arbitrary automerge change: any key (schema fields and others), any value type.
@@ -337,36 +377,82 @@ fn apply(doc: &mut AutoCommit, ops: &[Op]) {
 
 storage_test! {
     async fn arbitrary_well_formed_changes_are_merged_or_refused_whole(db: TestDb) {
-        let server = TestServer::start(&db).await;
-        server.user("anna@x.test", Role::Agent, &["North"]).await;
-        server.user("sam@x.test", Role::Manager, &["North", "South"]).await;
-        let mut anna = server.device("anna@x.test").await;
-        let existing = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
-        anna.sync().await;
-        let actor = anna.replica.actor().unwrap();
-        let handle = tokio::runtime::Handle::current();
-        let (applied, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-        tokio::task::block_in_place(|| {
-            each(case(), |case| handle.block_on(async {
-                let author = if case.foreign_actor { ActorId::random() } else { actor.clone() };
+        in_rounds(db, push_round).await;
+    }
+}
+
+async fn push_round(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    server
+        .user("sam@x.test", Role::Manager, &["North", "South"])
+        .await;
+    let mut anna = server.device("anna@x.test").await;
+    let existing = anna
+        .replica
+        .create("customer", &customer("ACME", "North"))
+        .await
+        .unwrap();
+    anna.sync().await;
+    let actor = anna.replica.actor().unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let (applied, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    tokio::task::block_in_place(|| {
+        each(case(), |case| {
+            handle.block_on(async {
+                let author = if case.foreign_actor {
+                    ActorId::random()
+                } else {
+                    actor.clone()
+                };
                 let (id, mut doc) = match case.start {
                     0 => (Uuid::now_v7(), AutoCommit::new().with_actor(author)),
-                    1 => (Uuid::now_v7(), sync_core::record::create(sync_core::kinds::get("customer").unwrap(), author, &customer("New", "North")).unwrap()),
+                    1 => (
+                        Uuid::now_v7(),
+                        sync_core::record::create(
+                            sync_core::kinds::get("customer").unwrap(),
+                            author,
+                            &customer("New", "North"),
+                        )
+                        .unwrap(),
+                    ),
                     _ => {
-                        let doc = fieldsync_server::docstore::load(&server.state.db.conn, existing).await.unwrap();
+                        let doc = fieldsync_server::docstore::load(&server.state.db.conn, existing)
+                            .await
+                            .unwrap();
                         (existing, doc.with_actor(author))
                     }
                 };
                 let id = if case.v7 { id } else { Uuid::new_v4() };
                 let base = doc.get_heads();
                 apply(&mut doc, &case.ops);
-                let from = if case.start == 2 { base.clone() } else { vec![] };
-                let changes: Vec<serde_bytes::ByteBuf> = doc.get_changes(&from).iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
+                let from = if case.start == 2 {
+                    base.clone()
+                } else {
+                    vec![]
+                };
+                let changes: Vec<serde_bytes::ByteBuf> = doc
+                    .get_changes(&from)
+                    .iter()
+                    .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect();
                 let kind = ["customer", "contact", "visit", ""][case.kind];
                 let before = counts(&server).await;
                 let heads_before = server.heads(id).await;
-                let push = PushRequest { docs: vec![DocPush { id, kind: kind.into(), base_heads: protocol::heads_of(&base), changes }], checkpoint: 0 };
-                let response: PushResponse = anna.client.push(&push).await.expect("a push answer, never an error");
+                let push = PushRequest {
+                    docs: vec![DocPush {
+                        id,
+                        kind: kind.into(),
+                        base_heads: protocol::heads_of(&base),
+                        changes,
+                    }],
+                    checkpoint: 0,
+                };
+                let response: PushResponse = anna
+                    .client
+                    .push(&push)
+                    .await
+                    .expect("a push answer, never an error");
                 let result = &response.results[0];
                 match result.status {
                     PushStatus::Applied => {
@@ -378,15 +464,19 @@ storage_test! {
                         if result.status == PushStatus::Rejected {
                             assert!(!result.reason.as_ref().unwrap().code.is_empty());
                         }
-                        assert_eq!(counts(&server).await, before, "a refused push wrote: {result:?}");
+                        assert_eq!(
+                            counts(&server).await,
+                            before,
+                            "a refused push wrote: {result:?}"
+                        );
                         assert_eq!(server.heads(id).await, heads_before);
                     }
                     other => panic!("unexpected {other:?} for {case:?}"),
                 }
-            }))
-        });
-        let (applied, refused) = (applied.get(), refused.get());
-        eprintln!("{applied} applied, {refused} refused");
-        assert!(applied > 0 && refused > 0, "the cases reach both outcomes");
-    }
+            })
+        })
+    });
+    let (applied, refused) = (applied.get(), refused.get());
+    eprintln!("{applied} applied, {refused} refused");
+    assert!(applied > 0 && refused > 0, "the cases reach both outcomes");
 }
