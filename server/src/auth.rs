@@ -10,12 +10,16 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use sha2::{Digest, Sha256};
 use sync_core::Role;
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::db::now_ms;
 use crate::entities::{device, user, user_territory};
 use crate::error::Error;
 use crate::scope::Principal;
@@ -68,6 +72,29 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Registers a new device of `user_id` whose bearer token is `token` (only its hash is stored).
+pub async fn register_device(
+    conn: &impl ConnectionTrait,
+    device_id: Uuid,
+    user_id: Uuid,
+    name: String,
+    token: &str,
+) -> Result<(), Error> {
+    device::ActiveModel {
+        id: Set(device_id),
+        user_id: Set(user_id),
+        name: Set(name),
+        token_hash: Set(token_hash(token)),
+        created_at: Set(now_ms()),
+        last_seen_at: Set(None),
+        revoked_at: Set(None),
+        checkpoint: Set(0),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
 /// Loads the device behind a bearer token, refusing unknown, revoked and expired ones. Revocation is
 /// checked first: a revoked device must hear that it has to wipe its data, even if its token also
 /// expired.
@@ -94,7 +121,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         .ok_or(Error::Unauthenticated)?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
-    let mut territories: Vec<uuid::Uuid> = user_territory::Entity::find()
+    let mut territories: Vec<Uuid> = user_territory::Entity::find()
         .select_only()
         .column(user_territory::Column::TerritoryId)
         .filter(user_territory::Column::UserId.eq(user.id))

@@ -2,7 +2,7 @@
 //! and a few hundred customers with contacts, written through the same merge path as any device push.
 
 use automerge::ActorId;
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{CONTACT, CUSTOMER, CUSTOMER_STATUSES};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record;
@@ -10,9 +10,8 @@ use sync_core::{Role, Value};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{new_token, token_hash};
-use crate::db::now_ms;
-use crate::entities::{device, user};
+use crate::auth::{new_token, register_device};
+use crate::entities::user;
 use crate::error::Error;
 use crate::scope::Principal;
 use crate::users::add_user;
@@ -62,17 +61,13 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
     }
     let admin = admin.ok_or_else(|| Error::Internal("demo has no admin".into()))?;
     let device_id = Uuid::now_v7();
-    device::ActiveModel {
-        id: Set(device_id),
-        user_id: Set(admin),
-        name: Set("demo seed".into()),
-        token_hash: Set(token_hash(&new_token())),
-        created_at: Set(now_ms()),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-        checkpoint: Set(0),
-    }
-    .insert(&state.db.conn)
+    register_device(
+        &state.db.conn,
+        device_id,
+        admin,
+        "demo seed".into(),
+        &new_token(),
+    )
     .await?;
     let who = Principal {
         user_id: admin,

@@ -6,12 +6,12 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::Json;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
 
 use crate::app::AppState;
-use crate::auth::{hashing, new_token, token_hash, verify_password};
+use crate::auth::{hashing, new_token, register_device, token_hash, verify_password};
 use crate::checkpoint::{self, LoginDevice};
 use crate::db::now_ms;
 use crate::entities::{device, territory, user_territory};
@@ -114,11 +114,16 @@ async fn login(
     } else {
         None
     };
-    let hash = user
-        .as_ref()
-        .map_or(DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = req.password;
-    let ok = hashing(move || verify_password(&password, &hash)).await?;
+    // The dummy hash is made, the first time, on the hashing thread too: it is a whole argon2 hash.
+    let ok = hashing(move || {
+        verify_password(
+            &password,
+            hash.as_deref().unwrap_or_else(|| DUMMY_HASH.as_str()),
+        )
+    })
+    .await?;
     let user = match user {
         Some(user) if ok => user,
         _ => return Err(Error::BadCredentials),
@@ -146,18 +151,7 @@ async fn login(
                 device_id
             }
             LoginDevice::New(device_id) => {
-                device::ActiveModel {
-                    id: Set(device_id),
-                    user_id: Set(user.id),
-                    name: Set(device_name),
-                    token_hash: Set(token_hash(&token)),
-                    created_at: Set(now_ms()),
-                    last_seen_at: Set(None),
-                    revoked_at: Set(None),
-                    checkpoint: Set(0),
-                }
-                .insert(&state.db.conn)
-                .await?;
+                register_device(&state.db.conn, device_id, user.id, device_name, &token).await?;
                 tracing::info!(%device_id, user = %user.id, "device registered");
                 device_id
             }
