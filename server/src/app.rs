@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use axum::http::{HeaderName, Request};
 use axum::{Extension, Router};
 use sync_core::protocol::Limits;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -38,6 +40,8 @@ pub struct AppState {
     /// How long a device token is valid after login; None for tokens that never expire.
     pub token_ttl: Option<Duration>,
     pub guards: Arc<Guards>,
+    /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
+    pub sync_slots: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
     /// The bearer token Prometheus scrapes `/metrics` with; None leaves `/metrics` closed.
     pub metrics_token: Option<Secret>,
@@ -86,6 +90,10 @@ pub struct Settings {
     pub login_account_rate: Rate,
     pub login_addr_rate: Rate,
     pub device_sync_rate: Rate,
+    /// Sync calls (push, pull, verify) handled at once. The rest wait before their bodies are read:
+    /// what a sync call holds (its body, parsed changes, a page being built) is bounded by this,
+    /// not by the number of devices syncing at that moment.
+    pub sync_in_flight: usize,
     pub metrics_token: Option<Secret>,
     pub shutdown: ShutdownTimes,
 }
@@ -109,6 +117,7 @@ impl Settings {
             login_account_rate: DEFAULT_LOGIN_ACCOUNT_RATE,
             login_addr_rate: DEFAULT_LOGIN_ADDR_RATE,
             device_sync_rate: DEFAULT_DEVICE_SYNC_RATE,
+            sync_in_flight: 4 * std::thread::available_parallelism().map_or(2, NonZeroUsize::get),
             metrics_token: None,
             shutdown: ShutdownTimes {
                 drain: Duration::ZERO,
@@ -131,6 +140,7 @@ impl AppState {
                 login_addrs: Throttle::new("addr", settings.login_addr_rate),
                 sync_devices: Limiter::new(settings.device_sync_rate),
             }),
+            sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
             metrics: Arc::new(Metrics::new()),
             metrics_token: settings.metrics_token.clone(),
             draining: Arc::new(AtomicBool::new(false)),

@@ -88,6 +88,10 @@ enum Command {
         /// How many merged documents to keep in memory.
         #[arg(long, default_value_t = 2_000)]
         cache_docs: usize,
+        /// Sync calls (push, pull, verify) handled at once; more wait their turn, unread (default:
+        /// four per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        sync_in_flight: Option<u32>,
         #[command(flatten)]
         ops: OpsArgs,
     },
@@ -188,13 +192,16 @@ pub async fn main() -> anyhow::Result<()> {
             db,
             demo: seed_demo,
             cache_docs,
+            sync_in_flight,
             ops,
         } => {
             if ops.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
                 bail!("a metrics token needs at least 16 characters");
             }
+            let defaults = Settings::new(&db.database_url);
             let settings = Settings {
                 cache_docs,
+                sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
                 token_ttl: ops.token_ttl.0,
                 login_account_rate: ops.login_account_rate,
                 login_addr_rate: ops.login_addr_rate,
@@ -204,7 +211,7 @@ pub async fn main() -> anyhow::Result<()> {
                     drain: ops.shutdown_drain,
                     grace: ops.shutdown_grace,
                 },
-                ..Settings::new(&db.database_url)
+                ..defaults
             };
             let state = AppState::new(&settings)
                 .await

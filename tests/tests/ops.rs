@@ -182,6 +182,60 @@ storage_test! {
     }
 }
 
+storage_test! {
+    /// With one sync slot, a push whose body is being read holds it: another device's push is not read
+    /// until the first is answered, a call without a token is answered at once without a slot, and
+    /// then the waiting push goes through.
+    async fn sync_calls_wait_for_a_slot_before_their_bodies_are_read(db: TestDb) {
+        let server = TestServer::start_with(Settings { sync_in_flight: 1, ..Settings::new(&db.url) }).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let addr = server.url.trim_start_matches("http://").to_string();
+        let open = |token: String, body: Vec<u8>| {
+            let addr = addr.clone();
+            async move {
+                let mut stream = TcpStream::connect(&addr).await.unwrap();
+                let head = format!(
+                    "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).await.unwrap();
+                (stream, body)
+            }
+        };
+        let mut bodies = Vec::new();
+        let mut tokens = Vec::new();
+        for (email, name) in [("anna@x.test", "Acme"), ("ben@x.test", "Bolt")] {
+            let device = server.device(email).await;
+            device.replica.create("customer", &customer(name, "North")).await.unwrap();
+            bodies.push(protocol::encode(&PushRequest { docs: device.replica.pending_pushes().await.unwrap(), checkpoint: 0 }));
+            tokens.push(device.login.token.clone());
+        }
+        // Anna's push is asked for its body (100 Continue): it holds the one slot.
+        let (mut first, first_body) = open(tokens[0].clone(), bodies[0].clone()).await;
+        let (interim, _) = read_head(&mut first).await;
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+        // Ben's push waits, unread.
+        let (mut second, second_body) = open(tokens[1].clone(), bodies[1].clone()).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(500), read_head(&mut second)).await;
+        assert!(waiting.is_err(), "a second sync call was read while the only slot was taken");
+        // A call without a valid token is refused at once: it never takes a slot.
+        let (mut stranger, _) = open("no-such-token".into(), bodies[1].clone()).await;
+        let (head, _) = tokio::time::timeout(Duration::from_secs(10), read_head(&mut stranger)).await.expect("answered without a slot");
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+        // Anna's push completes; then Ben's is read and applied.
+        first.write_all(&first_body).await.unwrap();
+        let (head, _) = read_head(&mut first).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let (interim, _) = tokio::time::timeout(Duration::from_secs(10), read_head(&mut second)).await.expect("read once the slot is free");
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+        second.write_all(&second_body).await.unwrap();
+        let (head, _) = read_head(&mut second).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(server.count("documents").await, 2);
+    }
+}
+
 /// The value of one sample line of an OpenMetrics text, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
