@@ -299,7 +299,13 @@ async fn create_devices(
     Ok(devices.into_iter().map(|(_, d)| d).collect())
 }
 
-/// Every device pushes at once; the phase is timed from the first push to the last answer.
+/// How often one device's push may be given up on (the SDK retries each push itself) before the phase
+/// fails. A device that queued behind a whole fleet for one SQLite writer can outwait the SDK's
+/// retries; a sync job would try again on its next run, and so does the device here.
+const MAX_GIVE_UPS: usize = 10;
+
+/// Every device pushes at once; the phase is timed from the first push to the last answer, including
+/// pushes made again after the SDK gave up on them (counted in `pushes_given_up`).
 async fn push_phase(
     name: &'static str,
     devices: Vec<Device>,
@@ -313,15 +319,23 @@ async fn push_phase(
         .map(|d| {
             tokio::spawn(async move {
                 let t = Instant::now();
-                let report = d.replica.push(&d.client).await;
-                (d, report, t.elapsed())
+                let mut given_up = 0;
+                let report = loop {
+                    match d.replica.push(&d.client).await {
+                        Err(e) if e.is_transient() && given_up < MAX_GIVE_UPS => given_up += 1,
+                        other => break other,
+                    }
+                };
+                (d, report, t.elapsed(), given_up)
             })
         })
         .collect();
     let mut devices = Vec::with_capacity(tasks.len());
     let mut latencies: Vec<Duration> = Vec::with_capacity(tasks.len());
+    let mut given_up = 0;
     for task in tasks {
-        let (d, report, latency) = task.await?;
+        let (d, report, latency, gave_up) = task.await?;
+        given_up += gave_up;
         let report = report.with_context(|| format!("{name}: a push failed"))?;
         if !report.rejected.is_empty() || !report.missing_dependencies.is_empty() {
             bail!(
@@ -340,6 +354,7 @@ async fn push_phase(
             let (u1, d1) = dev.client.traffic();
             (u + u1 - u0, d + d1 - d0)
         });
-    let phase = Phase::new(name, wall, records, changes, &mut latencies, traffic);
+    let mut phase = Phase::new(name, wall, records, changes, &mut latencies, traffic);
+    phase.pushes_given_up = Some(given_up);
     Ok((phase, devices))
 }

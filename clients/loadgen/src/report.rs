@@ -36,6 +36,10 @@ pub struct Phase {
     /// Incremental pull only: the wall time scaled to 1,000 changed records (target < 200 ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ms_per_1000_records: Option<f64>,
+    /// Push phases: pushes the SDK gave up on after its retries (timeouts, 5xx, 429) that the device
+    /// then made again, as a sync job does on its next run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushes_given_up: Option<usize>,
 }
 
 impl Phase {
@@ -66,6 +70,7 @@ impl Phase {
             bytes_down_per_compacted: None,
             docs_in_pages: None,
             ms_per_1000_records: None,
+            pushes_given_up: None,
         }
     }
 }
