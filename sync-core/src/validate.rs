@@ -164,7 +164,16 @@ fn type_error(spec: &FieldSpec) -> FieldError {
     FieldError::new(spec.name, "type", format!("must be {expected}"))
 }
 
+/// Checks a text's length, and that it holds no NUL character: PostgreSQL's text columns cannot store
+/// one, so a record with it would be accepted on SQLite and fail on PostgreSQL.
 fn check_len(name: &str, s: &str, max_len: usize) -> Result<(), FieldError> {
+    if s.contains('\0') {
+        return Err(FieldError::new(
+            name,
+            "nul_character",
+            "contains a NUL character (U+0000), which is not allowed in text",
+        ));
+    }
     let len = s.chars().count();
     if len > max_len {
         Err(FieldError::new(
@@ -280,6 +289,15 @@ mod tests {
                 .code,
             "too_long"
         );
+        // PostgreSQL cannot store a NUL in text: the fuzz test found a `notes` text "\0" that SQLite
+        // took and PostgreSQL answered with an internal error.
+        for (name, raw) in [
+            ("notes", Raw::Text("a\0b".into())),
+            ("name", Raw::Scalar("\0".into())),
+            ("email", Raw::Scalar("a\0@x.test".into())),
+        ] {
+            assert_eq!(check(field(name), &raw).unwrap_err().code, "nul_character");
+        }
     }
 
     #[test]
