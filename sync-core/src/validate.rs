@@ -49,7 +49,7 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
         Raw::Text(s) => {
             return match spec.ty {
                 FieldType::Text { max_len } => {
-                    check_len(name, s, max_len).map(|()| Value::Str(s.clone()))
+                    check_text(name, s, max_len).map(|()| Value::Str(s.clone()))
                 }
                 _ => Err(type_error(spec)),
             };
@@ -59,14 +59,14 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
     };
     match (spec.ty, scalar) {
         (FieldType::String { max_len }, ScalarValue::Str(s)) => {
-            check_len(name, s, max_len)?;
+            check_text(name, s, max_len)?;
             if spec.required && s.trim().is_empty() {
                 return Err(FieldError::new(name, "required", "must not be empty"));
             }
             Ok(Value::Str(s.to_string()))
         }
         (FieldType::Email, ScalarValue::Str(s)) => {
-            check_len(name, s, 254)?;
+            check_text(name, s, 254)?;
             let valid = s.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')
@@ -166,7 +166,7 @@ fn type_error(spec: &FieldSpec) -> FieldError {
 
 /// Checks a text's length, and that it holds no NUL character: PostgreSQL's text columns cannot store
 /// one, so a record with it would be accepted on SQLite and fail on PostgreSQL.
-fn check_len(name: &str, s: &str, max_len: usize) -> Result<(), FieldError> {
+fn check_text(name: &str, s: &str, max_len: usize) -> Result<(), FieldError> {
     if s.contains('\0') {
         return Err(FieldError::new(
             name,
