@@ -42,6 +42,8 @@ pub struct AppState {
     pub guards: Arc<Guards>,
     /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
     pub sync_slots: Arc<Semaphore>,
+    /// See [`Settings::sync_queue_wait`].
+    pub sync_queue_wait: Duration,
     pub metrics: Arc<Metrics>,
     /// The bearer token Prometheus scrapes `/metrics` with; None leaves `/metrics` closed.
     pub metrics_token: Option<Secret>,
@@ -94,6 +96,10 @@ pub struct Settings {
     /// what a sync call holds (its body, parsed changes, a page being built) is bounded by this,
     /// not by the number of devices syncing at that moment.
     pub sync_in_flight: usize,
+    /// How long a sync call waits for a slot before it is answered `503 server_busy` with a
+    /// `Retry-After`: a device told to come back later costs the server nothing while it waits, and
+    /// learns more than from its own request timeout.
+    pub sync_queue_wait: Duration,
     pub metrics_token: Option<Secret>,
     pub shutdown: ShutdownTimes,
 }
@@ -105,6 +111,9 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 pub const DEFAULT_LOGIN_ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(15 * 60));
 pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 * 60));
 pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
+/// Half the SDK's request timeout (60 s), so that a device hears `server_busy` before it gives up on
+/// its own.
+pub const DEFAULT_SYNC_QUEUE_WAIT: Duration = Duration::from_secs(30);
 
 impl Settings {
     pub fn new(database_url: impl Into<String>) -> Settings {
@@ -118,6 +127,7 @@ impl Settings {
             login_addr_rate: DEFAULT_LOGIN_ADDR_RATE,
             device_sync_rate: DEFAULT_DEVICE_SYNC_RATE,
             sync_in_flight: 4 * std::thread::available_parallelism().map_or(2, NonZeroUsize::get),
+            sync_queue_wait: DEFAULT_SYNC_QUEUE_WAIT,
             metrics_token: None,
             shutdown: ShutdownTimes {
                 drain: Duration::ZERO,
@@ -141,6 +151,7 @@ impl AppState {
                 sync_devices: Limiter::new(settings.device_sync_rate),
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
+            sync_queue_wait: settings.sync_queue_wait,
             metrics: Arc::new(Metrics::new()),
             metrics_token: settings.metrics_token.clone(),
             draining: Arc::new(AtomicBool::new(false)),

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::{self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes};
+use crate::app::{
+    self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
+};
 use crate::ratelimit::Rate;
 use crate::{backup, demo, users};
 use anyhow::{bail, Context};
@@ -92,6 +94,10 @@ enum Command {
         /// four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         sync_in_flight: Option<u32>,
+        /// Seconds a sync call waits for a slot before it is answered `503 server_busy` with a
+        /// `Retry-After`.
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SYNC_QUEUE_WAIT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+        sync_queue_wait: u64,
         #[command(flatten)]
         ops: OpsArgs,
     },
@@ -193,6 +199,7 @@ pub async fn main() -> anyhow::Result<()> {
             demo: seed_demo,
             cache_docs,
             sync_in_flight,
+            sync_queue_wait,
             ops,
         } => {
             if ops.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
@@ -202,6 +209,7 @@ pub async fn main() -> anyhow::Result<()> {
             let settings = Settings {
                 cache_docs,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
+                sync_queue_wait: Duration::from_secs(sync_queue_wait),
                 token_ttl: ops.token_ttl.0,
                 login_account_rate: ops.login_account_rate,
                 login_addr_rate: ops.login_addr_rate,

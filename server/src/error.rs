@@ -25,6 +25,11 @@ pub enum Error {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// Every sync slot stayed taken for as long as a call may wait for one.
+    #[error(
+        "the server is busy with other devices' syncs; try again after the Retry-After seconds"
+    )]
+    Busy { retry_after: std::time::Duration },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -66,6 +71,7 @@ impl Error {
             | Error::DeviceRevoked
             | Error::TokenExpired => StatusCode::UNAUTHORIZED,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -91,6 +97,7 @@ impl Error {
             Error::DeviceRevoked => "device_revoked",
             Error::TokenExpired => "token_expired",
             Error::RateLimited { code, .. } => code,
+            Error::Busy { .. } => "server_busy",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::BadRequest { code, .. } => code,
@@ -107,7 +114,8 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        // A busy server says so: the device learns it may retry, and nothing went wrong.
+        let message = if status.is_server_error() && !matches!(self, Error::Busy { .. }) {
             tracing::error!(error = %self, "request failed");
             "internal server error; the request changed nothing and may be retried".to_string()
         } else {
@@ -121,7 +129,7 @@ impl IntoResponse for Error {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Error::RateLimited { retry_after, .. } = &self {
+        if let Error::RateLimited { retry_after, .. } | Error::Busy { retry_after } = &self {
             // Whole seconds, rounded up, so a client that waits that long finds a token.
             let secs = retry_after.as_millis().div_ceil(1000).max(1);
             response.headers_mut().insert(

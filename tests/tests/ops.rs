@@ -236,6 +236,61 @@ storage_test! {
     }
 }
 
+storage_test! {
+    /// A call that waits longer than the queue wait for a slot is answered `503 server_busy` with a
+    /// `Retry-After` and changes nothing; the SDK waits that long and its sync then goes through.
+    async fn a_sync_call_that_waits_too_long_for_a_slot_is_told_when_to_come_back(db: TestDb) {
+        let settings = Settings { sync_in_flight: 1, sync_queue_wait: Duration::from_secs(1), ..Settings::new(&db.url) };
+        let server = TestServer::start_with(settings).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        anna.replica.create("customer", &customer("Acme", "North")).await.unwrap();
+        let anna_body = protocol::encode(&PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
+        let mut ben = server.device("ben@x.test").await;
+        ben.replica.create("customer", &customer("Bolt", "North")).await.unwrap();
+        let ben_body = protocol::encode(&PushRequest { docs: ben.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
+
+        // Anna's push is asked for its body (100 Continue) and holds the one slot until she sends it.
+        let addr = server.url.trim_start_matches("http://").to_string();
+        let mut held = TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            anna.login.token,
+            anna_body.len()
+        );
+        held.write_all(head.as_bytes()).await.unwrap();
+        let (interim, _) = read_head(&mut held).await;
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+
+        let http = reqwest::Client::new();
+        let busy = http
+            .post(format!("{}/v1/sync/push", server.url))
+            .bearer_auth(&ben.login.token)
+            .header("content-type", CONTENT_TYPE)
+            .body(ben_body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(busy.headers()["retry-after"].to_str().unwrap(), "1", "between one second and the queue wait");
+        let (status, code) = error_code(busy).await;
+        assert_eq!((status, code.as_str()), (503, "server_busy"));
+        assert_eq!(server.count("documents").await, 0, "a busy answer changed something");
+
+        // Ben's device syncs while the slot is still taken; Anna sends her body after two seconds,
+        // so Ben's first try is told to come back and a later one goes through.
+        let release = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            held.write_all(&anna_body).await.unwrap();
+            let (head, _) = read_head(&mut held).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        };
+        let (report, ()) = tokio::join!(ben.sync(), release);
+        assert_eq!(report.pushed_docs, 1);
+        assert_eq!(server.count("documents").await, 2);
+    }
+}
+
 /// The value of one sample line of an OpenMetrics text, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()

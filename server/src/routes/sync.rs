@@ -4,7 +4,10 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use std::time::Duration;
+
 use base64::Engine;
+use rand::Rng;
 use serde::Deserialize;
 use sync_core::protocol::{
     ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
@@ -43,14 +46,28 @@ impl FromRequestParts<AppState> for SyncCall {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<SyncCall, Error> {
         let who = Principal::from_request_parts(parts, state).await?;
         throttle(state, &who)?;
-        let slot = state
-            .sync_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("the sync slots were closed".into()))?;
+        let slot = tokio::time::timeout(
+            state.sync_queue_wait,
+            state.sync_slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            state.metrics.rate_limited("sync_busy");
+            tracing::warn!(device = %who.device_id, "sync refused: no slot came free in time");
+            Error::Busy {
+                retry_after: busy_retry_after(state.sync_queue_wait),
+            }
+        })?
+        .map_err(|_| Error::Internal("the sync slots were closed".into()))?;
         Ok(SyncCall { who, slot })
     }
+}
+
+/// When a device refused for want of a slot should come back: at a random point between one second
+/// and the queue wait, so that the devices refused together do not all return together.
+fn busy_retry_after(queue_wait: Duration) -> Duration {
+    let most = queue_wait.as_secs().max(1);
+    Duration::from_secs(rand::thread_rng().gen_range(1..=most))
 }
 
 /// Refuses the call when the device used up its sync rate.
@@ -84,6 +101,8 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
         (status = 413, description = "Body or a change too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = [])))]
@@ -134,6 +153,8 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
         (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = [])))]
 async fn pull_get(
@@ -173,6 +194,8 @@ async fn pull_get(
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = [])))]
 async fn pull_post(
@@ -197,6 +220,8 @@ async fn pull_post(
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
         (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = [])))]
