@@ -395,6 +395,28 @@ impl TestServer {
         row.try_get("", "n").expect("n")
     }
 
+    /// Row counts of these tables, read in one statement (one snapshot, one round trip).
+    pub async fn counts(&self, tables: &[&str]) -> Vec<i64> {
+        let conn = &self.state.db.conn;
+        let columns: Vec<String> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("(SELECT COUNT(*) FROM {t}) AS n{i}"))
+            .collect();
+        let sql = format!("SELECT {}", columns.join(", "));
+        let row = conn
+            .query_one(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("counts")
+            .expect("a row");
+        (0..tables.len())
+            .map(|i| row.try_get("", &format!("n{i}")).expect("a count"))
+            .collect()
+    }
+
     /// Text columns of one projected record (NULL as None).
     pub async fn projected(&self, table: &str, id: Uuid, columns: &[&str]) -> Vec<Option<String>> {
         use sea_orm::sea_query::{Alias, Expr, Query};
