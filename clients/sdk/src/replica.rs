@@ -713,11 +713,7 @@ impl Replica {
             let arrived = |listing| store::Arrived {
                 id: update.id,
                 kind,
-                doc: update
-                    .chunks
-                    .iter()
-                    .flat_map(|c| c.iter().copied())
-                    .collect(),
+                doc: concat(&update.chunks),
                 heads: &update.heads,
                 listing,
             };
@@ -906,4 +902,13 @@ fn info_of(row: &sqlx::sqlite::SqliteRow) -> RecordInfo {
         rejected: rejected.and_then(|r| serde_json::from_str(&r).ok()),
         quarantined: row.get::<i64, _>("in_quarantine") > 0,
     }
+}
+
+/// A document's chunks as one byte string, which loads as the document.
+fn concat(chunks: &[ByteBuf]) -> Vec<u8> {
+    let mut doc = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for chunk in chunks {
+        doc.extend_from_slice(chunk);
+    }
+    doc
 }
