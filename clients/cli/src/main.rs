@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    fieldsync_sdk::sqlite_alloc::use_mimalloc();
     fieldsync_cli::main().await
 }

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod error;
 pub mod replica;
+pub mod sqlite_alloc;
 pub mod store;
 
 pub use client::{Client, RetryPolicy};
