@@ -16,6 +16,7 @@ use sync_core::protocol::Limits;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -173,7 +174,12 @@ const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// through `OpenApiRouter::routes`; the unit test `routes_are_only_added_with_their_operation` checks
 /// the source for any other way.
 fn api(limits: &Limits) -> OpenApiRouter<AppState> {
-    let sync = routes::sync::router().layer(DefaultBodyLimit::max(limits.max_message_bytes));
+    // Sync bodies may come compressed (`Content-Encoding: zstd` or `gzip`): a device's first push
+    // is its offline work, mostly listings and changes that share actor ids. The body limit counts
+    // the decompressed bytes, so a small body that inflates past it is refused like a large one.
+    let sync = routes::sync::router()
+        .layer(DefaultBodyLimit::max(limits.max_message_bytes))
+        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true));
     // The JSON endpoints take small bodies; the sync calls up to the message limit.
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(routes::health::router())
