@@ -2,10 +2,10 @@
 //! waits for one of the process's sync slots before its body is read; push and pull feed the sync
 //! metrics.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
 use std::time::Duration;
 
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use base64::Engine;
 use rand::Rng;
 use serde::Deserialize;
