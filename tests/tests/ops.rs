@@ -135,6 +135,18 @@ async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
     }
 }
 
+/// Opens a push of `len` body bytes with `Expect: 100-continue` and sends its head only: the server
+/// answers `100 Continue` once the handler starts reading the body, which then waits for the caller.
+async fn open_push(url: &str, token: &str, len: usize) -> TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len}\r\nExpect: 100-continue\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
 storage_test! {
     /// SIGTERM arrives while a push is in flight (the server is reading its body): the push completes,
     /// is acknowledged, is durable, and the process exits cleanly.
@@ -150,13 +162,7 @@ storage_test! {
         let body = protocol::encode(&PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
         let addr = process.url.trim_start_matches("http://").to_string();
 
-        let mut stream = TcpStream::connect(&addr).await.unwrap();
-        let head = format!(
-            "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-            anna.login.token,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut stream = open_push(&process.url, &anna.login.token, body.len()).await;
         // The server asks for the body only once the handler reads it: from here the push is in flight.
         let (interim, _) = read_head(&mut stream).await;
         assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
@@ -190,19 +196,6 @@ storage_test! {
         let server = TestServer::start_with(Settings { sync_in_flight: 1, ..Settings::new(&db.url) }).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("ben@x.test", Role::Agent, &["North"]).await;
-        let addr = server.url.trim_start_matches("http://").to_string();
-        let open = |token: String, body: Vec<u8>| {
-            let addr = addr.clone();
-            async move {
-                let mut stream = TcpStream::connect(&addr).await.unwrap();
-                let head = format!(
-                    "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-                    body.len()
-                );
-                stream.write_all(head.as_bytes()).await.unwrap();
-                (stream, body)
-            }
-        };
         let mut bodies = Vec::new();
         let mut tokens = Vec::new();
         for (email, name) in [("anna@x.test", "Acme"), ("ben@x.test", "Bolt")] {
@@ -212,24 +205,24 @@ storage_test! {
             tokens.push(device.login.token.clone());
         }
         // Anna's push is asked for its body (100 Continue): it holds the one slot.
-        let (mut first, first_body) = open(tokens[0].clone(), bodies[0].clone()).await;
+        let mut first = open_push(&server.url, &tokens[0], bodies[0].len()).await;
         let (interim, _) = read_head(&mut first).await;
         assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
         // Ben's push waits, unread.
-        let (mut second, second_body) = open(tokens[1].clone(), bodies[1].clone()).await;
+        let mut second = open_push(&server.url, &tokens[1], bodies[1].len()).await;
         let waiting = tokio::time::timeout(Duration::from_millis(500), read_head(&mut second)).await;
         assert!(waiting.is_err(), "a second sync call was read while the only slot was taken");
         // A call without a valid token is refused at once: it never takes a slot.
-        let (mut stranger, _) = open("no-such-token".into(), bodies[1].clone()).await;
+        let mut stranger = open_push(&server.url, "no-such-token", bodies[1].len()).await;
         let (head, _) = tokio::time::timeout(Duration::from_secs(10), read_head(&mut stranger)).await.expect("answered without a slot");
         assert!(head.starts_with("HTTP/1.1 401"), "{head}");
         // Anna's push completes; then Ben's is read and applied.
-        first.write_all(&first_body).await.unwrap();
+        first.write_all(&bodies[0]).await.unwrap();
         let (head, _) = read_head(&mut first).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let (interim, _) = tokio::time::timeout(Duration::from_secs(10), read_head(&mut second)).await.expect("read once the slot is free");
         assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
-        second.write_all(&second_body).await.unwrap();
+        second.write_all(&bodies[1]).await.unwrap();
         let (head, _) = read_head(&mut second).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert_eq!(server.count("documents").await, 2);
@@ -252,14 +245,7 @@ storage_test! {
         let ben_body = protocol::encode(&PushRequest { docs: ben.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
 
         // Anna's push is asked for its body (100 Continue) and holds the one slot until she sends it.
-        let addr = server.url.trim_start_matches("http://").to_string();
-        let mut held = TcpStream::connect(&addr).await.unwrap();
-        let head = format!(
-            "POST /v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-            anna.login.token,
-            anna_body.len()
-        );
-        held.write_all(head.as_bytes()).await.unwrap();
+        let mut held = open_push(&server.url, &anna.login.token, anna_body.len()).await;
         let (interim, _) = read_head(&mut held).await;
         assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
 
