@@ -381,18 +381,7 @@ impl Drop for ServerProcess {
 impl TestServer {
     /// Rows in a table of the server's database.
     pub async fn count(&self, table: &str) -> i64 {
-        use sea_orm::sea_query::{Alias, Expr, Query};
-        let conn = &self.state.db.conn;
-        let stmt = Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-            .from(Alias::new(table))
-            .to_owned();
-        let row = conn
-            .query_one(conn.get_database_backend().build(&stmt))
-            .await
-            .expect("count")
-            .expect("a row");
-        row.try_get("", "n").expect("n")
+        self.counts(&[table]).await[0]
     }
 
     /// Row counts of these tables, read in one statement (one snapshot, one round trip).
