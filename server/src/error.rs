@@ -89,6 +89,12 @@ impl Error {
         }
     }
 
+    /// A failure inside the server, whose text stays in the log. A busy server (also a 5xx) is not
+    /// one: it says so, and the device learns that it may retry.
+    fn is_internal(&self) -> bool {
+        matches!(self, Error::Db(_) | Error::Storage(_) | Error::Internal(_))
+    }
+
     /// The stable machine-readable code clients act on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -114,8 +120,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        // A busy server says so: the device learns it may retry, and nothing went wrong.
-        let message = if status.is_server_error() && !matches!(self, Error::Busy { .. }) {
+        let message = if self.is_internal() {
             tracing::error!(error = %self, "request failed");
             "internal server error; the request changed nothing and may be retried".to_string()
         } else {
