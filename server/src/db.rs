@@ -176,16 +176,6 @@ pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
 /// territory or owner index, and sort all their rows for every page, which made a bootstrap of 100,000
 /// records quadratic. SQLite reads `CROSS JOIN` as "this order"; PostgreSQL plans well unaided.
 pub fn join_documents(stmt: &mut SelectStatement, alias: &str, backend: DatabaseBackend) {
-    join_documents_by(stmt, alias, "doc_id", backend);
-}
-
-/// [`join_documents`] on another column that names the document.
-pub fn join_documents_by(
-    stmt: &mut SelectStatement,
-    alias: &str,
-    column: &str,
-    backend: DatabaseBackend,
-) {
     use sea_orm::sea_query::{JoinType, SeaRc, TableRef};
     let d = Alias::new("d");
     let join = match backend {
@@ -195,7 +185,7 @@ pub fn join_documents_by(
     stmt.join(
         join,
         TableRef::TableAlias(SeaRc::new(Alias::new("documents")), SeaRc::new(d.clone())),
-        Expr::col((d, Alias::new("id"))).equals((Alias::new(alias), Alias::new(column))),
+        Expr::col((d, Alias::new("id"))).equals((Alias::new(alias), Alias::new("doc_id"))),
     );
 }
 

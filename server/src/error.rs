@@ -117,6 +117,15 @@ impl Error {
     }
 }
 
+/// A failed read on the rusqlite path (`sqlite_read`), a database error like any other.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Db(sea_orm::DbErr::Query(sea_orm::RuntimeErr::Internal(
+            format!("SQLite: {e}"),
+        )))
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -14,17 +14,18 @@
 use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocUpdate, PullRequest, PullResponse};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::{committed_seq, join_documents, join_documents_by, BuildWith};
+use crate::db::{committed_seq, join_documents, BuildWith};
 use crate::docstore::unpack_heads;
 use crate::error::Error;
 use crate::scope::Principal;
+use crate::sqlite_read;
 
 pub const DEFAULT_PAGE: u32 = 500;
 /// A first sync's pages are larger: each answer costs a round trip and a write of the device's
@@ -251,10 +252,29 @@ fn chunk_query(backend: DbBackend) -> SelectStatement {
     stmt
 }
 
+/// Reads the rows of a statement that selects the columns of `chunk_query`, in its order. On
+/// SQLite through `sqlite_read`, which reads each value once instead of through sqlx's row channel
+/// (these are the feed's large reads), and by position rather than by name, which cost a lookup of
+/// eight names per row.
 async fn chunk_rows(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     stmt: SelectStatement,
 ) -> Result<Vec<ChunkRow>, Error> {
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        return sqlite_read::query(conn, &stmt, |r| {
+            Ok(ChunkRow {
+                doc_id: r.get(0)?,
+                seq: r.get(1)?,
+                snapshot: r.get(2)?,
+                data: r.get(3)?,
+                kind: r.get(4)?,
+                doc_heads: r.get(5)?,
+                doc_seq: r.get(6)?,
+                listing: r.get(7)?,
+            })
+        })
+        .await;
+    }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     rows.iter()
         .map(|r| {
@@ -273,7 +293,7 @@ async fn chunk_rows(
 }
 
 async fn feed_page(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     who: &Principal,
     after: i64,
     upto: i64,
@@ -302,26 +322,29 @@ async fn feed_page(
 /// below it: the last page sends those chunks too, or the device would get the newer chunks without
 /// the snapshot they build on.
 async fn fresh_page(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     who: &Principal,
     after: i64,
     committed: i64,
     limit: u64,
 ) -> Result<(Vec<DocUpdate>, i64, bool), Error> {
     let backend = conn.get_database_backend();
-    // `documents AS p` read by position, joined to itself as `d` for the visibility test: the same
-    // join as the other feed queries, so that SQLite walks the position index in order and stops at
-    // the limit instead of sorting every visible document for each page (see `join_documents`).
+    // `documents AS p` read by position. SQLite must walk the position index in order and stop at
+    // the limit, not sort every visible document for each page, so it gets a visibility test it
+    // cannot use an index for.
     let p = Alias::new("p");
+    let visible = match backend {
+        DbBackend::Sqlite => who.visible_unindexed("p"),
+        _ => who.visible(Some("p")),
+    };
     let by_position = |from: i64, to: Option<i64>, limit: Option<u64>, columns: &[&str]| {
         let mut stmt = Query::select()
             .columns(columns.iter().map(|c| (p.clone(), Alias::new(*c))))
             .from_as(Alias::new("documents"), p.clone())
             .and_where(Expr::col((p.clone(), Alias::new("seq"))).gt(from))
-            .cond_where(who.visible(Some("d")))
+            .cond_where(visible.clone())
             .order_by((p.clone(), Alias::new("seq")), Order::Asc)
             .to_owned();
-        join_documents_by(&mut stmt, "p", "id", backend);
         if let Some(to) = to {
             stmt.and_where(Expr::col((p.clone(), Alias::new("seq"))).lte(to));
         }
@@ -341,11 +364,13 @@ async fn fresh_page(
         DbBackend::Sqlite => JoinType::CrossJoin,
         _ => JoinType::InnerJoin,
     };
+    // The columns of `chunk_query`, in its order.
     let stmt = Query::select()
         .expr_as(
             Expr::col((q.clone(), Alias::new("id"))),
             Alias::new("doc_id"),
         )
+        .columns(["seq", "snapshot", "data"].map(|col| (c.clone(), Alias::new(col))))
         .column((q.clone(), Alias::new("kind")))
         .expr_as(
             Expr::col((q.clone(), Alias::new("heads"))),
@@ -356,7 +381,6 @@ async fn fresh_page(
             Alias::new("doc_seq"),
         )
         .column((q.clone(), Alias::new("listing")))
-        .columns(["seq", "snapshot", "data"].map(|col| (c.clone(), Alias::new(col))))
         .from_subquery(page, q.clone())
         .join_as(
             join,
@@ -364,12 +388,14 @@ async fn fresh_page(
             c.clone(),
             Expr::col((c.clone(), Alias::new("doc_id"))).equals((q.clone(), Alias::new("id"))),
         )
-        .order_by((q, Alias::new("seq")), Order::Asc)
-        .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned();
-    let rows = chunk_rows(conn, stmt).await?;
-    // Rows come in the order of their documents' positions, so the last is the page's furthest. A
-    // document is stored with its first chunk and never without one, so the join drops none.
+    // Ordered here rather than by the statement: SQLite would copy every row, blobs and all, into a
+    // sorter to order what it reads in this order anyway (documents by position, each one's chunks
+    // by the primary key).
+    let mut rows = chunk_rows(conn, stmt).await?;
+    rows.sort_unstable_by_key(|r| (r.doc_seq, r.seq));
+    // The last row is the page's furthest. A document is stored with its first chunk and never
+    // without one, so the join drops none.
     let last = rows.last().map(|r| r.doc_seq);
     let mut docs = group(rows);
     let (upto, more) = match last {
@@ -409,7 +435,7 @@ async fn doc_positions(
 
 /// Every chunk of these documents (up to `upto` if given), grouped by document.
 async fn whole_docs(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     who: &Principal,
     ids: &[(Uuid, String)],
     upto: Option<i64>,
@@ -435,26 +461,28 @@ async fn whole_docs(
 /// sent whole, with its listing; one whose rows reach its latest position from a later chunk comes with
 /// the listing as `tip_listing`.
 fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
+    /// What decides a group's listing, beside its update (in a vector of its own, so that the
+    /// updates need no second vector of a page's size).
     struct Group {
-        update: DocUpdate,
         from_snapshot: bool,
         last_seq: i64,
         doc_seq: i64,
         listing: Option<String>,
     }
     let mut index: HashMap<Uuid, usize> = HashMap::new();
+    let mut updates: Vec<DocUpdate> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     for row in rows {
         let i = *index.entry(row.doc_id).or_insert_with(|| {
+            updates.push(DocUpdate {
+                id: row.doc_id,
+                kind: row.kind.clone(),
+                chunks: vec![],
+                heads: unpack_heads(&row.doc_heads),
+                listing: None,
+                tip_listing: None,
+            });
             groups.push(Group {
-                update: DocUpdate {
-                    id: row.doc_id,
-                    kind: row.kind.clone(),
-                    chunks: vec![],
-                    heads: unpack_heads(&row.doc_heads),
-                    listing: None,
-                    tip_listing: None,
-                },
                 from_snapshot: row.snapshot,
                 last_seq: row.seq,
                 doc_seq: row.doc_seq,
@@ -462,24 +490,21 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
             });
             groups.len() - 1
         });
+        updates[i].chunks.push(ByteBuf::from(row.data));
         let group = &mut groups[i];
-        group.update.chunks.push(ByteBuf::from(row.data));
         group.last_seq = row.seq;
         group.listing = row.listing;
     }
-    groups
-        .into_iter()
-        .map(|mut g| {
-            if g.last_seq == g.doc_seq {
-                let listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
-                match g.from_snapshot {
-                    true => g.update.listing = listing,
-                    false => g.update.tip_listing = listing,
-                }
+    for (update, g) in updates.iter_mut().zip(groups) {
+        if g.last_seq == g.doc_seq {
+            let listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
+            match g.from_snapshot {
+                true => update.listing = listing,
+                false => update.tip_listing = listing,
             }
-            g.update
-        })
-        .collect()
+        }
+    }
+    updates
 }
 
 /// Records to evict: those in the lost territories (or, for a former admin, all) that the user may

@@ -21,6 +21,7 @@ pub mod projection;
 pub mod ratelimit;
 pub mod routes;
 pub mod scope;
+pub mod sqlite_read;
 pub mod users;
 pub mod verify;
 pub mod wire;

@@ -17,5 +17,8 @@ async fn main() -> anyhow::Result<()> {
     // it levelled off at about 235 MiB, with no change in the bootstrap's time (BENCHMARKS.md).
     // SAFETY: sets a process-wide option; mimalloc allows this at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    // SQLite's own allocations (a page's rows, its page cache) through mimalloc too, without the
+    // global mutex its usage statistics take on every allocation; see BENCHMARKS.md (session 13).
+    fieldsync_sqlite_alloc::use_mimalloc();
     fieldsync_server::cli::main().await
 }

@@ -7,9 +7,10 @@
 pub mod client;
 pub mod error;
 pub mod replica;
-pub mod sqlite_alloc;
 pub mod store;
 
 pub use client::{Client, RetryPolicy};
 pub use error::Error;
+/// SQLite on mimalloc: an app calls `sqlite_alloc::use_mimalloc()` first thing, before it opens a store.
+pub use fieldsync_sqlite_alloc as sqlite_alloc;
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
