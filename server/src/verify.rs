@@ -1,8 +1,9 @@
 //! Verify: a device compares what it holds with the server, so divergence is detected, not assumed.
 
-use sea_orm::sea_query::{Alias, Query};
-use sea_orm::ConnectionTrait;
-use sync_core::digest::scope_digest;
+use futures_util::TryStreamExt;
+use sea_orm::sea_query::{Alias, Order, Query};
+use sea_orm::{ConnectionTrait, DbBackend, StreamTrait};
+use sync_core::digest::OrderedScopeDigest;
 use sync_core::protocol::{DocHeads, Hash, VerifyMode, VerifyRequest, VerifyResponse};
 use uuid::Uuid;
 
@@ -11,6 +12,7 @@ use crate::db::BuildWith;
 use crate::docstore::unpack_heads;
 use crate::error::Error;
 use crate::scope::Principal;
+use crate::sqlite_read;
 
 pub async fn verify(
     state: &AppState,
@@ -19,50 +21,85 @@ pub async fn verify(
 ) -> Result<VerifyResponse, Error> {
     request.check(&state.limits)?;
     let conn = &state.db.conn;
-    let mut stmt = Query::select()
-        .columns([
-            Alias::new("id"),
-            Alias::new("heads"),
-            Alias::new("territory_id"),
-            Alias::new("owner_id"),
-        ])
+    // Every visible document's heads, in id order, streamed: a scope can hold millions of records,
+    // and holding them all made one verify of 1,000,000 records cost the server 700 MiB
+    // (BENCHMARKS.md, session 13).
+    let stmt = Query::select()
+        .columns([Alias::new("id"), Alias::new("heads")])
         .from(Alias::new("documents"))
+        .cond_where(who.visible(None))
+        .order_by(Alias::new("id"), Order::Asc)
         .to_owned();
-    stmt.cond_where(who.visible(None));
-    let rows = conn.query_all(stmt.build_with(conn)).await?;
-    let mut server: Vec<(Uuid, Vec<Hash>)> = Vec::with_capacity(rows.len());
-    for r in rows {
-        let heads: Vec<u8> = r.try_get("", "heads")?;
-        server.push((r.try_get("", "id")?, unpack_heads(&heads)));
-    }
-    server.sort_unstable_by_key(|(id, _)| *id);
-    let digest = scope_digest(server.iter().map(|(id, heads)| (*id, heads.as_slice())));
-    let mut response = VerifyResponse {
-        in_sync: true,
-        scope_digest: digest,
-        differing: vec![],
-        unknown: vec![],
+    let mut wanted = match request.mode {
+        VerifyMode::Scope => vec![],
+        VerifyMode::Docs => request.docs,
     };
-    match request.mode {
-        VerifyMode::Scope => response.in_sync = request.scope_digest == Some(digest),
-        VerifyMode::Docs => {
-            for doc in &request.docs {
-                match server.binary_search_by_key(&doc.id, |(id, _)| *id) {
-                    Ok(i) => {
-                        let mut device_heads = doc.heads.clone();
-                        device_heads.sort_unstable();
-                        if device_heads != server[i].1 {
-                            response.differing.push(DocHeads {
-                                id: doc.id,
-                                heads: server[i].1.clone(),
-                            });
-                        }
-                    }
-                    Err(_) => response.unknown.push(doc.id),
-                }
-            }
-            response.in_sync = response.differing.is_empty() && response.unknown.is_empty();
+    wanted.sort_by_key(|d| d.id);
+    wanted.dedup_by_key(|d| d.id);
+    let mut comparison = Comparison {
+        found: vec![false; wanted.len()],
+        wanted,
+        digest: OrderedScopeDigest::default(),
+        differing: vec![],
+    };
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        comparison = sqlite_read::fold(conn, &stmt, comparison, |c, row| {
+            let heads: Vec<u8> = row.get(1)?;
+            c.see(row.get(0)?, &heads);
+            Ok(())
+        })
+        .await?;
+    } else {
+        let mut rows = conn.stream(stmt.build_with(conn)).await?;
+        while let Some(row) = rows.try_next().await? {
+            let heads: Vec<u8> = row.try_get("", "heads")?;
+            comparison.see(row.try_get("", "id")?, &heads);
         }
     }
-    Ok(response)
+    Ok(comparison.finish(request.mode, request.scope_digest))
+}
+
+/// A device's documents compared with the server's, which pass by one at a time in id order.
+struct Comparison {
+    /// The documents the device asked about, sorted by id.
+    wanted: Vec<DocHeads>,
+    found: Vec<bool>,
+    digest: OrderedScopeDigest,
+    differing: Vec<DocHeads>,
+}
+
+impl Comparison {
+    fn see(&mut self, id: Uuid, packed_heads: &[u8]) {
+        let heads = unpack_heads(packed_heads);
+        self.digest.add(id, &heads);
+        if let Ok(i) = self.wanted.binary_search_by_key(&id, |d| d.id) {
+            self.found[i] = true;
+            let mut device_heads = self.wanted[i].heads.clone();
+            device_heads.sort_unstable();
+            if device_heads != heads {
+                self.differing.push(DocHeads { id, heads });
+            }
+        }
+    }
+
+    fn finish(self, mode: VerifyMode, device_digest: Option<Hash>) -> VerifyResponse {
+        let scope_digest = self.digest.finish();
+        let unknown: Vec<Uuid> = self
+            .wanted
+            .iter()
+            .zip(&self.found)
+            .filter(|(_, found)| !**found)
+            .map(|(d, _)| d.id)
+            .collect();
+        let in_sync = match mode {
+            VerifyMode::Scope => device_digest == Some(scope_digest),
+            VerifyMode::Docs => self.differing.is_empty() && unknown.is_empty(),
+        };
+        VerifyResponse {
+            in_sync,
+            scope_digest,
+            differing: self.differing,
+            unknown,
+        }
+    }
 }

@@ -24,12 +24,37 @@ pub fn scope_digest<'a>(docs: impl IntoIterator<Item = (Uuid, &'a [Hash])>) -> H
         .map(|(id, heads)| (id, heads_digest(heads)))
         .collect();
     entries.sort_unstable_by_key(|(id, _)| *id);
-    let mut hasher = Sha256::new();
-    for (id, digest) in entries {
-        hasher.update(id.as_bytes());
-        hasher.update(digest.0);
+    let mut digest = OrderedScopeDigest::default();
+    for (id, heads) in entries {
+        digest.add_digest(id, heads);
     }
-    Hash(hasher.finalize().into())
+    digest.finish()
+}
+
+/// [`scope_digest`] of documents given one at a time in ascending id order, so that a digest of a
+/// million documents holds none of them in memory (the server streams them from its database).
+#[derive(Default)]
+pub struct OrderedScopeDigest {
+    hasher: Sha256,
+    last: Option<Uuid>,
+}
+
+impl OrderedScopeDigest {
+    /// Adds a document; ids must come in ascending order.
+    pub fn add(&mut self, id: Uuid, heads: &[Hash]) {
+        self.add_digest(id, heads_digest(heads));
+    }
+
+    fn add_digest(&mut self, id: Uuid, heads: Hash) {
+        debug_assert!(self.last < Some(id), "documents out of id order");
+        self.last = Some(id);
+        self.hasher.update(id.as_bytes());
+        self.hasher.update(heads.0);
+    }
+
+    pub fn finish(self) -> Hash {
+        Hash(self.hasher.finalize().into())
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +74,13 @@ mod tests {
             scope_digest([(y, &two[..]), (x, &one[..])])
         );
         assert_ne!(scope_digest([(x, &one[..])]), scope_digest([(x, &two[..])]));
+        let mut ordered = OrderedScopeDigest::default();
+        ordered.add(x, &one);
+        ordered.add(y, &two);
+        assert_eq!(
+            ordered.finish(),
+            scope_digest([(y, &two[..]), (x, &one[..])]),
+            "the ordered digest is the scope digest"
+        );
     }
 }
