@@ -9,7 +9,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sync_core::protocol::{self, PROTOCOL_VERSION, VERSION_HEADER};
 
 use crate::app::AppState;
@@ -128,12 +127,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// A sync reply in the format the client asked for.
 pub struct Reply<T>(pub Format, pub T);
 
-impl<T: Serialize> IntoResponse for Reply<T> {
+impl<T: protocol::EncodedSize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         match self.0 {
             Format::MsgPack => (
                 [(CONTENT_TYPE, protocol::CONTENT_TYPE)],
-                protocol::encode(&self.1),
+                protocol::encode_sized(&self.1),
             )
                 .into_response(),
             Format::Json => axum::Json(self.1).into_response(),

@@ -372,6 +372,48 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(message).expect("protocol types always serialize")
 }
 
+/// About how many bytes a reply's MessagePack takes, so that its buffer is allocated once. Grown by
+/// doubling from empty, the buffers of a first sync's pages (megabytes each) cost the server a tenth
+/// of its CPU per page, most of it the kernel handing out fresh zeroed memory (BENCHMARKS.md,
+/// session 13).
+pub trait EncodedSize: Serialize {
+    fn encoded_size(&self) -> usize {
+        256
+    }
+}
+
+impl EncodedSize for PushResponse {}
+impl EncodedSize for VerifyResponse {}
+
+impl EncodedSize for PullResponse {
+    fn encoded_size(&self) -> usize {
+        // Per document: its id, kind and heads, and the field names and markers around them.
+        const PER_DOC: usize = 128;
+        let listing =
+            |l: &Option<Listing>| l.as_ref().map_or(0, |l| l.fields.len() + l.conflicts.len());
+        let docs: usize = self
+            .docs
+            .iter()
+            .map(|d| {
+                PER_DOC
+                    + d.kind.len()
+                    + 34 * d.heads.len()
+                    + d.chunks.iter().map(|c| c.len() + 5).sum::<usize>()
+                    + listing(&d.listing)
+                    + listing(&d.tip_listing)
+            })
+            .sum();
+        docs + 18 * self.evict.len() + self.cursor.len() + 64
+    }
+}
+
+/// [`encode`] into a buffer of the message's [`EncodedSize`].
+pub fn encode_sized<T: EncodedSize>(message: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(message.encoded_size());
+    rmp_serde::encode::write_named(&mut buf, message).expect("protocol types always serialize");
+    buf
+}
+
 /// Decodes a MessagePack message of at most `limits.max_message_bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, Error> {
     too_large("message", bytes.len(), limits.max_message_bytes)?;
@@ -460,6 +502,50 @@ mod tests {
         let needle = vec![0xff; 40];
         assert!(bytes.windows(40).any(|w| w == needle.as_slice()));
         assert!(bytes.len() < 200, "{} bytes", bytes.len());
+    }
+
+    proptest! {
+        /// A page's buffer is allocated once: the estimate covers the encoding, with little to spare.
+        #[test]
+        fn a_pages_encoded_size_covers_its_encoding(
+            docs in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0usize..5_000, 1..4),
+                    0usize..3,
+                    proptest::option::of(0usize..800),
+                    any::<bool>(),
+                ),
+                0..40,
+            ),
+            evict in 0usize..20,
+        ) {
+            let listing = |n: usize| Listing {
+                fields: "\"é\"".repeat(n),
+                conflicts: "[]".into(),
+                deleted: false,
+            };
+            let page = PullResponse {
+                docs: docs
+                    .iter()
+                    .map(|(chunks, heads, fields, whole)| DocUpdate {
+                        id: Uuid::now_v7(),
+                        kind: "customer".into(),
+                        chunks: chunks.iter().map(|n| ByteBuf::from(vec![7; *n])).collect(),
+                        heads: vec![Hash([3; 32]); *heads],
+                        listing: fields.filter(|_| *whole).map(listing),
+                        tip_listing: fields.filter(|_| !*whole).map(listing),
+                    })
+                    .collect(),
+                evict: (0..evict).map(|_| Uuid::now_v7()).collect(),
+                cursor: ByteBuf::from(vec![1; 60]),
+                more: true,
+                seq: 1 << 40,
+            };
+            let encoded = encode_sized(&page);
+            prop_assert_eq!(&encoded, &encode(&page));
+            prop_assert!(encoded.len() <= page.encoded_size());
+            prop_assert!(page.encoded_size() <= encoded.len() * 2 + 256);
+        }
     }
 
     #[test]
