@@ -17,8 +17,10 @@ async fn main() -> anyhow::Result<()> {
     // it levelled off at about 235 MiB, with no change in the bootstrap's time (BENCHMARKS.md).
     // SAFETY: sets a process-wide option; mimalloc allows this at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    // SQLite's own allocations (a page's rows, its page cache) through mimalloc too, without the
-    // global mutex its usage statistics take on every allocation; see BENCHMARKS.md (session 13).
-    fieldsync_sqlite_alloc::use_mimalloc();
+    // SQLite without the global mutex its usage statistics take on every allocation. Its memory
+    // stays on the system allocator: on mimalloc, whose heaps are per thread (sqlx runs a thread
+    // per SQLite connection), the server's resident set during pushes rose by about 60 MiB
+    // (BENCHMARKS.md, session 13).
+    fieldsync_sqlite_alloc::without_statistics();
     fieldsync_server::cli::main().await
 }

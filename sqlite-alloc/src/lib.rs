@@ -34,6 +34,14 @@ unsafe extern "C" fn init(_: *mut c_void) -> c_int {
 
 unsafe extern "C" fn shutdown(_: *mut c_void) {}
 
+/// Makes SQLite stop keeping usage statistics, which take a global mutex on every allocation. SQLite
+/// takes this only before its first use in the process; answers whether it did.
+pub fn without_statistics() -> bool {
+    // SAFETY: sqlite3_config is safe to call before SQLite is initialised, and answers
+    // SQLITE_MISUSE (changing nothing) after; this option takes a plain int.
+    unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) == ffi::SQLITE_OK }
+}
+
 /// Makes SQLite allocate through mimalloc and stop keeping usage statistics. SQLite takes this only
 /// before its first use in the process: call it at the start of `main`, before any store is opened.
 /// Answers whether SQLite took it; if not, SQLite goes on with its defaults, which work as well,
@@ -49,13 +57,10 @@ pub fn use_mimalloc() -> bool {
         xShutdown: Some(shutdown),
         pAppData: std::ptr::null_mut(),
     };
-    // SAFETY: sqlite3_config is safe to call before SQLite is initialised, and answers
-    // SQLITE_MISUSE (changing nothing) after. SQLite copies the methods. The functions take and
+    // SAFETY: as in `without_statistics`. SQLite copies the methods. The functions take and
     // return what SQLite's allocator interface expects: SQLite never asks for a negative size,
     // mimalloc's blocks are 8-byte aligned, and mi_usable_size answers the size of any block
     // mi_malloc gave.
-    unsafe {
-        ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) == ffi::SQLITE_OK
-            && ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &methods) == ffi::SQLITE_OK
-    }
+    without_statistics()
+        && unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &methods) == ffi::SQLITE_OK }
 }
