@@ -1,0 +1,73 @@
+//! `store::append`: one statement per page joins arrived chunks to held records' documents, byte for
+//! byte, and refuses a page naming a record the device does not hold.
+
+use automerge::{ActorId, ReadDoc};
+use fieldsync_sdk::store::{self, Arrived, StoredRecord};
+use sync_core::protocol::Hash;
+use sync_core::record::{self, Listing};
+use sync_core::{kinds, Value};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn appended_chunks_extend_each_held_document_exactly() {
+    let kind = kinds::get("customer").unwrap();
+    let pool = store::in_memory().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let actor = ActorId::from(Uuid::now_v7().as_bytes().as_slice());
+    // Three held records, each then edited elsewhere: the edit arrives as a chunk to append.
+    let mut arrived = Vec::new();
+    for i in 0..3 {
+        let name = Value::Str(format!("Customer {i}"));
+        let territory = Value::Str(Uuid::now_v7().to_string());
+        let fields = [("name", name), ("territory", territory)];
+        let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
+        let id = Uuid::now_v7();
+        store::save(&mut conn, &mut StoredRecord::new(id, kind, doc.clone()))
+            .await
+            .unwrap();
+        let before = doc.get_heads();
+        let city = Value::Str(format!("City {i}"));
+        record::update(&mut doc, kind, &[("city", city)]).unwrap();
+        let chunk = doc.save_after(&before);
+        let heads: Vec<Hash> = doc.get_heads().into_iter().map(Hash::from).collect();
+        let listing = Listing::of(&record::project(&doc, kind).unwrap());
+        arrived.push((id, chunk, heads, listing, doc));
+    }
+    let page: Vec<Arrived> = arrived
+        .iter()
+        .map(|(id, chunk, heads, listing, _)| Arrived {
+            id: *id,
+            kind,
+            doc: chunk.clone(),
+            heads,
+            listing,
+        })
+        .collect();
+    store::append(&mut conn, &page).await.unwrap();
+    for (id, _, heads, listing, edited) in &arrived {
+        let mut stored = store::load(&mut conn, *id, &actor).await.unwrap().unwrap();
+        let stored_heads: Vec<Hash> = stored.doc.get_heads().into_iter().map(Hash::from).collect();
+        assert_eq!(&stored_heads, heads);
+        let city = stored.doc.get(automerge::ROOT, "city").unwrap().unwrap().0;
+        assert_eq!(
+            city,
+            edited.get(automerge::ROOT, "city").unwrap().unwrap().0
+        );
+        let fields: String = sqlx::query_scalar("SELECT fields FROM records WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(fields, listing.fields, "listed by the arrived listing");
+    }
+    // A page naming a record the device lacks breaks the caller's premise: an error, not a skip.
+    let (_, chunk, heads, listing, _) = &arrived[0];
+    let missing = Arrived {
+        id: Uuid::now_v7(),
+        kind,
+        doc: chunk.clone(),
+        heads,
+        listing,
+    };
+    assert!(store::append(&mut conn, &[missing]).await.is_err());
+}
