@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     // SQLite without the global mutex its usage statistics take on every allocation. Its memory
     // stays on the system allocator: on mimalloc, whose heaps are per thread (sqlx runs a thread
-    // per SQLite connection), the server's resident set during pushes rose by about 60 MiB
+    // per SQLite connection), the server's resident set during pushes rose by about 75 MiB
     // (BENCHMARKS.md, session 13).
     fieldsync_sqlite_alloc::without_statistics();
     fieldsync_server::cli::main().await

@@ -22,8 +22,8 @@ pub async fn verify(
     request.check(&state.limits)?;
     let conn = &state.db.conn;
     // Every visible document's heads, in id order, streamed: a scope can hold millions of records,
-    // and holding them all made one verify of 1,000,000 records cost the server 700 MiB
-    // (BENCHMARKS.md, session 13).
+    // and holding them all made one verify of 1,000,000 records take the server from 274 to 1,030
+    // MiB (BENCHMARKS.md, session 13).
     let stmt = Query::select()
         .columns([Alias::new("id"), Alias::new("heads")])
         .from(Alias::new("documents"))
