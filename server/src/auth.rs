@@ -100,8 +100,11 @@ pub async fn register_device(
 /// expired.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Error> {
     let conn = &state.db.conn;
-    let device = device::Entity::find()
+    // The device and its user in one statement: every sync call, each page of a first sync among
+    // them, starts here.
+    let (device, user) = device::Entity::find()
         .filter(device::Column::TokenHash.eq(token_hash(token)))
+        .find_also_related(user::Entity)
         .one(conn)
         .await?
         .ok_or(Error::Unauthenticated)?;
@@ -115,10 +118,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
         }
     }
     mark_seen(state, &device).await;
-    let user = user::Entity::find_by_id(device.user_id)
-        .one(conn)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+    let user = user.ok_or(Error::Unauthenticated)?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let mut territories: Vec<Uuid> = user_territory::Entity::find()

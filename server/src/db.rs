@@ -75,14 +75,20 @@ impl Db {
 
     /// Begins a write transaction. On SQLite it first takes the process's write lock.
     pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
-        let guard = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
+        let guard = self.lock_writes().await;
         Ok(WriteTxn {
             txn: self.conn.begin().await?,
             _guard: guard,
         })
+    }
+
+    /// On SQLite, the process's write lock, to hold while writing outside [`Db::begin_write`]
+    /// (a single statement, which commits on its own); None on PostgreSQL.
+    pub async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 }
 
