@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::login_throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate};
+use crate::read_ahead::ReadAhead;
 use crate::routes;
 
 /// The state every handler shares. Cloning is cheap.
@@ -46,6 +47,8 @@ pub struct AppState {
     /// See [`Settings::sync_queue_wait`].
     pub sync_queue_wait: Duration,
     pub metrics: Arc<Metrics>,
+    /// First-sync pages read before their devices ask for them.
+    pub read_ahead: Arc<ReadAhead>,
     /// The bearer token Prometheus scrapes `/metrics` with; None leaves `/metrics` closed.
     pub metrics_token: Option<Secret>,
     /// Set once shutdown begins: readiness turns false so load balancers stop sending new work.
@@ -138,9 +141,14 @@ impl Settings {
     }
 }
 
+/// First-sync pages read ahead at once: enough for a few devices bootstrapping together, each page
+/// a few MiB at most.
+const READ_AHEAD_SLOTS: usize = 4;
+
 impl AppState {
     pub async fn new(settings: &Settings) -> Result<AppState, Error> {
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+        let metrics = Arc::new(Metrics::new());
         Ok(AppState {
             db,
             cache: Arc::new(DocCache::new(settings.cache_docs)),
@@ -153,7 +161,11 @@ impl AppState {
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
             sync_queue_wait: settings.sync_queue_wait,
-            metrics: Arc::new(Metrics::new()),
+            read_ahead: Arc::new(ReadAhead::new(
+                READ_AHEAD_SLOTS,
+                metrics.pages_read_ahead.clone(),
+            )),
+            metrics,
             metrics_token: settings.metrics_token.clone(),
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: settings.shutdown,

@@ -177,11 +177,21 @@ pub async fn pull(
             seq: cursor.seq,
         });
     }
-    // Read the committed position first: everything up to it is visible and final.
-    let committed = committed_seq(conn).await?;
     let (mut docs, upto, more) = if cursor.fresh {
-        fresh_page(conn, who, cursor.seq, committed, limit).await?
+        let page = match state.read_ahead.take(who, cursor.seq, limit).await {
+            Some(page) => page,
+            None => {
+                let committed = committed_seq(conn).await?;
+                fresh_page(conn, who, cursor.seq, committed, limit).await?
+            }
+        };
+        if page.2 {
+            state.read_ahead.start(state, who, page.1, limit);
+        }
+        page
     } else {
+        // Read the committed position first: everything up to it is visible and final.
+        let committed = committed_seq(conn).await?;
         let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
         let (upto, more) = if rows.len() as u64 == limit {
             (rows.last().map_or(committed, |r| r.seq), true)
@@ -309,6 +319,9 @@ async fn feed_page(
     chunk_rows(conn, stmt).await
 }
 
+/// A first-sync page's documents, the position it reached and whether there is more.
+pub type FreshPage = (Vec<DocUpdate>, i64, bool);
+
 /// A page of a first sync: the documents the user may see whose latest position lies in
 /// `(after, committed]`, in that order, each whole (every chunk of a document lies at or below its
 /// latest position); one changed later comes again at its new position. Answers the page, the position
@@ -321,13 +334,13 @@ async fn feed_page(
 /// being written as the page is read has its latest position past `committed` but older chunks at or
 /// below it: the last page sends those chunks too, or the device would get the newer chunks without
 /// the snapshot they build on.
-async fn fresh_page(
+pub(crate) async fn fresh_page(
     conn: &DatabaseConnection,
     who: &Principal,
     after: i64,
     committed: i64,
     limit: u64,
-) -> Result<(Vec<DocUpdate>, i64, bool), Error> {
+) -> Result<FreshPage, Error> {
     let backend = conn.get_database_backend();
     // `documents AS p` read by position. SQLite must walk the position index in order and stop at
     // the limit, not sort every visible document for each page, so it gets a visibility test it
@@ -360,12 +373,8 @@ async fn fresh_page(
         &["id", "kind", "seq", "heads", "listing"],
     );
     let (q, c) = (Alias::new("q"), Alias::new("c"));
-    let join = match backend {
-        DbBackend::Sqlite => JoinType::CrossJoin,
-        _ => JoinType::InnerJoin,
-    };
     // The columns of `chunk_query`, in its order.
-    let stmt = Query::select()
+    let mut stmt = Query::select()
         .expr_as(
             Expr::col((q.clone(), Alias::new("id"))),
             Alias::new("doc_id"),
@@ -382,13 +391,29 @@ async fn fresh_page(
         )
         .column((q.clone(), Alias::new("listing")))
         .from_subquery(page, q.clone())
-        .join_as(
-            join,
-            Alias::new("doc_chunks"),
-            c.clone(),
-            Expr::col((c.clone(), Alias::new("doc_id"))).equals((q.clone(), Alias::new("id"))),
-        )
         .to_owned();
+    let of_page =
+        Expr::col((c.clone(), Alias::new("doc_id"))).equals((q.clone(), Alias::new("id")));
+    match backend {
+        // CROSS JOIN keeps SQLite's join order: the page's documents first.
+        DbBackend::Sqlite => {
+            stmt.join_as(JoinType::CrossJoin, Alias::new("doc_chunks"), c, of_page)
+        }
+        // Each document's chunks by its primary key. Given a plain join, PostgreSQL hashes the whole
+        // of `doc_chunks` for every page even with fresh statistics (28 ms a page against 7 ms for
+        // the 2,000 probes); the ordered lateral subquery cannot be flattened into such a join.
+        _ => stmt.join_lateral(
+            JoinType::InnerJoin,
+            Query::select()
+                .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
+                .from_as(Alias::new("doc_chunks"), c.clone())
+                .and_where(of_page)
+                .order_by((c.clone(), Alias::new("seq")), Order::Asc)
+                .to_owned(),
+            c,
+            Expr::value(true),
+        ),
+    };
     // Ordered here rather than by the statement: SQLite would copy every row, blobs and all, into a
     // sorter to order what it reads in this order anyway (documents by position, each one's chunks
     // by the primary key).

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod projection;
 pub mod ratelimit;
+pub mod read_ahead;
 pub mod routes;
 pub mod scope;
 pub mod sqlite_read;

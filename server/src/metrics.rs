@@ -61,6 +61,8 @@ pub struct Metrics {
     refusals: Family<Refusal, Counter>,
     pulled_docs: Counter,
     device_lag: Histogram,
+    /// Shared with `ReadAhead`, which counts the pages it answers.
+    pub pages_read_ahead: Counter,
     rate_limited: Family<Limit, Counter>,
 }
 
@@ -139,6 +141,12 @@ impl Metrics {
             "How many feed positions a device's cursor is behind the feed head when it pulls",
             device_lag.clone(),
         );
+        let pages_read_ahead = Counter::default();
+        registry.register(
+            "fieldsync_sync_pages_read_ahead",
+            "First-sync pages answered from a read ahead",
+            pages_read_ahead.clone(),
+        );
         let rate_limited = Family::<Limit, Counter>::default();
         registry.register(
             "fieldsync_rate_limited",
@@ -156,6 +164,7 @@ impl Metrics {
             refusals,
             pulled_docs,
             device_lag,
+            pages_read_ahead,
             rate_limited,
         }
     }

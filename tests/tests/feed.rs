@@ -305,6 +305,60 @@ storage_test! {
 }
 
 storage_test! {
+    async fn a_page_read_ahead_never_hides_a_change_made_before_it_is_taken(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ids = Vec::new();
+        for i in 0..9 {
+            ids.push(anna.replica.create("customer", &customer(&format!("C{i}"), "North")).await.unwrap());
+        }
+        anna.sync().await;
+
+        let reader = server.device("anna@x.test").await;
+        let limit = Some(3);
+        let first = reader.client.pull(&PullRequest { cursor: None, limit, checkpoint: 0 }).await.unwrap();
+        assert!(first.more);
+        // The second page is being read ahead; every record, in that page or not, changes before
+        // the device asks for it, and one record is new.
+        for id in &ids {
+            anna.replica.update(*id, &[("phone", "555".into())]).await.unwrap();
+        }
+        ids.push(anna.replica.create("customer", &customer("late", "North")).await.unwrap());
+        anna.sync().await;
+
+        let served_before = server.state.read_ahead.served();
+        let mut docs = first.docs;
+        let mut cursor = first.cursor;
+        loop {
+            let page = reader.client.pull(&PullRequest { cursor: Some(cursor), limit, checkpoint: 0 }).await.unwrap();
+            docs.extend(page.docs);
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        assert!(server.state.read_ahead.served() > served_before, "the next pages were read ahead");
+        // What the device would hold: each record's chunks as received, in order.
+        let mut held: std::collections::HashMap<Uuid, automerge::AutoCommit> = Default::default();
+        for doc in docs {
+            let entry = held.entry(doc.id).or_default();
+            for chunk in &doc.chunks {
+                entry.load_incremental(chunk).unwrap();
+            }
+        }
+        assert_eq!(held.len(), ids.len());
+        for id in &ids {
+            let mut heads: Vec<_> = held.get_mut(id).unwrap().get_heads().iter().map(|h| protocol::Hash(h.0)).collect();
+            heads.sort_unstable();
+            let mut server_heads = server.heads(*id).await;
+            server_heads.sort_unstable();
+            assert_eq!(heads, server_heads, "record {id} on the device");
+        }
+    }
+}
+
+storage_test! {
     async fn first_syncs_taken_while_devices_push_hold_complete_records(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
