@@ -236,6 +236,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A background task that ends with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then drains: readiness turns false at once, new
 /// requests are still taken for `shutdown.drain` (while load balancers notice), then the listener
 /// closes and in-flight requests get up to `shutdown.grace` to finish.
@@ -246,6 +255,9 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let draining = state.draining.clone();
     let times = state.shutdown;
+    let _statistics = AbortOnDrop(tokio::spawn(crate::statistics::keep_fresh(
+        state.db.clone(),
+    )));
     let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let serving = axum::serve(listener, app)

@@ -23,6 +23,7 @@ pub mod read_ahead;
 pub mod routes;
 pub mod scope;
 pub mod sqlite_read;
+pub mod statistics;
 pub mod users;
 pub mod verify;
 pub mod wire;

@@ -535,3 +535,57 @@ storage_test! {
         assert_eq!(fresh.client.pull(&junk).await.unwrap_err().code(), Some("invalid_cursor"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    let mut anna = server.device("anna@x.test").await;
+    for i in 0..120 {
+        anna.replica
+            .create("customer", &customer(&format!("C{i}"), "North"))
+            .await
+            .unwrap();
+    }
+    anna.sync().await;
+    let conn = &server.state.db.conn;
+    let state = |sql: &'static str| async move {
+        let row = conn
+            .query_one(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<bool>("", "v").unwrap()
+    };
+    // PostgreSQL's counters reach pg_stat_user_tables within a second or two of the writes.
+    let mut seen = false;
+    for _ in 0..100 {
+        seen = state(
+            "SELECT (n_mod_since_analyze > 50 + 0.1 * n_live_tup OR last_analyze IS NOT NULL \
+             OR last_autoanalyze IS NOT NULL) AS v FROM pg_stat_user_tables WHERE relname = 'documents'",
+        )
+        .await;
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        seen,
+        "the writes never reached PostgreSQL's statistics counters"
+    );
+    fieldsync_server::statistics::refresh(conn).await.unwrap();
+    assert!(
+        state(
+            "SELECT ((last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) \
+             AND n_mod_since_analyze <= 50 + 0.1 * n_live_tup) AS v \
+             FROM pg_stat_user_tables WHERE relname = 'documents'",
+        )
+        .await,
+        "documents analysed"
+    );
+}
