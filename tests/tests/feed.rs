@@ -152,13 +152,13 @@ storage_test! {
     }
 }
 
-/// Pulls pages of `limit` until the feed says it is caught up, collecting document ids.
-async fn drain(
+/// Pulls pages of `limit` until the feed says it is caught up; answers every document update.
+async fn pull_to_end(
     client: &Client,
     cursor: &mut Option<serde_bytes::ByteBuf>,
-    seen: &mut BTreeSet<Uuid>,
     limit: u32,
-) {
+) -> Vec<protocol::DocUpdate> {
+    let mut docs = Vec::new();
     loop {
         let page = client
             .pull(&PullRequest {
@@ -168,12 +168,23 @@ async fn drain(
             })
             .await
             .unwrap();
-        seen.extend(page.docs.iter().map(|d| d.id));
+        docs.extend(page.docs);
         *cursor = Some(page.cursor);
         if !page.more {
-            return;
+            return docs;
         }
     }
+}
+
+/// [`pull_to_end`], collecting document ids.
+async fn drain(
+    client: &Client,
+    cursor: &mut Option<serde_bytes::ByteBuf>,
+    seen: &mut BTreeSet<Uuid>,
+    limit: u32,
+) {
+    let docs = pull_to_end(client, cursor, limit).await;
+    seen.extend(docs.iter().map(|d| d.id));
 }
 
 storage_test! {
@@ -277,15 +288,7 @@ storage_test! {
 
         let reader = server.device("anna@x.test").await;
         let mut cursor = None;
-        let mut entries = Vec::new();
-        loop {
-            let page = reader.client.pull(&PullRequest { cursor: cursor.clone(), limit: Some(5), checkpoint: 0 }).await.unwrap();
-            entries.extend(page.docs);
-            cursor = Some(page.cursor);
-            if !page.more {
-                break;
-            }
-        }
+        let entries = pull_to_end(&reader.client, &mut cursor, 5).await;
         assert_eq!(entries.len(), ids.len(), "each record once");
         for doc in &entries {
             assert!(doc.listing.is_some(), "whole, with its listing");
@@ -316,8 +319,7 @@ storage_test! {
         anna.sync().await;
 
         let reader = server.device("anna@x.test").await;
-        let limit = Some(3);
-        let first = reader.client.pull(&PullRequest { cursor: None, limit, checkpoint: 0 }).await.unwrap();
+        let first = reader.client.pull(&PullRequest { cursor: None, limit: Some(3), checkpoint: 0 }).await.unwrap();
         assert!(first.more);
         // The second page is being read ahead; every record, in that page or not, changes before
         // the device asks for it, and one record is new.
@@ -329,15 +331,7 @@ storage_test! {
 
         let served_before = server.state.read_ahead.served();
         let mut docs = first.docs;
-        let mut cursor = first.cursor;
-        loop {
-            let page = reader.client.pull(&PullRequest { cursor: Some(cursor), limit, checkpoint: 0 }).await.unwrap();
-            docs.extend(page.docs);
-            cursor = page.cursor;
-            if !page.more {
-                break;
-            }
-        }
+        docs.extend(pull_to_end(&reader.client, &mut Some(first.cursor), 3).await);
         assert!(server.state.read_ahead.served() > served_before, "the next pages were read ahead");
         // What the device would hold: each record's chunks as received, in order.
         let mut held: std::collections::HashMap<Uuid, automerge::AutoCommit> = Default::default();
