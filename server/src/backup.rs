@@ -69,9 +69,11 @@ pub async fn backup(database_url: &str, to: &Path) -> Result<(), Error> {
         }
         Target::Postgres(url) => {
             let file = to.to_string_lossy().to_string();
+            let (url, password) = without_password(&url)?;
             run(
                 "pg_dump",
                 &["--format=custom", "--file", &file, "--dbname", &url],
+                password.as_deref(),
             )
         }
     }
@@ -106,6 +108,7 @@ pub async fn restore(database_url: &str, from: &Path) -> Result<(), Error> {
         }
         Target::Postgres(url) => {
             let file = from.to_string_lossy().to_string();
+            let (url, password) = without_password(&url)?;
             run(
                 "pg_restore",
                 &[
@@ -117,6 +120,7 @@ pub async fn restore(database_url: &str, from: &Path) -> Result<(), Error> {
                     &url,
                     &file,
                 ],
+                password.as_deref(),
             )
         }
     }
@@ -168,15 +172,37 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Storage(format!("{}: {e}", path.display()))
 }
 
-/// Runs a PostgreSQL client program, found on PATH or in the newest `/usr/lib/postgresql/*/bin`.
-fn run(program: &str, args: &[&str]) -> Result<(), Error> {
+/// The URL without its password, and the password (decoded): a client program gets it in its
+/// environment, since its command line is readable by every user of the machine.
+fn without_password(url: &str) -> Result<(String, Option<String>), Error> {
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| Error::Storage(format!("invalid database URL {}: {e}", redact(url))))?;
+    let password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    if password.is_some() {
+        // Only URLs that cannot have a password refuse this, and this one has one.
+        let _ = parsed.set_password(None);
+    }
+    Ok((parsed.to_string(), password))
+}
+
+/// Runs a PostgreSQL client program, found on PATH or in the newest `/usr/lib/postgresql/*/bin`,
+/// with `password` (if any) in `PGPASSWORD`.
+fn run(program: &str, args: &[&str], password: Option<&str>) -> Result<(), Error> {
     let path = find_program(program).ok_or_else(|| {
         Error::Storage(format!(
             "{program} not found on PATH or under /usr/lib/postgresql/*/bin; install the PostgreSQL client programs"
         ))
     })?;
-    let output = std::process::Command::new(&path)
-        .args(args)
+    let mut command = std::process::Command::new(&path);
+    command.args(args);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let output = command
         .output()
         .map_err(|e| Error::Storage(format!("cannot run {}: {e}", path.display())))?;
     if !output.status.success() {
@@ -229,5 +255,17 @@ mod tests {
             Target::Postgres(_)
         ));
         assert!(target("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        let (url, password) =
+            without_password("postgres://fs:p%40ss%20w@db.example:5433/fs?sslmode=require")
+                .unwrap();
+        assert_eq!(url, "postgres://fs@db.example:5433/fs?sslmode=require");
+        assert_eq!(password.as_deref(), Some("p@ss w"));
+        let (url, password) = without_password("postgres://fs@db.example/fs").unwrap();
+        assert_eq!(url, "postgres://fs@db.example/fs");
+        assert_eq!(password, None);
     }
 }
