@@ -180,15 +180,12 @@ pub async fn pull(
     let (mut docs, upto, more) = if cursor.fresh {
         let page = match state.read_ahead.take(who, cursor.seq, limit).await {
             Some(page) => page,
-            None => {
-                let committed = committed_seq(conn).await?;
-                fresh_page(conn, who, cursor.seq, committed, limit).await?
-            }
+            None => fresh_page(conn, who, cursor.seq, limit).await?,
         };
-        if page.2 {
-            state.read_ahead.start(state, who, page.1, limit);
+        if page.more {
+            state.read_ahead.start(state, who, page.upto, limit);
         }
-        page
+        (page.docs, page.upto, page.more)
     } else {
         // Read the committed position first: everything up to it is visible and final.
         let committed = committed_seq(conn).await?;
@@ -319,13 +316,18 @@ async fn feed_page(
     chunk_rows(conn, stmt).await
 }
 
-/// A first-sync page's documents, the position it reached and whether there is more.
-pub type FreshPage = (Vec<DocUpdate>, i64, bool);
+/// A page of a first sync.
+pub struct FreshPage {
+    pub docs: Vec<DocUpdate>,
+    /// The position the page reached.
+    pub upto: i64,
+    pub more: bool,
+}
 
 /// A page of a first sync: the documents the user may see whose latest position lies in
-/// `(after, committed]`, in that order, each whole (every chunk of a document lies at or below its
-/// latest position); one changed later comes again at its new position. Answers the page, the position
-/// it reached and whether there is more.
+/// `(after, committed]` (the committed position, read first), in that order, each whole (every
+/// chunk of a document lies at or below its latest position); one changed later comes again at its
+/// new position.
 ///
 /// One statement reads the page's documents and their chunks: it is a consistent snapshot on both
 /// databases, and a row per chunk, not another per document, is what the page costs.
@@ -338,9 +340,10 @@ pub(crate) async fn fresh_page(
     conn: &DatabaseConnection,
     who: &Principal,
     after: i64,
-    committed: i64,
     limit: u64,
 ) -> Result<FreshPage, Error> {
+    // Everything up to the committed position is visible and final.
+    let committed = committed_seq(conn).await?;
     let backend = conn.get_database_backend();
     // `documents AS p` read by position. SQLite must walk the position index in order and stop at
     // the limit, not sort every visible document for each page, so it gets a visibility test it
@@ -405,7 +408,7 @@ pub(crate) async fn fresh_page(
         _ => stmt.join_lateral(
             JoinType::InnerJoin,
             Query::select()
-                .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
+                .columns(["seq", "snapshot", "data"].map(Alias::new))
                 .from_as(Alias::new("doc_chunks"), c.clone())
                 .and_where(of_page)
                 .order_by((c.clone(), Alias::new("seq")), Order::Asc)
@@ -439,7 +442,7 @@ pub(crate) async fn fresh_page(
             .collect();
         docs.extend(whole_docs(conn, who, &writing, Some(upto)).await?);
     }
-    Ok((docs, upto, more))
+    Ok(FreshPage { docs, upto, more })
 }
 
 async fn doc_positions(

@@ -25,7 +25,6 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::committed_seq;
 use crate::error::Error;
 use crate::feed::{fresh_page, FreshPage};
 use crate::scope::Principal;
@@ -96,11 +95,8 @@ impl ReadAhead {
             return;
         };
         let (state, reader) = (state.clone(), who.clone());
-        let read = tokio::spawn(async move {
-            let conn = &state.db.conn;
-            let committed = committed_seq(conn).await?;
-            fresh_page(conn, &reader, after, committed, limit).await
-        });
+        let read =
+            tokio::spawn(async move { fresh_page(&state.db.conn, &reader, after, limit).await });
         pending.insert(
             who.device_id,
             Pending {
