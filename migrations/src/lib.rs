@@ -10,6 +10,7 @@ mod m20261123_000010_document_listing;
 mod m20261123_000020_device_checkpoint;
 mod m20261123_000030_documents_seq_index;
 mod m20261123_000040_login_throttle;
+mod m20261124_000050_listing_columns;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000020_device_checkpoint::Migration),
             Box::new(m20261123_000030_documents_seq_index::Migration),
             Box::new(m20261123_000040_login_throttle::Migration),
+            Box::new(m20261124_000050_listing_columns::Migration),
         ]
     }
 }

@@ -71,7 +71,7 @@ impl Fixture {
             data,
             snapshot,
             created_at: 0,
-            listing: serde_json::to_string(&Listing::of(&projection)).expect("listing"),
+            listing: Listing::of(&projection),
             projection,
             moved_from: None,
             doc,

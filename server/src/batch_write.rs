@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
-use sync_core::record::Projection;
+use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
 
@@ -34,8 +34,8 @@ pub struct Write {
     pub chunk_bytes: i64,
     pub created_at: i64,
     pub projection: Projection,
-    /// The projection as devices list it (JSON of [`sync_core::record::Listing`]), sent with the whole document.
-    pub listing: String,
+    /// The projection as devices list it, sent with the whole document.
+    pub listing: Listing,
     pub moved_from: Option<Option<Uuid>>,
     pub doc: AutoCommit,
 }
@@ -80,7 +80,9 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> R
                 document::Column::Seq,
                 document::Column::ChunkCount,
                 document::Column::ChunkBytes,
-                document::Column::Listing,
+                document::Column::ListingFields,
+                document::Column::ListingConflicts,
+                document::Column::ListingDeleted,
                 document::Column::CreatedAt,
                 document::Column::UpdatedAt,
             ])
@@ -93,7 +95,9 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> R
                         document::Column::Seq,
                         document::Column::ChunkCount,
                         document::Column::ChunkBytes,
-                        document::Column::Listing,
+                        document::Column::ListingFields,
+                        document::Column::ListingConflicts,
+                        document::Column::ListingDeleted,
                         document::Column::UpdatedAt,
                     ])
                     .to_owned(),
@@ -116,7 +120,9 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> R
                 seq(*i).into(),
                 w.chunk_count.into(),
                 w.chunk_bytes.into(),
-                w.listing.clone().into(),
+                w.listing.fields.clone().into(),
+                w.listing.conflicts.clone().into(),
+                w.listing.deleted.into(),
                 w.created_at.into(),
                 now.into(),
             ]);

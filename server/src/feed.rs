@@ -17,7 +17,9 @@ use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use sqlx::Row as _;
 use sync_core::protocol::{DocUpdate, PullRequest, PullResponse};
+use sync_core::record::Listing;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -25,7 +27,7 @@ use crate::db::{committed_seq, join_documents, BuildWith};
 use crate::docstore::unpack_heads;
 use crate::error::Error;
 use crate::scope::Principal;
-use crate::sqlite_read;
+use crate::{pg_read, sqlite_read};
 
 pub const DEFAULT_PAGE: u32 = 500;
 /// A first sync's pages are larger: each answer costs a round trip and a write of the device's
@@ -232,8 +234,24 @@ struct ChunkRow {
     /// The document's heads, latest position and listing, read in the same statement as the chunk.
     doc_heads: Vec<u8>,
     doc_seq: i64,
-    listing: Option<String>,
+    listing: Option<Listing>,
 }
+
+/// The listing of a document row, from its three columns.
+fn listing(
+    fields: Option<String>,
+    conflicts: Option<String>,
+    deleted: Option<bool>,
+) -> Option<Listing> {
+    Some(Listing {
+        fields: fields?,
+        conflicts: conflicts?,
+        deleted: deleted?,
+    })
+}
+
+/// The columns of a document's listing, in the order `listing` takes them.
+const LISTING: [&str; 3] = ["listing_fields", "listing_conflicts", "listing_deleted"];
 
 fn chunk_query(backend: DbBackend) -> SelectStatement {
     let (c, d) = (Alias::new("c"), Alias::new("d"));
@@ -251,7 +269,7 @@ fn chunk_query(backend: DbBackend) -> SelectStatement {
             Expr::col((d.clone(), Alias::new("seq"))),
             Alias::new("doc_seq"),
         )
-        .column((d.clone(), Alias::new("listing")))
+        .columns(LISTING.map(|col| (d.clone(), Alias::new(col))))
         .from_as(Alias::new("doc_chunks"), c.clone())
         .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned();
@@ -259,44 +277,32 @@ fn chunk_query(backend: DbBackend) -> SelectStatement {
     stmt
 }
 
-/// Reads the rows of a statement that selects the columns of `chunk_query`, in its order. On
-/// SQLite through `sqlite_read`, which reads each value once instead of through sqlx's row channel
-/// (these are the feed's large reads), and by position rather than by name, which cost a lookup of
-/// eight names per row.
+/// Reads the rows of a statement that selects the columns of `chunk_query`, in its order, by
+/// position, and past sea-orm (these are the feed's large reads): on SQLite through `sqlite_read`,
+/// on PostgreSQL through `pg_read`.
 async fn chunk_rows(
     conn: &DatabaseConnection,
     stmt: SelectStatement,
 ) -> Result<Vec<ChunkRow>, Error> {
-    if conn.get_database_backend() == DbBackend::Sqlite {
-        return sqlite_read::query(conn, &stmt, |r| {
+    // The same reads, spelt once for each driver's row type.
+    macro_rules! chunk_row {
+        ($r:ident . $get:ident) => {
             Ok(ChunkRow {
-                doc_id: r.get(0)?,
-                seq: r.get(1)?,
-                snapshot: r.get(2)?,
-                data: r.get(3)?,
-                kind: r.get(4)?,
-                doc_heads: r.get(5)?,
-                doc_seq: r.get(6)?,
-                listing: r.get(7)?,
+                doc_id: $r.$get(0)?,
+                seq: $r.$get(1)?,
+                snapshot: $r.$get(2)?,
+                data: $r.$get(3)?,
+                kind: $r.$get(4)?,
+                doc_heads: $r.$get(5)?,
+                doc_seq: $r.$get(6)?,
+                listing: listing($r.$get(7)?, $r.$get(8)?, $r.$get(9)?),
             })
-        })
-        .await;
+        };
     }
-    let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ChunkRow {
-                doc_id: r.try_get("", "doc_id")?,
-                kind: r.try_get("", "kind")?,
-                seq: r.try_get("", "seq")?,
-                snapshot: r.try_get("", "snapshot")?,
-                data: r.try_get("", "data")?,
-                doc_heads: r.try_get("", "doc_heads")?,
-                doc_seq: r.try_get("", "doc_seq")?,
-                listing: r.try_get("", "listing")?,
-            })
-        })
-        .collect()
+    match conn.get_database_backend() {
+        DbBackend::Sqlite => sqlite_read::query(conn, &stmt, |r| chunk_row!(r.get)).await,
+        _ => pg_read::query(conn, &stmt, |r| chunk_row!(r.try_get)).await,
+    }
 }
 
 async fn feed_page(
@@ -373,7 +379,9 @@ pub(crate) async fn fresh_page(
         after,
         Some(committed),
         Some(limit),
-        &["id", "kind", "seq", "heads", "listing"],
+        &[
+            "id", "kind", "seq", "heads", LISTING[0], LISTING[1], LISTING[2],
+        ],
     );
     let (q, c) = (Alias::new("q"), Alias::new("c"));
     // The columns of `chunk_query`, in its order.
@@ -392,7 +400,7 @@ pub(crate) async fn fresh_page(
             Expr::col((q.clone(), Alias::new("seq"))),
             Alias::new("doc_seq"),
         )
-        .column((q.clone(), Alias::new("listing")))
+        .columns(LISTING.map(|col| (q.clone(), Alias::new(col))))
         .from_subquery(page, q.clone())
         .to_owned();
     let of_page =
@@ -495,7 +503,7 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
         from_snapshot: bool,
         last_seq: i64,
         doc_seq: i64,
-        listing: Option<String>,
+        listing: Option<Listing>,
     }
     let mut index: HashMap<Uuid, usize> = HashMap::new();
     let mut updates: Vec<DocUpdate> = Vec::new();
@@ -525,10 +533,9 @@ fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     }
     for (update, g) in updates.iter_mut().zip(groups) {
         if g.last_seq == g.doc_seq {
-            let listing = g.listing.and_then(|l| serde_json::from_str(&l).ok());
             match g.from_snapshot {
-                true => update.listing = listing,
-                false => update.tip_listing = listing,
+                true => update.listing = g.listing,
+                false => update.tip_listing = g.listing,
             }
         }
     }

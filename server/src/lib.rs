@@ -17,6 +17,7 @@ pub mod login_throttle;
 pub mod merge;
 pub mod metrics;
 pub mod openapi;
+pub mod pg_read;
 pub mod projection;
 pub mod ratelimit;
 pub mod read_ahead;

@@ -438,7 +438,7 @@ async fn merge_one(
         chunk_count,
         chunk_bytes,
         created_at: row.map_or(now, |r| r.created_at),
-        listing: serde_json::to_string(&Listing::of(&projection)).expect("listing serializes"),
+        listing: Listing::of(&projection),
         projection,
         moved_from,
         doc: am,

@@ -20,8 +20,11 @@ pub struct Model {
     /// How many chunks (a snapshot plus incremental change chunks) hold the document.
     pub chunk_count: i32,
     pub chunk_bytes: i64,
-    /// The record's [`sync_core::record::Listing`] as JSON; None for documents written before it existed.
-    pub listing: Option<String>,
+    /// The record's [`sync_core::record::Listing`], one column per field; None for documents
+    /// written before listings existed.
+    pub listing_fields: Option<String>,
+    pub listing_conflicts: Option<String>,
+    pub listing_deleted: Option<bool>,
     pub created_at: i64,
     pub updated_at: i64,
 }
