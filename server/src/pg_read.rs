@@ -14,10 +14,11 @@ use sqlx::postgres::PgRow;
 
 use crate::error::Error;
 
-/// Runs `stmt` on PostgreSQL and maps each row with `map`.
+/// Runs `stmt` on PostgreSQL and maps each row with `map`, into a vector allocated for `expected` rows.
 pub async fn query<T, F>(
     db: &DatabaseConnection,
     stmt: &SelectStatement,
+    expected: usize,
     mut map: F,
 ) -> Result<Vec<T>, Error>
 where
@@ -25,7 +26,7 @@ where
 {
     let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
     let mut rows = sqlx::query_with(&sql, values).fetch(db.get_postgres_connection_pool());
-    let mut mapped = Vec::new();
+    let mut mapped = Vec::with_capacity(expected);
     while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
         mapped.push(map(&row).map_err(sqlx_error)?);
     }

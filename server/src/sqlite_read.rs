@@ -15,17 +15,18 @@ use sea_query_rusqlite::RusqliteBinder;
 
 use crate::error::Error;
 
-/// Runs `stmt` on SQLite and maps each row with `map`.
+/// Runs `stmt` on SQLite and maps each row with `map`, into a vector allocated for `expected` rows.
 pub async fn query<T, F>(
     db: &DatabaseConnection,
     stmt: &SelectStatement,
+    expected: usize,
     mut map: F,
 ) -> Result<Vec<T>, Error>
 where
     T: Send + 'static,
     F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    fold(db, stmt, Vec::new(), move |rows, row| {
+    fold(db, stmt, Vec::with_capacity(expected), move |rows, row| {
         rows.push(map(row)?);
         Ok(())
     })
