@@ -15,6 +15,7 @@
 //! pulls the feed from its start, compares every record with the server, marks what the server lacks
 //! as pending again, and pushes it (see the server's `checkpoint.rs`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -905,10 +906,15 @@ fn info_of(row: &sqlx::sqlite::SqliteRow) -> RecordInfo {
 }
 
 /// A document's chunks as one byte string, which loads as the document.
-fn concat(chunks: &[ByteBuf]) -> Vec<u8> {
-    let mut doc = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
-    for chunk in chunks {
-        doc.extend_from_slice(chunk);
+fn concat(chunks: &[ByteBuf]) -> Cow<'_, [u8]> {
+    match chunks {
+        [one] => Cow::Borrowed(one),
+        _ => {
+            let mut doc = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+            for chunk in chunks {
+                doc.extend_from_slice(chunk);
+            }
+            Cow::Owned(doc)
+        }
     }
-    doc
 }

@@ -2,6 +2,7 @@
 //! database for simulations. Every change of state is one transaction, so a process killed at any
 //! point leaves the store as it was before or after that step, never in between.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
@@ -247,7 +248,8 @@ pub async fn held(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<HashMap<U
 pub struct Arrived<'a> {
     pub id: Uuid,
     pub kind: &'static KindSchema,
-    pub doc: Vec<u8>,
+    /// The chunks as one document: borrowed when there is one chunk, as for most records.
+    pub doc: Cow<'a, [u8]>,
     pub heads: &'a [Hash],
     pub listing: &'a Listing,
 }
@@ -274,7 +276,7 @@ pub async fn insert_whole(
             query = query
                 .bind(r.id.to_string())
                 .bind(r.kind.name)
-                .bind(r.doc.as_slice())
+                .bind(&*r.doc)
                 .bind(heads.clone())
                 .bind(heads)
                 .bind(r.listing.deleted)
@@ -312,7 +314,7 @@ pub async fn append(conn: &mut SqliteConnection, records: &[Arrived<'_>]) -> Res
         for r in part {
             query = query
                 .bind(r.id.to_string())
-                .bind(r.doc.as_slice())
+                .bind(&*r.doc)
                 .bind(pack(r.heads.iter().map(|h| ChangeHash::from(*h))))
                 .bind(r.listing.deleted)
                 .bind(r.listing.fields.as_str())

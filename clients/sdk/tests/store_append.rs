@@ -38,7 +38,7 @@ async fn appended_chunks_extend_each_held_document_exactly() {
         .map(|(id, chunk, heads, listing, _)| Arrived {
             id: *id,
             kind,
-            doc: chunk.clone(),
+            doc: chunk.as_slice().into(),
             heads,
             listing,
         })
@@ -65,7 +65,7 @@ async fn appended_chunks_extend_each_held_document_exactly() {
     let missing = Arrived {
         id: Uuid::now_v7(),
         kind,
-        doc: chunk.clone(),
+        doc: chunk.as_slice().into(),
         heads,
         listing,
     };
