@@ -4,7 +4,7 @@
 use fieldsync_e2e::{storage_test, TestDb};
 use fieldsync_migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, QueryResult};
 use sync_core::record::Listing;
 use uuid::Uuid;
 
@@ -57,23 +57,29 @@ async fn insert_documents(db: &DatabaseConnection, listings: &[Option<Listing>])
     ids
 }
 
-/// The documents' listings as the current version reads them, in the order of `ids`.
-async fn listings(db: &DatabaseConnection, ids: &[Uuid]) -> Vec<Option<Listing>> {
+/// The rows of `ids` (in the order of `ids`) with these columns of `documents`.
+async fn rows(db: &DatabaseConnection, ids: &[Uuid], columns: &[&str]) -> Vec<QueryResult> {
     let stmt = Query::select()
-        .columns(["listing_fields", "listing_conflicts", "listing_deleted"].map(Alias::new))
+        .columns(columns.iter().map(|c| Alias::new(*c)))
         .from(Alias::new("documents"))
         .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
         .order_by(Alias::new("seq"), Order::Asc)
         .to_owned();
-    let rows = db
-        .query_all(db.get_database_backend().build(&stmt))
+    db.query_all(db.get_database_backend().build(&stmt))
         .await
-        .expect("read listings");
-    rows.iter()
+        .expect("read documents")
+}
+
+/// The documents' listings as the current version reads them, in the order of `ids`.
+async fn listings(db: &DatabaseConnection, ids: &[Uuid]) -> Vec<Option<Listing>> {
+    let columns = ["listing_fields", "listing_conflicts", "listing_deleted"];
+    rows(db, ids, &columns)
+        .await
+        .iter()
         .map(|r| {
-            let fields: Option<String> = r.try_get("", "listing_fields").expect("fields");
-            let conflicts: Option<String> = r.try_get("", "listing_conflicts").expect("conflicts");
-            let deleted: Option<bool> = r.try_get("", "listing_deleted").expect("deleted");
+            let fields: Option<String> = r.try_get("", columns[0]).expect("fields");
+            let conflicts: Option<String> = r.try_get("", columns[1]).expect("conflicts");
+            let deleted: Option<bool> = r.try_get("", columns[2]).expect("deleted");
             Some(Listing {
                 fields: fields?,
                 conflicts: conflicts?,
@@ -85,17 +91,9 @@ async fn listings(db: &DatabaseConnection, ids: &[Uuid]) -> Vec<Option<Listing>>
 
 /// The documents' listings as the earlier version stored them (one JSON object), in the order of `ids`.
 async fn json_listings(db: &DatabaseConnection, ids: &[Uuid]) -> Vec<Option<Listing>> {
-    let stmt = Query::select()
-        .column(Alias::new("listing"))
-        .from(Alias::new("documents"))
-        .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
-        .order_by(Alias::new("seq"), Order::Asc)
-        .to_owned();
-    let rows = db
-        .query_all(db.get_database_backend().build(&stmt))
+    rows(db, ids, &["listing"])
         .await
-        .expect("read listings");
-    rows.iter()
+        .iter()
         .map(|r| {
             let json: Option<String> = r.try_get("", "listing").expect("listing");
             json.map(|j| serde_json::from_str(&j).expect("a listing's JSON"))
