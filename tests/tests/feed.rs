@@ -537,6 +537,11 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
         return;
     };
     let server = TestServer::start(&db).await;
+    let conn = &server.state.db.conn;
+    // Autovacuum must not analyse the table first, or this would pass without `refresh`.
+    conn.execute_unprepared("ALTER TABLE documents SET (autovacuum_enabled = false)")
+        .await
+        .unwrap();
     server.user("anna@x.test", Role::Agent, &["North"]).await;
     let mut anna = server.device("anna@x.test").await;
     for i in 0..120 {
@@ -546,7 +551,6 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
             .unwrap();
     }
     anna.sync().await;
-    let conn = &server.state.db.conn;
     let state = |sql: &'static str| async move {
         let row = conn
             .query_one(Statement::from_string(conn.get_database_backend(), sql))
@@ -555,12 +559,13 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
             .unwrap();
         row.try_get::<bool>("", "v").unwrap()
     };
-    // PostgreSQL's counters reach pg_stat_user_tables within a second or two of the writes.
+    // PostgreSQL's counters reach pg_stat_user_tables within a second or two of the writes. (The
+    // server's own refresher may analyse the table meanwhile: that is the code under test too.)
     let mut seen = false;
     for _ in 0..100 {
         seen = state(
-            "SELECT (n_mod_since_analyze > 50 + 0.1 * n_live_tup OR last_analyze IS NOT NULL \
-             OR last_autoanalyze IS NOT NULL) AS v FROM pg_stat_user_tables WHERE relname = 'documents'",
+            "SELECT (n_mod_since_analyze > 50 + 0.1 * n_live_tup OR last_analyze IS NOT NULL) AS v \
+             FROM pg_stat_user_tables WHERE relname = 'documents'",
         )
         .await;
         if seen {
@@ -575,8 +580,7 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
     fieldsync_server::statistics::refresh(conn).await.unwrap();
     assert!(
         state(
-            "SELECT ((last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) \
-             AND n_mod_since_analyze <= 50 + 0.1 * n_live_tup) AS v \
+            "SELECT (last_analyze IS NOT NULL AND n_mod_since_analyze <= 50 + 0.1 * n_live_tup) AS v \
              FROM pg_stat_user_tables WHERE relname = 'documents'",
         )
         .await,
