@@ -53,8 +53,12 @@ storage_test! {
         assert!(bootstrap.compacted_bytes.unwrap() > 0);
         assert!(bootstrap.bytes_down > 0 && bootstrap.bytes_down_per_compacted.is_some());
         assert!(report.database_bytes.unwrap() > 0);
-        // An in-process server has no process of its own to measure.
+        // An in-process server has no process of its own to measure: its memory is unknown and its
+        // CPU is counted with the devices' (this process's) in every phase's split.
         assert_eq!(report.server_rss_peak_bytes, None);
+        let cpu: Vec<_> = report.phases.iter().map(|p| p.cpu.expect("Linux /proc")).collect();
+        assert!(cpu.iter().all(|c| c.server_s.is_none()));
+        assert!(cpu.iter().map(|c| c.loadgen_s).sum::<f64>() > 0.0);
         server.stop().await;
     }
 }

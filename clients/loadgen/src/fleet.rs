@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::cpu::CpuClock;
 use crate::report::{Phase, Report};
 use crate::server::{self, Account, Target};
 use crate::{progress, LOGINS_AT_ONCE};
@@ -78,14 +79,21 @@ impl Device {
     }
 
     /// Pulls until caught up, timed, and the phase it makes.
-    async fn timed_pull(&self, name: &'static str, changes: usize) -> anyhow::Result<Phase> {
+    async fn timed_pull(
+        &self,
+        target: &Target,
+        name: &'static str,
+        changes: usize,
+    ) -> anyhow::Result<Phase> {
         let before = self.client.traffic();
+        let cpu = CpuClock::read(&target.pids);
         let start = Instant::now();
         let mut report = SyncReport::default();
         self.replica
             .pull(&self.client, &mut report, &mut |_| {})
             .await?;
         let wall = start.elapsed();
+        let cpu = cpu.zip(CpuClock::read(&target.pids));
         let after = self.client.traffic();
         let mut phase = Phase::new(
             name,
@@ -96,6 +104,7 @@ impl Device {
             (after.0 - before.0, after.1 - before.1),
         );
         phase.docs_in_pages = Some(report.pulled_docs);
+        phase.cpu = cpu.map(|(before, after)| after.since(&before));
         Ok(phase)
     }
 }
@@ -128,8 +137,14 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
     let total = config.devices * config.records;
     let mut phases = Vec::new();
     progress("initial push");
-    let (phase, mut devices) =
-        push_phase("initial-push", devices, total, total * (1 + config.edits)).await?;
+    let (phase, mut devices) = push_phase(
+        target,
+        "initial-push",
+        devices,
+        total,
+        total * (1 + config.edits),
+    )
+    .await?;
     phases.push(phase);
 
     progress("the incremental puller catches up");
@@ -146,11 +161,14 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
         }
     }
     progress("second push");
-    let (phase, devices) = push_phase("second-push", devices, edited.len(), edited.len()).await?;
+    let (phase, devices) =
+        push_phase(target, "second-push", devices, edited.len(), edited.len()).await?;
     phases.push(phase);
 
     progress("incremental pull");
-    let mut phase = watcher.timed_pull("incremental-pull", edited.len()).await?;
+    let mut phase = watcher
+        .timed_pull(target, "incremental-pull", edited.len())
+        .await?;
     if phase.records > 0 {
         phase.ms_per_1000_records = Some(phase.wall_s * 1e6 / phase.records as f64);
     }
@@ -218,7 +236,7 @@ async fn bootstrap(
     account: &Account,
 ) -> anyhow::Result<(Phase, Device, HashMap<Uuid, Vec<Hash>>)> {
     let fresh = Device::login(target.url(0), i, account).await?;
-    let mut phase = fresh.timed_pull("bootstrap", 0).await?;
+    let mut phase = fresh.timed_pull(target, "bootstrap", 0).await?;
     let mut heads: HashMap<Uuid, Vec<Hash>> = HashMap::new();
     let (mut compacted, mut changes) = (0u64, 0usize);
     for id in fresh.replica.ids().await? {
@@ -307,12 +325,14 @@ const MAX_GIVE_UPS: usize = 10;
 /// Every device pushes at once; the phase is timed from the first push to the last answer, including
 /// pushes made again after the SDK gave up on them (counted in `pushes_given_up`).
 async fn push_phase(
+    target: &Target,
     name: &'static str,
     devices: Vec<Device>,
     records: usize,
     changes: usize,
 ) -> anyhow::Result<(Phase, Vec<Device>)> {
     let before: Vec<(u64, u64)> = devices.iter().map(|d| d.client.traffic()).collect();
+    let cpu = CpuClock::read(&target.pids);
     let start = Instant::now();
     let tasks: Vec<_> = devices
         .into_iter()
@@ -347,6 +367,7 @@ async fn push_phase(
         devices.push(d);
     }
     let wall = start.elapsed();
+    let cpu = cpu.zip(CpuClock::read(&target.pids));
     let traffic = devices
         .iter()
         .zip(before)
@@ -356,5 +377,6 @@ async fn push_phase(
         });
     let mut phase = Phase::new(name, wall, records, changes, &mut latencies, traffic);
     phase.pushes_given_up = Some(given_up);
+    phase.cpu = cpu.map(|(before, after)| after.since(&before));
     Ok((phase, devices))
 }

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 pub mod args;
+pub mod cpu;
 pub mod fleet;
 pub mod report;
 pub mod server;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cpu::CpuSplit;
 use crate::soak::SoakReport;
 
 /// One measured phase of a fleet run.
@@ -40,6 +41,9 @@ pub struct Phase {
     /// then made again, as a sync job does on its next run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushes_given_up: Option<usize>,
+    /// Where the phase's CPU time went (Linux): the servers, the devices, the rest, idle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuSplit>,
 }
 
 impl Phase {
@@ -71,6 +75,7 @@ impl Phase {
             docs_in_pages: None,
             ms_per_1000_records: None,
             pushes_given_up: None,
+            cpu: None,
         }
     }
 }
@@ -172,6 +177,15 @@ impl Report {
             }
             if let Some(ms) = p.ms_per_1000_records {
                 println!("  per 1,000 changed records: {ms:.1} ms");
+            }
+            if let Some(c) = p.cpu {
+                let server = c
+                    .server_s
+                    .map_or_else(|| "unknown".into(), |s| format!("{s:.2} s"));
+                println!(
+                    "  CPU: server {server}, devices {:.2} s, other (database) {:.2} s, idle {:.2} s",
+                    c.loadgen_s, c.other_s, c.idle_s
+                );
             }
         }
         println!(
