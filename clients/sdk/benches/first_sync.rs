@@ -44,7 +44,10 @@ fn incoming(n: usize) -> Vec<Incoming> {
                 ("name", Value::Str(format!("Customer {i}"))),
                 ("territory", Value::Str(territory.clone())),
                 ("city", Value::Str(format!("City {}", i % 97))),
-                ("phone", Value::Str(format!("+44 20 7946 {:04}", i % 10_000))),
+                (
+                    "phone",
+                    Value::Str(format!("+44 20 7946 {:04}", i % 10_000)),
+                ),
             ];
             let mut doc = record::create(&CUSTOMER, actor.clone(), &fields).expect("valid record");
             let listing = Listing::of(&record::project(&doc, &CUSTOMER).expect("projects"));

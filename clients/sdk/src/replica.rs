@@ -120,6 +120,13 @@ pub struct PullProgress {
     pub more: bool,
 }
 
+/// A record's push, with the document it was built from as stored and that document's heads.
+struct Outgoing {
+    push: DocPush,
+    stored: Vec<u8>,
+    heads: Vec<ChangeHash>,
+}
+
 /// Fault injection for crash tests: a process whose `FIELDSYNC_CRASH_AT` names this point aborts here.
 fn crash_point(name: &str) {
     if std::env::var("FIELDSYNC_CRASH_AT").is_ok_and(|v| v == name) {
@@ -464,35 +471,45 @@ impl Replica {
 
     /// The push request for every record with changes the server lacks.
     pub async fn pending_pushes(&self) -> Result<Vec<DocPush>, Error> {
+        Ok(self.outbox().await?.into_iter().map(|o| o.push).collect())
+    }
+
+    /// Every record with changes the server lacks: its push, and what `store::acknowledge` needs to
+    /// mark it once the server has them.
+    async fn outbox(&self) -> Result<Vec<Outgoing>, Error> {
         let actor = self.actor()?;
         let mut conn = self.pool.acquire().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM records WHERE pending > 0 ORDER BY id")
                 .fetch_all(&mut *conn)
                 .await?;
-        let mut pushes = Vec::with_capacity(ids.len());
+        let mut outbox = Vec::with_capacity(ids.len());
         for id in ids {
             let Ok(id) = Uuid::parse_str(&id) else {
                 continue;
             };
-            let Some(mut rec) = store::load(&mut conn, id, &actor).await? else {
+            let Some((mut rec, stored)) = store::load_stored(&mut conn, id, &actor).await? else {
                 continue;
             };
             let changes = rec.pending();
             if changes.is_empty() {
                 continue;
             }
-            pushes.push(DocPush {
-                id,
-                kind: rec.kind.name.to_string(),
-                base_heads: heads_of(&rec.base_heads),
-                changes: changes
-                    .iter()
-                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-                    .collect(),
+            outbox.push(Outgoing {
+                push: DocPush {
+                    id,
+                    kind: rec.kind.name.to_string(),
+                    base_heads: heads_of(&rec.base_heads),
+                    changes: changes
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
+                },
+                stored,
+                heads: rec.doc.get_heads(),
             });
         }
-        Ok(pushes)
+        Ok(outbox)
     }
 
     /// Pushes everything pending, then pulls until caught up. A device the server revoked is wiped.
@@ -579,19 +596,35 @@ impl Replica {
     pub async fn push(&self, client: &Client) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
         let actor = self.actor()?;
-        let pushes = self.pending_pushes().await?;
-        for batch in pushes.chunks(self.batch_size.load(Ordering::Relaxed)) {
+        let outbox = self.outbox().await?;
+        for batch in outbox.chunks(self.batch_size.load(Ordering::Relaxed)) {
             let checkpoint = self.checkpoint().await?;
             let response = client
                 .push(&PushRequest {
-                    docs: batch.to_vec(),
+                    docs: batch.iter().map(|o| o.push.clone()).collect(),
                     checkpoint,
                 })
                 .await?;
             crash_point("after-push");
             report.pushed_docs += batch.len();
             let mut tx = self.pool.begin().await?;
-            for (sent, result) in batch.iter().zip(response.results) {
+            // Records the server now has whole are marked in one statement; the rest (and any that
+            // changed since the push was built) are loaded and saved.
+            let acknowledged: Vec<store::Acknowledged> = batch
+                .iter()
+                .zip(&response.results)
+                .filter(|(_, r)| matches!(r.status, PushStatus::Applied | PushStatus::AlreadyKnown))
+                .map(|(o, r)| store::Acknowledged {
+                    id: r.id,
+                    stored: &o.stored,
+                    heads: &o.heads,
+                })
+                .collect();
+            let marked = store::acknowledge(&mut tx, &acknowledged).await?;
+            for (sent, result) in batch.iter().map(|o| &o.push).zip(response.results) {
+                if marked.contains(&result.id) {
+                    continue;
+                }
                 let Some(mut rec) = store::load(&mut tx, result.id, &actor).await? else {
                     continue;
                 };
