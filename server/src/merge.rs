@@ -6,6 +6,13 @@
 //! projection row, the heads and the feed position in the one transaction of the batch. A document that
 //! fails any check is rejected as a whole and changes nothing; the rest of the batch goes on.
 //!
+//! A batch is merged first outside any transaction ([`merge_ahead`]), then written in one
+//! ([`MergedAhead::commit`]): the write transaction reads again what the merge depended on (the
+//! documents' rows, the territories, the device's orphan changes, the parents) and writes the merge
+//! only if all of it is unchanged, and otherwise merges again inside the transaction. The result is
+//! what merging inside the transaction would have given, but SQLite's one writer no longer waits for
+//! other pushes' merges, only for their writes.
+//!
 //! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table
 //! (`batch_write` holds the statements; only this module calls it).
 
@@ -65,51 +72,204 @@ pub async fn push(
     who: &Principal,
     request: PushRequest,
 ) -> Result<PushResponse, Error> {
+    merge_ahead(state, who, request).await?.commit(state).await
+}
+
+/// A push merged into what the database held when it was read, not yet written.
+pub struct MergedAhead<'a> {
+    who: &'a Principal,
+    /// The documents' ids in request order, for the answer.
+    order: Vec<Uuid>,
+    /// Sorted: the order in which rows are locked.
+    ids: Vec<Uuid>,
+    docs: Vec<Prepared>,
+    /// What the merge read, and what it decided. None once used.
+    ahead: Option<(Inputs, Merge)>,
+}
+
+/// The first step of a push: checks the request and merges every document outside any write
+/// transaction, so that pushes merge in parallel even on SQLite, which has one writer. Nothing is
+/// written; [`MergedAhead::commit`] writes it.
+pub async fn merge_ahead<'a>(
+    state: &AppState,
+    who: &'a Principal,
+    request: PushRequest,
+) -> Result<MergedAhead<'a>, Error> {
     request.check(&state.limits)?;
     checkpoint::check(who, request.checkpoint)?;
-    let mut ids = HashSet::new();
-    if let Some(dup) = request.docs.iter().find(|d| !ids.insert(d.id)) {
+    let mut seen = HashSet::new();
+    if let Some(dup) = request.docs.iter().find(|d| !seen.insert(d.id)) {
         return Err(Error::bad_request(
             "duplicate_document",
             format!("document {} appears twice in one push", dup.id),
         ));
     }
-    let mut prepared: Vec<Prepared> = request
+    let mut docs: Vec<Prepared> = request
         .docs
         .into_iter()
         .map(|d| prepare(d, &state.limits))
         .collect();
     // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
     // in the same batch as the customer it belongs to.
-    let order: Vec<Uuid> = prepared.iter().map(|p| p.id).collect();
-    prepared.sort_by_key(|p| matches!(p.kind, Ok(k) if matches!(k.scope, Scope::Parent { .. })));
-    let mut attempt = 0;
-    let batch = loop {
-        attempt += 1;
-        let txn = state.db.begin_write().await?;
-        let result = match merge_batch(&txn, state, who, &prepared).await {
-            Ok(batch) => txn.commit().await.map(|()| batch),
-            Err(e) => {
-                // Roll back (and release SQLite's write lock) before waiting to retry.
-                drop(txn);
-                Err(e)
+    let order: Vec<Uuid> = docs.iter().map(|p| p.id).collect();
+    docs.sort_by_key(|p| matches!(p.kind, Ok(k) if matches!(k.scope, Scope::Parent { .. })));
+    let mut ids = order.clone();
+    ids.sort_unstable();
+    let conn = &state.db.conn;
+    let inputs = Inputs::read(conn, &ids, who.device_id, false).await?;
+    let merge = merge_docs(conn, false, state, who, &docs, &inputs).await?;
+    Ok(MergedAhead {
+        who,
+        order,
+        ids,
+        docs,
+        ahead: Some((inputs, merge)),
+    })
+}
+
+impl MergedAhead<'_> {
+    /// The second step of a push: writes the merge in one transaction if nothing it read has changed
+    /// since (the common case: devices mostly push records nobody else is pushing at that moment);
+    /// otherwise merges again inside the transaction, where nothing can change under it.
+    pub async fn commit(mut self, state: &AppState) -> Result<PushResponse, Error> {
+        let mut attempt = 0;
+        let batch = loop {
+            attempt += 1;
+            let txn = state.db.begin_write().await?;
+            let result = match self.write(&txn, state).await {
+                Ok(batch) => txn.commit().await.map(|()| batch),
+                Err(e) => {
+                    // Roll back (and release SQLite's write lock) before waiting to retry.
+                    drop(txn);
+                    Err(e)
+                }
+            };
+            match result {
+                Err(e) if retry_after(&e, attempt).await => continue,
+                other => break other?,
             }
         };
-        match result {
-            Err(e) if retry_after(&e, attempt).await => continue,
-            other => break other?,
+        for (id, heads, doc) in batch.cached {
+            state.cache.put(id, heads, doc);
         }
-    };
-    for (id, heads, doc) in batch.cached {
-        state.cache.put(id, heads, doc);
+        let mut by_id: HashMap<Uuid, DocResult> =
+            batch.results.into_iter().map(|r| (r.id, r)).collect();
+        let results = self
+            .order
+            .iter()
+            .filter_map(|id| by_id.remove(id))
+            .collect();
+        Ok(PushResponse {
+            results,
+            seq: batch.seq,
+        })
     }
-    let mut by_id: HashMap<Uuid, DocResult> =
-        batch.results.into_iter().map(|r| (r.id, r)).collect();
-    let results = order.iter().filter_map(|id| by_id.remove(id)).collect();
-    Ok(PushResponse {
-        results,
-        seq: batch.seq,
-    })
+
+    async fn write(&mut self, txn: &DatabaseTransaction, state: &AppState) -> Result<Batch, Error> {
+        let inputs = Inputs::read(txn, &self.ids, self.who.device_id, true).await?;
+        let merge = match self.ahead.take() {
+            Some((read, merge))
+                if read.same_as(&inputs) && merge.parents_unchanged(txn).await? =>
+            {
+                merge
+            }
+            ahead => {
+                if ahead.is_some() {
+                    state.metrics.push_merged_again.inc();
+                }
+                merge_docs(txn, true, state, self.who, &self.docs, &inputs).await?
+            }
+        };
+        store_merge(txn, self.who, merge).await
+    }
+}
+
+/// Everything of the database a merge depends on besides the documents' contents, which follow
+/// their rows (every write of a document's chunks also writes its row's heads).
+struct Inputs {
+    rows: HashMap<Uuid, document::Model>,
+    territories: HashMap<String, Uuid>,
+    /// This device's stored orphan changes of the batch's documents.
+    orphans: HashMap<Uuid, Vec<Change>>,
+}
+
+impl Inputs {
+    /// With `lock`, the documents' rows are locked in id order, so two pushes of overlapping batches
+    /// cannot deadlock and no two processes write the same document at once.
+    async fn read(
+        conn: &impl ConnectionTrait,
+        ids: &[Uuid],
+        device_id: Uuid,
+        lock: bool,
+    ) -> Result<Inputs, Error> {
+        let mut rows = document::Entity::find()
+            .filter(document::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(document::Column::Id);
+        if lock {
+            rows = rows.lock_exclusive();
+        }
+        Ok(Inputs {
+            rows: rows
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect(),
+            territories: territory::Entity::find()
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|t| (t.name, t.id))
+                .collect(),
+            orphans: load_orphans(conn, ids, device_id).await?,
+        })
+    }
+
+    fn same_as(&self, now: &Inputs) -> bool {
+        let orphans = |i: &Inputs| -> HashSet<(Uuid, ChangeHash)> {
+            i.orphans
+                .iter()
+                .flat_map(|(id, changes)| changes.iter().map(|c| (*id, c.hash())))
+                .collect()
+        };
+        self.rows == now.rows
+            && self.territories == now.territories
+            && orphans(self) == orphans(now)
+    }
+}
+
+/// What merging a batch decided, before anything is written.
+struct Merge {
+    /// Documents that need no write: already known, refused, waiting for dependencies, quarantined.
+    results: Vec<DocResult>,
+    writes: Vec<Write>,
+    extras: Extras,
+    /// The parent records the merge read, as it read them.
+    parents: HashMap<Uuid, Option<document::Model>>,
+}
+
+impl Merge {
+    /// Whether the parents the merge read are still as they were; locks them.
+    async fn parents_unchanged(&self, txn: &DatabaseTransaction) -> Result<bool, Error> {
+        if self.parents.is_empty() {
+            return Ok(true);
+        }
+        let mut ids: Vec<Uuid> = self.parents.keys().copied().collect();
+        ids.sort_unstable();
+        let now: HashMap<Uuid, document::Model> = document::Entity::find()
+            .filter(document::Column::Id.is_in(ids))
+            .order_by_asc(document::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        Ok(self
+            .parents
+            .iter()
+            .all(|(id, read)| read.as_ref() == now.get(id)))
+    }
 }
 
 fn prepare(doc: DocPush, limits: &Limits) -> Prepared {
@@ -170,53 +330,57 @@ struct QuarantineEntry {
     changes: Vec<u8>,
 }
 
-async fn merge_batch(
-    txn: &DatabaseTransaction,
+/// Merges every document of a batch into what `conn` reads, writing nothing. With `lock`, the
+/// parents it reads are locked (inside a write transaction).
+async fn merge_docs(
+    conn: &impl ConnectionTrait,
+    lock: bool,
     state: &AppState,
     who: &Principal,
     docs: &[Prepared],
-) -> Result<Batch, Error> {
-    let mut ids: Vec<Uuid> = docs.iter().map(|d| d.id).collect();
-    ids.sort_unstable();
-    // Lock the pushed documents' rows in id order, so two pushes of overlapping batches cannot
-    // deadlock and no two processes merge into the same document at once.
-    let rows: HashMap<Uuid, document::Model> = document::Entity::find()
-        .filter(document::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(document::Column::Id)
-        .lock_exclusive()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-    let territories: HashMap<String, Uuid> = territory::Entity::find()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|t| (t.name, t.id))
-        .collect();
+    inputs: &Inputs,
+) -> Result<Merge, Error> {
     let mut pending: HashMap<Uuid, (&'static str, Option<Uuid>)> = HashMap::new();
-    let mut results = Vec::new();
-    let mut writes = Vec::new();
-    let mut extras = Extras::default();
-    let orphans = load_orphans(txn, &ids, who.device_id).await?;
+    let mut merge = Merge {
+        results: Vec::new(),
+        writes: Vec::new(),
+        extras: Extras::default(),
+        parents: HashMap::new(),
+    };
     for doc in docs {
-        let ctx = DocContext {
-            txn,
+        let mut ctx = DocContext {
+            conn,
+            lock,
             state,
             who,
-            territories: &territories,
+            territories: &inputs.territories,
             pending: &pending,
-            orphans: &orphans,
+            orphans: &inputs.orphans,
+            parents: &mut merge.parents,
         };
-        match merge_one(&ctx, doc, rows.get(&doc.id), &mut extras).await? {
-            Outcome::Done(result) => results.push(result),
+        match merge_one(&mut ctx, doc, inputs.rows.get(&doc.id), &mut merge.extras).await? {
+            Outcome::Done(result) => merge.results.push(result),
             Outcome::Write(write) => {
                 pending.insert(write.id, (write.kind.name, write.territory_id));
-                writes.push(*write);
+                merge.writes.push(*write);
             }
         }
     }
+    Ok(merge)
+}
+
+/// Writes a merged batch.
+async fn store_merge(
+    txn: &DatabaseTransaction,
+    who: &Principal,
+    merge: Merge,
+) -> Result<Batch, Error> {
+    let Merge {
+        mut results,
+        writes,
+        extras,
+        ..
+    } = merge;
     let mut cached = Vec::new();
     let mut seq = 0;
     // The feed position is allocated last: it locks the counter until commit (see `allocate_seq`).
@@ -245,8 +409,10 @@ async fn merge_batch(
     })
 }
 
-struct DocContext<'a> {
-    txn: &'a DatabaseTransaction,
+struct DocContext<'a, C> {
+    conn: &'a C,
+    /// Whether to lock the parents read (inside a write transaction).
+    lock: bool,
     state: &'a AppState,
     who: &'a Principal,
     territories: &'a HashMap<String, Uuid>,
@@ -254,10 +420,12 @@ struct DocContext<'a> {
     pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
     /// This device's stored orphan changes of the batch's documents.
     orphans: &'a HashMap<Uuid, Vec<Change>>,
+    /// The parents read so far, as read.
+    parents: &'a mut HashMap<Uuid, Option<document::Model>>,
 }
 
-async fn merge_one(
-    ctx: &DocContext<'_>,
+async fn merge_one<C: ConnectionTrait>(
+    ctx: &mut DocContext<'_, C>,
     doc: &Prepared,
     row: Option<&document::Model>,
     extras: &mut Extras,
@@ -298,7 +466,7 @@ async fn merge_one(
     let mut am = match row {
         Some(row) => match ctx.state.cache.take(doc.id, &row.heads) {
             Some(am) => am,
-            None => docstore::load(ctx.txn, doc.id).await?,
+            None => docstore::load(ctx.conn, doc.id).await?,
         },
         None => AutoCommit::new(),
     };
@@ -447,8 +615,8 @@ async fn merge_one(
 
 /// Where the merged record belongs, and whether `who` may put it there. The outer error is a storage
 /// failure; the inner one a refusal of this document.
-async fn resolve_scope(
-    ctx: &DocContext<'_>,
+async fn resolve_scope<C: ConnectionTrait>(
+    ctx: &mut DocContext<'_, C>,
     kind: &KindSchema,
     projection: &Projection,
     row: Option<&document::Model>,
@@ -473,21 +641,17 @@ async fn resolve_scope(
             let parent_id = Uuid::parse_str(key).unwrap_or_default();
             let parent = match ctx.pending.get(&parent_id) {
                 Some((k, t)) => Some((*k, *t, ctx.who.user_id)),
-                None => document::Entity::find_by_id(parent_id)
-                    .lock_exclusive()
-                    .one(ctx.txn)
-                    .await?
-                    .map(|p| {
-                        (
-                            if p.kind == parent_kind {
-                                parent_kind
-                            } else {
-                                ""
-                            },
-                            p.territory_id,
-                            p.owner_id,
-                        )
-                    }),
+                None => read_parent(ctx, parent_id).await?.map(|p| {
+                    (
+                        if p.kind == parent_kind {
+                            parent_kind
+                        } else {
+                            ""
+                        },
+                        p.territory_id,
+                        p.owner_id,
+                    )
+                }),
             };
             match parent {
                 Some((k, t, owner)) if k == parent_kind && ctx.who.can_access(t, owner) => {
@@ -518,6 +682,24 @@ async fn resolve_scope(
         )));
     }
     Ok(Ok((territory, parent)))
+}
+
+/// A parent record, remembered as read so that a merge made ahead of its write can tell whether it
+/// still holds.
+async fn read_parent<C: ConnectionTrait>(
+    ctx: &mut DocContext<'_, C>,
+    id: Uuid,
+) -> Result<Option<document::Model>, Error> {
+    if let Some(read) = ctx.parents.get(&id) {
+        return Ok(read.clone());
+    }
+    let mut find = document::Entity::find_by_id(id);
+    if ctx.lock {
+        find = find.lock_exclusive();
+    }
+    let parent = find.one(ctx.conn).await?;
+    ctx.parents.insert(id, parent.clone());
+    Ok(parent)
 }
 
 /// A device that lost access to a document while offline may still hand in its edits: they go to a

@@ -63,6 +63,7 @@ pub struct Metrics {
     device_lag: Histogram,
     /// Shared with `ReadAhead`, which counts the pages it answers.
     pub pages_read_ahead: Counter,
+    pub push_merged_again: Counter,
     rate_limited: Family<Limit, Counter>,
 }
 
@@ -147,6 +148,13 @@ impl Metrics {
             "First-sync pages answered from a read ahead",
             pages_read_ahead.clone(),
         );
+        let push_merged_again = Counter::default();
+        registry.register(
+            "fieldsync_sync_push_merged_again",
+            "Push batches merged again inside their write transaction because a record they read \
+             changed after they were merged",
+            push_merged_again.clone(),
+        );
         let rate_limited = Family::<Limit, Counter>::default();
         registry.register(
             "fieldsync_rate_limited",
@@ -165,6 +173,7 @@ impl Metrics {
             pulled_docs,
             device_lag,
             pages_read_ahead,
+            push_merged_again,
             rate_limited,
         }
     }

@@ -241,3 +241,99 @@ storage_test! {
         assert_eq!(report.rejected.iter().find(|(id, _)| *id == stray).map(|(_, r)| r.code.as_str()), Some("unknown_parent"));
     }
 }
+
+/// Merges `device`'s pending pushes ahead of their write, as the server's push does first.
+async fn merge_ahead_of<'a>(
+    server: &TestServer,
+    device: &fieldsync_e2e::Device,
+    who: &'a fieldsync_server::scope::Principal,
+) -> fieldsync_server::merge::MergedAhead<'a> {
+    let docs = device.replica.pending_pushes().await.unwrap();
+    assert!(!docs.is_empty());
+    fieldsync_server::merge::merge_ahead(
+        &server.state,
+        who,
+        PushRequest {
+            docs,
+            checkpoint: 0,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn principal(
+    server: &TestServer,
+    device: &fieldsync_e2e::Device,
+) -> fieldsync_server::scope::Principal {
+    fieldsync_server::auth::authenticate(&server.state, &device.login.token)
+        .await
+        .unwrap()
+}
+
+storage_test! {
+    async fn a_push_whose_record_changed_after_its_merge_is_merged_again(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let id = anna.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        anna.replica.update(id, &[("phone", "111".into())]).await.unwrap();
+        ben.replica.update(id, &[("city", "Lyon".into())]).await.unwrap();
+
+        // Unchanged since its merge: written as merged.
+        let who = principal(&server, &anna).await;
+        let ahead = merge_ahead_of(&server, &anna, &who).await;
+        let merged_again = || server.state.metrics.push_merged_again.get();
+        let response = ahead.commit(&server.state).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::Applied);
+        assert_eq!(merged_again(), 0);
+
+        // Ben's edit is written between the merge of Anna's next push and its write: the write must
+        // not replace the record with a merge that lacks Ben's edit.
+        anna.replica.update(id, &[("email", "buyer@acme.test".into())]).await.unwrap();
+        let ahead = merge_ahead_of(&server, &anna, &who).await;
+        assert!(ben.sync().await.rejected.is_empty());
+        let response = ahead.commit(&server.state).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::Applied);
+        assert_eq!(merged_again(), 1);
+        let row = server.projected("customers", id, &["phone", "city", "email"]).await;
+        assert_eq!(row, vec![Some("111".to_string()), Some("Lyon".to_string()), Some("buyer@acme.test".to_string())]);
+        anna.sync().await;
+        ben.sync().await;
+        assert_eq!(anna.replica.heads(id).await, server.heads(id).await);
+        assert_eq!(ben.replica.heads(id).await, server.heads(id).await);
+        assert_eq!(anna.replica.get(id).await.unwrap().get("city"), &Value::from("Lyon"));
+    }
+}
+
+storage_test! {
+    async fn a_contact_whose_customer_moved_after_its_merge_is_checked_again(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North", "South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let customer_id = ben.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        ben.sync().await;
+        anna.sync().await;
+        let contact = anna.replica.create("contact", &[("customer_id", customer_id.to_string().as_str().into()), ("name", "Jo".into())]).await.unwrap();
+
+        // Merged while Anna may see the customer; the customer moves to a territory she may not see
+        // before the contact is written.
+        let who = principal(&server, &anna).await;
+        let ahead = merge_ahead_of(&server, &anna, &who).await;
+        ben.replica.update(customer_id, &[("territory", "South".into())]).await.unwrap();
+        assert!(ben.sync().await.rejected.is_empty());
+        let response = ahead.commit(&server.state).await.unwrap();
+        assert_eq!(server.state.metrics.push_merged_again.get(), 1);
+        let result = &response.results[0];
+        assert_eq!(result.id, contact);
+        assert_eq!(result.status, PushStatus::Rejected);
+        assert_eq!(result.reason.as_ref().map(|r| r.code.as_str()), Some("unknown_parent"));
+        assert_eq!(server.count("contacts").await, 0);
+    }
+}
