@@ -73,6 +73,14 @@ impl Db {
         self.backend() == DatabaseBackend::Postgres
     }
 
+    /// Whether a push is merged before its write transaction begins: on SQLite, whose one writer
+    /// would otherwise wait for every other push's merge. PostgreSQL merges pushes in parallel inside
+    /// their transactions, under row locks; merging ahead there only read every row twice (large
+    /// preset: 21,768 against 24,803 changes/s).
+    pub fn merges_ahead(&self) -> bool {
+        self.write_lock.is_some()
+    }
+
     /// Begins a write transaction. On SQLite it first takes the process's write lock.
     pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
         let guard = self.lock_writes().await;

@@ -6,8 +6,8 @@
 //! projection row, the heads and the feed position in the one transaction of the batch. A document that
 //! fails any check is rejected as a whole and changes nothing; the rest of the batch goes on.
 //!
-//! A batch is merged first outside any transaction ([`merge_ahead`]), then written in one
-//! ([`MergedAhead::commit`]): the write transaction reads again what the merge depended on (the
+//! On SQLite a batch is merged first outside any transaction ([`stage`]), then written in one
+//! ([`Staged::commit`]): the write transaction reads again what the merge depended on (the
 //! documents' rows, the territories, the device's orphan changes, the parents) and writes the merge
 //! only if all of it is unchanged, and otherwise merges again inside the transaction. The result is
 //! what merging inside the transaction would have given, but SQLite's one writer no longer waits for
@@ -30,6 +30,7 @@ use sync_core::protocol::{
 };
 use sync_core::record::{self, Listing, Projection};
 use sync_core::{inspect, kinds, KindSchema, Scope};
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -72,29 +73,33 @@ pub async fn push(
     who: &Principal,
     request: PushRequest,
 ) -> Result<PushResponse, Error> {
-    merge_ahead(state, who, request).await?.commit(state).await
+    stage(state, who, request).await?.commit(state).await
 }
 
-/// A push merged into what the database held when it was read, not yet written.
-pub struct MergedAhead<'a> {
+/// A push checked and parsed and, where the database has one writer, merged; not yet written.
+pub struct Staged<'a> {
     who: &'a Principal,
     /// The documents' ids in request order, for the answer.
     order: Vec<Uuid>,
     /// Sorted: the order in which rows are locked.
     ids: Vec<Uuid>,
     docs: Vec<Prepared>,
-    /// What the merge read, and what it decided. None once used.
+    /// What a merge ahead read, and what it decided; None if there was none, or once used.
     ahead: Option<(Inputs, Merge)>,
+    /// Held from the merge ahead until the write: see `AppState::merge_slots`.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
-/// The first step of a push: checks the request and merges every document outside any write
-/// transaction, so that pushes merge in parallel even on SQLite, which has one writer. Nothing is
-/// written; [`MergedAhead::commit`] writes it.
-pub async fn merge_ahead<'a>(
+/// The first step of a push: checks the request and, on SQLite (see [`Db::merges_ahead`]), merges
+/// every document outside any write transaction, so that pushes merge in parallel although SQLite
+/// has one writer. Nothing is written; [`Staged::commit`] writes it.
+///
+/// [`Db::merges_ahead`]: crate::db::Db::merges_ahead
+pub async fn stage<'a>(
     state: &AppState,
     who: &'a Principal,
     request: PushRequest,
-) -> Result<MergedAhead<'a>, Error> {
+) -> Result<Staged<'a>, Error> {
     request.check(&state.limits)?;
     checkpoint::check(who, request.checkpoint)?;
     let mut seen = HashSet::new();
@@ -115,19 +120,31 @@ pub async fn merge_ahead<'a>(
     docs.sort_by_key(|p| matches!(p.kind, Ok(k) if matches!(k.scope, Scope::Parent { .. })));
     let mut ids = order.clone();
     ids.sort_unstable();
-    let conn = &state.db.conn;
-    let inputs = Inputs::read(conn, &ids, who.device_id, false).await?;
-    let merge = merge_docs(conn, false, state, who, &docs, &inputs).await?;
-    Ok(MergedAhead {
+    let (ahead, slot) = if state.db.merges_ahead() {
+        let slot = state
+            .merge_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the merge slots are never closed");
+        let conn = &state.db.conn;
+        let inputs = Inputs::read(conn, &ids, who.device_id, false).await?;
+        let merge = merge_docs(conn, false, state, who, &docs, &inputs).await?;
+        (Some((inputs, merge)), Some(slot))
+    } else {
+        (None, None)
+    };
+    Ok(Staged {
         who,
         order,
         ids,
         docs,
-        ahead: Some((inputs, merge)),
+        ahead,
+        _slot: slot,
     })
 }
 
-impl MergedAhead<'_> {
+impl Staged<'_> {
     /// The second step of a push: writes the merge in one transaction if nothing it read has changed
     /// since (the common case: devices mostly push records nobody else is pushing at that moment);
     /// otherwise merges again inside the transaction, where nothing can change under it.
