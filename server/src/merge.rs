@@ -219,19 +219,8 @@ impl Inputs {
         device_id: Uuid,
         lock: bool,
     ) -> Result<Inputs, Error> {
-        let mut rows = document::Entity::find()
-            .filter(document::Column::Id.is_in(ids.iter().copied()))
-            .order_by_asc(document::Column::Id);
-        if lock {
-            rows = rows.lock_exclusive();
-        }
         Ok(Inputs {
-            rows: rows
-                .all(conn)
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r))
-                .collect(),
+            rows: rows_by_id(conn, ids, lock).await?,
             territories: territory::Entity::find()
                 .all(conn)
                 .await?
@@ -255,6 +244,27 @@ impl Inputs {
     }
 }
 
+/// The documents' rows of `ids` (sorted), by id. With `lock`, locked in id order, so that two
+/// transactions locking overlapping sets cannot deadlock.
+async fn rows_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<HashMap<Uuid, document::Model>, Error> {
+    let mut rows = document::Entity::find()
+        .filter(document::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(document::Column::Id);
+    if lock {
+        rows = rows.lock_exclusive();
+    }
+    Ok(rows
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect())
+}
+
 /// What merging a batch decided, before anything is written.
 struct Merge {
     /// Documents that need no write: already known, refused, waiting for dependencies, quarantined.
@@ -273,15 +283,7 @@ impl Merge {
         }
         let mut ids: Vec<Uuid> = self.parents.keys().copied().collect();
         ids.sort_unstable();
-        let now: HashMap<Uuid, document::Model> = document::Entity::find()
-            .filter(document::Column::Id.is_in(ids))
-            .order_by_asc(document::Column::Id)
-            .lock_exclusive()
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let now = rows_by_id(txn, &ids, true).await?;
         Ok(self
             .parents
             .iter()

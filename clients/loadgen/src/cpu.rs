@@ -33,14 +33,15 @@ impl CpuClock {
     pub fn read(server_pids: &[u32]) -> Option<CpuClock> {
         let (busy, idle) = machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
         let me = std::process::id();
-        let server = match server_pids.is_empty() || server_pids.contains(&me) {
-            true => None,
-            false => Some(
+        let server = if server_pids.is_empty() || server_pids.contains(&me) {
+            None
+        } else {
+            Some(
                 server_pids
                     .iter()
                     .map(|pid| process_ticks(*pid))
                     .sum::<Option<u64>>()?,
-            ),
+            )
         };
         Some(CpuClock {
             busy,
