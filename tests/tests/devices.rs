@@ -3,6 +3,7 @@
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
 use proptest::prelude::*;
+use sea_orm::ConnectionTrait;
 use sync_core::{Role, Value};
 use uuid::Uuid;
 
@@ -171,6 +172,67 @@ storage_test! {
         anna.sync().await;
         assert_eq!(anna.replica.get(busy).await.unwrap().get("city"), &Value::from("Nice"));
         assert_eq!(anna.replica.heads(busy).await, server.heads(busy).await);
+    }
+}
+
+storage_test! {
+    /// A server newer than the app may hold records of a kind the app does not know. A device keeps
+    /// them as they arrive, in a first sync and in later pulls, so that its feed goes on and it holds
+    /// every record of its scope (verified with the server), but it neither reads nor edits them.
+    async fn a_device_keeps_records_of_a_kind_it_does_not_know(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", dirs[0].path()).await;
+        let mut held = Device::login_durable(&server.url, "anna@x.test", dirs[1].path()).await;
+        let known = anna.replica.create("customer", &customer("Known", "North")).await.unwrap();
+        anna.sync().await;
+        held.sync().await;
+        let newer = anna.replica.create("customer", &customer("Newer", "North")).await.unwrap();
+        anna.sync().await;
+        anna.replica.update(newer, &[("phone", "111".into())]).await.unwrap();
+        anna.sync().await;
+        // What a newer server would hold: a record of a kind this build has never heard of.
+        let conn = &server.state.db.conn;
+        conn.execute(sea_orm::Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            match db.is_postgres() {
+                true => "UPDATE documents SET kind = 'route_plan' WHERE id = $1",
+                false => "UPDATE documents SET kind = 'route_plan' WHERE id = ?",
+            },
+            [newer.into()],
+        ))
+        .await
+        .unwrap();
+
+        // `held` gets the record through the feed, `fresh` through a first sync.
+        let mut fresh = Device::login_durable(&server.url, "anna@x.test", dirs[2].path()).await;
+        for device in [&mut held, &mut fresh] {
+            device.sync().await;
+            assert_eq!(device.replica.heads(newer).await, server.heads(newer).await);
+            assert_eq!(device.replica.info(newer).await.unwrap().kind, "route_plan");
+            let unknown = |e: fieldsync_sdk::Error| {
+                matches!(e, fieldsync_sdk::Error::Core(sync_core::Error::UnknownKind(k)) if k == "route_plan")
+            };
+            assert!(unknown(device.replica.get(newer).await.unwrap_err()));
+            assert!(unknown(device.replica.update(newer, &[("phone", "222".into())]).await.unwrap_err()));
+            assert_eq!(device.replica.outbox_len().await.unwrap(), 0);
+            let listed: Vec<Uuid> = device.replica.list("customer").await.unwrap().iter().map(|r| r.id).collect();
+            assert_eq!(listed, vec![known]);
+            let verify = device.replica.verify(&device.client).await.unwrap();
+            assert!(verify.differing.is_empty() && verify.unknown.is_empty(), "{verify:?}");
+        }
+        // The records it can read go on syncing around the one it cannot.
+        held.replica.update(known, &[("city", "Lyon".into())]).await.unwrap();
+        held.sync().await;
+        fresh.sync().await;
+        assert_eq!(fresh.replica.get(known).await.unwrap().get("city"), &Value::from("Lyon"));
+        // Kept across a restart, and readable by a build that knows the kind: the same document.
+        fresh = fresh.reopen(dirs[2].path()).await;
+        assert_eq!(fresh.replica.heads(newer).await, server.heads(newer).await);
+        let doc = fresh.replica.doc(newer).await.unwrap();
+        let read = sync_core::record::project(&doc, &sync_core::kinds::CUSTOMER).unwrap();
+        assert_eq!(read.get("phone"), &Value::from("111"));
     }
 }
 

@@ -73,7 +73,7 @@ fn arrived(records: &[Incoming]) -> Vec<Arrived<'_>> {
         .iter()
         .map(|r| Arrived {
             id: r.id,
-            kind: &CUSTOMER,
+            kind: CUSTOMER.name,
             doc: Cow::Borrowed(&r.doc),
             heads: &r.heads,
             listing: &r.listing,

@@ -34,7 +34,7 @@ use sync_core::schema::DELETED_FIELD;
 use sync_core::{inspect, kinds, KindSchema, Role, Value};
 use uuid::Uuid;
 
-use crate::store::{self, get_meta, set_meta, StoredRecord};
+use crate::store::{self, get_meta, set_meta, Kind, StoredRecord};
 use crate::{Client, Error};
 
 /// Who this device is, as the server told it at login.
@@ -302,7 +302,11 @@ impl Replica {
         let doc = record::create(kind, self.actor()?, fields)?;
         let id = Uuid::now_v7();
         let mut conn = self.pool.acquire().await?;
-        store::save(&mut conn, &mut StoredRecord::new(id, kind, doc)).await?;
+        store::save(
+            &mut conn,
+            &mut StoredRecord::new(id, Kind::Known(kind), doc),
+        )
+        .await?;
         Ok(id)
     }
 
@@ -315,7 +319,7 @@ impl Replica {
         let mut rec = store::load(&mut tx, id, &actor)
             .await?
             .ok_or(Error::UnknownRecord(id))?;
-        record::update(&mut rec.doc, rec.kind, fields)?;
+        record::update(&mut rec.doc, kind, fields)?;
         store::save(&mut tx, &mut rec).await?;
         tx.commit().await?;
         Ok(())
@@ -342,7 +346,7 @@ impl Replica {
     /// The record's fields, read from its document.
     pub async fn get(&self, id: Uuid) -> Result<Projection, Error> {
         let rec = self.load(id).await?;
-        Ok(record::project(&rec.doc, rec.kind)?)
+        Ok(record::project(&rec.doc, rec.kind.schema()?)?)
     }
 
     /// A copy of the record's document.
@@ -498,7 +502,7 @@ impl Replica {
             outbox.push(Outgoing {
                 push: DocPush {
                     id,
-                    kind: rec.kind.name.to_string(),
+                    kind: rec.kind.name().to_string(),
                     base_heads: heads_of(&rec.base_heads),
                     changes: changes
                         .iter()
@@ -741,36 +745,37 @@ impl Replica {
         let mut appended = Vec::new();
         let mut merge = Vec::new();
         for update in &page.docs {
-            let kind = kinds::get(&update.kind)?;
             let holds = held.get(&update.id);
             let settled = holds.is_some_and(|h| h.pending == 0) && !reconciling;
             let arrived = |listing| store::Arrived {
                 id: update.id,
-                kind,
+                kind: &update.kind,
                 doc: concat(&update.chunks),
                 heads: &update.heads,
                 listing,
             };
             match (&update.listing, &update.tip_listing) {
-                _ if update.heads.is_empty() => merge.push((update, kind)),
+                _ if update.heads.is_empty() => merge.push(update),
                 _ if settled && holds.is_some_and(|h| h.base_heads == update.heads) => {}
                 (Some(listing), _) if holds.is_none() => whole.push(arrived(listing)),
                 (Some(listing), _) | (None, Some(listing)) if settled => {
                     appended.push(arrived(listing))
                 }
-                _ => merge.push((update, kind)),
+                _ => merge.push(update),
             }
         }
         report.pulled_docs += page.docs.len();
         store::insert_whole(&mut tx, &whole).await?;
         store::append(&mut tx, &appended).await?;
         report.merged_docs += merge.len();
-        for (update, kind) in merge {
+        for update in merge {
             let mut rec = match store::load(&mut tx, update.id, actor).await? {
                 Some(rec) => rec,
-                None => {
-                    StoredRecord::new(update.id, kind, AutoCommit::new().with_actor(actor.clone()))
-                }
+                None => StoredRecord::new(
+                    update.id,
+                    Kind::of(&update.kind),
+                    AutoCommit::new().with_actor(actor.clone()),
+                ),
             };
             let before = rec.doc.get_heads();
             for chunk in &update.chunks {

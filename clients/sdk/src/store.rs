@@ -109,10 +109,44 @@ pub async fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> Re
     Ok(())
 }
 
+/// A stored record's kind. A server newer than this app may send records of a kind the app does not
+/// know: the device keeps them (their documents, heads and the server's listing) and syncs them like
+/// any other, so that nothing stalls the feed and every record is there once the app knows the kind,
+/// but it cannot read or edit them until then.
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Known(&'static KindSchema),
+    Unknown(String),
+}
+
+impl Kind {
+    pub fn of(name: &str) -> Kind {
+        match kinds::get(name) {
+            Ok(schema) => Kind::Known(schema),
+            Err(_) => Kind::Unknown(name.to_string()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Kind::Known(schema) => schema.name,
+            Kind::Unknown(name) => name,
+        }
+    }
+
+    /// The schema to read and write the record by; `unknown_kind` for a kind this app does not know.
+    pub fn schema(&self) -> Result<&'static KindSchema, Error> {
+        match self {
+            Kind::Known(schema) => Ok(schema),
+            Kind::Unknown(name) => Err(sync_core::Error::UnknownKind(name.clone()).into()),
+        }
+    }
+}
+
 /// One record as stored, with its document loaded.
 pub struct StoredRecord {
     pub id: Uuid,
-    pub kind: &'static KindSchema,
+    pub kind: Kind,
     pub doc: AutoCommit,
     /// Hashes of the changes the server has.
     pub server_has: HashSet<ChangeHash>,
@@ -124,7 +158,7 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
-    pub fn new(id: Uuid, kind: &'static KindSchema, doc: AutoCommit) -> StoredRecord {
+    pub fn new(id: Uuid, kind: Kind, doc: AutoCommit) -> StoredRecord {
         StoredRecord {
             id,
             kind,
@@ -183,7 +217,7 @@ pub async fn load_stored(
     else {
         return Ok(None);
     };
-    let kind = kinds::get(row.get::<&str, _>("kind"))?;
+    let kind = Kind::of(row.get::<&str, _>("kind"));
     let stored: Vec<u8> = row.get("doc");
     let mut doc = AutoCommit::load(&stored)?.with_actor(actor.clone());
     let rejected: Option<String> = row.get("rejected");
@@ -261,7 +295,7 @@ pub async fn held(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<HashMap<U
 /// document). Either way it is listed by the server's listing at `heads`.
 pub struct Arrived<'a> {
     pub id: Uuid,
-    pub kind: &'static KindSchema,
+    pub kind: &'a str,
     /// The chunks as one document: borrowed when there is one chunk, as for most records.
     pub doc: Cow<'a, [u8]>,
     pub heads: &'a [Hash],
@@ -289,7 +323,7 @@ pub async fn insert_whole(
             let heads = pack(r.heads.iter().map(|h| ChangeHash::from(*h)));
             query = query
                 .bind(r.id.to_string())
-                .bind(r.kind.name)
+                .bind(r.kind)
                 .bind(&*r.doc)
                 .bind(heads.clone())
                 .bind(heads)
@@ -407,10 +441,15 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
         record.base_heads = record.doc.get_heads();
     }
     // A record pulled in part (its history still arriving) may not validate yet; list it by what
-    // can be read, and keep every field as it is in the document.
-    let listing = match record::project(&record.doc, record.kind) {
-        Ok(p) => Listing::of(&p),
-        Err(_) => Listing {
+    // can be read, and keep every field as it is in the document. One of a kind this app does not
+    // know cannot be read at all: it gets the server's listing when its latest chunk arrives.
+    let listing = match record
+        .kind
+        .schema()
+        .map(|kind| record::project(&record.doc, kind))
+    {
+        Ok(Ok(p)) => Listing::of(&p),
+        _ => Listing {
             fields: "{}".into(),
             conflicts: "[]".into(),
             deleted: false,
@@ -426,7 +465,7 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
            updated_at = excluded.updated_at",
     )
     .bind(record.id.to_string())
-    .bind(record.kind.name)
+    .bind(record.kind.name())
     .bind(record.doc.save())
     .bind(pack(record.server_has.iter().copied()))
     .bind(pack(record.base_heads.iter().copied()))

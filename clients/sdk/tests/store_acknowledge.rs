@@ -3,7 +3,7 @@
 //! from; a record changed since keeps its pending changes for the caller to load.
 
 use automerge::{ActorId, ChangeHash};
-use fieldsync_sdk::store::{self, Acknowledged, StoredRecord};
+use fieldsync_sdk::store::{self, Acknowledged, Kind, StoredRecord};
 use sqlx::SqliteConnection;
 use sync_core::record;
 use sync_core::{kinds, Value};
@@ -19,7 +19,7 @@ async fn pending_customer(conn: &mut SqliteConnection, actor: &ActorId, name: &s
     let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
     record::update(&mut doc, kind, &[("city", Value::Str("Leeds".into()))]).unwrap();
     let id = Uuid::now_v7();
-    store::save(conn, &mut StoredRecord::new(id, kind, doc))
+    store::save(conn, &mut StoredRecord::new(id, Kind::Known(kind), doc))
         .await
         .unwrap();
     id

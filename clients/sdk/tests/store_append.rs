@@ -2,7 +2,7 @@
 //! byte, and refuses a page naming a record the device does not hold.
 
 use automerge::{ActorId, ReadDoc};
-use fieldsync_sdk::store::{self, Arrived, StoredRecord};
+use fieldsync_sdk::store::{self, Arrived, Kind, StoredRecord};
 use sync_core::protocol::Hash;
 use sync_core::record::{self, Listing};
 use sync_core::{kinds, Value};
@@ -22,9 +22,12 @@ async fn appended_chunks_extend_each_held_document_exactly() {
         let fields = [("name", name), ("territory", territory)];
         let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
         let id = Uuid::now_v7();
-        store::save(&mut conn, &mut StoredRecord::new(id, kind, doc.clone()))
-            .await
-            .unwrap();
+        store::save(
+            &mut conn,
+            &mut StoredRecord::new(id, Kind::Known(kind), doc.clone()),
+        )
+        .await
+        .unwrap();
         let before = doc.get_heads();
         let city = Value::Str(format!("City {i}"));
         record::update(&mut doc, kind, &[("city", city)]).unwrap();
@@ -37,7 +40,7 @@ async fn appended_chunks_extend_each_held_document_exactly() {
         .iter()
         .map(|(id, chunk, heads, listing, _)| Arrived {
             id: *id,
-            kind,
+            kind: kind.name,
             doc: chunk.as_slice().into(),
             heads,
             listing,
@@ -64,7 +67,7 @@ async fn appended_chunks_extend_each_held_document_exactly() {
     let (_, chunk, heads, listing, _) = &arrived[0];
     let missing = Arrived {
         id: Uuid::now_v7(),
-        kind,
+        kind: kind.name,
         doc: chunk.as_slice().into(),
         heads,
         listing,
