@@ -90,6 +90,17 @@ async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
         }
         tx.commit().await?;
     }
+    if version < 3 {
+        // How many times chunks were appended to `doc` since it was last written whole.
+        let mut tx = pool.begin().await?;
+        for stmt in [
+            "ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0",
+            "PRAGMA user_version = 3",
+        ] {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
     Ok(())
 }
 
@@ -337,11 +348,19 @@ pub async fn insert_whole(
     Ok(())
 }
 
+/// Appends after which a stored document is written compacted again.
+///
+/// Appending keeps every byte that arrived: change chunks, and whole documents each time the server
+/// compacts a record (the server's `merge::COMPACT_AFTER_CHUNKS`), which repeat all that came before. A
+/// record other devices keep editing, never edited here, would grow by a copy of itself each time.
+pub const COMPACT_AFTER_APPENDS: i64 = 10;
+
 /// Appends the arrived chunks to held records' stored documents. The caller has checked that each
 /// record holds only changes the server has and that the chunks reach the server's latest state of it,
 /// so the document then holds exactly the server's changes: those at `heads` and before. Appending,
 /// rather than replacing the document by a whole one, keeps every change the device held even if that
-/// check were wrong; the chunks load over it as `load_incremental` would.
+/// check were wrong; the chunks load over it as `load_incremental` would. A document appended to
+/// `COMPACT_AFTER_APPENDS` times is then loaded and saved again, which keeps every change too.
 pub async fn append(conn: &mut SqliteConnection, records: &[Arrived<'_>]) -> Result<(), Error> {
     // One statement per page rather than a read and a write per record: an incremental pull appends
     // to most of the records it touches, and each statement is a round trip to sqlx's SQLite thread.
@@ -353,12 +372,13 @@ pub async fn append(conn: &mut SqliteConnection, records: &[Arrived<'_>]) -> Res
         let mut sql = String::from(
             "UPDATE records SET doc = CAST(records.doc || v.column2 AS BLOB), server_has = x'',
                server_heads = v.column3, base_heads = v.column3, deleted = v.column4,
-               fields = v.column5, conflicts = v.column6, updated_at = ?
+               fields = v.column5, conflicts = v.column6, appended = records.appended + 1,
+               updated_at = ?
              FROM (VALUES ",
         );
         sql.push_str(&vec![ROW; part.len()].join(", "));
-        sql.push_str(") AS v WHERE records.id = v.column1");
-        let mut query = sqlx::query(&sql).bind(now);
+        sql.push_str(") AS v WHERE records.id = v.column1 RETURNING records.id, records.appended");
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(now);
         for r in part {
             query = query
                 .bind(r.id.to_string())
@@ -368,12 +388,32 @@ pub async fn append(conn: &mut SqliteConnection, records: &[Arrived<'_>]) -> Res
                 .bind(r.listing.fields.as_str())
                 .bind(r.listing.conflicts.as_str());
         }
+        let appended = query.fetch_all(&mut *conn).await?;
         // The caller holds every one of these records; a missing one is a broken premise, not
         // something to skip.
-        if query.execute(&mut *conn).await?.rows_affected() != part.len() as u64 {
+        if appended.len() != part.len() {
             return Err(sqlx::Error::RowNotFound.into());
         }
+        for (id, _) in appended.iter().filter(|(_, n)| *n >= COMPACT_AFTER_APPENDS) {
+            compact(conn, id).await?;
+        }
     }
+    Ok(())
+}
+
+/// Writes a record's stored document compacted: loaded and saved, every change kept, nothing else
+/// about the record touched.
+async fn compact(conn: &mut SqliteConnection, id: &str) -> Result<(), Error> {
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT doc FROM records WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let compacted = AutoCommit::load(&stored)?.save();
+    sqlx::query("UPDATE records SET doc = ?, appended = 0 WHERE id = ?")
+        .bind(compacted)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -462,7 +502,7 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
            base_heads = excluded.base_heads, pending = excluded.pending, deleted = excluded.deleted,
            fields = excluded.fields, conflicts = excluded.conflicts, rejected = excluded.rejected,
            quarantined = excluded.quarantined, in_quarantine = excluded.in_quarantine,
-           updated_at = excluded.updated_at",
+           appended = 0, updated_at = excluded.updated_at",
     )
     .bind(record.id.to_string())
     .bind(record.kind.name())

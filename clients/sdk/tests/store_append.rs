@@ -74,3 +74,65 @@ async fn appended_chunks_extend_each_held_document_exactly() {
     };
     assert!(store::append(&mut conn, &[missing]).await.is_err());
 }
+
+/// A record that others keep editing arrives again and again, as change chunks and, each time the
+/// server compacts it, whole. Appended as they come, the stored document would hold every copy; every
+/// `COMPACT_AFTER_APPENDS` appends it is written compacted, with every change still in it.
+#[tokio::test]
+async fn a_document_appended_to_often_is_stored_compacted() {
+    let kind = kinds::get("customer").unwrap();
+    let pool = store::in_memory().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let actor = ActorId::from(Uuid::now_v7().as_bytes().as_slice());
+    let fields = [
+        ("name", Value::from("Busy")),
+        ("territory", Value::from("North")),
+    ];
+    let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
+    let id = Uuid::now_v7();
+    store::save(
+        &mut conn,
+        &mut StoredRecord::new(id, Kind::Known(kind), doc.clone()),
+    )
+    .await
+    .unwrap();
+    for round in 1..=3 * store::COMPACT_AFTER_APPENDS {
+        let before = doc.get_heads();
+        record::update(&mut doc, kind, &[("phone", Value::Str(format!("{round}")))]).unwrap();
+        // Every fifth arrival is the whole document, as after the server compacted it.
+        let chunk = match round % 5 {
+            0 => doc.save(),
+            _ => doc.save_after(&before),
+        };
+        let heads: Vec<Hash> = doc.get_heads().into_iter().map(Hash::from).collect();
+        let listing = Listing::of(&record::project(&doc, kind).unwrap());
+        let arrived = Arrived {
+            id,
+            kind: kind.name,
+            doc: chunk.as_slice().into(),
+            heads: &heads,
+            listing: &listing,
+        };
+        store::append(&mut conn, &[arrived]).await.unwrap();
+
+        let (bytes, appended): (Vec<u8>, i64) =
+            sqlx::query_as("SELECT doc, appended FROM records WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(appended, round % store::COMPACT_AFTER_APPENDS);
+        let mut held = automerge::AutoCommit::load(&bytes).unwrap();
+        assert_eq!(held.get_heads(), doc.get_heads());
+        assert_eq!(held.get_changes(&[]).len(), doc.get_changes(&[]).len());
+        let compacted = held.save();
+        if appended == 0 {
+            assert_eq!(bytes, compacted, "written compacted after round {round}");
+        } else {
+            assert!(
+                bytes.len() > compacted.len(),
+                "appended as it came in round {round}"
+            );
+        }
+    }
+}
