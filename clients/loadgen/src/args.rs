@@ -37,6 +37,10 @@ pub struct Args {
     /// devices are spread over them round-robin.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub processes: usize,
+    /// With --spawn-server: cap each server process at this many cores' CPU time, in a Linux cgroup
+    /// of its own (needs root), e.g. to measure scale-out on a machine that one process fills.
+    #[arg(long, value_name = "CORES", value_parser = cores, conflicts_with = "server")]
+    pub server_cpus: Option<f64>,
     /// With --server: a server process id, to read its memory (without it the RSS is null).
     /// Repeat for several processes.
     #[arg(
@@ -91,6 +95,14 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A share of the machine's CPU: more than 0 cores.
+fn cores(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(cores) if cores.is_finite() && cores > 0.0 => Ok(cores),
+        _ => Err(format!("`{value}` is not a number of cores above 0")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -226,6 +238,19 @@ mod tests {
             panic!("a fleet run")
         };
         assert_eq!((fleet.devices, fleet.records, fleet.edits), (3, 7, 2));
+    }
+
+    #[test]
+    fn server_cpus_are_a_positive_share_for_spawned_servers() {
+        let args = parse(&["--spawn-server", "--processes", "2", "--server-cpus", "0.5"]).unwrap();
+        assert_eq!(args.server_cpus, Some(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "half"] {
+            assert!(
+                parse(&["--spawn-server", "--server-cpus", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(&["--server", "http://x", "--server-cpus", "1"]).is_err());
     }
 
     #[test]

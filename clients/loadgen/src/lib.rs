@@ -10,6 +10,7 @@ use std::time::Instant;
 
 pub mod args;
 pub mod cpu;
+pub mod cpu_cap;
 pub mod fleet;
 pub mod report;
 pub mod server;
@@ -51,7 +52,13 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
                 args.processes,
                 users.len()
             ));
-            Target::spawn(args.database_url.clone(), args.processes, &users).await?
+            Target::spawn(
+                args.database_url.clone(),
+                args.processes,
+                args.server_cpus,
+                &users,
+            )
+            .await?
         }
     };
     let report = match mode {
@@ -62,6 +69,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
             let rss = target.rss_peak();
             let run = SoakRun {
                 processes: target.urls.len(),
+                server_cpus: target.cpus,
                 server_rss_peak_bytes: rss.map(|r| r.max_bytes),
                 server_rss_peak_sum_bytes: rss.map(|r| r.sum_bytes),
                 database_bytes: target.database_bytes().await,

@@ -104,6 +104,8 @@ pub struct Report {
     pub edits: usize,
     /// Server processes the devices were spread over.
     pub processes: usize,
+    /// The CPU each server process was capped at (`--server-cpus`), in cores; null when uncapped.
+    pub server_cpus: Option<f64>,
     /// Logging in and creating every record offline (not a measured phase).
     pub setup_s: f64,
     pub phases: Vec<Phase>,
@@ -124,6 +126,7 @@ pub struct Report {
 pub struct SoakRun {
     pub soak: SoakReport,
     pub processes: usize,
+    pub server_cpus: Option<f64>,
     pub server_rss_peak_bytes: Option<u64>,
     pub server_rss_peak_sum_bytes: Option<u64>,
     pub database_bytes: Option<u64>,
@@ -134,6 +137,11 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+fn capped(cpus: Option<f64>) -> String {
+    cpus.map(|c| format!(" capped at {c} core(s) each"))
+        .unwrap_or_default()
+}
+
 fn opt_mib(bytes: Option<u64>) -> String {
     bytes.map(mib).unwrap_or_else(|| "unknown".into())
 }
@@ -141,8 +149,14 @@ fn opt_mib(bytes: Option<u64>) -> String {
 impl Report {
     pub fn print_table(&self) {
         println!(
-            "{} devices x {} records x {} edits, {} server process(es); setup {:.1} s; converged: {}",
-            self.devices, self.records, self.edits, self.processes, self.setup_s, self.converged
+            "{} devices x {} records x {} edits, {} server process(es){}; setup {:.1} s; converged: {}",
+            self.devices,
+            self.records,
+            self.edits,
+            self.processes,
+            capped(self.server_cpus),
+            self.setup_s,
+            self.converged
         );
         println!(
             "{:<17} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>12} {:>12}",
@@ -204,8 +218,12 @@ impl SoakRun {
     pub fn print_table(&self) {
         let s = &self.soak;
         println!(
-            "soak: {} devices in {} territories for {:.0} s, {} server process(es)",
-            s.devices, s.territories, s.seconds, self.processes
+            "soak: {} devices in {} territories for {:.0} s, {} server process(es){}",
+            s.devices,
+            s.territories,
+            s.seconds,
+            self.processes,
+            capped(self.server_cpus)
         );
         println!(
             "syncs: {} ({:.1}/s), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; throttled: {}",

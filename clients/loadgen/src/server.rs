@@ -14,6 +14,7 @@ use sync_core::digest::scope_digest;
 use sync_core::protocol::{Hash, LoginResponse, VerifyMode, VerifyRequest};
 use uuid::Uuid;
 
+use crate::cpu_cap::CpuCap;
 use crate::report::Rss;
 
 /// A user the devices log in as. Each device registers itself with these credentials.
@@ -42,7 +43,11 @@ pub struct Target {
     pub database_url: Option<String>,
     /// The server processes whose memory is read (Linux `/proc`); none when unknown.
     pub pids: Vec<u32>,
+    /// The CPU each spawned process is capped at, in cores; None when uncapped.
+    pub cpus: Option<f64>,
     children: Vec<Child>,
+    // Dropped after `Drop::drop` has ended the children, which an occupied cgroup needs.
+    _caps: Vec<CpuCap>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -59,18 +64,21 @@ impl Target {
             accounts,
             database_url,
             pids,
+            cpus: None,
             children: Vec::new(),
+            _caps: Vec::new(),
             _dir: None,
         }
     }
 
     /// Starts `processes` release servers (the `fieldsync-server` next to this program) on one
-    /// database, after creating `users` in it. Without `database_url`, a new SQLite file in a
-    /// temporary directory; several processes need PostgreSQL (SQLite serialises writers inside one
-    /// process only).
+    /// database, after creating `users` in it, each capped at `cpus` cores if given. Without
+    /// `database_url`, a new SQLite file in a temporary directory; several processes need PostgreSQL
+    /// (SQLite serialises writers inside one process only).
     pub async fn spawn(
         database_url: Option<String>,
         processes: usize,
+        cpus: Option<f64>,
         users: &[NewUser],
     ) -> anyhow::Result<Target> {
         let program = server_program()?;
@@ -115,7 +123,9 @@ impl Target {
                 .collect(),
             database_url: Some(url.clone()),
             pids: Vec::new(),
+            cpus,
             children: Vec::new(),
+            _caps: Vec::new(),
             _dir: dir,
         };
         for _ in 0..processes {
@@ -129,8 +139,13 @@ impl Target {
                 .stdout(Stdio::null())
                 .spawn()
                 .context("failed to start fieldsync-server")?;
-            target.pids.push(child.id());
+            let pid = child.id();
             target.children.push(child);
+            if let Some(cores) = cpus {
+                let name = format!("fieldsync-loadgen-{}-{pid}", std::process::id());
+                target._caps.push(CpuCap::apply(pid, cores, &name)?);
+            }
+            target.pids.push(pid);
             target.urls.push(format!("http://127.0.0.1:{port}"));
         }
         for url in &target.urls {
