@@ -12,7 +12,6 @@ use automerge::{ActorId, AutoCommit};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fieldsync_server::app::{AppState, Settings};
 use fieldsync_server::batch_write::{store, Write};
-use fieldsync_server::db::allocate_seq;
 use fieldsync_server::docstore::pack_heads;
 use sync_core::kinds::CUSTOMER;
 use sync_core::record::{self, Listing};
@@ -103,10 +102,7 @@ impl Fixture {
     fn commit(&self, rt: &Runtime, writes: Vec<Write>) {
         rt.block_on(async {
             let txn = self.state.db.begin_write().await.expect("transaction");
-            let first = allocate_seq(&txn, writes.len() as i64)
-                .await
-                .expect("positions");
-            store(&txn, &writes, first).await.expect("stored");
+            store(&txn, &writes).await.expect("stored");
             txn.commit().await.expect("committed");
         })
     }

@@ -13,7 +13,7 @@ use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
 
-use crate::db::{now_ms, BuildWith};
+use crate::db::{allocate_seq, now_ms, BuildWith};
 use crate::entities::document;
 use crate::error::Error;
 use crate::projection;
@@ -44,9 +44,13 @@ pub struct Write {
 const ROWS_PER_STATEMENT: usize = 200;
 
 /// Writes the merged documents, the i-th at feed position `first + i`, with a few multi-row
-/// statements for the whole batch rather than several statements per document.
-pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> Result<(), Error> {
-    let seq = |i: usize| first + i as i64;
+/// statements for the whole batch rather than several statements per document, and returns `first`.
+///
+/// The positions are allocated after everything that needs none (the projections, the old chunks of
+/// compacted documents) and just before the statements that carry them: allocating locks the feed's
+/// counter until the transaction commits (`allocate_seq`), and every process's pushes take that lock
+/// in turn, so what runs while it is held bounds the pushes of all processes together.
+pub async fn store(txn: &DatabaseTransaction, writes: &[Write]) -> Result<i64, Error> {
     // Compaction: a snapshot replaces every chunk of its document and takes the newest position, so a
     // device that already read the old chunks is not sent the document again.
     let compacted: Vec<Uuid> = writes
@@ -61,6 +65,18 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> R
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
+    for part in writes.chunks(ROWS_PER_STATEMENT) {
+        for kind in sync_core::kinds::ALL {
+            let rows: Vec<(Uuid, &Projection)> = part
+                .iter()
+                .filter(|w| w.kind.name == kind.name)
+                .map(|w| (w.id, &w.projection))
+                .collect();
+            projection::upsert_many(txn, kind, &rows).await?;
+        }
+    }
+    let first = allocate_seq(txn, writes.len() as i64).await?;
+    let seq = |i: usize| first + i as i64;
     let now = now_ms();
     let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
     for part in indexed.chunks(ROWS_PER_STATEMENT) {
@@ -129,21 +145,13 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write], first: i64) -> R
         }
         txn.execute(chunks.build_with(txn)).await?;
         txn.execute(docs.build_with(txn)).await?;
-        for kind in sync_core::kinds::ALL {
-            let rows: Vec<(Uuid, &Projection)> = part
-                .iter()
-                .filter(|(_, w)| w.kind.name == kind.name)
-                .map(|(_, w)| (w.id, &w.projection))
-                .collect();
-            projection::upsert_many(txn, kind, &rows).await?;
-        }
     }
     for (i, w) in writes.iter().enumerate() {
         if let Some(from) = w.moved_from {
             record_move(txn, w, from, seq(i)).await?;
         }
     }
-    Ok(())
+    Ok(first)
 }
 
 /// Records that a document changed territory at `seq`; its children move with it.

@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::batch_write::{store, Write};
 use crate::checkpoint;
-use crate::db::{allocate_seq, now_ms, retry_after, BuildWith};
+use crate::db::{now_ms, retry_after, BuildWith};
 use crate::docstore::{self, pack_heads, unpack_heads};
 use crate::entities::{document, territory};
 use crate::error::Error;
@@ -402,11 +402,12 @@ async fn store_merge(
     } = merge;
     let mut cached = Vec::new();
     let mut seq = 0;
-    // The feed position is allocated last: it locks the counter until commit (see `allocate_seq`).
+    // What needs no feed position is written first: `store` allocates positions last, since that
+    // locks the feed's counter until commit.
+    store_extras(txn, who, extras).await?;
     if !writes.is_empty() {
-        let first = allocate_seq(txn, writes.len() as i64).await?;
+        let first = store(txn, &writes).await?;
         seq = first + writes.len() as i64 - 1;
-        store(txn, &writes, first).await?;
         for write in writes {
             results.push(DocResult {
                 id: write.id,
@@ -418,7 +419,6 @@ async fn store_merge(
             cached.push((write.id, write.heads, write.doc));
         }
     }
-    store_extras(txn, who, extras).await?;
     // In the batch's transaction: an acknowledged push and the device's checkpoint are durable together.
     checkpoint::record(txn, who.device_id, seq).await?;
     Ok(Batch {
