@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 /// The scheduler period the quota is a share of, in microseconds (the kernel's default).
-const PERIOD_US: u64 = 100_000;
+const PERIOD_US: u64 = 10_000;
 
 /// A cgroup holding one process, removed when dropped (after the process ended: an occupied cgroup
 /// cannot be removed).
@@ -91,7 +91,8 @@ mod tests {
             true => fs::read_to_string(cap.dir.join("cpu.cfs_quota_us")).unwrap(),
             false => fs::read_to_string(cap.dir.join("cpu.max")).unwrap(),
         };
-        assert!(quota.starts_with("25000"), "{quota}");
+        let expected = (PERIOD_US / 4).to_string();
+        assert_eq!(quota.split_whitespace().next(), Some(expected.as_str()));
         let procs = fs::read_to_string(cap.dir.join("cgroup.procs")).unwrap();
         assert_eq!(procs.trim(), child.id().to_string());
         let cgroups = fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
