@@ -8,6 +8,23 @@ use sync_core::record::{self, Listing};
 use sync_core::{kinds, Value};
 use uuid::Uuid;
 
+/// A customer created and stored on the device; returns its id and a copy of its document to edit
+/// "elsewhere".
+async fn held(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &ActorId,
+    name: &str,
+) -> (Uuid, automerge::AutoCommit) {
+    let kind = kinds::get("customer").unwrap();
+    let territory = Value::Str(Uuid::now_v7().to_string());
+    let fields = [("name", Value::from(name)), ("territory", territory)];
+    let doc = record::create(kind, actor.clone(), &fields).unwrap();
+    let id = Uuid::now_v7();
+    let mut stored = StoredRecord::new(id, Kind::Known(kind), doc.clone());
+    store::save(conn, &mut stored).await.unwrap();
+    (id, doc)
+}
+
 #[tokio::test]
 async fn appended_chunks_extend_each_held_document_exactly() {
     let kind = kinds::get("customer").unwrap();
@@ -17,17 +34,7 @@ async fn appended_chunks_extend_each_held_document_exactly() {
     // Three held records, each then edited elsewhere: the edit arrives as a chunk to append.
     let mut arrived = Vec::new();
     for i in 0..3 {
-        let name = Value::Str(format!("Customer {i}"));
-        let territory = Value::Str(Uuid::now_v7().to_string());
-        let fields = [("name", name), ("territory", territory)];
-        let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
-        let id = Uuid::now_v7();
-        store::save(
-            &mut conn,
-            &mut StoredRecord::new(id, Kind::Known(kind), doc.clone()),
-        )
-        .await
-        .unwrap();
+        let (id, mut doc) = held(&mut conn, &actor, &format!("Customer {i}")).await;
         let before = doc.get_heads();
         let city = Value::Str(format!("City {i}"));
         record::update(&mut doc, kind, &[("city", city)]).unwrap();
@@ -84,18 +91,7 @@ async fn a_document_appended_to_often_is_stored_compacted() {
     let pool = store::in_memory().await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let actor = ActorId::from(Uuid::now_v7().as_bytes().as_slice());
-    let fields = [
-        ("name", Value::from("Busy")),
-        ("territory", Value::from("North")),
-    ];
-    let mut doc = record::create(kind, actor.clone(), &fields).unwrap();
-    let id = Uuid::now_v7();
-    store::save(
-        &mut conn,
-        &mut StoredRecord::new(id, Kind::Known(kind), doc.clone()),
-    )
-    .await
-    .unwrap();
+    let (id, mut doc) = held(&mut conn, &actor, "Busy").await;
     for round in 1..=3 * store::COMPACT_AFTER_APPENDS {
         let before = doc.get_heads();
         record::update(&mut doc, kind, &[("phone", Value::Str(format!("{round}")))]).unwrap();
