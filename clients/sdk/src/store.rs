@@ -47,58 +47,48 @@ pub async fn in_memory() -> Result<SqlitePool, Error> {
     Ok(pool)
 }
 
+/// The store's schema, one step per version (`PRAGMA user_version` counts the steps taken).
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE records (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            doc BLOB NOT NULL,
+            server_has BLOB NOT NULL,
+            base_heads BLOB NOT NULL,
+            pending INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            fields TEXT NOT NULL,
+            conflicts TEXT NOT NULL,
+            rejected TEXT,
+            quarantined BLOB NOT NULL,
+            in_quarantine INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE INDEX records_kind ON records (kind, deleted)",
+        "CREATE INDEX records_pending ON records (pending)",
+    ],
+    // The server's heads of a record stored whole as it arrived: every ancestor of them is on the
+    // server. Turned into `server_has` when the record is next loaded.
+    &["ALTER TABLE records ADD COLUMN server_heads BLOB NOT NULL DEFAULT x''"],
+    // How many times chunks were appended to `doc` since it was last written whole.
+    &["ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0"],
+];
+
+/// Brings a store of any earlier version to the current one, a step per transaction.
 async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(pool)
         .await?;
-    if version < 1 {
+    for (done, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let mut tx = pool.begin().await?;
-        for stmt in [
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "CREATE TABLE records (
-                id TEXT PRIMARY KEY,
-                kind TEXT NOT NULL,
-                doc BLOB NOT NULL,
-                server_has BLOB NOT NULL,
-                base_heads BLOB NOT NULL,
-                pending INTEGER NOT NULL,
-                deleted INTEGER NOT NULL,
-                fields TEXT NOT NULL,
-                conflicts TEXT NOT NULL,
-                rejected TEXT,
-                quarantined BLOB NOT NULL,
-                in_quarantine INTEGER NOT NULL,
-                updated_at INTEGER NOT NULL
-            )",
-            "CREATE INDEX records_kind ON records (kind, deleted)",
-            "CREATE INDEX records_pending ON records (pending)",
-            "PRAGMA user_version = 1",
-        ] {
+        for stmt in *step {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-    }
-    if version < 2 {
-        // The server's heads of a record stored whole as it arrived: every ancestor of them is on the
-        // server. Turned into `server_has` when the record is next loaded.
-        let mut tx = pool.begin().await?;
-        for stmt in [
-            "ALTER TABLE records ADD COLUMN server_heads BLOB NOT NULL DEFAULT x''",
-            "PRAGMA user_version = 2",
-        ] {
-            sqlx::query(stmt).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    }
-    if version < 3 {
-        // How many times chunks were appended to `doc` since it was last written whole.
-        let mut tx = pool.begin().await?;
-        for stmt in [
-            "ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0",
-            "PRAGMA user_version = 3",
-        ] {
-            sqlx::query(stmt).execute(&mut *tx).await?;
-        }
+        sqlx::query(&format!("PRAGMA user_version = {}", done + 1))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     }
     Ok(())
