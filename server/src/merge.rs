@@ -384,7 +384,8 @@ async fn merge_docs(
                 merge.writes.push(*write);
             }
         }
-        // A document's merge is CPU work with no await in it, and a batch holds a hundred of them.
+        // A document's merge is CPU work with no await in it, and a batch holds up to
+        // `Limits::max_docs` of them (the SDK sends 200).
         // Run back to back they keep a worker thread from the tasks waiting on the database, among
         // them the one holding the feed counter's lock, which every process's pushes wait for.
         tokio::task::yield_now().await;

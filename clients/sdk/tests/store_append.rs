@@ -118,10 +118,10 @@ async fn a_document_appended_to_often_is_stored_compacted() {
                 .await
                 .unwrap();
         assert_eq!(appended, round % store::COMPACT_AFTER_APPENDS);
-        let mut held = automerge::AutoCommit::load(&bytes).unwrap();
-        assert_eq!(held.get_heads(), doc.get_heads());
-        assert_eq!(held.get_changes(&[]).len(), doc.get_changes(&[]).len());
-        let compacted = held.save();
+        let mut stored = automerge::AutoCommit::load(&bytes).unwrap();
+        assert_eq!(stored.get_heads(), doc.get_heads());
+        assert_eq!(stored.get_changes(&[]).len(), doc.get_changes(&[]).len());
+        let compacted = stored.save();
         if appended == 0 {
             assert_eq!(bytes, compacted, "written compacted after round {round}");
         } else {
