@@ -11,6 +11,7 @@ mod m20261123_000020_device_checkpoint;
 mod m20261123_000030_documents_seq_index;
 mod m20261123_000040_login_throttle;
 mod m20261124_000050_listing_columns;
+mod m20261124_000060_feed_reservations;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000030_documents_seq_index::Migration),
             Box::new(m20261123_000040_login_throttle::Migration),
             Box::new(m20261124_000050_listing_columns::Migration),
+            Box::new(m20261124_000060_feed_reservations::Migration),
         ]
     }
 }

@@ -268,6 +268,7 @@ pub async fn serve(
     let _statistics = AbortOnDrop(tokio::spawn(crate::statistics::keep_fresh(
         state.db.clone(),
     )));
+    let _reservations = AbortOnDrop(tokio::spawn(crate::positions::keep_tidy(state.db.clone())));
     let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let serving = axum::serve(listener, app)

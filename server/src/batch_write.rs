@@ -13,7 +13,7 @@ use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
 
-use crate::db::{allocate_seq, now_ms, BuildWith};
+use crate::db::{now_ms, BuildWith, WriteTxn};
 use crate::entities::document;
 use crate::error::Error;
 use crate::projection;
@@ -47,10 +47,10 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// statements for the whole batch rather than several statements per document, and returns `first`.
 ///
 /// The positions are allocated after everything that needs none (the projections, the old chunks of
-/// compacted documents) and just before the statements that carry them: allocating locks the feed's
-/// counter until the transaction commits (`allocate_seq`), and every process's pushes take that lock
-/// in turn, so what runs while it is held bounds the pushes of all processes together.
-pub async fn store(txn: &DatabaseTransaction, writes: &[Write]) -> Result<i64, Error> {
+/// compacted documents) and just before the statements that carry them: from allocation to commit,
+/// readers cannot read past these positions (see `positions`), so that span is kept short.
+pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
+    let txn: &DatabaseTransaction = write;
     // Compaction: a snapshot replaces every chunk of its document and takes the newest position, so a
     // device that already read the old chunks is not sent the document again.
     let compacted: Vec<Uuid> = writes
@@ -75,7 +75,7 @@ pub async fn store(txn: &DatabaseTransaction, writes: &[Write]) -> Result<i64, E
             projection::upsert_many(txn, kind, &rows).await?;
         }
     }
-    let first = allocate_seq(txn, writes.len() as i64).await?;
+    let first = write.allocate_seq(writes.len() as i64).await?;
     let seq = |i: usize| first + i as i64;
     let now = now_ms();
     let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();

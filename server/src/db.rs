@@ -1,11 +1,11 @@
 //! Connecting to the database (SQLite by default, PostgreSQL in production), running migrations, and
-//! the few primitives every write path shares: write transactions, retries and the feed counter.
+//! the few primitives every write path shares: write transactions and their retries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_migrations::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, RuntimeErr, StatementBuilder, TransactionTrait,
@@ -13,6 +13,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::Error;
+use crate::positions::{self, Positions};
 
 /// The database of one server process.
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct Db {
     /// another writes fails at once (SQLITE_BUSY_SNAPSHOT) instead of waiting. Serialising the process's
     /// write transactions on this lock avoids that; PostgreSQL needs no such lock (None).
     write_lock: Option<Arc<Mutex<()>>>,
+    positions: Positions,
 }
 
 /// Turns what a user typed into a database URL: a bare path is an SQLite file, created if missing.
@@ -60,9 +62,17 @@ impl Db {
             .await
             .map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(&url))))?;
         Migrator::up(&conn, None).await?;
-        let write_lock = (conn.get_database_backend() == DatabaseBackend::Sqlite)
-            .then(|| Arc::new(Mutex::new(())));
-        Ok(Db { conn, write_lock })
+        let (write_lock, positions) = match conn.get_database_backend() {
+            DatabaseBackend::Sqlite => (Some(Arc::new(Mutex::new(()))), Positions::InTransaction),
+            _ => (None, Positions::Reserved(reserver(&url).await?)),
+        };
+        // Reservations left by a server that died mid-push hold nothing back, but take up rows.
+        positions::forget_finished(&conn).await?;
+        Ok(Db {
+            conn,
+            write_lock,
+            positions,
+        })
     }
 
     pub fn backend(&self) -> DatabaseBackend {
@@ -86,6 +96,7 @@ impl Db {
         let guard = self.lock_writes().await;
         Ok(WriteTxn {
             txn: self.conn.begin().await?,
+            positions: self.positions.clone(),
             _guard: guard,
         })
     }
@@ -103,12 +114,19 @@ impl Db {
 /// A write transaction; dropping it without [`WriteTxn::commit`] rolls it back.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
+    positions: Positions,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), Error> {
         Ok(self.txn.commit().await?)
+    }
+
+    /// Allocates `n` consecutive feed positions for this transaction's writes and returns the first.
+    /// They become readable when the transaction commits (see `positions`).
+    pub async fn allocate_seq(&self, n: i64) -> Result<i64, Error> {
+        self.positions.allocate(&self.txn, n).await
     }
 }
 
@@ -149,39 +167,21 @@ fn is_transient(e: &DbErr) -> bool {
     )
 }
 
-/// Allocates `n` consecutive feed positions and returns the first.
-///
-/// The counter row stays locked until the transaction commits, so transactions take positions in the
-/// order they commit. A reader that has seen position N can therefore never later find a committed
-/// position below N: the feed has no gaps, on PostgreSQL as on SQLite. The lock is taken as the last
-/// step of a write, so it is held only for the inserts and the commit.
-pub async fn allocate_seq(txn: &DatabaseTransaction, n: i64) -> Result<i64, Error> {
-    let stmt = Query::update()
-        .table(Alias::new("feed_counter"))
-        .value(Alias::new("seq"), Expr::col(Alias::new("seq")).add(n))
-        .and_where(Expr::col(Alias::new("id")).eq(1))
-        .returning_col(Alias::new("seq"))
-        .to_owned();
-    let row = txn
-        .query_one(stmt.build_with(txn))
-        .await?
-        .ok_or_else(|| Error::Storage("feed counter missing".into()))?;
-    let last: i64 = row.try_get("", "seq")?;
-    Ok(last - n + 1)
-}
-
-/// The highest feed position committed so far. Every position up to it is visible.
-pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
-    let stmt = Query::select()
-        .column(Alias::new("seq"))
-        .from(Alias::new("feed_counter"))
-        .and_where(Expr::col(Alias::new("id")).eq(1))
-        .to_owned();
-    let row = conn
-        .query_one(stmt.build_with(conn))
-        .await?
-        .ok_or_else(|| Error::Storage("feed counter missing".into()))?;
-    Ok(row.try_get("", "seq")?)
+/// The pool that PostgreSQL feed reservations are made on (see `positions`). Its commits need not
+/// wait for the WAL flush: a reservation lost in a crash lost no write either, since the write
+/// transaction that used it commits later and its flush carries the reservation's record with it.
+async fn reserver(url: &str) -> Result<DatabaseConnection, Error> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(2)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+    Database::connect(options)
+        .await
+        .map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(url))))
 }
 
 /// Joins `documents AS d` to a select whose `alias.doc_id` names a document, the select's own table

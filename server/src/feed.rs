@@ -1,9 +1,9 @@
 //! The pull feed: every change in a device's scope, in commit order, from any cursor.
 //!
 //! Pages are answered from SQL: chunk rows past the cursor, joined to their documents' scope. Documents
-//! that did not change are never loaded. Feed positions are handed out in commit order (see
-//! `db::allocate_seq`), and a page never reads past the highest committed position it saw first, so a
-//! reader can never step over a change that commits later with a lower position.
+//! that did not change are never loaded. A page never reads past the position up to which the feed
+//! was final when it began (`positions::committed_seq`), so a reader can never step over a change that
+//! commits later with a lower position.
 //!
 //! The cursor is opaque to the device and carries everything the server needs, so any server process
 //! can answer any page. Besides the position it remembers which territories the device holds. When the
@@ -23,9 +23,10 @@ use sync_core::record::Listing;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::{committed_seq, join_documents, BuildWith};
+use crate::db::{join_documents, BuildWith};
 use crate::docstore::unpack_heads;
 use crate::error::Error;
+use crate::positions::committed_seq;
 use crate::scope::Principal;
 use crate::{pg_read, sqlite_read};
 

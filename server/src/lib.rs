@@ -18,6 +18,7 @@ pub mod merge;
 pub mod metrics;
 pub mod openapi;
 pub mod pg_read;
+pub mod positions;
 pub mod projection;
 pub mod ratelimit;
 pub mod read_ahead;

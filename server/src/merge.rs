@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::batch_write::{store, Write};
 use crate::checkpoint;
-use crate::db::{now_ms, retry_after, BuildWith};
+use crate::db::{now_ms, retry_after, BuildWith, WriteTxn};
 use crate::docstore::{self, pack_heads, unpack_heads};
 use crate::entities::{document, territory};
 use crate::error::Error;
@@ -182,7 +182,8 @@ impl Staged<'_> {
         })
     }
 
-    async fn write(&mut self, txn: &DatabaseTransaction, state: &AppState) -> Result<Batch, Error> {
+    async fn write(&mut self, write: &WriteTxn, state: &AppState) -> Result<Batch, Error> {
+        let txn: &DatabaseTransaction = write;
         let inputs = Inputs::read(txn, &self.ids, self.who.device_id, true).await?;
         let merge = match self.ahead.take() {
             Some((read, merge))
@@ -197,7 +198,7 @@ impl Staged<'_> {
                 merge_docs(txn, true, state, self.who, &self.docs, &inputs).await?
             }
         };
-        store_merge(txn, self.who, merge).await
+        store_merge(write, self.who, merge).await
     }
 }
 
@@ -394,11 +395,7 @@ async fn merge_docs(
 }
 
 /// Writes a merged batch.
-async fn store_merge(
-    txn: &DatabaseTransaction,
-    who: &Principal,
-    merge: Merge,
-) -> Result<Batch, Error> {
+async fn store_merge(txn: &WriteTxn, who: &Principal, merge: Merge) -> Result<Batch, Error> {
     let Merge {
         mut results,
         writes,
@@ -407,8 +404,8 @@ async fn store_merge(
     } = merge;
     let mut cached = Vec::new();
     let mut seq = 0;
-    // What needs no feed position is written first: `store` allocates positions last, since that
-    // locks the feed's counter until commit.
+    // What needs no feed position is written first: `store` allocates positions last, since readers
+    // cannot read past them until the transaction commits.
     store_extras(txn, who, extras).await?;
     if !writes.is_empty() {
         let first = store(txn, &writes).await?;
@@ -425,7 +422,7 @@ async fn store_merge(
         }
     }
     // In the batch's transaction: an acknowledged push and the device's checkpoint are durable together.
-    checkpoint::record(txn, who.device_id, seq).await?;
+    checkpoint::record(&**txn, who.device_id, seq).await?;
     Ok(Batch {
         results,
         cached,

@@ -273,7 +273,7 @@ storage_test! {
         assert!(!report.restored);
         assert_eq!(server.heads(id).await, anna.replica.heads(id).await);
         let recorded = checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap();
-        assert_eq!(recorded, fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap());
+        assert_eq!(recorded, fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap());
 
         // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
         // and only the new token works. A store naming another user's device gets one of its own.

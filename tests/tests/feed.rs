@@ -587,3 +587,79 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
         "documents analysed"
     );
 }
+
+/// On PostgreSQL, pushes commit out of the order of their feed positions (they reserve positions
+/// rather than lock the counter until commit): a push that commits while an earlier reservation's
+/// transaction still runs must not be read past, or a device would step over whatever that
+/// transaction commits below it. A reservation whose transaction rolled back holds nothing back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feed_waits_for_a_running_push_below_a_committed_one_on_postgres() {
+    use fieldsync_server::positions::{committed_seq, forget_finished};
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let server = TestServer::start(&db).await;
+    server.user("anna@x.test", Role::Agent, &["North"]).await;
+    let mut anna = server.device("anna@x.test").await;
+    let reader = server.device("anna@x.test").await;
+    let conn = &server.state.db.conn;
+    let mut cursor = None;
+    assert!(pull_to_end(&reader.client, &mut cursor, 10)
+        .await
+        .is_empty());
+
+    // A write transaction takes its positions and is still running...
+    let running = server.state.db.begin_write().await.unwrap();
+    let held = running.allocate_seq(3).await.unwrap();
+    assert_eq!(committed_seq(conn).await.unwrap(), held - 1);
+    // ...when a device's push takes later positions and commits.
+    let id = anna
+        .replica
+        .create("customer", &customer("After", "North"))
+        .await
+        .unwrap();
+    let pushed = anna.replica.push(&anna.client).await.unwrap();
+    assert!(pushed.rejected.is_empty());
+    assert!(!server.heads(id).await.is_empty(), "the push committed");
+    assert_eq!(committed_seq(conn).await.unwrap(), held - 1);
+    assert!(
+        pull_to_end(&reader.client, &mut cursor, 10)
+            .await
+            .is_empty(),
+        "the reader waits below the running transaction's positions"
+    );
+
+    // Once it commits, the reader goes on and gets the push.
+    running.commit().await.unwrap();
+    assert!(committed_seq(conn).await.unwrap() >= held + 3);
+    let docs = pull_to_end(&reader.client, &mut cursor, 10).await;
+    assert_eq!(docs.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
+
+    // A transaction that rolls back leaves unused positions and holds nothing back.
+    let aborted = server.state.db.begin_write().await.unwrap();
+    let gap = aborted.allocate_seq(2).await.unwrap();
+    drop(aborted);
+    anna.replica
+        .update(id, &[("phone", "555".into())])
+        .await
+        .unwrap();
+    anna.sync().await;
+    let mut tries = 0;
+    while committed_seq(conn).await.unwrap() < gap + 2 {
+        // The rollback reaches PostgreSQL when its connection goes back to the pool.
+        tries += 1;
+        assert!(
+            tries < 200,
+            "a rolled-back reservation still holds the feed back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let docs = pull_to_end(&reader.client, &mut cursor, 10).await;
+    assert_eq!(docs.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(
+        forget_finished(conn).await.unwrap(),
+        1,
+        "the rolled-back reservation"
+    );
+    assert_eq!(forget_finished(conn).await.unwrap(), 0);
+}

@@ -67,13 +67,13 @@ storage_test! {
         let first = anna.client.push(&push).await.unwrap();
         assert_eq!(first.results[0].status, PushStatus::Applied);
         let (chunks, docs) = (server.count("doc_chunks").await, server.count("documents").await);
-        let feed = fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap();
+        let feed = fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap();
         let again = anna.client.push(&push).await.unwrap();
         assert_eq!(again.results[0].status, PushStatus::AlreadyKnown);
         assert_eq!(again.results[0].heads, first.results[0].heads);
         assert_eq!(server.count("doc_chunks").await, chunks);
         assert_eq!(server.count("documents").await, docs);
-        assert_eq!(fieldsync_server::db::committed_seq(&server.state.db.conn).await.unwrap(), feed);
+        assert_eq!(fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap(), feed);
     }
 }
 

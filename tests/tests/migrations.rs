@@ -124,7 +124,7 @@ storage_test! {
         ];
         let ids = insert_documents(&conn, &before).await;
 
-        Migrator::up(&conn, None).await.expect("the listing's columns");
+        Migrator::up(&conn, Some(1)).await.expect("the listing's columns");
         assert_eq!(listings(&conn, &ids).await, before);
 
         Migrator::down(&conn, Some(1)).await.expect("undo the listing's columns");

@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::scope::Principal;
 use crate::wire::{Format, QueryParams, Reply, Wire};
-use crate::{checkpoint, db, feed, merge, verify};
+use crate::{checkpoint, feed, merge, positions, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -133,7 +133,7 @@ struct PullQuery {
 
 /// Answers one page of the feed and records how far behind the device was.
 async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<PullResponse, Error> {
-    let head = db::committed_seq(&state.db.conn).await?;
+    let head = positions::committed_seq(&state.db.conn).await?;
     let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
     checkpoint::check(who, req.checkpoint)?;
     let response = feed::pull(state, who, req).await?;
