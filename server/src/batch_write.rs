@@ -7,7 +7,8 @@
 use automerge::AutoCommit;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
@@ -78,6 +79,13 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
     let first = write.allocate_seq(writes.len() as i64).await?;
     let seq = |i: usize| first + i as i64;
     let now = now_ms();
+    // A document's position only grows, so that each of its chunks lies at or below it. Two pushes
+    // creating one new record as two different kinds lock nothing in common before their positions
+    // are allocated, and on PostgreSQL the one with the lower positions may commit second.
+    let latest_seq = Expr::cust(match txn.get_database_backend() {
+        DatabaseBackend::Sqlite => "max(\"documents\".\"seq\", \"excluded\".\"seq\")",
+        _ => "GREATEST(\"documents\".\"seq\", \"excluded\".\"seq\")",
+    });
     let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
     for part in indexed.chunks(ROWS_PER_STATEMENT) {
         let mut chunks = Query::insert()
@@ -108,7 +116,6 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                         document::Column::TerritoryId,
                         document::Column::ParentId,
                         document::Column::Heads,
-                        document::Column::Seq,
                         document::Column::ChunkCount,
                         document::Column::ChunkBytes,
                         document::Column::ListingFields,
@@ -116,6 +123,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                         document::Column::ListingDeleted,
                         document::Column::UpdatedAt,
                     ])
+                    .value(document::Column::Seq, latest_seq.clone())
                     .to_owned(),
             )
             .to_owned();

@@ -57,6 +57,12 @@ impl Db {
                     // sqlx hands each row from SQLite's thread to the task through a channel; a
                     // larger buffer lets a feed page's rows flow without a wake-up every few rows.
                     .row_buffer_size(1024)
+            })
+            .map_sqlx_postgres_opts(|o| {
+                o.options([(
+                    "idle_in_transaction_session_timeout",
+                    positions::IDLE_IN_TRANSACTION,
+                )])
             });
         let conn = Database::connect(options)
             .await

@@ -15,10 +15,13 @@
 //! connection of its own raises the counter and records the reservation with the transaction's id,
 //! and commits at once. The write transaction then writes at those positions and deletes its
 //! reservation, committing both together. Transactions may now commit out of position order, so a
-//! reader may only read up to just below the oldest reservation whose transaction is still running:
-//! that transaction can still commit there. A reservation whose transaction aborted (or whose server
-//! died) holds nothing back, since `pg_xact_status` reports it no longer running, and its positions
-//! are simply never used.
+//! reader may only read up to just below the oldest reservation still there whose transaction did
+//! not roll back: that transaction can still commit there. A reservation whose transaction rolled back
+//! (or whose server died) holds nothing back, since `pg_xact_status` reports it aborted, and its
+//! positions are simply never used.
+//!
+//! A push that hangs inside its transaction holds every reader back with it, so PostgreSQL ends a
+//! session idle in a transaction for longer than [`IDLE_IN_TRANSACTION`] (see `Db::connect`).
 
 use std::time::Duration;
 
@@ -29,6 +32,11 @@ use sea_orm::{
 
 use crate::db::{BuildWith, Db};
 use crate::error::Error;
+
+/// How long a write transaction may wait on its server process before PostgreSQL ends it. A push
+/// merges inside its transaction and takes well under a second; a minute means its process is stuck
+/// or cut off.
+pub const IDLE_IN_TRANSACTION: &str = "60s";
 
 /// How often a process deletes the reservations of transactions that ended without committing.
 const TIDY_EVERY: Duration = Duration::from_secs(60);
@@ -105,22 +113,28 @@ async fn reserve(
     Ok(first)
 }
 
-/// Whether a reservation's transaction is still running. `pg_xact_status` rejects an id that was never
-/// handed out, which only a reservation copied from another database could carry: such ids are
-/// compared with the next id first and count as not running.
-const RUNNING: &str = "(CASE WHEN xid::text::xid8 < pg_snapshot_xmax(pg_current_snapshot()) \
-                       THEN pg_xact_status(xid::text::xid8) END) = 'in progress'";
+/// The status of a reservation's transaction: `in progress`, `committed`, `aborted`, or NULL for one
+/// too old to tell. `pg_xact_status` rejects an id that was never handed out, which only a reservation
+/// copied from another database could carry, so ids at or past the snapshot's `xmax` get NULL. A true
+/// reservation's id is always below it: the push took its id before the transaction that committed
+/// the reservation took its own, and that one completed before the snapshot saw its row.
+const STATUS: &str = "(CASE WHEN xid::text::xid8 < pg_snapshot_xmax(pg_current_snapshot()) \
+                      THEN pg_xact_status(xid::text::xid8) END)";
 
 /// The highest position up to which the feed is final: every change at or below it is committed and
 /// visible to any statement that starts after this one returns, and no later commit lands there.
 pub async fn committed_seq(conn: &impl ConnectionTrait) -> Result<i64, Error> {
     let sql = match conn.get_database_backend() {
         // One statement, one snapshot: a reservation made after it raised the counter after it too.
-        // A reservation whose transaction committed since is skipped: that transaction has left the
-        // running ones, so its writes are visible to every statement that starts after this one.
+        // A push deletes its own reservation, so one this snapshot still sees belongs to a push that
+        // had not committed when it was taken. It holds readers back unless the push rolled back,
+        // even when it reports `committed` by now: a release whose `pg_xact_status` reads the commit
+        // log before the list of running transactions can say so while the push's writes are not
+        // yet visible to new snapshots. The next statement's snapshot no longer sees it.
         DatabaseBackend::Postgres => format!(
             "SELECT COALESCE( \
-                 (SELECT min(first_seq) - 1 FROM feed_reservations WHERE {RUNNING}), \
+                 (SELECT min(first_seq) - 1 FROM feed_reservations \
+                  WHERE {STATUS} IN ('in progress', 'committed')), \
                  (SELECT seq FROM feed_counter WHERE id = 1)) AS seq"
         ),
         _ => "SELECT seq FROM feed_counter WHERE id = 1".to_string(),
@@ -141,7 +155,7 @@ pub async fn forget_finished(conn: &DatabaseConnection) -> Result<u64, Error> {
     }
     let done = conn
         .execute_unprepared(&format!(
-            "DELETE FROM feed_reservations WHERE ({RUNNING}) IS NOT TRUE"
+            "DELETE FROM feed_reservations WHERE {STATUS} IS DISTINCT FROM 'in progress'"
         ))
         .await?;
     Ok(done.rows_affected())
@@ -154,6 +168,8 @@ pub async fn keep_tidy(db: Db) {
         return;
     }
     let mut tick = tokio::time::interval(TIDY_EVERY);
+    // The first tick is at once, and `Db::connect` has just tidied.
+    tick.tick().await;
     loop {
         tick.tick().await;
         match forget_finished(&db.conn).await {

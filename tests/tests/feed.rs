@@ -595,6 +595,7 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_feed_waits_for_a_running_push_below_a_committed_one_on_postgres() {
     use fieldsync_server::positions::{committed_seq, forget_finished};
+    use sea_orm::ConnectionTrait;
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -662,4 +663,18 @@ async fn the_feed_waits_for_a_running_push_below_a_committed_one_on_postgres() {
         "the rolled-back reservation"
     );
     assert_eq!(forget_finished(conn).await.unwrap(), 0);
+
+    // A push stuck inside its transaction would hold every reader back: PostgreSQL ends it.
+    let timeout = conn
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SHOW idle_in_transaction_session_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let timeout: String = timeout
+        .try_get("", "idle_in_transaction_session_timeout")
+        .unwrap();
+    assert_eq!(timeout, "1min");
 }
