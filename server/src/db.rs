@@ -39,13 +39,8 @@ impl Db {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, Error> {
         let url = normalize_url(url);
-        let mut options = ConnectOptions::new(url.clone());
+        let mut options = pool_options(&url, max_connections);
         options
-            .max_connections(max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the writer; FULL makes a commit durable across power loss,
                 // because an acknowledged change must never be lost.
@@ -64,9 +59,7 @@ impl Db {
                     positions::IDLE_IN_TRANSACTION,
                 )])
             });
-        let conn = Database::connect(options)
-            .await
-            .map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(&url))))?;
+        let conn = open(options, &url).await?;
         Migrator::up(&conn, None).await?;
         let (write_lock, positions) = match conn.get_database_backend() {
             DatabaseBackend::Sqlite => (Some(Arc::new(Mutex::new(()))), Positions::InTransaction),
@@ -177,14 +170,24 @@ fn is_transient(e: &DbErr) -> bool {
 /// wait for the WAL flush: a reservation lost in a crash lost no write either, since the write
 /// transaction that used it commits later and its flush carries the reservation's record with it.
 async fn reserver(url: &str) -> Result<DatabaseConnection, Error> {
+    let mut options = pool_options(url, 2);
+    options.map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+    open(options, url).await
+}
+
+/// What every pool of a process shares: at least one connection kept open, and timeouts.
+fn pool_options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_string());
     options
-        .max_connections(2)
+        .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+        .sqlx_logging(false);
+    options
+}
+
+async fn open(options: ConnectOptions, url: &str) -> Result<DatabaseConnection, Error> {
     Database::connect(options)
         .await
         .map_err(|e| Error::Storage(format!("cannot connect to {}: {e}", redact(url))))

@@ -388,7 +388,7 @@ async fn merge_docs(
         // A document's merge is CPU work with no await in it, and a batch holds up to
         // `Limits::max_docs` of them (the SDK sends 200).
         // Run back to back they keep a worker thread from the tasks waiting on the database, among
-        // them the one holding the feed counter's lock, which every process's pushes wait for.
+        // them pushes about to commit, whose reserved feed positions hold every reader back.
         tokio::task::yield_now().await;
     }
     Ok(merge)
