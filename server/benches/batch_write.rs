@@ -11,8 +11,8 @@
 use automerge::{ActorId, AutoCommit};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fieldsync_server::app::{AppState, Settings};
-use fieldsync_server::batch_write::{store, Write};
-use fieldsync_server::docstore::pack_heads;
+use fieldsync_server::sync::docstore::pack_heads;
+use fieldsync_server::sync::write::{store, Write};
 use sync_core::kinds::CUSTOMER;
 use sync_core::record::{self, Listing};
 use sync_core::Value;
@@ -36,9 +36,10 @@ impl Fixture {
             let state = AppState::new(&Settings::new(url))
                 .await
                 .expect("server state");
-            let territory = fieldsync_server::users::ensure_territory(&state.db.conn, "North")
-                .await
-                .expect("territory");
+            let territory =
+                fieldsync_server::auth::users::ensure_territory(&state.db.conn, "North")
+                    .await
+                    .expect("territory");
             Fixture {
                 state,
                 territory,

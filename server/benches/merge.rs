@@ -9,7 +9,7 @@
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fieldsync_server::app::{AppState, Settings};
-use fieldsync_server::scope::Principal;
+use fieldsync_server::auth::principal::Principal;
 use serde_bytes::ByteBuf;
 use sync_core::kinds::CUSTOMER;
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
         let state = AppState::new(&Settings::new(&url))
             .await
             .expect("server state");
-        let north = fieldsync_server::users::ensure_territory(&state.db.conn, "North")
+        let north = fieldsync_server::auth::users::ensure_territory(&state.db.conn, "North")
             .await
             .expect("territory");
         let who = Principal {
@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
     let actor = ActorId::from(who.device_id.as_bytes().to_vec());
     let push = |request: PushRequest| {
         rt.block_on(async {
-            let response = fieldsync_server::merge::push(&state, &who, request)
+            let response = fieldsync_server::sync::push::push(&state, &who, request)
                 .await
                 .expect("push");
             assert!(response

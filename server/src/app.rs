@@ -23,14 +23,14 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use crate::auth::login_throttle::Throttle;
+use crate::auth::ratelimit::{Limiter, Rate};
 use crate::db::Db;
-use crate::docstore::DocCache;
 use crate::error::Error;
-use crate::login_throttle::Throttle;
+use crate::http;
 use crate::metrics::Metrics;
-use crate::ratelimit::{Limiter, Rate};
-use crate::read_ahead::ReadAhead;
-use crate::routes;
+use crate::sync::docstore::DocCache;
+use crate::sync::read_ahead::ReadAhead;
 
 /// The state every handler shares. Cloning is cheap.
 #[derive(Clone)]
@@ -199,16 +199,16 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
     // Sync bodies may come compressed (`Content-Encoding: zstd` or `gzip`): a device's first push
     // is its offline work, mostly listings and changes that share actor ids. The body limit counts
     // the decompressed bytes, so a small body that inflates past it is refused like a large one.
-    let sync = routes::sync::router()
+    let sync = http::sync::router()
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true));
     // The JSON endpoints take small bodies; the sync calls up to the message limit.
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .merge(routes::health::router())
-        .merge(routes::auth::router())
-        .merge(routes::devices::router())
-        .merge(routes::quarantine::router())
-        .merge(routes::ops::router())
+    OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
+        .merge(http::health::router())
+        .merge(http::auth::router())
+        .merge(http::devices::router())
+        .merge(http::quarantine::router())
+        .merge(http::ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .merge(sync)
 }
@@ -226,7 +226,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
-        .fallback(routes::not_found)
+        .fallback(http::not_found)
         .layer(Extension(Arc::new(doc)))
         // Pages of the feed are mostly listings (JSON) and automerge chunks that share actor ids:
         // zstd's fastest level shrinks a first sync's pages eightfold (65.8 MB to 7.7 MB for 100,000
@@ -265,10 +265,12 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let draining = state.draining.clone();
     let times = state.shutdown;
-    let _statistics = AbortOnDrop(tokio::spawn(crate::statistics::keep_fresh(
+    let _statistics = AbortOnDrop(tokio::spawn(crate::db::statistics::keep_fresh(
         state.db.clone(),
     )));
-    let _reservations = AbortOnDrop(tokio::spawn(crate::positions::keep_tidy(state.db.clone())));
+    let _reservations = AbortOnDrop(tokio::spawn(crate::db::positions::keep_tidy(
+        state.db.clone(),
+    )));
     let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let serving = axum::serve(listener, app)

@@ -8,8 +8,10 @@ use std::time::Duration;
 use crate::app::{
     self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
 };
-use crate::ratelimit::Rate;
-use crate::{backup, demo, users};
+use crate::auth::ratelimit::Rate;
+use crate::auth::users;
+use crate::db::backup;
+use crate::demo;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sync_core::Role;

@@ -10,11 +10,11 @@ use sync_core::{Role, Value};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{new_token, register_device};
-use crate::entities::user;
+use crate::auth::credentials::{new_token, register_device};
+use crate::auth::principal::Principal;
+use crate::auth::users::add_user;
+use crate::db::entities::user;
 use crate::error::Error;
-use crate::scope::Principal;
-use crate::users::add_user;
 
 pub const PASSWORD: &str = "fieldsync-demo";
 pub const TERRITORIES: [&str; 4] = ["North", "South", "East", "West"];
@@ -57,7 +57,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
         }
     }
     for t in TERRITORIES {
-        crate::users::ensure_territory(&state.db.conn, t).await?;
+        crate::auth::users::ensure_territory(&state.db.conn, t).await?;
     }
     let admin = admin.ok_or_else(|| Error::Internal("demo has no admin".into()))?;
     let device_id = Uuid::now_v7();
@@ -130,7 +130,7 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
         }
     }
     for batch in docs.chunks(200) {
-        let response = crate::merge::push(
+        let response = crate::sync::push::push(
             state,
             &who,
             PushRequest {

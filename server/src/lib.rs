@@ -1,34 +1,19 @@
 //! The fieldsync server as a library: the binary in `main.rs` and the tests both start it through
 //! [`app::serve`], so tests run the real thing on a random port.
+//!
+//! Rooms by concern: `db` (connections, feed positions, reads per backend, backup), `auth` (passwords,
+//! tokens, principals, throttles), `sync` (push, feed, verify, checkpoints, documents, projection),
+//! `http` (the router's handlers, extractors, OpenAPI).
 
 pub mod app;
 pub mod auth;
-pub mod backup;
-pub mod batch_write;
-pub mod checkpoint;
 pub mod cli;
 pub mod db;
 pub mod demo;
-pub mod docstore;
-pub mod entities;
 pub mod error;
-pub mod feed;
-pub mod login_throttle;
-pub mod merge;
+pub mod http;
 pub mod metrics;
-pub mod openapi;
-pub mod pg_read;
-pub mod positions;
-pub mod projection;
-pub mod ratelimit;
-pub mod read_ahead;
-pub mod routes;
-pub mod scope;
-pub mod sqlite_read;
-pub mod statistics;
-pub mod users;
-pub mod verify;
-pub mod wire;
+pub mod sync;
 
 pub use app::{serve, AppState, Settings};
 pub use error::Error;

@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latencies per endpoint (a middleware on the router), and
-//! the sync numbers the handlers in `routes::sync` read off requests and replies.
+//! the sync numbers the handlers in `http::sync` read off requests and replies.
 //!
 //! Every server owns its registry (it lives in [`crate::AppState`]), so several servers in one
 //! process, as in the tests, do not mix their numbers. The text is OpenMetrics, which Prometheus reads.

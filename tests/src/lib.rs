@@ -229,7 +229,7 @@ impl TestServer {
     /// Creates a user with the given role and territories.
     pub async fn user(&self, email: &str, role: Role, territories: &[&str]) -> Uuid {
         let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
-        fieldsync_server::users::add_user(&self.state.db, email, role, PASSWORD, &territories)
+        fieldsync_server::auth::users::add_user(&self.state.db, email, role, PASSWORD, &territories)
             .await
             .expect("add user")
     }
@@ -434,11 +434,11 @@ impl TestServer {
     /// The server's heads of a document.
     pub async fn heads(&self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
         use sea_orm::EntityTrait;
-        let doc = fieldsync_server::entities::document::Entity::find_by_id(id)
+        let doc = fieldsync_server::db::entities::document::Entity::find_by_id(id)
             .one(&self.state.db.conn)
             .await
             .expect("select");
-        doc.map(|d| fieldsync_server::docstore::unpack_heads(&d.heads))
+        doc.map(|d| fieldsync_server::sync::docstore::unpack_heads(&d.heads))
             .unwrap_or_default()
     }
 }

@@ -110,7 +110,7 @@ async fn work(
 /// Every acknowledged change is in the database.
 async fn check_acked(inspect: &TestServer, acked: &BTreeMap<Uuid, BTreeSet<Hash>>) {
     for (id, heads) in acked {
-        let mut doc = fieldsync_server::docstore::load(&inspect.state.db.conn, *id)
+        let mut doc = fieldsync_server::sync::docstore::load(&inspect.state.db.conn, *id)
             .await
             .expect("load");
         for h in heads {
@@ -151,7 +151,7 @@ async fn check_converged(inspect: &TestServer, url: &str, devices: &mut [Device]
             );
             assert_eq!(d.replica.outbox_len().await.unwrap(), 0);
         }
-        let mut doc = fieldsync_server::docstore::load(&inspect.state.db.conn, *id)
+        let mut doc = fieldsync_server::sync::docstore::load(&inspect.state.db.conn, *id)
             .await
             .unwrap();
         changes += doc.get_changes(&[]).len();
@@ -359,7 +359,7 @@ storage_test! {
         assert_eq!(refused.as_deref(), Some("document_too_large"));
         let stored: i64 = {
             use sea_orm::EntityTrait;
-            fieldsync_server::entities::document::Entity::find_by_id(id).one(&server.state.db.conn).await.unwrap().unwrap().chunk_bytes
+            fieldsync_server::db::entities::document::Entity::find_by_id(id).one(&server.state.db.conn).await.unwrap().unwrap().chunk_bytes
         };
         assert!(stored <= 16 << 10, "{stored} bytes stored");
         let other = ben.replica.create("customer", &customer("Still fine", "North")).await.unwrap();
@@ -424,7 +424,7 @@ storage_test! {
         for id in &ids {
             assert_eq!(anna.replica.heads(*id).await, server.heads(*id).await);
             assert_eq!(ben.replica.heads(*id).await, server.heads(*id).await);
-            stored += fieldsync_server::docstore::load(&server.state.db.conn, *id).await.unwrap().get_changes(&[]).len();
+            stored += fieldsync_server::sync::docstore::load(&server.state.db.conn, *id).await.unwrap().get_changes(&[]).len();
         }
         assert_eq!(stored, made, "every change stored once");
         assert_eq!(anna.replica.get(ids[0]).await.unwrap().get("city"), &Value::from("Oslo"));
@@ -450,7 +450,7 @@ storage_test! {
             away.replica.update(*id, &[("city", Value::Str(format!("away {id}")))]).await.unwrap();
         }
         let mine = away.replica.create("customer", &customer("Made offline", "North")).await.unwrap();
-        for round in 0..3 * fieldsync_server::merge::COMPACT_AFTER_CHUNKS {
+        for round in 0..3 * fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS {
             for id in &ids {
                 busy.replica.update(*id, &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
             }
@@ -461,7 +461,7 @@ storage_test! {
                 busy.connect(&server.url);
             }
         }
-        assert!(server.count("doc_chunks").await <= ids.len() as i64 * i64::from(fieldsync_server::merge::COMPACT_AFTER_CHUNKS));
+        assert!(server.count("doc_chunks").await <= ids.len() as i64 * i64::from(fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS));
         away = away.reopen(dir.path()).await;
         away.connect(&server.url);
         let report = away.sync().await;
@@ -496,7 +496,7 @@ storage_test! {
         anna.sync().await;
         anna.replica.update(a, &[("phone", "111".into())]).await.unwrap();
         anna.replica.update(b, &[("phone", "222".into())]).await.unwrap();
-        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
         anna = anna.reopen(dir.path()).await;
         let report = anna.sync().await;
         assert_eq!(report.quarantined.iter().copied().collect::<BTreeSet<_>>(), [a, b].into_iter().collect());

@@ -284,11 +284,11 @@ storage_test! {
         .unwrap()
         .to_string();
     // South is taken away before the device syncs: its record is refused, the other goes through.
-    let anna = fieldsync_server::users::find_by_email(&server.state.db, "anna@x.test")
+    let anna = fieldsync_server::auth::users::find_by_email(&server.state.db, "anna@x.test")
         .await
         .unwrap()
         .unwrap();
-    fieldsync_server::users::revoke_territory(&server.state.db, anna.id, "South")
+    fieldsync_server::auth::users::revoke_territory(&server.state.db, anna.id, "South")
         .await
         .unwrap();
     let report = ok(cli(d, &["sync"], &[]));

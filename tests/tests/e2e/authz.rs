@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
-use fieldsync_server::entities::device as devices;
+use fieldsync_server::db::entities::device as devices;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use sync_core::protocol::{self, PushRequest, PushResponse, PushStatus, CONTENT_TYPE};
@@ -265,7 +265,7 @@ impl Fixture {
                 .unwrap();
         }
         for territory in ["North", "South"] {
-            fieldsync_server::users::revoke_territory(&server.state.db, dave, territory)
+            fieldsync_server::auth::users::revoke_territory(&server.state.db, dave, territory)
                 .await
                 .unwrap();
         }

@@ -4,8 +4,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use sync_core::Role;
 use uuid::Uuid;
 
+use crate::db::entities::{territory, user, user_territory};
 use crate::db::{now_ms, Db};
-use crate::entities::{territory, user, user_territory};
 use crate::error::Error;
 
 /// The id of the territory with this name, created if it does not exist.
@@ -67,7 +67,10 @@ pub async fn add_user(
         )));
     }
     let password = password.to_string();
-    let hash = crate::auth::hashing(move || crate::auth::hash_password(&password)).await??;
+    let hash = crate::auth::credentials::hashing(move || {
+        crate::auth::credentials::hash_password(&password)
+    })
+    .await??;
     let id = Uuid::now_v7();
     user::ActiveModel {
         id: Set(id),

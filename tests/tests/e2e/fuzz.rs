@@ -413,9 +413,10 @@ async fn push_round(db: TestDb) {
                         .unwrap(),
                     ),
                     _ => {
-                        let doc = fieldsync_server::docstore::load(&server.state.db.conn, existing)
-                            .await
-                            .unwrap();
+                        let doc =
+                            fieldsync_server::sync::docstore::load(&server.state.db.conn, existing)
+                                .await
+                                .unwrap();
                         (existing, doc.with_actor(author))
                     }
                 };

@@ -4,7 +4,7 @@
 //! process only: behind several server processes a device's effective limit is the rate times the
 //! processes it reaches. They protect a process's capacity, not a secret, and a shared bucket would
 //! cost a database write per sync call. Failed logins, which guard passwords, are counted in the
-//! database instead ([`crate::login_throttle`]).
+//! database instead ([`crate::auth::login_throttle`]).
 
 use std::collections::HashMap;
 use std::fmt;

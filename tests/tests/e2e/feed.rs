@@ -49,7 +49,7 @@ storage_test! {
         assert_eq!(anna.replica.ids().await.unwrap(), vec![north]);
 
         // Gain: the next pull brings every record of the new territory.
-        fieldsync_server::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
         anna.sync().await;
         for id in &south {
             assert_eq!(anna.replica.heads(*id).await, server.heads(*id).await);
@@ -57,7 +57,7 @@ storage_test! {
 
         // Loss while holding an offline edit: the edit is quarantined, the rest evicted.
         anna.replica.update(south[0], &[("phone", "555".into())]).await.unwrap();
-        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
         let report = anna.sync().await;
         assert_eq!(report.quarantined, vec![south[0]]);
         assert_eq!(report.evicted.iter().copied().collect::<BTreeSet<_>>(), south.iter().copied().collect());
@@ -577,7 +577,9 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
         seen,
         "the writes never reached PostgreSQL's statistics counters"
     );
-    fieldsync_server::statistics::refresh(conn).await.unwrap();
+    fieldsync_server::db::statistics::refresh(conn)
+        .await
+        .unwrap();
     assert!(
         state(
             "SELECT (last_analyze IS NOT NULL AND n_mod_since_analyze <= 50 + 0.1 * n_live_tup) AS v \
@@ -594,7 +596,7 @@ async fn the_feed_tables_statistics_are_refreshed_after_a_bulk_load_on_postgres(
 /// transaction commits below it. A reservation whose transaction rolled back holds nothing back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_feed_waits_for_a_running_push_below_a_committed_one_on_postgres() {
-    use fieldsync_server::positions::{committed_seq, forget_finished};
+    use fieldsync_server::db::positions::{committed_seq, forget_finished};
     use sea_orm::ConnectionTrait;
     let Some(db) = TestDb::postgres().await else {
         return;

@@ -11,13 +11,13 @@ use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSI
 use sync_core::Role;
 
 use crate::app::AppState;
-use crate::auth::{hashing, new_token, register_device, token_hash, verify_password};
-use crate::checkpoint::{self, LoginDevice};
+use crate::auth::credentials::{hashing, new_token, register_device, token_hash, verify_password};
+use crate::auth::users::find_by_email;
+use crate::db::entities::{device, territory, user_territory};
 use crate::db::now_ms;
-use crate::entities::{device, territory, user_territory};
 use crate::error::Error;
-use crate::users::find_by_email;
-use crate::wire::JsonBody;
+use crate::http::wire::JsonBody;
+use crate::sync::checkpoint::{self, LoginDevice};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -61,8 +61,9 @@ fn too_many(state: &AppState, limit: &str, retry_after: std::time::Duration) -> 
 }
 
 /// Verified against when the e-mail is unknown, so a wrong e-mail costs as much time as a wrong password.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| crate::auth::hash_password("no such user").unwrap_or_default());
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::auth::credentials::hash_password("no such user").unwrap_or_default()
+});
 
 /// Logs a device in: registers it and returns its bearer token.
 ///

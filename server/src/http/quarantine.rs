@@ -13,12 +13,12 @@ use sync_core::Role;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::entities::{document, user};
 use crate::db::{join_documents, now_ms, BuildWith};
-use crate::entities::{document, user};
 use crate::error::Error;
-use crate::merge;
-use crate::scope::Principal;
-use crate::wire::PathParam;
+use crate::http::wire::PathParam;
+use crate::sync::push;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -206,7 +206,7 @@ async fn accept(
         role: author_role.min(who.role),
         ..who.clone()
     };
-    let push = PushRequest {
+    let request = PushRequest {
         docs: vec![DocPush {
             id: entry.doc_id,
             kind: entry.kind.clone(),
@@ -215,7 +215,7 @@ async fn accept(
         }],
         checkpoint: 0,
     };
-    let outcome = merge::push(&state, &as_author, push).await.and_then(|r| {
+    let outcome = push::push(&state, &as_author, request).await.and_then(|r| {
         r.results
             .into_iter()
             .next()

@@ -1,6 +1,6 @@
 //! Failed-login buckets shared by every server process on one database.
 //!
-//! The same token bucket as [`crate::ratelimit::Limiter`], kept in the `login_throttle` table instead
+//! The same token bucket as [`crate::auth::ratelimit::Limiter`], kept in the `login_throttle` table instead
 //! of in memory: behind a load balancer an attacker gets the configured number of guesses, not that
 //! number times the processes. Each attempt is one upsert that refills the bucket and takes a token in
 //! the same statement, so concurrent attempts on any process cannot both take the last one.
@@ -11,9 +11,9 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use sha2::{Digest, Sha256};
 
+use crate::auth::ratelimit::Rate;
 use crate::db::now_ms;
 use crate::error::Error;
-use crate::ratelimit::Rate;
 
 /// Every this many attempts, a process deletes its scope's buckets that have been quiet for a whole
 /// window (they are full again, as a missing row is), so a flood of distinct keys cannot grow the

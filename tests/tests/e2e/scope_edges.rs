@@ -18,7 +18,7 @@ struct ForgedCursor {
 }
 
 async fn territory_id(server: &TestServer, name: &str) -> Uuid {
-    fieldsync_server::users::ensure_territory(&server.state.db.conn, name)
+    fieldsync_server::auth::users::ensure_territory(&server.state.db.conn, name)
         .await
         .unwrap()
 }
@@ -58,7 +58,7 @@ storage_test! {
         maria.sync().await;
         anna.sync().await;
         // Anna is granted South, and before she pulls, the record moves from South to North.
-        fieldsync_server::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::grant_territory(&server.state.db, anna_id, "South").await.unwrap();
         maria.replica.update(id, &[("territory", "North".into())]).await.unwrap();
         maria.sync().await;
         anna.sync().await;
@@ -82,7 +82,7 @@ storage_test! {
         // The record moves from South to East, then Anna loses South, before she pulls.
         root.replica.update(id, &[("territory", "East".into())]).await.unwrap();
         root.sync().await;
-        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
         let report = anna.sync().await;
         assert!(report.evicted.contains(&id), "{report:?}");
         assert!(!anna.replica.ids().await.unwrap().contains(&id));
@@ -153,7 +153,7 @@ storage_test! {
         automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "credit_limit", 1_000_000_i64).unwrap();
         doc.commit();
         let change = doc.get_changes(&base).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "North").await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "North").await.unwrap();
         let push = PushRequest { docs: vec![sync_core::protocol::DocPush {
             id,
             kind: "customer".into(),
@@ -187,7 +187,7 @@ storage_test! {
         let mut anna = server.device("anna@x.test").await;
         anna.sync().await;
         anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
-        fieldsync_server::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
         // Push only: the first edit is quarantined; then a second edit before the pull.
         let report = anna.replica.push(&anna.client).await.unwrap();
         assert_eq!(report.quarantined, vec![id]);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer, PASSWORD};
 use fieldsync_server::app::{AppState, Secret, Settings, ShutdownTimes};
-use fieldsync_server::entities::device as devices;
-use fieldsync_server::ratelimit::Rate;
+use fieldsync_server::auth::ratelimit::Rate;
+use fieldsync_server::db::entities::device as devices;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sync_core::protocol::{self, PushRequest, PushResponse, PushStatus, CONTENT_TYPE};
@@ -153,7 +153,7 @@ storage_test! {
     async fn a_push_in_flight_at_sigterm_completes_and_is_durable(db: TestDb) {
         {
             let state = AppState::new(&Settings::new(&db.url)).await.unwrap();
-            fieldsync_server::users::add_user(&state.db, "anna@x.test", Role::Agent, PASSWORD, &["North".into()]).await.unwrap();
+            fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, PASSWORD, &["North".into()]).await.unwrap();
         }
         let mut process = ServerProcess::start(env!("CARGO_BIN_EXE_e2e-server"), &db.url);
         process.ready().await;
@@ -183,7 +183,7 @@ storage_test! {
         assert!(process.wait().success(), "the server exits cleanly after draining");
 
         let state = AppState::new(&Settings::new(&db.url)).await.unwrap();
-        let stored = fieldsync_server::entities::document::Entity::find_by_id(id).one(&state.db.conn).await.unwrap();
+        let stored = fieldsync_server::db::entities::document::Entity::find_by_id(id).one(&state.db.conn).await.unwrap();
         assert!(stored.is_some(), "the acknowledged push is durable");
     }
 }

@@ -25,9 +25,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
 use crate::error::Error;
-use crate::feed::{fresh_page, FreshPage};
-use crate::scope::Principal;
+use crate::sync::feed::{fresh_page, FreshPage};
 
 /// How long a page read ahead waits for its request: far longer than a device takes to ask for
 /// the next page, far shorter than memory should be held for a device that went away.

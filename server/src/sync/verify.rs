@@ -8,11 +8,11 @@ use sync_core::protocol::{DocHeads, Hash, VerifyMode, VerifyRequest, VerifyRespo
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::sqlite_read;
 use crate::db::BuildWith;
-use crate::docstore::unpack_heads;
 use crate::error::Error;
-use crate::scope::Principal;
-use crate::sqlite_read;
+use crate::sync::docstore::unpack_heads;
 
 pub async fn verify(
     state: &AppState,

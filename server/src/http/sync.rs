@@ -18,10 +18,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::positions;
 use crate::error::Error;
-use crate::scope::Principal;
-use crate::wire::{Format, QueryParams, Reply, Wire};
-use crate::{checkpoint, feed, merge, positions, verify};
+use crate::http::wire::{Format, QueryParams, Reply, Wire};
+use crate::sync::{checkpoint, feed, push, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -114,7 +115,7 @@ async fn push(
     Wire(req): Wire<PushRequest>,
 ) -> Result<Reply<PushResponse>, Error> {
     let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
-    let response = merge::push(&state, &who, req).await?;
+    let response = push::push(&state, &who, req).await?;
     state.metrics.pushed(&changes, &response);
     Ok(Reply(format, response))
 }

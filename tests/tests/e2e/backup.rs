@@ -9,7 +9,7 @@ use std::path::Path;
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
 use fieldsync_sdk::{Client, Replica, SyncReport};
-use fieldsync_server::checkpoint;
+use fieldsync_server::sync::checkpoint;
 use sync_core::protocol::{Hash, PullRequest, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
@@ -65,7 +65,7 @@ async fn stop(server: TestServer) {
 
 /// The hashes of every change the server holds of a record.
 async fn server_changes(server: &TestServer, id: Uuid) -> Vec<Hash> {
-    let mut doc = fieldsync_server::docstore::load(&server.state.db.conn, id)
+    let mut doc = fieldsync_server::sync::docstore::load(&server.state.db.conn, id)
         .await
         .expect("stored document");
     doc.get_changes(&[])
@@ -273,7 +273,7 @@ storage_test! {
         assert!(!report.restored);
         assert_eq!(server.heads(id).await, anna.replica.heads(id).await);
         let recorded = checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap();
-        assert_eq!(recorded, fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap());
+        assert_eq!(recorded, fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap());
 
         // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
         // and only the new token works. A store naming another user's device gets one of its own.

@@ -1,6 +1,13 @@
 //! Connecting to the database (SQLite by default, PostgreSQL in production), running migrations, and
 //! the few primitives every write path shares: write transactions and their retries.
 
+pub mod backup;
+pub mod entities;
+pub mod pg_read;
+pub mod positions;
+pub mod sqlite_read;
+pub mod statistics;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +19,8 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use positions::Positions;
 use crate::error::Error;
-use crate::positions::{self, Positions};
 
 /// The database of one server process.
 #[derive(Clone)]

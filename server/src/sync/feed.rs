@@ -23,12 +23,12 @@ use sync_core::record::Listing;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::positions::committed_seq;
 use crate::db::{join_documents, BuildWith};
-use crate::docstore::unpack_heads;
+use crate::db::{pg_read, sqlite_read};
 use crate::error::Error;
-use crate::positions::committed_seq;
-use crate::scope::Principal;
-use crate::{pg_read, sqlite_read};
+use crate::sync::docstore::unpack_heads;
 
 pub const DEFAULT_PAGE: u32 = 500;
 /// A first sync's pages are larger: each answer costs a round trip and a write of the device's

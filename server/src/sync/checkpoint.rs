@@ -15,9 +15,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::entities::device;
+use crate::auth::principal::Principal;
+use crate::db::entities::device;
 use crate::error::Error;
-use crate::scope::Principal;
 
 /// The checkpoint the server recorded for a device (0 for a device it does not know).
 pub async fn recorded(conn: &impl ConnectionTrait, device_id: Uuid) -> Result<i64, Error> {

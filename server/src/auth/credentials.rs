@@ -19,10 +19,10 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::entities::{device, user, user_territory};
 use crate::db::now_ms;
-use crate::entities::{device, user, user_territory};
 use crate::error::Error;
-use crate::scope::Principal;
 
 /// Password hashes computed at once. Each argon2 hash holds 19 MiB and a core for tens of
 /// milliseconds, so a burst of logins (a team's devices, or a guesser spreading over many e-mails) waits

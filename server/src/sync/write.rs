@@ -1,7 +1,7 @@
 //! The storage layer's write of a push batch: the merged documents' chunks, their rows, projections
 //! and scope moves, at the feed positions the batch was given.
 //!
-//! `merge` decides what to write; this module only writes it, with a few multi-row statements for the
+//! `push` decides what to write; this module only writes it, with a few multi-row statements for the
 //! whole batch. It is public so that its cost can be measured on its own (`benches/batch_write.rs`).
 
 use automerge::AutoCommit;
@@ -14,10 +14,10 @@ use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
 
+use crate::db::entities::document;
 use crate::db::{now_ms, BuildWith, WriteTxn};
-use crate::entities::document;
 use crate::error::Error;
-use crate::projection;
+use crate::sync::projection;
 
 /// What one document's push will write, once feed positions are known.
 pub struct Write {

@@ -67,13 +67,13 @@ storage_test! {
         let first = anna.client.push(&push).await.unwrap();
         assert_eq!(first.results[0].status, PushStatus::Applied);
         let (chunks, docs) = (server.count("doc_chunks").await, server.count("documents").await);
-        let feed = fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap();
+        let feed = fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap();
         let again = anna.client.push(&push).await.unwrap();
         assert_eq!(again.results[0].status, PushStatus::AlreadyKnown);
         assert_eq!(again.results[0].heads, first.results[0].heads);
         assert_eq!(server.count("doc_chunks").await, chunks);
         assert_eq!(server.count("documents").await, docs);
-        assert_eq!(fieldsync_server::positions::committed_seq(&server.state.db.conn).await.unwrap(), feed);
+        assert_eq!(fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap(), feed);
     }
 }
 
@@ -216,7 +216,7 @@ storage_test! {
             anna.sync().await;
         }
         let stored = server.count("doc_chunks").await;
-        assert!(stored <= i64::from(fieldsync_server::merge::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
+        assert!(stored <= i64::from(fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
         let mut fresh = server.device("anna@x.test").await;
         fresh.sync().await;
         assert_eq!(fresh.replica.heads(id).await, anna.replica.heads(id).await);
@@ -258,11 +258,11 @@ storage_test! {
 async fn stage<'a>(
     server: &TestServer,
     device: &Device,
-    who: &'a fieldsync_server::scope::Principal,
-) -> fieldsync_server::merge::Staged<'a> {
+    who: &'a fieldsync_server::auth::principal::Principal,
+) -> fieldsync_server::sync::push::Staged<'a> {
     let docs = device.replica.pending_pushes().await.unwrap();
     assert!(!docs.is_empty());
-    fieldsync_server::merge::stage(
+    fieldsync_server::sync::push::stage(
         &server.state,
         who,
         PushRequest {
@@ -285,8 +285,11 @@ fn assert_merged_again(server: &TestServer, times: u64) {
     assert_eq!(server.state.metrics.push_merged_again.get(), expected);
 }
 
-async fn principal(server: &TestServer, device: &Device) -> fieldsync_server::scope::Principal {
-    fieldsync_server::auth::authenticate(&server.state, &device.login.token)
+async fn principal(
+    server: &TestServer,
+    device: &Device,
+) -> fieldsync_server::auth::principal::Principal {
+    fieldsync_server::auth::credentials::authenticate(&server.state, &device.login.token)
         .await
         .unwrap()
 }

@@ -14,7 +14,7 @@
 //! other pushes' merges, only for their writes.
 //!
 //! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table
-//! (`batch_write` holds the statements; only this module calls it).
+//! (`write` holds the statements; only this module calls it).
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,13 +34,13 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::batch_write::{store, Write};
-use crate::checkpoint;
+use crate::auth::principal::Principal;
+use crate::db::entities::{document, territory};
 use crate::db::{now_ms, retry_after, BuildWith, WriteTxn};
-use crate::docstore::{self, pack_heads, unpack_heads};
-use crate::entities::{document, territory};
 use crate::error::Error;
-use crate::scope::Principal;
+use crate::sync::checkpoint;
+use crate::sync::docstore::{self, pack_heads, unpack_heads};
+use crate::sync::write::{store, Write};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.

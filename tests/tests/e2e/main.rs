@@ -1,0 +1,19 @@
+//! The end-to-end suite: real servers (in-process and as processes), real SDK devices and the real CLI,
+//! on SQLite and, where `FIELDSYNC_TEST_POSTGRES_URL` is set, on PostgreSQL. One test binary with a
+//! module per area, so the server, SDK, CLI and load generator are linked once.
+
+mod api;
+mod authz;
+mod backup;
+mod cli;
+mod convergence;
+mod devices;
+mod faults;
+mod feed;
+mod fuzz;
+mod loadgen;
+mod merge;
+mod migrations;
+mod ops;
+mod scope_edges;
+mod server_cli;
