@@ -1,7 +1,7 @@
 //! A document's listing in three columns (its fields' JSON, its conflicts' JSON, whether it is
 //! deleted) instead of one JSON object that held the first two as escaped strings. The feed sends a
-//! listing as these three values, so it now reads them as they are stored: parsing the object was a
-//! tenth of the server's CPU in a first sync (BENCHMARKS.md, session 15).
+//! listing as these three values, so it reads them as they are stored, without parsing a JSON object
+//! per record (BENCHMARKS.md, "Bootstrap").
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};

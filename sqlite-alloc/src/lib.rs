@@ -1,8 +1,8 @@
 //! SQLite's memory through mimalloc, for the server and the devices alike. A device storing a first
 //! sync makes tens of thousands of small allocations per page (each bound value is copied, each
 //! B-tree page allocated), and a server answering one reads as many; through glibc's malloc, with
-//! SQLite's own usage statistics behind a global mutex, they were a third of the device store's CPU
-//! time (BENCHMARKS.md).
+//! SQLite's own usage statistics behind a global mutex, they take a third of the device store's CPU
+//! time (BENCHMARKS.md, "Memory").
 
 use std::os::raw::{c_int, c_void};
 

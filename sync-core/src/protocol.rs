@@ -373,9 +373,9 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
 }
 
 /// About how many bytes a reply's MessagePack takes, so that its buffer is allocated once. Grown by
-/// doubling from empty, the buffers of a first sync's pages (megabytes each) cost the server a tenth
-/// of its CPU per page, most of it the kernel handing out fresh zeroed memory (BENCHMARKS.md,
-/// session 13).
+/// doubling from empty, the buffers of a first sync's pages (megabytes each) would cost the server a
+/// tenth of its CPU per page, most of it the kernel handing out fresh zeroed memory (BENCHMARKS.md,
+/// "Bootstrap").
 pub trait EncodedSize: Serialize {
     fn encoded_size(&self) -> usize {
         256

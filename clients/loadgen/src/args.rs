@@ -109,7 +109,7 @@ fn cores(value: &str) -> Result<f64, String> {
 pub enum Preset {
     /// A smoke run, as CI does.
     Small,
-    /// The measurement of issue 4's targets: 100 devices x 1,000 records (a territory of 100,000
+    /// The measurement of the performance targets (BENCHMARKS.md): 100 devices x 1,000 records (a territory of 100,000
     /// customers), 3 edits each; a soak of 1,000 devices.
     Large,
 }

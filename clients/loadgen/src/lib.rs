@@ -1,7 +1,7 @@
 //! `fieldsync-loadgen`: a fleet of simulated devices, running the real SDK against a real server.
 //!
-//! Two kinds of run: the fleet benchmark ([`fleet`]: timed phases, issue 4) and the soak ([`soak`]:
-//! many devices living for minutes with random offline periods, issue 5). Either runs against
+//! Two kinds of run: the fleet benchmark ([`fleet`]: timed phases) and the soak ([`soak`]: many
+//! devices living for minutes with random offline periods). Either runs against
 //! release server processes it starts itself, or against a running server ([`server::Target`]);
 //! tests run them in-process against a test server. Both fail unless everything converged.
 

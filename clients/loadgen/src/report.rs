@@ -1,4 +1,4 @@
-//! What a run reports: the JSON shape (the public interface of issue 4) and its table form.
+//! What a run reports: the JSON shape (a public interface, described in BENCHMARKS.md) and its table form.
 
 use std::time::Duration;
 

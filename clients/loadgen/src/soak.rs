@@ -1,4 +1,4 @@
-//! The soak run (issue 5): D devices, several per territory, live for a while. Each device loops:
+//! The soak run: D devices, several per territory, live for a while. Each device loops:
 //! it stays offline for a random period, makes random creates and edits offline (devices of one
 //! territory edit the same records, as a team does), then syncs. Afterwards every device syncs until
 //! a round pushes nothing, and the run checks that nothing was lost (every change each device made
