@@ -15,7 +15,8 @@ use crate::validate::{self, FieldError, Raw};
 use crate::{Error, Value};
 
 /// A field that holds concurrent values: devices wrote it concurrently and nobody has resolved it.
-/// `values[0]` is the value automerge picked as the winner; the others are kept, not hidden.
+/// `values[0]` is the value automerge picks as the winner (what `ReadDoc::get` returns, and so what
+/// every automerge client displays); the others follow, kept, not hidden.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
     pub field: String,
@@ -138,13 +139,16 @@ fn raw(
     })
 }
 
-/// Every concurrent value of a root key, the winner first.
+/// Every concurrent value of a root key, the winner first. `get_all` lists the values in ascending
+/// op-id order and automerge's `get` picks the last (the greatest op id), so the list is reversed:
+/// the projection must show the value every automerge client shows.
 fn read_all(doc: &impl ReadDoc, key: &str) -> Result<Vec<Raw>, Error> {
     let all = doc.get_all(ROOT, key)?;
     if all.is_empty() {
         return Ok(vec![Raw::Missing]);
     }
     all.into_iter()
+        .rev()
         .map(|(value, id)| raw(doc, value, || id))
         .collect()
 }

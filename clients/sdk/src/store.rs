@@ -47,9 +47,18 @@ pub async fn in_memory() -> Result<SqlitePool, Error> {
     Ok(pool)
 }
 
-/// The store's schema, one step per version (`PRAGMA user_version` counts the steps taken).
-const MIGRATIONS: &[&[&str]] = &[
-    &[
+/// One step of the store's schema (`PRAGMA user_version` counts the steps taken).
+enum Step {
+    Sql(&'static [&'static str]),
+    /// Lists every record that holds concurrent values again from its document: stores written
+    /// before listed the value automerge's `get_all` names first instead of the one its `get` (and
+    /// so every automerge client) shows.
+    ReprojectConflicts,
+}
+
+/// The store's schema, one step per version.
+const MIGRATIONS: &[Step] = &[
+    Step::Sql(&[
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE records (
             id TEXT PRIMARY KEY,
@@ -68,12 +77,13 @@ const MIGRATIONS: &[&[&str]] = &[
         )",
         "CREATE INDEX records_kind ON records (kind, deleted)",
         "CREATE INDEX records_pending ON records (pending)",
-    ],
+    ]),
     // The server's heads of a record stored whole as it arrived: every ancestor of them is on the
     // server. Turned into `server_has` when the record is next loaded.
-    &["ALTER TABLE records ADD COLUMN server_heads BLOB NOT NULL DEFAULT x''"],
+    Step::Sql(&["ALTER TABLE records ADD COLUMN server_heads BLOB NOT NULL DEFAULT x''"]),
     // How many times chunks were appended to `doc` since it was last written whole.
-    &["ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0"],
+    Step::Sql(&["ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0"]),
+    Step::ReprojectConflicts,
 ];
 
 /// Brings a store of any earlier version to the current one, a step per transaction.
@@ -83,13 +93,45 @@ async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
         .await?;
     for (done, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let mut tx = pool.begin().await?;
-        for stmt in *step {
-            sqlx::query(stmt).execute(&mut *tx).await?;
+        match step {
+            Step::Sql(statements) => {
+                for stmt in *statements {
+                    sqlx::query(stmt).execute(&mut *tx).await?;
+                }
+            }
+            Step::ReprojectConflicts => reproject_conflicts(&mut tx).await?,
         }
         sqlx::query(&format!("PRAGMA user_version = {}", done + 1))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Lists again, from their documents, the records of known kinds whose listing holds conflicts.
+/// Only those can list another value than their document shows; a record that does not validate yet
+/// (its history still arriving) keeps the listing it has.
+async fn reproject_conflicts(conn: &mut SqliteConnection) -> Result<(), Error> {
+    let rows: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT id, kind, doc FROM records WHERE conflicts <> '[]'")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, kind, doc) in rows {
+        let Kind::Known(schema) = Kind::of(&kind) else {
+            continue;
+        };
+        let Ok(Ok(projection)) = AutoCommit::load(&doc).map(|d| record::project(&d, schema)) else {
+            continue;
+        };
+        let listing = Listing::of(&projection);
+        sqlx::query("UPDATE records SET fields = ?, conflicts = ?, deleted = ? WHERE id = ?")
+            .bind(listing.fields)
+            .bind(listing.conflicts)
+            .bind(listing.deleted)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The device store's schema steps: a store that an earlier version of the app left is brought up to
 //! date when it is opened, with its records.
 
-use automerge::ActorId;
+use automerge::{ActorId, ReadDoc, ROOT};
 use fieldsync_sdk::store::{self, Kind, StoredRecord};
 use sync_core::{kinds, record, Value};
 use uuid::Uuid;
@@ -39,7 +39,7 @@ async fn a_store_of_an_earlier_version_is_upgraded_with_its_records() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let appended: i64 = sqlx::query_scalar("SELECT appended FROM records WHERE id = ?")
         .bind(id.to_string())
         .fetch_one(&pool)
@@ -53,4 +53,66 @@ async fn a_store_of_an_earlier_version_is_upgraded_with_its_records() {
     drop(conn);
     pool.close().await;
     store::open(&path).await.unwrap();
+}
+
+/// Stores written before listed a conflicted field by the value automerge's `get_all` names first;
+/// opening one lists it by the value the document shows (automerge's `get`).
+#[tokio::test]
+async fn an_older_store_lists_conflicted_fields_by_the_value_automerge_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.sqlite");
+    let kind = kinds::get("customer").unwrap();
+    let actor = |n: u8| ActorId::from([n; 16].as_slice());
+    let fields = [
+        ("name", Value::from("Cafe")),
+        ("territory", Value::from("North")),
+    ];
+    let mut doc = record::create(kind, actor(1), &fields).unwrap();
+    let mut other = doc.fork().with_actor(actor(2));
+    record::update(&mut doc, kind, &[("phone", Value::from("111"))]).unwrap();
+    record::update(&mut other, kind, &[("phone", Value::from("222"))]).unwrap();
+    doc.merge(&mut other).unwrap();
+    let shown = doc
+        .get(ROOT, "phone")
+        .unwrap()
+        .unwrap()
+        .0
+        .into_string()
+        .unwrap();
+    let hidden = if shown == "111" { "222" } else { "111" };
+
+    let id = Uuid::now_v7();
+    let pool = store::open(&path).await.unwrap();
+    let mut stored = StoredRecord::new(id, Kind::Known(kind), doc.clone());
+    store::save(&mut pool.acquire().await.unwrap(), &mut stored)
+        .await
+        .unwrap();
+    // The listing as the earlier app wrote it: the losing value shown, and listed first.
+    let old_fields = format!(r#"{{"name":"Cafe","phone":"{hidden}","territory":"North"}}"#);
+    let old_conflicts = format!(r#"[{{"field":"phone","values":["{hidden}","{shown}"]}}]"#);
+    sqlx::query("UPDATE records SET fields = ?, conflicts = ? WHERE id = ?")
+        .bind(&old_fields)
+        .bind(&old_conflicts)
+        .bind(id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA user_version = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let pool = store::open(&path).await.unwrap();
+    let (listed, conflicts): (String, String) =
+        sqlx::query_as("SELECT fields, conflicts FROM records WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["phone"], shown.as_str());
+    let conflicts: serde_json::Value = serde_json::from_str(&conflicts).unwrap();
+    assert_eq!(conflicts[0]["values"][0], shown.as_str());
+    assert_eq!(conflicts[0]["values"][1], hidden);
 }
