@@ -157,6 +157,7 @@ const READ_AHEAD_SLOTS: usize = 4;
 impl AppState {
     pub async fn new(settings: &Settings) -> Result<AppState, Error> {
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+        crate::sync::upgrade::run_pending(&db).await?;
         let metrics = Arc::new(Metrics::new());
         Ok(AppState {
             db,

@@ -1,5 +1,6 @@
 //! The sync path: pushes merged and written, the pull feed, verification, device checkpoints, the
-//! stored documents and their projection into relational tables.
+//! stored documents and their projection into relational tables, and the
+//! once-only work a new version does on a database an older one wrote.
 
 pub mod checkpoint;
 pub mod docstore;
@@ -7,5 +8,6 @@ pub mod feed;
 pub mod projection;
 pub mod push;
 pub mod read_ahead;
+pub mod upgrade;
 pub mod verify;
 pub mod write;

@@ -14,7 +14,8 @@
 //! other pushes' merges, only for their writes.
 //!
 //! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table
-//! (`write` holds the statements; only this module calls it).
+//! (`write` holds the statements; only this module calls it), except `upgrade`, which derives
+//! projections again from the stored documents once, at start-up, and writes no chunk.
 
 use std::collections::{HashMap, HashSet};
 

@@ -8,7 +8,7 @@ use automerge::AutoCommit;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect,
+    Statement,
 };
 use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
@@ -156,42 +156,64 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
     }
     for (i, w) in writes.iter().enumerate() {
         if let Some(from) = w.moved_from {
-            record_move(txn, w, from, seq(i)).await?;
+            record_move(txn, w.id, from, w.territory_id, seq(i)).await?;
         }
     }
     Ok(first)
 }
 
-/// Records that a document changed territory at `seq`; its children move with it.
-async fn record_move(
-    txn: &DatabaseTransaction,
-    w: &Write,
+/// Records that document `id` moved from territory `from` to `to` at feed position `seq`, and moves
+/// with it every record scoped through it, at any depth (a contact through its customer, a record
+/// through a parent that is itself a child): devices pulling past `seq` evict them all from the old
+/// territory and receive them whole in the new one.
+pub async fn record_move(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
     from: Option<Uuid>,
+    to: Option<Uuid>,
     seq: i64,
 ) -> Result<(), Error> {
-    let mut moved = vec![w.id];
-    let children: Vec<Uuid> = document::Entity::find()
-        .select_only()
-        .column(document::Column::Id)
-        .filter(document::Column::ParentId.eq(w.id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    if !children.is_empty() {
+    let mut moved = vec![id];
+    let descendants = descendants(conn, id).await?;
+    for part in descendants.chunks(ROWS_PER_STATEMENT) {
         document::Entity::update_many()
-            .col_expr(document::Column::TerritoryId, Expr::value(w.territory_id))
-            .filter(document::Column::ParentId.eq(w.id))
-            .exec(txn)
+            .col_expr(document::Column::TerritoryId, Expr::value(to))
+            .filter(document::Column::Id.is_in(part.iter().copied()))
+            .exec(conn)
             .await?;
     }
-    moved.extend(children);
-    let mut stmt = Query::insert()
-        .into_table(Alias::new("scope_moves"))
-        .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
-        .to_owned();
-    for id in moved {
-        stmt.values_panic([seq.into(), id.into(), from.into(), w.territory_id.into()]);
+    moved.extend(descendants);
+    for part in moved.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert()
+            .into_table(Alias::new("scope_moves"))
+            .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
+            .to_owned();
+        for doc in part {
+            stmt.values_panic([seq.into(), (*doc).into(), from.into(), to.into()]);
+        }
+        conn.execute(stmt.build_with(conn)).await?;
     }
-    txn.execute(stmt.build_with(txn)).await?;
     Ok(())
+}
+
+/// Every record scoped through `id`: its children, their children, and so on, in one recursive
+/// statement (`UNION` rather than `UNION ALL`, so that even a cycle of parents, which a push cannot
+/// make, would end).
+async fn descendants(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Uuid>, Error> {
+    let placeholder = match conn.get_database_backend() {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let sql = format!(
+        "WITH RECURSIVE tree(id) AS ( \
+           SELECT id FROM documents WHERE parent_id = {placeholder} \
+           UNION SELECT d.id FROM documents d JOIN tree ON d.parent_id = tree.id) \
+         SELECT id FROM tree"
+    );
+    let stmt = Statement::from_sql_and_values(conn.get_database_backend(), sql, [id.into()]);
+    conn.query_all(stmt)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("", "id")?))
+        .collect()
 }

@@ -17,3 +17,4 @@ mod migrations;
 mod ops;
 mod scope_edges;
 mod server_cli;
+mod upgrade;

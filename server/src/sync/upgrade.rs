@@ -1,0 +1,148 @@
+//! Work a new server version does once on a database an older one wrote, at start-up, before it
+//! serves: what a schema migration cannot do because it needs the documents themselves.
+//!
+//! Each task is a row of `upgrade_tasks`, added by the migration that introduced it. A process takes a
+//! task by deleting its row inside the write transaction that does the work, so on PostgreSQL, where
+//! several processes may start at once, exactly one does it (the others' deletes wait on the row lock
+//! and then find nothing), and a process that dies half-way leaves the row for the next start.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{ConnectionTrait, EntityTrait};
+use sync_core::record::{self, Listing};
+use sync_core::{kinds, Scope};
+use uuid::Uuid;
+
+use crate::db::entities::{document, territory};
+use crate::db::{BuildWith, Db, WriteTxn};
+use crate::error::Error;
+use crate::sync::{docstore, projection, write};
+
+/// Records whose fields hold concurrent values were projected with the value automerge's `get_all`
+/// lists first rather than the one its `get` returns (and every automerge client shows).
+const REPROJECT_CONFLICTS: &str = "reproject_conflict_winners";
+
+/// Runs every upgrade task still pending.
+pub async fn run_pending(db: &Db) -> Result<(), Error> {
+    let txn = db.begin_write().await?;
+    if !take(&txn, REPROJECT_CONFLICTS).await? {
+        return Ok(());
+    }
+    let changed = reproject_conflicts(&txn).await?;
+    txn.commit().await?;
+    tracing::info!(
+        records = changed.listed,
+        moved = changed.moved,
+        "records with concurrent values projected again with automerge's winner"
+    );
+    Ok(())
+}
+
+/// Deletes the task's row; false if it was not there (done, or done by another process).
+async fn take(txn: &WriteTxn, task: &str) -> Result<bool, Error> {
+    let stmt = Query::delete()
+        .from_table(Alias::new("upgrade_tasks"))
+        .and_where(Expr::col(Alias::new("name")).eq(task))
+        .to_owned();
+    Ok(txn.execute(stmt.build_with(&**txn)).await?.rows_affected() > 0)
+}
+
+/// What re-projecting changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reprojected {
+    /// Records whose listing and projection row changed.
+    pub listed: usize,
+    /// Records that changed territory or parent as a result, and moved in the feed.
+    pub moved: usize,
+}
+
+/// Projects again every record whose listing holds conflicts (only those can show another value),
+/// and moves in the feed, with everything scoped through it, each record whose scope field's winner
+/// puts it into another territory.
+pub async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
+    let conn = &**txn;
+    let stmt = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("documents"))
+        .and_where(Expr::col(Alias::new("listing_conflicts")).is_not_null())
+        .and_where(Expr::col(Alias::new("listing_conflicts")).ne("[]"))
+        .to_owned();
+    let ids: Vec<Uuid> = conn
+        .query_all(stmt.build_with(conn))
+        .await?
+        .iter()
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?;
+    let territories: HashMap<String, Uuid> = territory::Entity::find()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.id))
+        .collect();
+    let mut done = Reprojected::default();
+    for id in ids {
+        let Some(row) = document::Entity::find_by_id(id).one(conn).await? else {
+            continue;
+        };
+        let Ok(kind) = kinds::get(&row.kind) else {
+            continue;
+        };
+        let doc = docstore::load(conn, id).await?;
+        let projection = match record::project(&doc, kind) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "a stored record does not validate; left as it is");
+                continue;
+            }
+        };
+        let listing = Listing::of(&projection);
+        if row.listing_fields.as_deref() == Some(listing.fields.as_str())
+            && row.listing_conflicts.as_deref() == Some(listing.conflicts.as_str())
+        {
+            continue;
+        }
+        projection::upsert_many(conn, kind, &[(id, &projection)]).await?;
+        let key = projection.scope_key(kind).unwrap_or_default();
+        let (territory_id, parent_id) = match kind.scope {
+            Scope::Territory { .. } => (territories.get(key).copied(), None),
+            Scope::Parent { .. } => {
+                let parent = Uuid::parse_str(key)
+                    .ok()
+                    .map(|p| document::Entity::find_by_id(p).one(conn));
+                match parent {
+                    Some(find) => match find.await? {
+                        Some(p) => (p.territory_id, Some(p.id)),
+                        None => (None, None),
+                    },
+                    None => (None, None),
+                }
+            }
+        };
+        // A winner naming no territory or parent the server knows cannot have been accepted by a
+        // push; the record keeps its place rather than leave every scope.
+        let moves = territory_id.is_some() && territory_id != row.territory_id;
+        let mut stmt = Query::update()
+            .table(document::Entity)
+            .value(document::Column::ListingFields, listing.fields)
+            .value(document::Column::ListingConflicts, listing.conflicts)
+            .value(document::Column::ListingDeleted, listing.deleted)
+            .and_where(Expr::col(document::Column::Id).eq(id))
+            .to_owned();
+        if parent_id.is_some() {
+            stmt.value(document::Column::ParentId, parent_id);
+        }
+        if moves {
+            // The move takes a feed position of its own, as a push's would, so that devices
+            // pulling past it evict the record or receive it whole.
+            let seq = txn.allocate_seq(1).await?;
+            write::record_move(conn, id, row.territory_id, territory_id, seq).await?;
+            stmt.value(document::Column::TerritoryId, territory_id)
+                .value(document::Column::Seq, seq);
+            done.moved += 1;
+        }
+        conn.execute(stmt.build_with(conn)).await?;
+        done.listed += 1;
+    }
+    Ok(done)
+}
