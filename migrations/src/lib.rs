@@ -13,6 +13,7 @@ mod m20261123_000040_login_throttle;
 mod m20261124_000050_listing_columns;
 mod m20261124_000060_feed_reservations;
 mod m20261205_000070_upgrade_tasks;
+mod m20261205_000080_products;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000050_listing_columns::Migration),
             Box::new(m20261124_000060_feed_reservations::Migration),
             Box::new(m20261205_000070_upgrade_tasks::Migration),
+            Box::new(m20261205_000080_products::Migration),
         ]
     }
 }

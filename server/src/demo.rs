@@ -1,9 +1,10 @@
-//! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents
-//! and a few hundred customers with contacts, written through the same merge path as any device push.
+//! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
+//! a few hundred customers with contacts and a small catalogue, written through the same merge path
+//! as any device push.
 
 use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use sync_core::kinds::{CONTACT, CUSTOMER, CUSTOMER_STATUSES};
+use sync_core::kinds::{CONTACT, CUSTOMER, CUSTOMER_STATUSES, PRODUCT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record;
 use sync_core::{Role, Value};
@@ -129,6 +130,16 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
             }
         }
     }
+    for (n, (name, unit, category)) in CATALOGUE.iter().enumerate() {
+        let product = vec![
+            ("sku", Value::Str(format!("SKU-{:04}", n + 1))),
+            ("name", (*name).into()),
+            ("unit", (*unit).into()),
+            ("category", (*category).into()),
+            ("active", Value::Bool(true)),
+        ];
+        docs.push(doc_push(Uuid::now_v7(), &PRODUCT, actor.clone(), &product)?);
+    }
     for batch in docs.chunks(200) {
         let response = crate::sync::push::push(
             state,
@@ -184,6 +195,21 @@ const SUFFIXES: &[&str] = &[
     "Logistics",
     "Bakery",
     "Motors",
+];
+/// The company's catalogue: name, unit, category.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("Espresso beans", "kg", "Coffee"),
+    ("Filter coffee", "kg", "Coffee"),
+    ("Oat milk", "carton", "Dairy alternatives"),
+    ("Whole milk", "carton", "Dairy"),
+    ("Paper cups 300 ml", "box of 1,000", "Packaging"),
+    ("Cup lids", "box of 1,000", "Packaging"),
+    ("Croissant, frozen", "box of 60", "Bakery"),
+    ("Sugar sticks", "box of 500", "Dry goods"),
+    ("Cleaning tablets", "tub of 100", "Machine care"),
+    ("Descaler", "bottle", "Machine care"),
+    ("Chai syrup", "bottle", "Syrups"),
+    ("Vanilla syrup", "bottle", "Syrups"),
 ];
 const CITIES: [&str; 4] = ["Hamburg", "Munich", "Dresden", "Cologne"];
 const FIRST: &[&str] = &["Jonas", "Lea", "Mehmet", "Sofia", "Paul", "Mia"];

@@ -70,8 +70,48 @@ pub static CONTACT: KindSchema = KindSchema {
     ],
 };
 
+/// A product of the catalogue: company-wide, written by managers and admins, read by every device.
+pub static PRODUCT: KindSchema = KindSchema {
+    name: "product",
+    table: "products",
+    scope: Scope::Company,
+    fields: &[
+        FieldSpec::new("sku", FieldType::String { max_len: 64 })
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("name", NAME)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("unit", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("category", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("active", FieldType::Bool).written_by(Writer::Manager),
+        FieldSpec::new("description", NOTES).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
 /// Every kind, in a stable order.
-pub static ALL: &[&KindSchema] = &[&CUSTOMER, &CONTACT];
+pub static ALL: &[&KindSchema] = &[&CUSTOMER, &CONTACT, &PRODUCT];
+
+/// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a
+/// territory or company-wide, 1 for a customer's contact, 2 for a record of a contact...): a batch
+/// that creates a chain of records writes them in this order.
+pub fn scope_depth(kind: &KindSchema) -> usize {
+    let mut depth = 0;
+    let mut scope = kind.scope;
+    // Bounded by the number of kinds, so that a cycle of parents declared by mistake cannot hang.
+    while let Scope::Parent { kind: parent, .. } = scope {
+        if depth > ALL.len() {
+            break;
+        }
+        depth += 1;
+        match get(parent) {
+            Ok(p) => scope = p.scope,
+            Err(_) => break,
+        }
+    }
+    depth
+}
 
 /// The schema of the kind with this name.
 pub fn get(name: &str) -> Result<&'static KindSchema, Error> {
@@ -102,20 +142,42 @@ mod tests {
                 "{} repeats a field",
                 kind.name
             );
-            let scope_field = match kind.scope {
-                Scope::Territory { field } | Scope::Parent { field, .. } => field,
-            };
-            assert!(
-                kind.field(scope_field).is_some_and(|f| f.required),
-                "{}: scope field must be required",
-                kind.name
-            );
+            match kind.scope.field() {
+                Some(scope_field) => assert!(
+                    kind.field(scope_field).is_some_and(|f| f.required),
+                    "{}: scope field must be required",
+                    kind.name
+                ),
+                // No field of a company-wide record may be written by an agent's push.
+                None => assert!(
+                    kind.fields.iter().all(|f| f.writer != Writer::Agent),
+                    "{}: company-wide, so managers write every field",
+                    kind.name
+                ),
+            }
         }
     }
 
     #[test]
     fn unknown_kind_is_an_error() {
         assert_eq!(get("order").unwrap_err().code(), "unknown_kind");
+        assert_eq!(get("product").unwrap().scope, Scope::Company);
+    }
+
+    #[test]
+    fn every_parent_kind_exists_and_chains_end() {
+        for kind in ALL {
+            if let Scope::Parent { kind: parent, .. } = kind.scope {
+                assert!(get(parent).is_ok(), "{}: no kind {parent}", kind.name);
+            }
+            assert!(
+                scope_depth(kind) < ALL.len(),
+                "{}: parents form a cycle",
+                kind.name
+            );
+        }
+        assert_eq!(scope_depth(&CUSTOMER), 0);
+        assert_eq!(scope_depth(&CONTACT), 1);
         assert_eq!(get("customer").unwrap().table, "customers");
     }
 }

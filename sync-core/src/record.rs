@@ -10,7 +10,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{FieldType, KindSchema, Scope, DELETED_FIELD};
+use crate::schema::{FieldType, KindSchema, DELETED_FIELD};
 use crate::validate::{self, FieldError, Raw};
 use crate::{Error, Value};
 
@@ -40,12 +40,10 @@ impl Projection {
         self.get(DELETED_FIELD) == &Value::Bool(true)
     }
 
-    /// The value of the field that decides the record's scope: a territory name or a parent id.
+    /// The value of the field that decides the record's scope: a territory name or a parent id;
+    /// None for company-wide records.
     pub fn scope_key(&self, kind: &KindSchema) -> Option<&str> {
-        let field = match kind.scope {
-            Scope::Territory { field } | Scope::Parent { field, .. } => field,
-        };
-        self.get(field).as_str()
+        self.get(kind.scope.field()?).as_str()
     }
 }
 

@@ -123,16 +123,40 @@ impl FieldSpec {
     }
 }
 
-/// How the territory of a record, and so who may see and write it, is found.
+/// Who may see and write a record of a kind. The whole model, with the scopes still to come, is in
+/// ARCHITECTURE.md ("Scopes").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scope {
     /// The record names its territory in this field (a territory name).
     Territory { field: &'static str },
-    /// The record belongs to a parent record (named by this reference field) and shares its territory.
+    /// The record belongs to a parent record (named by this reference field) and shares its scope,
+    /// at any depth: it moves whenever its parent (or the parent's parent) changes territory.
     Parent {
         field: &'static str,
         kind: &'static str,
     },
+    /// The company's shared data (the catalogue, settings): every user reads it, and only managers
+    /// and admins write it.
+    Company,
+}
+
+impl Scope {
+    /// The field whose value places a record: a territory name or a parent id; None for company-wide
+    /// records, which every user sees.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Scope::Territory { field } | Scope::Parent { field, .. } => Some(field),
+            Scope::Company => None,
+        }
+    }
+
+    /// Whether an agent may write records of this scope (company-wide ones are read-only to them).
+    pub fn writable_by(self, role: Role) -> bool {
+        match self {
+            Scope::Company => role >= Role::Manager,
+            Scope::Territory { .. } | Scope::Parent { .. } => true,
+        }
+    }
 }
 
 /// The schema of one record kind.

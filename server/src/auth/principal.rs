@@ -1,12 +1,30 @@
 //! Who is asking, and what they may see and write.
 //!
 //! An agent sees the records of their territories and the records they created; a manager the same for
-//! their territories; an admin sees everything. Seeing a record and writing it are the same right; which
-//! *fields* a role may write is the schema's business (`sync_core::inspect`).
+//! their territories; an admin sees everything; everyone sees the company-wide records (the
+//! catalogue). Seeing a record and writing it are the same right, except for company-wide records,
+//! which only managers and admins write; which *fields* a role may write is the schema's business
+//! (`sync_core::inspect`). ARCHITECTURE.md ("Scopes") has the whole model.
+
+use std::sync::LazyLock;
 
 use sea_orm::sea_query::{Alias, Cond, Expr};
-use sync_core::Role;
+use sync_core::{kinds, Role, Scope};
 use uuid::Uuid;
+
+/// The kinds every user sees, whatever their territories.
+static COMPANY_KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    kinds::ALL
+        .iter()
+        .filter(|k| k.scope == Scope::Company)
+        .map(|k| k.name)
+        .collect()
+});
+
+/// Whether records of this kind are company-wide.
+pub fn is_company_wide(kind: &str) -> bool {
+    COMPANY_KINDS.contains(&kind)
+}
 
 /// The authenticated device and its user, loaded once per request.
 #[derive(Debug, Clone)]
@@ -31,6 +49,11 @@ impl Principal {
         self.sees_all()
             || owner == self.user_id
             || territory.is_some_and(|t| self.territories.binary_search(&t).is_ok())
+    }
+
+    /// Whether the user may see a stored record of `kind` in `territory` created by `owner`.
+    pub fn can_see(&self, kind: &str, territory: Option<Uuid>, owner: Uuid) -> bool {
+        is_company_wide(kind) || self.can_access(territory, owner)
     }
 
     /// Whether the user may put a record into `territory`.
@@ -62,6 +85,9 @@ impl Principal {
         let mut cond = Cond::any().add(col("owner_id").eq(self.user_id));
         if !self.territories.is_empty() {
             cond = cond.add(col("territory_id").is_in(self.territories.clone()));
+        }
+        if !COMPANY_KINDS.is_empty() {
+            cond = cond.add(col("kind").is_in(COMPANY_KINDS.iter().copied()));
         }
         cond
     }
@@ -96,5 +122,18 @@ mod tests {
             ..agent
         };
         assert!(admin.can_access(Some(t2), Uuid::nil()));
+    }
+
+    #[test]
+    fn everyone_sees_company_wide_records() {
+        let agent = Principal {
+            user_id: Uuid::from_u128(9),
+            role: Role::Agent,
+            device_id: Uuid::nil(),
+            territories: vec![],
+            checkpoint: 0,
+        };
+        assert!(agent.can_see("product", None, Uuid::nil()));
+        assert!(!agent.can_see("customer", None, Uuid::nil()));
     }
 }

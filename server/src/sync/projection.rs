@@ -9,6 +9,11 @@ use uuid::Uuid;
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
 
+/// The columns of every projection table besides its kind's fields: the record's id, its fields in
+/// conflict (JSON), and when the row was written. A test holds every kind's table to exactly these
+/// plus its schema's fields, so that a kind cannot drift from its table.
+pub const SYSTEM_COLUMNS: [&str; 3] = ["id", "conflicts", "updated_at"];
+
 /// Inserts or replaces the projected rows of these records of one kind, in one statement.
 /// Concurrent values are kept as JSON in `conflicts`, so reports can flag them instead of silently
 /// showing one side.
@@ -20,10 +25,11 @@ pub async fn upsert_many(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut columns = vec![Alias::new("id")];
+    let [id, conflicts, updated_at] = SYSTEM_COLUMNS;
+    let mut columns = vec![Alias::new(id)];
     columns.extend(kind.fields.iter().map(|f| Alias::new(f.name)));
-    columns.push(Alias::new("conflicts"));
-    columns.push(Alias::new("updated_at"));
+    columns.push(Alias::new(conflicts));
+    columns.push(Alias::new(updated_at));
     let update: Vec<Alias> = columns[1..].to_vec();
     let mut stmt = Query::insert()
         .into_table(Alias::new(kind.table))

@@ -115,10 +115,10 @@ pub async fn stage<'a>(
         .into_iter()
         .map(|d| prepare(d, &state.limits))
         .collect();
-    // Records scoped by a parent come after records scoped by a territory, so a contact may be pushed
-    // in the same batch as the customer it belongs to.
+    // Records come after the records they are scoped through, at any depth, so a contact may be
+    // pushed in the same batch as the customer it belongs to.
     let order: Vec<Uuid> = docs.iter().map(|p| p.id).collect();
-    docs.sort_by_key(|p| matches!(p.kind, Ok(k) if matches!(k.scope, Scope::Parent { .. })));
+    docs.sort_by_key(|p| p.kind.as_ref().map_or(0, |k| kinds::scope_depth(k)));
     let mut ids = order.clone();
     ids.sort_unstable();
     let (ahead, slot) = if state.db.merges_ahead() {
@@ -454,7 +454,7 @@ async fn merge_one<C: ConnectionTrait>(
 ) -> Result<Outcome, Error> {
     // A record the user may not access is answered the same way whatever it holds: no heads, no
     // kind, no "already known", so a device learns nothing of records outside its scope.
-    let accessible = row.is_none_or(|r| ctx.who.can_access(r.territory_id, r.owner_id));
+    let accessible = row.is_none_or(|r| ctx.who.can_see(&r.kind, r.territory_id, r.owner_id));
     let server_heads = row
         .filter(|_| accessible)
         .map(|r| unpack_heads(&r.heads))
@@ -645,6 +645,16 @@ async fn resolve_scope<C: ConnectionTrait>(
 ) -> Result<Result<(Option<Uuid>, Option<Uuid>), Reason>, Error> {
     let key = projection.scope_key(kind).unwrap_or_default();
     let (territory, parent) = match kind.scope {
+        Scope::Company if !kind.scope.writable_by(ctx.who.role) => {
+            return Ok(Err(refusal(
+                "read_only",
+                format!(
+                    "{} records are the company's: managers and admins write them",
+                    kind.name
+                ),
+            )));
+        }
+        Scope::Company => (None, None),
         Scope::Territory { field } => match ctx.territories.get(key) {
             Some(t) => (Some(*t), None),
             None => {
@@ -692,7 +702,7 @@ async fn resolve_scope<C: ConnectionTrait>(
     };
     let unchanged = row.is_some_and(|r| r.territory_id == territory);
     let allowed = unchanged
-        || matches!(kind.scope, Scope::Parent { .. })
+        || matches!(kind.scope, Scope::Parent { .. } | Scope::Company)
         || territory.is_some_and(|t| ctx.who.can_use_territory(t));
     if !allowed {
         return Ok(Err(refusal(

@@ -105,6 +105,7 @@ pub async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         projection::upsert_many(conn, kind, &[(id, &projection)]).await?;
         let key = projection.scope_key(kind).unwrap_or_default();
         let (territory_id, parent_id) = match kind.scope {
+            Scope::Company => (None, None),
             Scope::Territory { .. } => (territories.get(key).copied(), None),
             Scope::Parent { .. } => {
                 let parent = Uuid::parse_str(key)

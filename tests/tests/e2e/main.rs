@@ -16,5 +16,6 @@ mod merge;
 mod migrations;
 mod ops;
 mod scope_edges;
+mod scopes;
 mod server_cli;
 mod upgrade;

@@ -165,8 +165,8 @@ async fn serve_demo_seeds_once_and_prints_the_logins() {
     }
     assert_eq!(
         docs,
-        75 + 25,
-        "Anna's territory North: its customers and their contacts"
+        75 + 25 + fieldsync_server::demo::CATALOGUE.len(),
+        "Anna's territory North: its customers and their contacts, and the company's catalogue"
     );
     let _ = child.kill();
     let _ = child.wait();

@@ -1,0 +1,188 @@
+//! The scope model (ARCHITECTURE.md, "Scopes"): company-wide records reach every user and only
+//! managers and admins write them; a record moves with everything scoped through it, at any depth;
+//! and every kind's projection table has exactly its schema's columns plus the system columns.
+
+use std::collections::BTreeSet;
+
+use automerge::transaction::Transactable;
+use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_server::db::entities::document;
+use fieldsync_server::sync::{projection, write};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, Statement};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::{kinds, Role, Value};
+use uuid::Uuid;
+
+fn product(sku: &str, name: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("sku", sku.into()),
+        ("name", name.into()),
+        ("active", Value::Bool(true)),
+    ]
+}
+
+/// Pushes `device`'s own edit of `id` (made on its copy, so with its own actor) past the SDK's local
+/// checks, as a hostile or outdated app could, and returns the server's refusal code.
+async fn push_edit(device: &Device, id: Uuid, field: &str, value: &str) -> Option<String> {
+    let mut doc = device.replica.doc(id).await.unwrap();
+    let heads = device.replica.heads(id).await;
+    let mut copy = doc.fork().with_actor(device.replica.actor().unwrap());
+    copy.put(automerge::ROOT, field, value).unwrap();
+    copy.commit();
+    let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let push = PushRequest {
+        docs: vec![DocPush {
+            id,
+            kind: "product".into(),
+            base_heads: heads,
+            changes: vec![ByteBuf::from(change)],
+        }],
+        checkpoint: 0,
+    };
+    let result = device.client.push(&push).await.unwrap().results.remove(0);
+    assert_eq!(result.status, PushStatus::Rejected, "{result:?}");
+    result.reason.map(|r| r.code)
+}
+
+storage_test! {
+    async fn company_wide_records_reach_every_user_and_only_managers_write_them(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let carla_id = server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let mut maria = server.device("maria@x.test").await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+
+        let id = maria.replica.create("product", &product("SKU-1", "Espresso beans 1 kg")).await.unwrap();
+        let report = maria.sync().await;
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert_eq!(server.projected("products", id, &["sku", "name"]).await, vec![Some("SKU-1".into()), Some("Espresso beans 1 kg".into())]);
+        // Agents of any territory receive it, on their first sync and on later ones.
+        anna.sync().await;
+        carla.sync().await;
+        for agent in [&anna, &carla] {
+            assert_eq!(agent.replica.get(id).await.unwrap().get("sku"), &Value::from("SKU-1"));
+        }
+        maria.replica.update(id, &[("name", "Espresso beans 1 kg, dark".into())]).await.unwrap();
+        maria.sync().await;
+        carla.sync().await;
+        assert_eq!(carla.replica.get(id).await.unwrap().get("name"), &Value::from("Espresso beans 1 kg, dark"));
+
+        // An agent writes none of it: not a field of the schema, not a field it does not know, and
+        // not a new product; refused, never quarantined.
+        assert_eq!(push_edit(&carla, id, "name", "Cheap beans").await.as_deref(), Some("field_not_writable"));
+        assert_eq!(push_edit(&carla, id, "promo", "half price").await.as_deref(), Some("read_only"));
+        let mut doc = sync_core::record::create(&kinds::PRODUCT, carla.replica.actor().unwrap(), &product("SKU-X", "Forged")).unwrap();
+        let push = PushRequest {
+            docs: vec![DocPush { id: Uuid::now_v7(), kind: "product".into(), base_heads: vec![], changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect() }],
+            checkpoint: 0,
+        };
+        let result = carla.client.push(&push).await.unwrap().results.remove(0);
+        assert_eq!(result.status, PushStatus::Rejected);
+        assert_eq!(server.count("products").await, 1);
+        assert_eq!(server.count("quarantine").await, 0);
+        assert_eq!(server.projected("products", id, &["name"]).await, vec![Some("Espresso beans 1 kg, dark".into())]);
+
+        // Losing a territory evicts its records (but those one created), not the company's.
+        server.user("sam@x.test", Role::Agent, &["South"]).await;
+        let mut sam = server.device("sam@x.test").await;
+        let south = sam.replica.create("customer", &customer("Kiosk", "South")).await.unwrap();
+        sam.sync().await;
+        carla.sync().await;
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, carla_id, "South").await.unwrap();
+        let report = carla.sync().await;
+        assert_eq!(report.evicted, vec![south]);
+        assert!(carla.replica.get(id).await.is_ok());
+        // A device's first sync brings the product as the server holds it.
+        let mut fresh = server.device("anna@x.test").await;
+        fresh.sync().await;
+        assert_eq!(fresh.replica.heads(id).await, server.heads(id).await);
+    }
+}
+
+/// Inserts a bare `documents` row, as a push would leave it, for a storage-level test.
+async fn insert_row(
+    server: &TestServer,
+    kind: &str,
+    territory: Uuid,
+    parent: Option<Uuid>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    document::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.into()),
+        territory_id: Set(Some(territory)),
+        owner_id: Set(Uuid::now_v7()),
+        parent_id: Set(parent),
+        heads: Set(vec![]),
+        seq: Set(0),
+        chunk_count: Set(0),
+        chunk_bytes: Set(0),
+        listing_fields: Set(None),
+        listing_conflicts: Set(None),
+        listing_deleted: Set(None),
+        created_at: Set(0),
+        updated_at: Set(0),
+    }
+    .insert(&server.state.db.conn)
+    .await
+    .unwrap();
+    id
+}
+
+storage_test! {
+    async fn a_move_takes_everything_scoped_through_the_record_at_any_depth(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let conn = &server.state.db.conn;
+        let north = fieldsync_server::auth::users::ensure_territory(conn, "North").await.unwrap();
+        let south = fieldsync_server::auth::users::ensure_territory(conn, "South").await.unwrap();
+        // customer <- contact <- a record of the contact <- one of that record: three levels below.
+        let top = insert_row(&server, "customer", north, None).await;
+        let child = insert_row(&server, "contact", north, Some(top)).await;
+        let grandchild = insert_row(&server, "note", north, Some(child)).await;
+        let great = insert_row(&server, "note", north, Some(grandchild)).await;
+        let other = insert_row(&server, "contact", north, None).await;
+
+        let txn = server.state.db.begin_write().await.unwrap();
+        let seq = txn.allocate_seq(1).await.unwrap();
+        write::record_move(&*txn, top, Some(north), Some(south), seq).await.unwrap();
+        txn.commit().await.unwrap();
+
+        for (id, expected) in [(child, south), (grandchild, south), (great, south), (other, north)] {
+            let row = document::Entity::find_by_id(id).one(conn).await.unwrap().unwrap();
+            assert_eq!(row.territory_id, Some(expected), "{}", row.kind);
+        }
+        let rows = conn
+            .query_all(Statement::from_string(conn.get_database_backend(), "SELECT doc_id FROM scope_moves".to_string()))
+            .await
+            .unwrap();
+        let moved: BTreeSet<Uuid> = rows.iter().map(|r| r.try_get("", "doc_id").unwrap()).collect();
+        assert_eq!(moved, BTreeSet::from([top, child, grandchild, great]));
+    }
+}
+
+storage_test! {
+    async fn every_kinds_table_has_exactly_its_schemas_columns(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let conn = &server.state.db.conn;
+        for kind in kinds::ALL {
+            let sql = if db.is_postgres() {
+                format!("SELECT column_name AS name FROM information_schema.columns WHERE table_name = '{}'", kind.table)
+            } else {
+                format!("SELECT name FROM pragma_table_info('{}')", kind.table)
+            };
+            let rows = conn.query_all(Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
+            let table: BTreeSet<String> = rows.iter().map(|r| r.try_get("", "name").unwrap()).collect();
+            let expected: BTreeSet<String> = kind
+                .fields
+                .iter()
+                .map(|f| f.name)
+                .chain(projection::SYSTEM_COLUMNS.iter().copied())
+                .map(str::to_string)
+                .collect();
+            assert_eq!(table, expected, "table {} of kind {}", kind.table, kind.name);
+        }
+    }
+}
