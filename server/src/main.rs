@@ -12,15 +12,14 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // By default mimalloc returns freed memory to the system only after a delay, checked when it
-    // next allocates, so a server answering bursts of large pages kept part of each burst: over five
-    // bootstraps of 100,000 records in a row its resident set grew 173 → 345 MiB. Returned at once,
-    // it levelled off at about 235 MiB, with no change in the bootstrap's time (BENCHMARKS.md).
+    // next allocates, so a server answering bursts of large pages would keep part of each burst.
+    // Returned at once, its resident set stays flat at no cost in speed (BENCHMARKS.md, "Memory").
     // SAFETY: sets a process-wide option; mimalloc allows this at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     // SQLite without the global mutex its usage statistics take on every allocation. Its memory
     // stays on the system allocator: on mimalloc, whose heaps are per thread (sqlx runs a thread
-    // per SQLite connection), the server's resident set during pushes rose by about 75 MiB
-    // (BENCHMARKS.md, session 13).
+    // per SQLite connection), the server would hold more memory during pushes (BENCHMARKS.md,
+    // "Memory").
     fieldsync_sqlite_alloc::without_statistics();
     fieldsync_server::cli::main().await
 }

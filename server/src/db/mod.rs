@@ -19,8 +19,8 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use positions::Positions;
 use crate::error::Error;
+use positions::Positions;
 
 /// The database of one server process.
 #[derive(Clone)]
@@ -91,8 +91,8 @@ impl Db {
 
     /// Whether a push is merged before its write transaction begins: on SQLite, whose one writer
     /// would otherwise wait for every other push's merge. PostgreSQL merges pushes in parallel inside
-    /// their transactions, under row locks; merging ahead there only read every row twice (large
-    /// preset: 21,768 against 24,803 changes/s).
+    /// their transactions, under row locks; merging ahead there would only read every row twice
+    /// (BENCHMARKS.md, "Push").
     pub fn merges_ahead(&self) -> bool {
         self.write_lock.is_some()
     }

@@ -10,11 +10,11 @@
 //!
 //! PostgreSQL runs many writers at once, from several server processes. Raising the counter inside
 //! the write transaction would lock its row until that transaction commits, and every process's
-//! pushes would take that lock in turn: it was what bounded two processes together (BENCHMARKS.md,
-//! sessions 18–19). Instead a transaction *reserves* its positions: one short statement on a
+//! pushes would take that lock in turn for the whole of their transactions (BENCHMARKS.md, "Several
+//! processes on PostgreSQL"). Instead a transaction *reserves* its positions: one short statement on a
 //! connection of its own raises the counter and records the reservation with the transaction's id,
 //! and commits at once. The write transaction then writes at those positions and deletes its
-//! reservation, committing both together. Transactions may now commit out of position order, so a
+//! reservation, committing both together. Transactions therefore commit out of position order, so a
 //! reader may only read up to just below the oldest reservation still there whose transaction did
 //! not roll back: that transaction can still commit there. A reservation whose transaction rolled back
 //! (or whose server died) holds nothing back, since `pg_xact_status` reports it aborted, and its

@@ -2,8 +2,8 @@
 //!
 //! sqlx's SQLite driver runs a statement on the connection's worker thread, copies every value of
 //! every row there, sends each row over a channel to the async side, where sea-orm copies it again.
-//! For a first sync's pages (a row per chunk, most of the bytes in blobs) that path was most of the
-//! server's CPU per page (BENCHMARKS.md, session 13). Here a statement runs on a blocking thread and
+//! For a first sync's pages (a row per chunk, most of the bytes in blobs) that path would be most of
+//! the server's CPU per page (BENCHMARKS.md, "Bootstrap"). Here a statement runs on a blocking thread and
 //! its rows are read once, straight into what the caller builds.
 //!
 //! The connection is one of the pool's, so it has the pool's settings (WAL, busy timeout) and counts

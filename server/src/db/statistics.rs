@@ -1,9 +1,9 @@
 //! Planner statistics for the feed's tables on PostgreSQL.
 //!
 //! The feed's plans depend on PostgreSQL knowing how large `documents` and `doc_chunks` are. Right
-//! after a bulk load it does not, until autovacuum analyses them: a first sync then read each page
-//! through a bitmap of every visible document and a sort (65 ms a page against 7 ms, BENCHMARKS.md),
-//! and an incremental pull hashed every visible document per page. Autovacuum may also be turned off,
+//! after a bulk load it does not, until autovacuum analyses them: a first sync then reads each page
+//! through a bitmap of every visible document and a sort, and an incremental pull hashes every
+//! visible document per page (BENCHMARKS.md, "Query plans"). Autovacuum may also be turned off,
 //! or slow to come round. So each server process checks now and then, with autovacuum's own rule
 //! (changed rows past 50 plus a tenth of the table), and analyses what is stale. One process does it
 //! at a time (a transaction-level advisory lock); the others skip that round.
