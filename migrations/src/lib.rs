@@ -14,6 +14,7 @@ mod m20261124_000050_listing_columns;
 mod m20261124_000060_feed_reservations;
 mod m20261205_000070_upgrade_tasks;
 mod m20261205_000080_products;
+mod m20261205_000090_server_actors;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000060_feed_reservations::Migration),
             Box::new(m20261205_000070_upgrade_tasks::Migration),
             Box::new(m20261205_000080_products::Migration),
+            Box::new(m20261205_000090_server_actors::Migration),
         ]
     }
 }

@@ -10,9 +10,9 @@
 
 use automerge::{ActorId, AutoCommit};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use fieldsync_server::app::{AppState, Settings};
 use fieldsync_server::sync::docstore::pack_heads;
 use fieldsync_server::sync::write::{store, Write};
+use fieldsync_server::{AppState, Settings};
 use sync_core::kinds::CUSTOMER;
 use sync_core::record::{self, Listing};
 use sync_core::Value;

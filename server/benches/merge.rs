@@ -8,8 +8,9 @@
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use fieldsync_server::app::{AppState, Settings};
 use fieldsync_server::auth::principal::Principal;
+use fieldsync_server::sync::author::Author;
+use fieldsync_server::{AppState, Settings};
 use serde_bytes::ByteBuf;
 use sync_core::kinds::CUSTOMER;
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
@@ -65,12 +66,12 @@ fn bench(c: &mut Criterion) {
             territories: vec![north],
             checkpoint: 0,
         };
-        (state, who)
+        (state, Author::Device(who))
     });
-    let actor = ActorId::from(who.device_id.as_bytes().to_vec());
+    let actor = ActorId::from(who.rights().device_id.as_bytes().to_vec());
     let push = |request: PushRequest| {
         rt.block_on(async {
-            let response = fieldsync_server::sync::push::push(&state, &who, request)
+            let response = fieldsync_server::sync::push::push(&state.sync, &who, request)
                 .await
                 .expect("push");
             assert!(response

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::{
-    self, shutdown_signal, AppState, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
-};
+use crate::app::shutdown_signal;
 use crate::auth::ratelimit::Rate;
 use crate::auth::users;
 use crate::db::backup;
 use crate::demo;
+use crate::http::state::AppState;
+use crate::settings::{self, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sync_core::Role;
@@ -45,13 +45,13 @@ struct OpsArgs {
     #[arg(long, default_value = "90d", value_parser = parse_ttl)]
     token_ttl: TokenTtl,
     /// Failed logins allowed per e-mail address, as N/DURATION.
-    #[arg(long, default_value_t = app::DEFAULT_LOGIN_ACCOUNT_RATE)]
+    #[arg(long, default_value_t = settings::DEFAULT_LOGIN_ACCOUNT_RATE)]
     login_account_rate: Rate,
     /// Failed logins allowed per client address, as N/DURATION.
-    #[arg(long, default_value_t = app::DEFAULT_LOGIN_ADDR_RATE)]
+    #[arg(long, default_value_t = settings::DEFAULT_LOGIN_ADDR_RATE)]
     login_addr_rate: Rate,
     /// Sync calls (push, pull, verify) allowed per device, as N/DURATION.
-    #[arg(long, default_value_t = app::DEFAULT_DEVICE_SYNC_RATE)]
+    #[arg(long, default_value_t = settings::DEFAULT_DEVICE_SYNC_RATE)]
     device_sync_rate: Rate,
     /// The bearer token Prometheus scrapes /metrics with; without it /metrics is closed.
     #[arg(long, env = "FIELDSYNC_METRICS_TOKEN", hide_env_values = true)]
@@ -227,7 +227,7 @@ pub async fn main() -> anyhow::Result<()> {
                 .await
                 .context("failed to open the database")?;
             if seed_demo
-                && demo::seed(&state)
+                && demo::seed(&state.db, &state.sync)
                     .await
                     .context("failed to seed the demo")?
             {

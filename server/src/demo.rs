@@ -10,12 +10,12 @@ use sync_core::record;
 use sync_core::{Role, Value};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::auth::credentials::{new_token, register_device};
-use crate::auth::principal::Principal;
 use crate::auth::users::add_user;
 use crate::db::entities::user;
+use crate::db::Db;
 use crate::error::Error;
+use crate::sync::author::Author;
+use crate::sync::engine::SyncEngine;
 
 pub const PASSWORD: &str = "fieldsync-demo";
 pub const TERRITORIES: [&str; 4] = ["North", "South", "East", "West"];
@@ -44,40 +44,29 @@ pub const USERS: &[(&str, Role, &[&str])] = &[
     ),
 ];
 
-/// Seeds the demo organisation if the database has no users yet. Returns whether it seeded.
-pub async fn seed(state: &AppState) -> Result<bool, Error> {
-    if user::Entity::find().count(&state.db.conn).await? > 0 {
+/// Seeds the demo organisation if the database has no users yet, its records written by the server
+/// for the demo admin. Returns whether it seeded.
+pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
+    if user::Entity::find().count(&db.conn).await? > 0 {
         return Ok(false);
     }
     let mut admin = None;
     for (email, role, territories) in USERS {
         let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
-        let id = add_user(&state.db, email, *role, PASSWORD, &territories).await?;
+        let id = add_user(db, email, *role, PASSWORD, &territories).await?;
         if *role == Role::Admin {
             admin = Some(id);
         }
     }
     for t in TERRITORIES {
-        crate::auth::users::ensure_territory(&state.db.conn, t).await?;
+        crate::auth::users::ensure_territory(&db.conn, t).await?;
     }
     let admin = admin.ok_or_else(|| Error::Internal("demo has no admin".into()))?;
-    let device_id = Uuid::now_v7();
-    register_device(
-        &state.db.conn,
-        device_id,
-        admin,
-        "demo seed".into(),
-        &new_token(),
-    )
-    .await?;
-    let who = Principal {
-        user_id: admin,
-        role: Role::Admin,
-        device_id,
-        territories: vec![],
-        checkpoint: 0,
-    };
-    let actor = ActorId::from(device_id.as_bytes().to_vec());
+    let author = Author::server(admin, Role::Admin, vec![], "demo");
+    let actor = author
+        .server_actor()
+        .expect("a server author has an actor of its own")
+        .clone();
     let mut docs = Vec::new();
     for (t, territory) in TERRITORIES.iter().enumerate() {
         for i in 0..CUSTOMERS_PER_TERRITORY {
@@ -142,8 +131,8 @@ pub async fn seed(state: &AppState) -> Result<bool, Error> {
     }
     for batch in docs.chunks(200) {
         let response = crate::sync::push::push(
-            state,
-            &who,
+            sync,
+            &author,
             PushRequest {
                 docs: batch.to_vec(),
                 checkpoint: 0,

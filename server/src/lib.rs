@@ -13,7 +13,10 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod settings;
 pub mod sync;
 
-pub use app::{serve, AppState, Settings};
+pub use app::serve;
 pub use error::Error;
+pub use http::state::AppState;
+pub use settings::Settings;

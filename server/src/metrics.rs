@@ -1,22 +1,17 @@
 //! Prometheus metrics: request counts and latencies per endpoint (a middleware on the router), and
 //! the sync numbers the handlers in `http::sync` read off requests and replies.
 //!
-//! Every server owns its registry (it lives in [`crate::AppState`]), so several servers in one
+//! Every server owns its registry (it lives in the server's `AppState`), so several servers in one
 //! process, as in the tests, do not mix their numbers. The text is OpenMetrics, which Prometheus reads.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sync_core::protocol::{PushResponse, PushStatus};
-
-use crate::app::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Endpoint {
@@ -224,6 +219,24 @@ impl Metrics {
         self.pulled_docs.inc_by(docs as u64);
     }
 
+    /// One routed request, by its route template (`/v1/devices/{id}`, never the raw path, so ids do
+    /// not blow up the number of series).
+    pub fn request(&self, method: String, endpoint: String, status: u16, took: Duration) {
+        self.latency
+            .get_or_create(&Endpoint {
+                method: method.clone(),
+                endpoint: endpoint.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&EndpointStatus {
+                method,
+                endpoint,
+                status,
+            })
+            .inc();
+    }
+
     pub fn rate_limited(&self, limit: &str) {
         self.rate_limited
             .get_or_create(&Limit {
@@ -231,35 +244,4 @@ impl Metrics {
             })
             .inc();
     }
-}
-
-/// Times and counts every routed request by its route template (`/v1/devices/{id}`, never the raw
-/// path, so ids do not blow up the number of series).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let labels = Endpoint {
-        method: method.clone(),
-        endpoint: endpoint.clone(),
-    };
-    state
-        .metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    state
-        .metrics
-        .requests
-        .get_or_create(&EndpointStatus {
-            method,
-            endpoint,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub mod proxy;
 
 use fieldsync_sdk::{Client, Replica};
-use fieldsync_server::app::{AppState, Settings};
+use fieldsync_server::{AppState, Settings};
 use sea_orm::{ConnectionTrait, Database};
 use sync_core::protocol::LoginResponse;
 use sync_core::Role;

@@ -1,24 +1,23 @@
 //! Passwords, device tokens and the authentication of every request.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 use sync_core::Role;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::entities::{device, user, user_territory};
 use crate::db::now_ms;
@@ -98,8 +97,11 @@ pub async fn register_device(
 /// Loads the device behind a bearer token, refusing unknown, revoked and expired ones. Revocation is
 /// checked first: a revoked device must hear that it has to wipe its data, even if its token also
 /// expired.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Error> {
-    let conn = &state.db.conn;
+pub async fn authenticate(
+    conn: &DatabaseConnection,
+    token_ttl: Option<Duration>,
+    token: &str,
+) -> Result<Principal, Error> {
     // The device and its user in one statement: every sync call, each page of a first sync among
     // them, starts here.
     let (device, user) = device::Entity::find()
@@ -111,13 +113,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Er
     if device.revoked_at.is_some() {
         return Err(Error::DeviceRevoked);
     }
-    if let Some(ttl) = state.token_ttl {
+    if let Some(ttl) = token_ttl {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         if crate::db::now_ms().saturating_sub(device.created_at) >= ttl_ms {
             return Err(Error::TokenExpired);
         }
     }
-    mark_seen(state, &device).await;
+    mark_seen(conn, &device).await;
     let user = user.ok_or(Error::Unauthenticated)?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
@@ -144,7 +146,7 @@ const SEEN_GRANULARITY_MS: i64 = 60_000;
 
 /// Records that the device made a request. Best effort: a busy database delays the figure, never the
 /// request.
-async fn mark_seen(state: &AppState, device: &device::Model) {
+async fn mark_seen(conn: &DatabaseConnection, device: &device::Model) {
     let now = crate::db::now_ms();
     if device
         .last_seen_at
@@ -155,29 +157,10 @@ async fn mark_seen(state: &AppState, device: &device::Model) {
     let updated = device::Entity::update_many()
         .col_expr(device::Column::LastSeenAt, Expr::value(now))
         .filter(device::Column::Id.eq(device.id))
-        .exec(&state.db.conn)
+        .exec(conn)
         .await;
     if let Err(e) = updated {
         tracing::warn!(device = %device.id, error = %e, "could not record when the device was last seen");
-    }
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, Error> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(Error::Unauthenticated)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or(Error::Unauthenticated)?;
-        let principal = authenticate(state, token.trim()).await?;
-        tracing::Span::current().record("device", tracing::field::display(principal.device_id));
-        Ok(principal)
     }
 }
 

@@ -10,12 +10,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
 
-use crate::app::AppState;
 use crate::auth::credentials::{hashing, new_token, register_device, token_hash, verify_password};
 use crate::auth::users::find_by_email;
 use crate::db::entities::{device, territory, user_territory};
 use crate::db::now_ms;
 use crate::error::Error;
+use crate::http::state::AppState;
 use crate::http::wire::JsonBody;
 use crate::sync::checkpoint::{self, LoginDevice};
 use utoipa_axum::router::OpenApiRouter;

@@ -11,11 +11,11 @@ use sync_core::protocol::{DeviceInfo, ErrorBody};
 use sync_core::Role;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::entities::{device, user, user_territory};
 use crate::db::now_ms;
 use crate::error::Error;
+use crate::http::state::AppState;
 use crate::http::wire::PathParam;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

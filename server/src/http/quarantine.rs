@@ -12,13 +12,14 @@ use sync_core::protocol::{DocPush, ErrorBody, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::entities::{document, user};
-use crate::db::{join_documents, now_ms, BuildWith};
+use crate::db::{join_documents, BuildWith};
 use crate::error::Error;
+use crate::http::state::AppState;
 use crate::http::wire::PathParam;
-use crate::sync::push;
+use crate::sync::author::Author;
+use crate::sync::{push, quarantine};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -91,7 +92,8 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
     rows.iter()
         .map(|r| {
             let bytes: Vec<u8> = r.try_get("", "changes")?;
-            let raw_changes: Vec<ByteBuf> = sync_core::protocol::decode(&bytes, &state.limits)?;
+            let raw_changes: Vec<ByteBuf> =
+                sync_core::protocol::decode(&bytes, &state.sync.limits)?;
             Ok(Entry {
                 id: r.try_get("", "id")?,
                 doc_id: r.try_get("", "doc_id")?,
@@ -136,42 +138,6 @@ async fn pending_entry(state: &AppState, who: &Principal, id: Uuid) -> Result<En
     Ok(entry)
 }
 
-/// Moves an entry from `from` to `to`; false if another decision got there first.
-async fn transition(
-    state: &AppState,
-    who: &Principal,
-    id: Uuid,
-    from: &str,
-    to: &str,
-) -> Result<bool, Error> {
-    let stmt = Query::update()
-        .table(Alias::new("quarantine"))
-        .values([
-            (Alias::new("status"), to.into()),
-            (Alias::new("decided_by"), who.user_id.into()),
-            (Alias::new("decided_at"), now_ms().into()),
-        ])
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .and_where(Expr::col(Alias::new("status")).eq(from))
-        .to_owned();
-    let result = state
-        .db
-        .conn
-        .execute(stmt.build_with(&state.db.conn))
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-async fn claim(state: &AppState, who: &Principal, id: Uuid, to: &str) -> Result<(), Error> {
-    if transition(state, who, id, "pending", to).await? {
-        Ok(())
-    } else {
-        Err(Error::Conflict(format!(
-            "quarantine entry {id} was already decided"
-        )))
-    }
-}
-
 /// Accepts an entry: its changes are merged through the normal push path.
 #[utoipa::path(post, path = "/v1/quarantine/{id}/accept", tag = "quarantine", operation_id = "accept_quarantined",
     params(("id" = Uuid, Path, description = "The quarantine entry")),
@@ -191,20 +157,22 @@ async fn accept(
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
-    // Claim the entry first, so an accept and a reject racing each other cannot both win.
-    claim(&state, &who, id, "accepted").await?;
     // The changes are the agent device's (its actor). They are merged within the manager's scope,
     // but with no more field rights than their author has: accepting cannot launder a write the
-    // author may not make.
+    // author may not make. The entry is marked accepted in the merge's own transaction, so an accept
+    // is merged and recorded together or not at all, and one racing a reject loses cleanly.
     let author_role = user::Entity::find_by_id(entry.user_id)
         .one(&state.db.conn)
         .await?
         .and_then(|u| Role::parse(&u.role))
         .unwrap_or(Role::Agent);
-    let as_author = Principal {
+    let author = Author::Approved {
+        rights: Principal {
+            role: author_role.min(who.role),
+            ..who.clone()
+        },
         device_id: entry.device_id,
-        role: author_role.min(who.role),
-        ..who.clone()
+        entry: id,
     };
     let request = PushRequest {
         docs: vec![DocPush {
@@ -215,32 +183,19 @@ async fn accept(
         }],
         checkpoint: 0,
     };
-    let outcome = push::push(&state, &as_author, request).await.and_then(|r| {
-        r.results
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Internal("empty push result".into()))
-    });
-    let refused = match &outcome {
-        Ok(result)
-            if matches!(
-                result.status,
-                PushStatus::Applied | PushStatus::AlreadyKnown
-            ) =>
-        {
-            None
-        }
-        Ok(result) => Some(
-            result
-                .reason
-                .as_ref()
-                .map_or_else(|| format!("{:?}", result.status), |r| r.message.clone()),
-        ),
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(why) = refused {
-        transition(&state, &who, id, "accepted", "pending").await?;
-        outcome?;
+    let response = push::push(&state.sync, &author, request).await?;
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("empty push result".into()))?;
+    if !matches!(
+        result.status,
+        PushStatus::Applied | PushStatus::AlreadyKnown
+    ) {
+        let why = result
+            .reason
+            .map_or_else(|| format!("{:?}", result.status), |r| r.message);
         return Err(Error::Conflict(format!(
             "the quarantined changes cannot be merged: {why}"
         )));
@@ -267,7 +222,9 @@ async fn reject(
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Entry>, Error> {
     let mut entry = pending_entry(&state, &who, id).await?;
-    claim(&state, &who, id, "rejected").await?;
+    // One statement on its own; on SQLite under the process's write lock like every write.
+    let _writer = state.db.lock_writes().await;
+    quarantine::decide(&state.db.conn, id, who.user_id, "rejected").await?;
     entry.status = "rejected".into();
     Ok(Json(entry))
 }

@@ -17,11 +17,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::positions;
 use crate::error::Error;
+use crate::http::state::AppState;
 use crate::http::wire::{Format, QueryParams, Reply, Wire};
+use crate::sync::author::Author;
 use crate::sync::{checkpoint, feed, push, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,9 +34,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// An authenticated sync call within its device's rate, holding one of the process's sync slots
 /// (`Settings::sync_in_flight`) until its handler returns. As an extractor it runs before the body is
-/// read, so calls that wait for a slot hold only their connection: 1,000 devices pushing their first
-/// 1,000 records each at once held 800 MiB of bodies and parsed changes while they queued for SQLite's
-/// writer. It authenticates first, so a caller without a token cannot take a slot.
+/// read, so calls that wait for a slot hold only their connection, not their bodies and parsed
+/// changes: a whole fleet syncing at once costs connections, not memory (BENCHMARKS.md, "Memory").
+/// It authenticates first, so a caller without a token cannot take a slot.
 struct SyncCall {
     who: Principal,
     slot: OwnedSemaphorePermit,
@@ -115,7 +116,7 @@ async fn push(
     Wire(req): Wire<PushRequest>,
 ) -> Result<Reply<PushResponse>, Error> {
     let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
-    let response = push::push(&state, &who, req).await?;
+    let response = push::push(&state.sync, &Author::Device(who), req).await?;
     state.metrics.pushed(&changes, &response);
     Ok(Reply(format, response))
 }
@@ -137,8 +138,8 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
     let head = positions::committed_seq(&state.db.conn).await?;
     let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
     checkpoint::check(who, req.checkpoint)?;
-    let response = feed::pull(state, who, req).await?;
-    checkpoint::record_pull(state, who, response.seq).await?;
+    let response = feed::pull(&state.db, &state.sync.read_ahead, who, req).await?;
+    checkpoint::record_pull(&state.db, who, response.seq).await?;
     state.metrics.pulled(head - at, response.docs.len());
     Ok(response)
 }
@@ -232,5 +233,5 @@ async fn verify(
     format: Format,
     Wire(req): Wire<VerifyRequest>,
 ) -> Result<Reply<VerifyResponse>, Error> {
-    Ok(Reply(format, verify::verify(&state, &who, req).await?))
+    Ok(Reply(format, verify::verify(&state.sync, &who, req).await?))
 }

@@ -3,15 +3,14 @@
 //! with the server's own error shape.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use sync_core::protocol::{self, PROTOCOL_VERSION, VERSION_HEADER};
+use sync_core::protocol::{self, Limits, PROTOCOL_VERSION, VERSION_HEADER};
 
-use crate::app::AppState;
 use crate::error::Error;
 
 /// The encoding of a body or a reply.
@@ -86,10 +85,15 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Er
 /// A sync request body, MessagePack or JSON by its `Content-Type`.
 pub struct Wire<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Wire<T> {
+impl<S, T> FromRequest<S> for Wire<T>
+where
+    S: Send + Sync,
+    Limits: FromRef<S>,
+    T: DeserializeOwned,
+{
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Wire<T>, Error> {
+    async fn from_request(req: Request, state: &S) -> Result<Wire<T>, Error> {
         check_version(req.headers())?;
         let format = Format::of_content_type(req.headers()).ok_or(Error::UnsupportedMediaType {
             expected: protocol::CONTENT_TYPE,
@@ -97,7 +101,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Wire<T> {
         let bytes = body_bytes(req, state).await?;
         let value = match format {
             // The server's own limits, which an operator may have raised above the defaults.
-            Format::MsgPack => protocol::decode(&bytes, &state.limits)?,
+            Format::MsgPack => protocol::decode(&bytes, &Limits::from_ref(state))?,
             Format::Json => serde_json::from_slice(&bytes)
                 .map_err(|e| Error::bad_request("malformed", e.to_string()))?,
         };

@@ -14,9 +14,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::entities::device;
+use crate::db::Db;
 use crate::error::Error;
 
 /// The checkpoint the server recorded for a device (0 for a device it does not know).
@@ -59,12 +59,12 @@ pub async fn record(conn: &impl ConnectionTrait, device_id: Uuid, seq: i64) -> R
 
 /// Records the position a pull page reached, before the page is answered, when it passes what the
 /// server had recorded.
-pub async fn record_pull(state: &AppState, who: &Principal, seq: i64) -> Result<(), Error> {
+pub async fn record_pull(db: &Db, who: &Principal, seq: i64) -> Result<(), Error> {
     if seq > who.checkpoint {
         // One statement, committed on its own: a transaction around it cost each page of a first
         // sync two more round trips to PostgreSQL.
-        let _writer = state.db.lock_writes().await;
-        record(&state.db.conn, who.device_id, seq).await?;
+        let _writer = db.lock_writes().await;
+        record(&db.conn, who.device_id, seq).await?;
     }
     Ok(())
 }

@@ -2,12 +2,14 @@
 //! stored documents and their projection into relational tables, and the
 //! once-only work a new version does on a database an older one wrote.
 
+pub mod author;
 pub mod checkpoint;
 pub mod docstore;
+pub mod engine;
 pub mod feed;
 pub mod projection;
 pub mod push;
-pub mod read_ahead;
+pub mod quarantine;
 pub mod upgrade;
 pub mod verify;
 pub mod write;

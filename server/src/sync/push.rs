@@ -10,8 +10,8 @@
 //! ([`Staged::commit`]): the write transaction reads again what the merge depended on (the
 //! documents' rows, the territories, the device's orphan changes, the parents) and writes the merge
 //! only if all of it is unchanged, and otherwise merges again inside the transaction. The result is
-//! what merging inside the transaction would have given, but SQLite's one writer no longer waits for
-//! other pushes' merges, only for their writes.
+//! what merging inside the transaction would have given, but SQLite's one writer waits only for
+//! other pushes' writes, not for their merges.
 //!
 //! **Architecture invariant:** no other code writes `doc_chunks`, `documents` or a projection table
 //! (`write` holds the statements; only this module calls it), except `upgrade`, which derives
@@ -34,13 +34,15 @@ use sync_core::{inspect, kinds, KindSchema, Scope};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::entities::{document, territory};
 use crate::db::{now_ms, retry_after, BuildWith, WriteTxn};
 use crate::error::Error;
+use crate::sync::author::Author;
 use crate::sync::checkpoint;
 use crate::sync::docstore::{self, pack_heads, unpack_heads};
+use crate::sync::engine::SyncEngine;
+use crate::sync::quarantine;
 use crate::sync::write::{store, Write};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
@@ -68,18 +70,18 @@ struct Batch {
     seq: i64,
 }
 
-/// Applies a push from `who` and answers with one result per document, in request order.
+/// Applies a push by `author` and answers with one result per document, in request order.
 pub async fn push(
-    state: &AppState,
-    who: &Principal,
+    engine: &SyncEngine,
+    author: &Author,
     request: PushRequest,
 ) -> Result<PushResponse, Error> {
-    stage(state, who, request).await?.commit(state).await
+    stage(engine, author, request).await?.commit(engine).await
 }
 
 /// A push checked and parsed and, where the database has one writer, merged; not yet written.
 pub struct Staged<'a> {
-    who: &'a Principal,
+    author: &'a Author,
     /// The documents' ids in request order, for the answer.
     order: Vec<Uuid>,
     /// Sorted: the order in which rows are locked.
@@ -87,7 +89,7 @@ pub struct Staged<'a> {
     docs: Vec<Prepared>,
     /// What a merge ahead read, and what it decided; None if there was none, or once used.
     ahead: Option<(Inputs, Merge)>,
-    /// Held from the merge ahead until the write: see `AppState::merge_slots`.
+    /// Held from the merge ahead until the write: see `SyncEngine::merge_slots`.
     _slot: Option<OwnedSemaphorePermit>,
 }
 
@@ -97,12 +99,14 @@ pub struct Staged<'a> {
 ///
 /// [`Db::merges_ahead`]: crate::db::Db::merges_ahead
 pub async fn stage<'a>(
-    state: &AppState,
-    who: &'a Principal,
+    engine: &SyncEngine,
+    author: &'a Author,
     request: PushRequest,
 ) -> Result<Staged<'a>, Error> {
-    request.check(&state.limits)?;
-    checkpoint::check(who, request.checkpoint)?;
+    request.check(&engine.limits)?;
+    if let Some(device) = author.device() {
+        checkpoint::check(device, request.checkpoint)?;
+    }
     let mut seen = HashSet::new();
     if let Some(dup) = request.docs.iter().find(|d| !seen.insert(d.id)) {
         return Err(Error::bad_request(
@@ -113,7 +117,7 @@ pub async fn stage<'a>(
     let mut docs: Vec<Prepared> = request
         .docs
         .into_iter()
-        .map(|d| prepare(d, &state.limits))
+        .map(|d| prepare(d, &engine.limits))
         .collect();
     // Records come after the records they are scoped through, at any depth, so a contact may be
     // pushed in the same batch as the customer it belongs to.
@@ -121,22 +125,22 @@ pub async fn stage<'a>(
     docs.sort_by_key(|p| p.kind.as_ref().map_or(0, |k| kinds::scope_depth(k)));
     let mut ids = order.clone();
     ids.sort_unstable();
-    let (ahead, slot) = if state.db.merges_ahead() {
-        let slot = state
+    let (ahead, slot) = if engine.db.merges_ahead() {
+        let slot = engine
             .merge_slots
             .clone()
             .acquire_owned()
             .await
             .expect("the merge slots are never closed");
-        let conn = &state.db.conn;
-        let inputs = Inputs::read(conn, &ids, who.device_id, false).await?;
-        let merge = merge_docs(conn, false, state, who, &docs, &inputs).await?;
+        let conn = &engine.db.conn;
+        let inputs = Inputs::read(conn, &ids, author, false).await?;
+        let merge = merge_docs(conn, false, engine, author, &docs, &inputs).await?;
         (Some((inputs, merge)), Some(slot))
     } else {
         (None, None)
     };
     Ok(Staged {
-        who,
+        author,
         order,
         ids,
         docs,
@@ -149,12 +153,12 @@ impl Staged<'_> {
     /// The second step of a push: writes the merge in one transaction if nothing it read has changed
     /// since (the common case: devices mostly push records nobody else is pushing at that moment);
     /// otherwise merges again inside the transaction, where nothing can change under it.
-    pub async fn commit(mut self, state: &AppState) -> Result<PushResponse, Error> {
+    pub async fn commit(mut self, engine: &SyncEngine) -> Result<PushResponse, Error> {
         let mut attempt = 0;
         let batch = loop {
             attempt += 1;
-            let txn = state.db.begin_write().await?;
-            let result = match self.write(&txn, state).await {
+            let txn = engine.db.begin_write().await?;
+            let result = match self.write(&txn, engine).await {
                 Ok(batch) => txn.commit().await.map(|()| batch),
                 Err(e) => {
                     // Roll back (and release SQLite's write lock) before waiting to retry.
@@ -168,7 +172,7 @@ impl Staged<'_> {
             }
         };
         for (id, heads, doc) in batch.cached {
-            state.cache.put(id, heads, doc);
+            engine.cache.put(id, heads, doc);
         }
         let mut by_id: HashMap<Uuid, DocResult> =
             batch.results.into_iter().map(|r| (r.id, r)).collect();
@@ -183,9 +187,9 @@ impl Staged<'_> {
         })
     }
 
-    async fn write(&mut self, write: &WriteTxn, state: &AppState) -> Result<Batch, Error> {
+    async fn write(&mut self, write: &WriteTxn, engine: &SyncEngine) -> Result<Batch, Error> {
         let txn: &DatabaseTransaction = write;
-        let inputs = Inputs::read(txn, &self.ids, self.who.device_id, true).await?;
+        let inputs = Inputs::read(txn, &self.ids, self.author, true).await?;
         let merge = match self.ahead.take() {
             Some((read, merge))
                 if read.same_as(&inputs) && merge.parents_unchanged(txn).await? =>
@@ -194,12 +198,12 @@ impl Staged<'_> {
             }
             ahead => {
                 if ahead.is_some() {
-                    state.metrics.push_merged_again.inc();
+                    engine.merged_again.inc();
                 }
-                merge_docs(txn, true, state, self.who, &self.docs, &inputs).await?
+                merge_docs(txn, true, engine, self.author, &self.docs, &inputs).await?
             }
         };
-        store_merge(write, self.who, merge).await
+        store_merge(write, self.author, merge).await
     }
 }
 
@@ -218,7 +222,7 @@ impl Inputs {
     async fn read(
         conn: &impl ConnectionTrait,
         ids: &[Uuid],
-        device_id: Uuid,
+        author: &Author,
         lock: bool,
     ) -> Result<Inputs, Error> {
         Ok(Inputs {
@@ -229,7 +233,10 @@ impl Inputs {
                 .into_iter()
                 .map(|t| (t.name, t.id))
                 .collect(),
-            orphans: load_orphans(conn, ids, device_id).await?,
+            orphans: match author.device() {
+                Some(device) => load_orphans(conn, ids, device.device_id).await?,
+                None => HashMap::new(),
+            },
         })
     }
 
@@ -356,8 +363,8 @@ struct QuarantineEntry {
 async fn merge_docs(
     conn: &impl ConnectionTrait,
     lock: bool,
-    state: &AppState,
-    who: &Principal,
+    engine: &SyncEngine,
+    author: &Author,
     docs: &[Prepared],
     inputs: &Inputs,
 ) -> Result<Merge, Error> {
@@ -372,8 +379,8 @@ async fn merge_docs(
         let mut ctx = DocContext {
             conn,
             lock,
-            state,
-            who,
+            engine,
+            author,
             territories: &inputs.territories,
             pending: &pending,
             orphans: &inputs.orphans,
@@ -396,7 +403,7 @@ async fn merge_docs(
 }
 
 /// Writes a merged batch.
-async fn store_merge(txn: &WriteTxn, who: &Principal, merge: Merge) -> Result<Batch, Error> {
+async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Batch, Error> {
     let Merge {
         mut results,
         writes,
@@ -407,7 +414,9 @@ async fn store_merge(txn: &WriteTxn, who: &Principal, merge: Merge) -> Result<Ba
     let mut seq = 0;
     // What needs no feed position is written first: `store` allocates positions last, since readers
     // cannot read past them until the transaction commits.
-    store_extras(txn, who, extras).await?;
+    if let Some(device) = author.device() {
+        store_extras(txn, device, extras).await?;
+    }
     if !writes.is_empty() {
         let first = store(txn, &writes).await?;
         seq = first + writes.len() as i64 - 1;
@@ -422,8 +431,25 @@ async fn store_merge(txn: &WriteTxn, who: &Principal, merge: Merge) -> Result<Ba
             cached.push((write.id, write.heads, write.doc));
         }
     }
-    // In the batch's transaction: an acknowledged push and the device's checkpoint are durable together.
-    checkpoint::record(&**txn, who.device_id, seq).await?;
+    match author {
+        // In the batch's transaction: an acknowledged push and the device's checkpoint are durable
+        // together.
+        Author::Device(device) => checkpoint::record(&**txn, device.device_id, seq).await?,
+        Author::Server {
+            rights,
+            actor,
+            purpose,
+        } if !cached.is_empty() => record_server_actor(txn, actor, rights.user_id, purpose).await?,
+        Author::Approved { rights, entry, .. } => {
+            let merged = results
+                .iter()
+                .all(|r| matches!(r.status, PushStatus::Applied | PushStatus::AlreadyKnown));
+            if merged {
+                quarantine::decide(&**txn, *entry, rights.user_id, "accepted").await?;
+            }
+        }
+        Author::Server { .. } => {}
+    }
     Ok(Batch {
         results,
         cached,
@@ -435,8 +461,8 @@ struct DocContext<'a, C> {
     conn: &'a C,
     /// Whether to lock the parents read (inside a write transaction).
     lock: bool,
-    state: &'a AppState,
-    who: &'a Principal,
+    engine: &'a SyncEngine,
+    author: &'a Author,
     territories: &'a HashMap<String, Uuid>,
     /// Documents written earlier in this batch: kind and territory.
     pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
@@ -454,7 +480,11 @@ async fn merge_one<C: ConnectionTrait>(
 ) -> Result<Outcome, Error> {
     // A record the user may not access is answered the same way whatever it holds: no heads, no
     // kind, no "already known", so a device learns nothing of records outside its scope.
-    let accessible = row.is_none_or(|r| ctx.who.can_see(&r.kind, r.territory_id, r.owner_id));
+    let accessible = row.is_none_or(|r| {
+        ctx.author
+            .rights()
+            .can_see(&r.kind, r.territory_id, r.owner_id)
+    });
     let server_heads = row
         .filter(|_| accessible)
         .map(|r| unpack_heads(&r.heads))
@@ -486,7 +516,7 @@ async fn merge_one<C: ConnectionTrait>(
         Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
     };
     let mut am = match row {
-        Some(row) => match ctx.state.cache.take(doc.id, &row.heads) {
+        Some(row) => match ctx.engine.cache.take(doc.id, &row.heads) {
             Some(am) => am,
             None => docstore::load(ctx.conn, doc.id).await?,
         },
@@ -504,16 +534,16 @@ async fn merge_one<C: ConnectionTrait>(
         .filter(|c| seen.insert(c.hash()) && am.get_change_by_hash(&c.hash()).is_none())
         .cloned()
         .collect();
-    let forged = new
-        .iter()
-        .find(|c| !c.actor_id().to_bytes().starts_with(ctx.who.actor_prefix()));
+    let forged = new.iter().find(|c| !ctx.author.owns(c.actor_id()));
     if !accessible {
+        // Only a device hands in its own edits of a record it lost; any other author is refused.
+        let refuse = forged.is_some() || ctx.author.device().is_none();
         return Ok(Outcome::Done(quarantine_or_refuse(
             doc,
             row.map_or("", |r| r.kind.as_str()),
             &mut am,
             &new,
-            forged.is_some(),
+            refuse,
             extras,
         )));
     }
@@ -528,7 +558,7 @@ async fn merge_one<C: ConnectionTrait>(
             extras.cleared_orphans.push(doc.id);
         }
         if let Some(row) = row {
-            ctx.state.cache.put(doc.id, row.heads.clone(), am);
+            ctx.engine.cache.put(doc.id, row.heads.clone(), am);
         }
         return done(PushStatus::AlreadyKnown, None);
     }
@@ -551,6 +581,17 @@ async fn merge_one<C: ConnectionTrait>(
         );
     }
     let missing = am.get_missing_deps(&[]);
+    if !missing.is_empty() && ctx.author.device().is_none() {
+        // The server's own writes and accepted entries are whole; none waits for another push.
+        let msg = format!(
+            "{} changes this record's changes depend on are missing",
+            missing.len()
+        );
+        return done(
+            PushStatus::Rejected,
+            Some(refusal("missing_dependencies", msg)),
+        );
+    }
     if !missing.is_empty() {
         // A device whose gaps never fill could otherwise store changes without end.
         if orphans.len() + new.len() > MAX_ORPHANS {
@@ -571,7 +612,7 @@ async fn merge_one<C: ConnectionTrait>(
         }));
     }
     let checked = inspect::touched_fields(&am, &new, row.is_none())
-        .and_then(|fields| inspect::check_writable(kind, ctx.who.role, &fields))
+        .and_then(|fields| inspect::check_writable(kind, ctx.author.rights().role, &fields))
         .and_then(|()| record::project(&am, kind));
     let projection = match checked {
         Ok(p) => p,
@@ -591,7 +632,7 @@ async fn merge_one<C: ConnectionTrait>(
     } else {
         (am.save_after(&heads_before), false)
     };
-    let max_doc_bytes = ctx.state.limits.max_doc_bytes;
+    let max_doc_bytes = ctx.engine.limits.max_doc_bytes;
     if !snapshot && row.map_or(0, |r| r.chunk_bytes) as usize + data.len() > max_doc_bytes {
         // Chunks hold some history twice; compacting may bring the document back under the cap.
         (data, snapshot) = (am.save(), true);
@@ -621,7 +662,7 @@ async fn merge_one<C: ConnectionTrait>(
         is_new: row.is_none(),
         territory_id,
         parent_id,
-        owner_id: row.map_or(ctx.who.user_id, |r| r.owner_id),
+        owner_id: row.map_or(ctx.author.rights().user_id, |r| r.owner_id),
         heads: pack_heads(&am.get_heads()),
         data,
         snapshot,
@@ -635,7 +676,7 @@ async fn merge_one<C: ConnectionTrait>(
     })))
 }
 
-/// Where the merged record belongs, and whether `who` may put it there. The outer error is a storage
+/// Where the merged record belongs, and whether its author may put it there. The outer error is a storage
 /// failure; the inner one a refusal of this document.
 async fn resolve_scope<C: ConnectionTrait>(
     ctx: &mut DocContext<'_, C>,
@@ -645,7 +686,7 @@ async fn resolve_scope<C: ConnectionTrait>(
 ) -> Result<Result<(Option<Uuid>, Option<Uuid>), Reason>, Error> {
     let key = projection.scope_key(kind).unwrap_or_default();
     let (territory, parent) = match kind.scope {
-        Scope::Company if !kind.scope.writable_by(ctx.who.role) => {
+        Scope::Company if !kind.scope.writable_by(ctx.author.rights().role) => {
             return Ok(Err(refusal(
                 "read_only",
                 format!(
@@ -672,7 +713,7 @@ async fn resolve_scope<C: ConnectionTrait>(
         } => {
             let parent_id = Uuid::parse_str(key).unwrap_or_default();
             let parent = match ctx.pending.get(&parent_id) {
-                Some((k, t)) => Some((*k, *t, ctx.who.user_id)),
+                Some((k, t)) => Some((*k, *t, ctx.author.rights().user_id)),
                 None => read_parent(ctx, parent_id).await?.map(|p| {
                     (
                         if p.kind == parent_kind {
@@ -686,7 +727,9 @@ async fn resolve_scope<C: ConnectionTrait>(
                 }),
             };
             match parent {
-                Some((k, t, owner)) if k == parent_kind && ctx.who.can_access(t, owner) => {
+                Some((k, t, owner))
+                    if k == parent_kind && ctx.author.rights().can_access(t, owner) =>
+                {
                     (t, Some(parent_id))
                 }
                 _ => {
@@ -703,7 +746,7 @@ async fn resolve_scope<C: ConnectionTrait>(
     let unchanged = row.is_some_and(|r| r.territory_id == territory);
     let allowed = unchanged
         || matches!(kind.scope, Scope::Parent { .. } | Scope::Company)
-        || territory.is_some_and(|t| ctx.who.can_use_territory(t));
+        || territory.is_some_and(|t| ctx.author.rights().can_use_territory(t));
     if !allowed {
         return Ok(Err(refusal(
             "out_of_scope",
@@ -742,7 +785,7 @@ fn quarantine_or_refuse(
     stored_kind: &str,
     am: &mut AutoCommit,
     new: &[Change],
-    forged: bool,
+    refuse: bool,
     extras: &mut Extras,
 ) -> DocResult {
     let held = !doc.base_heads.is_empty()
@@ -751,7 +794,7 @@ fn quarantine_or_refuse(
             .iter()
             .all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
     let kind_matches = doc.kind.as_ref().is_ok_and(|k| k.name == stored_kind);
-    if !held || forged || new.is_empty() || !kind_matches {
+    if !held || refuse || new.is_empty() || !kind_matches {
         return DocResult {
             id: doc.id,
             status: PushStatus::Rejected,
@@ -806,6 +849,33 @@ async fn load_orphans(
             .push(change);
     }
     Ok(out)
+}
+
+/// Records which person a server author's actor acted for, so that a record's history shows a person.
+async fn record_server_actor(
+    txn: &DatabaseTransaction,
+    actor: &automerge::ActorId,
+    user_id: Uuid,
+    purpose: &str,
+) -> Result<(), Error> {
+    let stmt = Query::insert()
+        .into_table(Alias::new("server_actors"))
+        .columns(["actor", "user_id", "purpose", "created_at"].map(Alias::new))
+        .values_panic([
+            actor.to_bytes().to_vec().into(),
+            user_id.into(),
+            purpose.into(),
+            now_ms().into(),
+        ])
+        // One author may write in several batches (the demo seed's records, 200 at a time).
+        .on_conflict(
+            OnConflict::column(Alias::new("actor"))
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(stmt.build_with(txn)).await?;
+    Ok(())
 }
 
 async fn store_extras(

@@ -7,23 +7,22 @@ use sync_core::digest::OrderedScopeDigest;
 use sync_core::protocol::{DocHeads, Hash, VerifyMode, VerifyRequest, VerifyResponse};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::db::sqlite_read;
 use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::docstore::unpack_heads;
+use crate::sync::engine::SyncEngine;
 
 pub async fn verify(
-    state: &AppState,
+    engine: &SyncEngine,
     who: &Principal,
     request: VerifyRequest,
 ) -> Result<VerifyResponse, Error> {
-    request.check(&state.limits)?;
-    let conn = &state.db.conn;
+    request.check(&engine.limits)?;
+    let conn = &engine.db.conn;
     // Every visible document's heads, in id order, streamed: a scope can hold millions of records,
-    // and holding them all made one verify of 1,000,000 records take the server from 274 to 1,030
-    // MiB (BENCHMARKS.md, session 13).
+    // so its heads are never held at once (BENCHMARKS.md, "Memory").
     let stmt = Query::select()
         .columns([Alias::new("id"), Alias::new("heads")])
         .from(Alias::new("documents"))

@@ -2,7 +2,7 @@
 //! answers `{"error": {"code", "message"}}` with a stable code and changes nothing.
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
-use fieldsync_server::app::Settings;
+use fieldsync_server::Settings;
 use sync_core::protocol::{self, Limits, PushRequest, CONTENT_TYPE};
 use sync_core::Role;
 

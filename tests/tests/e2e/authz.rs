@@ -485,7 +485,7 @@ impl Fixture {
 
 /// Every operation of the OpenAPI document, as `METHOD path`.
 fn documented_operations() -> BTreeSet<String> {
-    let doc = serde_json::to_value(fieldsync_server::app::openapi()).unwrap();
+    let doc = serde_json::to_value(fieldsync_server::http::openapi()).unwrap();
     doc["paths"]
         .as_object()
         .unwrap()

@@ -14,7 +14,7 @@ use std::time::Duration;
 use fieldsync_e2e::proxy::{Fault, FaultProxy};
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer};
 use fieldsync_sdk::{Client, RetryPolicy};
-use fieldsync_server::app::Settings;
+use fieldsync_server::Settings;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use sync_core::protocol::{DocPush, Hash, PushRequest, PushStatus};
 use sync_core::{Role, Value};

@@ -329,10 +329,10 @@ storage_test! {
         ids.push(anna.replica.create("customer", &customer("late", "North")).await.unwrap());
         anna.sync().await;
 
-        let served_before = server.state.read_ahead.served();
+        let served_before = server.state.sync.read_ahead.served();
         let mut docs = first.docs;
         docs.extend(pull_to_end(&reader.client, &mut Some(first.cursor), 3).await);
-        assert!(server.state.read_ahead.served() > served_before, "the next pages were read ahead");
+        assert!(server.state.sync.read_ahead.served() > served_before, "the next pages were read ahead");
         // What the device would hold: each record's chunks as received, in order.
         let mut held: std::collections::HashMap<Uuid, automerge::AutoCommit> = Default::default();
         for doc in docs {

@@ -9,8 +9,8 @@ use fieldsync_loadgen::args::Preset;
 use fieldsync_loadgen::server::{Account, Target};
 use fieldsync_loadgen::soak::{SoakConfig, SoakReport};
 use fieldsync_loadgen::{fleet, soak};
-use fieldsync_server::app::Settings;
 use fieldsync_server::auth::ratelimit::Rate;
+use fieldsync_server::Settings;
 use sync_core::Role;
 
 /// Agents with a territory each on the test server, as the load generator's accounts.

@@ -3,6 +3,7 @@
 
 use automerge::transaction::Transactable;
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_server::sync::author::Author;
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{heads_of, DocPush, PushRequest, PushStatus};
 use sync_core::{Role, Value};
@@ -258,12 +259,12 @@ storage_test! {
 async fn stage<'a>(
     server: &TestServer,
     device: &Device,
-    who: &'a fieldsync_server::auth::principal::Principal,
+    who: &'a Author,
 ) -> fieldsync_server::sync::push::Staged<'a> {
     let docs = device.replica.pending_pushes().await.unwrap();
     assert!(!docs.is_empty());
     fieldsync_server::sync::push::stage(
-        &server.state,
+        &server.state.sync,
         who,
         PushRequest {
             docs,
@@ -285,13 +286,16 @@ fn assert_merged_again(server: &TestServer, times: u64) {
     assert_eq!(server.state.metrics.push_merged_again.get(), expected);
 }
 
-async fn principal(
-    server: &TestServer,
-    device: &Device,
-) -> fieldsync_server::auth::principal::Principal {
-    fieldsync_server::auth::credentials::authenticate(&server.state, &device.login.token)
-        .await
-        .unwrap()
+/// The device as the push path sees it.
+async fn principal(server: &TestServer, device: &Device) -> Author {
+    let who = fieldsync_server::auth::credentials::authenticate(
+        &server.state.db.conn,
+        server.state.token_ttl,
+        &device.login.token,
+    )
+    .await
+    .unwrap();
+    Author::Device(who)
 }
 
 storage_test! {
@@ -304,7 +308,7 @@ storage_test! {
         // Unchanged since its merge: written as merged.
         let who = principal(&server, &anna).await;
         let ahead = stage(&server, &anna, &who).await;
-        let response = ahead.commit(&server.state).await.unwrap();
+        let response = ahead.commit(&server.state.sync).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Applied);
         assert_merged_again(&server, 0);
 
@@ -313,7 +317,7 @@ storage_test! {
         anna.replica.update(id, &[("email", "buyer@acme.test".into())]).await.unwrap();
         let ahead = stage(&server, &anna, &who).await;
         assert!(ben.sync().await.rejected.is_empty());
-        let response = ahead.commit(&server.state).await.unwrap();
+        let response = ahead.commit(&server.state.sync).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Applied);
         assert_merged_again(&server, 1);
         let row = server.projected("customers", id, &["phone", "city", "email"]).await;
@@ -344,7 +348,7 @@ storage_test! {
         let ahead = stage(&server, &anna, &who).await;
         ben.replica.update(customer_id, &[("territory", "South".into())]).await.unwrap();
         assert!(ben.sync().await.rejected.is_empty());
-        let response = ahead.commit(&server.state).await.unwrap();
+        let response = ahead.commit(&server.state.sync).await.unwrap();
         assert_merged_again(&server, 1);
         let result = &response.results[0];
         assert_eq!(result.id, contact);

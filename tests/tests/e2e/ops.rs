@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer, PASSWORD};
-use fieldsync_server::app::{AppState, Secret, Settings, ShutdownTimes};
 use fieldsync_server::auth::ratelimit::Rate;
 use fieldsync_server::db::entities::device as devices;
+use fieldsync_server::settings::{Secret, Settings, ShutdownTimes};
+use fieldsync_server::AppState;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sync_core::protocol::{self, PushRequest, PushResponse, PushStatus, CONTENT_TYPE};
@@ -49,7 +50,7 @@ async fn openapi_document_describes_every_route() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(
         doc,
-        serde_json::to_value(fieldsync_server::app::openapi()).unwrap()
+        serde_json::to_value(fieldsync_server::http::openapi()).unwrap()
     );
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;

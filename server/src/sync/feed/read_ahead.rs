@@ -1,10 +1,10 @@
 //! Read-ahead of first-sync pages.
 //!
 //! A device's first sync is a chain of pages, each asked for with the cursor of the one before, so
-//! the server used to sit idle while a page travelled, was decoded, and the next request came back,
-//! and the device waited while the server read the next page. When a first-sync page has a page
-//! after it, the server now starts reading that one at once, and the device's next request takes
-//! it, waiting for the rest if the read is still running.
+//! without read-ahead the server would sit idle while a page travelled, was decoded, and the next
+//! request came back, and the device would wait while the server read the next page. When a
+//! first-sync page has a page after it, the server starts reading that one at once, and the device's
+//! next request takes it, waiting for the rest if the read is still running.
 //!
 //! A page read ahead is the answer the request would have got had it come when the read began: the
 //! device had received nothing in between, and a record changed since then comes again later, at
@@ -24,10 +24,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::principal::Principal;
+use crate::db::Db;
 use crate::error::Error;
-use crate::sync::feed::{fresh_page, FreshPage};
+use crate::sync::feed::pages::{fresh_page, FreshPage};
 
 /// How long a page read ahead waits for its request: far longer than a device takes to ask for
 /// the next page, far shorter than memory should be held for a device that went away.
@@ -87,16 +87,15 @@ impl ReadAhead {
 
     /// Starts reading, for this device, the first-sync page after position `after`, if a slot is
     /// free. Replaces the device's earlier read ahead.
-    pub fn start(&self, state: &AppState, who: &Principal, after: i64, limit: u64) {
+    pub fn start(&self, db: &Db, who: &Principal, after: i64, limit: u64) {
         let mut pending = self.pending.lock().expect("read-ahead lock");
         pending.remove(&who.device_id);
         pending.retain(|_, p| p.started.elapsed() < UNCLAIMED);
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return;
         };
-        let (state, reader) = (state.clone(), who.clone());
-        let read =
-            tokio::spawn(async move { fresh_page(&state.db.conn, &reader, after, limit).await });
+        let (db, reader) = (db.clone(), who.clone());
+        let read = tokio::spawn(async move { fresh_page(&db.conn, &reader, after, limit).await });
         pending.insert(
             who.device_id,
             Pending {

@@ -1,0 +1,87 @@
+//! What every handler shares.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use sync_core::protocol::Limits;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::auth::login_throttle::Throttle;
+use crate::auth::ratelimit::Limiter;
+use crate::db::Db;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::settings::{Secret, Settings, ShutdownTimes};
+use crate::sync::engine::SyncEngine;
+
+/// The state every handler shares. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    /// The sync path: push, pull, verify.
+    pub sync: SyncEngine,
+    /// How long a device token is valid after login; None for tokens that never expire.
+    pub token_ttl: Option<Duration>,
+    pub guards: Arc<Guards>,
+    /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
+    pub sync_slots: Arc<Semaphore>,
+    /// See [`Settings::sync_queue_wait`].
+    pub sync_queue_wait: Duration,
+    pub metrics: Arc<Metrics>,
+    /// The bearer token Prometheus scrapes `/metrics` with; None leaves `/metrics` closed.
+    pub metrics_token: Option<Secret>,
+    /// Set once shutdown begins: readiness turns false so load balancers stop sending new work.
+    pub draining: Arc<AtomicBool>,
+    /// How long to keep accepting requests after readiness turned false, and how long in-flight
+    /// requests may then take to finish.
+    pub shutdown: ShutdownTimes,
+}
+
+/// The rate limits: failed logins in the database, shared by every process on it; sync calls in
+/// this process.
+pub struct Guards {
+    /// Failed logins per e-mail address.
+    pub login_accounts: Throttle,
+    /// Failed logins per client address.
+    pub login_addrs: Throttle,
+    /// Sync calls (push, pull, verify) per device.
+    pub sync_devices: Limiter<Uuid>,
+}
+
+impl AppState {
+    pub async fn new(settings: &Settings) -> Result<AppState, Error> {
+        let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+        crate::sync::upgrade::run_pending(&db).await?;
+        let metrics = Arc::new(Metrics::new());
+        Ok(AppState {
+            sync: SyncEngine::new(db.clone(), settings.cache_docs, settings.limits, &metrics),
+            db,
+            token_ttl: settings.token_ttl,
+            guards: Arc::new(Guards {
+                login_accounts: Throttle::new("account", settings.login_account_rate),
+                login_addrs: Throttle::new("addr", settings.login_addr_rate),
+                sync_devices: Limiter::new(settings.device_sync_rate),
+            }),
+            sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
+            sync_queue_wait: settings.sync_queue_wait,
+            metrics,
+            metrics_token: settings.metrics_token.clone(),
+            draining: Arc::new(AtomicBool::new(false)),
+            shutdown: settings.shutdown,
+        })
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// The sync bodies' extractor decodes under the server's limits.
+impl FromRef<AppState> for Limits {
+    fn from_ref(state: &AppState) -> Limits {
+        state.sync.limits
+    }
+}

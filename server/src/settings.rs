@@ -1,0 +1,82 @@
+//! How a server runs: its settings and their documented defaults.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sync_core::protocol::Limits;
+
+use crate::auth::ratelimit::Rate;
+
+/// A secret whose `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Arc<str>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownTimes {
+    pub drain: Duration,
+    pub grace: Duration,
+}
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub max_connections: u32,
+    pub cache_docs: usize,
+    pub limits: Limits,
+    pub token_ttl: Option<Duration>,
+    pub login_account_rate: Rate,
+    pub login_addr_rate: Rate,
+    pub device_sync_rate: Rate,
+    /// Sync calls (push, pull, verify) handled at once. The rest wait before their bodies are read:
+    /// what a sync call holds (its body, parsed changes, a page being built) is bounded by this,
+    /// not by the number of devices syncing at that moment.
+    pub sync_in_flight: usize,
+    /// How long a sync call waits for a slot before it is answered `503 server_busy` with a
+    /// `Retry-After`: a device told to come back later costs the server nothing while it waits, and
+    /// learns more than from its own request timeout.
+    pub sync_queue_wait: Duration,
+    pub metrics_token: Option<Secret>,
+    pub shutdown: ShutdownTimes,
+}
+
+/// Defaults, documented in the README: a token lasts 90 days; 10 failed logins per account and 100 per
+/// client address per 15 minutes; 1,200 sync calls per device per minute (a device syncing every
+/// second uses a twentieth of that).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+pub const DEFAULT_LOGIN_ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(15 * 60));
+pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 * 60));
+pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
+/// Half the SDK's request timeout (60 s), so that a device hears `server_busy` before it gives up on
+/// its own.
+pub const DEFAULT_SYNC_QUEUE_WAIT: Duration = Duration::from_secs(30);
+
+impl Settings {
+    pub fn new(database_url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: database_url.into(),
+            max_connections: 16,
+            cache_docs: 2_000,
+            limits: Limits::default(),
+            token_ttl: Some(DEFAULT_TOKEN_TTL),
+            login_account_rate: DEFAULT_LOGIN_ACCOUNT_RATE,
+            login_addr_rate: DEFAULT_LOGIN_ADDR_RATE,
+            device_sync_rate: DEFAULT_DEVICE_SYNC_RATE,
+            sync_in_flight: 4 * std::thread::available_parallelism().map_or(2, NonZeroUsize::get),
+            sync_queue_wait: DEFAULT_SYNC_QUEUE_WAIT,
+            metrics_token: None,
+            shutdown: ShutdownTimes {
+                drain: Duration::ZERO,
+                grace: Duration::from_secs(30),
+            },
+        }
+    }
+}

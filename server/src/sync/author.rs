@@ -1,0 +1,94 @@
+//! Who a write through the merge path is by. Every write to a record goes through that one path
+//! (`push`); the author says whose automerge actors its new changes must carry, whose rights decide
+//! what it may write and where, and what it leaves behind besides the records.
+
+use automerge::ActorId;
+use sync_core::Role;
+use uuid::Uuid;
+
+use crate::auth::principal::Principal;
+
+pub enum Author {
+    /// A device pushing its own changes: made by its actor, within its user's rights. Changes
+    /// waiting for dependencies are kept for it, records it lost access to go to the quarantine,
+    /// and its checkpoint moves with the write.
+    Device(Principal),
+    /// The server writing for a person (the demo seed's admin; an import's admin, a manager's
+    /// action): changes made by an actor of this write alone, so that no two writes, in one process
+    /// or several, ever share an actor's sequence numbers. The write records which person the actor
+    /// acted for (`server_actors`), so a record's history shows a person.
+    Server {
+        /// The person's rights. `device_id` is nil: no device is involved.
+        rights: Principal,
+        actor: ActorId,
+        /// Why the server wrote, for the history (`demo`, `import`, ...).
+        purpose: &'static str,
+    },
+    /// A device's changes held in the quarantine, accepted by a reviewer: made by the device's
+    /// actor, merged within the reviewer's scope but with no more field rights than the device's
+    /// user has, and the entry is marked accepted in the same transaction as the write.
+    Approved {
+        /// The reviewer's scope, with the lesser of the two roles.
+        rights: Principal,
+        device_id: Uuid,
+        entry: Uuid,
+    },
+}
+
+impl Author {
+    /// The server acting for `user` (with `role` and `territories`), with a new actor.
+    pub fn server(
+        user_id: Uuid,
+        role: Role,
+        territories: Vec<Uuid>,
+        purpose: &'static str,
+    ) -> Author {
+        Author::Server {
+            rights: Principal {
+                user_id,
+                role,
+                device_id: Uuid::nil(),
+                territories,
+                checkpoint: 0,
+            },
+            actor: ActorId::from(Uuid::now_v7().as_bytes().as_slice()),
+            purpose,
+        }
+    }
+
+    /// Whose rights decide what the write may touch and where.
+    pub fn rights(&self) -> &Principal {
+        match self {
+            Author::Device(p) => p,
+            Author::Server { rights, .. } | Author::Approved { rights, .. } => rights,
+        }
+    }
+
+    /// Whether a change new to the server may carry this actor.
+    pub fn owns(&self, actor: &ActorId) -> bool {
+        match self {
+            Author::Device(p) => actor.to_bytes().starts_with(p.actor_prefix()),
+            Author::Server { actor: own, .. } => actor == own,
+            Author::Approved { device_id, .. } => {
+                actor.to_bytes().starts_with(device_id.as_bytes())
+            }
+        }
+    }
+
+    /// The actor the server's own write makes its changes with.
+    pub fn server_actor(&self) -> Option<&ActorId> {
+        match self {
+            Author::Server { actor, .. } => Some(actor),
+            Author::Device(_) | Author::Approved { .. } => None,
+        }
+    }
+
+    /// The pushing device, for what a write leaves for it: kept orphan changes, quarantine entries,
+    /// its checkpoint. None for the server's own writes and for accepted quarantine entries.
+    pub fn device(&self) -> Option<&Principal> {
+        match self {
+            Author::Device(p) => Some(p),
+            Author::Server { .. } | Author::Approved { .. } => None,
+        }
+    }
+}
