@@ -1,10 +1,31 @@
 //! The device store's schema steps: a store that an earlier version of the app left is brought up to
 //! date when it is opened, with its records.
 
-use automerge::{ActorId, ReadDoc, ROOT};
+use std::path::Path;
+
+use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
 use fieldsync_sdk::store::{self, Kind, StoredRecord};
 use sync_core::{kinds, record, Value};
 use uuid::Uuid;
+
+/// A store holding `doc` as record `id`, then taken back to schema `version` by `statements` (what
+/// the app of that version left), closed.
+async fn store_as_of(path: &Path, id: Uuid, doc: AutoCommit, version: i64, statements: &[&str]) {
+    let pool = store::open(path).await.unwrap();
+    let kind = kinds::get("customer").unwrap();
+    let mut stored = StoredRecord::new(id, Kind::Known(kind), doc);
+    store::save(&mut pool.acquire().await.unwrap(), &mut stored)
+        .await
+        .unwrap();
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    sqlx::query(&format!("PRAGMA user_version = {version}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
 
 #[tokio::test]
 async fn a_store_of_an_earlier_version_is_upgraded_with_its_records() {
@@ -18,21 +39,15 @@ async fn a_store_of_an_earlier_version_is_upgraded_with_its_records() {
     ];
     let doc = record::create(kind, actor.clone(), &fields).unwrap();
     let id = Uuid::now_v7();
-    let pool = store::open(&path).await.unwrap();
-    let mut stored = StoredRecord::new(id, Kind::Known(kind), doc.clone());
-    store::save(&mut pool.acquire().await.unwrap(), &mut stored)
-        .await
-        .unwrap();
     // The store as the app before version 3 (which counts appends) left it.
-    sqlx::query("ALTER TABLE records DROP COLUMN appended")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA user_version = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    store_as_of(
+        &path,
+        id,
+        doc.clone(),
+        2,
+        &["ALTER TABLE records DROP COLUMN appended"],
+    )
+    .await;
 
     let pool = store::open(&path).await.unwrap();
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
@@ -82,26 +97,12 @@ async fn an_older_store_lists_conflicted_fields_by_the_value_automerge_shows() {
     let hidden = if shown == "111" { "222" } else { "111" };
 
     let id = Uuid::now_v7();
-    let pool = store::open(&path).await.unwrap();
-    let mut stored = StoredRecord::new(id, Kind::Known(kind), doc.clone());
-    store::save(&mut pool.acquire().await.unwrap(), &mut stored)
-        .await
-        .unwrap();
     // The listing as the earlier app wrote it: the losing value shown, and listed first.
-    let old_fields = format!(r#"{{"name":"Cafe","phone":"{hidden}","territory":"North"}}"#);
-    let old_conflicts = format!(r#"[{{"field":"phone","values":["{hidden}","{shown}"]}}]"#);
-    sqlx::query("UPDATE records SET fields = ?, conflicts = ? WHERE id = ?")
-        .bind(&old_fields)
-        .bind(&old_conflicts)
-        .bind(id.to_string())
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA user_version = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let old_listing = format!(
+        r#"UPDATE records SET fields = '{{"name":"Cafe","phone":"{hidden}","territory":"North"}}',
+           conflicts = '[{{"field":"phone","values":["{hidden}","{shown}"]}}]'"#
+    );
+    store_as_of(&path, id, doc, 3, &[&old_listing]).await;
 
     let pool = store::open(&path).await.unwrap();
     let (listed, conflicts): (String, String) =
