@@ -20,11 +20,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 use sync_core::protocol::{
     DocPush, DocResult, Hash, Limits, PushRequest, PushResponse, PushStatus, Reason,
@@ -34,16 +30,18 @@ use sync_core::{inspect, kinds, KindSchema, Scope};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
-use crate::auth::principal::Principal;
-use crate::db::entities::{document, territory};
-use crate::db::{now_ms, retry_after, BuildWith, WriteTxn};
+use crate::db::entities::document;
+use crate::db::{now_ms, retry_after, WriteTxn};
 use crate::error::Error;
 use crate::sync::author::Author;
 use crate::sync::checkpoint;
 use crate::sync::docstore::{self, pack_heads, unpack_heads};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
-use crate::sync::write::{store, Write};
+use crate::sync::write::{
+    find_document, load_orphans, record_server_actor, rows_by_id, store, store_extras,
+    territories_by_name, Extras, QuarantineEntry, Write,
+};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.
@@ -227,12 +225,7 @@ impl Inputs {
     ) -> Result<Inputs, Error> {
         Ok(Inputs {
             rows: rows_by_id(conn, ids, lock).await?,
-            territories: territory::Entity::find()
-                .all(conn)
-                .await?
-                .into_iter()
-                .map(|t| (t.name, t.id))
-                .collect(),
+            territories: territories_by_name(conn).await?,
             orphans: match author.device() {
                 Some(device) => load_orphans(conn, ids, device.device_id).await?,
                 None => HashMap::new(),
@@ -251,27 +244,6 @@ impl Inputs {
             && self.territories == now.territories
             && orphans(self) == orphans(now)
     }
-}
-
-/// The documents' rows of `ids` (sorted), by id. With `lock`, locked in id order, so that two
-/// transactions locking overlapping sets cannot deadlock.
-async fn rows_by_id(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-    lock: bool,
-) -> Result<HashMap<Uuid, document::Model>, Error> {
-    let mut rows = document::Entity::find()
-        .filter(document::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(document::Column::Id);
-    if lock {
-        rows = rows.lock_exclusive();
-    }
-    Ok(rows
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect())
 }
 
 /// What merging a batch decided, before anything is written.
@@ -341,21 +313,6 @@ fn refusal(code: &str, message: impl Into<String>) -> Reason {
 enum Outcome {
     Done(DocResult),
     Write(Box<Write>),
-}
-
-/// Side effects that are not a document write.
-#[derive(Default)]
-struct Extras {
-    orphans: Vec<(Uuid, Hash, Vec<u8>)>,
-    cleared_orphans: Vec<Uuid>,
-    quarantine: Vec<QuarantineEntry>,
-}
-
-struct QuarantineEntry {
-    doc_id: Uuid,
-    kind: String,
-    changes_hash: Vec<u8>,
-    changes: Vec<u8>,
 }
 
 /// Merges every document of a batch into what `conn` reads, writing nothing. With `lock`, the
@@ -768,11 +725,7 @@ async fn read_parent<C: ConnectionTrait>(
     if let Some(read) = ctx.parents.get(&id) {
         return Ok(read.clone());
     }
-    let mut find = document::Entity::find_by_id(id);
-    if ctx.lock {
-        find = find.lock_exclusive();
-    }
-    let parent = find.one(ctx.conn).await?;
+    let parent = find_document(ctx.conn, id, ctx.lock).await?;
     ctx.parents.insert(id, parent.clone());
     Ok(parent)
 }
@@ -825,129 +778,4 @@ fn quarantine_or_refuse(
         reason: None,
         missing: vec![],
     }
-}
-
-/// The stored orphan changes of these documents pushed by this device, by document.
-async fn load_orphans(
-    conn: &impl ConnectionTrait,
-    doc_ids: &[Uuid],
-    device_id: Uuid,
-) -> Result<HashMap<Uuid, Vec<Change>>, Error> {
-    let stmt = Query::select()
-        .columns([Alias::new("doc_id"), Alias::new("data")])
-        .from(Alias::new("orphan_changes"))
-        .and_where(Expr::col(Alias::new("doc_id")).is_in(doc_ids.iter().copied()))
-        .and_where(Expr::col(Alias::new("device_id")).eq(device_id))
-        .to_owned();
-    let mut out: HashMap<Uuid, Vec<Change>> = HashMap::new();
-    for row in conn.query_all(stmt.build_with(conn)).await? {
-        let data: Vec<u8> = row.try_get("", "data")?;
-        let change = Change::from_bytes(data)
-            .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?;
-        out.entry(row.try_get("", "doc_id")?)
-            .or_default()
-            .push(change);
-    }
-    Ok(out)
-}
-
-/// Records which person a server author's actor acted for, so that a record's history shows a person.
-async fn record_server_actor(
-    txn: &DatabaseTransaction,
-    actor: &automerge::ActorId,
-    user_id: Uuid,
-    purpose: &str,
-) -> Result<(), Error> {
-    let stmt = Query::insert()
-        .into_table(Alias::new("server_actors"))
-        .columns(["actor", "user_id", "purpose", "created_at"].map(Alias::new))
-        .values_panic([
-            actor.to_bytes().to_vec().into(),
-            user_id.into(),
-            purpose.into(),
-            now_ms().into(),
-        ])
-        // One author may write in several batches (the demo seed's records, 200 at a time).
-        .on_conflict(
-            OnConflict::column(Alias::new("actor"))
-                .do_nothing()
-                .to_owned(),
-        )
-        .to_owned();
-    txn.execute(stmt.build_with(txn)).await?;
-    Ok(())
-}
-
-async fn store_extras(
-    txn: &DatabaseTransaction,
-    who: &Principal,
-    extras: Extras,
-) -> Result<(), Error> {
-    for doc_id in extras.cleared_orphans {
-        let stmt = Query::delete()
-            .from_table(Alias::new("orphan_changes"))
-            .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
-            .and_where(Expr::col(Alias::new("device_id")).eq(who.device_id))
-            .to_owned();
-        txn.execute(stmt.build_with(txn)).await?;
-    }
-    let now = now_ms();
-    for (doc_id, hash, data) in extras.orphans {
-        let stmt = Query::insert()
-            .into_table(Alias::new("orphan_changes"))
-            .columns(["doc_id", "device_id", "hash", "data", "received_at"].map(Alias::new))
-            .values_panic([
-                doc_id.into(),
-                who.device_id.into(),
-                hash.0.to_vec().into(),
-                data.into(),
-                now.into(),
-            ])
-            .on_conflict(
-                OnConflict::columns(["doc_id", "device_id", "hash"].map(Alias::new))
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
-        txn.execute(stmt.build_with(txn)).await?;
-    }
-    for q in extras.quarantine {
-        let stmt = Query::insert()
-            .into_table(Alias::new("quarantine"))
-            .columns(
-                [
-                    "id",
-                    "doc_id",
-                    "kind",
-                    "device_id",
-                    "user_id",
-                    "changes_hash",
-                    "changes",
-                    "reason",
-                    "status",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
-            .values_panic([
-                Uuid::now_v7().into(),
-                q.doc_id.into(),
-                q.kind.into(),
-                who.device_id.into(),
-                who.user_id.into(),
-                q.changes_hash.into(),
-                q.changes.into(),
-                "the device lost access to this record while it held offline edits".into(),
-                "pending".into(),
-                now.into(),
-            ])
-            .on_conflict(
-                OnConflict::columns(["doc_id", "device_id", "changes_hash"].map(Alias::new))
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
-        txn.execute(stmt.build_with(txn)).await?;
-    }
-    Ok(())
 }

@@ -1,20 +1,27 @@
-//! The storage layer's write of a push batch: the merged documents' chunks, their rows, projections
-//! and scope moves, at the feed positions the batch was given.
+//! Every statement of a push: the reads a merge depends on (the documents' rows, parents, the device's
+//! orphan changes), and the write of a batch: the merged documents' chunks, their rows, projections
+//! and scope moves at the feed positions the batch was given, and what a push leaves besides records
+//! (orphan changes, quarantine entries, the server's actors).
 //!
-//! `push` decides what to write; this module only writes it, with a few multi-row statements for the
-//! whole batch. It is public so that its cost can be measured on its own (`benches/batch_write.rs`).
+//! `push` decides what to write; this module only reads and writes, with a few multi-row statements
+//! for the whole batch. It is public so that its cost can be measured on its own
+//! (`benches/batch_write.rs`).
 
-use automerge::AutoCommit;
+use std::collections::HashMap;
+
+use automerge::{AutoCommit, Change};
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    Statement,
+    QueryOrder, QuerySelect, Statement,
 };
+use sync_core::protocol::Hash;
 use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
 
-use crate::db::entities::document;
+use crate::auth::principal::Principal;
+use crate::db::entities::{document, territory};
 use crate::db::{now_ms, BuildWith, WriteTxn};
 use crate::error::Error;
 use crate::sync::projection;
@@ -216,4 +223,190 @@ async fn descendants(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Uuid>,
         .iter()
         .map(|r| Ok(r.try_get("", "id")?))
         .collect()
+}
+
+/// The documents' rows of `ids` (sorted), by id. With `lock`, locked in id order, so that two
+/// transactions locking overlapping sets cannot deadlock.
+pub async fn rows_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<HashMap<Uuid, document::Model>, Error> {
+    let mut rows = document::Entity::find()
+        .filter(document::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(document::Column::Id);
+    if lock {
+        rows = rows.lock_exclusive();
+    }
+    Ok(rows
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect())
+}
+
+/// The stored orphan changes of these documents pushed by this device, by document.
+pub async fn load_orphans(
+    conn: &impl ConnectionTrait,
+    doc_ids: &[Uuid],
+    device_id: Uuid,
+) -> Result<HashMap<Uuid, Vec<Change>>, Error> {
+    let stmt = Query::select()
+        .columns([Alias::new("doc_id"), Alias::new("data")])
+        .from(Alias::new("orphan_changes"))
+        .and_where(Expr::col(Alias::new("doc_id")).is_in(doc_ids.iter().copied()))
+        .and_where(Expr::col(Alias::new("device_id")).eq(device_id))
+        .to_owned();
+    let mut out: HashMap<Uuid, Vec<Change>> = HashMap::new();
+    for row in conn.query_all(stmt.build_with(conn)).await? {
+        let data: Vec<u8> = row.try_get("", "data")?;
+        let change = Change::from_bytes(data)
+            .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?;
+        out.entry(row.try_get("", "doc_id")?)
+            .or_default()
+            .push(change);
+    }
+    Ok(out)
+}
+
+/// Records which person a server author's actor acted for, so that a record's history shows a person.
+pub async fn record_server_actor(
+    txn: &DatabaseTransaction,
+    actor: &automerge::ActorId,
+    user_id: Uuid,
+    purpose: &str,
+) -> Result<(), Error> {
+    let stmt = Query::insert()
+        .into_table(Alias::new("server_actors"))
+        .columns(["actor", "user_id", "purpose", "created_at"].map(Alias::new))
+        .values_panic([
+            actor.to_bytes().to_vec().into(),
+            user_id.into(),
+            purpose.into(),
+            now_ms().into(),
+        ])
+        // One author may write in several batches (the demo seed's records, 200 at a time).
+        .on_conflict(
+            OnConflict::column(Alias::new("actor"))
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(stmt.build_with(txn)).await?;
+    Ok(())
+}
+
+pub async fn store_extras(
+    txn: &DatabaseTransaction,
+    who: &Principal,
+    extras: Extras,
+) -> Result<(), Error> {
+    for doc_id in extras.cleared_orphans {
+        let stmt = Query::delete()
+            .from_table(Alias::new("orphan_changes"))
+            .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
+            .and_where(Expr::col(Alias::new("device_id")).eq(who.device_id))
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    let now = now_ms();
+    for (doc_id, hash, data) in extras.orphans {
+        let stmt = Query::insert()
+            .into_table(Alias::new("orphan_changes"))
+            .columns(["doc_id", "device_id", "hash", "data", "received_at"].map(Alias::new))
+            .values_panic([
+                doc_id.into(),
+                who.device_id.into(),
+                hash.0.to_vec().into(),
+                data.into(),
+                now.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns(["doc_id", "device_id", "hash"].map(Alias::new))
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    for q in extras.quarantine {
+        let stmt = Query::insert()
+            .into_table(Alias::new("quarantine"))
+            .columns(
+                [
+                    "id",
+                    "doc_id",
+                    "kind",
+                    "device_id",
+                    "user_id",
+                    "changes_hash",
+                    "changes",
+                    "reason",
+                    "status",
+                    "created_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Uuid::now_v7().into(),
+                q.doc_id.into(),
+                q.kind.into(),
+                who.device_id.into(),
+                who.user_id.into(),
+                q.changes_hash.into(),
+                q.changes.into(),
+                "the device lost access to this record while it held offline edits".into(),
+                "pending".into(),
+                now.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns(["doc_id", "device_id", "changes_hash"].map(Alias::new))
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        txn.execute(stmt.build_with(txn)).await?;
+    }
+    Ok(())
+}
+
+/// Side effects that are not a document write.
+#[derive(Default)]
+pub struct Extras {
+    pub orphans: Vec<(Uuid, Hash, Vec<u8>)>,
+    pub cleared_orphans: Vec<Uuid>,
+    pub quarantine: Vec<QuarantineEntry>,
+}
+
+pub struct QuarantineEntry {
+    pub doc_id: Uuid,
+    pub kind: String,
+    pub changes_hash: Vec<u8>,
+    pub changes: Vec<u8>,
+}
+
+/// One document row, locked with `lock` (inside a write transaction).
+pub async fn find_document(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<document::Model>, Error> {
+    let mut find = document::Entity::find_by_id(id);
+    if lock {
+        find = find.lock_exclusive();
+    }
+    Ok(find.one(conn).await?)
+}
+
+/// Territories by name.
+pub async fn territories_by_name(
+    conn: &impl ConnectionTrait,
+) -> Result<HashMap<String, Uuid>, Error> {
+    Ok(territory::Entity::find()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.id))
+        .collect())
 }
