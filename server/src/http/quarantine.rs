@@ -167,10 +167,8 @@ async fn accept(
         .and_then(|u| Role::parse(&u.role))
         .unwrap_or(Role::Agent);
     let author = Author::Approved {
-        rights: Principal {
-            role: author_role.min(who.role),
-            ..who.clone()
-        },
+        field_role: author_role.min(who.role),
+        rights: who.clone(),
         device_id: entry.device_id,
         entry: id,
     };

@@ -25,11 +25,14 @@ pub enum Author {
         purpose: &'static str,
     },
     /// A device's changes held in the quarantine, accepted by a reviewer: made by the device's
-    /// actor, merged within the reviewer's scope but with no more field rights than the device's
-    /// user has, and the entry is marked accepted in the same transaction as the write.
+    /// actor, merged within the reviewer's scope (an admin's is everything) but with no more field
+    /// rights than the device's user has, and the entry is marked accepted in the same transaction as
+    /// the write.
     Approved {
-        /// The reviewer's scope, with the lesser of the two roles.
+        /// The reviewer, whose scope decides where the changes may go.
         rights: Principal,
+        /// The lesser of the reviewer's and the device user's roles: which fields they may write.
+        field_role: Role,
         device_id: Uuid,
         entry: Uuid,
     },
@@ -61,6 +64,14 @@ impl Author {
         match self {
             Author::Device(p) => p,
             Author::Server { rights, .. } | Author::Approved { rights, .. } => rights,
+        }
+    }
+
+    /// The role that decides which fields the write may touch.
+    pub fn field_role(&self) -> Role {
+        match self {
+            Author::Approved { field_role, .. } => *field_role,
+            Author::Device(_) | Author::Server { .. } => self.rights().role,
         }
     }
 

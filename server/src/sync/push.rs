@@ -569,7 +569,7 @@ async fn merge_one<C: ConnectionTrait>(
         }));
     }
     let checked = inspect::touched_fields(&am, &new, row.is_none())
-        .and_then(|fields| inspect::check_writable(kind, ctx.author.rights().role, &fields))
+        .and_then(|fields| inspect::check_writable(kind, ctx.author.field_role(), &fields))
         .and_then(|()| record::project(&am, kind));
     let projection = match checked {
         Ok(p) => p,
@@ -643,7 +643,7 @@ async fn resolve_scope<C: ConnectionTrait>(
 ) -> Result<Result<(Option<Uuid>, Option<Uuid>), Reason>, Error> {
     let key = projection.scope_key(kind).unwrap_or_default();
     let (territory, parent) = match kind.scope {
-        Scope::Company if !kind.scope.writable_by(ctx.author.rights().role) => {
+        Scope::Company if !kind.scope.writable_by(ctx.author.field_role()) => {
             return Ok(Err(refusal(
                 "read_only",
                 format!(

@@ -126,7 +126,8 @@ storage_test! {
         let changes: Vec<ByteBuf> = sync_core::protocol::decode(&raw, &Default::default()).unwrap();
         let north = fieldsync_server::auth::users::ensure_territory(conn, "North").await.unwrap();
         let late = Author::Approved {
-            rights: Principal { user_id: maria_id, role: Role::Agent, device_id: Uuid::nil(), territories: vec![north], checkpoint: 0 },
+            rights: Principal { user_id: maria_id, role: Role::Manager, device_id: Uuid::nil(), territories: vec![north], checkpoint: 0 },
+            field_role: Role::Agent,
             device_id: anna.login.device_id,
             entry,
         };
@@ -149,5 +150,26 @@ storage_test! {
         assert_eq!(status(entry).await, "accepted");
         maria.sync().await;
         assert_eq!(maria.replica.get(id).await.unwrap().get("phone"), &Value::from("222"));
+    }
+}
+
+storage_test! {
+    async fn an_admin_accepts_an_entry_of_any_territory_with_the_authors_field_rights(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let mut maria = server.device("maria@x.test").await;
+        let root = server.device("root@x.test").await;
+        let id = maria.replica.create("customer", &customer("ACME", "North")).await.unwrap();
+        maria.sync().await;
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let entry = quarantined_edit(&server, &anna, anna_id, id, "333").await;
+        // The admin holds no territory: the scope is theirs (everything), the field rights Anna's.
+        let http = reqwest::Client::new();
+        let accepted = http.post(format!("{}/v1/quarantine/{entry}/accept", server.url)).bearer_auth(&root.login.token).send().await.unwrap();
+        assert_eq!(accepted.status(), 200, "{}", accepted.text().await.unwrap());
+        assert_eq!(server.projected("customers", id, &["phone"]).await, vec![Some("333".to_string())]);
     }
 }
