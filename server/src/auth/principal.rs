@@ -22,7 +22,7 @@ static COMPANY_KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 });
 
 /// Whether records of this kind are company-wide.
-pub fn is_company_wide(kind: &str) -> bool {
+fn is_company_wide(kind: &str) -> bool {
     COMPANY_KINDS.contains(&kind)
 }
 

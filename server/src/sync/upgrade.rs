@@ -6,15 +6,13 @@
 //! several processes may start at once, exactly one does it (the others' deletes wait on the row lock
 //! and then find nothing), and a process that dies half-way leaves the row for the next start.
 
-use std::collections::HashMap;
-
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sync_core::record::{self, Listing};
 use sync_core::{kinds, Scope};
 use uuid::Uuid;
 
-use crate::db::entities::{document, territory};
+use crate::db::entities::document;
 use crate::db::{BuildWith, Db, WriteTxn};
 use crate::error::Error;
 use crate::sync::{docstore, projection, write};
@@ -49,42 +47,28 @@ async fn take(txn: &WriteTxn, task: &str) -> Result<bool, Error> {
 }
 
 /// What re-projecting changed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Reprojected {
+#[derive(Default)]
+struct Reprojected {
     /// Records whose listing and projection row changed.
-    pub listed: usize,
-    /// Records that changed territory or parent as a result, and moved in the feed.
-    pub moved: usize,
+    listed: usize,
+    /// Records that changed territory as a result, and moved in the feed.
+    moved: usize,
 }
 
 /// Projects again every record whose listing holds conflicts (only those can show another value),
 /// and moves in the feed, with everything scoped through it, each record whose scope field's winner
 /// puts it into another territory.
-pub async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
+async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
     let conn = &**txn;
-    let stmt = Query::select()
-        .column(Alias::new("id"))
-        .from(Alias::new("documents"))
-        .and_where(Expr::col(Alias::new("listing_conflicts")).is_not_null())
-        .and_where(Expr::col(Alias::new("listing_conflicts")).ne("[]"))
-        .to_owned();
-    let ids: Vec<Uuid> = conn
-        .query_all(stmt.build_with(conn))
-        .await?
-        .iter()
-        .map(|r| r.try_get("", "id"))
-        .collect::<Result<_, _>>()?;
-    let territories: HashMap<String, Uuid> = territory::Entity::find()
+    let rows = document::Entity::find()
+        .filter(document::Column::ListingConflicts.is_not_null())
+        .filter(document::Column::ListingConflicts.ne("[]"))
         .all(conn)
-        .await?
-        .into_iter()
-        .map(|t| (t.name, t.id))
-        .collect();
+        .await?;
+    let territories = write::territories_by_name(conn).await?;
     let mut done = Reprojected::default();
-    for id in ids {
-        let Some(row) = document::Entity::find_by_id(id).one(conn).await? else {
-            continue;
-        };
+    for row in rows {
+        let id = row.id;
         let Ok(kind) = kinds::get(&row.kind) else {
             continue;
         };
@@ -107,18 +91,12 @@ pub async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         let (territory_id, parent_id) = match kind.scope {
             Scope::Company => (None, None),
             Scope::Territory { .. } => (territories.get(key).copied(), None),
-            Scope::Parent { .. } => {
-                let parent = Uuid::parse_str(key)
-                    .ok()
-                    .map(|p| document::Entity::find_by_id(p).one(conn));
-                match parent {
-                    Some(find) => match find.await? {
-                        Some(p) => (p.territory_id, Some(p.id)),
-                        None => (None, None),
-                    },
-                    None => (None, None),
-                }
-            }
+            Scope::Parent { .. } => match Uuid::parse_str(key) {
+                Ok(parent) => write::find_document(conn, parent, false)
+                    .await?
+                    .map_or((None, None), |p| (p.territory_id, Some(p.id))),
+                Err(_) => (None, None),
+            },
         };
         // A winner naming no territory or parent the server knows cannot have been accepted by a
         // push; the record keeps its place rather than leave every scope.
