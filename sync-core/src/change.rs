@@ -37,7 +37,11 @@ pub fn parse(bytes: Vec<u8>, max_bytes: usize) -> Result<Change, Error> {
             });
         }
     }
-    Change::from_bytes(bytes).map_err(|e| Error::MalformedChange(e.to_string()))
+    // automerge asserts on some values it parses (op counters past 32 bits): a panic is a refusal.
+    match std::panic::catch_unwind(|| Change::from_bytes(bytes)) {
+        Ok(parsed) => parsed.map_err(|e| Error::MalformedChange(e.to_string())),
+        Err(_) => Err(Error::MalformedChange("automerge cannot read it".into())),
+    }
 }
 
 /// Refuses a change that carries more than `max_ops` operations. automerge counts them when it

@@ -20,6 +20,8 @@ pub enum Error {
     TooManyOperations { actual: usize, limit: usize },
     #[error("malformed automerge change: {0}")]
     MalformedChange(String),
+    #[error("{0}")]
+    InvalidChange(String),
     #[error("invalid record: {}", describe(.0))]
     Invalid(Vec<FieldError>),
     #[error("field `{field}` may not be written by {role}")]
@@ -41,6 +43,7 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::TooManyOperations { .. } => "too_many_operations",
             Error::MalformedChange(_) => "malformed_change",
+            Error::InvalidChange(_) => "invalid_change",
             Error::Invalid(_) => "validation_failed",
             Error::FieldNotWritable { .. } => "field_not_writable",
             Error::NestedObjectAfterCreation(_) => "nested_object_after_creation",

@@ -2,7 +2,8 @@
 //!
 //! Each business record (customer, contact, ...) is one automerge document. This crate knows what a
 //! record of each kind looks like ([`schema`], [`kinds`]), reads and checks a document against its kind
-//! ([`record`], [`validate`]), tells which fields a set of changes writes ([`inspect`]), and defines the
+//! ([`record`], [`validate`]), checks that untrusted changes fit a document's history
+//! ([`structure`]), tells which fields a set of changes writes ([`inspect`]), and defines the
 //! wire protocol that devices and the server speak ([`protocol`]).
 //!
 //! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
@@ -16,6 +17,7 @@ pub mod kinds;
 pub mod protocol;
 pub mod record;
 pub mod schema;
+pub mod structure;
 pub mod validate;
 pub mod value;
 
