@@ -117,6 +117,15 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Rebuild a record that no longer loads from its stored chunks that still do, and store it at a
+    /// new feed position so every device receives it (a server logs each such record's id, and
+    /// counts them in `fieldsync_sync_unloadable_records`).
+    Repair {
+        /// The record's id.
+        record_id: uuid::Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Replace the database with a backup. Stop every server using the database first; devices then
     /// push again whatever they had synced after the backup was taken.
     Restore {
@@ -247,6 +256,21 @@ pub async fn main() -> anyhow::Result<()> {
                 listener.local_addr()?
             );
             crate::serve(state, listener, shutdown_signal()).await?;
+        }
+        Command::Repair { record_id, db } => {
+            let state = state(&db).await?;
+            let repaired = crate::sync::repair::repair(&state.db, record_id).await?;
+            for (seq, why) in &repaired.dropped {
+                println!("left out the chunk at feed position {seq}: it {why}");
+            }
+            if repaired.written {
+                println!(
+                    "record {record_id} rebuilt from {} healthy chunks",
+                    repaired.kept
+                );
+            } else {
+                println!("record {record_id} loads; nothing to repair");
+            }
         }
         Command::User { command } => match command {
             UserCommand::Add {

@@ -59,6 +59,8 @@ pub struct Metrics {
     /// Shared with `ReadAhead`, which counts the pages it answers.
     pub pages_read_ahead: Counter,
     pub push_merged_again: Counter,
+    /// Stored records that failed to load; see `fieldsync-server repair`.
+    pub unloadable_records: Counter,
     rate_limited: Family<Limit, Counter>,
 }
 
@@ -150,6 +152,13 @@ impl Metrics {
              changed after they were merged",
             push_merged_again.clone(),
         );
+        let unloadable_records = Counter::default();
+        registry.register(
+            "fieldsync_sync_unloadable_records",
+            "Times a stored record failed to load from its chunks (each is logged with its id; \
+             `fieldsync-server repair` rebuilds it)",
+            unloadable_records.clone(),
+        );
         let rate_limited = Family::<Limit, Counter>::default();
         registry.register(
             "fieldsync_rate_limited",
@@ -169,6 +178,7 @@ impl Metrics {
             device_lag,
             pages_read_ahead,
             push_merged_again,
+            unloadable_records,
             rate_limited,
         }
     }

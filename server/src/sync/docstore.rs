@@ -73,15 +73,17 @@ pub async fn load_chunks(
         .collect()
 }
 
-/// Loads a document from its chunks.
-pub async fn load(conn: &impl ConnectionTrait, id: Uuid) -> Result<AutoCommit, Error> {
+/// Loads a document from its chunks. The outer error is a storage failure; the inner one says why
+/// the stored chunks do not make a document, which concerns this record alone (`fieldsync-server
+/// repair` rebuilds it).
+pub async fn load(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Result<AutoCommit, String>, Error> {
     let chunks = load_chunks(conn, id).await?;
-    let mut doc = AutoCommit::new();
-    for (_, data) in &chunks {
-        doc.load_incremental(data)
-            .map_err(|e| Error::Storage(format!("document {id} does not load: {e}")))?;
-    }
-    Ok(doc)
+    Ok(sync_core::structure::load_chunks(
+        chunks.iter().map(|(_, d)| d.as_slice()),
+    ))
 }
 
 /// Packs heads (sorted 32-byte hashes) into the `documents.heads` column.

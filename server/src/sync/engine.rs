@@ -26,6 +26,8 @@ pub struct SyncEngine {
     pub read_ahead: Arc<ReadAhead>,
     /// Pushes merged ahead whose inputs changed before their write, and so merged again.
     pub merged_again: Counter,
+    /// Stored records that failed to load.
+    pub unloadable: Counter,
 }
 
 impl SyncEngine {
@@ -40,6 +42,7 @@ impl SyncEngine {
                 metrics.pages_read_ahead.clone(),
             )),
             merged_again: metrics.push_merged_again.clone(),
+            unloadable: metrics.unloadable_records.clone(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The sync path: pushes merged and written, the pull feed, verification, device checkpoints, the
-//! stored documents and their projection into relational tables, and the
+//! stored documents and their projection into relational tables, the rebuilding of a record that no
+//! longer loads, and the
 //! once-only work a new version does on a database an older one wrote.
 
 pub mod author;
@@ -10,6 +11,7 @@ pub mod feed;
 pub mod projection;
 pub mod push;
 pub mod quarantine;
+pub mod repair;
 pub mod upgrade;
 pub mod verify;
 pub mod write;

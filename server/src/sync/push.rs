@@ -475,7 +475,21 @@ async fn merge_one<C: ConnectionTrait>(
     let mut am = match row {
         Some(row) => match ctx.engine.cache.take(doc.id, &row.heads) {
             Some(am) => am,
-            None => docstore::load(ctx.conn, doc.id).await?,
+            None => match docstore::load(ctx.conn, doc.id).await? {
+                Ok(am) => am,
+                Err(e) => {
+                    ctx.engine.unloadable.inc();
+                    tracing::error!(record = %doc.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
+                    let msg = format!(
+                        "record {} cannot be loaded from storage; an operator can repair it",
+                        doc.id
+                    );
+                    return done(
+                        PushStatus::Rejected,
+                        Some(refusal("record_unloadable", msg)),
+                    );
+                }
+            },
         },
         None => AutoCommit::new(),
     };
@@ -528,14 +542,8 @@ async fn merge_one<C: ConnectionTrait>(
         return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
     }
     let heads_before = am.get_heads();
-    if let Err(e) = am.apply_changes(new.clone()) {
-        return done(
-            PushStatus::Rejected,
-            Some(refusal(
-                "malformed_change",
-                format!("changes do not apply: {e}"),
-            )),
-        );
+    if let Err(e) = sync_core::structure::apply(&mut am, new.clone()) {
+        return done(PushStatus::Rejected, Some(reason(&e)));
     }
     let missing = am.get_missing_deps(&[]);
     if !missing.is_empty() && ctx.author.device().is_none() {
@@ -603,6 +611,12 @@ async fn merge_one<C: ConnectionTrait>(
             PushStatus::Rejected,
             Some(refusal("document_too_large", msg)),
         );
+    }
+    if snapshot {
+        // A snapshot replaces the record's chunks: it must load back, or the record is lost.
+        if let Err(e) = sync_core::structure::reloads(&data, &am.get_heads()) {
+            return done(PushStatus::Rejected, Some(reason(&e)));
+        }
     }
     let (chunk_count, chunk_bytes) = if snapshot {
         (1, data.len() as i64)

@@ -72,7 +72,13 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         let Ok(kind) = kinds::get(&row.kind) else {
             continue;
         };
-        let doc = docstore::load(conn, id).await?;
+        let doc = match docstore::load(conn, id).await? {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "a stored record does not load; left as it is");
+                continue;
+            }
+        };
         let projection = match record::project(&doc, kind) {
             Ok(p) => p,
             Err(e) => {

@@ -35,7 +35,7 @@ storage_test! {
             .await
             .unwrap()
             .unwrap();
-        let mut doc = docstore::load(conn, row.try_get::<Uuid>("", "id").unwrap()).await.unwrap();
+        let mut doc = docstore::load(conn, row.try_get::<Uuid>("", "id").unwrap()).await.unwrap().unwrap();
         assert!(doc.get_changes(&[]).iter().all(|c| c.actor_id().to_bytes() == actor.as_slice()));
         assert_eq!(server.count("devices").await, 0);
         // Each server write has an actor of its own, so no two ever share sequence numbers.

@@ -67,7 +67,8 @@ async fn stop(server: TestServer) {
 async fn server_changes(server: &TestServer, id: Uuid) -> Vec<Hash> {
     let mut doc = fieldsync_server::sync::docstore::load(&server.state.db.conn, id)
         .await
-        .expect("stored document");
+        .expect("stored document")
+        .unwrap();
     doc.get_changes(&[])
         .iter()
         .map(|c| Hash::from(c.hash()))

@@ -416,6 +416,7 @@ async fn push_round(db: TestDb) {
                         let doc =
                             fieldsync_server::sync::docstore::load(&server.state.db.conn, existing)
                                 .await
+                                .unwrap()
                                 .unwrap();
                         (existing, doc.with_actor(author))
                     }

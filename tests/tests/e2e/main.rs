@@ -12,6 +12,7 @@ mod devices;
 mod faults;
 mod feed;
 mod fuzz;
+mod hostile_changes;
 mod loadgen;
 mod merge;
 mod migrations;

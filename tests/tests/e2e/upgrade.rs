@@ -20,7 +20,10 @@ async fn territory_id(server: &TestServer, name: &str) -> Uuid {
 
 /// The value automerge shows at `field` of the server's document, and the one it hides.
 async fn shown_and_hidden(server: &TestServer, id: Uuid, field: &str) -> (String, String) {
-    let doc = docstore::load(&server.state.db.conn, id).await.unwrap();
+    let doc = docstore::load(&server.state.db.conn, id)
+        .await
+        .unwrap()
+        .unwrap();
     let shown = doc
         .get(automerge::ROOT, field)
         .unwrap()
@@ -43,7 +46,7 @@ async fn shown_and_hidden(server: &TestServer, id: Uuid, field: &str) -> (String
 /// conflicted field showing the value automerge hides, the hidden one listed first.
 async fn project_the_old_way(server: &TestServer, id: Uuid, contact: Uuid, hidden_territory: Uuid) {
     let conn = &server.state.db.conn;
-    let doc = docstore::load(conn, id).await.unwrap();
+    let doc = docstore::load(conn, id).await.unwrap().unwrap();
     let mut old = record::project(&doc, &kinds::CUSTOMER).unwrap();
     for c in &mut old.conflicts {
         c.values.reverse();
