@@ -47,9 +47,6 @@ use crate::sync::write::{
 /// document loads several times faster than one made of many small chunks.
 pub const COMPACT_AFTER_CHUNKS: i32 = 10;
 
-/// The most changes with missing dependencies the server keeps per record and device.
-pub const MAX_ORPHANS: usize = 1_000;
-
 /// A pushed document after its bytes were parsed, before any database work.
 struct Prepared {
     id: Uuid,
@@ -372,7 +369,13 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
     // What needs no feed position is written first: `store` allocates positions last, since readers
     // cannot read past them until the transaction commits.
     if let Some(device) = author.device() {
-        store_extras(txn, device, extras).await?;
+        for (id, why) in store_extras(txn, device, extras).await? {
+            if let Some(result) = results.iter_mut().find(|r| r.id == id) {
+                result.status = PushStatus::Rejected;
+                result.reason = Some(why);
+                result.missing.clear();
+            }
+        }
     }
     if !writes.is_empty() {
         let first = store(txn, &writes).await?;
@@ -558,12 +561,8 @@ async fn merge_one<C: ConnectionTrait>(
         );
     }
     if !missing.is_empty() {
-        // A device whose gaps never fill could otherwise store changes without end.
-        if orphans.len() + new.len() > MAX_ORPHANS {
-            let msg = format!("more than {MAX_ORPHANS} changes of this record wait for changes the server never received");
-            return done(PushStatus::Rejected, Some(refusal("too_many_orphans", msg)));
-        }
-        // Keep the changes until their dependencies arrive; the half-applied document is dropped.
+        // Keep the changes until their dependencies arrive (within the device's bounds, see
+        // `write::MAX_DEVICE_ORPHANS`); the half-applied document is dropped.
         extras.orphans.extend(
             new.iter()
                 .map(|c| (doc.id, Hash::from(c.hash()), c.raw_bytes().to_vec())),

@@ -15,7 +15,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
-use sync_core::protocol::Hash;
+use sync_core::protocol::{Hash, Reason};
 use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
 use uuid::Uuid;
@@ -300,16 +300,17 @@ pub async fn record_server_actor(
 pub async fn store_extras(
     txn: &DatabaseTransaction,
     who: &Principal,
-    extras: Extras,
-) -> Result<(), Error> {
-    for doc_id in extras.cleared_orphans {
+    mut extras: Extras,
+) -> Result<Vec<(Uuid, Reason)>, Error> {
+    for doc_id in &extras.cleared_orphans {
         let stmt = Query::delete()
             .from_table(Alias::new("orphan_changes"))
-            .and_where(Expr::col(Alias::new("doc_id")).eq(doc_id))
+            .and_where(Expr::col(Alias::new("doc_id")).eq(*doc_id))
             .and_where(Expr::col(Alias::new("device_id")).eq(who.device_id))
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
+    let refused = cap_backlog(txn, who.device_id, &mut extras).await?;
     let now = now_ms();
     for (doc_id, hash, data) in extras.orphans {
         let stmt = Query::insert()
@@ -368,7 +369,99 @@ pub async fn store_extras(
             .to_owned();
         txn.execute(stmt.build_with(txn)).await?;
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// What one device may keep waiting on the server: changes whose dependencies never arrived, and
+/// edits held for a manager. Both are invisible to the device's user until resolved, so without a
+/// bound one device could fill the database.
+pub const MAX_DEVICE_ORPHANS: i64 = 1_000;
+pub const MAX_DEVICE_ORPHAN_BYTES: i64 = 8 << 20;
+pub const MAX_DEVICE_QUARANTINED: i64 = 100;
+pub const MAX_DEVICE_QUARANTINED_BYTES: i64 = 16 << 20;
+
+/// Drops from `extras` the documents whose orphans or quarantine entry would take the device past
+/// its bounds, and says why for each.
+async fn cap_backlog(
+    txn: &DatabaseTransaction,
+    device_id: Uuid,
+    extras: &mut Extras,
+) -> Result<Vec<(Uuid, Reason)>, Error> {
+    let mut refused = Vec::new();
+    if !extras.orphans.is_empty() {
+        let (mut count, mut bytes) =
+            backlog(txn, "orphan_changes", "data", device_id, None).await?;
+        let mut per_doc: Vec<(Uuid, i64, i64)> = Vec::new();
+        for (doc_id, _, data) in &extras.orphans {
+            match per_doc.iter_mut().find(|(id, _, _)| id == doc_id) {
+                Some(entry) => {
+                    entry.1 += 1;
+                    entry.2 += data.len() as i64;
+                }
+                None => per_doc.push((*doc_id, 1, data.len() as i64)),
+            }
+        }
+        for (doc_id, n, size) in per_doc {
+            if count + n > MAX_DEVICE_ORPHANS || bytes + size > MAX_DEVICE_ORPHAN_BYTES {
+                refused.push((doc_id, Reason {
+                    code: "too_many_orphans".into(),
+                    message: format!("this device already has {count} changes ({bytes} bytes) waiting for changes the server never received; the limit is {MAX_DEVICE_ORPHANS} changes and {MAX_DEVICE_ORPHAN_BYTES} bytes"),
+                    field: None,
+                }));
+                extras.orphans.retain(|(id, _, _)| *id != doc_id);
+            } else {
+                count += n;
+                bytes += size;
+            }
+        }
+    }
+    if !extras.quarantine.is_empty() {
+        let (mut count, mut bytes) =
+            backlog(txn, "quarantine", "changes", device_id, Some("pending")).await?;
+        extras.quarantine.retain(|q| {
+            let size = q.changes.len() as i64;
+            if count + 1 > MAX_DEVICE_QUARANTINED || bytes + size > MAX_DEVICE_QUARANTINED_BYTES {
+                refused.push((q.doc_id, Reason {
+                    code: "quarantine_full".into(),
+                    message: format!("this device already has {count} edits ({bytes} bytes) waiting for a manager; the limit is {MAX_DEVICE_QUARANTINED} edits and {MAX_DEVICE_QUARANTINED_BYTES} bytes"),
+                    field: None,
+                }));
+                false
+            } else {
+                count += 1;
+                bytes += size;
+                true
+            }
+        });
+    }
+    Ok(refused)
+}
+
+/// How many rows of `table` the device has, and the bytes of their `column`.
+async fn backlog(
+    txn: &DatabaseTransaction,
+    table: &str,
+    column: &str,
+    device_id: Uuid,
+    status: Option<&str>,
+) -> Result<(i64, i64), Error> {
+    let mut stmt = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .expr_as(
+            Expr::cust(format!("COALESCE(SUM(LENGTH(\"{column}\")), 0)")),
+            Alias::new("bytes"),
+        )
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("device_id")).eq(device_id))
+        .to_owned();
+    if let Some(status) = status {
+        stmt.and_where(Expr::col(Alias::new("status")).eq(status));
+    }
+    let row = txn
+        .query_one(stmt.build_with(txn))
+        .await?
+        .ok_or_else(|| Error::Storage("an aggregate returned no row".into()))?;
+    Ok((row.try_get("", "n")?, row.try_get("", "bytes")?))
 }
 
 /// Side effects that are not a document write.

@@ -5,7 +5,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Change, ExpandedChange};
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
-use fieldsync_server::sync::{docstore, repair};
+use fieldsync_server::sync::docstore;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use serde_bytes::ByteBuf;
@@ -163,15 +163,26 @@ storage_test! {
         assert!(server.heads(other).await.len() == 1, "the rest of the batch is applied");
         assert_eq!(server.state.sync.unloadable.get(), 1);
 
-        let repaired = repair::repair(&server.state.db, id).await.unwrap();
-        assert!(repaired.written);
-        assert_eq!(repaired.dropped.len(), 1);
+        // The operator's command, as run next to the serving server.
+        let repair = |db: &TestDb| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"))
+                .args(["repair", &id.to_string(), "--database-url", &db.url])
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        };
+        let out = repair(&db);
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(printed.contains("left out the chunk"), "{printed}");
+        assert!(printed.contains("rebuilt from 1 healthy chunks"), "{printed}");
         assert!(docstore::load(&server.state.db.conn, id).await.unwrap().is_ok());
         // Anna's edit, kept on her device with its reason, goes through now.
         let report = anna.sync().await;
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);
         assert_eq!(server.projected("customers", id, &["city"]).await, vec![Some("Lyon".to_string())]);
         // A second repair finds nothing to do.
-        assert!(!repair::repair(&server.state.db, id).await.unwrap().written);
+        let again = String::from_utf8_lossy(&repair(&db).stdout).to_string();
+        assert!(again.contains("nothing to repair"), "{again}");
     }
 }

@@ -357,3 +357,89 @@ storage_test! {
         assert_eq!(server.count("contacts").await, 0);
     }
 }
+
+/// `n` changes of a new record by `device`, all after its creation, which is left out: each waits
+/// on the server for a change it never receives.
+async fn changes_missing_their_creation(device: &Device, n: usize) -> DocPush {
+    use automerge::transaction::Transactable;
+    let mut doc = automerge::AutoCommit::new().with_actor(device.replica.actor().unwrap());
+    doc.put(automerge::ROOT, "name", "Waiting").unwrap();
+    doc.commit();
+    let created = doc.get_heads();
+    for i in 0..n {
+        doc.put(automerge::ROOT, "phone", i as i64).unwrap();
+        doc.commit();
+    }
+    DocPush {
+        id: Uuid::now_v7(),
+        kind: "customer".into(),
+        base_heads: vec![],
+        changes: doc
+            .get_changes(&created)
+            .iter()
+            .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect(),
+    }
+}
+
+storage_test! {
+    async fn a_device_keeps_a_bounded_number_of_changes_waiting(db: TestDb) {
+        use fieldsync_server::sync::write::MAX_DEVICE_ORPHANS;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        let mut docs = Vec::new();
+        for _ in 0..100 {
+            docs.push(changes_missing_their_creation(&anna, 50).await);
+        }
+        let response = anna.client.push(&PushRequest { docs, checkpoint: 0 }).await.unwrap();
+        let kept = (MAX_DEVICE_ORPHANS / 50) as usize;
+        for (i, result) in response.results.iter().enumerate() {
+            if i < kept {
+                assert_eq!(result.status, PushStatus::MissingDependencies, "record {i}");
+            } else {
+                assert_eq!(result.status, PushStatus::Rejected, "record {i}");
+                assert_eq!(result.reason.as_ref().unwrap().code, "too_many_orphans");
+            }
+        }
+        assert_eq!(server.count("orphan_changes").await, MAX_DEVICE_ORPHANS);
+        // The bound is the device's, across pushes.
+        let more = changes_missing_their_creation(&anna, 1).await;
+        let response = anna.client.push(&PushRequest { docs: vec![more], checkpoint: 0 }).await.unwrap();
+        assert_eq!(response.results[0].reason.as_ref().unwrap().code, "too_many_orphans");
+        assert_eq!(server.count("orphan_changes").await, MAX_DEVICE_ORPHANS);
+        // Another device of the same user has its own.
+        let tablet = server.device("anna@x.test").await;
+        let waiting = changes_missing_their_creation(&tablet, 1).await;
+        let response = tablet.client.push(&PushRequest { docs: vec![waiting], checkpoint: 0 }).await.unwrap();
+        assert_eq!(response.results[0].status, PushStatus::MissingDependencies);
+    }
+}
+
+storage_test! {
+    async fn a_device_keeps_a_bounded_number_of_edits_waiting_for_a_manager(db: TestDb) {
+        use fieldsync_server::sync::write::MAX_DEVICE_QUARANTINED;
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North", "South"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+        let n = MAX_DEVICE_QUARANTINED as usize + 2;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(carla.replica.create("customer", &customer(&format!("C{i}"), "South")).await.unwrap());
+        }
+        carla.sync().await;
+        anna.sync().await;
+        // Offline edits of Carla's records, then South is taken from Anna: each edit is held for a
+        // manager, up to the device's bound.
+        for id in &ids {
+            anna.replica.update(*id, &[("phone", "555".into())]).await.unwrap();
+        }
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, anna_id, "South").await.unwrap();
+        let report = anna.sync().await;
+        assert_eq!(server.count("quarantine").await, MAX_DEVICE_QUARANTINED);
+        assert_eq!(report.rejected.len(), n - MAX_DEVICE_QUARANTINED as usize, "{:?}", report.rejected);
+        assert!(report.rejected.iter().all(|(_, why)| why.code == "quarantine_full"));
+    }
+}
