@@ -97,11 +97,22 @@ impl Db {
         self.write_lock.is_some()
     }
 
-    /// Begins a write transaction. On SQLite it first takes the process's write lock.
+    /// Begins a write transaction. On SQLite it first takes the process's write lock, then SQLite's.
     pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
         let guard = self.lock_writes().await;
+        let txn = self.conn.begin().await?;
+        if guard.is_some() {
+            // SQLite begins a transaction as a reader and makes it a writer at its first write; if
+            // anything else wrote in between (a statement outside the process's lock, another
+            // process such as `fieldsync-server user add`), that write fails at once with
+            // SQLITE_BUSY_SNAPSHOT instead of waiting. A write as the first statement takes SQLite's
+            // write lock before the transaction reads anything, waiting `busy_timeout` for it, as
+            // `BEGIN IMMEDIATE` would (sea-orm only issues a plain `BEGIN`). It matches no row.
+            txn.execute_unprepared("DELETE FROM upgrade_tasks WHERE 0")
+                .await?;
+        }
         Ok(WriteTxn {
-            txn: self.conn.begin().await?,
+            txn,
             positions: self.positions.clone(),
             _guard: guard,
         })
@@ -263,5 +274,47 @@ mod tests {
             "postgres://user@host:5432/db"
         );
         assert_eq!(redact("sqlite://x.sqlite"), "sqlite://x.sqlite");
+    }
+
+    /// A write outside the process's write lock (here: a statement on the pool, as a device's
+    /// `last_seen_at` update is) lands between a write transaction's first read and its first
+    /// write: the transaction must wait for it, not fail with `database is locked`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_transaction_is_not_failed_by_a_writer_outside_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("t.sqlite").to_str().unwrap(), 4)
+            .await
+            .unwrap();
+        let insert = |name: &str| {
+            format!(
+                "INSERT INTO territories (id, name, created_at) VALUES ('{}', '{name}', 0)",
+                uuid::Uuid::now_v7()
+            )
+        };
+        let txn = db.begin_write().await.unwrap();
+        txn.execute_unprepared("SELECT COUNT(*) FROM territories")
+            .await
+            .unwrap();
+        let outside = {
+            let conn = db.conn.clone();
+            let sql = insert("Outside");
+            tokio::spawn(async move { conn.execute_unprepared(&sql).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        txn.execute_unprepared(&insert("Inside")).await.unwrap();
+        txn.commit().await.unwrap();
+        outside.await.unwrap().unwrap();
+        let n = db
+            .conn
+            .query_one(sea_orm::Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM territories",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(n, 2);
     }
 }
