@@ -92,8 +92,8 @@ enum Command {
         /// How many merged documents to keep in memory.
         #[arg(long, default_value_t = 2_000)]
         cache_docs: usize,
-        /// Sync calls (push, pull, verify) handled at once; more wait their turn, unread (default:
-        /// four per core).
+        /// Sync calls (push, pull, verify) worked on at once; more wait their turn, their bodies
+        /// read (default: four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         sync_in_flight: Option<u32>,
         /// Seconds a sync call waits for a slot before it is answered `503 server_busy` with a

@@ -38,6 +38,9 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     #[error("the request body is larger than this endpoint accepts")]
     PayloadTooLarge,
+    /// The body arrived slower than the server waits for (`http::admission::BODY_MIN_RATE`).
+    #[error("the request body arrived too slowly; send it again")]
+    SlowBody,
     #[error("expected a body of type {expected}")]
     UnsupportedMediaType { expected: &'static str },
     #[error("{0}")]
@@ -76,6 +79,7 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::SlowBody => StatusCode::REQUEST_TIMEOUT,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict(_) | Error::ServerRestored { .. } => StatusCode::CONFLICT,
             Error::Core(e) => match e {
@@ -108,6 +112,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::BadRequest { code, .. } => code,
             Error::PayloadTooLarge => "payload_too_large",
+            Error::SlowBody => "body_too_slow",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Conflict(_) => "conflict",
             Error::ServerRestored { .. } => "server_restored",

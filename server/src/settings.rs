@@ -36,11 +36,11 @@ pub struct Settings {
     pub login_account_rate: Rate,
     pub login_addr_rate: Rate,
     pub device_sync_rate: Rate,
-    /// Sync calls (push, pull, verify) handled at once. The rest wait before their bodies are read:
-    /// what a sync call holds (its body, parsed changes, a page being built) is bounded by this,
-    /// not by the number of devices syncing at that moment.
+    /// Sync calls (push, pull, verify) worked on at once. The rest wait with their bodies read
+    /// (within `http::admission::BODY_BUDGET`): what a call being worked on holds (parsed changes,
+    /// merges, a page being built) is bounded by this, not by the number of devices syncing.
     pub sync_in_flight: usize,
-    /// How long a sync call waits for a slot before it is answered `503 server_busy` with a
+    /// How long a sync call waits for room for its body, or for a slot, before it is answered `503 server_busy` with a
     /// `Retry-After`: a device told to come back later costs the server nothing while it waits, and
     /// learns more than from its own request timeout.
     pub sync_queue_wait: Duration,

@@ -1,6 +1,7 @@
 //! The HTTP surface: handlers, one module per area, each exporting its `router()`; the body
 //! extractor of the sync calls; the OpenAPI document.
 
+pub mod admission;
 pub mod auth;
 pub mod devices;
 pub mod extract;

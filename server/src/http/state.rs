@@ -13,6 +13,7 @@ use crate::auth::login_throttle::Throttle;
 use crate::auth::ratelimit::Limiter;
 use crate::db::Db;
 use crate::error::Error;
+use crate::http::admission::{BodyBudget, InFlight};
 use crate::metrics::Metrics;
 use crate::settings::{Secret, Settings, ShutdownTimes};
 use crate::sync::engine::SyncEngine;
@@ -28,6 +29,10 @@ pub struct AppState {
     pub guards: Arc<Guards>,
     /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
     pub sync_slots: Arc<Semaphore>,
+    /// Sync calls in progress per device and per user.
+    pub sync_calls: Arc<InFlight>,
+    /// Room for the sync bodies read and not yet answered.
+    pub body_budget: Arc<BodyBudget>,
     /// See [`Settings::sync_queue_wait`].
     pub sync_queue_wait: Duration,
     pub metrics: Arc<Metrics>,
@@ -66,6 +71,8 @@ impl AppState {
                 sync_devices: Limiter::new(settings.device_sync_rate),
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
+            sync_calls: Arc::new(InFlight::default()),
+            body_budget: Arc::new(BodyBudget::new(settings.sync_queue_wait)),
             sync_queue_wait: settings.sync_queue_wait,
             metrics,
             metrics_token: settings.metrics_token.clone(),
@@ -76,6 +83,13 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// The sync bodies' extractor reads within the body budget.
+impl FromRef<AppState> for Arc<BodyBudget> {
+    fn from_ref(state: &AppState) -> Arc<BodyBudget> {
+        state.body_budget.clone()
     }
 }
 

@@ -1,13 +1,10 @@
 //! The sync endpoints: push, pull and verify. Each call counts against its device's rate limit and
-//! waits for one of the process's sync slots before its body is read; push and pull feed the sync
-//! metrics.
-
-use std::time::Duration;
+//! its device's and user's bounds on calls in progress, has its body read under a deadline, and
+//! then waits for one of the process's sync slots; push and pull feed the sync metrics.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use base64::Engine;
-use rand::Rng;
 use serde::Deserialize;
 use sync_core::protocol::{
     ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
@@ -20,6 +17,7 @@ use utoipa_axum::routes;
 use crate::auth::principal::Principal;
 use crate::db::positions;
 use crate::error::Error;
+use crate::http::admission::{busy_retry_after, Place};
 use crate::http::state::AppState;
 use crate::http::wire::{Format, QueryParams, Reply, Wire};
 use crate::sync::author::Author;
@@ -32,14 +30,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify))
 }
 
-/// An authenticated sync call within its device's rate, holding one of the process's sync slots
-/// (`Settings::sync_in_flight`) until its handler returns. As an extractor it runs before the body is
-/// read, so calls that wait for a slot hold only their connection, not their bodies and parsed
-/// changes: a whole fleet syncing at once costs connections, not memory (BENCHMARKS.md, "Memory").
-/// It authenticates first, so a caller without a token cannot take a slot.
+/// An authenticated sync call within its device's rate and within the calls its device and its
+/// user may have in progress at once (`admission`). As an extractor it runs before the body is read,
+/// so a caller without a token, or over its bounds, costs nothing more.
 struct SyncCall {
     who: Principal,
-    slot: OwnedSemaphorePermit,
+    _places: [Place; 2],
 }
 
 impl FromRequestParts<AppState> for SyncCall {
@@ -48,28 +44,38 @@ impl FromRequestParts<AppState> for SyncCall {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<SyncCall, Error> {
         let who = Principal::from_request_parts(parts, state).await?;
         throttle(state, &who)?;
-        let slot = tokio::time::timeout(
-            state.sync_queue_wait,
-            state.sync_slots.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            state.metrics.rate_limited("sync_busy");
-            tracing::warn!(device = %who.device_id, "sync refused: no slot came free in time");
-            Error::Busy {
-                retry_after: busy_retry_after(state.sync_queue_wait),
-            }
-        })?
-        .map_err(|_| Error::Internal("the sync slots were closed".into()))?;
-        Ok(SyncCall { who, slot })
+        let places = state
+            .sync_calls
+            .admit(who.device_id, who.user_id)
+            .map_err(|e| {
+                state.metrics.rate_limited("sync_concurrency");
+                e
+            })?;
+        Ok(SyncCall {
+            who,
+            _places: places,
+        })
     }
 }
 
-/// When a device refused for want of a slot should come back: at a random point between one second
-/// and the queue wait, so that the devices refused together do not all return together.
-fn busy_retry_after(queue_wait: Duration) -> Duration {
-    let most = queue_wait.as_secs().max(1);
-    Duration::from_secs(rand::thread_rng().gen_range(1..=most))
+/// One of the process's sync slots (`Settings::sync_in_flight`), taken once the call's body is in
+/// and held until its handler returns: what the server works on at once (parsed changes, merges,
+/// pages being built) is bounded by the slots, and a call waiting for one holds only its body
+/// (BENCHMARKS.md, "Memory").
+async fn sync_slot(state: &AppState, who: &Principal) -> Result<OwnedSemaphorePermit, Error> {
+    tokio::time::timeout(
+        state.sync_queue_wait,
+        state.sync_slots.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| {
+        state.metrics.rate_limited("sync_busy");
+        tracing::warn!(device = %who.device_id, "sync refused: no slot came free in time");
+        Error::Busy {
+            retry_after: busy_retry_after(state.sync_queue_wait),
+        }
+    })?
+    .map_err(|_| Error::Internal("the sync slots were closed".into()))
 }
 
 /// Refuses the call when the device used up its sync rate.
@@ -100,9 +106,10 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
         (status = 400, description = "Malformed body or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
+        (status = 408, description = "The body arrived too slowly (`body_too_slow`); nothing changed", body = ErrorBody),
         (status = 413, description = "Body or a change too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
-        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+        (status = 429, description = "The device syncs too often (`rate_limited`), or it or its user has too many sync calls in progress (`too_many_syncs`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -111,10 +118,11 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
 #[tracing::instrument(skip_all, fields(docs = req.docs.len()))]
 async fn push(
     State(state): State<AppState>,
-    SyncCall { who, slot: _slot }: SyncCall,
+    SyncCall { who, .. }: SyncCall,
     format: Format,
-    Wire(req): Wire<PushRequest>,
+    Wire(req, _budget): Wire<PushRequest>,
 ) -> Result<Reply<PushResponse>, Error> {
+    let _slot = sync_slot(&state, &who).await?;
     let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
     let response = push::push(&state.sync, &Author::Device(who), req).await?;
     state.metrics.pushed(&changes, &response);
@@ -153,7 +161,7 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
         (status = 400, description = "Invalid cursor or query, or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
-        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+        (status = 429, description = "The device syncs too often (`rate_limited`), or it or its user has too many sync calls in progress (`too_many_syncs`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -161,10 +169,11 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
     security(("bearer" = [])))]
 async fn pull_get(
     State(state): State<AppState>,
-    SyncCall { who, slot: _slot }: SyncCall,
+    SyncCall { who, .. }: SyncCall,
     format: Format,
     QueryParams(q): QueryParams<PullQuery>,
 ) -> Result<Reply<PullResponse>, Error> {
+    let _slot = sync_slot(&state, &who).await?;
     let cursor = match q.cursor.filter(|c| !c.is_empty()) {
         Some(c) => Some(serde_bytes::ByteBuf::from(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -192,9 +201,10 @@ async fn pull_get(
         (status = 400, description = "Malformed body, invalid cursor or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 409, description = "The database was restored from an older backup than the device's checkpoint (`server_restored`); nothing changed", body = ErrorBody),
+        (status = 408, description = "The body arrived too slowly (`body_too_slow`); nothing changed", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
-        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+        (status = 429, description = "The device syncs too often (`rate_limited`), or it or its user has too many sync calls in progress (`too_many_syncs`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -202,10 +212,11 @@ async fn pull_get(
     security(("bearer" = [])))]
 async fn pull_post(
     State(state): State<AppState>,
-    SyncCall { who, slot: _slot }: SyncCall,
+    SyncCall { who, .. }: SyncCall,
     format: Format,
-    Wire(req): Wire<PullRequest>,
+    Wire(req, _budget): Wire<PullRequest>,
 ) -> Result<Reply<PullResponse>, Error> {
+    let _slot = sync_slot(&state, &who).await?;
     Ok(Reply(format, pull(&state, &who, req).await?))
 }
 
@@ -219,9 +230,10 @@ async fn pull_post(
             content((VerifyResponse = "application/vnd.fieldsync.v1+msgpack"), (VerifyResponse = "application/json"))),
         (status = 400, description = "Malformed body or unsupported protocol version", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 408, description = "The body arrived too slowly (`body_too_slow`); nothing changed", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Neither MessagePack nor JSON", body = ErrorBody),
-        (status = 429, description = "The device syncs too often (`rate_limited`)", body = ErrorBody,
+        (status = 429, description = "The device syncs too often (`rate_limited`), or it or its user has too many sync calls in progress (`too_many_syncs`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Every sync slot stayed taken for the queue wait (`server_busy`); nothing changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -229,9 +241,10 @@ async fn pull_post(
     security(("bearer" = [])))]
 async fn verify(
     State(state): State<AppState>,
-    SyncCall { who, slot: _slot }: SyncCall,
+    SyncCall { who, .. }: SyncCall,
     format: Format,
-    Wire(req): Wire<VerifyRequest>,
+    Wire(req, _budget): Wire<VerifyRequest>,
 ) -> Result<Reply<VerifyResponse>, Error> {
+    let _slot = sync_slot(&state, &who).await?;
     Ok(Reply(format, verify::verify(&state.sync, &who, req).await?))
 }

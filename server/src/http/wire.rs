@@ -2,16 +2,23 @@
 //! too, for debugging), JSON for the rest. Every malformed, oversized or mistyped body is answered
 //! with the server's own error shape.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::RequestExt;
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use sync_core::protocol::{self, Limits, PROTOCOL_VERSION, VERSION_HEADER};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::Error;
+use crate::http::admission::{self, BodyBudget};
 
 /// The encoding of a body or a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,23 +79,67 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::PayloadTooLarge
-        } else {
-            Error::bad_request("malformed", rejection.body_text())
+/// Reads a body within its size limit (`DefaultBodyLimit`) and at the minimum rate of
+/// [`admission::BODY_MIN_RATE`] after a grace: by the time `n` bytes have arrived, the next may
+/// take until `BODY_GRACE + n / BODY_MIN_RATE` after the start. A body that trickles is refused
+/// `408 body_too_slow` within seconds rather than holding the server's attention for as long as
+/// its bytes keep coming. With a `budget`, every byte read takes room in it, kept in the returned
+/// permit.
+async fn body_bytes(
+    req: Request,
+    budget: Option<&BodyBudget>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Error> {
+    let start = tokio::time::Instant::now();
+    let mut body = req.into_limited_body();
+    let mut read = BytesMut::new();
+    let mut room: Option<OwnedSemaphorePermit> = None;
+    loop {
+        let allowed = start + admission::body_deadline(read.len() as u64);
+        let frame = match tokio::time::timeout_at(allowed, body.frame()).await {
+            Err(_) => return Err(Error::SlowBody),
+            Ok(None) => return Ok((read.freeze(), room)),
+            Ok(Some(frame)) => frame.map_err(|e| {
+                if too_large(&e) {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::bad_request("malformed", format!("the body could not be read: {e}"))
+                }
+            })?,
+        };
+        if let Ok(data) = frame.into_data() {
+            if let Some(budget) = budget {
+                let more = budget.take(data.len()).await?;
+                match &mut room {
+                    Some(room) => room.merge(more),
+                    None => room = Some(more),
+                }
+            }
+            read.extend_from_slice(&data);
         }
-    })
+    }
 }
 
-/// A sync request body, MessagePack or JSON by its `Content-Type`.
-pub struct Wire<T>(pub T);
+/// Whether a body error is the size limit's, however deep the layers (decompression) wrapped it.
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// A sync request body, MessagePack or JSON by its `Content-Type`, with the room it takes in the
+/// body budget: the caller holds it for as long as it holds the request.
+pub struct Wire<T>(pub T, pub Option<OwnedSemaphorePermit>);
 
 impl<S, T> FromRequest<S> for Wire<T>
 where
     S: Send + Sync,
     Limits: FromRef<S>,
+    Arc<BodyBudget>: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = Error;
@@ -98,14 +149,15 @@ where
         let format = Format::of_content_type(req.headers()).ok_or(Error::UnsupportedMediaType {
             expected: protocol::CONTENT_TYPE,
         })?;
-        let bytes = body_bytes(req, state).await?;
+        let budget = Arc::<BodyBudget>::from_ref(state);
+        let (bytes, room) = body_bytes(req, Some(&budget)).await?;
         let value = match format {
             // The server's own limits, which an operator may have raised above the defaults.
             Format::MsgPack => protocol::decode(&bytes, &Limits::from_ref(state))?,
             Format::Json => serde_json::from_slice(&bytes)
                 .map_err(|e| Error::bad_request("malformed", e.to_string()))?,
         };
-        Ok(Wire(value))
+        Ok(Wire(value, room))
     }
 }
 
@@ -115,13 +167,13 @@ pub struct JsonBody<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, Error> {
+    async fn from_request(req: Request, _: &S) -> Result<JsonBody<T>, Error> {
         if Format::of_content_type(req.headers()) != Some(Format::Json) {
             return Err(Error::UnsupportedMediaType {
                 expected: "application/json",
             });
         }
-        let bytes = body_bytes(req, state).await?;
+        let (bytes, _) = body_bytes(req, None).await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| Error::bad_request("malformed", e.to_string()))

@@ -20,4 +20,5 @@ mod ops;
 mod scope_edges;
 mod scopes;
 mod server_cli;
+mod slow_clients;
 mod upgrade;
