@@ -1,11 +1,21 @@
 //! The composer: `serve` runs a server's router and background tasks until shutdown. The binary and
 //! the tests both start a server through it; nothing else imports this module.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
+use tower::ServiceExt;
 
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -22,6 +32,11 @@ impl Drop for AbortOnDrop {
 /// Serves on `listener` until `shutdown` resolves, then drains: readiness turns false at once, new
 /// requests are still taken for `shutdown.drain` (while load balancers notice), then the listener
 /// closes and in-flight requests get up to `shutdown.grace` to finish.
+///
+/// Connections are served by hyper directly rather than through `axum::serve`, which offers no
+/// bound on connections and no timeouts: here at most `connections.max` are served at once, a
+/// request head (and a kept-alive connection's wait for the next one) has `header_timeout`, and a
+/// client that reads nothing of its answer for `write_timeout` is disconnected.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -29,38 +44,84 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let draining = state.draining.clone();
     let times = state.shutdown;
+    let limits = state.connections;
     let _statistics = AbortOnDrop(tokio::spawn(crate::db::statistics::keep_fresh(
         state.db.clone(),
     )));
     let _reservations = AbortOnDrop(tokio::spawn(crate::db::positions::keep_tidy(
         state.db.clone(),
     )));
-    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let serving = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.store(true, Ordering::SeqCst);
-            tracing::info!("shutting down: readiness is false");
-            tokio::time::sleep(times.drain).await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = closed_tx.send(());
-        })
-        .into_future();
-    let overdue = async move {
-        if closed_rx.await.is_ok() {
-            tokio::time::sleep(times.grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+    let app = crate::http::router(state);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_timeout))
+        .keep_alive_timeout(limits.header_timeout);
+    let connections = Arc::new(Semaphore::new(limits.max.max(1)));
+    let graceful = GracefulShutdown::new();
+    let stop = async move {
+        shutdown.await;
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!("shutting down: readiness is false");
+        tokio::time::sleep(times.drain).await;
     };
-    tokio::select! {
-        result = serving => result.map_err(|e| Error::Internal(format!("server failed: {e}"))),
-        _ = overdue => {
-            tracing::warn!(grace = ?times.grace, "in-flight requests did not finish in time; stopping anyway");
-            Ok(())
-        }
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit
+                .map_err(|_| Error::Internal("the connection slots were closed".into()))?,
+            () = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted: the
+                    // listener itself is fine.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let service =
+            app.clone()
+                .map_request(move |mut request: axum::extract::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(Box::pin(stream)),
+                TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
     }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    if tokio::time::timeout(times.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?times.grace, "in-flight requests did not finish in time; stopping anyway");
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

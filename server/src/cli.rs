@@ -11,7 +11,9 @@ use crate::auth::users;
 use crate::db::backup;
 use crate::demo;
 use crate::http::state::AppState;
-use crate::settings::{self, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT};
+use crate::settings::{
+    self, ConnectionLimits, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
+};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sync_core::Role;
@@ -62,6 +64,23 @@ struct OpsArgs {
     /// Then, how long in-flight requests may take to finish before the server stops anyway.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
+    /// Client connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = settings::DEFAULT_CONNECTIONS.max as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    connection_limit: u32,
+    /// How long a client may take to send a request's head, and a kept-alive connection may idle.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    header_timeout: Duration,
+    /// How long a client may go without reading its answer before it is disconnected.
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    write_timeout: Duration,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("a timeout is above zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -229,6 +248,11 @@ pub async fn main() -> anyhow::Result<()> {
                 shutdown: ShutdownTimes {
                     drain: ops.shutdown_drain,
                     grace: ops.shutdown_grace,
+                },
+                connections: ConnectionLimits {
+                    max: ops.connection_limit as usize,
+                    header_timeout: ops.header_timeout,
+                    write_timeout: ops.write_timeout,
                 },
                 ..defaults
             };

@@ -25,6 +25,26 @@ pub struct ShutdownTimes {
     pub grace: Duration,
 }
 
+/// What one client connection may hold: a bound on connections at once, and how long a client
+/// may take to send a request's head (also the most a kept-alive connection idles) and to read
+/// what it is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max: usize,
+    pub header_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+/// 1,024 connections; 10 seconds to send a request head (a phone on a poor link needs well under
+/// one); 30 seconds to take the next bytes of an answer (a device that reads nothing for that long
+/// has gone, and its answer should not stay in memory).
+pub const DEFAULT_CONNECTIONS: ConnectionLimits = ConnectionLimits {
+    max: 1_024,
+    header_timeout: Duration::from_secs(10),
+    write_timeout: Duration::from_secs(30),
+};
+
 /// How a server runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -46,6 +66,7 @@ pub struct Settings {
     pub sync_queue_wait: Duration,
     pub metrics_token: Option<Secret>,
     pub shutdown: ShutdownTimes,
+    pub connections: ConnectionLimits,
 }
 
 /// Defaults, documented in the README: a token lasts 90 days; 10 failed logins per account and 100 per
@@ -77,6 +98,7 @@ impl Settings {
                 drain: Duration::ZERO,
                 grace: Duration::from_secs(30),
             },
+            connections: DEFAULT_CONNECTIONS,
         }
     }
 }

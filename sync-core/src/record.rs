@@ -75,6 +75,10 @@ impl Listing {
 }
 
 /// Reads what the document holds at every schema field and checks it, collecting every field error.
+/// The most bytes a value of a field the schema does not know may hold (a later version's field,
+/// kept in the document but not projected).
+pub const MAX_UNKNOWN_VALUE_BYTES: usize = 64 * 1024;
+
 pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projection, Error> {
     let mut fields = BTreeMap::new();
     let mut conflicts = Vec::new();
@@ -96,6 +100,21 @@ pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projecti
             });
         }
         fields.insert(spec.name, values.into_iter().next().unwrap_or(Value::Null));
+    }
+    // What is left are fields this version does not know: kept for the version that does, within
+    // a bound, since nothing else checks their size.
+    for (name, raws) in &root {
+        let largest = raws.iter().map(Raw::byte_size).max().unwrap_or(0);
+        if largest > MAX_UNKNOWN_VALUE_BYTES {
+            errors.push(FieldError::new(
+                name,
+                "value_too_large",
+                format!(
+                    "`{name}` is not a field of {}; such a field holds at most {MAX_UNKNOWN_VALUE_BYTES} bytes, this one {largest}",
+                    kind.name
+                ),
+            ));
+        }
     }
     if errors.is_empty() {
         Ok(Projection { fields, conflicts })
@@ -377,6 +396,29 @@ mod tests {
                 .into_string()
                 .unwrap(),
             "gold"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_holds_at_most_64_kib() {
+        let mut doc = acme(1);
+        doc.put(ROOT, "scan", "x".repeat(MAX_UNKNOWN_VALUE_BYTES))
+            .unwrap();
+        project(&doc, &CUSTOMER).unwrap();
+        doc.put(ROOT, "scan", "x".repeat(MAX_UNKNOWN_VALUE_BYTES + 1))
+            .unwrap();
+        let Err(Error::Invalid(errors)) = project(&doc, &CUSTOMER) else {
+            panic!("a 64 KiB + 1 unknown value was accepted")
+        };
+        assert_eq!(errors[0].field, "scan");
+        assert_eq!(errors[0].code, "value_too_large");
+        let notes = doc.put_object(ROOT, "memo", ObjType::Text).unwrap();
+        doc.delete(ROOT, "scan").unwrap();
+        doc.splice_text(&notes, 0, 0, &"y".repeat(MAX_UNKNOWN_VALUE_BYTES + 1))
+            .unwrap();
+        assert!(
+            project(&doc, &CUSTOMER).is_err(),
+            "an unknown text counts too"
         );
     }
 }

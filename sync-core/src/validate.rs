@@ -35,6 +35,21 @@ pub enum Raw {
     OtherObject,
 }
 
+impl Raw {
+    /// About how many bytes the value holds: a string's or a text's UTF-8 length, a byte string's
+    /// length, 8 for other scalars. An object other than text counts 0: its contents are bounded
+    /// only by the record's stored size.
+    pub fn byte_size(&self) -> usize {
+        match self {
+            Raw::Missing | Raw::OtherObject => 0,
+            Raw::Text(s) => s.len(),
+            Raw::Scalar(ScalarValue::Str(s)) => s.len(),
+            Raw::Scalar(ScalarValue::Bytes(b)) => b.len(),
+            Raw::Scalar(_) => 8,
+        }
+    }
+}
+
 /// Checks one value against its field's schema and turns it into a plain [`Value`].
 pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
     let name = spec.name;

@@ -447,3 +447,50 @@ impl TestServer {
 pub fn customer(name: &str, territory: &str) -> Vec<(&'static str, sync_core::Value)> {
     vec![("name", name.into()), ("territory", territory.into())]
 }
+
+/// Pushes `n` customers of `territory` made by `device`, each with a field of 20,000 pseudo-random
+/// CJK characters (about 60 KB that automerge cannot deflate), of a kind a later version may add (the
+/// SDK only writes the fields it knows, so the records are made here): records whose pages are
+/// large in bytes, not in count.
+pub async fn push_incompressible(device: &Device, n: usize, territory: &str) -> Vec<Uuid> {
+    use automerge::transaction::Transactable;
+    use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+    let mut seed: u32 = 7;
+    let mut docs = Vec::new();
+    for i in 0..n {
+        let caption: String = (0..20_000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                char::from_u32(0x4E00 + (seed >> 16) % 4096).expect("a CJK character")
+            })
+            .collect();
+        let mut doc =
+            automerge::AutoCommit::new().with_actor(device.replica.actor().expect("an actor"));
+        for (field, value) in customer(&format!("Large {i}"), territory) {
+            doc.put(automerge::ROOT, field, value.as_str().unwrap_or_default())
+                .expect("put");
+        }
+        doc.put(automerge::ROOT, "photo_caption", caption)
+            .expect("put");
+        doc.commit();
+        let change = doc.get_last_local_change().expect("a change");
+        docs.push(DocPush {
+            id: Uuid::now_v7(),
+            kind: "customer".into(),
+            base_heads: vec![],
+            changes: vec![serde_bytes::ByteBuf::from(change.raw_bytes().to_vec())],
+        });
+    }
+    for part in docs.chunks(50) {
+        let push = PushRequest {
+            docs: part.to_vec(),
+            checkpoint: 0,
+        };
+        let response = device.client.push(&push).await.expect("push");
+        assert!(response
+            .results
+            .iter()
+            .all(|r| r.status == PushStatus::Applied));
+    }
+    docs.iter().map(|d| d.id).collect()
+}

@@ -14,21 +14,28 @@ use sqlx::postgres::PgRow;
 
 use crate::error::Error;
 
-/// Runs `stmt` on PostgreSQL and maps each row with `map`, into a vector allocated for `expected` rows.
-pub async fn query<T, F>(
+/// Runs `stmt` on PostgreSQL and maps each row with `map`, into a vector allocated for `expected` rows,
+/// as long as `take` accepts the rows (the first it refuses ends the read).
+pub async fn query<T, F, W>(
     db: &DatabaseConnection,
     stmt: &SelectStatement,
     expected: usize,
     mut map: F,
+    mut take: W,
 ) -> Result<Vec<T>, Error>
 where
     F: FnMut(&PgRow) -> Result<T, sqlx::Error>,
+    W: FnMut(&T) -> bool,
 {
     let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
     let mut rows = sqlx::query_with(&sql, values).fetch(db.get_postgres_connection_pool());
     let mut mapped = Vec::with_capacity(expected);
     while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
-        mapped.push(map(&row).map_err(sqlx_error)?);
+        let row = map(&row).map_err(sqlx_error)?;
+        if !take(&row) {
+            break;
+        }
+        mapped.push(row);
     }
     Ok(mapped)
 }

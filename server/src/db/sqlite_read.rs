@@ -15,25 +15,33 @@ use sea_query_rusqlite::RusqliteBinder;
 
 use crate::error::Error;
 
-/// Runs `stmt` on SQLite and maps each row with `map`, into a vector allocated for `expected` rows.
-pub async fn query<T, F>(
+/// Runs `stmt` on SQLite and maps each row with `map`, into a vector allocated for `expected` rows,
+/// as long as `take` accepts the rows (the first it refuses ends the read, unread).
+pub async fn query<T, F, W>(
     db: &DatabaseConnection,
     stmt: &SelectStatement,
     expected: usize,
     mut map: F,
+    mut take: W,
 ) -> Result<Vec<T>, Error>
 where
     T: Send + 'static,
     F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    W: FnMut(&T) -> bool + Send + 'static,
 {
     fold(db, stmt, Vec::with_capacity(expected), move |rows, row| {
-        rows.push(map(row)?);
-        Ok(())
+        let row = map(row)?;
+        if !take(&row) {
+            return Ok(false);
+        }
+        rows.push(row);
+        Ok(true)
     })
     .await
 }
 
-/// Runs `stmt` on SQLite and folds its rows into `acc` one at a time, holding none of them.
+/// Runs `stmt` on SQLite and folds its rows into `acc` one at a time, holding none of them, until
+/// `step` answers false.
 pub async fn fold<A, F>(
     db: &DatabaseConnection,
     stmt: &SelectStatement,
@@ -42,7 +50,7 @@ pub async fn fold<A, F>(
 ) -> Result<A, Error>
 where
     A: Send + 'static,
-    F: FnMut(&mut A, &rusqlite::Row<'_>) -> Result<(), Error> + Send + 'static,
+    F: FnMut(&mut A, &rusqlite::Row<'_>) -> Result<bool, Error> + Send + 'static,
 {
     let (sql, values) = stmt.build_rusqlite(SqliteQueryBuilder);
     let mut conn = db
@@ -60,7 +68,9 @@ where
         let mut statement = sqlite.prepare(&sql)?;
         let mut rows = statement.query(&*values.as_params())?;
         while let Some(row) = rows.next()? {
-            step(&mut acc, row)?;
+            if !step(&mut acc, row)? {
+                break;
+            }
         }
         Ok(acc)
     })

@@ -15,7 +15,7 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::http::admission::{BodyBudget, InFlight};
 use crate::metrics::Metrics;
-use crate::settings::{Secret, Settings, ShutdownTimes};
+use crate::settings::{ConnectionLimits, Secret, Settings, ShutdownTimes};
 use crate::sync::engine::SyncEngine;
 
 /// The state every handler shares. Cloning is cheap.
@@ -43,6 +43,7 @@ pub struct AppState {
     /// How long to keep accepting requests after readiness turned false, and how long in-flight
     /// requests may then take to finish.
     pub shutdown: ShutdownTimes,
+    pub connections: ConnectionLimits,
 }
 
 /// The rate limits: failed logins in the database, shared by every process on it; sync calls in
@@ -78,6 +79,7 @@ impl AppState {
             metrics_token: settings.metrics_token.clone(),
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: settings.shutdown,
+            connections: settings.connections,
         })
     }
 

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// so a caller without a token, or over its bounds, costs nothing more.
 struct SyncCall {
     who: Principal,
-    _places: [Place; 2],
+    places: [Place; 2],
 }
 
 impl FromRequestParts<AppState> for SyncCall {
@@ -47,14 +47,8 @@ impl FromRequestParts<AppState> for SyncCall {
         let places = state
             .sync_calls
             .admit(who.device_id, who.user_id)
-            .map_err(|e| {
-                state.metrics.rate_limited("sync_concurrency");
-                e
-            })?;
-        Ok(SyncCall {
-            who,
-            _places: places,
-        })
+            .inspect_err(|_| state.metrics.rate_limited("sync_concurrency"))?;
+        Ok(SyncCall { who, places })
     }
 }
 
@@ -118,7 +112,7 @@ fn throttle(state: &AppState, who: &Principal) -> Result<(), Error> {
 #[tracing::instrument(skip_all, fields(docs = req.docs.len()))]
 async fn push(
     State(state): State<AppState>,
-    SyncCall { who, .. }: SyncCall,
+    SyncCall { who, places }: SyncCall,
     format: Format,
     Wire(req, _budget): Wire<PushRequest>,
 ) -> Result<Reply<PushResponse>, Error> {
@@ -126,7 +120,7 @@ async fn push(
     let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
     let response = push::push(&state.sync, &Author::Device(who), req).await?;
     state.metrics.pushed(&changes, &response);
-    Ok(Reply(format, response))
+    Ok(Reply(format, response, places))
 }
 
 /// `GET /v1/sync/pull?cursor=...&limit=...`, the cursor in unpadded base64url.
@@ -169,7 +163,7 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
     security(("bearer" = [])))]
 async fn pull_get(
     State(state): State<AppState>,
-    SyncCall { who, .. }: SyncCall,
+    SyncCall { who, places }: SyncCall,
     format: Format,
     QueryParams(q): QueryParams<PullQuery>,
 ) -> Result<Reply<PullResponse>, Error> {
@@ -187,7 +181,7 @@ async fn pull_get(
         limit: q.limit,
         checkpoint: q.checkpoint.unwrap_or(0),
     };
-    Ok(Reply(format, pull(&state, &who, request).await?))
+    Ok(Reply(format, pull(&state, &who, request).await?, places))
 }
 
 /// One page of the feed, the cursor in the body.
@@ -212,12 +206,12 @@ async fn pull_get(
     security(("bearer" = [])))]
 async fn pull_post(
     State(state): State<AppState>,
-    SyncCall { who, .. }: SyncCall,
+    SyncCall { who, places }: SyncCall,
     format: Format,
     Wire(req, _budget): Wire<PullRequest>,
 ) -> Result<Reply<PullResponse>, Error> {
     let _slot = sync_slot(&state, &who).await?;
-    Ok(Reply(format, pull(&state, &who, req).await?))
+    Ok(Reply(format, pull(&state, &who, req).await?, places))
 }
 
 /// Compares the device's view with the server's: one digest of the scope, or the heads of documents.
@@ -241,10 +235,14 @@ async fn pull_post(
     security(("bearer" = [])))]
 async fn verify(
     State(state): State<AppState>,
-    SyncCall { who, .. }: SyncCall,
+    SyncCall { who, places }: SyncCall,
     format: Format,
     Wire(req, _budget): Wire<VerifyRequest>,
 ) -> Result<Reply<VerifyResponse>, Error> {
     let _slot = sync_slot(&state, &who).await?;
-    Ok(Reply(format, verify::verify(&state.sync, &who, req).await?))
+    Ok(Reply(
+        format,
+        verify::verify(&state.sync, &who, req).await?,
+        places,
+    ))
 }

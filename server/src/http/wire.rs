@@ -2,9 +2,12 @@
 //! too, for debugging), JSON for the rest. Every malformed, oversized or mistyped body is answered
 //! with the server's own error shape.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -13,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::RequestExt;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
 use serde::de::DeserializeOwned;
 use sync_core::protocol::{self, Limits, PROTOCOL_VERSION, VERSION_HEADER};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::Error;
-use crate::http::admission::{self, BodyBudget};
+use crate::http::admission::{self, BodyBudget, Place};
 
 /// The encoding of a body or a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,19 +184,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// A sync reply in the format the client asked for.
-pub struct Reply<T>(pub Format, pub T);
+/// A sync reply in the format the client asked for, holding the call's places (`admission`) until
+/// the client has read it all or gone: a device that asks and never reads holds its own places, and
+/// the server holds at most that many unread answers of it (each for at most the write timeout).
+pub struct Reply<T>(pub Format, pub T, pub [Place; 2]);
 
 impl<T: protocol::EncodedSize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
-        match self.0 {
-            Format::MsgPack => (
-                [(CONTENT_TYPE, protocol::CONTENT_TYPE)],
-                protocol::encode_sized(&self.1),
-            )
-                .into_response(),
-            Format::Json => axum::Json(self.1).into_response(),
+        let Reply(format, value, places) = self;
+        let (content_type, bytes) = match format {
+            Format::MsgPack => (protocol::CONTENT_TYPE, protocol::encode_sized(&value)),
+            Format::Json => match serde_json::to_vec(&value) {
+                Ok(json) => ("application/json", json),
+                Err(e) => {
+                    return Error::Internal(format!("a reply did not encode: {e}")).into_response()
+                }
+            },
+        };
+        let body = Held {
+            rest: Bytes::from(bytes),
+            _places: places,
+        };
+        ([(CONTENT_TYPE, content_type)], Body::new(body)).into_response()
+    }
+}
+
+/// A reply's bytes, handed to hyper a piece at a time, holding the call's places until the last
+/// piece is taken: hyper takes the next only once it has written most of the previous ones, so the
+/// places are held while the client is still reading. Handed over whole, the body would end (and
+/// give the places back) the moment hyper queued its bytes.
+struct Held {
+    rest: Bytes,
+    _places: [Place; 2],
+}
+
+/// The most of a reply handed to hyper at once.
+const PIECE: usize = 64 * 1024;
+
+impl HttpBody for Held {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.rest.is_empty() {
+            return Poll::Ready(None);
         }
+        let n = self.rest.len().min(PIECE);
+        let piece = self.rest.split_to(n);
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn verify(
         comparison = sqlite_read::fold(conn, &stmt, comparison, |c, row| {
             let heads: Vec<u8> = row.get(1)?;
             c.see(row.get(0)?, &heads);
-            Ok(())
+            Ok(true)
         })
         .await?;
     } else {

@@ -680,3 +680,67 @@ async fn the_feed_waits_for_a_running_push_below_a_committed_one_on_postgres() {
         .unwrap();
     assert_eq!(timeout, "1min");
 }
+
+/// Pulls every page from the start with the largest page limit; each page's chunk bytes.
+async fn page_sizes(
+    device: &fieldsync_e2e::Device,
+    cursor: Option<serde_bytes::ByteBuf>,
+) -> (Vec<(usize, usize)>, serde_bytes::ByteBuf) {
+    let mut cursor = cursor;
+    let mut pages = Vec::new();
+    loop {
+        let page = device
+            .client
+            .pull(&PullRequest {
+                cursor: cursor.clone(),
+                limit: Some(protocol_max_page()),
+                checkpoint: 0,
+            })
+            .await
+            .unwrap();
+        let bytes: usize = page
+            .docs
+            .iter()
+            .flat_map(|d| d.chunks.iter())
+            .map(|c| c.len())
+            .sum();
+        pages.push((page.docs.len(), bytes));
+        cursor = Some(page.cursor);
+        if !page.more {
+            return (pages, cursor.unwrap());
+        }
+    }
+}
+
+fn protocol_max_page() -> u32 {
+    fieldsync_server::sync::feed::MAX_PAGE
+}
+
+storage_test! {
+    /// 300 records of about 40 KB stored: a first sync's pages and the feed's pages after every record
+    /// changed stop at about 8 MiB (before the next record), however many records the page limit
+    /// allows, and together carry every record.
+    async fn pages_are_bounded_by_bytes_as_well_as_records(db: TestDb) {
+        use fieldsync_server::sync::feed::MAX_PAGE_BYTES;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let writer = server.device("anna@x.test").await;
+        let ids = fieldsync_e2e::push_incompressible(&writer, 300, "North").await;
+        let reader = server.device("anna@x.test").await;
+        let (first_sync, cursor) = page_sizes(&reader, None).await;
+        assert!(first_sync.len() >= 2, "{first_sync:?}");
+        assert_eq!(first_sync.iter().map(|(docs, _)| docs).sum::<usize>(), 300);
+        for (_, bytes) in &first_sync {
+            assert!(*bytes <= MAX_PAGE_BYTES + 100_000, "{first_sync:?}");
+        }
+        // 300 more such records: the ordinary feed's pages (the reader has caught up) are bounded too.
+        assert_eq!(ids.len(), 300);
+        let more = fieldsync_e2e::push_incompressible(&writer, 300, "North").await;
+        let (feed, _) = page_sizes(&reader, Some(cursor)).await;
+        assert!(feed.len() >= 2, "{feed:?}");
+        assert_eq!(feed.iter().map(|(docs, _)| docs).sum::<usize>(), more.len());
+        for (_, bytes) in &feed {
+            assert!(*bytes <= MAX_PAGE_BYTES + 100_000, "{feed:?}");
+        }
+    }
+}

@@ -1,10 +1,11 @@
-//! Clients that send slowly or never finish: a user whose devices trickle their bodies a byte at a
-//! time holds no sync slot honest devices need, and its calls end with `408 body_too_slow`.
+//! Clients that send slowly, never finish or never read: a user whose devices trickle their bodies
+//! a byte at a time holds no sync slot honest devices need; half-sent request heads and idle
+//! connections are closed; answers a device never reads are bounded and cut off.
 
 use std::time::{Duration, Instant};
 
 use fieldsync_e2e::{customer, storage_test, TestDb, TestServer};
-use fieldsync_server::settings::Secret;
+use fieldsync_server::settings::{ConnectionLimits, Secret};
 use fieldsync_server::Settings;
 use sync_core::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -141,5 +142,101 @@ storage_test! {
                 assert!(*took < Duration::from_secs(20), "a trickling body is cut off soon after the grace: {took:?}");
             }
         }
+    }
+}
+
+fn with_connections(db: &TestDb, max: usize) -> Settings {
+    Settings {
+        connections: ConnectionLimits {
+            max,
+            header_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(3),
+        },
+        ..Settings::new(&db.url)
+    }
+}
+
+/// Whether the server closes `stream` within `within`, reading whatever it sends until then.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+storage_test! {
+    /// Slowloris: connections that send half a request head, and one that idles after a request,
+    /// are closed after the header timeout; while they hold every connection place, an honest
+    /// request waits in the backlog and is served once they are gone.
+    async fn half_sent_heads_and_idle_connections_are_closed(db: TestDb) {
+        let server = TestServer::start_with(with_connections(&db, 8)).await;
+        let addr = server.url.strip_prefix("http://").unwrap().to_string();
+        let mut idle = TcpStream::connect(&addr).await.unwrap();
+        idle.write_all(format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut loris = Vec::new();
+        for _ in 0..7 {
+            let mut stream = TcpStream::connect(&addr).await.unwrap();
+            stream.write_all(format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ").as_bytes()).await.unwrap();
+            loris.push(stream);
+        }
+        let honest = tokio::spawn({
+            let url = server.url.clone();
+            async move { reqwest::get(format!("{url}/livez")).await.map(|r| r.status().as_u16()) }
+        });
+        for stream in loris.iter_mut().chain(std::iter::once(&mut idle)) {
+            assert!(closed_within(stream, Duration::from_secs(5)).await, "a connection outlived the header timeout");
+        }
+        let status = tokio::time::timeout(Duration::from_secs(10), honest).await.expect("served").unwrap().unwrap();
+        assert_eq!(status, 200);
+    }
+}
+
+storage_test! {
+    /// A device that asks for a page and never reads it holds only its own two places, and only
+    /// until the write timeout: its third call is turned away, and once the timeout cut the unread
+    /// answers off it syncs again.
+    async fn unread_answers_are_bounded_per_device_and_cut_off(db: TestDb) {
+        let server = TestServer::start_with(with_connections(&db, 64)).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let writer = server.device("anna@x.test").await;
+        // About 60 KB each: answers far larger than the sockets' buffers.
+        fieldsync_e2e::push_incompressible(&writer, 200, "North").await;
+        let mut reader = server.device("anna@x.test").await;
+        let addr = server.url.strip_prefix("http://").unwrap().to_string();
+        let token = reader.login.token.clone();
+        let unread = || async {
+            // A small receive buffer, so the answer stays on the server's side.
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+            let head = format!("GET /v1/sync/pull HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream
+        };
+        let mut first = unread().await;
+        let mut second = unread().await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let third = reqwest::Client::new()
+            .get(format!("{}/v1/sync/pull", server.url))
+            .bearer_auth(&token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(third.status().as_u16(), 429);
+        assert!(third.text().await.unwrap().contains("too_many_syncs"));
+        // The write timeout cuts both off, and the device syncs again.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let report = reader.sync().await;
+        assert_eq!(report.pulled_docs, 200);
+        assert!(closed_within(&mut first, Duration::from_secs(5)).await);
+        assert!(closed_within(&mut second, Duration::from_secs(5)).await);
     }
 }

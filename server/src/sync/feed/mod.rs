@@ -35,6 +35,11 @@ pub const DEFAULT_PAGE: u32 = 500;
 /// checkpoint, and a new device has nothing else to do while it waits.
 pub const FRESH_PAGE: u32 = 2_000;
 pub const MAX_PAGE: u32 = 5_000;
+/// About the most bytes of chunks a page carries: a page stops before the next document once it
+/// holds this much (a single document larger than this comes alone, whole). Pages are built whole
+/// in memory and compressed before they are sent, so their count alone would let a few pages of
+/// large records take gigabytes.
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// Answers one page of the feed.
 pub async fn pull(
@@ -128,8 +133,8 @@ pub async fn pull(
     } else {
         // Read the committed position first: everything up to it is visible and final.
         let committed = committed_seq(conn).await?;
-        let rows = feed_page(conn, who, cursor.seq, committed, limit).await?;
-        let (upto, more) = if rows.len() as u64 == limit {
+        let (rows, cut) = feed_page(conn, who, cursor.seq, committed, limit).await?;
+        let (upto, more) = if cut || rows.len() as u64 == limit {
             (rows.last().map_or(committed, |r| r.seq), true)
         } else {
             (committed, false)

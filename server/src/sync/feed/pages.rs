@@ -2,6 +2,8 @@
 //! documents whole in the order of their latest position, and whole documents by id.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
@@ -17,6 +19,7 @@ use crate::db::{join_documents, BuildWith};
 use crate::db::{pg_read, sqlite_read};
 use crate::error::Error;
 use crate::sync::docstore::unpack_heads;
+use crate::sync::feed::MAX_PAGE_BYTES;
 
 pub(super) struct ChunkRow {
     pub(super) doc_id: Uuid,
@@ -72,7 +75,9 @@ pub(super) fn chunk_query(backend: DbBackend) -> SelectStatement {
 
 /// Reads the rows of a statement that selects the columns of `chunk_query`, in its order, by
 /// position, and past sea-orm (these are the feed's large reads): on SQLite through `sqlite_read`,
-/// on PostgreSQL through `pg_read`.
+/// on PostgreSQL through `pg_read`. Once the chunks read reach `max_bytes`, the read stops before
+/// the next row of another document (so a statement that reads documents' chunks together reads no
+/// document in part); the answer says whether it stopped so.
 ///
 /// `expected` rows are allocated for up front: grown by doubling, a page's vectors would take fresh
 /// memory, zeroed by the kernel, at each step (BENCHMARKS.md, "Bootstrap").
@@ -80,7 +85,8 @@ pub(super) async fn chunk_rows(
     conn: &DatabaseConnection,
     stmt: SelectStatement,
     expected: usize,
-) -> Result<Vec<ChunkRow>, Error> {
+    max_bytes: usize,
+) -> Result<(Vec<ChunkRow>, bool), Error> {
     // The same reads, spelt once for each driver's row type.
     macro_rules! chunk_row {
         ($r:ident . $get:ident) => {
@@ -96,19 +102,38 @@ pub(super) async fn chunk_rows(
             })
         };
     }
-    match conn.get_database_backend() {
-        DbBackend::Sqlite => sqlite_read::query(conn, &stmt, expected, |r| chunk_row!(r.get)).await,
-        _ => pg_read::query(conn, &stmt, expected, |r| chunk_row!(r.try_get)).await,
-    }
+    let cut = Arc::new(AtomicBool::new(false));
+    let take = {
+        let cut = cut.clone();
+        let (mut bytes, mut last) = (0usize, None);
+        move |row: &ChunkRow| {
+            if bytes >= max_bytes && last != Some(row.doc_id) {
+                cut.store(true, Ordering::Relaxed);
+                return false;
+            }
+            bytes += row.data.len();
+            last = Some(row.doc_id);
+            true
+        }
+    };
+    let rows = match conn.get_database_backend() {
+        DbBackend::Sqlite => {
+            sqlite_read::query(conn, &stmt, expected, |r| chunk_row!(r.get), take).await
+        }
+        _ => pg_read::query(conn, &stmt, expected, |r| chunk_row!(r.try_get), take).await,
+    }?;
+    Ok((rows, cut.load(Ordering::Relaxed)))
 }
 
+/// Chunk rows past `after` up to `upto`, at most `limit` of them and about `MAX_PAGE_BYTES`; and
+/// whether the bytes cut the page short.
 pub(super) async fn feed_page(
     conn: &DatabaseConnection,
     who: &Principal,
     after: i64,
     upto: i64,
     limit: u64,
-) -> Result<Vec<ChunkRow>, Error> {
+) -> Result<(Vec<ChunkRow>, bool), Error> {
     let c = Alias::new("c");
     let stmt = chunk_query(conn.get_database_backend())
         .and_where(Expr::col((c.clone(), Alias::new("seq"))).gt(after))
@@ -116,7 +141,7 @@ pub(super) async fn feed_page(
         .cond_where(who.visible(Some("d")))
         .limit(limit)
         .to_owned();
-    chunk_rows(conn, stmt, limit as usize).await
+    chunk_rows(conn, stmt, limit as usize, MAX_PAGE_BYTES).await
 }
 
 /// A page of a first sync.
@@ -225,14 +250,20 @@ pub(super) async fn fresh_page(
     // Ordered here rather than by the statement: SQLite would copy every row, blobs and all, into a
     // sorter to order what it reads in this order anyway (documents by position, each one's chunks
     // by the primary key).
-    let mut rows = chunk_rows(conn, stmt, limit as usize).await?;
+    if backend != DbBackend::Sqlite {
+        // The byte bound stops between documents: PostgreSQL must deliver each one's chunks
+        // together, which the lateral join does in this order.
+        stmt.order_by((q.clone(), Alias::new("seq")), Order::Asc)
+            .order_by((Alias::new("c"), Alias::new("seq")), Order::Asc);
+    }
+    let (mut rows, cut) = chunk_rows(conn, stmt, limit as usize, MAX_PAGE_BYTES).await?;
     rows.sort_unstable_by_key(|r| (r.doc_seq, r.seq));
     // The last row is the page's furthest. A document is stored with its first chunk and never
     // without one, so the join drops none.
     let last = rows.last().map(|r| r.doc_seq);
     let mut docs = group(rows);
     let (upto, more) = match last {
-        Some(seq) if docs.len() as u64 == limit => (seq, true),
+        Some(seq) if cut || docs.len() as u64 == limit => (seq, true),
         _ => (committed, false),
     };
     if !more {
@@ -286,7 +317,9 @@ pub(super) async fn whole_docs(
     if let Some(upto) = upto {
         stmt.and_where(Expr::col((c, Alias::new("seq"))).lte(upto));
     }
-    Ok(group(chunk_rows(conn, stmt, ids.len()).await?))
+    // Every chunk: these documents are due whole, and they are at most a page's `limit`.
+    let (rows, _) = chunk_rows(conn, stmt, ids.len(), usize::MAX).await?;
+    Ok(group(rows))
 }
 
 /// Groups chunk rows by document, keeping the order in which documents first appear. A document whose
