@@ -688,13 +688,21 @@ impl Replica {
             (cursor, get_meta(&mut conn, "reconcile").await?.is_some())
         };
         let mut checkpoint = self.checkpoint().await?;
-        let mut page = client
-            .pull(&PullRequest {
-                cursor,
-                limit: None,
-                checkpoint,
-            })
-            .await?;
+        let first = |cursor| PullRequest {
+            cursor,
+            limit: None,
+            checkpoint,
+        };
+        let resumed = cursor.is_some();
+        let mut page = match client.pull(&first(cursor)).await {
+            // A cursor the server does not take (issued under a key it no longer holds, or before
+            // cursors were authenticated): the feed starts over, and every record arrives again,
+            // which changes nothing the device holds. The new cursor is stored with the first page.
+            Err(e) if resumed && e.code() == Some("invalid_cursor") => {
+                client.pull(&first(None)).await?
+            }
+            page => page?,
+        };
         let mut pages = 0;
         loop {
             checkpoint = checkpoint.max(page.seq);
