@@ -1,5 +1,5 @@
-//! The server key and what it authenticates: pull cursors, bound to the device they were issued to;
-//! the key file itself (where `serve` keeps it, and that PostgreSQL needs one
+//! The server key and what it authenticates: pull cursors, bound to the device they were issued to,
+//! and bounded in size; the key file itself (where `serve` keeps it, and that PostgreSQL needs one
 //! named); and a rotation of the key, which logs no device out and refuses no cursor.
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
@@ -77,9 +77,19 @@ type Payload = (
     bool,
 );
 
-/// A cursor of this payload as the server once issued them, without a tag.
-fn cursor(payload: &Payload) -> Vec<u8> {
-    rmp_serde::to_vec(payload).unwrap()
+/// A cursor of this payload, authenticated for `device` under the database's key file when `key`
+/// is given (as only the server could make it), or bare as the server once issued them.
+fn cursor(payload: &Payload, key: Option<(&KeyRing, Uuid)>) -> Vec<u8> {
+    let payload = rmp_serde::to_vec(payload).unwrap();
+    match key {
+        None => payload,
+        Some((keys, device)) => {
+            let mut bytes = vec![1];
+            bytes.extend_from_slice(&keys.tag(Purpose::Cursor, &[device.as_bytes(), &payload]));
+            bytes.extend_from_slice(&payload);
+            bytes
+        }
+    }
 }
 
 storage_test! {
@@ -101,7 +111,7 @@ storage_test! {
         let evict_all: Payload = (0, Some(vec![north]), None, Some((vec![], true, 0, None)), false);
         let ahead: Payload = (1 << 40, Some(vec![north]), Some((vec![north], 1 << 40, None)), None, false);
         for payload in [&evict_all, &ahead] {
-            let answers = pull_with(&server, &anna.login.token, &cursor(payload)).await;
+            let answers = pull_with(&server, &anna.login.token, &cursor(payload, None)).await;
             refused(&answers, "a cursor the device wrote itself");
             assert!(answers.iter().all(|(_, _, body)| !body.contains(&secret.to_string())));
         }
@@ -131,6 +141,42 @@ storage_test! {
             checkpoint::recorded(&server.state.db.conn, anna.login.device_id).await.unwrap(),
             fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap(),
         );
+    }
+}
+
+storage_test! {
+    async fn oversized_cursors_are_refused_before_they_are_read(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        let north = territory_id(&server, "North").await;
+        let keys = KeyRing::open(&db.key_file).unwrap();
+        let device = Some((&keys, anna.login.device_id));
+        // Tens of thousands of territory ids: as many SQL variables as ids, past what the
+        // databases take. Even authentic, the server refuses to read such a cursor.
+        let many: Vec<Uuid> = (1..=40_000u128).map(Uuid::from_u128).chain([north]).collect();
+        let wide: Payload = (1, Some(many), None, None, false);
+        refused(&pull_with(&server, &anna.login.token, &cursor(&wide, None)).await, "40,000 territories");
+        refused(&pull_with(&server, &anna.login.token, &cursor(&wide, device)).await, "40,000 territories, authentic");
+        // Fewer ids, still more than a cursor ever holds: only the cap refuses it.
+        let over: Payload = (1, Some((1..=10_001u128).map(Uuid::from_u128).collect()), None, None, false);
+        let answers = pull_with(&server, &anna.login.token, &cursor(&over, device)).await;
+        refused(&answers, "past the territory cap, authentic");
+        assert!(answers[0].2.contains("territories"), "{}", answers[0].2);
+        // A 16 MiB cursor in the body is refused at once, by its size.
+        let huge: Payload = (1, Some((1..=900_000u128).map(Uuid::from_u128).collect()), None, None, false);
+        let huge = cursor(&huge, device);
+        assert!(huge.len() > 16_000_000);
+        let started = std::time::Instant::now();
+        let answers = pull_with(&server, &anna.login.token, &huge).await;
+        refused(&answers, "a 16 MiB cursor");
+        assert!(answers[0].2.contains("larger"), "{}", answers[0].2);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        // No user holds more territories than a cursor of theirs may name.
+        let names: Vec<String> = (0..=fieldsync_server::auth::users::MAX_TERRITORIES_PER_USER).map(|i| format!("T{i}")).collect();
+        let refused = fieldsync_server::auth::users::add_user(&server.state.db, "many@x.test", Role::Manager, fieldsync_e2e::PASSWORD, &names).await.unwrap_err();
+        assert_eq!(refused.code(), "too_many_territories");
+        assert_eq!(server.count("users").await, 1);
     }
 }
 

@@ -6,7 +6,7 @@
 //! may not see; the position a page reaches becomes the device's checkpoint), so a cursor is
 //! authenticated: on the wire it is a version byte, a tag under the server key over the device's id
 //! and the MessagePack payload, then the payload. A cursor that was not issued to the device asking
-//! with it is refused before its payload is read.
+//! with it is refused before its payload is read, and so is one larger than any the server issues.
 
 use std::collections::BTreeSet;
 
@@ -15,11 +15,22 @@ use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::auth::users::MAX_TERRITORIES_PER_USER;
 use crate::error::Error;
 use crate::keys::{KeyRing, Purpose, TAG_BYTES};
 
 /// The first byte of every cursor: its layout.
 const VERSION: u8 = 1;
+
+/// The most territory ids a cursor holds: those the device holds (up to a user's before and after
+/// a change, while it is being applied), plus the lost ones being evicted and the gained ones being
+/// sent. More would make statements with more variables than the databases take.
+pub const MAX_CURSOR_TERRITORIES: usize = 4 * MAX_TERRITORIES_PER_USER;
+
+/// The largest cursor accepted, checked before anything else: one holding the most territory ids
+/// (each 18 bytes in MessagePack) fits well under it, and decoding it costs a few MiB, not the
+/// hundreds a cursor of a whole request body would.
+pub const MAX_CURSOR_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Cursor {
@@ -60,12 +71,23 @@ pub(super) fn current_scope(who: &Principal) -> Option<BTreeSet<Uuid>> {
     (!who.sees_all()).then(|| who.territories.iter().copied().collect())
 }
 
+impl Cursor {
+    fn territory_ids(&self) -> usize {
+        self.territories.as_ref().map_or(0, BTreeSet::len)
+            + self.backfill.as_ref().map_or(0, |b| b.territories.len())
+            + self.evict.as_ref().map_or(0, |e| e.territories.len())
+    }
+}
+
 fn invalid(message: &str) -> Error {
     Error::bad_request("invalid_cursor", message)
 }
 
-/// The tag and payload of a cursor of the current layout, before the tag is checked.
+/// The payload of a cursor of the current layout and size, before its tag is checked.
 fn payload(bytes: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+    if bytes.len() > MAX_CURSOR_BYTES {
+        return Err(invalid("the cursor is larger than any this server issues"));
+    }
     match bytes.split_first() {
         Some((&VERSION, rest)) if rest.len() >= TAG_BYTES => Ok(rest.split_at(TAG_BYTES)),
         _ => Err(invalid("the cursor is not one this server issued")),
@@ -85,6 +107,11 @@ pub(super) fn decode_cursor(
     }
     let cursor: Cursor = rmp_serde::from_slice(payload)
         .map_err(|_| invalid("the cursor is not one this server issued"))?;
+    if cursor.territory_ids() > MAX_CURSOR_TERRITORIES {
+        return Err(invalid(
+            "the cursor names more territories than a cursor may hold",
+        ));
+    }
     // A user who became or stopped being an admin starts over: what they may see is sent again
     // (merging what a device already has changes nothing), after evicting what they may no longer see.
     let cursor_holds_all = cursor.territories.is_none();
@@ -198,5 +225,29 @@ mod tests {
             0,
             "a change of role starts over"
         );
+    }
+
+    #[test]
+    fn oversized_cursors_are_refused_even_when_authentic() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = ring(&dir, "server.key");
+        let who = agent(1);
+        let many = |n: u128| Cursor {
+            territories: Some((0..n).map(Uuid::from_u128).collect()),
+            ..Cursor::default()
+        };
+        let most = encode(&many(MAX_CURSOR_TERRITORIES as u128), &keys, who.device_id);
+        assert!(most.len() <= MAX_CURSOR_BYTES, "{} bytes", most.len());
+        assert!(decode_cursor(&most, &keys, &who).is_ok());
+        let more = encode(
+            &many(MAX_CURSOR_TERRITORIES as u128 + 1),
+            &keys,
+            who.device_id,
+        );
+        assert_eq!(code(decode_cursor(&more, &keys, &who)), "invalid_cursor");
+        let huge = encode(&many(20_000), &keys, who.device_id);
+        assert!(huge.len() > MAX_CURSOR_BYTES);
+        assert_eq!(code(decode_cursor(&huge, &keys, &who)), "invalid_cursor");
+        assert_eq!(cursor_position(&huge), 0);
     }
 }
