@@ -49,6 +49,10 @@ pub struct Session {
     pub role: Role,
     #[serde(default)]
     pub territories: Vec<String>,
+    /// The device's proof that it owns `device_id`, sent back when the store logs in again; None
+    /// for a session stored by a version before device secrets, until its next login.
+    #[serde(default)]
+    pub device_secret: Option<String>,
 }
 
 /// A record as listed: its projected fields, without loading its document.
@@ -204,13 +208,18 @@ impl Replica {
         let email = email.trim().to_lowercase();
         let previous = self.session().await?;
         // The same store logging in again names its device, and keeps it (id, actor, checkpoint),
-        // also when a restore of the server lost it.
+        // also when a restore of the server lost it: its secret proves it is that device.
         let previous_device = previous
             .as_ref()
-            .filter(|p| p.server_url == client.base_url() && p.email == email)
-            .map(|p| p.device_id);
+            .filter(|p| p.server_url == client.base_url() && p.email == email);
         let login: LoginResponse = client
-            .login_again(&email, password, device_name, previous_device)
+            .login_again(
+                &email,
+                password,
+                device_name,
+                previous_device.map(|p| p.device_id),
+                previous_device.and_then(|p| p.device_secret.as_deref()),
+            )
             .await?;
         let session = Session {
             server_url: client.base_url().to_string(),
@@ -221,6 +230,7 @@ impl Replica {
             user_id: login.user_id,
             role: login.role,
             territories: login.territories,
+            device_secret: Some(login.device_secret),
         };
         let mut tx = self.pool.begin().await?;
         let same_account = previous
@@ -270,6 +280,7 @@ impl Replica {
             user_id: login.user_id,
             role: login.role,
             territories: login.territories.clone(),
+            device_secret: Some(login.device_secret.clone()),
         };
         let mut conn = self.pool.acquire().await?;
         set_meta(

@@ -82,13 +82,17 @@ pub enum LoginDevice {
 /// The device a user logs in. A store that was logged in before names its previous device. If that
 /// device is the user's and not revoked, it logs in again: keeping its checkpoint, logging in again is
 /// never mistaken for a restore, and keeping its actor, it can still hand in its own changes should a
-/// restore have lost them. If the server has no such device, a restore lost it: the device gets its id
-/// back, for the same reason, and starts from 0, so its first sync notices the restore. A device of
-/// another user, or a revoked one, is never taken over.
+/// restore have lost them. The user's password and the device's row prove the store owns it. If the
+/// server has no such device, a restore lost it, and with it that proof: the device gets its id back,
+/// for the same reasons, only when `proves` accepts the device secret it sent, and starts from 0, so
+/// its first sync notices the restore. Device ids are no secret (they are the actors of the changes
+/// every colleague pulls), so without the secret it is registered anew: nobody takes over a device
+/// of another, one of another user, or a revoked one.
 pub async fn login_device(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     previous: Option<Uuid>,
+    proves: impl FnOnce(Uuid) -> bool,
 ) -> Result<LoginDevice, Error> {
     let fresh = LoginDevice::New(Uuid::now_v7());
     let Some(previous) = previous.filter(|id| id.get_version_num() == 7) else {
@@ -104,9 +108,13 @@ pub async fn login_device(
     Ok(match row {
         Some((owner, None)) if owner == user_id => LoginDevice::Again(previous),
         Some(_) => fresh,
-        None => {
-            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know logs in again: it gets its id back");
+        None if proves(previous) => {
+            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know proved its id: it gets it back");
             LoginDevice::New(previous)
+        }
+        None => {
+            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know could not prove its id: it is registered anew");
+            fresh
         }
     })
 }

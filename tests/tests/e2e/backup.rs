@@ -10,7 +10,8 @@ use std::path::Path;
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
 use fieldsync_sdk::{Client, Replica, SyncReport};
 use fieldsync_server::sync::checkpoint;
-use sync_core::protocol::{Hash, PullRequest, PushRequest, PushStatus};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, Hash, PullRequest, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -277,7 +278,8 @@ storage_test! {
         assert_eq!(recorded, fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap());
 
         // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
-        // and only the new token works. A store naming another user's device gets one of its own.
+        // and only the new token works. A store naming another user's device gets one of its own,
+        // even with that device's secret.
         let relogin = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "again").await.unwrap();
         assert_eq!(relogin.device_id, anna.login.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, relogin.device_id).await.unwrap(), recorded);
@@ -287,12 +289,85 @@ storage_test! {
         anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
         assert!(!anna.replica.sync(&client).await.unwrap().restored);
         let mut ben = Client::new(&server.url);
-        let other = ben.login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id)).await.unwrap();
+        let other = ben
+            .login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id), relogin.device_secret.as_deref())
+            .await
+            .unwrap();
         assert_ne!(other.device_id, relogin.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, other.device_id).await.unwrap(), 0);
         let replica = Replica::in_memory().await.unwrap();
         replica.adopt(&server.url, "ben@x.test", &other).await.unwrap();
         assert!(!replica.sync(&ben).await.unwrap().restored);
+    }
+}
+
+/// The owner the server recorded for a record.
+async fn owner(server: &TestServer, id: Uuid) -> Uuid {
+    use sea_orm::EntityTrait;
+    fieldsync_server::db::entities::document::Entity::find_by_id(id)
+        .one(&server.state.db.conn)
+        .await
+        .unwrap()
+        .expect("a stored record")
+        .owner_id
+}
+
+storage_test! {
+    async fn a_colleague_cannot_take_over_a_device_a_restore_lost(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut ben = server.device("ben@x.test").await;
+        ben.sync().await;
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        // Anna's device is registered after the backup: the restore loses it, and her record.
+        let anna_dir = tempfile::tempdir().unwrap();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", anna_dir.path()).await;
+        let record = anna.replica.create("customer", &customer("Anna's", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        // Ben reads Anna's device id off the record's changes, as every colleague can.
+        let all = ben.replica.doc(record).await.unwrap().get_changes(&[]).to_vec();
+        assert_eq!(&all[0].actor_id().to_bytes()[..16], anna.login.device_id.as_bytes());
+        let changes: Vec<ByteBuf> = all.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+        assert!(server.heads(record).await.is_empty());
+
+        // Ben names Anna's device at login, without a secret, with his own device's, or with a
+        // made-up one: each time he gets a device of his own.
+        let mut taker = Client::new(&server.url);
+        for secret in [None, Some(ben.login.device_secret.as_str()), Some("fsd_00")] {
+            let took = taker.login_again("ben@x.test", PASSWORD, "taker", Some(anna.login.device_id), secret).await.unwrap();
+            assert_ne!(took.device_id, anna.login.device_id, "Ben took over Anna's device");
+        }
+        // What he pushes under Anna's actor is not applied: he does not become the record's owner.
+        let push = PushRequest {
+            docs: vec![DocPush { id: record, kind: "customer".into(), base_heads: vec![], changes }],
+            checkpoint: 0,
+        };
+        let pushed = taker.push(&push).await.unwrap();
+        assert_eq!(pushed.results[0].status, PushStatus::Rejected, "{pushed:?}");
+        assert!(server.heads(record).await.is_empty());
+
+        // Anna's store logs in again with its secret: her device gets its id, and so its actor,
+        // back, hands in what the restore lost, and keeps editing.
+        anna.replica.login(&server.url, "anna@x.test", PASSWORD, "anna again").await.unwrap();
+        assert_eq!(anna.replica.session().await.unwrap().unwrap().device_id, anna.login.device_id);
+        anna.client = anna.replica.client().await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.restored && report.rejected.is_empty(), "{report:?}");
+        assert_eq!(report.repushed_docs, 1);
+        anna.replica.update(record, &[("phone", "+49 2".into())]).await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "Anna's own edit is taken: {report:?}");
+        assert_eq!(server.heads(record).await, anna.replica.heads(record).await);
+        assert_eq!(owner(&server, record).await, anna_id);
     }
 }
 

@@ -1,8 +1,10 @@
-//! The server key and what it authenticates: pull cursors, bound to the device they were issued to,
-//! and bounded in size; the key file itself (where `serve` keeps it, and that PostgreSQL needs one
-//! named); and a rotation of the key, which logs no device out and refuses no cursor.
+//! The server key and what it authenticates: pull cursors, bound to the device they were issued to
+//! and bounded in size, and device secrets; the key file itself (where `serve` keeps it, and that
+//! PostgreSQL needs one named); and a rotation of the key, which logs no device out and refuses no
+//! cursor or secret.
 
-use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
+use fieldsync_sdk::Client;
 use fieldsync_server::keys::{KeyRing, Purpose};
 use fieldsync_server::sync::checkpoint;
 use serde_bytes::ByteBuf;
@@ -174,7 +176,7 @@ storage_test! {
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
         // No user holds more territories than a cursor of theirs may name.
         let names: Vec<String> = (0..=fieldsync_server::auth::users::MAX_TERRITORIES_PER_USER).map(|i| format!("T{i}")).collect();
-        let refused = fieldsync_server::auth::users::add_user(&server.state.db, "many@x.test", Role::Manager, fieldsync_e2e::PASSWORD, &names).await.unwrap_err();
+        let refused = fieldsync_server::auth::users::add_user(&server.state.db, "many@x.test", Role::Manager, PASSWORD, &names).await.unwrap_err();
         assert_eq!(refused.code(), "too_many_territories");
         assert_eq!(server.count("users").await, 1);
     }
@@ -213,6 +215,20 @@ storage_test! {
         );
         anna.replica.create("customer", &customer("After", "North")).await.unwrap();
         assert!(anna.sync().await.rejected.is_empty(), "the device stays logged in and syncs");
+        // A device secret made under the old key still proves the device, here one whose row the
+        // database lost; its next secret is made under the new key.
+        use sea_orm::EntityTrait;
+        fieldsync_server::db::entities::device::Entity::delete_by_id(anna.login.device_id)
+            .exec(&server.state.db.conn)
+            .await
+            .unwrap();
+        let mut client = Client::new(&server.url);
+        let again = client
+            .login_again("anna@x.test", PASSWORD, "again", Some(anna.login.device_id), Some(&anna.login.device_secret))
+            .await
+            .unwrap();
+        assert_eq!(again.device_id, anna.login.device_id);
+        assert_ne!(again.device_secret, anna.login.device_secret);
         assert_eq!(anna.replica.heads(next.docs[0].id).await, server.heads(next.docs[0].id).await);
     }
 }
@@ -273,7 +289,7 @@ storage_test! {
         assert_eq!(KeyRing::open(&db.key_file).unwrap().count(), 1);
         let mut anna = {
             let state = fieldsync_server::AppState::new(&db.settings()).await.unwrap();
-            fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, fieldsync_e2e::PASSWORD, &["North".into()]).await.unwrap();
+            fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, PASSWORD, &["North".into()]).await.unwrap();
             Device::login(&server.url, "anna@x.test").await
         };
         anna.sync().await;
