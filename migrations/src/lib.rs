@@ -15,6 +15,7 @@ mod m20261124_000060_feed_reservations;
 mod m20261205_000070_upgrade_tasks;
 mod m20261205_000080_products;
 mod m20261205_000090_server_actors;
+mod m20261205_000100_claimed_devices;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000070_upgrade_tasks::Migration),
             Box::new(m20261205_000080_products::Migration),
             Box::new(m20261205_000090_server_actors::Migration),
+            Box::new(m20261205_000100_claimed_devices::Migration),
         ]
     }
 }

@@ -191,8 +191,9 @@ pub enum PushStatus {
     /// The document was refused as a whole; nothing of it was stored. `reason` says why. The device
     /// keeps its edits and shows the reason.
     Rejected,
-    /// The device may no longer write this document (its scope shrank while it was offline). The changes
-    /// were stored for a manager to accept or reject, not applied.
+    /// The device may no longer write this document (its scope shrank while it was offline), or the
+    /// changes were made under a device id this device named as its own at login and could not
+    /// prove. The changes were stored for a manager to accept or reject, not applied.
     Quarantined,
 }
 

@@ -234,10 +234,23 @@ impl Replica {
         };
         let mut tx = self.pool.begin().await?;
         let same_account = previous
-            .is_some_and(|p| p.user_id == session.user_id && p.server_url == session.server_url);
-        if !same_account {
-            sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+            .as_ref()
+            .filter(|p| p.user_id == session.user_id && p.server_url == session.server_url);
+        match same_account {
+            None => {
+                sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+            }
+            // The server could not tell this store's device from a stranger's (a restore lost it,
+            // before the store had its secret) and registered a new one: what the store made
+            // under the old device's actor is still its own to hand in.
+            Some(p) if p.device_id != session.device_id => {
+                let mut former = former_actors(&mut tx).await?;
+                former.push(p.actor_id.clone());
+                let former = serde_json::to_string(&former).unwrap_or_default();
+                set_meta(&mut tx, "former_actors", &former).await?;
+            }
+            Some(_) => {}
         }
         set_meta(
             &mut tx,
@@ -867,10 +880,20 @@ impl Replica {
     /// reconciliation.
     ///
     /// Changes made by other devices stay counted as the server's: the server takes a change only from
-    /// the device that made it (changes carry no signature), so each device re-pushes its own.
+    /// the device that made it (changes carry no signature), so each device re-pushes its own, and
+    /// those it made as a device the server no longer knows (which the server holds for a manager).
     async fn reconcile(&self, client: &Client) -> Result<usize, Error> {
         let actor = self.actor()?;
-        let own = actor.to_bytes().to_vec();
+        let mut own = vec![actor.to_bytes().to_vec()];
+        {
+            let mut conn = self.pool.acquire().await?;
+            own.extend(
+                former_actors(&mut conn)
+                    .await?
+                    .iter()
+                    .filter_map(|hex_actor| hex::decode(hex_actor).ok()),
+            );
+        }
         let verify = self.verify(client).await?;
         let differing: HashMap<Uuid, Vec<Hash>> = verify
             .differing
@@ -904,7 +927,10 @@ impl Replica {
             server_has.extend(
                 changes
                     .iter()
-                    .filter(|c| !c.actor_id().to_bytes().starts_with(&own))
+                    .filter(|c| {
+                        let actor = c.actor_id().to_bytes();
+                        !own.iter().any(|own| actor.starts_with(own))
+                    })
                     .map(|c| c.hash()),
             );
             rec.server_has = server_has;
@@ -929,6 +955,15 @@ impl Replica {
         *self.actor.write().expect("actor lock") = None;
         Ok(())
     }
+}
+
+/// The actors (hex) of the devices this store was before its current one, when the server gave it a
+/// new device in place of the one it named at login (see [`Replica::login`]).
+async fn former_actors(conn: &mut sqlx::SqliteConnection) -> Result<Vec<String>, Error> {
+    Ok(get_meta(conn, "former_actors")
+        .await?
+        .and_then(|f| serde_json::from_str(&f).ok())
+        .unwrap_or_default())
 }
 
 /// Keeps the highest feed position the server has told this device about, in the transaction that

@@ -99,13 +99,15 @@ pub fn proves_device(keys: &KeyRing, device_id: Uuid, user_id: Uuid, secret: &st
         })
 }
 
-/// Registers a new device of `user_id` whose bearer token is `token` (only its hash is stored).
+/// Registers a new device of `user_id` whose bearer token is `token` (only its hash is stored);
+/// `claimed` is the device id its store named as its own and could not prove.
 pub async fn register_device(
     conn: &impl ConnectionTrait,
     device_id: Uuid,
     user_id: Uuid,
     name: String,
     token: &str,
+    claimed: Option<Uuid>,
 ) -> Result<(), Error> {
     device::ActiveModel {
         id: Set(device_id),
@@ -116,6 +118,7 @@ pub async fn register_device(
         last_seen_at: Set(None),
         revoked_at: Set(None),
         checkpoint: Set(0),
+        claimed_device_id: Set(claimed),
     }
     .insert(conn)
     .await?;
@@ -165,6 +168,7 @@ pub async fn authenticate(
         device_id: device.id,
         territories,
         checkpoint: device.checkpoint,
+        claimed_device: device.claimed_device_id,
     })
 }
 

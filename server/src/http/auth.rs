@@ -161,10 +161,10 @@ async fn login(
                 tracing::info!(%device_id, user = %user.id, "device logged in again");
                 device_id
             }
-            LoginDevice::New(device_id) => {
-                register_device(&state.db.conn, device_id, user.id, device_name, &token).await?;
-                tracing::info!(%device_id, user = %user.id, "device registered");
-                device_id
+            LoginDevice::New { id, claimed } => {
+                register_device(&state.db.conn, id, user.id, device_name, &token, claimed).await?;
+                tracing::info!(device_id = %id, user = %user.id, ?claimed, "device registered");
+                id
             }
         };
     let territories = territory::Entity::find()

@@ -164,6 +164,7 @@ mod tests {
             device_id: Uuid::from_u128(device),
             territories: vec![Uuid::from_u128(3)],
             checkpoint: 0,
+            claimed_device: None,
         }
     }
 
