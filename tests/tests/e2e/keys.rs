@@ -287,6 +287,13 @@ storage_test! {
         let mode = std::fs::metadata(&db.key_file).expect("the key file beside the database").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(KeyRing::open(&db.key_file).unwrap().count(), 1);
+        let rotated = std::process::Command::new(program)
+            .args(["key", "rotate", "--database-url", &db.url])
+            .env_remove("FIELDSYNC_KEY_FILE")
+            .output()
+            .unwrap();
+        assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+        assert_eq!(KeyRing::open(&db.key_file).unwrap().count(), 2, "the default key file gained a key");
         let mut anna = {
             let state = fieldsync_server::AppState::new(&db.settings()).await.unwrap();
             fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, PASSWORD, &["North".into()]).await.unwrap();
