@@ -16,6 +16,7 @@ mod m20261205_000070_upgrade_tasks;
 mod m20261205_000080_products;
 mod m20261205_000090_server_actors;
 mod m20261205_000100_device_backlog_indexes;
+mod m20261205_000110_claimed_devices;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000080_products::Migration),
             Box::new(m20261205_000090_server_actors::Migration),
             Box::new(m20261205_000100_device_backlog_indexes::Migration),
+            Box::new(m20261205_000110_claimed_devices::Migration),
         ]
     }
 }

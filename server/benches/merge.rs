@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
             device_id: Uuid::now_v7(),
             territories: vec![north],
             checkpoint: 0,
+            claimed_device: None,
         };
         (state, Author::Device(who))
     });

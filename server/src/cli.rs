@@ -8,9 +8,10 @@ use std::time::Duration;
 use crate::app::shutdown_signal;
 use crate::auth::ratelimit::Rate;
 use crate::auth::users;
-use crate::db::backup;
+use crate::db::{backup, Db};
 use crate::demo;
 use crate::http::state::AppState;
+use crate::keys::KeyRing;
 use crate::settings::{
     self, ConnectionLimits, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
 };
@@ -38,6 +39,23 @@ struct DbArgs {
         default_value = "fieldsync.sqlite"
     )]
     database_url: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct KeyArgs {
+    /// The server key file, created with a new key if missing (keep it secret, and back it up apart
+    /// from the database). Default: beside the SQLite database, its name with `.key` added. Required
+    /// on PostgreSQL: every server process of the database needs the same file.
+    #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn path(&self, db: &DbArgs) -> Option<PathBuf> {
+        self.key_file
+            .clone()
+            .or_else(|| settings::default_key_file(&db.database_url))
+    }
 }
 
 /// Token lifetime, rate limits, metrics and shutdown.
@@ -105,6 +123,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Seed a demo organisation on first start and print its logins.
         #[arg(long)]
         demo: bool,
@@ -126,6 +146,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage the server key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Write a consistent copy of the database to a new file, while servers keep running
     /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump --format=custom).
@@ -187,6 +212,19 @@ enum UserCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Add a new key in front of the key file's (creating the file if there is none). Servers
+    /// authenticate with the newest key from their next start and accept every key in the file, so
+    /// devices stay logged in and keep their cursors; restart every server process with the new file.
+    Rotate {
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "the role is one of agent, manager, admin".to_string())
 }
@@ -199,19 +237,26 @@ fn password() -> anyhow::Result<String> {
         .context("failed to read the password (set FIELDSYNC_PASSWORD to skip the prompt)")
 }
 
-async fn state(db: &DbArgs) -> anyhow::Result<AppState> {
-    AppState::new(&Settings::new(&db.database_url))
+/// Opens the database for the commands that need nothing else of a server: connected, migrated, and
+/// with the work a new version does once at start-up done.
+async fn database(db: &DbArgs) -> anyhow::Result<Db> {
+    let settings = Settings::new(&db.database_url);
+    let db = Db::connect(&settings.database_url, settings.max_connections)
         .await
-        .context("failed to open the database")
+        .context("failed to open the database")?;
+    crate::sync::upgrade::run_pending(&db)
+        .await
+        .context("failed to upgrade the database")?;
+    Ok(db)
 }
 
 /// Opens the database and finds the user with this e-mail.
-async fn user(db: &DbArgs, email: &str) -> anyhow::Result<(AppState, uuid::Uuid)> {
-    let state = state(db).await?;
-    let Some(user) = users::find_by_email(&state.db, email).await? else {
+async fn user(db: &DbArgs, email: &str) -> anyhow::Result<(Db, uuid::Uuid)> {
+    let db = database(db).await?;
+    let Some(user) = users::find_by_email(&db, email).await? else {
         bail!("no user {email}")
     };
-    Ok((state, user.id))
+    Ok((db, user.id))
 }
 
 /// Parses the command line and runs the command.
@@ -226,6 +271,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             db,
+            key,
             demo: seed_demo,
             cache_docs,
             sync_in_flight,
@@ -237,6 +283,7 @@ pub async fn main() -> anyhow::Result<()> {
             }
             let defaults = Settings::new(&db.database_url);
             let settings = Settings {
+                key_file: key.path(&db),
                 cache_docs,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
                 sync_queue_wait: Duration::from_secs(sync_queue_wait),
@@ -258,7 +305,7 @@ pub async fn main() -> anyhow::Result<()> {
             };
             let state = AppState::new(&settings)
                 .await
-                .context("failed to open the database")?;
+                .context("failed to start the server")?;
             if seed_demo
                 && demo::seed(&state.db, &state.sync)
                     .await
@@ -282,8 +329,8 @@ pub async fn main() -> anyhow::Result<()> {
             crate::serve(state, listener, shutdown_signal()).await?;
         }
         Command::Repair { record_id, db } => {
-            let state = state(&db).await?;
-            let repaired = crate::sync::repair::repair(&state.db, record_id).await?;
+            let db = database(&db).await?;
+            let repaired = crate::sync::repair::repair(&db, record_id).await?;
             for (seq, why) in &repaired.dropped {
                 println!("left out the chunk at feed position {seq}: it {why}");
             }
@@ -304,8 +351,8 @@ pub async fn main() -> anyhow::Result<()> {
                 db,
             } => {
                 let password = password()?;
-                let state = state(&db).await?;
-                let id = users::add_user(&state.db, &email, role, &password, &territories).await?;
+                let db = database(&db).await?;
+                let id = users::add_user(&db, &email, role, &password, &territories).await?;
                 println!("added {role} {} ({id})", email.trim().to_lowercase());
             }
             UserCommand::Grant {
@@ -313,8 +360,8 @@ pub async fn main() -> anyhow::Result<()> {
                 territory,
                 db,
             } => {
-                let (state, user) = user(&db, &email).await?;
-                users::grant_territory(&state.db, user, &territory).await?;
+                let (db, user) = user(&db, &email).await?;
+                users::grant_territory(&db, user, &territory).await?;
                 println!("{email} now has territory {territory}");
             }
             UserCommand::Revoke {
@@ -322,11 +369,24 @@ pub async fn main() -> anyhow::Result<()> {
                 territory,
                 db,
             } => {
-                let (state, user) = user(&db, &email).await?;
-                users::revoke_territory(&state.db, user, &territory).await?;
+                let (db, user) = user(&db, &email).await?;
+                users::revoke_territory(&db, user, &territory).await?;
                 println!("{email} no longer has territory {territory}");
             }
         },
+        Command::Key {
+            command: KeyCommand::Rotate { key, db },
+        } => {
+            let Some(path) = key.path(&db) else {
+                bail!("name the key file with --key-file (a PostgreSQL database has no default)")
+            };
+            let ring = KeyRing::rotate(&path).context("failed to rotate the server key")?;
+            println!(
+                "added a new key to {} ({} keys); restart every server process with this file",
+                path.display(),
+                ring.count()
+            );
+        }
         Command::Backup { db, to } => {
             backup::backup(&db.database_url, &to)
                 .await

@@ -55,6 +55,10 @@ pub enum Error {
     Db(#[from] sea_orm::DbErr),
     #[error("storage error: {0}")]
     Storage(String),
+    /// The server key file could not be read or written (`keys`); a start-up failure, never a
+    /// request's.
+    #[error("key file {0}")]
+    KeyFile(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -87,7 +91,7 @@ impl Error {
                 sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
-            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => {
+            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -96,7 +100,10 @@ impl Error {
     /// A failure inside the server, whose text stays in the log. A busy server (also a 5xx) is not
     /// one: it says so, and the device learns that it may retry.
     fn is_internal(&self) -> bool {
-        matches!(self, Error::Db(_) | Error::Storage(_) | Error::Internal(_))
+        matches!(
+            self,
+            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_)
+        )
     }
 
     /// The stable machine-readable code clients act on.
@@ -117,7 +124,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::ServerRestored { .. } => "server_restored",
             Error::Core(e) => e.code(),
-            Error::Db(_) | Error::Storage(_) | Error::Internal(_) => "internal",
+            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => "internal",
         }
     }
 }

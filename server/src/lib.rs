@@ -3,7 +3,8 @@
 //!
 //! Rooms by concern: `db` (connections, feed positions, reads per backend, backup), `auth` (passwords,
 //! tokens, principals, throttles), `sync` (push, feed, verify, checkpoints, documents, projection),
-//! `http` (the router's handlers, extractors, OpenAPI).
+//! `http` (the router's handlers, extractors, OpenAPI); `keys` is the server key, kept in a file outside the
+//! database.
 
 pub mod app;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod settings;
 pub mod sync;

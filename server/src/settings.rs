@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,10 @@ pub const DEFAULT_CONNECTIONS: ConnectionLimits = ConnectionLimits {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: String,
+    /// The server key file (`keys`), created with a new key if missing. None only where no default
+    /// can be right: on PostgreSQL every server process of the database needs the same file, so it
+    /// must be named.
+    pub key_file: Option<PathBuf>,
     pub max_connections: u32,
     pub cache_docs: usize,
     pub limits: Limits,
@@ -82,8 +87,10 @@ pub const DEFAULT_SYNC_QUEUE_WAIT: Duration = Duration::from_secs(30);
 
 impl Settings {
     pub fn new(database_url: impl Into<String>) -> Settings {
+        let database_url = database_url.into();
         Settings {
-            database_url: database_url.into(),
+            key_file: default_key_file(&database_url),
+            database_url,
             max_connections: 16,
             cache_docs: 2_000,
             limits: Limits::default(),
@@ -100,5 +107,35 @@ impl Settings {
             },
             connections: DEFAULT_CONNECTIONS,
         }
+    }
+}
+
+/// The key file a database has unless one is named: beside an SQLite file, with `.key` added to its
+/// name, so that the database and its key go together and `serve` runs with no option; none for
+/// PostgreSQL.
+pub fn default_key_file(database_url: &str) -> Option<PathBuf> {
+    crate::db::sqlite_file(database_url).map(|file| {
+        let mut name = file.into_os_string();
+        name.push(".key");
+        PathBuf::from(name)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqlite_database_keeps_its_key_beside_it() {
+        assert_eq!(
+            default_key_file("fieldsync.sqlite"),
+            Some(PathBuf::from("fieldsync.sqlite.key"))
+        );
+        assert_eq!(
+            default_key_file("sqlite:///var/lib/fs/db.sqlite?mode=rwc"),
+            Some(PathBuf::from("/var/lib/fs/db.sqlite.key"))
+        );
+        assert_eq!(default_key_file("postgres://fs@db/fs"), None);
+        assert_eq!(default_key_file("sqlite::memory:"), None);
     }
 }

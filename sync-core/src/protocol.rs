@@ -93,11 +93,16 @@ pub struct LoginRequest {
     pub device_name: String,
     /// The device this store was logged in as before, if any. If it is the user's and not revoked,
     /// the login gives it a new token and keeps its id, actor and checkpoint (so logging in again is
-    /// not mistaken for a restore); if the server has no such device (a restore of an older backup
-    /// lost it), the device gets its id, and so its actor, back, and can re-push the changes it made
-    /// under it. Otherwise a new device is registered.
+    /// not mistaken for a restore). If the server has no such device (a restore of an older backup
+    /// lost it), the device gets its id, and so its actor, back only if `device_secret` proves the
+    /// store owns it, and can then re-push the changes it made under it. Otherwise a new device is
+    /// registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_device_id: Option<Uuid>,
+    /// The secret the server gave `previous_device_id` at its last login
+    /// ([`LoginResponse::device_secret`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +120,10 @@ pub struct LoginResponse {
     #[serde(default)]
     pub territories: Vec<String>,
     pub protocol_version: u16,
+    /// The device's proof that it owns its id, for its later logins
+    /// ([`LoginRequest::device_secret`]): the one thing that gets it its id back when a restore of
+    /// the server's database lost the device. Keep it with the session, as secret as the token.
+    pub device_secret: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,8 +191,9 @@ pub enum PushStatus {
     /// The document was refused as a whole; nothing of it was stored. `reason` says why. The device
     /// keeps its edits and shows the reason.
     Rejected,
-    /// The device may no longer write this document (its scope shrank while it was offline). The changes
-    /// were stored for a manager to accept or reject, not applied.
+    /// The device may no longer write this document (its scope shrank while it was offline), or the
+    /// changes were made under a device id this device named as its own at login and could not
+    /// prove. The changes were stored for a manager to accept or reject, not applied.
     Quarantined,
 }
 

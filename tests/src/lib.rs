@@ -4,8 +4,10 @@
 //! `FIELDSYNC_TEST_POSTGRES_URL` (a database on a server where the user may create databases, e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own database, dropped afterwards.
 //! Without the variable the PostgreSQL variants say so and return; with it set and the server
-//! unreachable they fail.
+//! unreachable they fail. Every server of a test database, in this process or as its own, uses the
+//! database's one key file ([`TestDb::key_file`]), as the servers of one database must.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod proxy;
@@ -22,11 +24,14 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "correct horse battery";
 pub const POSTGRES_ENV: &str = "FIELDSYNC_TEST_POSTGRES_URL";
 
-/// A fresh, empty database for one test.
+/// A fresh, empty database for one test, and the server key file of its servers.
 pub struct TestDb {
     pub url: String,
+    /// The server key file: on SQLite where `serve` puts it by default, beside the database file;
+    /// for PostgreSQL in a directory of the test's own.
+    pub key_file: PathBuf,
     postgres: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
 impl TestDb {
@@ -37,9 +42,10 @@ impl TestDb {
             dir.path().join("fieldsync.sqlite").display()
         );
         TestDb {
+            key_file: fieldsync_server::settings::default_key_file(&url).expect("an SQLite file"),
             url,
             postgres: None,
-            _dir: Some(dir),
+            _dir: dir,
         }
     }
 
@@ -62,11 +68,21 @@ impl TestDb {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("{POSTGRES_ENV} must end with /DATABASE"),
         };
+        let dir = tempfile::tempdir().expect("temp dir");
         Some(TestDb {
             url,
+            key_file: dir.path().join("server.key"),
             postgres: Some((admin_url, name)),
-            _dir: None,
+            _dir: dir,
         })
+    }
+
+    /// The default settings of a server of this database.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            key_file: Some(self.key_file.clone()),
+            ..Settings::new(&self.url)
+        }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -180,7 +196,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: &TestDb) -> TestServer {
-        TestServer::start_with(Settings::new(&db.url)).await
+        TestServer::start_with(db.settings()).await
     }
 
     pub async fn start_with(settings: Settings) -> TestServer {
@@ -193,7 +209,7 @@ impl TestServer {
     pub async fn restart_at(db: &TestDb, url: &str) -> TestServer {
         let addr = url.strip_prefix("http://").expect("an http URL");
         let listener = TcpListener::bind(addr).await.expect("bind the old address");
-        TestServer::serve_on(Settings::new(&db.url), listener).await
+        TestServer::serve_on(db.settings(), listener).await
     }
 
     async fn serve_on(settings: Settings, listener: TcpListener) -> TestServer {
@@ -315,20 +331,25 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `program` (an integration test passes `env!("CARGO_BIN_EXE_e2e-server")`).
-    pub fn start(program: &str, database_url: &str) -> ServerProcess {
+    /// Starts `program` (an integration test passes `env!("CARGO_BIN_EXE_e2e-server")`) on the
+    /// database, with its key file, or without one to let the server use its default.
+    pub fn start(program: &str, database_url: &str, key_file: Option<&Path>) -> ServerProcess {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
         };
-        let child = std::process::Command::new(program)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-            ])
+        let mut command = std::process::Command::new(program);
+        command.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database_url,
+        ]);
+        if let Some(key_file) = key_file {
+            command.arg("--key-file").arg(key_file);
+        }
+        let child = command
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

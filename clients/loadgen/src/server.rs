@@ -82,14 +82,14 @@ impl Target {
         users: &[NewUser],
     ) -> anyhow::Result<Target> {
         let program = server_program()?;
-        let (url, dir) = match database_url {
-            Some(url) => (url, None),
-            None => {
-                let dir = tempfile::tempdir()?;
-                let path = dir.path().join("loadgen.sqlite");
-                (format!("sqlite://{}?mode=rwc", path.display()), Some(dir))
-            }
-        };
+        // The server key file, which every process of the database shares, and the SQLite file
+        // when no database is given.
+        let dir = tempfile::tempdir()?;
+        let key_file = dir.path().join("server.key");
+        let url = database_url.unwrap_or_else(|| {
+            let path = dir.path().join("loadgen.sqlite");
+            format!("sqlite://{}?mode=rwc", path.display())
+        });
         if processes == 0 {
             bail!("--processes must be at least 1");
         }
@@ -126,7 +126,7 @@ impl Target {
             cpus,
             children: Vec::new(),
             _caps: Vec::new(),
-            _dir: dir,
+            _dir: Some(dir),
         };
         for _ in 0..processes {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -135,6 +135,8 @@ impl Target {
             let child = Command::new(&program)
                 .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
                 .args(["--database-url", &url])
+                .arg("--key-file")
+                .arg(&key_file)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .spawn()

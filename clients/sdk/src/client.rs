@@ -118,23 +118,26 @@ impl Client {
         password: &str,
         device_name: &str,
     ) -> Result<LoginResponse, Error> {
-        self.login_again(email, password, device_name, None).await
+        self.login_again(email, password, device_name, None, None)
+            .await
     }
 
-    /// Logs in a store that was logged in before as `previous_device_id`
-    /// (see [`LoginRequest::previous_device_id`]).
+    /// Logs in a store that was logged in before as `previous_device_id`, with the secret the
+    /// server gave that device (see [`LoginRequest::previous_device_id`]).
     pub async fn login_again(
         &mut self,
         email: &str,
         password: &str,
         device_name: &str,
         previous_device_id: Option<Uuid>,
+        device_secret: Option<&str>,
     ) -> Result<LoginResponse, Error> {
         let body = LoginRequest {
             email: email.into(),
             password: password.into(),
             device_name: device_name.into(),
             previous_device_id,
+            device_secret: device_secret.map(str::to_string),
         };
         let response = self
             .http

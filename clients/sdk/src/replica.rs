@@ -49,6 +49,10 @@ pub struct Session {
     pub role: Role,
     #[serde(default)]
     pub territories: Vec<String>,
+    /// The device's proof that it owns `device_id`, sent back when the store logs in again; None
+    /// for a session stored by a version before device secrets, until its next login.
+    #[serde(default)]
+    pub device_secret: Option<String>,
 }
 
 /// A record as listed: its projected fields, without loading its document.
@@ -204,13 +208,18 @@ impl Replica {
         let email = email.trim().to_lowercase();
         let previous = self.session().await?;
         // The same store logging in again names its device, and keeps it (id, actor, checkpoint),
-        // also when a restore of the server lost it.
+        // also when a restore of the server lost it: its secret proves it is that device.
         let previous_device = previous
             .as_ref()
-            .filter(|p| p.server_url == client.base_url() && p.email == email)
-            .map(|p| p.device_id);
+            .filter(|p| p.server_url == client.base_url() && p.email == email);
         let login: LoginResponse = client
-            .login_again(&email, password, device_name, previous_device)
+            .login_again(
+                &email,
+                password,
+                device_name,
+                previous_device.map(|p| p.device_id),
+                previous_device.and_then(|p| p.device_secret.as_deref()),
+            )
             .await?;
         let session = Session {
             server_url: client.base_url().to_string(),
@@ -221,13 +230,27 @@ impl Replica {
             user_id: login.user_id,
             role: login.role,
             territories: login.territories,
+            device_secret: Some(login.device_secret),
         };
         let mut tx = self.pool.begin().await?;
         let same_account = previous
-            .is_some_and(|p| p.user_id == session.user_id && p.server_url == session.server_url);
-        if !same_account {
-            sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+            .as_ref()
+            .filter(|p| p.user_id == session.user_id && p.server_url == session.server_url);
+        match same_account {
+            None => {
+                sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+            }
+            // The server could not tell this store's device from a stranger's (a restore lost it,
+            // before the store had its secret) and registered a new one: what the store made
+            // under the old device's actor is still its own to hand in.
+            Some(p) if p.device_id != session.device_id => {
+                let mut former = former_actors(&mut tx).await?;
+                former.push(p.actor_id.clone());
+                let former = serde_json::to_string(&former).unwrap_or_default();
+                set_meta(&mut tx, "former_actors", &former).await?;
+            }
+            Some(_) => {}
         }
         set_meta(
             &mut tx,
@@ -270,6 +293,7 @@ impl Replica {
             user_id: login.user_id,
             role: login.role,
             territories: login.territories.clone(),
+            device_secret: Some(login.device_secret.clone()),
         };
         let mut conn = self.pool.acquire().await?;
         set_meta(
@@ -688,13 +712,21 @@ impl Replica {
             (cursor, get_meta(&mut conn, "reconcile").await?.is_some())
         };
         let mut checkpoint = self.checkpoint().await?;
-        let mut page = client
-            .pull(&PullRequest {
-                cursor,
-                limit: None,
-                checkpoint,
-            })
-            .await?;
+        let first = |cursor| PullRequest {
+            cursor,
+            limit: None,
+            checkpoint,
+        };
+        let resumed = cursor.is_some();
+        let mut page = match client.pull(&first(cursor)).await {
+            // A cursor the server does not take (issued under a key it no longer holds, or before
+            // cursors were authenticated): the feed starts over, and every record arrives again,
+            // which changes nothing the device holds. The new cursor is stored with the first page.
+            Err(e) if resumed && e.code() == Some("invalid_cursor") => {
+                client.pull(&first(None)).await?
+            }
+            page => page?,
+        };
         let mut pages = 0;
         loop {
             checkpoint = checkpoint.max(page.seq);
@@ -848,10 +880,20 @@ impl Replica {
     /// reconciliation.
     ///
     /// Changes made by other devices stay counted as the server's: the server takes a change only from
-    /// the device that made it (changes carry no signature), so each device re-pushes its own.
+    /// the device that made it (changes carry no signature), so each device re-pushes its own, and
+    /// those it made as a device the server no longer knows (which the server holds for a manager).
     async fn reconcile(&self, client: &Client) -> Result<usize, Error> {
         let actor = self.actor()?;
-        let own = actor.to_bytes().to_vec();
+        let mut own = vec![actor.to_bytes().to_vec()];
+        {
+            let mut conn = self.pool.acquire().await?;
+            own.extend(
+                former_actors(&mut conn)
+                    .await?
+                    .iter()
+                    .filter_map(|hex_actor| hex::decode(hex_actor).ok()),
+            );
+        }
         let verify = self.verify(client).await?;
         let differing: HashMap<Uuid, Vec<Hash>> = verify
             .differing
@@ -885,7 +927,10 @@ impl Replica {
             server_has.extend(
                 changes
                     .iter()
-                    .filter(|c| !c.actor_id().to_bytes().starts_with(&own))
+                    .filter(|c| {
+                        let actor = c.actor_id().to_bytes();
+                        !own.iter().any(|own| actor.starts_with(own))
+                    })
                     .map(|c| c.hash()),
             );
             rec.server_has = server_has;
@@ -910,6 +955,15 @@ impl Replica {
         *self.actor.write().expect("actor lock") = None;
         Ok(())
     }
+}
+
+/// The actors (hex) of the devices this store was before its current one, when the server gave it a
+/// new device in place of the one it named at login (see [`Replica::login`]).
+async fn former_actors(conn: &mut sqlx::SqliteConnection) -> Result<Vec<String>, Error> {
+    Ok(get_meta(conn, "former_actors")
+        .await?
+        .and_then(|f| serde_json::from_str(&f).ok())
+        .unwrap_or_default())
 }
 
 /// Keeps the highest feed position the server has told this device about, in the transaction that

@@ -1,4 +1,4 @@
-//! Passwords, device tokens and the authentication of every request.
+//! Passwords, device tokens, device secrets and the authentication of every request.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::auth::principal::Principal;
 use crate::db::entities::{device, user, user_territory};
 use crate::db::now_ms;
 use crate::error::Error;
+use crate::keys::{KeyRing, Purpose};
 
 /// Password hashes computed at once. Each argon2 hash holds 19 MiB and a core for tens of
 /// milliseconds, so a burst of logins (a team's devices, or a guesser spreading over many e-mails) waits
@@ -71,13 +72,42 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Registers a new device of `user_id` whose bearer token is `token` (only its hash is stored).
+const SECRET_PREFIX: &str = "fsd_";
+
+/// The secret of a device of a user: a tag under the server key over both ids, so it proves the
+/// device's ownership of its id without any row of the database, and only for that user. Prefixed
+/// like tokens, so that a leaked one is easy to spot.
+pub fn device_secret(keys: &KeyRing, device_id: Uuid, user_id: Uuid) -> String {
+    let tag = keys.tag(
+        Purpose::DeviceSecret,
+        &[device_id.as_bytes(), user_id.as_bytes()],
+    );
+    format!("{SECRET_PREFIX}{}", hex::encode(tag))
+}
+
+/// Whether `secret` is the secret of `device_id` of `user_id` under any of the server's keys.
+pub fn proves_device(keys: &KeyRing, device_id: Uuid, user_id: Uuid, secret: &str) -> bool {
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|tag| hex::decode(tag).ok())
+        .is_some_and(|tag| {
+            keys.verify(
+                Purpose::DeviceSecret,
+                &[device_id.as_bytes(), user_id.as_bytes()],
+                &tag,
+            )
+        })
+}
+
+/// Registers a new device of `user_id` whose bearer token is `token` (only its hash is stored);
+/// `claimed` is the device id its store named as its own and could not prove.
 pub async fn register_device(
     conn: &impl ConnectionTrait,
     device_id: Uuid,
     user_id: Uuid,
     name: String,
     token: &str,
+    claimed: Option<Uuid>,
 ) -> Result<(), Error> {
     device::ActiveModel {
         id: Set(device_id),
@@ -88,6 +118,7 @@ pub async fn register_device(
         last_seen_at: Set(None),
         revoked_at: Set(None),
         checkpoint: Set(0),
+        claimed_device_id: Set(claimed),
     }
     .insert(conn)
     .await?;
@@ -137,6 +168,7 @@ pub async fn authenticate(
         device_id: device.id,
         territories,
         checkpoint: device.checkpoint,
+        claimed_device: device.claimed_device_id,
     })
 }
 
@@ -178,6 +210,22 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 32);
+    }
+
+    #[test]
+    fn a_device_secret_proves_one_device_of_one_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyRing::open(&dir.path().join("server.key")).unwrap();
+        let (device, user) = (Uuid::now_v7(), Uuid::now_v7());
+        let secret = device_secret(&keys, device, user);
+        assert!(secret.starts_with("fsd_"));
+        assert!(proves_device(&keys, device, user, &secret));
+        assert!(!proves_device(&keys, Uuid::now_v7(), user, &secret));
+        assert!(!proves_device(&keys, device, Uuid::now_v7(), &secret));
+        assert!(!proves_device(&keys, device, user, &secret[4..]));
+        assert!(!proves_device(&keys, device, user, "fsd_zz"));
+        let other = KeyRing::open(&dir.path().join("other.key")).unwrap();
+        assert!(!proves_device(&other, device, user, &secret));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,9 @@ pub struct Principal {
     /// The feed position the server had recorded for this device when it authenticated the request
     /// (see `checkpoint`).
     pub checkpoint: i64,
+    /// The device id this device's store named as its own at login and could not prove
+    /// (`checkpoint::login_device`): what the device hands in under it waits for a manager.
+    pub claimed_device: Option<Uuid>,
 }
 
 impl Principal {
@@ -111,6 +114,7 @@ mod tests {
             device_id: Uuid::nil(),
             territories: vec![t1],
             checkpoint: 0,
+            claimed_device: None,
         };
         assert!(agent.can_access(Some(t1), Uuid::nil()));
         assert!(!agent.can_access(Some(t2), Uuid::nil()));
@@ -132,6 +136,7 @@ mod tests {
             device_id: Uuid::nil(),
             territories: vec![],
             checkpoint: 0,
+            claimed_device: None,
         };
         assert!(agent.can_see("product", None, Uuid::nil()));
         assert!(!agent.can_see("customer", None, Uuid::nil()));

@@ -1,12 +1,26 @@
 //! Users and territories: creating them from the command line and the demo seed.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use sync_core::Role;
 use uuid::Uuid;
 
 use crate::db::entities::{territory, user, user_territory};
 use crate::db::{now_ms, Db};
 use crate::error::Error;
+
+/// The most territories one user holds. Every feed statement names the user's territories, and a
+/// pull cursor names those a device holds (`feed::cursor`), so the bound keeps both within what
+/// SQLite and PostgreSQL take; no sales organisation gives one person more.
+pub const MAX_TERRITORIES_PER_USER: usize = 2_500;
+
+fn too_many_territories() -> Error {
+    Error::bad_request(
+        "too_many_territories",
+        format!("a user holds at most {MAX_TERRITORIES_PER_USER} territories"),
+    )
+}
 
 /// The id of the territory with this name, created if it does not exist.
 pub async fn ensure_territory(conn: &impl ConnectionTrait, name: &str) -> Result<Uuid, Error> {
@@ -49,6 +63,10 @@ pub async fn add_user(
             "invalid_email",
             format!("`{email}` is not an e-mail address"),
         ));
+    }
+    let distinct: std::collections::HashSet<&str> = territories.iter().map(|t| t.trim()).collect();
+    if distinct.len() > MAX_TERRITORIES_PER_USER {
+        return Err(too_many_territories());
     }
     if password.len() < 8 {
         return Err(Error::bad_request(
@@ -96,6 +114,19 @@ pub async fn add_user(
 /// Gives a user a territory (created as needed). Their devices receive its records on their next pull.
 pub async fn grant_territory(db: &Db, user_id: Uuid, name: &str) -> Result<(), Error> {
     let territory_id = ensure_territory(&db.conn, name).await?;
+    let held: Vec<Uuid> = user_territory::Entity::find()
+        .select_only()
+        .column(user_territory::Column::TerritoryId)
+        .filter(user_territory::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&db.conn)
+        .await?;
+    if held.contains(&territory_id) {
+        return Ok(());
+    }
+    if held.len() >= MAX_TERRITORIES_PER_USER {
+        return Err(too_many_territories());
+    }
     user_territory::Entity::insert(user_territory::ActiveModel {
         user_id: Set(user_id),
         territory_id: Set(territory_id),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use sea_orm::{ConnectionTrait, Database, Statement};
 
-use crate::db::{normalize_url, redact};
+use crate::db::{normalize_url, redact, sqlite_file};
 use crate::error::Error;
 
 /// Where a database URL points.
@@ -27,18 +27,13 @@ fn target(database_url: &str) -> Result<Target, Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Target::Postgres(url));
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or_default())
-        .filter(|p| !p.is_empty() && !p.starts_with(":memory:"))
-        .ok_or_else(|| {
-            Error::Storage(format!(
-                "cannot back up or restore {}: not an SQLite file or a PostgreSQL database",
-                redact(&url)
-            ))
-        })?;
-    Ok(Target::Sqlite(PathBuf::from(path)))
+    let path = sqlite_file(&url).ok_or_else(|| {
+        Error::Storage(format!(
+            "cannot back up or restore {}: not an SQLite file or a PostgreSQL database",
+            redact(&url)
+        ))
+    })?;
+    Ok(Target::Sqlite(path))
 }
 
 /// Writes a consistent copy of the database to `to`, which must not exist yet.

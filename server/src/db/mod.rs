@@ -42,6 +42,16 @@ pub fn normalize_url(url: &str) -> String {
     }
 }
 
+/// The file of an SQLite database URL (None for PostgreSQL and in-memory SQLite).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let url = normalize_url(url);
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|p| !p.is_empty() && !p.starts_with(":memory:"))
+        .map(std::path::PathBuf::from)
+}
+
 impl Db {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, Error> {

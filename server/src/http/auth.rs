@@ -1,4 +1,5 @@
-//! Login: a user's e-mail and password register a new device and return its token and actor.
+//! Login: a user's e-mail and password register a new device (or log in again the one the store
+//! names, see `checkpoint::login_device`) and return its token, actor and device secret.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,7 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
 use sync_core::Role;
 
-use crate::auth::credentials::{hashing, new_token, register_device, token_hash, verify_password};
+use crate::auth::credentials::{
+    device_secret, hashing, new_token, proves_device, register_device, token_hash, verify_password,
+};
 use crate::auth::users::find_by_email;
 use crate::db::entities::{device, territory, user_territory};
 use crate::db::now_ms;
@@ -137,8 +140,15 @@ async fn login(
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
     let token = new_token();
+    let proves = |previous| {
+        req.device_secret
+            .as_deref()
+            .is_some_and(|secret| proves_device(&state.keys, previous, user.id, secret))
+    };
     let device_id =
-        match checkpoint::login_device(&state.db.conn, user.id, req.previous_device_id).await? {
+        match checkpoint::login_device(&state.db.conn, user.id, req.previous_device_id, proves)
+            .await?
+        {
             LoginDevice::Again(device_id) => {
                 // A new token, and its lifetime counts from now; the old token stops working.
                 device::Entity::update_many()
@@ -151,10 +161,10 @@ async fn login(
                 tracing::info!(%device_id, user = %user.id, "device logged in again");
                 device_id
             }
-            LoginDevice::New(device_id) => {
-                register_device(&state.db.conn, device_id, user.id, device_name, &token).await?;
-                tracing::info!(%device_id, user = %user.id, "device registered");
-                device_id
+            LoginDevice::New { id, claimed } => {
+                register_device(&state.db.conn, id, user.id, device_name, &token, claimed).await?;
+                tracing::info!(device_id = %id, user = %user.id, ?claimed, "device registered");
+                id
             }
         };
     let territories = territory::Entity::find()
@@ -174,5 +184,6 @@ async fn login(
         user_id: user.id,
         role,
         protocol_version: PROTOCOL_VERSION,
+        device_secret: device_secret(&state.keys, device_id, user.id),
     }))
 }

@@ -1,11 +1,12 @@
-//! The quarantine: edits a device made offline to records it has since lost access to. A manager of
-//! the record's territory (or an admin) reviews each entry and accepts it (the changes are merged
-//! through the normal push path, checked against the manager's rights) or rejects it (kept, marked).
+//! The quarantine: edits a device made offline to records it has since lost access to, and changes a
+//! device handed in under a device id it could not prove was its own. A manager of the record's
+//! territory (or an admin) reviews each entry and accepts it (the changes are merged through the
+//! normal push path, checked against the manager's rights) or rejects it (kept, marked).
 
 use axum::extract::State;
 use axum::Json;
-use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::sea_query::{Alias, Cond, Expr, JoinType, Query};
+use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocPush, ErrorBody, PushRequest, PushStatus};
@@ -13,8 +14,8 @@ use sync_core::Role;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::db::entities::{document, user};
-use crate::db::{join_documents, BuildWith};
+use crate::db::entities::{device, document, user};
+use crate::db::BuildWith;
 use crate::error::Error;
 use crate::http::state::AppState;
 use crate::http::wire::PathParam;
@@ -59,7 +60,7 @@ fn require_manager(who: &Principal) -> Result<(), Error> {
 }
 
 async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<Vec<Entry>, Error> {
-    let (q, d) = (Alias::new("q"), Alias::new("d"));
+    let (q, d, ut) = (Alias::new("q"), Alias::new("d"), Alias::new("ut"));
     let mut stmt = Query::select()
         .columns(
             [
@@ -76,12 +77,33 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
             .map(|c| (q.clone(), Alias::new(c))),
         )
         .from_as(Alias::new("quarantine"), q.clone())
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new("documents"),
+            d.clone(),
+            Expr::col((d.clone(), Alias::new("id"))).equals((q.clone(), Alias::new("doc_id"))),
+        )
         .order_by((q.clone(), Alias::new("created_at")), sea_orm::Order::Asc)
         .to_owned();
-    join_documents(&mut stmt, "q", state.db.conn.get_database_backend());
     if !who.sees_all() {
-        stmt.and_where(
-            Expr::col((d, document::Column::TerritoryId)).is_in(who.territories.clone()),
+        // A record the server does not hold (its changes' author could not be proven) has no
+        // territory yet: its entry goes to the managers of the user who handed it in.
+        let theirs = Query::select()
+            .column((ut.clone(), Alias::new("user_id")))
+            .from_as(Alias::new("user_territories"), ut.clone())
+            .and_where(Expr::col((ut, Alias::new("territory_id"))).is_in(who.territories.clone()))
+            .to_owned();
+        stmt.cond_where(
+            Cond::any()
+                .add(
+                    Expr::col((d.clone(), document::Column::TerritoryId))
+                        .is_in(who.territories.clone()),
+                )
+                .add(
+                    Cond::all()
+                        .add(Expr::col((d, Alias::new("id"))).is_null())
+                        .add(Expr::col((q.clone(), Alias::new("user_id"))).in_subquery(theirs)),
+                ),
         );
     }
     if let Some(id) = id {
@@ -166,10 +188,19 @@ async fn accept(
         .await?
         .and_then(|u| Role::parse(&u.role))
         .unwrap_or(Role::Agent);
+    // Changes the device handed in under an id it could not prove are merged as that id's: the
+    // reviewer vouches for them.
+    let claimed_device: Option<Option<Uuid>> = device::Entity::find_by_id(entry.device_id)
+        .select_only()
+        .column(device::Column::ClaimedDeviceId)
+        .into_tuple()
+        .one(&state.db.conn)
+        .await?;
     let author = Author::Approved {
         field_role: author_role.min(who.role),
         rights: who.clone(),
         device_id: entry.device_id,
+        claimed_device: claimed_device.flatten(),
         entry: id,
     };
     let request = PushRequest {

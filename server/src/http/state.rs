@@ -14,6 +14,7 @@ use crate::auth::ratelimit::Limiter;
 use crate::db::Db;
 use crate::error::Error;
 use crate::http::admission::{BodyBudget, InFlight};
+use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::settings::{ConnectionLimits, Secret, Settings, ShutdownTimes};
 use crate::sync::engine::SyncEngine;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub sync: SyncEngine,
     /// How long a device token is valid after login; None for tokens that never expire.
     pub token_ttl: Option<Duration>,
+    /// The server key: device secrets at login, and pull cursors.
+    pub keys: Arc<KeyRing>,
     pub guards: Arc<Guards>,
     /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
     pub sync_slots: Arc<Semaphore>,
@@ -59,6 +62,13 @@ pub struct Guards {
 
 impl AppState {
     pub async fn new(settings: &Settings) -> Result<AppState, Error> {
+        let key_file = settings.key_file.as_deref().ok_or_else(|| {
+            Error::KeyFile(
+                "not named: a PostgreSQL database (or an in-memory one) needs --key-file, the same file for every server process on it"
+                    .into(),
+            )
+        })?;
+        let keys = Arc::new(KeyRing::open(key_file)?);
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
         crate::sync::upgrade::run_pending(&db).await?;
         let metrics = Arc::new(Metrics::new());
@@ -66,6 +76,7 @@ impl AppState {
             sync: SyncEngine::new(db.clone(), settings.cache_docs, settings.limits, &metrics),
             db,
             token_ttl: settings.token_ttl,
+            keys,
             guards: Arc::new(Guards {
                 login_accounts: Throttle::new("account", settings.login_account_rate),
                 login_addrs: Throttle::new("addr", settings.login_addr_rate),

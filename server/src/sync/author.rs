@@ -25,15 +25,18 @@ pub enum Author {
         purpose: &'static str,
     },
     /// A device's changes held in the quarantine, accepted by a reviewer: made by the device's
-    /// actor, merged within the reviewer's scope (an admin's is everything) but with no more field
-    /// rights than the device's user has, and the entry is marked accepted in the same transaction as
-    /// the write.
+    /// actor (or by the device it named as its own and could not prove: the reviewer vouches for
+    /// them now), merged within the reviewer's scope (an admin's is everything) but with no more
+    /// field rights than the device's user has, and the entry is marked accepted in the same
+    /// transaction as the write. A record new to the server belongs to the reviewer.
     Approved {
         /// The reviewer, whose scope decides where the changes may go.
         rights: Principal,
         /// The lesser of the reviewer's and the device user's roles: which fields they may write.
         field_role: Role,
         device_id: Uuid,
+        /// The device id the device named as its own at login and could not prove.
+        claimed_device: Option<Uuid>,
         entry: Uuid,
     },
 }
@@ -53,6 +56,7 @@ impl Author {
                 device_id: Uuid::nil(),
                 territories,
                 checkpoint: 0,
+                claimed_device: None,
             },
             actor: ActorId::from(Uuid::now_v7().as_bytes().as_slice()),
             purpose,
@@ -80,9 +84,27 @@ impl Author {
         match self {
             Author::Device(p) => actor.to_bytes().starts_with(p.actor_prefix()),
             Author::Server { actor: own, .. } => actor == own,
-            Author::Approved { device_id, .. } => {
-                actor.to_bytes().starts_with(device_id.as_bytes())
+            Author::Approved {
+                device_id,
+                claimed_device,
+                ..
+            } => {
+                let actor = actor.to_bytes();
+                actor.starts_with(device_id.as_bytes())
+                    || claimed_device.is_some_and(|c| actor.starts_with(c.as_bytes()))
             }
+        }
+    }
+
+    /// Whether a change new to the server carries the actor of the device the pushing device named
+    /// as its own at login and could not prove. Nothing shows the device made it, and nothing shows
+    /// it did not (a restore lost the proof): such changes wait for a manager.
+    pub fn claims(&self, actor: &ActorId) -> bool {
+        match self {
+            Author::Device(p) => p
+                .claimed_device
+                .is_some_and(|c| actor.to_bytes().starts_with(c.as_bytes())),
+            Author::Server { .. } | Author::Approved { .. } => false,
         }
     }
 

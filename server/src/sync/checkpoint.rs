@@ -72,8 +72,10 @@ pub async fn record_pull(db: &Db, who: &Principal, seq: i64) -> Result<(), Error
 /// Which device row a login uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginDevice {
-    /// A new row, with checkpoint 0.
-    New(Uuid),
+    /// A new row, with checkpoint 0. `claimed` is the device the store named as its own, which
+    /// the database does not know, when the store could not prove it: what it hands in under that
+    /// id waits for a manager.
+    New { id: Uuid, claimed: Option<Uuid> },
     /// The user's own device logging in again (say, its token expired): the same row with a new
     /// token, keeping its id, actor and checkpoint.
     Again(Uuid),
@@ -82,15 +84,22 @@ pub enum LoginDevice {
 /// The device a user logs in. A store that was logged in before names its previous device. If that
 /// device is the user's and not revoked, it logs in again: keeping its checkpoint, logging in again is
 /// never mistaken for a restore, and keeping its actor, it can still hand in its own changes should a
-/// restore have lost them. If the server has no such device, a restore lost it: the device gets its id
-/// back, for the same reason, and starts from 0, so its first sync notices the restore. A device of
-/// another user, or a revoked one, is never taken over.
+/// restore have lost them. The user's password and the device's row prove the store owns it. If the
+/// server has no such device, a restore lost it, and with it that proof: the device gets its id back,
+/// for the same reasons, only when `proves` accepts the device secret it sent, and starts from 0, so
+/// its first sync notices the restore. Device ids are no secret (they are the actors of the changes
+/// every colleague pulls), so without the secret it is registered anew, with the id it claimed
+/// noted: nobody takes over a device of another, one of another user, or a revoked one.
 pub async fn login_device(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     previous: Option<Uuid>,
+    proves: impl FnOnce(Uuid) -> bool,
 ) -> Result<LoginDevice, Error> {
-    let fresh = LoginDevice::New(Uuid::now_v7());
+    let fresh = LoginDevice::New {
+        id: Uuid::now_v7(),
+        claimed: None,
+    };
     let Some(previous) = previous.filter(|id| id.get_version_num() == 7) else {
         return Ok(fresh);
     };
@@ -104,9 +113,19 @@ pub async fn login_device(
     Ok(match row {
         Some((owner, None)) if owner == user_id => LoginDevice::Again(previous),
         Some(_) => fresh,
+        None if proves(previous) => {
+            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know proved its id: it gets it back");
+            LoginDevice::New {
+                id: previous,
+                claimed: None,
+            }
+        }
         None => {
-            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know logs in again: it gets its id back");
-            LoginDevice::New(previous)
+            tracing::warn!(device = %previous, user = %user_id, "a device this database does not know could not prove its id: it is registered anew, and what it hands in under that id waits for a manager");
+            LoginDevice::New {
+                id: Uuid::now_v7(),
+                claimed: Some(previous),
+            }
         }
     })
 }

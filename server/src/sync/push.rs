@@ -21,7 +21,6 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
-use sha2::{Digest, Sha256};
 use sync_core::protocol::{
     DocPush, DocResult, Hash, Limits, PushRequest, PushResponse, PushStatus, Reason,
 };
@@ -536,6 +535,22 @@ async fn merge_one<C: ConnectionTrait>(
         }
         return done(PushStatus::AlreadyKnown, None);
     }
+    let claimed = ctx.author.device().and_then(|p| p.claimed_device);
+    if let Some(claimed) = claimed.filter(|_| {
+        forged.is_some()
+            && new
+                .iter()
+                .all(|c| ctx.author.owns(c.actor_id()) || ctx.author.claims(c.actor_id()))
+    }) {
+        // Changes under the device id this device could not prove it owns: neither refused (they
+        // may be its own, which a restore left it no proof of) nor applied (they may be a
+        // colleague's, taken as its own), but held for a manager.
+        let why = quarantine::unproven_author(claimed);
+        extras
+            .quarantine
+            .push(QuarantineEntry::new(doc.id, kind.name, &new, why));
+        return done(PushStatus::Quarantined, None);
+    }
     if let Some(forged) = forged {
         let msg = format!(
             "change {} was made by actor {}, not by this device",
@@ -772,18 +787,12 @@ fn quarantine_or_refuse(
             missing: vec![],
         };
     }
-    let mut hashes: Vec<Hash> = new.iter().map(|c| Hash::from(c.hash())).collect();
-    hashes.sort_unstable();
-    let changes: Vec<serde_bytes::ByteBuf> = new
-        .iter()
-        .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
-        .collect();
-    extras.quarantine.push(QuarantineEntry {
-        doc_id: doc.id,
-        kind: stored_kind.to_string(),
-        changes_hash: Sha256::digest(hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()).to_vec(),
-        changes: sync_core::protocol::encode(&changes),
-    });
+    extras.quarantine.push(QuarantineEntry::new(
+        doc.id,
+        stored_kind,
+        new,
+        quarantine::LOST_ACCESS.into(),
+    ));
     DocResult {
         id: doc.id,
         status: PushStatus::Quarantined,

@@ -1,6 +1,7 @@
-//! Decisions on quarantine entries: the edits a device made offline to records it has since lost
-//! access to, which a manager accepts (merged through the push path as an approved author, see
-//! `author`) or rejects (kept, marked, never merged).
+//! Quarantine entries: the edits a device made offline to records it has since lost access to, and
+//! changes a device hands in under a device id it named as its own and could not prove; a manager
+//! accepts them (merged through the push path as an approved author, see `author`) or rejects them
+//! (kept, marked, never merged).
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
@@ -8,6 +9,14 @@ use uuid::Uuid;
 
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
+
+/// Why a device's edits of a record wait for a manager: it may no longer write the record.
+pub const LOST_ACCESS: &str = "the device lost access to this record while it held offline edits";
+
+/// Why changes made under the device id `claimed` wait for a manager.
+pub fn unproven_author(claimed: Uuid) -> String {
+    format!("the changes were made under device {claimed}, which the device handing them in named as its own at login but could not prove (a restore of the server lost that device): check with its user who made them")
+}
 
 /// Marks a pending entry `status` (`accepted` or `rejected`) by `reviewer`; refused as a conflict if
 /// another decision got there first.

@@ -15,6 +15,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
+use sha2::{Digest, Sha256};
 use sync_core::protocol::{Hash, Reason};
 use sync_core::record::{Listing, Projection};
 use sync_core::KindSchema;
@@ -357,7 +358,7 @@ pub async fn store_extras(
                 who.user_id.into(),
                 q.changes_hash.into(),
                 q.changes.into(),
-                "the device lost access to this record while it held offline edits".into(),
+                q.reason.into(),
                 "pending".into(),
                 now.into(),
             ])
@@ -477,6 +478,29 @@ pub struct QuarantineEntry {
     pub kind: String,
     pub changes_hash: Vec<u8>,
     pub changes: Vec<u8>,
+    /// Why the changes wait for a manager, shown with the entry.
+    pub reason: String,
+}
+
+impl QuarantineEntry {
+    /// The entry of a device's `changes` of a record of `kind`. It is keyed by a hash of the
+    /// changes' sorted hashes, so a device handing in the same changes again makes no second entry.
+    pub fn new(doc_id: Uuid, kind: &str, changes: &[Change], reason: String) -> QuarantineEntry {
+        let mut hashes: Vec<Hash> = changes.iter().map(|c| Hash::from(c.hash())).collect();
+        hashes.sort_unstable();
+        let raw: Vec<serde_bytes::ByteBuf> = changes
+            .iter()
+            .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect();
+        QuarantineEntry {
+            doc_id,
+            kind: kind.to_string(),
+            changes_hash: Sha256::digest(hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>())
+                .to_vec(),
+            changes: sync_core::protocol::encode(&raw),
+            reason,
+        }
+    }
 }
 
 /// One document row, locked with `lock` (inside a write transaction).

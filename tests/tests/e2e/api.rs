@@ -27,7 +27,7 @@ storage_test! {
     /// small body that would inflate past it is refused like a large one, and changes nothing.
     async fn compressed_bodies_are_read_and_inflation_is_bounded(db: TestDb) {
         let limits = Limits { max_message_bytes: 64 * 1024, ..Limits::default() };
-        let server = TestServer::start_with(Settings { limits, ..Settings::new(&db.url) }).await;
+        let server = TestServer::start_with(Settings { limits, ..db.settings() }).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let anna = server.device("anna@x.test").await;
         let http = reqwest::Client::new();
@@ -79,7 +79,7 @@ storage_test! {
 storage_test! {
     async fn bad_bodies_are_refused_with_a_code_and_change_nothing(db: TestDb) {
         let limits = Limits { max_message_bytes: 64 * 1024, ..Limits::default() };
-        let server = TestServer::start_with(Settings { limits, ..Settings::new(&db.url) }).await;
+        let server = TestServer::start_with(Settings { limits, ..db.settings() }).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
         let http = reqwest::Client::new();

@@ -126,9 +126,10 @@ storage_test! {
         let changes: Vec<ByteBuf> = sync_core::protocol::decode(&raw, &Default::default()).unwrap();
         let north = fieldsync_server::auth::users::ensure_territory(conn, "North").await.unwrap();
         let late = Author::Approved {
-            rights: Principal { user_id: maria_id, role: Role::Manager, device_id: Uuid::nil(), territories: vec![north], checkpoint: 0 },
+            rights: Principal { user_id: maria_id, role: Role::Manager, device_id: Uuid::nil(), territories: vec![north], checkpoint: 0, claimed_device: None },
             field_role: Role::Agent,
             device_id: anna.login.device_id,
+            claimed_device: None,
             entry,
         };
         let chunks_before = server.count("doc_chunks").await;

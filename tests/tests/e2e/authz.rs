@@ -1,6 +1,7 @@
 //! The authorisation matrix: every endpoint times every kind of caller (admin, manager, agent, a revoked
-//! device, no token, an expired token) times in-scope and out-of-scope data, all from the one table
-//! [`MATRIX`]. The test fails when the router's OpenAPI document has an operation the table lacks, so
+//! device, no token, an expired token) times in-scope and out-of-scope data, and for the pull and the
+//! login the ways a caller might borrow what is not theirs (a forged cursor, another device's cursor,
+//! a device a restore lost), all from the one table [`MATRIX`]. The test fails when the router's OpenAPI document has an operation the table lacks, so
 //! a new endpoint cannot be forgotten. Then injection attempts through every path id and query
 //! parameter: each is a clean 4xx and changes nothing.
 
@@ -34,12 +35,19 @@ const CALLERS: [Caller; 6] = [
     Caller::Expired,
 ];
 
-/// Which data a call aims at: none, data of the caller's scope (North), or outside it (South).
+/// Which data a call aims at: none, data of the caller's scope (North), or outside it (South); or
+/// what a caller borrows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     None,
     In,
     Out,
+    /// A pull cursor the caller wrote: an eviction of everything it may not see.
+    ForgedCursor,
+    /// A genuine pull cursor the server issued to another device.
+    ForeignCursor,
+    /// A colleague's device that a restore lost: logging in as it, or pushing under its actor.
+    LostDevice,
 }
 
 /// What a call must get.
@@ -74,6 +82,10 @@ const fn row(method: &'static str, path: &'static str, target: Target, expect: [
 }
 
 const PUBLIC: [Expect; 6] = [A, A, A, A, A, A];
+/// Served to everyone, and never with the target.
+const PUBLIC_HIDDEN: [Expect; 6] = [H, H, H, H, H, H];
+/// Refused as a bad request to every device that is let in at all.
+const BAD_REQUEST: [Expect; 6] = [D(400), D(400), D(400), D(401), D(401), D(401)];
 /// Any device token is refused; no token is unauthenticated.
 const SCRAPE_ONLY: [Expect; 6] = [D(403), D(403), D(403), D(403), D(401), D(403)];
 
@@ -84,8 +96,10 @@ const MATRIX: &[Row] = &[
     row("GET", "/readyz", Target::None, PUBLIC),
     row("GET", "/healthz", Target::None, PUBLIC),
     row("GET", "/openapi.json", Target::None, PUBLIC),
-    // Login needs no token: whatever the caller holds, right credentials log in.
+    // Login needs no token: whatever the caller holds, right credentials log in. Naming a
+    // colleague's device that a restore lost, even with its secret, gives a device of one's own.
     row("POST", "/v1/auth/login", Target::None, PUBLIC),
+    row("POST", "/v1/auth/login", Target::LostDevice, PUBLIC_HIDDEN),
     row("GET", "/metrics", Target::None, SCRAPE_ONLY),
     // The device list is always the caller's own: another user's device never shows, even to an admin.
     row(
@@ -160,6 +174,13 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, H, H, D(401), D(401), D(401)],
     ),
+    // A new record made under the actor of a colleague's device that a restore lost.
+    row(
+        "POST",
+        "/v1/sync/push",
+        Target::LostDevice,
+        [H, H, H, D(401), D(401), D(401)],
+    ),
     row(
         "GET",
         "/v1/sync/pull",
@@ -184,6 +205,12 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, H, H, D(401), D(401), D(401)],
     ),
+    // Cursors are the server's, for one device: a forged one, or another device's, is refused
+    // (`invalid_cursor`) even to an admin.
+    row("GET", "/v1/sync/pull", Target::ForgedCursor, BAD_REQUEST),
+    row("GET", "/v1/sync/pull", Target::ForeignCursor, BAD_REQUEST),
+    row("POST", "/v1/sync/pull", Target::ForgedCursor, BAD_REQUEST),
+    row("POST", "/v1/sync/pull", Target::ForeignCursor, BAD_REQUEST),
     row(
         "POST",
         "/v1/sync/verify",
@@ -217,6 +244,13 @@ struct Fixture {
     south_doc: Uuid,
     north_entry: Uuid,
     south_entry: Uuid,
+    /// A genuine cursor the server issued to Carla's device.
+    foreign_cursor: Vec<u8>,
+    /// A cursor no server issued: an eviction of everything the caller may not see.
+    forged_cursor: Vec<u8>,
+    /// A device of Anna's that a restore lost, and its secret.
+    lost_device: Uuid,
+    lost_secret: String,
 }
 
 impl Fixture {
@@ -307,6 +341,29 @@ impl Fixture {
                 .unwrap()
         };
         let (north_entry, south_entry) = (entry_of(north_doc), entry_of(south_doc));
+        let foreign_cursor = carla
+            .client
+            .pull(&protocol::PullRequest::default())
+            .await
+            .unwrap()
+            .cursor
+            .to_vec();
+        let north = fieldsync_server::auth::users::ensure_territory(&server.state.db.conn, "North")
+            .await
+            .unwrap();
+        let forged_cursor = rmp_serde::to_vec(&(
+            0i64,
+            Some(vec![north]),
+            None::<()>,
+            Some((Vec::<Uuid>::new(), true, 0i64, None::<Uuid>)),
+            false,
+        ))
+        .unwrap();
+        let lost = server.device("anna@x.test").await.login;
+        devices::Entity::delete_by_id(lost.device_id)
+            .exec(&server.state.db.conn)
+            .await
+            .unwrap();
         Fixture {
             server,
             http,
@@ -321,6 +378,10 @@ impl Fixture {
             south_doc,
             north_entry,
             south_entry,
+            foreign_cursor,
+            forged_cursor,
+            lost_device: lost.device_id,
+            lost_secret: lost.device_secret,
         }
     }
 
@@ -370,10 +431,46 @@ impl Fixture {
         let doc = self.target_doc(row.target);
         // A new record of the caller's own making, in the target's territory, for push.
         let mut pushed = None;
+        let cursor = match row.target {
+            Target::ForgedCursor => Some(&self.forged_cursor),
+            Target::ForeignCursor => Some(&self.foreign_cursor),
+            _ => None,
+        };
         request = match (row.method, row.path) {
+            ("POST", "/v1/auth/login") if row.target == Target::LostDevice => {
+                request.json(&serde_json::json!({
+                    "email": "login@x.test", "password": PASSWORD, "device_name": "matrix",
+                    "previous_device_id": self.lost_device, "device_secret": self.lost_secret,
+                }))
+            }
             ("POST", "/v1/auth/login") => request.json(&serde_json::json!({
                 "email": "login@x.test", "password": PASSWORD, "device_name": "matrix"
             })),
+            ("POST", "/v1/sync/push") if row.target == Target::LostDevice => {
+                let actor = automerge::ActorId::from(self.lost_device.as_bytes().as_slice());
+                let kind = sync_core::kinds::get("customer").unwrap();
+                let mut doc =
+                    sync_core::record::create(kind, actor, &customer("Lost", "North")).unwrap();
+                let id = Uuid::now_v7();
+                pushed = Some(id);
+                let changes = doc
+                    .get_changes(&[])
+                    .iter()
+                    .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect();
+                let docs = vec![protocol::DocPush {
+                    id,
+                    kind: "customer".into(),
+                    base_heads: vec![],
+                    changes,
+                }];
+                request
+                    .header("content-type", CONTENT_TYPE)
+                    .body(protocol::encode(&PushRequest {
+                        docs,
+                        checkpoint: 0,
+                    }))
+            }
             ("POST", "/v1/sync/push") => {
                 let author = device.unwrap_or(&self.agent);
                 let territory = if row.target == Target::Out {
@@ -396,11 +493,17 @@ impl Fixture {
                         checkpoint: 0,
                     }))
             }
-            ("GET", "/v1/sync/pull") => request
-                .query(&[("limit", "5000")])
-                .header("accept", "application/json"),
+            ("GET", "/v1/sync/pull") => {
+                let mut query = vec![("limit", "5000".to_string())];
+                if let Some(cursor) = cursor {
+                    use base64::Engine;
+                    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor);
+                    query.push(("cursor", cursor));
+                }
+                request.query(&query).header("accept", "application/json")
+            }
             ("POST", "/v1/sync/pull") => request
-                .json(&serde_json::json!({"limit": 5000}))
+                .json(&serde_json::json!({"limit": 5000, "cursor": cursor}))
                 .header("accept", "application/json"),
             ("POST", "/v1/sync/verify") => request
                 .json(&serde_json::json!({"mode": "docs", "docs": [{"id": doc, "heads": []}]}))
@@ -421,6 +524,11 @@ impl Fixture {
             return D(status);
         }
         let seen = match (row.method, row.path) {
+            ("POST", "/v1/auth/login") => {
+                let login: serde_json::Value = response.json().await.unwrap();
+                login["device_id"] == self.lost_device.to_string()
+                    || row.target != Target::LostDevice
+            }
             ("GET", "/v1/devices") => {
                 let list: serde_json::Value = response.json().await.unwrap();
                 let wanted = if row.target == Target::In {
@@ -517,7 +625,10 @@ fn the_matrix_covers_every_documented_endpoint() {
         "matrix rows for endpoints that do not exist: {stale:?}"
     );
     // Endpoints that touch data are checked against both in-scope and out-of-scope data.
-    for r in MATRIX.iter().filter(|r| r.target != Target::None) {
+    for r in MATRIX
+        .iter()
+        .filter(|r| matches!(r.target, Target::In | Target::Out))
+    {
         let other = if r.target == Target::In {
             Target::Out
         } else {

@@ -10,7 +10,8 @@ use std::path::Path;
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer, PASSWORD};
 use fieldsync_sdk::{Client, Replica, SyncReport};
 use fieldsync_server::sync::checkpoint;
-use sync_core::protocol::{Hash, PullRequest, PushRequest, PushStatus};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, Hash, PullRequest, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -277,7 +278,8 @@ storage_test! {
         assert_eq!(recorded, fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap());
 
         // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
-        // and only the new token works. A store naming another user's device gets one of its own.
+        // and only the new token works. A store naming another user's device gets one of its own,
+        // even with that device's secret.
         let relogin = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "again").await.unwrap();
         assert_eq!(relogin.device_id, anna.login.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, relogin.device_id).await.unwrap(), recorded);
@@ -287,12 +289,169 @@ storage_test! {
         anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
         assert!(!anna.replica.sync(&client).await.unwrap().restored);
         let mut ben = Client::new(&server.url);
-        let other = ben.login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id)).await.unwrap();
+        let other = ben
+            .login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id), relogin.device_secret.as_deref())
+            .await
+            .unwrap();
         assert_ne!(other.device_id, relogin.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, other.device_id).await.unwrap(), 0);
         let replica = Replica::in_memory().await.unwrap();
         replica.adopt(&server.url, "ben@x.test", &other).await.unwrap();
         assert!(!replica.sync(&ben).await.unwrap().restored);
+    }
+}
+
+/// The quarantine entries a manager's token lists.
+async fn quarantine(server: &TestServer, token: &str) -> Vec<serde_json::Value> {
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/quarantine", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.as_array().unwrap().clone()
+}
+
+/// The owner the server recorded for a record.
+async fn owner(server: &TestServer, id: Uuid) -> Uuid {
+    use sea_orm::EntityTrait;
+    fieldsync_server::db::entities::document::Entity::find_by_id(id)
+        .one(&server.state.db.conn)
+        .await
+        .unwrap()
+        .expect("a stored record")
+        .owner_id
+}
+
+storage_test! {
+    async fn a_colleague_cannot_take_over_a_device_a_restore_lost(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let ben_id = server.user("ben@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let mut ben = server.device("ben@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        ben.sync().await;
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        // Anna's device is registered after the backup: the restore loses it, and her record.
+        let anna_dir = tempfile::tempdir().unwrap();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", anna_dir.path()).await;
+        let record = anna.replica.create("customer", &customer("Anna's", "North")).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        // Ben reads Anna's device id off the record's changes, as every colleague can.
+        let all = ben.replica.doc(record).await.unwrap().get_changes(&[]).to_vec();
+        assert_eq!(&all[0].actor_id().to_bytes()[..16], anna.login.device_id.as_bytes());
+        let changes: Vec<ByteBuf> = all.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+        assert!(server.heads(record).await.is_empty());
+
+        // Ben names Anna's device at login, without a secret, with his own device's, or with a
+        // made-up one: each time he gets a device of his own.
+        let mut taker = Client::new(&server.url);
+        for secret in [None, Some(ben.login.device_secret.as_str()), Some("fsd_00")] {
+            let took = taker.login_again("ben@x.test", PASSWORD, "taker", Some(anna.login.device_id), secret).await.unwrap();
+            assert_ne!(took.device_id, anna.login.device_id, "Ben took over Anna's device");
+        }
+        // What he pushes under Anna's actor is not applied (he would become the record's owner) but
+        // held for a manager, since he claimed her device.
+        let push = PushRequest {
+            docs: vec![DocPush { id: record, kind: "customer".into(), base_heads: vec![], changes }],
+            checkpoint: 0,
+        };
+        let pushed = taker.push(&push).await.unwrap();
+        assert_eq!(pushed.results[0].status, PushStatus::Quarantined, "{pushed:?}");
+        assert!(server.heads(record).await.is_empty());
+        let held = quarantine(&server, &maria.login.token).await;
+        assert_eq!(held.len(), 1, "the manager of Ben's territory sees it: {held:?}");
+        assert_eq!(held[0]["user_id"], ben_id.to_string());
+        assert!(held[0]["reason"].as_str().unwrap().contains(&anna.login.device_id.to_string()), "{held:?}");
+
+        // Anna's store logs in again with its secret: her device gets its id, and so its actor,
+        // back, hands in what the restore lost, and keeps editing.
+        anna.replica.login(&server.url, "anna@x.test", PASSWORD, "anna again").await.unwrap();
+        assert_eq!(anna.replica.session().await.unwrap().unwrap().device_id, anna.login.device_id);
+        anna.client = anna.replica.client().await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.restored && report.rejected.is_empty(), "{report:?}");
+        assert_eq!(report.repushed_docs, 1);
+        anna.replica.update(record, &[("phone", "+49 2".into())]).await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "Anna's own edit is taken: {report:?}");
+        assert_eq!(server.heads(record).await, anna.replica.heads(record).await);
+        assert_eq!(owner(&server, record).await, anna_id);
+    }
+}
+
+storage_test! {
+    async fn a_device_without_a_secret_gets_a_new_id_and_what_it_lost_waits_for_a_manager(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let maria_id = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("carl@x.test", Role::Manager, &["South"]).await;
+        let backup_file = dir.path().join("fieldsync.backup");
+        backup(&db, &backup_file).await;
+        let anna_dir = tempfile::tempdir().unwrap();
+        let mut anna = Device::login_durable(&server.url, "anna@x.test", anna_dir.path()).await;
+        let record = anna.replica.create("customer", &customer("Anna's", "North")).await.unwrap();
+        anna.sync().await;
+        // Her store was written by an app from before device secrets: its session holds none.
+        let store = sea_orm::Database::connect(format!("sqlite://{}", anna_dir.path().join("device.sqlite").display())).await.unwrap();
+        sea_orm::ConnectionTrait::execute_unprepared(&store, "UPDATE meta SET value = json_remove(value, '$.device_secret') WHERE key = 'session'").await.unwrap();
+        store.close().await.unwrap();
+        assert_eq!(anna.replica.session().await.unwrap().unwrap().device_secret, None);
+
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+
+        // Nothing proves the store was that device any more: it gets a new one, and hands in what
+        // the restore lost, made under the old one, for a manager to judge.
+        let session = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "anna again").await.unwrap();
+        assert_ne!(session.device_id, anna.login.device_id);
+        assert!(session.device_secret.is_some(), "the new device has its secret");
+        anna.client = anna.replica.client().await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.restored && report.rejected.is_empty(), "{report:?}");
+        assert_eq!((report.repushed_docs, report.quarantined.clone()), (1, vec![record]));
+        assert!(server.heads(record).await.is_empty(), "nothing applied");
+
+        let maria = server.device("maria@x.test").await;
+        let carl = server.device("carl@x.test").await;
+        assert!(quarantine(&server, &carl.login.token).await.is_empty(), "only the managers of Anna's territories see it");
+        let held = quarantine(&server, &maria.login.token).await;
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!((held[0]["doc_id"].clone(), held[0]["user_id"].clone()), (record.to_string().into(), anna_id.to_string().into()));
+        assert!(held[0]["reason"].as_str().unwrap().contains(&anna.login.device_id.to_string()), "{held:?}");
+        let accepted = reqwest::Client::new()
+            .post(format!("{}/v1/quarantine/{}/accept", server.url, held[0]["id"].as_str().unwrap()))
+            .bearer_auth(&maria.login.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status().as_u16(), 200, "{}", accepted.text().await.unwrap());
+        assert_eq!(server.heads(record).await, anna.replica.heads(record).await, "Anna's changes, under her old actor");
+        assert_eq!(owner(&server, record).await, maria_id, "the record belongs to whoever vouched for it");
+
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty() && report.quarantined.is_empty(), "{report:?}");
+        anna.replica.update(record, &[("phone", "+49 3".into())]).await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty() && report.quarantined.is_empty(), "her new device's edits are hers: {report:?}");
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 0);
+        assert!(anna.replica.verify(&anna.client).await.unwrap().in_sync);
+        assert_eq!(server.heads(record).await, anna.replica.heads(record).await);
     }
 }
 

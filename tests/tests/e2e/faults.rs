@@ -14,7 +14,6 @@ use std::time::Duration;
 use fieldsync_e2e::proxy::{Fault, FaultProxy};
 use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb, TestServer};
 use fieldsync_sdk::{Client, RetryPolicy};
-use fieldsync_server::Settings;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use sync_core::protocol::{DocPush, Hash, PushRequest, PushStatus};
 use sync_core::{Role, Value};
@@ -227,7 +226,7 @@ storage_test! {
         let program = env!("CARGO_BIN_EXE_e2e-server");
         // An in-process server for setup and for reading the database; devices talk to the process.
         let inspect = TestServer::start(&db).await;
-        let mut process = ServerProcess::start(program, &db.url);
+        let mut process = ServerProcess::start(program, &db.url, Some(&db.key_file));
         process.ready().await;
         let fleet = fleet(&inspect, &process.url).await;
         let kills = rounds(4);
@@ -236,7 +235,7 @@ storage_test! {
             let acked_before = fleet.ledger.acked.lock().unwrap().clone();
             // Dropping a ServerProcess sends SIGKILL: no graceful shutdown, transactions cut anywhere.
             drop(process);
-            process = ServerProcess::start(program, &db.url);
+            process = ServerProcess::start(program, &db.url, Some(&db.key_file));
             process.ready().await;
             check_acked(&inspect, &acked_before).await;
             fleet.url.send_replace(process.url.clone());
@@ -311,7 +310,7 @@ fn noise(chars: usize) -> String {
 
 storage_test! {
     async fn document_bombs_are_refused_and_others_keep_syncing(db: TestDb) {
-        let mut settings = Settings::new(&db.url);
+        let mut settings = db.settings();
         // Small caps keep the test quick; the defaults are checked against real records in
         // sync-core's fuzz tests.
         settings.limits.max_doc_bytes = 16 << 10;

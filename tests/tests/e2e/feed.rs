@@ -414,8 +414,8 @@ async fn two_server_processes_on_one_postgres_serve_devices_correctly() {
     setup.user("ben@x.test", Role::Agent, &["North"]).await;
     let program = env!("CARGO_BIN_EXE_e2e-server");
     let (a, b) = (
-        ServerProcess::start(program, &db.url),
-        ServerProcess::start(program, &db.url),
+        ServerProcess::start(program, &db.url, Some(&db.key_file)),
+        ServerProcess::start(program, &db.url, Some(&db.key_file)),
     );
     a.ready().await;
     b.ready().await;

@@ -10,7 +10,6 @@ use fieldsync_loadgen::server::{Account, Target};
 use fieldsync_loadgen::soak::{SoakConfig, SoakReport};
 use fieldsync_loadgen::{fleet, soak};
 use fieldsync_server::auth::ratelimit::Rate;
-use fieldsync_server::Settings;
 use sync_core::Role;
 
 /// Agents with a territory each on the test server, as the load generator's accounts.
@@ -101,7 +100,7 @@ storage_test! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_throttled_soak_waits_and_loses_nothing() {
     let db = TestDb::sqlite().await;
-    let mut settings = Settings::new(&db.url);
+    let mut settings = db.settings();
     // Two sync calls per second per device, with a small burst: devices that sync every 0.2-1.5 s
     // (a push and a pull each) run into it.
     settings.device_sync_rate = Rate::new(4, Duration::from_secs(2));

@@ -13,6 +13,7 @@ mod faults;
 mod feed;
 mod fuzz;
 mod hostile_changes;
+mod keys;
 mod loadgen;
 mod merge;
 mod migrations;

@@ -91,7 +91,7 @@ async fn readiness_turns_false_while_draining() {
             drain: Duration::from_secs(600),
             grace: Duration::from_secs(1),
         },
-        ..Settings::new(&db.url)
+        ..db.settings()
     };
     let state = AppState::new(&settings).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -153,10 +153,10 @@ storage_test! {
     /// is acknowledged, is durable, and the process exits cleanly.
     async fn a_push_in_flight_at_sigterm_completes_and_is_durable(db: TestDb) {
         {
-            let state = AppState::new(&Settings::new(&db.url)).await.unwrap();
+            let state = AppState::new(&db.settings()).await.unwrap();
             fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, PASSWORD, &["North".into()]).await.unwrap();
         }
-        let mut process = ServerProcess::start(env!("CARGO_BIN_EXE_e2e-server"), &db.url);
+        let mut process = ServerProcess::start(env!("CARGO_BIN_EXE_e2e-server"), &db.url, Some(&db.key_file));
         process.ready().await;
         let anna = Device::login(&process.url, "anna@x.test").await;
         let id = anna.replica.create("customer", &customer("Acme", "North")).await.unwrap();
@@ -183,7 +183,7 @@ storage_test! {
         assert_eq!(response.results[0].status, PushStatus::Applied);
         assert!(process.wait().success(), "the server exits cleanly after draining");
 
-        let state = AppState::new(&Settings::new(&db.url)).await.unwrap();
+        let state = AppState::new(&db.settings()).await.unwrap();
         let stored = fieldsync_server::db::entities::document::Entity::find_by_id(id).one(&state.db.conn).await.unwrap();
         assert!(stored.is_some(), "the acknowledged push is durable");
     }
@@ -194,7 +194,7 @@ storage_test! {
     /// body read and then waits for the slot, without an answer; a call without a token is answered
     /// at once; once the slot is free the waiting push goes through.
     async fn sync_calls_wait_for_a_slot_once_their_bodies_are_in(db: TestDb) {
-        let server = TestServer::start_with(Settings { sync_in_flight: 1, ..Settings::new(&db.url) }).await;
+        let server = TestServer::start_with(Settings { sync_in_flight: 1, ..db.settings() }).await;
         server.user("ben@x.test", Role::Agent, &["North"]).await;
         let device = server.device("ben@x.test").await;
         device.replica.create("customer", &customer("Bolt", "North")).await.unwrap();
@@ -224,7 +224,7 @@ storage_test! {
     /// A call that waits longer than the queue wait for a slot is answered `503 server_busy` with a
     /// `Retry-After` and changes nothing; the SDK waits that long and its sync then goes through.
     async fn a_sync_call_that_waits_too_long_for_a_slot_is_told_when_to_come_back(db: TestDb) {
-        let settings = Settings { sync_in_flight: 1, sync_queue_wait: Duration::from_secs(1), ..Settings::new(&db.url) };
+        let settings = Settings { sync_in_flight: 1, sync_queue_wait: Duration::from_secs(1), ..db.settings() };
         let server = TestServer::start_with(settings).await;
         server.user("ben@x.test", Role::Agent, &["North"]).await;
         let mut ben = server.device("ben@x.test").await;
@@ -271,7 +271,7 @@ fn sample(text: &str, series: &str) -> f64 {
 
 storage_test! {
     async fn metrics_count_sync_and_only_the_scrape_token_reads_them(db: TestDb) {
-        let settings = Settings { metrics_token: Some(Secret(SCRAPE_TOKEN.into())), ..Settings::new(&db.url) };
+        let settings = Settings { metrics_token: Some(Secret(SCRAPE_TOKEN.into())), ..db.settings() };
         let server = TestServer::start_with(settings).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("root@x.test", Role::Admin, &[]).await;
@@ -355,7 +355,7 @@ storage_test! {
         assert_eq!(listed.len(), 3, "expired devices stay listed");
 
         // A server configured without expiry accepts the old token.
-        let forever = TestServer::start_with(Settings { token_ttl: None, ..Settings::new(&db.url) }).await;
+        let forever = TestServer::start_with(Settings { token_ttl: None, ..db.settings() }).await;
         let response = http.get(format!("{}/v1/devices", forever.url)).bearer_auth(&old.login.token).send().await.unwrap();
         assert_eq!(response.status(), 200);
         // Logging in again gives a working token.
@@ -369,7 +369,7 @@ storage_test! {
         let settings = Settings {
             login_account_rate: Rate::new(3, Duration::from_secs(3600)),
             login_addr_rate: Rate::new(5, Duration::from_secs(3600)),
-            ..Settings::new(&db.url)
+            ..db.settings()
         };
         let server = TestServer::start_with(settings).await;
         for who in ["anna", "ben", "carla", "dora"] {
@@ -408,7 +408,7 @@ storage_test! {
     async fn failed_logins_are_counted_across_server_processes(db: TestDb) {
         let settings = || Settings {
             login_account_rate: Rate::new(4, Duration::from_secs(3600)),
-            ..Settings::new(&db.url)
+            ..db.settings()
         };
         let (one, two) = (TestServer::start_with(settings()).await, TestServer::start_with(settings()).await);
         one.user("anna@x.test", Role::Agent, &["North"]).await;
@@ -448,7 +448,7 @@ storage_test! {
 
 storage_test! {
     async fn sync_is_limited_per_device_with_retry_after(db: TestDb) {
-        let settings = Settings { device_sync_rate: Rate::new(3, Duration::from_secs(60)), ..Settings::new(&db.url) };
+        let settings = Settings { device_sync_rate: Rate::new(3, Duration::from_secs(60)), ..db.settings() };
         let server = TestServer::start_with(settings).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let anna = server.device("anna@x.test").await;

@@ -80,7 +80,7 @@ async fn user_add_creates_the_database_and_the_user_can_log_in() {
         String::from_utf8_lossy(&revoked.stderr)
     );
 
-    let server = ServerProcess::start(PROGRAM, path);
+    let server = ServerProcess::start(PROGRAM, path, None);
     server.ready().await;
     let mut anna = Device::login(&server.url, "anna@x.test").await;
     anna.replica

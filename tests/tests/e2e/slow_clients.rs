@@ -95,7 +95,7 @@ storage_test! {
             sync_in_flight: 4,
             sync_queue_wait: Duration::from_secs(2),
             metrics_token: Some(Secret(SCRAPE_TOKEN.into())),
-            ..Settings::new(&db.url)
+            ..db.settings()
         };
         let server = TestServer::start_with(settings).await;
         server.user("mallory@x.test", Role::Agent, &["North"]).await;
@@ -152,7 +152,7 @@ fn with_connections(db: &TestDb, max: usize) -> Settings {
             header_timeout: Duration::from_secs(1),
             write_timeout: Duration::from_secs(3),
         },
-        ..Settings::new(&db.url)
+        ..db.settings()
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     /// The highest feed position the server has told this device about (see `checkpoint.rs`).
     pub checkpoint: i64,
+    /// The device id this device's store named as its own at login and could not prove (see
+    /// `checkpoint::login_device`): changes it hands in under that id wait for a manager.
+    pub claimed_device_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

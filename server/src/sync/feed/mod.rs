@@ -6,7 +6,8 @@
 //! commits later with a lower position.
 //!
 //! The cursor is opaque to the device and carries everything the server needs, so any server process
-//! can answer any page. Besides the position it remembers which territories the device holds. When the
+//! can answer any page; it is authenticated under the server key and bound to its device
+//! (`cursor`). Besides the position it remembers which territories the device holds. When the
 //! user's territories change, the next pulls first name the records of lost territories for eviction,
 //! then send every record of gained territories, then go on with the feed. Records that move between
 //! territories are handled the same way through `scope_moves`.
@@ -23,6 +24,7 @@ use crate::auth::principal::Principal;
 use crate::db::positions::committed_seq;
 use crate::db::Db;
 use crate::error::Error;
+use crate::keys::KeyRing;
 use crate::sync::feed::read_ahead::ReadAhead;
 use cursor::{current_scope, decode_cursor, encode, Backfill, Cursor, Eviction};
 use moves::{backfill_ids, evictions, moves};
@@ -41,15 +43,16 @@ pub const MAX_PAGE: u32 = 5_000;
 /// large records take gigabytes.
 pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
-/// Answers one page of the feed.
+/// Answers one page of the feed. The cursor is checked and issued under `keys`, for `who`'s device.
 pub async fn pull(
     db: &Db,
     read_ahead: &ReadAhead,
+    keys: &KeyRing,
     who: &Principal,
     request: PullRequest,
 ) -> Result<PullResponse, Error> {
     let mut cursor = match &request.cursor {
-        Some(bytes) => decode_cursor(bytes, who)?,
+        Some(bytes) => decode_cursor(bytes, keys, who)?,
         None => Cursor {
             territories: current_scope(who),
             fresh: true,
@@ -99,7 +102,7 @@ pub async fn pull(
         return Ok(PullResponse {
             docs: vec![],
             evict,
-            cursor: encode(&cursor),
+            cursor: encode(&cursor, keys, who.device_id),
             more: true,
             seq: cursor.seq,
         });
@@ -116,7 +119,7 @@ pub async fn pull(
         return Ok(PullResponse {
             docs,
             evict: vec![],
-            cursor: encode(&cursor),
+            cursor: encode(&cursor, keys, who.device_id),
             more: true,
             seq: cursor.seq,
         });
@@ -157,7 +160,7 @@ pub async fn pull(
     Ok(PullResponse {
         docs,
         evict,
-        cursor: encode(&cursor),
+        cursor: encode(&cursor, keys, who.device_id),
         more,
         seq: cursor.seq,
     })
