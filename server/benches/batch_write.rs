@@ -74,7 +74,7 @@ impl Fixture {
             listing: Listing::of(&projection),
             projection,
             moved_from: None,
-            doc,
+            doc: None,
         }
     }
 

@@ -93,6 +93,11 @@ struct OpsArgs {
     write_timeout: Duration,
 }
 
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = s.parse()?;
+    usize::try_from(size.as_u64()).map_err(|_| format!("{s} is more than this machine can address"))
+}
+
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
@@ -130,9 +135,10 @@ enum Command {
         /// Seed a demo organisation on first start and print its logins.
         #[arg(long)]
         demo: bool,
-        /// How many merged documents to keep in memory.
-        #[arg(long, default_value_t = 2_000)]
-        cache_docs: usize,
+        /// The memory merged documents may take in the cache, e.g. 64MiB or 1GiB (each is weighed by
+        /// an estimate of what it holds).
+        #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
+        cache_bytes: usize,
         /// Sync calls (push, pull, verify) worked on at once; more wait their turn, their bodies
         /// read (default: four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -275,7 +281,7 @@ pub async fn main() -> anyhow::Result<()> {
             db,
             key,
             demo: seed_demo,
-            cache_docs,
+            cache_bytes,
             sync_in_flight,
             sync_queue_wait,
             ops,
@@ -286,7 +292,7 @@ pub async fn main() -> anyhow::Result<()> {
             let defaults = Settings::new(&db.database_url);
             let settings = Settings {
                 key_file: key.path(&db),
-                cache_docs,
+                cache_bytes,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
                 sync_queue_wait: Duration::from_secs(sync_queue_wait),
                 token_ttl: ops.token_ttl.0,

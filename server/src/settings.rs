@@ -55,7 +55,8 @@ pub struct Settings {
     /// must be named.
     pub key_file: Option<PathBuf>,
     pub max_connections: u32,
-    pub cache_docs: usize,
+    /// The bytes of merged documents kept in memory (`sync::docstore::DocCache`).
+    pub cache_bytes: usize,
     pub limits: Limits,
     pub token_ttl: Option<Duration>,
     pub login_account_rate: Rate,
@@ -81,6 +82,8 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 pub const DEFAULT_LOGIN_ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(15 * 60));
 pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 * 60));
 pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
+/// 64 MiB of documents: some 4,000 small customers, or a few hundred with full notes.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Half the SDK's request timeout (60 s), so that a device hears `server_busy` before it gives up on
 /// its own.
 pub const DEFAULT_SYNC_QUEUE_WAIT: Duration = Duration::from_secs(30);
@@ -92,7 +95,7 @@ impl Settings {
             key_file: default_key_file(&database_url),
             database_url,
             max_connections: 16,
-            cache_docs: 2_000,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
             token_ttl: Some(DEFAULT_TOKEN_TTL),
             login_account_rate: DEFAULT_LOGIN_ACCOUNT_RATE,

@@ -351,18 +351,23 @@ impl Ops<'_> {
 }
 
 /// Proves that `saved`, a whole document as automerge saved it, loads back with `heads`: the
-/// last line of defence before a snapshot replaces a document's stored chunks.
-pub fn reloads(saved: &[u8], heads: &[ChangeHash]) -> Result<(), Error> {
+/// last line of defence before a snapshot replaces a document's stored chunks. Answers the loaded
+/// document, which is compact in memory where one that just had changes applied is not.
+pub fn reloads(saved: &[u8], heads: &[ChangeHash]) -> Result<AutoCommit, Error> {
     let sorted = |mut heads: Vec<ChangeHash>| {
         heads.sort_unstable();
         heads
     };
-    let loaded = catch_unwind(|| Automerge::load(saved).map(|d| sorted(d.get_heads())));
-    match loaded {
-        Ok(Ok(loaded)) if loaded == sorted(heads.to_vec()) => Ok(()),
-        Ok(Ok(_)) => Err(Error::InvalidChange(
-            "the merged record saves with other heads than it has".into(),
-        )),
+    match catch_unwind(|| AutoCommit::load(saved)) {
+        Ok(Ok(mut loaded)) => {
+            if sorted(loaded.get_heads()) == sorted(heads.to_vec()) {
+                Ok(loaded)
+            } else {
+                Err(Error::InvalidChange(
+                    "the merged record saves with other heads than it has".into(),
+                ))
+            }
+        }
         Ok(Err(e)) => Err(Error::InvalidChange(format!(
             "the merged record would not load back: {e}"
         ))),

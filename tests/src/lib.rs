@@ -386,6 +386,18 @@ impl ServerProcess {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// The most memory the process has held so far (its peak resident set, `VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server process's status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in the status");
+        kib * 1024
+    }
+
     /// Waits for the process to exit.
     pub fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait for server process")

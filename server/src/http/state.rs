@@ -73,7 +73,7 @@ impl AppState {
         crate::sync::upgrade::run_pending(&db).await?;
         let metrics = Arc::new(Metrics::new());
         Ok(AppState {
-            sync: SyncEngine::new(db.clone(), settings.cache_docs, settings.limits, &metrics),
+            sync: SyncEngine::new(db.clone(), settings.cache_bytes, settings.limits, &metrics),
             db,
             token_ttl: settings.token_ttl,
             keys,

@@ -1,13 +1,17 @@
-//! Loading record documents from their stored chunks, with a bounded cache of recently used ones.
+//! Loading record documents from their stored chunks, with a cache of recently used ones bounded
+//! by bytes.
 //!
 //! A document is stored as chunks in `doc_chunks`: a compacted snapshot and the change chunks appended
-//! since. A loaded document costs ~20-30 KB of memory against ~0.5 KB on disk, so the cache holds a
-//! bounded number of them and memory does not grow with the database.
+//! since. A document loaded from storage is compact in memory (automerge 0.12 keeps its ops in
+//! columns: 1-4 bytes per op, about 16 KB for a small customer), but changes applied to it cost
+//! about 265 bytes per op until it is saved and loaded again: a customer whose 20,000-character
+//! notes were just applied holds 5 MiB. So the cache weighs each document by an estimate of what it
+//! holds (measured; see `weight`), keeps documents up to a total of `--cache-bytes`, and the push
+//! path caches a snapshot it wrote in its reloaded, compact form.
 
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ReadDoc};
 use lru::LruCache;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::ConnectionTrait;
@@ -16,43 +20,92 @@ use uuid::Uuid;
 use crate::db::BuildWith;
 use crate::error::Error;
 
-/// Recently used documents, each with the heads it had when it was cached. Several server processes
-/// may share one database, so a cached document is used only if its heads still match the database.
+/// What a document just loaded holds beyond its ops: its change graph, actors, indexes.
+const LOADED_BASE: usize = 16 * 1024;
+/// Per op of a document loaded from storage (measured 1.7-3 bytes).
+const LOADED_PER_OP: usize = 4;
+/// Per op applied since the document was loaded (measured 265 bytes).
+pub const APPLIED_PER_OP: usize = 300;
+
+/// The estimated bytes a document loaded from storage holds.
+pub fn weight(doc: &AutoCommit) -> usize {
+    LOADED_BASE + LOADED_PER_OP * doc.stats().num_ops as usize
+}
+
+/// Recently used documents, each with the heads it had when it was cached and its weight. Several
+/// server processes may share one database, so a cached document is used only if its heads still
+/// match the database.
 pub struct DocCache {
-    docs: Mutex<LruCache<Uuid, (Vec<u8>, AutoCommit)>>,
+    docs: Mutex<Weighed>,
+}
+
+struct Weighed {
+    lru: LruCache<Uuid, Cached>,
+    bytes: usize,
+    capacity: usize,
+}
+
+struct Cached {
+    heads: Vec<u8>,
+    doc: AutoCommit,
+    weight: usize,
 }
 
 impl DocCache {
-    pub fn new(capacity: usize) -> DocCache {
-        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+    pub fn new(capacity_bytes: usize) -> DocCache {
         DocCache {
-            docs: Mutex::new(LruCache::new(capacity)),
+            docs: Mutex::new(Weighed {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+                capacity: capacity_bytes,
+            }),
         }
     }
 
-    /// Takes the cached document out if it is at exactly `heads`. The caller owns it while it works and
-    /// puts it back with [`DocCache::put`] only once its new state is committed.
-    pub fn take(&self, id: Uuid, heads: &[u8]) -> Option<AutoCommit> {
+    /// Takes the cached document out if it is at exactly `heads`, with its weight. The caller owns
+    /// it while it works and puts it back with [`DocCache::put`] only once its new state is
+    /// committed.
+    pub fn take(&self, id: Uuid, heads: &[u8]) -> Option<(AutoCommit, usize)> {
         let mut docs = self.docs.lock().expect("doc cache poisoned");
-        match docs.pop(&id) {
-            Some((cached_heads, doc)) if cached_heads == heads => Some(doc),
-            _ => None,
-        }
+        let cached = docs.lru.pop(&id)?;
+        docs.bytes -= cached.weight;
+        (cached.heads == heads).then_some((cached.doc, cached.weight))
     }
 
-    pub fn put(&self, id: Uuid, heads: Vec<u8>, doc: AutoCommit) {
-        self.docs
-            .lock()
-            .expect("doc cache poisoned")
-            .put(id, (heads, doc));
+    /// Caches a document of `weight` bytes, evicting the least recently used ones beyond the
+    /// capacity. A document heavier than an eighth of the capacity is not kept: it would push out
+    /// many others for one record.
+    pub fn put(&self, id: Uuid, heads: Vec<u8>, doc: AutoCommit, weight: usize) {
+        let mut docs = self.docs.lock().expect("doc cache poisoned");
+        if weight > docs.capacity / 8 {
+            if let Some(old) = docs.lru.pop(&id) {
+                docs.bytes -= old.weight;
+            }
+            return;
+        }
+        if let Some(old) = docs.lru.put(id, Cached { heads, doc, weight }) {
+            docs.bytes -= old.weight;
+        }
+        docs.bytes += weight;
+        while docs.bytes > docs.capacity {
+            match docs.lru.pop_lru() {
+                Some((_, evicted)) => docs.bytes -= evicted.weight,
+                None => break,
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.docs.lock().expect("doc cache poisoned").len()
+        self.docs.lock().expect("doc cache poisoned").lru.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The estimated bytes the cached documents hold.
+    pub fn bytes(&self) -> usize {
+        self.docs.lock().expect("doc cache poisoned").bytes
     }
 }
 
@@ -124,17 +177,39 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_is_bounded_and_refuses_stale_entries() {
-        let cache = DocCache::new(2);
+    fn the_cache_is_bounded_by_bytes_and_refuses_stale_entries() {
+        let cache = DocCache::new(80_000);
         for i in 0..3u128 {
-            cache.put(Uuid::from_u128(i), vec![i as u8], AutoCommit::new());
+            cache.put(Uuid::from_u128(i), vec![i as u8], AutoCommit::new(), 30_000);
         }
         assert_eq!(cache.len(), 2);
+        assert_eq!(cache.bytes(), 60_000);
         assert!(cache.take(Uuid::from_u128(0), &[0]).is_none(), "evicted");
         assert!(
             cache.take(Uuid::from_u128(1), &[9]).is_none(),
             "stale heads"
         );
-        assert!(cache.take(Uuid::from_u128(2), &[2]).is_some());
+        assert_eq!(
+            cache.take(Uuid::from_u128(2), &[2]).map(|(_, w)| w),
+            Some(30_000)
+        );
+        assert_eq!(cache.bytes(), 0);
+        // Too heavy for one entry: not kept, and an older entry of the record goes.
+        cache.put(Uuid::from_u128(4), vec![4], AutoCommit::new(), 5_000);
+        cache.put(Uuid::from_u128(4), vec![5], AutoCommit::new(), 20_000);
+        assert!(cache.is_empty());
+        assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn a_documents_weight_grows_with_its_ops() {
+        use automerge::transaction::Transactable;
+        let mut doc = AutoCommit::new();
+        let small = weight(&doc);
+        let notes = doc
+            .put_object(automerge::ROOT, "notes", automerge::ObjType::Text)
+            .unwrap();
+        doc.splice_text(&notes, 0, 0, &"n".repeat(20_000)).unwrap();
+        assert_eq!(weight(&doc), small + LOADED_PER_OP * 20_001);
     }
 }

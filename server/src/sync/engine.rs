@@ -17,7 +17,7 @@ use crate::sync::feed::read_ahead::ReadAhead;
 #[derive(Clone)]
 pub struct SyncEngine {
     pub db: Db,
-    /// Recently merged documents; bounded, so memory does not grow with the database.
+    /// Recently merged documents; bounded by bytes, so memory does not grow with the database.
     pub cache: Arc<DocCache>,
     pub limits: Limits,
     /// Pushes merged ahead of their write (SQLite) at once; see [`merge_slots`].
@@ -31,10 +31,10 @@ pub struct SyncEngine {
 }
 
 impl SyncEngine {
-    pub fn new(db: Db, cache_docs: usize, limits: Limits, metrics: &Metrics) -> SyncEngine {
+    pub fn new(db: Db, cache_bytes: usize, limits: Limits, metrics: &Metrics) -> SyncEngine {
         SyncEngine {
             db,
-            cache: Arc::new(DocCache::new(cache_docs)),
+            cache: Arc::new(DocCache::new(cache_bytes)),
             limits,
             merge_slots: Arc::new(Semaphore::new(merge_slots())),
             read_ahead: Arc::new(ReadAhead::new(

@@ -46,6 +46,12 @@ use crate::sync::write::{
 /// document loads several times faster than one made of many small chunks.
 pub const COMPACT_AFTER_CHUNKS: i32 = 10;
 
+/// The heaviest merged document a batch keeps until it is written, to cache it then (see
+/// `docstore::weight`). Changes just applied cost about 300 bytes per op, so a batch of records
+/// with long texts would otherwise hold gigabytes until it commits; a heavier document is dropped
+/// as soon as it is merged, and loaded again, compact, when next needed.
+pub const KEEP_MERGED_UP_TO: usize = 1 << 20;
+
 /// A pushed document after its bytes were parsed, before any database work.
 struct Prepared {
     id: Uuid,
@@ -60,7 +66,7 @@ struct Prepared {
 /// position it wrote (0 if none).
 struct Batch {
     results: Vec<DocResult>,
-    cached: Vec<(Uuid, Vec<u8>, AutoCommit)>,
+    cached: Vec<(Uuid, Vec<u8>, AutoCommit, usize)>,
     seq: i64,
 }
 
@@ -165,8 +171,8 @@ impl Staged<'_> {
                 other => break other?,
             }
         };
-        for (id, heads, doc) in batch.cached {
-            engine.cache.put(id, heads, doc);
+        for (id, heads, doc, weight) in batch.cached {
+            engine.cache.put(id, heads, doc, weight);
         }
         let mut by_id: HashMap<Uuid, DocResult> =
             batch.results.into_iter().map(|r| (r.id, r)).collect();
@@ -387,7 +393,9 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
                 reason: None,
                 missing: vec![],
             });
-            cached.push((write.id, write.heads, write.doc));
+            if let Some((doc, weight)) = write.doc {
+                cached.push((write.id, write.heads, doc, weight));
+            }
         }
     }
     match author {
@@ -474,11 +482,14 @@ async fn merge_one<C: ConnectionTrait>(
         Ok(changes) => changes,
         Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
     };
-    let mut am = match row {
+    let (mut am, mut weight) = match row {
         Some(row) => match ctx.engine.cache.take(doc.id, &row.heads) {
-            Some(am) => am,
+            Some(cached) => cached,
             None => match docstore::load(ctx.conn, doc.id).await? {
-                Ok(am) => am,
+                Ok(am) => {
+                    let weight = docstore::weight(&am);
+                    (am, weight)
+                }
                 Err(e) => {
                     ctx.engine.unloadable.inc();
                     tracing::error!(record = %doc.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
@@ -493,7 +504,7 @@ async fn merge_one<C: ConnectionTrait>(
                 }
             },
         },
-        None => AutoCommit::new(),
+        None => (AutoCommit::new(), 0),
     };
     let orphans = if accessible {
         ctx.orphans.get(&doc.id).cloned().unwrap_or_default()
@@ -531,7 +542,7 @@ async fn merge_one<C: ConnectionTrait>(
             extras.cleared_orphans.push(doc.id);
         }
         if let Some(row) = row {
-            ctx.engine.cache.put(doc.id, row.heads.clone(), am);
+            ctx.engine.cache.put(doc.id, row.heads.clone(), am, weight);
         }
         return done(PushStatus::AlreadyKnown, None);
     }
@@ -563,6 +574,7 @@ async fn merge_one<C: ConnectionTrait>(
     if let Err(e) = sync_core::structure::apply(&mut am, new.clone()) {
         return done(PushStatus::Rejected, Some(reason(&e)));
     }
+    weight += docstore::APPLIED_PER_OP * new.iter().map(Change::len).sum::<usize>();
     let missing = am.get_missing_deps(&[]);
     if !missing.is_empty() && ctx.author.device().is_none() {
         // The server's own writes and accepted entries are whole; none waits for another push.
@@ -626,12 +638,20 @@ async fn merge_one<C: ConnectionTrait>(
             Some(refusal("document_too_large", msg)),
         );
     }
-    if snapshot {
-        // A snapshot replaces the record's chunks: it must load back, or the record is lost.
-        if let Err(e) = sync_core::structure::reloads(&data, &am.get_heads()) {
-            return done(PushStatus::Rejected, Some(reason(&e)));
+    let heads = am.get_heads();
+    let merged = if snapshot {
+        // A snapshot replaces the record's chunks: it must load back, or the record is lost. What
+        // loads back is what is kept: compact, where the merged document is not.
+        match sync_core::structure::reloads(&data, &heads) {
+            Ok(compact) => {
+                let weight = docstore::weight(&compact);
+                Some((compact, weight))
+            }
+            Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
         }
-    }
+    } else {
+        (weight <= KEEP_MERGED_UP_TO).then_some((am, weight))
+    };
     let (chunk_count, chunk_bytes) = if snapshot {
         (1, data.len() as i64)
     } else {
@@ -648,7 +668,7 @@ async fn merge_one<C: ConnectionTrait>(
         territory_id,
         parent_id,
         owner_id: row.map_or(ctx.author.rights().user_id, |r| r.owner_id),
-        heads: pack_heads(&am.get_heads()),
+        heads: pack_heads(&heads),
         data,
         snapshot,
         chunk_count,
@@ -657,7 +677,7 @@ async fn merge_one<C: ConnectionTrait>(
         listing: Listing::of(&projection),
         projection,
         moved_from,
-        doc: am,
+        doc: merged,
     })))
 }
 

@@ -46,7 +46,9 @@ pub struct Write {
     /// The projection as devices list it, sent with the whole document.
     pub listing: Listing,
     pub moved_from: Option<Option<Uuid>>,
-    pub doc: AutoCommit,
+    /// The merged document and its weight, to cache once the write commits; None if it is too
+    /// heavy to keep (see `push::KEEP_MERGED_UP_TO`).
+    pub doc: Option<(AutoCommit, usize)>,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.

@@ -16,6 +16,7 @@ mod hostile_changes;
 mod keys;
 mod loadgen;
 mod merge;
+mod memory;
 mod migrations;
 mod ops;
 mod scope_edges;

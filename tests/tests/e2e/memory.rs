@@ -1,0 +1,89 @@
+//! The server's memory with its default settings while devices push the records that cost the
+//! most to merge: customers whose 20,000-character notes arrive in one change each (automerge holds
+//! about 300 bytes per op it has just applied, so each such record costs about 5 MiB while it is
+//! merged), in large pushes from several devices at once. `FIELDSYNC_MEMORY_ROUNDS` sets how many
+//! pushes each device makes (default 1); TESTING.md gives the long form and its figures.
+
+use std::time::Instant;
+
+use automerge::transaction::Transactable;
+use fieldsync_e2e::{customer, storage_test, Device, ServerProcess, TestDb};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::Role;
+use uuid::Uuid;
+
+/// The ceiling: with the defaults, whatever valid records devices push.
+const CEILING: u64 = 500 << 20;
+
+/// `n` new customers by `device`, each made in one change with every text field at its maximum
+/// length and notes of 20,000 characters that do not compress.
+fn heavy_records(device: &Device, n: usize, seed: &mut u32) -> Vec<DocPush> {
+    let mut text = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                char::from(b'a' + ((*seed >> 16) % 26) as u8)
+            })
+            .collect()
+    };
+    (0..n)
+        .map(|_| {
+            let mut doc = automerge::AutoCommit::new().with_actor(device.replica.actor().unwrap());
+            for (field, value) in customer(&text(200), "North") {
+                let value = match field {
+                    "territory" => value.as_str().unwrap().to_string(),
+                    _ => text(if field == "phone" { 40 } else { 100 }),
+                };
+                doc.put(automerge::ROOT, field, value).unwrap();
+            }
+            let notes = doc.put_object(automerge::ROOT, "notes", automerge::ObjType::Text).unwrap();
+            doc.splice_text(&notes, 0, 0, &text(20_000)).unwrap();
+            doc.put(automerge::ROOT, "deleted", false).unwrap();
+            doc.commit();
+            DocPush {
+                id: Uuid::now_v7(),
+                kind: "customer".into(),
+                base_heads: vec![],
+                changes: vec![ByteBuf::from(doc.get_last_local_change().unwrap().raw_bytes().to_vec())],
+            }
+        })
+        .collect()
+}
+
+storage_test! {
+    async fn the_server_stays_under_its_memory_ceiling_while_devices_push_the_heaviest_records(db: TestDb) {
+        let state = fieldsync_server::AppState::new(&db.settings()).await.unwrap();
+        fieldsync_server::auth::users::add_user(&state.db, "anna@x.test", Role::Agent, fieldsync_e2e::PASSWORD, &["North".into()]).await.unwrap();
+        drop(state);
+        let server = ServerProcess::start(env!("CARGO_BIN_EXE_e2e-server"), &db.url, Some(&db.key_file));
+        server.ready().await;
+        let started = Instant::now();
+        // Three devices at once, each pushing `rounds` pushes of 100 such records (about 6 MiB each):
+        // merged whole, as they were, 300 records alone took 1.5 GiB.
+        let rounds = std::env::var("FIELDSYNC_MEMORY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+        let pushes = (0..3u32).map(|d| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let device = Device::login(&url, "anna@x.test").await;
+                let mut seed = d + 1;
+                for _ in 0..rounds {
+                    let docs = heavy_records(&device, 100, &mut seed);
+                    let response = device.client.push(&PushRequest { docs, checkpoint: 0 }).await.unwrap();
+                    assert!(response.results.iter().all(|r| r.status == PushStatus::Applied));
+                }
+            })
+        });
+        for push in pushes.collect::<Vec<_>>() {
+            push.await.unwrap();
+        }
+        let peak = server.peak_rss();
+        println!(
+            "peak RSS {} MiB after 3 devices pushed {} records with 20,000-character notes in {:?}",
+            peak >> 20,
+            300 * rounds,
+            started.elapsed()
+        );
+        assert!(peak < CEILING, "peak RSS {} MiB", peak >> 20);
+    }
+}
