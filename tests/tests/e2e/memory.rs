@@ -1,7 +1,8 @@
 //! The server's memory with its default settings while devices push the records that cost the
 //! most to merge: customers whose 20,000-character notes arrive in one change each (automerge holds
 //! about 300 bytes per op it has just applied, so each such record costs about 5 MiB while it is
-//! merged), in large pushes from several devices at once. `FIELDSYNC_MEMORY_ROUNDS` sets how many
+//! merged), in large pushes from several devices at once, then records grown to the stored-size
+//! cap (4 MiB), several at once. `FIELDSYNC_MEMORY_ROUNDS` sets how many
 //! pushes each device makes (default 1); TESTING.md gives the long form and its figures.
 
 use std::time::Instant;
@@ -77,9 +78,57 @@ storage_test! {
         for push in pushes.collect::<Vec<_>>() {
             push.await.unwrap();
         }
+        // Then records at the stored-size cap: each grows by four changes of 15 fields a later
+        // version may add, of 64 KiB of random bytes each (the most such a field holds), to about
+        // 4 MiB stored, each change its own push of the three records at once.
+        let capped = (0..3u32).map(|d| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let device = Device::login(&url, "anna@x.test").await;
+                let mut seed = 100 + d;
+                let mut docs: Vec<(Uuid, automerge::AutoCommit)> = heavy_records(&device, 3, &mut seed)
+                    .into_iter()
+                    .map(|push| {
+                        let mut doc = automerge::AutoCommit::new().with_actor(device.replica.actor().unwrap());
+                        doc.apply_changes([automerge::Change::from_bytes(push.changes[0].to_vec()).unwrap()]).unwrap();
+                        (push.id, doc)
+                    })
+                    .collect();
+                for round in 0..4 {
+                    let mut push = PushRequest { docs: vec![], checkpoint: 0 };
+                    for (id, doc) in &mut docs {
+                        // The first push brings the record's creation too.
+                        let heads = if round == 0 { vec![] } else { doc.get_heads() };
+                        for f in 0..15 {
+                            let bytes: Vec<u8> = (0..64 * 1024)
+                                .map(|_| {
+                                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                                    (seed >> 16) as u8
+                                })
+                                .collect();
+                            doc.put(automerge::ROOT, format!("scan_{round}_{f}"), bytes).unwrap();
+                        }
+                        doc.commit();
+                        push.docs.push(DocPush {
+                            id: *id,
+                            kind: "customer".into(),
+                            base_heads: vec![],
+                            changes: doc.get_changes(&heads).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+                        });
+                    }
+                    let response = device.client.push(&push).await.unwrap();
+                    for result in &response.results {
+                        assert_eq!(result.status, PushStatus::Applied, "{:?}", result.reason);
+                    }
+                }
+            })
+        });
+        for push in capped.collect::<Vec<_>>() {
+            push.await.unwrap();
+        }
         let peak = server.peak_rss();
         println!(
-            "peak RSS {} MiB after 3 devices pushed {} records with 20,000-character notes in {:?}",
+            "peak RSS {} MiB after 3 devices pushed {} records with 20,000-character notes, then 3 records each grown to about 4 MiB, in {:?}",
             peak >> 20,
             300 * rounds,
             started.elapsed()
