@@ -179,11 +179,11 @@ mod tests {
     #[test]
     fn the_cache_is_bounded_by_bytes_and_refuses_stale_entries() {
         let cache = DocCache::new(80_000);
-        for i in 0..3u128 {
-            cache.put(Uuid::from_u128(i), vec![i as u8], AutoCommit::new(), 30_000);
+        for i in 0..9u128 {
+            cache.put(Uuid::from_u128(i), vec![i as u8], AutoCommit::new(), 10_000);
         }
-        assert_eq!(cache.len(), 2);
-        assert_eq!(cache.bytes(), 60_000);
+        assert_eq!(cache.len(), 8, "the least recently used went");
+        assert_eq!(cache.bytes(), 80_000);
         assert!(cache.take(Uuid::from_u128(0), &[0]).is_none(), "evicted");
         assert!(
             cache.take(Uuid::from_u128(1), &[9]).is_none(),
@@ -191,14 +191,18 @@ mod tests {
         );
         assert_eq!(
             cache.take(Uuid::from_u128(2), &[2]).map(|(_, w)| w),
-            Some(30_000)
+            Some(10_000)
         );
-        assert_eq!(cache.bytes(), 0);
-        // Too heavy for one entry: not kept, and an older entry of the record goes.
-        cache.put(Uuid::from_u128(4), vec![4], AutoCommit::new(), 5_000);
-        cache.put(Uuid::from_u128(4), vec![5], AutoCommit::new(), 20_000);
-        assert!(cache.is_empty());
-        assert_eq!(cache.bytes(), 0);
+        assert_eq!(
+            cache.bytes(),
+            60_000,
+            "taken out, and the stale one dropped"
+        );
+        // Heavier than an eighth of the cache: not kept, and an older entry of the record goes.
+        cache.put(Uuid::from_u128(3), vec![30], AutoCommit::new(), 10_001);
+        assert!(cache.take(Uuid::from_u128(3), &[30]).is_none());
+        assert!(cache.take(Uuid::from_u128(3), &[3]).is_none());
+        assert_eq!(cache.bytes(), 50_000);
     }
 
     #[test]

@@ -38,7 +38,9 @@ fn heavy_records(device: &Device, n: usize, seed: &mut u32) -> Vec<DocPush> {
                 };
                 doc.put(automerge::ROOT, field, value).unwrap();
             }
-            let notes = doc.put_object(automerge::ROOT, "notes", automerge::ObjType::Text).unwrap();
+            let notes = doc
+                .put_object(automerge::ROOT, "notes", automerge::ObjType::Text)
+                .unwrap();
             doc.splice_text(&notes, 0, 0, &text(20_000)).unwrap();
             doc.put(automerge::ROOT, "deleted", false).unwrap();
             doc.commit();
@@ -46,7 +48,9 @@ fn heavy_records(device: &Device, n: usize, seed: &mut u32) -> Vec<DocPush> {
                 id: Uuid::now_v7(),
                 kind: "customer".into(),
                 base_heads: vec![],
-                changes: vec![ByteBuf::from(doc.get_last_local_change().unwrap().raw_bytes().to_vec())],
+                changes: vec![ByteBuf::from(
+                    doc.get_last_local_change().unwrap().raw_bytes().to_vec(),
+                )],
             }
         })
         .collect()
