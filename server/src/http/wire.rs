@@ -209,7 +209,7 @@ impl<T: protocol::EncodedSize> IntoResponse for Reply<T> {
     }
 }
 
-/// A reply's bytes, handed to hyper a piece at a time, holding the call's places until the last
+/// A reply's bytes, handed to hyper a piece at a time (of 1 MiB), holding the call's places until the last
 /// piece is taken: hyper takes the next only once it has written most of the previous ones, so the
 /// places are held while the client is still reading. Handed over whole, the body would end (and
 /// give the places back) the moment hyper queued its bytes.
@@ -219,7 +219,7 @@ struct Held {
 }
 
 /// The most of a reply handed to hyper at once.
-const PIECE: usize = 64 * 1024;
+const PIECE: usize = 1 << 20;
 
 impl HttpBody for Held {
     type Data = Bytes;

@@ -639,9 +639,11 @@ async fn merge_one<C: ConnectionTrait>(
         );
     }
     let heads = am.get_heads();
-    let merged = if snapshot {
-        // A snapshot replaces the record's chunks: it must load back, or the record is lost. What
-        // loads back is what is kept: compact, where the merged document is not.
+    let merged = if snapshot && row.is_some() {
+        // A compaction replaces the record's chunks: it must load back, or the record is lost. What
+        // loads back is what is kept: compact, where the merged document is not. A new record's
+        // first snapshot replaces nothing, and the checks every change went through make it
+        // loadable (the fuzz tests load back every document they accept).
         match sync_core::structure::reloads(&data, &heads) {
             Ok(compact) => {
                 let weight = docstore::weight(&compact);
