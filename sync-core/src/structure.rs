@@ -29,14 +29,26 @@ struct ActorHistory {
     max_op: u64,
 }
 
-fn histories(doc: &Automerge) -> HashMap<ActorId, ActorHistory> {
-    let mut actors: HashMap<ActorId, ActorHistory> = HashMap::new();
-    for meta in doc.get_changes_meta(&[]) {
-        let actor = actors.entry(meta.actor.into_owned()).or_default();
-        actor.seq = actor.seq.max(meta.seq);
-        actor.max_op = actor.max_op.max(meta.max_op);
+/// What the checks need of the document's history: each actor's last seq and op, and each change's
+/// last op. Read once per call and kept up to date as changes are applied: asking automerge for a
+/// change's metadata by hash costs it a lookup through its change graph each time.
+#[derive(Default)]
+struct History {
+    actors: HashMap<ActorId, ActorHistory>,
+    max_ops: HashMap<ChangeHash, u64>,
+}
+
+impl History {
+    fn of(doc: &Automerge) -> History {
+        let mut history = History::default();
+        for meta in doc.get_changes_meta(&[]) {
+            history.max_ops.insert(meta.hash, meta.max_op);
+            let actor = history.actors.entry(meta.actor.into_owned()).or_default();
+            actor.seq = actor.seq.max(meta.seq);
+            actor.max_op = actor.max_op.max(meta.max_op);
+        }
+        history
     }
-    actors
 }
 
 /// Checks each change of `new` (changes the document does not have yet) against the document's
@@ -47,12 +59,12 @@ fn histories(doc: &Automerge) -> HashMap<ActorId, ActorHistory> {
 /// A panic inside automerge (a shape the checks do not know yet) is an [`Error::InvalidChange`] like
 /// the rest. On an error `doc` must be dropped, as it may hold some of the changes.
 pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
-    let mut actors = histories(doc.document());
+    let mut history = History::of(doc.document());
     let mut waiting = new;
     loop {
         let (ready, rest): (Vec<Change>, Vec<Change>) = waiting
             .into_iter()
-            .partition(|c| c.deps().iter().all(|d| doc.get_change_by_hash(d).is_some()));
+            .partition(|c| c.deps().iter().all(|d| history.max_ops.contains_key(d)));
         waiting = rest;
         if ready.is_empty() {
             break;
@@ -61,7 +73,7 @@ pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
             // The checks query the document, and automerge asserts on some queries a hostile
             // change leads to (an element of one list looked up in another).
             let doc_now = doc.document();
-            match catch_unwind(AssertUnwindSafe(|| check(doc_now, &mut actors, &change))) {
+            match catch_unwind(AssertUnwindSafe(|| check(doc_now, &mut history, &change))) {
                 Ok(checked) => checked?,
                 Err(_) => return Err(invalid(&change, "cannot be checked".into())),
             }
@@ -90,18 +102,17 @@ fn invalid(change: &Change, what: String) -> Error {
 }
 
 /// Checks one change whose dependencies are all in `doc`.
-fn check(
-    doc: &Automerge,
-    actors: &mut HashMap<ActorId, ActorHistory>,
-    change: &Change,
-) -> Result<(), Error> {
+fn check(doc: &Automerge, history: &mut History, change: &Change) -> Result<(), Error> {
     let start = change.start_op().get();
     let end = start
         .checked_add(change.len() as u64)
         .filter(|&end| end <= MAX_OP_COUNTER)
         .ok_or_else(|| invalid(change, format!("uses op counters above {MAX_OP_COUNTER}")))?;
     let actor_id = change.actor_id();
-    let (seq, actor_max_op) = actors.get(actor_id).map_or((0, 0), |a| (a.seq, a.max_op));
+    let (seq, actor_max_op) = history
+        .actors
+        .get(actor_id)
+        .map_or((0, 0), |a| (a.seq, a.max_op));
     if change.seq() != seq + 1 {
         return Err(invalid(
             change,
@@ -118,7 +129,7 @@ fn check(
         ));
     }
     for dep in change.deps() {
-        let dep_max = doc.get_change_meta_by_hash(dep).map_or(0, |m| m.max_op);
+        let dep_max = history.max_ops.get(dep).copied().unwrap_or(0);
         if start <= dep_max {
             return Err(invalid(
                 change,
@@ -146,7 +157,8 @@ fn check(
         ops.check(i)
             .map_err(|what| invalid(change, format!("{what} (op {i})")))?;
     }
-    let actor = actors.entry(actor_id.clone()).or_default();
+    history.max_ops.insert(change.hash(), end - 1);
+    let actor = history.actors.entry(actor_id.clone()).or_default();
     actor.seq = change.seq();
     actor.max_op = actor.max_op.max(end - 1);
     Ok(())
@@ -264,6 +276,10 @@ impl Ops<'_> {
             }
             _ => return Err("uses a key of the wrong kind for its object".into()),
         };
+        if op.pred.is_empty() {
+            // A first value at its key overwrites nothing: there is nothing to look up.
+            return Ok(());
+        }
         let visible: Vec<ExId> = match at {
             None => self.doc.get_all(obj, prop),
             Some(heads) => self.doc.get_all_at(obj, prop, heads),
