@@ -20,7 +20,8 @@ use uuid::Uuid;
 use crate::db::BuildWith;
 use crate::error::Error;
 
-/// What a document just loaded holds beyond its ops: its change graph, actors, indexes.
+/// What a document holds beyond its ops, loaded or made by applying changes: its change graph,
+/// actors, indexes (measured: 12 KB loaded, 17 KB applied, for a customer of 11 ops).
 const LOADED_BASE: usize = 16 * 1024;
 /// Per op of a document loaded from storage (measured 1.7-3 bytes).
 const LOADED_PER_OP: usize = 4;

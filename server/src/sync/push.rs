@@ -504,7 +504,11 @@ async fn merge_one<C: ConnectionTrait>(
                 }
             },
         },
-        None => (AutoCommit::new(), 0),
+        None => {
+            let am = AutoCommit::new();
+            let weight = docstore::weight(&am);
+            (am, weight)
+        }
     };
     let orphans = if accessible {
         ctx.orphans.get(&doc.id).cloned().unwrap_or_default()
