@@ -527,3 +527,23 @@ pub async fn push_incompressible(device: &Device, n: usize, territory: &str) -> 
     }
     docs.iter().map(|d| d.id).collect()
 }
+
+/// Anna and Ben, agents of North, both holding the customer Anna created.
+pub async fn anna_and_ben_hold_a_customer(server: &TestServer) -> (Device, Device, Uuid) {
+    server
+        .user("anna@x.test", sync_core::Role::Agent, &["North"])
+        .await;
+    server
+        .user("ben@x.test", sync_core::Role::Agent, &["North"])
+        .await;
+    let mut anna = server.device("anna@x.test").await;
+    let mut ben = server.device("ben@x.test").await;
+    let id = anna
+        .replica
+        .create("customer", &customer("ACME", "North"))
+        .await
+        .unwrap();
+    anna.sync().await;
+    ben.sync().await;
+    (anna, ben, id)
+}

@@ -4,28 +4,19 @@
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Change, ExpandedChange};
-use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{
+    anna_and_ben_hold_a_customer, customer, storage_test, Device, TestDb, TestServer,
+};
 use fieldsync_server::sync::docstore;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
-use sync_core::Role;
 use uuid::Uuid;
 
 /// Anna's customer, which Ben (same territory) edited once, ordinarily, and synced.
 async fn bens_edit_of_annas_customer(server: &TestServer) -> (Device, Device, Uuid) {
-    server.user("anna@x.test", Role::Agent, &["North"]).await;
-    server.user("ben@x.test", Role::Agent, &["North"]).await;
-    let mut anna = server.device("anna@x.test").await;
-    let mut ben = server.device("ben@x.test").await;
-    let id = anna
-        .replica
-        .create("customer", &customer("ACME", "North"))
-        .await
-        .unwrap();
-    anna.sync().await;
-    ben.sync().await;
+    let (anna, mut ben, id) = anna_and_ben_hold_a_customer(server).await;
     ben.replica
         .update(id, &[("phone", "555".into())])
         .await

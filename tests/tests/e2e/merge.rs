@@ -2,28 +2,14 @@
 //! push leaves the database as it was.
 
 use automerge::transaction::Transactable;
-use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{
+    anna_and_ben_hold_a_customer, customer, storage_test, Device, TestDb, TestServer,
+};
 use fieldsync_server::sync::author::Author;
 use serde_bytes::ByteBuf;
 use sync_core::protocol::{heads_of, DocPush, PushRequest, PushStatus};
 use sync_core::{Role, Value};
 use uuid::Uuid;
-
-/// Anna and Ben, agents of North, both holding the customer Anna created.
-async fn anna_and_ben_hold_a_customer(server: &TestServer) -> (Device, Device, Uuid) {
-    server.user("anna@x.test", Role::Agent, &["North"]).await;
-    server.user("ben@x.test", Role::Agent, &["North"]).await;
-    let mut anna = server.device("anna@x.test").await;
-    let mut ben = server.device("ben@x.test").await;
-    let id = anna
-        .replica
-        .create("customer", &customer("ACME", "North"))
-        .await
-        .unwrap();
-    anna.sync().await;
-    ben.sync().await;
-    (anna, ben, id)
-}
 
 storage_test! {
     async fn two_devices_merge_offline_edits_of_one_customer(db: TestDb) {
