@@ -4,7 +4,7 @@
 //! Rooms by concern: `db` (connections, feed positions, reads per backend, backup), `auth` (passwords,
 //! tokens, principals, throttles), `sync` (push, feed, verify, checkpoints, documents, projection),
 //! `http` (the router's handlers, extractors, OpenAPI); `keys` is the server key, kept in a file outside the
-//! database.
+//! database; `process` tunes the allocators at start.
 
 pub mod app;
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod process;
 pub mod settings;
 pub mod sync;
 
