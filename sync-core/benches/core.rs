@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the pure hot paths of a sync: decoding a push, merging changes into a stored
 //! document (bare automerge, the reference the server's whole path is measured against), checking
-//! and projecting a merged record, and encoding a pull page.
+//! new records' changes before applying them, checking and projecting a merged record, and encoding
+//! a pull page.
 //!
 //! `cargo bench -p sync-core`; figures and their meaning are in BENCHMARKS.md.
 
@@ -10,7 +11,7 @@ use serde_bytes::ByteBuf;
 use sync_core::kinds::CUSTOMER;
 use sync_core::protocol::{self, DocPush, DocUpdate, Limits, PullResponse, PushRequest};
 use sync_core::record::Listing;
-use sync_core::{inspect, record, Role, Value};
+use sync_core::{inspect, record, structure, Role, Value};
 use uuid::Uuid;
 
 const DOCS: usize = 100;
@@ -52,6 +53,30 @@ fn fixture(n: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
         .map(|c| c.raw_bytes().to_vec())
         .collect();
     (stored, changes)
+}
+
+const NEW_RECORDS: usize = 500;
+
+/// The changes of a new customer: its creation and `EDITS` single-field edits.
+fn new_record(n: usize) -> Vec<Change> {
+    let mut doc = record::create(
+        &CUSTOMER,
+        ActorId::from(vec![3; 16]),
+        &[
+            ("name", Value::Str(format!("Customer {n}"))),
+            ("territory", "North".into()),
+        ],
+    )
+    .expect("valid customer");
+    for k in 0..EDITS {
+        record::update(
+            &mut doc,
+            &CUSTOMER,
+            &[("phone", Value::Str(format!("+1 555 {n:04}{k}")))],
+        )
+        .expect("valid edit");
+    }
+    doc.get_changes(&[])
 }
 
 fn benches(c: &mut Criterion) {
@@ -123,6 +148,31 @@ fn benches(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         )
+    });
+    group.finish();
+
+    // New records as the load generator's devices push them: created, then three single-field
+    // edits, each its own change.
+    let new_records: Vec<Vec<Change>> = (0..NEW_RECORDS).map(new_record).collect();
+    let mut group = c.benchmark_group("push new records");
+    group.throughput(Throughput::Elements((NEW_RECORDS * (1 + EDITS)) as u64));
+    group.bench_function("automerge apply (reference)", |b| {
+        b.iter(|| {
+            for changes in &new_records {
+                let mut doc = AutoCommit::new();
+                doc.apply_changes(changes.clone()).expect("applies");
+                std::hint::black_box(doc);
+            }
+        })
+    });
+    group.bench_function("structure checks + apply", |b| {
+        b.iter(|| {
+            for changes in &new_records {
+                let mut doc = AutoCommit::new();
+                structure::apply(&mut doc, changes.clone()).expect("applies");
+                std::hint::black_box(doc);
+            }
+        })
     });
     group.finish();
 

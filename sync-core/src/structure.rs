@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
+use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId, OpType};
 use automerge::{ActorId, AutoCommit, Automerge, Change, ChangeHash, LoadOptions, OnPartialLoad};
-use automerge::{Cursor, ExpandedChange, ObjId as ExId, ObjType, Prop, ReadDoc};
+use automerge::{Cursor, ObjId as ExId, ObjType, Prop, ReadDoc};
 
 use crate::Error;
 
@@ -52,14 +52,21 @@ impl History {
 }
 
 /// Checks each change of `new` (changes the document does not have yet) against the document's
-/// history and applies it, one at a time in causal order, so that each is checked against exactly
-/// the document it will change. Changes whose dependencies are still missing are handed to automerge
-/// to wait for them; they are checked when they can be applied, in a later push.
+/// history and applies it, in causal order, so that each is checked against exactly the document
+/// it will change. Changes whose dependencies are still missing are handed to automerge to wait for
+/// them; they are checked when they can be applied, in a later push.
+///
+/// A run of changes that one actor made one after the other (each depends on the previous one
+/// only and starts where it ended) holds the same ops as one change made of all of them, so it is
+/// checked as one and applied in one call: automerge 0.12 splices every applied batch into its
+/// columns, which costs about as much again as checking each change of a device's edits on its own
+/// document.
 ///
 /// A panic inside automerge (a shape the checks do not know yet) is an [`Error::InvalidChange`] like
 /// the rest. On an error `doc` must be dropped, as it may hold some of the changes.
 pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
     let mut history = History::of(doc.document());
+    let mut run: Option<Run> = None;
     let mut waiting = new;
     loop {
         let (ready, rest): (Vec<Change>, Vec<Change>) = waiting
@@ -70,20 +77,97 @@ pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
             break;
         }
         for change in ready {
+            check_header(&mut history, &change)?;
+            let continues = run.as_ref().is_some_and(|r| r.continued_by(&change));
+            if !continues {
+                // The change is checked against the document it depends on: apply the run first.
+                if let Some(done) = run.take() {
+                    apply_caught(doc, done.changes)?;
+                }
+            }
+            let run = run.get_or_insert_with(|| Run::start(doc.document(), &change));
             // The checks query the document, and automerge asserts on some queries a hostile
             // change leads to (an element of one list looked up in another).
             let doc_now = doc.document();
-            match catch_unwind(AssertUnwindSafe(|| check(doc_now, &mut history, &change))) {
+            let hash = change.hash();
+            match catch_unwind(AssertUnwindSafe(|| run.check(doc_now, change))) {
                 Ok(checked) => checked?,
-                Err(_) => return Err(invalid(&change, "cannot be checked".into())),
+                Err(_) => {
+                    return Err(Error::InvalidChange(format!(
+                        "change {hash} cannot be checked"
+                    )))
+                }
             }
-            apply_caught(doc, vec![change])?;
         }
+    }
+    if let Some(done) = run {
+        apply_caught(doc, done.changes)?;
     }
     if waiting.is_empty() {
         Ok(())
     } else {
         apply_caught(doc, waiting)
+    }
+}
+
+/// Changes checked and not applied yet: one actor's, each depending on the one before it only and
+/// starting at the op after its last. Their ops are checked as the ops of one change.
+struct Run {
+    changes: Vec<Change>,
+    actor: ActorId,
+    operations: Vec<Op>,
+    start: u64,
+    /// The heads the first change was made on, None if they are the document's current heads.
+    at: Option<Vec<ChangeHash>>,
+}
+
+impl Run {
+    fn start(doc: &Automerge, change: &Change) -> Run {
+        Run {
+            changes: Vec::new(),
+            actor: change.actor_id().clone(),
+            operations: Vec::new(),
+            start: change.start_op().get(),
+            at: at_heads(doc, change),
+        }
+    }
+
+    fn continued_by(&self, change: &Change) -> bool {
+        let Some(last) = self.changes.last() else {
+            return false;
+        };
+        change.actor_id() == last.actor_id()
+            && change.deps() == [last.hash()]
+            && change.start_op().get() == self.start + self.operations.len() as u64
+    }
+
+    /// Checks the ops of `change`, which continues this run, and adds it to the run.
+    fn check(&mut self, doc: &Automerge, change: Change) -> Result<(), Error> {
+        let expanded = change.decode();
+        // automerge reads some encodings in more than one way (an object id with counter 0 is the
+        // root): a document saved with such a change rebuilds it differently, with another hash,
+        // and does not load. Only the encoding automerge itself writes is accepted.
+        if Change::from(expanded.clone()).hash() != change.hash() {
+            return Err(invalid(
+                &change,
+                "is not encoded as automerge encodes it".into(),
+            ));
+        }
+        let first = self.operations.len();
+        self.operations.extend(expanded.operations);
+        let ops = Ops {
+            doc,
+            actor: &self.actor,
+            operations: &self.operations,
+            start: self.start,
+            at: self.at.as_deref(),
+        };
+        for i in first..self.operations.len() {
+            ops.check(i)
+                .map_err(|what| invalid(&change, format!("{what} (op {})", i - first)))?;
+        }
+        self.changes.push(change);
+        Ok(())
     }
 }
 
@@ -101,8 +185,9 @@ fn invalid(change: &Change, what: String) -> Error {
     Error::InvalidChange(format!("change {} {what}", change.hash()))
 }
 
-/// Checks one change whose dependencies are all in `doc`.
-fn check(doc: &Automerge, history: &mut History, change: &Change) -> Result<(), Error> {
+/// Checks what a change says of itself against the history before it (its seq, its op counters)
+/// and records it there. Its dependencies are all in the history.
+fn check_header(history: &mut History, change: &Change) -> Result<(), Error> {
     let start = change.start_op().get();
     let end = start
         .checked_add(change.len() as u64)
@@ -137,26 +222,6 @@ fn check(doc: &Automerge, history: &mut History, change: &Change) -> Result<(), 
             ));
         }
     }
-    let expanded = change.decode();
-    // automerge reads some encodings in more than one way (an object id with counter 0 is the
-    // root): a document saved with such a change rebuilds it differently, with another hash, and
-    // does not load. Only the encoding automerge itself writes is accepted.
-    if Change::from(expanded.clone()).hash() != change.hash() {
-        return Err(invalid(
-            change,
-            "is not encoded as automerge encodes it".into(),
-        ));
-    }
-    let ops = Ops {
-        doc,
-        change: expanded,
-        start,
-        at: at_heads(doc, change),
-    };
-    for i in 0..ops.change.operations.len() {
-        ops.check(i)
-            .map_err(|what| invalid(change, format!("{what} (op {i})")))?;
-    }
     history.max_ops.insert(change.hash(), end - 1);
     let actor = history.actors.entry(actor_id.clone()).or_default();
     actor.seq = change.seq();
@@ -174,18 +239,19 @@ fn at_heads(doc: &Automerge, change: &Change) -> Option<Vec<ChangeHash>> {
     (deps != heads).then_some(deps)
 }
 
-/// The ops of one change and the document they apply to.
+/// The ops of one change (or of a run of changes checked as one) and the document they apply to.
 struct Ops<'a> {
     doc: &'a Automerge,
-    change: ExpandedChange,
+    actor: &'a ActorId,
+    operations: &'a [Op],
     start: u64,
-    at: Option<Vec<ChangeHash>>,
+    at: Option<&'a [ChangeHash]>,
 }
 
 impl Ops<'_> {
     /// The index in this change of op `id`, if this change made it before op `i`.
     fn earlier(&self, id: &OpId, i: usize) -> Option<usize> {
-        (id.actor() == &self.change.actor_id)
+        (id.actor() == self.actor)
             .then(|| id.counter().checked_sub(self.start))
             .flatten()
             .map(|n| n as usize)
@@ -194,16 +260,16 @@ impl Ops<'_> {
 
     /// The list element op `n` of this change is about: its own for an insert, its key otherwise.
     fn element_of(&self, n: usize) -> Option<OpId> {
-        let op = &self.change.operations[n];
+        let op = &self.operations[n];
         if op.insert {
-            Some(OpId(self.start + n as u64, self.change.actor_id.clone()))
+            Some(OpId(self.start + n as u64, self.actor.clone()))
         } else {
             op.key.as_element_id().and_then(|e| e.as_opid().cloned())
         }
     }
 
     fn check(&self, i: usize) -> Result<(), String> {
-        let op = &self.change.operations[i];
+        let op = &self.operations[i];
         // Op counters start at 1; automerge reads some ids with counter 0 as the root.
         let elem = match &op.key {
             Key::Seq(ElementId::Id(id)) => Some(id),
@@ -221,7 +287,7 @@ impl Ops<'_> {
             ObjectId::Root => (ExId::Root, ObjType::Map),
             ObjectId::Id(id) => match self.earlier(id, i) {
                 // Made in this change: nothing of the document's is inside it.
-                Some(n) => match self.change.operations[n].action {
+                Some(n) => match self.operations[n].action {
                     OpType::Make(t) => return self.check_in_new_object(i, t),
                     _ => return Err("edits an op that is not an object".into()),
                 },
@@ -236,8 +302,8 @@ impl Ops<'_> {
 
     /// Checks op `i`, on an object the document has.
     fn check_in(&self, i: usize, obj: &ExId, obj_type: ObjType) -> Result<(), String> {
-        let op = &self.change.operations[i];
-        let at = self.at.as_deref();
+        let op = &self.operations[i];
+        let at = self.at;
         let prop = match (&op.key, obj_type) {
             (Key::Map(key), ObjType::Map | ObjType::Table) => {
                 if op.insert {
@@ -254,9 +320,7 @@ impl Ops<'_> {
                 let index = match elem {
                     None => None,
                     Some(id) => match self.earlier(id, i) {
-                        Some(n) if self.same_element(n, id) && self.change.operations[n].insert => {
-                            None
-                        }
+                        Some(n) if self.same_element(n, id) && self.operations[n].insert => None,
                         Some(_) => return Err("refers to an element it does not know".into()),
                         None => Some(self.position(obj, id)?),
                     },
@@ -304,14 +368,14 @@ impl Ops<'_> {
 
     /// Op `i` is on an object this change made: everything it names is in this change too.
     fn check_in_new_object(&self, i: usize, obj_type: ObjType) -> Result<(), String> {
-        let op = &self.change.operations[i];
+        let op = &self.operations[i];
         match (&op.key, obj_type) {
             (Key::Map(_), ObjType::Map | ObjType::Table) if !op.insert => {}
             (Key::Seq(ElementId::Head), ObjType::List | ObjType::Text) if op.insert => {}
             (Key::Seq(ElementId::Id(id)), ObjType::List | ObjType::Text) => {
                 let known = self
                     .earlier(id, i)
-                    .is_some_and(|n| self.change.operations[n].insert && self.same_obj(n, i));
+                    .is_some_and(|n| self.operations[n].insert && self.same_obj(n, i));
                 if !known {
                     return Err("refers to an element it does not know".into());
                 }
@@ -326,7 +390,7 @@ impl Ops<'_> {
 
     /// Every pred of op `i` is an earlier op of this change on the same object and key.
     fn preds_in_change(&self, i: usize) -> Result<(), String> {
-        let op = &self.change.operations[i];
+        let op = &self.operations[i];
         for pred in op.pred.iter() {
             let ok = self
                 .earlier(pred, i)
@@ -339,7 +403,7 @@ impl Ops<'_> {
     }
 
     fn same_obj(&self, a: usize, b: usize) -> bool {
-        self.change.operations[a].obj == self.change.operations[b].obj
+        self.operations[a].obj == self.operations[b].obj
     }
 
     fn same_element(&self, n: usize, id: &OpId) -> bool {
@@ -348,7 +412,7 @@ impl Ops<'_> {
 
     /// Whether ops `a` and `b` of this change set the same map key or list element of one object.
     fn same_target(&self, a: usize, b: usize) -> bool {
-        let (op_a, op_b) = (&self.change.operations[a], &self.change.operations[b]);
+        let (op_a, op_b) = (&self.operations[a], &self.operations[b]);
         self.same_obj(a, b)
             && match (&op_a.key, &op_b.key) {
                 (Key::Map(x), Key::Map(y)) => x == y,
@@ -361,7 +425,7 @@ impl Ops<'_> {
         let cursor = Cursor::try_from(format!("{}@{}", id.counter(), id.actor()).as_str())
             .map_err(|_| "refers to an element it does not know".to_string())?;
         self.doc
-            .get_cursor_position(obj, &cursor, self.at.as_deref())
+            .get_cursor_position(obj, &cursor, self.at)
             .map_err(|_| "refers to an element it does not know".to_string())
     }
 }

@@ -282,8 +282,16 @@ fn rewrite() -> impl Strategy<Value = Rewrite> {
 }
 
 /// A record made by actor 1 (a name, a text, a list) and the change actor 2 makes next: a put, a
-/// text edit or a new list item, chosen by `edit`.
-fn record_and_next_change(edit: u8) -> (AutoCommit, automerge::ExpandedChange) {
+/// text edit or a new list item, chosen by `edit`. With `before`, actor 2 first makes another such
+/// change (returned as it was made), so that the next one continues it: the two arrive as a run.
+fn record_and_next_change(
+    edit: u8,
+    before: Option<u8>,
+) -> (
+    AutoCommit,
+    Vec<automerge::Change>,
+    automerge::ExpandedChange,
+) {
     let mut doc = AutoCommit::new().with_actor(automerge::ActorId::from(vec![1; 16]));
     doc.put(ROOT, "name", "Acme").unwrap();
     let notes = doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
@@ -292,27 +300,33 @@ fn record_and_next_change(edit: u8) -> (AutoCommit, automerge::ExpandedChange) {
     doc.insert(&lines, 0, "first").unwrap();
     doc.commit();
     let mut device = doc.fork().with_actor(automerge::ActorId::from(vec![2; 16]));
-    match edit % 3 {
-        0 => device.put(ROOT, "name", "Acme Ltd").unwrap(),
-        1 => device.splice_text(&notes, 1, 1, "XY").unwrap(),
-        _ => device.insert(&lines, 1, "second").unwrap(),
-    }
-    device.commit();
-    let mut expanded = device.get_last_local_change().unwrap().decode();
+    let make = |device: &mut AutoCommit, edit: u8| {
+        match edit % 3 {
+            0 => device.put(ROOT, "name", format!("Acme {edit}")).unwrap(),
+            1 => device.splice_text(&notes, 1, 1, "XY").unwrap(),
+            _ => device.insert(&lines, 1, "second").unwrap(),
+        }
+        device.commit();
+        device.get_last_local_change().unwrap().clone()
+    };
+    let honest = before.map(|b| make(&mut device, b)).into_iter().collect();
+    let mut expanded = make(&mut device, edit).decode();
     expanded.hash = None;
-    (doc, expanded)
+    (doc, honest, expanded)
 }
 
 proptest! {
     /// Real changes rewritten by hand (the shapes that trip automerge's assertions or make documents
     /// it cannot load back): each is refused with `invalid_change`, or applied to a document that
-    /// saves and loads back. No panic escapes.
+    /// saves and loads back. No panic escapes. The rewritten change comes alone, or after an honest
+    /// change of the same device that it continues, in one push.
     #[test]
     fn hand_made_changes_are_refused_or_leave_a_loadable_document(
         edit in any::<u8>(),
+        before in proptest::option::of(any::<u8>()),
         rewrites in prop::collection::vec(rewrite(), 1..4),
     ) {
-        let (mut doc, mut expanded) = record_and_next_change(edit);
+        let (mut doc, mut changes, mut expanded) = record_and_next_change(edit, before);
         let actor = |a: u8| automerge::ActorId::from(vec![a; 16]);
         let id = |c: u64, a: u8| automerge::legacy::OpId(c, actor(a));
         for r in rewrites {
@@ -331,8 +345,8 @@ proptest! {
                 Rewrite::NoDeps => expanded.deps.clear(),
             }
         }
-        let change = automerge::Change::from(expanded.clone());
-        match sync_core::structure::apply(&mut doc, vec![change]) {
+        changes.push(automerge::Change::from(expanded.clone()));
+        match sync_core::structure::apply(&mut doc, changes) {
             Err(e) => prop_assert_eq!(e.code(), "invalid_change"),
             Ok(()) => {
                 let heads = doc.get_heads();

@@ -181,6 +181,71 @@ fn changes_waiting_for_their_dependencies_are_left_for_later() {
     assert_eq!(owner.get_heads(), attacker.get_heads());
 }
 
+/// The attacker's honest edit of the notes (inserting "ab" at the start) followed by `edit` of a
+/// second change that continues it, pushed together, so that both are checked as one run.
+fn run_of_two(
+    attacker: &mut AutoCommit,
+    edit: impl FnOnce(&mut ExpandedChange, &ActorId, u64),
+) -> Vec<Change> {
+    let notes = attacker.get(ROOT, "notes").unwrap().unwrap().1;
+    attacker.splice_text(&notes, 0, 0, "ab").unwrap();
+    attacker.commit();
+    let first = attacker.get_last_local_change().unwrap().clone();
+    attacker.put(ROOT, "phone", "557").unwrap();
+    attacker.commit();
+    let mut expanded = attacker.get_last_local_change().unwrap().decode();
+    expanded.hash = None;
+    edit(&mut expanded, &actor(2), first.start_op().get());
+    let changes = vec![first, Change::from(expanded)];
+    assert_eq!(changes[1].deps(), [changes[0].hash()]);
+    changes
+}
+
+#[test]
+fn a_run_whose_later_change_overwrites_an_op_on_another_key_is_refused() {
+    let (owner, mut attacker) = shared_record();
+    // The second change's put names the first change's inserted character as the value it
+    // replaces: an op on another object and key.
+    let changes = run_of_two(&mut attacker, |c, me, first_op| {
+        c.operations[0].pred = vec![OpId(first_op, me.clone())].into();
+    });
+    let mut doc = owner.clone();
+    assert_eq!(
+        structure::apply(&mut doc, changes).unwrap_err().code(),
+        "invalid_change"
+    );
+}
+
+#[test]
+fn a_run_whose_later_change_edits_what_the_earlier_made_applies_and_loads() {
+    let (mut owner, mut attacker) = shared_record();
+    let base = owner.get_heads();
+    let notes = attacker.get(ROOT, "notes").unwrap().unwrap().1;
+    attacker.splice_text(&notes, 0, 0, "ab").unwrap();
+    let lines = attacker.put_object(ROOT, "lines", ObjType::List).unwrap();
+    attacker.insert(&lines, 0, "one").unwrap();
+    attacker.commit();
+    // Deletes a character the first change typed, types after the other, edits its new list.
+    attacker.splice_text(&notes, 0, 1, "").unwrap();
+    attacker.splice_text(&notes, 1, 0, "c").unwrap();
+    attacker.put(&lines, 0, "uno").unwrap();
+    attacker.insert(&lines, 1, "dos").unwrap();
+    attacker.commit();
+    attacker.put(ROOT, "phone", "557").unwrap();
+    attacker.commit();
+    let changes = attacker.get_changes(&base);
+    assert_eq!(changes.len(), 3);
+    let mut doc = owner.clone();
+    structure::apply(&mut doc, changes).unwrap();
+    assert_eq!(doc.get_heads(), attacker.get_heads());
+    assert_eq!(doc.text(&notes).unwrap(), attacker.text(&notes).unwrap());
+    let saved = doc.save();
+    assert_eq!(
+        AutoCommit::load(&saved).unwrap().get_heads(),
+        doc.get_heads()
+    );
+}
+
 /// One edit a device may make.
 #[derive(Debug, Clone)]
 enum Edit {
@@ -206,17 +271,21 @@ fn edit() -> impl Strategy<Value = (u8, Edit)> {
 
 proptest! {
     /// Three devices edit one record offline and sync with each other at random; the server receives
-    /// every change in the order a device would push it. Each change passes the checks, and the merged
-    /// document saves and loads back.
+    /// every change in the order a device would push it, after each edit or after several. Each change
+    /// passes the checks, and the merged document saves and loads back.
     #[test]
-    fn every_change_automerge_makes_passes(edits in prop::collection::vec(edit(), 1..40)) {
+    fn every_change_automerge_makes_passes(
+        edits in prop::collection::vec(edit(), 1..40),
+        push_every in 1..6usize,
+    ) {
         let mut first = AutoCommit::new().with_actor(actor(10));
         let text = first.put_object(ROOT, "notes", ObjType::Text).unwrap();
         first.put(ROOT, "visits", automerge::ScalarValue::counter(0)).unwrap();
         first.commit();
         let mut devices = [first.fork().with_actor(actor(11)), first.fork().with_actor(actor(12)), first];
         let mut server = AutoCommit::new();
-        for (who, edit) in edits {
+        let last = edits.len() - 1;
+        for (n, (who, edit)) in edits.into_iter().enumerate() {
             let d = &mut devices[who as usize];
             match edit {
                 Edit::Put(k, v) => d.put(ROOT, format!("f{k}"), v as i64).unwrap(),
@@ -241,6 +310,10 @@ proptest! {
             }
             let d = &mut devices[who as usize];
             d.commit();
+            // A device pushes after several edits too: its changes since then arrive as a run.
+            if n % push_every != 0 && n != last {
+                continue;
+            }
             let new: Vec<Change> = d
                 .get_changes(&[])
                 .into_iter()
