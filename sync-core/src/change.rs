@@ -49,6 +49,7 @@ pub fn parse(bytes: Vec<u8>, max_bytes: usize) -> Result<Change, Error> {
 pub fn check_ops(change: &Change, max_ops: usize) -> Result<(), Error> {
     if change.len() > max_ops {
         return Err(Error::TooManyOperations {
+            what: "a change",
             actual: change.len(),
             limit: max_ops,
         });

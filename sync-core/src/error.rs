@@ -16,8 +16,12 @@ pub enum Error {
         actual: usize,
         limit: usize,
     },
-    #[error("a change carries {actual} operations, the limit is {limit}")]
-    TooManyOperations { actual: usize, limit: usize },
+    #[error("{what} carries {actual} operations, the limit is {limit}")]
+    TooManyOperations {
+        what: &'static str,
+        actual: usize,
+        limit: usize,
+    },
     #[error("malformed automerge change: {0}")]
     MalformedChange(String),
     #[error("{0}")]

@@ -359,6 +359,14 @@ pub struct Limits {
     /// with a full `notes` text (20,000 characters, one operation each) and every other field; a
     /// change far beyond that is a bomb that would cost the server time and memory to apply.
     pub max_ops_per_change: usize,
+    /// The most operations the changes of one record in one push may carry together. automerge 0.12
+    /// holds about 300 bytes per op it has just applied, so this bounds what merging one record
+    /// costs (about 60 MiB at the limit). Retyping a full `notes` is 40,000 operations.
+    pub max_ops_per_doc: usize,
+    /// The most bytes the changes of one push may inflate to. A compressed change inflates up to a
+    /// thousand times over, and automerge keeps the inflated bytes of every parsed change: without
+    /// this, a 16 MiB push could hold gigabytes.
+    pub max_push_inflated_bytes: usize,
     /// The most bytes one record's stored document may grow to (its snapshot plus change chunks).
     /// A customer with every field at its maximum is well under 100 KiB even after years of edits.
     pub max_doc_bytes: usize,
@@ -372,6 +380,8 @@ impl Default for Limits {
             max_changes_per_doc: 10_000,
             max_change_bytes: 1 << 20,
             max_ops_per_change: 50_000,
+            max_ops_per_doc: 200_000,
+            max_push_inflated_bytes: 32 << 20,
             max_doc_bytes: 4 << 20,
         }
     }

@@ -52,6 +52,11 @@ pub const COMPACT_AFTER_CHUNKS: i32 = 10;
 /// as soon as it is merged, and loaded again, compact, when next needed.
 pub const KEEP_MERGED_UP_TO: usize = 1 << 20;
 
+/// The most a batch keeps of merged documents, all together, until it is written: a thousand
+/// records just under `KEEP_MERGED_UP_TO` would otherwise hold a gigabyte. The documents merged
+/// after it is spent are dropped like heavy ones.
+pub const KEEP_MERGED_PER_BATCH: usize = 16 << 20;
+
 /// A pushed document after its bytes were parsed, before any database work.
 struct Prepared {
     id: Uuid,
@@ -114,11 +119,11 @@ pub async fn stage<'a>(
             format!("document {} appears twice in one push", dup.id),
         ));
     }
-    let mut docs: Vec<Prepared> = request
-        .docs
-        .into_iter()
-        .map(|d| prepare(d, &engine.limits))
-        .collect();
+    let mut inflated = 0;
+    let mut docs: Vec<Prepared> = Vec::with_capacity(request.docs.len());
+    for doc in request.docs {
+        docs.push(prepare(doc, &engine.limits, &mut inflated)?);
+    }
     // Records come after the records they are scoped through, at any depth, so a contact may be
     // pushed in the same batch as the customer it belongs to.
     let order: Vec<Uuid> = docs.iter().map(|p| p.id).collect();
@@ -274,25 +279,55 @@ impl Merge {
     }
 }
 
-fn prepare(doc: DocPush, limits: &Limits) -> Prepared {
+/// Parses a pushed document's changes. `inflated` counts the bytes the push's changes have inflated
+/// to so far: past `Limits::max_push_inflated_bytes` the whole push is refused, before the next
+/// change is inflated.
+fn prepare(doc: DocPush, limits: &Limits, inflated: &mut usize) -> Result<Prepared, Error> {
     let kind = kinds::get(&doc.kind).map_err(|e| reason(&e));
-    let changes = doc
-        .changes
-        .into_iter()
-        .map(|bytes| {
-            let change = sync_core::change::parse(bytes.into_vec(), limits.max_change_bytes)?;
-            sync_core::change::check_ops(&change, limits.max_ops_per_change)?;
-            Ok::<_, sync_core::Error>(change)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| reason(&e));
-    Prepared {
+    let mut changes = Vec::with_capacity(doc.changes.len());
+    let mut refused = None;
+    let mut ops = 0;
+    for bytes in doc.changes {
+        let change = match sync_core::change::parse(bytes.into_vec(), limits.max_change_bytes) {
+            Ok(change) => change,
+            Err(e) => {
+                refused = Some(reason(&e));
+                break;
+            }
+        };
+        *inflated += change.raw_bytes().len();
+        if *inflated > limits.max_push_inflated_bytes {
+            return Err(sync_core::Error::TooLarge {
+                what: "the changes of one push, inflated",
+                actual: *inflated,
+                limit: limits.max_push_inflated_bytes,
+            }
+            .into());
+        }
+        ops += change.len();
+        let checked =
+            sync_core::change::check_ops(&change, limits.max_ops_per_change).and_then(|()| {
+                (ops <= limits.max_ops_per_doc).then_some(()).ok_or(
+                    sync_core::Error::TooManyOperations {
+                        what: "the changes of one record in one push",
+                        actual: ops,
+                        limit: limits.max_ops_per_doc,
+                    },
+                )
+            });
+        if let Err(e) = checked {
+            refused = Some(reason(&e));
+            break;
+        }
+        changes.push(change);
+    }
+    Ok(Prepared {
         id: doc.id,
         id_ok: doc.id.get_version_num() == 7,
         kind,
-        changes,
+        changes: refused.map_or(Ok(changes), Err),
         base_heads: doc.base_heads,
-    }
+    })
 }
 
 fn reason(e: &sync_core::Error) -> Reason {
@@ -328,6 +363,7 @@ async fn merge_docs(
     inputs: &Inputs,
 ) -> Result<Merge, Error> {
     let mut pending: HashMap<Uuid, (&'static str, Option<Uuid>)> = HashMap::new();
+    let mut kept = 0;
     let mut merge = Merge {
         results: Vec::new(),
         writes: Vec::new(),
@@ -347,7 +383,13 @@ async fn merge_docs(
         };
         match merge_one(&mut ctx, doc, inputs.rows.get(&doc.id), &mut merge.extras).await? {
             Outcome::Done(result) => merge.results.push(result),
-            Outcome::Write(write) => {
+            Outcome::Write(mut write) => {
+                if let Some((_, weight)) = &write.doc {
+                    kept += weight;
+                    if kept > KEEP_MERGED_PER_BATCH {
+                        write.doc = None;
+                    }
+                }
                 pending.insert(write.id, (write.kind.name, write.territory_id));
                 merge.writes.push(*write);
             }

@@ -370,6 +370,78 @@ storage_test! {
     }
 }
 
+/// A new customer's changes: its creation, then `edits` changes that each type `chars` characters
+/// into its notes, as raw bytes (compressed as automerge compresses them).
+fn typed_customer(
+    device: &Device,
+    name: &str,
+    edits: usize,
+    chars: usize,
+) -> Vec<serde_bytes::ByteBuf> {
+    let mut doc = sync_core::record::create(
+        sync_core::kinds::get("customer").unwrap(),
+        device.replica.actor().unwrap(),
+        &customer(name, "North"),
+    )
+    .unwrap();
+    let notes = automerge::ReadDoc::get(&doc, automerge::ROOT, "notes")
+        .unwrap()
+        .unwrap()
+        .1;
+    for _ in 0..edits {
+        automerge::transaction::Transactable::splice_text(
+            &mut doc,
+            &notes,
+            0,
+            0,
+            &"x".repeat(chars),
+        )
+        .unwrap();
+        doc.commit();
+    }
+    doc.get_changes(&[])
+        .into_iter()
+        .map(|mut c| serde_bytes::ByteBuf::from(c.bytes().to_vec()))
+        .collect()
+}
+
+storage_test! {
+    /// What a push costs the server to hold and merge is bounded by what its changes inflate to and
+    /// by the operations of each record, not only by the bytes of its body.
+    async fn pushes_that_inflate_or_pile_up_operations_past_their_bounds_are_refused(db: TestDb) {
+        let mut settings = db.settings();
+        settings.limits.max_ops_per_change = 5_000;
+        settings.limits.max_ops_per_doc = 8_000;
+        settings.limits.max_push_inflated_bytes = 256 << 10;
+        let server = TestServer::start_with(settings).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        let doc = |changes| DocPush { id: Uuid::now_v7(), kind: "customer".into(), base_heads: vec![], changes };
+
+        // Two changes of 4,000 operations each are each under the change's cap; together they pass
+        // the record's. That record alone is refused; the other record of the push is stored.
+        let piled = doc(typed_customer(&anna, "Piled", 2, 4_000));
+        let fine = doc(typed_customer(&anna, "Fine", 1, 100));
+        let push = PushRequest { docs: vec![piled.clone(), fine.clone()], checkpoint: 0 };
+        let results = anna.client.push(&push).await.unwrap().results;
+        assert_eq!(results[0].status, PushStatus::Rejected);
+        let reason = results[0].reason.as_ref().unwrap();
+        assert_eq!(reason.code, "too_many_operations", "{}", reason.message);
+        assert_eq!(results[1].status, PushStatus::Applied);
+        assert_eq!(server.count("documents").await, 1);
+
+        // Forty records that each compress to little but inflate to about 8 KiB: the whole push is
+        // refused before its changes are held, and nothing of it is stored.
+        let docs: Vec<DocPush> = (0..40).map(|i| doc(typed_customer(&anna, &format!("Big {i}"), 2, 3_900))).collect();
+        let body = sync_core::protocol::encode(&PushRequest { docs: docs.clone(), checkpoint: 0 });
+        assert!(body.len() < 64 << 10, "the push is small on the wire: {} bytes", body.len());
+        let err = anna.client.push(&PushRequest { docs, checkpoint: 0 }).await.unwrap_err();
+        assert!(matches!(err, fieldsync_sdk::Error::Server { status: 413, .. }), "{err}");
+        assert_eq!(err.code(), Some("too_large"));
+        assert_eq!(server.count("documents").await, 1, "a refused push stored nothing");
+    }
+}
+
 storage_test! {
     async fn network_faults_are_retried_and_nothing_is_applied_twice(db: TestDb) {
         let server = TestServer::start(&db).await;

@@ -1,8 +1,9 @@
 //! The server's memory with its default settings while devices push the records that cost the
 //! most to merge: customers whose 20,000-character notes arrive in one change each (automerge holds
 //! about 300 bytes per op it has just applied, so each such record costs about 5 MiB while it is
-//! merged), in large pushes from several devices at once, then records grown to the stored-size
-//! cap (4 MiB), several at once. `FIELDSYNC_MEMORY_ROUNDS` sets how many
+//! merged), in large pushes from several devices at once, then pushes of as many records as a push
+//! may carry, each light enough to be cached, then records grown to the stored-size cap (4 MiB),
+//! several at once. `FIELDSYNC_MEMORY_ROUNDS` sets how many
 //! pushes each device makes (default 1); TESTING.md gives the long form and its figures.
 
 use std::time::Instant;
@@ -18,8 +19,8 @@ use uuid::Uuid;
 const CEILING: u64 = 500 << 20;
 
 /// `n` new customers by `device`, each made in one change with every text field at its maximum
-/// length and notes of 20,000 characters that do not compress.
-fn heavy_records(device: &Device, n: usize, seed: &mut u32) -> Vec<DocPush> {
+/// length and notes of `notes` characters that do not compress.
+fn heavy_records(device: &Device, n: usize, notes: usize, seed: &mut u32) -> Vec<DocPush> {
     let mut text = |len: usize| -> String {
         (0..len)
             .map(|_| {
@@ -38,10 +39,10 @@ fn heavy_records(device: &Device, n: usize, seed: &mut u32) -> Vec<DocPush> {
                 };
                 doc.put(automerge::ROOT, field, value).unwrap();
             }
-            let notes = doc
+            let notes_id = doc
                 .put_object(automerge::ROOT, "notes", automerge::ObjType::Text)
                 .unwrap();
-            doc.splice_text(&notes, 0, 0, &text(20_000)).unwrap();
+            doc.splice_text(&notes_id, 0, 0, &text(notes)).unwrap();
             doc.put(automerge::ROOT, "deleted", false).unwrap();
             doc.commit();
             DocPush {
@@ -73,13 +74,29 @@ storage_test! {
                 let device = Device::login(&url, "anna@x.test").await;
                 let mut seed = d + 1;
                 for _ in 0..rounds {
-                    let docs = heavy_records(&device, 100, &mut seed);
+                    let docs = heavy_records(&device, 100, 20_000, &mut seed);
                     let response = device.client.push(&PushRequest { docs, checkpoint: 0 }).await.unwrap();
                     assert!(response.results.iter().all(|r| r.status == PushStatus::Applied));
                 }
             })
         });
         for push in pushes.collect::<Vec<_>>() {
+            push.await.unwrap();
+        }
+        // Pushes of a thousand records with 3,000-character notes, the most one push may carry:
+        // each record is light enough to be kept for the cache once written, but a push keeps only
+        // so many of them (`push::KEEP_MERGED_PER_BATCH`); all of them would be about 900 MiB.
+        let many = (0..3u32).map(|d| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let device = Device::login(&url, "anna@x.test").await;
+                let mut seed = 200 + d;
+                let docs = heavy_records(&device, 1_000, 3_000, &mut seed);
+                let response = device.client.push(&PushRequest { docs, checkpoint: 0 }).await.unwrap();
+                assert!(response.results.iter().all(|r| r.status == PushStatus::Applied));
+            })
+        });
+        for push in many.collect::<Vec<_>>() {
             push.await.unwrap();
         }
         // Then records at the stored-size cap: each grows by four changes of 15 fields a later
@@ -90,7 +107,7 @@ storage_test! {
             tokio::spawn(async move {
                 let device = Device::login(&url, "anna@x.test").await;
                 let mut seed = 100 + d;
-                let mut docs: Vec<(Uuid, automerge::AutoCommit)> = heavy_records(&device, 3, &mut seed)
+                let mut docs: Vec<(Uuid, automerge::AutoCommit)> = heavy_records(&device, 3, 20_000, &mut seed)
                     .into_iter()
                     .map(|push| {
                         let mut doc = automerge::AutoCommit::new().with_actor(device.replica.actor().unwrap());
@@ -132,7 +149,7 @@ storage_test! {
         }
         let peak = server.peak_rss();
         println!(
-            "peak RSS {} MiB after 3 devices pushed {} records with 20,000-character notes, then 3 records each grown to about 4 MiB, in {:?}",
+            "peak RSS {} MiB after 3 devices pushed {} records with 20,000-character notes, then 1,000 records with 3,000-character notes each at once, then 3 records each grown to about 4 MiB, in {:?}",
             peak >> 20,
             300 * rounds,
             started.elapsed()
