@@ -50,7 +50,8 @@ pub struct Args {
     )]
     pub server_pids: Vec<u32>,
     /// With --server: the accounts the devices log in as (repeat, or separate with commas). A fleet
-    /// run uses the first; a soak spreads its devices over all of them.
+    /// spreads its devices over them in turn (they must share one territory: the first account's);
+    /// a soak spreads its devices over all of them, a territory each.
     #[arg(
         long,
         value_name = "EMAIL",
@@ -172,12 +173,20 @@ impl Args {
         }))
     }
 
-    /// The users a spawned server is given: one agent for the fleet's territory, or one per
-    /// `--per-territory` devices for a soak.
+    /// The users a spawned server is given: for a fleet, one agent per device, all in the fleet's
+    /// one territory (a field team: the server admits only a few sync calls at once per user, so
+    /// a hundred devices of one user would mostly wait their turn); for a soak, one per
+    /// `--per-territory` devices.
     pub fn users_to_create(&self, mode: &Mode) -> Vec<NewUser> {
         match mode {
-            Mode::Fleet(_) | Mode::Bootstrap => vec![NewUser {
-                email: "fleet@load.test".into(),
+            Mode::Fleet(fleet) => (0..fleet.devices.max(1))
+                .map(|k| NewUser {
+                    email: format!("fleet-{k}@load.test"),
+                    territory: "Fleet".into(),
+                })
+                .collect(),
+            Mode::Bootstrap => vec![NewUser {
+                email: "fleet-0@load.test".into(),
                 territory: "Fleet".into(),
             }],
             Mode::Soak(soak) => (0..soak.devices.div_ceil(self.per_territory.max(1)))
@@ -268,6 +277,10 @@ mod tests {
         };
         assert_eq!(fleet.devices * fleet.records, 100_000);
         assert_eq!(fleet.edits, 3);
+        // A field team: an agent per device, in one territory.
+        let users = args.users_to_create(&Mode::Fleet(fleet));
+        assert_eq!(users.len(), fleet.devices);
+        assert!(users.iter().all(|u| u.territory == "Fleet"));
         // The second round edits one record in five: at least 1,000 for the incremental pull.
         assert!(fleet.devices * fleet.records / 5 >= 1_000);
     }

@@ -4,7 +4,7 @@
 //! new device pulls the whole territory (`bootstrap`). At the end every device, the incremental
 //! puller, the new device and the server must hold the same heads: a fast but wrong run fails.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,7 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
             .cloned()
             .with_context(|| format!("{} has no territory", account.email))?
     };
-    let devices = create_devices(target, &account, &territory, config).await?;
+    let devices = create_devices(target, &target.accounts, &territory, config).await?;
     // The device that is up to date after the first round, to time the incremental pull.
     let watcher = Device::login(target.url(0), config.devices, &account).await?;
     let setup_s = setup.elapsed().as_secs_f64();
@@ -290,18 +290,19 @@ pub async fn bootstrap_only(target: &Target) -> anyhow::Result<Report> {
     })
 }
 
-/// Logs the devices in and creates their records, several devices at once: the records are each
-/// device's own work, and the machine has more than one core.
+/// Logs the devices in, each as the next of `accounts` in turn, and creates their records, several
+/// devices at once: the records are each device's own work, and the machine has more than one core.
 async fn create_devices(
     target: &Target,
-    account: &Account,
+    accounts: &[Account],
     territory: &str,
     config: FleetConfig,
 ) -> anyhow::Result<Vec<Device>> {
     let logins = Arc::new(Semaphore::new(LOGINS_AT_ONCE));
     let mut tasks = JoinSet::new();
     for i in 0..config.devices {
-        let (logins, account, territory) = (logins.clone(), account.clone(), territory.to_string());
+        let account = accounts[i % accounts.len()].clone();
+        let (logins, territory) = (logins.clone(), territory.to_string());
         let url = target.url(i).to_string();
         tasks.spawn(async move {
             let permit = logins.acquire_owned().await?;
@@ -341,10 +342,12 @@ async fn push_phase(
         .map(|d| {
             tokio::spawn(async move {
                 let t = Instant::now();
-                let mut given_up = 0;
+                let mut given_up = Vec::new();
                 let report = loop {
                     match d.replica.push(&d.client).await {
-                        Err(e) if e.is_transient() && given_up < MAX_GIVE_UPS => given_up += 1,
+                        Err(e) if e.is_transient() && given_up.len() < MAX_GIVE_UPS => {
+                            given_up.push(e.code().unwrap_or("network").to_string())
+                        }
                         other => break other,
                     }
                 };
@@ -354,10 +357,12 @@ async fn push_phase(
         .collect();
     let mut devices = Vec::with_capacity(tasks.len());
     let mut latencies: Vec<Duration> = Vec::with_capacity(tasks.len());
-    let mut given_up = 0;
+    let mut given_up: BTreeMap<String, usize> = BTreeMap::new();
     for task in tasks {
         let (d, report, latency, gave_up) = task.await?;
-        given_up += gave_up;
+        for code in gave_up {
+            *given_up.entry(code).or_default() += 1;
+        }
         let report = report.with_context(|| format!("{name}: a push failed"))?;
         if !report.rejected.is_empty() || !report.missing_dependencies.is_empty() {
             bail!(
@@ -378,7 +383,8 @@ async fn push_phase(
             (u + u1 - u0, d + d1 - d0)
         });
     let mut phase = Phase::new(name, wall, records, changes, &mut latencies, traffic);
-    phase.pushes_given_up = Some(given_up);
+    phase.pushes_given_up = Some(given_up.values().sum());
+    phase.given_up_for = Some(given_up);
     phase.cpu = cpu.map(|(before, after)| after.since(&before));
     Ok((phase, devices))
 }

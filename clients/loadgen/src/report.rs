@@ -1,5 +1,6 @@
 //! What a run reports: the JSON shape (a public interface, described in BENCHMARKS.md) and its table form.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,6 +42,10 @@ pub struct Phase {
     /// then made again, as a sync job does on its next run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushes_given_up: Option<usize>,
+    /// Push phases: the pushes given up, by the error code of the SDK's last try (`network` when
+    /// the server did not answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_up_for: Option<BTreeMap<String, usize>>,
     /// Where the phase's CPU time went (Linux): the servers, the devices, the rest, idle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuSplit>,
@@ -75,6 +80,7 @@ impl Phase {
             docs_in_pages: None,
             ms_per_1000_records: None,
             pushes_given_up: None,
+            given_up_for: None,
             cpu: None,
         }
     }
