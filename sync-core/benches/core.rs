@@ -123,6 +123,20 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function("structure checks + apply + save_after", |b| {
+        b.iter(|| {
+            for (stored, changes) in &fixtures {
+                let mut doc = AutoCommit::load(stored).expect("loads");
+                let heads = doc.get_heads();
+                let parsed: Vec<Change> = changes
+                    .iter()
+                    .map(|c| Change::from_bytes(c.clone()).expect("parses"))
+                    .collect();
+                structure::apply(&mut doc, parsed).expect("applies");
+                std::hint::black_box(doc.save_after(&heads));
+            }
+        })
+    });
     group.bench_function("inspect + validate + project merged records", |b| {
         b.iter_batched(
             || {

@@ -303,11 +303,13 @@ impl Ops<'_> {
     /// Checks op `i`, on an object the document has.
     fn check_in(&self, i: usize, obj: &ExId, obj_type: ObjType) -> Result<(), String> {
         let op = &self.operations[i];
-        let at = self.at;
         let prop = match (&op.key, obj_type) {
             (Key::Map(key), ObjType::Map | ObjType::Table) => {
                 if op.insert {
                     return Err("inserts into a map".into());
+                }
+                if op.pred.is_empty() {
+                    return Ok(());
                 }
                 Prop::Map(key.to_string())
             }
@@ -344,26 +346,39 @@ impl Ops<'_> {
             // A first value at its key overwrites nothing: there is nothing to look up.
             return Ok(());
         }
-        let visible: Vec<ExId> = match at {
-            None => self.doc.get_all(obj, prop),
-            Some(heads) => self.doc.get_all_at(obj, prop, heads),
-        }
-        .map_err(|e| format!("cannot be checked: {e}"))?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
+        // What the document shows at the key, looked up only for a pred made before this change
+        // (a device's later edits of a field it set in the same run name ops of the run).
+        let mut visible: Option<Vec<ExId>> = None;
         for pred in op.pred.iter() {
             let ok = match self.earlier(pred, i) {
                 Some(n) => self.same_target(n, i),
-                None => visible.iter().any(
-                    |v| matches!(v, ExId::Id(c, a, _) if *c == pred.counter() && a == pred.actor()),
-                ),
+                None => {
+                    let visible = match visible.as_mut() {
+                        Some(visible) => visible,
+                        None => visible.insert(self.visible(obj, prop.clone())?),
+                    };
+                    visible.iter().any(
+                        |v| matches!(v, ExId::Id(c, a, _) if *c == pred.counter() && a == pred.actor()),
+                    )
+                }
             };
             if !ok {
                 return Err("overwrites an op that is not the value it replaces".into());
             }
         }
         Ok(())
+    }
+
+    /// The ops the document shows at `prop` of `obj`, at the heads the ops were made on.
+    fn visible(&self, obj: &ExId, prop: Prop) -> Result<Vec<ExId>, String> {
+        Ok(match self.at {
+            None => self.doc.get_all(obj, prop),
+            Some(heads) => self.doc.get_all_at(obj, prop, heads),
+        }
+        .map_err(|e| format!("cannot be checked: {e}"))?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect())
     }
 
     /// Op `i` is on an object this change made: everything it names is in this change too.
