@@ -6,47 +6,46 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{ActorId, AutoCommit, Change, ObjType, ReadDoc, ROOT};
+use automerge::legacy::{Key, ObjectId, Op, OpType};
+use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
 
 use crate::schema::{KindSchema, Role, Writer};
 use crate::Error;
 
-/// The root fields the changes write. `doc` must already contain the changes, so that objects they
-/// create can be found. An operation on an object that is no longer reachable from the root (a text
+/// The root fields the ops of new changes write (as `structure::apply` answers them: decoding a
+/// change costs about as much as applying it). `doc` must already contain the changes, so that
+/// objects they create can be found. An operation on an object that is no longer reachable from the root (a text
 /// that was since overwritten) is invisible and writes no field. `creating` says whether the changes
 /// create the record: only then may they create nested objects at its root.
 pub fn touched_fields(
     doc: &AutoCommit,
-    changes: &[Change],
+    ops: &[Op],
     creating: bool,
 ) -> Result<BTreeSet<String>, Error> {
     // Most pushes set root fields only; the walk of the document's objects is done when a change
     // writes inside one (a text edit), not for every push.
     let mut owners = None;
     let mut fields = BTreeSet::new();
-    for change in changes {
-        for op in change.decode().operations {
-            match (&op.obj, &op.key) {
-                (ObjectId::Root, Key::Map(key)) => {
-                    if matches!(op.action, OpType::Make(_)) && !creating {
-                        return Err(Error::NestedObjectAfterCreation(key.to_string()));
-                    }
-                    fields.insert(key.to_string());
+    for op in ops {
+        match (&op.obj, &op.key) {
+            (ObjectId::Root, Key::Map(key)) => {
+                if matches!(op.action, OpType::Make(_)) && !creating {
+                    return Err(Error::NestedObjectAfterCreation(key.to_string()));
                 }
-                (ObjectId::Root, Key::Seq(_)) => {
-                    return Err(Error::MalformedChange(
-                        "the root of a record is a map".into(),
-                    ));
-                }
-                (ObjectId::Id(id), _) => {
-                    let owners = match &mut owners {
-                        Some(owners) => owners,
-                        None => owners.insert(object_owners(doc)?),
-                    };
-                    if let Some(field) = owners.get(&(id.0, id.1.clone())) {
-                        fields.insert(field.clone());
-                    }
+                fields.insert(key.to_string());
+            }
+            (ObjectId::Root, Key::Seq(_)) => {
+                return Err(Error::MalformedChange(
+                    "the root of a record is a map".into(),
+                ));
+            }
+            (ObjectId::Id(id), _) => {
+                let owners = match &mut owners {
+                    Some(owners) => owners,
+                    None => owners.insert(object_owners(doc)?),
+                };
+                if let Some(field) = owners.get(&(id.0, id.1.clone())) {
+                    fields.insert(field.clone());
                 }
             }
         }
@@ -138,8 +137,12 @@ mod tests {
     use crate::Value;
     use automerge::transaction::Transactable;
 
-    fn new_changes(doc: &mut AutoCommit, since: &[automerge::ChangeHash]) -> Vec<Change> {
+    /// The ops of the changes made since `since`.
+    fn new_ops(doc: &mut AutoCommit, since: &[automerge::ChangeHash]) -> Vec<Op> {
         doc.get_changes(since)
+            .iter()
+            .flat_map(|c| c.decode().operations)
+            .collect()
     }
 
     #[test]
@@ -158,8 +161,8 @@ mod tests {
             &[("notes", "hello".into()), ("phone", "1".into())],
         )
         .unwrap();
-        let changes = new_changes(&mut doc, &base);
-        let touched = touched_fields(&doc, &changes, false).unwrap();
+        let ops = new_ops(&mut doc, &base);
+        let touched = touched_fields(&doc, &ops, false).unwrap();
         assert_eq!(
             touched,
             BTreeSet::from(["notes".to_string(), "phone".to_string()])
@@ -195,9 +198,9 @@ mod tests {
         let base = doc.get_heads();
         doc.put_object(ROOT, "notes", ObjType::Text).unwrap();
         doc.commit();
-        let changes = new_changes(&mut doc, &base);
-        let err = touched_fields(&doc, &changes, false).unwrap_err();
-        let first = new_changes(&mut doc, &[]);
+        let ops = new_ops(&mut doc, &base);
+        let err = touched_fields(&doc, &ops, false).unwrap_err();
+        let first = new_ops(&mut doc, &[]);
         assert!(
             touched_fields(&doc, &first, true).is_ok(),
             "a new record creates its text fields"

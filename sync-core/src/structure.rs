@@ -62,10 +62,13 @@ impl History {
 /// columns, which costs about as much again as checking each change of a device's edits on its own
 /// document.
 ///
+/// Answers the ops of the changes it checked and applied, decoded (what the push inspects next).
+///
 /// A panic inside automerge (a shape the checks do not know yet) is an [`Error::InvalidChange`] like
 /// the rest. On an error `doc` must be dropped, as it may hold some of the changes.
-pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
+pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<Vec<Op>, Error> {
     let mut history = History::of(doc.document());
+    let mut applied = Vec::new();
     let mut run: Option<Run> = None;
     let mut waiting = new;
     loop {
@@ -83,6 +86,7 @@ pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
                 // The change is checked against the document it depends on: apply the run first.
                 if let Some(done) = run.take() {
                     apply_caught(doc, done.changes)?;
+                    applied.extend(done.operations);
                 }
             }
             let run = run.get_or_insert_with(|| Run::start(doc.document(), &change));
@@ -102,12 +106,12 @@ pub fn apply(doc: &mut AutoCommit, new: Vec<Change>) -> Result<(), Error> {
     }
     if let Some(done) = run {
         apply_caught(doc, done.changes)?;
+        applied.extend(done.operations);
     }
-    if waiting.is_empty() {
-        Ok(())
-    } else {
-        apply_caught(doc, waiting)
+    if !waiting.is_empty() {
+        apply_caught(doc, waiting)?;
     }
+    Ok(applied)
 }
 
 /// Changes checked and not applied yet: one actor's, each depending on the one before it only and

@@ -348,7 +348,7 @@ proptest! {
         changes.push(automerge::Change::from(expanded.clone()));
         match sync_core::structure::apply(&mut doc, changes) {
             Err(e) => prop_assert_eq!(e.code(), "invalid_change"),
-            Ok(()) => {
+            Ok(_) => {
                 let heads = doc.get_heads();
                 if doc.get_missing_deps(&[]).is_empty() {
                     prop_assert!(sync_core::structure::reloads(&doc.save(), &heads).is_ok(), "{:?}", expanded);

@@ -617,9 +617,10 @@ async fn merge_one<C: ConnectionTrait>(
         return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
     }
     let heads_before = am.get_heads();
-    if let Err(e) = sync_core::structure::apply(&mut am, new.clone()) {
-        return done(PushStatus::Rejected, Some(reason(&e)));
-    }
+    let ops = match sync_core::structure::apply(&mut am, new.clone()) {
+        Ok(ops) => ops,
+        Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
+    };
     weight += docstore::APPLIED_PER_OP * new.iter().map(Change::len).sum::<usize>();
     let missing = am.get_missing_deps(&[]);
     if !missing.is_empty() && ctx.author.device().is_none() {
@@ -648,7 +649,7 @@ async fn merge_one<C: ConnectionTrait>(
             missing: missing.into_iter().map(Hash::from).collect(),
         }));
     }
-    let checked = inspect::touched_fields(&am, &new, row.is_none())
+    let checked = inspect::touched_fields(&am, &ops, row.is_none())
         .and_then(|fields| inspect::check_writable(kind, ctx.author.field_role(), &fields))
         .and_then(|()| record::project(&am, kind));
     let projection = match checked {
