@@ -57,6 +57,19 @@ pub fn check_ops(change: &Change, max_ops: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuses the changes of one record in one push once together they carry `ops` operations, more
+/// than `max_ops`: what merging one record costs grows with them (see `Limits::max_ops_per_doc`).
+pub fn check_record_ops(ops: usize, max_ops: usize) -> Result<(), Error> {
+    if ops > max_ops {
+        return Err(Error::TooManyOperations {
+            what: "the changes of one record in one push",
+            actual: ops,
+            limit: max_ops,
+        });
+    }
+    Ok(())
+}
+
 /// The body of a chunk: after the magic, checksum, type and the body length (unsigned LEB128).
 fn chunk_body(bytes: &[u8]) -> Option<&[u8]> {
     let (mut len, mut shift, mut i) = (0usize, 0u32, 9usize);

@@ -305,16 +305,8 @@ fn prepare(doc: DocPush, limits: &Limits, inflated: &mut usize) -> Result<Prepar
             .into());
         }
         ops += change.len();
-        let checked =
-            sync_core::change::check_ops(&change, limits.max_ops_per_change).and_then(|()| {
-                (ops <= limits.max_ops_per_doc).then_some(()).ok_or(
-                    sync_core::Error::TooManyOperations {
-                        what: "the changes of one record in one push",
-                        actual: ops,
-                        limit: limits.max_ops_per_doc,
-                    },
-                )
-            });
+        let checked = sync_core::change::check_ops(&change, limits.max_ops_per_change)
+            .and_then(|()| sync_core::change::check_record_ops(ops, limits.max_ops_per_doc));
         if let Err(e) = checked {
             refused = Some(reason(&e));
             break;
