@@ -464,6 +464,20 @@ impl TestServer {
             .collect()
     }
 
+    /// The quarantine entries `token`'s user may review, as `GET /v1/quarantine` lists them.
+    pub async fn quarantine(&self, token: &str) -> Vec<serde_json::Value> {
+        let list: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/v1/quarantine", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("list the quarantine")
+            .json()
+            .await
+            .expect("a JSON list");
+        list.as_array().expect("a list of entries").clone()
+    }
+
     /// The server's heads of a document.
     pub async fn heads(&self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
         use sea_orm::EntityTrait;

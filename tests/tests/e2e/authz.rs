@@ -320,19 +320,9 @@ impl Fixture {
         assert_eq!(aged.rows_affected, 1);
 
         let http = reqwest::Client::new();
-        let entries: serde_json::Value = http
-            .get(format!("{}/v1/quarantine", server.url))
-            .bearer_auth(&admin.login.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let entries = server.quarantine(&admin.login.token).await;
         let entry_of = |doc: Uuid| -> Uuid {
             entries
-                .as_array()
-                .unwrap()
                 .iter()
                 .find(|e| e["doc_id"] == doc.to_string())
                 .and_then(|e| e["id"].as_str())

@@ -301,20 +301,6 @@ storage_test! {
     }
 }
 
-/// The quarantine entries a manager's token lists.
-async fn quarantine(server: &TestServer, token: &str) -> Vec<serde_json::Value> {
-    let list: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/v1/quarantine", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list.as_array().unwrap().clone()
-}
-
 /// The owner the server recorded for a record.
 async fn owner(server: &TestServer, id: Uuid) -> Uuid {
     use sea_orm::EntityTrait;
@@ -371,7 +357,7 @@ storage_test! {
         let pushed = taker.push(&push).await.unwrap();
         assert_eq!(pushed.results[0].status, PushStatus::Quarantined, "{pushed:?}");
         assert!(server.heads(record).await.is_empty());
-        let held = quarantine(&server, &maria.login.token).await;
+        let held = server.quarantine(&maria.login.token).await;
         assert_eq!(held.len(), 1, "the manager of Ben's territory sees it: {held:?}");
         assert_eq!(held[0]["user_id"], ben_id.to_string());
         assert!(held[0]["reason"].as_str().unwrap().contains(&anna.login.device_id.to_string()), "{held:?}");
@@ -429,8 +415,8 @@ storage_test! {
 
         let maria = server.device("maria@x.test").await;
         let carl = server.device("carl@x.test").await;
-        assert!(quarantine(&server, &carl.login.token).await.is_empty(), "only the managers of Anna's territories see it");
-        let held = quarantine(&server, &maria.login.token).await;
+        assert!(server.quarantine(&carl.login.token).await.is_empty(), "only the managers of Anna's territories see it");
+        let held = server.quarantine(&maria.login.token).await;
         assert_eq!(held.len(), 1, "{held:?}");
         assert_eq!((held[0]["doc_id"].clone(), held[0]["user_id"].clone()), (record.to_string().into(), anna_id.to_string().into()));
         assert!(held[0]["reason"].as_str().unwrap().contains(&anna.login.device_id.to_string()), "{held:?}");

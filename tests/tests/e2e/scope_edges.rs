@@ -155,12 +155,12 @@ storage_test! {
         }], checkpoint: 0 };
         assert_eq!(anna.client.push(&push).await.unwrap().results[0].status, PushStatus::Quarantined);
         let http = reqwest::Client::new();
-        let list: serde_json::Value = http.get(format!("{}/v1/quarantine", server.url)).bearer_auth(&maria.login.token).send().await.unwrap().json().await.unwrap();
+        let list = server.quarantine(&maria.login.token).await;
         let entry = list[0]["id"].as_str().unwrap().to_string();
         let accepted = http.post(format!("{}/v1/quarantine/{entry}/accept", server.url)).bearer_auth(&maria.login.token).send().await.unwrap();
         assert_eq!(accepted.status(), 409, "the author may not write credit_limit");
         assert_eq!(server.projected("customers", id, &["credit_limit"]).await, vec![None]);
-        let list: serde_json::Value = http.get(format!("{}/v1/quarantine", server.url)).bearer_auth(&maria.login.token).send().await.unwrap().json().await.unwrap();
+        let list = server.quarantine(&maria.login.token).await;
         assert_eq!(list[0]["status"], "pending", "a failed accept leaves the entry for another decision");
         let rejected = http.post(format!("{}/v1/quarantine/{entry}/reject", server.url)).bearer_auth(&maria.login.token).send().await.unwrap();
         assert_eq!(rejected.status(), 200);
