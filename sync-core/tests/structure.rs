@@ -181,6 +181,21 @@ fn changes_waiting_for_their_dependencies_are_left_for_later() {
     assert_eq!(owner.get_heads(), attacker.get_heads());
 }
 
+#[test]
+fn a_long_chain_pushed_backwards_is_applied_in_causal_order() {
+    let (mut owner, mut attacker) = shared_record();
+    let base = owner.get_heads();
+    for i in 0..2_000 {
+        attacker.put(ROOT, "phone", format!("555-{i}")).unwrap();
+        attacker.commit();
+    }
+    let mut changes = attacker.get_changes(&base);
+    changes.reverse();
+    let ops = structure::apply(&mut owner, changes).unwrap();
+    assert_eq!(ops.len(), 2_000, "every change was checked and applied");
+    assert_eq!(owner.get_heads(), attacker.get_heads());
+}
+
 /// The attacker's honest edit of the notes (inserting "ab" at the start) followed by `edit` of a
 /// second change that continues it, pushed together, so that both are checked as one run.
 fn run_of_two(
