@@ -5,6 +5,7 @@
 
 pub mod author;
 pub mod checkpoint;
+pub mod decide;
 pub mod docstore;
 pub mod engine;
 pub mod feed;

@@ -21,11 +21,8 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
-use sync_core::protocol::{
-    DocPush, DocResult, Hash, Limits, PushRequest, PushResponse, PushStatus, Reason,
-};
-use sync_core::record::{self, Listing, Projection};
-use sync_core::{inspect, kinds, KindSchema, Scope};
+use sync_core::kinds;
+use sync_core::protocol::{DocPush, DocResult, Limits, PushRequest, PushResponse, PushStatus};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
@@ -34,38 +31,19 @@ use crate::db::{now_ms, retry_after, WriteTxn};
 use crate::error::Error;
 use crate::sync::author::Author;
 use crate::sync::checkpoint;
-use crate::sync::docstore::{self, pack_heads, unpack_heads};
+use crate::sync::decide::{self, reason, refusal, Merged, Outcome, Parent, Prepared};
+use crate::sync::docstore::{self, unpack_heads};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
 use crate::sync::write::{
     find_document, load_orphans, record_server_actor, rows_by_id, store, store_extras,
-    territories_by_name, Extras, QuarantineEntry, Write,
+    territories_by_name, Extras, Write,
 };
-
-/// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
-/// document loads several times faster than one made of many small chunks.
-pub const COMPACT_AFTER_CHUNKS: i32 = 10;
-
-/// The heaviest merged document a batch keeps until it is written, to cache it then (see
-/// `docstore::weight`). Changes just applied cost about 300 bytes per op, so a batch of records
-/// with long texts would otherwise hold gigabytes until it commits; a heavier document is dropped
-/// as soon as it is merged, and loaded again, compact, when next needed.
-pub const KEEP_MERGED_UP_TO: usize = 1 << 20;
 
 /// The most a batch keeps of merged documents, all together, until it is written: a thousand
 /// records just under `KEEP_MERGED_UP_TO` would otherwise hold a gigabyte. The documents merged
 /// after it is spent are dropped like heavy ones.
 pub const KEEP_MERGED_PER_BATCH: usize = 16 << 20;
-
-/// A pushed document after its bytes were parsed, before any database work.
-struct Prepared {
-    id: Uuid,
-    /// Record ids are UUID v7, made on the device: unique without coordination, and ordered by time.
-    id_ok: bool,
-    kind: Result<&'static KindSchema, Reason>,
-    changes: Result<Vec<Change>, Reason>,
-    base_heads: Vec<Hash>,
-}
 
 /// The outcome of a committed batch: the answer, the documents to cache, and the highest feed
 /// position it wrote (0 if none).
@@ -322,28 +300,6 @@ fn prepare(doc: DocPush, limits: &Limits, inflated: &mut usize) -> Result<Prepar
     })
 }
 
-fn reason(e: &sync_core::Error) -> Reason {
-    Reason {
-        code: e.code().to_string(),
-        message: e.to_string(),
-        field: e.field().map(str::to_string),
-    }
-}
-
-fn refusal(code: &str, message: impl Into<String>) -> Reason {
-    Reason {
-        code: code.to_string(),
-        message: message.into(),
-        field: None,
-    }
-}
-
-/// The result of one document before the batch commits.
-enum Outcome {
-    Done(DocResult),
-    Write(Box<Write>),
-}
-
 /// Merges every document of a batch into what `conn` reads, writing nothing. With `lock`, the
 /// parents it reads are locked (inside a write transaction).
 async fn merge_docs(
@@ -473,336 +429,95 @@ struct DocContext<'a, C> {
     parents: &'a mut HashMap<Uuid, Option<document::Model>>,
 }
 
+/// One document of a batch: reads what the decisions of `decide` need, in their order, and
+/// answers what they decided. Nothing is written here.
 async fn merge_one<C: ConnectionTrait>(
     ctx: &mut DocContext<'_, C>,
     doc: &Prepared,
     row: Option<&document::Model>,
     extras: &mut Extras,
 ) -> Result<Outcome, Error> {
-    // A record the user may not access is answered the same way whatever it holds: no heads, no
-    // kind, no "already known", so a device learns nothing of records outside its scope.
-    let accessible = row.is_none_or(|r| {
-        ctx.author
-            .rights()
-            .can_see(&r.kind, r.territory_id, r.owner_id)
-    });
-    let server_heads = row
-        .filter(|_| accessible)
-        .map(|r| unpack_heads(&r.heads))
-        .unwrap_or_default();
-    let done = |status, reason: Option<Reason>| {
-        Ok(Outcome::Done(DocResult {
-            id: doc.id,
-            status,
-            heads: server_heads.clone(),
-            reason,
-            missing: vec![],
-        }))
+    let admitted = match decide::admit(doc, row, ctx.author) {
+        Ok(admitted) => admitted,
+        Err(result) => return Ok(Outcome::Done(*result)),
     };
-    if !doc.id_ok {
-        return done(
-            PushStatus::Rejected,
-            Some(refusal(
-                "invalid_id",
-                format!("{} is not a UUID v7", doc.id),
-            )),
-        );
-    }
-    let kind = match &doc.kind {
-        Ok(kind) => *kind,
-        Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
-    };
-    let changes = match &doc.changes {
-        Ok(changes) => changes,
-        Err(r) => return done(PushStatus::Rejected, Some(r.clone())),
-    };
-    let (mut am, mut weight) = match row {
-        Some(row) => match ctx.engine.cache.take(doc.id, &row.heads) {
-            Some(cached) => cached,
-            None => match docstore::load(ctx.conn, doc.id).await? {
-                Ok(am) => {
-                    let weight = docstore::weight(&am);
-                    (am, weight)
-                }
-                Err(e) => {
-                    ctx.engine.unloadable.inc();
-                    tracing::error!(record = %doc.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
-                    let msg = format!(
-                        "record {} cannot be loaded from storage; an operator can repair it",
-                        doc.id
-                    );
-                    return done(
-                        PushStatus::Rejected,
-                        Some(refusal("record_unloadable", msg)),
-                    );
-                }
-            },
-        },
+    let (am, weight) = match row {
         None => {
             let am = AutoCommit::new();
             let weight = docstore::weight(&am);
             (am, weight)
         }
-    };
-    let orphans = if accessible {
-        ctx.orphans.get(&doc.id).cloned().unwrap_or_default()
-    } else {
-        vec![]
-    };
-    let mut seen = HashSet::new();
-    let new: Vec<Change> = changes
-        .iter()
-        .chain(orphans.iter())
-        .filter(|c| seen.insert(c.hash()) && am.get_change_by_hash(&c.hash()).is_none())
-        .cloned()
-        .collect();
-    let forged = new.iter().find(|c| !ctx.author.owns(c.actor_id()));
-    if !accessible {
-        // Only a device hands in its own edits of a record it lost; any other author is refused.
-        let refuse = forged.is_some() || ctx.author.device().is_none();
-        return Ok(Outcome::Done(quarantine_or_refuse(
-            doc,
-            row.map_or("", |r| r.kind.as_str()),
-            &mut am,
-            &new,
-            refuse,
-            extras,
-        )));
-    }
-    if let Some(row) = row {
-        if row.kind != kind.name {
-            let msg = format!("document {} is a {}, not a {}", doc.id, row.kind, kind.name);
-            return done(PushStatus::Rejected, Some(refusal("kind_mismatch", msg)));
-        }
-    }
-    if new.is_empty() {
-        if !orphans.is_empty() {
-            extras.cleared_orphans.push(doc.id);
-        }
-        if let Some(row) = row {
-            ctx.engine.cache.put(doc.id, row.heads.clone(), am, weight);
-        }
-        return done(PushStatus::AlreadyKnown, None);
-    }
-    let claimed = ctx.author.device().and_then(|p| p.claimed_device);
-    if let Some(claimed) = claimed.filter(|_| {
-        forged.is_some()
-            && new
-                .iter()
-                .all(|c| ctx.author.owns(c.actor_id()) || ctx.author.claims(c.actor_id()))
-    }) {
-        // Changes under the device id this device could not prove it owns: neither refused (they
-        // may be its own, which a restore left it no proof of) nor applied (they may be a
-        // colleague's, taken as its own), but held for a manager.
-        let why = quarantine::unproven_author(claimed);
-        extras
-            .quarantine
-            .push(QuarantineEntry::new(doc.id, kind.name, &new, why));
-        return done(PushStatus::Quarantined, None);
-    }
-    if let Some(forged) = forged {
-        let msg = format!(
-            "change {} was made by actor {}, not by this device",
-            forged.hash(),
-            forged.actor_id()
-        );
-        return done(PushStatus::Rejected, Some(refusal("forged_actor", msg)));
-    }
-    let heads_before = am.get_heads();
-    let ops = match sync_core::structure::apply(&mut am, new.clone()) {
-        Ok(ops) => ops,
-        Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
-    };
-    weight += docstore::APPLIED_PER_OP * new.iter().map(Change::len).sum::<usize>();
-    let missing = am.get_missing_deps(&[]);
-    if !missing.is_empty() && ctx.author.device().is_none() {
-        // The server's own writes and accepted entries are whole; none waits for another push.
-        let msg = format!(
-            "{} changes this record's changes depend on are missing",
-            missing.len()
-        );
-        return done(
-            PushStatus::Rejected,
-            Some(refusal("missing_dependencies", msg)),
-        );
-    }
-    if !missing.is_empty() {
-        // Keep the changes until their dependencies arrive (within the device's bounds, see
-        // `write::MAX_DEVICE_ORPHANS`); the half-applied document is dropped.
-        extras.orphans.extend(
-            new.iter()
-                .map(|c| (doc.id, Hash::from(c.hash()), c.raw_bytes().to_vec())),
-        );
-        return Ok(Outcome::Done(DocResult {
-            id: doc.id,
-            status: PushStatus::MissingDependencies,
-            heads: server_heads,
-            reason: None,
-            missing: missing.into_iter().map(Hash::from).collect(),
-        }));
-    }
-    let checked = inspect::touched_fields(&am, &ops, row.is_none())
-        .and_then(|fields| inspect::check_writable(kind, ctx.author.field_role(), &fields))
-        .and_then(|()| record::project(&am, kind));
-    let projection = match checked {
-        Ok(p) => p,
-        Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
-    };
-    let (territory_id, parent_id) = match resolve_scope(ctx, kind, &projection, row).await? {
-        Ok(scope) => scope,
-        Err(r) => return done(PushStatus::Rejected, Some(r)),
-    };
-    if !orphans.is_empty() {
-        extras.cleared_orphans.push(doc.id);
-    }
-    let now = now_ms();
-    let chunk_count = row.map_or(0, |r| r.chunk_count) + 1;
-    let (mut data, mut snapshot) = if row.is_none() || chunk_count > COMPACT_AFTER_CHUNKS {
-        (am.save(), true)
-    } else {
-        (am.save_after(&heads_before), false)
-    };
-    let max_doc_bytes = ctx.engine.limits.max_doc_bytes;
-    if !snapshot && row.map_or(0, |r| r.chunk_bytes) as usize + data.len() > max_doc_bytes {
-        // Chunks hold some history twice; compacting may bring the document back under the cap.
-        (data, snapshot) = (am.save(), true);
-    }
-    if snapshot && data.len() > max_doc_bytes {
-        let msg = format!(
-            "the record would grow to {} bytes, the limit is {max_doc_bytes}",
-            data.len()
-        );
-        return done(
-            PushStatus::Rejected,
-            Some(refusal("document_too_large", msg)),
-        );
-    }
-    let heads = am.get_heads();
-    let merged = if snapshot && row.is_some() {
-        // A compaction replaces the record's chunks: it must load back, or the record is lost. What
-        // loads back is what is kept: compact, where the merged document is not. A new record's
-        // first snapshot replaces nothing, and the checks every change went through make it
-        // loadable (the fuzz tests load back every document they accept).
-        match sync_core::structure::reloads(&data, &heads) {
-            Ok(compact) => {
-                let weight = docstore::weight(&compact);
-                Some((compact, weight))
-            }
-            Err(e) => return done(PushStatus::Rejected, Some(reason(&e))),
-        }
-    } else {
-        (weight <= KEEP_MERGED_UP_TO).then_some((am, weight))
-    };
-    let (chunk_count, chunk_bytes) = if snapshot {
-        (1, data.len() as i64)
-    } else {
-        (
-            chunk_count,
-            row.map_or(0, |r| r.chunk_bytes) + data.len() as i64,
-        )
-    };
-    let moved_from = row.and_then(|r| (r.territory_id != territory_id).then_some(r.territory_id));
-    Ok(Outcome::Write(Box::new(Write {
-        id: doc.id,
-        kind,
-        is_new: row.is_none(),
-        territory_id,
-        parent_id,
-        owner_id: row.map_or(ctx.author.rights().user_id, |r| r.owner_id),
-        heads: pack_heads(&heads),
-        data,
-        snapshot,
-        chunk_count,
-        chunk_bytes,
-        created_at: row.map_or(now, |r| r.created_at),
-        listing: Listing::of(&projection),
-        projection,
-        moved_from,
-        doc: merged,
-    })))
-}
-
-/// Where the merged record belongs, and whether its author may put it there. The outer error is a storage
-/// failure; the inner one a refusal of this document.
-async fn resolve_scope<C: ConnectionTrait>(
-    ctx: &mut DocContext<'_, C>,
-    kind: &KindSchema,
-    projection: &Projection,
-    row: Option<&document::Model>,
-) -> Result<Result<(Option<Uuid>, Option<Uuid>), Reason>, Error> {
-    let key = projection.scope_key(kind).unwrap_or_default();
-    let (territory, parent) = match kind.scope {
-        Scope::Company if !kind.scope.writable_by(ctx.author.field_role()) => {
-            return Ok(Err(refusal(
-                "read_only",
-                format!(
-                    "{} records are the company's: managers and admins write them",
-                    kind.name
-                ),
-            )));
-        }
-        Scope::Company => (None, None),
-        Scope::Territory { field } => match ctx.territories.get(key) {
-            Some(t) => (Some(*t), None),
+        Some(row) => match load(ctx.conn, ctx.engine, row).await? {
+            Some(loaded) => loaded,
             None => {
-                let msg = format!("there is no territory named `{key}`");
-                return Ok(Err(Reason {
-                    code: "unknown_territory".into(),
-                    message: msg,
-                    field: Some(field.into()),
-                }));
+                let msg = format!(
+                    "record {} cannot be loaded from storage; an operator can repair it",
+                    doc.id
+                );
+                let refused = refusal("record_unloadable", msg);
+                return Ok(Outcome::Done(admitted.reply.refuse(refused)));
             }
         },
-        Scope::Parent {
-            field,
-            kind: parent_kind,
-        } => {
-            let parent_id = Uuid::parse_str(key).unwrap_or_default();
-            let parent = match ctx.pending.get(&parent_id) {
-                Some((k, t)) => Some((*k, *t, ctx.author.rights().user_id)),
-                None => read_parent(ctx, parent_id).await?.map(|p| {
-                    (
-                        if p.kind == parent_kind {
-                            parent_kind
-                        } else {
-                            ""
-                        },
-                        p.territory_id,
-                        p.owner_id,
-                    )
-                }),
-            };
-            match parent {
-                Some((k, t, owner))
-                    if k == parent_kind && ctx.author.rights().can_access(t, owner) =>
-                {
-                    (t, Some(parent_id))
-                }
-                _ => {
-                    let msg = format!("`{key}` is not a {parent_kind} this user may see");
-                    return Ok(Err(Reason {
-                        code: "unknown_parent".into(),
-                        message: msg,
-                        field: Some(field.into()),
-                    }));
-                }
-            }
-        }
     };
-    let unchanged = row.is_some_and(|r| r.territory_id == territory);
-    let allowed = unchanged
-        || matches!(kind.scope, Scope::Parent { .. } | Scope::Company)
-        || territory.is_some_and(|t| ctx.author.rights().can_use_territory(t));
-    if !allowed {
-        return Ok(Err(refusal(
-            "out_of_scope",
-            format!(
-                "this user may not put a {} into territory `{key}`",
-                kind.name
-            ),
-        )));
+    let orphans = ctx.orphans.get(&doc.id).map_or(&[][..], Vec::as_slice);
+    let valid = match decide::merge(admitted, row, ctx.author, am, weight, orphans, extras) {
+        Merged::Done(result) => return Ok(Outcome::Done(result)),
+        Merged::Known(result, am, weight) => {
+            if let Some(row) = row {
+                ctx.engine.cache.put(doc.id, row.heads.clone(), *am, weight);
+            }
+            return Ok(Outcome::Done(result));
+        }
+        Merged::Valid(valid) => valid,
+    };
+    let parent = match decide::parent_id(valid.kind, &valid.projection) {
+        None => None,
+        // A parent written earlier in this batch, by this author.
+        Some(id) => match ctx.pending.get(&id) {
+            Some((kind, territory_id)) => Some(Parent {
+                kind: kind.to_string(),
+                territory_id: *territory_id,
+                owner_id: ctx.author.rights().user_id,
+            }),
+            None => read_parent(ctx, id).await?.as_ref().map(Parent::from),
+        },
+    };
+    let scope = match decide::scope(&valid, row, ctx.author, ctx.territories, parent) {
+        Ok(scope) => scope,
+        Err(refused) => return Ok(Outcome::Done(valid.reply.refuse(refused))),
+    };
+    Ok(decide::write(
+        *valid,
+        scope,
+        row,
+        ctx.author.rights().user_id,
+        ctx.engine.limits.max_doc_bytes,
+        now_ms(),
+        extras,
+    ))
+}
+
+/// A stored record's document and its weight, from the cache if it holds the record at its stored
+/// heads, or else from storage; None if it does not load.
+async fn load(
+    conn: &impl ConnectionTrait,
+    engine: &SyncEngine,
+    row: &document::Model,
+) -> Result<Option<(AutoCommit, usize)>, Error> {
+    if let Some(cached) = engine.cache.take(row.id, &row.heads) {
+        return Ok(Some(cached));
     }
-    Ok(Ok((territory, parent)))
+    Ok(match docstore::load(conn, row.id).await? {
+        Ok(am) => {
+            let weight = docstore::weight(&am);
+            Some((am, weight))
+        }
+        Err(e) => {
+            engine.unloadable.inc();
+            tracing::error!(record = %row.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
+            None
+        }
+    })
 }
 
 /// A parent record, remembered as read so that a merge made ahead of its write can tell whether it
@@ -817,48 +532,4 @@ async fn read_parent<C: ConnectionTrait>(
     let parent = find_document(ctx.conn, id, ctx.lock).await?;
     ctx.parents.insert(id, parent.clone());
     Ok(parent)
-}
-
-/// A device that lost access to a document while offline may still hand in its edits: they go to a
-/// quarantine for a manager instead of being dropped. To prove the device held the document, its base
-/// heads must be heads the server knows.
-fn quarantine_or_refuse(
-    doc: &Prepared,
-    stored_kind: &str,
-    am: &mut AutoCommit,
-    new: &[Change],
-    refuse: bool,
-    extras: &mut Extras,
-) -> DocResult {
-    let held = !doc.base_heads.is_empty()
-        && doc
-            .base_heads
-            .iter()
-            .all(|h| am.get_change_by_hash(&ChangeHash::from(*h)).is_some());
-    let kind_matches = doc.kind.as_ref().is_ok_and(|k| k.name == stored_kind);
-    if !held || refuse || new.is_empty() || !kind_matches {
-        return DocResult {
-            id: doc.id,
-            status: PushStatus::Rejected,
-            heads: vec![],
-            reason: Some(refusal(
-                "out_of_scope",
-                "this user may not write this document",
-            )),
-            missing: vec![],
-        };
-    }
-    extras.quarantine.push(QuarantineEntry::new(
-        doc.id,
-        stored_kind,
-        new,
-        quarantine::LOST_ACCESS.into(),
-    ));
-    DocResult {
-        id: doc.id,
-        status: PushStatus::Quarantined,
-        heads: vec![],
-        reason: None,
-        missing: vec![],
-    }
 }

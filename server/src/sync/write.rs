@@ -47,7 +47,7 @@ pub struct Write {
     pub listing: Listing,
     pub moved_from: Option<Option<Uuid>>,
     /// The merged document and its weight, to cache once the write commits; None if it is too
-    /// heavy to keep (see `push::KEEP_MERGED_UP_TO`).
+    /// heavy to keep (see `decide::KEEP_MERGED_UP_TO`).
     pub doc: Option<(AutoCommit, usize)>,
 }
 

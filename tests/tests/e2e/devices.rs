@@ -156,7 +156,7 @@ storage_test! {
 
         // Enough edits that the server compacts `busy`: the snapshot arrives whole and is appended to
         // Ben's settled copy.
-        for round in 0..=fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS {
+        for round in 0..=fieldsync_server::sync::decide::COMPACT_AFTER_CHUNKS {
             anna.replica.update(busy, &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
             anna.sync().await;
         }

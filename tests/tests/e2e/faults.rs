@@ -523,7 +523,7 @@ storage_test! {
             away.replica.update(*id, &[("city", Value::Str(format!("away {id}")))]).await.unwrap();
         }
         let mine = away.replica.create("customer", &customer("Made offline", "North")).await.unwrap();
-        for round in 0..3 * fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS {
+        for round in 0..3 * fieldsync_server::sync::decide::COMPACT_AFTER_CHUNKS {
             for id in &ids {
                 busy.replica.update(*id, &[("phone", Value::Str(format!("{round}")))]).await.unwrap();
             }
@@ -534,7 +534,7 @@ storage_test! {
                 busy.connect(&server.url);
             }
         }
-        assert!(server.count("doc_chunks").await <= ids.len() as i64 * i64::from(fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS));
+        assert!(server.count("doc_chunks").await <= ids.len() as i64 * i64::from(fieldsync_server::sync::decide::COMPACT_AFTER_CHUNKS));
         away = away.reopen(dir.path()).await;
         away.connect(&server.url);
         let report = away.sync().await;

@@ -203,7 +203,7 @@ storage_test! {
             anna.sync().await;
         }
         let stored = server.count("doc_chunks").await;
-        assert!(stored <= i64::from(fieldsync_server::sync::push::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
+        assert!(stored <= i64::from(fieldsync_server::sync::decide::COMPACT_AFTER_CHUNKS), "{stored} chunks: never compacted");
         let mut fresh = server.device("anna@x.test").await;
         fresh.sync().await;
         assert_eq!(fresh.replica.heads(id).await, anna.replica.heads(id).await);
