@@ -501,3 +501,434 @@ pub fn refusal(code: &str, message: impl Into<String>) -> Reason {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use automerge::ActorId;
+    use sync_core::kinds::{CONTACT, CUSTOMER, PRODUCT};
+    use sync_core::{Role, Value};
+
+    use super::*;
+    use crate::auth::principal::Principal;
+
+    const NORTH: Uuid = Uuid::from_u128(1);
+    const SOUTH: Uuid = Uuid::from_u128(2);
+    const MAX_DOC_BYTES: usize = 4 << 20;
+
+    fn device(user: u128, role: Role, territories: &[Uuid]) -> Author {
+        Author::Device(Principal {
+            user_id: Uuid::from_u128(user),
+            role,
+            device_id: Uuid::from_u128(user + 1000),
+            territories: territories.to_vec(),
+            checkpoint: 0,
+            claimed_device: None,
+        })
+    }
+
+    /// An agent of the North territory.
+    fn agent() -> Author {
+        device(10, Role::Agent, &[NORTH])
+    }
+
+    fn actor_of(author: &Author) -> ActorId {
+        ActorId::from(author.rights().device_id.as_bytes().as_slice())
+    }
+
+    fn territories() -> HashMap<String, Uuid> {
+        [("North".to_string(), NORTH), ("South".to_string(), SOUTH)].into()
+    }
+
+    fn customer(author: &Author, territory: &str) -> AutoCommit {
+        let values = [("name", "ACME".into()), ("territory", territory.into())];
+        record::create(&CUSTOMER, actor_of(author), &values).expect("a valid customer")
+    }
+
+    fn pushed(id: Uuid, kind: &'static KindSchema, changes: Vec<Change>) -> Prepared {
+        Prepared {
+            id,
+            id_ok: true,
+            kind: Ok(kind),
+            changes: Ok(changes),
+            base_heads: vec![],
+        }
+    }
+
+    /// The stored row of `doc` as a record of `kind` in `territory`, created by `owner`.
+    fn row(
+        id: Uuid,
+        kind: &str,
+        doc: &mut AutoCommit,
+        territory: Uuid,
+        owner: &Author,
+    ) -> document::Model {
+        let saved = doc.save();
+        document::Model {
+            id,
+            kind: kind.into(),
+            territory_id: Some(territory),
+            owner_id: owner.rights().user_id,
+            parent_id: None,
+            heads: pack_heads(&doc.get_heads()),
+            seq: 1,
+            chunk_count: 1,
+            chunk_bytes: saved.len() as i64,
+            listing_fields: None,
+            listing_conflicts: None,
+            listing_deleted: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    /// Admits and merges `doc` pushed by `author` onto the stored record `stored` (its row and
+    /// document), or onto nothing.
+    fn merged(
+        doc: &Prepared,
+        stored: Option<(&document::Model, AutoCommit)>,
+        author: &Author,
+        extras: &mut Extras,
+    ) -> Merged {
+        let row = stored.as_ref().map(|(row, _)| *row);
+        let admitted = match admit(doc, row, author) {
+            Ok(admitted) => admitted,
+            Err(result) => return Merged::Done(*result),
+        };
+        let am = stored.map_or_else(AutoCommit::new, |(_, am)| am);
+        merge(admitted, row, author, am, 0, &[], extras)
+    }
+
+    fn valid(merged: Merged) -> Box<Valid> {
+        match merged {
+            Merged::Valid(valid) => valid,
+            Merged::Done(result) | Merged::Known(result, ..) => {
+                panic!("not merged: {:?} {:?}", result.status, result.reason)
+            }
+        }
+    }
+
+    fn done(merged: Merged) -> DocResult {
+        match merged {
+            Merged::Done(result) | Merged::Known(result, ..) => result,
+            Merged::Valid(_) => panic!("merged"),
+        }
+    }
+
+    fn code(result: &DocResult) -> &str {
+        result.reason.as_ref().map_or("", |r| r.code.as_str())
+    }
+
+    #[test]
+    fn a_new_customer_is_stored_whole_in_its_territory_and_owned_by_its_author() {
+        let author = agent();
+        let id = Uuid::now_v7();
+        let doc = pushed(id, &CUSTOMER, customer(&author, "North").get_changes(&[]));
+        let mut extras = Extras::default();
+        let valid = valid(merged(&doc, None, &author, &mut extras));
+        let scope = scope(&valid, None, &author, &territories(), None).expect("in scope");
+        assert_eq!(scope, (Some(NORTH), None));
+        let Outcome::Write(write) = write(
+            *valid,
+            scope,
+            None,
+            Uuid::from_u128(10),
+            MAX_DOC_BYTES,
+            7,
+            &mut extras,
+        ) else {
+            panic!("refused");
+        };
+        assert!(write.is_new && write.snapshot);
+        assert_eq!((write.owner_id, write.created_at), (Uuid::from_u128(10), 7));
+        assert_eq!(write.projection.scope_key(&CUSTOMER), Some("North"));
+        let mut loaded = AutoCommit::load(&write.data).expect("the snapshot loads");
+        assert_eq!(pack_heads(&loaded.get_heads()), write.heads);
+    }
+
+    #[test]
+    fn changes_made_by_another_actor_are_refused_and_nothing_is_kept() {
+        let author = agent();
+        let colleague = device(11, Role::Agent, &[NORTH]);
+        let doc = pushed(
+            Uuid::now_v7(),
+            &CUSTOMER,
+            customer(&colleague, "North").get_changes(&[]),
+        );
+        let mut extras = Extras::default();
+        let result = done(merged(&doc, None, &author, &mut extras));
+        assert_eq!(
+            (result.status, code(&result)),
+            (PushStatus::Rejected, "forged_actor")
+        );
+        assert!(extras.orphans.is_empty() && extras.quarantine.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_document_is_refused_before_its_record_is_read() {
+        let author = agent();
+        let mut doc = pushed(Uuid::from_u128(5), &CUSTOMER, vec![]);
+        doc.id_ok = false;
+        let result = admit(&doc, None, &author).err().expect("refused");
+        assert_eq!(code(&result), "invalid_id");
+        doc.id_ok = true;
+        doc.kind = kinds_error("order");
+        assert_eq!(
+            code(&admit(&doc, None, &author).err().expect("refused")),
+            "unknown_kind"
+        );
+    }
+
+    fn kinds_error(name: &str) -> Result<&'static KindSchema, Reason> {
+        sync_core::kinds::get(name).map_err(|e| reason(&e))
+    }
+
+    #[test]
+    fn an_edit_of_a_record_the_author_lost_goes_to_the_quarantine_if_it_proves_it_held_it() {
+        let author = agent();
+        let manager = device(20, Role::Manager, &[SOUTH]);
+        let id = Uuid::now_v7();
+        // The agent's device holds the record; a manager has since moved it to South.
+        let mut held = customer(&author, "North");
+        let mut on_server = held.fork().with_actor(actor_of(&manager));
+        record::update(&mut on_server, &CUSTOMER, &[("territory", "South".into())]).unwrap();
+        let base = held.get_heads();
+        record::update(&mut held, &CUSTOMER, &[("phone", "555".into())]).unwrap();
+        let edit = held.get_changes(&base);
+        let stored = row(id, "customer", &mut on_server, SOUTH, &manager);
+
+        let mut doc = pushed(id, &CUSTOMER, edit.clone());
+        let mut extras = Extras::default();
+        let result = done(merged(
+            &doc,
+            Some((&stored, on_server.fork())),
+            &author,
+            &mut extras,
+        ));
+        assert_eq!(code(&result), "out_of_scope", "no proof of having held it");
+        assert!(result.heads.is_empty(), "nothing of the record is told");
+        assert!(extras.quarantine.is_empty());
+
+        doc.base_heads = base.into_iter().map(Hash::from).collect();
+        let result = done(merged(
+            &doc,
+            Some((&stored, on_server)),
+            &author,
+            &mut extras,
+        ));
+        assert_eq!(result.status, PushStatus::Quarantined);
+        assert!(result.heads.is_empty());
+        assert_eq!(extras.quarantine.len(), 1);
+        assert_eq!(extras.quarantine[0].reason, quarantine::LOST_ACCESS);
+    }
+
+    #[test]
+    fn changes_whose_dependencies_are_missing_are_kept_for_the_device() {
+        let author = agent();
+        let mut am = customer(&author, "North");
+        let first = am.get_heads();
+        record::update(&mut am, &CUSTOMER, &[("phone", "555".into())]).unwrap();
+        let doc = pushed(Uuid::now_v7(), &CUSTOMER, am.get_changes(&first));
+        let mut extras = Extras::default();
+        let result = done(merged(&doc, None, &author, &mut extras));
+        assert_eq!(result.status, PushStatus::MissingDependencies);
+        assert_eq!(
+            result.missing,
+            first.into_iter().map(Hash::from).collect::<Vec<_>>()
+        );
+        assert_eq!(extras.orphans.len(), 1);
+    }
+
+    #[test]
+    fn a_push_of_known_changes_gives_the_document_back_untouched() {
+        let author = agent();
+        let id = Uuid::now_v7();
+        let mut am = customer(&author, "North");
+        let stored = row(id, "customer", &mut am, NORTH, &author);
+        let doc = pushed(id, &CUSTOMER, am.get_changes(&[]));
+        let mut extras = Extras::default();
+        let Merged::Known(result, mut back, _) =
+            merged(&doc, Some((&stored, am)), &author, &mut extras)
+        else {
+            panic!("not answered as known");
+        };
+        assert_eq!(result.status, PushStatus::AlreadyKnown);
+        assert_eq!(pack_heads(&back.get_heads()), stored.heads);
+
+        let as_contact = pushed(id, &CONTACT, vec![]);
+        let mut stored_doc = customer(&author, "North");
+        let result = done(merged(
+            &as_contact,
+            Some((&stored, stored_doc.fork())),
+            &author,
+            &mut extras,
+        ));
+        assert_eq!(code(&result), "kind_mismatch");
+    }
+
+    #[test]
+    fn an_agent_places_customers_only_in_their_territories_and_in_known_ones() {
+        let author = agent();
+        let mut extras = Extras::default();
+        for (territory, expected) in [("South", "out_of_scope"), ("Atlantis", "unknown_territory")]
+        {
+            let doc = pushed(
+                Uuid::now_v7(),
+                &CUSTOMER,
+                customer(&author, territory).get_changes(&[]),
+            );
+            let valid = valid(merged(&doc, None, &author, &mut extras));
+            let refused = scope(&valid, None, &author, &territories(), None).expect_err("refused");
+            assert_eq!(refused.code, expected);
+        }
+        // A manager of South, and an admin, may put it there.
+        for other in [
+            device(30, Role::Manager, &[SOUTH]),
+            device(40, Role::Admin, &[]),
+        ] {
+            let doc = pushed(
+                Uuid::now_v7(),
+                &CUSTOMER,
+                customer(&other, "South").get_changes(&[]),
+            );
+            let valid = valid(merged(&doc, None, &other, &mut extras));
+            let placed = scope(&valid, None, &other, &territories(), None);
+            assert_eq!(placed, Ok((Some(SOUTH), None)));
+        }
+    }
+
+    #[test]
+    fn a_record_stays_where_it_is_when_its_territory_is_not_the_authors() {
+        // A manager moved the record into South, which the agent does not hold but still sees as
+        // its creator: an edit that leaves the territory alone is in scope.
+        let author = agent();
+        let id = Uuid::now_v7();
+        let mut am = customer(&author, "South");
+        let stored = row(id, "customer", &mut am, SOUTH, &author);
+        let base = am.get_heads();
+        record::update(&mut am, &CUSTOMER, &[("phone", "555".into())]).unwrap();
+        let doc = pushed(id, &CUSTOMER, am.get_changes(&base));
+        let stored_doc = am.fork_at(&base).unwrap();
+        let mut extras = Extras::default();
+        let valid = valid(merged(
+            &doc,
+            Some((&stored, stored_doc)),
+            &author,
+            &mut extras,
+        ));
+        let placed = scope(&valid, Some(&stored), &author, &territories(), None);
+        assert_eq!(placed, Ok((Some(SOUTH), None)));
+    }
+
+    #[test]
+    fn a_contact_follows_a_customer_its_author_may_see_and_no_other() {
+        let author = agent();
+        let customer_id = Uuid::now_v7();
+        let values = [
+            ("customer_id", Value::Str(customer_id.to_string())),
+            ("name", "Ann".into()),
+        ];
+        let mut contact = record::create(&CONTACT, actor_of(&author), &values).unwrap();
+        let doc = pushed(Uuid::now_v7(), &CONTACT, contact.get_changes(&[]));
+        let mut extras = Extras::default();
+        let valid = valid(merged(&doc, None, &author, &mut extras));
+        assert_eq!(parent_id(&CONTACT, &valid.projection), Some(customer_id));
+        let parent = |kind: &str, territory| Parent {
+            kind: kind.into(),
+            territory_id: Some(territory),
+            owner_id: Uuid::from_u128(99),
+        };
+        let placed = scope(
+            &valid,
+            None,
+            &author,
+            &territories(),
+            Some(parent("customer", NORTH)),
+        );
+        assert_eq!(placed, Ok((Some(NORTH), Some(customer_id))));
+        for other in [
+            None,
+            Some(parent("customer", SOUTH)),
+            Some(parent("product", NORTH)),
+        ] {
+            let refused = scope(&valid, None, &author, &territories(), other).expect_err("refused");
+            assert_eq!(refused.code, "unknown_parent");
+            assert_eq!(refused.field.as_deref(), Some("customer_id"));
+        }
+    }
+
+    #[test]
+    fn only_managers_and_admins_write_the_catalogue() {
+        let manager = device(30, Role::Manager, &[]);
+        let values = [("sku", "A-1".into()), ("name", "Tea".into())];
+        let mut product = record::create(&PRODUCT, actor_of(&manager), &values).unwrap();
+        let doc = pushed(Uuid::now_v7(), &PRODUCT, product.get_changes(&[]));
+        let mut extras = Extras::default();
+        let valid = valid(merged(&doc, None, &manager, &mut extras));
+        assert_eq!(
+            scope(&valid, None, &manager, &territories(), None),
+            Ok((None, None))
+        );
+        let refused = scope(&valid, None, &agent(), &territories(), None).expect_err("refused");
+        assert_eq!(refused.code, "read_only");
+    }
+
+    #[test]
+    fn a_record_is_compacted_past_its_chunk_count_and_refused_past_the_size_cap() {
+        let author = agent();
+        let id = Uuid::now_v7();
+        let mut am = customer(&author, "North");
+        let mut stored = row(id, "customer", &mut am, NORTH, &author);
+        let base = am.get_heads();
+        let mut stored_doc = am.fork();
+        record::update(
+            &mut am,
+            &CUSTOMER,
+            &[("notes", Value::Str("x".repeat(2000)))],
+        )
+        .unwrap();
+        let doc = pushed(id, &CUSTOMER, am.get_changes(&base));
+        let mut write_with = |stored: &document::Model, cap: usize| {
+            let mut extras = Extras::default();
+            let valid = valid(merged(
+                &doc,
+                Some((stored, stored_doc.fork())),
+                &author,
+                &mut extras,
+            ));
+            let scope = scope(&valid, Some(stored), &author, &territories(), None).unwrap();
+            write(
+                *valid,
+                scope,
+                Some(stored),
+                Uuid::nil(),
+                cap,
+                9,
+                &mut extras,
+            )
+        };
+        let Outcome::Write(appended) = write_with(&stored, MAX_DOC_BYTES) else {
+            panic!("refused");
+        };
+        assert!(!appended.snapshot && !appended.is_new);
+        assert_eq!(appended.chunk_count, 2);
+        assert_eq!(
+            appended.created_at, 1,
+            "a stored record keeps its creation time"
+        );
+
+        stored.chunk_count = COMPACT_AFTER_CHUNKS;
+        let Outcome::Write(compacted) = write_with(&stored, MAX_DOC_BYTES) else {
+            panic!("refused");
+        };
+        assert!(compacted.snapshot);
+        assert_eq!(compacted.chunk_count, 1);
+        assert!(
+            compacted.doc.is_some(),
+            "the compact document is kept for the cache"
+        );
+
+        let Outcome::Done(refused) = write_with(&stored, compacted.data.len() - 1) else {
+            panic!("written past the cap");
+        };
+        assert_eq!(code(&refused), "document_too_large");
+    }
+}
