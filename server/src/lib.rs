@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod budget;
 pub mod cli;
 pub mod db;
 pub mod demo;

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -30,41 +28,6 @@ pub const BODY_GRACE: Duration = Duration::from_secs(10);
 /// from them), across the process. Bodies are read before a call waits for its sync slot, so without
 /// this bound a fleet pushing at once would hold every device's body in memory while it waits.
 pub const BODY_BUDGET: usize = 64 << 20;
-
-/// The budget of [`BODY_BUDGET`], in KiB permits, and how long a call waits for room in it.
-pub struct BodyBudget {
-    permits: Arc<Semaphore>,
-    wait: Duration,
-}
-
-impl BodyBudget {
-    /// `wait` is the sync queue wait: a call waits as long for room for its body as for a slot.
-    pub fn new(wait: Duration) -> BodyBudget {
-        BodyBudget {
-            permits: Arc::new(Semaphore::new(BODY_BUDGET / 1024)),
-            wait,
-        }
-    }
-
-    /// Takes room for `bytes` more of a body, or tells the call the server is busy.
-    pub async fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Error> {
-        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        tokio::time::timeout(self.wait, self.permits.clone().acquire_many_owned(kib))
-            .await
-            .map_err(|_| Error::Busy {
-                retry_after: busy_retry_after(self.wait),
-            })?
-            .map_err(|_| Error::Internal("the body budget was closed".into()))
-    }
-}
-
-/// When a device refused for want of a slot or of room for its body should come back: at a random
-/// point between one second and the queue wait, so that the devices refused together do not all
-/// return together.
-pub fn busy_retry_after(queue_wait: Duration) -> Duration {
-    let most = queue_wait.as_secs().max(1);
-    Duration::from_secs(rand::thread_rng().gen_range(1..=most))
-}
 
 /// How long a body of `len` bytes may take to arrive.
 pub fn body_deadline(len: u64) -> Duration {
@@ -149,19 +112,6 @@ mod tests {
         drop(first);
         assert!(in_flight.admit(phone, user).is_ok());
         assert!(in_flight.admit(Uuid::now_v7(), Uuid::now_v7()).is_ok());
-    }
-
-    #[tokio::test]
-    async fn bodies_beyond_the_budget_wait_and_are_then_told_the_server_is_busy() {
-        let budget = BodyBudget::new(Duration::from_millis(200));
-        let most = budget.take(BODY_BUDGET).await.unwrap();
-        assert_eq!(budget.take(1).await.unwrap_err().code(), "server_busy");
-        drop(most);
-        let mut some = budget.take(1_000).await.unwrap();
-        some.merge(budget.take(BODY_BUDGET - 1024).await.unwrap());
-        assert!(budget.take(1).await.is_err(), "merged room is held as one");
-        drop(some);
-        assert!(budget.take(BODY_BUDGET).await.is_ok());
     }
 
     #[test]

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use crate::auth::login_throttle::Throttle;
 use crate::auth::ratelimit::Limiter;
+use crate::budget::ByteBudget;
 use crate::db::Db;
 use crate::error::Error;
-use crate::http::admission::{BodyBudget, InFlight};
+use crate::http::admission::{InFlight, BODY_BUDGET};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::settings::{ConnectionLimits, Secret, Settings, ShutdownTimes};
@@ -35,7 +36,7 @@ pub struct AppState {
     /// Sync calls in progress per device and per user.
     pub sync_calls: Arc<InFlight>,
     /// Room for the sync bodies read and not yet answered.
-    pub body_budget: Arc<BodyBudget>,
+    pub body_budget: Arc<ByteBudget>,
     /// See [`Settings::sync_queue_wait`].
     pub sync_queue_wait: Duration,
     pub metrics: Arc<Metrics>,
@@ -73,7 +74,13 @@ impl AppState {
         crate::sync::upgrade::run_pending(&db).await?;
         let metrics = Arc::new(Metrics::new());
         Ok(AppState {
-            sync: SyncEngine::new(db.clone(), settings.cache_bytes, settings.limits, &metrics),
+            sync: SyncEngine::new(
+                db.clone(),
+                settings.cache_bytes,
+                ByteBudget::new(settings.merge_bytes, settings.sync_queue_wait),
+                settings.limits,
+                &metrics,
+            ),
             db,
             token_ttl: settings.token_ttl,
             keys,
@@ -84,7 +91,7 @@ impl AppState {
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
             sync_calls: Arc::new(InFlight::default()),
-            body_budget: Arc::new(BodyBudget::new(settings.sync_queue_wait)),
+            body_budget: Arc::new(ByteBudget::new(BODY_BUDGET, settings.sync_queue_wait)),
             sync_queue_wait: settings.sync_queue_wait,
             metrics,
             metrics_token: settings.metrics_token.clone(),
@@ -100,8 +107,8 @@ impl AppState {
 }
 
 /// The sync bodies' extractor reads within the body budget.
-impl FromRef<AppState> for Arc<BodyBudget> {
-    fn from_ref(state: &AppState) -> Arc<BodyBudget> {
+impl FromRef<AppState> for Arc<ByteBudget> {
+    fn from_ref(state: &AppState) -> Arc<ByteBudget> {
         state.body_budget.clone()
     }
 }

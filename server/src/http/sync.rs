@@ -15,9 +15,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::principal::Principal;
+use crate::budget::busy_retry_after;
 use crate::db::positions;
 use crate::error::Error;
-use crate::http::admission::{busy_retry_after, Place};
+use crate::http::admission::Place;
 use crate::http::state::AppState;
 use crate::http::wire::{Format, QueryParams, Reply, Wire};
 use crate::sync::author::Author;

@@ -21,8 +21,9 @@ use serde::de::DeserializeOwned;
 use sync_core::protocol::{self, Limits, PROTOCOL_VERSION, VERSION_HEADER};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::budget::ByteBudget;
 use crate::error::Error;
-use crate::http::admission::{self, BodyBudget, Place};
+use crate::http::admission::{self, Place};
 
 /// The encoding of a body or a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
 /// permit.
 async fn body_bytes(
     req: Request,
-    budget: Option<&BodyBudget>,
+    budget: Option<&ByteBudget>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Error> {
     let start = tokio::time::Instant::now();
     let mut body = req.into_limited_body();
@@ -143,7 +144,7 @@ impl<S, T> FromRequest<S> for Wire<T>
 where
     S: Send + Sync,
     Limits: FromRef<S>,
-    Arc<BodyBudget>: FromRef<S>,
+    Arc<ByteBudget>: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = Error;
@@ -153,7 +154,7 @@ where
         let format = Format::of_content_type(req.headers()).ok_or(Error::UnsupportedMediaType {
             expected: protocol::CONTENT_TYPE,
         })?;
-        let budget = Arc::<BodyBudget>::from_ref(state);
+        let budget = Arc::<ByteBudget>::from_ref(state);
         let (bytes, room) = body_bytes(req, Some(&budget)).await?;
         let value = match format {
             // The server's own limits, which an operator may have raised above the defaults.
