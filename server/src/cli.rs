@@ -139,6 +139,11 @@ enum Command {
         /// an estimate of what it holds).
         #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
         cache_bytes: usize,
+        /// The memory the documents pushes are merging may take at once, e.g. 256MiB (each is
+        /// weighed by an estimate of what its merge holds); a push waits for room, up to the sync
+        /// queue wait.
+        #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
+        merge_bytes: usize,
         /// Sync calls (push, pull, verify) worked on at once; more wait their turn, their bodies
         /// read (default: four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -282,6 +287,7 @@ pub async fn main() -> anyhow::Result<()> {
             key,
             demo: seed_demo,
             cache_bytes,
+            merge_bytes,
             sync_in_flight,
             sync_queue_wait,
             ops,
@@ -293,6 +299,7 @@ pub async fn main() -> anyhow::Result<()> {
             let settings = Settings {
                 key_file: key.path(&db),
                 cache_bytes,
+                merge_bytes,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
                 sync_queue_wait: Duration::from_secs(sync_queue_wait),
                 token_ttl: ops.token_ttl.0,

@@ -57,6 +57,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// The bytes of merged documents kept in memory (`sync::docstore::DocCache`).
     pub cache_bytes: usize,
+    /// The bytes the documents pushes are merging may hold at once (`SyncEngine::merges`).
+    pub merge_bytes: usize,
     pub limits: Limits,
     pub token_ttl: Option<Duration>,
     pub login_account_rate: Rate,
@@ -84,6 +86,10 @@ pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 
 pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
 /// 64 MiB of documents: some 4,000 small customers, or a few hundred with full notes.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+/// 256 MiB of merges: a few records of the most operations a push may bring (about 60 MiB each
+/// while merged) at once, and every sync slot's push of ordinary records. With the cache and the
+/// sync bodies' budget (64 MiB), the server stays under 500 MiB.
+pub const DEFAULT_MERGE_BYTES: usize = 256 << 20;
 /// Half the SDK's request timeout (60 s), so that a device hears `server_busy` before it gives up on
 /// its own.
 pub const DEFAULT_SYNC_QUEUE_WAIT: Duration = Duration::from_secs(30);
@@ -96,6 +102,7 @@ impl Settings {
             database_url,
             max_connections: 16,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            merge_bytes: DEFAULT_MERGE_BYTES,
             limits: Limits::default(),
             token_ttl: Some(DEFAULT_TOKEN_TTL),
             login_account_rate: DEFAULT_LOGIN_ACCOUNT_RATE,

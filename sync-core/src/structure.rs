@@ -51,6 +51,21 @@ impl History {
     }
 }
 
+/// The most [`apply`] allocates at its peak for `changes`, decoded ops and automerge's work
+/// together, with room to spare: measured with 0.12, 910 bytes per op for a long text written in
+/// one change, 750 for one rewritten whole, and about 1,500 per op for changes of one op each.
+/// What stays allocated afterwards is far less. The server budgets its merges with it;
+/// `tests/apply_memory.rs` checks it.
+pub fn peak_bytes(changes: &[Change]) -> usize {
+    changes
+        .iter()
+        .map(|c| PEAK_PER_CHANGE + PEAK_PER_OP * c.len())
+        .sum()
+}
+
+const PEAK_PER_OP: usize = 1024;
+const PEAK_PER_CHANGE: usize = 1024;
+
 /// Checks each change of `new` (changes the document does not have yet) against the document's
 /// history and applies it, in causal order, so that each is checked against exactly the document
 /// it will change. Changes whose dependencies are still missing are handed to automerge to wait for

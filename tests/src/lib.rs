@@ -334,6 +334,17 @@ impl ServerProcess {
     /// Starts `program` (an integration test passes `env!("CARGO_BIN_EXE_e2e-server")`) on the
     /// database, with its key file, or without one to let the server use its default.
     pub fn start(program: &str, database_url: &str, key_file: Option<&Path>) -> ServerProcess {
+        ServerProcess::start_with_workers(program, database_url, key_file, None)
+    }
+
+    /// Like [`ServerProcess::start`], with `workers` runtime threads instead of one per core: as
+    /// many requests worked on at once as on a machine with that many cores.
+    pub fn start_with_workers(
+        program: &str,
+        database_url: &str,
+        key_file: Option<&Path>,
+        workers: Option<usize>,
+    ) -> ServerProcess {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
@@ -348,6 +359,9 @@ impl ServerProcess {
         ]);
         if let Some(key_file) = key_file {
             command.arg("--key-file").arg(key_file);
+        }
+        if let Some(workers) = workers {
+            command.env("TOKIO_WORKER_THREADS", workers.to_string());
         }
         let child = command
             .env("RUST_LOG", "warn")

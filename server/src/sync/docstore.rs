@@ -11,7 +11,7 @@
 
 use std::sync::Mutex;
 
-use automerge::{AutoCommit, ReadDoc};
+use automerge::{AutoCommit, Change, ReadDoc};
 use lru::LruCache;
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::ConnectionTrait;
@@ -27,6 +27,17 @@ const LOADED_BASE: usize = 16 * 1024;
 const LOADED_PER_OP: usize = 4;
 /// Per op applied since the document was loaded (measured 265 bytes).
 pub const APPLIED_PER_OP: usize = 300;
+
+/// The most a merge into a stored document holds, estimated before the document is loaded: the
+/// document (its ops take a byte or two stored, up to 4 loaded), the snapshot a compaction saves
+/// and loads back beside it, and the peak of checking and applying the changes.
+pub fn merge_cost(stored_bytes: usize, changes: &[Change]) -> usize {
+    LOADED_BASE + STORED_TO_MERGED * stored_bytes + sync_core::structure::peak_bytes(changes)
+}
+
+/// Bytes held at a merge's peak per stored byte of its document: loaded (4), saved (1), loaded
+/// back (up to 3 more, compact).
+const STORED_TO_MERGED: usize = 8;
 
 /// The estimated bytes a document loaded from storage holds.
 pub fn weight(doc: &AutoCommit) -> usize {

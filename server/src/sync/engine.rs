@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use sync_core::protocol::Limits;
 use tokio::sync::Semaphore;
 
+use crate::budget::ByteBudget;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::sync::docstore::DocCache;
@@ -20,6 +21,10 @@ pub struct SyncEngine {
     /// Recently merged documents; bounded by bytes, so memory does not grow with the database.
     pub cache: Arc<DocCache>,
     pub limits: Limits,
+    /// The bytes the documents being merged hold, across every push in the process: a push takes
+    /// room for each document's estimated merge (`docstore::merge_cost`) before it loads it, and
+    /// for each merged document it keeps to cache after its write.
+    pub merges: Arc<ByteBudget>,
     /// Pushes merged ahead of their write (SQLite) at once; see [`merge_slots`].
     pub merge_slots: Arc<Semaphore>,
     /// First-sync pages read before their devices ask for them.
@@ -31,11 +36,18 @@ pub struct SyncEngine {
 }
 
 impl SyncEngine {
-    pub fn new(db: Db, cache_bytes: usize, limits: Limits, metrics: &Metrics) -> SyncEngine {
+    pub fn new(
+        db: Db,
+        cache_bytes: usize,
+        merges: ByteBudget,
+        limits: Limits,
+        metrics: &Metrics,
+    ) -> SyncEngine {
         SyncEngine {
             db,
             cache: Arc::new(DocCache::new(cache_bytes)),
             limits,
+            merges: Arc::new(merges),
             merge_slots: Arc::new(Semaphore::new(merge_slots())),
             read_ahead: Arc::new(ReadAhead::new(
                 READ_AHEAD_SLOTS,

@@ -26,6 +26,7 @@ use sync_core::protocol::{DocPush, DocResult, Limits, PushRequest, PushResponse,
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
+use crate::budget::Room;
 use crate::db::entities::document;
 use crate::db::{now_ms, retry_after, WriteTxn};
 use crate::error::Error;
@@ -42,14 +43,16 @@ use crate::sync::write::{
 
 /// The most a batch keeps of merged documents, all together, until it is written: a thousand
 /// records just under `KEEP_MERGED_UP_TO` would otherwise hold a gigabyte. The documents merged
-/// after it is spent are dropped like heavy ones.
+/// after it is spent, or once the process's merge budget has no room for them, are dropped like
+/// heavy ones.
 pub const KEEP_MERGED_PER_BATCH: usize = 16 << 20;
 
-/// The outcome of a committed batch: the answer, the documents to cache, and the highest feed
-/// position it wrote (0 if none).
+/// The outcome of a committed batch: the answer, the documents to cache with their room in the
+/// merge budget, and the highest feed position it wrote (0 if none).
 struct Batch {
     results: Vec<DocResult>,
     cached: Vec<(Uuid, Vec<u8>, AutoCommit, usize)>,
+    _kept: Option<Room>,
     seq: i64,
 }
 
@@ -239,9 +242,19 @@ struct Merge {
     extras: Extras,
     /// The parent records the merge read, as it read them.
     parents: HashMap<Uuid, Option<document::Model>>,
+    /// The room in the merge budget of the merged documents kept to cache.
+    kept: Option<Room>,
 }
 
 impl Merge {
+    /// Drops the merged documents kept to cache, and gives back their room.
+    fn forget_kept(&mut self) {
+        for write in &mut self.writes {
+            write.doc = None;
+        }
+        self.kept = None;
+    }
+
     /// Whether the parents the merge read are still as they were; locks them.
     async fn parents_unchanged(&self, txn: &DatabaseTransaction) -> Result<bool, Error> {
         if self.parents.is_empty() {
@@ -317,8 +330,22 @@ async fn merge_docs(
         writes: Vec::new(),
         extras: Extras::default(),
         parents: HashMap::new(),
+        kept: None,
     };
     for doc in docs {
+        let row = inputs.rows.get(&doc.id);
+        let cost = merge_cost(doc, row);
+        // Held until the merged document is written or dropped. A push waits for room only once
+        // it holds none: it lets its kept documents go first (they are loaded again when next
+        // needed), so pushes waiting for room never wait for each other.
+        let _room = match engine.merges.try_take(cost) {
+            Some(room) => room,
+            None => {
+                merge.forget_kept();
+                kept = 0;
+                engine.merges.take(cost).await?
+            }
+        };
         let mut ctx = DocContext {
             conn,
             lock,
@@ -329,13 +356,25 @@ async fn merge_docs(
             orphans: &inputs.orphans,
             parents: &mut merge.parents,
         };
-        match merge_one(&mut ctx, doc, inputs.rows.get(&doc.id), &mut merge.extras).await? {
+        match merge_one(&mut ctx, doc, row, &mut merge.extras).await? {
             Outcome::Done(result) => merge.results.push(result),
             Outcome::Write(mut write) => {
-                if let Some((_, weight)) = &write.doc {
-                    kept += weight;
-                    if kept > KEEP_MERGED_PER_BATCH {
-                        write.doc = None;
+                if let Some(weight) = write.doc.as_ref().map(|(_, weight)| *weight) {
+                    // Room that is not there now is not waited for: the document is loaded
+                    // again when next needed.
+                    let room = (kept + weight <= KEEP_MERGED_PER_BATCH)
+                        .then(|| engine.merges.try_take(weight))
+                        .flatten();
+                    match (room, &mut merge.kept) {
+                        (None, _) => write.doc = None,
+                        (Some(room), Some(all)) => {
+                            all.merge(room);
+                            kept += weight;
+                        }
+                        (Some(room), all) => {
+                            *all = Some(room);
+                            kept += weight;
+                        }
                     }
                 }
                 pending.insert(write.id, (write.kind.name, write.territory_id));
@@ -351,12 +390,20 @@ async fn merge_docs(
     Ok(merge)
 }
 
+/// What merging `doc` into its stored document may hold at its peak.
+fn merge_cost(doc: &Prepared, row: Option<&document::Model>) -> usize {
+    let changes = doc.changes.as_deref().unwrap_or_default();
+    let stored = row.map_or(0, |r| r.chunk_bytes as usize);
+    docstore::merge_cost(stored, changes)
+}
+
 /// Writes a merged batch.
 async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Batch, Error> {
     let Merge {
         mut results,
         writes,
         extras,
+        kept,
         ..
     } = merge;
     let mut cached = Vec::new();
@@ -410,6 +457,7 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
     Ok(Batch {
         results,
         cached,
+        _kept: kept,
         seq,
     })
 }

@@ -259,6 +259,44 @@ storage_test! {
     }
 }
 
+storage_test! {
+    /// Pushes merge within the process's merge budget: a push that finds no room for a document's
+    /// merge waits for it, and one that waits longer than the queue wait is answered
+    /// `503 server_busy` and changes nothing; the SDK comes back and its push goes through.
+    async fn a_push_that_waits_too_long_for_merge_room_is_told_when_to_come_back(db: TestDb) {
+        let settings = Settings { merge_bytes: 1 << 20, sync_queue_wait: Duration::from_secs(1), ..db.settings() };
+        let server = TestServer::start_with(settings).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut ben = server.device("ben@x.test").await;
+        ben.replica.create("customer", &customer("Bolt", "North")).await.unwrap();
+        let body = protocol::encode(&PushRequest { docs: ben.replica.pending_pushes().await.unwrap(), checkpoint: 0 });
+        // The whole budget is taken, as merges of records of the most operations a push may
+        // bring would take it.
+        let held = server.state.sync.merges.take(1 << 20).await.unwrap();
+
+        let busy = reqwest::Client::new()
+            .post(format!("{}/v1/sync/push", server.url))
+            .bearer_auth(&ben.login.token)
+            .header("content-type", CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(busy.headers().contains_key("retry-after"));
+        let (status, code) = error_code(busy).await;
+        assert_eq!((status, code.as_str()), (503, "server_busy"));
+        assert_eq!(server.count("documents").await, 0, "a busy answer changed something");
+
+        let release = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(held);
+        };
+        let (report, ()) = tokio::join!(ben.sync(), release);
+        assert_eq!(report.pushed_docs, 1);
+        assert_eq!(server.count("documents").await, 1);
+    }
+}
+
 /// The value of one sample line of an OpenMetrics text, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
