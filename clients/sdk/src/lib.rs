@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod error;
+pub mod outbox;
 pub mod replica;
 pub mod store;
 

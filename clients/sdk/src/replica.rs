@@ -26,14 +26,15 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sqlx::{Row as _, SqlitePool};
 use sync_core::protocol::{
-    heads_of, DocHeads, DocPush, Hash, LoginResponse, PullRequest, PullResponse, PushRequest,
-    PushStatus, Reason, VerifyMode, VerifyRequest, VerifyResponse,
+    heads_of, DocHeads, DocPush, DocResult, Hash, Limits, LoginResponse, PullRequest, PullResponse,
+    PushRequest, PushStatus, Reason, VerifyMode, VerifyRequest, VerifyResponse,
 };
 use sync_core::record::{self, Conflict, Projection};
 use sync_core::schema::DELETED_FIELD;
 use sync_core::{inspect, kinds, KindSchema, Role, Value};
 use uuid::Uuid;
 
+use crate::outbox;
 use crate::store::{self, get_meta, set_meta, Kind, StoredRecord};
 use crate::{Client, Error};
 
@@ -124,11 +125,13 @@ pub struct PullProgress {
     pub more: bool,
 }
 
-/// A record's push, with the document it was built from as stored and that document's heads.
+/// A record's push, with the document it was built from as stored and that document's heads, and
+/// whether it carries all of the record's pending changes or only the first part.
 struct Outgoing {
     push: DocPush,
     stored: Vec<u8>,
     heads: Vec<ChangeHash>,
+    whole: bool,
 }
 
 /// Fault injection for crash tests: a process whose `FIELDSYNC_CRASH_AT` names this point aborts here.
@@ -143,6 +146,8 @@ pub struct Replica {
     pool: SqlitePool,
     actor: RwLock<Option<ActorId>>,
     batch_size: AtomicUsize,
+    /// The server's limits, which pushes stay within.
+    limits: RwLock<Limits>,
 }
 
 impl Replica {
@@ -161,6 +166,7 @@ impl Replica {
             pool,
             actor: RwLock::new(None),
             batch_size: AtomicUsize::new(200),
+            limits: RwLock::new(Limits::default()),
         };
         if let Some(session) = replica.session().await? {
             replica.set_actor(&session.actor_id)?;
@@ -187,6 +193,11 @@ impl Replica {
     /// Documents per push request.
     pub fn set_batch_size(&self, n: usize) {
         self.batch_size.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// The limits of a server that does not run with the defaults: pushes stay within them.
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.write().expect("limits lock") = limits;
     }
 
     /// Logs this device in and stores its session. A store holding unsynced changes cannot change
@@ -499,12 +510,24 @@ impl Replica {
 
     /// The push request for every record with changes the server lacks.
     pub async fn pending_pushes(&self) -> Result<Vec<DocPush>, Error> {
-        Ok(self.outbox().await?.into_iter().map(|o| o.push).collect())
+        let outbox = self.outbox(None, &self.bounds()).await?;
+        Ok(outbox.into_iter().map(|o| o.push).collect())
     }
 
-    /// Every record with changes the server lacks: its push, and what `store::acknowledge` needs to
-    /// mark it once the server has them.
-    async fn outbox(&self) -> Result<Vec<Outgoing>, Error> {
+    /// What one push carries: the server's limits, and the batch size.
+    fn bounds(&self) -> outbox::Bounds {
+        let limits = self.limits.read().expect("limits lock");
+        outbox::Bounds::new(&limits, self.batch_size.load(Ordering::Relaxed))
+    }
+
+    /// Every record with changes the server lacks (of `only`, if given): its push, of as many of its
+    /// changes as one push may carry, and what `store::acknowledge` needs to mark it once the server
+    /// has them.
+    async fn outbox(
+        &self,
+        only: Option<&HashSet<Uuid>>,
+        bounds: &outbox::Bounds,
+    ) -> Result<Vec<Outgoing>, Error> {
         let actor = self.actor()?;
         let mut conn = self.pool.acquire().await?;
         let ids: Vec<String> =
@@ -516,13 +539,19 @@ impl Replica {
             let Ok(id) = Uuid::parse_str(&id) else {
                 continue;
             };
+            if only.is_some_and(|only| !only.contains(&id)) {
+                continue;
+            }
             let Some((mut rec, stored)) = store::load_stored(&mut conn, id, &actor).await? else {
                 continue;
             };
-            let changes = rec.pending();
+            let mut changes = rec.pending();
             if changes.is_empty() {
                 continue;
             }
+            let part = outbox::first_part(&changes, bounds);
+            let whole = part == changes.len();
+            changes.truncate(part);
             outbox.push(Outgoing {
                 push: DocPush {
                     id,
@@ -535,6 +564,7 @@ impl Replica {
                 },
                 stored,
                 heads: rec.doc.get_heads(),
+                whole,
             });
         }
         Ok(outbox)
@@ -621,11 +651,38 @@ impl Replica {
             .unwrap_or(0))
     }
 
+    /// Pushes every pending change. Records too large for one push go in parts, each once the
+    /// server holds the part before.
     pub async fn push(&self, client: &Client) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
+        let bounds = self.bounds();
+        let mut only = None;
+        loop {
+            let outbox = self.outbox(only.as_ref(), &bounds).await?;
+            let parted = self
+                .push_outbox(client, &outbox, &bounds, &mut report)
+                .await?;
+            if parted.is_empty() {
+                return Ok(report);
+            }
+            only = Some(parted);
+        }
+    }
+
+    /// Pushes `outbox` in batches within `bounds`; answers the records pushed in part whose part the
+    /// server took, which have more to push.
+    async fn push_outbox(
+        &self,
+        client: &Client,
+        outbox: &[Outgoing],
+        bounds: &outbox::Bounds,
+        report: &mut SyncReport,
+    ) -> Result<HashSet<Uuid>, Error> {
         let actor = self.actor()?;
-        let outbox = self.outbox().await?;
-        for batch in outbox.chunks(self.batch_size.load(Ordering::Relaxed)) {
+        let mut parted = HashSet::new();
+        let sizes: Vec<usize> = outbox.iter().map(|o| pushed_bytes(&o.push)).collect();
+        for range in outbox::batches(&sizes, bounds) {
+            let batch = &outbox[range];
             let checkpoint = self.checkpoint().await?;
             let response = client
                 .push(&PushRequest {
@@ -638,10 +695,19 @@ impl Replica {
             let mut tx = self.pool.begin().await?;
             // Records the server now has whole are marked in one statement; the rest (and any that
             // changed since the push was built) are loaded and saved.
+            let taken =
+                |r: &DocResult| matches!(r.status, PushStatus::Applied | PushStatus::AlreadyKnown);
+            parted.extend(
+                batch
+                    .iter()
+                    .zip(&response.results)
+                    .filter(|(o, r)| !o.whole && taken(r))
+                    .map(|(_, r)| r.id),
+            );
             let acknowledged: Vec<store::Acknowledged> = batch
                 .iter()
                 .zip(&response.results)
-                .filter(|(_, r)| matches!(r.status, PushStatus::Applied | PushStatus::AlreadyKnown))
+                .filter(|(o, r)| o.whole && taken(r))
                 .map(|(o, r)| store::Acknowledged {
                     id: r.id,
                     stored: &o.stored,
@@ -689,7 +755,7 @@ impl Replica {
             raise_checkpoint(&mut tx, response.seq).await?;
             tx.commit().await?;
         }
-        Ok(report)
+        Ok(parted)
     }
 
     /// Pulls pages until the server says there is no more. Each page is stored in one transaction
@@ -1009,4 +1075,10 @@ fn concat(chunks: &[ByteBuf]) -> Cow<'_, [u8]> {
             Cow::Owned(doc)
         }
     }
+}
+
+/// About the bytes a record's push takes in the message: its changes, and what frames them.
+fn pushed_bytes(push: &DocPush) -> usize {
+    const FRAMING: usize = 128;
+    push.changes.iter().map(|c| c.len() + 5).sum::<usize>() + 34 * push.base_heads.len() + FRAMING
 }

@@ -437,3 +437,41 @@ fn random_devices_edits_syncs_and_restarts_converge_sqlite() {
 fn random_devices_edits_syncs_and_restarts_converge_postgres() {
     check(true);
 }
+
+storage_test! {
+    /// A device whose offline work passes what one push may carry still delivers all of it: a
+    /// record whose changes pass the operations of a record per push goes in parts, each once the
+    /// server holds the part before, and records whose changes pass a push's bytes go in several
+    /// pushes. The server runs with lowered limits, which the device is told.
+    async fn offline_work_beyond_one_push_arrives_in_parts(db: TestDb) {
+        let limits = sync_core::protocol::Limits { max_ops_per_doc: 50_000, max_message_bytes: 512 << 10, ..Default::default() };
+        let server = TestServer::start_with(fieldsync_server::Settings { limits, ..db.settings() }).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        anna.replica.set_limits(limits);
+        // Six customers whose notes were written (20,000 characters of three bytes each) and
+        // cleared three times over: 120,000 operations and about 180 KB each, 1.1 MB in all.
+        let mut ids = Vec::new();
+        for i in 0..6u32 {
+            let id = anna.replica.create("customer", &customer(&format!("Shop {i}"), "North")).await.unwrap();
+            for round in 0..3u32 {
+                let notes: String = (0..20_000u32).map(|c| char::from_u32(0x4E00 + (c * 7 + i + round) % 20_000).unwrap()).collect();
+                anna.replica.update(id, &[("notes", notes.as_str().into())]).await.unwrap();
+                anna.replica.update(id, &[("notes", "".into())]).await.unwrap();
+            }
+            anna.replica.update(id, &[("notes", format!("last visit {i}").as_str().into())]).await.unwrap();
+            ids.push(id);
+        }
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert!(report.pushed_docs > 6, "records went in parts: {} pushed", report.pushed_docs);
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 0);
+        let mut ben = server.device("ben@x.test").await;
+        ben.sync().await;
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(ben.replica.heads(*id).await, anna.replica.heads(*id).await);
+            assert_eq!(ben.replica.get(*id).await.unwrap().get("notes"), &Value::from(format!("last visit {i}").as_str()));
+        }
+    }
+}
