@@ -86,8 +86,9 @@ pub const DEFAULT_LOGIN_ADDR_RATE: Rate = Rate::new(100, Duration::from_secs(15 
 pub const DEFAULT_DEVICE_SYNC_RATE: Rate = Rate::new(1_200, Duration::from_secs(60));
 /// 64 MiB of documents: some 4,000 small customers, or a few hundred with full notes.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
-/// 256 MiB of merges: a few records of the most operations a push may bring (about 60 MiB each
-/// while merged) at once, and every sync slot's push of ordinary records. With the cache and the
+/// 256 MiB of merges: one record of the most operations a push may bring (about 200 MiB at the
+/// peak of its merge, `sync_core::structure::peak_bytes`) at a time, or every sync slot's push of
+/// ordinary records at once. With the cache and the
 /// sync bodies' budget (64 MiB), the server stays under 500 MiB.
 pub const DEFAULT_MERGE_BYTES: usize = 256 << 20;
 /// Half the SDK's request timeout (60 s), so that a device hears `server_busy` before it gives up on

@@ -359,9 +359,11 @@ pub struct Limits {
     /// with a full `notes` text (20,000 characters, one operation each) and every other field; a
     /// change far beyond that is a bomb that would cost the server time and memory to apply.
     pub max_ops_per_change: usize,
-    /// The most operations the changes of one record in one push may carry together. automerge 0.12
-    /// holds about 300 bytes per op it has just applied, so this bounds what merging one record
-    /// costs (about 60 MiB at the limit). Retyping a full `notes` is 40,000 operations.
+    /// The most operations the changes of one record in one push may carry together. Checking and
+    /// applying them costs up to about 1 KiB per op at the peak (`structure::peak_bytes`) and
+    /// automerge 0.12 then holds about 300 bytes per op it has just applied, so this bounds what
+    /// merging one record costs (about 200 MiB at the peak at the limit). Retyping a full `notes`
+    /// is 40,000 operations.
     pub max_ops_per_doc: usize,
     /// The most bytes the changes of one push may inflate to. A compressed change inflates up to a
     /// thousand times over, and automerge keeps the inflated bytes of every parsed change: without

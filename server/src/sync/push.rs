@@ -247,6 +247,14 @@ struct Merge {
 }
 
 impl Merge {
+    /// Holds `room` in the merge budget for one more merged document kept to cache.
+    fn keep(&mut self, room: Room) {
+        match &mut self.kept {
+            Some(all) => all.merge(room),
+            none => *none = Some(room),
+        }
+    }
+
     /// Drops the merged documents kept to cache, and gives back their room.
     fn forget_kept(&mut self) {
         for write in &mut self.writes {
@@ -334,7 +342,8 @@ async fn merge_docs(
     };
     for doc in docs {
         let row = inputs.rows.get(&doc.id);
-        let cost = merge_cost(doc, row);
+        let orphans = inputs.orphans.get(&doc.id).map_or(&[][..], Vec::as_slice);
+        let cost = merge_cost(doc, row, orphans);
         // Held until the merged document is written or dropped. A push waits for room only once
         // it holds none: it lets its kept documents go first (they are loaded again when next
         // needed), so pushes waiting for room never wait for each other.
@@ -365,15 +374,11 @@ async fn merge_docs(
                     let room = (kept + weight <= KEEP_MERGED_PER_BATCH)
                         .then(|| engine.merges.try_take(weight))
                         .flatten();
-                    match (room, &mut merge.kept) {
-                        (None, _) => write.doc = None,
-                        (Some(room), Some(all)) => {
-                            all.merge(room);
+                    match room {
+                        None => write.doc = None,
+                        Some(room) => {
                             kept += weight;
-                        }
-                        (Some(room), all) => {
-                            *all = Some(room);
-                            kept += weight;
+                            merge.keep(room);
                         }
                     }
                 }
@@ -390,11 +395,12 @@ async fn merge_docs(
     Ok(merge)
 }
 
-/// What merging `doc` into its stored document may hold at its peak.
-fn merge_cost(doc: &Prepared, row: Option<&document::Model>) -> usize {
+/// What merging `doc`, and the device's stored `orphans` of it, into its stored document may hold
+/// at its peak.
+fn merge_cost(doc: &Prepared, row: Option<&document::Model>, orphans: &[Change]) -> usize {
     let changes = doc.changes.as_deref().unwrap_or_default();
     let stored = row.map_or(0, |r| r.chunk_bytes as usize);
-    docstore::merge_cost(stored, changes)
+    docstore::merge_cost(stored, changes) + sync_core::structure::peak_bytes(orphans)
 }
 
 /// Writes a merged batch.

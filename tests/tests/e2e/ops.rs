@@ -233,30 +233,46 @@ storage_test! {
         // The one slot is taken, as a long merge would hold it.
         let held = server.state.sync_slots.clone().acquire_owned().await.unwrap();
 
-        let http = reqwest::Client::new();
-        let busy = http
-            .post(format!("{}/v1/sync/push", server.url))
-            .bearer_auth(&ben.login.token)
-            .header("content-type", CONTENT_TYPE)
-            .body(ben_body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(busy.headers()["retry-after"].to_str().unwrap(), "1", "between one second and the queue wait");
-        let (status, code) = error_code(busy).await;
-        assert_eq!((status, code.as_str()), (503, "server_busy"));
-        assert_eq!(server.count("documents").await, 0, "a busy answer changed something");
-
-        // Ben's device syncs while the slot is still taken; it comes free after two seconds, so
-        // Ben's first try is told to come back and a later one goes through.
-        let release = async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            drop(held);
-        };
-        let (report, ()) = tokio::join!(ben.sync(), release);
-        assert_eq!(report.pushed_docs, 1);
-        assert_eq!(server.count("documents").await, 1);
+        let retry_after = busy_until_released(&server, &mut ben, ben_body, held).await;
+        assert_eq!(retry_after, "1", "between one second and the queue wait");
     }
+}
+
+/// Pushes `body`, one new record of `device`'s, while `held` keeps the server from working on it:
+/// the push is answered `503 server_busy` and stores nothing. Then the device syncs while `held`
+/// is still held; it is let go two seconds later, so the device's first try is told to come back
+/// and a later one goes through. Answers the busy answer's `Retry-After`.
+async fn busy_until_released<T>(
+    server: &TestServer,
+    device: &mut Device,
+    body: Vec<u8>,
+    held: T,
+) -> String {
+    let busy = reqwest::Client::new()
+        .post(format!("{}/v1/sync/push", server.url))
+        .bearer_auth(&device.login.token)
+        .header("content-type", CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = busy.headers()["retry-after"].to_str().unwrap().to_string();
+    let (status, code) = error_code(busy).await;
+    assert_eq!((status, code.as_str()), (503, "server_busy"));
+    assert_eq!(
+        server.count("documents").await,
+        0,
+        "a busy answer changed something"
+    );
+
+    let release = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(held);
+    };
+    let (report, ()) = tokio::join!(device.sync(), release);
+    assert_eq!(report.pushed_docs, 1);
+    assert_eq!(server.count("documents").await, 1);
+    retry_after
 }
 
 storage_test! {
@@ -273,27 +289,8 @@ storage_test! {
         // The whole budget is taken, as merges of records of the most operations a push may
         // bring would take it.
         let held = server.state.sync.merges.take(1 << 20).await.unwrap();
-
-        let busy = reqwest::Client::new()
-            .post(format!("{}/v1/sync/push", server.url))
-            .bearer_auth(&ben.login.token)
-            .header("content-type", CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(busy.headers().contains_key("retry-after"));
-        let (status, code) = error_code(busy).await;
-        assert_eq!((status, code.as_str()), (503, "server_busy"));
-        assert_eq!(server.count("documents").await, 0, "a busy answer changed something");
-
-        let release = async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            drop(held);
-        };
-        let (report, ()) = tokio::join!(ben.sync(), release);
-        assert_eq!(report.pushed_docs, 1);
-        assert_eq!(server.count("documents").await, 1);
+        let retry_after = busy_until_released(&server, &mut ben, body, held).await;
+        assert_eq!(retry_after, "1", "between one second and the queue wait");
     }
 }
 
