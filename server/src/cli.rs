@@ -257,7 +257,15 @@ async fn database(db: &DbArgs) -> anyhow::Result<Db> {
     let db = Db::connect(&settings.database_url, settings.max_connections)
         .await
         .context("failed to open the database")?;
-    crate::sync::upgrade::run_pending(&db)
+    // The upgrade writes records through the merge path, with the server's default bounds.
+    let sync = crate::sync::engine::SyncEngine::new(
+        db.clone(),
+        settings.cache_bytes,
+        crate::budget::ByteBudget::new(settings.merge_bytes, settings.sync_queue_wait),
+        settings.limits,
+        &crate::metrics::Metrics::new(),
+    );
+    crate::sync::upgrade::run_pending(&sync)
         .await
         .context("failed to upgrade the database")?;
     Ok(db)

@@ -1,10 +1,14 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
-//! a few hundred customers with contacts and a small catalogue, written through the same merge path
-//! as any device push.
+//! a few hundred customers with contacts, a small catalogue, visit types and tier policies, and a few
+//! weeks of visits, opportunities, payments and tickets, written through the same merge path as any
+//! device push.
 
 use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use sync_core::kinds::{CONTACT, CUSTOMER, CUSTOMER_STATUSES, PRODUCT};
+use sync_core::kinds::{
+    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, PAYMENT,
+    PAYMENT_METHODS, PRODUCT, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
+};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record;
 use sync_core::{Role, Value};
@@ -19,7 +23,18 @@ use crate::sync::engine::SyncEngine;
 
 pub const PASSWORD: &str = "fieldsync-demo";
 pub const TERRITORIES: [&str; 4] = ["North", "South", "East", "West"];
-const CUSTOMERS_PER_TERRITORY: usize = 75;
+pub const CUSTOMERS_PER_TERRITORY: usize = 75;
+/// Of a territory's customers (numbered from 0), every third has a contact, every fourth an
+/// opportunity, every sixth a payment and every tenth a ticket; each has two visits, one done and one
+/// planned.
+pub const VISITS_PER_CUSTOMER: usize = 2;
+pub const CONTACT_EVERY: usize = 3;
+pub const OPPORTUNITY_EVERY: usize = 4;
+pub const PAYMENT_EVERY: usize = 6;
+pub const TICKET_EVERY: usize = 10;
+/// The company's currency.
+pub const CURRENCY: &str = "EUR";
+const DAY_MS: i64 = 86_400_000;
 
 /// The demo logins: e-mail, role, territories.
 pub const USERS: &[(&str, Role, &[&str])] = &[
@@ -68,10 +83,15 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
         .expect("a server author has an actor of its own")
         .clone();
     let mut docs = Vec::new();
+    let now = crate::db::now_ms();
     for (t, territory) in TERRITORIES.iter().enumerate() {
         for i in 0..CUSTOMERS_PER_TERRITORY {
             let n = t * CUSTOMERS_PER_TERRITORY + i + 1;
             let customer_id = Uuid::now_v7();
+            let (lat, lon) = (
+                52.0 + (n % 50) as f64 / 100.0,
+                13.0 + (n % 70) as f64 / 100.0,
+            );
             let customer = vec![
                 (
                     "name",
@@ -83,6 +103,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                     )),
                 ),
                 ("territory", (*territory).into()),
+                ("code", Value::Str(format!("C{n:05}"))),
                 (
                     "phone",
                     Value::Str(format!("+49 30 {:07}", n * 7919 % 10_000_000)),
@@ -93,18 +114,24 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                 ),
                 ("city", (CITIES[t]).into()),
                 ("country", "DE".into()),
-                ("lat", Value::Float(52.0 + (n % 50) as f64 / 100.0)),
-                ("lon", Value::Float(13.0 + (n % 70) as f64 / 100.0)),
+                ("lat", Value::Float(lat)),
+                ("lon", Value::Float(lon)),
                 (
                     "status",
                     CUSTOMER_STATUSES[n % CUSTOMER_STATUSES.len()].into(),
                 ),
+                ("industry", SUFFIXES[n % SUFFIXES.len()].into()),
+                ("size", COMPANY_SIZES[n % COMPANY_SIZES.len()].into()),
+                // Roughly a Pareto spread: a fifth A, a third B, the rest C.
+                ("tier", ["A", "B", "B", "C", "C"][i % 5].into()),
+                ("payment_terms_days", Value::Int(30)),
                 ("credit_limit", Value::Int(1_000 * (n as i64 % 20 + 1))),
             ];
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
-            if n.is_multiple_of(3) {
+            let parent = || ("customer_id", Value::Str(customer_id.to_string()));
+            if i % CONTACT_EVERY == CONTACT_EVERY - 1 {
                 let contact = vec![
-                    ("customer_id", Value::Str(customer_id.to_string())),
+                    parent(),
                     (
                         "name",
                         Value::Str(format!(
@@ -114,10 +141,120 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                         )),
                     ),
                     ("title", "Purchasing".into()),
+                    ("decision_maker", Value::Bool(true)),
                 ];
                 docs.push(doc_push(Uuid::now_v7(), &CONTACT, actor.clone(), &contact)?);
             }
+            // A visit done in the last four weeks, checked in at the door, and one planned for the
+            // coming week.
+            let done = now - (1 + (n as i64 % 28)) * DAY_MS;
+            let visit = vec![
+                parent(),
+                ("visit_type", VISIT_TYPES[0].0.into()),
+                ("status", "completed".into()),
+                ("planned_start", Value::Int(done)),
+                ("check_in_at", Value::Int(done + 300_000)),
+                ("check_in_lat", Value::Float(lat + 0.0001)),
+                ("check_in_lon", Value::Float(lon)),
+                ("check_in_accuracy_m", Value::Float(8.0)),
+                ("check_in_distance_m", Value::Float(11.1)),
+                ("check_in_result", "verified".into()),
+                ("check_out_at", Value::Int(done + 1_800_000)),
+                ("outcome", "Order discussed".into()),
+            ];
+            docs.push(doc_push(Uuid::now_v7(), &VISIT, actor.clone(), &visit)?);
+            let planned = now + (1 + (n as i64 % 7)) * DAY_MS;
+            let visit = vec![
+                parent(),
+                ("visit_type", VISIT_TYPES[0].0.into()),
+                ("status", "planned".into()),
+                ("planned_start", Value::Int(planned)),
+                ("planned_end", Value::Int(planned + 1_800_000)),
+            ];
+            docs.push(doc_push(Uuid::now_v7(), &VISIT, actor.clone(), &visit)?);
+            if i % OPPORTUNITY_EVERY == 0 {
+                let opportunity = vec![
+                    parent(),
+                    ("title", Value::Str(format!("Coffee programme {n}"))),
+                    (
+                        "stage",
+                        OPPORTUNITY_STAGES[n % OPPORTUNITY_STAGES.len()].into(),
+                    ),
+                    ("amount", Value::Int(50_000 * (n as i64 % 9 + 1))),
+                    ("probability", Value::Int(10 * (n as i64 % 10))),
+                    ("expected_close", Value::Int(now + (n as i64 % 60) * DAY_MS)),
+                ];
+                docs.push(doc_push(
+                    Uuid::now_v7(),
+                    &OPPORTUNITY,
+                    actor.clone(),
+                    &opportunity,
+                )?);
+            }
+            if i % PAYMENT_EVERY == 0 {
+                let payment = vec![
+                    parent(),
+                    ("amount", Value::Int(10_000 + 2_500 * (n as i64 % 12))),
+                    ("currency", CURRENCY.into()),
+                    ("collected_at", Value::Int(done + 1_500_000)),
+                    ("method", PAYMENT_METHODS[n % PAYMENT_METHODS.len()].into()),
+                    ("lat", Value::Float(lat)),
+                    ("lon", Value::Float(lon)),
+                ];
+                docs.push(doc_push(Uuid::now_v7(), &PAYMENT, actor.clone(), &payment)?);
+            }
+            if i % TICKET_EVERY == 0 {
+                let resolved = n.is_multiple_of(2);
+                let mut ticket = vec![
+                    parent(),
+                    ("subject", "Grinder makes a noise".into()),
+                    (
+                        "category",
+                        TICKET_CATEGORIES[n % TICKET_CATEGORIES.len()].into(),
+                    ),
+                    ("severity", "medium".into()),
+                    ("status", if resolved { "resolved" } else { "open" }.into()),
+                    ("opened_at", Value::Int(done)),
+                ];
+                if resolved {
+                    ticket.extend([
+                        ("resolved_at", Value::Int(done + 2 * DAY_MS)),
+                        ("resolution", "Burrs replaced".into()),
+                        ("satisfaction", Value::Int(4)),
+                        ("expectation", Value::Int(5)),
+                    ]);
+                }
+                docs.push(doc_push(Uuid::now_v7(), &TICKET, actor.clone(), &ticket)?);
+            }
         }
+    }
+    for (name, geofence, radius) in VISIT_TYPES {
+        let visit_type = vec![
+            ("name", (*name).into()),
+            ("geofence", (*geofence).into()),
+            ("radius_m", Value::Float(*radius)),
+            ("require_checkout", Value::Bool(true)),
+            ("active", Value::Bool(true)),
+        ];
+        docs.push(doc_push(
+            Uuid::now_v7(),
+            &VISIT_TYPE,
+            actor.clone(),
+            &visit_type,
+        )?);
+    }
+    for (tier, visits, days) in TIER_POLICIES {
+        let policy = vec![
+            ("tier", (*tier).into()),
+            ("visits_per_period", Value::Int(*visits)),
+            ("period_days", Value::Int(*days)),
+        ];
+        docs.push(doc_push(
+            Uuid::now_v7(),
+            &TIER_POLICY,
+            actor.clone(),
+            &policy,
+        )?);
     }
     for (n, (name, unit, category)) in CATALOGUE.iter().enumerate() {
         let product = vec![
@@ -200,6 +337,14 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("Chai syrup", "bottle", "Syrups"),
     ("Vanilla syrup", "bottle", "Syrups"),
 ];
+/// Visit types: name, geofence mode, radius in metres.
+pub const VISIT_TYPES: &[(&str, &str, f64)] = &[
+    ("Sales call", "soft", 200.0),
+    ("Delivery", "hard", 100.0),
+    ("Phone follow-up", "off", 0.0),
+];
+/// Tier policies: tier, visits per period, period in days.
+pub const TIER_POLICIES: &[(&str, i64, i64)] = &[("A", 4, 28), ("B", 2, 28), ("C", 1, 56)];
 const CITIES: [&str; 4] = ["Hamburg", "Munich", "Dresden", "Cologne"];
 const FIRST: &[&str] = &["Jonas", "Lea", "Mehmet", "Sofia", "Paul", "Mia"];
 const LAST: &[&str] = &["Becker", "Schulz", "Yilmaz", "Wagner", "Hoffmann"];

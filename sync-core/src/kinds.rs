@@ -7,8 +7,67 @@ const NAME: FieldType = FieldType::String { max_len: 200 };
 const SHORT: FieldType = FieldType::String { max_len: 100 };
 const PHONE: FieldType = FieldType::String { max_len: 40 };
 const NOTES: FieldType = FieldType::Text { max_len: 20_000 };
+/// A code a company or an authority gives: a customer number, a tax id.
+const CODE: FieldType = FieldType::String { max_len: 40 };
 
-pub const CUSTOMER_STATUSES: &[&str] = &["lead", "active", "inactive"];
+/// A customer's lifecycle. Records written before it had these values said `lead` (now `prospect`)
+/// and `inactive` (now `dormant`); the server rewrites them once, at the first start of this version.
+pub const CUSTOMER_STATUSES: &[&str] = &["prospect", "active", "dormant", "lost", "won_back"];
+/// The Pareto grade of a customer's trailing revenue (A: the top 80%, B: the next 15%, C: the rest).
+pub const TIERS: &[&str] = &["A", "B", "C"];
+pub const COMPANY_SIZES: &[&str] = &["micro", "small", "medium", "large", "enterprise"];
+/// A contact's part in the customer's buying decision.
+pub const BUYING_ROLES: &[&str] = &[
+    "economic_buyer",
+    "technical_buyer",
+    "user",
+    "influencer",
+    "gatekeeper",
+    "champion",
+];
+pub const VISIT_STATUSES: &[&str] = &["planned", "in_progress", "completed", "missed", "cancelled"];
+/// How a check-in's position compared with the customer's: within the visit type's radius, outside
+/// it, or not comparable (no position on either side, or a visit type with no geofence).
+pub const CHECK_IN_RESULTS: &[&str] = &["verified", "out_of_range", "unverified"];
+/// What a check-in outside the radius does: nothing, an alert (soft), or the visit marked out of
+/// range (hard).
+pub const GEOFENCE_MODES: &[&str] = &["off", "soft", "hard"];
+pub const OPPORTUNITY_STAGES: &[&str] = &[
+    "prospecting",
+    "qualification",
+    "proposal",
+    "negotiation",
+    "won",
+    "lost",
+];
+pub const TICKET_CATEGORIES: &[&str] = &["service", "complaint", "question", "feedback"];
+pub const TICKET_SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+pub const TICKET_STATUSES: &[&str] = &["open", "in_progress", "resolved", "closed"];
+pub const PAYMENT_METHODS: &[&str] = &["cash", "cheque", "bank_transfer", "card", "mobile_money"];
+
+/// Money: integer minor units (cents) of the company's currency. The bound keeps any sum of a
+/// company's amounts far inside an i64.
+const MONEY: FieldType = FieldType::Int {
+    min: 0,
+    max: 1_000_000_000_000_000,
+};
+const LAT: FieldType = FieldType::Float {
+    min: -90.0,
+    max: 90.0,
+};
+const LON: FieldType = FieldType::Float {
+    min: -180.0,
+    max: 180.0,
+};
+/// A distance or a radius in metres, up to half the earth's circumference.
+const METRES: FieldType = FieldType::Float {
+    min: 0.0,
+    max: 20_100_000.0,
+};
+/// A user of the company (an agent, a manager): their id.
+const USER: FieldType = FieldType::Reference("user");
+/// A score on a scale of 1 to 5.
+const SCORE: FieldType = FieldType::Int { min: 1, max: 5 };
 
 pub static CUSTOMER: KindSchema = KindSchema {
     name: "customer",
@@ -23,20 +82,8 @@ pub static CUSTOMER: KindSchema = KindSchema {
         FieldSpec::new("city", SHORT),
         FieldSpec::new("postcode", FieldType::String { max_len: 20 }),
         FieldSpec::new("country", SHORT),
-        FieldSpec::new(
-            "lat",
-            FieldType::Float {
-                min: -90.0,
-                max: 90.0,
-            },
-        ),
-        FieldSpec::new(
-            "lon",
-            FieldType::Float {
-                min: -180.0,
-                max: 180.0,
-            },
-        ),
+        FieldSpec::new("lat", LAT),
+        FieldSpec::new("lon", LON),
         FieldSpec::new("status", FieldType::Enum(CUSTOMER_STATUSES)),
         FieldSpec::new(
             "credit_limit",
@@ -49,6 +96,22 @@ pub static CUSTOMER: KindSchema = KindSchema {
         FieldSpec::new("external_ref", SHORT).written_by(Writer::Server),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // The company's own customer number: what imports and people match on.
+        FieldSpec::new("code", CODE),
+        FieldSpec::new("industry", SHORT),
+        FieldSpec::new("size", FieldType::Enum(COMPANY_SIZES)),
+        FieldSpec::new("region", SHORT),
+        FieldSpec::new("tax_id", CODE),
+        // How far from `lat`/`lon` a check-in still counts as at the customer's; the visit type's
+        // radius applies where this is not set.
+        FieldSpec::new("geo_radius_m", METRES),
+        FieldSpec::new("owner_id", USER).written_by(Writer::Manager),
+        FieldSpec::new("key_account_manager_id", USER).written_by(Writer::Manager),
+        // Written from the customer-value grading unless a manager locked it.
+        FieldSpec::new("tier", FieldType::Enum(TIERS)).written_by(Writer::Manager),
+        FieldSpec::new("tier_locked", FieldType::Bool).written_by(Writer::Manager),
+        FieldSpec::new("payment_terms_days", FieldType::Int { min: 0, max: 366 })
+            .written_by(Writer::Manager),
     ],
 };
 
@@ -67,9 +130,13 @@ pub static CONTACT: KindSchema = KindSchema {
         FieldSpec::new("email", FieldType::Email),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        FieldSpec::new("buying_role", FieldType::Enum(BUYING_ROLES)),
+        FieldSpec::new("decision_maker", FieldType::Bool),
+        FieldSpec::new("consent_email", FieldType::Bool),
+        FieldSpec::new("consent_phone", FieldType::Bool),
+        FieldSpec::new("consent_sms", FieldType::Bool),
     ],
 };
-
 /// A product of the catalogue: company-wide, written by managers and admins, read by every device.
 pub static PRODUCT: KindSchema = KindSchema {
     name: "product",
@@ -90,8 +157,170 @@ pub static PRODUCT: KindSchema = KindSchema {
     ],
 };
 
+/// A visit to a customer: planned, then checked in and out where the customer is.
+pub static VISIT: KindSchema = KindSchema {
+    name: "visit",
+    table: "visits",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        FieldSpec::new("agent_id", USER),
+        FieldSpec::new("visit_type", SHORT),
+        FieldSpec::new("status", FieldType::Enum(VISIT_STATUSES)).required(),
+        FieldSpec::new("planned_start", FieldType::Timestamp),
+        FieldSpec::new("planned_end", FieldType::Timestamp),
+        FieldSpec::new("check_in_at", FieldType::Timestamp),
+        FieldSpec::new("check_in_lat", LAT),
+        FieldSpec::new("check_in_lon", LON),
+        FieldSpec::new("check_in_accuracy_m", METRES),
+        FieldSpec::new("check_in_distance_m", METRES),
+        FieldSpec::new("check_in_result", FieldType::Enum(CHECK_IN_RESULTS)),
+        FieldSpec::new("check_out_at", FieldType::Timestamp),
+        FieldSpec::new("check_out_lat", LAT),
+        FieldSpec::new("check_out_lon", LON),
+        FieldSpec::new("outcome", FieldType::String { max_len: 500 }),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// A deal being worked with a customer.
+pub static OPPORTUNITY: KindSchema = KindSchema {
+    name: "opportunity",
+    table: "opportunities",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        FieldSpec::new("title", NAME).required(),
+        FieldSpec::new("stage", FieldType::Enum(OPPORTUNITY_STAGES)).required(),
+        FieldSpec::new("amount", MONEY),
+        FieldSpec::new("probability", FieldType::Int { min: 0, max: 100 }),
+        FieldSpec::new("expected_close", FieldType::Timestamp),
+        FieldSpec::new("owner_id", USER),
+        FieldSpec::new("closed_at", FieldType::Timestamp),
+        // Why it was won or lost.
+        FieldSpec::new("close_reason", NAME),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// A service request or a complaint. Satisfaction is reported as perceived / expected, so both
+/// scores are asked.
+pub static TICKET: KindSchema = KindSchema {
+    name: "ticket",
+    table: "tickets",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        FieldSpec::new("contact_id", FieldType::Reference("contact")),
+        FieldSpec::new("subject", NAME).required(),
+        FieldSpec::new("category", FieldType::Enum(TICKET_CATEGORIES)),
+        FieldSpec::new("severity", FieldType::Enum(TICKET_SEVERITIES)),
+        FieldSpec::new("status", FieldType::Enum(TICKET_STATUSES)).required(),
+        FieldSpec::new("opened_at", FieldType::Timestamp),
+        FieldSpec::new("resolved_at", FieldType::Timestamp),
+        FieldSpec::new("resolution", FieldType::String { max_len: 2_000 }),
+        FieldSpec::new("satisfaction", SCORE),
+        FieldSpec::new("expectation", SCORE),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// Money collected from a customer.
+pub static PAYMENT: KindSchema = KindSchema {
+    name: "payment",
+    table: "payments",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        FieldSpec::new(
+            "amount",
+            FieldType::Int {
+                min: 1,
+                max: 1_000_000_000_000_000,
+            },
+        )
+        .required(),
+        // ISO 4217 (`EUR`): the company's one currency.
+        FieldSpec::new("currency", FieldType::String { max_len: 3 }).required(),
+        FieldSpec::new("collected_at", FieldType::Timestamp),
+        FieldSpec::new("method", FieldType::Enum(PAYMENT_METHODS)),
+        FieldSpec::new("reference", SHORT),
+        FieldSpec::new("collected_by", USER),
+        FieldSpec::new("lat", LAT),
+        FieldSpec::new("lon", LON),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// A kind of visit (a sales call, a delivery, an audit), with how strictly its check-in position is
+/// held to the customer's.
+pub static VISIT_TYPE: KindSchema = KindSchema {
+    name: "visit_type",
+    table: "visit_types",
+    scope: Scope::Company,
+    fields: &[
+        FieldSpec::new("name", SHORT)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("geofence", FieldType::Enum(GEOFENCE_MODES))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("radius_m", METRES).written_by(Writer::Manager),
+        FieldSpec::new("require_checkout", FieldType::Bool).written_by(Writer::Manager),
+        FieldSpec::new("active", FieldType::Bool).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
+/// How often the customers of a tier need a visit.
+pub static TIER_POLICY: KindSchema = KindSchema {
+    name: "tier_policy",
+    table: "tier_policies",
+    scope: Scope::Company,
+    fields: &[
+        FieldSpec::new("tier", FieldType::Enum(TIERS))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("visits_per_period", FieldType::Int { min: 0, max: 1_000 })
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("period_days", FieldType::Int { min: 1, max: 366 })
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("min_visit_minutes", FieldType::Int { min: 0, max: 1_440 })
+            .written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
 /// Every kind, in a stable order.
-pub static ALL: &[&KindSchema] = &[&CUSTOMER, &CONTACT, &PRODUCT];
+pub static ALL: &[&KindSchema] = &[
+    &CUSTOMER,
+    &CONTACT,
+    &PRODUCT,
+    &VISIT,
+    &OPPORTUNITY,
+    &TICKET,
+    &PAYMENT,
+    &VISIT_TYPE,
+    &TIER_POLICY,
+];
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a
 /// territory or company-wide, 1 for a customer's contact, 2 for a record of a contact...): a batch
@@ -160,7 +389,7 @@ mod tests {
 
     #[test]
     fn unknown_kind_is_an_error() {
-        assert_eq!(get("order").unwrap_err().code(), "unknown_kind");
+        assert_eq!(get("invoice").unwrap_err().code(), "unknown_kind");
         assert_eq!(get("product").unwrap().scope, Scope::Company);
     }
 

@@ -71,16 +71,17 @@ impl AppState {
         })?;
         let keys = Arc::new(KeyRing::open(key_file)?);
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
-        crate::sync::upgrade::run_pending(&db).await?;
         let metrics = Arc::new(Metrics::new());
+        let sync = SyncEngine::new(
+            db.clone(),
+            settings.cache_bytes,
+            ByteBudget::new(settings.merge_bytes, settings.sync_queue_wait),
+            settings.limits,
+            &metrics,
+        );
+        crate::sync::upgrade::run_pending(&sync).await?;
         Ok(AppState {
-            sync: SyncEngine::new(
-                db.clone(),
-                settings.cache_bytes,
-                ByteBudget::new(settings.merge_bytes, settings.sync_queue_wait),
-                settings.limits,
-                &metrics,
-            ),
+            sync,
             db,
             token_ttl: settings.token_ttl,
             keys,

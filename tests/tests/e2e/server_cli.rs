@@ -163,10 +163,19 @@ async fn serve_demo_seeds_once_and_prints_the_logins() {
             break;
         }
     }
+    use fieldsync_server::demo;
+    // Every `k`-th customer of a territory, numbered from 0, has the record.
+    let every = |k: usize| demo::CUSTOMERS_PER_TERRITORY.div_ceil(k);
+    let north = demo::CUSTOMERS_PER_TERRITORY * (1 + demo::VISITS_PER_CUSTOMER)
+        + demo::CUSTOMERS_PER_TERRITORY / demo::CONTACT_EVERY
+        + every(demo::OPPORTUNITY_EVERY)
+        + every(demo::PAYMENT_EVERY)
+        + every(demo::TICKET_EVERY);
+    assert_eq!(north, 75 + 150 + 25 + 19 + 13 + 8);
     assert_eq!(
         docs,
-        75 + 25 + fieldsync_server::demo::CATALOGUE.len(),
-        "Anna's territory North: its customers and their contacts, and the company's catalogue"
+        north + demo::CATALOGUE.len() + demo::VISIT_TYPES.len() + demo::TIER_POLICIES.len(),
+        "Anna's territory North: its customers and their records, and the company's catalogue and settings"
     );
     let _ = child.kill();
     let _ = child.wait();

@@ -1,6 +1,7 @@
-//! A database an older server wrote: records with concurrent values were projected with the value
-//! automerge lists first, not the one it shows. The first start of this version projects them again,
-//! and a record whose territory changes as a result moves in the feed, with its contacts.
+//! A database an older server wrote. Records with concurrent values were projected with the value
+//! automerge lists first, not the one it shows: the first start of this version projects them again,
+//! and a record whose territory changes as a result moves in the feed, with its contacts. Customers'
+//! lifecycle values were renamed: the first start writes the new ones as changes devices receive.
 
 use automerge::ReadDoc;
 use fieldsync_e2e::{customer, storage_test, TestDb, TestServer};
@@ -180,5 +181,99 @@ storage_test! {
         server.stop().await;
         let server = TestServer::restart_at(&db, &url).await;
         assert_eq!(server.count("scope_moves").await, moves);
+    }
+}
+
+/// A customer as an earlier version stored it, with a lifecycle value the current schema no longer
+/// has, written through the server's own store path (the current push path would refuse it).
+async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uuid {
+    use automerge::transaction::Transactable;
+    use fieldsync_server::sync::write;
+    use sync_core::kinds::CUSTOMER;
+    let actor = automerge::ActorId::random();
+    let mut doc = sync_core::record::create(&CUSTOMER, actor, &customer(name, "North"))
+        .expect("a valid customer");
+    let mut projection = sync_core::record::project(&doc, &CUSTOMER).expect("projects");
+    doc.put(automerge::ROOT, "status", status).expect("put");
+    doc.commit();
+    projection
+        .fields
+        .insert("status", sync_core::Value::from(status));
+    let conn = &server.state.db.conn;
+    let north = write::territories_by_name(conn).await.expect("territories")["North"];
+    let data = doc.save();
+    let id = Uuid::now_v7();
+    let txn = server.state.db.begin_write().await.expect("begin");
+    write::store(
+        &txn,
+        &[write::Write {
+            id,
+            kind: &CUSTOMER,
+            is_new: true,
+            territory_id: Some(north),
+            parent_id: None,
+            owner_id: Uuid::now_v7(),
+            heads: docstore::pack_heads(&doc.get_heads()),
+            chunk_count: 1,
+            chunk_bytes: data.len() as i64,
+            data,
+            snapshot: true,
+            created_at: 0,
+            listing: Listing::of(&projection),
+            projection,
+            moved_from: None,
+            doc: None,
+        }],
+    )
+    .await
+    .expect("store");
+    txn.commit().await.expect("commit");
+    id
+}
+
+storage_test! {
+    async fn customers_stored_with_old_lifecycle_values_are_renamed_at_start_and_reach_devices(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let lead = store_old_customer(&server, "Old lead", "lead").await;
+        let inactive = store_old_customer(&server, "Old inactive", "inactive").await;
+        let current = store_old_customer(&server, "Current", "active").await;
+        let untouched = server.heads(current).await;
+        // The migration that renamed the values left this task for the next start.
+        let conn = &server.state.db.conn;
+        conn.execute_unprepared("INSERT INTO upgrade_tasks (name) VALUES ('customer_statuses')")
+            .await
+            .expect("task");
+        let url = server.url.clone();
+        server.stop().await;
+
+        let server = TestServer::restart_at(&db, &url).await;
+        let statuses = |id| server.projected("customers", id, &["status"]);
+        assert_eq!(statuses(lead).await, [Some("prospect".to_string())]);
+        assert_eq!(statuses(inactive).await, [Some("dormant".to_string())]);
+        assert_eq!(statuses(current).await, [Some("active".to_string())]);
+        assert_eq!(server.heads(current).await, untouched, "a current value is not written again");
+        assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
+        // The rename is a change by the server, recorded as the upgrade's.
+        let conn = &server.state.db.conn;
+        let purposes = conn
+            .query_all(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT purpose FROM server_actors".to_string(),
+            ))
+            .await
+            .expect("actors");
+        assert_eq!(purposes.len(), 1);
+        assert_eq!(purposes[0].try_get::<String>("", "purpose").unwrap(), "upgrade");
+
+        // Devices receive it like any other change, and the renamed records validate again.
+        let mut anna = server.device("anna@x.test").await;
+        assert!(anna.sync().await.rejected.is_empty());
+        let status = |p: sync_core::record::Projection| p.get("status").clone();
+        assert_eq!(status(anna.replica.get(lead).await.unwrap()), "prospect".into());
+        assert_eq!(status(anna.replica.get(inactive).await.unwrap()), "dormant".into());
+        anna.replica.update(lead, &[("status", "active".into())]).await.unwrap();
+        assert!(anna.sync().await.rejected.is_empty());
+        assert_eq!(statuses(lead).await, [Some("active".to_string())]);
     }
 }

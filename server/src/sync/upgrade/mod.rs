@@ -12,29 +12,60 @@ use sync_core::record::{self, Listing};
 use sync_core::{kinds, Scope};
 use uuid::Uuid;
 
+mod statuses;
+
 use crate::db::entities::document;
-use crate::db::{BuildWith, Db, WriteTxn};
+use crate::db::{BuildWith, WriteTxn};
 use crate::error::Error;
+use crate::sync::engine::SyncEngine;
 use crate::sync::{docstore, projection, write};
 
 /// Records whose fields hold concurrent values were projected with the value automerge's `get_all`
 /// lists first rather than the one its `get` returns (and every automerge client shows).
 const REPROJECT_CONFLICTS: &str = "reproject_conflict_winners";
+/// Customers' old lifecycle values, rewritten as the new ones ([`statuses`]).
+const CUSTOMER_STATUSES: &str = "customer_statuses";
 
-/// Runs every upgrade task still pending.
-pub async fn run_pending(db: &Db) -> Result<(), Error> {
-    let txn = db.begin_write().await?;
-    if !take(&txn, REPROJECT_CONFLICTS).await? {
-        return Ok(());
+/// Runs every upgrade task still pending, in the order their migrations added them.
+pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
+    let txn = sync.db.begin_write().await?;
+    if take(&txn, REPROJECT_CONFLICTS).await? {
+        let changed = reproject_conflicts(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(
+            records = changed.listed,
+            moved = changed.moved,
+            "records with concurrent values projected again with automerge's winner"
+        );
+    } else {
+        // Releases SQLite's writer for the pushes below.
+        drop(txn);
     }
-    let changed = reproject_conflicts(&txn).await?;
-    txn.commit().await?;
-    tracing::info!(
-        records = changed.listed,
-        moved = changed.moved,
-        "records with concurrent values projected again with automerge's winner"
-    );
+    if pending(&sync.db.conn, CUSTOMER_STATUSES).await? {
+        // Its writes are pushes of their own, each in its transaction; the task is taken once they
+        // are all done, so that a process that dies half-way leaves it for the next start. Two
+        // processes starting at once on PostgreSQL may both write a record's new status: the same
+        // value, merged like any two devices' equal edits.
+        let renamed = statuses::rename(sync).await?;
+        let txn = sync.db.begin_write().await?;
+        take(&txn, CUSTOMER_STATUSES).await?;
+        txn.commit().await?;
+        tracing::info!(
+            records = renamed,
+            "customers' lifecycle values renamed (lead: prospect, inactive: dormant)"
+        );
+    }
     Ok(())
+}
+
+/// Whether the task's row is still there.
+async fn pending(conn: &impl ConnectionTrait, task: &str) -> Result<bool, Error> {
+    let stmt = Query::select()
+        .column(Alias::new("name"))
+        .from(Alias::new("upgrade_tasks"))
+        .and_where(Expr::col(Alias::new("name")).eq(task))
+        .to_owned();
+    Ok(conn.query_one(stmt.build_with(conn)).await?.is_some())
 }
 
 /// Deletes the task's row; false if it was not there (done, or done by another process).
