@@ -4,7 +4,9 @@
 //! record of each kind looks like ([`schema`], [`kinds`]), reads and checks a document against its kind
 //! ([`record`], [`validate`]), checks that untrusted changes fit a document's history
 //! ([`structure`]), tells which fields a set of changes writes ([`inspect`]), and defines the
-//! wire protocol that devices and the server speak ([`protocol`]).
+//! wire protocol that devices and the server speak ([`protocol`]). It also computes order totals, so
+//! that device and server agree on them to the cent ([`totals`]), and grades check-ins by where they
+//! happened ([`geo`]).
 //!
 //! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
 //! server and the device apply the very same rules.
@@ -12,12 +14,14 @@
 pub mod change;
 pub mod digest;
 pub mod error;
+pub mod geo;
 pub mod inspect;
 pub mod kinds;
 pub mod protocol;
 pub mod record;
 pub mod schema;
 pub mod structure;
+pub mod totals;
 pub mod validate;
 pub mod value;
 

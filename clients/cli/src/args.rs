@@ -64,7 +64,11 @@ pub fn command() -> Command {
                 .about("Last sync, changes waiting, refused records and conflicts"),
         );
     for kind in kinds::ALL {
-        cmd = cmd.subcommand(kind_command(kind));
+        let mut records = kind_command(kind);
+        if kind.name == "visit" {
+            records = records.subcommands(crate::visits::commands());
+        }
+        cmd = cmd.subcommand(records);
     }
     cmd
 }

@@ -35,6 +35,7 @@ impl Output {
                 fieldsync_sdk::Error::Core(c) => Some(c.code().to_string()),
                 fieldsync_sdk::Error::UnknownRecord(_) => Some("not_found".to_string()),
                 fieldsync_sdk::Error::NotLoggedIn => Some("not_logged_in".to_string()),
+                fieldsync_sdk::Error::NotAllowed { code, .. } => Some(code.to_string()),
                 fieldsync_sdk::Error::Network(_) | fieldsync_sdk::Error::GaveUp { .. } => {
                     Some("unreachable".to_string())
                 }

@@ -19,6 +19,10 @@ pub enum Error {
     Wiped,
     #[error("no record {0} on this device")]
     UnknownRecord(uuid::Uuid),
+    /// A field action the record's state does not allow (checking out of a visit not checked in);
+    /// `code` is stable.
+    #[error("{message}")]
+    NotAllowed { code: &'static str, message: String },
     #[error("local store: {0}")]
     Store(#[from] sqlx::Error),
     #[error(transparent)]

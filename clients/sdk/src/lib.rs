@@ -2,16 +2,20 @@
 //!
 //! [`Replica`] is the device's offline-first store of records (automerge documents edited through
 //! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
-//! server, retrying transient failures.
+//! server, retrying transient failures. Field actions (checking in and out of visits) are typed
+//! functions of [`Replica`] ([`visits`]).
 
 pub mod client;
 pub mod error;
 pub mod outbox;
 pub mod replica;
 pub mod store;
+pub mod visits;
 
 pub use client::{Client, RetryPolicy};
 pub use error::Error;
 /// SQLite on mimalloc: an app calls `sqlite_alloc::use_mimalloc()` first thing, before it opens a store.
 pub use fieldsync_sqlite_alloc as sqlite_alloc;
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
+pub use sync_core::geo::Position;
+pub use visits::{CheckIn, CheckedIn};

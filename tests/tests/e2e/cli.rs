@@ -537,3 +537,108 @@ storage_test! {
     server.stop().await;
 }
 }
+
+storage_test! {
+    async fn an_agent_checks_in_and_out_of_visits_offline_and_the_server_projects_them(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        // The manager's visit type: a sales call must be checked in within 200 m (soft).
+        let mut maria = server.device("maria@x.test").await;
+        maria
+            .replica
+            .create(
+                "visit_type",
+                &[
+                    ("name", "Sales call".into()),
+                    ("geofence", "soft".into()),
+                    ("radius_m", sync_core::Value::Float(200.0)),
+                    ("active", sync_core::Value::Bool(true)),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(maria.sync().await.rejected.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        ok(cli(d, &["sync"], &[]));
+        let add = |name: &str| {
+            ok(cli(d, &["customer", "add", "--name", name, "--lat", "52.52", "--lon", "13.405"], &[]))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (berlin, other) = (add("Cafe Mitte"), add("Cafe Nord"));
+
+        // At the door (56 m away): verified, a new unplanned visit, then checked out.
+        let visit = ok(cli(
+            d,
+            &["visit", "checkin", &berlin, "--lat", "52.5205", "--lon", "13.405", "--accuracy", "8"],
+            &[],
+        ));
+        let visit_id = visit["visit_id"].as_str().unwrap().to_string();
+        assert_eq!((visit["result"].as_str(), visit["planned"].as_bool()), (Some("verified"), Some(false)));
+        let distance = visit["distance_m"].as_f64().unwrap();
+        assert!((50.0..60.0).contains(&distance), "{distance}");
+        let shown = ok(cli(d, &["visit", "show", &visit_id], &[]));
+        assert_eq!((shown["status"].as_str(), shown["visit_type"].as_str()), (Some("in_progress"), Some("Sales call")));
+        ok(cli(d, &["visit", "checkout", &visit_id, "--outcome", "Ordered beans"], &[]));
+        let shown = ok(cli(d, &["visit", "show", &visit_id], &[]));
+        assert_eq!((shown["status"].as_str(), shown["outcome"].as_str()), (Some("completed"), Some("Ordered beans")));
+        // Checking out twice, or out of something that is not a visit, is refused and changes nothing.
+        assert_eq!(err(cli(d, &["visit", "checkout", &visit_id], &[])), "not_checked_in");
+        assert_eq!(err(cli(d, &["visit", "checkout", &berlin], &[])), "wrong_kind");
+        assert_eq!(err(cli(d, &["visit", "checkin", &visit_id, "--lat", "1", "--lon", "1"], &[])), "wrong_kind");
+        assert_eq!(
+            err(cli(d, &["visit", "checkin", &berlin, "--lat", "52.5", "--lon", "13.4", "--type", "Audit"], &[])),
+            "unknown_visit_type"
+        );
+        assert_eq!(ok(cli(d, &["status"], &[]))["outbox"], 4, "the refused actions wrote nothing");
+        err(cli(d, &["visit", "checkin", &berlin, "--lat", "95", "--lon", "13.4"], &[]));
+
+        // A planned visit is the one checked into; from 390 km away (Munich) it is out of range.
+        let planned = ok(cli(
+            d,
+            &["visit", "add", "--customer-id", &other, "--status", "planned", "--planned-start", &now_ms().to_string()],
+            &[],
+        ))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let far = ok(cli(d, &["visit", "checkin", &other, "--lat", "48.137", "--lon", "11.575"], &[]));
+        assert_eq!(far["visit_id"].as_str(), Some(planned.as_str()));
+        assert_eq!((far["planned"].as_bool(), far["result"].as_str()), (Some(true), Some("out_of_range")));
+        assert!(far["distance_m"].as_f64().unwrap() > 480_000.0);
+
+        // The agent may not grade a customer; the manager may.
+        assert_eq!(err(cli(d, &["customer", "set", &berlin, "tier=A"], &[])), "field_not_writable");
+        let report = ok(cli(d, &["sync"], &[]));
+        assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0), "{report}");
+        let visit_uuid = visit_id.parse().unwrap();
+        assert_eq!(
+            server
+                .projected("visits", visit_uuid, &["status", "check_in_result", "outcome"])
+                .await,
+            [Some("completed".into()), Some("verified".into()), Some("Ordered beans".into())]
+        );
+        assert_eq!(
+            server.projected("visits", planned.parse().unwrap(), &["status", "check_in_result"]).await,
+            [Some("in_progress".into()), Some("out_of_range".into())]
+        );
+        maria.sync().await;
+        maria.replica.update(berlin.parse().unwrap(), &[("tier", "A".into()), ("tier_locked", sync_core::Value::Bool(true))]).await.unwrap();
+        assert!(maria.sync().await.rejected.is_empty());
+        ok(cli(d, &["sync"], &[]));
+        assert_eq!(ok(cli(d, &["customer", "show", &berlin], &[]))["tier"], "A");
+        server.stop().await;
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
