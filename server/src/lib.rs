@@ -3,13 +3,14 @@
 //!
 //! Rooms by concern: `db` (connections, feed positions, reads per backend, backup), `auth` (passwords,
 //! tokens, principals, throttles), `sync` (push, feed, verify, checkpoints, documents, projection),
-//! `http` (the router's handlers, extractors, OpenAPI); `keys` is the server key, kept in a file outside the
+//! `crm` (records as people read them), `http` (the router's handlers, extractors, OpenAPI); `keys` is the server key, kept in a file outside the
 //! database; `process` tunes the allocators at start.
 
 pub mod app;
 pub mod auth;
 pub mod budget;
 pub mod cli;
+pub mod crm;
 pub mod db;
 pub mod demo;
 pub mod error;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod openapi;
 pub mod ops;
 pub mod quarantine;
+pub mod records;
 pub mod state;
 pub mod sync;
 pub mod track;
@@ -55,6 +56,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(devices::router())
         .merge(quarantine::router())
+        .merge(records::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .merge(sync)

@@ -21,6 +21,7 @@ asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\
         (name = "auth", description = "Logging a device in"),
         (name = "devices", description = "A user's devices and their revocation (remote wipe)"),
         (name = "quarantine", description = "Edits made offline to records their author lost access to"),
+        (name = "records", description = "Records within the caller's scope, listed and filtered by field, as the dashboard and integrations read them (JSON)"),
         (name = "sync", description = "Push, pull and verify: MessagePack"),
         (name = "ops", description = "The OpenAPI document and Prometheus metrics"),
     )

@@ -74,7 +74,7 @@ fn conflicts_json(p: &Projection) -> Option<String> {
 }
 
 /// A field value as a typed SQL value; NULLs carry their column type, which PostgreSQL needs.
-fn sql_value(ty: FieldType, value: &Value) -> SimpleExpr {
+pub fn sql_value(ty: FieldType, value: &Value) -> SimpleExpr {
     match (ty, value) {
         (FieldType::Reference(_), Value::Str(s)) => Uuid::parse_str(s).ok().into(),
         (FieldType::Reference(_), _) => Option::<Uuid>::None.into(),
