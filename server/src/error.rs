@@ -51,6 +51,10 @@ pub enum Error {
     ServerRestored { device: i64, server: i64 },
     #[error(transparent)]
     Core(#[from] sync_core::Error),
+    /// A write through the merge path (a record endpoint's) that the path refused for its record,
+    /// with the reason a device's push would get for it.
+    #[error("{}", .0.message)]
+    Refused(sync_core::protocol::Reason),
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("storage error: {0}")]
@@ -91,6 +95,12 @@ impl Error {
                 sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
+            Error::Refused(reason) => match reason.code.as_str() {
+                "field_not_writable" | "read_only" | "out_of_scope" => StatusCode::FORBIDDEN,
+                "document_too_large" | "too_many_operations" => StatusCode::PAYLOAD_TOO_LARGE,
+                "record_unloadable" => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            },
             Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -107,7 +117,7 @@ impl Error {
     }
 
     /// The stable machine-readable code clients act on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             Error::Unauthenticated => "unauthenticated",
             Error::BadCredentials => "bad_credentials",
@@ -124,6 +134,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::ServerRestored { .. } => "server_restored",
             Error::Core(e) => e.code(),
+            Error::Refused(reason) => &reason.code,
             Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => "internal",
         }
     }

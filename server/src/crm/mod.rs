@@ -1,4 +1,5 @@
-//! The business side of the server, beyond syncing documents: reading records as people and
-//! integrations see them.
+//! The business side of the server, beyond syncing documents: records as people and integrations
+//! read them, and write them through the merge path.
 
+pub mod edit;
 pub mod records;

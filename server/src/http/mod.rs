@@ -38,6 +38,8 @@ pub async fn not_found() -> Error {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Bodies of the JSON endpoints (login, devices) are small.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
+/// A record's fields written over the JSON API.
+const RECORD_BODY_LIMIT: usize = 512 * 1024;
 
 /// Every endpoint, each registered together with its OpenAPI operation so the document served at
 /// `/openapi.json` cannot miss one. **Architecture invariant:** routes are only ever added here,
@@ -56,9 +58,10 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(devices::router())
         .merge(quarantine::router())
-        .merge(records::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        // A record's fields may hold notes of 20,000 characters of up to four bytes each.
+        .merge(records::router().layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)))
         .merge(sync)
 }
 

@@ -1,25 +1,115 @@
 //! Records for the dashboard and integrations: `GET /v1/records?kind=K` lists one kind within the
 //! caller's scope, filtered by field and paged; `GET /v1/records/{id}` shows one record with its
-//! parent and the records scoped through it. Agents see their territories, managers theirs, admins
-//! everything; every user sees the company-wide kinds.
+//! parent and the records scoped through it; `POST /v1/records` creates one and `PATCH
+//! /v1/records/{id}` writes fields of one, as changes the server makes for the caller through the
+//! merge path. Agents see their territories, managers theirs, admins everything; every user sees the
+//! company-wide kinds, and only managers and admins write them.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
+use serde::Deserialize;
 use sync_core::protocol::ErrorBody;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::crm::edit;
 use crate::crm::records::{self, Detail, Listing, Page};
 use crate::error::Error;
 use crate::http::state::AppState;
-use crate::http::wire::{PathParam, QueryParams};
+use crate::http::wire::{JsonBody, PathParam, QueryParams};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(show))
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+}
+
+/// A record to create.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecord {
+    /// The kind (`customer`, `visit`, `product`...).
+    pub kind: String,
+    /// Field values by name, in their JSON types (money and times as integers, positions as
+    /// numbers); the kind's required fields must be there.
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fields to write on a record; `null` unsets one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEdit {
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The record as it stands after a write: the caller may see it, since they could write it.
+async fn written(state: &AppState, who: &Principal, id: Uuid) -> Result<Json<Detail>, Error> {
+    records::get(&state.db.conn, who, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::Internal(format!("record {id} was written and is not there")))
+}
+
+/// Creates a record, as a change the server makes for the caller: within the caller's scope (a
+/// customer in one of their territories, a visit of a customer they see) and field rights, checked
+/// against the kind's schema.
+#[utoipa::path(post, path = "/v1/records", tag = "records", operation_id = "create_record",
+    request_body = NewRecord,
+    responses(
+        (status = 201, description = "Created; the record as stored", body = Detail),
+        (status = 400, description = "An unknown kind, or fields that are unknown, of the wrong type or invalid (`unknown_kind`, `validation_failed`, `unknown_territory`, `unknown_parent`, `malformed`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A field the caller may not write, a company-wide kind written by an agent, or a place outside the caller's scope (`field_not_writable`, `read_only`, `out_of_scope`)", body = ErrorBody),
+        (status = 413, description = "The record passes a size cap", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    JsonBody(body): JsonBody<NewRecord>,
+) -> Result<(StatusCode, Json<Detail>), Error> {
+    let kind = sync_core::kinds::get(&body.kind)?;
+    let values = edit::values(kind, &body.fields)?;
+    let id = edit::create(&state.sync, &who, kind, &values).await?;
+    Ok((StatusCode::CREATED, written(&state, &who, id).await?))
+}
+
+/// Writes fields of a record the caller may see, as a change the server makes for the caller: a
+/// manager assigning an owner or a key-account manager, grading a customer, moving it to another of
+/// their territories; anyone correcting a field they may write.
+#[utoipa::path(patch, path = "/v1/records/{id}", tag = "records", operation_id = "update_record",
+    params(("id" = Uuid, Path, description = "The record's id")),
+    request_body = RecordEdit,
+    responses(
+        (status = 200, description = "Written; the record as stored", body = Detail),
+        (status = 400, description = "Fields that are unknown, of the wrong type or invalid, or a malformed body or id (`validation_failed`, `unknown_territory`, `malformed`, `invalid_id`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A field the caller may not write, a company-wide record written by an agent, or a move outside the caller's scope (`field_not_writable`, `read_only`, `out_of_scope`)", body = ErrorBody),
+        (status = 404, description = "No such record, or not one the caller may see (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The stored record does not load (`record_unloadable`)", body = ErrorBody),
+        (status = 413, description = "The record would pass a size cap", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    PathParam(id): PathParam<Uuid>,
+    JsonBody(body): JsonBody<RecordEdit>,
+) -> Result<Json<Detail>, Error> {
+    let kind = match records::get(&state.db.conn, &who, id).await? {
+        Some(detail) => sync_core::kinds::get(&detail.record.kind)?,
+        None => return Err(Error::NotFound(format!("no record {id}"))),
+    };
+    let values = edit::values(kind, &body.fields)?;
+    edit::update(&state.sync, &who, id, &values).await?;
+    written(&state, &who, id).await
 }
 
 /// Query parameters that are not field filters.

@@ -187,6 +187,31 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, D(404), D(404), D(401), D(401), D(401)],
     ),
+    // Writes over the JSON API are the caller's, within their scope.
+    row(
+        "POST",
+        "/v1/records",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/records",
+        Target::Out,
+        [A, D(403), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "PATCH",
+        "/v1/records/{id}",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "PATCH",
+        "/v1/records/{id}",
+        Target::Out,
+        [A, D(404), D(404), D(401), D(401), D(401)],
+    ),
     row(
         "POST",
         "/v1/sync/push",
@@ -527,6 +552,17 @@ impl Fixture {
                 .json(&serde_json::json!({"mode": "docs", "docs": [{"id": doc, "heads": []}]}))
                 .header("accept", "application/json"),
             ("GET", "/v1/records") => request.query(&[("kind", "customer"), ("limit", "500")]),
+            ("POST", "/v1/records") => {
+                let territory = if row.target == Target::Out {
+                    "South"
+                } else {
+                    "North"
+                };
+                request.json(&serde_json::json!({"kind": "customer", "fields": {"name": "Over the API", "territory": territory}}))
+            }
+            ("PATCH", "/v1/records/{id}") => {
+                request.json(&serde_json::json!({"fields": {"phone": format!("{caller:?}")}}))
+            }
             _ => request,
         };
         let response = request.send().await.unwrap();
@@ -604,6 +640,15 @@ impl Fixture {
             ("GET", "/v1/records/{id}") => {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
+            }
+            ("POST", "/v1/records") => {
+                let record: serde_json::Value = response.json().await.unwrap();
+                let id: Uuid = record["id"].as_str().unwrap().parse().unwrap();
+                !self.server.heads(id).await.is_empty()
+            }
+            ("PATCH", "/v1/records/{id}") => {
+                let record: serde_json::Value = response.json().await.unwrap();
+                record["fields"]["phone"] == format!("{caller:?}")
             }
             ("POST", "/v1/sync/verify") => {
                 let reply: serde_json::Value = response.json().await.unwrap();
@@ -746,6 +791,7 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/quarantine/{id}/accept"),
                 (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
                 (reqwest::Method::GET, "/v1/records/{id}"),
+                (reqwest::Method::PATCH, "/v1/records/{id}"),
             ] {
                 let mut url = reqwest::Url::parse(&fx.server.url).unwrap();
                 {
@@ -809,7 +855,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * 16);
+        assert_eq!(checked, hostile_values().len() * 17);
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -165,3 +165,118 @@ storage_test! {
         assert!(pages >= 2, "the bytes ended a page before its count");
     }
 }
+
+async fn send(
+    server: &TestServer,
+    who: &Device,
+    method: reqwest::Method,
+    path: &str,
+    body: Json,
+) -> (u16, Json) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", server.url))
+        .json(&body)
+        .bearer_auth(&who.login.token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+storage_test! {
+    async fn records_written_over_the_api_are_the_callers_changes_through_the_merge_path(db: TestDb) {
+        use reqwest::Method;
+        use sea_orm::ConnectionTrait;
+        use serde_json::json;
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut carla = server.device("carla@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        let shop = anna.replica.create("customer", &customer("Shop", "North")).await.unwrap();
+        let south = carla.replica.create("customer", &customer("Sud", "South")).await.unwrap();
+        anna.sync().await;
+        carla.sync().await;
+        let counts = || server.counts(&["documents", "customers", "visits", "products"]);
+        let path = format!("/v1/records/{shop}");
+
+        // The manager assigns the owner and grades the customer; the agent's device receives it.
+        let (status, shown) = send(&server, &maria, Method::PATCH, &path, json!({"fields": {
+            "owner_id": anna_id, "tier": "A", "tier_locked": true, "payment_terms_days": 30, "code": "C-100"
+        }})).await;
+        assert_eq!(status, 200, "{shown}");
+        assert_eq!((shown["fields"]["tier"].as_str(), shown["fields"]["code"].as_str()), (Some("A"), Some("C-100")));
+        assert_eq!(server.projected("customers", shop, &["tier", "payment_terms_days"]).await, [Some("A".into()), Some("30".into())]);
+        anna.sync().await;
+        let seen = anna.replica.get(shop).await.unwrap();
+        assert_eq!((seen.get("tier"), seen.get("owner_id")), (&Value::from("A"), &Value::Str(anna_id.to_string())));
+        // Written by the server for Maria, recorded as the API's.
+        let conn = &server.state.db.conn;
+        let actors = conn
+            .query_all(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT purpose FROM server_actors".to_string(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(actors.len(), 1);
+        assert_eq!(actors[0].try_get::<String>("", "purpose").unwrap(), "api");
+        // The same values again change nothing.
+        let heads = server.heads(shop).await;
+        let (status, _) = send(&server, &maria, Method::PATCH, &path, json!({"fields": {"tier": "A"}})).await;
+        assert_eq!(status, 200);
+        assert_eq!(server.heads(shop).await, heads);
+
+        // The agent may not grade, nor reach South; a manager may not move a customer out of her scope.
+        let before = counts().await;
+        for (who, path, fields, status, code) in [
+            (&anna, path.clone(), json!({"tier": "B"}), 403, "field_not_writable"),
+            (&anna, format!("/v1/records/{south}"), json!({"phone": "1"}), 404, "not_found"),
+            (&maria, path.clone(), json!({"territory": "South"}), 403, "out_of_scope"),
+            (&maria, path.clone(), json!({"status": "lead"}), 400, "validation_failed"),
+            (&maria, path.clone(), json!({"credit_limit": "lots"}), 400, "validation_failed"),
+            (&maria, path.clone(), json!({"colour": "red"}), 400, "validation_failed"),
+        ] {
+            let (got, body) = send(&server, who, Method::PATCH, &path, json!({"fields": fields})).await;
+            assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{fields}: {body}");
+        }
+        assert_eq!(server.heads(shop).await, heads, "a refused write changes nothing");
+
+        // Creating: a visit of a customer the agent sees; the catalogue only by managers.
+        let (status, visit) = send(&server, &anna, Method::POST, "/v1/records", json!({
+            "kind": "visit", "fields": {"customer_id": shop, "status": "planned", "planned_start": 1_800_000_000_000i64}
+        })).await;
+        assert_eq!(status, 201, "{visit}");
+        assert_eq!(visit["parent"]["id"], shop.to_string());
+        let (status, product) = send(&server, &maria, Method::POST, "/v1/records", json!({
+            "kind": "product", "fields": {"sku": "SKU-9", "name": "Decaf", "active": true}
+        })).await;
+        assert_eq!(status, 201, "{product}");
+        let before = {
+            let mut b = before;
+            b[0] += 2;
+            b[2] += 1;
+            b[3] += 1;
+            b
+        };
+        for (who, body, status, code) in [
+            (&anna, json!({"kind": "product", "fields": {"sku": "X", "name": "Y"}}), 403, "field_not_writable"),
+            // A customer she may not see is one she does not know of.
+            (&anna, json!({"kind": "visit", "fields": {"customer_id": south, "status": "planned"}}), 400, "unknown_parent"),
+            (&anna, json!({"kind": "customer", "fields": {"name": "Elsewhere", "territory": "South"}}), 403, "out_of_scope"),
+            (&anna, json!({"kind": "customer", "fields": {"territory": "North"}}), 400, "validation_failed"),
+            (&anna, json!({"kind": "invoice", "fields": {}}), 400, "unknown_kind"),
+            (&anna, json!({"kind": "customer", "fields": {}, "extra": 1}), 400, "malformed"),
+        ] {
+            let (got, reply) = send(&server, who, Method::POST, "/v1/records", body.clone()).await;
+            assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{body}: {reply}");
+        }
+        assert_eq!(counts().await, before, "refused creations store nothing");
+        anna.sync().await;
+        let visit_id: Uuid = visit["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(anna.replica.get(visit_id).await.unwrap().get("status"), &Value::from("planned"));
+    }
+}

@@ -172,8 +172,8 @@ mod tests {
         KeyRing::open(&dir.path().join(name)).unwrap()
     }
 
-    fn code(result: Result<Cursor, Error>) -> &'static str {
-        result.unwrap_err().code()
+    fn code(result: Result<Cursor, Error>) -> String {
+        result.unwrap_err().code().to_string()
     }
 
     #[test]
