@@ -62,6 +62,10 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("status")
                 .about("Last sync, changes waiting, refused records and conflicts"),
+        )
+        .subcommand(
+            Command::new("today")
+                .about("Today's planned visits in order, and what waits to sync (works offline)"),
         );
     for kind in kinds::ALL {
         let mut records = kind_command(kind);

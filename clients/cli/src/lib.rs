@@ -6,6 +6,7 @@ mod args;
 mod output;
 mod records;
 mod sync;
+mod today;
 mod visits;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("login", m)) => sync::login(&replica, m, out).await,
         Some(("sync", m)) => sync::sync(&replica, m, out).await,
         Some(("status", _)) => sync::status(&replica, out).await,
+        Some(("today", _)) => today::run(&replica, out).await,
         Some(("visit", m)) if m.subcommand_name().is_some_and(visits::is_action) => {
             let (action, m) = m.subcommand().expect("matched above");
             visits::run(&replica, action, m, out).await

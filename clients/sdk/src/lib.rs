@@ -2,8 +2,8 @@
 //!
 //! [`Replica`] is the device's offline-first store of records (automerge documents edited through
 //! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
-//! server, retrying transient failures. Field actions (checking in and out of visits) are typed
-//! functions of [`Replica`] ([`visits`]).
+//! server, retrying transient failures. Field actions (the day's plan, checking in and out of visits)
+//! are typed functions of [`Replica`] ([`visits`]).
 
 pub mod client;
 pub mod error;
@@ -18,4 +18,4 @@ pub use error::Error;
 pub use fieldsync_sqlite_alloc as sqlite_alloc;
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
 pub use sync_core::geo::Position;
-pub use visits::{CheckIn, CheckedIn};
+pub use visits::{CheckIn, CheckedIn, PlannedVisit};

@@ -35,6 +35,15 @@ pub struct CheckedIn {
     pub geofence: String,
 }
 
+/// A visit of the day's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedVisit {
+    pub visit: RecordInfo,
+    pub planned_start: Option<i64>,
+    /// The name of the visit's customer, if the device holds it.
+    pub customer_name: Option<String>,
+}
+
 /// How far from its planned start a planned visit still counts as the one being checked into.
 const PLANNED_WINDOW_MS: i64 = 12 * 3_600_000;
 
@@ -141,6 +150,42 @@ impl Replica {
             fields.push(("outcome", Value::Str(o.to_string())));
         }
         self.update(visit_id, &fields).await
+    }
+
+    /// The day's plan: the visits planned to start in `[from_ms, to_ms)` and the ones in progress,
+    /// by planned start (visits in progress without one first), each with its customer's name.
+    pub async fn day_plan(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PlannedVisit>, Error> {
+        let mut plan = Vec::new();
+        for visit in self.list("visit").await? {
+            let status = visit.fields.get("status").and_then(|v| v.as_str());
+            let start = visit.fields.get("planned_start").and_then(|v| v.as_i64());
+            let today = start.is_some_and(|s| (from_ms..to_ms).contains(&s));
+            let open = matches!(status, Some("planned" | "in_progress"));
+            if !(status == Some("in_progress") || (today && open)) {
+                continue;
+            }
+            let customer = visit
+                .fields
+                .get("customer_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| Uuid::parse_str(id).ok());
+            let customer_name = match customer {
+                Some(id) => self.info(id).await.ok().and_then(|c| {
+                    c.fields
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .map(str::to_string)
+                }),
+                None => None,
+            };
+            plan.push(PlannedVisit {
+                planned_start: start,
+                customer_name,
+                visit,
+            });
+        }
+        plan.sort_by_key(|p| (p.planned_start.is_some(), p.planned_start));
+        Ok(plan)
     }
 
     /// The named visit type, or the first active one; None if the device has none.

@@ -607,6 +607,12 @@ storage_test! {
             .as_str()
             .unwrap()
             .to_string();
+        // The day's plan lists it with its customer; the completed visit is done and not listed.
+        let today = ok(cli(d, &["today"], &[]));
+        let visits = today["visits"].as_array().unwrap();
+        assert_eq!(visits.len(), 1, "{today}");
+        assert_eq!((visits[0]["visit"]["id"].as_str(), visits[0]["customer_name"].as_str()), (Some(planned.as_str()), Some("Cafe Nord")));
+        assert!(today["outbox"].as_u64().unwrap() > 0);
         let far = ok(cli(d, &["visit", "checkin", &other, "--lat", "48.137", "--lon", "11.575"], &[]));
         assert_eq!(far["visit_id"].as_str(), Some(planned.as_str()));
         assert_eq!((far["planned"].as_bool(), far["result"].as_str()), (Some(true), Some("out_of_range")));

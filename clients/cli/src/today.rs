@@ -1,0 +1,67 @@
+//! `fieldsync today`: the agent's day at a glance, offline: the visits planned for today (and any in
+//! progress) in the order of their planned start, and what waits to be synced or was refused.
+
+use chrono::{DateTime, Local, TimeZone};
+use fieldsync_sdk::Replica;
+use serde_json::json;
+
+use crate::output::{table, Output};
+
+pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
+    // Today in the device's own time zone: an agent's day starts at their midnight.
+    let midnight = Local::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    let from = Local
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map_or(0, |t| t.timestamp_millis());
+    let to = from + 24 * 3_600_000;
+    let plan = replica.day_plan(from, to).await?;
+    let status = replica.status().await?;
+    if out.json {
+        out.json_value(&json!({
+            "visits": plan,
+            "outbox": status.outbox,
+            "rejected": status.rejected.len(),
+            "conflicts": status.conflicts.len(),
+        }));
+        return Ok(());
+    }
+    if plan.is_empty() {
+        crate::outln!("no visits planned for today");
+    } else {
+        let rows: Vec<Vec<String>> = plan
+            .iter()
+            .map(|p| {
+                let field = |name: &str| {
+                    p.visit
+                        .fields
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                vec![
+                    p.planned_start
+                        .and_then(DateTime::from_timestamp_millis)
+                        .map(|t| t.with_timezone(&Local).format("%H:%M").to_string())
+                        .unwrap_or_default(),
+                    p.customer_name.clone().unwrap_or_default(),
+                    field("visit_type"),
+                    field("status"),
+                    p.visit.id.to_string(),
+                ]
+            })
+            .collect();
+        table(&["time", "customer", "type", "status", "visit"], &rows);
+    }
+    crate::outln!(
+        "{} change(s) wait to be synced; {} record(s) refused; {} in conflict",
+        status.outbox,
+        status.rejected.len(),
+        status.conflicts.len()
+    );
+    Ok(())
+}
