@@ -187,10 +187,11 @@ impl SoakDevice {
                     format!("+1 555 {:07}", self.rng.gen_range(0..10_000_000)),
                 ),
                 1 => ("city", format!("City {}", self.rng.gen_range(0..1_000))),
-                _ => (
-                    "status",
-                    ["lead", "active", "inactive"][self.rng.gen_range(0..3)].to_string(),
-                ),
+                _ => {
+                    let statuses = sync_core::kinds::CUSTOMER_STATUSES;
+                    let status = statuses[self.rng.gen_range(0..statuses.len())];
+                    ("status", status.to_string())
+                }
             };
             self.replica
                 .update(id, &[(field.0, Value::Str(field.1))])

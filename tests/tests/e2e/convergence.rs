@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 const DEVICES: usize = 3;
 const FIELDS: [&str; 5] = ["phone", "city", "email", "notes", "status"];
-const STATUSES: [&str; 3] = ["lead", "active", "inactive"];
+const STATUSES: &[&str] = sync_core::kinds::CUSTOMER_STATUSES;
 
 #[derive(Debug, Clone)]
 enum Step {

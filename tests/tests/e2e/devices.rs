@@ -257,7 +257,7 @@ storage_test! {
 }
 
 const FIELDS: [&str; 4] = ["phone", "city", "notes", "status"];
-const STATUSES: [&str; 3] = ["lead", "active", "inactive"];
+const STATUSES: &[&str] = sync_core::kinds::CUSTOMER_STATUSES;
 
 #[derive(Debug, Clone)]
 enum Step {
