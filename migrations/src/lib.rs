@@ -18,6 +18,7 @@ mod m20261205_000090_server_actors;
 mod m20261205_000100_device_backlog_indexes;
 mod m20261205_000110_claimed_devices;
 mod m20261206_000120_crm_records;
+mod m20261206_000130_settings;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000100_device_backlog_indexes::Migration),
             Box::new(m20261205_000110_claimed_devices::Migration),
             Box::new(m20261206_000120_crm_records::Migration),
+            Box::new(m20261206_000130_settings::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
-//! a few hundred customers with contacts, a small catalogue, visit types and tier policies, and a few
+//! a few hundred customers with contacts, the company's settings, a small catalogue, visit types and
+//! tier policies, and a few
 //! weeks of visits, opportunities, payments and tickets, written through the same merge path as any
 //! device push.
 
@@ -7,7 +8,7 @@ use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
     COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, PAYMENT,
-    PAYMENT_METHODS, PRODUCT, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
+    PAYMENT_METHODS, PRODUCT, SETTINGS, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
 };
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record;
@@ -228,6 +229,17 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
             }
         }
     }
+    let settings = vec![
+        ("currency", CURRENCY.into()),
+        ("agent_discount_limit_bp", Value::Int(1_000)),
+        ("manager_discount_limit_bp", Value::Int(2_500)),
+    ];
+    docs.push(doc_push(
+        Uuid::now_v7(),
+        &SETTINGS,
+        actor.clone(),
+        &settings,
+    )?);
     for (name, geofence, radius) in VISIT_TYPES {
         let visit_type = vec![
             ("name", (*name).into()),

@@ -98,7 +98,7 @@ impl Error {
             Error::Refused(reason) => match reason.code.as_str() {
                 "field_not_writable" | "read_only" | "out_of_scope" => StatusCode::FORBIDDEN,
                 "document_too_large" | "too_many_operations" => StatusCode::PAYLOAD_TOO_LARGE,
-                "record_unloadable" => StatusCode::CONFLICT,
+                "record_unloadable" | "settings_exist" => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             },
             Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {

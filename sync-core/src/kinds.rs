@@ -66,6 +66,13 @@ const METRES: FieldType = FieldType::Float {
 };
 /// A user of the company (an agent, a manager): their id.
 const USER: FieldType = FieldType::Reference("user");
+/// An ISO 4217 currency code (`EUR`).
+const CURRENCY: FieldType = FieldType::String { max_len: 3 };
+/// A share in basis points: 1,250 is 12.5%.
+const BASIS_POINTS: FieldType = FieldType::Int {
+    min: 0,
+    max: 10_000,
+};
 /// A score on a scale of 1 to 5.
 const SCORE: FieldType = FieldType::Int { min: 1, max: 5 };
 
@@ -255,8 +262,8 @@ pub static PAYMENT: KindSchema = KindSchema {
             },
         )
         .required(),
-        // ISO 4217 (`EUR`): the company's one currency.
-        FieldSpec::new("currency", FieldType::String { max_len: 3 }).required(),
+        // The company's one currency (settings).
+        FieldSpec::new(CURRENCY_FIELD, CURRENCY).required(),
         FieldSpec::new("collected_at", FieldType::Timestamp),
         FieldSpec::new("method", FieldType::Enum(PAYMENT_METHODS)),
         FieldSpec::new("reference", SHORT),
@@ -309,6 +316,26 @@ pub static TIER_POLICY: KindSchema = KindSchema {
     ],
 };
 
+/// The company's settings: one record, which admins write. Money in any record is in its currency.
+pub static SETTINGS: KindSchema = KindSchema {
+    name: "settings",
+    table: "settings",
+    scope: Scope::Company,
+    fields: &[
+        // ISO 4217 (`EUR`).
+        FieldSpec::new("currency", CURRENCY)
+            .required()
+            .written_by(Writer::Admin),
+        // The most discount, in basis points, an order line may carry before a manager approves it.
+        FieldSpec::new("agent_discount_limit_bp", BASIS_POINTS).written_by(Writer::Admin),
+        FieldSpec::new("manager_discount_limit_bp", BASIS_POINTS).written_by(Writer::Admin),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Admin),
+    ],
+};
+
+/// The field of a record that names its currency: it must be the company's ([`SETTINGS`]).
+pub const CURRENCY_FIELD: &str = "currency";
+
 /// Every kind, in a stable order.
 pub static ALL: &[&KindSchema] = &[
     &CUSTOMER,
@@ -320,6 +347,7 @@ pub static ALL: &[&KindSchema] = &[
     &PAYMENT,
     &VISIT_TYPE,
     &TIER_POLICY,
+    &SETTINGS,
 ];
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a

@@ -49,6 +49,8 @@ pub enum Writer {
     Agent,
     /// Managers and admins only (e.g. a credit limit).
     Manager,
+    /// Admins only (the company's settings).
+    Admin,
     /// Only the server itself (e.g. an ERP reference set by an integration); no device push may touch it.
     Server,
 }
@@ -58,6 +60,7 @@ impl Writer {
         match self {
             Writer::Agent => true,
             Writer::Manager => role >= Role::Manager,
+            Writer::Admin => role >= Role::Admin,
             Writer::Server => false,
         }
     }

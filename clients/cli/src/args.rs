@@ -161,8 +161,13 @@ fn help(kind: &KindSchema, field: &str) -> Option<String> {
     if let FieldType::Enum(values) = spec.ty {
         parts.push(format!("one of {}", values.join(", ")));
     }
-    if spec.writer == Writer::Manager {
-        parts.push("managers only".to_string());
+    match spec.writer {
+        Writer::Manager => parts.push("managers only".to_string()),
+        Writer::Admin => parts.push("admins only".to_string()),
+        Writer::Agent | Writer::Server => {}
+    }
+    if field == sync_core::kinds::CURRENCY_FIELD && kind.name != sync_core::kinds::SETTINGS.name {
+        parts.push("defaults to the company's currency".to_string());
     }
     if matches!(kind.scope, sync_core::Scope::Territory { field: f } if f == field) {
         parts.push("defaults to your territory if you have one".to_string());

@@ -70,6 +70,24 @@ async fn add(
             }
         }
     }
+    // Money is in the company's one currency: a record that names it takes the settings' value.
+    if kind.field(kinds::CURRENCY_FIELD).is_some()
+        && kind.name != kinds::SETTINGS.name
+        && !fields.iter().any(|(f, _)| *f == kinds::CURRENCY_FIELD)
+    {
+        let settings = replica.list(kinds::SETTINGS.name).await?;
+        match settings
+            .first()
+            .and_then(|s| s.fields.get(kinds::CURRENCY_FIELD))
+        {
+            Some(serde_json::Value::String(currency)) => {
+                fields.push((kinds::CURRENCY_FIELD, Value::Str(currency.clone())))
+            }
+            _ => bail!(
+                "--currency is required: this device holds no company settings yet (sync first)"
+            ),
+        }
+    }
     let id = replica.create(kind.name, &fields).await?;
     if out.json {
         out.json_value(&json!({"id": id}));

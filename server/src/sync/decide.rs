@@ -13,14 +13,14 @@ use std::collections::{HashMap, HashSet};
 use automerge::{AutoCommit, Change, ChangeHash};
 use sync_core::protocol::{DocResult, Hash, PushStatus, Reason};
 use sync_core::record::{self, Listing, Projection};
-use sync_core::{inspect, KindSchema, Scope};
+use sync_core::{inspect, kinds, KindSchema, Scope};
 use uuid::Uuid;
 
 use crate::db::entities::document;
 use crate::sync::author::Author;
 use crate::sync::docstore::{self, pack_heads, unpack_heads};
 use crate::sync::quarantine;
-use crate::sync::write::{Extras, QuarantineEntry, Write};
+use crate::sync::write::{CompanySettings, Extras, QuarantineEntry, Write};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.
@@ -367,6 +367,45 @@ pub fn scope(
     Ok((territory, parent))
 }
 
+/// The rules a merged record is held to by the company's settings: the company has one settings
+/// record (another is refused `settings_exist`, unless it is being deleted), and a record that names
+/// a currency names the company's (`wrong_currency`, with the field). A company with no settings yet
+/// has no currency to hold records to.
+pub fn company_rules(
+    id: Uuid,
+    valid: &Valid,
+    settings: Option<&CompanySettings>,
+) -> Result<(), Reason> {
+    let Some(settings) = settings else {
+        return Ok(());
+    };
+    if valid.kind.name == kinds::SETTINGS.name {
+        if settings.id != id && !valid.projection.is_deleted() {
+            let msg = format!(
+                "the company has its settings already (record {}): edit that record",
+                settings.id
+            );
+            return Err(refusal("settings_exist", msg));
+        }
+        return Ok(());
+    }
+    let named = valid.projection.get(kinds::CURRENCY_FIELD).as_str();
+    match (&settings.currency, named) {
+        (Some(company), Some(currency))
+            if valid.kind.field(kinds::CURRENCY_FIELD).is_some() && company != currency =>
+        {
+            Err(Reason {
+                code: "wrong_currency".into(),
+                message: format!(
+                    "amounts are in the company's currency, {company}, not {currency}"
+                ),
+                field: Some(kinds::CURRENCY_FIELD.into()),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What is stored of a merged record placed at `scope`: the chunk of the push's changes appended
 /// to the record's chunks, or, for a new record, a record spread over many chunks or one that
 /// would pass `max_doc_bytes` in chunks, the whole document compacted into one snapshot. `owner` is
@@ -502,7 +541,7 @@ pub fn refusal(code: &str, message: impl Into<String>) -> Reason {
 #[cfg(test)]
 mod tests {
     use automerge::ActorId;
-    use sync_core::kinds::{CONTACT, CUSTOMER, PRODUCT};
+    use sync_core::kinds::{CONTACT, CUSTOMER, PAYMENT, PRODUCT, SETTINGS};
     use sync_core::{Role, Value};
 
     use super::*;
@@ -921,5 +960,67 @@ mod tests {
             panic!("written past the cap");
         };
         assert_eq!(code(&refused), "document_too_large");
+    }
+
+    /// A new record of `kind` with `values`, pushed and merged by an admin's device.
+    fn new_record(kind: &'static KindSchema, values: &[(&str, Value)]) -> (Uuid, Box<Valid>) {
+        let admin = device(1, Role::Admin, &[]);
+        let doc = record::create(kind, actor_of(&admin), values).expect("valid");
+        let id = Uuid::now_v7();
+        let prepared = pushed(id, kind, doc.clone().get_changes(&[]));
+        (
+            id,
+            valid(merged(&prepared, None, &admin, &mut Extras::default())),
+        )
+    }
+
+    #[test]
+    fn records_name_the_companys_currency_and_the_company_has_one_settings_record() {
+        let payment = |currency: &str| {
+            new_record(
+                &PAYMENT,
+                &[
+                    ("customer_id", Value::Str(Uuid::now_v7().to_string())),
+                    ("amount", Value::Int(100)),
+                    ("currency", currency.into()),
+                ],
+            )
+        };
+        let settings = CompanySettings {
+            id: Uuid::now_v7(),
+            currency: Some("EUR".into()),
+        };
+        let (id, eur) = payment("EUR");
+        assert_eq!(company_rules(id, &eur, Some(&settings)), Ok(()));
+        let (id, usd) = payment("USD");
+        let refused = company_rules(id, &usd, Some(&settings)).unwrap_err();
+        assert_eq!(
+            (refused.code.as_str(), refused.field.as_deref()),
+            ("wrong_currency", Some("currency"))
+        );
+        // Before the company has settings, no currency is wrong.
+        assert_eq!(company_rules(id, &usd, None), Ok(()));
+
+        let (id, second) = new_record(&SETTINGS, &[("currency", "USD".into())]);
+        assert_eq!(
+            company_rules(id, &second, Some(&settings))
+                .unwrap_err()
+                .code,
+            "settings_exist"
+        );
+        assert_eq!(
+            company_rules(settings.id, &second, Some(&settings)),
+            Ok(()),
+            "the settings record itself is edited"
+        );
+        let (id, deleted) = new_record(
+            &SETTINGS,
+            &[("currency", "USD".into()), ("deleted", Value::Bool(true))],
+        );
+        assert_eq!(
+            company_rules(id, &deleted, Some(&settings)),
+            Ok(()),
+            "a second one may be deleted"
+        );
     }
 }

@@ -37,8 +37,8 @@ use crate::sync::docstore::{self, unpack_heads};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
 use crate::sync::write::{
-    find_document, load_orphans, record_server_actor, rows_by_id, store, store_extras,
-    territories_by_name, Extras, Write,
+    company_settings, find_document, load_orphans, record_server_actor, rows_by_id, store,
+    store_extras, territories_by_name, CompanySettings, Extras, Write,
 };
 
 /// The most a batch keeps of merged documents, all together, until it is written: a thousand
@@ -198,6 +198,7 @@ impl Staged<'_> {
 struct Inputs {
     rows: HashMap<Uuid, document::Model>,
     territories: HashMap<String, Uuid>,
+    settings: Option<CompanySettings>,
     /// This device's stored orphan changes of the batch's documents.
     orphans: HashMap<Uuid, Vec<Change>>,
 }
@@ -214,6 +215,7 @@ impl Inputs {
         Ok(Inputs {
             rows: rows_by_id(conn, ids, lock).await?,
             territories: territories_by_name(conn).await?,
+            settings: company_settings(conn).await?,
             orphans: match author.device() {
                 Some(device) => load_orphans(conn, ids, device.device_id).await?,
                 None => HashMap::new(),
@@ -230,6 +232,7 @@ impl Inputs {
         };
         self.rows == now.rows
             && self.territories == now.territories
+            && self.settings == now.settings
             && orphans(self) == orphans(now)
     }
 }
@@ -361,6 +364,7 @@ async fn merge_docs(
             engine,
             author,
             territories: &inputs.territories,
+            settings: inputs.settings.as_ref(),
             pending: &pending,
             orphans: &inputs.orphans,
             parents: &mut merge.parents,
@@ -475,6 +479,7 @@ struct DocContext<'a, C> {
     engine: &'a SyncEngine,
     author: &'a Author,
     territories: &'a HashMap<String, Uuid>,
+    settings: Option<&'a CompanySettings>,
     /// Documents written earlier in this batch: kind and territory.
     pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
     /// This device's stored orphan changes of the batch's documents.
@@ -536,6 +541,9 @@ async fn merge_one<C: ConnectionTrait>(
             None => read_parent(ctx, id).await?.as_ref().map(Parent::from),
         },
     };
+    if let Err(refused) = decide::company_rules(doc.id, &valid, ctx.settings) {
+        return Ok(Outcome::Done(valid.reply.refuse(refused)));
+    }
     let scope = match decide::scope(&valid, row, ctx.author, ctx.territories, parent) {
         Ok(scope) => scope,
         Err(refused) => return Ok(Outcome::Done(valid.reply.refuse(refused))),

@@ -518,6 +518,39 @@ pub async fn find_document(
     Ok(find.one(conn).await?)
 }
 
+/// The company's settings as a push reads them: its one settings record and the currency it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanySettings {
+    pub id: Uuid,
+    pub currency: Option<String>,
+}
+
+/// The company's settings record: the oldest one not deleted (a second one is refused, but two
+/// processes may each have taken one in before either saw the other's).
+pub async fn company_settings(
+    conn: &impl ConnectionTrait,
+) -> Result<Option<CompanySettings>, Error> {
+    let deleted = Alias::new("deleted");
+    let stmt = Query::select()
+        .columns([Alias::new("id"), Alias::new("currency")])
+        .from(Alias::new(sync_core::kinds::SETTINGS.table))
+        .cond_where(
+            Expr::col(deleted.clone())
+                .is_null()
+                .or(Expr::col(deleted).eq(false)),
+        )
+        .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .limit(1)
+        .to_owned();
+    let Some(row) = conn.query_one(stmt.build_with(conn)).await? else {
+        return Ok(None);
+    };
+    Ok(Some(CompanySettings {
+        id: row.try_get("", "id")?,
+        currency: row.try_get("", "currency")?,
+    }))
+}
+
 /// Territories by name.
 pub async fn territories_by_name(
     conn: &impl ConnectionTrait,

@@ -618,6 +618,16 @@ storage_test! {
         assert_eq!((far["planned"].as_bool(), far["result"].as_str()), (Some(true), Some("out_of_range")));
         assert!(far["distance_m"].as_f64().unwrap() > 480_000.0);
 
+        // A payment takes the company's currency from the settings on the device.
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let mut root = server.device("root@x.test").await;
+        root.replica.create("settings", &[("currency", "EUR".into())]).await.unwrap();
+        assert!(root.sync().await.rejected.is_empty());
+        ok(cli(d, &["sync"], &[]));
+        let paid = ok(cli(d, &["payment", "add", "--customer-id", &berlin, "--amount", "1250", "--method", "cash"], &[]));
+        let paid = ok(cli(d, &["payment", "show", paid["id"].as_str().unwrap()], &[]));
+        assert_eq!((paid["currency"].as_str(), paid["amount"].as_i64()), (Some("EUR"), Some(1250)));
+
         // The agent may not grade a customer; the manager may.
         assert_eq!(err(cli(d, &["customer", "set", &berlin, "tier=A"], &[])), "field_not_writable");
         let report = ok(cli(d, &["sync"], &[]));

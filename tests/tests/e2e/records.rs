@@ -280,3 +280,56 @@ storage_test! {
         assert_eq!(anna.replica.get(visit_id).await.unwrap().get("status"), &Value::from("planned"));
     }
 }
+
+storage_test! {
+    async fn the_company_has_one_settings_record_and_money_is_in_its_currency(db: TestDb) {
+        use reqwest::Method;
+        use serde_json::json;
+        let server = TestServer::start(&db).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let root = server.device("root@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        let mut anna = server.device("anna@x.test").await;
+        let shop = anna.replica.create("customer", &customer("Shop", "North")).await.unwrap();
+        let payment = |currency: &str| {
+            vec![
+                ("customer_id", Value::Str(shop.to_string())),
+                ("amount", Value::Int(1_250)),
+                ("currency", currency.into()),
+            ]
+        };
+        // Before the company has settings, no currency is wrong.
+        let early = anna.replica.create("payment", &payment("USD")).await.unwrap();
+        assert!(anna.sync().await.rejected.is_empty());
+
+        // Admins write the settings; a manager may not, and there is one settings record.
+        let body = json!({"kind": "settings", "fields": {"currency": "EUR", "agent_discount_limit_bp": 1000}});
+        let (status, reply) = send(&server, &maria, Method::POST, "/v1/records", body.clone()).await;
+        assert_eq!((status, reply["error"]["code"].as_str()), (403, Some("field_not_writable")));
+        let (status, settings) = send(&server, &root, Method::POST, "/v1/records", body.clone()).await;
+        assert_eq!(status, 201, "{settings}");
+        let (status, reply) = send(&server, &root, Method::POST, "/v1/records", json!({"kind": "settings", "fields": {"currency": "USD"}})).await;
+        assert_eq!((status, reply["error"]["code"].as_str()), (409, Some("settings_exist")));
+        assert_eq!(server.count("settings").await, 1);
+
+        // A payment in another currency is refused with the field named, and stays on the device.
+        let usd = anna.replica.create("payment", &payment("USD")).await.unwrap();
+        let eur = anna.replica.create("payment", &payment("EUR")).await.unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        let (id, reason) = &report.rejected[0];
+        assert_eq!((*id, reason.code.as_str(), reason.field.as_deref()), (usd, "wrong_currency", Some("currency")));
+        assert!(server.heads(usd).await.is_empty());
+        assert!(!server.heads(eur).await.is_empty());
+        assert_eq!(anna.replica.info(usd).await.unwrap().rejected.unwrap().code, "wrong_currency");
+        // Corrected on the device, it goes through.
+        anna.replica.update(usd, &[("currency", "EUR".into())]).await.unwrap();
+        assert!(anna.sync().await.rejected.is_empty());
+        assert!(!server.heads(usd).await.is_empty());
+        // A record written before the settings is held to them at its next write.
+        anna.replica.update(early, &[("notes", "counted twice".into())]).await.unwrap();
+        assert_eq!(anna.sync().await.rejected.len(), 1);
+    }
+}
