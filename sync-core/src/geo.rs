@@ -1,6 +1,6 @@
 //! Where a check-in happened compared with where the customer is: the distance between two positions
-//! and the rule that grades a check-in, run alike by the device (to show the agent at once) and by
-//! the server (which does not take the device's word for it).
+//! and the rule that grades a check-in. The device runs it to show the agent at once; it lives here so
+//! that the server can hold check-ins to the same rule.
 //!
 //! The distance is the haversine formula on a sphere of the earth's mean radius: within 0.5% of the
 //! ellipsoidal distance, far finer than a phone's position. One formula does not justify a geometry

@@ -50,7 +50,7 @@ const PLANNED_WINDOW_MS: i64 = 12 * 3_600_000;
 impl Replica {
     /// Checks in at a customer: into the visit planned there nearest to now (within half a day), or a
     /// new unplanned visit. The check-in's distance and result are computed here, from the records on
-    /// the device; the server grades it again when it arrives.
+    /// the device, so the agent sees them at once, offline.
     pub async fn check_in(&self, customer_id: Uuid, check_in: CheckIn) -> Result<CheckedIn, Error> {
         let customer = self.info(customer_id).await?;
         if customer.kind != "customer" {
