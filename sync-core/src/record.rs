@@ -52,7 +52,9 @@ impl Projection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Listing {
-    /// The fields as one JSON object.
+    /// The fields that are set, as one JSON object: a field left out is unset. Kinds have many
+    /// optional fields that most records never fill, and every listing is written with each push
+    /// of its record and sent with each first sync.
     pub fields: String,
     /// The fields in conflict as a JSON array of [`Conflict`].
     pub conflicts: String,
@@ -64,6 +66,7 @@ impl Listing {
         let fields: serde_json::Map<String, serde_json::Value> = p
             .fields
             .iter()
+            .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| (k.to_string(), v.to_json()))
             .collect();
         Listing {

@@ -92,10 +92,18 @@ fn record(row: &QueryResult) -> Result<Record, Error> {
         serde_json::from_str(text.as_deref().unwrap_or(empty))
             .map_err(|e| Error::Internal(format!("a stored listing is not JSON: {e}")))
     };
+    let kind: String = row.try_get("", "kind")?;
+    let mut fields = json("listing_fields", "{}")?;
+    // Listings leave unset fields out; the API shows every field of the kind.
+    if let (Ok(schema), Some(map)) = (kinds::get(&kind), fields.as_object_mut()) {
+        for spec in schema.fields {
+            map.entry(spec.name).or_insert(serde_json::Value::Null);
+        }
+    }
     Ok(Record {
         id: row.try_get("", "id")?,
-        kind: row.try_get("", "kind")?,
-        fields: json("listing_fields", "{}")?,
+        kind,
+        fields,
         conflicts: json("listing_conflicts", "[]")?,
         deleted: row
             .try_get::<Option<bool>>("", "listing_deleted")?

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewRecord {
     /// The kind (`customer`, `visit`, `product`...).
+    #[schema(value_type = KindName)]
     pub kind: String,
     /// Field values by name, in their JSON types (money and times as integers, positions as
     /// numbers); the kind's required fields must be there.
@@ -65,6 +66,7 @@ async fn written(state: &AppState, who: &Principal, id: Uuid) -> Result<Json<Det
         (status = 400, description = "An unknown kind, or fields that are unknown, of the wrong type or invalid (`unknown_kind`, `validation_failed`, `unknown_territory`, `unknown_parent`, `malformed`)", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "A field the caller may not write, a company-wide kind written by an agent, or a place outside the caller's scope (`field_not_writable`, `read_only`, `out_of_scope`)", body = ErrorBody),
+        (status = 409, description = "A second settings record (`settings_exist`)", body = ErrorBody),
         (status = 413, description = "The record passes a size cap", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     ),
@@ -112,6 +114,22 @@ async fn update(
     written(&state, &who, id).await
 }
 
+/// The name of a record kind: the OpenAPI document lists them, so that clients and API testers know
+/// the values `kind` takes.
+pub struct KindName;
+
+impl utoipa::PartialSchema for KindName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(sync_core::kinds::ALL.iter().map(|k| k.name)))
+            .description(Some("A record kind"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for KindName {}
+
 /// Query parameters that are not field filters.
 const RESERVED: [&str; 4] = ["kind", "after", "limit", "include_deleted"];
 
@@ -121,7 +139,7 @@ const RESERVED: [&str; 4] = ["kind", "after", "limit", "include_deleted"];
 /// an empty value matches records where the field is unset.
 #[utoipa::path(get, path = "/v1/records", tag = "records", operation_id = "list_records",
     params(
-        ("kind" = String, Query, description = "The kind to list (`customer`, `visit`, ...)"),
+        ("kind" = KindName, Query, description = "The kind to list (`customer`, `visit`, ...)"),
         ("after" = Option<Uuid>, Query, description = "The `next` of the previous page"),
         ("limit" = Option<u64>, Query, description = "Records per page, 1 to 500 [default 100]; a page also ends before 2 MiB of fields"),
         ("include_deleted" = Option<bool>, Query, description = "List deleted records too [default false]"),
