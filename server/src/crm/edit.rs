@@ -6,16 +6,14 @@
 
 use std::collections::BTreeSet;
 
-use automerge::AutoCommit;
-use serde_bytes::ByteBuf;
-use sync_core::protocol::{DocPush, Hash, PushRequest, PushStatus, Reason};
+use sync_core::protocol::{DocPush, PushRequest, PushStatus, Reason};
 use sync_core::validate::FieldError;
 use sync_core::{inspect, record, KindSchema, Value};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
 use crate::error::Error;
-use crate::sync::author::Author;
+use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::engine::SyncEngine;
 use crate::sync::{docstore, push, write};
 
@@ -24,7 +22,7 @@ const PURPOSE: &str = "api";
 
 /// JSON fields as values of `kind`'s fields; every field that is unknown or of the wrong JSON type
 /// is named.
-pub fn values(
+fn values(
     kind: &'static KindSchema,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<(&'static str, Value)>, Error> {
@@ -54,28 +52,34 @@ pub fn values(
     }
 }
 
-/// Creates a record of `kind` for `who`; returns its id.
+/// Creates a record of `kind` for `who` from its fields as JSON; returns its id.
 pub async fn create(
     sync: &SyncEngine,
     who: &Principal,
     kind: &'static KindSchema,
-    values: &[(&str, Value)],
+    fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Uuid, Error> {
-    inspect::check_writable(kind, who.role, &names(values))?;
+    let values = values(kind, fields)?;
+    inspect::check_writable(kind, who.role, &names(&values))?;
     let author = author(who);
-    let doc = record::create(kind, actor(&author), values)?;
+    let mut doc = record::create(kind, actor(&author), &values)?;
     let id = Uuid::now_v7();
-    write_change(sync, &author, id, kind, doc, vec![]).await?;
+    write(
+        sync,
+        &author,
+        push_of_own_change(id, kind, vec![], &mut doc),
+    )
+    .await?;
     Ok(id)
 }
 
-/// Writes fields of a record `who` may see; NotFound if there is none such (the two are not told
-/// apart).
+/// Writes fields (as JSON, read against the record's kind) of a record `who` may see; NotFound if
+/// there is none such (the two are not told apart).
 pub async fn update(
     sync: &SyncEngine,
     who: &Principal,
     id: Uuid,
-    values: &[(&str, Value)],
+    fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Error> {
     let conn = &sync.db.conn;
     let row = write::find_document(conn, id, false)
@@ -83,7 +87,8 @@ pub async fn update(
         .filter(|row| who.can_see(&row.kind, row.territory_id, row.owner_id))
         .ok_or_else(|| Error::NotFound(format!("no record {id}")))?;
     let kind = sync_core::kinds::get(&row.kind)?;
-    inspect::check_writable(kind, who.role, &names(values))?;
+    let values = values(kind, fields)?;
+    inspect::check_writable(kind, who.role, &names(&values))?;
     let author = author(who);
     let doc = docstore::load(conn, id).await?.map_err(|e| {
         Error::Refused(Reason {
@@ -93,9 +98,9 @@ pub async fn update(
         })
     })?;
     let mut doc = doc.with_actor(actor(&author));
-    let base: Vec<Hash> = doc.get_heads().into_iter().map(Hash::from).collect();
-    record::update(&mut doc, kind, values)?;
-    write_change(sync, &author, id, kind, doc, base).await
+    let base = doc.get_heads();
+    record::update(&mut doc, kind, &values)?;
+    write(sync, &author, push_of_own_change(id, kind, base, &mut doc)).await
 }
 
 fn names(values: &[(&str, Value)]) -> BTreeSet<String> {
@@ -113,25 +118,13 @@ fn actor(author: &Author) -> automerge::ActorId {
         .clone()
 }
 
-/// Pushes the document's last local change (none: the values were already there, nothing to do).
-async fn write_change(
-    sync: &SyncEngine,
-    author: &Author,
-    id: Uuid,
-    kind: &'static KindSchema,
-    mut doc: AutoCommit,
-    base_heads: Vec<Hash>,
-) -> Result<(), Error> {
-    let Some(change) = doc.get_last_local_change() else {
+/// Pushes the write's change, if it made one, and answers the merge path's refusal as the request's.
+async fn write(sync: &SyncEngine, author: &Author, doc: Option<DocPush>) -> Result<(), Error> {
+    let Some(doc) = doc else {
         return Ok(());
     };
     let request = PushRequest {
-        docs: vec![DocPush {
-            id,
-            kind: kind.name.to_string(),
-            base_heads,
-            changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
-        }],
+        docs: vec![doc],
         checkpoint: 0,
     };
     let result = push::push(sync, author, request)

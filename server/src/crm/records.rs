@@ -134,6 +134,7 @@ pub async fn list(
     q: &Listing<'_>,
 ) -> Result<Page, Error> {
     let (d, p) = (Alias::new("d"), Alias::new("p"));
+    let wanted = q.limit.clamp(1, MAX_PAGE_RECORDS);
     let mut stmt = select(who);
     stmt.join_as(
         JoinType::InnerJoin,
@@ -144,7 +145,7 @@ pub async fn list(
     .and_where(Expr::col((d.clone(), Alias::new("kind"))).eq(q.kind.name))
     .order_by((d.clone(), Alias::new("id")), Order::Asc)
     // One more than asked, to know whether a next page exists.
-    .limit(q.limit.clamp(1, MAX_PAGE_RECORDS) + 1);
+    .limit(wanted + 1);
     for (spec, value) in q.filters {
         let column = Expr::col((p.clone(), Alias::new(spec.name)));
         stmt.and_where(match value {
@@ -163,8 +164,7 @@ pub async fn list(
         stmt.and_where(Expr::col((d, Alias::new("id"))).gt(after));
     }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    let wanted = q.limit.clamp(1, MAX_PAGE_RECORDS) as usize;
-    let records = bounded(&rows[..rows.len().min(wanted)])?;
+    let records = bounded(&rows[..rows.len().min(wanted as usize)])?;
     let more = rows.len() > records.len();
     Ok(Page {
         next: more.then(|| records.last().map(|r| r.id)).flatten(),

@@ -77,8 +77,7 @@ async fn create(
     JsonBody(body): JsonBody<NewRecord>,
 ) -> Result<(StatusCode, Json<Detail>), Error> {
     let kind = sync_core::kinds::get(&body.kind)?;
-    let values = edit::values(kind, &body.fields)?;
-    let id = edit::create(&state.sync, &who, kind, &values).await?;
+    let id = edit::create(&state.sync, &who, kind, &body.fields).await?;
     Ok((StatusCode::CREATED, written(&state, &who, id).await?))
 }
 
@@ -105,12 +104,7 @@ async fn update(
     PathParam(id): PathParam<Uuid>,
     JsonBody(body): JsonBody<RecordEdit>,
 ) -> Result<Json<Detail>, Error> {
-    let kind = match records::get(&state.db.conn, &who, id).await? {
-        Some(detail) => sync_core::kinds::get(&detail.record.kind)?,
-        None => return Err(Error::NotFound(format!("no record {id}"))),
-    };
-    let values = edit::values(kind, &body.fields)?;
-    edit::update(&state.sync, &who, id, &values).await?;
+    edit::update(&state.sync, &who, id, &body.fields).await?;
     written(&state, &who, id).await
 }
 

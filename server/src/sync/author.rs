@@ -2,8 +2,10 @@
 //! (`push`); the author says whose automerge actors its new changes must carry, whose rights decide
 //! what it may write and where, and what it leaves behind besides the records.
 
-use automerge::ActorId;
-use sync_core::Role;
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use serde_bytes::ByteBuf;
+use sync_core::protocol::{DocPush, Hash};
+use sync_core::{KindSchema, Role};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
@@ -124,4 +126,22 @@ impl Author {
             Author::Server { .. } | Author::Approved { .. } => None,
         }
     }
+}
+
+/// The push of the change the server's own write made to `doc` (record `id` of `kind`) on top of
+/// `base`, the heads it was made on; None when it made none (the values were already there). The
+/// server's changes go through the merge path as a device's do.
+pub fn push_of_own_change(
+    id: Uuid,
+    kind: &KindSchema,
+    base: Vec<ChangeHash>,
+    doc: &mut AutoCommit,
+) -> Option<DocPush> {
+    let change = doc.get_last_local_change()?;
+    Some(DocPush {
+        id,
+        kind: kind.name.to_string(),
+        base_heads: base.into_iter().map(Hash::from).collect(),
+        changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+    })
 }

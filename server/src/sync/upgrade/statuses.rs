@@ -8,13 +8,13 @@
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::FromQueryResult;
 use sync_core::kinds::CUSTOMER;
-use sync_core::protocol::{DocPush, Hash, PushRequest, PushStatus};
+use sync_core::protocol::{PushRequest, PushStatus};
 use sync_core::{record, Role, Value};
 use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
-use crate::sync::author::Author;
+use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::engine::SyncEngine;
 use crate::sync::{docstore, push};
 
@@ -72,20 +72,12 @@ pub async fn rename(sync: &SyncEngine) -> Result<usize, Error> {
                     continue;
                 }
             };
-            let base_heads = doc.get_heads();
+            let base = doc.get_heads();
             if let Err(e) = record::update(&mut doc, &CUSTOMER, &[("status", Value::from(new.1))]) {
                 tracing::warn!(id = %row.id, error = %e, "a customer to rename does not validate; left as it is");
                 continue;
             }
-            let Some(change) = doc.get_last_local_change() else {
-                continue;
-            };
-            docs.push(DocPush {
-                id: row.id,
-                kind: CUSTOMER.name.to_string(),
-                base_heads: base_heads.into_iter().map(Hash::from).collect(),
-                changes: vec![serde_bytes::ByteBuf::from(change.raw_bytes().to_vec())],
-            });
+            docs.extend(push_of_own_change(row.id, &CUSTOMER, base, &mut doc));
         }
         let response = push::push(
             sync,
