@@ -336,6 +336,12 @@ pub static SETTINGS: KindSchema = KindSchema {
 /// The field of a record that names its currency: it must be the company's ([`SETTINGS`]).
 pub const CURRENCY_FIELD: &str = "currency";
 
+/// Whether records of `kind` name their amounts' currency, which must be the company's (the
+/// settings record, which names it, is not held to itself).
+pub fn in_company_currency(kind: &KindSchema) -> bool {
+    kind.name != SETTINGS.name && kind.field(CURRENCY_FIELD).is_some()
+}
+
 /// Every kind, in a stable order.
 pub static ALL: &[&KindSchema] = &[
     &CUSTOMER,

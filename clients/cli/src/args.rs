@@ -166,7 +166,7 @@ fn help(kind: &KindSchema, field: &str) -> Option<String> {
         Writer::Admin => parts.push("admins only".to_string()),
         Writer::Agent | Writer::Server => {}
     }
-    if field == sync_core::kinds::CURRENCY_FIELD && kind.name != sync_core::kinds::SETTINGS.name {
+    if field == sync_core::kinds::CURRENCY_FIELD && sync_core::kinds::in_company_currency(kind) {
         parts.push("defaults to the company's currency".to_string());
     }
     if matches!(kind.scope, sync_core::Scope::Territory { field: f } if f == field) {

@@ -71,18 +71,11 @@ async fn add(
         }
     }
     // Money is in the company's one currency: a record that names it takes the settings' value.
-    if kind.field(kinds::CURRENCY_FIELD).is_some()
-        && kind.name != kinds::SETTINGS.name
-        && !fields.iter().any(|(f, _)| *f == kinds::CURRENCY_FIELD)
+    if kinds::in_company_currency(kind) && !fields.iter().any(|(f, _)| *f == kinds::CURRENCY_FIELD)
     {
         let settings = replica.list(kinds::SETTINGS.name).await?;
-        match settings
-            .first()
-            .and_then(|s| s.fields.get(kinds::CURRENCY_FIELD))
-        {
-            Some(serde_json::Value::String(currency)) => {
-                fields.push((kinds::CURRENCY_FIELD, Value::Str(currency.clone())))
-            }
+        match settings.first().and_then(|s| s.str(kinds::CURRENCY_FIELD)) {
+            Some(currency) => fields.push((kinds::CURRENCY_FIELD, Value::Str(currency.into()))),
             _ => bail!(
                 "--currency is required: this device holds no company settings yet (sync first)"
             ),

@@ -35,14 +35,7 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
         let rows: Vec<Vec<String>> = plan
             .iter()
             .map(|p| {
-                let field = |name: &str| {
-                    p.visit
-                        .fields
-                        .get(name)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
+                let field = |name: &str| p.visit.str(name).unwrap_or_default().to_string();
                 vec![
                     p.planned_start
                         .and_then(DateTime::from_timestamp_millis)

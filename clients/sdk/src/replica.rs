@@ -70,6 +70,23 @@ pub struct RecordInfo {
     pub quarantined: bool,
 }
 
+impl RecordInfo {
+    /// A text field's value (strings, enums, ids, texts); None if unset.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(|v| v.as_str())
+    }
+
+    /// A number field's value; None if unset.
+    pub fn f64(&self, field: &str) -> Option<f64> {
+        self.fields.get(field).and_then(|v| v.as_f64())
+    }
+
+    /// An integer or timestamp field's value; None if unset.
+    pub fn i64(&self, field: &str) -> Option<i64> {
+        self.fields.get(field).and_then(|v| v.as_i64())
+    }
+}
+
 /// What the device knows about its sync state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {

@@ -57,29 +57,21 @@ impl Replica {
             return Err(wrong_kind(customer_id, &customer.kind, "customer"));
         }
         let visit_type = self.visit_type(check_in.visit_type.as_deref()).await?;
-        let field = |info: &RecordInfo, name: &str| info.fields.get(name).and_then(|v| v.as_f64());
-        let position = match (field(&customer, "lat"), field(&customer, "lon")) {
+        let position = match (customer.f64("lat"), customer.f64("lon")) {
             (Some(lat), Some(lon)) => Some(Position { lat, lon }),
             _ => None,
         };
         let (mode, type_radius, type_name) = match &visit_type {
             Some(t) => (
-                t.fields
-                    .get("geofence")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("off")
-                    .to_string(),
-                field(t, "radius_m"),
-                t.fields
-                    .get("name")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
+                t.str("geofence").unwrap_or("off").to_string(),
+                t.f64("radius_m"),
+                t.str("name").map(str::to_string),
             ),
             None => ("off".to_string(), None, None),
         };
         let fence = Geofence {
             mode: &mode,
-            radius_m: field(&customer, "geo_radius_m").or(type_radius),
+            radius_m: customer.f64("geo_radius_m").or(type_radius),
         };
         let (distance, result) = geo::check_in(check_in.at, check_in.accuracy_m, position, fence);
         let session = self.session().await?.ok_or(Error::NotLoggedIn)?;
@@ -132,7 +124,7 @@ impl Replica {
         if visit.kind != "visit" {
             return Err(wrong_kind(visit_id, &visit.kind, "visit"));
         }
-        if visit.fields.get("status").and_then(|v| v.as_str()) != Some("in_progress") {
+        if visit.str("status") != Some("in_progress") {
             return Err(Error::NotAllowed {
                 code: "not_checked_in",
                 message: format!("visit {visit_id} is not in progress: check in first"),
@@ -157,25 +149,22 @@ impl Replica {
     pub async fn day_plan(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PlannedVisit>, Error> {
         let mut plan = Vec::new();
         for visit in self.list("visit").await? {
-            let status = visit.fields.get("status").and_then(|v| v.as_str());
-            let start = visit.fields.get("planned_start").and_then(|v| v.as_i64());
+            let start = visit.i64("planned_start");
             let today = start.is_some_and(|s| (from_ms..to_ms).contains(&s));
-            let open = matches!(status, Some("planned" | "in_progress"));
-            if !(status == Some("in_progress") || (today && open)) {
-                continue;
+            match visit.str("status") {
+                Some("in_progress") => {}
+                Some("planned") if today => {}
+                _ => continue,
             }
             let customer = visit
-                .fields
-                .get("customer_id")
-                .and_then(|v| v.as_str())
+                .str("customer_id")
                 .and_then(|id| Uuid::parse_str(id).ok());
             let customer_name = match customer {
-                Some(id) => self.info(id).await.ok().and_then(|c| {
-                    c.fields
-                        .get("name")
-                        .and_then(|n| n.as_str())
-                        .map(str::to_string)
-                }),
+                Some(id) => self
+                    .info(id)
+                    .await
+                    .ok()
+                    .and_then(|c| c.str("name").map(str::to_string)),
                 None => None,
             };
             plan.push(PlannedVisit {
@@ -218,7 +207,7 @@ impl Replica {
         Ok(planned
             .iter()
             .filter_map(|v| {
-                let start = v.fields.get("planned_start")?.as_i64()?;
+                let start = v.i64("planned_start")?;
                 let off = (start - time_ms).abs();
                 (off <= PLANNED_WINDOW_MS).then_some((off, v.id))
             })

@@ -367,6 +367,12 @@ pub fn scope(
     Ok((territory, parent))
 }
 
+/// Whether records of `kind` are held to the company's settings ([`company_rules`]): a batch of
+/// none of them need not read the settings.
+pub fn held_to_settings(kind: &KindSchema) -> bool {
+    kind.name == kinds::SETTINGS.name || kinds::in_company_currency(kind)
+}
+
 /// The rules a merged record is held to by the company's settings: the company has one settings
 /// record (another is refused `settings_exist`, unless it is being deleted), and a record that names
 /// a currency names the company's (`wrong_currency`, with the field). A company with no settings yet
@@ -392,7 +398,7 @@ pub fn company_rules(
     let named = valid.projection.get(kinds::CURRENCY_FIELD).as_str();
     match (&settings.currency, named) {
         (Some(company), Some(currency))
-            if valid.kind.field(kinds::CURRENCY_FIELD).is_some() && company != currency =>
+            if kinds::in_company_currency(valid.kind) && company != currency =>
         {
             Err(Reason {
                 code: "wrong_currency".into(),
@@ -1022,5 +1028,8 @@ mod tests {
             Ok(()),
             "a second one may be deleted"
         );
+        // Only batches holding such records read the settings.
+        assert!(held_to_settings(&PAYMENT) && held_to_settings(&SETTINGS));
+        assert!(!held_to_settings(&CUSTOMER) && !held_to_settings(&CONTACT));
     }
 }

@@ -72,6 +72,8 @@ pub struct Staged<'a> {
     order: Vec<Uuid>,
     /// Sorted: the order in which rows are locked.
     ids: Vec<Uuid>,
+    /// Whether a document of the batch is held to the company's settings, which are then read.
+    settings: bool,
     docs: Vec<Prepared>,
     /// What a merge ahead read, and what it decided; None if there was none, or once used.
     ahead: Option<(Inputs, Merge)>,
@@ -111,6 +113,9 @@ pub async fn stage<'a>(
     docs.sort_by_key(|p| p.kind.as_ref().map_or(0, |k| kinds::scope_depth(k)));
     let mut ids = order.clone();
     ids.sort_unstable();
+    let settings = docs
+        .iter()
+        .any(|p| p.kind.as_ref().is_ok_and(|k| decide::held_to_settings(k)));
     let (ahead, slot) = if engine.db.merges_ahead() {
         let slot = engine
             .merge_slots
@@ -119,7 +124,7 @@ pub async fn stage<'a>(
             .await
             .expect("the merge slots are never closed");
         let conn = &engine.db.conn;
-        let inputs = Inputs::read(conn, &ids, author, false).await?;
+        let inputs = Inputs::read(conn, &ids, author, settings, false).await?;
         let merge = merge_docs(conn, false, engine, author, &docs, &inputs).await?;
         (Some((inputs, merge)), Some(slot))
     } else {
@@ -129,6 +134,7 @@ pub async fn stage<'a>(
         author,
         order,
         ids,
+        settings,
         docs,
         ahead,
         _slot: slot,
@@ -175,7 +181,7 @@ impl Staged<'_> {
 
     async fn write(&mut self, write: &WriteTxn, engine: &SyncEngine) -> Result<Batch, Error> {
         let txn: &DatabaseTransaction = write;
-        let inputs = Inputs::read(txn, &self.ids, self.author, true).await?;
+        let inputs = Inputs::read(txn, &self.ids, self.author, self.settings, true).await?;
         let merge = match self.ahead.take() {
             Some((read, merge))
                 if read.same_as(&inputs) && merge.parents_unchanged(txn).await? =>
@@ -198,6 +204,7 @@ impl Staged<'_> {
 struct Inputs {
     rows: HashMap<Uuid, document::Model>,
     territories: HashMap<String, Uuid>,
+    /// Read only for a batch that holds a record held to them.
     settings: Option<CompanySettings>,
     /// This device's stored orphan changes of the batch's documents.
     orphans: HashMap<Uuid, Vec<Change>>,
@@ -210,12 +217,17 @@ impl Inputs {
         conn: &impl ConnectionTrait,
         ids: &[Uuid],
         author: &Author,
+        settings: bool,
         lock: bool,
     ) -> Result<Inputs, Error> {
         Ok(Inputs {
             rows: rows_by_id(conn, ids, lock).await?,
             territories: territories_by_name(conn).await?,
-            settings: company_settings(conn).await?,
+            settings: if settings {
+                company_settings(conn).await?
+            } else {
+                None
+            },
             orphans: match author.device() {
                 Some(device) => load_orphans(conn, ids, device.device_id).await?,
                 None => HashMap::new(),

@@ -7,16 +7,16 @@ use serde_json::Value as Json;
 use sync_core::{Role, Value};
 use uuid::Uuid;
 
-async fn get(server: &TestServer, who: &Device, path: &str, query: &[(&str, &str)]) -> (u16, Json) {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path}", server.url))
-        .query(query)
-        .bearer_auth(&who.login.token)
-        .send()
-        .await
-        .unwrap();
+/// A call of `who` to the server: its status and its JSON body.
+async fn call(request: reqwest::RequestBuilder, who: &Device) -> (u16, Json) {
+    let response = request.bearer_auth(&who.login.token).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
+}
+
+async fn get(server: &TestServer, who: &Device, path: &str, query: &[(&str, &str)]) -> (u16, Json) {
+    let url = format!("{}{path}", server.url);
+    call(reqwest::Client::new().get(url).query(query), who).await
 }
 
 fn ids(page: &Json) -> Vec<String> {
@@ -173,15 +173,8 @@ async fn send(
     path: &str,
     body: Json,
 ) -> (u16, Json) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", server.url))
-        .json(&body)
-        .bearer_auth(&who.login.token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let url = format!("{}{path}", server.url);
+    call(reqwest::Client::new().request(method, url).json(&body), who).await
 }
 
 storage_test! {
