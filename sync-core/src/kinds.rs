@@ -1,6 +1,6 @@
 //! The record kinds fieldsync knows, declared once for the server and every client.
 
-use crate::schema::{FieldSpec, FieldType, KindSchema, Scope, Writer, DELETED_FIELD};
+use crate::schema::{FieldSpec, FieldType, ItemsSchema, KindSchema, Scope, Writer, DELETED_FIELD};
 use crate::Error;
 
 const NAME: FieldType = FieldType::String { max_len: 200 };
@@ -44,6 +44,26 @@ pub const TICKET_CATEGORIES: &[&str] = &["service", "complaint", "question", "fe
 pub const TICKET_SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 pub const TICKET_STATUSES: &[&str] = &["open", "in_progress", "resolved", "closed"];
 pub const PAYMENT_METHODS: &[&str] = &["cash", "cheque", "bank_transfer", "card", "mobile_money"];
+/// An order's workflow: an agent drafts and submits (or cancels) it, a manager approves or rejects
+/// it, and it is delivered once approved. `orders::transition` says who may make which move.
+pub const ORDER_STATUSES: &[&str] = &[
+    "draft",
+    "submitted",
+    "approved",
+    "rejected",
+    "delivered",
+    "cancelled",
+];
+/// What the server's rules after a merge found that someone should look at.
+pub const ALERT_CODES: &[&str] = &[
+    "credit_limit_exceeded",
+    "discount_above_limit",
+    "status_skipped",
+    "check_in_out_of_range",
+    "implausible_check_in",
+    "payment_above_open_amount",
+];
+pub const ALERT_STATUSES: &[&str] = &["open", "resolved"];
 
 /// Money: integer minor units (cents) of the company's currency. The bound keeps any sum of a
 /// company's amounts far inside an i64.
@@ -75,6 +95,14 @@ const BASIS_POINTS: FieldType = FieldType::Int {
 };
 /// A score on a scale of 1 to 5.
 const SCORE: FieldType = FieldType::Int { min: 1, max: 5 };
+/// A quantity in thousandths of a unit (1.5 kg is 1500), as `totals` takes it.
+const QUANTITY: FieldType = FieldType::Int {
+    min: 1,
+    max: 1_000_000_000_000,
+};
+/// The id of a record of any kind.
+const RECORD: FieldType = FieldType::Reference("record");
+const MESSAGE: FieldType = FieldType::String { max_len: 2_000 };
 
 pub static CUSTOMER: KindSchema = KindSchema {
     name: "customer",
@@ -119,6 +147,11 @@ pub static CUSTOMER: KindSchema = KindSchema {
         FieldSpec::new("tier_locked", FieldType::Bool).written_by(Writer::Manager),
         FieldSpec::new("payment_terms_days", FieldType::Int { min: 0, max: 366 })
             .written_by(Writer::Manager),
+        // The prices this customer orders at; the products' list prices where it is not set.
+        FieldSpec::new("price_list_id", FieldType::Reference("price_list"))
+            .written_by(Writer::Manager),
+        // Comma-separated labels.
+        FieldSpec::new("tags", FieldType::String { max_len: 500 }),
     ],
 };
 
@@ -161,6 +194,94 @@ pub static PRODUCT: KindSchema = KindSchema {
         FieldSpec::new("active", FieldType::Bool).written_by(Writer::Manager),
         FieldSpec::new("description", NOTES).written_by(Writer::Manager),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+        // The price per whole unit where the customer's price list names none.
+        FieldSpec::new("list_price", MONEY).written_by(Writer::Manager),
+        FieldSpec::new("tax_bp", BASIS_POINTS).written_by(Writer::Manager),
+        // What a unit costs the company, for margins.
+        FieldSpec::new("unit_cost", MONEY).written_by(Writer::Manager),
+    ],
+};
+
+/// A price list's prices: per product, from a minimum quantity (quantity breaks). An order line
+/// takes the price of the largest minimum its quantity reaches (`orders::unit_price`).
+pub static PRICE_LIST_ITEMS: ItemsSchema = ItemsSchema {
+    table: "price_list_items",
+    record_column: "price_list_id",
+    max_items: 5_000,
+    fields: &[
+        FieldSpec::new("product_id", FieldType::Reference("product")).required(),
+        FieldSpec::new("min_quantity", QUANTITY),
+        FieldSpec::new("unit_price", MONEY).required(),
+    ],
+};
+
+/// Prices that customers on this list order at, within its validity dates.
+pub static PRICE_LIST: KindSchema = KindSchema {
+    name: "price_list",
+    table: "price_lists",
+    scope: Scope::Company,
+    fields: &[
+        FieldSpec::new("name", SHORT)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new(CURRENCY_FIELD, CURRENCY)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("valid_from", FieldType::Timestamp).written_by(Writer::Manager),
+        FieldSpec::new("valid_to", FieldType::Timestamp).written_by(Writer::Manager),
+        FieldSpec::new("active", FieldType::Bool).written_by(Writer::Manager),
+        FieldSpec::new("prices", FieldType::Items(&PRICE_LIST_ITEMS)).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
+/// An order's lines, as `totals::Line` takes them.
+pub static ORDER_LINES: ItemsSchema = ItemsSchema {
+    table: "order_lines",
+    record_column: "order_id",
+    max_items: crate::totals::MAX_LINES,
+    fields: &[
+        FieldSpec::new("product_id", FieldType::Reference("product")).required(),
+        FieldSpec::new("sku", FieldType::String { max_len: 64 }),
+        FieldSpec::new("quantity", QUANTITY).required(),
+        FieldSpec::new("unit_price", MONEY).required(),
+        FieldSpec::new("discount_bp", BASIS_POINTS),
+        FieldSpec::new("tax_bp", BASIS_POINTS),
+    ],
+};
+
+/// An order a customer placed with an agent. The totals are the lines' (`orders::totals`); the
+/// server writes them again after a merge that changed them, and holds a submitted order for a
+/// manager's approval where a rule says so (`hold_reason`).
+pub static ORDER: KindSchema = KindSchema {
+    name: "order",
+    table: "orders",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        FieldSpec::new("agent_id", USER),
+        FieldSpec::new("visit_id", FieldType::Reference("visit")),
+        FieldSpec::new("status", FieldType::Enum(ORDER_STATUSES)).required(),
+        FieldSpec::new(CURRENCY_FIELD, CURRENCY).required(),
+        FieldSpec::new("lines", FieldType::Items(&ORDER_LINES)),
+        FieldSpec::new("order_discount_bp", BASIS_POINTS),
+        FieldSpec::new("subtotal", MONEY),
+        FieldSpec::new("discount", MONEY),
+        FieldSpec::new("tax", MONEY),
+        FieldSpec::new("total", MONEY),
+        FieldSpec::new("ordered_at", FieldType::Timestamp),
+        FieldSpec::new("submitted_at", FieldType::Timestamp),
+        FieldSpec::new("delivered_at", FieldType::Timestamp),
+        // Why the order waits for a manager (a credit limit, a discount): set by the server.
+        FieldSpec::new("hold_reason", MESSAGE).written_by(Writer::Server),
+        FieldSpec::new("decided_by", USER).written_by(Writer::Manager),
+        FieldSpec::new("decided_at", FieldType::Timestamp).written_by(Writer::Manager),
+        FieldSpec::new("decision_note", MESSAGE).written_by(Writer::Manager),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
     ],
 };
 
@@ -272,6 +393,102 @@ pub static PAYMENT: KindSchema = KindSchema {
         FieldSpec::new("lon", LON),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // Which of the customer's orders the payment settles; the rest is on account.
+        FieldSpec::new("allocations", FieldType::Items(&PAYMENT_ALLOCATIONS)),
+    ],
+};
+
+pub static PAYMENT_ALLOCATIONS: ItemsSchema = ItemsSchema {
+    table: "payment_allocations",
+    record_column: "payment_id",
+    max_items: 100,
+    fields: &[
+        FieldSpec::new("order_id", FieldType::Reference("order")).required(),
+        FieldSpec::new(
+            "amount",
+            FieldType::Int {
+                min: 1,
+                max: 1_000_000_000_000_000,
+            },
+        )
+        .required(),
+    ],
+};
+
+/// Something the server's rules found after a merge that a manager should look at (a credit limit
+/// passed, a check-in far from the customer). The server writes it; managers resolve it.
+pub static ALERT: KindSchema = KindSchema {
+    name: "alert",
+    table: "alerts",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer"))
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("record_id", RECORD)
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("record_kind", SHORT)
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("code", FieldType::Enum(ALERT_CODES))
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("message", MESSAGE).written_by(Writer::Server),
+        // Who did what the alert is about.
+        FieldSpec::new("user_id", USER).written_by(Writer::Server),
+        FieldSpec::new("raised_at", FieldType::Timestamp).written_by(Writer::Server),
+        FieldSpec::new("status", FieldType::Enum(ALERT_STATUSES))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("outcome", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("note", MESSAGE).written_by(Writer::Manager),
+        FieldSpec::new("resolved_by", USER).written_by(Writer::Manager),
+        FieldSpec::new("resolved_at", FieldType::Timestamp).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Server),
+    ],
+};
+
+/// Two people changed one field of a record at once, offline: both values, which one automerge
+/// picked, and who wrote each. A manager picks the value that stands.
+pub static CONFLICT: KindSchema = KindSchema {
+    name: "conflict",
+    table: "record_conflicts",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer"))
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("record_id", RECORD)
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("record_kind", SHORT)
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("field", SHORT)
+            .required()
+            .written_by(Writer::Server),
+        // JSON: an array of {"value", "user_id", "device_id"}, the winner first.
+        FieldSpec::new("candidates", FieldType::String { max_len: 20_000 })
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("raised_at", FieldType::Timestamp).written_by(Writer::Server),
+        FieldSpec::new("status", FieldType::Enum(ALERT_STATUSES))
+            .required()
+            .written_by(Writer::Manager),
+        // The value that stands, as JSON.
+        FieldSpec::new("outcome", FieldType::String { max_len: 20_000 })
+            .written_by(Writer::Manager),
+        FieldSpec::new("note", MESSAGE).written_by(Writer::Manager),
+        FieldSpec::new("resolved_by", USER).written_by(Writer::Manager),
+        FieldSpec::new("resolved_at", FieldType::Timestamp).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Server),
     ],
 };
 
@@ -354,6 +571,10 @@ pub static ALL: &[&KindSchema] = &[
     &VISIT_TYPE,
     &TIER_POLICY,
     &SETTINGS,
+    &PRICE_LIST,
+    &ORDER,
+    &ALERT,
+    &CONFLICT,
 ];
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a

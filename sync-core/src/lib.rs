@@ -5,8 +5,8 @@
 //! ([`record`], [`validate`]), checks that untrusted changes fit a document's history
 //! ([`structure`]), tells which fields a set of changes writes ([`inspect`]), and defines the
 //! wire protocol that devices and the server speak ([`protocol`]). It also computes order totals, so
-//! that device and server agree on them to the cent ([`totals`]), and grades check-ins by where they
-//! happened ([`geo`]).
+//! that device and server agree on them to the cent ([`totals`], [`orders`]), keeps items such as an
+//! order's lines inside a record ([`items`]), and grades check-ins by where they happened ([`geo`]).
 //!
 //! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
 //! server and the device apply the very same rules.
@@ -16,7 +16,9 @@ pub mod digest;
 pub mod error;
 pub mod geo;
 pub mod inspect;
+pub mod items;
 pub mod kinds;
+pub mod orders;
 pub mod protocol;
 pub mod record;
 pub mod schema;
@@ -26,5 +28,5 @@ pub mod validate;
 pub mod value;
 
 pub use error::Error;
-pub use schema::{FieldSpec, FieldType, KindSchema, Role, Scope, Writer};
-pub use value::Value;
+pub use schema::{FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Writer};
+pub use value::{Item, Value};

@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
 use serde::{Deserialize, Serialize};
 
+use crate::items;
 use crate::schema::{FieldType, KindSchema, DELETED_FIELD};
 use crate::validate::{self, FieldError, Raw};
 use crate::{Error, Value};
@@ -89,6 +90,22 @@ pub fn project(doc: &impl ReadDoc, kind: &'static KindSchema) -> Result<Projecti
     let mut root = read_root(doc)?;
     for spec in kind.fields {
         let raws = root.remove(spec.name).unwrap_or_else(|| vec![Raw::Missing]);
+        if let FieldType::Items(schema) = spec.ty {
+            // Only the winner is read: the map is made in the record's first change, so a second
+            // one could only come from a creation the server refuses.
+            let checked = match &raws[0] {
+                Raw::Map(obj) => items::check(doc, spec.name, schema, obj, &mut conflicts),
+                Raw::Missing => Ok(Value::Items(Vec::new())),
+                _ => Err(vec![validate::type_error(spec)]),
+            };
+            match checked {
+                Ok(v) => {
+                    fields.insert(spec.name, v);
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+            continue;
+        }
         let mut values = Vec::with_capacity(raws.len());
         for raw in &raws {
             match validate::check(spec, raw) {
@@ -155,6 +172,7 @@ fn raw(
     Ok(match value {
         automerge::Value::Scalar(s) => Raw::Scalar(s.into_owned()),
         automerge::Value::Object(ObjType::Text) => Raw::Text(doc.text(id())?),
+        automerge::Value::Object(ObjType::Map) => Raw::Map(id()),
         automerge::Value::Object(_) => Raw::OtherObject,
     })
 }
@@ -183,8 +201,14 @@ pub fn create(
 ) -> Result<AutoCommit, Error> {
     let mut doc = AutoCommit::new().with_actor(actor);
     for spec in kind.fields {
-        if let FieldType::Text { .. } = spec.ty {
-            doc.put_object(ROOT, spec.name, ObjType::Text)?;
+        match spec.ty {
+            FieldType::Text { .. } => {
+                doc.put_object(ROOT, spec.name, ObjType::Text)?;
+            }
+            FieldType::Items(_) => {
+                doc.put_object(ROOT, spec.name, ObjType::Map)?;
+            }
+            _ => {}
         }
     }
     doc.put(ROOT, DELETED_FIELD, false)?;
@@ -249,14 +273,16 @@ fn put_fields(
                     doc.update_text(&text, "")?;
                 }
             }
-            (FieldType::Timestamp, Value::Int(t)) => {
-                doc.put(ROOT, spec.name, ScalarValue::Timestamp(*t))?
+            (FieldType::Items(schema), Value::Items(wanted)) => match doc.get(ROOT, spec.name)? {
+                Some((automerge::Value::Object(ObjType::Map), obj)) => {
+                    items::put(doc, schema, &obj, wanted)?
+                }
+                _ => return Err(Error::NestedObjectAfterCreation(spec.name.to_string())),
+            },
+            (FieldType::Items(_), _) | (_, Value::Items(_)) => {
+                errors.push(validate::type_error(spec));
             }
-            (_, Value::Null) => doc.put(ROOT, spec.name, ScalarValue::Null)?,
-            (_, Value::Bool(b)) => doc.put(ROOT, spec.name, *b)?,
-            (_, Value::Int(i)) => doc.put(ROOT, spec.name, *i)?,
-            (_, Value::Float(f)) => doc.put(ROOT, spec.name, *f)?,
-            (_, Value::Str(s)) => doc.put(ROOT, spec.name, s.as_str())?,
+            (ty, value) => doc.put(ROOT, spec.name, items::scalar(ty, value)?)?,
         }
     }
     if errors.is_empty() {

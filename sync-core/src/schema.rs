@@ -94,10 +94,36 @@ pub enum FieldType {
     Enum(&'static [&'static str]),
     /// The id (UUID) of another record of the named kind.
     Reference(&'static str),
+    /// Items inside the record (an order's lines): see [`ItemsSchema`].
+    Items(&'static ItemsSchema),
+}
+
+/// Items kept inside a record, such as an order's lines or a price list's prices.
+///
+/// In the document, the field is a map created in the record's first change (like a text), from each
+/// item's id to a map of the item's scalar fields. A map rather than a list, so that merging is
+/// per item and per field: two devices that add lines offline keep both, and two that change
+/// different lines change both. Items are ordered by id; clients give them time-ordered ids (UUID v7),
+/// so the order is the order of entry. Each item projects into a row of `table`, keyed by the record's
+/// id (in `record_column`) and the item's id (`id`).
+#[derive(Debug, PartialEq)]
+pub struct ItemsSchema {
+    pub table: &'static str,
+    pub record_column: &'static str,
+    pub max_items: usize,
+    /// Scalar fields only (no text, no nested items); every item field is written by whoever may
+    /// write the record field that holds the items.
+    pub fields: &'static [FieldSpec],
+}
+
+impl ItemsSchema {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
 }
 
 /// One field of a kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldSpec {
     pub name: &'static str,
     pub ty: FieldType,

@@ -31,7 +31,9 @@ pub enum Raw {
     Scalar(ScalarValue),
     /// A text object, already read out as a string.
     Text(String),
-    /// A map, list or other object a schema field cannot hold.
+    /// A map: only an items field holds one ([`crate::items`]).
+    Map(automerge::ObjId),
+    /// A list or other object a schema field cannot hold.
     OtherObject,
 }
 
@@ -41,7 +43,7 @@ impl Raw {
     /// only by the record's stored size.
     pub fn byte_size(&self) -> usize {
         match self {
-            Raw::Missing | Raw::OtherObject => 0,
+            Raw::Missing | Raw::Map(_) | Raw::OtherObject => 0,
             Raw::Text(s) => s.len(),
             Raw::Scalar(ScalarValue::Str(s)) => s.len(),
             Raw::Scalar(ScalarValue::Bytes(b)) => b.len(),
@@ -69,7 +71,7 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
                 _ => Err(type_error(spec)),
             };
         }
-        Raw::OtherObject => return Err(type_error(spec)),
+        Raw::Map(_) | Raw::OtherObject => return Err(type_error(spec)),
         Raw::Scalar(s) => s,
     };
     match (spec.ty, scalar) {
@@ -156,6 +158,13 @@ pub fn parse(spec: &FieldSpec, text: &str) -> Result<Value, FieldError> {
             text.parse().map_err(|_| bad("milliseconds"))?,
         )),
         FieldType::Text { .. } => Raw::Text(text.to_string()),
+        FieldType::Items(_) => {
+            return Err(FieldError::new(
+                name,
+                "type",
+                "holds items, which are not written as text",
+            ))
+        }
         FieldType::String { .. }
         | FieldType::Email
         | FieldType::Enum(_)
@@ -164,7 +173,7 @@ pub fn parse(spec: &FieldSpec, text: &str) -> Result<Value, FieldError> {
     check(spec, &raw)
 }
 
-fn type_error(spec: &FieldSpec) -> FieldError {
+pub(crate) fn type_error(spec: &FieldSpec) -> FieldError {
     let expected = match spec.ty {
         FieldType::String { .. }
         | FieldType::Email
@@ -175,6 +184,7 @@ fn type_error(spec: &FieldSpec) -> FieldError {
         FieldType::Float { .. } => "a number",
         FieldType::Bool => "a boolean",
         FieldType::Timestamp => "a timestamp",
+        FieldType::Items(_) => "a map of items",
     };
     FieldError::new(spec.name, "type", format!("must be {expected}"))
 }

@@ -1,5 +1,7 @@
 //! The plain value of one record field, as projected into SQL and shown to users.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::FieldType;
@@ -13,6 +15,34 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
+    /// The items of an items field (an order's lines), ordered by id.
+    Items(Vec<Item>),
+}
+
+/// One item of an items field ([`crate::schema::ItemsSchema`]): its id and its set fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// A UUID, unique within the record.
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl Item {
+    /// A new item with a time-ordered id, so that items sort in the order they were entered.
+    pub fn new(fields: impl IntoIterator<Item = (&'static str, Value)>) -> Item {
+        Item {
+            id: uuid::Uuid::now_v7().to_string(),
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, field: &str) -> &Value {
+        self.fields.get(field).unwrap_or(&Value::Null)
+    }
 }
 
 impl Value {
@@ -27,9 +57,25 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The items of an items field; none for any other value.
+    pub fn items(&self) -> &[Item] {
+        match self {
+            Value::Items(items) => items,
+            _ => &[],
+        }
+    }
+
     /// A JSON value as a field of type `ty` takes it (a JSON API's body): None when its JSON type
-    /// cannot be that field's (a string for a number, a fraction for an integer). Ranges, lengths
-    /// and formats are the validator's to check.
+    /// cannot be that field's (a string for a number, a fraction for an integer, an item field the
+    /// items do not have). Ranges, lengths and formats are the validator's to check. An item without
+    /// an `id` is given a new one.
     pub fn from_json(ty: FieldType, json: &serde_json::Value) -> Option<Value> {
         use serde_json::Value as J;
         match (ty, json) {
@@ -47,6 +93,27 @@ impl Value {
                 | FieldType::Reference(_),
                 J::String(s),
             ) => Some(Value::Str(s.clone())),
+            (FieldType::Items(schema), J::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    let J::Object(map) = item else { return None };
+                    let id = match map.get("id") {
+                        Some(J::String(id)) => id.clone(),
+                        None => uuid::Uuid::now_v7().to_string(),
+                        Some(_) => return None,
+                    };
+                    let fields = map
+                        .iter()
+                        .filter(|(k, _)| *k != "id")
+                        .map(|(k, v)| {
+                            let spec = schema.field(k)?;
+                            Some((k.clone(), Value::from_json(spec.ty, v)?))
+                        })
+                        .collect::<Option<_>>()?;
+                    Some(Item { id, fields })
+                })
+                .collect::<Option<_>>()
+                .map(Value::Items),
             _ => None,
         }
     }
@@ -61,6 +128,17 @@ impl Value {
                 serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
             }
             Value::Str(s) => s.clone().into(),
+            Value::Items(items) => items
+                .iter()
+                .map(|item| {
+                    let mut map = serde_json::Map::new();
+                    map.insert("id".into(), item.id.clone().into());
+                    for (k, v) in &item.fields {
+                        map.insert(k.clone(), v.to_json());
+                    }
+                    serde_json::Value::Object(map)
+                })
+                .collect(),
         }
     }
 }
@@ -73,6 +151,7 @@ impl std::fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Str(s) => f.write_str(s),
+            Value::Items(items) => write!(f, "{} items", items.len()),
         }
     }
 }

@@ -6,7 +6,7 @@
 use automerge::ActorId;
 use proptest::prelude::*;
 use sync_core::schema::DELETED_FIELD;
-use sync_core::{kinds, record, Error, FieldType, KindSchema, Value};
+use sync_core::{kinds, record, Error, FieldType, Item, ItemsSchema, KindSchema, Value};
 
 fn any_value() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -45,7 +45,37 @@ fn fitting(ty: FieldType) -> BoxedStrategy<Value> {
         FieldType::Reference(_) => any::<u128>()
             .prop_map(|n| Value::Str(uuid::Uuid::from_u128(n).to_string()))
             .boxed(),
+        FieldType::Items(schema) => proptest::collection::vec(item(schema), 0..4)
+            .prop_map(|mut items| {
+                items.sort_by(|a, b| a.id.cmp(&b.id));
+                items.dedup_by(|a, b| a.id == b.id);
+                Value::Items(items)
+            })
+            .boxed(),
     }
+}
+
+/// An item with an id and a random subset of its fields, each fitting or arbitrary. A null is the
+/// same as a field left out, so none is generated.
+fn item(schema: &'static ItemsSchema) -> impl Strategy<Value = Item> {
+    let fields: Vec<_> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let value = prop_oneof![4 => fitting(f.ty), 1 => any_value()];
+            let present = if f.required {
+                Just(true).boxed()
+            } else {
+                any::<bool>().boxed()
+            };
+            (present, value)
+                .prop_map(move |(p, v)| (p && !v.is_null()).then(|| (f.name.to_string(), v)))
+        })
+        .collect();
+    (any::<u128>(), fields).prop_map(|(id, fields)| Item {
+        id: uuid::Uuid::from_u128(id).to_string(),
+        fields: fields.into_iter().flatten().collect(),
+    })
 }
 
 /// A kind, and values for a random subset of its fields (every required one included, so that most
@@ -100,7 +130,9 @@ proptest! {
             Err(Error::Invalid(errors)) => {
                 prop_assert!(!errors.is_empty());
                 for e in &errors {
-                    prop_assert!(kind.field(&e.field).is_some(), "{}: error on no field: {:?}", kind.name, e);
+                    // An item's field is named `field.item_id.item_field`.
+                    let field = e.field.split('.').next().unwrap_or_default();
+                    prop_assert!(kind.field(field).is_some(), "{}: error on no field: {:?}", kind.name, e);
                 }
             }
             Err(e) => prop_assert!(false, "{}: refused without naming a field: {e}", kind.name),
