@@ -19,6 +19,7 @@ mod m20261205_000100_device_backlog_indexes;
 mod m20261205_000110_claimed_devices;
 mod m20261206_000120_crm_records;
 mod m20261206_000130_settings;
+mod m20261206_000140_orders;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000110_claimed_devices::Migration),
             Box::new(m20261206_000120_crm_records::Migration),
             Box::new(m20261206_000130_settings::Migration),
+            Box::new(m20261206_000140_orders::Migration),
         ]
     }
 }

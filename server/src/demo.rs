@@ -1,21 +1,24 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
-//! a few hundred customers with contacts, the company's settings, a small catalogue, visit types and
-//! tier policies, and a few
-//! weeks of visits, opportunities, payments and tickets, written through the same merge path as any
-//! device push.
+//! a few hundred customers with contacts, the company's settings, a catalogue with prices and a key
+//! accounts' price list, visit types and tier policies, and a few weeks of visits, orders,
+//! opportunities, payments and tickets, written through the same merge path as any device push.
+//! Orders are taken as their territory's agent takes them, so the rules after a merge hold the
+//! ones that need a manager's approval, with their alerts, as they would in the field.
 
 use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
-    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, PAYMENT,
-    PAYMENT_METHODS, PRODUCT, SETTINGS, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
+    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, ORDER,
+    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, SETTINGS, TICKET, TICKET_CATEGORIES,
+    TIER_POLICY, VISIT, VISIT_TYPE,
 };
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
-use sync_core::record;
-use sync_core::{Role, Value};
+use sync_core::{orders, record};
+use sync_core::{Item, Role, Value};
 use uuid::Uuid;
 
 use crate::auth::users::add_user;
+use crate::crm::rules::{self, Pusher};
 use crate::db::entities::user;
 use crate::db::Db;
 use crate::error::Error;
@@ -33,6 +36,11 @@ pub const CONTACT_EVERY: usize = 3;
 pub const OPPORTUNITY_EVERY: usize = 4;
 pub const PAYMENT_EVERY: usize = 6;
 pub const TICKET_EVERY: usize = 10;
+/// Every second customer has a delivered order (paid where the customer has a payment), and every
+/// `HELD_EVERY`-th a submitted order with a discount past the agents' limit, which the rules hold
+/// for a manager with an alert.
+pub const ORDER_EVERY: usize = 2;
+pub const HELD_EVERY: usize = 25;
 /// The company's currency.
 pub const CURRENCY: &str = "EUR";
 const DAY_MS: i64 = 86_400_000;
@@ -84,7 +92,10 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
         .expect("a server author has an actor of its own")
         .clone();
     let mut docs = Vec::new();
+    let mut orders = Vec::new();
     let now = crate::db::now_ms();
+    let products: Vec<Uuid> = CATALOGUE.iter().map(|_| Uuid::now_v7()).collect();
+    let price_list_id = Uuid::now_v7();
     for (t, territory) in TERRITORIES.iter().enumerate() {
         for i in 0..CUSTOMERS_PER_TERRITORY {
             let n = t * CUSTOMERS_PER_TERRITORY + i + 1;
@@ -126,8 +137,13 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                 // Roughly a Pareto spread: a fifth A, a third B, the rest C.
                 ("tier", ["A", "B", "B", "C", "C"][i % 5].into()),
                 ("payment_terms_days", Value::Int(30)),
-                ("credit_limit", Value::Int(1_000 * (n as i64 % 20 + 1))),
+                ("credit_limit", Value::Int(500_000 * (n as i64 % 20 + 1))),
             ];
+            let mut customer = customer;
+            // Every tier-A customer buys at the key accounts' prices.
+            if i % 5 == 0 {
+                customer.push(("price_list_id", Value::Str(price_list_id.to_string())));
+            }
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
             let parent = || ("customer_id", Value::Str(customer_id.to_string()));
             if i % CONTACT_EVERY == CONTACT_EVERY - 1 {
@@ -192,8 +208,21 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                     &opportunity,
                 )?);
             }
+            let key_account = i % 5 == 0;
+            let mut delivered = None;
+            if i % ORDER_EVERY == 0 {
+                let (order_id, order, total) =
+                    demo_order(customer_id, &products, n, key_account, done, None)?;
+                orders.push(doc_push(order_id, &ORDER, actor.clone(), &order)?);
+                delivered = Some((order_id, total));
+            }
+            if i % HELD_EVERY == HELD_EVERY - 1 {
+                let (order_id, order, _) =
+                    demo_order(customer_id, &products, n, key_account, now, Some(1_500))?;
+                orders.push(doc_push(order_id, &ORDER, actor.clone(), &order)?);
+            }
             if i % PAYMENT_EVERY == 0 {
-                let payment = vec![
+                let mut payment = vec![
                     parent(),
                     ("amount", Value::Int(10_000 + 2_500 * (n as i64 % 12))),
                     ("currency", CURRENCY.into()),
@@ -202,7 +231,18 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                     ("lat", Value::Float(lat)),
                     ("lon", Value::Float(lon)),
                 ];
-                docs.push(doc_push(Uuid::now_v7(), &PAYMENT, actor.clone(), &payment)?);
+                // The customer pays its delivered order in full.
+                if let Some((order_id, total)) = delivered {
+                    payment[1] = ("amount", Value::Int(total));
+                    payment.push((
+                        "allocations",
+                        Value::Items(vec![Item::new([
+                            ("order_id", Value::Str(order_id.to_string())),
+                            ("amount", Value::Int(total)),
+                        ])]),
+                    ));
+                }
+                orders.push(doc_push(Uuid::now_v7(), &PAYMENT, actor.clone(), &payment)?);
             }
             if i % TICKET_EVERY == 0 {
                 let resolved = n.is_multiple_of(2);
@@ -268,38 +308,145 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
             &policy,
         )?);
     }
-    for (n, (name, unit, category)) in CATALOGUE.iter().enumerate() {
+    let mut prices = Vec::new();
+    for (n, (name, unit, category, price, tax)) in CATALOGUE.iter().enumerate() {
         let product = vec![
-            ("sku", Value::Str(format!("SKU-{:04}", n + 1))),
+            ("sku", Value::Str(sku(n))),
             ("name", (*name).into()),
             ("unit", (*unit).into()),
             ("category", (*category).into()),
             ("active", Value::Bool(true)),
+            ("list_price", Value::Int(*price)),
+            ("tax_bp", Value::Int(*tax)),
+            ("unit_cost", Value::Int(price * 6 / 10)),
         ];
-        docs.push(doc_push(Uuid::now_v7(), &PRODUCT, actor.clone(), &product)?);
+        // Key accounts pay 10% less, and 15% less from ten units.
+        let product_id = products[n].to_string();
+        prices.push(Item::new([
+            ("product_id", Value::Str(product_id.clone())),
+            ("unit_price", Value::Int(price * 9 / 10)),
+        ]));
+        prices.push(Item::new([
+            ("product_id", Value::Str(product_id)),
+            ("min_quantity", Value::Int(10_000)),
+            ("unit_price", Value::Int(price * 85 / 100)),
+        ]));
+        docs.push(doc_push(products[n], &PRODUCT, actor.clone(), &product)?);
     }
+    let price_list = vec![
+        ("name", "Key accounts".into()),
+        ("currency", CURRENCY.into()),
+        ("active", Value::Bool(true)),
+        ("prices", Value::Items(prices)),
+    ];
+    docs.push(doc_push(
+        price_list_id,
+        &PRICE_LIST,
+        actor.clone(),
+        &price_list,
+    )?);
+    push_all(sync, &author, docs).await?;
+    // Orders and payments as the agents take them, so that the rules hold what needs a manager.
+    let agent = user::Entity::find()
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .find(|u| u.role == Role::Agent.as_str())
+        .ok_or_else(|| Error::Internal("demo has no agent".into()))?;
+    let by = Pusher {
+        user_id: agent.id,
+        role: Role::Agent,
+    };
+    for batch in orders.chunks(200) {
+        let request = PushRequest {
+            docs: batch.to_vec(),
+            checkpoint: 0,
+        };
+        let (response, written) = crate::sync::push::push_written(sync, &author, request).await?;
+        all_applied(&response.results)?;
+        rules::after_push(sync, by, &written).await;
+    }
+    Ok(true)
+}
+
+/// An order of a few lines of the catalogue, priced as the device prices it: the key accounts'
+/// list (10% off) or the list price. Delivered when no `discount_bp` is given; else submitted now
+/// with that discount on its first line. Returns its id, fields and total.
+fn demo_order(
+    customer_id: Uuid,
+    products: &[Uuid],
+    n: usize,
+    key_account: bool,
+    at: i64,
+    discount_bp: Option<i64>,
+) -> Result<(Uuid, Fields, i64), Error> {
+    let lines: Vec<Item> = (0..2 + n % 3)
+        .map(|k| {
+            let p = (n + 3 * k) % CATALOGUE.len();
+            let price = CATALOGUE[p].3;
+            let unit_price = if key_account { price * 9 / 10 } else { price };
+            let discount = if k == 0 { discount_bp.unwrap_or(0) } else { 0 };
+            Item::new([
+                ("product_id", Value::Str(products[p].to_string())),
+                ("sku", Value::Str(sku(p))),
+                ("quantity", Value::Int(1_000 * (1 + (n + k) as i64 % 6))),
+                ("unit_price", Value::Int(unit_price)),
+                ("discount_bp", Value::Int(discount)),
+                ("tax_bp", Value::Int(CATALOGUE[p].4)),
+            ])
+        })
+        .collect();
+    let (status, when) = match discount_bp {
+        None => ("delivered", "delivered_at"),
+        Some(_) => ("submitted", "submitted_at"),
+    };
+    let mut fields = vec![
+        ("customer_id", Value::Str(customer_id.to_string())),
+        ("status", status.into()),
+        ("currency", CURRENCY.into()),
+        ("lines", Value::Items(lines)),
+        ("ordered_at", Value::Int(at)),
+        (when, Value::Int(at)),
+    ];
+    let id = Uuid::now_v7();
+    let doc = record::create(&ORDER, automerge::ActorId::random(), &fields)?;
+    let totals = orders::totals(&record::project(&doc, &ORDER)?)
+        .map_err(|e| Error::Internal(format!("a demo order has no totals: {e}")))?;
+    fields.extend(orders::total_values(&totals));
+    Ok((id, fields, totals.total))
+}
+
+/// Field values of one record.
+type Fields = Vec<(&'static str, Value)>;
+
+fn sku(n: usize) -> String {
+    format!("SKU-{:04}", n + 1)
+}
+
+async fn push_all(sync: &SyncEngine, author: &Author, docs: Vec<DocPush>) -> Result<(), Error> {
     for batch in docs.chunks(200) {
         let response = crate::sync::push::push(
             sync,
-            &author,
+            author,
             PushRequest {
                 docs: batch.to_vec(),
                 checkpoint: 0,
             },
         )
         .await?;
-        if let Some(bad) = response
-            .results
-            .iter()
-            .find(|r| r.status != PushStatus::Applied)
-        {
-            return Err(Error::Internal(format!(
-                "demo record {} was not applied: {:?}",
-                bad.id, bad.reason
-            )));
-        }
+        all_applied(&response.results)?;
     }
-    Ok(true)
+    Ok(())
+}
+
+fn all_applied(results: &[sync_core::protocol::DocResult]) -> Result<(), Error> {
+    match results.iter().find(|r| r.status != PushStatus::Applied) {
+        Some(bad) => Err(Error::Internal(format!(
+            "demo record {} was not applied: {:?}",
+            bad.id, bad.reason
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn doc_push(
@@ -334,20 +481,32 @@ const SUFFIXES: &[&str] = &[
     "Bakery",
     "Motors",
 ];
-/// The company's catalogue: name, unit, category.
-pub const CATALOGUE: &[(&str, &str, &str)] = &[
-    ("Espresso beans", "kg", "Coffee"),
-    ("Filter coffee", "kg", "Coffee"),
-    ("Oat milk", "carton", "Dairy alternatives"),
-    ("Whole milk", "carton", "Dairy"),
-    ("Paper cups 300 ml", "box of 1,000", "Packaging"),
-    ("Cup lids", "box of 1,000", "Packaging"),
-    ("Croissant, frozen", "box of 60", "Bakery"),
-    ("Sugar sticks", "box of 500", "Dry goods"),
-    ("Cleaning tablets", "tub of 100", "Machine care"),
-    ("Descaler", "bottle", "Machine care"),
-    ("Chai syrup", "bottle", "Syrups"),
-    ("Vanilla syrup", "bottle", "Syrups"),
+/// The company's catalogue: name, unit, category, list price in cents, tax rate in basis points.
+pub const CATALOGUE: &[(&str, &str, &str, i64, i64)] = &[
+    ("Espresso beans", "kg", "Coffee", 2_450, 700),
+    ("Filter coffee", "kg", "Coffee", 1_690, 700),
+    ("Oat milk", "carton", "Dairy alternatives", 239, 700),
+    ("Whole milk", "carton", "Dairy", 129, 700),
+    (
+        "Paper cups 300 ml",
+        "box of 1,000",
+        "Packaging",
+        5_900,
+        1_900,
+    ),
+    ("Cup lids", "box of 1,000", "Packaging", 3_400, 1_900),
+    ("Croissant, frozen", "box of 60", "Bakery", 3_850, 700),
+    ("Sugar sticks", "box of 500", "Dry goods", 1_100, 700),
+    (
+        "Cleaning tablets",
+        "tub of 100",
+        "Machine care",
+        2_990,
+        1_900,
+    ),
+    ("Descaler", "bottle", "Machine care", 1_490, 1_900),
+    ("Chai syrup", "bottle", "Syrups", 990, 1_900),
+    ("Vanilla syrup", "bottle", "Syrups", 890, 1_900),
 ];
 /// Visit types: name, geofence mode, radius in metres.
 pub const VISIT_TYPES: &[(&str, &str, f64)] = &[

@@ -98,7 +98,8 @@ impl Error {
             Error::Refused(reason) => match reason.code.as_str() {
                 "field_not_writable" | "read_only" | "out_of_scope" => StatusCode::FORBIDDEN,
                 "document_too_large" | "too_many_operations" => StatusCode::PAYLOAD_TOO_LARGE,
-                "record_unloadable" | "settings_exist" => StatusCode::CONFLICT,
+                "record_unloadable" | "settings_exist" | "status_not_allowed"
+                | "invalid_status" | "already_resolved" => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             },
             Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {

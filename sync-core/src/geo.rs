@@ -84,6 +84,23 @@ pub fn check_in(
     (Some(distance), result)
 }
 
+/// The fastest a field agent plausibly travels between two check-ins, in km/h: a car on a
+/// motorway. Faster means a position or a clock that cannot be trusted.
+pub const MAX_PLAUSIBLE_KMH: f64 = 200.0;
+
+/// The speed in km/h an agent must have travelled at to check in at `a` at `a_ms` and at `b` at
+/// `b_ms` (milliseconds), when it is above [`MAX_PLAUSIBLE_KMH`]; None when it is plausible. Two
+/// check-ins at the same time count as plausible only at the same place (within 1 km).
+pub fn implausible_speed(a: Position, a_ms: i64, b: Position, b_ms: i64) -> Option<f64> {
+    let km = distance_m(a, b) / 1_000.0;
+    let hours = (b_ms - a_ms).unsigned_abs() as f64 / 3_600_000.0;
+    if hours == 0.0 {
+        return (km > 1.0).then_some(f64::INFINITY);
+    }
+    let kmh = km / hours;
+    (kmh > MAX_PLAUSIBLE_KMH).then_some(kmh)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +113,19 @@ mod tests {
         lat: 53.5511,
         lon: 9.9937,
     };
+
+    #[test]
+    fn a_trip_faster_than_a_car_is_implausible() {
+        let hour = 3_600_000;
+        // Berlin to Hamburg (255 km) in two hours is a motorway; in one hour it is not.
+        assert_eq!(implausible_speed(BERLIN, 0, HAMBURG, 2 * hour), None);
+        let kmh = implausible_speed(BERLIN, 0, HAMBURG, hour).unwrap();
+        assert!((250.0..260.0).contains(&kmh), "{kmh}");
+        // Order does not matter, and the same instant is only plausible at the same place.
+        assert!(implausible_speed(HAMBURG, hour, BERLIN, 0).is_some());
+        assert_eq!(implausible_speed(BERLIN, 5, BERLIN, 5), None);
+        assert!(implausible_speed(BERLIN, 5, HAMBURG, 5).is_some());
+    }
 
     #[test]
     fn distances_match_known_figures() {

@@ -159,13 +159,17 @@ pub fn put(
         };
         for spec in schema.fields {
             let value = item.get(spec.name);
-            let current = doc.get(&item_obj, spec.name)?.map(|(v, _)| v);
+            // A field holding concurrent values is written even with the value shown, so that the
+            // write supersedes them all: that is how a conflict is resolved.
+            let all = doc.get_all(&item_obj, spec.name)?;
+            let conflicted = all.len() > 1;
+            let current = all.into_iter().last().map(|(v, _)| v);
             match (value, current) {
                 (Value::Null, None) => {}
                 (Value::Null, Some(_)) => doc.delete(&item_obj, spec.name)?,
                 (value, current) => {
                     let scalar = scalar(spec.ty, value)?;
-                    if current.as_ref().and_then(|c| c.as_scalar()) != Some(&scalar) {
+                    if conflicted || current.as_ref().and_then(|c| c.as_scalar()) != Some(&scalar) {
                         doc.put(&item_obj, spec.name, scalar)?;
                     }
                 }

@@ -58,7 +58,6 @@ pub const ORDER_STATUSES: &[&str] = &[
 pub const ALERT_CODES: &[&str] = &[
     "credit_limit_exceeded",
     "discount_above_limit",
-    "status_skipped",
     "check_in_out_of_range",
     "implausible_check_in",
     "payment_above_open_amount",

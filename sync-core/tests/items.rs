@@ -172,3 +172,34 @@ fn an_order_holds_at_most_its_cap_of_lines() {
     .unwrap_err();
     assert_eq!(err.field(), Some("lines"));
 }
+
+#[test]
+fn writing_the_shown_value_resolves_a_conflict_at_the_root_and_in_an_item() {
+    let mut a = order(vec![line(1, 1_000, 500)]);
+    let mut b = a.fork().with_actor(actor(2));
+    for (doc, status, quantity) in [(&mut a, "submitted", 2_000), (&mut b, "cancelled", 5_000)] {
+        let mut l = lines(doc);
+        l[0].fields.insert("quantity".into(), Value::Int(quantity));
+        record::update(
+            doc,
+            &ORDER,
+            &[("status", status.into()), ("lines", Value::Items(l))],
+        )
+        .unwrap();
+    }
+    a.merge(&mut b).unwrap();
+    let merged = record::project(&a, &ORDER).unwrap();
+    assert_eq!(merged.conflicts.len(), 2);
+    let shown = merged.get("status").clone();
+    let same = lines(&a);
+    let mut resolver = a.fork().with_actor(actor(3));
+    record::update(
+        &mut resolver,
+        &ORDER,
+        &[("status", shown.clone()), ("lines", Value::Items(same))],
+    )
+    .unwrap();
+    let resolved = record::project(&resolver, &ORDER).unwrap();
+    assert!(resolved.conflicts.is_empty(), "{:?}", resolved.conflicts);
+    assert_eq!(resolved.get("status"), &shown);
+}

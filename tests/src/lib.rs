@@ -492,6 +492,27 @@ impl TestServer {
         list.as_array().expect("a list of entries").clone()
     }
 
+    /// A JSON API call of `who`'s: the status and the JSON body (null when there is none).
+    pub async fn api(
+        &self,
+        who: &Device,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&who.login.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("an API call");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
     /// The server's heads of a document.
     pub async fn heads(&self, id: Uuid) -> Vec<sync_core::protocol::Hash> {
         use sea_orm::EntityTrait;

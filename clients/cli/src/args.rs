@@ -68,9 +68,14 @@ pub fn command() -> Command {
                 .about("Today's planned visits in order, and what waits to sync (works offline)"),
         );
     for kind in kinds::ALL {
-        let mut records = kind_command(kind);
-        if kind.name == "visit" {
-            records = records.subcommands(crate::visits::commands());
+        // Orders and payments are added by their field actions, which price and allocate them.
+        let generic_add = !matches!(kind.name, "order" | "payment");
+        let mut records = kind_command(kind, generic_add);
+        match kind.name {
+            "visit" => records = records.subcommands(crate::visits::commands()),
+            "order" => records = records.subcommands(crate::orders::order_commands()),
+            "payment" => records = records.subcommands(crate::orders::payment_commands()),
+            _ => {}
         }
         cmd = cmd.subcommand(records);
     }
@@ -82,10 +87,14 @@ pub fn option_name(field: &str) -> String {
     field.replace('_', "-")
 }
 
-fn kind_command(kind: &'static KindSchema) -> Command {
+fn kind_command(kind: &'static KindSchema, generic_add: bool) -> Command {
     let mut add = Command::new("add").about(format!("Create a {} (works offline)", kind.name));
     for field in kind.fields {
-        if field.writer == Writer::Server || field.name == sync_core::schema::DELETED_FIELD {
+        // Items are entered by a kind's field actions, not as one option.
+        if field.writer == Writer::Server
+            || field.name == sync_core::schema::DELETED_FIELD
+            || matches!(field.ty, FieldType::Items(_))
+        {
             continue;
         }
         let mut arg = Arg::new(field.name)
@@ -102,42 +111,44 @@ fn kind_command(kind: &'static KindSchema) -> Command {
             .value_parser(clap::value_parser!(uuid::Uuid))
             .help("The record's id")
     };
-    Command::new(kind.name)
+    let mut cmd = Command::new(kind.name)
         .about(format!("{} records", kind.name))
-        .subcommand_required(true)
-        .subcommand(add)
-        .subcommand(
-            Command::new("set")
-                .about(format!("Change fields of a {} (works offline)", kind.name))
-                .arg(id())
-                .arg(
-                    Arg::new("assignments")
-                        .required(true)
-                        .num_args(1..)
-                        .value_name("FIELD=VALUE"),
-                ),
-        )
-        .subcommand(
-            Command::new("show")
-                .about(format!("Show a {}", kind.name))
-                .arg(id()),
-        )
-        .subcommand(
-            Command::new("list")
-                .about(format!("List the {} records on this device", kind.name))
-                .arg(
-                    Arg::new("where")
-                        .long("where")
-                        .action(ArgAction::Append)
-                        .value_name("FIELD=VALUE")
-                        .help("Only records whose field has this value (repeat to combine)"),
-                ),
-        )
-        .subcommand(
-            Command::new("delete")
-                .about(format!("Delete a {} (syncs like any edit)", kind.name))
-                .arg(id()),
-        )
+        .subcommand_required(true);
+    if generic_add {
+        cmd = cmd.subcommand(add);
+    }
+    cmd.subcommand(
+        Command::new("set")
+            .about(format!("Change fields of a {} (works offline)", kind.name))
+            .arg(id())
+            .arg(
+                Arg::new("assignments")
+                    .required(true)
+                    .num_args(1..)
+                    .value_name("FIELD=VALUE"),
+            ),
+    )
+    .subcommand(
+        Command::new("show")
+            .about(format!("Show a {}", kind.name))
+            .arg(id()),
+    )
+    .subcommand(
+        Command::new("list")
+            .about(format!("List the {} records on this device", kind.name))
+            .arg(
+                Arg::new("where")
+                    .long("where")
+                    .action(ArgAction::Append)
+                    .value_name("FIELD=VALUE")
+                    .help("Only records whose field has this value (repeat to combine)"),
+            ),
+    )
+    .subcommand(
+        Command::new("delete")
+            .about(format!("Delete a {} (syncs like any edit)", kind.name))
+            .arg(id()),
+    )
 }
 
 fn value_name(ty: FieldType) -> &'static str {

@@ -3,6 +3,7 @@
 //! around [`main`], so end-to-end tests can run the very same program.
 
 mod args;
+mod orders;
 mod output;
 mod records;
 mod sync;
@@ -42,6 +43,13 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("visit", m)) if m.subcommand_name().is_some_and(visits::is_action) => {
             let (action, m) = m.subcommand().expect("matched above");
             visits::run(&replica, action, m, out).await
+        }
+        Some((kind, m))
+            if m.subcommand_name()
+                .is_some_and(|a| orders::is_action(kind, a)) =>
+        {
+            let (action, m) = m.subcommand().expect("matched above");
+            orders::run(&replica, kind, action, m, out).await
         }
         Some((kind, m)) => records::run(&replica, kind, m, out).await,
         None => unreachable!("clap requires a subcommand"),

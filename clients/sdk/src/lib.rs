@@ -2,11 +2,12 @@
 //!
 //! [`Replica`] is the device's offline-first store of records (automerge documents edited through
 //! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
-//! server, retrying transient failures. Field actions (the day's plan, checking in and out of visits)
-//! are typed functions of [`Replica`] ([`visits`]).
+//! server, retrying transient failures. Field actions (the day's plan, checking in and out of visits,
+//! taking orders, collecting payments) are typed functions of [`Replica`] ([`visits`], [`orders`]).
 
 pub mod client;
 pub mod error;
+pub mod orders;
 pub mod outbox;
 pub mod replica;
 pub mod store;
@@ -16,6 +17,7 @@ pub use client::{Client, RetryPolicy};
 pub use error::Error;
 /// SQLite on mimalloc: an app calls `sqlite_alloc::use_mimalloc()` first thing, before it opens a store.
 pub use fieldsync_sqlite_alloc as sqlite_alloc;
+pub use orders::{LineRequest, PaymentRequest, TakenOrder};
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
 pub use sync_core::geo::Position;
 pub use visits::{CheckIn, CheckedIn, PlannedVisit};

@@ -216,7 +216,7 @@ impl Replica {
     }
 }
 
-fn wrong_kind(id: Uuid, kind: &str, wanted: &str) -> Error {
+pub(crate) fn wrong_kind(id: Uuid, kind: &str, wanted: &str) -> Error {
     Error::NotAllowed {
         code: "wrong_kind",
         message: format!("{id} is a {kind}, not a {wanted}"),

@@ -12,6 +12,7 @@ use sync_core::{inspect, record, KindSchema, Value};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::crm::rules;
 use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::engine::SyncEngine;
@@ -127,8 +128,13 @@ async fn write(sync: &SyncEngine, author: &Author, doc: Option<DocPush>) -> Resu
         docs: vec![doc],
         checkpoint: 0,
     };
-    let result = push::push(sync, author, request)
-        .await?
+    let (response, written) = push::push_written(sync, author, request).await?;
+    let by = rules::Pusher {
+        user_id: author.rights().user_id,
+        role: author.field_role(),
+    };
+    rules::after_push(sync, by, &written).await;
+    let result = response
         .results
         .into_iter()
         .next()

@@ -1,5 +1,8 @@
 //! The business side of the server, beyond syncing documents: records as people and integrations
-//! read them, and write them through the merge path.
+//! read them, write them through the merge path, hold them to the business's rules after each merge,
+//! and managers' decisions on them.
 
+pub mod actions;
 pub mod edit;
 pub mod records;
+pub mod rules;

@@ -226,10 +226,12 @@ pub fn parse_filters<'a>(
                 format!("a {} has no field `{name}` to filter on", kind.name),
             )
         })?;
-        if let sync_core::FieldType::Text { .. } = spec.ty {
+        if let sync_core::FieldType::Text { .. } | sync_core::FieldType::Items(_) = spec.ty {
             return Err(Error::bad_request(
                 "unfilterable_field",
-                format!("`{name}` is a text; list without it and search the results"),
+                format!(
+                    "`{name}` is a text or holds items; list without it and search the results"
+                ),
             ));
         }
         // An empty value asks for records where the field is unset, whatever its type.

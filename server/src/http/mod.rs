@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod decisions;
 pub mod devices;
 pub mod extract;
 pub mod health;
@@ -58,6 +59,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(devices::router())
         .merge(quarantine::router())
+        .merge(decisions::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.

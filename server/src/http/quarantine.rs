@@ -14,6 +14,7 @@ use sync_core::Role;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::crm::rules;
 use crate::db::entities::{device, document, user};
 use crate::db::BuildWith;
 use crate::error::Error;
@@ -212,7 +213,12 @@ async fn accept(
         }],
         checkpoint: 0,
     };
-    let response = push::push(&state.sync, &author, request).await?;
+    let (response, written) = push::push_written(&state.sync, &author, request).await?;
+    let by = rules::Pusher {
+        user_id: who.user_id,
+        role: author_role.min(who.role),
+    };
+    rules::after_push(&state.sync, by, &written).await;
     let result = response
         .results
         .into_iter()

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use crate::auth::principal::Principal;
 use crate::budget::busy_retry_after;
+use crate::crm::rules;
 use crate::db::positions;
 use crate::error::Error;
 use crate::http::admission::Place;
@@ -119,7 +120,13 @@ async fn push(
 ) -> Result<Reply<PushResponse>, Error> {
     let _slot = sync_slot(&state, &who).await?;
     let changes: Vec<usize> = req.docs.iter().map(|d| d.changes.len()).collect();
-    let response = push::push(&state.sync, &Author::Device(who), req).await?;
+    let by = rules::Pusher {
+        user_id: who.user_id,
+        role: who.role,
+    };
+    let (response, written) = push::push_written(&state.sync, &Author::Device(who), req).await?;
+    // Within the sync slot: a device that pushes faster than the rules run waits for them.
+    rules::after_push(&state.sync, by, &written).await;
     state.metrics.pushed(&changes, &response);
     Ok(Reply(format, response, places))
 }

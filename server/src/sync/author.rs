@@ -65,6 +65,16 @@ impl Author {
         }
     }
 
+    /// The server acting for no person: its rules after a merge, its upgrades. It sees every record
+    /// and alone writes the fields only the server writes (an order's hold, an alert's findings).
+    pub fn system(purpose: &'static str) -> Author {
+        Author::server(Uuid::nil(), Role::Admin, vec![], purpose)
+    }
+
+    pub fn is_system(&self) -> bool {
+        matches!(self, Author::Server { rights, .. } if rights.user_id.is_nil())
+    }
+
     /// Whose rights decide what the write may touch and where.
     pub fn rights(&self) -> &Principal {
         match self {

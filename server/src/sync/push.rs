@@ -21,8 +21,9 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
-use sync_core::kinds;
 use sync_core::protocol::{DocPush, DocResult, Limits, PushRequest, PushResponse, PushStatus};
+use sync_core::record::Projection;
+use sync_core::{kinds, KindSchema};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
@@ -51,9 +52,17 @@ pub const KEEP_MERGED_PER_BATCH: usize = 16 << 20;
 /// merge budget, and the highest feed position it wrote (0 if none).
 struct Batch {
     results: Vec<DocResult>,
+    written: Vec<Written>,
     cached: Vec<(Uuid, Vec<u8>, AutoCommit, usize)>,
     _kept: Option<Room>,
     seq: i64,
+}
+
+/// A record a push wrote, as it now reads: what the rules after a merge look at.
+pub struct Written {
+    pub id: Uuid,
+    pub kind: &'static KindSchema,
+    pub projection: Projection,
 }
 
 /// Applies a push by `author` and answers with one result per document, in request order.
@@ -63,6 +72,18 @@ pub async fn push(
     request: PushRequest,
 ) -> Result<PushResponse, Error> {
     stage(engine, author, request).await?.commit(engine).await
+}
+
+/// [`push`], also returning the records it wrote.
+pub async fn push_written(
+    engine: &SyncEngine,
+    author: &Author,
+    request: PushRequest,
+) -> Result<(PushResponse, Vec<Written>), Error> {
+    stage(engine, author, request)
+        .await?
+        .commit_written(engine)
+        .await
 }
 
 /// A push checked and parsed and, where the database has one writer, merged; not yet written.
@@ -145,7 +166,15 @@ impl Staged<'_> {
     /// The second step of a push: writes the merge in one transaction if nothing it read has changed
     /// since (the common case: devices mostly push records nobody else is pushing at that moment);
     /// otherwise merges again inside the transaction, where nothing can change under it.
-    pub async fn commit(mut self, engine: &SyncEngine) -> Result<PushResponse, Error> {
+    pub async fn commit(self, engine: &SyncEngine) -> Result<PushResponse, Error> {
+        Ok(self.commit_written(engine).await?.0)
+    }
+
+    /// [`Staged::commit`], also returning the records it wrote.
+    pub async fn commit_written(
+        mut self,
+        engine: &SyncEngine,
+    ) -> Result<(PushResponse, Vec<Written>), Error> {
         let mut attempt = 0;
         let batch = loop {
             attempt += 1;
@@ -173,10 +202,11 @@ impl Staged<'_> {
             .iter()
             .filter_map(|id| by_id.remove(id))
             .collect();
-        Ok(PushResponse {
+        let response = PushResponse {
             results,
             seq: batch.seq,
-        })
+        };
+        Ok((response, batch.written))
     }
 
     async fn write(&mut self, write: &WriteTxn, engine: &SyncEngine) -> Result<Batch, Error> {
@@ -429,6 +459,7 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
         ..
     } = merge;
     let mut cached = Vec::new();
+    let mut written = Vec::with_capacity(writes.len());
     let mut seq = 0;
     // What needs no feed position is written first: `store` allocates positions last, since readers
     // cannot read past them until the transaction commits.
@@ -455,6 +486,11 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
             if let Some((doc, weight)) = write.doc {
                 cached.push((write.id, write.heads, doc, weight));
             }
+            written.push(Written {
+                id: write.id,
+                kind: write.kind,
+                projection: write.projection,
+            });
         }
     }
     match author {
@@ -478,6 +514,7 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
     }
     Ok(Batch {
         results,
+        written,
         cached,
         _kept: kept,
         seq,
@@ -553,7 +590,9 @@ async fn merge_one<C: ConnectionTrait>(
             None => read_parent(ctx, id).await?.as_ref().map(Parent::from),
         },
     };
-    if let Err(refused) = decide::company_rules(doc.id, &valid, ctx.settings) {
+    let rules = decide::company_rules(doc.id, &valid, ctx.settings)
+        .and_then(|()| decide::workflow(&valid, row, ctx.author));
+    if let Err(refused) = rules {
         return Ok(Outcome::Done(valid.reply.refuse(refused)));
     }
     let scope = match decide::scope(&valid, row, ctx.author, ctx.territories, parent) {

@@ -100,7 +100,7 @@ storage_test! {
         // A well-formed push of a record that is not valid for its kind.
         anna.replica.create("customer", &customer("Good", "North")).await.unwrap();
         let mut good = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
-        good.docs[0].kind = "order".into();
+        good.docs[0].kind = "invoice".into();
         let response = anna.client.push(&good).await.unwrap();
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "unknown_kind");
         good.docs[0].kind = "customer".into();

@@ -273,7 +273,63 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, H, H, D(401), D(401), D(401)],
     ),
+    // Alerts and conflicts are listed within the caller's scope; only managers and admins decide
+    // them and submitted orders, and only within theirs.
+    row(
+        "GET",
+        "/v1/alerts",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/alerts",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/conflicts",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/conflicts",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    row("POST", "/v1/alerts/{id}/resolve", Target::In, DECIDE_IN),
+    row("POST", "/v1/alerts/{id}/resolve", Target::Out, DECIDE_OUT),
+    row("POST", "/v1/conflicts/{id}/resolve", Target::In, DECIDE_IN),
+    row(
+        "POST",
+        "/v1/conflicts/{id}/resolve",
+        Target::Out,
+        DECIDE_OUT,
+    ),
+    row("POST", "/v1/orders/{id}/approve", Target::In, DECIDE_IN),
+    row("POST", "/v1/orders/{id}/approve", Target::Out, DECIDE_OUT),
+    row("POST", "/v1/orders/{id}/reject", Target::In, DECIDE_IN),
+    row("POST", "/v1/orders/{id}/reject", Target::Out, DECIDE_OUT),
 ];
+
+/// A manager's decision in scope: the admin decides first, so the manager finds it decided (409).
+const DECIDE_IN: [Expect; 6] = [A, A, D(403), D(401), D(401), D(401)];
+/// Out of the manager's scope, the record does not exist for her.
+const DECIDE_OUT: [Expect; 6] = [A, D(404), D(403), D(401), D(401), D(401)];
+
+/// The first alert or conflict (`kind`) raised about `record`, as `who` lists them.
+async fn first_raised(server: &TestServer, who: &Device, kind: &str, record: Uuid) -> Uuid {
+    let path = format!("/v1/{kind}?record_id={record}");
+    let (status, page) = server.api(who, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    page["records"][0]["id"]
+        .as_str()
+        .expect("one raised")
+        .parse()
+        .unwrap()
+}
 
 /// The data the matrix runs against.
 struct Fixture {
@@ -301,6 +357,50 @@ struct Fixture {
     /// A device of Anna's that a restore lost, and its secret.
     lost_device: Uuid,
     lost_secret: String,
+    /// What managers decide, in North and in South: a held order, its alert, and a conflict.
+    orders: [Uuid; 2],
+    alerts: [Uuid; 2],
+    conflicts: [Uuid; 2],
+}
+
+/// A submitted order with a discount past the agents' limit, held with an alert; and a conflict on
+/// the customer's city, written at once on `device` and `other`. Returns the order, the alert and
+/// the conflict.
+async fn decisions(
+    server: &TestServer,
+    device: &mut Device,
+    other: &mut Device,
+    customer: Uuid,
+) -> (Uuid, Uuid, Uuid) {
+    use fieldsync_sdk::LineRequest;
+    device.sync().await;
+    other.sync().await;
+    let line = LineRequest {
+        sku: "P-1".into(),
+        quantity: 1_000,
+        discount_bp: 2_000,
+    };
+    let order = device
+        .replica
+        .add_order(customer, &[line], None, true, 1_700_000_000_000)
+        .await
+        .unwrap()
+        .order_id;
+    device
+        .replica
+        .update(customer, &[("city", "Aachen".into())])
+        .await
+        .unwrap();
+    other
+        .replica
+        .update(customer, &[("city", "Bonn".into())])
+        .await
+        .unwrap();
+    device.sync().await;
+    other.sync().await;
+    let alert = first_raised(server, other, "alerts", order).await;
+    let conflict = first_raised(server, other, "conflicts", customer).await;
+    (order, alert, conflict)
 }
 
 impl Fixture {
@@ -399,6 +499,29 @@ impl Fixture {
             false,
         ))
         .unwrap();
+        // The company's settings and a product, for orders the rules hold.
+        for (kind, fields) in [
+            (
+                "settings",
+                serde_json::json!({"currency": "EUR", "agent_discount_limit_bp": 1_000}),
+            ),
+            (
+                "product",
+                serde_json::json!({"sku": "P-1", "name": "Beans", "active": true, "list_price": 1_000}),
+            ),
+        ] {
+            let body = serde_json::json!({"kind": kind, "fields": fields});
+            let (status, reply) = server
+                .api(&admin, reqwest::Method::POST, "/v1/records", Some(body))
+                .await;
+            assert_eq!(status, 201, "{reply}");
+        }
+        let mut admin = admin;
+        let mut manager = manager;
+        let (north_order, north_alert, north_conflict) =
+            decisions(&server, &mut agent, &mut manager, north_doc).await;
+        let (south_order, south_alert, south_conflict) =
+            decisions(&server, &mut carla, &mut admin, south_doc).await;
         let lost = server.device("anna@x.test").await.login;
         devices::Entity::delete_by_id(lost.device_id)
             .exec(&server.state.db.conn)
@@ -422,6 +545,9 @@ impl Fixture {
             forged_cursor,
             lost_device: lost.device_id,
             lost_secret: lost.device_secret,
+            orders: [north_order, south_order],
+            alerts: [north_alert, south_alert],
+            conflicts: [north_conflict, south_conflict],
         }
     }
 
@@ -440,6 +566,16 @@ impl Fixture {
     fn id(&self, path: &str, target: Target) -> Uuid {
         if path.starts_with("/v1/records") {
             return self.target_doc(target);
+        }
+        let side = usize::from(target == Target::Out);
+        for (prefix, ids) in [
+            ("/v1/orders", &self.orders),
+            ("/v1/alerts", &self.alerts),
+            ("/v1/conflicts", &self.conflicts),
+        ] {
+            if path.starts_with(prefix) {
+                return ids[side];
+            }
         }
         match (path.starts_with("/v1/devices"), target) {
             (true, Target::In) => self.agent_spare,
@@ -563,6 +699,12 @@ impl Fixture {
             ("PATCH", "/v1/records/{id}") => {
                 request.json(&serde_json::json!({"fields": {"phone": format!("{caller:?}")}}))
             }
+            ("POST", "/v1/alerts/{id}/resolve" | "/v1/conflicts/{id}/resolve") => {
+                request.json(&serde_json::json!({"outcome": "Cologne", "note": "checked"}))
+            }
+            ("POST", _) if row.path.starts_with("/v1/orders/") => {
+                request.json(&serde_json::json!({}))
+            }
             _ => request,
         };
         let response = request.send().await.unwrap();
@@ -640,6 +782,15 @@ impl Fixture {
             ("GET", "/v1/records/{id}") => {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
+            }
+            ("GET", "/v1/alerts" | "/v1/conflicts") => {
+                let page: serde_json::Value = response.json().await.unwrap();
+                let wanted = self.id(row.path, row.target).to_string();
+                page["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["id"] == wanted)
             }
             ("POST", "/v1/records") => {
                 let record: serde_json::Value = response.json().await.unwrap();
@@ -792,6 +943,10 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
                 (reqwest::Method::GET, "/v1/records/{id}"),
                 (reqwest::Method::PATCH, "/v1/records/{id}"),
+                (reqwest::Method::POST, "/v1/alerts/{id}/resolve"),
+                (reqwest::Method::POST, "/v1/conflicts/{id}/resolve"),
+                (reqwest::Method::POST, "/v1/orders/{id}/approve"),
+                (reqwest::Method::POST, "/v1/orders/{id}/reject"),
             ] {
                 let mut url = reqwest::Url::parse(&fx.server.url).unwrap();
                 {
@@ -855,7 +1010,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * 17);
+        assert_eq!(checked, hostile_values().len() * 21);
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -19,6 +19,7 @@ mod memory;
 mod merge;
 mod migrations;
 mod ops;
+mod orders;
 mod records;
 mod scope_edges;
 mod scopes;

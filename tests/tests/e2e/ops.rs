@@ -74,7 +74,7 @@ async fn openapi_document_describes_every_route() {
         }
     }
     assert_eq!(
-        operations, 19,
+        operations, 25,
         "an endpoint was added: extend the authorisation matrix too"
     );
     // The sync calls describe their MessagePack media type.
@@ -328,7 +328,7 @@ storage_test! {
         // One refused document: a kind the server does not know.
         anna.replica.create("customer", &customer("C", "North")).await.unwrap();
         let mut bad = PushRequest { docs: anna.replica.pending_pushes().await.unwrap(), checkpoint: 0 };
-        bad.docs[0].kind = "order".into();
+        bad.docs[0].kind = "invoice".into();
         let refused = anna.client.push(&bad).await.unwrap();
         assert_eq!(refused.results[0].status, PushStatus::Rejected);
 

@@ -167,22 +167,40 @@ storage_test! {
     async fn every_kinds_table_has_exactly_its_schemas_columns(db: TestDb) {
         let server = TestServer::start(&db).await;
         let conn = &server.state.db.conn;
-        for kind in kinds::ALL {
+        let columns = |table: &str| {
             let sql = if db.is_postgres() {
-                format!("SELECT column_name AS name FROM information_schema.columns WHERE table_name = '{}'", kind.table)
+                format!("SELECT column_name AS name FROM information_schema.columns WHERE table_name = '{table}'")
             } else {
-                format!("SELECT name FROM pragma_table_info('{}')", kind.table)
+                format!("SELECT name FROM pragma_table_info('{table}')")
             };
-            let rows = conn.query_all(Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
-            let table: BTreeSet<String> = rows.iter().map(|r| r.try_get("", "name").unwrap()).collect();
-            let expected: BTreeSet<String> = kind
-                .fields
-                .iter()
+            async move {
+                let rows = conn.query_all(Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
+                rows.iter().map(|r| r.try_get("", "name").unwrap()).collect::<BTreeSet<String>>()
+            }
+        };
+        for kind in kinds::ALL {
+            let table = columns(kind.table).await;
+            let expected: BTreeSet<String> = projection::column_fields(kind)
                 .map(|f| f.name)
                 .chain(projection::SYSTEM_COLUMNS.iter().copied())
                 .map(str::to_string)
                 .collect();
             assert_eq!(table, expected, "table {} of kind {}", kind.table, kind.name);
+            for (_, items) in projection::items_fields(kind) {
+                let table = columns(items.table).await;
+                let mut expected: BTreeSet<String> = items
+                    .fields
+                    .iter()
+                    .map(|f| f.name)
+                    .chain(projection::ITEM_COLUMNS)
+                    .chain([items.record_column])
+                    .map(str::to_string)
+                    .collect();
+                if kind.name == kinds::ORDER.name {
+                    expected.extend(projection::ORDER_LINE_AMOUNTS.map(str::to_string));
+                }
+                assert_eq!(table, expected, "child table {} of kind {}", items.table, kind.name);
+            }
         }
     }
 }

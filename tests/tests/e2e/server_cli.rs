@@ -170,12 +170,15 @@ async fn serve_demo_seeds_once_and_prints_the_logins() {
         + demo::CUSTOMERS_PER_TERRITORY / demo::CONTACT_EVERY
         + every(demo::OPPORTUNITY_EVERY)
         + every(demo::PAYMENT_EVERY)
-        + every(demo::TICKET_EVERY);
-    assert_eq!(north, 75 + 150 + 25 + 19 + 13 + 8);
+        + every(demo::TICKET_EVERY)
+        + every(demo::ORDER_EVERY)
+        // Each held order, and the alert the rules raised about its discount.
+        + 2 * (demo::CUSTOMERS_PER_TERRITORY / demo::HELD_EVERY);
+    assert_eq!(north, 75 + 150 + 25 + 19 + 13 + 8 + 38 + 6);
     assert_eq!(
         docs,
-        // The company's one settings record besides.
-        north + demo::CATALOGUE.len() + demo::VISIT_TYPES.len() + demo::TIER_POLICIES.len() + 1,
+        // The company's one settings record and one price list besides.
+        north + demo::CATALOGUE.len() + demo::VISIT_TYPES.len() + demo::TIER_POLICIES.len() + 2,
         "Anna's territory North: its customers and their records, and the company's catalogue and settings"
     );
     let _ = child.kill();

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::FromQueryResult;
 use sync_core::kinds::CUSTOMER;
 use sync_core::protocol::{PushRequest, PushStatus};
-use sync_core::{record, Role, Value};
+use sync_core::{record, Value};
 use uuid::Uuid;
 
 use crate::db::BuildWith;
@@ -35,7 +35,7 @@ struct Row {
 /// and the repair path answers for them.
 pub async fn rename(sync: &SyncEngine) -> Result<usize, Error> {
     // No person asked for this: the nil user stands for the server's own upgrade in the history.
-    let author = Author::server(Uuid::nil(), Role::Admin, vec![], "upgrade");
+    let author = Author::system("upgrade");
     let actor = author
         .server_actor()
         .expect("a server author has an actor of its own")

@@ -1,0 +1,145 @@
+//! Fields written concurrently by two people: a conflict record for each, with every value, who
+//! wrote it from which device, and when.
+
+use automerge::{AutoCommit, ReadDoc, ROOT};
+use sea_orm::sea_query::{Alias, Expr};
+use sea_orm::ConnectionTrait;
+use sync_core::kinds::{ALERT, CONFLICT};
+use sync_core::Value;
+use uuid::Uuid;
+
+use super::queries::{open_conflict, select_one};
+use super::{customer_of, Actions};
+use crate::db::{now_ms, BuildWith};
+use crate::error::Error;
+use crate::sync::docstore;
+use crate::sync::push::Written;
+
+/// A conflict record for each field in conflict that has no open one yet.
+pub(super) async fn conflicts(
+    conn: &impl ConnectionTrait,
+    w: &Written,
+    actions: &mut Actions,
+) -> Result<(), Error> {
+    if [ALERT.name, CONFLICT.name].contains(&w.kind.name) {
+        return Ok(());
+    }
+    let Some(customer) = customer_of(w.kind, w.id, &w.projection) else {
+        return Ok(());
+    };
+    let mut doc = None;
+    for c in &w.projection.conflicts {
+        if open_conflict(conn, w.id, &c.field).await? {
+            continue;
+        }
+        if doc.is_none() {
+            doc = docstore::load(conn, w.id).await?.ok();
+        }
+        let authors = match &doc {
+            Some(doc) => writers(conn, doc, &c.field).await?,
+            None => Vec::new(),
+        };
+        let candidates: Vec<serde_json::Value> = c
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (user, device, at) = authors.get(i).cloned().unwrap_or_default();
+                serde_json::json!({
+                    "value": v.to_json(),
+                    "user_id": user,
+                    "device_id": device,
+                    "at": at,
+                })
+            })
+            .collect();
+        actions.raise.push((
+            &CONFLICT,
+            vec![
+                ("customer_id", Value::Str(customer.to_string())),
+                ("record_id", Value::Str(w.id.to_string())),
+                ("record_kind", w.kind.name.into()),
+                ("field", Value::Str(c.field.clone())),
+                (
+                    "candidates",
+                    Value::Str(serde_json::Value::Array(candidates).to_string()),
+                ),
+                ("raised_at", Value::Int(now_ms())),
+                ("status", "open".into()),
+            ],
+        ));
+    }
+    Ok(())
+}
+
+/// Who wrote each concurrent value of `field` (a root field, or `items_field.item_id.field`), the
+/// shown one first as in a projection's conflicts: the user and device, and the time of the change
+/// (the writer's clock). A device's actor starts with its id; the server's actors are recorded
+/// with the person they acted for.
+async fn writers(
+    conn: &impl ConnectionTrait,
+    doc: &AutoCommit,
+    field: &str,
+) -> Result<Vec<(Option<Uuid>, Option<Uuid>, Option<i64>)>, Error> {
+    let mut path = field.split('.');
+    let Some(mut key) = path.next() else {
+        return Ok(Vec::new());
+    };
+    let mut obj = ROOT;
+    for next in path {
+        match doc.get(&obj, key) {
+            Ok(Some((_, id))) => obj = id,
+            _ => return Ok(Vec::new()),
+        }
+        key = next;
+    }
+    let Ok(all) = doc.get_all(&obj, key) else {
+        return Ok(Vec::new());
+    };
+    let changes = doc.clone().get_changes(&[]).into_iter().map(|c| {
+        (
+            c.actor_id().clone(),
+            c.start_op().get(),
+            c.len() as u64,
+            c.timestamp(),
+        )
+    });
+    let changes: Vec<_> = changes.collect();
+    let mut out = Vec::new();
+    for (_, op) in all.into_iter().rev() {
+        let automerge::ObjId::Id(counter, actor, _) = op else {
+            out.push(Default::default());
+            continue;
+        };
+        let at = changes
+            .iter()
+            .find(|(a, start, len, _)| *a == actor && (*start..start + len).contains(&counter))
+            .map(|(.., t)| *t);
+        let (user, device) = actor_owner(conn, &actor).await?;
+        out.push((user, device, at));
+    }
+    Ok(out)
+}
+
+/// The user (and device) an actor writes for.
+async fn actor_owner(
+    conn: &impl ConnectionTrait,
+    actor: &automerge::ActorId,
+) -> Result<(Option<Uuid>, Option<Uuid>), Error> {
+    let bytes = actor.to_bytes();
+    if let Some(device) = bytes.get(..16).and_then(|b| Uuid::from_slice(b).ok()) {
+        let stmt = select_one("devices", "user_id", Expr::col(Alias::new("id")).eq(device));
+        if let Some(row) = conn.query_one(stmt.build_with(conn)).await? {
+            return Ok((row.try_get("", "user_id")?, Some(device)));
+        }
+    }
+    let stmt = select_one(
+        "server_actors",
+        "user_id",
+        Expr::col(Alias::new("actor")).eq(bytes.to_vec()),
+    );
+    Ok(match conn.query_one(stmt.build_with(conn)).await? {
+        Some(row) => (row.try_get("", "user_id")?, None),
+        None => (None, None),
+    })
+}

@@ -1,0 +1,202 @@
+//! The rules a merged record is held to that the CRDT cannot enforce: merging never fails, but the
+//! merged state can be wrong for the business. After each push the server looks at the records it
+//! wrote and answers with changes of its own, through the merge path like any other write, so
+//! devices receive them with the feed:
+//!
+//! - an order's totals are written again when its lines no longer give them (two devices edited
+//!   different lines);
+//! - a submitted order whose discount passes its author's limit, or that takes the customer's open
+//!   balance past the credit limit, is held (`hold_reason`) for a manager, with an alert;
+//! - a check-in is graded against the customer's position and the visit type's geofence, and one
+//!   that is out of range, or that would need its agent to travel faster than a car since their
+//!   previous check-in, raises an alert;
+//! - a payment larger than the open amount of what it settles raises an alert;
+//! - a field written concurrently by two people raises a conflict: both values, which one shows,
+//!   who wrote each and when, for a manager to pick.
+//!
+//! Alerts and conflicts are records of their own kinds, scoped through the customer they concern.
+//! The rules run after the push's transaction commits: a process that stops in between leaves the
+//! push stored and its rules unapplied until the record's next write (noted in ARCHITECTURE.md).
+
+use std::collections::HashMap;
+
+use sync_core::kinds::{ALERT, CUSTOMER, ORDER, PAYMENT, VISIT};
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::record::{self, Projection};
+use sync_core::{KindSchema, Role, Scope, Value};
+use uuid::Uuid;
+
+use crate::db::now_ms;
+use crate::error::Error;
+use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::docstore;
+use crate::sync::engine::SyncEngine;
+use crate::sync::push::{self, Written};
+
+mod conflicts;
+mod orders;
+mod payments;
+mod queries;
+mod visits;
+
+/// Why the server writes, in a record's history.
+const PURPOSE: &str = "rules";
+
+/// Who made the push the rules look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Pusher {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// Field values of one record.
+type Fields = Vec<(&'static str, Value)>;
+
+/// What the rules decided: fields of written records to set, and alerts and conflicts to raise.
+#[derive(Default)]
+struct Actions {
+    updates: HashMap<Uuid, (&'static KindSchema, Fields)>,
+    raise: Vec<(&'static KindSchema, Fields)>,
+}
+
+impl Actions {
+    fn set(&mut self, id: Uuid, kind: &'static KindSchema, field: &'static str, value: Value) {
+        let (_, fields) = self.updates.entry(id).or_insert((kind, Vec::new()));
+        fields.push((field, value));
+    }
+}
+
+/// Applies the rules to the records a push by `by` wrote. The push is already stored: a failure
+/// here is logged and leaves it as it is.
+pub async fn after_push(sync: &SyncEngine, by: Pusher, written: &[Written]) {
+    if let Err(e) = apply(sync, by, written).await {
+        tracing::error!(error = %e, "the rules after a push failed; the push is stored without them");
+    }
+}
+
+async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(), Error> {
+    let conn = &sync.db.conn;
+    let mut actions = Actions::default();
+    for w in written {
+        let p = &w.projection;
+        if p.is_deleted() {
+            continue;
+        }
+        if w.kind.name == ORDER.name {
+            orders::order(conn, by, w.id, p, &mut actions).await?;
+        } else if w.kind.name == VISIT.name {
+            visits::visit(conn, by, w.id, p, &mut actions).await?;
+        } else if w.kind.name == PAYMENT.name {
+            payments::payment(conn, by, w.id, p, &mut actions).await?;
+        }
+        if !p.conflicts.is_empty() {
+            conflicts::conflicts(conn, w, &mut actions).await?;
+        }
+    }
+    // An alert is raised once per record and finding: a visit checked out after an out-of-range
+    // check-in is not a second finding.
+    let mut seen = Vec::new();
+    let mut raise = Vec::with_capacity(actions.raise.len());
+    for (kind, fields) in std::mem::take(&mut actions.raise) {
+        if kind.name == ALERT.name {
+            let key = (field_of(&fields, "record_id"), field_of(&fields, "code"));
+            if seen.contains(&key) || queries::alert_exists(conn, &key.0, &key.1).await? {
+                continue;
+            }
+            seen.push(key);
+        }
+        raise.push((kind, fields));
+    }
+    actions.raise = raise;
+    write_actions(sync, actions).await
+}
+
+fn field_of(fields: &[(&str, Value)], name: &str) -> String {
+    fields
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The customer a record concerns: itself, or the customer it is scoped through.
+fn customer_of(kind: &KindSchema, id: Uuid, p: &Projection) -> Option<Uuid> {
+    match kind.scope {
+        _ if kind.name == CUSTOMER.name => Some(id),
+        Scope::Parent {
+            field,
+            kind: "customer",
+        } => p.get(field).as_str().and_then(|s| Uuid::parse_str(s).ok()),
+        _ => None,
+    }
+}
+
+fn alert(
+    actions: &mut Actions,
+    customer: Uuid,
+    record: (Uuid, &KindSchema),
+    code: &str,
+    message: String,
+    by: Pusher,
+) {
+    actions.raise.push((
+        &ALERT,
+        vec![
+            ("customer_id", Value::Str(customer.to_string())),
+            ("record_id", Value::Str(record.0.to_string())),
+            ("record_kind", record.1.name.into()),
+            ("code", code.into()),
+            ("message", Value::Str(message)),
+            ("user_id", Value::Str(by.user_id.to_string())),
+            ("raised_at", Value::Int(now_ms())),
+            ("status", "open".into()),
+        ],
+    ));
+}
+
+/// Writes what the rules decided as the server's own changes, in one push.
+async fn write_actions(sync: &SyncEngine, actions: Actions) -> Result<(), Error> {
+    if actions.updates.is_empty() && actions.raise.is_empty() {
+        return Ok(());
+    }
+    let conn = &sync.db.conn;
+    let author = Author::system(PURPOSE);
+    let actor = author
+        .server_actor()
+        .expect("the system author has an actor")
+        .clone();
+    let mut docs: Vec<DocPush> = Vec::new();
+    for (id, (kind, fields)) in actions.updates {
+        let Ok(doc) = docstore::load(conn, id).await? else {
+            continue;
+        };
+        let mut doc = doc.with_actor(actor.clone());
+        let base = doc.get_heads();
+        match record::update(&mut doc, kind, &fields) {
+            Ok(()) => docs.extend(push_of_own_change(id, kind, base, &mut doc)),
+            Err(e) => tracing::warn!(record = %id, error = %e, "a rule's change does not validate"),
+        }
+    }
+    for (kind, fields) in actions.raise {
+        match record::create(kind, actor.clone(), &fields) {
+            Ok(mut doc) => docs.extend(push_of_own_change(Uuid::now_v7(), kind, vec![], &mut doc)),
+            Err(e) => {
+                tracing::warn!(kind = kind.name, error = %e, "a rule's record does not validate")
+            }
+        }
+    }
+    for batch in docs.chunks(sync.limits.max_docs.max(1)) {
+        let request = PushRequest {
+            docs: batch.to_vec(),
+            checkpoint: 0,
+        };
+        let response = push::push(sync, &author, request).await?;
+        for r in response.results {
+            if !matches!(r.status, PushStatus::Applied | PushStatus::AlreadyKnown) {
+                tracing::warn!(record = %r.id, reason = ?r.reason, "a rule's change was not applied");
+            }
+        }
+    }
+    Ok(())
+}
