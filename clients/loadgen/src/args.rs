@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
 
-use crate::fleet::FleetConfig;
+use crate::fleet::{FleetConfig, Workload};
 use crate::server::{Account, NewUser};
 use crate::soak::SoakConfig;
 
@@ -73,6 +73,11 @@ pub struct Args {
     pub edits: Option<usize>,
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+    /// What each record of a fleet run is: a customer, or a field agent's visit, order, payment
+    /// and ticket at a customer (`domain`; with --spawn-server the run creates the company's
+    /// catalogue first, with --server it must be there, as after `serve --demo`).
+    #[arg(long, value_enum, default_value_t = Workload::Customers)]
+    pub workload: Workload,
     /// Instead of the fleet phases, a soak of this many seconds: devices go offline for random
     /// periods, edit, and sync; then nothing may be lost.
     #[arg(long, value_name = "SECONDS")]
@@ -134,6 +139,7 @@ impl Preset {
             devices,
             records,
             edits,
+            workload: Workload::Customers,
         }
     }
 
@@ -170,6 +176,7 @@ impl Args {
             devices: self.devices.unwrap_or(preset.devices),
             records: self.records.unwrap_or(preset.records),
             edits: self.edits.unwrap_or(preset.edits),
+            workload: self.workload,
         }))
     }
 
@@ -179,20 +186,34 @@ impl Args {
     /// `--per-territory` devices.
     pub fn users_to_create(&self, mode: &Mode) -> Vec<NewUser> {
         match mode {
-            Mode::Fleet(fleet) => (0..fleet.devices.max(1))
-                .map(|k| NewUser {
-                    email: format!("fleet-{k}@load.test"),
-                    territory: "Fleet".into(),
-                })
-                .collect(),
+            Mode::Fleet(fleet) => {
+                let mut users: Vec<NewUser> = (0..fleet.devices.max(1))
+                    .map(|k| NewUser {
+                        email: format!("fleet-{k}@load.test"),
+                        territory: "Fleet".into(),
+                        admin: false,
+                    })
+                    .collect();
+                // The company's admin writes the catalogue orders are taken from.
+                if fleet.workload == Workload::Domain {
+                    users.push(NewUser {
+                        email: crate::domain::ADMIN_EMAIL.into(),
+                        territory: "Fleet".into(),
+                        admin: true,
+                    });
+                }
+                users
+            }
             Mode::Bootstrap => vec![NewUser {
                 email: "fleet-0@load.test".into(),
                 territory: "Fleet".into(),
+                admin: false,
             }],
             Mode::Soak(soak) => (0..soak.devices.div_ceil(self.per_territory.max(1)))
                 .map(|k| NewUser {
                     email: format!("soak-{k}@load.test"),
                     territory: format!("Soak {k}"),
+                    admin: false,
                 })
                 .collect(),
         }

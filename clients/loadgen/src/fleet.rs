@@ -3,6 +3,9 @@
 //! device that was up to date after the first round pulls the second round (`incremental-pull`); a
 //! new device pulls the whole territory (`bootstrap`). At the end every device, the incremental
 //! puller, the new device and the server must hold the same heads: a fast but wrong run fails.
+//!
+//! A record is a customer, or with the domain workload ([`crate::domain`]) a customer with a visit,
+//! an order and some payments and tickets; the second round edits the customers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::cpu::CpuClock;
+use crate::domain;
 use crate::report::{Phase, Report};
 use crate::server::{self, Account, Target};
 use crate::{progress, LOGINS_AT_ONCE};
@@ -27,15 +31,33 @@ pub struct FleetConfig {
     pub records: usize,
     /// Single-field edits per record after its creation, each its own change.
     pub edits: usize,
+    pub workload: Workload,
+}
+
+/// What each of a device's records is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// A customer with its edits.
+    #[default]
+    Customers,
+    /// A customer (with its edits), a visit checked into and out of, an order of 1 to 20 lines, a
+    /// payment for every second order and a ticket for every tenth customer.
+    Domain,
 }
 
 /// One record in five is edited in the second round.
 const SECOND_ROUND_EVERY: usize = 5;
 
+const DAY_MS: i64 = 86_400_000;
+
 struct Device {
     client: Client,
     replica: Replica,
+    /// Every record the device made.
     ids: Vec<Uuid>,
+    /// Its customers, edited in the second round.
+    customers: Vec<Uuid>,
 }
 
 impl Device {
@@ -50,6 +72,7 @@ impl Device {
             client,
             replica,
             ids: Vec::new(),
+            customers: Vec::new(),
         })
     }
 
@@ -60,20 +83,40 @@ impl Device {
         territory: &str,
         config: FleetConfig,
     ) -> anyhow::Result<()> {
+        // Yesterday's visits: check-ins ahead of the server's clock would be implausible.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let start_ms = now_ms - DAY_MS;
+        if config.workload == Workload::Domain {
+            domain::fetch_catalogue(&self.client, &self.replica).await?;
+        }
         for j in 0..config.records {
-            let name = Value::Str(format!("Customer {i}-{j}"));
-            let id = self
-                .replica
-                .create(
-                    "customer",
-                    &[("name", name), ("territory", territory.into())],
-                )
-                .await?;
+            let id = match config.workload {
+                Workload::Customers => {
+                    let name = Value::Str(format!("Customer {i}-{j}"));
+                    let id = self
+                        .replica
+                        .create(
+                            "customer",
+                            &[("name", name), ("territory", territory.into())],
+                        )
+                        .await?;
+                    self.ids.push(id);
+                    id
+                }
+                Workload::Domain => {
+                    let (customer, ids) =
+                        domain::agent_record(&self.replica, i, j, territory, start_ms).await?;
+                    self.ids.extend(ids);
+                    customer
+                }
+            };
             for k in 0..config.edits {
                 let phone = Value::Str(format!("+1 555 {i:03}{j:04}{k}"));
                 self.replica.update(id, &[("phone", phone)]).await?;
             }
-            self.ids.push(id);
+            self.customers.push(id);
         }
         Ok(())
     }
@@ -129,22 +172,28 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
             .cloned()
             .with_context(|| format!("{} has no territory", account.email))?
     };
+    if config.workload == Workload::Domain {
+        if let Some(admin) = &target.admin {
+            progress(format!(
+                "creating a catalogue of {} products",
+                domain::PRODUCTS
+            ));
+            domain::create_catalogue(target.url(0), admin).await?;
+        }
+    }
     let devices = create_devices(target, &target.accounts, &territory, config).await?;
     // The device that is up to date after the first round, to time the incremental pull.
     let watcher = Device::login(target.url(0), config.devices, &account).await?;
     let setup_s = setup.elapsed().as_secs_f64();
 
-    let total = config.devices * config.records;
+    let total: usize = devices.iter().map(|d| d.ids.len()).sum();
+    let mut changes = 0;
+    for d in &devices {
+        changes += d.replica.outbox_len().await?;
+    }
     let mut phases = Vec::new();
     progress("initial push");
-    let (phase, mut devices) = push_phase(
-        target,
-        "initial-push",
-        devices,
-        total,
-        total * (1 + config.edits),
-    )
-    .await?;
+    let (phase, mut devices) = push_phase(target, "initial-push", devices, total, changes).await?;
     phases.push(phase);
 
     progress("the incremental puller catches up");
@@ -152,7 +201,7 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
 
     let mut edited = Vec::new();
     for d in devices.iter_mut() {
-        for (j, id) in d.ids.iter().enumerate() {
+        for (j, id) in d.customers.iter().enumerate() {
             if j % SECOND_ROUND_EVERY == 0 {
                 let city = Value::Str(format!("City {j}"));
                 d.replica.update(*id, &[("city", city)]).await?;
@@ -180,10 +229,27 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
 
     progress("checking convergence");
     let mut divergence = Vec::new();
-    if server_heads.len() != total {
+    // Besides the devices' records, the bootstrapped device holds the company's (the catalogue),
+    // and would hold any alert or conflict the rules raised, of which this workload makes none.
+    let made: std::collections::HashSet<Uuid> =
+        devices.iter().flat_map(|d| d.ids.iter().copied()).collect();
+    let mut raised = BTreeMap::<String, usize>::new();
+    for id in server_heads.keys().filter(|id| !made.contains(id)) {
+        let kind = fresh.replica.info(*id).await?.kind;
+        if !matches!(kind.as_str(), "product" | "settings") {
+            *raised.entry(kind).or_default() += 1;
+        }
+    }
+    if !raised.is_empty() {
+        divergence.push(format!("the rules raised records: {raised:?}"));
+    }
+    let missing = made
+        .iter()
+        .filter(|id| !server_heads.contains_key(id))
+        .count();
+    if missing > 0 {
         divergence.push(format!(
-            "the bootstrapped device holds {} records of {total}",
-            server_heads.len()
+            "the bootstrapped device lacks {missing} records of {total}"
         ));
     }
     let mut differing = 0;
@@ -202,9 +268,10 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
     for id in &edited {
         behind += usize::from(server_heads.get(id) != Some(&watcher.replica.heads(*id).await));
     }
-    if watched != total || behind > 0 {
+    if watched != server_heads.len() || behind > 0 {
         divergence.push(format!(
-            "the incremental puller holds {watched} records of {total}, {behind} edited ones at other heads"
+            "the incremental puller holds {watched} records of {}, {behind} edited ones at other heads",
+            server_heads.len()
         ));
     }
     if !server::scope_matches(&fresh.client, &server_heads).await? {
@@ -213,6 +280,7 @@ pub async fn run(target: &Target, config: FleetConfig) -> anyhow::Result<Report>
 
     let rss = target.rss_peak();
     Ok(Report {
+        workload: config.workload,
         devices: config.devices,
         records: config.records,
         edits: config.edits,
@@ -275,6 +343,7 @@ pub async fn bootstrap_only(target: &Target) -> anyhow::Result<Report> {
     }
     let rss = target.rss_peak();
     Ok(Report {
+        workload: Workload::Customers,
         devices: 1,
         records: heads.len(),
         edits: 0,

@@ -11,6 +11,7 @@ use std::time::Instant;
 pub mod args;
 pub mod cpu;
 pub mod cpu_cap;
+pub mod domain;
 pub mod fleet;
 pub mod report;
 pub mod server;

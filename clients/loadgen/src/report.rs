@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cpu::CpuSplit;
+use crate::fleet::Workload;
 use crate::soak::SoakReport;
 
 /// One measured phase of a fleet run.
@@ -105,6 +106,8 @@ pub struct Rss {
 /// A fleet run (`initial-push`, `second-push`, `incremental-pull`, `bootstrap`).
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// `customers` or `domain`.
+    pub workload: Workload,
     pub devices: usize,
     pub records: usize,
     pub edits: usize,
@@ -155,7 +158,8 @@ fn opt_mib(bytes: Option<u64>) -> String {
 impl Report {
     pub fn print_table(&self) {
         println!(
-            "{} devices x {} records x {} edits, {} server process(es){}; setup {:.1} s; converged: {}",
+            "{:?} workload: {} devices x {} records x {} edits, {} server process(es){}; setup {:.1} s; converged: {}",
+            self.workload,
             self.devices,
             self.records,
             self.edits,

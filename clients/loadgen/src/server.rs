@@ -29,6 +29,8 @@ pub struct Account {
 pub struct NewUser {
     pub email: String,
     pub territory: String,
+    /// An admin rather than an agent: the run's company admin, not one of its devices' accounts.
+    pub admin: bool,
 }
 
 /// The password of the users created on a spawned server's fresh database.
@@ -39,6 +41,9 @@ pub const SPAWNED_PASSWORD: &str = "loadgen-password";
 pub struct Target {
     pub urls: Vec<String>,
     pub accounts: Vec<Account>,
+    /// The company's admin, on a spawned server whose run needs one (the domain workload's
+    /// catalogue).
+    pub admin: Option<Account>,
     /// The server's database, when known: only used to measure its size.
     pub database_url: Option<String>,
     /// The server processes whose memory is read (Linux `/proc`); none when unknown.
@@ -62,6 +67,7 @@ impl Target {
         Target {
             urls: vec![url.trim_end_matches('/').to_string()],
             accounts,
+            admin: None,
             database_url,
             pids,
             cpus: None,
@@ -98,7 +104,8 @@ impl Target {
         }
         for user in users {
             let status = Command::new(&program)
-                .args(["user", "add", &user.email, "--role", "agent"])
+                .args(["user", "add", &user.email, "--role"])
+                .arg(if user.admin { "admin" } else { "agent" })
                 .args(["--territory", &user.territory, "--database-url", &url])
                 .env("FIELDSYNC_PASSWORD", SPAWNED_PASSWORD)
                 .env("RUST_LOG", "warn")
@@ -112,15 +119,14 @@ impl Target {
                 );
             }
         }
+        let account = |u: &NewUser| Account {
+            email: u.email.clone(),
+            password: SPAWNED_PASSWORD.into(),
+        };
         let mut target = Target {
             urls: Vec::new(),
-            accounts: users
-                .iter()
-                .map(|u| Account {
-                    email: u.email.clone(),
-                    password: SPAWNED_PASSWORD.into(),
-                })
-                .collect(),
+            accounts: users.iter().filter(|u| !u.admin).map(account).collect(),
+            admin: users.iter().find(|u| u.admin).map(account),
             database_url: Some(url.clone()),
             pids: Vec::new(),
             cpus,

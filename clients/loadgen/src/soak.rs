@@ -221,7 +221,7 @@ impl SoakDevice {
         config: SoakConfig,
         stats: Arc<Stats>,
     ) -> anyhow::Result<SoakDevice> {
-        let mut known = self.replica.ids().await?;
+        let mut known = self.replica.ids_of("customer").await?;
         loop {
             let offline = self.rng.gen_range(config.offline_min..=config.offline_max);
             if Instant::now() + offline >= deadline {
@@ -242,7 +242,7 @@ impl SoakDevice {
                     .expect("latencies lock")
                     .push(latency);
             }
-            known = self.replica.ids().await?;
+            known = self.replica.ids_of("customer").await?;
         }
     }
 }

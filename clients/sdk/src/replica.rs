@@ -424,6 +424,20 @@ impl Replica {
             .collect())
     }
 
+    /// The ids of the records of one kind on the device, deleted ones included, without reading
+    /// their fields.
+    pub async fn ids_of(&self, kind: &str) -> Result<Vec<Uuid>, Error> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM records WHERE kind = ? ORDER BY id")
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|s| Uuid::parse_str(s).ok())
+            .collect())
+    }
+
     /// One record's listing entry.
     pub async fn info(&self, id: Uuid) -> Result<RecordInfo, Error> {
         let row = sqlx::query("SELECT * FROM records WHERE id = ?")

@@ -775,7 +775,7 @@ mod tests {
         let result = admit(&doc, None, &author).err().expect("refused");
         assert_eq!(code(&result), "invalid_id");
         doc.id_ok = true;
-        doc.kind = kinds_error("order");
+        doc.kind = kinds_error("invoice");
         assert_eq!(
             code(&admit(&doc, None, &author).err().expect("refused")),
             "unknown_kind"

@@ -652,6 +652,101 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn an_agent_takes_orders_and_payments_offline_and_a_manager_approves_the_held_one(db: TestDb) {
+        use sync_core::Value as V;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let mut root = server.device("root@x.test").await;
+        root.replica
+            .create("settings", &[("currency", "EUR".into()), ("agent_discount_limit_bp", V::Int(1_000))])
+            .await
+            .unwrap();
+        for (sku, price, tax) in [("BEANS", 2_450, 700), ("CUPS", 5_900, 1_900)] {
+            root.replica
+                .create("product", &[
+                    ("sku", sku.into()),
+                    ("name", sku.into()),
+                    ("active", V::Bool(true)),
+                    ("list_price", V::Int(price)),
+                    ("tax_bp", V::Int(tax)),
+                ])
+                .await
+                .unwrap();
+        }
+        assert!(root.sync().await.rejected.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        ok(cli(d, &["sync"], &[]));
+        let add = |name: &str| ok(cli(d, &["customer", "add", "--name", name], &[]))["id"].as_str().unwrap().to_string();
+        let (shop, other) = (add("Kiosk"), add("Bistro"));
+
+        // Two beans and one and a half boxes of cups at 5% off, submitted at once, offline.
+        let taken = ok(cli(d, &["order", "add", "--customer-id", &shop, "--line", "BEANS:2", "--line", "CUPS:1.5:5", "--submit"], &[]));
+        assert_eq!(taken["status"], "submitted");
+        assert_eq!(taken["currency"], "EUR");
+        let quantities: Vec<i64> = taken["lines"].as_array().unwrap().iter().map(|l| l["quantity"].as_i64().unwrap()).collect();
+        assert_eq!(quantities, [2_000, 1_500]);
+        // 2 × 24.50 + 1.5 × 59.00 (88.50, less 4.43) = 49.00 + 84.07; tax 3.43 + 15.97.
+        assert_eq!(taken["totals"]["subtotal"], 4_900 + 8_850);
+        assert_eq!(taken["totals"]["total"], 4_900 + 343 + 8_407 + 1_597);
+        let order = taken["order_id"].as_str().unwrap().to_string();
+
+        // A draft, submitted later; a deep discount, held by the server once it syncs.
+        let draft = ok(cli(d, &["order", "add", "--customer-id", &shop, "--line", "BEANS:1"], &[]));
+        assert_eq!(draft["status"], "draft");
+        let draft = draft["order_id"].as_str().unwrap().to_string();
+        ok(cli(d, &["order", "submit", &draft], &[]));
+        let deep = ok(cli(d, &["order", "add", "--customer-id", &shop, "--line", "BEANS:3:15", "--submit"], &[]))["order_id"].as_str().unwrap().to_string();
+
+        // Payments: one settling the first order, on the device's figure.
+        let total = taken["totals"]["total"].as_i64().unwrap().to_string();
+        let paid = ok(cli(d, &["payment", "add", "--customer-id", &shop, "--order-id", &order, "--amount", &total, "--method", "card"], &[]));
+        let paid = ok(cli(d, &["payment", "show", paid["id"].as_str().unwrap()], &[]));
+        assert_eq!(paid["allocations"][0]["order_id"], order.as_str());
+        assert_eq!(paid["currency"], "EUR");
+
+        // Errors: an unknown product, a bad line, another customer's order, a kind that is not an
+        // order; none writes anything.
+        let outbox = ok(cli(d, &["status"], &[]))["outbox"].clone();
+        assert_eq!(err(cli(d, &["order", "add", "--customer-id", &shop, "--line", "DECAF:1"], &[])), "unknown_product");
+        for bad in ["BEANS", "BEANS:0", "BEANS:1:150", "BEANS:1.0001"] {
+            err(cli(d, &["order", "add", "--customer-id", &shop, "--line", bad], &[]));
+        }
+        assert_eq!(err(cli(d, &["payment", "add", "--customer-id", &other, "--order-id", &order, "--amount", "1"], &[])), "wrong_order");
+        assert_eq!(err(cli(d, &["order", "submit", &shop], &[])), "wrong_kind");
+        assert_eq!(err(cli(d, &["order", "add", "--customer-id", &order, "--line", "BEANS:1"], &[])), "wrong_kind");
+        assert_eq!(ok(cli(d, &["status"], &[]))["outbox"], outbox, "refused commands write nothing");
+
+        let report = ok(cli(d, &["sync"], &[]));
+        assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0), "{report}");
+        let held = ok(cli(d, &["order", "show", &deep], &[]));
+        assert!(held["hold_reason"].as_str().unwrap().contains("discount"), "{held}");
+        assert!(ok(cli(d, &["order", "show", &order], &[]))["hold_reason"].is_null());
+        assert_eq!(
+            server.projected("orders", order.parse().unwrap(), &["status", "total"]).await,
+            [Some("submitted".into()), Some(taken["totals"]["total"].to_string())]
+        );
+
+        // The manager approves the held order; the agent's device receives the decision, and an
+        // approved order is no longer the agent's to submit.
+        let maria = server.device("maria@x.test").await;
+        let (status, body) = server
+            .api(&maria, reqwest::Method::POST, &format!("/v1/orders/{deep}/approve"), Some(serde_json::json!({"note": "launch offer"})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        ok(cli(d, &["sync"], &[]));
+        let approved = ok(cli(d, &["order", "show", &deep], &[]));
+        assert_eq!((approved["status"].as_str(), approved["decision_note"].as_str()), (Some("approved"), Some("launch offer")));
+        assert_eq!(err(cli(d, &["order", "submit", &deep], &[])), "status_not_allowed");
+        server.stop().await;
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

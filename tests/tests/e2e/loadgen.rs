@@ -10,6 +10,7 @@ use fieldsync_loadgen::server::{Account, Target};
 use fieldsync_loadgen::soak::{SoakConfig, SoakReport};
 use fieldsync_loadgen::{fleet, soak};
 use fieldsync_server::auth::ratelimit::Rate;
+use sea_orm::ConnectionTrait;
 use sync_core::Role;
 
 /// Agents with a territory each on the test server, as the load generator's accounts.
@@ -58,6 +59,43 @@ storage_test! {
         let cpu: Vec<_> = report.phases.iter().map(|p| p.cpu.expect("Linux /proc")).collect();
         assert!(cpu.iter().all(|c| c.server_s.is_none()));
         assert!(cpu.iter().map(|c| c.loadgen_s).sum::<f64>() > 0.0);
+        server.stop().await;
+    }
+}
+
+storage_test! {
+    async fn the_domain_workload_converges_with_nothing_held_or_raised(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user(fieldsync_loadgen::domain::ADMIN_EMAIL, Role::Admin, &[]).await;
+        let admin = Account { email: fieldsync_loadgen::domain::ADMIN_EMAIL.into(), password: PASSWORD.into() };
+        let mut target = target(&server, &db, accounts(&server, 1).await);
+        target.admin = Some(admin);
+        let config = fleet::FleetConfig { devices: 3, records: 12, edits: 1, workload: fleet::Workload::Domain };
+        let report = fleet::run(&target, config).await.expect("fleet run");
+        assert!(report.converged, "{:?}", report.divergence);
+        let phase = |name| report.phases.iter().find(|p| p.name == name).unwrap();
+        // Per record: a customer, a visit, an order; a payment for every second, a ticket for every
+        // tenth (two of twelve).
+        let per_device = 12 * 3 + 6 + 2;
+        assert_eq!(phase("initial-push").records, 3 * per_device);
+        // The second round edits every fifth customer: three of each device's twelve.
+        assert_eq!(phase("incremental-pull").records, 3 * 3);
+        assert_eq!(phase("bootstrap").records, 3 * per_device + fieldsync_loadgen::domain::PRODUCTS + 1);
+        // Every order reached the server with the totals its device computed: none was written again.
+        let written_again = server
+            .state
+            .db
+            .conn
+            .query_one(sea_orm::Statement::from_string(
+                server.state.db.conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM server_actors WHERE purpose = 'rules'".to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(written_again, 0, "the rules wrote nothing");
         server.stop().await;
     }
 }
