@@ -20,6 +20,7 @@ mod m20261205_000110_claimed_devices;
 mod m20261206_000120_crm_records;
 mod m20261206_000130_settings;
 mod m20261206_000140_orders;
+mod m20261206_000150_opportunity_stages;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000120_crm_records::Migration),
             Box::new(m20261206_000130_settings::Migration),
             Box::new(m20261206_000140_orders::Migration),
+            Box::new(m20261206_000150_opportunity_stages::Migration),
         ]
     }
 }

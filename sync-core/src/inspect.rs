@@ -29,8 +29,13 @@ pub fn touched_fields(
     for op in ops {
         match (&op.obj, &op.key) {
             (ObjectId::Root, Key::Map(key)) => {
-                if matches!(op.action, OpType::Make(_)) && !creating {
-                    return Err(Error::NestedObjectAfterCreation(key.to_string()));
+                if matches!(op.action, OpType::Make(_)) {
+                    if !creating {
+                        return Err(Error::NestedObjectAfterCreation(key.to_string()));
+                    }
+                    // Making a record's empty text or items in its first change writes no value:
+                    // what goes inside is attributed to the field below, by its object.
+                    continue;
                 }
                 fields.insert(key.to_string());
             }

@@ -335,6 +335,22 @@ pub static OPPORTUNITY: KindSchema = KindSchema {
         FieldSpec::new("close_reason", NAME),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // Each stage the deal entered, when and by whom: the server appends to it after every
+        // merge that moved the stage, so the history holds whoever moved it, from any device.
+        FieldSpec::new("stage_history", FieldType::Items(&STAGE_HISTORY))
+            .written_by(Writer::Server),
+    ],
+};
+
+/// An opportunity's stages over time, for the pipeline's cycle lengths and conversions.
+pub static STAGE_HISTORY: ItemsSchema = ItemsSchema {
+    table: "opportunity_stages",
+    record_column: "opportunity_id",
+    max_items: 1_000,
+    fields: &[
+        FieldSpec::new("stage", FieldType::Enum(OPPORTUNITY_STAGES)).required(),
+        FieldSpec::new("at", FieldType::Timestamp).required(),
+        FieldSpec::new("user_id", USER),
     ],
 };
 

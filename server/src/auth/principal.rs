@@ -59,6 +59,21 @@ impl Principal {
         is_company_wide(kind) || self.can_access(territory, owner)
     }
 
+    /// Whether the user may give a user of `role` the territory `territory` (None: one that does
+    /// not exist yet), or take it from them: an admin anyone any territory; a manager an agent one of
+    /// the manager's own territories.
+    pub fn may_staff(&self, role: Role, territory: Option<Uuid>) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Manager => role == Role::Agent && territory.is_some_and(|t| self.holds(t)),
+            Role::Agent => false,
+        }
+    }
+
+    fn holds(&self, territory: Uuid) -> bool {
+        self.territories.binary_search(&territory).is_ok()
+    }
+
     /// Whether the user may put a record into `territory`.
     pub fn can_use_territory(&self, territory: Uuid) -> bool {
         self.sees_all() || self.territories.binary_search(&territory).is_ok()
@@ -126,6 +141,34 @@ mod tests {
             ..agent
         };
         assert!(admin.can_access(Some(t2), Uuid::nil()));
+    }
+
+    #[test]
+    fn admins_staff_anyone_and_managers_their_agents_in_their_territories() {
+        let (north, south) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let manager = Principal {
+            user_id: Uuid::from_u128(9),
+            role: Role::Manager,
+            device_id: Uuid::nil(),
+            territories: vec![north],
+            checkpoint: 0,
+            claimed_device: None,
+        };
+        assert!(manager.may_staff(Role::Agent, Some(north)));
+        assert!(!manager.may_staff(Role::Agent, Some(south)));
+        assert!(!manager.may_staff(Role::Agent, None), "no new territories");
+        assert!(!manager.may_staff(Role::Manager, Some(north)));
+        let admin = Principal {
+            role: Role::Admin,
+            territories: vec![],
+            ..manager.clone()
+        };
+        assert!(admin.may_staff(Role::Manager, None));
+        let agent = Principal {
+            role: Role::Agent,
+            ..manager
+        };
+        assert!(!agent.may_staff(Role::Agent, Some(north)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod records;
 pub mod state;
 pub mod sync;
 pub mod track;
+pub mod users;
 pub mod wire;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(devices::router())
         .merge(quarantine::router())
         .merge(decisions::router())
+        .merge(users::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.

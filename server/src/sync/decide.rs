@@ -473,6 +473,29 @@ pub fn workflow(
     })
 }
 
+/// The customer number a merged customer takes that it did not hold before, which must be no
+/// other customer's (`write::code_taken`); None when there is nothing to check.
+pub fn new_code<'a>(valid: &'a Valid, row: Option<&document::Model>) -> Option<&'a str> {
+    if valid.kind.name != kinds::CUSTOMER.name || valid.projection.is_deleted() {
+        return None;
+    }
+    let code = valid.projection.get("code").as_str()?;
+    let before = row
+        .and_then(|r| r.listing_fields.as_deref())
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
+    let held = before.as_ref().and_then(|b| b["code"].as_str()) == Some(code);
+    (!held).then_some(code)
+}
+
+/// A customer number another customer holds.
+pub fn duplicate_code(code: &str) -> Reason {
+    Reason {
+        code: "duplicate_code".into(),
+        message: format!("customer number `{code}` is another customer's"),
+        field: Some("code".into()),
+    }
+}
+
 /// What is stored of a merged record placed at `scope`: the chunk of the push's changes appended
 /// to the record's chunks, or, for a new record, a record spread over many chunks or one that
 /// would pass `max_doc_bytes` in chunks, the whole document compacted into one snapshot. `owner` is

@@ -38,8 +38,8 @@ use crate::sync::docstore::{self, unpack_heads};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
 use crate::sync::write::{
-    company_settings, find_document, load_orphans, record_server_actor, rows_by_id, store,
-    store_extras, territories_by_name, CompanySettings, Extras, Write,
+    code_taken, company_settings, find_document, load_orphans, record_server_actor, rows_by_id,
+    store, store_extras, territories_by_name, CompanySettings, Extras, Write,
 };
 
 /// The most a batch keeps of merged documents, all together, until it is written: a thousand
@@ -594,6 +594,12 @@ async fn merge_one<C: ConnectionTrait>(
         .and_then(|()| decide::workflow(&valid, row, ctx.author));
     if let Err(refused) = rules {
         return Ok(Outcome::Done(valid.reply.refuse(refused)));
+    }
+    if let Some(code) = decide::new_code(&valid, row) {
+        if code_taken(ctx.conn, doc.id, code).await? {
+            let refused = decide::duplicate_code(code);
+            return Ok(Outcome::Done(valid.reply.refuse(refused)));
+        }
     }
     let scope = match decide::scope(&valid, row, ctx.author, ctx.territories, parent) {
         Ok(scope) => scope,

@@ -551,6 +551,20 @@ pub async fn company_settings(
     }))
 }
 
+/// Whether a customer other than `id`, not deleted, holds the customer number `code`.
+pub async fn code_taken(conn: &impl ConnectionTrait, id: Uuid, code: &str) -> Result<bool, Error> {
+    let deleted = Expr::col(Alias::new("deleted"));
+    let stmt = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new(sync_core::kinds::CUSTOMER.table))
+        .and_where(Expr::col(Alias::new("code")).eq(code))
+        .and_where(Expr::col(Alias::new("id")).ne(id))
+        .cond_where(deleted.clone().is_null().or(deleted.eq(false)))
+        .limit(1)
+        .to_owned();
+    Ok(conn.query_one(stmt.build_with(conn)).await?.is_some())
+}
+
 /// Territories by name.
 pub async fn territories_by_name(
     conn: &impl ConnectionTrait,

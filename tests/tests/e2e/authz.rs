@@ -312,7 +312,50 @@ const MATRIX: &[Row] = &[
     row("POST", "/v1/orders/{id}/approve", Target::Out, DECIDE_OUT),
     row("POST", "/v1/orders/{id}/reject", Target::In, DECIDE_IN),
     row("POST", "/v1/orders/{id}/reject", Target::Out, DECIDE_OUT),
+    // Managers staff their territories with agents; admins anyone. Revokes come last: they take
+    // territories away.
+    row(
+        "GET",
+        "/v1/users",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/users",
+        Target::Out,
+        [A, H, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "PUT",
+        "/v1/users/{id}/territories/{territory}",
+        Target::In,
+        STAFF_IN,
+    ),
+    row(
+        "PUT",
+        "/v1/users/{id}/territories/{territory}",
+        Target::Out,
+        STAFF_OUT,
+    ),
+    row(
+        "DELETE",
+        "/v1/users/{id}/territories/{territory}",
+        Target::In,
+        STAFF_IN,
+    ),
+    row(
+        "DELETE",
+        "/v1/users/{id}/territories/{territory}",
+        Target::Out,
+        STAFF_OUT,
+    ),
 ];
+
+/// An agent of the manager's territory, with that territory.
+const STAFF_IN: [Expect; 6] = [A, A, D(403), D(401), D(401), D(401)];
+/// An agent of another territory, with that territory: not the manager's to staff.
+const STAFF_OUT: [Expect; 6] = [A, D(404), D(403), D(401), D(401), D(401)];
 
 /// A manager's decision in scope: the admin decides first, so the manager finds it decided (409).
 const DECIDE_IN: [Expect; 6] = [A, A, D(403), D(401), D(401), D(401)];
@@ -361,6 +404,8 @@ struct Fixture {
     orders: [Uuid; 2],
     alerts: [Uuid; 2],
     conflicts: [Uuid; 2],
+    /// Agents of North (Rex, whose device is revoked) and of South (Carla), to staff.
+    staffed: [Uuid; 2],
 }
 
 /// A submitted order with a discount past the agents' limit, held with an alert; and a conflict on
@@ -409,11 +454,11 @@ impl Fixture {
         server.user("root@x.test", Role::Admin, &[]).await;
         server.user("maria@x.test", Role::Manager, &["North"]).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
-        server.user("carla@x.test", Role::Agent, &["South"]).await;
+        let carla_id = server.user("carla@x.test", Role::Agent, &["South"]).await;
         let dave = server
             .user("dave@x.test", Role::Agent, &["North", "South"])
             .await;
-        server.user("rex@x.test", Role::Agent, &["North"]).await;
+        let rex_id = server.user("rex@x.test", Role::Agent, &["North"]).await;
         server.user("eve@x.test", Role::Agent, &["North"]).await;
         server.user("login@x.test", Role::Agent, &["North"]).await;
 
@@ -548,6 +593,7 @@ impl Fixture {
             orders: [north_order, south_order],
             alerts: [north_alert, south_alert],
             conflicts: [north_conflict, south_conflict],
+            staffed: [rex_id, carla_id],
         }
     }
 
@@ -572,6 +618,7 @@ impl Fixture {
             ("/v1/orders", &self.orders),
             ("/v1/alerts", &self.alerts),
             ("/v1/conflicts", &self.conflicts),
+            ("/v1/users", &self.staffed),
         ] {
             if path.starts_with(prefix) {
                 return ids[side];
@@ -601,6 +648,14 @@ impl Fixture {
             self.server.url,
             row.path
                 .replace("{id}", &self.id(row.path, row.target).to_string())
+                .replace(
+                    "{territory}",
+                    if row.target == Target::Out {
+                        "South"
+                    } else {
+                        "North"
+                    }
+                )
         );
         let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();
         let mut request = self.http.request(method, &url);
@@ -783,14 +838,16 @@ impl Fixture {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
             }
-            ("GET", "/v1/alerts" | "/v1/conflicts") => {
+            ("GET", "/v1/alerts" | "/v1/conflicts" | "/v1/users") => {
                 let page: serde_json::Value = response.json().await.unwrap();
                 let wanted = self.id(row.path, row.target).to_string();
-                page["records"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|r| r["id"] == wanted)
+                // Users come as a list; alerts and conflicts as a page of records.
+                let list = if row.path == "/v1/users" {
+                    &page
+                } else {
+                    &page["records"]
+                };
+                list.as_array().unwrap().iter().any(|r| r["id"] == wanted)
             }
             ("POST", "/v1/records") => {
                 let record: serde_json::Value = response.json().await.unwrap();
@@ -947,6 +1004,7 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/conflicts/{id}/resolve"),
                 (reqwest::Method::POST, "/v1/orders/{id}/approve"),
                 (reqwest::Method::POST, "/v1/orders/{id}/reject"),
+                (reqwest::Method::PUT, "/v1/users/{id}/territories/North"),
             ] {
                 let mut url = reqwest::Url::parse(&fx.server.url).unwrap();
                 {
@@ -1010,7 +1068,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * 21);
+        assert_eq!(checked, hostile_values().len() * 22);
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -26,3 +26,4 @@ mod scopes;
 mod server_cli;
 mod slow_clients;
 mod upgrade;
+mod users;

@@ -423,3 +423,51 @@ storage_test! {
         assert_eq!(server.count("payment_allocations").await, 2);
     }
 }
+
+storage_test! {
+    async fn opportunities_keep_their_stage_history_and_customer_numbers_are_unique(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let mut c = company(&server).await;
+        let deal = c.anna.replica.create("opportunity", &[
+            ("customer_id", Value::Str(c.shop.to_string())),
+            ("title", "Espresso machine".into()),
+            ("stage", "prospecting".into()),
+        ]).await.unwrap();
+        assert!(c.anna.sync().await.rejected.is_empty());
+        c.ben.sync().await;
+        c.ben.replica.update(deal, &[("stage", "proposal".into())]).await.unwrap();
+        c.ben.sync().await;
+        c.anna.sync().await;
+        let history = c.anna.replica.get(deal).await.unwrap().get("stage_history").items().to_vec();
+        let stages: Vec<_> = history.iter().map(|h| h.get("stage").clone()).collect();
+        assert_eq!(stages, [Value::from("prospecting"), Value::from("proposal")]);
+        assert_eq!(history[1].get("user_id"), &Value::Str(c.ben.login.user_id.to_string()), "who moved it");
+        assert_eq!(server.count("opportunity_stages").await, 2);
+        // The history is the server's: a device may not write it.
+        let mut forged = history.clone();
+        forged.pop();
+        let refused = c.anna.replica.update(deal, &[("stage_history", Value::Items(forged))]).await.unwrap_err();
+        assert!(refused.to_string().contains("stage_history"), "{refused}");
+
+        // A customer number is one customer's: a second, here or offline elsewhere, is refused and
+        // stays on its device with the reason; its own number again is not a duplicate.
+        let (status, body) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", c.shop),
+            Some(json!({"fields": {"code": "C-1"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", c.shop),
+            Some(json!({"fields": {"code": "C-1", "phone": "1"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        let mut other = customer("Other", "North");
+        other.push(("code", "C-1".into()));
+        let twin = c.ben.replica.create("customer", &other).await.unwrap();
+        let report = c.ben.sync().await;
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!((report.rejected[0].0, report.rejected[0].1.code.as_str()), (twin, "duplicate_code"));
+        assert_eq!(report.rejected[0].1.field.as_deref(), Some("code"));
+        let (status, body) = server.api(&c.maria, Method::POST, "/v1/records",
+            Some(json!({"kind": "customer", "fields": {"name": "Third", "territory": "North", "code": "C-1"}}))).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("duplicate_code")));
+        c.ben.replica.update(twin, &[("code", "C-2".into())]).await.unwrap();
+        assert!(c.ben.sync().await.rejected.is_empty(), "corrected, it goes through");
+    }
+}

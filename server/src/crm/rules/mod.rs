@@ -11,6 +11,7 @@
 //!   that is out of range, or that would need its agent to travel faster than a car since their
 //!   previous check-in, raises an alert;
 //! - a payment larger than the open amount of what it settles raises an alert;
+//! - an opportunity's move to another stage is appended to its stage history;
 //! - a field written concurrently by two people raises a conflict: both values, which one shows,
 //!   who wrote each and when, for a manager to pick.
 //!
@@ -20,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use sync_core::kinds::{ALERT, CUSTOMER, ORDER, PAYMENT, VISIT};
+use sync_core::kinds::{ALERT, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
 use sync_core::{KindSchema, Role, Scope, Value};
@@ -34,6 +35,7 @@ use crate::sync::engine::SyncEngine;
 use crate::sync::push::{self, Written};
 
 mod conflicts;
+mod opportunities;
 mod orders;
 mod payments;
 mod queries;
@@ -86,6 +88,8 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
             orders::order(conn, by, w.id, p, &mut actions).await?;
         } else if w.kind.name == VISIT.name {
             visits::visit(conn, by, w.id, p, &mut actions).await?;
+        } else if w.kind.name == OPPORTUNITY.name {
+            opportunities::opportunity(by, w.id, p, &mut actions);
         } else if w.kind.name == PAYMENT.name {
             payments::payment(conn, by, w.id, p, &mut actions).await?;
         }
