@@ -18,7 +18,7 @@ const MAX_LINES: usize = 20;
 /// Check-ins of one device, this far apart in time, at customers about 11 m apart (the `j`th
 /// customer of every device at the same place, as devices may share an account): the rules find
 /// nothing implausible in an agent's day.
-const VISIT_EVERY_MS: i64 = 20 * 60 * 1000;
+pub const VISIT_EVERY_MS: i64 = 20 * 60 * 1000;
 
 /// The admin of a spawned server's company, who writes its settings and catalogue.
 pub const ADMIN_EMAIL: &str = "fleet-admin@load.test";

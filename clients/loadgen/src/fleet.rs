@@ -49,7 +49,7 @@ pub enum Workload {
 /// One record in five is edited in the second round.
 const SECOND_ROUND_EVERY: usize = 5;
 
-const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
 
 struct Device {
     client: Client,
@@ -83,11 +83,12 @@ impl Device {
         territory: &str,
         config: FleetConfig,
     ) -> anyhow::Result<()> {
-        // Yesterday's visits: check-ins ahead of the server's clock would be implausible.
+        // Past visits, the last an hour ago: check-ins ahead of the server's clock would be
+        // implausible.
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let start_ms = now_ms - DAY_MS;
+        let start_ms = now_ms - HOUR_MS - config.records as i64 * domain::VISIT_EVERY_MS;
         if config.workload == Workload::Domain {
             domain::fetch_catalogue(&self.client, &self.replica).await?;
         }
