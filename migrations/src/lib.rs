@@ -21,6 +21,7 @@ mod m20261206_000120_crm_records;
 mod m20261206_000130_settings;
 mod m20261206_000140_orders;
 mod m20261206_000150_opportunity_stages;
+mod m20261206_000160_tasks_and_targets;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000130_settings::Migration),
             Box::new(m20261206_000140_orders::Migration),
             Box::new(m20261206_000150_opportunity_stages::Migration),
+            Box::new(m20261206_000160_tasks_and_targets::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
 //! a few hundred customers with contacts, the company's settings, a catalogue with prices and a key
-//! accounts' price list, visit types and tier policies, and a few weeks of visits, orders,
-//! opportunities, payments and tickets, written through the same merge path as any device push.
+//! accounts' price list, visit types and tier policies, tasks and sales targets, and a few weeks of
+//! visits, orders, opportunities, payments and tickets, written through the same merge path as any device push.
 //! Orders are taken as their territory's agent takes them, so the rules after a merge hold the
 //! ones that need a manager's approval, with their alerts, as they would in the field.
 
@@ -9,8 +9,8 @@ use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
     COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, ORDER,
-    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, SETTINGS, TICKET, TICKET_CATEGORIES,
-    TIER_POLICY, VISIT, VISIT_TYPE,
+    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, SALES_TARGET, SETTINGS, TASK, TICKET,
+    TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
 };
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::{orders, record};
@@ -41,6 +41,10 @@ pub const TICKET_EVERY: usize = 10;
 /// for a manager with an alert.
 pub const ORDER_EVERY: usize = 2;
 pub const HELD_EVERY: usize = 25;
+/// Each territory has tasks for its first agent (one overdue, one due today, one next week) and a
+/// month's revenue and visits targets.
+pub const TASKS_PER_TERRITORY: usize = 3;
+pub const TARGETS_PER_TERRITORY: usize = 2;
 /// The company's currency.
 pub const CURRENCY: &str = "EUR";
 const DAY_MS: i64 = 86_400_000;
@@ -75,11 +79,20 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
         return Ok(false);
     }
     let mut admin = None;
+    // Each territory's first agent, who its tasks are for.
+    let mut first_agent: Vec<Option<Uuid>> = vec![None; TERRITORIES.len()];
     for (email, role, territories) in USERS {
-        let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
-        let id = add_user(db, email, *role, PASSWORD, &territories).await?;
+        let names: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
+        let id = add_user(db, email, *role, PASSWORD, &names).await?;
         if *role == Role::Admin {
             admin = Some(id);
+        }
+        if *role == Role::Agent {
+            for t in *territories {
+                if let Some(k) = TERRITORIES.iter().position(|name| name == t) {
+                    first_agent[k].get_or_insert(id);
+                }
+            }
         }
     }
     for t in TERRITORIES {
@@ -307,6 +320,47 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
             actor.clone(),
             &policy,
         )?);
+    }
+    for (t, territory) in TERRITORIES.iter().enumerate() {
+        for (k, (title, due_in_days)) in [
+            ("Call back about the autumn listing", -2),
+            ("Collect the signed delivery note", 0),
+            ("Bring samples of the new blend", 7),
+        ]
+        .into_iter()
+        .enumerate()
+        .take(TASKS_PER_TERRITORY)
+        {
+            let mut task = vec![
+                ("territory", Value::from(*territory)),
+                ("title", title.into()),
+                ("status", "open".into()),
+                ("priority", ["high", "normal", "low"][k].into()),
+                ("due_at", Value::Int(now + due_in_days * DAY_MS)),
+            ];
+            if let Some(agent) = first_agent[t] {
+                task.push(("assignee_id", Value::Str(agent.to_string())));
+            }
+            docs.push(doc_push(Uuid::now_v7(), &TASK, actor.clone(), &task)?);
+        }
+        for (metric, value) in [("revenue", 2_500_000), ("visits", 120)]
+            .into_iter()
+            .take(TARGETS_PER_TERRITORY)
+        {
+            let target = vec![
+                ("territory", Value::from(*territory)),
+                ("metric", metric.into()),
+                ("value", Value::Int(value)),
+                ("period_start", Value::Int(now - 15 * DAY_MS)),
+                ("period_end", Value::Int(now + 15 * DAY_MS)),
+            ];
+            docs.push(doc_push(
+                Uuid::now_v7(),
+                &SALES_TARGET,
+                actor.clone(),
+                &target,
+            )?);
+        }
     }
     let mut prices = Vec::new();
     for (n, (name, unit, category, price, tax)) in CATALOGUE.iter().enumerate() {

@@ -63,6 +63,11 @@ pub const ALERT_CODES: &[&str] = &[
     "payment_above_open_amount",
 ];
 pub const ALERT_STATUSES: &[&str] = &["open", "resolved"];
+pub const TASK_STATUSES: &[&str] = &["open", "done", "cancelled"];
+pub const TASK_PRIORITIES: &[&str] = &["low", "normal", "high"];
+/// What a sales target measures: revenue and collections in minor units of the company's currency,
+/// new customers and visits as counts.
+pub const TARGET_METRICS: &[&str] = &["revenue", "collections", "new_customers", "visits"];
 
 /// Money: integer minor units (cents) of the company's currency. The bound keeps any sum of a
 /// company's amounts far inside an i64.
@@ -507,6 +512,56 @@ pub static CONFLICT: KindSchema = KindSchema {
     ],
 };
 
+/// Something to do by a date, assigned to an agent (by a manager, or by themselves), about a record
+/// or not. Scoped by territory, so the team and its managers see it; the assignee's day lists it.
+pub static TASK: KindSchema = KindSchema {
+    name: "task",
+    table: "tasks",
+    scope: Scope::Territory { field: "territory" },
+    fields: &[
+        FieldSpec::new("territory", SHORT).required(),
+        FieldSpec::new("title", NAME).required(),
+        FieldSpec::new("assignee_id", USER),
+        FieldSpec::new("due_at", FieldType::Timestamp),
+        FieldSpec::new("status", FieldType::Enum(TASK_STATUSES)).required(),
+        FieldSpec::new("priority", FieldType::Enum(TASK_PRIORITIES)),
+        // The record the task is about (a customer, an order...), and its kind.
+        FieldSpec::new("related_id", RECORD),
+        FieldSpec::new("related_kind", SHORT),
+        FieldSpec::new("done_at", FieldType::Timestamp),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// What a territory, or one of its agents, should reach in a period: the reports measure
+/// attainment against it. Managers set targets; the territory's team sees them.
+pub static SALES_TARGET: KindSchema = KindSchema {
+    name: "sales_target",
+    table: "sales_targets",
+    scope: Scope::Territory { field: "territory" },
+    fields: &[
+        FieldSpec::new("territory", SHORT)
+            .required()
+            .written_by(Writer::Manager),
+        // The agent whose target it is; the territory's as a whole where not set.
+        FieldSpec::new("agent_id", USER).written_by(Writer::Manager),
+        FieldSpec::new("period_start", FieldType::Timestamp)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("period_end", FieldType::Timestamp)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("metric", FieldType::Enum(TARGET_METRICS))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("value", MONEY)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
 /// A kind of visit (a sales call, a delivery, an audit), with how strictly its check-in position is
 /// held to the customer's.
 pub static VISIT_TYPE: KindSchema = KindSchema {
@@ -590,6 +645,8 @@ pub static ALL: &[&KindSchema] = &[
     &ORDER,
     &ALERT,
     &CONFLICT,
+    &TASK,
+    &SALES_TARGET,
 ];
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a

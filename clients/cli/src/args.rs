@@ -65,7 +65,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("today")
-                .about("Today's planned visits in order, and what waits to sync (works offline)"),
+                .about("Today's planned visits in order, your open tasks due today or overdue, and what waits to sync (works offline)"),
         );
     for kind in kinds::ALL {
         // Orders and payments are added by their field actions, which price and allocate them.
@@ -75,6 +75,7 @@ pub fn command() -> Command {
             "visit" => records = records.subcommands(crate::visits::commands()),
             "order" => records = records.subcommands(crate::orders::order_commands()),
             "payment" => records = records.subcommands(crate::orders::payment_commands()),
+            "task" => records = records.subcommands(crate::tasks::commands()),
             _ => {}
         }
         cmd = cmd.subcommand(records);

@@ -7,6 +7,7 @@ mod orders;
 mod output;
 mod records;
 mod sync;
+mod tasks;
 mod today;
 mod visits;
 
@@ -43,6 +44,10 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("visit", m)) if m.subcommand_name().is_some_and(visits::is_action) => {
             let (action, m) = m.subcommand().expect("matched above");
             visits::run(&replica, action, m, out).await
+        }
+        Some(("task", m)) if m.subcommand_name().is_some_and(tasks::is_action) => {
+            let (_, m) = m.subcommand().expect("matched above");
+            tasks::run(&replica, m, out).await
         }
         Some((kind, m))
             if m.subcommand_name()

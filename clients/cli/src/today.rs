@@ -1,5 +1,6 @@
 //! `fieldsync today`: the agent's day at a glance, offline: the visits planned for today (and any in
-//! progress) in the order of their planned start, and what waits to be synced or was refused.
+//! progress) in the order of their planned start, their open tasks due today or overdue, and what
+//! waits to be synced or was refused.
 
 use chrono::{DateTime, Local, TimeZone};
 use fieldsync_sdk::Replica;
@@ -19,10 +20,12 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
         .map_or(0, |t| t.timestamp_millis());
     let to = from + 24 * 3_600_000;
     let plan = replica.day_plan(from, to).await?;
+    let tasks = replica.my_tasks(to).await?;
     let status = replica.status().await?;
     if out.json {
         out.json_value(&json!({
             "visits": plan,
+            "tasks": tasks.iter().map(crate::output::record_json).collect::<Vec<_>>(),
             "outbox": status.outbox,
             "rejected": status.rejected.len(),
             "conflicts": status.conflicts.len(),
@@ -49,6 +52,28 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
             })
             .collect();
         table(&["time", "customer", "type", "status", "visit"], &rows);
+    }
+    if !tasks.is_empty() {
+        let rows: Vec<Vec<String>> = tasks
+            .iter()
+            .map(|t| {
+                let due = t.i64("due_at");
+                vec![
+                    due.and_then(DateTime::from_timestamp_millis)
+                        .map(|d| d.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default(),
+                    if due.is_some_and(|d| d < from) {
+                        "overdue"
+                    } else {
+                        ""
+                    }
+                    .to_string(),
+                    t.str("title").unwrap_or_default().to_string(),
+                    t.id.to_string(),
+                ]
+            })
+            .collect();
+        table(&["due", "", "task", "id"], &rows);
     }
     crate::outln!(
         "{} change(s) wait to be synced; {} record(s) refused; {} in conflict",

@@ -3,7 +3,8 @@
 //! [`Replica`] is the device's offline-first store of records (automerge documents edited through
 //! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
 //! server, retrying transient failures. Field actions (the day's plan, checking in and out of visits,
-//! taking orders, collecting payments) are typed functions of [`Replica`] ([`visits`], [`orders`]).
+//! taking orders, collecting payments, tasks) are typed functions of [`Replica`] ([`visits`],
+//! [`orders`], [`tasks`]).
 
 pub mod client;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod orders;
 pub mod outbox;
 pub mod replica;
 pub mod store;
+pub mod tasks;
 pub mod visits;
 
 pub use client::{Client, RetryPolicy};

@@ -747,6 +747,56 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn an_agent_sees_and_closes_her_tasks_and_only_managers_set_targets(db: TestDb) {
+        use reqwest::Method;
+        use serde_json::json;
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let maria = server.device("maria@x.test").await;
+        let day = 86_400_000;
+        let mut tasks = Vec::new();
+        for (title, due) in [("Overdue call", now_ms() - 2 * day), ("Today's note", now_ms()), ("Next week", now_ms() + 7 * day)] {
+            let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "task", "fields": {
+                "territory": "North", "title": title, "status": "open", "assignee_id": anna_id, "due_at": due,
+            }}))).await;
+            assert_eq!(status, 201, "{body}");
+            tasks.push(body["id"].as_str().unwrap().to_string());
+        }
+        let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "sales_target", "fields": {
+            "territory": "North", "agent_id": anna_id, "metric": "revenue", "value": 1_000_000,
+            "period_start": now_ms() - day, "period_end": now_ms() + 30 * day,
+        }}))).await;
+        assert_eq!(status, 201, "{body}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        ok(cli(d, &["sync"], &[]));
+        // Today lists the overdue task and today's, not next week's.
+        let today = ok(cli(d, &["today"], &[]));
+        let titles: Vec<&str> = today["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, ["Overdue call", "Today's note"], "{today}");
+        ok(cli(d, &["task", "done", &tasks[0]], &[]));
+        assert_eq!(err(cli(d, &["task", "done", &tasks[0]], &[])), "not_open");
+        let today = ok(cli(d, &["today"], &[]));
+        assert_eq!(today["tasks"].as_array().unwrap().len(), 1);
+        // She adds a task of her own; a target is not hers to set, on the device or over the API.
+        ok(cli(d, &["task", "add", "--title", "Order cups", "--status", "open"], &[]));
+        assert_eq!(ok(cli(d, &["sales_target", "list"], &[])).as_array().unwrap().len(), 1);
+        assert_eq!(err(cli(d, &["sales_target", "add", "--metric", "visits", "--value", "5", "--period-start", "0", "--period-end", "1"], &[])), "field_not_writable");
+        let report = ok(cli(d, &["sync"], &[]));
+        assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0), "{report}");
+        assert_eq!(
+            server.projected("tasks", tasks[0].parse().unwrap(), &["status"]).await,
+            [Some("done".into())]
+        );
+        assert_eq!(server.count("tasks").await, 4);
+        server.stop().await;
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

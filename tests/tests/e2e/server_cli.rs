@@ -173,8 +173,10 @@ async fn serve_demo_seeds_once_and_prints_the_logins() {
         + every(demo::TICKET_EVERY)
         + every(demo::ORDER_EVERY)
         // Each held order, and the alert the rules raised about its discount.
-        + 2 * (demo::CUSTOMERS_PER_TERRITORY / demo::HELD_EVERY);
-    assert_eq!(north, 75 + 150 + 25 + 19 + 13 + 8 + 38 + 6);
+        + 2 * (demo::CUSTOMERS_PER_TERRITORY / demo::HELD_EVERY)
+        + demo::TASKS_PER_TERRITORY
+        + demo::TARGETS_PER_TERRITORY;
+    assert_eq!(north, 75 + 150 + 25 + 19 + 13 + 8 + 38 + 6 + 3 + 2);
     assert_eq!(
         docs,
         // The company's one settings record and one price list besides.
