@@ -79,13 +79,15 @@ pub async fn after_push(sync: &SyncEngine, by: Pusher, written: &[Written]) {
 async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(), Error> {
     let conn = &sync.db.conn;
     let mut actions = Actions::default();
+    // The pusher's discount limit, read at the first submitted order.
+    let mut discount_limit = None;
     for w in written {
         let p = &w.projection;
         if p.is_deleted() {
             continue;
         }
         if w.kind.name == ORDER.name {
-            orders::order(conn, by, w.id, p, &mut actions).await?;
+            orders::order(conn, by, w.id, p, &mut discount_limit, &mut actions).await?;
         } else if w.kind.name == VISIT.name {
             visits::visit(conn, by, w.id, p, &mut actions).await?;
         } else if w.kind.name == OPPORTUNITY.name {

@@ -18,6 +18,7 @@ pub(super) async fn order(
     by: Pusher,
     id: Uuid,
     p: &Projection,
+    limit: &mut Option<Option<i64>>,
     actions: &mut Actions,
 ) -> Result<(), Error> {
     // The validator bounds every line, so the totals can always be computed for a stored order.
@@ -36,7 +37,11 @@ pub(super) async fn order(
         return Ok(());
     }
     let mut reasons = Vec::new();
-    let limit = discount_limit(conn, by.role).await?;
+    // Read once per push: every order of a batch is held to the same limit.
+    let limit = match *limit {
+        Some(read) => read,
+        None => *limit.insert(discount_limit(conn, by.role).await?),
+    };
     let deepest = p
         .get("lines")
         .items()
