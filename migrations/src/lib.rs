@@ -22,6 +22,7 @@ mod m20261206_000130_settings;
 mod m20261206_000140_orders;
 mod m20261206_000150_opportunity_stages;
 mod m20261206_000160_tasks_and_targets;
+mod m20261206_000170_order_due;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000140_orders::Migration),
             Box::new(m20261206_000150_opportunity_stages::Migration),
             Box::new(m20261206_000160_tasks_and_targets::Migration),
+            Box::new(m20261206_000170_order_due::Migration),
         ]
     }
 }

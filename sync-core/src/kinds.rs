@@ -279,6 +279,9 @@ pub static ORDER: KindSchema = KindSchema {
         FieldSpec::new("ordered_at", FieldType::Timestamp),
         FieldSpec::new("submitted_at", FieldType::Timestamp),
         FieldSpec::new("delivered_at", FieldType::Timestamp),
+        // When a delivered order's payment falls due: its delivery plus the customer's payment
+        // terms, written by the server.
+        FieldSpec::new("due_at", FieldType::Timestamp).written_by(Writer::Server),
         // Why the order waits for a manager (a credit limit, a discount): set by the server.
         FieldSpec::new("hold_reason", MESSAGE).written_by(Writer::Server),
         FieldSpec::new("decided_by", USER).written_by(Writer::Manager),

@@ -311,6 +311,17 @@ storage_test! {
         assert_eq!(status, 404);
         c.ben.sync().await;
         assert_eq!(c.ben.replica.get(second.order_id).await.unwrap().get("status"), &Value::from("approved"));
+        // Delivered, it is a receivable due after the customer's payment terms.
+        let (status, _) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", c.shop),
+            Some(json!({"fields": {"payment_terms_days": 30}}))).await;
+        assert_eq!(status, 200);
+        let (status, body) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", second.order_id),
+            Some(json!({"fields": {"status": "delivered", "delivered_at": NOW}}))).await;
+        assert_eq!(status, 200, "{body}");
+        c.ben.sync().await;
+        let due = NOW + 30 * 86_400_000;
+        assert_eq!(c.ben.replica.get(second.order_id).await.unwrap().get("due_at"), &Value::Int(due));
+        assert_eq!(server.projected("orders", second.order_id, &["due_at"]).await, [Some(due.to_string())]);
 
         // The alert is resolved with an outcome and a note, once.
         let alert = alerts[0]["id"].as_str().unwrap();

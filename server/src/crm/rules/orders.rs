@@ -1,6 +1,6 @@
-//! Orders: totals written again where the lines no longer give them, and a submitted order held for
-//! a manager when its discount passes its author's limit or it takes the customer's open balance
-//! past the credit limit.
+//! Orders: totals written again where the lines no longer give them; a submitted order held for a
+//! manager when its discount passes its author's limit or it takes the customer's open balance past
+//! the credit limit; a delivered order's payment due after the customer's payment terms.
 
 use sea_orm::ConnectionTrait;
 use sync_core::kinds::{CUSTOMER, ORDER, SETTINGS};
@@ -12,6 +12,8 @@ use super::queries::{int_of, owed_by, paid_by};
 use super::{alert, customer_of, Actions, Pusher};
 use crate::error::Error;
 use crate::sync::write;
+
+const DAY_MS: i64 = 86_400_000;
 
 pub(super) async fn order(
     conn: &impl ConnectionTrait,
@@ -33,6 +35,17 @@ pub(super) async fn order(
     let Some(customer) = customer_of(&ORDER, id, p) else {
         return Ok(());
     };
+    if let (Some("delivered"), Some(delivered)) =
+        (p.get("status").as_str(), p.get("delivered_at").as_i64())
+    {
+        // A receivable from its delivery, due after the customer's payment terms.
+        let terms = int_of(conn, CUSTOMER.table, customer, "payment_terms_days").await?;
+        let due = Value::Int(delivered + terms.unwrap_or(0) * DAY_MS);
+        if p.get("due_at") != &due {
+            actions.set(id, &ORDER, "due_at", due);
+        }
+        return Ok(());
+    }
     if p.get("status").as_str() != Some("submitted") || !p.get("hold_reason").is_null() {
         return Ok(());
     }
