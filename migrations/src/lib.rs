@@ -23,6 +23,7 @@ mod m20261206_000140_orders;
 mod m20261206_000150_opportunity_stages;
 mod m20261206_000160_tasks_and_targets;
 mod m20261206_000170_order_due;
+mod m20261206_000180_visit_plans;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000150_opportunity_stages::Migration),
             Box::new(m20261206_000160_tasks_and_targets::Migration),
             Box::new(m20261206_000170_order_due::Migration),
+            Box::new(m20261206_000180_visit_plans::Migration),
         ]
     }
 }

@@ -537,6 +537,33 @@ pub static TASK: KindSchema = KindSchema {
     ],
 };
 
+/// An agent's visits for a day, in route order: the day's plan lists them in this order.
+pub static VISIT_PLAN: KindSchema = KindSchema {
+    name: "visit_plan",
+    table: "visit_plans",
+    scope: Scope::Territory { field: "territory" },
+    fields: &[
+        FieldSpec::new("territory", SHORT).required(),
+        FieldSpec::new("agent_id", USER).required(),
+        // The day, as a time within it (by convention its start where the agent works).
+        FieldSpec::new("day", FieldType::Timestamp).required(),
+        FieldSpec::new("stops", FieldType::Items(&PLAN_STOPS)),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
+/// The stops of a visit plan: each a visit and its place in the route.
+pub static PLAN_STOPS: ItemsSchema = ItemsSchema {
+    table: "visit_plan_stops",
+    record_column: "plan_id",
+    max_items: 100,
+    fields: &[
+        FieldSpec::new("visit_id", FieldType::Reference("visit")).required(),
+        FieldSpec::new("sequence", FieldType::Int { min: 0, max: 1_000 }).required(),
+    ],
+};
+
 /// What a territory, or one of its agents, should reach in a period: the reports measure
 /// attainment against it. Managers set targets; the territory's team sees them.
 pub static SALES_TARGET: KindSchema = KindSchema {
@@ -650,6 +677,7 @@ pub static ALL: &[&KindSchema] = &[
     &CONFLICT,
     &TASK,
     &SALES_TARGET,
+    &VISIT_PLAN,
 ];
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a

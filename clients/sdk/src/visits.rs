@@ -1,6 +1,8 @@
 //! An agent's visits at the customer's door, offline: checking in (graded against the customer's
 //! position and the visit type's geofence, at once, on the device) and checking out.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sync_core::geo::{self, Geofence, Position};
 use sync_core::Value;
@@ -40,6 +42,8 @@ pub struct CheckedIn {
 pub struct PlannedVisit {
     pub visit: RecordInfo,
     pub planned_start: Option<i64>,
+    /// Its place in the route of the user's visit plan for the day, if it is a stop of one.
+    pub stop: Option<i64>,
     /// The name of the visit's customer, if the device holds it.
     pub customer_name: Option<String>,
 }
@@ -145,8 +149,10 @@ impl Replica {
     }
 
     /// The day's plan: the visits planned to start in `[from_ms, to_ms)` and the ones in progress,
-    /// by planned start (visits in progress without one first), each with its customer's name.
+    /// each with its customer's name. Visits in progress come first; then, where this user has a
+    /// visit plan for the day, its stops in route order; then the rest by planned start.
     pub async fn day_plan(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PlannedVisit>, Error> {
+        let route = self.route(from_ms, to_ms).await?;
         let mut plan = Vec::new();
         for visit in self.list("visit").await? {
             let start = visit.i64("planned_start");
@@ -169,12 +175,53 @@ impl Replica {
             };
             plan.push(PlannedVisit {
                 planned_start: start,
+                stop: route.get(&visit.id).copied(),
                 customer_name,
                 visit,
             });
         }
-        plan.sort_by_key(|p| (p.planned_start.is_some(), p.planned_start));
+        plan.sort_by_key(|p| {
+            let in_progress = p.visit.str("status") == Some("in_progress");
+            (
+                !in_progress,
+                p.stop.is_none(),
+                p.stop,
+                p.planned_start.is_some(),
+                p.planned_start,
+            )
+        });
         Ok(plan)
+    }
+
+    /// The route of this user's visit plan for the day starting in `[from_ms, to_ms)`: each stop's
+    /// visit and its place; empty without a plan.
+    async fn route(&self, from_ms: i64, to_ms: i64) -> Result<HashMap<Uuid, i64>, Error> {
+        let Some(session) = self.session().await? else {
+            return Ok(HashMap::new());
+        };
+        let me = session.user_id.to_string();
+        let mut route = HashMap::new();
+        for plan in self
+            .query("visit_plan", &[("agent_id", me.as_str())])
+            .await?
+        {
+            if !plan
+                .i64("day")
+                .is_some_and(|d| (from_ms..to_ms).contains(&d))
+            {
+                continue;
+            }
+            let stops = plan.fields.get("stops").and_then(|s| s.as_array());
+            for stop in stops.into_iter().flatten() {
+                let visit = stop["visit_id"]
+                    .as_str()
+                    .and_then(|v| Uuid::parse_str(v).ok());
+                if let (Some(visit), Some(sequence)) = (visit, stop["sequence"].as_i64()) {
+                    route.insert(visit, sequence);
+                }
+            }
+        }
+        Ok(route)
     }
 
     /// The named visit type, or the first active one; None if the device has none.

@@ -770,12 +770,35 @@ storage_test! {
         }}))).await;
         assert_eq!(status, 201, "{body}");
 
+        // Her route for today: the later visit first.
+        let created = |kind: &str, fields: serde_json::Value| {
+            let maria = &maria;
+            let server = &server;
+            let kind = kind.to_string();
+            async move {
+                let (status, body) = server.api(maria, Method::POST, "/v1/records", Some(json!({"kind": kind, "fields": fields}))).await;
+                assert_eq!(status, 201, "{body}");
+                body["id"].as_str().unwrap().to_string()
+            }
+        };
+        let shop = created("customer", json!({"name": "Kiosk", "territory": "North"})).await;
+        // Now is within the device's today whatever its time zone (as in the visits test above).
+        let now = now_ms();
+        let early = created("visit", json!({"customer_id": shop, "status": "planned", "planned_start": now})).await;
+        let late = created("visit", json!({"customer_id": shop, "status": "planned", "planned_start": now + 1})).await;
+        created("visit_plan", json!({"territory": "North", "agent_id": anna_id, "day": now, "stops": [
+            {"visit_id": late, "sequence": 1}, {"visit_id": early, "sequence": 2},
+        ]})).await;
+
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
         ok(cli(d, &["sync"], &[]));
-        // Today lists the overdue task and today's, not next week's.
+        // Today lists her visits in the plan's route order, the overdue task and today's, not next
+        // week's.
         let today = ok(cli(d, &["today"], &[]));
+        let route: Vec<&str> = today["visits"].as_array().unwrap().iter().map(|v| v["visit"]["id"].as_str().unwrap()).collect();
+        assert_eq!(route, [late.as_str(), early.as_str()], "{today}");
         let titles: Vec<&str> = today["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
         assert_eq!(titles, ["Overdue call", "Today's note"], "{today}");
         ok(cli(d, &["task", "done", &tasks[0]], &[]));
