@@ -1,4 +1,5 @@
-//! When a delivered order's payment falls due, for receivables and their ageing.
+//! When a delivered order's payment falls due, for receivables and their ageing; and which
+//! submission of an order its hold was decided for.
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ impl MigrationName for Migration {
 enum Orders {
     Table,
     DueAt,
+    HeldAt,
 }
 
 #[async_trait::async_trait]
@@ -23,6 +25,14 @@ impl MigrationTrait for Migration {
             Table::alter()
                 .table(Orders::Table)
                 .add_column(ColumnDef::new(Orders::DueAt).big_integer())
+                .to_owned(),
+        )
+        .await?;
+        // SQLite alters one column per statement.
+        m.alter_table(
+            Table::alter()
+                .table(Orders::Table)
+                .add_column(ColumnDef::new(Orders::HeldAt).big_integer())
                 .to_owned(),
         )
         .await?;
@@ -41,6 +51,13 @@ impl MigrationTrait for Migration {
             Index::drop()
                 .name("idx_orders_due_at")
                 .table(Orders::Table)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Orders::Table)
+                .drop_column(Orders::HeldAt)
                 .to_owned(),
         )
         .await?;

@@ -99,7 +99,9 @@ impl Error {
                 "field_not_writable" | "read_only" | "out_of_scope" => StatusCode::FORBIDDEN,
                 "document_too_large" | "too_many_operations" => StatusCode::PAYLOAD_TOO_LARGE,
                 "record_unloadable" | "settings_exist" | "status_not_allowed"
-                | "invalid_status" | "already_resolved" | "duplicate_code" => StatusCode::CONFLICT,
+                | "invalid_status" | "already_resolved" | "duplicate_code" | "order_locked" => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::BAD_REQUEST,
             },
             Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {

@@ -284,6 +284,9 @@ pub static ORDER: KindSchema = KindSchema {
         FieldSpec::new("due_at", FieldType::Timestamp).written_by(Writer::Server),
         // Why the order waits for a manager (a credit limit, a discount): set by the server.
         FieldSpec::new("hold_reason", MESSAGE).written_by(Writer::Server),
+        // The submission (its `submitted_at`) the hold was decided for: a resubmitted order is
+        // held to the rules again.
+        FieldSpec::new("held_at", FieldType::Timestamp).written_by(Writer::Server),
         FieldSpec::new("decided_by", USER).written_by(Writer::Manager),
         FieldSpec::new("decided_at", FieldType::Timestamp).written_by(Writer::Manager),
         FieldSpec::new("decision_note", MESSAGE).written_by(Writer::Manager),

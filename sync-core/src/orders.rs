@@ -1,6 +1,10 @@
 //! The order kind's business logic, the same on the device and the server: its totals from its
 //! lines, who may move it through its workflow, and the price of a line from a price list.
 
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{AutoCommit, Change, ChangeHash, ReadDoc, ScalarValue, ROOT};
+
+use crate::inspect;
 use crate::record::Projection;
 use crate::schema::Role;
 use crate::totals::{Line, Order, Totals, TotalsError};
@@ -60,9 +64,11 @@ fn bp(value: &Value) -> u32 {
         .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
 }
 
-/// Why a move of an order's status is not allowed.
+/// Why a change of an order is not allowed: `status_not_allowed` (a move of the workflow) or
+/// `order_locked` (a field an agent may no longer change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAllowed {
+    pub code: &'static str,
     pub message: String,
 }
 
@@ -88,9 +94,86 @@ pub fn transition(from: Option<&str>, to: &str, role: Role) -> Result<(), NotAll
         let from = from.unwrap_or("new");
         let who = if manager { "anyone" } else { "an agent" };
         Err(NotAllowed {
+            code: "status_not_allowed",
             message: format!("{who} may not move an order from {from} to {to}"),
         })
     }
+}
+
+/// Fields an agent may still write once an order is no longer a draft (or rejected): the status
+/// (to cancel it), when it was submitted, the notes, and the totals, which follow the lines.
+const OPEN_AFTER_SUBMIT: [&str; 7] = [
+    "status",
+    "submitted_at",
+    "notes",
+    "subtotal",
+    "discount",
+    "tax",
+    "total",
+];
+
+/// Checks the changes made to an order since `since` (the stored heads) one by one, each against
+/// what its author saw (the order at the change's dependencies), so that neither a merge nor
+/// concurrent changes an author made under two actors of its own can pass what one change may
+/// not: each status it writes must be a move `role` may make from a status it saw
+/// ([`transition`]), and an agent may change only [`OPEN_AFTER_SUBMIT`] of an order it saw
+/// submitted or beyond.
+pub fn check_edits(
+    doc: &mut AutoCommit,
+    since: &[ChangeHash],
+    role: Role,
+) -> Result<(), NotAllowed> {
+    let changes: Vec<Change> = doc.get_changes(since);
+    for change in changes {
+        let saw: Vec<String> = doc
+            .get_all_at(ROOT, "status", change.deps())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(v, _)| v.into_string().ok())
+            .collect();
+        let ops = change.decode().operations;
+        for op in &ops {
+            let (ObjectId::Root, Key::Map(key), OpType::Put(ScalarValue::Str(to))) =
+                (&op.obj, &op.key, &op.action)
+            else {
+                continue;
+            };
+            if key.as_str() != "status" {
+                continue;
+            }
+            let to = to.as_str();
+            let moves: Vec<_> = if saw.is_empty() {
+                vec![transition(None, to, role)]
+            } else {
+                saw.iter()
+                    .map(|from| transition(Some(from), to, role))
+                    .collect()
+            };
+            if !moves.iter().any(Result::is_ok) {
+                return Err(moves.into_iter().find_map(Result::err).expect("a move"));
+            }
+        }
+        let editable = saw.is_empty() || saw.iter().any(|s| s == "draft" || s == "rejected");
+        if role == Role::Agent && !editable {
+            let fields = inspect::touched_fields(doc, &ops, false).map_err(|e| NotAllowed {
+                code: "order_locked",
+                message: e.to_string(),
+            })?;
+            if let Some(field) = fields
+                .iter()
+                .find(|f| !OPEN_AFTER_SUBMIT.contains(&f.as_str()))
+            {
+                return Err(NotAllowed {
+                    code: "order_locked",
+                    message: format!(
+                        "an agent may not change `{field}` of an order that is {}",
+                        saw.join(" or ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The unit price of `quantity` (thousandths) of a product: the price list's price for the largest

@@ -415,62 +415,31 @@ pub fn company_rules(
     }
 }
 
-/// Whether the author may make the move of the record's workflow that the merge makes: only orders
-/// have one (`orders::transition`). The status before is the stored record's: any of its values,
-/// where two people wrote it at once, so that whoever resolves that conflict may pick either. A
-/// status written concurrently is not refused here: the rules after the merge raise it as a conflict
-/// for a manager, since each side's move may have been right from where it stood.
-pub fn workflow(
-    valid: &Valid,
-    row: Option<&document::Model>,
-    author: &Author,
-) -> Result<(), Reason> {
-    const STATUS: &str = "status";
+/// Whether the author's changes of an order are moves of its workflow they may make, each judged
+/// against the order its author saw (`orders::check_edits`): an agent may not approve, nor change
+/// the lines of an order it saw submitted, whether in one change or in concurrent changes under
+/// two actors of its device. Two people's concurrent moves, each right from where it stood, pass,
+/// and the rules after the merge raise them as a conflict for a manager.
+pub fn workflow(valid: &mut Valid, author: &Author) -> Result<(), Reason> {
     if valid.kind.name != kinds::ORDER.name || author.is_system() {
         return Ok(());
     }
-    if valid.projection.conflicts.iter().any(|c| c.field == STATUS) {
-        return Ok(());
-    }
-    let Some(after) = valid.projection.get(STATUS).as_str() else {
-        return Ok(());
-    };
-    let parse = |json: Option<&str>| -> serde_json::Value {
-        json.and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default()
-    };
-    let mut before: Vec<String> = Vec::new();
-    if let Some(row) = row {
-        let fields = parse(row.listing_fields.as_deref());
-        before.extend(fields[STATUS].as_str().map(str::to_string));
-        let conflicts: Vec<record::Conflict> =
-            serde_json::from_value(parse(row.listing_conflicts.as_deref())).unwrap_or_default();
-        for c in conflicts.into_iter().filter(|c| c.field == STATUS) {
-            before.extend(
-                c.values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string)),
-            );
+    orders::check_edits(&mut valid.doc, &valid.heads_before, author.field_role()).map_err(|e| {
+        Reason {
+            code: e.code.into(),
+            message: e.message,
+            field: (e.code == "status_not_allowed").then(|| "status".into()),
         }
-    }
-    let role = author.field_role();
-    let moves: Vec<_> = if before.is_empty() {
-        vec![orders::transition(None, after, role)]
-    } else {
-        before
-            .iter()
-            .map(|b| orders::transition(Some(b), after, role))
-            .collect()
-    };
-    if moves.iter().any(Result::is_ok) {
-        return Ok(());
-    }
-    let refused = moves.into_iter().find_map(Result::err).expect("a move");
-    Err(Reason {
-        code: "status_not_allowed".into(),
-        message: refused.message,
-        field: Some(STATUS.into()),
-    })
+    })?;
+    // Each line is within its bounds, but their products and sums may not be: an order whose
+    // totals cannot be computed would escape every rule that reads them.
+    orders::totals(&valid.projection)
+        .map(drop)
+        .map_err(|e| Reason {
+            code: e.code().into(),
+            message: e.to_string(),
+            field: Some("lines".into()),
+        })
 }
 
 /// The customer number a merged customer takes that it did not hold before, which must be no

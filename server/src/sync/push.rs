@@ -590,8 +590,9 @@ async fn merge_one<C: ConnectionTrait>(
             None => read_parent(ctx, id).await?.as_ref().map(Parent::from),
         },
     };
+    let mut valid = valid;
     let rules = decide::company_rules(doc.id, &valid, ctx.settings)
-        .and_then(|()| decide::workflow(&valid, row, ctx.author));
+        .and_then(|()| decide::workflow(&mut valid, ctx.author));
     if let Err(refused) = rules {
         return Ok(Outcome::Done(valid.reply.refuse(refused)));
     }

@@ -209,6 +209,12 @@ storage_test! {
             assert_eq!(status, 400, "{body}");
             assert!(body["error"]["message"].as_str().unwrap().contains(field), "{body}");
         }
+        // Every field of the line within its bounds, but not their product: no totals, refused.
+        let (status, body) = server.api(&c.anna, Method::POST, "/v1/records", Some(json!({"kind": "order", "fields": {
+            "customer_id": c.shop, "status": "draft", "currency": "EUR",
+            "lines": [{"product_id": c.beans, "quantity": 1_000_000_000_000i64, "unit_price": 1_000_000_000_000_000i64}],
+        }}))).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("amount_too_large")), "{body}");
         let too_many: Vec<Json> = (0..=200).map(|_| json!({"product_id": c.beans, "quantity": 1, "unit_price": 1})).collect();
         let (status, body) = server.api(&c.anna, Method::POST, "/v1/records", Some(json!({"kind": "order", "fields": {
             "customer_id": c.shop, "status": "draft", "currency": "EUR", "lines": too_many,
@@ -307,6 +313,20 @@ storage_test! {
         assert_eq!((status, body["error"]["code"].as_str()), (409, Some("invalid_status")));
         let (status, _) = server.api(&c.maria, Method::POST, &format!("/v1/orders/{}/reject", deep.order_id), Some(json!({"note": "too deep"}))).await;
         assert_eq!(status, 200);
+        // Rejected, the agent revises it as a draft (5% off) and submits it again: held to the
+        // rules again, its discount passes, but the customer's balance no longer does.
+        c.anna.sync().await;
+        c.anna.replica.update(deep.order_id, &[("status", "draft".into())]).await.unwrap();
+        let mut revised = c.anna.replica.get(deep.order_id).await.unwrap().get("lines").items().to_vec();
+        revised[0].fields.insert("discount_bp".into(), Value::Int(500));
+        c.anna.replica.update(deep.order_id, &[("lines", Value::Items(revised))]).await.unwrap();
+        c.anna.replica.submit_order(deep.order_id, NOW + 1).await.unwrap();
+        assert!(c.anna.sync().await.rejected.is_empty());
+        c.anna.sync().await;
+        let resubmitted = c.anna.replica.get(deep.order_id).await.unwrap();
+        assert_eq!(resubmitted.get("status"), &Value::from("submitted"));
+        let reason = held(&resubmitted).expect("held again");
+        assert!(reason.contains("credit limit") && !reason.contains("discount"), "{reason}");
         let (status, _) = server.api(&c.maria, Method::POST, &format!("/v1/orders/{}/approve", Uuid::now_v7()), Some(json!({}))).await;
         assert_eq!(status, 404);
         c.ben.sync().await;
@@ -322,6 +342,14 @@ storage_test! {
         let due = NOW + 30 * 86_400_000;
         assert_eq!(c.ben.replica.get(second.order_id).await.unwrap().get("due_at"), &Value::Int(due));
         assert_eq!(server.projected("orders", second.order_id, &["due_at"]).await, [Some(due.to_string())]);
+        // Past its draft, an order's lines and its tombstone are no longer the agent's to change:
+        // refused, and kept on the device with the reason.
+        let mut more = c.ben.replica.get(second.order_id).await.unwrap().get("lines").items().to_vec();
+        more[0].fields.insert("quantity".into(), Value::Int(1_000_000));
+        c.ben.replica.update(second.order_id, &[("lines", Value::Items(more))]).await.unwrap();
+        let report = c.ben.sync().await;
+        assert_eq!(report.rejected.iter().map(|(_, r)| r.code.as_str()).collect::<Vec<_>>(), ["order_locked"]);
+        assert_eq!(server_totals(&server, second.order_id).await, texts(&second.totals), "nothing of it applied");
 
         // The alert is resolved with an outcome and a note, once.
         let alert = alerts[0]["id"].as_str().unwrap();
@@ -370,6 +398,35 @@ storage_test! {
         let order = c.anna.replica.get(taken.order_id).await.unwrap();
         assert_eq!(order.get("status"), &Value::from("approved"));
         assert!(order.conflicts.is_empty(), "{:?}", order.conflicts);
+
+        // Two changes of the agent's own device, made concurrently under two of its actors, do not
+        // pass what one may not: each is judged against the order its author saw.
+        let fresh = c.ben.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], None, true, NOW).await.unwrap();
+        c.ben.sync().await;
+        let mut doc = c.ben.replica.doc(fresh.order_id).await.unwrap();
+        let base = doc.get_heads();
+        let device = c.ben.login.device_id;
+        let mut changes = Vec::new();
+        for (n, status) in [(1u8, "draft"), (2, "approved")] {
+            use automerge::transaction::Transactable;
+            let actor = automerge::ActorId::from([device.as_bytes().as_slice(), &[n; 8]].concat());
+            let mut fork = doc.fork().with_actor(actor);
+            fork.put(automerge::ROOT, "status", status).unwrap();
+            fork.commit();
+            changes.push(serde_bytes::ByteBuf::from(fork.get_last_local_change().unwrap().raw_bytes().to_vec()));
+        }
+        let forged = sync_core::protocol::PushRequest {
+            docs: vec![sync_core::protocol::DocPush {
+                id: fresh.order_id,
+                kind: "order".into(),
+                base_heads: base.iter().map(|h| sync_core::protocol::Hash::from(*h)).collect(),
+                changes,
+            }],
+            checkpoint: 0,
+        };
+        let reply = c.ben.client.push(&forged).await.unwrap();
+        assert_eq!(reply.results[0].reason.as_ref().map(|r| r.code.as_str()), Some("status_not_allowed"));
+        assert_eq!(server.projected("orders", fresh.order_id, &["status"]).await, [Some("submitted".into())]);
 
         // A move the agent may not make, on a record she holds in sync, is refused and stays on
         // her device with the reason.

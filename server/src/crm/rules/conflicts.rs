@@ -27,16 +27,26 @@ pub(super) async fn conflicts(
     let Some(customer) = customer_of(w.kind, w.id, &w.projection) else {
         return Ok(());
     };
-    let mut doc = None;
+    // The document and its changes' spans, read once for all of the record's conflicts.
+    let mut history: Option<Option<(AutoCommit, Vec<Span>)>> = None;
+    let mut raised = 0;
     for c in &w.projection.conflicts {
+        if raised == MAX_RAISED_PER_RECORD {
+            break;
+        }
         if open_conflict(conn, w.id, &c.field).await? {
             continue;
         }
-        if doc.is_none() {
-            doc = docstore::load(conn, w.id).await?.ok();
-        }
-        let authors = match &doc {
-            Some(doc) => writers(conn, doc, &c.field).await?,
+        raised += 1;
+        let history = match &mut history {
+            Some(read) => read,
+            None => history.insert(docstore::load(conn, w.id).await?.ok().map(|mut doc| {
+                let spans = spans(&mut doc);
+                (doc, spans)
+            })),
+        };
+        let authors = match history {
+            Some((doc, spans)) => writers(conn, doc, spans, &c.field).await?,
             None => Vec::new(),
         };
         let candidates: Vec<serde_json::Value> = c
@@ -72,6 +82,29 @@ pub(super) async fn conflicts(
     Ok(())
 }
 
+/// The conflict records one record raises per push, at most: a device that writes hundreds of
+/// fields at once under two of its actors gets the first ones raised, and the rest at its next
+/// pushes, rather than tying the server up with one push.
+const MAX_RAISED_PER_RECORD: usize = 20;
+
+/// A change's actor, its first op counter, its number of ops and its time.
+type Span = (automerge::ActorId, u64, u64, i64);
+
+/// The span of every change of the document, to find the change an op belongs to.
+fn spans(doc: &mut AutoCommit) -> Vec<Span> {
+    doc.get_changes(&[])
+        .into_iter()
+        .map(|c| {
+            (
+                c.actor_id().clone(),
+                c.start_op().get(),
+                c.len() as u64,
+                c.timestamp(),
+            )
+        })
+        .collect()
+}
+
 /// Who wrote each concurrent value of `field` (a root field, or `items_field.item_id.field`), the
 /// shown one first as in a projection's conflicts: the user and device, and the time of the change
 /// (the writer's clock). A device's actor starts with its id; the server's actors are recorded
@@ -79,6 +112,7 @@ pub(super) async fn conflicts(
 async fn writers(
     conn: &impl ConnectionTrait,
     doc: &AutoCommit,
+    changes: &[Span],
     field: &str,
 ) -> Result<Vec<(Option<Uuid>, Option<Uuid>, Option<i64>)>, Error> {
     let mut path = field.split('.');
@@ -96,15 +130,6 @@ async fn writers(
     let Ok(all) = doc.get_all(&obj, key) else {
         return Ok(Vec::new());
     };
-    let changes = doc.clone().get_changes(&[]).into_iter().map(|c| {
-        (
-            c.actor_id().clone(),
-            c.start_op().get(),
-            c.len() as u64,
-            c.timestamp(),
-        )
-    });
-    let changes: Vec<_> = changes.collect();
     let mut out = Vec::new();
     for (_, op) in all.into_iter().rev() {
         let automerge::ObjId::Id(counter, actor, _) = op else {

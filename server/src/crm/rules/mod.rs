@@ -100,11 +100,14 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         }
     }
     // An alert is raised once per record and finding: a visit checked out after an out-of-range
-    // check-in is not a second finding.
+    // check-in is not a second finding. A hold's alerts are raised once per submission by the
+    // order rule itself, so a resubmitted order raises them again.
     let mut seen = Vec::new();
     let mut raise = Vec::with_capacity(actions.raise.len());
     for (kind, fields) in std::mem::take(&mut actions.raise) {
-        if kind.name == ALERT.name {
+        let per_submission = ["discount_above_limit", "credit_limit_exceeded"];
+        if kind.name == ALERT.name && !per_submission.contains(&field_of(&fields, "code").as_str())
+        {
             let key = (field_of(&fields, "record_id"), field_of(&fields, "code"));
             if seen.contains(&key) || queries::alert_exists(conn, &key.0, &key.1).await? {
                 continue;

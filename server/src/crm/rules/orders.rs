@@ -46,7 +46,11 @@ pub(super) async fn order(
         }
         return Ok(());
     }
-    if p.get("status").as_str() != Some("submitted") || !p.get("hold_reason").is_null() {
+    // Held once per submission: an order resubmitted (after a rejection, with other lines) is
+    // held to the rules again, and a hold that no longer applies is lifted.
+    let submitted_at = p.get("submitted_at");
+    let held = !p.get("hold_reason").is_null();
+    if p.get("status").as_str() != Some("submitted") || (held && p.get("held_at") == submitted_at) {
         return Ok(());
     }
     let mut reasons = Vec::new();
@@ -86,10 +90,15 @@ pub(super) async fn order(
         }
     }
     if reasons.is_empty() {
+        if held {
+            actions.set(id, &ORDER, "hold_reason", Value::Null);
+            actions.set(id, &ORDER, "held_at", submitted_at.clone());
+        }
         return Ok(());
     }
     let why: Vec<&str> = reasons.iter().map(|(_, m)| m.as_str()).collect();
     actions.set(id, &ORDER, "hold_reason", Value::Str(why.join("; ")));
+    actions.set(id, &ORDER, "held_at", submitted_at.clone());
     for (code, message) in reasons {
         alert(actions, customer, (id, &ORDER), code, message, by);
     }
