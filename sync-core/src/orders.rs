@@ -16,9 +16,16 @@ pub const TOTAL_FIELDS: [&str; 4] = ["subtotal", "discount", "tax", "total"];
 
 /// The order's totals from its lines (ordered by id, as they are read) and its order discount.
 pub fn totals(order: &Projection) -> Result<Totals, TotalsError> {
-    let lines = order
-        .get("lines")
-        .items()
+    lines_totals(
+        order.get("lines").items(),
+        bp(order.get("order_discount_bp")),
+    )
+}
+
+/// The totals of order lines (items of [`crate::kinds::ORDER_LINES`], in the order the record
+/// reads them: by id) with an order discount in basis points, before any order holds them.
+pub fn lines_totals(lines: &[Item], order_discount_bp: u32) -> Result<Totals, TotalsError> {
+    let lines = lines
         .iter()
         .map(|line| Line {
             quantity: int(line, "quantity"),
@@ -29,7 +36,7 @@ pub fn totals(order: &Projection) -> Result<Totals, TotalsError> {
         .collect();
     Order {
         lines,
-        order_discount_bp: bp(order.get("order_discount_bp")),
+        order_discount_bp,
     }
     .totals()
 }

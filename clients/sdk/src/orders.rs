@@ -112,7 +112,10 @@ impl Replica {
         // The lines in the order the record reads them (by id), and their totals, computed before
         // anything is written: an order whose totals cannot be computed is not taken.
         items.sort_by(|a, b| a.id.cmp(&b.id));
-        let totals = lines_totals(&items)?;
+        let totals = orders::lines_totals(&items, 0).map_err(|e| Error::NotAllowed {
+            code: e.code(),
+            message: e.to_string(),
+        })?;
         let session = self.session().await?.ok_or(Error::NotLoggedIn)?;
         let currency = self.company_currency().await?;
         let status = if submit { "submitted" } else { "draft" };
@@ -259,28 +262,4 @@ impl Replica {
     async fn role(&self) -> Result<sync_core::Role, Error> {
         Ok(self.session().await?.ok_or(Error::NotLoggedIn)?.role)
     }
-}
-
-/// The totals of an order of these lines (in the order the record reads them) and no order
-/// discount.
-fn lines_totals(items: &[Item]) -> Result<Totals, Error> {
-    let int = |item: &Item, f: &str| item.get(f).as_i64().unwrap_or(0);
-    let bp = |item: &Item, f: &str| u32::try_from(int(item, f)).unwrap_or(u32::MAX);
-    sync_core::totals::Order {
-        lines: items
-            .iter()
-            .map(|i| sync_core::totals::Line {
-                quantity: int(i, "quantity"),
-                unit_price: int(i, "unit_price"),
-                discount_bp: bp(i, "discount_bp"),
-                tax_bp: bp(i, "tax_bp"),
-            })
-            .collect(),
-        order_discount_bp: 0,
-    }
-    .totals()
-    .map_err(|e| Error::NotAllowed {
-        code: e.code(),
-        message: e.to_string(),
-    })
 }

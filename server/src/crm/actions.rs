@@ -4,7 +4,6 @@
 
 use serde_json::{json, Map, Value as Json};
 use sync_core::kinds::{ALERT, CONFLICT, ORDER};
-use sync_core::protocol::Reason;
 use sync_core::{KindSchema, Role};
 use uuid::Uuid;
 
@@ -12,6 +11,7 @@ use crate::auth::principal::Principal;
 use crate::crm::{edit, records};
 use crate::db::now_ms;
 use crate::error::Error;
+use crate::sync::decide::refusal;
 use crate::sync::engine::SyncEngine;
 
 /// A manager's decision on a held or submitted order.
@@ -171,9 +171,5 @@ async fn fields_of(
 }
 
 fn refused(code: &str, message: impl Into<String>) -> Error {
-    Error::Refused(Reason {
-        code: code.into(),
-        message: message.into(),
-        field: None,
-    })
+    Error::Refused(refusal(code, message))
 }

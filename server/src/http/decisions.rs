@@ -19,6 +19,7 @@ use crate::auth::principal::Principal;
 use crate::crm::actions::{self, Decision};
 use crate::crm::records::{self, Detail, Listing, Page};
 use crate::error::Error;
+use crate::http::records::written;
 use crate::http::state::AppState;
 use crate::http::wire::{JsonBody, PathParam, QueryParams};
 
@@ -136,13 +137,6 @@ pub struct OrderDecision {
     pub note: Option<String>,
 }
 
-async fn shown(state: &AppState, who: &Principal, id: Uuid) -> Result<Json<Detail>, Error> {
-    records::get(&state.db.conn, who, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::Internal(format!("record {id} was written and is not there")))
-}
-
 /// Resolves an open alert.
 #[utoipa::path(post, path = "/v1/alerts/{id}/resolve", tag = "decisions", operation_id = "resolve_alert",
     params(("id" = Uuid, Path, description = "The alert's id")),
@@ -170,7 +164,7 @@ async fn resolve_alert(
         ));
     };
     actions::resolve_alert(&state.sync, &who, id, outcome, body.note).await?;
-    shown(&state, &who, id).await
+    written(&state, &who, id).await
 }
 
 /// Resolves an open conflict: the outcome is written to the record's field, superseding every
@@ -195,7 +189,7 @@ async fn resolve_conflict(
     JsonBody(body): JsonBody<Resolution>,
 ) -> Result<Json<Detail>, Error> {
     actions::resolve_conflict(&state.sync, &who, id, body.outcome, body.note).await?;
-    shown(&state, &who, id).await
+    written(&state, &who, id).await
 }
 
 /// Approves a submitted order (held or not).
@@ -219,7 +213,7 @@ async fn approve_order(
     JsonBody(body): JsonBody<OrderDecision>,
 ) -> Result<Json<Detail>, Error> {
     actions::decide_order(&state.sync, &who, id, Decision::Approve, body.note).await?;
-    shown(&state, &who, id).await
+    written(&state, &who, id).await
 }
 
 /// Rejects a submitted order; the agent may revise it as a draft.
@@ -243,5 +237,5 @@ async fn reject_order(
     JsonBody(body): JsonBody<OrderDecision>,
 ) -> Result<Json<Detail>, Error> {
     actions::decide_order(&state.sync, &who, id, Decision::Reject, body.note).await?;
-    shown(&state, &who, id).await
+    written(&state, &who, id).await
 }

@@ -49,7 +49,11 @@ pub struct RecordEdit {
 }
 
 /// The record as it stands after a write: the caller may see it, since they could write it.
-async fn written(state: &AppState, who: &Principal, id: Uuid) -> Result<Json<Detail>, Error> {
+pub(super) async fn written(
+    state: &AppState,
+    who: &Principal,
+    id: Uuid,
+) -> Result<Json<Detail>, Error> {
     records::get(&state.db.conn, who, id)
         .await?
         .map(Json)

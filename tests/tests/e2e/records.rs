@@ -173,8 +173,7 @@ async fn send(
     path: &str,
     body: Json,
 ) -> (u16, Json) {
-    let url = format!("{}{path}", server.url);
-    call(reqwest::Client::new().request(method, url).json(&body), who).await
+    server.api(who, method, path, Some(body)).await
 }
 
 storage_test! {

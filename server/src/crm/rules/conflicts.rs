@@ -40,10 +40,20 @@ pub(super) async fn conflicts(
         raised += 1;
         let history = match &mut history {
             Some(read) => read,
-            None => history.insert(docstore::load(conn, w.id).await?.ok().map(|mut doc| {
-                let spans = spans(&mut doc);
-                (doc, spans)
-            })),
+            None => {
+                let loaded = match docstore::load(conn, w.id).await? {
+                    Ok(doc) => Some(doc),
+                    Err(e) => {
+                        // The conflict is raised without its writers rather than not at all.
+                        tracing::warn!(record = %w.id, error = %e, "a conflicted record does not load; its writers are not named");
+                        None
+                    }
+                };
+                history.insert(loaded.map(|mut doc| {
+                    let spans = spans(&mut doc);
+                    (doc, spans)
+                }))
+            }
         };
         let authors = match history {
             Some((doc, spans)) => writers(conn, doc, spans, &c.field).await?,
