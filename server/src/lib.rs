@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod process;
+pub mod reports;
 pub mod settings;
 pub mod sync;
 

@@ -7,10 +7,12 @@ pub mod decisions;
 pub mod devices;
 pub mod extract;
 pub mod health;
+pub mod home;
 pub mod openapi;
 pub mod ops;
 pub mod quarantine;
 pub mod records;
+pub mod reports;
 pub mod state;
 pub mod sync;
 pub mod track;
@@ -56,12 +58,14 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true));
     // The JSON endpoints take small bodies; the sync calls up to the message limit.
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(home::router())
         .merge(health::router())
         .merge(auth::router())
         .merge(devices::router())
         .merge(quarantine::router())
         .merge(decisions::router())
         .merge(users::router())
+        .merge(reports::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.

@@ -92,6 +92,7 @@ const SCRAPE_ONLY: [Expect; 6] = [D(403), D(403), D(403), D(403), D(401), D(403)
 /// The matrix. The manager and the agent hold North; the out-of-scope data is in South; the admin sees
 /// everything.
 const MATRIX: &[Row] = &[
+    row("GET", "/", Target::None, PUBLIC),
     row("GET", "/livez", Target::None, PUBLIC),
     row("GET", "/readyz", Target::None, PUBLIC),
     row("GET", "/healthz", Target::None, PUBLIC),
@@ -314,6 +315,50 @@ const MATRIX: &[Row] = &[
     row("POST", "/v1/orders/{id}/reject", Target::Out, DECIDE_OUT),
     // Managers staff their territories with agents; admins anyone. Revokes come last: they take
     // territories away.
+    row(
+        "GET",
+        "/v1/reports/sales",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/reports/visits",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/reports/pipeline",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/reports/receivables",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/reports/service",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    // Devices in scope: an agent's own (Anna's spare), a manager's territories' users', everyone's
+    // for an admin; Carla's device in South is the manager's and the agent's to miss.
+    row(
+        "GET",
+        "/v1/reports/sync-health",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/reports/sync-health",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
     row(
         "GET",
         "/v1/users",
@@ -838,6 +883,19 @@ impl Fixture {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
             }
+            ("GET", "/v1/reports/sync-health") => {
+                let report: serde_json::Value = response.json().await.unwrap();
+                let wanted = if row.target == Target::In {
+                    self.agent_spare
+                } else {
+                    self.south_device
+                };
+                report["sections"]["devices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["device_id"] == wanted.to_string())
+            }
             ("GET", "/v1/alerts" | "/v1/conflicts" | "/v1/users") => {
                 let page: serde_json::Value = response.json().await.unwrap();
                 let wanted = self.id(row.path, row.target).to_string();
@@ -1058,6 +1116,25 @@ storage_test! {
                 }
                 checked += 1;
             }
+            // A report's filters: text is only ever compared (nothing matches), the rest refused
+            // naming the parameter.
+            for report in ["sales", "visits", "pipeline", "receivables", "service", "sync-health"] {
+                for name in ["territory", "segment", "category", "agent", "product", "from", "to", "granularity", "tier", "format", "section", "stale_days"] {
+                    let response = fx.http.get(format!("{}/v1/reports/{report}", fx.server.url)).query(&[(name, value.as_str())]).bearer_auth(token).send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let body: serde_json::Value = response.json().await.expect("a JSON body");
+                    if status == 200 {
+                        // 32 digits are a UUID, and so a valid agent or product.
+                        let uuid = value.len() == 32 && matches!(name, "agent" | "product");
+                        assert!(uuid || matches!(name, "territory" | "segment" | "category"), "{report} with {name}={value:?}: {body}");
+                    } else {
+                        assert_eq!(status, 400, "{report} with {name}={value:?}: {body}");
+                        assert_eq!(body["error"]["code"], "invalid_parameter", "{body}");
+                        assert!(body["error"]["message"].as_str().unwrap().contains(name), "{body}");
+                    }
+                    checked += 1;
+                }
+            }
             let login = fx
                 .http
                 .post(format!("{}/v1/auth/login", fx.server.url))
@@ -1068,7 +1145,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * 22);
+        assert_eq!(checked, hostile_values().len() * (22 + 6 * 12));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -21,6 +21,7 @@ mod migrations;
 mod ops;
 mod orders;
 mod records;
+mod reports;
 mod scope_edges;
 mod scopes;
 mod server_cli;

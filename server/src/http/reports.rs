@@ -1,0 +1,187 @@
+//! `GET /v1/reports/{report}`: managers' reports over the projection tables, restricted to the
+//! caller's scope. JSON by default; one section as CSV with `Accept: text/csv` or `?format=csv`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::ConnectionTrait;
+use sync_core::protocol::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::principal::Principal;
+use crate::db::{now_ms, BuildWith};
+use crate::error::Error;
+use crate::http::state::AppState;
+use crate::http::wire::QueryParams;
+use crate::reports::sql::Ctx;
+use crate::reports::{self, RawFilters, Report, ReportBody, Scope};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sales))
+        .routes(routes!(visits))
+        .routes(routes!(pipeline))
+        .routes(routes!(receivables))
+        .routes(routes!(service))
+        .routes(routes!(sync_health))
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Sales,
+    Visits,
+    Pipeline,
+    Receivables,
+    Service,
+    SyncHealth,
+}
+
+/// The territory a `territory` filter names; the nil id (which no record has) when none has that
+/// name, so the report is empty rather than unfiltered.
+async fn territory_named(conn: &impl ConnectionTrait, name: &str) -> Result<Uuid, Error> {
+    let q = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("territories"))
+        .and_where(Expr::col(Alias::new("name")).eq(name))
+        .to_owned();
+    Ok(match conn.query_one(q.build_with(conn)).await? {
+        Some(row) => row.try_get("", "id")?,
+        None => Uuid::nil(),
+    })
+}
+
+fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, Error> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(_) => Err(Error::bad_request(
+            "invalid_parameter",
+            "`format`: expected json or csv",
+        )),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"))),
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    who: &Principal,
+    which: Which,
+    raw: RawFilters,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    let csv = wants_csv(raw.format.as_deref(), headers)?;
+    let now = now_ms();
+    let filters = raw.parse(now)?;
+    let conn = &state.db.conn;
+    let territory = match &filters.territory {
+        Some(name) => Some(territory_named(conn, name).await?),
+        None => None,
+    };
+    let scope = Scope::of(who);
+    let ctx = Ctx {
+        conn,
+        scope: &scope,
+        filters: &filters,
+        territory,
+    };
+    let report: Report = match which {
+        Which::Sales => reports::sales::report(&ctx).await?,
+        Which::Visits => reports::visits::report(&ctx).await?,
+        Which::Pipeline => reports::pipeline::report(&ctx).await?,
+        Which::Receivables => reports::receivables::report(&ctx).await?,
+        Which::Service => reports::service::report(&ctx).await?,
+        Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
+    };
+    if csv {
+        let body = report.csv()?;
+        let name = format!(
+            "attachment; filename=\"{}-{}.csv\"",
+            report.name,
+            report
+                .filters
+                .section
+                .as_deref()
+                .unwrap_or(report.sections[0].0)
+        );
+        let mut response = body.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(response);
+    }
+    // A section that does not exist is a mistake in JSON too.
+    report.chosen()?;
+    Ok(Json(report.json()).into_response())
+}
+
+macro_rules! report_endpoint {
+    ($fn:ident, $path:literal, $which:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(get, path = $path, tag = "reports",
+            params(RawFilters),
+            responses(
+                (status = 200, description = "The report: JSON, or one section as CSV",
+                    content((ReportBody = "application/json"), (String = "text/csv"))),
+                (status = 400, description = "A filter that does not parse (`invalid_parameter`, naming it; `invalid_query`)", body = ErrorBody),
+                (status = 401, description = "No valid token", body = ErrorBody),
+            ),
+            security(("bearer" = [])))]
+        async fn $fn(
+            State(state): State<AppState>,
+            who: Principal,
+            headers: HeaderMap,
+            QueryParams(raw): QueryParams<RawFilters>,
+        ) -> Result<Response, Error> {
+            answer(&state, &who, $which, raw, &headers).await
+        }
+    };
+}
+
+report_endpoint!(
+    sales,
+    "/v1/reports/sales",
+    Which::Sales,
+    "Sales: revenue, orders, average order value and lines per order by period, agent, territory, product, category and segment; growth on the year before; attainment of revenue targets."
+);
+report_endpoint!(
+    visits,
+    "/v1/reports/visits",
+    Which::Visits,
+    "Visits: plan compliance, verified check-ins, unplanned share, visits per field day, duration, strike rate, coverage, frequency compliance per tier, overdue customers."
+);
+report_endpoint!(
+    pipeline,
+    "/v1/reports/pipeline",
+    Which::Pipeline,
+    "Pipeline: open opportunities by stage with weighted value, forecast, win rates, deal size, sales cycle, stage conversion, stale deals."
+);
+report_endpoint!(
+    receivables,
+    "/v1/reports/receivables",
+    Which::Receivables,
+    "Receivables: open amounts by due date (ageing), DSO, collection effectiveness, credit utilisation per customer."
+);
+report_endpoint!(
+    service,
+    "/v1/reports/service",
+    Which::Service,
+    "Service: tickets by category and severity, time to resolve, complaint rate and the satisfaction index, by period, territory and owner."
+);
+report_endpoint!(
+    sync_health,
+    "/v1/reports/sync-health",
+    Which::SyncHealth,
+    "Sync health: devices in scope with their last sync, lag behind the feed and quarantined edits; open alerts and conflicts."
+);

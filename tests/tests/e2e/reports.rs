@@ -1,0 +1,589 @@
+//! Managers' reports against a small company whose every figure is worked out by hand below (not by
+//! the code under test), on SQLite and PostgreSQL: sales, receivables, visits, pipeline, service
+//! and sync health; the caller's scope; CSV against JSON; filters that do not parse; an empty
+//! database.
+//!
+//! The company: North (Maria manages, Anna sells) and South (Carla sells). Beans (coffee) and cups
+//! (supplies). Customers: N1 (North, cafe, tier A, credit limit 10,000, 30 days' terms), N2 (North,
+//! hotel), S1 (South, cafe). The period is March and April 2025.
+
+use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value as Json};
+use sync_core::Role;
+use uuid::Uuid;
+
+const PERIOD: &str = "from=2025-03-01&to=2025-04-30";
+
+// Times, in milliseconds since the epoch (UTC).
+const T_2024_03_05: i64 = 1_709_596_800_000;
+const T_2024_03_06: i64 = 1_709_683_200_000;
+const T_03_01: i64 = 1_740_787_200_000;
+const T_03_10_0900: i64 = 1_741_597_200_000;
+const T_03_10_0905: i64 = 1_741_597_500_000;
+const T_03_10_0935: i64 = 1_741_599_300_000;
+const T_03_11: i64 = 1_741_651_200_000;
+const T_03_11_1000: i64 = 1_741_687_200_000;
+const T_03_12_1000: i64 = 1_741_773_600_000;
+const T_03_12_1020: i64 = 1_741_774_800_000;
+const T_03_12_1500: i64 = 1_741_791_600_000;
+const T_03_15: i64 = 1_741_996_800_000;
+const T_03_20: i64 = 1_742_428_800_000;
+const T_04_01: i64 = 1_743_465_600_000;
+const T_04_02: i64 = 1_743_552_000_000;
+const T_04_05: i64 = 1_743_811_200_000;
+const T_04_06: i64 = 1_743_897_600_000;
+const T_04_15: i64 = 1_744_675_200_000;
+const T_05_01: i64 = 1_746_057_600_000;
+
+struct Company {
+    admin: Device,
+    maria: Device,
+    anna: Device,
+    carla: Device,
+    anna_id: Uuid,
+    carla_id: Uuid,
+    n1: Uuid,
+}
+
+async fn created(server: &TestServer, who: &Device, kind: &str, fields: Json) -> Uuid {
+    let (status, body) = server
+        .api(
+            who,
+            Method::POST,
+            "/v1/records",
+            Some(json!({"kind": kind, "fields": fields})),
+        )
+        .await;
+    assert_eq!(status, 201, "{kind}: {body}");
+    body["id"].as_str().unwrap().parse().unwrap()
+}
+
+fn line(product: Uuid, sku: &str, units: i64, price: i64, discount_bp: i64) -> Json {
+    json!({"product_id": product, "sku": sku, "quantity": units * 1_000, "unit_price": price,
+           "discount_bp": discount_bp, "tax_bp": 0})
+}
+
+async fn company(server: &TestServer) -> Company {
+    server.user("root@x.test", Role::Admin, &[]).await;
+    server.user("maria@x.test", Role::Manager, &["North"]).await;
+    let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+    let carla_id = server.user("carla@x.test", Role::Agent, &["South"]).await;
+    let admin = server.device("root@x.test").await;
+    let maria = server.device("maria@x.test").await;
+    let anna = server.device("anna@x.test").await;
+    let carla = server.device("carla@x.test").await;
+    let a = &admin;
+    created(server, a, "settings", json!({"currency": "EUR"})).await;
+    let beans = created(
+        server,
+        a,
+        "product",
+        json!({"sku": "BEANS", "name": "Beans", "category": "coffee", "active": true}),
+    )
+    .await;
+    let cups = created(
+        server,
+        a,
+        "product",
+        json!({"sku": "CUPS", "name": "Cups", "category": "supplies", "active": true}),
+    )
+    .await;
+    let n1 = created(
+        server,
+        a,
+        "customer",
+        json!({"name": "N1", "territory": "North", "industry": "cafe", "tier": "A",
+        "credit_limit": 10_000, "payment_terms_days": 30}),
+    )
+    .await;
+    let n2 = created(
+        server,
+        a,
+        "customer",
+        json!({"name": "N2", "territory": "North", "industry": "hotel"}),
+    )
+    .await;
+    let s1 = created(
+        server,
+        a,
+        "customer",
+        json!({"name": "S1", "territory": "South", "industry": "cafe"}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "tier_policy",
+        json!({"tier": "A", "visits_per_period": 2, "period_days": 30}),
+    )
+    .await;
+
+    // Visits. V1 planned and done on its day, verified, 30 minutes, with an order; V2 planned for
+    // the 11th but done on the 12th, out of range, 20 minutes; V3 unplanned, verified, no
+    // check-out; V4 (South) planned and missed; V5 planned and cancelled.
+    let v1 = created(
+        server,
+        a,
+        "visit",
+        json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
+        "planned_start": T_03_10_0900, "check_in_at": T_03_10_0905, "check_out_at": T_03_10_0935,
+        "check_in_result": "verified"}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "visit",
+        json!({"customer_id": n2, "agent_id": anna_id, "status": "completed",
+        "planned_start": T_03_11_1000, "check_in_at": T_03_12_1000, "check_out_at": T_03_12_1020,
+        "check_in_result": "out_of_range"}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "visit",
+        json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
+        "check_in_at": T_03_12_1500, "check_in_result": "verified"}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "visit",
+        json!({"customer_id": s1, "agent_id": carla_id, "status": "missed",
+        "planned_start": T_04_01}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "visit",
+        json!({"customer_id": n2, "agent_id": anna_id, "status": "cancelled",
+        "planned_start": T_04_02}),
+    )
+    .await;
+
+    // Orders. O1 (N1, delivered, 2,000 + 500), O2 (N2, approved, 3 × 1,000 less 10% = 2,700), O3
+    // (S1, delivered, 1,000), O4 (N1, only submitted: no sale), O5 (N1, a year before, 2,000,
+    // delivered and never paid).
+    let o1 = created(server, a, "order", json!({"customer_id": n1, "agent_id": anna_id, "visit_id": v1,
+        "status": "delivered", "currency": "EUR", "ordered_at": T_03_10_0935, "delivered_at": T_03_11,
+        "lines": [line(beans, "BEANS", 2, 1_000, 0), line(cups, "CUPS", 1, 500, 0)]})).await;
+    created(server, a, "order", json!({"customer_id": n2, "agent_id": anna_id, "status": "approved",
+        "currency": "EUR", "ordered_at": T_03_20, "lines": [line(beans, "BEANS", 3, 1_000, 1_000)]})).await;
+    created(
+        server,
+        a,
+        "order",
+        json!({"customer_id": s1, "agent_id": carla_id, "status": "delivered",
+        "currency": "EUR", "ordered_at": T_04_05, "delivered_at": T_04_06,
+        "lines": [line(beans, "BEANS", 1, 1_000, 0)]}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "order",
+        json!({"customer_id": n1, "agent_id": anna_id, "status": "submitted",
+        "currency": "EUR", "ordered_at": T_03_15, "lines": [line(beans, "BEANS", 5, 1_000, 0)]}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "order",
+        json!({"customer_id": n1, "agent_id": anna_id, "status": "delivered",
+        "currency": "EUR", "ordered_at": T_2024_03_05, "delivered_at": T_2024_03_06,
+        "lines": [line(beans, "BEANS", 2, 1_000, 0)]}),
+    )
+    .await;
+
+    // Payments: 1,000 on O1; 300 from N2 on account.
+    created(server, a, "payment", json!({"customer_id": n1, "amount": 1_000, "currency": "EUR",
+        "collected_at": T_03_20, "collected_by": anna_id, "allocations": [{"order_id": o1, "amount": 1_000}]})).await;
+    created(
+        server,
+        a,
+        "payment",
+        json!({"customer_id": n2, "amount": 300, "currency": "EUR",
+        "collected_at": T_04_15, "collected_by": anna_id}),
+    )
+    .await;
+
+    // Targets: North 6,100 for March and April; Anna 4,000 for March.
+    created(
+        server,
+        a,
+        "sales_target",
+        json!({"territory": "North", "period_start": T_03_01, "period_end": T_05_01,
+        "metric": "revenue", "value": 6_100}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "sales_target",
+        json!({"territory": "North", "agent_id": anna_id, "period_start": T_03_01,
+        "period_end": T_04_01, "metric": "revenue", "value": 4_000}),
+    )
+    .await;
+
+    // Opportunities: OP1 open (10,000 at 50%, closing mid-April), OP2 won (4,000), OP3 lost (6,000).
+    created(
+        server,
+        a,
+        "opportunity",
+        json!({"customer_id": n1, "owner_id": anna_id, "title": "Machine",
+        "stage": "proposal", "amount": 10_000, "probability": 50, "expected_close": T_04_15}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "opportunity",
+        json!({"customer_id": n2, "owner_id": anna_id, "title": "Grinder",
+        "stage": "won", "amount": 4_000, "closed_at": T_03_20}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "opportunity",
+        json!({"customer_id": s1, "owner_id": carla_id, "title": "Cups",
+        "stage": "lost", "amount": 6_000, "closed_at": T_04_01}),
+    )
+    .await;
+
+    // Tickets: T1 a complaint resolved in 15 hours, satisfaction 3 of an expected 4; T2 open.
+    created(
+        server,
+        a,
+        "ticket",
+        json!({"customer_id": n1, "subject": "Late", "category": "complaint",
+        "severity": "high", "status": "resolved", "opened_at": T_03_10_0900, "resolved_at": T_03_11,
+        "satisfaction": 3, "expectation": 4}),
+    )
+    .await;
+    created(
+        server,
+        a,
+        "ticket",
+        json!({"customer_id": s1, "subject": "Noise", "category": "service",
+        "severity": "low", "status": "open", "opened_at": T_04_02}),
+    )
+    .await;
+
+    Company {
+        admin,
+        maria,
+        anna,
+        carla,
+        anna_id,
+        carla_id,
+        n1,
+    }
+}
+
+async fn report(server: &TestServer, who: &Device, name: &str, query: &str) -> Json {
+    let (status, body) = server
+        .api(
+            who,
+            Method::GET,
+            &format!("/v1/reports/{name}?{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{name}?{query}: {body}");
+    body
+}
+
+fn close(value: &Json, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-3)
+}
+
+/// Asserts each named field of a row: integers exactly, ratios to three decimals, null as null.
+fn assert_row(row: &Json, expected: &[(&str, Json)]) {
+    for (name, want) in expected {
+        let got = &row[*name];
+        let ok = match want {
+            Json::Number(n) if n.is_f64() => close(got, n.as_f64().unwrap()),
+            other => got == other,
+        };
+        assert!(ok, "{name}: got {got}, want {want} in {row}");
+    }
+}
+
+storage_test! {
+    async fn sales_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+
+        let r = report(&server, &c.admin, "sales", PERIOD).await;
+        assert_eq!(r["from"], T_03_01);
+        assert_eq!(r["to"], T_05_01);
+        assert!(r["definitions"]["revenue"].as_str().unwrap().contains("net line amount"));
+        let s = &r["sections"];
+        // 2,500 + 2,700 + 1,000 in 3 orders of 4 lines; a year before, O5's 2,000.
+        assert_row(&s["summary"][0], &[
+            ("revenue", json!(6_200)), ("orders", json!(3)), ("lines", json!(4)),
+            ("average_order_value", json!(2_066.666_7)), ("lines_per_order", json!(1.333_3)),
+            ("revenue_prior_year", json!(2_000)), ("growth", json!(2.1)),
+            ("target", json!(6_100)), ("attainment", json!(1.016_4)),
+        ]);
+        let periods = s["by_period"].as_array().unwrap();
+        assert_eq!(periods.len(), 2, "{periods:?}");
+        assert_row(&periods[0], &[("period", json!("2025-03")), ("revenue", json!(5_200)), ("orders", json!(2)),
+            ("revenue_prior_year", json!(2_000)), ("growth", json!(1.6))]);
+        assert_row(&periods[1], &[("period", json!("2025-04")), ("revenue", json!(1_000)),
+            ("revenue_prior_year", json!(0)), ("growth", Json::Null)]);
+        let territories = s["by_territory"].as_array().unwrap();
+        assert_row(&territories[0], &[("territory", json!("North")), ("revenue", json!(5_200)),
+            ("target", json!(6_100)), ("attainment", json!(0.852_5))]);
+        assert_row(&territories[1], &[("territory", json!("South")), ("revenue", json!(1_000)), ("target", Json::Null)]);
+        let agents = s["by_agent"].as_array().unwrap();
+        assert_row(&agents[0], &[("agent_id", json!(c.anna_id)), ("agent", json!("anna@x.test")),
+            ("revenue", json!(5_200)), ("target", json!(4_000)), ("attainment", json!(1.3))]);
+        assert_row(&agents[1], &[("agent_id", json!(c.carla_id)), ("revenue", json!(1_000))]);
+        let products = s["by_product"].as_array().unwrap();
+        assert_row(&products[0], &[("sku", json!("BEANS")), ("category", json!("coffee")), ("quantity", json!(6.0)),
+            ("revenue", json!(5_700)), ("customers", json!(3)), ("numeric_distribution", json!(1.0))]);
+        assert_row(&products[1], &[("sku", json!("CUPS")), ("quantity", json!(1.0)), ("revenue", json!(500)),
+            ("customers", json!(1)), ("numeric_distribution", json!(0.333_3))]);
+        assert_row(&s["by_category"][0], &[("category", json!("coffee")), ("revenue", json!(5_700)), ("share", json!(0.919_4))]);
+        assert_row(&s["by_category"][1], &[("category", json!("supplies")), ("share", json!(0.080_6))]);
+        assert_row(&s["by_segment"][0], &[("segment", json!("cafe")), ("revenue", json!(3_500))]);
+        assert_row(&s["by_segment"][1], &[("segment", json!("hotel")), ("revenue", json!(2_700))]);
+
+        // Filters.
+        for (filter, revenue, orders) in [
+            ("segment=cafe", 3_500, 2),
+            ("territory=South", 1_000, 1),
+            ("territory=Nowhere", 0, 0),
+            ("tier=A", 2_500, 1),
+            ("category=coffee", 5_700, 3),
+            (&*format!("agent={}", c.carla_id), 1_000, 1),
+        ] {
+            let r = report(&server, &c.admin, "sales", &format!("{PERIOD}&{filter}")).await;
+            assert_row(&r["sections"]["summary"][0], &[("revenue", json!(revenue)), ("orders", json!(orders))]);
+        }
+        let weeks = report(&server, &c.admin, "sales", &format!("{PERIOD}&granularity=week")).await;
+        // O1 on Monday 10 March, O2 on Thursday 20 March (week of the 17th), O3 on Saturday 5 April
+        // (week of 31 March).
+        let labels: Vec<_> = weeks["sections"]["by_period"].as_array().unwrap().iter().map(|r| r["period"].clone()).collect();
+        assert_eq!(labels, vec![json!("2025-03-10"), json!("2025-03-17"), json!("2025-03-31")]);
+
+        // Scope: Maria reads North; Anna her own orders and target; Carla hers.
+        let r = report(&server, &c.maria, "sales", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("revenue", json!(5_200)), ("target", json!(6_100))]);
+        assert_eq!(r["sections"]["by_territory"].as_array().unwrap().len(), 1);
+        let r = report(&server, &c.anna, "sales", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("revenue", json!(5_200)), ("target", json!(4_000)), ("attainment", json!(1.3))]);
+        let r = report(&server, &c.carla, "sales", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("revenue", json!(1_000)), ("target", Json::Null)]);
+        let agents = r["sections"]["by_agent"].as_array().unwrap();
+        assert_eq!(agents.len(), 1, "Carla sees no one else's figures: {agents:?}");
+        assert_eq!(agents[0]["agent_id"], json!(c.carla_id));
+        // Naming another agent does not widen an agent's scope.
+        let r = report(&server, &c.carla, "sales", &format!("{PERIOD}&agent={}", c.anna_id)).await;
+        assert_row(&r["sections"]["summary"][0], &[("revenue", json!(0))]);
+    }
+}
+
+storage_test! {
+    async fn receivables_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        // At the end of April: O1 owes 1,500, due 10 April (21 days late); O3 1,000, due on its
+        // delivery, 6 April (25 days); O5 2,000, due 5 April 2024 (391 days). N2 paid 300 ahead.
+        let r = report(&server, &c.admin, "receivables", PERIOD).await;
+        let s = &r["sections"];
+        assert_row(&s["summary"][0], &[
+            ("open", json!(4_500)), ("on_account", json!(300)), ("balance", json!(4_200)),
+            ("current", json!(0)), ("days_1_30", json!(2_500)), ("days_31_60", json!(0)),
+            ("days_61_90", json!(0)), ("days_90_plus", json!(2_000)), ("overdue", json!(4_500)),
+            // O1 and O3 delivered in the period; DSO 4,200 ÷ 3,500 × 61 days.
+            ("credit_sales", json!(3_500)), ("dso", json!(73.2)),
+            // Opening open 2,000 (O5): (2,000 + 3,500 − 4,500) ÷ (2,000 + 3,500 − 0) × 100.
+            ("cei", json!(18.181_8)),
+        ]);
+        let customers = s["by_customer"].as_array().unwrap();
+        assert_eq!(customers.len(), 2, "{customers:?}");
+        assert_row(&customers[0], &[("customer_id", json!(c.n1)), ("open", json!(3_500)), ("balance", json!(3_500)),
+            ("days_1_30", json!(1_500)), ("days_90_plus", json!(2_000)), ("credit_limit", json!(10_000)),
+            ("credit_utilisation", json!(0.35))]);
+        assert_row(&customers[1], &[("name", json!("S1")), ("open", json!(1_000)), ("credit_utilisation", Json::Null)]);
+
+        // Maria and Anna read North's customers; Carla South's.
+        for who in [&c.maria, &c.anna] {
+            let r = report(&server, who, "receivables", PERIOD).await;
+            assert_row(&r["sections"]["summary"][0], &[("open", json!(3_500)), ("on_account", json!(300)), ("balance", json!(3_200))]);
+        }
+        let r = report(&server, &c.carla, "receivables", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("open", json!(1_000)), ("on_account", json!(0))]);
+        assert_eq!(r["sections"]["by_customer"].as_array().unwrap().len(), 1);
+    }
+}
+
+storage_test! {
+    async fn visits_pipeline_and_service_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+
+        let r = report(&server, &c.admin, "visits", PERIOD).await;
+        let s = &r["sections"];
+        // Planned: V1, V2, V4 (V5 cancelled); done on the day: V1. Check-ins V1-V3, two verified;
+        // V3 unplanned; Anna's field days 10 and 12 March; 30 and 20 minutes; V1 has an order;
+        // N1 and N2 of 3 active customers visited.
+        assert_row(&s["summary"][0], &[
+            ("planned", json!(3)), ("planned_done", json!(1)), ("plan_compliance", json!(0.333_3)),
+            ("check_ins", json!(3)), ("verified_rate", json!(0.666_7)), ("completed", json!(3)),
+            ("unplanned_share", json!(0.333_3)), ("field_days", json!(2)), ("visits_per_field_day", json!(1.5)),
+            ("average_minutes", json!(25.0)), ("strike_rate", json!(0.333_3)), ("coverage", json!(0.666_7)),
+        ]);
+        // N1 (tier A: 2 visits per 30 days, so 4.07 in 61 days) had 2: not compliant.
+        assert_row(&s["frequency"][0], &[("tier", json!("A")), ("customers", json!(1)), ("compliant", json!(0)),
+            ("frequency_compliance", json!(0.0))]);
+        // Last visited 12 March 15:00: 49 whole days before 1 May, past its 15-day interval.
+        assert_row(&s["overdue"][0], &[("customer_id", json!(c.n1)), ("last_visit", json!(T_03_12_1500)),
+            ("days_since_visit", json!(49))]);
+        let by_agent = s["by_agent"].as_array().unwrap();
+        assert_eq!(by_agent.len(), 2);
+        let carla = by_agent.iter().find(|r| r["agent_id"] == json!(c.carla_id)).unwrap();
+        assert_row(carla, &[("planned", json!(1)), ("plan_compliance", json!(0.0)), ("check_ins", json!(0)),
+            ("strike_rate", Json::Null)]);
+        let r = report(&server, &c.carla, "visits", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("planned", json!(1)), ("check_ins", json!(0))]);
+
+        let r = report(&server, &c.admin, "pipeline", PERIOD).await;
+        let s = &r["sections"];
+        assert_row(&s["summary"][0], &[
+            ("open", json!(1)), ("amount", json!(10_000)), ("weighted", json!(5_000)), ("forecast", json!(5_000)),
+            ("won", json!(1)), ("won_amount", json!(4_000)), ("lost", json!(1)), ("lost_amount", json!(6_000)),
+            ("win_rate", json!(0.5)), ("win_rate_value", json!(0.4)), ("average_deal_size", json!(4_000.0)),
+        ]);
+        assert_row(&s["by_stage"][0], &[("stage", json!("proposal")), ("open", json!(1)), ("weighted", json!(5_000))]);
+        // Reached: OP1 up to proposal, OP2 every forward stage; OP3 (lost) none.
+        let reached: Vec<_> = s["conversion"].as_array().unwrap().iter().map(|r| r["reached"].as_i64().unwrap()).collect();
+        assert_eq!(reached, vec![2, 2, 2, 1, 1]);
+        assert_row(&s["conversion"][3], &[("stage", json!("negotiation")), ("conversion", json!(0.5))]);
+        let r = report(&server, &c.maria, "pipeline", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("won", json!(1)), ("lost", json!(0)), ("win_rate", json!(1.0))]);
+        // Nothing moved since the server stored it: nothing is stale yet.
+        assert_row(&r["sections"]["summary"][0], &[("stale", json!(0))]);
+
+        let r = report(&server, &c.admin, "service", PERIOD).await;
+        let s = &r["sections"];
+        assert_row(&s["summary"][0], &[
+            ("opened", json!(2)), ("complaints", json!(1)), ("complaint_rate", json!(0.333_3)),
+            ("resolved", json!(1)), ("mean_hours_to_resolve", json!(15.0)), ("rated", json!(1)),
+            ("satisfaction_index", json!(0.75)), ("open_now", json!(1)),
+        ]);
+        assert_row(&s["by_category"][0], &[("category_severity", json!("complaint/high")), ("opened", json!(1))]);
+        let r = report(&server, &c.maria, "service", PERIOD).await;
+        assert_row(&r["sections"]["summary"][0], &[("opened", json!(1)), ("open_now", json!(0))]);
+    }
+}
+
+storage_test! {
+    async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let json_body = report(&server, &c.admin, "sales", PERIOD).await;
+        let http = reqwest::Client::new();
+        for (query, accept) in [
+            (format!("{PERIOD}&format=csv&section=by_product"), "application/json"),
+            (format!("{PERIOD}&section=by_product"), "text/csv"),
+        ] {
+            let response = http
+                .get(format!("{}/v1/reports/sales?{query}", server.url))
+                .bearer_auth(&c.admin.login.token)
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+            let text = response.text().await.unwrap();
+            let mut reader = csv::Reader::from_reader(text.as_bytes());
+            let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+            assert_eq!(header[..3], ["product_id", "sku", "name"]);
+            let rows = json_body["sections"]["by_product"].as_array().unwrap();
+            let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
+            assert_eq!(records.len(), rows.len());
+            for (record, row) in records.iter().zip(rows) {
+                for (name, cell) in header.iter().zip(record.iter()) {
+                    let want = match &row[name] {
+                        Json::Null => String::new(),
+                        Json::String(s) => s.clone(),
+                        v => v.to_string(),
+                    };
+                    assert_eq!(cell, want, "{name}");
+                }
+            }
+        }
+
+        for (query, parameter) in [
+            ("from=yesterday", "from"),
+            ("to=2025-13-01", "to"),
+            ("from=2025-05-01&to=2025-04-01", "from"),
+            ("granularity=year", "granularity"),
+            ("agent=anna", "agent"),
+            ("tier=Z", "tier"),
+            ("format=xml", "format"),
+            ("section=nothing", "section"),
+        ] {
+            let (status, body) = server
+                .api(&c.admin, Method::GET, &format!("/v1/reports/sales?{query}"), None)
+                .await;
+            assert_eq!(status, 400, "{query}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_parameter", "{query}");
+            assert!(body["error"]["message"].as_str().unwrap().contains(&format!("`{parameter}`")), "{body}");
+        }
+        let (status, body) = server.api(&c.admin, Method::GET, "/v1/reports/sales?colour=red", None).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["code"], "invalid_query");
+    }
+}
+
+storage_test! {
+    async fn an_empty_database_answers_empty_reports(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let admin = server.device("root@x.test").await;
+        for name in ["sales", "visits", "pipeline", "receivables", "service", "sync-health"] {
+            let r = report(&server, &admin, name, "").await;
+            assert_eq!(r["report"], name);
+            let summary = &r["sections"]["summary"][0];
+            assert!(summary.is_object(), "{name}: {r}");
+        }
+        let r = report(&server, &admin, "sales", "").await;
+        assert_row(&r["sections"]["summary"][0], &[("revenue", json!(0)), ("orders", json!(0)),
+            ("average_order_value", Json::Null)]);
+        assert_eq!(r["sections"]["by_period"], json!([]));
+        let r = report(&server, &admin, "sync-health", "").await;
+        assert_row(&r["sections"]["summary"][0], &[("devices", json!(1)), ("quarantined", json!(0))]);
+    }
+}
+
+storage_test! {
+    async fn sync_health_lists_the_devices_in_scope(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let mut anna = c.anna;
+        anna.sync().await;
+        let devices = |r: &Json| r["sections"]["devices"].as_array().unwrap().len();
+        let r = report(&server, &c.admin, "sync-health", "").await;
+        assert_eq!(devices(&r), 4);
+        // Maria: the devices of users holding North (hers and Anna's).
+        let r = report(&server, &c.maria, "sync-health", "").await;
+        assert_eq!(devices(&r), 2);
+        let r = report(&server, &anna, "sync-health", "").await;
+        assert_eq!(devices(&r), 1);
+        let row = &r["sections"]["devices"][0];
+        assert_eq!(row["user"], "anna@x.test");
+        assert!(row["last_sync"].as_i64().is_some(), "{row}");
+        assert_eq!(row["lag"], 0, "Anna's device has pulled everything: {row}");
+    }
+}
