@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sales))
         .routes(routes!(visits))
         .routes(routes!(pipeline))
+        .routes(routes!(customer_value))
         .routes(routes!(receivables))
         .routes(routes!(service))
         .routes(routes!(sync_health))
@@ -35,6 +36,7 @@ enum Which {
     Sales,
     Visits,
     Pipeline,
+    CustomerValue,
     Receivables,
     Service,
     SyncHealth,
@@ -95,6 +97,7 @@ async fn answer(
         Which::Sales => reports::sales::report(&ctx).await?,
         Which::Visits => reports::visits::report(&ctx).await?,
         Which::Pipeline => reports::pipeline::report(&ctx).await?,
+        Which::CustomerValue => reports::customer_value::report(&ctx).await?,
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
@@ -166,6 +169,12 @@ report_endpoint!(
     "/v1/reports/pipeline",
     Which::Pipeline,
     "Pipeline: open opportunities by stage with weighted value, forecast, win rates, deal size, sales cycle, stage conversion, stale deals."
+);
+report_endpoint!(
+    customer_value,
+    "/v1/reports/customer-value",
+    Which::CustomerValue,
+    "Customer value: ABC (Pareto) grades by trailing-twelve-month revenue or margin as gold, iron and lead, migrations between grades, RFM scores and segments."
 );
 report_endpoint!(
     receivables,

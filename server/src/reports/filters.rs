@@ -41,6 +41,12 @@ pub struct RawFilters {
     pub section: Option<String>,
     /// Pipeline: days without a stage change after which an open opportunity is stale [default 30].
     pub stale_days: Option<String>,
+    /// Customer value: the cumulative share that closes grade A (gold) [default 0.8].
+    pub a_share: Option<String>,
+    /// Customer value: the cumulative share that closes grade B (iron) [default 0.95].
+    pub b_share: Option<String>,
+    /// Customer value: grade by `revenue` or `margin` [default revenue].
+    pub measure: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,9 @@ pub struct Filters {
     pub category: Option<String>,
     pub section: Option<String>,
     pub stale_days: i64,
+    pub a_share: f64,
+    pub b_share: f64,
+    pub by_margin: bool,
 }
 
 impl Filters {
@@ -160,6 +169,24 @@ impl RawFilters {
                     invalid("stale_days", "expected a whole number of days, 1 to 3660")
                 })?,
         };
+        let share = |name: &str, value: Option<&str>, default: f64| match value {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0 && *s < 1.0)
+                .ok_or_else(|| invalid(name, "expected a share between 0 and 1, e.g. 0.8")),
+        };
+        let a_share = share("a_share", self.a_share.as_deref(), 0.8)?;
+        let b_share = share("b_share", self.b_share.as_deref(), 0.95)?;
+        if b_share < a_share {
+            return Err(invalid("b_share", "must not be below `a_share`"));
+        }
+        let by_margin = match self.measure.as_deref() {
+            None | Some("revenue") => false,
+            Some("margin") => true,
+            Some(_) => return Err(invalid("measure", "expected revenue or margin")),
+        };
         Ok(Filters {
             from,
             to,
@@ -172,6 +199,9 @@ impl RawFilters {
             category: text("category", self.category, 100)?,
             section: text("section", self.section, 100)?,
             stale_days,
+            a_share,
+            b_share,
+            by_margin,
         })
     }
 }
@@ -217,6 +247,8 @@ mod tests {
             ("agent", "anna"),
             ("tier", "D"),
             ("stale_days", "0"),
+            ("a_share", "80"),
+            ("measure", "profit"),
         ] {
             let err = raw(&[(name, value)]).parse(1_767_225_600_000).unwrap_err();
             assert_eq!(err.code(), "invalid_parameter");

@@ -21,8 +21,8 @@ pub const ORDERS: Fact = Fact {
 /// Orders that count as sales.
 pub const CONFIRMED: [&str; 2] = ["approved", "delivered"];
 
-const L: &str = "l";
-const P: &str = "p";
+pub(super) const L: &str = "l";
+pub(super) const P: &str = "p";
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     ("revenue", "Σ net line amount (after line and order discounts, before tax) of confirmed orders (approved or delivered) ordered in the period (`ordered_at`), in minor units"),
@@ -42,7 +42,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
 
 /// Lines of confirmed orders ordered in `[from, to)`, in scope and filtered (product and category
 /// too), with the order as `f`, the line as `l` and the product as `p`.
-fn lines(ctx: &Ctx<'_>, from: i64, to: i64) -> SelectStatement {
+pub(super) fn lines(ctx: &Ctx<'_>, from: i64, to: i64) -> SelectStatement {
     let mut q = ctx.facts(ORDERS);
     q.join_as(
         JoinType::InnerJoin,

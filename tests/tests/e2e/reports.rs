@@ -487,6 +487,42 @@ storage_test! {
 }
 
 storage_test! {
+    async fn customer_value_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        // The twelve months to 1 May 2025: N2 2,700, N1 2,500, S1 1,000 of 6,200. Shares before
+        // each: 0, 0.435, 0.839. The twelve months before: N1 2,000 (O5), alone and gold.
+        let r = report(&server, &c.admin, "customer-value", PERIOD).await;
+        let s = &r["sections"];
+        assert_row(&s["summary"][0], &[("tier", json!("A")), ("metal", json!("gold")), ("customers", json!(2)),
+            ("revenue", json!(5_200)), ("share", json!(0.838_7))]);
+        assert_row(&s["summary"][1], &[("tier", json!("B")), ("metal", json!("iron")), ("customers", json!(1)), ("revenue", json!(1_000))]);
+        assert_row(&s["summary"][2], &[("tier", json!("C")), ("metal", json!("lead")), ("customers", json!(0))]);
+        let customers = s["customers"].as_array().unwrap();
+        let names: Vec<_> = customers.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["N2", "N1", "S1"]);
+        // Recency ranks N1 (10 March) 1, N2 (20 March) 2, S1 (5 April) 4 of three; one order
+        // each; revenue ranks S1 1, N1 2, N2 4.
+        assert_row(&customers[0], &[("cumulative_share", json!(0.435_5)), ("tier", json!("A")), ("previous_tier", Json::Null),
+            ("rfm", json!("2-1-4")), ("segment", json!("others"))]);
+        assert_row(&customers[1], &[("customer_id", json!(c.n1)), ("tier", json!("A")), ("previous_tier", json!("A")),
+            ("recency_days", json!(51)), ("rfm", json!("1-1-2")), ("segment", json!("lost"))]);
+        assert_row(&customers[2], &[("cumulative_share", json!(1.0)), ("tier", json!("B")), ("rfm", json!("4-1-1")), ("segment", json!("new"))]);
+        let moves: Vec<_> = s["migrations"].as_array().unwrap().iter()
+            .map(|m| (m["previous_tier"].as_str().unwrap().to_string(), m["tier"].as_str().unwrap().to_string(), m["customers"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(moves, [("A".into(), "A".into(), 1), ("none".into(), "A".into(), 1), ("none".into(), "B".into(), 1)]);
+        // Thresholds are parameters: at 40%, N1 (0.435 before it) is iron.
+        let r = report(&server, &c.admin, "customer-value", &format!("{PERIOD}&a_share=0.4&measure=margin")).await;
+        let tiers: Vec<_> = r["sections"]["customers"].as_array().unwrap().iter().map(|r| r["tier"].clone()).collect();
+        assert_eq!(tiers, [json!("A"), json!("B"), json!("B")]);
+        // Maria grades North's customers among themselves.
+        let r = report(&server, &c.maria, "customer-value", PERIOD).await;
+        assert_eq!(r["sections"]["customers"].as_array().unwrap().len(), 2);
+    }
+}
+
+storage_test! {
     async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;
@@ -552,7 +588,7 @@ storage_test! {
         let server = TestServer::start(&db).await;
         server.user("root@x.test", Role::Admin, &[]).await;
         let admin = server.device("root@x.test").await;
-        for name in ["sales", "visits", "pipeline", "receivables", "service", "sync-health"] {
+        for name in ["sales", "visits", "pipeline", "customer-value", "receivables", "service", "sync-health"] {
             let r = report(&server, &admin, name, "").await;
             assert_eq!(r["report"], name);
             let summary = &r["sections"]["summary"][0];
