@@ -148,6 +148,10 @@ enum Command {
         /// read (default: four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         sync_in_flight: Option<u32>,
+        /// Reports computed at once; more wait their turn, up to the sync queue wait (default:
+        /// one per two cores, at least one).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        reports_in_flight: Option<u32>,
         /// Seconds a sync call waits for a slot before it is answered `503 server_busy` with a
         /// `Retry-After`.
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SYNC_QUEUE_WAIT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
@@ -297,6 +301,7 @@ pub async fn main() -> anyhow::Result<()> {
             cache_bytes,
             merge_bytes,
             sync_in_flight,
+            reports_in_flight,
             sync_queue_wait,
             ops,
         } => {
@@ -309,6 +314,8 @@ pub async fn main() -> anyhow::Result<()> {
                 cache_bytes,
                 merge_bytes,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
+                reports_in_flight: reports_in_flight
+                    .map_or(defaults.reports_in_flight, |n| n as usize),
                 sync_queue_wait: Duration::from_secs(sync_queue_wait),
                 token_ttl: ops.token_ttl.0,
                 login_account_rate: ops.login_account_rate,

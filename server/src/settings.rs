@@ -68,6 +68,9 @@ pub struct Settings {
     /// (within `http::admission::BODY_BUDGET`): what a call being worked on holds (parsed changes,
     /// merges, a page being built) is bounded by this, not by the number of devices syncing.
     pub sync_in_flight: usize,
+    /// Report queries run at once; more wait (up to `sync_queue_wait`) so that reports, which read
+    /// much, never take every core from devices' syncs.
+    pub reports_in_flight: usize,
     /// How long a sync call waits for room for its body, or for a slot, before it is answered `503 server_busy` with a
     /// `Retry-After`: a device told to come back later costs the server nothing while it waits, and
     /// learns more than from its own request timeout.
@@ -110,6 +113,9 @@ impl Settings {
             login_addr_rate: DEFAULT_LOGIN_ADDR_RATE,
             device_sync_rate: DEFAULT_DEVICE_SYNC_RATE,
             sync_in_flight: 4 * std::thread::available_parallelism().map_or(2, NonZeroUsize::get),
+            reports_in_flight: std::thread::available_parallelism()
+                .map_or(2, NonZeroUsize::get)
+                .div_ceil(2),
             sync_queue_wait: DEFAULT_SYNC_QUEUE_WAIT,
             metrics_token: None,
             shutdown: ShutdownTimes {

@@ -81,6 +81,17 @@ async fn answer(
     let csv = wants_csv(raw.format.as_deref(), headers)?;
     let now = now_ms();
     let filters = raw.parse(now)?;
+    // Reports read much: a bounded number run at once, the rest wait their turn or are told to
+    // come back, so that devices' syncs keep their share of the machine.
+    let _slot = tokio::time::timeout(
+        state.sync_queue_wait,
+        state.report_slots.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| Error::Busy {
+        retry_after: state.sync_queue_wait,
+    })?
+    .map_err(|_| Error::Internal("the report slots were closed".into()))?;
     let conn = &state.db.conn;
     let territory = match &filters.territory {
         Some(name) => Some(territory_named(conn, name).await?),
@@ -139,6 +150,7 @@ macro_rules! report_endpoint {
                     content((ReportBody = "application/json"), (String = "text/csv"))),
                 (status = 400, description = "A filter that does not parse (`invalid_parameter`, naming it; `invalid_query`)", body = ErrorBody),
                 (status = 401, description = "No valid token", body = ErrorBody),
+                (status = 503, description = "Every report slot stayed taken (`server_busy`, with `Retry-After`)", body = ErrorBody),
             ),
             security(("bearer" = [])))]
         async fn $fn(

@@ -33,6 +33,8 @@ pub struct AppState {
     pub guards: Arc<Guards>,
     /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
     pub sync_slots: Arc<Semaphore>,
+    /// Slots for reports being computed; see [`Settings::reports_in_flight`].
+    pub report_slots: Arc<Semaphore>,
     /// Sync calls in progress per device and per user.
     pub sync_calls: Arc<InFlight>,
     /// Room for the sync bodies read and not yet answered.
@@ -91,6 +93,7 @@ impl AppState {
                 sync_devices: Limiter::new(settings.device_sync_rate),
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
+            report_slots: Arc::new(Semaphore::new(settings.reports_in_flight.max(1))),
             sync_calls: Arc::new(InFlight::default()),
             body_budget: Arc::new(ByteBudget::new(BODY_BUDGET, settings.sync_queue_wait)),
             sync_queue_wait: settings.sync_queue_wait,

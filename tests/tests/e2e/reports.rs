@@ -623,3 +623,40 @@ storage_test! {
         assert_eq!(row["lag"], 0, "Anna's device has pulled everything: {row}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_wait_for_a_slot_and_then_are_told_to_come_back() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(fieldsync_server::settings::Settings {
+        reports_in_flight: 1,
+        sync_queue_wait: std::time::Duration::from_secs(1),
+        ..db.settings()
+    })
+    .await;
+    server.user("root@x.test", Role::Admin, &[]).await;
+    let admin = server.device("root@x.test").await;
+    // Another report holds the only slot.
+    let held = server
+        .state
+        .report_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{}/v1/reports/sales", server.url))
+        .bearer_auth(&admin.login.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Json = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "server_busy");
+    // Syncs do not wait for report slots.
+    let mut admin = admin;
+    admin.sync().await;
+    drop(held);
+    report(&server, &admin, "sales", "").await;
+}
