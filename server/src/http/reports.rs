@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customer_value))
         .routes(routes!(receivables))
         .routes(routes!(service))
+        .routes(routes!(warnings))
         .routes(routes!(sync_health))
 }
 
@@ -39,6 +40,7 @@ enum Which {
     CustomerValue,
     Receivables,
     Service,
+    Warnings,
     SyncHealth,
 }
 
@@ -111,6 +113,7 @@ async fn answer(
         Which::CustomerValue => reports::customer_value::report(&ctx).await?,
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
+        Which::Warnings => reports::warnings::report(&ctx, now).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
     };
     if csv {
@@ -199,6 +202,12 @@ report_endpoint!(
     "/v1/reports/service",
     Which::Service,
     "Service: tickets by category and severity, time to resolve, complaint rate and the satisfaction index, by period, territory and owner."
+);
+report_endpoint!(
+    warnings,
+    "/v1/reports/warnings",
+    Which::Warnings,
+    "Early warnings, one row per hit: quiet A customers, overdue visits, unhappy customers, receivables past 60 days or over the credit limit, agents whose sales fell, open alerts and conflicts, devices that stopped syncing."
 );
 report_endpoint!(
     sync_health,

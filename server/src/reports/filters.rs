@@ -47,6 +47,8 @@ pub struct RawFilters {
     pub b_share: Option<String>,
     /// Customer value: grade by `revenue` or `margin` [default revenue].
     pub measure: Option<String>,
+    /// Warnings: the drop in an agent's sales, as a share, that raises a warning [default 0.2].
+    pub drop_share: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,7 @@ pub struct Filters {
     pub a_share: f64,
     pub b_share: f64,
     pub by_margin: bool,
+    pub drop_share: f64,
 }
 
 impl Filters {
@@ -179,6 +182,7 @@ impl RawFilters {
         };
         let a_share = share("a_share", self.a_share.as_deref(), 0.8)?;
         let b_share = share("b_share", self.b_share.as_deref(), 0.95)?;
+        let drop_share = share("drop_share", self.drop_share.as_deref(), 0.2)?;
         if b_share < a_share {
             return Err(invalid("b_share", "must not be below `a_share`"));
         }
@@ -202,6 +206,7 @@ impl RawFilters {
             a_share,
             b_share,
             by_margin,
+            drop_share,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod sql;
 pub mod sync_health;
 pub mod targets;
 pub mod visits;
+pub mod warnings;
 
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -179,7 +179,7 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     Ok(t)
 }
 
-async fn by_customer(ctx: &Ctx<'_>) -> Result<Table, Error> {
+pub(super) async fn by_customer(ctx: &Ctx<'_>) -> Result<Table, Error> {
     let to = ctx.filters.to;
     let mut q = ageing(ctx, to, true);
     q.join_as(

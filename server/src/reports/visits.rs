@@ -325,7 +325,7 @@ async fn frequency(ctx: &Ctx<'_>) -> Result<Table, Error> {
     Ok(t)
 }
 
-async fn overdue(ctx: &Ctx<'_>) -> Result<Table, Error> {
+pub(super) async fn overdue(ctx: &Ctx<'_>) -> Result<Table, Error> {
     let to = ctx.filters.to;
     let mut q = tiered(ctx);
     q.join_subquery(

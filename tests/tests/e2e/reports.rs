@@ -523,6 +523,44 @@ storage_test! {
 }
 
 storage_test! {
+    async fn warnings_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let r = report(&server, &c.admin, "warnings", PERIOD).await;
+        let rows = r["sections"]["warnings"].as_array().unwrap();
+        let hits: Vec<_> = rows.iter().map(|w| (w["rule"].as_str().unwrap(), w["subject"].clone(), w["value"].clone())).collect();
+        assert_eq!(hits, [
+            // N1, tier A: one order (O1) in the twelve months, 51 days before 1 May.
+            ("a_customer_quiet", json!("N1"), json!(51)),
+            // Last visited 49 days before, with a 15-day interval.
+            ("visit_overdue", json!("N1"), json!(49)),
+            // T1: 3 of an expected 4.
+            ("satisfaction_below_1", json!("N1"), json!(0.75)),
+            // O5's 2,000, 391 days past due.
+            ("receivable_overdue_60", json!("N1"), json!(2_000)),
+            // Anna: 5,200 in the span 2 March to 1 April, nothing in April: down by all of it.
+            ("sales_down", json!("anna@x.test"), json!(1.0)),
+        ], "{rows:?}");
+        assert_eq!(rows[4]["subject_id"], json!(c.anna_id));
+        // Carla sees South's only, and nothing there is wrong in the period.
+        let r = report(&server, &c.carla, "warnings", PERIOD).await;
+        assert_eq!(r["sections"]["warnings"], json!([]), "{r}");
+        // Now: the devices of Maria and Anna have not called the server since they logged in (the
+        // admin's and Carla's have, just above).
+        let r = report(&server, &c.admin, "warnings", "").await;
+        let devices = |r: &Json| r["sections"]["warnings"].as_array().unwrap().iter().filter(|w| w["rule"] == "device_not_synced").count();
+        assert_eq!(devices(&r), 2, "{r}");
+        let mut anna = c.anna;
+        anna.sync().await;
+        let r = report(&server, &c.admin, "warnings", "").await;
+        assert_eq!(devices(&r), 1, "{r}");
+        let r = report(&server, &c.admin, "warnings", &format!("{PERIOD}&drop_share=0.99")).await;
+        let summary = &r["sections"]["summary"];
+        assert!(summary.as_array().unwrap().iter().any(|s| s["rule"] == "sales_down"), "a 100% drop passes 99%: {summary}");
+    }
+}
+
+storage_test! {
     async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;
