@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customer_value))
         .routes(routes!(receivables))
         .routes(routes!(service))
+        .routes(routes!(scorecard))
         .routes(routes!(warnings))
         .routes(routes!(sync_health))
 }
@@ -40,6 +41,7 @@ enum Which {
     CustomerValue,
     Receivables,
     Service,
+    Scorecard,
     Warnings,
     SyncHealth,
 }
@@ -113,6 +115,7 @@ async fn answer(
         Which::CustomerValue => reports::customer_value::report(&ctx).await?,
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
+        Which::Scorecard => reports::scorecard::report(&ctx).await?,
         Which::Warnings => reports::warnings::report(&ctx, now).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
     };
@@ -202,6 +205,12 @@ report_endpoint!(
     "/v1/reports/service",
     Which::Service,
     "Service: tickets by category and severity, time to resolve, complaint rate and the satisfaction index, by period, territory and owner."
+);
+report_endpoint!(
+    scorecard,
+    "/v1/reports/scorecard",
+    Which::Scorecard,
+    "Agent scorecards: sales and collections against targets, visit plan compliance, new and churned customers, satisfaction and value developed of owned customers."
 );
 report_endpoint!(
     warnings,

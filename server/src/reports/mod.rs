@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod receivables;
 pub mod sales;
 pub mod scope;
+pub mod scorecard;
 pub mod service;
 pub mod sql;
 pub mod sync_health;

@@ -182,7 +182,7 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     Ok(t)
 }
 
-async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
+pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     use std::collections::BTreeMap;
     let mut c_cols = vec![("agent_id", Ty::Uuid)];
     c_cols.extend(CHECK_IN_COLUMNS);
@@ -221,6 +221,7 @@ async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     let mut t = Table::new(&[
         "agent_id",
         "planned",
+        "planned_done",
         "plan_compliance",
         "check_ins",
         "verified_rate",
@@ -240,6 +241,7 @@ async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
                 Cell::Text(agent)
             },
             planned.into(),
+            done.into(),
             ratio(done, planned),
             check_ins.into(),
             ratio(verified, check_ins),

@@ -335,6 +335,12 @@ const MATRIX: &[Row] = &[
     ),
     row(
         "GET",
+        "/v1/reports/scorecard",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
         "/v1/reports/warnings",
         Target::None,
         [A, A, A, D(401), D(401), D(401)],
@@ -1130,7 +1136,7 @@ storage_test! {
             }
             // A report's filters: text is only ever compared (nothing matches), the rest refused
             // naming the parameter.
-            for report in ["sales", "visits", "pipeline", "customer-value", "receivables", "service", "warnings", "sync-health"] {
+            for report in ["sales", "visits", "pipeline", "customer-value", "receivables", "service", "scorecard", "warnings", "sync-health"] {
                 for name in ["territory", "segment", "category", "agent", "product", "from", "to", "granularity", "tier", "format", "section", "stale_days", "a_share", "b_share", "measure", "drop_share"] {
                     let response = fx.http.get(format!("{}/v1/reports/{report}", fx.server.url)).query(&[(name, value.as_str())]).bearer_auth(token).send().await.unwrap();
                     let status = response.status().as_u16();
@@ -1157,7 +1163,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (22 + 8 * 16));
+        assert_eq!(checked, hostile_values().len() * (22 + 9 * 16));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -4,8 +4,8 @@
 //! database.
 //!
 //! The company: North (Maria manages, Anna sells) and South (Carla sells). Beans (coffee) and cups
-//! (supplies). Customers: N1 (North, cafe, tier A, credit limit 10,000, 30 days' terms), N2 (North,
-//! hotel), S1 (South, cafe). The period is March and April 2025.
+//! (supplies). Customers: N1 (North, cafe, tier A, credit limit 10,000, 30 days' terms, owned by
+//! Anna), N2 (North, hotel), S1 (South, cafe). The period is March and April 2025.
 
 use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
 use reqwest::Method;
@@ -94,7 +94,7 @@ async fn company(server: &TestServer) -> Company {
         a,
         "customer",
         json!({"name": "N1", "territory": "North", "industry": "cafe", "tier": "A",
-        "credit_limit": 10_000, "payment_terms_days": 30}),
+        "credit_limit": 10_000, "payment_terms_days": 30, "owner_id": anna_id}),
     )
     .await;
     let n2 = created(
@@ -557,6 +557,35 @@ storage_test! {
         let r = report(&server, &c.admin, "warnings", &format!("{PERIOD}&drop_share=0.99")).await;
         let summary = &r["sections"]["summary"];
         assert!(summary.as_array().unwrap().iter().any(|s| s["rule"] == "sales_down"), "a 100% drop passes 99%: {summary}");
+    }
+}
+
+storage_test! {
+    async fn scorecard_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let r = report(&server, &c.admin, "scorecard", PERIOD).await;
+        let agents = r["sections"]["agents"].as_array().unwrap();
+        assert_eq!(agents.len(), 2, "{agents:?}");
+        // Anna: 5,200 of a 4,000 target; 1,300 collected; V1 of V1 and V2 done on the day; N1's
+        // second order ever (O1) is hers; she owns N1: T1 rated 0.75; N1's twelve months' revenue
+        // went from 2,000 (O5) to 2,500 (O1).
+        assert_row(&agents[0], &[("agent", json!("anna@x.test")), ("revenue", json!(5_200)), ("sales_attainment", json!(1.3)),
+            ("collected", json!(1_300)), ("collections_target", Json::Null), ("plan_compliance", json!(0.5)),
+            ("new_customers", json!(1)), ("churned_customers", json!(0)), ("satisfaction_index", json!(0.75)),
+            ("value_developed", json!(500))]);
+        assert_row(&agents[1], &[("agent_id", json!(c.carla_id)), ("revenue", json!(1_000)), ("collected", json!(0)),
+            ("plan_compliance", json!(0.0)), ("new_customers", json!(0)), ("satisfaction_index", Json::Null)]);
+        // In April alone N1, which bought in the twelve months before, bought nothing: churned.
+        let r = report(&server, &c.admin, "scorecard", "from=2025-04-01&to=2025-04-30").await;
+        assert_row(&r["sections"]["agents"][0], &[("agent_id", json!(c.anna_id)), ("churned_customers", json!(1)), ("new_customers", json!(0))]);
+        // Maria's agents are North's; Carla sees her own card only.
+        for (who, want) in [(&c.maria, c.anna_id), (&c.carla, c.carla_id)] {
+            let r = report(&server, who, "scorecard", PERIOD).await;
+            let agents = r["sections"]["agents"].as_array().unwrap();
+            assert_eq!(agents.len(), 1, "{agents:?}");
+            assert_eq!(agents[0]["agent_id"], json!(want));
+        }
     }
 }
 
