@@ -51,6 +51,10 @@ pub async fn serve(
     let _reservations = AbortOnDrop(tokio::spawn(crate::db::positions::keep_tidy(
         state.db.clone(),
     )));
+    let _clv = AbortOnDrop(tokio::spawn(crate::reports::clv::fits::keep_fresh(
+        state.db.clone(),
+        state.clv_fits.clone(),
+    )));
     let app = crate::http::router(state);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

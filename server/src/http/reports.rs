@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visits))
         .routes(routes!(pipeline))
         .routes(routes!(customer_value))
+        .routes(routes!(clv))
         .routes(routes!(receivables))
         .routes(routes!(service))
         .routes(routes!(scorecard))
@@ -39,6 +40,7 @@ enum Which {
     Visits,
     Pipeline,
     CustomerValue,
+    Clv,
     Receivables,
     Service,
     Scorecard,
@@ -113,6 +115,7 @@ async fn answer(
         Which::Visits => reports::visits::report(&ctx).await?,
         Which::Pipeline => reports::pipeline::report(&ctx).await?,
         Which::CustomerValue => reports::customer_value::report(&ctx).await?,
+        Which::Clv => reports::clv::report(&ctx, &state.clv_fits).await?,
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
         Which::Scorecard => reports::scorecard::report(&ctx).await?,
@@ -193,6 +196,12 @@ report_endpoint!(
     "/v1/reports/customer-value",
     Which::CustomerValue,
     "Customer value: ABC (Pareto) grades by trailing-twelve-month revenue or margin as gold, iron and lead, migrations between grades, RFM scores and segments."
+);
+report_endpoint!(
+    clv,
+    "/v1/reports/clv",
+    Which::Clv,
+    "Customer lifetime value: BG/NBD and Gamma-Gamma fitted to the company's orders; per customer the purchases still expected, P(alive), the expected value of a purchase and the discounted value of the coming months."
 );
 report_endpoint!(
     receivables,

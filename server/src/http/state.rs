@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::http::admission::{InFlight, BODY_BUDGET};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::reports::clv::fits::Fits;
 use crate::settings::{ConnectionLimits, Secret, Settings, ShutdownTimes};
 use crate::sync::engine::SyncEngine;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub sync_slots: Arc<Semaphore>,
     /// Slots for reports being computed; see [`Settings::reports_in_flight`].
     pub report_slots: Arc<Semaphore>,
+    /// The CLV models fitted, per day.
+    pub clv_fits: Arc<Fits>,
     /// Sync calls in progress per device and per user.
     pub sync_calls: Arc<InFlight>,
     /// Room for the sync bodies read and not yet answered.
@@ -94,6 +97,7 @@ impl AppState {
             }),
             sync_slots: Arc::new(Semaphore::new(settings.sync_in_flight.max(1))),
             report_slots: Arc::new(Semaphore::new(settings.reports_in_flight.max(1))),
+            clv_fits: Arc::new(Fits::default()),
             sync_calls: Arc::new(InFlight::default()),
             body_budget: Arc::new(ByteBudget::new(BODY_BUDGET, settings.sync_queue_wait)),
             sync_queue_wait: settings.sync_queue_wait,

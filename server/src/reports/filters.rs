@@ -49,6 +49,12 @@ pub struct RawFilters {
     pub measure: Option<String>,
     /// Warnings: the drop in an agent's sales, as a share, that raises a warning [default 0.2].
     pub drop_share: Option<String>,
+    /// CLV: months ahead to value, 1 to 120 [default 12].
+    pub horizon_months: Option<String>,
+    /// CLV: the share of revenue that is margin, above 0 up to 1 [default 1].
+    pub margin: Option<String>,
+    /// CLV: the annual discount rate, 0 up to 1 [default 0.1].
+    pub discount_rate: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +93,9 @@ pub struct Filters {
     pub b_share: f64,
     pub by_margin: bool,
     pub drop_share: f64,
+    pub horizon_months: u32,
+    pub margin: f64,
+    pub discount_rate: f64,
 }
 
 impl Filters {
@@ -186,6 +195,38 @@ impl RawFilters {
         if b_share < a_share {
             return Err(invalid("b_share", "must not be below `a_share`"));
         }
+        let number =
+            |name: &str, value: Option<&str>, default: f64, ok: fn(f64) -> bool, expected: &str| {
+                match value {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && ok(*x))
+                        .ok_or_else(|| invalid(name, expected)),
+                }
+            };
+        let horizon_months = number(
+            "horizon_months",
+            self.horizon_months.as_deref(),
+            12.0,
+            |m| (1.0..=120.0).contains(&m) && m.fract() == 0.0,
+            "expected a whole number of months, 1 to 120",
+        )? as u32;
+        let margin = number(
+            "margin",
+            self.margin.as_deref(),
+            1.0,
+            |m| m > 0.0 && m <= 1.0,
+            "expected a share above 0 and up to 1",
+        )?;
+        let discount_rate = number(
+            "discount_rate",
+            self.discount_rate.as_deref(),
+            0.1,
+            |d| (0.0..=1.0).contains(&d),
+            "expected a rate from 0 to 1",
+        )?;
         let by_margin = match self.measure.as_deref() {
             None | Some("revenue") => false,
             Some("margin") => true,
@@ -207,6 +248,9 @@ impl RawFilters {
             b_share,
             by_margin,
             drop_share,
+            horizon_months,
+            margin,
+            discount_rate,
         })
     }
 }
@@ -254,6 +298,9 @@ mod tests {
             ("stale_days", "0"),
             ("a_share", "80"),
             ("measure", "profit"),
+            ("horizon_months", "2.5"),
+            ("margin", "0"),
+            ("discount_rate", "NaN"),
         ] {
             let err = raw(&[(name, value)]).parse(1_767_225_600_000).unwrap_err();
             assert_eq!(err.code(), "invalid_parameter");

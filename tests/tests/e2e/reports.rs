@@ -590,6 +590,38 @@ storage_test! {
 }
 
 storage_test! {
+    async fn clv_summarises_by_hand_and_fits_once_a_day(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let r = report(&server, &c.admin, "clv", PERIOD).await;
+        let s = &r["sections"];
+        // Three customers bought; N1 twice (5 March 2024, 10 March 2025), so only N1 repeats and
+        // Gamma-Gamma (which needs ten repeat buyers) is not fitted.
+        assert_row(&s["summary"][0], &[("customers", json!(3)), ("fitted_customers", json!(3)),
+            ("fitted_repeat_buyers", json!(1)), ("p", Json::Null)]);
+        let fitted_at = s["summary"][0]["fitted_at"].clone();
+        let customers = s["customers"].as_array().unwrap();
+        let n1 = customers.iter().find(|r| r["customer_id"] == json!(c.n1)).unwrap();
+        // 370 days from first to last; 421 days from the first to 30 April 2025.
+        assert_row(n1, &[("repeat_purchases", json!(1)), ("recency_weeks", json!(52.857_1)), ("age_weeks", json!(60.142_9)),
+            ("expected_value", json!(2_500.0))]);
+        for row in customers {
+            let p = row["p_alive"].as_f64().unwrap();
+            assert!(p > 0.0 && p <= 1.0, "{row}");
+            assert!(row["clv"].as_i64().unwrap() >= 0, "{row}");
+            if row["repeat_purchases"] == 0 {
+                assert_eq!(row["p_alive"], json!(1.0), "no repeat, no sign of dropping out: {row}");
+                assert_eq!(row["clv"], json!(0), "no repeat and no model of value: {row}");
+            }
+        }
+        // The fit is the company's: Maria sees North's customers, valued by the same fit, made once.
+        let r = report(&server, &c.maria, "clv", &format!("{PERIOD}&margin=0.5&discount_rate=0.2&horizon_months=24")).await;
+        assert_row(&r["sections"]["summary"][0], &[("customers", json!(2)), ("fitted_customers", json!(3))]);
+        assert_eq!(r["sections"]["summary"][0]["fitted_at"], fitted_at);
+    }
+}
+
+storage_test! {
     async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;
@@ -655,7 +687,7 @@ storage_test! {
         let server = TestServer::start(&db).await;
         server.user("root@x.test", Role::Admin, &[]).await;
         let admin = server.device("root@x.test").await;
-        for name in ["sales", "visits", "pipeline", "customer-value", "receivables", "service", "sync-health"] {
+        for name in ["sales", "visits", "pipeline", "customer-value", "clv", "receivables", "service", "sync-health"] {
             let r = report(&server, &admin, name, "").await;
             assert_eq!(r["report"], name);
             let summary = &r["sections"]["summary"][0];
