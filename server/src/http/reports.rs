@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pipeline))
         .routes(routes!(customer_value))
         .routes(routes!(clv))
+        .routes(routes!(retention))
         .routes(routes!(receivables))
         .routes(routes!(service))
         .routes(routes!(scorecard))
@@ -41,6 +42,7 @@ enum Which {
     Pipeline,
     CustomerValue,
     Clv,
+    Retention,
     Receivables,
     Service,
     Scorecard,
@@ -116,6 +118,7 @@ async fn answer(
         Which::Pipeline => reports::pipeline::report(&ctx).await?,
         Which::CustomerValue => reports::customer_value::report(&ctx).await?,
         Which::Clv => reports::clv::report(&ctx, &state.clv_fits).await?,
+        Which::Retention => reports::retention::report(&ctx).await?,
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
         Which::Scorecard => reports::scorecard::report(&ctx).await?,
@@ -202,6 +205,12 @@ report_endpoint!(
     "/v1/reports/clv",
     Which::Clv,
     "Customer lifetime value: BG/NBD and Gamma-Gamma fitted to the company's orders; per customer the purchases still expected, P(alive), the expected value of a purchase and the discounted value of the coming months."
+);
+report_endpoint!(
+    retention,
+    "/v1/reports/retention",
+    Which::Retention,
+    "Retention: per period the customers at its start, new (a repeat purchase in a later cycle), lost (a lapse past their usual gap) and won back, with churn, retention, revenue churn and win-back rates."
 );
 report_endpoint!(
     receivables,

@@ -55,6 +55,9 @@ pub struct RawFilters {
     pub margin: Option<String>,
     /// CLV: the annual discount rate, 0 up to 1 [default 0.1].
     pub discount_rate: Option<String>,
+    /// Retention: days after a customer's first purchase from which a purchase makes them a
+    /// customer, and the shortest lapse that loses them [default 90].
+    pub cycle_days: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,7 @@ pub struct Filters {
     pub horizon_months: u32,
     pub margin: f64,
     pub discount_rate: f64,
+    pub cycle_days: i64,
 }
 
 impl Filters {
@@ -227,6 +231,13 @@ impl RawFilters {
             |d| (0.0..=1.0).contains(&d),
             "expected a rate from 0 to 1",
         )?;
+        let cycle_days = number(
+            "cycle_days",
+            self.cycle_days.as_deref(),
+            90.0,
+            |d| (1.0..=3_660.0).contains(&d) && d.fract() == 0.0,
+            "expected a whole number of days, 1 to 3660",
+        )? as i64;
         let by_margin = match self.measure.as_deref() {
             None | Some("revenue") => false,
             Some("margin") => true,
@@ -251,6 +262,7 @@ impl RawFilters {
             horizon_months,
             margin,
             discount_rate,
+            cycle_days,
         })
     }
 }

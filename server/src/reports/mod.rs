@@ -10,6 +10,7 @@ pub mod customer_value;
 pub mod filters;
 pub mod pipeline;
 pub mod receivables;
+pub mod retention;
 pub mod sales;
 pub mod scope;
 pub mod scorecard;

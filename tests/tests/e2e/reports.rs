@@ -622,6 +622,30 @@ storage_test! {
 }
 
 storage_test! {
+    async fn retention_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        // N1 bought on 5 March 2024 and 10 March 2025: the second, a cycle (90 days) later, makes
+        // it a customer on 10 March. Its lapse is twice its one gap of 370 days: not lost. N2 and
+        // S1 bought once: not customers yet.
+        let r = report(&server, &c.admin, "retention", PERIOD).await;
+        let periods = r["sections"]["by_period"].as_array().unwrap();
+        assert_row(&periods[0], &[("period", json!("2025-03")), ("customers_at_start", json!(0)), ("new", json!(1)),
+            ("lost", json!(0)), ("customers_at_end", json!(1)), ("churn_rate", Json::Null), ("retention_rate", Json::Null)]);
+        assert_row(&periods[1], &[("period", json!("2025-04")), ("customers_at_start", json!(1)), ("new", json!(0)),
+            ("customers_at_end", json!(1)), ("churn_rate", json!(0.0)), ("retention_rate", json!(1.0)),
+            ("revenue_churn", json!(0.0)), ("win_back_rate", Json::Null)]);
+        // With a 400-day cycle N1's second purchase is in its first cycle: nobody is a customer.
+        let r = report(&server, &c.admin, "retention", &format!("{PERIOD}&cycle_days=400")).await;
+        assert!(r["sections"]["by_period"].as_array().unwrap().iter().all(|p| p["customers_at_end"] == 0 && p["new"] == 0));
+        // A short cycle and a shorter lapse: with a 30-day cycle N1's lapse is 740 days still.
+        let r = report(&server, &c.admin, "retention", "from=2025-03-01&to=2027-06-30&granularity=month&cycle_days=30").await;
+        let lost: i64 = r["sections"]["by_period"].as_array().unwrap().iter().map(|p| p["lost"].as_i64().unwrap()).sum();
+        assert_eq!(lost, 1, "N1 is lost 740 days after 10 March 2025, on 19 March 2027");
+    }
+}
+
+storage_test! {
     async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;
