@@ -24,6 +24,7 @@ mod m20261206_000150_opportunity_stages;
 mod m20261206_000160_tasks_and_targets;
 mod m20261206_000170_order_due;
 mod m20261206_000180_visit_plans;
+mod m20261206_000190_schedule_runs;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000160_tasks_and_targets::Migration),
             Box::new(m20261206_000170_order_due::Migration),
             Box::new(m20261206_000180_visit_plans::Migration),
+            Box::new(m20261206_000190_schedule_runs::Migration),
         ]
     }
 }

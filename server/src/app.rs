@@ -51,6 +51,9 @@ pub async fn serve(
     let _reservations = AbortOnDrop(tokio::spawn(crate::db::positions::keep_tidy(
         state.db.clone(),
     )));
+    let _grading = AbortOnDrop(tokio::spawn(crate::reports::grading::keep_graded(
+        state.sync.clone(),
+    )));
     let _clv = AbortOnDrop(tokio::spawn(crate::reports::clv::fits::keep_fresh(
         state.db.clone(),
         state.clv_fits.clone(),

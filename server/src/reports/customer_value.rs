@@ -158,6 +158,17 @@ fn segment(r: i64, f: i64, m: i64) -> &'static str {
     }
 }
 
+/// Each graded customer's tier (A, B or C) over the twelve months before the period's end, by the
+/// filters' measure and thresholds; customers with nothing to grade are left out.
+pub async fn grades(ctx: &Ctx<'_>) -> Result<HashMap<String, &'static str>, Error> {
+    let f = ctx.filters;
+    let now = values(ctx, months_before(f.to, 12), f.to).await?;
+    Ok(grade(&now, f.by_margin, f.a_share, f.b_share)
+        .into_iter()
+        .map(|(i, _, tier)| (now[i].id.clone(), tier))
+        .collect())
+}
+
 pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
     let grading = ctx.filters;
     let to = grading.to;

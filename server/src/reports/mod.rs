@@ -8,6 +8,7 @@
 pub mod clv;
 pub mod customer_value;
 pub mod filters;
+pub mod grading;
 pub mod pipeline;
 pub mod receivables;
 pub mod retention;

@@ -646,6 +646,52 @@ storage_test! {
 }
 
 storage_test! {
+    async fn the_grading_writes_tiers_unless_locked(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        // N2 locked as C by a manager; a fourth customer who never bought.
+        let (status, body) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", find(&server, &c.admin, "N2").await),
+            Some(json!({"fields": {"tier": "C", "tier_locked": true}}))).await;
+        assert_eq!(status, 200, "{body}");
+        created(&server, &c.admin, "customer", json!({"name": "Idle", "territory": "North", "tier": "A"})).await;
+        // As of 1 May 2025: N2 A (locked: stays C), N1 A (already), S1 B, Idle C.
+        let changed = fieldsync_server::reports::grading::regrade(&server.state.sync, T_05_01).await.unwrap();
+        assert_eq!(changed, 2, "S1 and Idle");
+        for (name, tier) in [("N1", "A"), ("N2", "C"), ("S1", "B"), ("Idle", "C")] {
+            let id = find(&server, &c.admin, name).await;
+            let (_, record) = server.api(&c.admin, Method::GET, &format!("/v1/records/{id}"), None).await;
+            assert_eq!(record["fields"]["tier"], tier, "{name}: {record}");
+        }
+        // Devices receive the server's grading like any other change.
+        let mut carla = c.carla;
+        carla.sync().await;
+        let s1 = find(&server, &c.admin, "S1").await;
+        assert_eq!(carla.replica.get(s1).await.unwrap().get("tier"), &sync_core::Value::from("B"));
+        // Nothing changed since: a second grading writes nothing.
+        assert_eq!(fieldsync_server::reports::grading::regrade(&server.state.sync, T_05_01).await.unwrap(), 0);
+        // Of processes on one database, one claims a day's run.
+        use fieldsync_server::reports::grading::claim;
+        let conn = &server.state.db.conn;
+        assert!(claim(conn, "test-job", T_05_01).await.unwrap());
+        assert!(!claim(conn, "test-job", T_05_01 + 3_600_000).await.unwrap());
+        assert!(claim(conn, "test-job", T_05_01 + 86_400_000).await.unwrap());
+    }
+}
+
+/// The id of the customer named `name`.
+async fn find(server: &TestServer, who: &Device, name: &str) -> Uuid {
+    let (_, page) = server
+        .api(
+            who,
+            Method::GET,
+            &format!("/v1/records?kind=customer&name={name}"),
+            None,
+        )
+        .await;
+    page["records"][0]["id"].as_str().unwrap().parse().unwrap()
+}
+
+storage_test! {
     async fn csv_matches_json_and_bad_filters_are_named(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;

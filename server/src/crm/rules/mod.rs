@@ -52,7 +52,7 @@ pub struct Pusher {
 }
 
 /// Field values of one record.
-type Fields = Vec<(&'static str, Value)>;
+pub type Fields = Vec<(&'static str, Value)>;
 
 /// What the rules decided: fields of written records to set, and alerts and conflicts to raise.
 #[derive(Default)]
@@ -164,13 +164,34 @@ fn alert(
     ));
 }
 
+/// Writes fields of records as the server's own changes (`Author::system` with `purpose`), through
+/// the merge path, so devices receive them; for jobs of the server's such as grading customers.
+pub async fn write_fields(
+    sync: &SyncEngine,
+    purpose: &'static str,
+    updates: Vec<(Uuid, &'static KindSchema, Fields)>,
+) -> Result<(), Error> {
+    let actions = Actions {
+        updates: updates
+            .into_iter()
+            .map(|(id, kind, fields)| (id, (kind, fields)))
+            .collect(),
+        raise: Vec::new(),
+    };
+    write_as(sync, purpose, actions).await
+}
+
 /// Writes what the rules decided as the server's own changes, in one push.
 async fn write_actions(sync: &SyncEngine, actions: Actions) -> Result<(), Error> {
+    write_as(sync, PURPOSE, actions).await
+}
+
+async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) -> Result<(), Error> {
     if actions.updates.is_empty() && actions.raise.is_empty() {
         return Ok(());
     }
     let conn = &sync.db.conn;
-    let author = Author::system(PURPOSE);
+    let author = Author::system(purpose);
     let actor = author
         .server_actor()
         .expect("the system author has an actor")
