@@ -122,7 +122,7 @@ async fn answer(
         Which::Receivables => reports::receivables::report(&ctx).await?,
         Which::Service => reports::service::report(&ctx).await?,
         Which::Scorecard => reports::scorecard::report(&ctx).await?,
-        Which::Warnings => reports::warnings::report(&ctx, now).await?,
+        Which::Warnings => reports::warnings::report(&ctx, &state.clv_fits, now).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
     };
     if csv {

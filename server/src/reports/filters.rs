@@ -49,6 +49,8 @@ pub struct RawFilters {
     pub measure: Option<String>,
     /// Warnings: the drop in an agent's sales, as a share, that raises a warning [default 0.2].
     pub drop_share: Option<String>,
+    /// Warnings: the P(alive) below which a repeat buyer raises a warning [default 0.5].
+    pub alive_below: Option<String>,
     /// CLV: months ahead to value, 1 to 120 [default 12].
     pub horizon_months: Option<String>,
     /// CLV: the share of revenue that is margin, above 0 up to 1 [default 1].
@@ -96,6 +98,7 @@ pub struct Filters {
     pub b_share: f64,
     pub by_margin: bool,
     pub drop_share: f64,
+    pub alive_below: f64,
     pub horizon_months: u32,
     pub margin: f64,
     pub discount_rate: f64,
@@ -196,6 +199,7 @@ impl RawFilters {
         let a_share = share("a_share", self.a_share.as_deref(), 0.8)?;
         let b_share = share("b_share", self.b_share.as_deref(), 0.95)?;
         let drop_share = share("drop_share", self.drop_share.as_deref(), 0.2)?;
+        let alive_below = share("alive_below", self.alive_below.as_deref(), 0.5)?;
         if b_share < a_share {
             return Err(invalid("b_share", "must not be below `a_share`"));
         }
@@ -259,6 +263,7 @@ impl RawFilters {
             b_share,
             by_margin,
             drop_share,
+            alive_below,
             horizon_months,
             margin,
             discount_rate,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order};
 
+use super::clv::{self, fits::Fits};
 use super::filters::DAY_MS;
 use super::sales::{CONFIRMED, ORDERS};
 use super::sql::{col, count, cref, f, Ctx, Fact, Ty, C, F};
@@ -16,6 +17,7 @@ pub const MAX_PER_RULE: usize = 500;
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     ("a_customer_quiet", "a tier A customer whose last confirmed order is longer ago than twice its usual interval (the mean gap between its orders in the twelve months before the period's end), or who ordered at most once in those months"),
+    ("p_alive_low", "a customer who bought again at least once and whose probability of still being a customer (the CLV report's P(alive)) is below `alive_below` (default 0.5) at the period's end"),
     ("visit_overdue", "a customer with a tier policy not visited for longer than its interval (see the visits report's overdue list)"),
     ("satisfaction_below_1", "a customer whose satisfaction index (satisfaction ÷ expectation, mean over its tickets resolved in the period) is below 1"),
     ("receivable_overdue_60", "a customer with amounts more than 60 days past due at the period's end"),
@@ -134,6 +136,34 @@ async fn quiet_a_customers(ctx: &Ctx<'_>, hits: &mut Hits) -> Result<(), Error> 
             &r[1],
             Cell::Null,
             "no order in twelve months".into(),
+        );
+    }
+    Ok(())
+}
+
+async fn fading_customers(ctx: &Ctx<'_>, fits: &Fits, hits: &mut Hits) -> Result<(), Error> {
+    let fit = fits.get(ctx.conn, ctx.filters.to).await?;
+    let bought = clv::purchases(ctx).await?;
+    let names: BTreeMap<String, Cell> = bought
+        .iter()
+        .map(|(id, name, _, _)| (id.clone(), name.clone()))
+        .collect();
+    let mut fading: Vec<(f64, String)> = clv::summaries(bought, ctx.filters.to)
+        .into_iter()
+        .filter(|(_, s)| s.history.x > 0.0)
+        .map(|(id, s)| (fit.bg_nbd.p_alive(&s.history), id))
+        .filter(|(p, _)| *p < ctx.filters.alive_below)
+        .collect();
+    fading.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (p, id) in fading {
+        let name = names.get(&id).cloned().unwrap_or(Cell::Null);
+        hits.add(
+            "p_alive_low",
+            "customer",
+            &Cell::Text(id),
+            &name,
+            Cell::Float(p),
+            "a repeat buyer who has not bought for longer than their rhythm suggests".into(),
         );
     }
     Ok(())
@@ -301,9 +331,10 @@ async fn open_findings(ctx: &Ctx<'_>, hits: &mut Hits) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
+pub async fn report(ctx: &Ctx<'_>, fits: &Fits, now: i64) -> Result<Report, Error> {
     let mut hits = Hits(Table::new(&COLUMNS), BTreeMap::new());
     quiet_a_customers(ctx, &mut hits).await?;
+    fading_customers(ctx, fits, &mut hits).await?;
 
     let overdue = visits::overdue(ctx).await?;
     for i in 0..overdue.rows.len() {

@@ -1149,7 +1149,7 @@ storage_test! {
             // A report's filters: text is only ever compared (nothing matches), the rest refused
             // naming the parameter.
             for report in ["sales", "visits", "pipeline", "customer-value", "clv", "retention", "receivables", "service", "scorecard", "warnings", "sync-health"] {
-                for name in ["territory", "segment", "category", "agent", "product", "from", "to", "granularity", "tier", "format", "section", "stale_days", "a_share", "b_share", "measure", "drop_share", "horizon_months", "margin", "discount_rate", "cycle_days"] {
+                for name in ["territory", "segment", "category", "agent", "product", "from", "to", "granularity", "tier", "format", "section", "stale_days", "a_share", "b_share", "measure", "drop_share", "horizon_months", "margin", "discount_rate", "cycle_days", "alive_below"] {
                     let response = fx.http.get(format!("{}/v1/reports/{report}", fx.server.url)).query(&[(name, value.as_str())]).bearer_auth(token).send().await.unwrap();
                     let status = response.status().as_u16();
                     let body: serde_json::Value = response.json().await.expect("a JSON body");
@@ -1175,7 +1175,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (22 + 11 * 20));
+        assert_eq!(checked, hostile_values().len() * (22 + 11 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

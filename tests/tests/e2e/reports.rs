@@ -5,7 +5,8 @@
 //!
 //! The company: North (Maria manages, Anna sells) and South (Carla sells). Beans (coffee) and cups
 //! (supplies). Customers: N1 (North, cafe, tier A, credit limit 10,000, 30 days' terms, owned by
-//! Anna), N2 (North, hotel), S1 (South, cafe). The period is March and April 2025.
+//! Anna), N2 (North, hotel), S1 (South, cafe), and Old (South, lost, last bought in 2023). The
+//! period is March and April 2025.
 
 use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
 use reqwest::Method;
@@ -199,6 +200,32 @@ async fn company(server: &TestServer) -> Company {
         "lines": [line(beans, "BEANS", 2, 1_000, 0)]}),
     )
     .await;
+
+    // Old (South, lost): four approved orders from January to April 2023, two years before the
+    // period and outside every window the reports compare against; it shows in CLV and
+    // retention only.
+    let old = created(
+        server,
+        a,
+        "customer",
+        json!({"name": "Old", "territory": "South", "status": "lost"}),
+    )
+    .await;
+    for at in [
+        1_672_876_800_000i64,
+        1_675_987_200_000,
+        1_679_270_400_000,
+        1_682_380_800_000,
+    ] {
+        created(
+            server,
+            a,
+            "order",
+            json!({"customer_id": old, "agent_id": carla_id, "status": "approved",
+            "currency": "EUR", "ordered_at": at, "lines": [line(beans, "BEANS", 1, 1_000, 0)]}),
+        )
+        .await;
+    }
 
     // Payments: 1,000 on O1; 300 from N2 on account.
     created(server, a, "payment", json!({"customer_id": n1, "amount": 1_000, "currency": "EUR",
@@ -526,7 +553,25 @@ storage_test! {
     async fn warnings_by_hand(db: TestDb) {
         let server = TestServer::start(&db).await;
         let c = company(&server).await;
-        let r = report(&server, &c.admin, "warnings", PERIOD).await;
+        // P(alive) is held to published figures elsewhere (CDNOW); here, which repeat buyers are
+        // listed follows the threshold.
+        let clv = report(&server, &c.admin, "clv", PERIOD).await;
+        let below = |t: f64| -> Vec<Json> {
+            let mut ids: Vec<Json> = clv["sections"]["customers"].as_array().unwrap().iter()
+                .filter(|r| r["repeat_purchases"].as_i64().unwrap() > 0 && r["p_alive"].as_f64().unwrap() < t)
+                .map(|r| r["customer_id"].clone()).collect();
+            ids.sort_by_key(|v| v.to_string());
+            ids
+        };
+        assert!(!below(0.99).is_empty() && below(0.001).is_empty(), "{clv}");
+        for threshold in [0.001, 0.99] {
+            let r = report(&server, &c.admin, "warnings", &format!("{PERIOD}&alive_below={threshold}")).await;
+            let mut hits: Vec<Json> = r["sections"]["warnings"].as_array().unwrap().iter()
+                .filter(|w| w["rule"] == "p_alive_low").map(|w| w["subject_id"].clone()).collect();
+            hits.sort_by_key(|v| v.to_string());
+            assert_eq!(hits, below(threshold), "below {threshold}");
+        }
+        let r = report(&server, &c.admin, "warnings", &format!("{PERIOD}&alive_below=0.001")).await;
         let rows = r["sections"]["warnings"].as_array().unwrap();
         let hits: Vec<_> = rows.iter().map(|w| (w["rule"].as_str().unwrap(), w["subject"].clone(), w["value"].clone())).collect();
         assert_eq!(hits, [
@@ -542,9 +587,10 @@ storage_test! {
             ("sales_down", json!("anna@x.test"), json!(1.0)),
         ], "{rows:?}");
         assert_eq!(rows[4]["subject_id"], json!(c.anna_id));
-        // Carla sees South's only, and nothing there is wrong in the period.
+        // Carla sees South's only: Old, her repeat buyer of 2023, has all but surely gone.
         let r = report(&server, &c.carla, "warnings", PERIOD).await;
-        assert_eq!(r["sections"]["warnings"], json!([]), "{r}");
+        let rules: Vec<_> = r["sections"]["warnings"].as_array().unwrap().iter().map(|w| (w["rule"].clone(), w["subject"].clone())).collect();
+        assert_eq!(rules, [(json!("p_alive_low"), json!("Old"))], "{r}");
         // Now: the devices of Maria and Anna have not called the server since they logged in (the
         // admin's and Carla's have, just above).
         let r = report(&server, &c.admin, "warnings", "").await;
@@ -595,10 +641,10 @@ storage_test! {
         let c = company(&server).await;
         let r = report(&server, &c.admin, "clv", PERIOD).await;
         let s = &r["sections"];
-        // Three customers bought; N1 twice (5 March 2024, 10 March 2025), so only N1 repeats and
-        // Gamma-Gamma (which needs ten repeat buyers) is not fitted.
-        assert_row(&s["summary"][0], &[("customers", json!(3)), ("fitted_customers", json!(3)),
-            ("fitted_repeat_buyers", json!(1)), ("p", Json::Null)]);
+        // Four customers bought; N1 twice (5 March 2024, 10 March 2025) and Old four times, so
+        // two repeat, and Gamma-Gamma (which needs ten repeat buyers) is not fitted.
+        assert_row(&s["summary"][0], &[("customers", json!(4)), ("fitted_customers", json!(4)),
+            ("fitted_repeat_buyers", json!(2)), ("p", Json::Null)]);
         let fitted_at = s["summary"][0]["fitted_at"].clone();
         let customers = s["customers"].as_array().unwrap();
         let n1 = customers.iter().find(|r| r["customer_id"] == json!(c.n1)).unwrap();
@@ -616,7 +662,7 @@ storage_test! {
         }
         // The fit is the company's: Maria sees North's customers, valued by the same fit, made once.
         let r = report(&server, &c.maria, "clv", &format!("{PERIOD}&margin=0.5&discount_rate=0.2&horizon_months=24")).await;
-        assert_row(&r["sections"]["summary"][0], &[("customers", json!(2)), ("fitted_customers", json!(3))]);
+        assert_row(&r["sections"]["summary"][0], &[("customers", json!(2)), ("fitted_customers", json!(4))]);
         assert_eq!(r["sections"]["summary"][0]["fitted_at"], fitted_at);
     }
 }
@@ -627,14 +673,16 @@ storage_test! {
         let c = company(&server).await;
         // N1 bought on 5 March 2024 and 10 March 2025: the second, a cycle (90 days) later, makes
         // it a customer on 10 March. Its lapse is twice its one gap of 370 days: not lost. N2 and
-        // S1 bought once: not customers yet.
+        // S1 bought once: not customers yet. Old was lost in 2023 (lapse 90 days after 25 April),
+        // so each month starts with one lost customer, not won back.
         let r = report(&server, &c.admin, "retention", PERIOD).await;
         let periods = r["sections"]["by_period"].as_array().unwrap();
         assert_row(&periods[0], &[("period", json!("2025-03")), ("customers_at_start", json!(0)), ("new", json!(1)),
-            ("lost", json!(0)), ("customers_at_end", json!(1)), ("churn_rate", Json::Null), ("retention_rate", Json::Null)]);
+            ("lost", json!(0)), ("customers_at_end", json!(1)), ("churn_rate", Json::Null), ("retention_rate", Json::Null),
+            ("win_back_rate", json!(0.0))]);
         assert_row(&periods[1], &[("period", json!("2025-04")), ("customers_at_start", json!(1)), ("new", json!(0)),
             ("customers_at_end", json!(1)), ("churn_rate", json!(0.0)), ("retention_rate", json!(1.0)),
-            ("revenue_churn", json!(0.0)), ("win_back_rate", Json::Null)]);
+            ("revenue_churn", json!(0.0)), ("win_back_rate", json!(0.0))]);
         // With a 400-day cycle N1's second purchase is in its first cycle: nobody is a customer.
         let r = report(&server, &c.admin, "retention", &format!("{PERIOD}&cycle_days=400")).await;
         assert!(r["sections"]["by_period"].as_array().unwrap().iter().all(|p| p["customers_at_end"] == 0 && p["new"] == 0));
@@ -654,10 +702,10 @@ storage_test! {
             Some(json!({"fields": {"tier": "C", "tier_locked": true}}))).await;
         assert_eq!(status, 200, "{body}");
         created(&server, &c.admin, "customer", json!({"name": "Idle", "territory": "North", "tier": "A"})).await;
-        // As of 1 May 2025: N2 A (locked: stays C), N1 A (already), S1 B, Idle C.
+        // As of 1 May 2025: N2 A (locked: stays C), N1 A (already), S1 B, Idle and Old C.
         let changed = fieldsync_server::reports::grading::regrade(&server.state.sync, T_05_01).await.unwrap();
-        assert_eq!(changed, 2, "S1 and Idle");
-        for (name, tier) in [("N1", "A"), ("N2", "C"), ("S1", "B"), ("Idle", "C")] {
+        assert_eq!(changed, 3, "S1, Idle and Old");
+        for (name, tier) in [("N1", "A"), ("N2", "C"), ("S1", "B"), ("Idle", "C"), ("Old", "C")] {
             let id = find(&server, &c.admin, name).await;
             let (_, record) = server.api(&c.admin, Method::GET, &format!("/v1/records/{id}"), None).await;
             assert_eq!(record["fields"]["tier"], tier, "{name}: {record}");
