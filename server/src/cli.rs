@@ -135,6 +135,9 @@ enum Command {
         /// Seed a demo organisation on first start and print its logins.
         #[arg(long)]
         demo: bool,
+        /// Years of history the demo seeds for the reports (0: only the last weeks).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+        demo_years: u32,
         /// The memory merged documents may take in the cache, e.g. 64MiB or 1GiB (each is weighed by
         /// an estimate of what it holds).
         #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
@@ -298,6 +301,7 @@ pub async fn main() -> anyhow::Result<()> {
             db,
             key,
             demo: seed_demo,
+            demo_years,
             cache_bytes,
             merge_bytes,
             sync_in_flight,
@@ -337,7 +341,7 @@ pub async fn main() -> anyhow::Result<()> {
                 .await
                 .context("failed to start the server")?;
             if seed_demo
-                && demo::seed(&state.db, &state.sync)
+                && demo::seed(&state.db, &state.sync, demo_years)
                     .await
                     .context("failed to seed the demo")?
             {

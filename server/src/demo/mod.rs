@@ -1,7 +1,8 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
 //! a few hundred customers with contacts, the company's settings, a catalogue with prices and a key
 //! accounts' price list, visit types and tier policies, tasks and sales targets, and a few weeks of
-//! visits, orders, opportunities, payments and tickets, written through the same merge path as any device push.
+//! visits, orders, opportunities, payments and tickets, written through the same merge path as any device push;
+//! and years of history up to today (`history.rs`) for the reports.
 //! Orders are taken as their territory's agent takes them, so the rules after a merge hold the
 //! ones that need a manager's approval, with their alerts, as they would in the field.
 
@@ -16,6 +17,8 @@ use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::{orders, record};
 use sync_core::{Item, Role, Value};
 use uuid::Uuid;
+
+mod history;
 
 use crate::auth::users::add_user;
 use crate::crm::rules::{self, Pusher};
@@ -73,14 +76,16 @@ pub const USERS: &[(&str, Role, &[&str])] = &[
 ];
 
 /// Seeds the demo organisation if the database has no users yet, its records written by the server
-/// for the demo admin. Returns whether it seeded.
-pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
+/// for the demo admin, with `years` of history up to today. Returns whether it seeded.
+pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error> {
     if user::Entity::find().count(&db.conn).await? > 0 {
         return Ok(false);
     }
     let mut admin = None;
     // Each territory's first agent, who its tasks are for.
     let mut first_agent: Vec<Option<Uuid>> = vec![None; TERRITORIES.len()];
+    // Every territory's agents, for the history.
+    let mut agents: Vec<Vec<Uuid>> = vec![Vec::new(); TERRITORIES.len()];
     for (email, role, territories) in USERS {
         let names: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
         let id = add_user(db, email, *role, PASSWORD, &names).await?;
@@ -91,6 +96,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
             for t in *territories {
                 if let Some(k) = TERRITORIES.iter().position(|name| name == t) {
                     first_agent[k].get_or_insert(id);
+                    agents[k].push(id);
                 }
             }
         }
@@ -109,6 +115,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
     let now = crate::db::now_ms();
     let products: Vec<Uuid> = CATALOGUE.iter().map(|_| Uuid::now_v7()).collect();
     let price_list_id = Uuid::now_v7();
+    let mut customers = Vec::new();
     for (t, territory) in TERRITORIES.iter().enumerate() {
         for i in 0..CUSTOMERS_PER_TERRITORY {
             let n = t * CUSTOMERS_PER_TERRITORY + i + 1;
@@ -158,6 +165,15 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
                 customer.push(("price_list_id", Value::Str(price_list_id.to_string())));
             }
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
+            customers.push(history::Customer {
+                id: customer_id,
+                territory: t,
+                tier: ["A", "B", "B", "C", "C"][i % 5],
+                key_account: i % 5 == 0,
+                payment_terms_days: 30,
+                lat,
+                lon,
+            });
             let parent = || ("customer_id", Value::Str(customer_id.to_string()));
             if i % CONTACT_EVERY == CONTACT_EVERY - 1 {
                 let contact = vec![
@@ -224,14 +240,28 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
             let key_account = i % 5 == 0;
             let mut delivered = None;
             if i % ORDER_EVERY == 0 {
-                let (order_id, order, total) =
-                    demo_order(customer_id, &products, n, key_account, done, None)?;
+                let (order_id, order, total) = demo_order(
+                    customer_id,
+                    first_agent[t],
+                    &products,
+                    n,
+                    key_account,
+                    done,
+                    None,
+                )?;
                 orders.push(doc_push(order_id, &ORDER, actor.clone(), &order)?);
                 delivered = Some((order_id, total));
             }
             if i % HELD_EVERY == HELD_EVERY - 1 {
-                let (order_id, order, _) =
-                    demo_order(customer_id, &products, n, key_account, now, Some(1_500))?;
+                let (order_id, order, _) = demo_order(
+                    customer_id,
+                    first_agent[t],
+                    &products,
+                    n,
+                    key_account,
+                    now,
+                    Some(1_500),
+                )?;
                 orders.push(doc_push(order_id, &ORDER, actor.clone(), &order)?);
             }
             if i % PAYMENT_EVERY == 0 {
@@ -400,6 +430,22 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
         &price_list,
     )?);
     push_all(sync, &author, docs).await?;
+    // Years of history, as the server's own records (with the fields its rules would have
+    // written).
+    let system = Author::system("demo");
+    let past = history::history(
+        &history::Company {
+            customers: &customers,
+            agents: &agents,
+            products: &products,
+            now,
+            years,
+        },
+        system
+            .server_actor()
+            .expect("the system author has an actor"),
+    )?;
+    push_all(sync, &system, past).await?;
     // Orders and payments as the agents take them, so that the rules hold what needs a manager.
     let agent = user::Entity::find()
         .all(&db.conn)
@@ -428,6 +474,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine) -> Result<bool, Error> {
 /// with that discount on its first line. Returns its id, fields and total.
 fn demo_order(
     customer_id: Uuid,
+    agent: Option<Uuid>,
     products: &[Uuid],
     n: usize,
     key_account: bool,
@@ -466,6 +513,9 @@ fn demo_order(
         ("ordered_at", Value::Int(at)),
         (when, Value::Int(at)),
     ];
+    if let Some(agent) = agent {
+        fields.push(("agent_id", Value::Str(agent.to_string())));
+    }
     fields.extend(orders::total_values(&totals));
     Ok((Uuid::now_v7(), fields, totals.total))
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 storage_test! {
     async fn the_demo_is_written_by_a_server_actor_recorded_with_its_admin(db: TestDb) {
         let server = TestServer::start(&db).await;
-        assert!(fieldsync_server::demo::seed(&server.state.db, &server.state.sync).await.unwrap());
+        assert!(fieldsync_server::demo::seed(&server.state.db, &server.state.sync, 0).await.unwrap());
         let conn = &server.state.db.conn;
         let rows = conn
             .query_all(Statement::from_string(

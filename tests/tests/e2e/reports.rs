@@ -877,3 +877,52 @@ async fn reports_wait_for_a_slot_and_then_are_told_to_come_back() {
     drop(held);
     report(&server, &admin, "sales", "").await;
 }
+
+storage_test! {
+    async fn the_demo_history_gives_every_report_something_to_show(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        assert!(fieldsync_server::demo::seed(&server.state.db, &server.state.sync, 1).await.unwrap());
+        server.user("boss@x.test", Role::Admin, &[]).await;
+        let admin = server.device("boss@x.test").await;
+        let summary = |r: &Json| r["sections"]["summary"][0].clone();
+
+        let sales = report(&server, &admin, "sales", "").await;
+        assert!(summary(&sales)["revenue"].as_i64().unwrap() > 0);
+        assert!(sales["sections"]["by_period"].as_array().unwrap().len() >= 12, "a year of months");
+        let agents = sales["sections"]["by_agent"].as_array().unwrap();
+        assert_eq!(agents.len(), 4, "{agents:?}");
+        assert!(agents.iter().all(|a| a["attainment"].is_number()), "monthly targets: {agents:?}");
+
+        let value = report(&server, &admin, "customer-value", "").await;
+        let tiers = value["sections"]["summary"].as_array().unwrap();
+        assert!(tiers.iter().all(|t| t["customers"].as_i64().unwrap() > 0), "{tiers:?}");
+
+        let clv = report(&server, &admin, "clv", "").await;
+        assert!(summary(&clv)["fitted_repeat_buyers"].as_i64().unwrap() >= 10, "{}", summary(&clv));
+        assert!(summary(&clv)["p"].is_number(), "Gamma-Gamma is fitted: {}", summary(&clv));
+        let alive = summary(&clv)["mean_p_alive"].as_f64().unwrap();
+        assert!(alive > 0.0 && alive < 1.0, "{}", summary(&clv));
+
+        let retention = report(&server, &admin, "retention", "").await;
+        let new: i64 = retention["sections"]["by_period"].as_array().unwrap().iter().map(|p| p["new"].as_i64().unwrap()).sum();
+        assert!(new > 0);
+
+        let receivables = report(&server, &admin, "receivables", "").await;
+        assert!(summary(&receivables)["overdue"].as_i64().unwrap() > 0, "late payers: {}", summary(&receivables));
+
+        let pipeline = report(&server, &admin, "pipeline", "").await;
+        let p = summary(&pipeline);
+        assert!(p["won"].as_i64().unwrap() + p["lost"].as_i64().unwrap() > 0, "{p}");
+        assert!(p["cycle_days_mean"].as_f64().unwrap() > 0.0, "{p}");
+
+        let visits = report(&server, &admin, "visits", "").await;
+        let compliance = summary(&visits)["plan_compliance"].as_f64().unwrap();
+        assert!(compliance > 0.5 && compliance < 1.0, "an agent skips visits: {compliance}");
+
+        let service = report(&server, &admin, "service", "").await;
+        assert!(summary(&service)["rated"].as_i64().unwrap() > 0);
+
+        let scorecard = report(&server, &admin, "scorecard", "").await;
+        assert!(scorecard["sections"]["agents"].as_array().unwrap().iter().any(|a| a["collections_attainment"].is_number()));
+    }
+}

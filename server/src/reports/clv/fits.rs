@@ -47,7 +47,10 @@ impl Fits {
             return Ok(fit.clone());
         }
         let fit = Arc::new(fit(conn, end).await?);
-        self.put(day, fit.clone());
+        // A fit of nobody says nothing: the next report fits again, once there are customers.
+        if fit.customers > 0 {
+            self.put(day, fit.clone());
+        }
         Ok(fit)
     }
 
@@ -104,14 +107,16 @@ pub async fn fit(conn: &DatabaseConnection, end: i64) -> Result<Fit, Error> {
     })
 }
 
-/// Makes today's fit again every hour, so that a report finds it ready.
+/// Makes today's fit again every hour, so that a report finds it ready and at most an hour old.
+/// The first report of a day fits on demand.
 pub async fn keep_fresh(db: Db, fits: Arc<Fits>) {
-    let mut tick = tokio::time::interval(REFRESH);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
     loop {
         tick.tick().await;
         let end = now_ms();
         match fit(&db.conn, end).await {
-            Ok(f) => fits.put(end.div_euclid(DAY_MS), Arc::new(f)),
+            Ok(f) if f.customers > 0 => fits.put(end.div_euclid(DAY_MS), Arc::new(f)),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "refreshing the CLV fit failed"),
         }
     }

@@ -238,7 +238,11 @@ mod tests {
         };
         let gone = History { t_x: 5.0, ..recent };
         // By hand: odds 0.793 / 5.426 * (43.414 / 42.414)^4.243 = 0.1613, P(alive) 1 / 1.1613.
-        assert!((m.p_alive(&recent) - 0.8611).abs() < 1e-3, "{}", m.p_alive(&recent));
+        assert!(
+            (m.p_alive(&recent) - 0.8611).abs() < 1e-3,
+            "{}",
+            m.p_alive(&recent)
+        );
         assert!(m.p_alive(&gone) < m.p_alive(&recent));
         assert!(m.expected_purchases(&gone, 39.0) < m.expected_purchases(&recent, 39.0));
         assert_eq!(
