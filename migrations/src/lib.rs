@@ -25,6 +25,7 @@ mod m20261206_000160_tasks_and_targets;
 mod m20261206_000170_order_due;
 mod m20261206_000180_visit_plans;
 mod m20261206_000190_schedule_runs;
+mod m20261206_000200_report_indexes;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000170_order_due::Migration),
             Box::new(m20261206_000180_visit_plans::Migration),
             Box::new(m20261206_000190_schedule_runs::Migration),
+            Box::new(m20261206_000200_report_indexes::Migration),
         ]
     }
 }
