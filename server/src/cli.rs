@@ -162,6 +162,18 @@ enum Command {
         #[command(flatten)]
         ops: OpsArgs,
     },
+    /// Generate the demo company at scale, for benchmarks: the demo (on an empty database), then
+    /// AGENTS agents, each with a territory of their own, 200 customers and YEARS of history.
+    Demo {
+        #[arg(long)]
+        agents: usize,
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+        years: u32,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -361,6 +373,32 @@ pub async fn main() -> anyhow::Result<()> {
                 listener.local_addr()?
             );
             crate::serve(state, listener, shutdown_signal()).await?;
+        }
+        Command::Demo {
+            agents,
+            years,
+            db,
+            key,
+        } => {
+            let settings = Settings {
+                key_file: key.path(&db),
+                ..Settings::new(&db.database_url)
+            };
+            let state = AppState::new(&settings)
+                .await
+                .context("failed to open the database")?;
+            let started = std::time::Instant::now();
+            if demo::seed(&state.db, &state.sync, years).await? {
+                println!("seeded the demo organisation");
+            }
+            let added = demo::scale(&state.db, &state.sync, agents, years).await?;
+            println!(
+                "added {} agents, {} customers and {} records in {:.1} s",
+                added.agents,
+                added.customers,
+                added.records,
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Repair { record_id, db } => {
             let db = database(&db).await?;

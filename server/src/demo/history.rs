@@ -18,7 +18,7 @@ use sync_core::protocol::DocPush;
 use sync_core::{orders, Item, Value};
 use uuid::Uuid;
 
-use super::{doc_push, sku, Fields, CATALOGUE, CURRENCY, DAY_MS, TERRITORIES, VISIT_TYPES};
+use super::{doc_push, sku, Fields, CATALOGUE, CURRENCY, DAY_MS, VISIT_TYPES};
 use crate::error::Error;
 
 const WEEK_MS: i64 = 7 * DAY_MS;
@@ -27,7 +27,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// A customer of the demo, as the history needs it.
 pub struct Customer {
     pub id: Uuid,
-    /// Its territory's index in `TERRITORIES`.
+    /// Its territory's index in `Company::territories`.
     pub territory: usize,
     pub tier: &'static str,
     pub key_account: bool,
@@ -38,12 +38,15 @@ pub struct Customer {
 
 /// What the history is made for.
 pub struct Company<'a> {
+    pub territories: &'a [String],
     pub customers: &'a [Customer],
     /// Each territory's agents.
     pub agents: &'a [Vec<Uuid>],
     pub products: &'a [Uuid],
     pub now: i64,
     pub years: u32,
+    /// Another seed, another history.
+    pub seed: u64,
 }
 
 /// Orders a month by tier: a few customers make most of the revenue.
@@ -97,7 +100,7 @@ impl Life {
 
 /// The history of every customer, as documents to push.
 pub fn history(c: &Company, actor: &ActorId) -> Result<Vec<DocPush>, Error> {
-    let mut rng = StdRng::seed_from_u64(0x6669_656c_6473);
+    let mut rng = StdRng::seed_from_u64(0x6669_656c_6473 ^ c.seed);
     let span = i64::from(c.years) * 365 * DAY_MS;
     let begin = c.now - span;
     let mut docs = Vec::new();
@@ -297,7 +300,7 @@ pub fn history(c: &Company, actor: &ActorId) -> Result<Vec<DocPush>, Error> {
                 continue;
             }
             let target: Fields = vec![
-                ("territory", TERRITORIES[territory].into()),
+                ("territory", Value::Str(c.territories[territory].clone())),
                 ("agent_id", Value::Str(agent.to_string())),
                 ("metric", metric.into()),
                 ("value", Value::Int(value * 105 / 100)),

@@ -19,6 +19,9 @@ use sync_core::{Item, Role, Value};
 use uuid::Uuid;
 
 mod history;
+mod scale;
+
+pub use scale::scale;
 
 use crate::auth::users::add_user;
 use crate::crm::rules::{self, Pusher};
@@ -433,13 +436,16 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
     // Years of history, as the server's own records (with the fields its rules would have
     // written).
     let system = Author::system("demo");
+    let territories: Vec<String> = TERRITORIES.iter().map(|t| t.to_string()).collect();
     let past = history::history(
         &history::Company {
+            territories: &territories,
             customers: &customers,
             agents: &agents,
             products: &products,
             now,
             years,
+            seed: 0,
         },
         system
             .server_actor()

@@ -926,3 +926,28 @@ storage_test! {
         assert!(scorecard["sections"]["agents"].as_array().unwrap().iter().any(|a| a["collections_attainment"].is_number()));
     }
 }
+
+storage_test! {
+    async fn the_demo_scales_by_agents_each_with_a_territory_and_history(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let (state, sync) = (&server.state.db, &server.state.sync);
+        assert!(fieldsync_server::demo::seed(state, sync, 0).await.unwrap());
+        let customers = server.count("customers").await;
+        let added = fieldsync_server::demo::scale(state, sync, 2, 1).await.unwrap();
+        assert_eq!((added.agents, added.customers), (2, 400));
+        assert_eq!(server.count("customers").await, customers + 400);
+        server.user("boss@x.test", Role::Admin, &[]).await;
+        let admin = server.device("boss@x.test").await;
+        // Each new agent sells in their own region, with targets.
+        let r = report(&server, &admin, "sales", "").await;
+        let regions: Vec<_> = r["sections"]["by_territory"].as_array().unwrap().iter()
+            .filter(|t| t["territory"].as_str().unwrap().starts_with("Region "))
+            .map(|t| (t["territory"].clone(), t["revenue"].as_i64().unwrap() > 0))
+            .collect();
+        assert_eq!(regions, [(json!("Region 001"), true), (json!("Region 002"), true)]);
+        let scale_agents = r["sections"]["by_agent"].as_array().unwrap().iter()
+            .filter(|a| a["agent"].as_str().unwrap_or("").ends_with("@scale.demo.fieldsync.dev") && a["attainment"].is_number())
+            .count();
+        assert_eq!(scale_agents, 2);
+    }
+}
