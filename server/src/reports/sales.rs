@@ -21,6 +21,17 @@ pub const ORDERS: Fact = Fact {
 /// Orders that count as sales.
 pub const CONFIRMED: [&str; 2] = ["approved", "delivered"];
 
+/// SQL selecting `what` from the live confirmed orders (`o`) of the customer `customer` (an SQL
+/// expression) that also meet `and`: for the reports' correlated subqueries.
+pub(super) fn confirmed_orders_of(what: &str, customer: &str, and: &str) -> String {
+    let statuses: Vec<String> = CONFIRMED.iter().map(|s| format!("'{s}'")).collect();
+    format!(
+        "SELECT {what} FROM \"orders\" \"o\" WHERE \"o\".\"customer_id\" = {customer} \
+         AND \"o\".\"status\" IN ({}) AND (\"o\".\"deleted\" IS NULL OR \"o\".\"deleted\" = FALSE) AND {and}",
+        statuses.join(", ")
+    )
+}
+
 pub(super) const L: &str = "l";
 pub(super) const P: &str = "p";
 

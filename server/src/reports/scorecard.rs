@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query};
 
 use super::filters::DAY_MS;
-use super::sales::{lines, CONFIRMED, L, ORDERS};
+use super::sales::{confirmed_orders_of, lines, CONFIRMED, L, ORDERS};
 use super::sql::{col, count, cref, f, sum, Ctx, Fact, Ty, C, F};
 use super::targets;
 use super::{ratio, Cell, Report, Table};
@@ -164,11 +164,14 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
     let mut q = ctx.facts(ORDERS);
     q.and_where(f("status").is_in(CONFIRMED))
         .cond_where(ctx.within(f("ordered_at"), from, to))
-        .and_where(Expr::cust(
-            "(SELECT COUNT(*) FROM \"orders\" \"o\" WHERE \"o\".\"customer_id\" = \"f\".\"customer_id\" \
-             AND \"o\".\"status\" IN ('approved', 'delivered') AND (\"o\".\"deleted\" IS NULL OR \"o\".\"deleted\" = FALSE) \
-             AND (\"o\".\"ordered_at\" < \"f\".\"ordered_at\" OR (\"o\".\"ordered_at\" = \"f\".\"ordered_at\" AND \"o\".\"id\" < \"f\".\"id\"))) = 1",
-        ))
+        .and_where(Expr::cust(format!(
+            "({}) = 1",
+            confirmed_orders_of(
+                "COUNT(*)",
+                "\"f\".\"customer_id\"",
+                "(\"o\".\"ordered_at\" < \"f\".\"ordered_at\" OR (\"o\".\"ordered_at\" = \"f\".\"ordered_at\" AND \"o\".\"id\" < \"f\".\"id\"))",
+            )
+        )))
         .expr_as(f("agent_id"), Alias::new("agent_id"))
         .expr_as(count(), Alias::new("n"))
         .add_group_by([f("agent_id").into()]);
@@ -185,10 +188,10 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
     // Churned customers the agent owns.
     let mut q = ctx.facts(super::sales::CUSTOMERS);
     let bought = |lo: i64, hi: i64| {
+        let within = format!("\"o\".\"ordered_at\" >= {lo} AND \"o\".\"ordered_at\" < {hi}");
         format!(
-            "EXISTS (SELECT 1 FROM \"orders\" \"o\" WHERE \"o\".\"customer_id\" = \"f\".\"id\" \
-             AND \"o\".\"status\" IN ('approved', 'delivered') AND (\"o\".\"deleted\" IS NULL OR \"o\".\"deleted\" = FALSE) \
-             AND \"o\".\"ordered_at\" >= {lo} AND \"o\".\"ordered_at\" < {hi})"
+            "EXISTS ({})",
+            confirmed_orders_of("1", "\"f\".\"id\"", &within)
         )
     };
     q.and_where(f("owner_id").is_not_null())

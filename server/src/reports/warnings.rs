@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Alias, Expr, JoinType, Order};
 
 use super::clv::{self, fits::Fits};
 use super::filters::DAY_MS;
-use super::sales::{CONFIRMED, ORDERS};
+use super::sales::{confirmed_orders_of, CONFIRMED, ORDERS};
 use super::sql::{col, count, cref, f, Ctx, Fact, Ty, C, F};
 use super::{receivables, sync_health, visits, Cell, Report, Table};
 use crate::error::Error;
@@ -118,9 +118,12 @@ async fn quiet_a_customers(ctx: &Ctx<'_>, hits: &mut Hits) -> Result<(), Error> 
     let mut q = ctx.facts(super::sales::CUSTOMERS);
     q.and_where(f("tier").eq("A"))
         .and_where(Expr::cust(format!(
-            "NOT EXISTS (SELECT 1 FROM \"orders\" \"o\" WHERE \"o\".\"customer_id\" = \"f\".\"id\" \
-             AND \"o\".\"status\" IN ('approved', 'delivered') AND (\"o\".\"deleted\" IS NULL OR \"o\".\"deleted\" = FALSE) \
-             AND \"o\".\"ordered_at\" >= {start} AND \"o\".\"ordered_at\" < {to})"
+            "NOT EXISTS ({})",
+            confirmed_orders_of(
+                "1",
+                "\"f\".\"id\"",
+                &format!("\"o\".\"ordered_at\" >= {start} AND \"o\".\"ordered_at\" < {to}"),
+            )
         )))
         .expr_as(f("id"), Alias::new("customer_id"))
         .expr_as(f("name"), Alias::new("name"))
