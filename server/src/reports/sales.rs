@@ -48,6 +48,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("quantity", "units sold (thousandths of a unit in the lines, shown in units)"),
     ("customers", "distinct customers who bought the product"),
     ("numeric_distribution", "customers who bought the product ÷ active customers in scope (status active, won back or unset)"),
+    ("units_per_customer", "turnover: units of the product sold in the period ÷ the customers who bought it"),
     ("share", "the row's revenue ÷ the period's revenue"),
 ];
 
@@ -400,12 +401,17 @@ async fn by_product(ctx: &Ctx<'_>) -> Result<Table, Error> {
         "revenue",
         "customers",
         "numeric_distribution",
+        "units_per_customer",
     ]);
     for mut r in t.rows {
         let quantity = r[4].int();
         r[4] = Cell::Float(quantity as f64 / 1_000.0);
         let customers = r[6].int();
         r.push(ratio(customers, active));
+        r.push(match ratio(quantity, customers) {
+            Cell::Float(thousandths) => Cell::Float(thousandths / 1_000.0),
+            other => other,
+        });
         out.rows.push(r);
     }
     Ok(out)

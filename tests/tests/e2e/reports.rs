@@ -375,9 +375,10 @@ storage_test! {
         assert_row(&agents[1], &[("agent_id", json!(c.carla_id)), ("revenue", json!(1_000))]);
         let products = s["by_product"].as_array().unwrap();
         assert_row(&products[0], &[("sku", json!("BEANS")), ("category", json!("coffee")), ("quantity", json!(6.0)),
-            ("revenue", json!(5_700)), ("customers", json!(3)), ("numeric_distribution", json!(1.0))]);
+            ("revenue", json!(5_700)), ("customers", json!(3)), ("numeric_distribution", json!(1.0)),
+            ("units_per_customer", json!(2.0))]);
         assert_row(&products[1], &[("sku", json!("CUPS")), ("quantity", json!(1.0)), ("revenue", json!(500)),
-            ("customers", json!(1)), ("numeric_distribution", json!(0.333_3))]);
+            ("customers", json!(1)), ("numeric_distribution", json!(0.333_3)), ("units_per_customer", json!(1.0))]);
         assert_row(&s["by_category"][0], &[("category", json!("coffee")), ("revenue", json!(5_700)), ("share", json!(0.919_4))]);
         assert_row(&s["by_category"][1], &[("category", json!("supplies")), ("share", json!(0.080_6))]);
         assert_row(&s["by_segment"][0], &[("segment", json!("cafe")), ("revenue", json!(3_500))]);
