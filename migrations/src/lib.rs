@@ -26,6 +26,7 @@ mod m20261206_000170_order_due;
 mod m20261206_000180_visit_plans;
 mod m20261206_000190_schedule_runs;
 mod m20261206_000200_report_indexes;
+mod m20261206_000210_device_reports;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000180_visit_plans::Migration),
             Box::new(m20261206_000190_schedule_runs::Migration),
             Box::new(m20261206_000200_report_indexes::Migration),
+            Box::new(m20261206_000210_device_reports::Migration),
         ]
     }
 }

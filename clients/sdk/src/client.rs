@@ -28,7 +28,13 @@ pub struct Client {
     token: Option<String>,
     traffic: Arc<Traffic>,
     retry: RetryPolicy,
+    /// The changes waiting on the device, told the server with each call (`fieldsync-outbox`)
+    /// for the managers' sync-health report; `u64::MAX` until the device counted them.
+    outbox: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// The device's app and version, told the server with each call (`fieldsync-app-version`).
+const APP_VERSION: &str = concat!("fieldsync-sdk/", env!("CARGO_PKG_VERSION"));
 
 /// How a client retries a failed sync call: on network errors, timeouts, 5xx and 429, with
 /// exponential backoff and full jitter, honouring `Retry-After`, at most `attempts` times in all.
@@ -86,7 +92,14 @@ impl Client {
             token: None,
             traffic: Arc::default(),
             retry: RetryPolicy::default(),
+            outbox: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
         }
+    }
+
+    /// Sets the number of changes waiting on the device, which later calls tell the server.
+    pub fn report_outbox(&self, changes: u64) {
+        self.outbox
+            .store(changes, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Client {
@@ -185,7 +198,14 @@ impl Client {
 
     fn authed(&self, request: RequestBuilder) -> Result<RequestBuilder, Error> {
         let token = self.token.as_ref().ok_or(Error::NotLoggedIn)?;
-        Ok(request.header(AUTHORIZATION, format!("Bearer {token}")))
+        let mut request = request
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header("fieldsync-app-version", APP_VERSION);
+        let outbox = self.outbox.load(std::sync::atomic::Ordering::Relaxed);
+        if outbox != u64::MAX {
+            request = request.header("fieldsync-outbox", outbox.to_string());
+        }
+        Ok(request)
     }
 
     /// A sync call, retried by the policy. Sync calls are idempotent: a push the server already

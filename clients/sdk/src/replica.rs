@@ -651,7 +651,10 @@ impl Replica {
             restore.repushed_docs = self.reconcile(client).await?;
             restore.restored = true;
         }
+        client.report_outbox(self.outbox_len().await? as u64);
         let mut report = self.push(client).await?;
+        // The pull tells the server what the push left waiting.
+        client.report_outbox(self.outbox_len().await? as u64);
         report.restored = restore.restored;
         report.repushed_docs = restore.repushed_docs;
         report.pulled_docs = restore.pulled_docs;

@@ -119,6 +119,8 @@ pub async fn register_device(
         revoked_at: Set(None),
         checkpoint: Set(0),
         claimed_device_id: Set(claimed),
+        outbox: Set(None),
+        app_version: Set(None),
     }
     .insert(conn)
     .await?;
@@ -132,6 +134,7 @@ pub async fn authenticate(
     conn: &DatabaseConnection,
     token_ttl: Option<Duration>,
     token: &str,
+    report: &DeviceReport,
 ) -> Result<Principal, Error> {
     // The device and its user in one statement: every sync call, each page of a first sync among
     // them, starts here.
@@ -150,7 +153,7 @@ pub async fn authenticate(
             return Err(Error::TokenExpired);
         }
     }
-    mark_seen(conn, &device).await;
+    mark_seen(conn, &device, report).await;
     let user = user.ok_or(Error::Unauthenticated)?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
@@ -176,18 +179,37 @@ pub async fn authenticate(
 /// would serialise every pull behind SQLite's one writer, for a figure managers read in minutes.
 const SEEN_GRANULARITY_MS: i64 = 60_000;
 
-/// Records that the device made a request. Best effort: a busy database delays the figure, never the
-/// request.
-async fn mark_seen(conn: &DatabaseConnection, device: &device::Model) {
+/// What a device says about itself with a call (the `fieldsync-outbox` and
+/// `fieldsync-app-version` headers), for the sync-health report.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeviceReport {
+    pub outbox: Option<i64>,
+    pub app_version: Option<String>,
+}
+
+/// Records that the device made a request, and what it reported about itself when that changed.
+/// Best effort: a busy database delays the figure, never the request.
+async fn mark_seen(conn: &DatabaseConnection, device: &device::Model, report: &DeviceReport) {
     let now = crate::db::now_ms();
-    if device
+    let fresh = device
         .last_seen_at
-        .is_some_and(|seen| now.saturating_sub(seen) < SEEN_GRANULARITY_MS)
-    {
+        .is_some_and(|seen| now.saturating_sub(seen) < SEEN_GRANULARITY_MS);
+    // A device's outbox changes once or twice a sync (its push empties it): worth a write, unlike
+    // every page of a pull.
+    let changed = (report.outbox.is_some() && report.outbox != device.outbox)
+        || (report.app_version.is_some() && report.app_version != device.app_version);
+    if fresh && !changed {
         return;
     }
-    let updated = device::Entity::update_many()
-        .col_expr(device::Column::LastSeenAt, Expr::value(now))
+    let mut update =
+        device::Entity::update_many().col_expr(device::Column::LastSeenAt, Expr::value(now));
+    if let Some(outbox) = report.outbox {
+        update = update.col_expr(device::Column::Outbox, Expr::value(outbox));
+    }
+    if let Some(version) = &report.app_version {
+        update = update.col_expr(device::Column::AppVersion, Expr::value(version.clone()));
+    }
+    let updated = update
         .filter(device::Column::Id.eq(device.id))
         .exec(conn)
         .await;

@@ -20,7 +20,9 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("stale", "devices not revoked that have not synced in the day before the period's end (or now), or never"),
     ("lag", "feed positions the server has committed that the device has not yet acknowledged"),
     ("quarantined", "the device's edits waiting in the quarantine for a manager"),
-    ("open_alerts", "open alerts in scope; open_conflicts likewise"),
+    ("outbox", "the changes waiting on the device, as it last told the server (the `fieldsync-outbox` header the SDK sends with every call); empty if it never did"),
+    ("app_version", "the device's app and version, as it last told the server (`fieldsync-app-version`)"),
+    ("open_alerts", "open alerts in scope; open_conflicts likewise; the summary's outbox is the devices' (not revoked) outboxes together"),
 ];
 
 pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
@@ -40,6 +42,8 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
         .expr_as(col("u", "role"), Alias::new("role"))
         .expr_as(col("dv", "last_seen_at"), Alias::new("last_sync"))
         .expr_as(col("dv", "revoked_at"), Alias::new("revoked_at"))
+        .expr_as(col("dv", "outbox"), Alias::new("outbox"))
+        .expr_as(col("dv", "app_version"), Alias::new("app_version"))
         .expr_as(col("dv", "checkpoint"), Alias::new("checkpoint"))
         .expr_as(
             Expr::cust(
@@ -85,6 +89,8 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
                 ("revoked_at", Ty::Int),
                 ("checkpoint", Ty::Int),
                 ("quarantined", Ty::Int),
+                ("outbox", Ty::Int),
+                ("app_version", Ty::Text),
             ],
         )
         .await?;
@@ -98,6 +104,8 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
         "hours_since_sync",
         "lag",
         "quarantined",
+        "outbox",
+        "app_version",
     ]);
     let (mut active, mut stale, mut quarantined) = (0i64, 0i64, 0i64);
     for r in &raw.rows {
@@ -123,6 +131,8 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
             hours,
             (head - r[6].int()).max(0).into(),
             r[7].clone(),
+            r[8].clone(),
+            r[9].clone(),
         ]);
     }
 
@@ -143,10 +153,18 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
         q.expr_as(sum(flag(col("f", "status").eq("open"))), Alias::new("n"));
         open.push(ctx.table(&q, &[("n", Ty::Int)]).await?.get(0, "n").int());
     }
+    // What waits on the devices that may still sync.
+    let outbox: i64 = devices
+        .rows
+        .iter()
+        .filter(|r| r[5] == Cell::Null)
+        .map(|r| r[9].int())
+        .sum();
     let mut summary = Table::new(&[
         "devices",
         "stale",
         "quarantined",
+        "outbox",
         "open_alerts",
         "open_conflicts",
     ]);
@@ -154,6 +172,7 @@ pub async fn report(ctx: &Ctx<'_>, now: i64) -> Result<Report, Error> {
         active.into(),
         stale.into(),
         quarantined.into(),
+        outbox.into(),
         open[0].into(),
         open[1].into(),
     ]);

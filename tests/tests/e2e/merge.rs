@@ -278,6 +278,7 @@ async fn principal(server: &TestServer, device: &Device) -> Author {
         &server.state.db.conn,
         server.state.token_ttl,
         &device.login.token,
+        &Default::default(),
     )
     .await
     .unwrap();

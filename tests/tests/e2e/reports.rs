@@ -839,6 +839,26 @@ storage_test! {
         assert_eq!(row["user"], "anna@x.test");
         assert!(row["last_sync"].as_i64().is_some(), "{row}");
         assert_eq!(row["lag"], 0, "Anna's device has pulled everything: {row}");
+        // The SDK tells the server what waits on the device: nothing after a sync.
+        assert_eq!(row["outbox"], 0, "{row}");
+        assert!(row["app_version"].as_str().unwrap().starts_with("fieldsync-sdk/"), "{row}");
+        // A device that says seven changes wait, and headers that do not parse.
+        let http = reqwest::Client::new();
+        let call = |outbox: &str| {
+            http.get(format!("{}/v1/devices", server.url))
+                .bearer_auth(&anna.login.token)
+                .header("fieldsync-outbox", outbox)
+                .send()
+        };
+        assert_eq!(call("7").await.unwrap().status(), 200);
+        let r = report(&server, &c.admin, "sync-health", "").await;
+        assert_eq!(r["sections"]["summary"][0]["outbox"], 7, "{r}");
+        for bad in ["-1", "seven", "99999999999"] {
+            let response = call(bad).await.unwrap();
+            assert_eq!(response.status(), 400, "{bad}");
+            let body: Json = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "invalid_header");
+        }
     }
 }
 

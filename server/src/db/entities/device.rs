@@ -18,6 +18,10 @@ pub struct Model {
     /// The device id this device's store named as its own at login and could not prove (see
     /// `checkpoint::login_device`): changes it hands in under that id wait for a manager.
     pub claimed_device_id: Option<Uuid>,
+    /// The changes waiting in the device's outbox, as it last reported them.
+    pub outbox: Option<i64>,
+    /// The device's app and version, as it last reported them.
+    pub app_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
