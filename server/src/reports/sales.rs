@@ -79,28 +79,26 @@ pub(super) fn lines(ctx: &Ctx<'_>, from: i64, to: i64) -> SelectStatement {
     q
 }
 
-/// Revenue, orders and lines, grouped by `key` (or in total).
+/// Revenue, orders and lines, grouped by `key` (the first column).
 async fn totals(
     ctx: &Ctx<'_>,
     from: i64,
     to: i64,
-    key: Option<(sea_orm::sea_query::SimpleExpr, Ty)>,
+    (key, ty): (sea_orm::sea_query::SimpleExpr, Ty),
 ) -> Result<Table, Error> {
     let mut q = lines(ctx, from, to);
     q.expr_as(sum(col(L, "net")), Alias::new("revenue"))
         .expr_as(count_distinct(cref(F, "id")), Alias::new("orders"))
         .expr_as(count(), Alias::new("lines"));
-    let mut columns = vec![
+    q.expr_as(key.clone(), Alias::new("key"))
+        .add_group_by([key.clone()])
+        .order_by_expr(key, Order::Asc);
+    let columns = [
+        ("key", ty),
         ("revenue", Ty::Int),
         ("orders", Ty::Int),
         ("lines", Ty::Int),
     ];
-    if let Some((key, ty)) = key {
-        q.expr_as(key.clone(), Alias::new("key"))
-            .add_group_by([key.clone()])
-            .order_by_expr(key, Order::Asc);
-        columns.insert(0, ("key", ty));
-    }
     ctx.table(&q, &columns).await
 }
 
@@ -150,14 +148,15 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
         "target",
         "attainment",
     ]);
-    let now = totals(ctx, filters.from, filters.to, None).await?;
-    let before = totals(ctx, pf, pt, None).await?;
-    let (revenue, orders, lines) = (
-        now.get(0, "revenue").int(),
-        now.get(0, "orders").int(),
-        now.get(0, "lines").int(),
-    );
-    let prior = before.get(0, "revenue").int();
+    // The periods' figures add up to the whole: every order falls in one period. One read of the
+    // lines per year serves both.
+    let g = filters.granularity;
+    let period = (ctx.bucket(F, "ordered_at", g), Ty::Text);
+    let now = totals(ctx, filters.from, filters.to, period.clone()).await?;
+    let before = totals(ctx, pf, pt, period).await?;
+    let column = |t: &Table, i: usize| t.rows.iter().map(|r| r[i].int()).sum::<i64>();
+    let (revenue, orders, lines) = (column(&now, 1), column(&now, 2), column(&now, 3));
+    let prior = column(&before, 1);
     let target = targets.overall(filters, ctx.scope.agent);
     summary.rows.push(vec![
         revenue.into(),
@@ -171,10 +170,6 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
         target.map_or(Cell::Null, |t| ratio(revenue, t)),
     ]);
 
-    let g = filters.granularity;
-    let period = Some((ctx.bucket(F, "ordered_at", g), Ty::Text));
-    let now = totals(ctx, filters.from, filters.to, period.clone()).await?;
-    let before = totals(ctx, pf, pt, period).await?;
     let weeks = g == super::filters::Granularity::Week;
     let prior_by: HashMap<String, i64> = before
         .rows
@@ -219,7 +214,7 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
             ctx,
             filters.from,
             filters.to,
-            Some((col(P, "category").into(), Ty::Text)),
+            (col(P, "category").into(), Ty::Text),
         )
         .await?,
         revenue,
@@ -230,7 +225,7 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
             ctx,
             filters.from,
             filters.to,
-            Some((col(C, "industry").into(), Ty::Text)),
+            (col(C, "industry").into(), Ty::Text),
         )
         .await?,
         revenue,
