@@ -492,6 +492,20 @@ impl TestServer {
         list.as_array().expect("a list of entries").clone()
     }
 
+    /// Creates a record of `kind` over the JSON API as `who`; its id.
+    pub async fn created(&self, who: &Device, kind: &str, fields: serde_json::Value) -> Uuid {
+        let (status, body) = self
+            .api(
+                who,
+                reqwest::Method::POST,
+                "/v1/records",
+                Some(serde_json::json!({"kind": kind, "fields": fields})),
+            )
+            .await;
+        assert_eq!(status, 201, "{kind}: {body}");
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
     /// A JSON API call of `who`'s: the status and the JSON body (null when there is none).
     pub async fn api(
         &self,

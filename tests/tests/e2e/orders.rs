@@ -24,19 +24,6 @@ struct Company {
 /// A time in the past, as check-ins ahead of the server's clock are implausible.
 const NOW: i64 = 1_760_000_000_000;
 
-async fn created(server: &TestServer, who: &Device, kind: &str, fields: Json) -> Uuid {
-    let (status, body) = server
-        .api(
-            who,
-            Method::POST,
-            "/v1/records",
-            Some(json!({"kind": kind, "fields": fields})),
-        )
-        .await;
-    assert_eq!(status, 201, "{kind}: {body}");
-    body["id"].as_str().unwrap().parse().unwrap()
-}
-
 async fn company(server: &TestServer) -> Company {
     server.user("root@x.test", Role::Admin, &[]).await;
     server.user("maria@x.test", Role::Manager, &["North"]).await;
@@ -46,38 +33,32 @@ async fn company(server: &TestServer) -> Company {
     let maria = server.device("maria@x.test").await;
     let mut anna = server.device("anna@x.test").await;
     let mut ben = server.device("ben@x.test").await;
-    created(
-        server,
-        &admin,
+    server.created(&admin,
         "settings",
         json!({"currency": "EUR", "agent_discount_limit_bp": 1_000, "manager_discount_limit_bp": 2_500}),
     )
     .await;
-    let beans = created(
-        server,
-        &maria,
+    let beans = server.created(&maria,
         "product",
         json!({"sku": "BEANS", "name": "Espresso beans", "active": true, "list_price": 2_450, "tax_bp": 700}),
     )
     .await;
-    created(
-        server,
-        &maria,
+    server.created(&maria,
         "product",
         json!({"sku": "CUPS", "name": "Paper cups", "active": true, "list_price": 5_900, "tax_bp": 1_900}),
     )
     .await;
     // The items of a record, over the JSON API: ids are given where left out.
-    let price_list = created(
-        server,
-        &maria,
-        "price_list",
-        json!({"name": "Key accounts", "currency": "EUR", "active": true, "prices": [
-            {"product_id": beans, "unit_price": 2_200},
-            {"product_id": beans, "min_quantity": 10_000, "unit_price": 2_000},
-        ]}),
-    )
-    .await;
+    let price_list = server
+        .created(
+            &maria,
+            "price_list",
+            json!({"name": "Key accounts", "currency": "EUR", "active": true, "prices": [
+                {"product_id": beans, "unit_price": 2_200},
+                {"product_id": beans, "min_quantity": 10_000, "unit_price": 2_000},
+            ]}),
+        )
+        .await;
     let shop = anna
         .replica
         .create("customer", &customer("Shop", "North"))
@@ -440,7 +421,7 @@ storage_test! {
     async fn check_ins_far_away_or_faster_than_a_car_and_payments_past_the_open_amount_raise_alerts(db: TestDb) {
         let server = TestServer::start(&db).await;
         let mut c = company(&server).await;
-        created(&server, &c.maria, "visit_type", json!({"name": "Delivery", "geofence": "hard", "radius_m": 100.0, "active": true})).await;
+        server.created(&c.maria, "visit_type", json!({"name": "Delivery", "geofence": "hard", "radius_m": 100.0, "active": true})).await;
         let (status, _) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", c.shop),
             Some(json!({"fields": {"lat": 52.52, "lon": 13.405}}))).await;
         assert_eq!(status, 200);

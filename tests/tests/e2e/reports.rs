@@ -47,19 +47,6 @@ struct Company {
     n1: Uuid,
 }
 
-async fn created(server: &TestServer, who: &Device, kind: &str, fields: Json) -> Uuid {
-    let (status, body) = server
-        .api(
-            who,
-            Method::POST,
-            "/v1/records",
-            Some(json!({"kind": kind, "fields": fields})),
-        )
-        .await;
-    assert_eq!(status, 201, "{kind}: {body}");
-    body["id"].as_str().unwrap().parse().unwrap()
-}
-
 fn line(product: Uuid, sku: &str, units: i64, price: i64, discount_bp: i64) -> Json {
     json!({"product_id": product, "sku": sku, "quantity": units * 1_000, "unit_price": price,
            "discount_bp": discount_bp, "tax_bp": 0})
@@ -75,232 +62,234 @@ async fn company(server: &TestServer) -> Company {
     let anna = server.device("anna@x.test").await;
     let carla = server.device("carla@x.test").await;
     let a = &admin;
-    created(server, a, "settings", json!({"currency": "EUR"})).await;
-    let beans = created(
-        server,
-        a,
-        "product",
-        json!({"sku": "BEANS", "name": "Beans", "category": "coffee", "active": true}),
-    )
-    .await;
-    let cups = created(
-        server,
-        a,
-        "product",
-        json!({"sku": "CUPS", "name": "Cups", "category": "supplies", "active": true}),
-    )
-    .await;
-    let n1 = created(
-        server,
-        a,
-        "customer",
-        json!({"name": "N1", "territory": "North", "industry": "cafe", "tier": "A",
+    server
+        .created(a, "settings", json!({"currency": "EUR"}))
+        .await;
+    let beans = server
+        .created(
+            a,
+            "product",
+            json!({"sku": "BEANS", "name": "Beans", "category": "coffee", "active": true}),
+        )
+        .await;
+    let cups = server
+        .created(
+            a,
+            "product",
+            json!({"sku": "CUPS", "name": "Cups", "category": "supplies", "active": true}),
+        )
+        .await;
+    let n1 = server
+        .created(
+            a,
+            "customer",
+            json!({"name": "N1", "territory": "North", "industry": "cafe", "tier": "A",
         "credit_limit": 10_000, "payment_terms_days": 30, "owner_id": anna_id}),
-    )
-    .await;
-    let n2 = created(
-        server,
-        a,
-        "customer",
-        json!({"name": "N2", "territory": "North", "industry": "hotel"}),
-    )
-    .await;
-    let s1 = created(
-        server,
-        a,
-        "customer",
-        json!({"name": "S1", "territory": "South", "industry": "cafe"}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "tier_policy",
-        json!({"tier": "A", "visits_per_period": 2, "period_days": 30}),
-    )
-    .await;
+        )
+        .await;
+    let n2 = server
+        .created(
+            a,
+            "customer",
+            json!({"name": "N2", "territory": "North", "industry": "hotel"}),
+        )
+        .await;
+    let s1 = server
+        .created(
+            a,
+            "customer",
+            json!({"name": "S1", "territory": "South", "industry": "cafe"}),
+        )
+        .await;
+    server
+        .created(
+            a,
+            "tier_policy",
+            json!({"tier": "A", "visits_per_period": 2, "period_days": 30}),
+        )
+        .await;
 
     // Visits. V1 planned and done on its day, verified, 30 minutes, with an order; V2 planned for
     // the 11th but done on the 12th, out of range, 20 minutes; V3 unplanned, verified, no
     // check-out; V4 (South) planned and missed; V5 planned and cancelled.
-    let v1 = created(
-        server,
-        a,
-        "visit",
-        json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
+    let v1 = server
+        .created(
+            a,
+            "visit",
+            json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
         "planned_start": T_03_10_0900, "check_in_at": T_03_10_0905, "check_out_at": T_03_10_0935,
         "check_in_result": "verified"}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "visit",
-        json!({"customer_id": n2, "agent_id": anna_id, "status": "completed",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "visit",
+            json!({"customer_id": n2, "agent_id": anna_id, "status": "completed",
         "planned_start": T_03_11_1000, "check_in_at": T_03_12_1000, "check_out_at": T_03_12_1020,
         "check_in_result": "out_of_range"}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "visit",
-        json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "visit",
+            json!({"customer_id": n1, "agent_id": anna_id, "status": "completed",
         "check_in_at": T_03_12_1500, "check_in_result": "verified"}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "visit",
-        json!({"customer_id": s1, "agent_id": carla_id, "status": "missed",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "visit",
+            json!({"customer_id": s1, "agent_id": carla_id, "status": "missed",
         "planned_start": T_04_01}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "visit",
-        json!({"customer_id": n2, "agent_id": anna_id, "status": "cancelled",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "visit",
+            json!({"customer_id": n2, "agent_id": anna_id, "status": "cancelled",
         "planned_start": T_04_02}),
-    )
-    .await;
+        )
+        .await;
 
     // Orders. O1 (N1, delivered, 2,000 + 500), O2 (N2, approved, 3 × 1,000 less 10% = 2,700), O3
     // (S1, delivered, 1,000), O4 (N1, only submitted: no sale), O5 (N1, a year before, 2,000,
     // delivered and never paid).
-    let o1 = created(server, a, "order", json!({"customer_id": n1, "agent_id": anna_id, "visit_id": v1,
+    let o1 = server.created(a, "order", json!({"customer_id": n1, "agent_id": anna_id, "visit_id": v1,
         "status": "delivered", "currency": "EUR", "ordered_at": T_03_10_0935, "delivered_at": T_03_11,
         "lines": [line(beans, "BEANS", 2, 1_000, 0), line(cups, "CUPS", 1, 500, 0)]})).await;
-    created(server, a, "order", json!({"customer_id": n2, "agent_id": anna_id, "status": "approved",
+    server.created(a, "order", json!({"customer_id": n2, "agent_id": anna_id, "status": "approved",
         "currency": "EUR", "ordered_at": T_03_20, "lines": [line(beans, "BEANS", 3, 1_000, 1_000)]})).await;
-    created(
-        server,
-        a,
-        "order",
-        json!({"customer_id": s1, "agent_id": carla_id, "status": "delivered",
+    server
+        .created(
+            a,
+            "order",
+            json!({"customer_id": s1, "agent_id": carla_id, "status": "delivered",
         "currency": "EUR", "ordered_at": T_04_05, "delivered_at": T_04_06,
         "lines": [line(beans, "BEANS", 1, 1_000, 0)]}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "order",
-        json!({"customer_id": n1, "agent_id": anna_id, "status": "submitted",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "order",
+            json!({"customer_id": n1, "agent_id": anna_id, "status": "submitted",
         "currency": "EUR", "ordered_at": T_03_15, "lines": [line(beans, "BEANS", 5, 1_000, 0)]}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "order",
-        json!({"customer_id": n1, "agent_id": anna_id, "status": "delivered",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "order",
+            json!({"customer_id": n1, "agent_id": anna_id, "status": "delivered",
         "currency": "EUR", "ordered_at": T_2024_03_05, "delivered_at": T_2024_03_06,
         "lines": [line(beans, "BEANS", 2, 1_000, 0)]}),
-    )
-    .await;
+        )
+        .await;
 
     // Old (South, lost): four approved orders from January to April 2023, two years before the
     // period and outside every window the reports compare against; it shows in CLV and
     // retention only.
-    let old = created(
-        server,
-        a,
-        "customer",
-        json!({"name": "Old", "territory": "South", "status": "lost"}),
-    )
-    .await;
+    let old = server
+        .created(
+            a,
+            "customer",
+            json!({"name": "Old", "territory": "South", "status": "lost"}),
+        )
+        .await;
     for at in [
         1_672_876_800_000i64,
         1_675_987_200_000,
         1_679_270_400_000,
         1_682_380_800_000,
     ] {
-        created(
-            server,
-            a,
-            "order",
-            json!({"customer_id": old, "agent_id": carla_id, "status": "approved",
+        server
+            .created(
+                a,
+                "order",
+                json!({"customer_id": old, "agent_id": carla_id, "status": "approved",
             "currency": "EUR", "ordered_at": at, "lines": [line(beans, "BEANS", 1, 1_000, 0)]}),
-        )
-        .await;
+            )
+            .await;
     }
 
     // Payments: 1,000 on O1; 300 from N2 on account.
-    created(server, a, "payment", json!({"customer_id": n1, "amount": 1_000, "currency": "EUR",
+    server.created(a, "payment", json!({"customer_id": n1, "amount": 1_000, "currency": "EUR",
         "collected_at": T_03_20, "collected_by": anna_id, "allocations": [{"order_id": o1, "amount": 1_000}]})).await;
-    created(
-        server,
-        a,
-        "payment",
-        json!({"customer_id": n2, "amount": 300, "currency": "EUR",
+    server
+        .created(
+            a,
+            "payment",
+            json!({"customer_id": n2, "amount": 300, "currency": "EUR",
         "collected_at": T_04_15, "collected_by": anna_id}),
-    )
-    .await;
+        )
+        .await;
 
     // Targets: North 6,100 for March and April; Anna 4,000 for March.
-    created(
-        server,
-        a,
-        "sales_target",
-        json!({"territory": "North", "period_start": T_03_01, "period_end": T_05_01,
+    server
+        .created(
+            a,
+            "sales_target",
+            json!({"territory": "North", "period_start": T_03_01, "period_end": T_05_01,
         "metric": "revenue", "value": 6_100}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "sales_target",
-        json!({"territory": "North", "agent_id": anna_id, "period_start": T_03_01,
+        )
+        .await;
+    server
+        .created(
+            a,
+            "sales_target",
+            json!({"territory": "North", "agent_id": anna_id, "period_start": T_03_01,
         "period_end": T_04_01, "metric": "revenue", "value": 4_000}),
-    )
-    .await;
+        )
+        .await;
 
     // Opportunities: OP1 open (10,000 at 50%, closing mid-April), OP2 won (4,000), OP3 lost (6,000).
-    created(
-        server,
-        a,
-        "opportunity",
-        json!({"customer_id": n1, "owner_id": anna_id, "title": "Machine",
+    server
+        .created(
+            a,
+            "opportunity",
+            json!({"customer_id": n1, "owner_id": anna_id, "title": "Machine",
         "stage": "proposal", "amount": 10_000, "probability": 50, "expected_close": T_04_15}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "opportunity",
-        json!({"customer_id": n2, "owner_id": anna_id, "title": "Grinder",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "opportunity",
+            json!({"customer_id": n2, "owner_id": anna_id, "title": "Grinder",
         "stage": "won", "amount": 4_000, "closed_at": T_03_20}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "opportunity",
-        json!({"customer_id": s1, "owner_id": carla_id, "title": "Cups",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "opportunity",
+            json!({"customer_id": s1, "owner_id": carla_id, "title": "Cups",
         "stage": "lost", "amount": 6_000, "closed_at": T_04_01}),
-    )
-    .await;
+        )
+        .await;
 
     // Tickets: T1 a complaint resolved in 15 hours, satisfaction 3 of an expected 4; T2 open.
-    created(
-        server,
-        a,
-        "ticket",
-        json!({"customer_id": n1, "subject": "Late", "category": "complaint",
+    server
+        .created(
+            a,
+            "ticket",
+            json!({"customer_id": n1, "subject": "Late", "category": "complaint",
         "severity": "high", "status": "resolved", "opened_at": T_03_10_0900, "resolved_at": T_03_11,
         "satisfaction": 3, "expectation": 4}),
-    )
-    .await;
-    created(
-        server,
-        a,
-        "ticket",
-        json!({"customer_id": s1, "subject": "Noise", "category": "service",
+        )
+        .await;
+    server
+        .created(
+            a,
+            "ticket",
+            json!({"customer_id": s1, "subject": "Noise", "category": "service",
         "severity": "low", "status": "open", "opened_at": T_04_02}),
-    )
-    .await;
+        )
+        .await;
 
     Company {
         admin,
@@ -702,7 +691,7 @@ storage_test! {
         let (status, body) = server.api(&c.maria, Method::PATCH, &format!("/v1/records/{}", find(&server, &c.admin, "N2").await),
             Some(json!({"fields": {"tier": "C", "tier_locked": true}}))).await;
         assert_eq!(status, 200, "{body}");
-        created(&server, &c.admin, "customer", json!({"name": "Idle", "territory": "North", "tier": "A"})).await;
+        server.created(&c.admin, "customer", json!({"name": "Idle", "territory": "North", "tier": "A"})).await;
         // As of 1 May 2025: N2 A (locked: stays C), N1 A (already), S1 B, Idle and Old C.
         let changed = fieldsync_server::reports::grading::regrade(&server.state.sync, T_05_01).await.unwrap();
         assert_eq!(changed, 3, "S1, Idle and Old");
