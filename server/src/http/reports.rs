@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::budget::busy_retry_after;
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -96,8 +97,11 @@ async fn answer(
         state.report_slots.clone().acquire_owned(),
     )
     .await
-    .map_err(|_| Error::Busy {
-        retry_after: state.sync_queue_wait,
+    .map_err(|_| {
+        state.metrics.rate_limited("reports_busy");
+        Error::Busy {
+            retry_after: busy_retry_after(state.sync_queue_wait),
+        }
     })?
     .map_err(|_| Error::Internal("the report slots were closed".into()))?;
     let conn = &state.db.conn;
