@@ -178,31 +178,6 @@ impl RawFilters {
             Some(t @ ("A" | "B" | "C")) => Some(t.to_string()),
             Some(_) => return Err(invalid("tier", "expected A, B or C")),
         };
-        let stale_days = match self.stale_days.as_deref() {
-            None => 30,
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|d| (1..=3_660).contains(d))
-                .ok_or_else(|| {
-                    invalid("stale_days", "expected a whole number of days, 1 to 3660")
-                })?,
-        };
-        let share = |name: &str, value: Option<&str>, default: f64| match value {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| *s > 0.0 && *s < 1.0)
-                .ok_or_else(|| invalid(name, "expected a share between 0 and 1, e.g. 0.8")),
-        };
-        let a_share = share("a_share", self.a_share.as_deref(), 0.8)?;
-        let b_share = share("b_share", self.b_share.as_deref(), 0.95)?;
-        let drop_share = share("drop_share", self.drop_share.as_deref(), 0.2)?;
-        let alive_below = share("alive_below", self.alive_below.as_deref(), 0.5)?;
-        if b_share < a_share {
-            return Err(invalid("b_share", "must not be below `a_share`"));
-        }
         let number =
             |name: &str, value: Option<&str>, default: f64, ok: fn(f64) -> bool, expected: &str| {
                 match value {
@@ -214,6 +189,29 @@ impl RawFilters {
                         .ok_or_else(|| invalid(name, expected)),
                 }
             };
+        let stale_days = number(
+            "stale_days",
+            self.stale_days.as_deref(),
+            30.0,
+            |d| (1.0..=3_660.0).contains(&d) && d.fract() == 0.0,
+            "expected a whole number of days, 1 to 3660",
+        )? as i64;
+        let share = |name: &str, value: Option<&str>, default: f64| {
+            number(
+                name,
+                value,
+                default,
+                |s| s > 0.0 && s < 1.0,
+                "expected a share between 0 and 1, e.g. 0.8",
+            )
+        };
+        let a_share = share("a_share", self.a_share.as_deref(), 0.8)?;
+        let b_share = share("b_share", self.b_share.as_deref(), 0.95)?;
+        let drop_share = share("drop_share", self.drop_share.as_deref(), 0.2)?;
+        let alive_below = share("alive_below", self.alive_below.as_deref(), 0.5)?;
+        if b_share < a_share {
+            return Err(invalid("b_share", "must not be below `a_share`"));
+        }
         let horizon_months = number(
             "horizon_months",
             self.horizon_months.as_deref(),
