@@ -27,6 +27,7 @@ mod m20261206_000180_visit_plans;
 mod m20261206_000190_schedule_runs;
 mod m20261206_000200_report_indexes;
 mod m20261206_000210_device_reports;
+mod m20261206_000220_change_receipts;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000190_schedule_runs::Migration),
             Box::new(m20261206_000200_report_indexes::Migration),
             Box::new(m20261206_000210_device_reports::Migration),
+            Box::new(m20261206_000220_change_receipts::Migration),
         ]
     }
 }

@@ -58,6 +58,11 @@ impl Fixture {
             None => (doc.save(), true),
             Some(heads) => (doc.save_after(heads), false),
         };
+        let received = doc
+            .get_changes(before.unwrap_or(&[]))
+            .iter()
+            .flat_map(|c| c.hash().0)
+            .collect();
         Write {
             id,
             kind: &CUSTOMER,
@@ -75,6 +80,7 @@ impl Fixture {
             projection,
             moved_from: None,
             doc: None,
+            received,
         }
     }
 

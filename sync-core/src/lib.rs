@@ -15,6 +15,7 @@ pub mod change;
 pub mod digest;
 pub mod error;
 pub mod geo;
+pub mod history;
 pub mod inspect;
 pub mod items;
 pub mod kinds;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use automerge::transaction::Transactable;
+use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
 use serde::{Deserialize, Serialize};
 
@@ -234,7 +234,12 @@ fn set_fields(
     let result = put_fields(doc, kind, values).and_then(|()| project(doc, kind).map(drop));
     match result {
         Ok(()) => {
-            doc.commit();
+            // The writer's clock, in seconds as automerge keeps it: a record's history shows it
+            // beside the time the server received the change, since a device's clock can be wrong.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            doc.commit_with(CommitOptions::default().with_time(now));
             Ok(())
         }
         Err(e) => {

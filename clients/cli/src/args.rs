@@ -150,6 +150,28 @@ fn kind_command(kind: &'static KindSchema, generic_add: bool) -> Command {
             .about(format!("Delete a {} (syncs like any edit)", kind.name))
             .arg(id()),
     )
+    .subcommand(
+        Command::new("history")
+            .about(format!(
+                "Who changed which field of a {}, from which device and when, newest first (asks the server)",
+                kind.name
+            ))
+            .arg(id())
+            .arg(
+                Arg::new("field")
+                    .long("field")
+                    .value_name("FIELD")
+                    .help("Only the changes of this field"),
+            )
+            .arg(
+                Arg::new("limit")
+                    .long("limit")
+                    .value_name("N")
+                    .default_value("50")
+                    .value_parser(clap::value_parser!(usize))
+                    .help("At most this many changes"),
+            ),
+    )
 }
 
 fn value_name(ty: FieldType) -> &'static str {

@@ -8,7 +8,7 @@ use sync_core::schema::DELETED_FIELD;
 use sync_core::{kinds, validate, KindSchema, Scope, Value, Writer};
 use uuid::Uuid;
 
-use crate::output::{display, record_json, table, Output};
+use crate::output::{display, local_time, record_json, table, Output};
 
 pub async fn run(
     replica: &Replica,
@@ -23,6 +23,7 @@ pub async fn run(
         Some(("set", m)) => set(replica, kind, id(m), m, out).await,
         Some(("show", m)) => show(replica, kind, id(m), out).await,
         Some(("list", m)) => list(replica, kind, m, out).await,
+        Some(("history", m)) => history(replica, id(m), m, out).await,
         Some(("delete", m)) => {
             let id = id(m);
             check_kind(replica, kind, id).await?;
@@ -131,6 +132,73 @@ async fn set(
         crate::outln!("updated {} {id}", kind.name);
     }
     Ok(())
+}
+
+/// The record's history as the server tells it: the device holds the changes but not who made
+/// them (a device's actor is bound to its user on the server) nor when the server received them.
+async fn history(replica: &Replica, id: Uuid, m: &ArgMatches, out: Output) -> anyhow::Result<()> {
+    let field = m.get_one::<String>("field").map(String::as_str);
+    let limit = *m.get_one::<usize>("limit").expect("clap has a default");
+    let history = replica
+        .client()
+        .await?
+        .history(id, field, None, limit)
+        .await?;
+    if out.json {
+        out.json_value(&serde_json::to_value(&history)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = history
+        .entries
+        .iter()
+        .flat_map(|e| {
+            let when = e.received_at.map(local_time).unwrap_or_default();
+            let who = e
+                .user
+                .as_ref()
+                .map(|u| u.email.clone().unwrap_or_else(|| u.id.to_string()))
+                .unwrap_or_else(|| "server".into());
+            let via = match &e.device {
+                Some(d) => d.name.clone(),
+                None => e.via.clone(),
+            };
+            e.fields.iter().map(move |f| {
+                let new = if f.concurrent.is_empty() {
+                    short(&f.new)
+                } else {
+                    let all: Vec<String> = f.concurrent.iter().map(short).collect();
+                    format!("{} (concurrent)", all.join(" | "))
+                };
+                vec![
+                    when.clone(),
+                    who.clone(),
+                    via.clone(),
+                    f.field.clone(),
+                    short(&f.old),
+                    new,
+                ]
+            })
+        })
+        .collect();
+    table(&["received", "by", "via", "field", "old", "new"], &rows);
+    if history.next_before.is_some() {
+        crate::outln!(
+            "({} of {} changes shown; --limit shows more)",
+            history.entries.len(),
+            history.total
+        );
+    }
+    Ok(())
+}
+
+/// A value for a table cell: a long note shows its start.
+fn short(value: &serde_json::Value) -> String {
+    const WIDTH: usize = 60;
+    let text = display(value);
+    match text.char_indices().nth(WIDTH) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
 }
 
 async fn check_kind(replica: &Replica, kind: &KindSchema, id: Uuid) -> anyhow::Result<()> {

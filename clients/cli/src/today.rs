@@ -6,7 +6,7 @@ use chrono::{DateTime, Local, TimeZone};
 use fieldsync_sdk::Replica;
 use serde_json::json;
 
-use crate::output::{table, Output};
+use crate::output::{local_time, table, Output};
 
 pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
     // Today in the device's own time zone: an agent's day starts at their midnight.
@@ -59,9 +59,7 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
             .map(|t| {
                 let due = t.i64("due_at");
                 vec![
-                    due.and_then(DateTime::from_timestamp_millis)
-                        .map(|d| d.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
-                        .unwrap_or_default(),
+                    due.map(local_time).unwrap_or_default(),
                     if due.is_some_and(|d| d < from) {
                         "overdue"
                     } else {

@@ -11,6 +11,7 @@ use reqwest::header::{
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sync_core::history::History;
 use sync_core::protocol::{
     self, DeviceInfo, ErrorBody, ErrorDetail, Limits, LoginRequest, LoginResponse, PullRequest,
     PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse, PROTOCOL_VERSION,
@@ -182,6 +183,26 @@ impl Client {
                 .await?,
         )
         .await
+    }
+
+    /// Who changed which field of record `id`, newest first: up to `limit` entries numbered
+    /// below `before`, of `field` alone if given. Read from the server, which alone knows when it
+    /// received each change and whose device made it.
+    pub async fn history(
+        &self,
+        id: Uuid,
+        field: Option<&str>,
+        before: Option<usize>,
+        limit: usize,
+    ) -> Result<History, Error> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(field.map(|f| ("field", f.to_string())));
+        query.extend(before.map(|b| ("before", b.to_string())));
+        let request = self
+            .http
+            .get(self.url(&format!("/v1/records/{id}/history")))
+            .query(&query);
+        json(self.authed(request)?.send().await?).await
     }
 
     pub async fn revoke_device(&self, id: Uuid) -> Result<(), Error> {

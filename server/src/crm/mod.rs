@@ -4,5 +4,6 @@
 
 pub mod actions;
 pub mod edit;
+pub mod history;
 pub mod records;
 pub mod rules;

@@ -13,11 +13,13 @@ use sync_core::protocol::ErrorBody;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::crm::edit;
-use crate::crm::records::{self, Detail, Listing, Page};
+use crate::crm::history::{self, Ask};
+use crate::crm::records::{Detail, Listing, Page};
+use crate::crm::{edit, records};
 use crate::error::Error;
 use crate::http::state::AppState;
 use crate::http::wire::{JsonBody, PathParam, QueryParams};
+use sync_core::history::History;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update))
+        .routes(routes!(history))
 }
 
 /// A record to create.
@@ -204,24 +207,106 @@ async fn list(
     Ok(Json(page))
 }
 
+/// The moment to read a record at.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Read the record as it stood at this moment, by the times the server received its changes:
+    /// an RFC 3339 time or milliseconds since the epoch. The record alone is shown then (no
+    /// `parent`, no `related`).
+    at: Option<String>,
+}
+
 /// One record the caller may see: its fields and conflicts, the record that scopes it, and the
-/// records scoped through it.
+/// records scoped through it; or, with `at`, the record as it stood at a past moment.
 #[utoipa::path(get, path = "/v1/records/{id}", tag = "records", operation_id = "show_record",
-    params(("id" = Uuid, Path, description = "The record's id")),
+    params(("id" = Uuid, Path, description = "The record's id"), ShowQuery),
     responses(
         (status = 200, description = "The record", body = Detail),
-        (status = 400, description = "The id is not a UUID (`invalid_id`)", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID, or `at` is not a time (`invalid_id`, `invalid_parameter`, `invalid_query`)", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "No such record, or not one the caller may see (`not_found`)", body = ErrorBody),
+        (status = 404, description = "No such record, not one the caller may see, or (with `at`) one that did not exist yet (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The stored record does not load (`conflict`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn show(
     State(state): State<AppState>,
     who: Principal,
     PathParam(id): PathParam<Uuid>,
+    QueryParams(q): QueryParams<ShowQuery>,
 ) -> Result<Json<Detail>, Error> {
+    if let Some(at) = q.at {
+        let at = moment(&at)?;
+        let record = history::at(&state.db.conn, &who, id, at).await?;
+        return Ok(Json(Detail {
+            record,
+            parent: None,
+            related: Vec::new(),
+        }));
+    }
     records::get(&state.db.conn, &who, id)
         .await?
         .map(Json)
         .ok_or_else(|| Error::NotFound(format!("no record {id}")))
+}
+
+/// An RFC 3339 time or milliseconds since the epoch, in milliseconds.
+fn moment(text: &str) -> Result<i64, Error> {
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        })
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_parameter",
+                format!(
+                    "`at`: `{text}` is neither an RFC 3339 time nor milliseconds since the epoch"
+                ),
+            )
+        })
+}
+
+/// What part of a record's history to show.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Entries numbered below this: the `next_before` of the previous answer.
+    before: Option<usize>,
+    /// Entries per answer, 1 to 1,000 [default 100]; an answer also ends before 1 MiB of values.
+    limit: Option<usize>,
+    /// Only the changes of this field (for items, `lines` or `lines.ITEM`).
+    field: Option<String>,
+}
+
+/// Who changed which field of a record, from which device, when (the server's receipt time beside
+/// the device's own clock), from which value to which, newest first. Concurrent values show as
+/// such. Managers and admins read the history of the records they see; agents of their own (ones
+/// they created, or whose owner, agent or assignee they are).
+#[utoipa::path(get, path = "/v1/records/{id}/history", tag = "records", operation_id = "record_history",
+    params(("id" = Uuid, Path, description = "The record's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The record's changes, newest first", body = History),
+        (status = 400, description = "The id is not a UUID, or a malformed parameter (`invalid_id`, `invalid_query`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such record, or not one whose history the caller may read (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The stored record does not load (`conflict`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn history(
+    State(state): State<AppState>,
+    who: Principal,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(q): QueryParams<HistoryQuery>,
+) -> Result<Json<History>, Error> {
+    let ask = Ask {
+        before: q.before,
+        limit: q.limit.unwrap_or(100),
+        field: q.field.as_deref(),
+    };
+    Ok(Json(
+        history::history(&state.db.conn, &who, id, &ask).await?,
+    ))
 }

@@ -142,6 +142,8 @@ pub struct Valid {
     pub projection: Projection,
     /// Whether changes this device left waiting for dependencies are merged now.
     pub took_orphans: bool,
+    /// The changes new to the record, for its history (`Write::received`).
+    pub received: Vec<ChangeHash>,
 }
 
 /// Merges the push's changes, and the device's earlier changes of the record that waited for
@@ -274,6 +276,7 @@ pub fn merge(
             heads_before,
             projection,
             took_orphans: !orphans.is_empty(),
+            received: new.iter().map(Change::hash).collect(),
         })),
         Err(e) => Merged::Done(reply.refuse(reason(&e))),
     }
@@ -486,6 +489,7 @@ pub fn write(
         heads_before,
         projection,
         took_orphans,
+        received,
     } = valid;
     let (territory_id, parent_id) = scope;
     if took_orphans {
@@ -548,6 +552,7 @@ pub fn write(
         projection,
         moved_from,
         doc: merged,
+        received: received.iter().flat_map(|h| h.0).collect(),
     }))
 }
 

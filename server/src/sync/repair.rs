@@ -85,6 +85,8 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         moved_from: None,
         // A repair runs in its own process, with no cache to fill.
         doc: None,
+        // It brings no change the record did not have.
+        received: Vec::new(),
     };
     write::store(&txn, std::slice::from_ref(&rebuilt)).await?;
     txn.commit().await?;

@@ -49,6 +49,9 @@ pub struct Write {
     /// The merged document and its weight, to cache once the write commits; None if it is too
     /// heavy to keep (see `decide::KEEP_MERGED_UP_TO`).
     pub doc: Option<(AutoCommit, usize)>,
+    /// The hashes (32 bytes each) of the changes this write brings, recorded with the time the
+    /// server received them (`change_receipts`), for the record's history.
+    pub received: Vec<u8>,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
@@ -163,6 +166,23 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
         }
         txn.execute(chunks.build_with(txn)).await?;
         txn.execute(docs.build_with(txn)).await?;
+        let mut receipts = Query::insert()
+            .into_table(Alias::new("change_receipts"))
+            .columns(["doc_id", "seq", "received_at", "hashes"].map(Alias::new))
+            .to_owned();
+        let mut any = false;
+        for (i, w) in part.iter().filter(|(_, w)| !w.received.is_empty()) {
+            receipts.values_panic([
+                w.id.into(),
+                seq(*i).into(),
+                now.into(),
+                w.received.clone().into(),
+            ]);
+            any = true;
+        }
+        if any {
+            txn.execute(receipts.build_with(txn)).await?;
+        }
     }
     for (i, w) in writes.iter().enumerate() {
         if let Some(from) = w.moved_from {

@@ -188,6 +188,19 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, D(404), D(404), D(401), D(401), D(401)],
     ),
+    // A record's history: agents read their own records' (this one they created).
+    row(
+        "GET",
+        "/v1/records/{id}/history",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/records/{id}/history",
+        Target::Out,
+        [A, D(404), D(404), D(401), D(401), D(401)],
+    ),
     // Writes over the JSON API are the caller's, within their scope.
     row(
         "POST",
@@ -909,7 +922,7 @@ impl Fixture {
                     .iter()
                     .any(|r| r["id"] == doc.to_string())
             }
-            ("GET", "/v1/records/{id}") => {
+            ("GET", "/v1/records/{id}" | "/v1/records/{id}/history") => {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
             }
@@ -1087,6 +1100,7 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/quarantine/{id}/accept"),
                 (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
                 (reqwest::Method::GET, "/v1/records/{id}"),
+                (reqwest::Method::GET, "/v1/records/{id}/history"),
                 (reqwest::Method::PATCH, "/v1/records/{id}"),
                 (reqwest::Method::POST, "/v1/alerts/{id}/resolve"),
                 (reqwest::Method::POST, "/v1/conflicts/{id}/resolve"),
@@ -1175,7 +1189,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (22 + 11 * 21));
+        assert_eq!(checked, hostile_values().len() * (23 + 11 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

@@ -215,6 +215,18 @@ storage_test! {
             vec![Some("seen by Carl".to_string())]
         );
         assert_eq!(server.projected("customers", r7, &["name"]).await, vec![Some("After 7".to_string())]);
+        // The history still names who made each change, though the devices handed them in again.
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let root = server.device("root@x.test").await;
+        let (status, history) = server.api(&root, reqwest::Method::GET, &format!("/v1/records/{r1}/history"), None).await;
+        assert_eq!(status, 200, "{history}");
+        for (field, who) in [("phone", &anna), ("city", &ben), ("name", &anna)] {
+            let entry = history["entries"].as_array().unwrap().iter()
+                .find(|e| e["fields"].as_array().unwrap().iter().any(|f| f["field"] == field))
+                .unwrap_or_else(|| panic!("{field} in {history}"));
+            assert_eq!(entry["device"]["id"], who.login.device_id.to_string(), "{field}: {entry}");
+            assert_eq!(entry["user"]["id"], who.login.user_id.to_string(), "{field}: {entry}");
+        }
         for device in [&anna, &ben, &carl, &dora, &eve] {
             let verify = device.replica.verify(&device.client).await.unwrap();
             assert!(verify.in_sync, "{verify:?}");

@@ -12,6 +12,7 @@ mod devices;
 mod faults;
 mod feed;
 mod fuzz;
+mod history;
 mod hostile_changes;
 mod keys;
 mod loadgen;

@@ -223,6 +223,8 @@ async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uu
             projection,
             moved_from: None,
             doc: None,
+            // An older version kept no receipts.
+            received: Vec::new(),
         }],
     )
     .await
