@@ -28,6 +28,7 @@ mod m20261206_000190_schedule_runs;
 mod m20261206_000200_report_indexes;
 mod m20261206_000210_device_reports;
 mod m20261206_000220_change_receipts;
+mod m20261206_000230_duplicates;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000200_report_indexes::Migration),
             Box::new(m20261206_000210_device_reports::Migration),
             Box::new(m20261206_000220_change_receipts::Migration),
+            Box::new(m20261206_000230_duplicates::Migration),
         ]
     }
 }

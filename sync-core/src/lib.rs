@@ -13,6 +13,7 @@
 
 pub mod change;
 pub mod digest;
+pub mod duplicates;
 pub mod error;
 pub mod geo;
 pub mod history;

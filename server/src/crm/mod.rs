@@ -3,6 +3,7 @@
 //! and managers' decisions on them.
 
 pub mod actions;
+pub mod duplicates;
 pub mod edit;
 pub mod history;
 pub mod records;

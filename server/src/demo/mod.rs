@@ -79,7 +79,8 @@ pub const USERS: &[(&str, Role, &[&str])] = &[
 ];
 
 /// Seeds the demo organisation if the database has no users yet, its records written by the server
-/// for the demo admin, with `years` of history up to today. Returns whether it seeded.
+/// for the demo admin, with `years` of history up to today, and checks its customers for
+/// duplicates. Returns whether it seeded.
 pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error> {
     if user::Entity::find().count(&db.conn).await? > 0 {
         return Ok(false);
@@ -168,6 +169,31 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
                 customer.push(("price_list_id", Value::Str(price_list_id.to_string())));
             }
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
+            if n == 1 {
+                // The first customer entered a second time, as agents do offline: the name spelt
+                // another way, the phone written another way, the position a few metres off. The
+                // duplicate check finds the pair for a manager.
+                let twin = vec![
+                    (
+                        "name",
+                        Value::Str(format!(
+                            "{} {} {n} GmbH",
+                            PREFIXES[n % PREFIXES.len()].to_uppercase(),
+                            SUFFIXES[n % SUFFIXES.len()]
+                        )),
+                    ),
+                    ("territory", (*territory).into()),
+                    (
+                        "phone",
+                        Value::Str(format!("030 {:07}", n * 7919 % 10_000_000)),
+                    ),
+                    ("city", (CITIES[t]).into()),
+                    ("lat", Value::Float(lat + 0.0001)),
+                    ("lon", Value::Float(lon)),
+                    ("status", "prospect".into()),
+                ];
+                docs.push(doc_push(Uuid::now_v7(), &CUSTOMER, actor.clone(), &twin)?);
+            }
             customers.push(history::Customer {
                 id: customer_id,
                 territory: t,
@@ -472,6 +498,9 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
         all_applied(&response.results)?;
         rules::after_push(sync, by, &written).await;
     }
+    // The customers were written as the server's own records, which the rules (and with them the
+    // duplicate check) do not look at: one scan finds the pair the demo entered twice.
+    crate::crm::duplicates::scan(&db.conn).await?;
     Ok(true)
 }
 

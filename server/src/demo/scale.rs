@@ -49,7 +49,8 @@ async fn products(db: &Db) -> Result<Vec<Uuid>, Error> {
 }
 
 /// Adds `agents` agents (`agent001@scale.demo.fieldsync.dev`, ...; the demo's password), each with
-/// a territory of their own (`Region 001`, ...) and its customers' `years` of history.
+/// a territory of their own (`Region 001`, ...) and its customers' `years` of history, then checks
+/// every customer for duplicates.
 pub async fn scale(db: &Db, sync: &SyncEngine, agents: usize, years: u32) -> Result<Added, Error> {
     let products = products(db).await?;
     let now = now_ms();
@@ -123,5 +124,6 @@ pub async fn scale(db: &Db, sync: &SyncEngine, agents: usize, years: u32) -> Res
         added.records += docs.len();
         push_all(sync, &system, docs).await?;
     }
+    crate::crm::duplicates::scan(&db.conn).await?;
     Ok(added)
 }

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod auth;
 pub mod decisions;
 pub mod devices;
+pub mod duplicates;
 pub mod extract;
 pub mod health;
 pub mod home;
@@ -64,6 +65,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(devices::router())
         .merge(quarantine::router())
         .merge(decisions::router())
+        .merge(duplicates::router())
         .merge(users::router())
         .merge(reports::router())
         .merge(ops::router())

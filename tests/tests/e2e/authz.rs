@@ -188,6 +188,34 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, D(404), D(404), D(401), D(401), D(401)],
     ),
+    // Likely duplicate customers are managers' and admins' to review; the scan is the admins'.
+    row(
+        "GET",
+        "/v1/duplicates",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/duplicates",
+        Target::Out,
+        [A, H, D(403), D(401), D(401), D(401)],
+    ),
+    row("GET", "/v1/duplicates/{id}", Target::In, DECIDE_IN),
+    row("GET", "/v1/duplicates/{id}", Target::Out, DECIDE_OUT),
+    row("POST", "/v1/duplicates/{id}/dismiss", Target::In, DECIDE_IN),
+    row(
+        "POST",
+        "/v1/duplicates/{id}/dismiss",
+        Target::Out,
+        DECIDE_OUT,
+    ),
+    row(
+        "POST",
+        "/v1/duplicates/scan",
+        Target::None,
+        [A, D(403), D(403), D(401), D(401), D(401)],
+    ),
     // A record's history: agents read their own records' (this one they created).
     row(
         "GET",
@@ -494,6 +522,8 @@ struct Fixture {
     conflicts: [Uuid; 2],
     /// Agents of North (Rex, whose device is revoked) and of South (Carla), to staff.
     staffed: [Uuid; 2],
+    /// A likely duplicate pair of customers in North and one in South.
+    duplicates: [Uuid; 2],
 }
 
 /// A submitted order with a discount past the agents' limit, held with an alert; and a conflict on
@@ -655,6 +685,22 @@ impl Fixture {
             decisions(&server, &mut agent, &mut manager, north_doc).await;
         let (south_order, south_alert, south_conflict) =
             decisions(&server, &mut carla, &mut admin, south_doc).await;
+        let mut duplicates = [Uuid::nil(); 2];
+        for (i, territory) in ["North", "South"].into_iter().enumerate() {
+            let mut twins = Vec::new();
+            for name in ["Twin Kiosk", "Twin Kiosk Ltd"] {
+                let fields = serde_json::json!({"name": name, "territory": territory, "phone": format!("+49 30 555 000{i}")});
+                twins.push(server.created(&admin, "customer", fields).await);
+            }
+            let path = format!("/v1/duplicates?customer_id={}", twins[0]);
+            let (status, page) = server.api(&admin, reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{page}");
+            duplicates[i] = page["candidates"][0]["id"]
+                .as_str()
+                .expect("a candidate")
+                .parse()
+                .unwrap();
+        }
         let lost = server.device("anna@x.test").await.login;
         devices::Entity::delete_by_id(lost.device_id)
             .exec(&server.state.db.conn)
@@ -682,6 +728,7 @@ impl Fixture {
             alerts: [north_alert, south_alert],
             conflicts: [north_conflict, south_conflict],
             staffed: [rex_id, carla_id],
+            duplicates,
         }
     }
 
@@ -707,6 +754,7 @@ impl Fixture {
             ("/v1/alerts", &self.alerts),
             ("/v1/conflicts", &self.conflicts),
             ("/v1/users", &self.staffed),
+            ("/v1/duplicates", &self.duplicates),
         ] {
             if path.starts_with(prefix) {
                 return ids[side];
@@ -939,6 +987,19 @@ impl Fixture {
                     .iter()
                     .any(|d| d["device_id"] == wanted.to_string())
             }
+            ("GET", "/v1/duplicates") => {
+                let page: serde_json::Value = response.json().await.unwrap();
+                let wanted = self.id(row.path, row.target).to_string();
+                page["candidates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["id"] == wanted)
+            }
+            ("GET", "/v1/duplicates/{id}") => {
+                let candidate: serde_json::Value = response.json().await.unwrap();
+                candidate["id"] == self.id(row.path, row.target).to_string()
+            }
             ("GET", "/v1/alerts" | "/v1/conflicts" | "/v1/users") => {
                 let page: serde_json::Value = response.json().await.unwrap();
                 let wanted = self.id(row.path, row.target).to_string();
@@ -1101,6 +1162,8 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
                 (reqwest::Method::GET, "/v1/records/{id}"),
                 (reqwest::Method::GET, "/v1/records/{id}/history"),
+                (reqwest::Method::GET, "/v1/duplicates/{id}"),
+                (reqwest::Method::POST, "/v1/duplicates/{id}/dismiss"),
                 (reqwest::Method::PATCH, "/v1/records/{id}"),
                 (reqwest::Method::POST, "/v1/alerts/{id}/resolve"),
                 (reqwest::Method::POST, "/v1/conflicts/{id}/resolve"),
@@ -1189,7 +1252,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (23 + 11 * 21));
+        assert_eq!(checked, hostile_values().len() * (25 + 11 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

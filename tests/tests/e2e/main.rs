@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod convergence;
 mod devices;
+mod duplicates;
 mod faults;
 mod feed;
 mod fuzz;

@@ -896,6 +896,13 @@ storage_test! {
         let admin = server.device("boss@x.test").await;
         let summary = |r: &Json| r["sections"]["summary"][0].clone();
 
+        // The demo enters its first customer twice; the check finds that pair and no other.
+        let (status, duplicates) = server.api(&admin, reqwest::Method::GET, "/v1/duplicates", None).await;
+        assert_eq!(status, 200, "{duplicates}");
+        let pairs = duplicates["candidates"].as_array().unwrap();
+        assert_eq!(pairs.len(), 1, "{duplicates}");
+        assert_eq!(pairs[0]["reasons"].as_array().unwrap().len(), 2, "phone and name: {duplicates}");
+
         let sales = report(&server, &admin, "sales", "").await;
         assert!(summary(&sales)["revenue"].as_i64().unwrap() > 0);
         assert!(sales["sections"]["by_period"].as_array().unwrap().len() >= 12, "a year of months");

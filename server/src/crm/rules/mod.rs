@@ -13,7 +13,8 @@
 //! - a payment larger than the open amount of what it settles raises an alert;
 //! - an opportunity's move to another stage is appended to its stage history;
 //! - a field written concurrently by two people raises a conflict: both values, which one shows,
-//!   who wrote each and when, for a manager to pick.
+//!   who wrote each and when, for a manager to pick;
+//! - a customer is checked for likely duplicates (`crm::duplicates`).
 //!
 //! Alerts and conflicts are records of their own kinds, scoped through the customer they concern.
 //! The rules run after the push's transaction commits: a process that stops in between leaves the
@@ -21,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use sync_core::duplicates;
 use sync_core::kinds::{ALERT, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
@@ -81,6 +83,12 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
     let mut actions = Actions::default();
     // The pusher's discount limit, read at the first submitted order.
     let mut discount_limit = None;
+    let customers: Vec<(Uuid, Option<duplicates::Keys>)> = written
+        .iter()
+        .filter(|w| w.kind.name == CUSTOMER.name)
+        .map(|w| (w.id, crate::crm::duplicates::keys_of(&w.projection)))
+        .collect();
+    crate::crm::duplicates::check(conn, &customers).await?;
     for w in written {
         let p = &w.projection;
         if p.is_deleted() {

@@ -1,0 +1,534 @@
+//! Likely duplicate customers (`sync_core::duplicates` decides what is alike): checked as customers
+//! arrive (after each push, with the rules) and on demand (`scan`), stored with their score and
+//! reasons, listed for managers within their scope and dismissed by them.
+//!
+//! What the check compares of each customer is kept normalised in `customer_keys`, so that a new
+//! customer is compared only with those sharing its phone number, tax id or city, or standing
+//! within a box around its position, each found through an index, never with every customer.
+
+use sea_orm::sea_query::{Alias, Cond, Expr, JoinType, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult};
+use serde::Serialize;
+use sync_core::duplicates::{self, Keys, Reason};
+use sync_core::geo::Position;
+use sync_core::record::Projection;
+use sync_core::Role;
+use uuid::Uuid;
+
+use crate::auth::principal::Principal;
+use crate::db::{now_ms, BuildWith};
+use crate::error::Error;
+
+/// The most customers one customer is compared with: past it, the nearest in id order are kept.
+const MAX_COMPARED: u64 = 200;
+/// The most candidates a page holds.
+pub const MAX_PAGE: u64 = 500;
+/// Degrees of latitude per metre, for the box that holds every customer within `NEAR_M`.
+const DEGREES_PER_M: f64 = 1.0 / 111_000.0;
+
+/// What the check reads of a customer; None for a deleted one, which is no one's duplicate.
+pub fn keys_of(p: &Projection) -> Option<Keys> {
+    if p.is_deleted() {
+        return None;
+    }
+    let position = match (p.get("lat"), p.get("lon")) {
+        (sync_core::Value::Float(lat), sync_core::Value::Float(lon)) => Some(Position {
+            lat: *lat,
+            lon: *lon,
+        }),
+        _ => None,
+    };
+    Some(Keys::of(
+        p.get("name").as_str().unwrap_or_default(),
+        p.get("phone").as_str(),
+        p.get("tax_id").as_str(),
+        p.get("city").as_str(),
+        position,
+    ))
+}
+
+/// Keeps each customer's keys and records the likely duplicates of each, dropping open candidates
+/// that no longer hold (a phone number corrected). Returns how many pairs it found.
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    customers: &[(Uuid, Option<Keys>)],
+) -> Result<usize, Error> {
+    let mut found = 0;
+    for (id, keys) in customers {
+        let Some(keys) = keys else {
+            forget(conn, *id).await?;
+            continue;
+        };
+        store_keys(conn, *id, keys).await?;
+        let mut pairs = Vec::new();
+        for (other, theirs) in near(conn, *id, keys).await? {
+            if let Some((score, reasons)) = duplicates::compare(keys, &theirs) {
+                record(conn, *id, other, score, &reasons).await?;
+                pairs.push(other);
+            }
+        }
+        drop_stale(conn, *id, &pairs).await?;
+        found += pairs.len();
+    }
+    Ok(found)
+}
+
+/// Checks every customer again, in pages: after an upgrade, a restore, or a change of the rule.
+pub async fn scan(conn: &impl ConnectionTrait) -> Result<Scan, Error> {
+    let mut after = Uuid::nil();
+    let mut scan = Scan::default();
+    loop {
+        let stmt = Query::select()
+            .columns(
+                [
+                    "id", "name", "phone", "tax_id", "city", "lat", "lon", "deleted",
+                ]
+                .map(Alias::new),
+            )
+            .from(Alias::new("customers"))
+            .and_where(Expr::col(Alias::new("id")).gt(after))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(500)
+            .to_owned();
+        let rows = conn.query_all(stmt.build_with(conn)).await?;
+        let Some(last) = rows.last() else {
+            return Ok(scan);
+        };
+        after = last.try_get("", "id")?;
+        let mut customers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            customers.push((row.try_get("", "id")?, row_keys(row)?));
+        }
+        scan.checked += customers.len();
+        scan.found += check(conn, &customers).await?;
+    }
+}
+
+/// What a scan did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Scan {
+    /// Customers checked.
+    pub checked: usize,
+    /// Pairs found (each counted from both its customers).
+    pub found: usize,
+}
+
+fn row_keys(row: &QueryResult) -> Result<Option<Keys>, Error> {
+    if row.try_get::<Option<bool>>("", "deleted")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let text = |c: &str| row.try_get::<Option<String>>("", c);
+    let position = match (
+        row.try_get::<Option<f64>>("", "lat")?,
+        row.try_get::<Option<f64>>("", "lon")?,
+    ) {
+        (Some(lat), Some(lon)) => Some(Position { lat, lon }),
+        _ => None,
+    };
+    Ok(Some(Keys::of(
+        &text("name")?.unwrap_or_default(),
+        text("phone")?.as_deref(),
+        text("tax_id")?.as_deref(),
+        text("city")?.as_deref(),
+        position,
+    )))
+}
+
+async fn store_keys(conn: &impl ConnectionTrait, id: Uuid, k: &Keys) -> Result<(), Error> {
+    let columns = ["name", "phone", "tax_id", "city", "lat", "lon"].map(Alias::new);
+    let stmt = Query::insert()
+        .into_table(Alias::new("customer_keys"))
+        .columns([Alias::new("id")].into_iter().chain(columns.clone()))
+        .values_panic([
+            id.into(),
+            k.name.clone().into(),
+            k.phone.clone().into(),
+            k.tax_id.clone().into(),
+            k.city.clone().into(),
+            k.position.map(|p| p.lat).into(),
+            k.position.map(|p| p.lon).into(),
+        ])
+        .on_conflict(
+            OnConflict::column(Alias::new("id"))
+                .update_columns(columns)
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
+/// A deleted customer is no one's duplicate: its keys go, and its open candidates with them.
+async fn forget(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), Error> {
+    let stmt = Query::delete()
+        .from_table(Alias::new("customer_keys"))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    conn.execute(stmt.build_with(conn)).await?;
+    drop_stale(conn, id, &[]).await
+}
+
+/// The customers that may be alike `keys`: sharing its phone number, tax id or city, or within a
+/// box around its position.
+async fn near(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    keys: &Keys,
+) -> Result<Vec<(Uuid, Keys)>, Error> {
+    let col = |c: &str| Expr::col(Alias::new(c));
+    let mut any = Cond::any();
+    if let Some(phone) = &keys.phone {
+        any = any.add(col("phone").eq(phone.as_str()));
+    }
+    if let Some(tax_id) = &keys.tax_id {
+        any = any.add(col("tax_id").eq(tax_id.as_str()));
+    }
+    if let Some(city) = &keys.city {
+        any = any.add(col("city").eq(city.as_str()));
+    }
+    if let Some(p) = keys.position {
+        let dlat = duplicates::NEAR_M * DEGREES_PER_M;
+        // A degree of longitude shrinks with the cosine of the latitude; near the poles the box
+        // spans every longitude.
+        let dlon = dlat / p.lat.to_radians().cos().max(0.01);
+        any = any.add(
+            Cond::all()
+                .add(col("lat").between(p.lat - dlat, p.lat + dlat))
+                .add(col("lon").between(p.lon - dlon, p.lon + dlon)),
+        );
+    }
+    if any.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = Query::select()
+        .columns(["id", "name", "phone", "tax_id", "city", "lat", "lon"].map(Alias::new))
+        .from(Alias::new("customer_keys"))
+        .and_where(col("id").ne(id))
+        .cond_where(any)
+        .limit(MAX_COMPARED)
+        .to_owned();
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| {
+            let position = match (
+                r.try_get::<Option<f64>>("", "lat")?,
+                r.try_get::<Option<f64>>("", "lon")?,
+            ) {
+                (Some(lat), Some(lon)) => Some(Position { lat, lon }),
+                _ => None,
+            };
+            // Stored already normalised.
+            let keys = Keys {
+                name: r.try_get("", "name")?,
+                phone: r.try_get("", "phone")?,
+                tax_id: r.try_get("", "tax_id")?,
+                city: r.try_get("", "city")?,
+                position,
+            };
+            Ok((r.try_get("", "id")?, keys))
+        })
+        .collect()
+}
+
+/// Records a pair, or refreshes its score and reasons while it is open; a dismissed or merged pair
+/// stays decided.
+async fn record(
+    conn: &impl ConnectionTrait,
+    a: Uuid,
+    b: Uuid,
+    score: f64,
+    reasons: &[Reason],
+) -> Result<(), Error> {
+    let (a, b) = if a < b { (a, b) } else { (b, a) };
+    let reasons = serde_json::to_string(reasons).expect("reasons serialize");
+    let stmt = Query::insert()
+        .into_table(Alias::new("duplicate_candidates"))
+        .columns(
+            [
+                "id",
+                "customer_a",
+                "customer_b",
+                "score",
+                "reasons",
+                "status",
+                "detected_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            Uuid::now_v7().into(),
+            a.into(),
+            b.into(),
+            ((score * 1000.0).round() / 1000.0).into(),
+            reasons.into(),
+            "open".into(),
+            now_ms().into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Alias::new("customer_a"), Alias::new("customer_b")])
+                .update_columns([Alias::new("score"), Alias::new("reasons")])
+                .action_and_where(
+                    Expr::col((Alias::new("duplicate_candidates"), Alias::new("status")))
+                        .eq("open"),
+                )
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
+/// Drops the open candidates of `id` with a customer other than `still`.
+async fn drop_stale(conn: &impl ConnectionTrait, id: Uuid, still: &[Uuid]) -> Result<(), Error> {
+    let col = |c: &str| Expr::col(Alias::new(c));
+    let mut stmt = Query::delete()
+        .from_table(Alias::new("duplicate_candidates"))
+        .and_where(col("status").eq("open"))
+        .cond_where(
+            Cond::any()
+                .add(col("customer_a").eq(id))
+                .add(col("customer_b").eq(id)),
+        )
+        .to_owned();
+    if !still.is_empty() {
+        stmt.and_where(col("customer_a").is_not_in(still.iter().copied()))
+            .and_where(col("customer_b").is_not_in(still.iter().copied()));
+    }
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
+/// A customer as a candidate shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Side {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub phone: Option<String>,
+    pub tax_id: Option<String>,
+    pub city: Option<String>,
+    pub territory: Option<String>,
+}
+
+/// Two customers that are likely one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    pub id: Uuid,
+    /// 0 to 1: the reasons' scores combined as independent evidence.
+    pub score: f64,
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Reason>,
+    /// `open`, `dismissed` or `merged`.
+    pub status: String,
+    /// Milliseconds since the epoch.
+    pub detected_at: i64,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<i64>,
+    pub a: Side,
+    pub b: Side,
+}
+
+/// A page of candidates.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    pub candidates: Vec<Candidate>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next: Option<Uuid>,
+}
+
+/// What a listing asks for.
+pub struct Listing {
+    pub status: Option<String>,
+    pub min_score: Option<f64>,
+    pub customer: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// Managers and admins decide duplicates; agents do not see them.
+fn require_manager(who: &Principal) -> Result<(), Error> {
+    if who.role >= Role::Manager {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "managers and admins review duplicate customers".into(),
+        ))
+    }
+}
+
+/// The candidates whose two customers `who` may both see, in the order they were found.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    q: &Listing,
+) -> Result<Page, Error> {
+    require_manager(who)?;
+    let wanted = q.limit.clamp(1, MAX_PAGE);
+    let mut stmt = select(who);
+    let dc = Alias::new("dc");
+    let col = |c: &str| Expr::col((dc.clone(), Alias::new(c)));
+    if let Some(status) = &q.status {
+        stmt.and_where(col("status").eq(status.as_str()));
+    }
+    if let Some(min) = q.min_score {
+        stmt.and_where(col("score").gte(min));
+    }
+    if let Some(c) = q.customer {
+        stmt.cond_where(
+            Cond::any()
+                .add(col("customer_a").eq(c))
+                .add(col("customer_b").eq(c)),
+        );
+    }
+    if let Some(after) = q.after {
+        stmt.and_where(col("id").gt(after));
+    }
+    stmt.order_by((dc.clone(), Alias::new("id")), Order::Asc)
+        .limit(wanted + 1);
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    let mut candidates = rows.iter().map(candidate).collect::<Result<Vec<_>, _>>()?;
+    let next = if candidates.len() as u64 > wanted {
+        candidates.truncate(wanted as usize);
+        candidates.last().map(|c| c.id)
+    } else {
+        None
+    };
+    Ok(Page { candidates, next })
+}
+
+/// One candidate `who` may see both customers of.
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+) -> Result<Candidate, Error> {
+    require_manager(who)?;
+    let mut stmt = select(who);
+    stmt.and_where(Expr::col((Alias::new("dc"), Alias::new("id"))).eq(id));
+    let row = conn
+        .query_one(stmt.build_with(conn))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no duplicate candidate {id}")))?;
+    candidate(&row)
+}
+
+/// Marks an open candidate dismissed: the two are different customers, and the check does not
+/// raise the pair again.
+pub async fn dismiss(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+) -> Result<Candidate, Error> {
+    let candidate = get(conn, who, id).await?;
+    if candidate.status != "open" {
+        return Err(Error::Conflict(format!(
+            "duplicate candidate {id} is already {}",
+            candidate.status
+        )));
+    }
+    let stmt = Query::update()
+        .table(Alias::new("duplicate_candidates"))
+        .value(Alias::new("status"), "dismissed")
+        .value(Alias::new("decided_by"), who.user_id)
+        .value(Alias::new("decided_at"), now_ms())
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("status")).eq("open"))
+        .to_owned();
+    let done = conn.execute(stmt.build_with(conn)).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::Conflict(format!(
+            "duplicate candidate {id} was decided meanwhile"
+        )));
+    }
+    get(conn, who, id).await
+}
+
+/// Candidates joined to both customers' documents (for the caller's scope) and projections.
+fn select(who: &Principal) -> sea_orm::sea_query::SelectStatement {
+    let dc = Alias::new("dc");
+    let mut stmt = Query::select();
+    stmt.columns(
+        [
+            "id",
+            "score",
+            "reasons",
+            "status",
+            "detected_at",
+            "decided_by",
+            "decided_at",
+        ]
+        .map(|c| (dc.clone(), Alias::new(c))),
+    )
+    .from_as(Alias::new("duplicate_candidates"), dc.clone());
+    for side in ["a", "b"] {
+        let (d, c, t) = (
+            Alias::new(format!("d{side}")),
+            Alias::new(format!("c{side}")),
+            Alias::new(format!("t{side}")),
+        );
+        stmt.join_as(
+            JoinType::InnerJoin,
+            Alias::new("documents"),
+            d.clone(),
+            Expr::col((d.clone(), Alias::new("id")))
+                .equals((dc.clone(), Alias::new(format!("customer_{side}")))),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("customers"),
+            c.clone(),
+            Expr::col((c.clone(), Alias::new("id"))).equals((d.clone(), Alias::new("id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new("territories"),
+            t.clone(),
+            Expr::col((t.clone(), Alias::new("id")))
+                .equals((d.clone(), Alias::new("territory_id"))),
+        )
+        .cond_where(who.visible(Some(&format!("d{side}"))))
+        .expr_as(
+            Expr::col((d.clone(), Alias::new("id"))),
+            Alias::new(format!("{side}_id")),
+        )
+        .expr_as(
+            Expr::col((t.clone(), Alias::new("name"))),
+            Alias::new(format!("{side}_territory")),
+        );
+        for field in ["name", "code", "phone", "tax_id", "city"] {
+            stmt.expr_as(
+                Expr::col((c.clone(), Alias::new(field))),
+                Alias::new(format!("{side}_{field}")),
+            );
+        }
+    }
+    stmt
+}
+
+fn candidate(row: &QueryResult) -> Result<Candidate, Error> {
+    let side = |s: &str| -> Result<Side, Error> {
+        let text = |f: &str| row.try_get::<Option<String>>("", &format!("{s}_{f}"));
+        Ok(Side {
+            id: row.try_get("", &format!("{s}_id"))?,
+            name: text("name")?,
+            code: text("code")?,
+            phone: text("phone")?,
+            tax_id: text("tax_id")?,
+            city: text("city")?,
+            territory: text("territory")?,
+        })
+    };
+    let reasons: String = row.try_get("", "reasons")?;
+    Ok(Candidate {
+        id: row.try_get("", "id")?,
+        score: row.try_get("", "score")?,
+        reasons: serde_json::from_str(&reasons)
+            .map_err(|e| Error::Internal(format!("stored reasons: {e}")))?,
+        status: row.try_get("", "status")?,
+        detected_at: row.try_get("", "detected_at")?,
+        decided_by: row.try_get("", "decided_by")?,
+        decided_at: row.try_get("", "decided_at")?,
+        a: side("a")?,
+        b: side("b")?,
+    })
+}

@@ -1,0 +1,139 @@
+//! Likely duplicate customers: two agents add the same shop offline under slightly different
+//! names; the server finds the pair as the records arrive, with its reasons; managers list and
+//! dismiss candidates within their scope; a corrected record drops a candidate that no longer
+//! holds; and a scan finds what arrived before the check.
+
+use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use serde_json::Value as Json;
+use sync_core::{Role, Value};
+
+async fn get(server: &TestServer, who: &Device, path: &str) -> (u16, Json) {
+    server.api(who, reqwest::Method::GET, path, None).await
+}
+
+async fn post(server: &TestServer, who: &Device, path: &str) -> (u16, Json) {
+    server.api(who, reqwest::Method::POST, path, None).await
+}
+
+fn shop(name: &str, phone: &str, lat: f64, lon: f64) -> Vec<(&'static str, Value)> {
+    vec![
+        ("name", name.into()),
+        ("territory", "North".into()),
+        ("phone", phone.into()),
+        ("lat", Value::Float(lat)),
+        ("lon", Value::Float(lon)),
+    ]
+}
+
+fn codes(candidate: &Json) -> Vec<&str> {
+    candidate["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect()
+}
+
+storage_test! {
+    async fn the_same_shop_added_offline_by_two_agents_is_found_listed_and_dismissed(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        server.user("root@x.test", Role::Admin, &[]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        let sam = server.device("sam@x.test").await;
+        let root = server.device("root@x.test").await;
+        // Offline, each adds the bakery on the corner; a pharmacy next door and a bakery of the
+        // same name in another city are other businesses.
+        let a = anna.replica.create("customer", &shop("Bäckerei Schmidt", "+49 30 1234567", 52.52000, 13.40500)).await.unwrap();
+        let b = ben.replica.create("customer", &shop("Backerei Schmid GmbH", "030 123-4567", 52.52020, 13.40510)).await.unwrap();
+        anna.replica.create("customer", &shop("Apotheke am Markt", "+49 30 7654321", 52.52010, 13.40505)).await.unwrap();
+        ben.replica.create("customer", &shop("Bäckerei Schmidt", "+49 89 1111111", 48.13510, 11.58200)).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+
+        let (status, page) = get(&server, &maria, "/v1/duplicates").await;
+        assert_eq!(status, 200, "{page}");
+        let candidates = page["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 1, "{page}");
+        let pair = &candidates[0];
+        let mut sides = [pair["a"]["id"].as_str().unwrap().to_string(), pair["b"]["id"].as_str().unwrap().to_string()];
+        sides.sort();
+        let mut expected = [a.to_string(), b.to_string()];
+        expected.sort();
+        assert_eq!(sides, expected);
+        assert_eq!(codes(pair), ["same_phone", "similar_name"], "{pair}");
+        let name = pair["reasons"].as_array().unwrap().iter().find(|r| r["code"] == "similar_name").unwrap();
+        assert!(name["distance_m"].as_f64().unwrap() < 50.0, "{name}");
+        assert!(pair["score"].as_f64().unwrap() > 0.95, "{pair}");
+        assert_eq!(pair["status"], "open");
+        assert_eq!(pair["a"]["territory"], "North");
+        let id = pair["id"].as_str().unwrap().to_string();
+
+        // Agents do not review duplicates; another territory's manager does not see these.
+        let (status, body) = get(&server, &anna, "/v1/duplicates").await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        let (_, theirs) = get(&server, &sam, "/v1/duplicates").await;
+        assert_eq!(theirs["candidates"].as_array().unwrap().len(), 0, "{theirs}");
+        let (status, _) = get(&server, &sam, &format!("/v1/duplicates/{id}")).await;
+        assert_eq!(status, 404);
+        let (status, _) = post(&server, &sam, &format!("/v1/duplicates/{id}/dismiss")).await;
+        assert_eq!(status, 404);
+        let (status, body) = get(&server, &maria, "/v1/duplicates?status=maybe").await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["code"], "invalid_parameter");
+
+        // Ben corrects his phone number: the pair still stands on the name, with one reason less.
+        ben.replica.update(b, &[("phone", "+49 30 9999999".into())]).await.unwrap();
+        ben.sync().await;
+        let (_, shown) = get(&server, &maria, &format!("/v1/duplicates/{id}")).await;
+        assert_eq!(codes(&shown), ["similar_name"], "{shown}");
+
+        // The manager says they are two businesses: the pair is not raised again.
+        let (status, dismissed) = post(&server, &maria, &format!("/v1/duplicates/{id}/dismiss")).await;
+        assert_eq!(status, 200, "{dismissed}");
+        assert_eq!(dismissed["status"], "dismissed");
+        assert_eq!(dismissed["decided_by"], maria.login.user_id.to_string());
+        let (status, _) = post(&server, &maria, &format!("/v1/duplicates/{id}/dismiss")).await;
+        assert_eq!(status, 409);
+        anna.replica.update(a, &[("phone", "+49 30 9999999".into())]).await.unwrap();
+        anna.sync().await;
+        let (_, open) = get(&server, &maria, "/v1/duplicates?status=open").await;
+        assert_eq!(open["candidates"].as_array().unwrap().len(), 0, "{open}");
+        let (_, all) = get(&server, &maria, "/v1/duplicates").await;
+        assert_eq!(all["candidates"][0]["status"], "dismissed");
+
+        // Moved away, a shop is no longer a candidate of another: an open pair that no longer
+        // holds is dropped.
+        let c = anna.replica.create("customer", &shop("Kiosk Nord", "+49 40 5550000", 53.55, 9.99)).await.unwrap();
+        let d = ben.replica.create("customer", &shop("Kiosk Nord", "+49 40 5551111", 53.55001, 9.99001)).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        let (_, open) = get(&server, &maria, "/v1/duplicates?status=open").await;
+        assert_eq!(open["candidates"].as_array().unwrap().len(), 1, "{open}");
+        ben.replica.update(d, &[("lat", Value::Float(53.60)), ("name", "Kiosk Süd".into())]).await.unwrap();
+        ben.sync().await;
+        let (_, open) = get(&server, &maria, &format!("/v1/duplicates?status=open&customer_id={c}")).await;
+        assert_eq!(open["candidates"].as_array().unwrap().len(), 0, "{open}");
+
+        // Records that arrived before the check (here: its tables emptied) are found by a scan,
+        // which only admins run; the dismissed pair is found again as open, since its decision
+        // went with the tables.
+        let conn = &server.state.db.conn;
+        use sea_orm::ConnectionTrait;
+        conn.execute_unprepared("DELETE FROM duplicate_candidates").await.unwrap();
+        conn.execute_unprepared("DELETE FROM customer_keys").await.unwrap();
+        let (status, _) = post(&server, &maria, "/v1/duplicates/scan").await;
+        assert_eq!(status, 403);
+        let (status, scan) = post(&server, &root, "/v1/duplicates/scan").await;
+        assert_eq!(status, 200, "{scan}");
+        assert_eq!(scan["checked"], 6);
+        let (_, found) = get(&server, &root, "/v1/duplicates").await;
+        assert_eq!(found["candidates"].as_array().unwrap().len(), 1, "{found}");
+    }
+}
