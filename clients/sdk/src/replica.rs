@@ -501,6 +501,8 @@ impl Replica {
     }
 
     pub async fn status(&self) -> Result<Status, Error> {
+        // Before taking a connection: it takes one of its own, and a store in memory has one.
+        let outbox = self.outbox_len().await?;
         let mut conn = self.pool.acquire().await?;
         let last_sync = get_meta(&mut conn, "last_sync")
             .await?
@@ -509,7 +511,7 @@ impl Replica {
             .fetch_all(&mut *conn)
             .await?;
         let mut status = Status {
-            outbox: self.outbox_len().await?,
+            outbox,
             last_sync,
             rejected: vec![],
             conflicts: vec![],
