@@ -29,6 +29,7 @@ mod m20261206_000200_report_indexes;
 mod m20261206_000210_device_reports;
 mod m20261206_000220_change_receipts;
 mod m20261206_000230_duplicates;
+mod m20261206_000240_customer_merges;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000210_device_reports::Migration),
             Box::new(m20261206_000220_change_receipts::Migration),
             Box::new(m20261206_000230_duplicates::Migration),
+            Box::new(m20261206_000240_customer_merges::Migration),
         ]
     }
 }

@@ -156,6 +156,9 @@ pub static CUSTOMER: KindSchema = KindSchema {
             .written_by(Writer::Manager),
         // Comma-separated labels.
         FieldSpec::new("tags", FieldType::String { max_len: 500 }),
+        // Set, with the tombstone, when a manager merges this customer into another (a
+        // duplicate): records that still name this one are moved to that one.
+        FieldSpec::new("merged_into", FieldType::Reference("customer")).written_by(Writer::Manager),
     ],
 };
 

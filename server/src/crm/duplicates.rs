@@ -443,6 +443,38 @@ pub async fn dismiss(
     get(conn, who, id).await
 }
 
+/// Marks an open candidate merged for `who`, before the merge's writes: of two managers merging
+/// one pair at once, one claims it and the other is answered 409.
+pub async fn claim(conn: &impl ConnectionTrait, who: &Principal, id: Uuid) -> Result<(), Error> {
+    let stmt = Query::update()
+        .table(Alias::new("duplicate_candidates"))
+        .value(Alias::new("status"), "merged")
+        .value(Alias::new("decided_by"), who.user_id)
+        .value(Alias::new("decided_at"), now_ms())
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("status")).eq("open"))
+        .to_owned();
+    if conn.execute(stmt.build_with(conn)).await?.rows_affected() == 0 {
+        return Err(Error::Conflict(format!(
+            "duplicate candidate {id} is not open"
+        )));
+    }
+    Ok(())
+}
+
+/// Opens a claimed candidate again, after a merge that failed part way.
+pub async fn reopen(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), Error> {
+    let stmt = Query::update()
+        .table(Alias::new("duplicate_candidates"))
+        .value(Alias::new("status"), "open")
+        .value(Alias::new("decided_by"), Option::<Uuid>::None)
+        .value(Alias::new("decided_at"), Option::<i64>::None)
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    conn.execute(stmt.build_with(conn)).await?;
+    Ok(())
+}
+
 /// Candidates joined to both customers' documents (for the caller's scope) and projections.
 fn select(who: &Principal) -> sea_orm::sea_query::SelectStatement {
     let dc = Alias::new("dc");

@@ -82,6 +82,18 @@ pub async fn update(
     id: Uuid,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Error> {
+    update_for(sync, who, PURPOSE, id, fields).await
+}
+
+/// [`update`] as part of a larger action of `who`'s (`purpose`, shown in the record's history:
+/// `merge`).
+pub async fn update_for(
+    sync: &SyncEngine,
+    who: &Principal,
+    purpose: &'static str,
+    id: Uuid,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Error> {
     let conn = &sync.db.conn;
     let row = write::find_document(conn, id, false)
         .await?
@@ -90,7 +102,7 @@ pub async fn update(
     let kind = sync_core::kinds::get(&row.kind)?;
     let values = values(kind, fields)?;
     inspect::check_writable(kind, who.role, &names(&values))?;
-    let author = author(who);
+    let author = Author::server(who.user_id, who.role, who.territories.clone(), purpose);
     let doc = docstore::load(conn, id).await?.map_err(|e| {
         Error::Refused(Reason {
             code: "record_unloadable".into(),

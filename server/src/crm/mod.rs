@@ -6,5 +6,6 @@ pub mod actions;
 pub mod duplicates;
 pub mod edit;
 pub mod history;
+pub mod merge;
 pub mod records;
 pub mod rules;

@@ -1,6 +1,7 @@
 //! Likely duplicate customers: `GET /v1/duplicates` lists the candidates whose two customers the
 //! caller sees, `GET /v1/duplicates/{id}` shows one, `POST /v1/duplicates/{id}/dismiss` says the
-//! two are different customers, and `POST /v1/duplicates/scan` checks every customer again.
+//! two are different customers, `POST /v1/duplicates/{id}/merge` folds one into the other, and
+//! `POST /v1/duplicates/scan` checks every customer again.
 //! Managers and admins only; the scan, which reads the whole company, admins only.
 
 use axum::extract::State;
@@ -15,15 +16,17 @@ use uuid::Uuid;
 
 use crate::auth::principal::Principal;
 use crate::crm::duplicates::{self, Candidate, Listing, Page, Scan};
+use crate::crm::merge::{self as merging, Merged};
 use crate::error::Error;
 use crate::http::state::AppState;
-use crate::http::wire::{PathParam, QueryParams};
+use crate::http::wire::{JsonBody, PathParam, QueryParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(show))
         .routes(routes!(dismiss))
+        .routes(routes!(merge))
         .routes(routes!(scan))
 }
 
@@ -126,6 +129,49 @@ async fn dismiss(
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Candidate>, Error> {
     Ok(Json(duplicates::dismiss(&state.db.conn, &who, id).await?))
+}
+
+/// Which customer of a pair survives a merge, and the values it takes where the two differ.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// One of the pair's two customers.
+    pub survivor: Uuid,
+    /// Field values the survivor takes (a manager's pick where the two differ), in the fields'
+    /// JSON types; every other field it lacks it takes from the other customer.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Folds the other customer of an open pair into `survivor`: the survivor takes the picked values
+/// and every field it lacks; the other becomes a tombstone naming it (`merged_into`); its contacts,
+/// visits, orders, payments, opportunities, tickets, alerts, conflicts and tasks move to the
+/// survivor. Every write is a change the server makes for the caller (`merge` in the records'
+/// history), which devices receive; a record a device makes offline for the merged-away customer
+/// moves to the survivor when it arrives.
+#[utoipa::path(post, path = "/v1/duplicates/{id}/merge", tag = "duplicates", operation_id = "merge_duplicate",
+    params(("id" = Uuid, Path, description = "The candidate's id")),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "Merged", body = Merged),
+        (status = 400, description = "A survivor not of the pair, a field that is unknown, of the wrong type or not the survivor's to take, or a malformed body (`invalid_survivor`, `invalid_field`, `validation_failed`, `malformed`, `invalid_id`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "An agent, or a field the caller may not write (`forbidden`, `field_not_writable`)", body = ErrorBody),
+        (status = 404, description = "No such candidate, or one with a customer the caller does not see (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Already dismissed or merged (`conflict`), or a record the merge writes refused it (`duplicate_code`...)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn merge(
+    State(state): State<AppState>,
+    who: Principal,
+    PathParam(id): PathParam<Uuid>,
+    JsonBody(body): JsonBody<MergeRequest>,
+) -> Result<Json<Merged>, Error> {
+    Ok(Json(
+        merging::merge(&state.sync, &who, id, body.survivor, &body.fields).await?,
+    ))
 }
 
 /// Checks every customer of the company again (customers are checked as they arrive; this is for

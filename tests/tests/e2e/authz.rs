@@ -210,6 +210,8 @@ const MATRIX: &[Row] = &[
         Target::Out,
         DECIDE_OUT,
     ),
+    row("POST", "/v1/duplicates/{id}/merge", Target::In, DECIDE_IN),
+    row("POST", "/v1/duplicates/{id}/merge", Target::Out, DECIDE_OUT),
     row(
         "POST",
         "/v1/duplicates/scan",
@@ -522,8 +524,9 @@ struct Fixture {
     conflicts: [Uuid; 2],
     /// Agents of North (Rex, whose device is revoked) and of South (Carla), to staff.
     staffed: [Uuid; 2],
-    /// A likely duplicate pair of customers in North and one in South.
+    /// A likely duplicate pair of customers in North and one in South, and a customer of each.
     duplicates: [Uuid; 2],
+    twins: [Uuid; 2],
 }
 
 /// A submitted order with a discount past the agents' limit, held with an alert; and a conflict on
@@ -686,6 +689,7 @@ impl Fixture {
         let (south_order, south_alert, south_conflict) =
             decisions(&server, &mut carla, &mut admin, south_doc).await;
         let mut duplicates = [Uuid::nil(); 2];
+        let mut first_twins = [Uuid::nil(); 2];
         for (i, territory) in ["North", "South"].into_iter().enumerate() {
             let mut twins = Vec::new();
             for name in ["Twin Kiosk", "Twin Kiosk Ltd"] {
@@ -700,6 +704,7 @@ impl Fixture {
                 .expect("a candidate")
                 .parse()
                 .unwrap();
+            first_twins[i] = twins[0];
         }
         let lost = server.device("anna@x.test").await.login;
         devices::Entity::delete_by_id(lost.device_id)
@@ -729,6 +734,7 @@ impl Fixture {
             conflicts: [north_conflict, south_conflict],
             staffed: [rex_id, carla_id],
             duplicates,
+            twins: first_twins,
         }
     }
 
@@ -892,6 +898,10 @@ impl Fixture {
             }
             ("POST", "/v1/alerts/{id}/resolve" | "/v1/conflicts/{id}/resolve") => {
                 request.json(&serde_json::json!({"outcome": "Cologne", "note": "checked"}))
+            }
+            ("POST", "/v1/duplicates/{id}/merge") => {
+                let side = usize::from(row.target == Target::Out);
+                request.json(&serde_json::json!({"survivor": self.twins[side]}))
             }
             ("POST", _) if row.path.starts_with("/v1/orders/") => {
                 request.json(&serde_json::json!({}))
@@ -1164,6 +1174,7 @@ storage_test! {
                 (reqwest::Method::GET, "/v1/records/{id}/history"),
                 (reqwest::Method::GET, "/v1/duplicates/{id}"),
                 (reqwest::Method::POST, "/v1/duplicates/{id}/dismiss"),
+                (reqwest::Method::POST, "/v1/duplicates/{id}/merge"),
                 (reqwest::Method::PATCH, "/v1/records/{id}"),
                 (reqwest::Method::POST, "/v1/alerts/{id}/resolve"),
                 (reqwest::Method::POST, "/v1/conflicts/{id}/resolve"),
@@ -1252,7 +1263,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (25 + 11 * 21));
+        assert_eq!(checked, hostile_values().len() * (26 + 11 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

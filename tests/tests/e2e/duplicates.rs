@@ -137,3 +137,111 @@ storage_test! {
         assert_eq!(found["candidates"].as_array().unwrap().len(), 1, "{found}");
     }
 }
+
+/// The records of `kind` the server holds for customer `customer`, by their projection.
+async fn children_of(
+    server: &TestServer,
+    who: &Device,
+    kind: &str,
+    customer: uuid::Uuid,
+) -> Vec<String> {
+    let (status, page) = get(
+        server,
+        who,
+        &format!("/v1/records?kind={kind}&customer_id={customer}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+storage_test! {
+    async fn a_manager_merges_two_shops_and_nothing_of_either_is_lost(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        for agent in ["anna@x.test", "ben@x.test", "carl@x.test"] {
+            server.user(agent, Role::Agent, &["North"]).await;
+        }
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let mut carl = server.device("carl@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        // Offline, Anna and Ben each add the shop, a contact and, Ben, a deal.
+        let a = anna.replica.create("customer", &shop("Kiosk am Park", "+49 30 2223334", 52.50, 13.30)).await.unwrap();
+        let mut b_fields = shop("Kiosk am Park GmbH", "030 2223334", 52.50005, 13.30);
+        b_fields.push(("email", "kiosk@park.test".into()));
+        let b = ben.replica.create("customer", &b_fields).await.unwrap();
+        let anna_contact = anna.replica.create("contact", &[("customer_id", a.to_string().as_str().into()), ("name", "Ida".into())]).await.unwrap();
+        let ben_contact = ben.replica.create("contact", &[("customer_id", b.to_string().as_str().into()), ("name", "Jo".into())]).await.unwrap();
+        let deal = ben.replica.create("opportunity", &[("customer_id", b.to_string().as_str().into()), ("title", "Fridge".into()), ("stage", "prospecting".into())]).await.unwrap();
+        anna.sync().await;
+        ben.sync().await;
+        // Carl holds Ben's shop, then goes offline: he edits its notes and adds a contact.
+        carl.sync().await;
+        carl.replica.update(b, &[("notes", "Opens at six".into())]).await.unwrap();
+        let carl_contact = carl.replica.create("contact", &[("customer_id", b.to_string().as_str().into()), ("name", "Lu".into())]).await.unwrap();
+
+        let (_, page) = get(&server, &maria, &format!("/v1/duplicates?customer_id={a}")).await;
+        let id = page["candidates"][0]["id"].as_str().expect("the pair is found").to_string();
+        let path = format!("/v1/duplicates/{id}/merge");
+        let merge = |body: serde_json::Value| server.api(&maria, reqwest::Method::POST, &path, Some(body));
+        let (status, body) = merge(serde_json::json!({"survivor": uuid::Uuid::now_v7()})).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_survivor");
+        let (status, body) = server.api(&anna, reqwest::Method::POST, &format!("/v1/duplicates/{id}/merge"), Some(serde_json::json!({"survivor": a}))).await;
+        assert_eq!(status, 403, "{body}");
+        // Anna's record survives, with Ben's way of writing the phone, picked by the manager.
+        let (status, merged) = merge(serde_json::json!({"survivor": a, "fields": {"phone": "030 2223334"}})).await;
+        assert_eq!(status, 200, "{merged}");
+        assert_eq!(merged["merged"], b.to_string());
+        assert_eq!(merged["moved"], 2, "Ben's contact and deal: {merged}");
+        let (status, _) = merge(serde_json::json!({"survivor": a})).await;
+        assert_eq!(status, 409, "merged once");
+
+        let (_, survivor) = get(&server, &maria, &format!("/v1/records/{a}")).await;
+        assert_eq!(survivor["fields"]["phone"], "030 2223334");
+        assert_eq!(survivor["fields"]["email"], "kiosk@park.test", "a field only the other had");
+        assert_eq!(survivor["fields"]["name"], "Kiosk am Park");
+        let (_, gone) = get(&server, &maria, &format!("/v1/records/{b}")).await;
+        assert_eq!(gone["deleted"], true);
+        assert_eq!(gone["fields"]["merged_into"], a.to_string());
+        let mut contacts = children_of(&server, &maria, "contact", a).await;
+        contacts.sort();
+        let mut expected = vec![anna_contact.to_string(), ben_contact.to_string()];
+        expected.sort();
+        assert_eq!(contacts, expected);
+        assert_eq!(children_of(&server, &maria, "opportunity", a).await, [deal.to_string()]);
+        let (_, candidate) = get(&server, &maria, &format!("/v1/duplicates/{id}")).await;
+        assert_eq!(candidate["status"], "merged");
+
+        // Carl comes back online: his edit of the merged-away shop is kept on it, and his contact
+        // moves to the survivor.
+        carl.sync().await;
+        carl.sync().await;
+        assert_eq!(carl.replica.status().await.unwrap().rejected.len(), 0);
+        let (_, gone) = get(&server, &maria, &format!("/v1/records/{b}")).await;
+        assert_eq!(gone["fields"]["notes"], "Opens at six", "{gone}");
+        let contacts = children_of(&server, &maria, "contact", a).await;
+        assert!(contacts.contains(&carl_contact.to_string()), "{contacts:?}");
+        // And the devices follow.
+        ben.sync().await;
+        let moved = ben.replica.info(ben_contact).await.unwrap();
+        assert_eq!(moved.str("customer_id"), Some(a.to_string().as_str()));
+
+        // The history names the manager for the merge's changes.
+        let (_, history) = get(&server, &maria, &format!("/v1/records/{b}/history")).await;
+        let tombstone = history["entries"].as_array().unwrap().iter()
+            .find(|e| e["fields"].as_array().unwrap().iter().any(|f| f["field"] == "merged_into"))
+            .expect("the merge in the history");
+        assert_eq!(tombstone["user"]["email"], "maria@x.test");
+        assert_eq!(tombstone["via"], "merge");
+        let (_, history) = get(&server, &maria, &format!("/v1/records/{ben_contact}/history?field=customer_id")).await;
+        assert_eq!(history["entries"][0]["via"], "merge");
+        assert_eq!(history["entries"][0]["fields"][0]["new"], a.to_string());
+    }
+}

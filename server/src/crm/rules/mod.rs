@@ -14,7 +14,8 @@
 //! - an opportunity's move to another stage is appended to its stage history;
 //! - a field written concurrently by two people raises a conflict: both values, which one shows,
 //!   who wrote each and when, for a manager to pick;
-//! - a customer is checked for likely duplicates (`crm::duplicates`).
+//! - a customer is checked for likely duplicates (`crm::duplicates`), and a record made offline
+//!   for a customer since merged into another moves to the survivor.
 //!
 //! Alerts and conflicts are records of their own kinds, scoped through the customer they concern.
 //! The rules run after the push's transaction commits: a process that stops in between leaves the
@@ -89,6 +90,7 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         .map(|w| (w.id, crate::crm::duplicates::keys_of(&w.projection)))
         .collect();
     crate::crm::duplicates::check(conn, &customers).await?;
+    merged(conn, written, &mut actions).await?;
     for w in written {
         let p = &w.projection;
         if p.is_deleted() {
@@ -126,6 +128,48 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
     }
     actions.raise = raise;
     write_actions(sync, actions).await
+}
+
+/// Records made or moved for a customer that was merged into another (a device that held it
+/// offline) move to its survivor, as the merge moved the others.
+async fn merged(
+    conn: &impl sea_orm::ConnectionTrait,
+    written: &[Written],
+    actions: &mut Actions,
+) -> Result<(), Error> {
+    let scoped: Vec<(&Written, Uuid)> = written
+        .iter()
+        .filter(|w| !w.projection.is_deleted())
+        .filter(|w| {
+            matches!(
+                w.kind.scope,
+                Scope::Parent {
+                    field: "customer_id",
+                    kind: "customer"
+                }
+            )
+        })
+        .filter_map(|w| {
+            let customer = w.projection.get("customer_id").as_str()?;
+            Some((w, Uuid::parse_str(customer).ok()?))
+        })
+        .collect();
+    let customers: Vec<Uuid> = scoped.iter().map(|(_, c)| *c).collect();
+    let survivors: HashMap<Uuid, Uuid> = crate::crm::merge::survivors(conn, &customers)
+        .await?
+        .into_iter()
+        .collect();
+    for (w, customer) in scoped {
+        if let Some(survivor) = survivors.get(&customer) {
+            actions.set(
+                w.id,
+                w.kind,
+                "customer_id",
+                Value::Str(survivor.to_string()),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn field_of(fields: &[(&str, Value)], name: &str) -> String {
