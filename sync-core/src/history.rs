@@ -53,7 +53,7 @@ pub struct History {
     pub kind: String,
     /// How many changes the record has.
     pub total: usize,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<HistoryEntry>,
     /// Pass as `before` for older entries; null when there are none.
     pub next_before: Option<usize>,
 }
@@ -61,7 +61,7 @@ pub struct History {
 /// One change of the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Entry {
+pub struct HistoryEntry {
     /// The change's place in the order the server merged the record's changes, from 1.
     pub n: usize,
     /// The automerge change's hash, hex.

@@ -300,7 +300,7 @@ async fn drop_stale(conn: &impl ConnectionTrait, id: Uuid, still: &[Uuid]) -> Re
 
 /// A customer as a candidate shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Side {
+pub struct CandidateCustomer {
     pub id: Uuid,
     pub name: Option<String>,
     pub code: Option<String>,
@@ -324,13 +324,13 @@ pub struct Candidate {
     pub detected_at: i64,
     pub decided_by: Option<Uuid>,
     pub decided_at: Option<i64>,
-    pub a: Side,
-    pub b: Side,
+    pub a: CandidateCustomer,
+    pub b: CandidateCustomer,
 }
 
 /// A page of candidates.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page {
+pub struct CandidatePage {
     pub candidates: Vec<Candidate>,
     /// Pass as `after` for the next page; null on the last.
     pub next: Option<Uuid>,
@@ -361,7 +361,7 @@ pub async fn list(
     conn: &impl ConnectionTrait,
     who: &Principal,
     q: &Listing,
-) -> Result<Page, Error> {
+) -> Result<CandidatePage, Error> {
     require_manager(who)?;
     let wanted = q.limit.clamp(1, MAX_PAGE);
     let mut stmt = select(who);
@@ -393,7 +393,7 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Page { candidates, next })
+    Ok(CandidatePage { candidates, next })
 }
 
 /// One candidate `who` may see both customers of.
@@ -538,9 +538,9 @@ fn select(who: &Principal) -> sea_orm::sea_query::SelectStatement {
 }
 
 fn candidate(row: &QueryResult) -> Result<Candidate, Error> {
-    let side = |s: &str| -> Result<Side, Error> {
+    let side = |s: &str| -> Result<CandidateCustomer, Error> {
         let text = |f: &str| row.try_get::<Option<String>>("", &format!("{s}_{f}"));
-        Ok(Side {
+        Ok(CandidateCustomer {
             id: row.try_get("", &format!("{s}_id"))?,
             name: text("name")?,
             code: text("code")?,

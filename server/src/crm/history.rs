@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{ActorId, Change, ChangeHash};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use sync_core::history::{self, DeviceRef, Entry, FieldChange, History, Person};
+use sync_core::history::{self, DeviceRef, FieldChange, History, HistoryEntry, Person};
 use sync_core::{kinds, FieldType, KindSchema};
 use uuid::Uuid;
 
@@ -83,7 +83,7 @@ pub async fn history(
         }
         bytes += size;
         let (user, device, via) = authors.who(actor);
-        entries.push(Entry {
+        entries.push(HistoryEntry {
             n: step.n,
             change: hash.to_string(),
             received_at: *received_at,

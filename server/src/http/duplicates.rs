@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::crm::duplicates::{self, Candidate, Listing, Page, Scan};
+use crate::crm::duplicates::{self, Candidate, CandidatePage, Listing, Scan};
 use crate::crm::merge::{self as merging, Merged};
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -53,7 +53,7 @@ pub struct Filters {
 #[utoipa::path(get, path = "/v1/duplicates", tag = "duplicates", operation_id = "list_duplicates",
     params(Filters),
     responses(
-        (status = 200, description = "A page of candidates", body = Page),
+        (status = 200, description = "A page of candidates", body = CandidatePage),
         (status = 400, description = "A malformed filter (`invalid_query`, `invalid_parameter`)", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "An agent (`forbidden`)", body = ErrorBody),
@@ -63,7 +63,7 @@ async fn list(
     State(state): State<AppState>,
     who: Principal,
     QueryParams(f): QueryParams<Filters>,
-) -> Result<Json<Page>, Error> {
+) -> Result<Json<CandidatePage>, Error> {
     if let Some(s) = f.status.as_deref() {
         if !["open", "dismissed", "merged"].contains(&s) {
             return Err(Error::bad_request(
