@@ -539,6 +539,16 @@ impl TestServer {
     }
 }
 
+/// The ids of a page of `GET /v1/records`, in order.
+pub fn record_ids(page: &serde_json::Value) -> Vec<String> {
+    page["records"]
+        .as_array()
+        .expect("a page of records")
+        .iter()
+        .map(|r| r["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
 /// Fields of a customer for tests.
 pub fn customer(name: &str, territory: &str) -> Vec<(&'static str, sync_core::Value)> {
     vec![("name", name.into()), ("territory", territory.into())]

@@ -3,7 +3,7 @@
 //! dismiss candidates within their scope; a corrected record drops a candidate that no longer
 //! holds; and a scan finds what arrived before the check.
 
-use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{record_ids, storage_test, Device, TestDb, TestServer};
 use serde_json::Value as Json;
 use sync_core::{Role, Value};
 
@@ -152,12 +152,7 @@ async fn children_of(
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    page["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
+    record_ids(&page)
 }
 
 storage_test! {

@@ -2,7 +2,7 @@
 //! by typed field values, paged by id and by bytes, and one record with its parent and the records
 //! scoped through it.
 
-use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{customer, record_ids, storage_test, Device, TestDb, TestServer};
 use serde_json::Value as Json;
 use sync_core::{Role, Value};
 use uuid::Uuid;
@@ -17,15 +17,6 @@ async fn call(request: reqwest::RequestBuilder, who: &Device) -> (u16, Json) {
 async fn get(server: &TestServer, who: &Device, path: &str, query: &[(&str, &str)]) -> (u16, Json) {
     let url = format!("{}{path}", server.url);
     call(reqwest::Client::new().get(url).query(query), who).await
-}
-
-fn ids(page: &Json) -> Vec<String> {
-    page["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 storage_test! {
@@ -57,31 +48,31 @@ storage_test! {
         let (status, page) = get(&server, &anna, "/v1/records", &[("kind", "customer")]).await;
         assert_eq!(status, 200, "{page}");
         let first_three: Vec<String> = north[..3].iter().map(Uuid::to_string).collect();
-        assert_eq!(ids(&page), first_three);
+        assert_eq!(record_ids(&page), first_three);
         assert_eq!(page["records"][0]["fields"]["name"], "Alpha");
         assert_eq!(page["records"][0]["kind"], "customer");
         assert!(page["next"].is_null());
         let (_, all) = get(&server, &anna, "/v1/records", &[("kind", "customer"), ("include_deleted", "true")]).await;
-        assert_eq!(ids(&all).len(), 4);
+        assert_eq!(record_ids(&all).len(), 4);
         assert_eq!(all["records"][3]["deleted"], true);
         let (_, admin_view) = get(&server, &carla, "/v1/records", &[("kind", "customer")]).await;
-        assert_eq!(ids(&admin_view), [south.to_string()]);
+        assert_eq!(record_ids(&admin_view), [south.to_string()]);
 
         // Filters are typed by the schema; pages follow `next` without gaps or repeats.
         let (_, active) = get(&server, &anna, "/v1/records", &[("kind", "customer"), ("status", "active")]).await;
-        assert_eq!(ids(&active), [north[0].to_string(), north[2].to_string()]);
+        assert_eq!(record_ids(&active), [north[0].to_string(), north[2].to_string()]);
         let (_, unset) = get(&server, &anna, "/v1/records", &[("kind", "customer"), ("phone", "")]).await;
-        assert_eq!(ids(&unset).len(), 3, "an empty value matches unset fields");
+        assert_eq!(record_ids(&unset).len(), 3, "an empty value matches unset fields");
         let (_, first) = get(&server, &anna, "/v1/records", &[("kind", "customer"), ("limit", "2")]).await;
-        assert_eq!(ids(&first), first_three[..2]);
+        assert_eq!(record_ids(&first), first_three[..2]);
         let next = first["next"].as_str().unwrap().to_string();
         let (_, second) = get(&server, &anna, "/v1/records", &[("kind", "customer"), ("limit", "2"), ("after", &next)]).await;
-        assert_eq!(ids(&second), first_three[2..]);
+        assert_eq!(record_ids(&second), first_three[2..]);
         assert!(second["next"].is_null());
         let (_, visits) = get(&server, &anna, "/v1/records", &[("kind", "visit"), ("customer_id", &north[0].to_string())]).await;
-        assert_eq!(ids(&visits), [visit.to_string()]);
+        assert_eq!(record_ids(&visits), [visit.to_string()]);
         let (_, products) = get(&server, &anna, "/v1/records", &[("kind", "product")]).await;
-        assert_eq!(ids(&products), [product.to_string()], "company-wide records reach every user");
+        assert_eq!(record_ids(&products), [product.to_string()], "company-wide records reach every user");
 
         // One record: its fields, its parent, and what is scoped through it.
         let (status, shown) = get(&server, &anna, &format!("/v1/records/{}", north[0]), &[]).await;
@@ -154,7 +145,7 @@ storage_test! {
             assert_eq!(status, 200);
             let bytes: usize = page["records"].as_array().unwrap().iter().map(|r| r["fields"].to_string().len()).sum();
             assert!(bytes <= fieldsync_server::crm::records::MAX_PAGE_BYTES, "{bytes} bytes in a page");
-            seen += ids(&page).len();
+            seen += record_ids(&page).len();
             pages += 1;
             match page["next"].as_str() {
                 Some(next) => after = Some(next.to_string()),
