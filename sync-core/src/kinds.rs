@@ -61,6 +61,7 @@ pub const ALERT_CODES: &[&str] = &[
     "check_in_out_of_range",
     "implausible_check_in",
     "payment_above_open_amount",
+    "edit_after_merge",
 ];
 pub const ALERT_STATUSES: &[&str] = &["open", "resolved"];
 pub const TASK_STATUSES: &[&str] = &["open", "done", "cancelled"];

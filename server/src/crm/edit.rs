@@ -144,6 +144,7 @@ async fn write(sync: &SyncEngine, author: &Author, doc: Option<DocPush>) -> Resu
     let by = rules::Pusher {
         user_id: author.rights().user_id,
         role: author.field_role(),
+        purpose: author.purpose(),
     };
     rules::after_push(sync, by, &written).await;
     let result = response

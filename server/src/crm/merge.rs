@@ -11,8 +11,9 @@
 //!    the server's own change) and every task about it is moved to the survivor.
 //!
 //! A device that still holds offline edits of the merged-away customer keeps them: its changes of
-//! the tombstone merge like any other (and show in its history), and a record it made offline for
-//! that customer is moved to the survivor by the rules once it arrives (`rules::merged`).
+//! the tombstone merge like any other (and show in its history, with an `edit_after_merge` alert on
+//! the survivor), and a record it made offline for that customer is moved to the survivor by the
+//! rules once it arrives.
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
@@ -29,7 +30,7 @@ use crate::error::Error;
 use crate::sync::engine::SyncEngine;
 
 /// Why the server writes, in the records' history.
-const PURPOSE: &str = "merge";
+pub const PURPOSE: &str = "merge";
 
 /// Fields the survivor never takes from the other customer.
 const KEPT: [&str; 3] = [

@@ -488,6 +488,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
     let by = Pusher {
         user_id: agent.id,
         role: Role::Agent,
+        purpose: None,
     };
     for batch in orders.chunks(200) {
         let request = PushRequest {

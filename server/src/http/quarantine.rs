@@ -217,6 +217,7 @@ async fn accept(
     let by = rules::Pusher {
         user_id: who.user_id,
         role: author_role.min(who.role),
+        purpose: None,
     };
     rules::after_push(&state.sync, by, &written).await;
     let result = response

@@ -123,6 +123,7 @@ async fn push(
     let by = rules::Pusher {
         user_id: who.user_id,
         role: who.role,
+        purpose: None,
     };
     let (response, written) = push::push_written(&state.sync, &Author::Device(who), req).await?;
     // Within the sync slot: a device that pushes faster than the rules run waits for them.

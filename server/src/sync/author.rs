@@ -120,6 +120,14 @@ impl Author {
         }
     }
 
+    /// Why the server writes, for the server's own writes.
+    pub fn purpose(&self) -> Option<&'static str> {
+        match self {
+            Author::Server { purpose, .. } => Some(purpose),
+            Author::Device(_) | Author::Approved { .. } => None,
+        }
+    }
+
     /// The actor the server's own write makes its changes with.
     pub fn server_actor(&self) -> Option<&ActorId> {
         match self {

@@ -213,6 +213,9 @@ storage_test! {
         assert_eq!(children_of(&server, &maria, "opportunity", a).await, [deal.to_string()]);
         let (_, candidate) = get(&server, &maria, &format!("/v1/duplicates/{id}")).await;
         assert_eq!(candidate["status"], "merged");
+        let alerts_path = format!("/v1/alerts?code=edit_after_merge&customer_id={a}");
+        let (_, alerts) = get(&server, &maria, &alerts_path).await;
+        assert_eq!(alerts["records"].as_array().unwrap().len(), 0, "the merge is no edit after it: {alerts}");
 
         // Carl comes back online: his edit of the merged-away shop is kept on it, and his contact
         // moves to the survivor.
@@ -223,6 +226,12 @@ storage_test! {
         assert_eq!(gone["fields"]["notes"], "Opens at six", "{gone}");
         let contacts = children_of(&server, &maria, "contact", a).await;
         assert!(contacts.contains(&carl_contact.to_string()), "{contacts:?}");
+        // A manager is told, on the survivor, that the merged-away shop was edited after the merge.
+        let (_, alerts) = get(&server, &maria, &alerts_path).await;
+        let alerts = alerts["records"].as_array().unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0]["fields"]["record_id"], b.to_string());
+        assert_eq!(alerts[0]["fields"]["user_id"], carl.login.user_id.to_string());
         // And the devices follow.
         ben.sync().await;
         let moved = ben.replica.info(ben_contact).await.unwrap();

@@ -52,6 +52,9 @@ const PURPOSE: &str = "rules";
 pub struct Pusher {
     pub user_id: Uuid,
     pub role: Role,
+    /// Why the server wrote, when the push is the server's for a person (`api`, `merge`); None
+    /// for a device's own push.
+    pub purpose: Option<&'static str>,
 }
 
 /// Field values of one record.
@@ -93,6 +96,9 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
     merged(conn, written, &mut actions).await?;
     for w in written {
         let p = &w.projection;
+        if w.kind.name == CUSTOMER.name && by.purpose != Some(crate::crm::merge::PURPOSE) {
+            edited_after_merge(w, by, &mut actions);
+        }
         if p.is_deleted() {
             continue;
         }
@@ -128,6 +134,32 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
     }
     actions.raise = raise;
     write_actions(sync, actions).await
+}
+
+/// An edit of a customer merged into another (made offline, before its author's device heard of
+/// the merge) stays on the merged-away record, where no one looks: an alert on the survivor tells
+/// a manager to carry over what should be, from the record's history.
+fn edited_after_merge(w: &Written, by: Pusher, actions: &mut Actions) {
+    let Some(survivor) = w
+        .projection
+        .get("merged_into")
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return;
+    };
+    let message = format!(
+        "customer {} was edited after it was merged into this one; its history shows what changed",
+        w.id
+    );
+    alert(
+        actions,
+        survivor,
+        (w.id, &CUSTOMER),
+        "edit_after_merge",
+        message,
+        by,
+    );
 }
 
 /// Records made or moved for a customer that was merged into another (a device that held it
