@@ -100,14 +100,31 @@ pub struct DeviceRef {
 /// Objects nested deeper than this are shown as null; records never nest so deep.
 const MAX_DEPTH: usize = 4;
 
+/// Which steps of a replay to keep: the newest `limit` numbered below `before` that touch `field`
+/// (all when None), within about `max_bytes` of values (never fewer than one).
+pub struct Window<'a> {
+    pub before: usize,
+    pub limit: usize,
+    pub max_bytes: usize,
+    pub field: Option<&'a str>,
+}
+
+/// The steps a replay kept, oldest first, and whether older ones matched but were left out.
+pub struct Replayed {
+    pub steps: Vec<Step>,
+    pub older: bool,
+}
+
 /// Replays `changes` (each after the changes it depends on) into an empty document and says what
-/// each did. A change that writes nothing the merged record shows (one that lost to a later write)
-/// gives a step with no fields.
-pub fn replay(changes: Vec<Change>) -> Result<Vec<Step>, Error> {
+/// each did, keeping only the steps `window` asks for: a long history of long notes would
+/// otherwise hold every version of them at once. A change that writes nothing the merged record
+/// shows (one that lost to a later write) gives a step with no fields.
+pub fn replay(changes: Vec<Change>, window: &Window<'_>) -> Result<Replayed, Error> {
     let mut doc = AutoCommit::new();
     // The values shown so far of each root field touched, the shown one first.
     let mut shown: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-    let mut steps = Vec::with_capacity(changes.len());
+    let mut kept: std::collections::VecDeque<(Step, usize)> = Default::default();
+    let (mut bytes, mut older) = (0, false);
     for (i, change) in changes.into_iter().enumerate() {
         let ops = change.decode().operations;
         let creating = i == 0;
@@ -131,9 +148,29 @@ pub fn replay(changes: Vec<Change>) -> Result<Vec<Step>, Error> {
                 shown.insert(field, after);
             }
         }
-        steps.push(Step { n: i + 1, fields });
+        let n = i + 1;
+        if let Some(f) = window.field {
+            fields.retain(|c| c.field == f || c.field.starts_with(&format!("{f}.")));
+            if fields.is_empty() {
+                continue;
+            }
+        }
+        if n >= window.before {
+            continue;
+        }
+        let size = serde_json::to_string(&fields).map_or(0, |s| s.len());
+        kept.push_back((Step { n, fields }, size));
+        bytes += size;
+        while kept.len() > window.limit.max(1) || (bytes > window.max_bytes && kept.len() > 1) {
+            let (_, size) = kept.pop_front().expect("more than one kept");
+            bytes -= size;
+            older = true;
+        }
     }
-    Ok(steps)
+    Ok(Replayed {
+        steps: kept.into_iter().map(|(s, _)| s).collect(),
+        older,
+    })
 }
 
 /// The record `changes` make (each after the changes it depends on): for reading a record as it
@@ -269,6 +306,13 @@ mod tests {
     use automerge::transaction::Transactable;
     use automerge::ActorId;
 
+    const ALL: Window<'static> = Window {
+        before: usize::MAX,
+        limit: usize::MAX,
+        max_bytes: usize::MAX,
+        field: None,
+    };
+
     fn changes(doc: &mut AutoCommit) -> Vec<Change> {
         doc.get_changes(&[])
     }
@@ -284,7 +328,7 @@ mod tests {
         doc.commit();
         doc.splice_text(&notes, 0, 0, "Closed on Mondays").unwrap();
         doc.commit();
-        let steps = replay(changes(&mut doc)).unwrap();
+        let steps = replay(changes(&mut doc), &ALL).unwrap().steps;
         assert_eq!(steps.len(), 3);
         let first: Vec<&str> = steps[0].fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(first, ["credit_limit", "name", "notes"]);
@@ -313,7 +357,7 @@ mod tests {
         b.put(ROOT, "phone", "333").unwrap();
         b.commit();
         a.merge(&mut b).unwrap();
-        let steps = replay(changes(&mut a)).unwrap();
+        let steps = replay(changes(&mut a), &ALL).unwrap().steps;
         let last = &steps[2].fields[0];
         assert_eq!(last.field, "phone");
         assert_eq!(last.concurrent.len(), 2, "{last:?}");
@@ -331,11 +375,56 @@ mod tests {
         doc.commit();
         doc.put(&line, "qty", 5_i64).unwrap();
         doc.commit();
-        let steps = replay(changes(&mut doc)).unwrap();
+        let steps = replay(changes(&mut doc), &ALL).unwrap().steps;
         assert_eq!(steps[1].fields[0].field, "lines.L1");
         assert_eq!(steps[2].fields[0].field, "lines.L1.qty");
         assert_eq!(steps[2].fields[0].old, Json::from(2));
         assert_eq!(steps[2].fields[0].new, Json::from(5));
+    }
+
+    #[test]
+    fn a_window_keeps_the_newest_steps_of_a_field_within_its_bounds() {
+        let mut doc = AutoCommit::new();
+        for i in 0..10_i64 {
+            doc.put(ROOT, "visits", i).unwrap();
+            doc.put(ROOT, "notes", "x".repeat(1000 * i as usize))
+                .unwrap();
+            doc.commit();
+        }
+        doc.put(ROOT, "phone", "1").unwrap();
+        doc.commit();
+        let window = |before, limit, max_bytes, field| Window {
+            before,
+            limit,
+            max_bytes,
+            field,
+        };
+        let kept = replay(
+            changes(&mut doc),
+            &window(usize::MAX, 3, usize::MAX, Some("visits")),
+        )
+        .unwrap();
+        let numbers: Vec<usize> = kept.steps.iter().map(|s| s.n).collect();
+        assert_eq!(numbers, [8, 9, 10], "the phone's change touches no visits");
+        assert!(kept.older);
+        let kept = replay(
+            changes(&mut doc),
+            &window(9, 100, usize::MAX, Some("visits")),
+        )
+        .unwrap();
+        assert_eq!(kept.steps.last().unwrap().n, 8);
+        assert_eq!(kept.steps.len(), 8);
+        assert!(!kept.older);
+        // Each step holds its notes twice (old and new): about 4 KB for the newest two.
+        let kept = replay(changes(&mut doc), &window(usize::MAX, 100, 40_000, None)).unwrap();
+        let held: usize = kept
+            .steps
+            .iter()
+            .map(|s| serde_json::to_string(&s.fields).unwrap().len())
+            .sum();
+        assert!(held <= 40_000 && kept.older, "{held}");
+        let kept = replay(changes(&mut doc), &window(usize::MAX, 100, 10, None)).unwrap();
+        assert_eq!(kept.steps.len(), 1, "never fewer than one");
     }
 
     #[test]

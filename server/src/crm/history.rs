@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{ActorId, Change, ChangeHash};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use sync_core::history::{self, DeviceRef, FieldChange, History, HistoryEntry, Person};
+use sync_core::history::{self, DeviceRef, History, HistoryEntry, Person};
 use sync_core::{kinds, FieldType, KindSchema};
 use uuid::Uuid;
 
@@ -51,49 +51,45 @@ pub async fn history(
         .iter()
         .map(|(c, at)| (c.hash(), c.actor_id().clone(), *at, c.timestamp()))
         .collect();
+    let before = ask.before.unwrap_or(usize::MAX);
+    let limit = ask.limit.clamp(1, MAX_ENTRIES);
+    let field = ask.field.map(str::to_string);
     let replayed = tokio::task::spawn_blocking(move || {
-        history::replay(changes.into_iter().map(|(c, _)| c).collect())
+        let window = history::Window {
+            before,
+            limit,
+            max_bytes: MAX_ANSWER_BYTES,
+            field: field.as_deref(),
+        };
+        history::replay(changes.into_iter().map(|(c, _)| c).collect(), &window)
     })
     .await
     .map_err(|e| Error::Internal(format!("history replay: {e}")))?
     .map_err(|e| unreadable(id, e))?;
     let authors = Authors::load(conn, meta.iter().map(|(_, a, _, _)| a)).await?;
-    let before = ask.before.unwrap_or(usize::MAX);
-    let limit = ask.limit.clamp(1, MAX_ENTRIES);
-    let mut entries = Vec::new();
-    let mut bytes = 0;
-    let mut next_before = None;
-    for step in replayed.into_iter().rev().filter(|s| s.n < before) {
-        let fields: Vec<FieldChange> = match ask.field {
-            Some(f) => step
-                .fields
-                .into_iter()
-                .filter(|c| c.field == f || c.field.starts_with(&format!("{f}.")))
-                .collect(),
-            None => step.fields,
-        };
-        if ask.field.is_some() && fields.is_empty() {
-            continue;
-        }
-        let (hash, actor, received_at, device_time) = &meta[step.n - 1];
-        let size = serde_json::to_string(&fields).map_or(0, |s| s.len());
-        if entries.len() == limit || (bytes + size > MAX_ANSWER_BYTES && !entries.is_empty()) {
-            next_before = Some(step.n + 1);
-            break;
-        }
-        bytes += size;
-        let (user, device, via) = authors.who(actor);
-        entries.push(HistoryEntry {
-            n: step.n,
-            change: hash.to_string(),
-            received_at: *received_at,
-            device_time: (*device_time > 0).then_some(*device_time * 1000),
-            user,
-            device,
-            via,
-            fields,
-        });
-    }
+    let next_before = replayed
+        .older
+        .then(|| replayed.steps.first().map(|s| s.n))
+        .flatten();
+    let entries = replayed
+        .steps
+        .into_iter()
+        .rev()
+        .map(|step| {
+            let (hash, actor, received_at, device_time) = &meta[step.n - 1];
+            let (user, device, via) = authors.who(actor);
+            HistoryEntry {
+                n: step.n,
+                change: hash.to_string(),
+                received_at: *received_at,
+                device_time: (*device_time > 0).then_some(*device_time * 1000),
+                user,
+                device,
+                via,
+                fields: step.fields,
+            }
+        })
+        .collect();
     Ok(History {
         id,
         kind: kind.name.to_string(),
