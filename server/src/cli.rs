@@ -151,8 +151,8 @@ enum Command {
         /// read (default: four per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         sync_in_flight: Option<u32>,
-        /// Reports computed at once; more wait their turn, up to the sync queue wait (default:
-        /// one per two cores, at least one).
+        /// Reports (and record histories) computed at once; more wait their turn, up to the sync
+        /// queue wait (default: one per two cores, at least one).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         reports_in_flight: Option<u32>,
         /// Seconds a sync call waits for a slot before it is answered `503 server_busy` with a

@@ -68,8 +68,9 @@ pub struct Settings {
     /// (within `http::admission::BODY_BUDGET`): what a call being worked on holds (parsed changes,
     /// merges, a page being built) is bounded by this, not by the number of devices syncing.
     pub sync_in_flight: usize,
-    /// Report queries run at once; more wait (up to `sync_queue_wait`) so that reports, which read
-    /// much, never take every core from devices' syncs.
+    /// Report queries (and record histories replayed) run at once; more wait (up to
+    /// `sync_queue_wait`) so that reports, which read much, never take every core from devices'
+    /// syncs.
     pub reports_in_flight: usize,
     /// How long a sync call waits for room for its body, or for a slot, before it is answered `503 server_busy` with a
     /// `Retry-After`: a device told to come back later costs the server nothing while it waits, and

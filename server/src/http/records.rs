@@ -227,6 +227,7 @@ pub struct ShowQuery {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such record, not one the caller may see, or (with `at`) one that did not exist yet (`not_found`)", body = ErrorBody),
         (status = 409, description = "The stored record does not load (`conflict`)", body = ErrorBody),
+        (status = 503, description = "With `at`: every slot of heavy reads stayed taken (`server_busy`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn show(
@@ -237,6 +238,7 @@ async fn show(
 ) -> Result<Json<Detail>, Error> {
     if let Some(at) = q.at {
         let at = moment(&at)?;
+        let _slot = state.report_slot().await?;
         let record = history::at(&state.db.conn, &who, id, at).await?;
         return Ok(Json(Detail {
             record,
@@ -293,6 +295,7 @@ pub struct HistoryQuery {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such record, or not one whose history the caller may read (`not_found`)", body = ErrorBody),
         (status = 409, description = "The stored record does not load (`conflict`)", body = ErrorBody),
+        (status = 503, description = "Every slot of heavy reads (shared with the reports) stayed taken (`server_busy`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn history(
@@ -301,6 +304,7 @@ async fn history(
     PathParam(id): PathParam<Uuid>,
     QueryParams(q): QueryParams<HistoryQuery>,
 ) -> Result<Json<History>, Error> {
+    let _slot = state.report_slot().await?;
     let ask = Ask {
         before: q.before,
         limit: q.limit.unwrap_or(100),

@@ -13,7 +13,6 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::budget::busy_retry_after;
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -90,20 +89,7 @@ async fn answer(
     let csv = wants_csv(raw.format.as_deref(), headers)?;
     let now = now_ms();
     let filters = raw.parse(now)?;
-    // Reports read much: a bounded number run at once, the rest wait their turn or are told to
-    // come back, so that devices' syncs keep their share of the machine.
-    let _slot = tokio::time::timeout(
-        state.sync_queue_wait,
-        state.report_slots.clone().acquire_owned(),
-    )
-    .await
-    .map_err(|_| {
-        state.metrics.rate_limited("reports_busy");
-        Error::Busy {
-            retry_after: busy_retry_after(state.sync_queue_wait),
-        }
-    })?
-    .map_err(|_| Error::Internal("the report slots were closed".into()))?;
+    let _slot = state.report_slot().await?;
     let conn = &state.db.conn;
     let territory = match &filters.territory {
         Some(name) => Some(territory_named(conn, name).await?),

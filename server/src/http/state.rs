@@ -34,7 +34,7 @@ pub struct AppState {
     pub guards: Arc<Guards>,
     /// Slots for sync calls in progress; see [`Settings::sync_in_flight`].
     pub sync_slots: Arc<Semaphore>,
-    /// Slots for reports being computed; see [`Settings::reports_in_flight`].
+    /// Slots for reports being computed and histories replayed; see [`Settings::reports_in_flight`].
     pub report_slots: Arc<Semaphore>,
     /// The CLV models fitted, per day.
     pub clv_fits: Arc<Fits>,
@@ -67,6 +67,24 @@ pub struct Guards {
 }
 
 impl AppState {
+    /// One of the slots of heavy reads (reports, a record's history replayed): a bounded number run
+    /// at once, the rest wait their turn or are told to come back (`503 server_busy`), so that
+    /// devices' syncs keep their share of the machine.
+    pub async fn report_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        tokio::time::timeout(
+            self.sync_queue_wait,
+            self.report_slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            self.metrics.rate_limited("reports_busy");
+            Error::Busy {
+                retry_after: crate::budget::busy_retry_after(self.sync_queue_wait),
+            }
+        })?
+        .map_err(|_| Error::Internal("the report slots were closed".into()))
+    }
+
     pub async fn new(settings: &Settings) -> Result<AppState, Error> {
         let key_file = settings.key_file.as_deref().ok_or_else(|| {
             Error::KeyFile(
