@@ -24,6 +24,8 @@ mod support;
 const DOCS: usize = 100;
 
 struct Fixture {
+    /// Where the server key lives: beside the SQLite file for SQLite, here for PostgreSQL.
+    _keys: tempfile::TempDir,
     state: AppState,
     territory: Uuid,
     owner: Uuid,
@@ -33,14 +35,19 @@ struct Fixture {
 impl Fixture {
     fn new(rt: &Runtime, url: &str) -> Fixture {
         rt.block_on(async {
-            let state = AppState::new(&Settings::new(url))
-                .await
-                .expect("server state");
+            let keys = tempfile::tempdir().expect("temp dir");
+            let mut settings = Settings::new(url);
+            // A PostgreSQL database names no file to keep its key beside.
+            settings
+                .key_file
+                .get_or_insert_with(|| keys.path().join("bench.key"));
+            let state = AppState::new(&settings).await.expect("server state");
             let territory =
                 fieldsync_server::auth::users::ensure_territory(&state.db.conn, "North")
                     .await
                     .expect("territory");
             Fixture {
+                _keys: keys,
                 state,
                 territory,
                 owner: Uuid::now_v7(),
