@@ -1,5 +1,7 @@
-//! When the server received each change of a record, for the record's history: one row per write
-//! of a record, naming the changes it brought. Compaction replaces a record's chunks, not these.
+//! When the server received each change of a record, for the record's history: each chunk row
+//! names the changes it brought and the time (`receipts`: per change, its 32-byte hash and the
+//! time in milliseconds, 8 bytes big-endian). A compaction's snapshot carries the receipts of the
+//! chunks it replaces, so no receipt is lost, and the write of an edit stays one row.
 
 use sea_orm_migration::prelude::*;
 
@@ -12,43 +14,30 @@ impl MigrationName for Migration {
 }
 
 #[derive(DeriveIden)]
-enum ChangeReceipts {
+enum DocChunks {
     Table,
-    DocId,
-    /// The feed position of the write.
-    Seq,
-    /// Milliseconds since the epoch, by the server's clock.
-    ReceivedAt,
-    /// The hashes of the changes the write brought, 32 bytes each.
-    Hashes,
+    Receipts,
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(ChangeReceipts::Table)
-                .col(ColumnDef::new(ChangeReceipts::DocId).uuid().not_null())
-                .col(ColumnDef::new(ChangeReceipts::Seq).big_integer().not_null())
-                .col(
-                    ColumnDef::new(ChangeReceipts::ReceivedAt)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(ColumnDef::new(ChangeReceipts::Hashes).binary().not_null())
-                .primary_key(
-                    Index::create()
-                        .col(ChangeReceipts::DocId)
-                        .col(ChangeReceipts::Seq),
-                )
+        m.alter_table(
+            Table::alter()
+                .table(DocChunks::Table)
+                .add_column(ColumnDef::new(DocChunks::Receipts).binary())
                 .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(ChangeReceipts::Table).to_owned())
-            .await
+        m.alter_table(
+            Table::alter()
+                .table(DocChunks::Table)
+                .drop_column(DocChunks::Receipts)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -1,6 +1,6 @@
 //! The history of a record's fields (`GET /v1/records/{id}/history`) and the record as it stood at
 //! a past moment (`GET /v1/records/{id}?at=`), derived from the record's automerge changes, the
-//! time the server received each (`change_receipts`), and who each change's actor is: a device's
+//! time the server received each (the receipts of its chunks), and who each change's actor is: a device's
 //! actor starts with the device's id, bound to its user at login, so it cannot be forged; the
 //! server's own actors are recorded with the person they acted for (`server_actors`).
 
@@ -191,6 +191,10 @@ fn is_theirs(row: &document::Model, kind: &KindSchema, user: Uuid) -> bool {
         .any(|f| fields[f.name].as_str() == Some(user.as_str()))
 }
 
+/// A change's place in the order of receipt (its chunk's feed position, then its place among the
+/// chunk's receipts) and the time the server received it.
+type Receipt = ((i64, usize), i64);
+
 /// The record's changes, each after those it depends on, in the order the server received them,
 /// with the time it did.
 async fn received(
@@ -201,23 +205,26 @@ async fn received(
         .await?
         .map_err(|e| Error::Conflict(format!("record {} does not load: {e}", row.id)))?;
     let stmt = Query::select()
-        .columns(["seq", "received_at", "hashes"].map(Alias::new))
-        .from(Alias::new("change_receipts"))
+        .columns(["seq", "receipts"].map(Alias::new))
+        .from(Alias::new("doc_chunks"))
         .and_where(Expr::col(Alias::new("doc_id")).eq(row.id))
         .to_owned();
-    let mut receipts: HashMap<[u8; 32], (i64, i64)> = HashMap::new();
+    // Each change's place in the order of receipt (its chunk's position, then its place in the
+    // chunk's receipts, where a snapshot keeps those of the chunks it replaced first) and time.
+    let mut receipts: HashMap<[u8; 32], Receipt> = HashMap::new();
     for r in conn.query_all(stmt.build_with(conn)).await? {
         let seq: i64 = r.try_get("", "seq")?;
-        let at: i64 = r.try_get("", "received_at")?;
-        let hashes: Vec<u8> = r.try_get("", "hashes")?;
-        for h in hashes.chunks_exact(32) {
-            receipts.insert(h.try_into().expect("32 bytes"), (seq, at));
+        let blob: Option<Vec<u8>> = r.try_get("", "receipts")?;
+        for (i, entry) in blob.unwrap_or_default().chunks_exact(40).enumerate() {
+            let hash: [u8; 32] = entry[..32].try_into().expect("32 bytes");
+            let at = i64::from_be_bytes(entry[32..].try_into().expect("8 bytes"));
+            receipts.insert(hash, ((seq, i), at));
         }
     }
     // `get_changes` lists each change after its dependencies; so does the order of receipt, since
     // the server stores no change before those it depends on. Sorting the first by the second
     // (stable: one write's changes keep their order) gives the order the server merged them in.
-    let mut changes: Vec<(Change, Option<(i64, i64)>)> = doc
+    let mut changes: Vec<(Change, Option<Receipt>)> = doc
         .get_changes(&[])
         .into_iter()
         .map(|c| {
@@ -225,7 +232,7 @@ async fn received(
             (c.clone(), receipt)
         })
         .collect();
-    changes.sort_by_key(|(_, r)| r.map_or(i64::MIN, |(seq, _)| seq));
+    changes.sort_by_key(|(_, r)| r.map_or((i64::MIN, 0), |(place, _)| place));
     Ok(changes
         .into_iter()
         .map(|(c, r)| (c, r.map(|(_, at)| at)))

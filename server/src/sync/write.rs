@@ -49,8 +49,8 @@ pub struct Write {
     /// The merged document and its weight, to cache once the write commits; None if it is too
     /// heavy to keep (see `decide::KEEP_MERGED_UP_TO`).
     pub doc: Option<(AutoCommit, usize)>,
-    /// The hashes (32 bytes each) of the changes this write brings, recorded with the time the
-    /// server received them (`change_receipts`), for the record's history.
+    /// The hashes (32 bytes each) of the changes this write brings, recorded in the chunk's row
+    /// with the time the server received them (`receipts`), for the record's history.
     pub received: Vec<u8>,
 }
 
@@ -72,6 +72,8 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
         .filter(|w| w.snapshot && !w.is_new)
         .map(|w| w.id)
         .collect();
+    // The snapshot carries the receipts of the chunks it replaces, oldest first.
+    let mut carried = receipts_of(txn, &compacted).await?;
     if !compacted.is_empty() {
         let stmt = Query::delete()
             .from_table(Alias::new("doc_chunks"))
@@ -103,7 +105,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
     for part in indexed.chunks(ROWS_PER_STATEMENT) {
         let mut chunks = Query::insert()
             .into_table(Alias::new("doc_chunks"))
-            .columns(["doc_id", "seq", "snapshot", "data"].map(Alias::new))
+            .columns(["doc_id", "seq", "snapshot", "data", "receipts"].map(Alias::new))
             .to_owned();
         let mut docs = Query::insert()
             .into_table(document::Entity)
@@ -141,11 +143,17 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
             )
             .to_owned();
         for (i, w) in part {
+            let mut receipts = carried.remove(&w.id).unwrap_or_default();
+            for hash in w.received.chunks_exact(32) {
+                receipts.extend_from_slice(hash);
+                receipts.extend_from_slice(&now.to_be_bytes());
+            }
             chunks.values_panic([
                 w.id.into(),
                 seq(*i).into(),
                 w.snapshot.into(),
                 w.data.clone().into(),
+                (!receipts.is_empty()).then_some(receipts).into(),
             ]);
             docs.values_panic([
                 w.id.into(),
@@ -166,23 +174,6 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
         }
         txn.execute(chunks.build_with(txn)).await?;
         txn.execute(docs.build_with(txn)).await?;
-        let mut receipts = Query::insert()
-            .into_table(Alias::new("change_receipts"))
-            .columns(["doc_id", "seq", "received_at", "hashes"].map(Alias::new))
-            .to_owned();
-        let mut any = false;
-        for (i, w) in part.iter().filter(|(_, w)| !w.received.is_empty()) {
-            receipts.values_panic([
-                w.id.into(),
-                seq(*i).into(),
-                now.into(),
-                w.received.clone().into(),
-            ]);
-            any = true;
-        }
-        if any {
-            txn.execute(receipts.build_with(txn)).await?;
-        }
     }
     for (i, w) in writes.iter().enumerate() {
         if let Some(from) = w.moved_from {
@@ -190,6 +181,33 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
         }
     }
     Ok(first)
+}
+
+/// The receipts of the chunks of `ids` (compacted now), each document's concatenated in feed
+/// order.
+async fn receipts_of(
+    txn: &DatabaseTransaction,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<u8>>, Error> {
+    let mut out: HashMap<Uuid, Vec<u8>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let stmt = Query::select()
+        .columns(["doc_id", "receipts"].map(Alias::new))
+        .from(Alias::new("doc_chunks"))
+        .and_where(Expr::col(Alias::new("doc_id")).is_in(ids.iter().copied()))
+        .order_by(Alias::new("doc_id"), sea_orm::sea_query::Order::Asc)
+        .order_by(Alias::new("seq"), sea_orm::sea_query::Order::Asc)
+        .to_owned();
+    for row in txn.query_all(stmt.build_with(txn)).await? {
+        if let Some(receipts) = row.try_get::<Option<Vec<u8>>>("", "receipts")? {
+            out.entry(row.try_get("", "doc_id")?)
+                .or_default()
+                .extend(receipts);
+        }
+    }
+    Ok(out)
 }
 
 /// Records that document `id` moved from territory `from` to `to` at feed position `seq`, and moves

@@ -158,6 +158,25 @@ storage_test! {
         let (status, mine) = get(&server, &ben, &path, &[("field", "owner_id")]).await;
         assert_eq!(status, 200, "{mine}");
         assert_eq!(mine["entries"][0]["fields"][0]["new"], ben_id.to_string());
+
+        // A record edited in many pushes is compacted into one snapshot: its receipts go with it,
+        // so every change still has its time, in the order the server received them.
+        anna.sync().await;
+        for i in 0..12 {
+            anna.replica.update(id, &[("city", format!("City {i}").as_str().into())]).await.unwrap();
+            anna.sync().await;
+        }
+        let (_, all) = get(&server, &maria, &path, &[("limit", "1000")]).await;
+        let entries = all["entries"].as_array().unwrap();
+        assert_eq!(all["total"], 17, "{all}");
+        assert_eq!(entries.len(), 17);
+        let times: Vec<i64> = entries.iter().rev().map(|e| e["received_at"].as_i64().expect("a receipt after compaction")).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        let cities: Vec<&Json> = entries.iter().filter_map(|e| e["fields"].as_array().unwrap().iter().find(|f| f["field"] == "city")).map(|f| &f["new"]).collect();
+        assert_eq!(cities.len(), 12);
+        assert_eq!(cities[0], "City 11", "newest first");
+        let chunks = server.count("doc_chunks").await;
+        assert!(chunks < 17, "the record was compacted: {chunks} chunks");
     }
 }
 
