@@ -6,6 +6,8 @@
 //! customer is compared only with those sharing its phone number, tax id or city, or standing
 //! within a box around its position, each found through an index, never with every customer.
 
+use std::collections::HashMap;
+
 use sea_orm::sea_query::{Alias, Cond, Expr, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult};
 use serde::Serialize;
@@ -48,13 +50,24 @@ pub fn keys_of(p: &Projection) -> Option<Keys> {
 }
 
 /// Keeps each customer's keys and records the likely duplicates of each, dropping open candidates
-/// that no longer hold (a phone number corrected). Returns how many pairs it found.
+/// that no longer hold (a phone number corrected). A customer whose keys did not change (an edit
+/// of its notes, its credit limit) is not compared again, unless `all`. Returns how many pairs it
+/// found.
 pub async fn check(
     conn: &impl ConnectionTrait,
     customers: &[(Uuid, Option<Keys>)],
+    all: bool,
 ) -> Result<usize, Error> {
+    let stored = if all {
+        HashMap::new()
+    } else {
+        stored_keys(conn, customers.iter().map(|(id, _)| *id)).await?
+    };
     let mut found = 0;
     for (id, keys) in customers {
+        if !all && stored.get(id) == keys.as_ref() && (keys.is_some() || !stored.contains_key(id)) {
+            continue;
+        }
         let Some(keys) = keys else {
             forget(conn, *id).await?;
             continue;
@@ -100,7 +113,7 @@ pub async fn scan(conn: &impl ConnectionTrait) -> Result<Scan, Error> {
             customers.push((row.try_get("", "id")?, row_keys(row)?));
         }
         scan.checked += customers.len();
-        scan.found += check(conn, &customers).await?;
+        scan.found += check(conn, &customers, true).await?;
     }
 }
 
@@ -132,6 +145,44 @@ fn row_keys(row: &QueryResult) -> Result<Option<Keys>, Error> {
         text("city")?.as_deref(),
         position,
     )))
+}
+
+/// The keys kept of those of `ids` that have them.
+async fn stored_keys(
+    conn: &impl ConnectionTrait,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, Keys>, Error> {
+    let ids: Vec<Uuid> = ids.collect();
+    let mut out = HashMap::new();
+    for part in ids.chunks(500) {
+        let stmt = Query::select()
+            .columns(["id", "name", "phone", "tax_id", "city", "lat", "lon"].map(Alias::new))
+            .from(Alias::new("customer_keys"))
+            .and_where(Expr::col(Alias::new("id")).is_in(part.iter().copied()))
+            .to_owned();
+        for row in conn.query_all(stmt.build_with(conn)).await? {
+            out.insert(row.try_get("", "id")?, stored(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Keys as `customer_keys` holds them: already normalised.
+fn stored(r: &QueryResult) -> Result<Keys, Error> {
+    let position = match (
+        r.try_get::<Option<f64>>("", "lat")?,
+        r.try_get::<Option<f64>>("", "lon")?,
+    ) {
+        (Some(lat), Some(lon)) => Some(Position { lat, lon }),
+        _ => None,
+    };
+    Ok(Keys {
+        name: r.try_get("", "name")?,
+        phone: r.try_get("", "phone")?,
+        tax_id: r.try_get("", "tax_id")?,
+        city: r.try_get("", "city")?,
+        position,
+    })
 }
 
 async fn store_keys(conn: &impl ConnectionTrait, id: Uuid, k: &Keys) -> Result<(), Error> {
@@ -209,24 +260,7 @@ async fn near(
         .to_owned();
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     rows.iter()
-        .map(|r| {
-            let position = match (
-                r.try_get::<Option<f64>>("", "lat")?,
-                r.try_get::<Option<f64>>("", "lon")?,
-            ) {
-                (Some(lat), Some(lon)) => Some(Position { lat, lon }),
-                _ => None,
-            };
-            // Stored already normalised.
-            let keys = Keys {
-                name: r.try_get("", "name")?,
-                phone: r.try_get("", "phone")?,
-                tax_id: r.try_get("", "tax_id")?,
-                city: r.try_get("", "city")?,
-                position,
-            };
-            Ok((r.try_get("", "id")?, keys))
-        })
+        .map(|r| Ok((r.try_get("", "id")?, stored(r)?)))
         .collect()
 }
 
