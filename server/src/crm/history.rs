@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, Change, ChangeHash};
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sync_core::history::{self, DeviceRef, History, HistoryEntry, Person};
 use sync_core::{kinds, FieldType, KindSchema};
@@ -18,7 +18,6 @@ use crate::crm::records::Record;
 use crate::db::entities::{device, document, user};
 use crate::db::BuildWith;
 use crate::error::Error;
-use crate::sync::docstore;
 use crate::sync::write::find_document;
 
 /// The most bytes of entries one answer holds: a long note edited many times shows its whole text
@@ -201,19 +200,21 @@ async fn received(
     conn: &impl ConnectionTrait,
     row: &document::Model,
 ) -> Result<Vec<(Change, Option<i64>)>, Error> {
-    let mut doc = docstore::load(conn, row.id)
-        .await?
-        .map_err(|e| Error::Conflict(format!("record {} does not load: {e}", row.id)))?;
+    // One read of the chunks gives both the document and the receipts they carry.
     let stmt = Query::select()
-        .columns(["seq", "receipts"].map(Alias::new))
+        .columns(["seq", "data", "receipts"].map(Alias::new))
         .from(Alias::new("doc_chunks"))
         .and_where(Expr::col(Alias::new("doc_id")).eq(row.id))
+        .order_by(Alias::new("seq"), Order::Asc)
         .to_owned();
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    let mut chunks = Vec::with_capacity(rows.len());
     // Each change's place in the order of receipt (its chunk's position, then its place in the
     // chunk's receipts, where a snapshot keeps those of the chunks it replaced first) and time.
     let mut receipts: HashMap<[u8; 32], Receipt> = HashMap::new();
-    for r in conn.query_all(stmt.build_with(conn)).await? {
+    for r in &rows {
         let seq: i64 = r.try_get("", "seq")?;
+        chunks.push(r.try_get::<Vec<u8>>("", "data")?);
         let blob: Option<Vec<u8>> = r.try_get("", "receipts")?;
         for (i, entry) in blob.unwrap_or_default().chunks_exact(40).enumerate() {
             let hash: [u8; 32] = entry[..32].try_into().expect("32 bytes");
@@ -221,6 +222,8 @@ async fn received(
             receipts.insert(hash, ((seq, i), at));
         }
     }
+    let mut doc = sync_core::structure::load_chunks(chunks.iter().map(Vec::as_slice))
+        .map_err(|e| Error::Conflict(format!("record {} does not load: {e}", row.id)))?;
     // `get_changes` lists each change after its dependencies; so does the order of receipt, since
     // the server stores no change before those it depends on. Sorting the first by the second
     // (stable: one write's changes keep their order) gives the order the server merged them in.
