@@ -126,18 +126,25 @@ pub struct Scan {
     pub found: usize,
 }
 
+/// The position a row of `customers` or `customer_keys` holds, if both coordinates are set.
+fn position(row: &QueryResult) -> Result<Option<Position>, Error> {
+    Ok(
+        match (
+            row.try_get::<Option<f64>>("", "lat")?,
+            row.try_get::<Option<f64>>("", "lon")?,
+        ) {
+            (Some(lat), Some(lon)) => Some(Position { lat, lon }),
+            _ => None,
+        },
+    )
+}
+
 fn row_keys(row: &QueryResult) -> Result<Option<Keys>, Error> {
     if row.try_get::<Option<bool>>("", "deleted")?.unwrap_or(false) {
         return Ok(None);
     }
     let text = |c: &str| row.try_get::<Option<String>>("", c);
-    let position = match (
-        row.try_get::<Option<f64>>("", "lat")?,
-        row.try_get::<Option<f64>>("", "lon")?,
-    ) {
-        (Some(lat), Some(lon)) => Some(Position { lat, lon }),
-        _ => None,
-    };
+    let position = position(row)?;
     Ok(Some(Keys::of(
         &text("name")?.unwrap_or_default(),
         text("phone")?.as_deref(),
@@ -169,13 +176,7 @@ async fn stored_keys(
 
 /// Keys as `customer_keys` holds them: already normalised.
 fn stored(r: &QueryResult) -> Result<Keys, Error> {
-    let position = match (
-        r.try_get::<Option<f64>>("", "lat")?,
-        r.try_get::<Option<f64>>("", "lon")?,
-    ) {
-        (Some(lat), Some(lon)) => Some(Position { lat, lon }),
-        _ => None,
-    };
+    let position = position(r)?;
     Ok(Keys {
         name: r.try_get("", "name")?,
         phone: r.try_get("", "phone")?,
