@@ -30,6 +30,7 @@ mod m20261206_000210_device_reports;
 mod m20261206_000220_change_receipts;
 mod m20261206_000230_duplicates;
 mod m20261206_000240_customer_merges;
+mod m20261206_000250_attachments;
 
 pub struct Migrator;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000220_change_receipts::Migration),
             Box::new(m20261206_000230_duplicates::Migration),
             Box::new(m20261206_000240_customer_merges::Migration),
+            Box::new(m20261206_000250_attachments::Migration),
         ]
     }
 }

@@ -58,6 +58,11 @@ pub async fn serve(
         state.db.clone(),
         state.clv_fits.clone(),
     )));
+    let _files = AbortOnDrop(tokio::spawn(crate::files::collect::keep_collecting(
+        state.db.clone(),
+        state.files.clone(),
+        state.file_limits.grace,
+    )));
     let app = crate::http::router(state);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

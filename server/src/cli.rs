@@ -1,6 +1,8 @@
 //! The `fieldsync-server` command line: run the sync server, manage users, back up and restore. The binary is a thin
 //! wrapper around [`main`], so end-to-end tests can run the very same program as a separate process.
 
+use crate::files::store::{FileStore, Location};
+use crate::files::FileLimits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +57,25 @@ impl KeyArgs {
         self.key_file
             .clone()
             .or_else(|| settings::default_key_file(&db.database_url))
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct FilesArgs {
+    /// Where files (photos, receipts) are kept: a directory, or s3://BUCKET[/PREFIX] with the
+    /// credentials, region and endpoint in the usual AWS_* variables. Default: beside the SQLite
+    /// database, its name with `.files` added; on PostgreSQL, beside the key file. Server processes
+    /// on several machines need a store they share (S3).
+    #[arg(long, env = "FIELDSYNC_FILES", value_parser = Location::parse)]
+    files: Option<Location>,
+}
+
+impl FilesArgs {
+    /// The location named, or the default beside an SQLite database.
+    fn location(&self, db: &DbArgs) -> Option<Location> {
+        self.files
+            .clone()
+            .or_else(|| Location::beside(&db.database_url))
     }
 }
 
@@ -161,6 +182,17 @@ enum Command {
         sync_queue_wait: u64,
         #[command(flatten)]
         ops: OpsArgs,
+        #[command(flatten)]
+        files: FilesArgs,
+        /// The largest file (photo, receipt) a device may upload, e.g. 25MB.
+        #[arg(long, default_value = "25MiB", value_parser = parse_bytes)]
+        file_max_bytes: usize,
+        /// The bytes of files one device may upload in all, e.g. 2GiB.
+        #[arg(long, default_value = "2GiB", value_parser = parse_bytes)]
+        device_file_quota: usize,
+        /// How long a file no record references any more is kept before it is deleted, e.g. 7d.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        file_grace: Duration,
     },
     /// Generate the demo company at scale, for benchmarks: the demo (on an empty database), then
     /// AGENTS agents, each with a territory of their own, 200 customers and YEARS of history.
@@ -189,9 +221,12 @@ enum Command {
     Backup {
         #[command(flatten)]
         db: DbArgs,
-        /// The backup file to create.
+        /// The backup file to create. Files (photos, receipts) are copied beside it, into a
+        /// directory with `.files` added to its name.
         #[arg(long)]
         to: PathBuf,
+        #[command(flatten)]
+        files: FilesArgs,
     },
     /// Rebuild a record that no longer loads from its stored chunks that still do, and store it at a
     /// new feed position so every device receives it (a server logs each such record's id, and
@@ -207,9 +242,11 @@ enum Command {
     Restore {
         #[command(flatten)]
         db: DbArgs,
-        /// The backup file, made by `backup`.
+        /// The backup file, made by `backup`; the files beside it are copied back.
         #[arg(long)]
         from: PathBuf,
+        #[command(flatten)]
+        files: FilesArgs,
     },
 }
 
@@ -255,6 +292,42 @@ enum KeyCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+enum Direction {
+    Backup,
+    Restore,
+}
+
+/// Copies the files of the store at `location` into the directory beside `backup`, or back.
+async fn copy_files(
+    location: Option<Location>,
+    backup: &std::path::Path,
+    direction: Direction,
+) -> anyhow::Result<()> {
+    let Some(location) = location else {
+        println!(
+            "files were not copied: name their store with --files (they never change once stored, so a copy of the directory or the bucket taken after the database's is a consistent backup)"
+        );
+        return Ok(());
+    };
+    let mut dir = backup.as_os_str().to_owned();
+    dir.push(".files");
+    let beside = FileStore::open(&Location::Dir(dir.into()))?;
+    let store = FileStore::open(&location)?;
+    let (from, to) = match direction {
+        Direction::Backup => (&store, &beside),
+        Direction::Restore => (&beside, &store),
+    };
+    let (files, bytes) = from
+        .copy_files(to)
+        .await
+        .context("copying the files failed")?;
+    println!(
+        "copied {files} files ({bytes} bytes) from {} to {}",
+        from.location, to.location
+    );
+    Ok(())
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -320,6 +393,10 @@ pub async fn main() -> anyhow::Result<()> {
             reports_in_flight,
             sync_queue_wait,
             ops,
+            files,
+            file_max_bytes,
+            device_file_quota,
+            file_grace,
         } => {
             if ops.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
                 bail!("a metrics token needs at least 16 characters");
@@ -346,6 +423,12 @@ pub async fn main() -> anyhow::Result<()> {
                     max: ops.connection_limit as usize,
                     header_timeout: ops.header_timeout,
                     write_timeout: ops.write_timeout,
+                },
+                files: files.location(&db),
+                file_limits: FileLimits {
+                    max_file_bytes: file_max_bytes as u64,
+                    device_quota_bytes: device_file_quota as u64,
+                    grace: file_grace,
                 },
                 ..defaults
             };
@@ -459,17 +542,21 @@ pub async fn main() -> anyhow::Result<()> {
                 ring.count()
             );
         }
-        Command::Backup { db, to } => {
+        Command::Backup { db, to, files } => {
             backup::backup(&db.database_url, &to)
                 .await
                 .context("backup failed")?;
             println!("backed up the database to {}", to.display());
+            // After the database: every file its copy references is there (a file is deleted
+            // only days after the last record dropped it).
+            copy_files(files.location(&db), &to, Direction::Backup).await?;
         }
-        Command::Restore { db, from } => {
+        Command::Restore { db, from, files } => {
             backup::restore(&db.database_url, &from)
                 .await
                 .context("restore failed")?;
             println!("restored the database from {}", from.display());
+            copy_files(files.location(&db), &from, Direction::Restore).await?;
         }
     }
     Ok(())

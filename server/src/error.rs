@@ -45,6 +45,10 @@ pub enum Error {
     UnsupportedMediaType { expected: &'static str },
     #[error("{0}")]
     Conflict(String),
+    /// A file or an upload refused (too large, over quota, not the hash it claimed, not an allowed
+    /// media type, sent from the wrong offset); `code` says which.
+    #[error("{message}")]
+    FileRefused { code: &'static str, message: String },
     /// The device has heard of feed positions up to `device`, but the server's record of what it told
     /// the device stops at `server`: the database was restored from an older backup.
     #[error("this server's database was restored from a backup older than what this device has seen (device checkpoint {device}, server's record {server}); compare records and push again what the server lacks")]
@@ -90,6 +94,18 @@ impl Error {
             Error::SlowBody => StatusCode::REQUEST_TIMEOUT,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict(_) | Error::ServerRestored { .. } => StatusCode::CONFLICT,
+            Error::FileRefused { code, .. } => match *code {
+                "file_too_large" | "quota_exceeded" | "beyond_length" => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                "too_many_uploads" => StatusCode::TOO_MANY_REQUESTS,
+                "media_type_not_allowed" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "hash_mismatch" => StatusCode::UNPROCESSABLE_ENTITY,
+                "offset_mismatch" => StatusCode::CONFLICT,
+                "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,
+                "tus_version" => StatusCode::PRECONDITION_FAILED,
+                _ => StatusCode::BAD_REQUEST,
+            },
             Error::Core(e) => match e {
                 sync_core::Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 sync_core::Error::FieldNotWritable { .. } => StatusCode::FORBIDDEN,
@@ -135,6 +151,7 @@ impl Error {
             Error::SlowBody => "body_too_slow",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Conflict(_) => "conflict",
+            Error::FileRefused { code, .. } => code,
             Error::ServerRestored { .. } => "server_restored",
             Error::Core(e) => e.code(),
             Error::Refused(reason) => &reason.code,

@@ -14,6 +14,7 @@ pub mod crm;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sync_core::protocol::Limits;
 
 use crate::auth::ratelimit::Rate;
+use crate::files::store::Location;
+use crate::files::FileLimits;
 
 /// A secret whose `Debug` does not print it.
 #[derive(Clone, PartialEq, Eq)]
@@ -79,6 +81,9 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     pub shutdown: ShutdownTimes,
     pub connections: ConnectionLimits,
+    /// Where files (photos, receipts) are kept; None: beside the key file (`<key file>.files`).
+    pub files: Option<Location>,
+    pub file_limits: FileLimits,
 }
 
 /// Defaults, documented in the README: a token lasts 90 days; 10 failed logins per account and 100 per
@@ -103,6 +108,7 @@ impl Settings {
     pub fn new(database_url: impl Into<String>) -> Settings {
         let database_url = database_url.into();
         Settings {
+            files: Location::beside(&database_url),
             key_file: default_key_file(&database_url),
             database_url,
             max_connections: 16,
@@ -124,6 +130,7 @@ impl Settings {
                 grace: Duration::from_secs(30),
             },
             connections: DEFAULT_CONNECTIONS,
+            file_limits: crate::files::DEFAULT_LIMITS,
         }
     }
 }

@@ -326,8 +326,32 @@ pub static VISIT: KindSchema = KindSchema {
         FieldSpec::new("outcome", FieldType::String { max_len: 500 }),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // The storefront, the shelf, a signed delivery note: each photo an item, so that two
+        // devices adding photos offline keep both.
+        FieldSpec::new("photos", FieldType::Items(&VISIT_PHOTOS)),
     ],
 };
+
+/// The fields of a file attached to a record as an item: the file by its hash, a caption and
+/// when it was taken.
+const ATTACHED_FIELDS: &[FieldSpec] = &[
+    FieldSpec::new("hash", FieldType::Attachment).required(),
+    FieldSpec::new("caption", FieldType::String { max_len: 200 }),
+    FieldSpec::new("taken_at", FieldType::Timestamp),
+];
+
+const fn attached(table: &'static str, record_column: &'static str) -> ItemsSchema {
+    ItemsSchema {
+        table,
+        record_column,
+        max_items: 100,
+        fields: ATTACHED_FIELDS,
+    }
+}
+
+pub static VISIT_PHOTOS: ItemsSchema = attached("visit_photos", "visit_id");
+
+pub static TICKET_EVIDENCE: ItemsSchema = attached("ticket_evidence", "ticket_id");
 
 /// A deal being worked with a customer.
 pub static OPPORTUNITY: KindSchema = KindSchema {
@@ -392,6 +416,8 @@ pub static TICKET: KindSchema = KindSchema {
         FieldSpec::new("expectation", SCORE),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // Photos or documents that show the problem.
+        FieldSpec::new("evidence", FieldType::Items(&TICKET_EVIDENCE)),
     ],
 };
 
@@ -418,6 +444,8 @@ pub static PAYMENT: KindSchema = KindSchema {
         FieldSpec::new("collected_at", FieldType::Timestamp),
         FieldSpec::new("method", FieldType::Enum(PAYMENT_METHODS)),
         FieldSpec::new("reference", SHORT),
+        // A photo of the receipt or the cheque.
+        FieldSpec::new("receipt", FieldType::Attachment),
         FieldSpec::new("collected_by", USER),
         FieldSpec::new("lat", LAT),
         FieldSpec::new("lon", LON),

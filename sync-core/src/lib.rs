@@ -11,6 +11,7 @@
 //! **Architecture invariant:** this crate does no I/O. It knows nothing of HTTP, SQL or files, so the
 //! server and the device apply the very same rules.
 
+pub mod attachments;
 pub mod change;
 pub mod digest;
 pub mod duplicates;

@@ -94,6 +94,9 @@ pub enum FieldType {
     Enum(&'static [&'static str]),
     /// The id (UUID) of another record of the named kind.
     Reference(&'static str),
+    /// A file (a photo, a scanned receipt) by the SHA-256 of its bytes, as 64 lowercase hex
+    /// digits: the file travels apart from the document, uploaded to the server's file store.
+    Attachment,
     /// Items inside the record (an order's lines): see [`ItemsSchema`].
     Items(&'static ItemsSchema),
 }

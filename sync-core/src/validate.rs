@@ -111,6 +111,17 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
                 ))
             }
         }
+        (FieldType::Attachment, ScalarValue::Str(s)) => {
+            if crate::attachments::is_hash(s) {
+                Ok(Value::Str(s.to_string()))
+            } else {
+                Err(FieldError::new(
+                    name,
+                    "format",
+                    "must be a file's SHA-256, as 64 lowercase hex digits",
+                ))
+            }
+        }
         (FieldType::Reference(kind), ScalarValue::Str(s)) => match uuid::Uuid::parse_str(s) {
             Ok(id) => Ok(Value::Str(id.to_string())),
             Err(_) => Err(FieldError::new(
@@ -168,7 +179,8 @@ pub fn parse(spec: &FieldSpec, text: &str) -> Result<Value, FieldError> {
         FieldType::String { .. }
         | FieldType::Email
         | FieldType::Enum(_)
-        | FieldType::Reference(_) => Raw::Scalar(ScalarValue::Str(text.into())),
+        | FieldType::Reference(_)
+        | FieldType::Attachment => Raw::Scalar(ScalarValue::Str(text.into())),
     };
     check(spec, &raw)
 }
@@ -178,7 +190,8 @@ pub(crate) fn type_error(spec: &FieldSpec) -> FieldError {
         FieldType::String { .. }
         | FieldType::Email
         | FieldType::Enum(_)
-        | FieldType::Reference(_) => "a string",
+        | FieldType::Reference(_)
+        | FieldType::Attachment => "a string",
         FieldType::Text { .. } => "a text object",
         FieldType::Int { .. } => "an integer",
         FieldType::Float { .. } => "a number",

@@ -90,7 +90,8 @@ impl Value {
                 | FieldType::Text { .. }
                 | FieldType::Email
                 | FieldType::Enum(_)
-                | FieldType::Reference(_),
+                | FieldType::Reference(_)
+                | FieldType::Attachment,
                 J::String(s),
             ) => Some(Value::Str(s.clone())),
             (FieldType::Items(schema), J::Array(items)) => items

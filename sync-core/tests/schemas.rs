@@ -42,6 +42,9 @@ fn fitting(ty: FieldType) -> BoxedStrategy<Value> {
         FieldType::Enum(values) => proptest::sample::select(values)
             .prop_map(|v: &str| Value::Str(v.to_string()))
             .boxed(),
+        FieldType::Attachment => any::<[u8; 8]>()
+            .prop_map(|b| Value::Str(sync_core::attachments::hash(&b)))
+            .boxed(),
         FieldType::Reference(_) => any::<u128>()
             .prop_map(|n| Value::Str(uuid::Uuid::from_u128(n).to_string()))
             .boxed(),

@@ -64,6 +64,27 @@ pub fn command() -> Command {
                 .about("Last sync, changes waiting, refused records and conflicts"),
         )
         .subcommand(
+            Command::new("attachment")
+                .about("Files attached to records (photos, receipts)")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("get")
+                        .about("Save a file: from this device if it waits to upload, else from the server (checked against its hash)")
+                        .arg(Arg::new("hash").required(true).help("The file's SHA-256"))
+                        .arg(
+                            Arg::new("out")
+                                .long("out")
+                                .required(true)
+                                .value_parser(clap::value_parser!(PathBuf))
+                                .help("Where to write it"),
+                        ),
+                )
+                .subcommand(
+                    Command::new("pending")
+                        .about("Files captured here that the server does not hold yet, and why any was refused"),
+                ),
+        )
+        .subcommand(
             Command::new("today")
                 .about("Today's planned visits in order, your open tasks due today or overdue, and what waits to sync (works offline)"),
         );
@@ -181,6 +202,7 @@ fn value_name(ty: FieldType) -> &'static str {
         FieldType::Bool => "true|false",
         FieldType::Timestamp => "MILLIS",
         FieldType::Reference(_) => "ID",
+        FieldType::Attachment => "SHA256",
         FieldType::Email => "EMAIL",
         _ => "TEXT",
     }

@@ -3,6 +3,7 @@
 //! around [`main`], so end-to-end tests can run the very same program.
 
 mod args;
+mod attachments;
 mod orders;
 mod output;
 mod records;
@@ -41,6 +42,7 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("sync", m)) => sync::sync(&replica, m, out).await,
         Some(("status", _)) => sync::status(&replica, out).await,
         Some(("today", _)) => today::run(&replica, out).await,
+        Some(("attachment", m)) => attachments::run(&replica, m, out).await,
         Some(("visit", m)) if m.subcommand_name().is_some_and(visits::is_action) => {
             let (action, m) = m.subcommand().expect("matched above");
             visits::run(&replica, action, m, out).await

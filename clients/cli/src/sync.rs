@@ -112,7 +112,20 @@ async fn once(replica: &Replica, out: Output, show_progress: bool) -> anyhow::Re
             bar.tick();
         }
     };
-    let report = replica.sync_with_progress(&client, &mut progress).await;
+    let mut files = |p: fieldsync_sdk::FileProgress| {
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "uploading file {}…: {} of {} KiB",
+                &p.hash[..12],
+                p.sent / 1024,
+                p.size / 1024
+            ));
+            bar.tick();
+        }
+    };
+    let report = replica
+        .sync_reporting(&client, &mut progress, &mut files)
+        .await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -129,6 +142,8 @@ fn report_json(report: &SyncReport) -> serde_json::Value {
         "missing_dependencies": report.missing_dependencies,
         "server_restored": report.restored,
         "repushed": report.repushed_docs,
+        "uploaded_files": report.uploaded_files,
+        "files_deferred": report.files_deferred,
         "rejected": report.rejected.iter().map(|(id, r)| json!({"id": id, "code": r.code, "message": r.message, "field": r.field})).collect::<Vec<_>>(),
     })
 }
@@ -149,6 +164,12 @@ fn print_report(report: &SyncReport, out: Output) {
         report.pushed_docs,
         report.pulled_docs
     );
+    if report.uploaded_files > 0 {
+        crate::outln!("uploaded {} files", report.uploaded_files);
+    }
+    if let Some(why) = &report.files_deferred {
+        crate::outln!("files wait for the next sync: {why}");
+    }
     for (id, reason) in &report.rejected {
         crate::outln!("refused {id}: {} ({})", reason.message, reason.code);
     }

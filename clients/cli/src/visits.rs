@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::output::Output;
 
 /// The field actions added to `fieldsync visit`.
-pub fn commands() -> [Command; 2] {
+pub fn commands() -> [Command; 3] {
     let number = |name: &'static str, help: &'static str| {
         Arg::new(name)
             .long(name)
@@ -50,12 +50,27 @@ pub fn commands() -> [Command; 2] {
                     .value_name("TEXT")
                     .help("What came of the visit"),
             ),
+        Command::new("photo")
+            .about("Attach a photo (JPEG, PNG, WebP, HEIF or PDF) to a visit, offline; `sync` uploads it after the visit (prints its hash)")
+            .arg(id("The visit's id"))
+            .arg(
+                Arg::new("file")
+                    .required(true)
+                    .value_parser(clap::value_parser!(std::path::PathBuf))
+                    .help("The photo's file"),
+            )
+            .arg(
+                Arg::new("caption")
+                    .long("caption")
+                    .value_name("TEXT")
+                    .help("What the photo shows"),
+            ),
     ]
 }
 
 /// Whether `fieldsync visit NAME` is one of [`commands`] rather than a record command.
 pub fn is_action(name: &str) -> bool {
-    matches!(name, "checkin" | "checkout")
+    matches!(name, "checkin" | "checkout" | "photo")
 }
 
 /// Runs `fieldsync visit ACTION`, one of [`commands`].
@@ -79,6 +94,25 @@ pub async fn run(
                 out.json_value(&json!({"id": id(), "status": "completed"}));
             } else {
                 crate::outln!("checked out of visit {}: completed", id());
+            }
+        }
+        "photo" => {
+            let path = m
+                .get_one::<std::path::PathBuf>("file")
+                .expect("clap requires the file");
+            let bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let caption = m.get_one::<String>("caption").map(String::as_str);
+            let size = bytes.len();
+            let hash = replica.attach(id(), "photos", bytes, caption).await?;
+            if out.json {
+                out.json_value(&json!({"id": id(), "hash": hash, "size": size}));
+            } else {
+                crate::outln!("{hash}");
+                crate::outln!(
+                    "attached to visit {} ({size} bytes); `fieldsync sync` uploads it",
+                    id()
+                );
             }
         }
         _ => unreachable!("only the actions of `commands` are run here"),

@@ -24,11 +24,11 @@ use crate::Error;
 /// A connection to one fieldsync server, logged in or not. Clones share their traffic counters.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: String,
     token: Option<String>,
     traffic: Arc<Traffic>,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// The changes waiting on the device, told the server with each call (`fieldsync-outbox`)
     /// for the managers' sync-health report; `u64::MAX` until the device counted them.
     outbox: Arc<std::sync::atomic::AtomicU64>,
@@ -65,7 +65,7 @@ impl RetryPolicy {
         }
     }
 
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(wait) = retry_after {
             return wait.min(self.max);
         }
@@ -213,11 +213,11 @@ impl Client {
         check(response).await.map(drop)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn authed(&self, request: RequestBuilder) -> Result<RequestBuilder, Error> {
+    pub(crate) fn authed(&self, request: RequestBuilder) -> Result<RequestBuilder, Error> {
         let token = self.token.as_ref().ok_or(Error::NotLoggedIn)?;
         let mut request = request
             .header(AUTHORIZATION, format!("Bearer {token}"))
@@ -339,7 +339,7 @@ fn compressed(body: Vec<u8>) -> (Vec<u8>, Option<&'static str>) {
     }
 }
 
-async fn check(response: Response) -> Result<Response, Error> {
+pub(crate) async fn check(response: Response) -> Result<Response, Error> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

@@ -132,6 +132,10 @@ pub struct SyncReport {
     pub restored: bool,
     /// Records with changes the restored server had lost, pushed again.
     pub repushed_docs: usize,
+    /// Files (photos) uploaded after the documents.
+    pub uploaded_files: usize,
+    /// Why the files left waited for the next sync (a network failure), if they did.
+    pub files_deferred: Option<String>,
 }
 
 /// Progress of a pull, for progress bars.
@@ -160,7 +164,7 @@ fn crash_point(name: &str) {
 
 /// A device's records in its durable store.
 pub struct Replica {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     actor: RwLock<Option<ActorId>>,
     batch_size: AtomicUsize,
     /// The server's limits, which pushes stay within.
@@ -613,14 +617,32 @@ impl Replica {
         client: &Client,
         progress: &mut (dyn FnMut(PullProgress) + Send),
     ) -> Result<SyncReport, Error> {
+        self.sync_reporting(client, progress, &mut |_| {}).await
+    }
+
+    /// [`Replica::sync_with_progress`], telling also how each file's upload comes along.
+    pub async fn sync_reporting(
+        &self,
+        client: &Client,
+        progress: &mut (dyn FnMut(PullProgress) + Send),
+        files: &mut (dyn FnMut(crate::FileProgress) + Send),
+    ) -> Result<SyncReport, Error> {
         let result = async {
-            let report = match self.push_and_pull(client, progress).await {
+            let mut report = match self.push_and_pull(client, progress).await {
                 Err(e) if e.code() == Some("server_restored") => {
                     self.start_reconcile().await?;
                     self.push_and_pull(client, progress).await?
                 }
                 other => other?,
             };
+            // Files after the documents that reference them: a record is worth more than its
+            // photo, and a reference the server cannot resolve yet is no error. A file whose
+            // upload fails on the network waits for the next sync; the documents synced anyway.
+            match self.upload_files(client, files).await {
+                Ok(n) => report.uploaded_files = n,
+                Err(e) if e.is_transient() => report.files_deferred = Some(e.to_string()),
+                Err(e) => return Err(e),
+            }
             let mut conn = self.pool.acquire().await?;
             set_meta(&mut conn, "last_sync", &store::now_ms().to_string()).await?;
             Ok::<_, Error>(report)

@@ -84,6 +84,16 @@ const MIGRATIONS: &[Step] = &[
     // How many times chunks were appended to `doc` since it was last written whole.
     Step::Sql(&["ALTER TABLE records ADD COLUMN appended INTEGER NOT NULL DEFAULT 0"]),
     Step::ReprojectConflicts,
+    // Files captured on the device (photos), kept until the server holds them: the bytes, and the
+    // upload under way (its address) or the server's reason for refusing the file.
+    Step::Sql(&["CREATE TABLE captures (
+            hash TEXT PRIMARY KEY,
+            bytes BLOB NOT NULL,
+            record_id TEXT NOT NULL,
+            upload_url TEXT,
+            refused TEXT,
+            created_at INTEGER NOT NULL
+        )"]),
 ];
 
 /// Brings a store of any earlier version to the current one, a step per transaction.

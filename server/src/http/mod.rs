@@ -2,6 +2,7 @@
 //! extractor of the sync calls; the OpenAPI document.
 
 pub mod admission;
+pub mod attachments;
 pub mod auth;
 pub mod decisions;
 pub mod devices;
@@ -72,6 +73,8 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.
         .merge(records::router().layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)))
+        // Uploads stream their bodies piece by piece, bounded by the file's declared length.
+        .merge(attachments::router())
         .merge(sync)
 }
 

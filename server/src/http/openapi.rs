@@ -24,6 +24,7 @@ asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\
         (name = "records", description = "Records within the caller's scope, listed and filtered by field, as the dashboard and integrations read them (JSON)"),
         (name = "decisions", description = "Alerts and conflicts the server's rules raise after a merge, and managers' decisions on them and on submitted orders"),
         (name = "duplicates", description = "Likely duplicate customers, found as customers arrive and on demand, for managers to dismiss or merge"),
+        (name = "attachments", description = "Files referenced from records (photos, receipts, evidence): resumable uploads over tus 1.0.0, downloads with ranges, authorised like the records that reference them"),
         (name = "reports", description = "Managers' reports over the projection tables, within the caller's scope; JSON or CSV"),
         (name = "users", description = "Users and their territories, as managers and admins staff them"),
         (name = "sync", description = "Push, pull and verify: MessagePack"),

@@ -14,6 +14,8 @@ use crate::auth::ratelimit::Limiter;
 use crate::budget::ByteBudget;
 use crate::db::Db;
 use crate::error::Error;
+use crate::files::store::{FileStore, Location};
+use crate::files::FileLimits;
 use crate::http::admission::{InFlight, BODY_BUDGET};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -53,6 +55,9 @@ pub struct AppState {
     /// requests may then take to finish.
     pub shutdown: ShutdownTimes,
     pub connections: ConnectionLimits,
+    /// Where files' bytes are kept, and what a device may upload.
+    pub files: FileStore,
+    pub file_limits: FileLimits,
 }
 
 /// The rate limits: failed logins in the database, shared by every process on it; sync calls in
@@ -93,6 +98,15 @@ impl AppState {
             )
         })?;
         let keys = Arc::new(KeyRing::open(key_file)?);
+        let files = match &settings.files {
+            Some(location) => location.clone(),
+            None => {
+                let mut dir = key_file.as_os_str().to_owned();
+                dir.push(".files");
+                Location::Dir(dir.into())
+            }
+        };
+        let files = FileStore::open(&files)?;
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
         let metrics = Arc::new(Metrics::new());
         let sync = SyncEngine::new(
@@ -124,6 +138,8 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: settings.shutdown,
             connections: settings.connections,
+            files,
+            file_limits: settings.file_limits,
         })
     }
 
