@@ -231,6 +231,69 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, D(404), D(404), D(401), D(401), D(401)],
     ),
+    // Files: anyone logged in uploads; an upload in progress is its device's alone, even to an
+    // admin (the agent's is In, a South agent's Out); a file is read like the records that
+    // reference it (a North visit's photo, a South visit's); collecting is the admins'.
+    row(
+        "POST",
+        "/v1/uploads",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "HEAD",
+        "/v1/uploads/{id}",
+        Target::In,
+        [D(404), D(404), A, D(401), D(401), D(401)],
+    ),
+    row(
+        "HEAD",
+        "/v1/uploads/{id}",
+        Target::Out,
+        [D(404), D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "PATCH",
+        "/v1/uploads/{id}",
+        Target::In,
+        [D(404), D(404), A, D(401), D(401), D(401)],
+    ),
+    row(
+        "PATCH",
+        "/v1/uploads/{id}",
+        Target::Out,
+        [D(404), D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/uploads/{id}",
+        Target::In,
+        [D(404), D(404), A, D(401), D(401), D(401)],
+    ),
+    row(
+        "DELETE",
+        "/v1/uploads/{id}",
+        Target::Out,
+        [D(404), D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/attachments/{hash}",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/attachments/{hash}",
+        Target::Out,
+        [A, D(404), D(404), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/attachments/collect",
+        Target::None,
+        [A, D(403), D(403), D(401), D(401), D(401)],
+    ),
     // Writes over the JSON API are the caller's, within their scope.
     row(
         "POST",
@@ -527,6 +590,67 @@ struct Fixture {
     /// A likely duplicate pair of customers in North and one in South, and a customer of each.
     duplicates: [Uuid; 2],
     twins: [Uuid; 2],
+    /// Uploads in progress: two of the agent's (one to delete), one of Carla's in South.
+    uploads: [Uuid; 3],
+    /// Photos of a visit in North and of one in South.
+    photos: [String; 2],
+}
+
+/// A JPEG's first bytes and some more.
+fn jpeg(seed: u8) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+    bytes.extend((0..2_000u32).map(|i| (i as u8) ^ seed));
+    bytes
+}
+
+/// A visit of `customer` with a photo, synced and uploaded; returns the photo's hash.
+async fn photographed(device: &mut Device, customer: Uuid, seed: u8) -> String {
+    let visit = device
+        .replica
+        .create(
+            "visit",
+            &[
+                ("customer_id", sync_core::Value::Str(customer.to_string())),
+                ("status", "completed".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let hash = device
+        .replica
+        .attach(visit, "photos", jpeg(seed), None)
+        .await
+        .unwrap();
+    assert_eq!(device.sync().await.uploaded_files, 1);
+    hash
+}
+
+/// Starts an upload of a 1,000-byte file as `device`; returns its id.
+async fn upload_of(server: &TestServer, device: &Device, seed: u8) -> Uuid {
+    let (status, reply) = server_upload(&server.url, &device.login.token, seed).await;
+    assert_eq!(status, 201, "{reply}");
+    reply["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn server_upload(url: &str, token: &str, seed: u8) -> (u16, serde_json::Value) {
+    use base64::Engine;
+    let hash = sync_core::attachments::hash(&[seed; 1000]);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/uploads"))
+        .bearer_auth(token)
+        .header("upload-length", "1000")
+        .header(
+            "upload-metadata",
+            format!(
+                "sha256 {}",
+                base64::engine::general_purpose::STANDARD.encode(hash)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
 }
 
 /// A submitted order with a discount past the agents' limit, held with an alert; and a conflict on
@@ -706,6 +830,15 @@ impl Fixture {
                 .unwrap();
             first_twins[i] = twins[0];
         }
+        let photos = [
+            photographed(&mut agent, north_doc, 1).await,
+            photographed(&mut carla, south_doc, 2).await,
+        ];
+        let uploads = [
+            upload_of(&server, &agent, 1).await,
+            upload_of(&server, &agent, 2).await,
+            upload_of(&server, &carla, 3).await,
+        ];
         let lost = server.device("anna@x.test").await.login;
         devices::Entity::delete_by_id(lost.device_id)
             .exec(&server.state.db.conn)
@@ -735,6 +868,8 @@ impl Fixture {
             staffed: [rex_id, carla_id],
             duplicates,
             twins: first_twins,
+            uploads,
+            photos,
         }
     }
 
@@ -782,14 +917,33 @@ impl Fixture {
         }
     }
 
+    /// The upload a `/v1/uploads/{id}` call names: the agent's (a second one to delete), or
+    /// Carla's.
+    fn upload(&self, method: &str, target: Target) -> Uuid {
+        match (method, target) {
+            (_, Target::Out) => self.uploads[2],
+            ("DELETE", _) => self.uploads[1],
+            _ => self.uploads[0],
+        }
+    }
+
     /// Makes the call and says what it got, in the terms of [`Expect`].
     async fn observe(&self, row: &Row, caller: Caller) -> Expect {
         let device = self.device(caller);
+        let id = if row.path.starts_with("/v1/uploads/") {
+            self.upload(row.method, row.target)
+        } else {
+            self.id(row.path, row.target)
+        };
         let url = format!(
             "{}{}",
             self.server.url,
             row.path
-                .replace("{id}", &self.id(row.path, row.target).to_string())
+                .replace("{id}", &id.to_string())
+                .replace(
+                    "{hash}",
+                    &self.photos[usize::from(row.target == Target::Out)]
+                )
                 .replace(
                     "{territory}",
                     if row.target == Target::Out {
@@ -903,6 +1057,21 @@ impl Fixture {
                 let side = usize::from(row.target == Target::Out);
                 request.json(&serde_json::json!({"survivor": self.twins[side]}))
             }
+            ("POST", "/v1/uploads") => {
+                use base64::Engine;
+                let hash = sync_core::attachments::hash(format!("{caller:?}").as_bytes());
+                request.header("upload-length", "100").header(
+                    "upload-metadata",
+                    format!(
+                        "sha256 {}",
+                        base64::engine::general_purpose::STANDARD.encode(hash)
+                    ),
+                )
+            }
+            ("PATCH", "/v1/uploads/{id}") => request
+                .header("upload-offset", "0")
+                .header("content-type", "application/offset+octet-stream")
+                .body(vec![7u8; 10]),
             ("POST", _) if row.path.starts_with("/v1/orders/") => {
                 request.json(&serde_json::json!({}))
             }
@@ -910,6 +1079,10 @@ impl Fixture {
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        if row.method == "HEAD" && !(200..300).contains(&status) {
+            // A HEAD answer has no body.
+            return D(status);
+        }
         if !(200..300).contains(&status) && status != 409 {
             // Every refusal is in the error shape with a code.
             let body: serde_json::Value = response.json().await.expect("a JSON error");
@@ -979,6 +1152,11 @@ impl Fixture {
                     .unwrap()
                     .iter()
                     .any(|r| r["id"] == doc.to_string())
+            }
+            ("GET", "/v1/attachments/{hash}") => {
+                let bytes = response.bytes().await.unwrap();
+                sync_core::attachments::hash(&bytes)
+                    == self.photos[usize::from(row.target == Target::Out)]
             }
             ("GET", "/v1/records/{id}" | "/v1/records/{id}/history") => {
                 let record: serde_json::Value = response.json().await.unwrap();
@@ -1181,6 +1359,9 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/orders/{id}/approve"),
                 (reqwest::Method::POST, "/v1/orders/{id}/reject"),
                 (reqwest::Method::PUT, "/v1/users/{id}/territories/North"),
+                (reqwest::Method::PATCH, "/v1/uploads/{id}"),
+                (reqwest::Method::DELETE, "/v1/uploads/{id}"),
+                (reqwest::Method::GET, "/v1/attachments/{id}"),
             ] {
                 let mut url = reqwest::Url::parse(&fx.server.url).unwrap();
                 {
@@ -1263,7 +1444,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (26 + 11 * 21));
+        assert_eq!(checked, hostile_values().len() * (29 + 11 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }
