@@ -826,3 +826,56 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+storage_test! {
+    async fn an_agent_photographs_a_visit_offline_and_a_manager_downloads_the_photo(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("anna");
+        let d = d.as_path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        let shop = ok(cli(d, &["customer", "add", "--name", "Cafe Mitte", "--lat", "52.52", "--lon", "13.405"], &[]))["id"].as_str().unwrap().to_string();
+        let visit = ok(cli(d, &["visit", "checkin", &shop, "--lat", "52.52", "--lon", "13.405"], &[]))["visit_id"].as_str().unwrap().to_string();
+
+        // Offline: the photo is attached and kept on the device, and readable from there.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        jpeg.extend((0..300_000u32).map(|i| (i * 7 % 251) as u8));
+        let photo = dir.path().join("shelf.jpg");
+        std::fs::write(&photo, &jpeg).unwrap();
+        let attached = ok(cli(d, &["visit", "photo", &visit, photo.to_str().unwrap(), "--caption", "Shelf"], &[]));
+        let hash = attached["hash"].as_str().unwrap().to_string();
+        assert_eq!(hash, sync_core::attachments::hash(&jpeg));
+        assert_eq!(ok(cli(d, &["attachment", "pending"], &[])).as_array().unwrap().len(), 1);
+        let local = dir.path().join("local.jpg");
+        ok(cli(d, &["attachment", "get", &hash, "--out", local.to_str().unwrap()], &[]));
+        assert_eq!(std::fs::read(&local).unwrap(), jpeg);
+        let shown = ok(cli(d, &["visit", "show", &visit], &[]));
+        assert_eq!(shown["photos"][0]["hash"], hash.as_str(), "{shown}");
+
+        // A file that is no photo is attached on the device, and refused by the server, which
+        // recognises files by their bytes: it stays on the device with the reason.
+        let notes = dir.path().join("notes.jpg");
+        std::fs::write(&notes, "not a photo at all").unwrap();
+        let refused = ok(cli(d, &["visit", "photo", &visit, notes.to_str().unwrap()], &[]))["hash"].as_str().unwrap().to_string();
+
+        let synced = ok(cli(d, &["sync"], &[]));
+        assert_eq!(synced["uploaded_files"], 1, "{synced}");
+        let pending = ok(cli(d, &["attachment", "pending"], &[]));
+        assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+        assert_eq!(pending[0]["hash"], refused.as_str());
+        assert!(pending[0]["refused"].as_str().unwrap().starts_with("media_type_not_allowed"), "{pending}");
+
+        // The manager's device fetches the photo from the server.
+        let m = dir.path().join("maria");
+        ok(cli(&m, &["login", "--server", &server.url, "--email", "maria@x.test"], &[]));
+        ok(cli(&m, &["sync"], &[]));
+        let fetched = dir.path().join("fetched.jpg");
+        let got = ok(cli(&m, &["attachment", "get", &hash, "--out", fetched.to_str().unwrap()], &[]));
+        assert_eq!(got["size"], jpeg.len());
+        assert_eq!(std::fs::read(&fetched).unwrap(), jpeg);
+        assert_eq!(err(cli(&m, &["attachment", "get", &refused, "--out", fetched.to_str().unwrap()], &[])), "not_found");
+        assert_eq!(err(cli(&m, &["attachment", "get", "nothex", "--out", fetched.to_str().unwrap()], &[])), "error");
+    }
+}
