@@ -506,3 +506,58 @@ storage_test! {
         assert_eq!(server.projected("customers", after, &["name"]).await, vec![Some("After".to_string())]);
     }
 }
+
+storage_test! {
+    async fn a_backup_copies_the_files_and_a_restore_brings_them_back(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let shop = anna.replica.create("customer", &customer("Corner Shop", "North")).await.unwrap();
+        let visit = anna
+            .replica
+            .create("visit", &[("customer_id", sync_core::Value::Str(shop.to_string())), ("status", "completed".into())])
+            .await
+            .unwrap();
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        jpeg.extend((0..50_000u32).map(|i| (i % 253) as u8));
+        let hash = anna.replica.attach(visit, "photos", jpeg.clone(), None).await.unwrap();
+        assert_eq!(anna.sync().await.uploaded_files, 1);
+        let fieldsync_server::files::store::Location::Dir(files) = server.state.files.location.clone() else {
+            panic!("the default store is a directory");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backup_file = dir.path().join("backup.db");
+        let with_files = |command: &str, flag: &str| {
+            vec![
+                command.to_string(),
+                "--database-url".into(),
+                db.url.clone(),
+                flag.into(),
+                backup_file.display().to_string(),
+                "--files".into(),
+                files.display().to_string(),
+            ]
+        };
+        server_command(with_files("backup", "--to")).await;
+        let copied = dir.path().join("backup.db.files/files").join(&hash[..2]).join(&hash);
+        assert_eq!(std::fs::read(&copied).unwrap(), jpeg, "the backup holds the photo");
+
+        // The files are lost with the database; the restore brings both back.
+        stop(server).await;
+        std::fs::remove_dir_all(&files).unwrap();
+        server_command(with_files("restore", "--from")).await;
+        let server = TestServer::start(&db).await;
+        let maria = {
+            server.user("maria@x.test", Role::Manager, &["North"]).await;
+            server.device("maria@x.test").await
+        };
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/attachments/{hash}", server.url))
+            .bearer_auth(&maria.login.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.bytes().await.unwrap().to_vec(), jpeg);
+    }
+}
