@@ -84,7 +84,7 @@ pub async fn may_read(
     if file.uploaded_by == who.user_id {
         return Ok(true);
     }
-    for mut stmt in referencing(|| Expr::val(file.hash.clone()).into()) {
+    for mut stmt in referencing(|| Expr::val(file.hash.clone())) {
         stmt.cond_where(who.visible(Some("d"))).limit(1);
         if conn.query_one(stmt.build_with(conn)).await?.is_some() {
             return Ok(true);
