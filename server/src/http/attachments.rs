@@ -111,13 +111,10 @@ pub struct UploadCreated {
 
 /// Starts an upload (tus creation): `Upload-Length` is the file's size, `Upload-Metadata` carries
 /// `sha256` (the file's SHA-256 in hex, base64-encoded, as tus encodes metadata values). Answered
-/// the same whether or not the server holds the file already: the bytes come first.
+/// the same whether or not the server holds the file already: the bytes come first. (The tus
+/// headers, `Upload-Length`, `Upload-Metadata`, `Upload-Offset`, `Tus-Resumable` and `Range`, are
+/// described in docs/attachments.md rather than as parameters here.)
 #[utoipa::path(post, path = "/v1/uploads", tag = "attachments", operation_id = "create_upload",
-    params(
-        ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
-        ("Upload-Metadata" = String, Header, description = "`sha256 BASE64(HEX)`, and optionally other tus metadata pairs"),
-        ("Tus-Resumable" = Option<String>, Header, description = "1.0.0"),
-    ),
     responses(
         (status = 201, description = "Created; send the bytes to `Location`", body = UploadCreated,
             headers(("Location" = String, description = "The upload's address"), ("Upload-Offset" = u64, description = "0"))),
@@ -187,14 +184,10 @@ async fn upload_offset(
 /// Sends bytes of an upload from `Upload-Offset` (which must be the offset the server holds). Each
 /// piece is kept as it arrives: a connection that breaks loses only what had not arrived. The
 /// request that completes the file has it checked (its SHA-256, its media type from its bytes)
-/// and stored; a refused file leaves nothing behind.
+/// and stored; a refused file leaves nothing behind. The body is `application/offset+octet-stream`
+/// bytes, from `Upload-Offset`.
 #[utoipa::path(patch, path = "/v1/uploads/{id}", tag = "attachments", operation_id = "append_upload",
-    params(
-        ("id" = Uuid, Path, description = "The upload's id"),
-        ("Upload-Offset" = u64, Header, description = "Where these bytes start"),
-        ("Tus-Resumable" = Option<String>, Header, description = "1.0.0"),
-    ),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    params(("id" = Uuid, Path, description = "The upload's id")),
     responses(
         (status = 204, description = "Taken; when `Upload-Offset` equals the length, the file is stored and checked",
             headers(("Upload-Offset" = u64, description = "Bytes received"))),
@@ -301,10 +294,7 @@ fn range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u64>>,
 /// references it (or who uploaded it). A file the caller may not read is not found, like one that
 /// does not exist.
 #[utoipa::path(get, path = "/v1/attachments/{hash}", tag = "attachments", operation_id = "download_attachment",
-    params(
-        ("hash" = String, Path, description = "The file's SHA-256, 64 lowercase hex digits"),
-        ("Range" = Option<String>, Header, description = "One range of bytes, e.g. `bytes=0-1023`"),
-    ),
+    params(("hash" = String, Path, description = "The file's SHA-256, 64 lowercase hex digits")),
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("Content-Type" = String, description = "The media type recognised from the bytes"), ("ETag" = String, description = "The hash, quoted"))),
