@@ -24,6 +24,14 @@ const PIECE_BYTES: usize = 4 << 20;
 /// next sync.
 const ATTEMPTS_WITHOUT_PROGRESS: u32 = 8;
 
+/// An upload to go on with: its location as the server gave it, and the offset the server holds
+/// if the caller knows it (0 for an upload just created); None has the server asked first.
+#[derive(Debug, Clone)]
+pub struct UploadAt {
+    pub location: String,
+    pub offset: Option<u64>,
+}
+
 /// How far the upload of one file has come.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileProgress {
@@ -43,32 +51,34 @@ pub struct PendingFile {
 }
 
 impl Client {
-    /// Uploads `bytes` (whose SHA-256 is `hash`), resuming the upload at `resume` if given and
-    /// still open. `started` learns each new upload's address, for a later call to resume from;
+    /// Uploads `bytes` (whose SHA-256 is `hash`), going on with the upload `at` if given and still
+    /// open. `started` learns each new upload's location, for a later call to resume from;
     /// `progress` each piece the server acknowledged. Returns once the server holds the file and
     /// checked its hash.
     pub async fn upload(
         &self,
         hash: &str,
         bytes: &[u8],
-        resume: Option<String>,
+        at: Option<UploadAt>,
         started: &mut (dyn FnMut(&str) + Send),
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<(), Error> {
         let size = bytes.len() as u64;
-        let mut location = resume;
-        let mut offset: Option<u64> = None;
+        let (mut location, mut offset) = match at {
+            Some(at) => (Some(at.location), at.offset),
+            None => (None, None),
+        };
         let mut failures = 0;
         loop {
             let step = async {
                 let url = match &location {
-                    Some(url) => url.clone(),
+                    Some(at) => self.resolve(at),
                     None => {
-                        let url = self.create_upload(hash, size).await?;
-                        started(&url);
-                        location = Some(url.clone());
+                        let at = self.create_upload(hash, size).await?;
+                        started(&at);
+                        location = Some(at.clone());
                         offset = Some(0);
-                        url
+                        self.resolve(&at)
                     }
                 };
                 let at = match offset {
@@ -121,7 +131,9 @@ impl Client {
         }
     }
 
-    async fn create_upload(&self, hash: &str, size: u64) -> Result<String, Error> {
+    /// Starts an upload of a file of `size` bytes whose SHA-256 is `hash`; returns its location
+    /// as the server gave it (a path), which stays right if the server's address changes.
+    pub async fn create_upload(&self, hash: &str, size: u64) -> Result<String, Error> {
         use base64::Engine;
         let metadata = format!(
             "{SHA256_METADATA} {}",
@@ -143,11 +155,16 @@ impl Client {
                     "an upload created without a Location".into(),
                 ))
             })?;
-        Ok(if location.starts_with('/') {
+        Ok(location.to_string())
+    }
+
+    /// The address of an upload at `location` (as the server gave it: a path on this server).
+    fn resolve(&self, location: &str) -> String {
+        if location.starts_with('/') {
             self.url(location)
         } else {
             location.to_string()
-        })
+        }
     }
 
     /// The offset the server holds of an upload; None if the upload is gone.
@@ -301,31 +318,10 @@ impl Replica {
                 .bind(&hash)
                 .fetch_one(&self.pool)
                 .await?;
-            let mut location = None;
-            let size = bytes.len() as u64;
-            let result = client
-                .upload(
-                    &hash,
-                    &bytes,
-                    resume,
-                    &mut |url| location = Some(url.to_string()),
-                    &mut |sent, _| {
-                        progress(FileProgress {
-                            hash: hash.clone(),
-                            sent,
-                            size,
-                        })
-                    },
-                )
-                .await;
-            if let Some(url) = &location {
-                sqlx::query("UPDATE captures SET upload_url = ? WHERE hash = ?")
-                    .bind(url)
-                    .bind(&hash)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            match result {
+            match self
+                .upload_one(client, &hash, &bytes, resume, progress)
+                .await
+            {
                 Ok(()) => {
                     sqlx::query("DELETE FROM captures WHERE hash = ?")
                         .bind(&hash)
@@ -333,8 +329,9 @@ impl Replica {
                         .await?;
                     uploaded += 1;
                 }
-                Err(e) if e.is_transient() => return Err(e),
-                Err(Error::Server { detail, .. }) => {
+                // The server refused the file: it stays on the device with the reason, and the
+                // next file goes.
+                Err(Error::Server { detail, status }) if !(status == 429 || status >= 500) => {
                     sqlx::query(
                         "UPDATE captures SET refused = ?, upload_url = NULL WHERE hash = ?",
                     )
@@ -347,5 +344,63 @@ impl Replica {
             }
         }
         Ok(uploaded)
+    }
+
+    /// Uploads one captured file, keeping its upload's address in the store before any byte goes,
+    /// so that a device whose app is killed half-way resumes from what the server kept instead of
+    /// starting over.
+    async fn upload_one(
+        &self,
+        client: &Client,
+        hash: &str,
+        bytes: &[u8],
+        resume: Option<String>,
+        progress: &mut (dyn FnMut(FileProgress) + Send),
+    ) -> Result<(), Error> {
+        let size = bytes.len() as u64;
+        let at = match resume {
+            Some(location) => UploadAt {
+                location,
+                offset: None,
+            },
+            None => {
+                let location = client.create_upload(hash, size).await?;
+                self.keep_upload_url(hash, &location).await?;
+                UploadAt {
+                    location,
+                    offset: Some(0),
+                }
+            }
+        };
+        let mut location = None;
+        let result = client
+            .upload(
+                hash,
+                bytes,
+                Some(at),
+                &mut |url| location = Some(url.to_string()),
+                &mut |sent, _| {
+                    progress(FileProgress {
+                        hash: hash.to_string(),
+                        sent,
+                        size,
+                    })
+                },
+            )
+            .await;
+        // An upload made again (the server had dropped the first) is resumed from next time.
+        if let Some(url) = &location {
+            self.keep_upload_url(hash, url).await?;
+        }
+        result
+    }
+
+    async fn keep_upload_url(&self, hash: &str, url: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE captures SET upload_url = ? WHERE hash = ?")
+            .bind(url)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -142,7 +142,30 @@ impl FileStore {
             .put(key, PutPayload::from_bytes(bytes))
             .await
             .map_err(storage)?;
-        Ok(())
+        self.durable(key).await
+    }
+
+    /// On a directory, flushes an object just written, and its directory, to the disk: the local
+    /// store writes a temporary file and renames it into place, so a crash never leaves half an
+    /// object, but without a flush a power cut could lose one the server acknowledged. S3 answers a
+    /// write once the object is durable.
+    async fn durable(&self, key: &Key) -> Result<(), Error> {
+        let Location::Dir(dir) = &self.location else {
+            return Ok(());
+        };
+        let path = key
+            .parts()
+            .fold(dir.clone(), |path, part| path.join(part.as_ref()));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&path)?.sync_all()?;
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Storage(format!("file store: flushing {key}: {e}")))
     }
 
     /// The bytes of `range` of an object, as they arrive.
@@ -205,7 +228,8 @@ impl FileStore {
         writer
             .shutdown()
             .await
-            .map_err(|e| Error::Storage(format!("file store: {e}")))
+            .map_err(|e| Error::Storage(format!("file store: {e}")))?;
+        self.durable(key).await
     }
 
     /// The objects under `prefix`: each with its size and when it was last modified

@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, LockType, OnConflict, Order, Query, SimpleExpr};
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -87,7 +87,19 @@ pub async fn create(
             format!("a file may have at most {} bytes", limits.max_file_bytes),
         ));
     }
-    let conn = &db.conn;
+    // The quota is checked and the upload recorded in one write transaction, and on PostgreSQL
+    // with the device's row locked: two uploads a device starts at once cannot both pass it.
+    let txn = db.begin_write().await?;
+    let conn = &*txn;
+    if db.is_postgres() {
+        let lock = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("devices"))
+            .and_where(Expr::col(Alias::new("id")).eq(who.device_id))
+            .lock(LockType::Update)
+            .to_owned();
+        conn.query_one(lock.build_with(conn)).await?;
+    }
     let device = Expr::col(Alias::new("device_id")).eq(who.device_id);
     let stored = Query::select()
         .expr_as(sum("size"), Alias::new("n"))
@@ -159,8 +171,8 @@ pub async fn create(
             now.into(),
         ])
         .to_owned();
-    let _lock = db.lock_writes().await;
     conn.execute(insert.build_with(conn)).await?;
+    txn.commit().await?;
     Ok(upload)
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use fieldsync_e2e::proxy::{Fault, FaultProxy};
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
-use fieldsync_sdk::Client;
+use fieldsync_sdk::{Client, RetryPolicy};
 use fieldsync_server::files::store::Location;
 use fieldsync_server::files::FileLimits;
 use fieldsync_server::Settings;
@@ -372,5 +372,83 @@ storage_test! {
         assert_eq!(keys, [format!("files/{}/{hash}", &hash[..2])]);
         assert_eq!(listed[0].1, bytes.len() as u64);
         assert!(matches!(first.state.files.location, Location::S3 { .. }));
+    }
+}
+
+storage_test! {
+    async fn an_upload_cut_off_when_the_app_dies_resumes_after_it_starts_again(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let anna = Device::login_durable(&server.url, "anna@x.test", dir.path()).await;
+        let visit = visit_of(&anna, "North").await;
+        let bytes = photo(8 << 20, 7);
+        let hash = anna.replica.attach(visit, "photos", bytes.clone(), None).await.unwrap();
+        anna.replica.push(&anna.client).await.unwrap();
+
+        // The link carries the upload's creation and half of its first request, then nothing.
+        let proxy = FaultProxy::start(&server.url).await;
+        proxy.inject([Fault::Pass, Fault::DropMidBody]);
+        proxy.inject(std::iter::repeat_n(Fault::Stall(Duration::from_millis(20)), 12));
+        let through = Client::new(&proxy.url)
+            .with_token(anna.login.token.clone())
+            .with_retry(RetryPolicy { attempts: 3, base: Duration::from_millis(5), max: Duration::from_millis(10) });
+        let failed = anna.replica.upload_files(&through, &mut |_| {}).await.unwrap_err();
+        assert!(failed.is_transient(), "{failed}");
+        assert_eq!(anna.replica.pending_files().await.unwrap().len(), 1, "the photo waits");
+
+        // The app is killed and starts again with its store, on a good link: the upload goes on
+        // from where the server's copy stopped.
+        let anna = anna.reopen(dir.path()).await;
+        let mut offsets = Vec::new();
+        let uploaded = anna.replica.upload_files(&anna.client, &mut |p| offsets.push(p.sent)).await.unwrap();
+        assert_eq!(uploaded, 1);
+        assert_eq!(offsets.first(), Some(&(2 << 20)), "resumed, not started over: {offsets:?}");
+        assert_eq!(anna.client.download(&hash, None).await.unwrap(), bytes);
+    }
+}
+
+storage_test! {
+    async fn a_merge_takes_the_photos_with_the_visits_to_the_survivor(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("admin@x.test", Role::Admin, &[]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("sam@x.test", Role::Agent, &["South"]).await;
+        let admin = server.device("admin@x.test").await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut sam = server.device("sam@x.test").await;
+        let mut fields = customer("Kiosk am Markt", "North");
+        fields.push(("phone", "+49 30 555 0001".into()));
+        let merged = anna.replica.create("customer", &fields).await.unwrap();
+        let visit = anna
+            .replica
+            .create("visit", &[("customer_id", Value::Str(merged.to_string())), ("status", "completed".into())])
+            .await
+            .unwrap();
+        let bytes = photo(40_000, 8);
+        let hash = anna.replica.attach(visit, "photos", bytes.clone(), None).await.unwrap();
+        assert_eq!(anna.sync().await.uploaded_files, 1);
+        let mut fields = customer("Kiosk am Markt", "South");
+        fields.push(("phone", "030 5550001".into()));
+        let survivor = sam.replica.create("customer", &fields).await.unwrap();
+        sam.sync().await;
+        assert_eq!(download(&server.url, &sam, &hash, None).await.0, 404, "not Sam's yet");
+
+        let (status, page) = server.api(&admin, reqwest::Method::GET, &format!("/v1/duplicates?customer_id={survivor}"), None).await;
+        assert_eq!(status, 200, "{page}");
+        let pair = page["candidates"][0]["id"].as_str().expect("the pair was found").to_string();
+        let (status, reply) = server
+            .api(&admin, reqwest::Method::POST, &format!("/v1/duplicates/{pair}/merge"), Some(serde_json::json!({"survivor": survivor})))
+            .await;
+        assert_eq!(status, 200, "{reply}");
+
+        // The visit moved to the survivor, in South, with its photo: Sam's device receives it and
+        // Sam may read the photo.
+        sam.sync().await;
+        let moved = sam.replica.get(visit).await.unwrap();
+        assert_eq!(moved.get("customer_id").as_str(), Some(survivor.to_string().as_str()));
+        assert_eq!(moved.get("photos").items()[0].get("hash").as_str(), Some(hash.as_str()));
+        let (status, got, _) = download(&server.url, &sam, &hash, None).await;
+        assert_eq!((status, got), (200, bytes));
     }
 }
