@@ -162,10 +162,27 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "payments", &["receipt"]).await
+        index(m, "payments", &["receipt"]).await?;
+        // Visits and tickets stored before lack the new items; the server gives them the empty
+        // objects at its next start (the task `missing_objects`), since that needs the documents.
+        m.exec_stmt(
+            Query::insert()
+                .into_table(Alias::new("upgrade_tasks"))
+                .columns([Alias::new("name")])
+                .values_panic(["missing_objects".into()])
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.exec_stmt(
+            Query::delete()
+                .from_table(Alias::new("upgrade_tasks"))
+                .and_where(Expr::col(Alias::new("name")).eq("missing_objects"))
+                .to_owned(),
+        )
+        .await?;
         m.drop_index(Index::drop().name("idx_payments_receipt").to_owned())
             .await?;
         m.alter_table(

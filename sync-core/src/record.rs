@@ -216,6 +216,36 @@ pub fn create(
     Ok(doc)
 }
 
+/// Creates, in one change, the nested objects (texts, items) of `kind`'s fields that `doc` lacks: a
+/// record made before its kind had the field (a visit from before photos). Only the server does
+/// this, once per record, at an upgrade: a device may not create nested objects after a record's
+/// first change, so that two devices never make two objects for one field. Returns whether it
+/// wrote anything.
+pub fn add_missing_objects(doc: &mut AutoCommit, kind: &KindSchema) -> Result<bool, Error> {
+    let mut added = false;
+    for spec in kind.fields {
+        let obj = match spec.ty {
+            FieldType::Text { .. } => ObjType::Text,
+            FieldType::Items(_) => ObjType::Map,
+            _ => continue,
+        };
+        if doc.get(ROOT, spec.name)?.is_none() {
+            doc.put_object(ROOT, spec.name, obj)?;
+            added = true;
+        }
+    }
+    if added {
+        doc.commit_with(CommitOptions::default().with_time(now_secs()));
+    }
+    Ok(added)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Writes fields of an existing record in one change, after checking the result against the schema.
 /// Nothing is written if any field is invalid. Writing a value equal to the current one is a no-op.
 pub fn update(
@@ -236,10 +266,7 @@ fn set_fields(
         Ok(()) => {
             // The writer's clock, in seconds as automerge keeps it: a record's history shows it
             // beside the time the server received the change, since a device's clock can be wrong.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            doc.commit_with(CommitOptions::default().with_time(now));
+            doc.commit_with(CommitOptions::default().with_time(now_secs()));
             Ok(())
         }
         Err(e) => {

@@ -261,7 +261,9 @@ pub fn merge(
         result.missing = missing.into_iter().map(Hash::from).collect();
         return Merged::Done(result);
     }
-    let checked = inspect::touched_fields(&doc, &ops, row.is_none())
+    // The server itself may give a stored record a nested object it lacks (an upgrade adding a new
+    // items field); a device may not.
+    let checked = inspect::touched_fields(&doc, &ops, row.is_none() || author.is_system())
         .and_then(|fields| match author.is_system() {
             true => Ok(()),
             false => inspect::check_writable(kind, author.field_role(), &fields),

@@ -2,6 +2,7 @@
 //! automerge lists first, not the one it shows: the first start of this version projects them again,
 //! and a record whose territory changes as a result moves in the feed, with its contacts. Customers'
 //! lifecycle values were renamed: the first start writes the new ones as changes devices receive.
+//! Visits stored before photos existed lack the items: the first start gives them the empty object.
 
 use automerge::ReadDoc;
 use fieldsync_e2e::{customer, storage_test, TestDb, TestServer};
@@ -277,5 +278,81 @@ storage_test! {
         anna.replica.update(lead, &[("status", "active".into())]).await.unwrap();
         assert!(anna.sync().await.rejected.is_empty());
         assert_eq!(statuses(lead).await, [Some("active".to_string())]);
+    }
+}
+
+storage_test! {
+    async fn visits_stored_before_photos_are_given_the_items_and_take_photos(db: TestDb) {
+        use automerge::transaction::Transactable;
+        use fieldsync_server::sync::write;
+        use sync_core::kinds::VISIT;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let shop = store_old_customer(&server, "Corner Shop", "active").await;
+        // A visit as the version before photos stored it: its notes, and no `photos` items.
+        let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::random());
+        doc.put_object(automerge::ROOT, "notes", automerge::ObjType::Text).unwrap();
+        doc.put(automerge::ROOT, "deleted", false).unwrap();
+        doc.put(automerge::ROOT, "customer_id", shop.to_string()).unwrap();
+        doc.put(automerge::ROOT, "status", "completed").unwrap();
+        doc.commit();
+        let projection = record::project(&doc, &VISIT).expect("an old visit still validates");
+        let conn = &server.state.db.conn;
+        let north = write::territories_by_name(conn).await.unwrap()["North"];
+        let visit = Uuid::now_v7();
+        let data = doc.save();
+        let txn = server.state.db.begin_write().await.unwrap();
+        write::store(
+            &txn,
+            &[write::Write {
+                id: visit,
+                kind: &VISIT,
+                is_new: true,
+                territory_id: Some(north),
+                parent_id: Some(shop),
+                owner_id: Uuid::now_v7(),
+                heads: docstore::pack_heads(&doc.get_heads()),
+                chunk_count: 1,
+                chunk_bytes: data.len() as i64,
+                data,
+                snapshot: true,
+                created_at: 0,
+                listing: Listing::of(&projection),
+                projection,
+                moved_from: None,
+                doc: None,
+                received: Vec::new(),
+            }],
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        // A device holds the old visit; it cannot attach a photo to it.
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let refused = anna.replica.attach(visit, "photos", vec![0xFF, 0xD8, 0xFF, 0xE0], None).await.unwrap_err();
+        assert!(matches!(refused, fieldsync_sdk::Error::Core(sync_core::Error::NestedObjectAfterCreation(_))), "{refused}");
+        // The migration that added photos left this task for the next start.
+        conn.execute_unprepared("INSERT INTO upgrade_tasks (name) VALUES ('missing_objects')").await.unwrap();
+        let url = server.url.clone();
+        server.stop().await;
+
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
+        let stored = docstore::load(&server.state.db.conn, visit).await.unwrap().unwrap();
+        assert!(matches!(stored.get(automerge::ROOT, "photos").unwrap(), Some((automerge::Value::Object(automerge::ObjType::Map), _))));
+        // The device receives the server's change, and takes photos now.
+        assert!(anna.sync().await.rejected.is_empty());
+        let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        photo.extend([7u8; 5_000]);
+        let hash = anna.replica.attach(visit, "photos", photo, Some("after the upgrade")).await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "{report:?}");
+        assert_eq!(report.uploaded_files, 1);
+        let (status, shown) = server
+            .api(&anna, reqwest::Method::GET, &format!("/v1/records/{visit}"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(shown["fields"]["photos"][0]["hash"], hash.as_str(), "{shown}");
     }
 }

@@ -7,11 +7,12 @@
 //! and then find nothing), and a process that dies half-way leaves the row for the next start.
 
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use sync_core::record::{self, Listing};
 use sync_core::{kinds, Scope};
 use uuid::Uuid;
 
+mod objects;
 mod statuses;
 
 use crate::db::entities::document;
@@ -25,9 +26,23 @@ use crate::sync::{docstore, projection, write};
 const REPROJECT_CONFLICTS: &str = "reproject_conflict_winners";
 /// Customers' old lifecycle values, rewritten as the new ones ([`statuses`]).
 const CUSTOMER_STATUSES: &str = "customer_statuses";
+/// Records made before their kind had a text or items field are given the empty object
+/// ([`objects`]).
+const MISSING_OBJECTS: &str = "missing_objects";
 
 /// Runs every upgrade task still pending, in the order their migrations added them.
 pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
+    // On PostgreSQL several processes may start at once: one does the pending work while the others
+    // wait here, then find it done. The lock is the transaction's, released when it ends.
+    let _upgrading = match sync.db.is_postgres() {
+        true => {
+            let txn = sync.db.conn.begin().await?;
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7301950612)")
+                .await?;
+            Some(txn)
+        }
+        false => None,
+    };
     let txn = sync.db.begin_write().await?;
     if take(&txn, REPROJECT_CONFLICTS).await? {
         let changed = reproject_conflicts(&txn).await?;
@@ -53,6 +68,19 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         tracing::info!(
             records = renamed,
             "customers' lifecycle values renamed (lead: prospect, inactive: dormant)"
+        );
+    }
+    if pending(&sync.db.conn, MISSING_OBJECTS).await? {
+        // Like the renaming: pushes of their own, the task taken once they are done. Two objects
+        // for one field would be concurrent, and items written into the one not shown would be
+        // hidden: the lock taken above lets one process do it.
+        let added = objects::add_missing(sync).await?;
+        let txn = sync.db.begin_write().await?;
+        take(&txn, MISSING_OBJECTS).await?;
+        txn.commit().await?;
+        tracing::info!(
+            records = added,
+            "records made before their kind had a text or items field were given it"
         );
     }
     Ok(())

@@ -1,0 +1,93 @@
+//! Records made before their kind had a text or items field (visits from before photos, tickets
+//! from before evidence) are given the empty object, as a change the server makes through the merge
+//! path: devices receive it and can then write into it, which they may not create themselves after
+//! a record's first change. A process that dies half-way leaves the task for the next start, which
+//! finds the records still without the objects.
+
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
+use sea_orm::ConnectionTrait;
+use sync_core::protocol::{PushRequest, PushStatus};
+use sync_core::{kinds, record, FieldType};
+use uuid::Uuid;
+
+use crate::db::BuildWith;
+use crate::error::Error;
+use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::engine::SyncEngine;
+use crate::sync::{docstore, push};
+
+/// Records loaded and written per push.
+const BATCH: u64 = 200;
+
+/// Gives every stored record of a kind with nested fields the objects it lacks; returns how many
+/// records it wrote.
+pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
+    let nested: Vec<&str> = kinds::ALL
+        .iter()
+        .filter(|k| {
+            k.fields
+                .iter()
+                .any(|f| matches!(f.ty, FieldType::Items(_) | FieldType::Text { .. }))
+        })
+        .map(|k| k.name)
+        .collect();
+    let author = Author::system("upgrade");
+    let actor = author
+        .server_actor()
+        .expect("a server author has an actor of its own")
+        .clone();
+    let conn = &sync.db.conn;
+    let mut after = Uuid::nil();
+    let mut written = 0;
+    loop {
+        // Keyset pages by id, so that a record left as it is cannot be found again and again.
+        let stmt = Query::select()
+            .columns([Alias::new("id"), Alias::new("kind")])
+            .from(Alias::new("documents"))
+            .and_where(Expr::col(Alias::new("kind")).is_in(nested.iter().copied()))
+            .and_where(Expr::col(Alias::new("id")).gt(after))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(BATCH)
+            .to_owned();
+        let rows = conn.query_all(stmt.build_with(conn)).await?;
+        let Some(last) = rows.last() else {
+            return Ok(written);
+        };
+        after = last.try_get("", "id")?;
+        let mut docs = Vec::new();
+        for row in &rows {
+            let id: Uuid = row.try_get("", "id")?;
+            let kind = kinds::get(&row.try_get::<String>("", "kind")?)?;
+            let mut doc = match docstore::load(conn, id).await? {
+                Ok(doc) => doc.with_actor(actor.clone()),
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "a record to upgrade does not load; left as it is");
+                    continue;
+                }
+            };
+            let base = doc.get_heads();
+            if record::add_missing_objects(&mut doc, kind)? {
+                docs.extend(push_of_own_change(id, kind, base, &mut doc));
+            }
+        }
+        if docs.is_empty() {
+            continue;
+        }
+        let response = push::push(
+            sync,
+            &author,
+            PushRequest {
+                docs,
+                checkpoint: 0,
+            },
+        )
+        .await?;
+        for result in response.results {
+            if result.status == PushStatus::Applied {
+                written += 1;
+            } else {
+                tracing::warn!(id = %result.id, reason = ?result.reason, "a record's new fields were not added; left as it is");
+            }
+        }
+    }
+}
