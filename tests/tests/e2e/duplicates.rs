@@ -249,3 +249,58 @@ storage_test! {
         assert_eq!(history["entries"][0]["fields"][0]["new"], a.to_string());
     }
 }
+
+storage_test! {
+    async fn reports_count_a_merged_customer_once(db: TestDb) {
+        use fieldsync_sdk::LineRequest;
+        let server = TestServer::start(&db).await;
+        server.user("admin@x.test", Role::Admin, &[]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let admin = server.device("admin@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        for (kind, fields) in [
+            ("settings", serde_json::json!({"currency": "EUR", "agent_discount_limit_bp": 1_000})),
+            ("product", serde_json::json!({"sku": "P-1", "name": "Beans", "active": true, "list_price": 1_000})),
+        ] {
+            let (status, reply) = server.api(&admin, reqwest::Method::POST, "/v1/records", Some(serde_json::json!({"kind": kind, "fields": fields}))).await;
+            assert_eq!(status, 201, "{reply}");
+        }
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        anna.sync().await;
+        ben.sync().await;
+        // Offline, each adds the shop and takes an order there; the manager approves both.
+        let a = anna.replica.create("customer", &shop("Kiosk am Park", "+49 30 2223334", 52.50, 13.30)).await.unwrap();
+        let b = ben.replica.create("customer", &shop("Kiosk am Park GmbH", "030 2223334", 52.50005, 13.30)).await.unwrap();
+        let now = fieldsync_server::db::now_ms();
+        let line = |qty| vec![LineRequest { sku: "P-1".into(), quantity: qty, discount_bp: 0 }];
+        let first = anna.replica.add_order(a, &line(2_000), None, true, now).await.unwrap().order_id;
+        let second = ben.replica.add_order(b, &line(3_000), None, true, now).await.unwrap().order_id;
+        anna.sync().await;
+        ben.sync().await;
+        for order in [first, second] {
+            let (status, reply) = server.api(&maria, reqwest::Method::POST, &format!("/v1/orders/{order}/approve"), Some(serde_json::json!({}))).await;
+            assert_eq!(status, 200, "{reply}");
+        }
+        let graded = || async {
+            let (status, report) = get(&server, &maria, "/v1/reports/customer-value").await;
+            assert_eq!(status, 200, "{report}");
+            report["sections"]["customers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["customer_id"].as_str().unwrap().to_string(), r["revenue"].as_i64().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(graded().await.len(), 2, "two customers before the merge");
+
+        let (_, page) = get(&server, &maria, &format!("/v1/duplicates?customer_id={a}")).await;
+        let id = page["candidates"][0]["id"].as_str().expect("the pair is found").to_string();
+        let (status, merged) = server.api(&maria, reqwest::Method::POST, &format!("/v1/duplicates/{id}/merge"), Some(serde_json::json!({"survivor": a}))).await;
+        assert_eq!(status, 200, "{merged}");
+        // One customer, with both orders' revenue: 2 and 3 units at 10.00.
+        assert_eq!(graded().await, [(a.to_string(), 5_000)]);
+    }
+}
