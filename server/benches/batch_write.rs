@@ -88,6 +88,7 @@ impl Fixture {
             moved_from: None,
             doc: None,
             received,
+            fields_written: Vec::new(),
         }
     }
 

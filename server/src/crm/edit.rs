@@ -19,7 +19,7 @@ use crate::sync::engine::SyncEngine;
 use crate::sync::{docstore, push, write};
 
 /// Why the server writes, in a record's history.
-const PURPOSE: &str = "api";
+pub const PURPOSE: &str = "api";
 
 /// JSON fields as values of `kind`'s fields; every field that is unknown or of the wrong JSON type
 /// is named.

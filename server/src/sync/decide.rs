@@ -144,6 +144,8 @@ pub struct Valid {
     pub took_orphans: bool,
     /// The changes new to the record, for its history (`Write::received`).
     pub received: Vec<ChangeHash>,
+    /// The root fields the push's changes wrote, for the rules after the push.
+    pub fields_written: Vec<String>,
 }
 
 /// Merges the push's changes, and the device's earlier changes of the record that waited for
@@ -265,12 +267,12 @@ pub fn merge(
     // items field); a device may not.
     let checked = inspect::touched_fields(&doc, &ops, row.is_none() || author.is_system())
         .and_then(|fields| match author.is_system() {
-            true => Ok(()),
-            false => inspect::check_writable(kind, author.field_role(), &fields),
+            true => Ok(fields),
+            false => inspect::check_writable(kind, author.field_role(), &fields).map(|()| fields),
         })
-        .and_then(|()| record::project(&doc, kind));
+        .and_then(|fields| Ok((fields, record::project(&doc, kind)?)));
     match checked {
-        Ok(projection) => Merged::Valid(Box::new(Valid {
+        Ok((fields, projection)) => Merged::Valid(Box::new(Valid {
             kind,
             reply,
             doc,
@@ -279,6 +281,7 @@ pub fn merge(
             projection,
             took_orphans: !orphans.is_empty(),
             received: new.iter().map(Change::hash).collect(),
+            fields_written: fields.into_iter().collect(),
         })),
         Err(e) => Merged::Done(reply.refuse(reason(&e))),
     }
@@ -492,6 +495,7 @@ pub fn write(
         projection,
         took_orphans,
         received,
+        fields_written,
     } = valid;
     let (territory_id, parent_id) = scope;
     if took_orphans {
@@ -555,6 +559,7 @@ pub fn write(
         moved_from,
         doc: merged,
         received: received.iter().flat_map(|h| h.0).collect(),
+        fields_written,
     }))
 }
 

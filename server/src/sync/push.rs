@@ -63,6 +63,8 @@ pub struct Written {
     pub id: Uuid,
     pub kind: &'static KindSchema,
     pub projection: Projection,
+    /// The root fields the push's changes wrote.
+    pub fields: Vec<String>,
 }
 
 /// Applies a push by `author` and answers with one result per document, in request order.
@@ -490,6 +492,7 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
                 id: write.id,
                 kind: write.kind,
                 projection: write.projection,
+                fields: write.fields_written,
             });
         }
     }

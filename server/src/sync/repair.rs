@@ -87,6 +87,7 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         doc: None,
         // It brings no change the record did not have.
         received: Vec::new(),
+        fields_written: Vec::new(),
     };
     write::store(&txn, std::slice::from_ref(&rebuilt)).await?;
     txn.commit().await?;

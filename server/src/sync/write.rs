@@ -52,6 +52,8 @@ pub struct Write {
     /// The hashes (32 bytes each) of the changes this write brings, recorded in the chunk's row
     /// with the time the server received them (`receipts`), for the record's history.
     pub received: Vec<u8>,
+    /// The root fields the push's changes wrote (`push::Written`, for the rules); not stored.
+    pub fields_written: Vec<String>,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.

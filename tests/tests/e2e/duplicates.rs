@@ -176,9 +176,10 @@ storage_test! {
         let deal = ben.replica.create("opportunity", &[("customer_id", b.to_string().as_str().into()), ("title", "Fridge".into()), ("stage", "prospecting".into())]).await.unwrap();
         anna.sync().await;
         ben.sync().await;
-        // Carl holds Ben's shop, then goes offline: he edits its notes and adds a contact.
+        // Carl holds Ben's shop, then goes offline: he edits its notes and its industry, and adds a
+        // contact.
         carl.sync().await;
-        carl.replica.update(b, &[("notes", "Opens at six".into())]).await.unwrap();
+        carl.replica.update(b, &[("notes", "Opens at six".into()), ("industry", "Retail".into())]).await.unwrap();
         let carl_contact = carl.replica.create("contact", &[("customer_id", b.to_string().as_str().into()), ("name", "Lu".into())]).await.unwrap();
 
         let (_, page) = get(&server, &maria, &format!("/v1/duplicates?customer_id={a}")).await;
@@ -217,13 +218,17 @@ storage_test! {
         let (_, alerts) = get(&server, &maria, &alerts_path).await;
         assert_eq!(alerts["records"].as_array().unwrap().len(), 0, "the merge is no edit after it: {alerts}");
 
-        // Carl comes back online: his edit of the merged-away shop is kept on it, and his contact
-        // moves to the survivor.
+        // Carl comes back online: his edit of the merged-away shop is kept on it, his plain field is
+        // carried over to the survivor (his notes, a text, are not), and his contact moves to the
+        // survivor.
         carl.sync().await;
         carl.sync().await;
         assert_eq!(carl.replica.status().await.unwrap().rejected.len(), 0);
         let (_, gone) = get(&server, &maria, &format!("/v1/records/{b}")).await;
         assert_eq!(gone["fields"]["notes"], "Opens at six", "{gone}");
+        let (_, survivor) = get(&server, &maria, &format!("/v1/records/{a}")).await;
+        assert_eq!(survivor["fields"]["industry"], "Retail", "{survivor}");
+        assert_ne!(survivor["fields"]["notes"], "Opens at six", "{survivor}");
         let contacts = children_of(&server, &maria, "contact", a).await;
         assert!(contacts.contains(&carl_contact.to_string()), "{contacts:?}");
         // A manager is told, on the survivor, that the merged-away shop was edited after the merge.
@@ -232,6 +237,8 @@ storage_test! {
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0]["fields"]["record_id"], b.to_string());
         assert_eq!(alerts[0]["fields"]["user_id"], carl.login.user_id.to_string());
+        let message = alerts[0]["fields"]["message"].as_str().unwrap();
+        assert!(message.contains("industry carried over"), "{message}");
         // And the devices follow.
         ben.sync().await;
         let moved = ben.replica.info(ben_contact).await.unwrap();

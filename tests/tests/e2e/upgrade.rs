@@ -226,6 +226,7 @@ async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uu
             doc: None,
             // An older version kept no receipts.
             received: Vec::new(),
+            fields_written: Vec::new(),
         }],
     )
     .await
@@ -322,6 +323,7 @@ storage_test! {
                 moved_from: None,
                 doc: None,
                 received: Vec::new(),
+                fields_written: Vec::new(),
             }],
         )
         .await

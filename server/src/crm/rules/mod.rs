@@ -27,7 +27,7 @@ use sync_core::duplicates;
 use sync_core::kinds::{ALERT, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
-use sync_core::{KindSchema, Role, Scope, Value};
+use sync_core::{FieldType, KindSchema, Role, Scope, Value, Writer};
 use uuid::Uuid;
 
 use crate::db::now_ms;
@@ -137,8 +137,11 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
 }
 
 /// An edit of a customer merged into another (made offline, before its author's device heard of
-/// the merge) stays on the merged-away record, where no one looks: an alert on the survivor tells
-/// a manager to carry over what should be, from the record's history.
+/// the merge) lands on the merged-away record, where no one looks. A person's edits of plain fields
+/// (a phone, an e-mail, a segment) are carried over to the survivor, as the rules' change; texts
+/// and items are not (the survivor's own may have moved on), and neither is a move to another
+/// territory. An alert on the survivor tells a manager what came, and that the record's history
+/// shows every change.
 fn edited_after_merge(w: &Written, by: Pusher, actions: &mut Actions) {
     let Some(survivor) = w
         .projection
@@ -148,10 +151,37 @@ fn edited_after_merge(w: &Written, by: Pusher, actions: &mut Actions) {
     else {
         return;
     };
-    let message = format!(
-        "customer {} was edited after it was merged into this one; its history shows what changed",
-        w.id
-    );
+    let scope = CUSTOMER.scope.field();
+    let carried: Vec<&'static str> = match by.purpose {
+        // A device's own edit, or a person's over the API; not the server's other writes.
+        None | Some(crate::crm::edit::PURPOSE) => w
+            .fields
+            .iter()
+            .filter_map(|name| CUSTOMER.field(name))
+            .filter(|spec| {
+                !matches!(spec.ty, FieldType::Text { .. } | FieldType::Items(_))
+                    && spec.writer != Writer::Server
+                    && Some(spec.name) != scope
+                    && !matches!(spec.name, "merged_into" | sync_core::schema::DELETED_FIELD)
+            })
+            .map(|spec| spec.name)
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    for field in &carried {
+        actions.set(survivor, &CUSTOMER, field, w.projection.get(field).clone());
+    }
+    let message = match carried.is_empty() {
+        true => format!(
+            "customer {} was edited after it was merged into this one; its history shows what changed",
+            w.id
+        ),
+        false => format!(
+            "customer {} was edited after it was merged into this one: {} carried over here; its history shows every change",
+            w.id,
+            carried.join(", ")
+        ),
+    };
     alert(
         actions,
         survivor,
