@@ -385,6 +385,27 @@ async fn the_sync_job_survives_the_server_being_down() {
         .as_str()
         .unwrap()
         .to_string();
+    // And photographs a visit there.
+    let visit = ok(cli(
+        &device,
+        &["visit", "checkin", &id, "--lat", "52.52", "--lon", "13.40"],
+        &[],
+    ))["visit_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+    jpeg.extend((0..200_000u32).map(|i| (i % 241) as u8));
+    let photo = dir.path().join("storefront.jpg");
+    std::fs::write(&photo, &jpeg).unwrap();
+    let hash = ok(cli(
+        &device,
+        &["visit", "photo", &visit, photo.to_str().unwrap()],
+        &[],
+    ))["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The job's log, line by line as it is written: one JSON object per round.
     let (tx, rx) = std::sync::mpsc::channel::<Value>();
     let stdout = job.stdout.take().unwrap();
@@ -416,7 +437,9 @@ async fn the_sync_job_survives_the_server_being_down() {
     let mut pushed = false;
     for _ in 0..50 {
         let round = next_round(&rx);
-        if round["ok"] == true && round["report"]["pushed"] == 1 {
+        if round["ok"] == true && round["report"]["pushed"] == 2 {
+            // The photo goes in the same round, after the records.
+            assert_eq!(round["report"]["uploaded_files"], 1, "{round}");
             pushed = true;
             break;
         }
@@ -425,7 +448,10 @@ async fn the_sync_job_survives_the_server_being_down() {
     let _ = job.wait();
     server.kill().unwrap();
     let _ = server.wait();
-    assert!(pushed, "the job pushed the record once the server was back");
+    assert!(
+        pushed,
+        "the job pushed the records and the photo once the server was back"
+    );
     assert_eq!(ok(cli(&device, &["status"], &[]))["outbox"], 0);
     // An empty outbox means the server acknowledged the record; a second device sees it.
     let mut server = serve();
@@ -441,6 +467,19 @@ async fn the_sync_job_survives_the_server_being_down() {
         ok(cli(&other, &["customer", "show", &id], &[]))["name"],
         "Offline Ltd"
     );
+    let fetched = dir.path().join("fetched.jpg");
+    ok(cli(
+        &other,
+        &[
+            "attachment",
+            "get",
+            &hash,
+            "--out",
+            fetched.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(std::fs::read(&fetched).unwrap(), jpeg);
     server.kill().unwrap();
     let _ = server.wait();
 }
