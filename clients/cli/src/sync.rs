@@ -230,6 +230,7 @@ pub async fn status(replica: &Replica, out: Output) -> anyhow::Result<()> {
             "rejected": status.rejected,
             "conflicts": status.conflicts,
             "quarantined": status.quarantined,
+            "files": status.files,
         }));
         return Ok(());
     }
@@ -239,6 +240,22 @@ pub async fn status(replica: &Replica, out: Output) -> anyhow::Result<()> {
     }
     crate::outln!("last sync: {}", last_sync.as_deref().unwrap_or("never"));
     crate::outln!("changes waiting to be sent: {}", status.outbox);
+    let refused: Vec<_> = status
+        .files
+        .iter()
+        .filter(|f| f.refused.is_some())
+        .collect();
+    crate::outln!(
+        "files waiting to upload: {}",
+        status.files.len() - refused.len()
+    );
+    for file in refused {
+        crate::outln!(
+            "file {} refused by the server: {}",
+            file.hash,
+            file.refused.as_deref().unwrap_or_default()
+        );
+    }
     if !status.rejected.is_empty() {
         crate::outln!("refused by the server:");
         let rows: Vec<Vec<String>> = status

@@ -41,7 +41,7 @@ pub struct FileProgress {
 }
 
 /// A file captured on the device and not yet held by the server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PendingFile {
     pub hash: String,
     pub size: u64,

@@ -98,6 +98,8 @@ pub struct Status {
     /// Records holding concurrent values that someone should resolve.
     pub conflicts: Vec<RecordConflicts>,
     pub quarantined: Vec<Uuid>,
+    /// Files captured here the server does not hold yet, with the reason of any it refused.
+    pub files: Vec<crate::PendingFile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -507,6 +509,7 @@ impl Replica {
     pub async fn status(&self) -> Result<Status, Error> {
         // Before taking a connection: it takes one of its own, and a store in memory has one.
         let outbox = self.outbox_len().await?;
+        let files = self.pending_files().await?;
         let mut conn = self.pool.acquire().await?;
         let last_sync = get_meta(&mut conn, "last_sync")
             .await?
@@ -520,6 +523,7 @@ impl Replica {
             rejected: vec![],
             conflicts: vec![],
             quarantined: vec![],
+            files,
         };
         for row in &rows {
             let info = info_of(row);

@@ -905,6 +905,8 @@ storage_test! {
         assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
         assert_eq!(pending[0]["hash"], refused.as_str());
         assert!(pending[0]["refused"].as_str().unwrap().starts_with("media_type_not_allowed"), "{pending}");
+        let status = ok(cli(d, &["status"], &[]));
+        assert_eq!(status["files"], pending, "status shows the refused file too");
 
         // The manager's device fetches the photo from the server.
         let m = dir.path().join("maria");
