@@ -89,6 +89,7 @@ impl Fixture {
             doc: None,
             received,
             fields_written: Vec::new(),
+            lacks_objects: false,
         }
     }
 

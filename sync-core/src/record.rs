@@ -216,6 +216,15 @@ pub fn create(
     Ok(doc)
 }
 
+/// Whether `doc` lacks a nested object (text, items) of one of `kind`'s fields: a record made
+/// before its kind had the field, or by a client that does not know it yet.
+pub fn lacks_objects(doc: &impl ReadDoc, kind: &KindSchema) -> bool {
+    kind.fields.iter().any(|spec| {
+        matches!(spec.ty, FieldType::Text { .. } | FieldType::Items(_))
+            && matches!(doc.get(ROOT, spec.name), Ok(None))
+    })
+}
+
 /// Creates, in one change, the nested objects (texts, items) of `kind`'s fields that `doc` lacks: a
 /// record made before its kind had the field (a visit from before photos). Only the server does
 /// this, once per record, at an upgrade: a device may not create nested objects after a record's

@@ -146,20 +146,24 @@ impl Author {
     }
 }
 
-/// The push of the change the server's own write made to `doc` (record `id` of `kind`) on top of
-/// `base`, the heads it was made on; None when it made none (the values were already there). The
-/// server's changes go through the merge path as a device's do.
+/// The push of the changes the server's own write made to `doc` (record `id` of `kind`) on top of
+/// `base`, the heads they were made on; None when it made none (the values were already there).
+/// The server's changes go through the merge path as a device's do.
 pub fn push_of_own_change(
     id: Uuid,
     kind: &KindSchema,
     base: Vec<ChangeHash>,
     doc: &mut AutoCommit,
 ) -> Option<DocPush> {
-    let change = doc.get_last_local_change()?;
-    Some(DocPush {
+    let changes: Vec<ByteBuf> = doc
+        .get_changes(&base)
+        .iter()
+        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+        .collect();
+    (!changes.is_empty()).then(|| DocPush {
         id,
         kind: kind.name.to_string(),
         base_heads: base.into_iter().map(Hash::from).collect(),
-        changes: vec![ByteBuf::from(change.raw_bytes().to_vec())],
+        changes,
     })
 }

@@ -146,6 +146,8 @@ pub struct Valid {
     pub received: Vec<ChangeHash>,
     /// The root fields the push's changes wrote, for the rules after the push.
     pub fields_written: Vec<String>,
+    /// Whether the merged record lacks a text or items of its kind (`record::lacks_objects`).
+    pub lacks_objects: bool,
 }
 
 /// Merges the push's changes, and the device's earlier changes of the record that waited for
@@ -273,6 +275,7 @@ pub fn merge(
         .and_then(|fields| Ok((fields, record::project(&doc, kind)?)));
     match checked {
         Ok((fields, projection)) => Merged::Valid(Box::new(Valid {
+            lacks_objects: record::lacks_objects(&doc, kind),
             kind,
             reply,
             doc,
@@ -496,6 +499,7 @@ pub fn write(
         took_orphans,
         received,
         fields_written,
+        lacks_objects,
     } = valid;
     let (territory_id, parent_id) = scope;
     if took_orphans {
@@ -560,6 +564,7 @@ pub fn write(
         doc: merged,
         received: received.iter().flat_map(|h| h.0).collect(),
         fields_written,
+        lacks_objects,
     }))
 }
 

@@ -65,6 +65,8 @@ pub struct Written {
     pub projection: Projection,
     /// The root fields the push's changes wrote.
     pub fields: Vec<String>,
+    /// Whether the record lacks a text or items of its kind, which the rules then give it.
+    pub lacks_objects: bool,
 }
 
 /// Applies a push by `author` and answers with one result per document, in request order.
@@ -493,6 +495,7 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
                 kind: write.kind,
                 projection: write.projection,
                 fields: write.fields_written,
+                lacks_objects: write.lacks_objects,
             });
         }
     }

@@ -88,6 +88,7 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         // It brings no change the record did not have.
         received: Vec::new(),
         fields_written: Vec::new(),
+        lacks_objects: false,
     };
     write::store(&txn, std::slice::from_ref(&rebuilt)).await?;
     txn.commit().await?;

@@ -54,6 +54,8 @@ pub struct Write {
     pub received: Vec<u8>,
     /// The root fields the push's changes wrote (`push::Written`, for the rules); not stored.
     pub fields_written: Vec<String>,
+    /// Whether the record lacks a text or items of its kind (`push::Written`); not stored.
+    pub lacks_objects: bool,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.

@@ -227,6 +227,7 @@ async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uu
             // An older version kept no receipts.
             received: Vec::new(),
             fields_written: Vec::new(),
+            lacks_objects: false,
         }],
     )
     .await
@@ -324,6 +325,7 @@ storage_test! {
                 doc: None,
                 received: Vec::new(),
                 fields_written: Vec::new(),
+            lacks_objects: false,
             }],
         )
         .await
@@ -356,5 +358,42 @@ storage_test! {
             .await;
         assert_eq!(status, 200);
         assert_eq!(shown["fields"]["photos"][0]["hash"], hash.as_str(), "{shown}");
+    }
+}
+
+storage_test! {
+    async fn a_visit_made_by_an_app_from_before_photos_is_given_the_items(db: TestDb) {
+        use automerge::transaction::Transactable;
+        use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let shop = anna.replica.create("customer", &customer("Corner Shop", "North")).await.unwrap();
+        anna.sync().await;
+        // An app that does not know photos yet makes a visit: no `photos` items in its first change.
+        let mut doc = automerge::AutoCommit::new().with_actor(anna.replica.actor().unwrap());
+        doc.put_object(automerge::ROOT, "notes", automerge::ObjType::Text).unwrap();
+        doc.put(automerge::ROOT, "deleted", false).unwrap();
+        doc.put(automerge::ROOT, "customer_id", shop.to_string()).unwrap();
+        doc.put(automerge::ROOT, "status", "completed").unwrap();
+        doc.commit();
+        let visit = Uuid::now_v7();
+        let changes = doc.get_changes(&[]).iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        let reply = anna
+            .client
+            .push(&PushRequest { docs: vec![DocPush { id: visit, kind: "visit".into(), base_heads: vec![], changes }], checkpoint: 0 })
+            .await
+            .unwrap();
+        assert_eq!(reply.results[0].status, PushStatus::Applied);
+        // The rules after the push gave it the items; the device receives them and takes a photo.
+        let stored = docstore::load(&server.state.db.conn, visit).await.unwrap().unwrap();
+        assert!(matches!(stored.get(automerge::ROOT, "photos").unwrap(), Some((automerge::Value::Object(automerge::ObjType::Map), _))));
+        anna.sync().await;
+        let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        photo.extend([9u8; 3_000]);
+        anna.replica.attach(visit, "photos", photo, None).await.unwrap();
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "{report:?}");
+        assert_eq!(report.uploaded_files, 1);
     }
 }

@@ -15,7 +15,10 @@
 //! - a field written concurrently by two people raises a conflict: both values, which one shows,
 //!   who wrote each and when, for a manager to pick;
 //! - a customer is checked for likely duplicates (`crm::duplicates`), and a record made offline
-//!   for a customer since merged into another moves to the survivor.
+//!   for a customer since merged into another moves to the survivor; a person's edits of plain
+//!   fields of a merged-away customer are carried over to the survivor;
+//! - a record made by a client that does not know a text or items field of its kind yet (a visit
+//!   from an app from before photos) is given it, so that devices can write into it.
 //!
 //! Alerts and conflicts are records of their own kinds, scoped through the customer they concern.
 //! The rules run after the push's transaction commits: a process that stops in between leaves the
@@ -65,6 +68,9 @@ pub type Fields = Vec<(&'static str, Value)>;
 struct Actions {
     updates: HashMap<Uuid, (&'static KindSchema, Fields)>,
     raise: Vec<(&'static KindSchema, Fields)>,
+    /// Records to give the texts and items of their kind they lack (made by a client that does not
+    /// know a field yet), so that devices can then write into them.
+    complete: Vec<(Uuid, &'static KindSchema)>,
 }
 
 impl Actions {
@@ -101,6 +107,9 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         }
         if p.is_deleted() {
             continue;
+        }
+        if w.lacks_objects {
+            actions.complete.push((w.id, w.kind));
         }
         if w.kind.name == ORDER.name {
             orders::order(conn, by, w.id, p, &mut discount_limit, &mut actions).await?;
@@ -291,6 +300,7 @@ pub async fn write_fields(
             .map(|(id, kind, fields)| (id, (kind, fields)))
             .collect(),
         raise: Vec::new(),
+        complete: Vec::new(),
     };
     write_as(sync, purpose, actions).await
 }
@@ -301,7 +311,7 @@ async fn write_actions(sync: &SyncEngine, actions: Actions) -> Result<(), Error>
 }
 
 async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) -> Result<(), Error> {
-    if actions.updates.is_empty() && actions.raise.is_empty() {
+    if actions.updates.is_empty() && actions.raise.is_empty() && actions.complete.is_empty() {
         return Ok(());
     }
     let conn = &sync.db.conn;
@@ -311,12 +321,31 @@ async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) ->
         .expect("the system author has an actor")
         .clone();
     let mut docs: Vec<DocPush> = Vec::new();
-    for (id, (kind, fields)) in actions.updates {
+    let mut updates: Vec<(Uuid, &'static KindSchema, Fields)> = actions
+        .updates
+        .into_iter()
+        .map(|(id, (kind, fields))| (id, kind, fields))
+        .collect();
+    for (id, kind) in actions.complete {
+        if !updates.iter().any(|(u, _, _)| *u == id) {
+            updates.push((id, kind, Vec::new()));
+        }
+    }
+    for (id, kind, fields) in updates {
         let Ok(doc) = docstore::load(conn, id).await? else {
             continue;
         };
         let mut doc = doc.with_actor(actor.clone());
         let base = doc.get_heads();
+        // A record a client made without a field of its kind it does not know yet is given the
+        // field's text or items, in a change of its own before the rule's.
+        if let Err(e) = record::add_missing_objects(&mut doc, kind) {
+            tracing::warn!(record = %id, error = %e, "a record's missing fields could not be added");
+        }
+        if fields.is_empty() {
+            docs.extend(push_of_own_change(id, kind, base, &mut doc));
+            continue;
+        }
         match record::update(&mut doc, kind, &fields) {
             Ok(()) => docs.extend(push_of_own_change(id, kind, base, &mut doc)),
             Err(e) => tracing::warn!(record = %id, error = %e, "a rule's change does not validate"),

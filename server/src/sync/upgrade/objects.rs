@@ -1,5 +1,6 @@
 //! Records made before their kind had a text or items field (visits from before photos, tickets
-//! from before evidence) are given the empty object, as a change the server makes through the merge
+//! from before evidence) are given the empty object (records written since get it from the rules
+//! after their push), as a change the server makes through the merge
 //! path: devices receive it and can then write into it, which they may not create themselves after
 //! a record's first change. A process that dies half-way leaves the task for the next start, which
 //! finds the records still without the objects.
@@ -7,7 +8,7 @@
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::ConnectionTrait;
 use sync_core::protocol::{PushRequest, PushStatus};
-use sync_core::{kinds, record, FieldType};
+use sync_core::{kinds, record};
 use uuid::Uuid;
 
 use crate::db::BuildWith;
@@ -22,15 +23,13 @@ const BATCH: u64 = 200;
 /// Gives every stored record of a kind with nested fields the objects it lacks; returns how many
 /// records it wrote.
 pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
-    let nested: Vec<&str> = kinds::ALL
-        .iter()
-        .filter(|k| {
-            k.fields
-                .iter()
-                .any(|f| matches!(f.ty, FieldType::Items(_) | FieldType::Text { .. }))
-        })
-        .map(|k| k.name)
+    // The kinds that gained items in the version that added this task: those holding files.
+    let mut nested: Vec<&str> = sync_core::attachments::places()
+        .into_iter()
+        .filter(|(_, place)| matches!(place, sync_core::attachments::Place::Items { .. }))
+        .map(|(kind, _)| kind.name)
         .collect();
+    nested.dedup();
     let author = Author::system("upgrade");
     let actor = author
         .server_actor()
