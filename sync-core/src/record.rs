@@ -216,11 +216,14 @@ pub fn create(
     Ok(doc)
 }
 
-/// Whether `doc` lacks a nested object (text, items) of one of `kind`'s fields: a record made
-/// before its kind had the field, or by a client that does not know it yet.
+/// Whether `doc` lacks the items of one of `kind`'s fields that its kind gained after release (the
+/// items holding files: a visit's photos, a ticket's evidence): a record made before, or by a
+/// client that does not know them yet. Every other nested field has been made in every record's
+/// first change since its kind existed.
 pub fn lacks_objects(doc: &impl ReadDoc, kind: &KindSchema) -> bool {
     kind.fields.iter().any(|spec| {
-        matches!(spec.ty, FieldType::Text { .. } | FieldType::Items(_))
+        matches!(spec.ty, FieldType::Items(items)
+            if items.fields.iter().any(|f| f.ty == FieldType::Attachment))
             && matches!(doc.get(ROOT, spec.name), Ok(None))
     })
 }
