@@ -189,7 +189,6 @@ storage_test! {
 /// has, written through the server's own store path (the current push path would refuse it).
 async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uuid {
     use automerge::transaction::Transactable;
-    use fieldsync_server::sync::write;
     use sync_core::kinds::CUSTOMER;
     let actor = automerge::ActorId::random();
     let mut doc = sync_core::record::create(&CUSTOMER, actor, &customer(name, "North"))
@@ -200,8 +199,22 @@ async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uu
     projection
         .fields
         .insert("status", sync_core::Value::from(status));
+    store_as_before(server, &CUSTOMER, &doc, projection, None).await
+}
+
+/// Stores a document as an earlier version did, through the server's own store path (the current
+/// push path would refuse it or change it), in North or under `parent`.
+async fn store_as_before(
+    server: &TestServer,
+    kind: &'static sync_core::KindSchema,
+    doc: &automerge::AutoCommit,
+    projection: sync_core::record::Projection,
+    parent: Option<Uuid>,
+) -> Uuid {
+    use fieldsync_server::sync::write;
     let conn = &server.state.db.conn;
     let north = write::territories_by_name(conn).await.expect("territories")["North"];
+    let mut doc = doc.clone();
     let data = doc.save();
     let id = Uuid::now_v7();
     let txn = server.state.db.begin_write().await.expect("begin");
@@ -209,10 +222,10 @@ async fn store_old_customer(server: &TestServer, name: &str, status: &str) -> Uu
         &txn,
         &[write::Write {
             id,
-            kind: &CUSTOMER,
+            kind,
             is_new: true,
             territory_id: Some(north),
-            parent_id: None,
+            parent_id: parent,
             owner_id: Uuid::now_v7(),
             heads: docstore::pack_heads(&doc.get_heads()),
             chunk_count: 1,
@@ -286,7 +299,6 @@ storage_test! {
 storage_test! {
     async fn visits_stored_before_photos_are_given_the_items_and_take_photos(db: TestDb) {
         use automerge::transaction::Transactable;
-        use fieldsync_server::sync::write;
         use sync_core::kinds::VISIT;
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
@@ -299,38 +311,8 @@ storage_test! {
         doc.put(automerge::ROOT, "status", "completed").unwrap();
         doc.commit();
         let projection = record::project(&doc, &VISIT).expect("an old visit still validates");
+        let visit = store_as_before(&server, &VISIT, &doc, projection, Some(shop)).await;
         let conn = &server.state.db.conn;
-        let north = write::territories_by_name(conn).await.unwrap()["North"];
-        let visit = Uuid::now_v7();
-        let data = doc.save();
-        let txn = server.state.db.begin_write().await.unwrap();
-        write::store(
-            &txn,
-            &[write::Write {
-                id: visit,
-                kind: &VISIT,
-                is_new: true,
-                territory_id: Some(north),
-                parent_id: Some(shop),
-                owner_id: Uuid::now_v7(),
-                heads: docstore::pack_heads(&doc.get_heads()),
-                chunk_count: 1,
-                chunk_bytes: data.len() as i64,
-                data,
-                snapshot: true,
-                created_at: 0,
-                listing: Listing::of(&projection),
-                projection,
-                moved_from: None,
-                doc: None,
-                received: Vec::new(),
-                fields_written: Vec::new(),
-            lacks_objects: false,
-            }],
-        )
-        .await
-        .unwrap();
-        txn.commit().await.unwrap();
         // A device holds the old visit; it cannot attach a photo to it.
         let mut anna = server.device("anna@x.test").await;
         anna.sync().await;

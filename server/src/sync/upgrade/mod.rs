@@ -8,6 +8,7 @@
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Listing};
 use sync_core::{kinds, Scope};
 use uuid::Uuid;
@@ -18,8 +19,9 @@ mod statuses;
 use crate::db::entities::document;
 use crate::db::{BuildWith, WriteTxn};
 use crate::error::Error;
+use crate::sync::author::Author;
 use crate::sync::engine::SyncEngine;
-use crate::sync::{docstore, projection, write};
+use crate::sync::{docstore, projection, push, write};
 
 /// Records whose fields hold concurrent values were projected with the value automerge's `get_all`
 /// lists first rather than the one its `get` returns (and every automerge client shows).
@@ -84,6 +86,34 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// Pushes an upgrade's changes of the server's own; returns how many records took them. A record
+/// whose change is refused is logged (`refused` says what did not happen) and left as it is: it
+/// cannot be written either way, and the repair path answers for it.
+async fn push_own(
+    sync: &SyncEngine,
+    author: &Author,
+    docs: Vec<DocPush>,
+    refused: &str,
+) -> Result<usize, Error> {
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let request = PushRequest {
+        docs,
+        checkpoint: 0,
+    };
+    let response = push::push(sync, author, request).await?;
+    let mut applied = 0;
+    for result in response.results {
+        if result.status == PushStatus::Applied {
+            applied += 1;
+        } else {
+            tracing::warn!(id = %result.id, reason = ?result.reason, "{refused}; left as it is");
+        }
+    }
+    Ok(applied)
 }
 
 /// Whether the task's row is still there.

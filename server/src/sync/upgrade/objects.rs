@@ -7,15 +7,14 @@
 
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::ConnectionTrait;
-use sync_core::protocol::{PushRequest, PushStatus};
 use sync_core::{kinds, record};
 use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::docstore;
 use crate::sync::engine::SyncEngine;
-use crate::sync::{docstore, push};
 
 /// Records loaded and written per push.
 const BATCH: u64 = 200;
@@ -69,24 +68,7 @@ pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
                 docs.extend(push_of_own_change(id, kind, base, &mut doc));
             }
         }
-        if docs.is_empty() {
-            continue;
-        }
-        let response = push::push(
-            sync,
-            &author,
-            PushRequest {
-                docs,
-                checkpoint: 0,
-            },
-        )
-        .await?;
-        for result in response.results {
-            if result.status == PushStatus::Applied {
-                written += 1;
-            } else {
-                tracing::warn!(id = %result.id, reason = ?result.reason, "a record's new fields were not added; left as it is");
-            }
-        }
+        written +=
+            super::push_own(sync, &author, docs, "a record's new fields were not added").await?;
     }
 }

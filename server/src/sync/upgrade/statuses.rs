@@ -8,15 +8,14 @@
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::FromQueryResult;
 use sync_core::kinds::CUSTOMER;
-use sync_core::protocol::{PushRequest, PushStatus};
 use sync_core::{record, Value};
 use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::docstore;
 use crate::sync::engine::SyncEngine;
-use crate::sync::{docstore, push};
 
 /// Old value, new value.
 pub const RENAMED: [(&str, &str); 2] = [("lead", "prospect"), ("inactive", "dormant")];
@@ -79,21 +78,7 @@ pub async fn rename(sync: &SyncEngine) -> Result<usize, Error> {
             }
             docs.extend(push_of_own_change(row.id, &CUSTOMER, base, &mut doc));
         }
-        let response = push::push(
-            sync,
-            &author,
-            PushRequest {
-                docs,
-                checkpoint: 0,
-            },
-        )
-        .await?;
-        for result in response.results {
-            if result.status == PushStatus::Applied {
-                renamed += 1;
-            } else {
-                tracing::warn!(id = %result.id, reason = ?result.reason, "a customer's rename was not applied; left as it is");
-            }
-        }
+        renamed +=
+            super::push_own(sync, &author, docs, "a customer's rename was not applied").await?;
     }
 }
