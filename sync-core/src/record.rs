@@ -200,17 +200,7 @@ pub fn create(
     values: &[(&str, Value)],
 ) -> Result<AutoCommit, Error> {
     let mut doc = AutoCommit::new().with_actor(actor);
-    for spec in kind.fields {
-        match spec.ty {
-            FieldType::Text { .. } => {
-                doc.put_object(ROOT, spec.name, ObjType::Text)?;
-            }
-            FieldType::Items(_) => {
-                doc.put_object(ROOT, spec.name, ObjType::Map)?;
-            }
-            _ => {}
-        }
-    }
+    put_missing_objects(&mut doc, kind)?;
     doc.put(ROOT, DELETED_FIELD, false)?;
     set_fields(&mut doc, kind, values)?;
     Ok(doc)
@@ -234,6 +224,16 @@ pub fn lacks_objects(doc: &impl ReadDoc, kind: &KindSchema) -> bool {
 /// first change, so that two devices never make two objects for one field. Returns whether it
 /// wrote anything.
 pub fn add_missing_objects(doc: &mut AutoCommit, kind: &KindSchema) -> Result<bool, Error> {
+    let added = put_missing_objects(doc, kind)?;
+    if added {
+        doc.commit_with(CommitOptions::default().with_time(now_secs()));
+    }
+    Ok(added)
+}
+
+/// Puts the empty text or items of each of `kind`'s nested fields that `doc` lacks (all of them, in
+/// a new record), uncommitted; returns whether it put any.
+fn put_missing_objects(doc: &mut AutoCommit, kind: &KindSchema) -> Result<bool, Error> {
     let mut added = false;
     for spec in kind.fields {
         let obj = match spec.ty {
@@ -245,9 +245,6 @@ pub fn add_missing_objects(doc: &mut AutoCommit, kind: &KindSchema) -> Result<bo
             doc.put_object(ROOT, spec.name, obj)?;
             added = true;
         }
-    }
-    if added {
-        doc.commit_with(CommitOptions::default().with_time(now_secs()));
     }
     Ok(added)
 }

@@ -43,10 +43,16 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Network(_) => true,
-            Error::Server { status, .. } => *status == 429 || *status >= 500,
+            Error::Server { status, .. } => Error::transient_status(*status),
             Error::GaveUp { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether an answer with this status may succeed when tried again: rate limited, or the
+    /// server's trouble.
+    pub fn transient_status(status: u16) -> bool {
+        status == 429 || status >= 500
     }
 
     /// Whether the server told this device to wipe itself.

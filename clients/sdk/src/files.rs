@@ -331,7 +331,7 @@ impl Replica {
                 }
                 // The server refused the file: it stays on the device with the reason, and the
                 // next file goes.
-                Err(Error::Server { detail, status }) if !(status == 429 || status >= 500) => {
+                Err(Error::Server { detail, status }) if !Error::transient_status(status) => {
                     sqlx::query(
                         "UPDATE captures SET refused = ?, upload_url = NULL WHERE hash = ?",
                     )

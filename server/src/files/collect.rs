@@ -2,7 +2,6 @@
 //! half-way. A file's grace runs from the first pass that found it unreferenced; one referenced
 //! again meanwhile starts over.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, Query};
@@ -127,7 +126,6 @@ async fn sweep_parts(
 
 /// Collects every [`EVERY`], for as long as the server runs.
 pub async fn keep_collecting(db: Db, store: FileStore, grace: Duration) {
-    let store = Arc::new(store);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
     loop {
         tick.tick().await;

@@ -23,9 +23,9 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::error::Error;
 use crate::files::collect::{self, Collected};
+use crate::files::refs;
 use crate::files::store::FileStore;
 use crate::files::uploads::{self, Appended, PIECE_BYTES};
-use crate::files::{media, refs};
 use crate::http::state::AppState;
 use crate::http::wire::PathParam;
 use utoipa_axum::router::OpenApiRouter;
@@ -335,12 +335,11 @@ async fn download(
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    let media_type = media::ALLOWED
-        .iter()
-        .find(|t| **t == file.media_type)
-        .copied()
-        .unwrap_or("application/octet-stream");
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&file.media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     h.insert(CONTENT_LENGTH, HeaderValue::from(bytes.end - bytes.start));
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // A file never changes: a client may keep it as long as it likes, but only for this user.

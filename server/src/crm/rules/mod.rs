@@ -321,17 +321,11 @@ async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) ->
         .expect("the system author has an actor")
         .clone();
     let mut docs: Vec<DocPush> = Vec::new();
-    let mut updates: Vec<(Uuid, &'static KindSchema, Fields)> = actions
-        .updates
-        .into_iter()
-        .map(|(id, (kind, fields))| (id, kind, fields))
-        .collect();
+    let mut updates = actions.updates;
     for (id, kind) in actions.complete {
-        if !updates.iter().any(|(u, _, _)| *u == id) {
-            updates.push((id, kind, Vec::new()));
-        }
+        updates.entry(id).or_insert((kind, Vec::new()));
     }
-    for (id, kind, fields) in updates {
+    for (id, (kind, fields)) in updates {
         let Ok(doc) = docstore::load(conn, id).await? else {
             continue;
         };

@@ -88,6 +88,17 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
     Ok(())
 }
 
+/// The author of an upgrade's changes and its actor. No person asked for them: the nil user stands
+/// for the server's own upgrade in a record's history.
+fn upgrade_author() -> (Author, automerge::ActorId) {
+    let author = Author::system("upgrade");
+    let actor = author
+        .server_actor()
+        .expect("a server author has an actor of its own")
+        .clone();
+    (author, actor)
+}
+
 /// Pushes an upgrade's changes of the server's own; returns how many records took them. A record
 /// whose change is refused is logged (`refused` says what did not happen) and left as it is: it
 /// cannot be written either way, and the repair path answers for it.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
-use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::author::push_of_own_change;
 use crate::sync::docstore;
 use crate::sync::engine::SyncEngine;
 
@@ -29,11 +29,7 @@ pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
         .map(|(kind, _)| kind.name)
         .collect();
     nested.dedup();
-    let author = Author::system("upgrade");
-    let actor = author
-        .server_actor()
-        .expect("a server author has an actor of its own")
-        .clone();
+    let (author, actor) = super::upgrade_author();
     let conn = &sync.db.conn;
     let mut after = Uuid::nil();
     let mut written = 0;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
-use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::author::push_of_own_change;
 use crate::sync::docstore;
 use crate::sync::engine::SyncEngine;
 
@@ -33,12 +33,7 @@ struct Row {
 /// load or whose push is refused are logged and left as they are: they cannot be written either way,
 /// and the repair path answers for them.
 pub async fn rename(sync: &SyncEngine) -> Result<usize, Error> {
-    // No person asked for this: the nil user stands for the server's own upgrade in the history.
-    let author = Author::system("upgrade");
-    let actor = author
-        .server_actor()
-        .expect("a server author has an actor of its own")
-        .clone();
+    let (author, actor) = super::upgrade_author();
     let conn = &sync.db.conn;
     let mut after = Uuid::nil();
     let mut renamed = 0;
