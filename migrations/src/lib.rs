@@ -31,6 +31,7 @@ mod m20261206_000220_change_receipts;
 mod m20261206_000230_duplicates;
 mod m20261206_000240_customer_merges;
 mod m20261206_000250_attachments;
+mod m20261206_000260_customer_codes;
 
 pub struct Migrator;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000230_duplicates::Migration),
             Box::new(m20261206_000240_customer_merges::Migration),
             Box::new(m20261206_000250_attachments::Migration),
+            Box::new(m20261206_000260_customer_codes::Migration),
         ]
     }
 }

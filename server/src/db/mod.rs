@@ -187,10 +187,12 @@ fn is_transient(e: &DbErr) -> bool {
     else {
         return false;
     };
-    // PostgreSQL: serialization_failure, deadlock_detected, unique_violation. SQLite: BUSY, LOCKED.
+    // PostgreSQL: serialization_failure, deadlock_detected, unique_violation. SQLite: BUSY, LOCKED,
+    // BUSY_SNAPSHOT, and a primary key or unique index broken by what another write committed since
+    // a merge made outside the transaction read (the retry merges inside it).
     matches!(
         db.code().as_deref(),
-        Some("40001" | "40P01" | "23505" | "5" | "6" | "517")
+        Some("40001" | "40P01" | "23505" | "5" | "6" | "517" | "1555" | "2067")
     )
 }
 

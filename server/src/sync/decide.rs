@@ -453,18 +453,28 @@ pub fn workflow(valid: &mut Valid, author: &Author) -> Result<(), Reason> {
         })
 }
 
-/// The customer number a merged customer takes that it did not hold before, which must be no
-/// other customer's (`write::code_taken`); None when there is nothing to check.
-pub fn new_code<'a>(valid: &'a Valid, row: Option<&document::Model>) -> Option<&'a str> {
-    if valid.kind.name != kinds::CUSTOMER.name || valid.projection.is_deleted() {
+/// How a merged customer changes the customer number it holds (`customer_codes`): None where it
+/// does not; `Some(None)` where it gives its number up (cleared, or the customer deleted);
+/// `Some(Some(code))` where it takes a number it did not hold, which must be no other customer's
+/// (`write::code_taken`).
+pub fn code_change<'a>(
+    kind: &KindSchema,
+    projection: &'a Projection,
+    row: Option<&document::Model>,
+) -> Option<Option<&'a str>> {
+    if kind.name != kinds::CUSTOMER.name {
         return None;
     }
-    let code = valid.projection.get("code").as_str()?;
+    let after = match projection.is_deleted() {
+        true => None,
+        false => projection.get("code").as_str(),
+    };
     let before = row
+        .filter(|r| r.listing_deleted != Some(true))
         .and_then(|r| r.listing_fields.as_deref())
         .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
-    let held = before.as_ref().and_then(|b| b["code"].as_str()) == Some(code);
-    (!held).then_some(code)
+    let held = before.as_ref().and_then(|b| b["code"].as_str());
+    (held != after).then_some(after)
 }
 
 /// A customer number another customer holds.
@@ -545,6 +555,7 @@ pub fn write(
         (chunk_count, stored_bytes as i64 + data.len() as i64)
     };
     let moved_from = row.and_then(|r| (r.territory_id != territory_id).then_some(r.territory_id));
+    let code = code_change(kind, &projection, row).map(|c| c.map(str::to_string));
     Outcome::Write(Box::new(Write {
         id: reply.id,
         kind,
@@ -565,6 +576,7 @@ pub fn write(
         received: received.iter().flat_map(|h| h.0).collect(),
         fields_written,
         lacks_objects,
+        code,
     }))
 }
 

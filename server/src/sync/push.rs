@@ -381,6 +381,7 @@ async fn merge_docs(
     inputs: &Inputs,
 ) -> Result<Merge, Error> {
     let mut pending: HashMap<Uuid, (&'static str, Option<Uuid>)> = HashMap::new();
+    let mut codes: HashSet<String> = HashSet::new();
     let mut kept = 0;
     let mut merge = Merge {
         results: Vec::new(),
@@ -412,6 +413,7 @@ async fn merge_docs(
             territories: &inputs.territories,
             settings: inputs.settings.as_ref(),
             pending: &pending,
+            codes: &codes,
             orphans: &inputs.orphans,
             parents: &mut merge.parents,
         };
@@ -433,6 +435,9 @@ async fn merge_docs(
                     }
                 }
                 pending.insert(write.id, (write.kind.name, write.territory_id));
+                if let Some(Some(code)) = &write.code {
+                    codes.insert(code.clone());
+                }
                 merge.writes.push(*write);
             }
         }
@@ -537,6 +542,8 @@ struct DocContext<'a, C> {
     settings: Option<&'a CompanySettings>,
     /// Documents written earlier in this batch: kind and territory.
     pending: &'a HashMap<Uuid, (&'static str, Option<Uuid>)>,
+    /// Customer numbers taken earlier in this batch.
+    codes: &'a HashSet<String>,
     /// This device's stored orphan changes of the batch's documents.
     orphans: &'a HashMap<Uuid, Vec<Change>>,
     /// The parents read so far, as read.
@@ -602,8 +609,8 @@ async fn merge_one<C: ConnectionTrait>(
     if let Err(refused) = rules {
         return Ok(Outcome::Done(valid.reply.refuse(refused)));
     }
-    if let Some(code) = decide::new_code(&valid, row) {
-        if code_taken(ctx.conn, doc.id, code).await? {
+    if let Some(Some(code)) = decide::code_change(valid.kind, &valid.projection, row) {
+        if ctx.codes.contains(code) || code_taken(ctx.conn, doc.id, code).await? {
             let refused = decide::duplicate_code(code);
             return Ok(Outcome::Done(valid.reply.refuse(refused)));
         }

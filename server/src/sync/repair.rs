@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::Error;
+use crate::sync::decide;
 use crate::sync::docstore::{self, pack_heads};
 use crate::sync::write::{self, Write};
 
@@ -67,6 +68,8 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         ))
     })?;
     let data = doc.save();
+    // Chunks left out may have set the customer number the record held.
+    let code = decide::code_change(kind, &projection, Some(&row)).map(|c| c.map(str::to_string));
     let rebuilt = Write {
         id,
         kind,
@@ -89,6 +92,7 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         received: Vec::new(),
         fields_written: Vec::new(),
         lacks_objects: false,
+        code,
     };
     write::store(&txn, std::slice::from_ref(&rebuilt)).await?;
     txn.commit().await?;

@@ -56,6 +56,9 @@ pub struct Write {
     pub fields_written: Vec<String>,
     /// Whether the record lacks a text or items of its kind (`push::Written`); not stored.
     pub lacks_objects: bool,
+    /// The customer number the write takes (`Some(Some)`) or gives up (`Some(None)`), in
+    /// `customer_codes`; None where it changes none (`decide::code_change`).
+    pub code: Option<Option<String>>,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
@@ -95,6 +98,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
             projection::upsert_many(txn, kind, &rows).await?;
         }
     }
+    hold_codes(txn, writes).await?;
     let first = write.allocate_seq(writes.len() as i64).await?;
     let seq = |i: usize| first + i as i64;
     let now = now_ms();
@@ -593,18 +597,52 @@ pub async fn company_settings(
     }))
 }
 
-/// Whether a customer other than `id`, not deleted, holds the customer number `code`.
+/// Whether a customer other than `id` holds the customer number `code`.
 pub async fn code_taken(conn: &impl ConnectionTrait, id: Uuid, code: &str) -> Result<bool, Error> {
-    let deleted = Expr::col(Alias::new("deleted"));
     let stmt = Query::select()
-        .column(Alias::new("id"))
-        .from(Alias::new(sync_core::kinds::CUSTOMER.table))
+        .column(Alias::new("customer_id"))
+        .from(Alias::new(CODES))
         .and_where(Expr::col(Alias::new("code")).eq(code))
-        .and_where(Expr::col(Alias::new("id")).ne(id))
-        .cond_where(deleted.clone().is_null().or(deleted.eq(false)))
-        .limit(1)
+        .and_where(Expr::col(Alias::new("customer_id")).ne(id))
         .to_owned();
     Ok(conn.query_one(stmt.build_with(conn)).await?.is_some())
+}
+
+/// Which customer holds each customer number.
+const CODES: &str = "customer_codes";
+
+/// Records the customer numbers the batch's customers give up and take. A number another push took
+/// since this one's merge checked it (on another process, or while this push merged outside the
+/// write transaction) breaks the table's primary key: the write is then retried, merging inside
+/// the transaction, where `code_taken` sees it and refuses that one record.
+async fn hold_codes(txn: &DatabaseTransaction, writes: &[Write]) -> Result<(), Error> {
+    let changed: Vec<(Uuid, Option<&str>)> = writes
+        .iter()
+        .filter_map(|w| Some((w.id, w.code.as_ref()?.as_deref())))
+        .collect();
+    // Every number given up first, so that one taken in the same batch finds it free.
+    for part in changed.chunks(ROWS_PER_STATEMENT) {
+        let release = Query::delete()
+            .from_table(Alias::new(CODES))
+            .and_where(Expr::col(Alias::new("customer_id")).is_in(part.iter().map(|(id, _)| *id)))
+            .to_owned();
+        txn.execute(release.build_with(txn)).await?;
+    }
+    let taken: Vec<(Uuid, &str)> = changed
+        .iter()
+        .filter_map(|(id, code)| Some((*id, (*code)?)))
+        .collect();
+    for part in taken.chunks(ROWS_PER_STATEMENT) {
+        let mut take = Query::insert()
+            .into_table(Alias::new(CODES))
+            .columns([Alias::new("code"), Alias::new("customer_id")])
+            .to_owned();
+        for (id, code) in part {
+            take.values_panic([(*code).into(), (*id).into()]);
+        }
+        txn.execute(take.build_with(txn)).await?;
+    }
+    Ok(())
 }
 
 /// Territories by name.

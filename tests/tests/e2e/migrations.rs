@@ -11,6 +11,9 @@ use uuid::Uuid;
 /// The migrations before the listing's columns.
 const BEFORE_LISTING_COLUMNS: u32 = 5;
 
+/// The migrations before customer numbers were held in a table of their own.
+const BEFORE_CUSTOMER_CODES: u32 = 26;
+
 /// Documents as the earlier version wrote them: a listing as one JSON object, or none.
 async fn insert_documents(db: &DatabaseConnection, listings: &[Option<Listing>]) -> Vec<Uuid> {
     let mut stmt = Query::insert()
@@ -129,5 +132,39 @@ storage_test! {
 
         Migrator::down(&conn, Some(1)).await.expect("undo the listing's columns");
         assert_eq!(json_listings(&conn, &ids).await, before);
+    }
+}
+
+storage_test! {
+    async fn customer_numbers_are_held_by_their_oldest_live_customer(db: TestDb) {
+        let conn = Database::connect(&db.url).await.expect("connect");
+        Migrator::up(&conn, Some(BEFORE_CUSTOMER_CODES)).await.expect("the earlier migrations");
+        // Two live customers with one number (taken at once, before numbers were held), a deleted
+        // one with another, and one without a number.
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        let rows = [(ids[0], Some("A"), false), (ids[1], Some("A"), false), (ids[2], Some("B"), true), (ids[3], None, false)];
+        for (id, code, deleted) in rows {
+            let insert = Query::insert()
+                .into_table(Alias::new("customers"))
+                .columns(["id", "name", "territory", "code", "deleted", "updated_at"].map(Alias::new))
+                .values_panic([id.into(), "Shop".into(), "North".into(), code.map(str::to_string).into(), deleted.into(), 0i64.into()])
+                .to_owned();
+            conn.execute(conn.get_database_backend().build(&insert)).await.expect("insert");
+        }
+        Migrator::up(&conn, Some(1)).await.expect("the customer numbers");
+        let select = Query::select()
+            .columns(["code", "customer_id"].map(Alias::new))
+            .from(Alias::new("customer_codes"))
+            .order_by(Alias::new("code"), Order::Asc)
+            .to_owned();
+        let held: Vec<(String, Uuid)> = conn
+            .query_all(conn.get_database_backend().build(&select))
+            .await
+            .expect("select")
+            .iter()
+            .map(|r| (r.try_get("", "code").unwrap(), r.try_get("", "customer_id").unwrap()))
+            .collect();
+        assert_eq!(held, [("A".to_string(), ids[0])]);
+        Migrator::down(&conn, Some(1)).await.expect("undo the customer numbers");
     }
 }

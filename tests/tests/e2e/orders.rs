@@ -517,3 +517,48 @@ storage_test! {
         assert!(c.ben.sync().await.rejected.is_empty(), "corrected, it goes through");
     }
 }
+
+storage_test! {
+    async fn a_customer_number_is_taken_once_even_by_pushes_at_the_same_moment(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let mut c = company(&server).await;
+        // Two new customers with one number in one push: one is written, the other refused.
+        for name in ["First", "Second"] {
+            let mut fields = customer(name, "North");
+            fields.push(("code", "B-1".into()));
+            c.anna.replica.create("customer", &fields).await.unwrap();
+        }
+        let report = c.anna.sync().await;
+        let codes: Vec<&str> = report.rejected.iter().map(|(_, r)| r.code.as_str()).collect();
+        assert_eq!(codes, ["duplicate_code"]);
+        c.anna.replica.update(report.rejected[0].0, &[("code", "B-2".into())]).await.unwrap();
+        assert!(c.anna.sync().await.rejected.is_empty(), "corrected, it goes through");
+        // Two devices take one number at the same moment, round after round: the merges of both
+        // pushes check the number before either is written, and exactly one of them may have it.
+        for round in 0..12 {
+            let code = format!("R-{round}");
+            let mut ids = Vec::new();
+            for (device, name) in [(&mut c.anna, "Anna's"), (&mut c.ben, "Ben's")] {
+                let mut fields = customer(name, "North");
+                fields.push(("code", code.as_str().into()));
+                ids.push(device.replica.create("customer", &fields).await.unwrap());
+            }
+            let (a, b) = tokio::join!(c.anna.sync(), c.ben.sync());
+            // A refused record stays on its device, and is refused again at each sync.
+            let refused: Vec<&str> = a.rejected.iter().chain(&b.rejected)
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(_, r)| r.code.as_str())
+                .collect();
+            assert_eq!(refused, ["duplicate_code"], "round {round}");
+        }
+        let (status, body) = server.api(&c.maria, Method::GET, "/v1/records?kind=customer&limit=200", None).await;
+        assert_eq!(status, 200, "{body}");
+        let mut held: Vec<&str> = body["records"].as_array().unwrap().iter()
+            .filter_map(|r| r["fields"]["code"].as_str()).collect();
+        held.sort_unstable();
+        let before = held.len();
+        held.dedup();
+        assert_eq!(held.len(), before, "no number is held twice: {held:?}");
+        assert_eq!(held.len(), 14);
+    }
+}

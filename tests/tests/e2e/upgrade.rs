@@ -241,6 +241,7 @@ async fn store_as_before(
             received: Vec::new(),
             fields_written: Vec::new(),
             lacks_objects: false,
+            code: None,
         }],
     )
     .await
