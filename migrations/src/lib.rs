@@ -32,6 +32,7 @@ mod m20261206_000230_duplicates;
 mod m20261206_000240_customer_merges;
 mod m20261206_000250_attachments;
 mod m20261206_000260_customer_codes;
+mod m20261206_000270_rules_due;
 
 pub struct Migrator;
 
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000240_customer_merges::Migration),
             Box::new(m20261206_000250_attachments::Migration),
             Box::new(m20261206_000260_customer_codes::Migration),
+            Box::new(m20261206_000270_rules_due::Migration),
         ]
     }
 }

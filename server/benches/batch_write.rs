@@ -90,6 +90,7 @@ impl Fixture {
             received,
             fields_written: Vec::new(),
             lacks_objects: false,
+            code: None,
         }
     }
 

@@ -58,6 +58,9 @@ pub async fn serve(
         state.db.clone(),
         state.clv_fits.clone(),
     )));
+    let _rules = AbortOnDrop(tokio::spawn(crate::crm::rules::keep_due(
+        state.sync.clone(),
+    )));
     let _files = AbortOnDrop(tokio::spawn(crate::files::collect::keep_collecting(
         state.db.clone(),
         state.files.clone(),

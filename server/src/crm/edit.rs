@@ -140,13 +140,13 @@ async fn write(sync: &SyncEngine, author: &Author, doc: Option<DocPush>) -> Resu
         docs: vec![doc],
         checkpoint: 0,
     };
-    let (response, written) = push::push_written(sync, author, request).await?;
     let by = rules::Pusher {
         user_id: author.rights().user_id,
         role: author.field_role(),
         purpose: author.purpose(),
     };
-    rules::after_push(sync, by, &written).await;
+    let (response, pushed) = push::push_written(sync, author, request, by).await?;
+    rules::after_push(sync, pushed).await;
     let result = response
         .results
         .into_iter()

@@ -495,9 +495,10 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
             docs: batch.to_vec(),
             checkpoint: 0,
         };
-        let (response, written) = crate::sync::push::push_written(sync, &author, request).await?;
+        let (response, pushed) =
+            crate::sync::push::push_written(sync, &author, request, by).await?;
         all_applied(&response.results)?;
-        rules::after_push(sync, by, &written).await;
+        rules::after_push(sync, pushed).await;
     }
     // The customers were written as the server's own records, which the rules (and with them the
     // duplicate check) do not look at: one scan finds the pair the demo entered twice.

@@ -213,13 +213,13 @@ async fn accept(
         }],
         checkpoint: 0,
     };
-    let (response, written) = push::push_written(&state.sync, &author, request).await?;
     let by = rules::Pusher {
         user_id: who.user_id,
         role: author_role.min(who.role),
         purpose: None,
     };
-    rules::after_push(&state.sync, by, &written).await;
+    let (response, pushed) = push::push_written(&state.sync, &author, request, by).await?;
+    rules::after_push(&state.sync, pushed).await;
     let result = response
         .results
         .into_iter()

@@ -125,9 +125,9 @@ async fn push(
         role: who.role,
         purpose: None,
     };
-    let (response, written) = push::push_written(&state.sync, &Author::Device(who), req).await?;
+    let (response, pushed) = push::push_written(&state.sync, &Author::Device(who), req, by).await?;
     // Within the sync slot: a device that pushes faster than the rules run waits for them.
-    rules::after_push(&state.sync, by, &written).await;
+    rules::after_push(&state.sync, pushed).await;
     state.metrics.pushed(&changes, &response);
     Ok(Reply(format, response, places))
 }

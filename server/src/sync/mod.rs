@@ -7,6 +7,7 @@ pub mod author;
 pub mod checkpoint;
 pub mod decide;
 pub mod docstore;
+pub mod due;
 pub mod engine;
 pub mod feed;
 pub mod projection;

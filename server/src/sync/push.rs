@@ -35,6 +35,7 @@ use crate::sync::author::Author;
 use crate::sync::checkpoint;
 use crate::sync::decide::{self, reason, refusal, Merged, Outcome, Parent, Prepared};
 use crate::sync::docstore::{self, unpack_heads};
+use crate::sync::due::{self, Pusher};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
 use crate::sync::write::{
@@ -53,6 +54,8 @@ pub const KEEP_MERGED_PER_BATCH: usize = 16 << 20;
 struct Batch {
     results: Vec<DocResult>,
     written: Vec<Written>,
+    /// The batch's entry of due rules, if it recorded one.
+    due: Option<Uuid>,
     cached: Vec<(Uuid, Vec<u8>, AutoCommit, usize)>,
     _kept: Option<Room>,
     seq: i64,
@@ -78,16 +81,26 @@ pub async fn push(
     stage(engine, author, request).await?.commit(engine).await
 }
 
-/// [`push`], also returning the records it wrote.
+/// What a push wrote, for the rules to judge (`crm::rules::after_push`).
+pub struct ForRules {
+    pub by: Pusher,
+    pub written: Vec<Written>,
+    /// The push's entry in `rules_due`, recorded with its write; None if it wrote nothing.
+    pub due: Option<Uuid>,
+}
+
+/// [`push`], also returning the records it wrote, which the rules are then due to judge as made
+/// by `by` (recorded in the push's transaction: see `due`).
 pub async fn push_written(
     engine: &SyncEngine,
     author: &Author,
     request: PushRequest,
-) -> Result<(PushResponse, Vec<Written>), Error> {
-    stage(engine, author, request)
-        .await?
-        .commit_written(engine)
-        .await
+    by: Pusher,
+) -> Result<(PushResponse, ForRules), Error> {
+    let mut staged = stage(engine, author, request).await?;
+    staged.by = Some(by);
+    let (response, written, due) = staged.commit_written(engine).await?;
+    Ok((response, ForRules { by, written, due }))
 }
 
 /// A push checked and parsed and, where the database has one writer, merged; not yet written.
@@ -104,6 +117,8 @@ pub struct Staged<'a> {
     ahead: Option<(Inputs, Merge)>,
     /// Held from the merge ahead until the write: see `SyncEngine::merge_slots`.
     _slot: Option<OwnedSemaphorePermit>,
+    /// Who the rules will judge the push as made by, when they are due after it.
+    by: Option<Pusher>,
 }
 
 /// The first step of a push: checks the request and, on SQLite (see [`Db::merges_ahead`]), merges
@@ -163,6 +178,7 @@ pub async fn stage<'a>(
         docs,
         ahead,
         _slot: slot,
+        by: None,
     })
 }
 
@@ -174,11 +190,11 @@ impl Staged<'_> {
         Ok(self.commit_written(engine).await?.0)
     }
 
-    /// [`Staged::commit`], also returning the records it wrote.
-    pub async fn commit_written(
+    /// [`Staged::commit`], also returning the records it wrote and its entry of due rules.
+    async fn commit_written(
         mut self,
         engine: &SyncEngine,
-    ) -> Result<(PushResponse, Vec<Written>), Error> {
+    ) -> Result<(PushResponse, Vec<Written>, Option<Uuid>), Error> {
         let mut attempt = 0;
         let batch = loop {
             attempt += 1;
@@ -210,7 +226,7 @@ impl Staged<'_> {
             results,
             seq: batch.seq,
         };
-        Ok((response, batch.written))
+        Ok((response, batch.written, batch.due))
     }
 
     async fn write(&mut self, write: &WriteTxn, engine: &SyncEngine) -> Result<Batch, Error> {
@@ -229,7 +245,7 @@ impl Staged<'_> {
                 merge_docs(txn, true, engine, self.author, &self.docs, &inputs).await?
             }
         };
-        store_merge(write, self.author, merge).await
+        store_merge(write, self.author, merge, self.by).await
     }
 }
 
@@ -459,7 +475,12 @@ fn merge_cost(doc: &Prepared, row: Option<&document::Model>, orphans: &[Change])
 }
 
 /// Writes a merged batch.
-async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Batch, Error> {
+async fn store_merge(
+    txn: &WriteTxn,
+    author: &Author,
+    merge: Merge,
+    by: Option<Pusher>,
+) -> Result<Batch, Error> {
     let Merge {
         mut results,
         writes,
@@ -523,9 +544,18 @@ async fn store_merge(txn: &WriteTxn, author: &Author, merge: Merge) -> Result<Ba
         }
         Author::Server { .. } => {}
     }
+    let due = match by {
+        Some(by) if !written.is_empty() => {
+            let id = Uuid::now_v7();
+            due::record(txn, id, by, &written).await?;
+            Some(id)
+        }
+        _ => None,
+    };
     Ok(Batch {
         results,
         written,
+        due,
         cached,
         _kept: kept,
         seq,

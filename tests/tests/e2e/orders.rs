@@ -562,3 +562,52 @@ storage_test! {
         assert_eq!(held.len(), 14);
     }
 }
+
+storage_test! {
+    async fn rules_left_due_by_a_process_that_stopped_run_on_a_later_pass(db: TestDb) {
+        use fieldsync_server::auth::principal::Principal;
+        use fieldsync_server::crm::rules;
+        use fieldsync_server::sync::author::Author;
+        use fieldsync_server::sync::push;
+        use sync_core::protocol::{PushRequest, PushStatus};
+
+        let server = TestServer::start(&db).await;
+        let mut c = company(&server).await;
+        assert_eq!(server.count("rules_due").await, 0, "pushes whose rules ran leave nothing due");
+        // An order past the agents' discount limit, pushed by a process that stops once the push
+        // is stored, before its rules run: the push and the rules it leaves due are stored together.
+        let deep = c.anna.replica.add_order(c.shop, &[line("CUPS", 1_000, 1_500)], None, true, NOW).await.unwrap();
+        let docs = c.anna.replica.pending_pushes().await.unwrap();
+        let north = fieldsync_server::auth::users::ensure_territory(&server.state.db.conn, "North").await.unwrap();
+        let anna = Principal {
+            user_id: c.anna.login.user_id,
+            role: Role::Agent,
+            device_id: c.anna.login.device_id,
+            territories: vec![north],
+            checkpoint: 0,
+            claimed_device: None,
+        };
+        let by = rules::Pusher { user_id: anna.user_id, role: Role::Agent, purpose: None };
+        let request = PushRequest { docs, checkpoint: 0 };
+        let (response, pushed) = push::push_written(&server.state.sync, &Author::Device(anna), request, by).await.unwrap();
+        assert!(response.results.iter().all(|r| r.status == PushStatus::Applied), "{:?}", response.results);
+        drop(pushed);
+        assert_eq!(server.count("rules_due").await, 1);
+        assert_eq!(server.projected("orders", deep.order_id, &["hold_reason"]).await, vec![None]);
+
+        // A later pass, of this process or any other on the database, runs them.
+        let ran = rules::run_overdue(&server.state.sync, std::time::Duration::ZERO).await.unwrap();
+        assert_eq!(ran, 1);
+        assert_eq!(server.count("rules_due").await, 0);
+        let hold = server.projected("orders", deep.order_id, &["hold_reason"]).await;
+        assert!(hold[0].as_deref().is_some_and(|h| h.contains("discount")), "{hold:?}");
+        let codes: Vec<Json> = open_alerts(&server, &c.maria, deep.order_id).await.iter().map(|a| a["fields"]["code"].clone()).collect();
+        assert_eq!(codes, [json!("discount_above_limit")]);
+        assert_eq!(rules::run_overdue(&server.state.sync, std::time::Duration::ZERO).await.unwrap(), 0, "they ran once");
+        // The agent's device receives the hold.
+        c.anna.sync().await;
+        let d = c.anna.replica.get(deep.order_id).await.unwrap();
+        let on_device = d.get("hold_reason").as_str().unwrap_or_default();
+        assert!(on_device.contains("discount"), "{on_device}");
+    }
+}

@@ -21,24 +21,27 @@
 //!   from an app from before photos) is given it, so that devices can write into it.
 //!
 //! Alerts and conflicts are records of their own kinds, scoped through the customer they concern.
-//! The rules run after the push's transaction commits: a process that stops in between leaves the
-//! push stored and its rules unapplied until the record's next write (noted in ARCHITECTURE.md).
+//! The rules run after the push's transaction commits, which records them due (`sync::due`): a
+//! process that stops in between, or rules that fail, leave them due, and a pass of every process
+//! (`keep_due`) runs them from the records as they then read.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sync_core::duplicates;
 use sync_core::kinds::{ALERT, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
-use sync_core::{FieldType, KindSchema, Role, Scope, Value, Writer};
+use sync_core::{FieldType, KindSchema, Scope, Value, Writer};
 use uuid::Uuid;
 
 use crate::db::now_ms;
 use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::docstore;
+use crate::sync::due::{self, DueRecord};
 use crate::sync::engine::SyncEngine;
-use crate::sync::push::{self, Written};
+use crate::sync::push::{self, ForRules, Written};
 
 mod conflicts;
 mod opportunities;
@@ -50,15 +53,7 @@ mod visits;
 /// Why the server writes, in a record's history.
 const PURPOSE: &str = "rules";
 
-/// Who made the push the rules look at.
-#[derive(Debug, Clone, Copy)]
-pub struct Pusher {
-    pub user_id: Uuid,
-    pub role: Role,
-    /// Why the server wrote, when the push is the server's for a person (`api`, `merge`); None
-    /// for a device's own push.
-    pub purpose: Option<&'static str>,
-}
+pub use crate::sync::due::Pusher;
 
 /// Field values of one record.
 pub type Fields = Vec<(&'static str, Value)>;
@@ -80,12 +75,118 @@ impl Actions {
     }
 }
 
-/// Applies the rules to the records a push by `by` wrote. The push is already stored: a failure
-/// here is logged and leaves it as it is.
-pub async fn after_push(sync: &SyncEngine, by: Pusher, written: &[Written]) {
-    if let Err(e) = apply(sync, by, written).await {
-        tracing::error!(error = %e, "the rules after a push failed; the push is stored without them");
+/// Applies the rules to the records a push wrote. The push is already stored: a failure here is
+/// logged and leaves the rules due, for `keep_due` to run again.
+pub async fn after_push(sync: &SyncEngine, pushed: ForRules) {
+    let ForRules { by, written, due } = pushed;
+    match apply(sync, by, &written).await {
+        Ok(()) => {
+            if let Some(due) = due {
+                if let Err(e) = due::done(&sync.db.conn, due).await {
+                    tracing::warn!(error = %e, "the rules ran, but stay recorded as due; they will run again");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the rules after a push failed; they stay due and will be tried again")
+        }
     }
+}
+
+/// How long rules stay due before another pass takes them: well past what running them takes, so
+/// that a pass does not run what a push is still running.
+const OVERDUE_AFTER: Duration = Duration::from_secs(60);
+/// How often a process looks for overdue rules.
+const LOOK_EVERY: Duration = Duration::from_secs(30);
+/// Attempts before an entry whose rules keep failing is given up, with an error logged.
+const MAX_ATTEMPTS: i32 = 5;
+
+/// Runs, every `LOOK_EVERY`, the rules left due by pushes whose process stopped before running
+/// them (or whose rules failed).
+pub async fn keep_due(sync: SyncEngine) {
+    let mut every = tokio::time::interval(LOOK_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match run_overdue(&sync, OVERDUE_AFTER).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pushes = n, "ran the rules left due by earlier pushes"),
+            Err(e) => tracing::warn!(error = %e, "running the rules left due failed"),
+        }
+    }
+}
+
+/// Runs the rules due for longer than `after`, from the records as they now read; returns for how
+/// many pushes. Each entry is claimed first, so two processes do not run one entry at once.
+pub async fn run_overdue(sync: &SyncEngine, after: Duration) -> Result<usize, Error> {
+    let conn = &sync.db.conn;
+    let before = now_ms() - after.as_millis() as i64;
+    let mut ran = 0;
+    for entry in due::overdue(conn, before, 100).await? {
+        if !due::claim(conn, &entry).await? {
+            continue;
+        }
+        if entry.attempts >= MAX_ATTEMPTS {
+            tracing::error!(entry = %entry.id, attempts = entry.attempts, "the rules of a push kept failing; given up");
+            due::done(conn, entry.id).await?;
+            continue;
+        }
+        let by = Pusher {
+            user_id: entry.user_id,
+            role: entry.role,
+            purpose: entry.purpose.as_deref().map(purpose),
+        };
+        let mut written = Vec::with_capacity(entry.records.len());
+        for record in entry.records {
+            if let Some(w) = reread(conn, record).await? {
+                written.push(w);
+            }
+        }
+        let pushed = ForRules {
+            by,
+            written,
+            due: Some(entry.id),
+        };
+        after_push(sync, pushed).await;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+/// The server's purpose of a push, as recorded: the rules tell a person's edit over the API and a
+/// merge apart from the server's other writes, which they treat alike.
+fn purpose(recorded: &str) -> &'static str {
+    [crate::crm::edit::PURPOSE, crate::crm::merge::PURPOSE]
+        .into_iter()
+        .find(|known| *known == recorded)
+        .unwrap_or("server")
+}
+
+/// A record a push wrote, as it reads now; None if it is gone or no longer loads (reported by the
+/// next push of it).
+async fn reread(
+    conn: &impl sea_orm::ConnectionTrait,
+    record: DueRecord,
+) -> Result<Option<Written>, Error> {
+    let Some(row) = crate::sync::write::find_document(conn, record.id, false).await? else {
+        return Ok(None);
+    };
+    let Ok(kind) = sync_core::kinds::get(&row.kind) else {
+        return Ok(None);
+    };
+    let Ok(doc) = docstore::load(conn, record.id).await? else {
+        return Ok(None);
+    };
+    let Ok(projection) = record::project(&doc, kind) else {
+        return Ok(None);
+    };
+    Ok(Some(Written {
+        id: record.id,
+        kind,
+        projection,
+        fields: record.fields,
+        lacks_objects: record.lacks_objects,
+    }))
 }
 
 async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(), Error> {
