@@ -33,6 +33,7 @@ mod m20261206_000240_customer_merges;
 mod m20261206_000250_attachments;
 mod m20261206_000260_customer_codes;
 mod m20261206_000270_rules_due;
+mod m20261206_000280_user_scope;
 
 pub struct Migrator;
 
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000250_attachments::Migration),
             Box::new(m20261206_000260_customer_codes::Migration),
             Box::new(m20261206_000270_rules_due::Migration),
+            Box::new(m20261206_000280_user_scope::Migration),
         ]
     }
 }

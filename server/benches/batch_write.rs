@@ -75,6 +75,7 @@ impl Fixture {
             kind: &CUSTOMER,
             is_new: before.is_none(),
             territory_id: Some(self.territory),
+            user_id: None,
             parent_id: None,
             owner_id: self.owner,
             heads: pack_heads(&doc.get_heads()),

@@ -112,7 +112,10 @@ const MESSAGE: FieldType = FieldType::String { max_len: 2_000 };
 pub static CUSTOMER: KindSchema = KindSchema {
     name: "customer",
     table: "customers",
-    scope: Scope::Territory { field: "territory" },
+    scope: Scope::Territory {
+        field: "territory",
+        user: None,
+    },
     fields: &[
         FieldSpec::new("name", NAME).required(),
         FieldSpec::new("territory", SHORT).required(),
@@ -551,11 +554,14 @@ pub static CONFLICT: KindSchema = KindSchema {
 };
 
 /// Something to do by a date, assigned to an agent (by a manager, or by themselves), about a record
-/// or not. Scoped by territory, so the team and its managers see it; the assignee's day lists it.
+/// or not. Assigned, it is the assignee's (and the territory's managers'); unassigned, the team's.
 pub static TASK: KindSchema = KindSchema {
     name: "task",
     table: "tasks",
-    scope: Scope::Territory { field: "territory" },
+    scope: Scope::Territory {
+        field: "territory",
+        user: Some("assignee_id"),
+    },
     fields: &[
         FieldSpec::new("territory", SHORT).required(),
         FieldSpec::new("title", NAME).required(),
@@ -572,11 +578,15 @@ pub static TASK: KindSchema = KindSchema {
     ],
 };
 
-/// An agent's visits for a day, in route order: the day's plan lists them in this order.
+/// An agent's visits for a day, in route order: the day's plan lists them in this order. The agent's
+/// and the territory's managers'.
 pub static VISIT_PLAN: KindSchema = KindSchema {
     name: "visit_plan",
     table: "visit_plans",
-    scope: Scope::Territory { field: "territory" },
+    scope: Scope::Territory {
+        field: "territory",
+        user: Some("agent_id"),
+    },
     fields: &[
         FieldSpec::new("territory", SHORT).required(),
         FieldSpec::new("agent_id", USER).required(),
@@ -600,11 +610,15 @@ pub static PLAN_STOPS: ItemsSchema = ItemsSchema {
 };
 
 /// What a territory, or one of its agents, should reach in a period: the reports measure
-/// attainment against it. Managers set targets; the territory's team sees them.
+/// attainment against it. Managers set targets; an agent's is seen by that agent, the territory's
+/// by its team.
 pub static SALES_TARGET: KindSchema = KindSchema {
     name: "sales_target",
     table: "sales_targets",
-    scope: Scope::Territory { field: "territory" },
+    scope: Scope::Territory {
+        field: "territory",
+        user: Some("agent_id"),
+    },
     fields: &[
         FieldSpec::new("territory", SHORT)
             .required()

@@ -46,6 +46,13 @@ impl Projection {
     pub fn scope_key(&self, kind: &KindSchema) -> Option<&str> {
         self.get(kind.scope.field()?).as_str()
     }
+
+    /// The one user the record is kept to, for kinds kept to one person of the team; None where
+    /// the kind has no such field or the record names no user.
+    pub fn user_key(&self, kind: &KindSchema) -> Option<uuid::Uuid> {
+        let user = self.get(kind.scope.user_field()?).as_str()?;
+        uuid::Uuid::parse_str(user).ok()
+    }
 }
 
 /// A record as a device lists it, ready to store without loading the document: the server sends it

@@ -155,12 +155,17 @@ impl FieldSpec {
     }
 }
 
-/// Who may see and write a record of a kind. The whole model, with the scopes still to come, is in
-/// ARCHITECTURE.md ("Scopes").
+/// Who may see and write a record of a kind. The whole model is in ARCHITECTURE.md ("Scopes").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scope {
-    /// The record names its territory in this field (a territory name).
-    Territory { field: &'static str },
+    /// The record names its territory in this field (a territory name) and, for a kind kept to
+    /// one person of the team (a task, a visit plan, an agent's target), that person's user id in
+    /// `user`: a record naming one is seen by that user, the territory's managers and its creator,
+    /// where a record naming none is seen by the whole territory.
+    Territory {
+        field: &'static str,
+        user: Option<&'static str>,
+    },
     /// The record belongs to a parent record (named by this reference field) and shares its scope,
     /// at any depth: it moves whenever its parent (or the parent's parent) changes territory.
     Parent {
@@ -177,8 +182,16 @@ impl Scope {
     /// records, which every user sees.
     pub fn field(self) -> Option<&'static str> {
         match self {
-            Scope::Territory { field } | Scope::Parent { field, .. } => Some(field),
+            Scope::Territory { field, .. } | Scope::Parent { field, .. } => Some(field),
             Scope::Company => None,
+        }
+    }
+
+    /// The field naming the one user a record is for, for kinds kept to one person of the team.
+    pub fn user_field(self) -> Option<&'static str> {
+        match self {
+            Scope::Territory { user, .. } => user,
+            Scope::Parent { .. } | Scope::Company => None,
         }
     }
 

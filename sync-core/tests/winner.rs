@@ -16,7 +16,10 @@ const STATES: &[&str] = &["open", "won", "lost"];
 static EVERY_TYPE: KindSchema = KindSchema {
     name: "every_type",
     table: "every_types",
-    scope: Scope::Territory { field: "territory" },
+    scope: Scope::Territory {
+        field: "territory",
+        user: None,
+    },
     fields: &[
         FieldSpec::new("territory", FieldType::String { max_len: 100 }).required(),
         FieldSpec::new("name", FieldType::String { max_len: 100 }),

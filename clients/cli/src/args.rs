@@ -225,7 +225,7 @@ fn help(kind: &KindSchema, field: &str) -> Option<String> {
     if field == sync_core::kinds::CURRENCY_FIELD && sync_core::kinds::in_company_currency(kind) {
         parts.push("defaults to the company's currency".to_string());
     }
-    if matches!(kind.scope, sync_core::Scope::Territory { field: f } if f == field) {
+    if matches!(kind.scope, sync_core::Scope::Territory { field: f, .. } if f == field) {
         parts.push("defaults to your territory if you have one".to_string());
     }
     (!parts.is_empty()).then(|| parts.join("; "))

@@ -56,7 +56,7 @@ async fn add(
             ));
         }
     }
-    if let Scope::Territory { field } = kind.scope {
+    if let Scope::Territory { field, .. } = kind.scope {
         if !fields.iter().any(|(f, _)| *f == field) {
             let session = replica
                 .session()

@@ -2,7 +2,8 @@
 //!
 //! An agent sees the records of their territories and the records they created; a manager the same for
 //! their territories; an admin sees everything; everyone sees the company-wide records (the
-//! catalogue). Seeing a record and writing it are the same right, except for company-wide records,
+//! catalogue). A record kept to one person of the team (a task assigned to an agent) is seen, of
+//! the territory's agents, by that one alone. Seeing a record and writing it are the same right, except for company-wide records,
 //! which only managers and admins write; which *fields* a role may write is the schema's business
 //! (`sync_core::inspect`). ARCHITECTURE.md ("Scopes") has the whole model.
 
@@ -11,6 +12,8 @@ use std::sync::LazyLock;
 use sea_orm::sea_query::{Alias, Cond, Expr};
 use sync_core::{kinds, Role, Scope};
 use uuid::Uuid;
+
+use crate::db::entities::document;
 
 /// The kinds every user sees, whatever their territories.
 static COMPANY_KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
@@ -47,16 +50,20 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    /// Whether the user may see and write a record in `territory` created by `owner`.
-    pub fn can_access(&self, territory: Option<Uuid>, owner: Uuid) -> bool {
+    /// Whether the user may see and write a record in `territory` created by `owner` and kept to
+    /// `user` (for kinds kept to one person of the team): its creator, that user, and whoever holds
+    /// the territory, but of the territory's agents only that user when the record names one.
+    pub fn can_access(&self, territory: Option<Uuid>, owner: Uuid, user: Option<Uuid>) -> bool {
         self.sees_all()
             || owner == self.user_id
-            || territory.is_some_and(|t| self.territories.binary_search(&t).is_ok())
+            || user == Some(self.user_id)
+            || (territory.is_some_and(|t| self.holds(t))
+                && (user.is_none() || self.role >= Role::Manager))
     }
 
-    /// Whether the user may see a stored record of `kind` in `territory` created by `owner`.
-    pub fn can_see(&self, kind: &str, territory: Option<Uuid>, owner: Uuid) -> bool {
-        is_company_wide(kind) || self.can_access(territory, owner)
+    /// Whether the user may see a stored record: company-wide, or [`Principal::can_access`].
+    pub fn can_see(&self, row: &document::Model) -> bool {
+        is_company_wide(&row.kind) || self.can_access(row.territory_id, row.owner_id, row.user_id)
     }
 
     /// Whether the user may give a user of `role` the territory `territory` (None: one that does
@@ -100,9 +107,19 @@ impl Principal {
         if self.sees_all() {
             return Cond::all();
         }
-        let mut cond = Cond::any().add(col("owner_id").eq(self.user_id));
+        // `user_id` is mostly NULL: compared bare, it would make the condition NULL rather than
+        // false, and its negation (what to evict) would miss those rows.
+        let mut cond = Cond::any().add(col("owner_id").eq(self.user_id)).add(
+            Cond::all()
+                .add(col("user_id").is_not_null())
+                .add(col("user_id").eq(self.user_id)),
+        );
         if !self.territories.is_empty() {
-            cond = cond.add(col("territory_id").is_in(self.territories.clone()));
+            let territory = col("territory_id").is_in(self.territories.clone());
+            cond = cond.add(match self.role {
+                Role::Agent => Cond::all().add(territory).add(col("user_id").is_null()),
+                Role::Manager | Role::Admin => Cond::all().add(territory),
+            });
         }
         if !COMPANY_KINDS.is_empty() {
             cond = cond.add(col("kind").is_in(COMPANY_KINDS.iter().copied()));
@@ -131,16 +148,26 @@ mod tests {
             checkpoint: 0,
             claimed_device: None,
         };
-        assert!(agent.can_access(Some(t1), Uuid::nil()));
-        assert!(!agent.can_access(Some(t2), Uuid::nil()));
-        assert!(agent.can_access(Some(t2), agent.user_id));
+        assert!(agent.can_access(Some(t1), Uuid::nil(), None));
+        assert!(!agent.can_access(Some(t2), Uuid::nil(), None));
+        assert!(agent.can_access(Some(t2), agent.user_id, None));
         assert!(!agent.can_use_territory(t2));
+        // A record kept to one user: that user's, not the rest of the territory's agents'.
+        let colleague = Some(Uuid::from_u128(10));
+        assert!(!agent.can_access(Some(t1), Uuid::nil(), colleague));
+        assert!(agent.can_access(Some(t2), Uuid::nil(), Some(agent.user_id)));
+        let manager = Principal {
+            role: Role::Manager,
+            ..agent.clone()
+        };
+        assert!(manager.can_access(Some(t1), Uuid::nil(), colleague));
+        assert!(!manager.can_access(Some(t2), Uuid::nil(), colleague));
         let admin = Principal {
             role: Role::Admin,
             territories: vec![],
             ..agent
         };
-        assert!(admin.can_access(Some(t2), Uuid::nil()));
+        assert!(admin.can_access(Some(t2), Uuid::nil(), colleague));
     }
 
     #[test]
@@ -181,7 +208,24 @@ mod tests {
             checkpoint: 0,
             claimed_device: None,
         };
-        assert!(agent.can_see("product", None, Uuid::nil()));
-        assert!(!agent.can_see("customer", None, Uuid::nil()));
+        let row = |kind: &str| document::Model {
+            id: Uuid::nil(),
+            kind: kind.into(),
+            territory_id: None,
+            user_id: None,
+            owner_id: Uuid::nil(),
+            parent_id: None,
+            heads: vec![],
+            seq: 0,
+            chunk_count: 0,
+            chunk_bytes: 0,
+            listing_fields: None,
+            listing_conflicts: None,
+            listing_deleted: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(agent.can_see(&row("product")));
+        assert!(!agent.can_see(&row("customer")));
     }
 }

@@ -97,7 +97,7 @@ pub async fn update_for(
     let conn = &sync.db.conn;
     let row = write::find_document(conn, id, false)
         .await?
-        .filter(|row| who.can_see(&row.kind, row.territory_id, row.owner_id))
+        .filter(|row| who.can_see(row))
         .ok_or_else(|| Error::NotFound(format!("no record {id}")))?;
     let kind = sync_core::kinds::get(&row.kind)?;
     let values = values(kind, fields)?;

@@ -163,7 +163,7 @@ async fn readable(
     let not_found = || Error::NotFound(format!("no record {id}"));
     let row = find_document(conn, id, false)
         .await?
-        .filter(|row| who.can_see(&row.kind, row.territory_id, row.owner_id))
+        .filter(|row| who.can_see(row))
         .ok_or_else(not_found)?;
     let kind = kinds::get(&row.kind).map_err(|_| not_found())?;
     if who.role == sync_core::Role::Agent && !is_theirs(&row, kind, who.user_id) {

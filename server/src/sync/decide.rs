@@ -20,7 +20,7 @@ use crate::db::entities::document;
 use crate::sync::author::Author;
 use crate::sync::docstore::{self, pack_heads, unpack_heads};
 use crate::sync::quarantine;
-use crate::sync::write::{CompanySettings, Extras, QuarantineEntry, Write};
+use crate::sync::write::{CompanySettings, Extras, Place, QuarantineEntry, Write};
 
 /// A document is compacted into one snapshot once it is spread over more chunks than this: a compacted
 /// document loads several times faster than one made of many small chunks.
@@ -90,8 +90,7 @@ pub fn admit<'a>(
 ) -> Result<Admitted<'a>, Box<DocResult>> {
     // A record the user may not access is answered the same way whatever it holds: no heads, no
     // kind, no "already known", so a device learns nothing of records outside its scope.
-    let accessible =
-        row.is_none_or(|r| author.rights().can_see(&r.kind, r.territory_id, r.owner_id));
+    let accessible = row.is_none_or(|r| author.rights().can_see(r));
     let reply = Reply {
         id: doc.id,
         heads: row
@@ -307,6 +306,7 @@ pub struct Parent {
     pub kind: String,
     pub territory_id: Option<Uuid>,
     pub owner_id: Uuid,
+    pub user_id: Option<Uuid>,
 }
 
 impl From<&document::Model> for Parent {
@@ -315,6 +315,7 @@ impl From<&document::Model> for Parent {
             kind: row.kind.clone(),
             territory_id: row.territory_id,
             owner_id: row.owner_id,
+            user_id: row.user_id,
         }
     }
 }
@@ -341,7 +342,7 @@ pub fn scope(
             return Err(refusal("read_only", msg));
         }
         Scope::Company => (None, None),
-        Scope::Territory { field } => match territories.get(key) {
+        Scope::Territory { field, .. } => match territories.get(key) {
             Some(t) => (Some(*t), None),
             None => {
                 return Err(Reason {
@@ -355,7 +356,10 @@ pub fn scope(
             field,
             kind: parent_kind,
         } => match parent {
-            Some(p) if p.kind == parent_kind && rights.can_access(p.territory_id, p.owner_id) => {
+            Some(p)
+                if p.kind == parent_kind
+                    && rights.can_access(p.territory_id, p.owner_id, p.user_id) =>
+            {
                 (p.territory_id, parent_id(kind, &valid.projection))
             }
             _ => {
@@ -554,13 +558,24 @@ pub fn write(
     } else {
         (chunk_count, stored_bytes as i64 + data.len() as i64)
     };
-    let moved_from = row.and_then(|r| (r.territory_id != territory_id).then_some(r.territory_id));
+    let user_id = projection.user_key(kind);
+    let place = Place {
+        territory_id,
+        user_id,
+    };
+    let moved_from = row
+        .map(|r| Place {
+            territory_id: r.territory_id,
+            user_id: r.user_id,
+        })
+        .filter(|from| *from != place);
     let code = code_change(kind, &projection, row).map(|c| c.map(str::to_string));
     Outcome::Write(Box::new(Write {
         id: reply.id,
         kind,
         is_new: row.is_none(),
         territory_id,
+        user_id,
         parent_id,
         owner_id: row.map_or(owner, |r| r.owner_id),
         heads: pack_heads(&heads),
@@ -697,6 +712,7 @@ mod tests {
             id,
             kind: kind.into(),
             territory_id: Some(territory),
+            user_id: None,
             owner_id: owner.rights().user_id,
             parent_id: None,
             heads: pack_heads(&doc.get_heads()),
@@ -953,6 +969,7 @@ mod tests {
             kind: kind.into(),
             territory_id: Some(territory),
             owner_id: Uuid::from_u128(99),
+            user_id: None,
         };
         let placed = scope(
             &valid,

@@ -629,6 +629,8 @@ async fn merge_one<C: ConnectionTrait>(
                 kind: kind.to_string(),
                 territory_id: *territory_id,
                 owner_id: ctx.author.rights().user_id,
+                // No kind is scoped through a record kept to one user.
+                user_id: None,
             }),
             None => read_parent(ctx, id).await?.as_ref().map(Parent::from),
         },

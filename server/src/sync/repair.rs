@@ -75,6 +75,7 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         kind,
         is_new: false,
         territory_id: row.territory_id,
+        user_id: row.user_id,
         parent_id: row.parent_id,
         owner_id: row.owner_id,
         heads: pack_heads(&doc.get_heads()),

@@ -33,6 +33,8 @@ pub struct Write {
     pub kind: &'static KindSchema,
     pub is_new: bool,
     pub territory_id: Option<Uuid>,
+    /// The one user the record is kept to, for kinds kept to one person of the team.
+    pub user_id: Option<Uuid>,
     pub parent_id: Option<Uuid>,
     pub owner_id: Uuid,
     pub heads: Vec<u8>,
@@ -45,7 +47,8 @@ pub struct Write {
     pub projection: Projection,
     /// The projection as devices list it, sent with the whole document.
     pub listing: Listing,
-    pub moved_from: Option<Option<Uuid>>,
+    /// Where the record was seen from, when the write moves it elsewhere.
+    pub moved_from: Option<Place>,
     /// The merged document and its weight, to cache once the write commits; None if it is too
     /// heavy to keep (see `decide::KEEP_MERGED_UP_TO`).
     pub doc: Option<(AutoCommit, usize)>,
@@ -59,6 +62,14 @@ pub struct Write {
     /// The customer number the write takes (`Some(Some)`) or gives up (`Some(None)`), in
     /// `customer_codes`; None where it changes none (`decide::code_change`).
     pub code: Option<Option<String>>,
+}
+
+/// Where a record is seen from: its territory and, for a record kept to one person of the team, that
+/// user (see `Principal::visible`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    pub territory_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits of SQLite and PostgreSQL.
@@ -121,6 +132,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 document::Column::Id,
                 document::Column::Kind,
                 document::Column::TerritoryId,
+                document::Column::UserId,
                 document::Column::OwnerId,
                 document::Column::ParentId,
                 document::Column::Heads,
@@ -137,6 +149,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 OnConflict::column(document::Column::Id)
                     .update_columns([
                         document::Column::TerritoryId,
+                        document::Column::UserId,
                         document::Column::ParentId,
                         document::Column::Heads,
                         document::Column::ChunkCount,
@@ -167,6 +180,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 w.id.into(),
                 w.kind.name.into(),
                 w.territory_id.into(),
+                w.user_id.into(),
                 w.owner_id.into(),
                 w.parent_id.into(),
                 w.heads.clone().into(),
@@ -185,7 +199,11 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
     }
     for (i, w) in writes.iter().enumerate() {
         if let Some(from) = w.moved_from {
-            record_move(txn, w.id, from, w.territory_id, seq(i)).await?;
+            let to = Place {
+                territory_id: w.territory_id,
+                user_id: w.user_id,
+            };
+            record_move(txn, w.id, from, to, seq(i)).await?;
         }
     }
     Ok(first)
@@ -218,34 +236,59 @@ async fn receipts_of(
     Ok(out)
 }
 
-/// Records that document `id` moved from territory `from` to `to` at feed position `seq`, and moves
-/// with it every record scoped through it, at any depth (a contact through its customer, a record
-/// through a parent that is itself a child): devices pulling past `seq` evict them all from the old
-/// territory and receive them whole in the new one.
+/// Records that document `id` moved from `from` to `to` (another territory, or another user) at feed
+/// position `seq`, and moves with it every record scoped through it, at any depth (a contact through
+/// its customer, a record through a parent that is itself a child): devices pulling past `seq` evict
+/// them all where they can no longer see them and receive them whole where they now can. No kind is
+/// scoped through a record kept to one user, so the records scoped through one take its territory
+/// alone.
 pub async fn record_move(
     conn: &impl ConnectionTrait,
     id: Uuid,
-    from: Option<Uuid>,
-    to: Option<Uuid>,
+    from: Place,
+    to: Place,
     seq: i64,
 ) -> Result<(), Error> {
     let mut moved = vec![id];
-    let descendants = descendants(conn, id).await?;
+    let descendants = match from.territory_id == to.territory_id {
+        true => Vec::new(),
+        false => descendants(conn, id).await?,
+    };
     for part in descendants.chunks(ROWS_PER_STATEMENT) {
         document::Entity::update_many()
-            .col_expr(document::Column::TerritoryId, Expr::value(to))
+            .col_expr(document::Column::TerritoryId, Expr::value(to.territory_id))
             .filter(document::Column::Id.is_in(part.iter().copied()))
             .exec(conn)
             .await?;
     }
     moved.extend(descendants);
+    let columns = [
+        "seq",
+        "doc_id",
+        "from_territory",
+        "to_territory",
+        "from_user",
+        "to_user",
+    ];
     for part in moved.chunks(ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert()
             .into_table(Alias::new("scope_moves"))
-            .columns(["seq", "doc_id", "from_territory", "to_territory"].map(Alias::new))
+            .columns(columns.map(Alias::new))
             .to_owned();
         for doc in part {
-            stmt.values_panic([seq.into(), (*doc).into(), from.into(), to.into()]);
+            // A descendant was kept to no user.
+            let users = match *doc == id {
+                true => (from.user_id, to.user_id),
+                false => (None, None),
+            };
+            stmt.values_panic([
+                seq.into(),
+                (*doc).into(),
+                from.territory_id.into(),
+                to.territory_id.into(),
+                users.0.into(),
+                users.1.into(),
+            ]);
         }
         conn.execute(stmt.build_with(conn)).await?;
     }

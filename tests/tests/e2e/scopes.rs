@@ -114,6 +114,7 @@ async fn insert_row(
         id: Set(id),
         kind: Set(kind.into()),
         territory_id: Set(Some(territory)),
+        user_id: Set(None),
         owner_id: Set(Uuid::now_v7()),
         parent_id: Set(parent),
         heads: Set(vec![]),
@@ -147,7 +148,8 @@ storage_test! {
 
         let txn = server.state.db.begin_write().await.unwrap();
         let seq = txn.allocate_seq(1).await.unwrap();
-        write::record_move(&*txn, top, Some(north), Some(south), seq).await.unwrap();
+        let place = |territory| write::Place { territory_id: Some(territory), user_id: None };
+        write::record_move(&*txn, top, place(north), place(south), seq).await.unwrap();
         txn.commit().await.unwrap();
 
         for (id, expected) in [(child, south), (grandchild, south), (great, south), (other, north)] {
@@ -201,6 +203,82 @@ storage_test! {
                 }
                 assert_eq!(table, expected, "child table {} of kind {}", items.table, kind.name);
             }
+        }
+    }
+}
+
+/// The ids of the records of `kind` that `who` lists, sorted.
+async fn listed(server: &TestServer, who: &Device, kind: &str) -> Vec<String> {
+    let path = format!("/v1/records?kind={kind}");
+    let (status, page) = server.api(who, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    let mut ids: Vec<String> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+storage_test! {
+    async fn a_task_kept_to_its_assignee_is_hers_and_her_managers_and_moves_with_its_assignment(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let ben_id = server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let maria = server.device("maria@x.test").await;
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        let task = |title: &str, assignee: Option<Uuid>| {
+            let mut fields = serde_json::json!({"territory": "North", "title": title, "status": "open"});
+            if let Some(user) = assignee {
+                fields["assignee_id"] = user.to_string().into();
+            }
+            fields
+        };
+        let annas = server.created(&maria, "task", task("Count the shelf", Some(anna_id))).await;
+        let teams = server.created(&maria, "task", task("Tidy the van", None)).await;
+        let target = server.created(&maria, "sales_target", serde_json::json!({
+            "territory": "North", "agent_id": anna_id.to_string(), "period_start": 0,
+            "period_end": 1_000, "metric": "visits", "value": 40,
+        })).await;
+        anna.sync().await;
+        ben.sync().await;
+        assert!(anna.replica.get(annas).await.is_ok());
+        assert!(anna.replica.get(target).await.is_ok());
+        assert!(ben.replica.get(teams).await.is_ok(), "a task of no one is the team's");
+        assert!(ben.replica.get(annas).await.is_err(), "a colleague's task is not his");
+        assert!(ben.replica.get(target).await.is_err(), "nor her target");
+        let mut both = vec![annas.to_string(), teams.to_string()];
+        both.sort();
+        assert_eq!(listed(&server, &maria, "task").await, both, "the manager sees all of the territory's");
+        assert_eq!(listed(&server, &ben, "task").await, [teams.to_string()]);
+        assert!(listed(&server, &ben, "sales_target").await.is_empty());
+        let (status, _) = server.api(&ben, reqwest::Method::PATCH, &format!("/v1/records/{annas}"),
+            Some(serde_json::json!({"fields": {"status": "done"}}))).await;
+        assert_eq!(status, 404, "nor may he write it");
+
+        // Assigned to Ben, the task leaves Anna's device and reaches his, whole.
+        let (status, body) = server.api(&maria, reqwest::Method::PATCH, &format!("/v1/records/{annas}"),
+            Some(serde_json::json!({"fields": {"assignee_id": ben_id.to_string()}}))).await;
+        assert_eq!(status, 200, "{body}");
+        let report = anna.sync().await;
+        assert_eq!(report.evicted, vec![annas]);
+        ben.sync().await;
+        assert_eq!(ben.replica.get(annas).await.unwrap().get("title"), &Value::from("Count the shelf"));
+
+        // Anna takes the team's task for herself, on her device: it leaves Ben's.
+        anna.replica.update(teams, &[("assignee_id", Value::Str(anna_id.to_string()))]).await.unwrap();
+        assert!(anna.sync().await.rejected.is_empty());
+        let report = ben.sync().await;
+        assert_eq!(report.evicted, vec![teams]);
+        assert!(anna.replica.get(teams).await.is_ok());
+        // The server's view of each device's scope is what the device holds.
+        for device in [&anna, &ben] {
+            let verify = device.replica.verify(&device.client).await.unwrap();
+            assert!(verify.in_sync && verify.unknown.is_empty(), "{verify:?}");
         }
     }
 }

@@ -225,6 +225,8 @@ async fn store_as_before(
             kind,
             is_new: true,
             territory_id: Some(north),
+            // An earlier version kept no record to a user.
+            user_id: None,
             parent_id: parent,
             owner_id: Uuid::now_v7(),
             heads: docstore::pack_heads(&doc.get_heads()),
@@ -378,5 +380,45 @@ storage_test! {
         let report = anna.sync().await;
         assert!(report.rejected.is_empty(), "{report:?}");
         assert_eq!(report.uploaded_files, 1);
+    }
+}
+
+storage_test! {
+    async fn tasks_stored_before_they_were_kept_to_their_assignee_leave_the_teams_devices(db: TestDb) {
+        use sync_core::kinds::TASK;
+        let server = TestServer::start(&db).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        let fields = [
+            ("territory", "North".into()),
+            ("title", "Count the shelf".into()),
+            ("status", "open".into()),
+            ("assignee_id", sync_core::Value::Str(anna_id.to_string())),
+        ];
+        let doc = record::create(&TASK, automerge::ActorId::random(), &fields).expect("a valid task");
+        let projection = record::project(&doc, &TASK).expect("projects");
+        let task = store_as_before(&server, &TASK, &doc, projection, None).await;
+        // As before, the whole territory holds it.
+        let mut anna = server.device("anna@x.test").await;
+        let mut ben = server.device("ben@x.test").await;
+        anna.sync().await;
+        ben.sync().await;
+        assert!(ben.replica.get(task).await.is_ok());
+        let conn = &server.state.db.conn;
+        conn.execute_unprepared("INSERT INTO upgrade_tasks (name) VALUES ('user_scope')").await.unwrap();
+        let url = server.url.clone();
+        server.stop().await;
+
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
+        let report = ben.sync().await;
+        assert_eq!(report.evicted, vec![task], "the colleague's device lets it go");
+        assert!(ben.replica.get(task).await.is_err());
+        let report = anna.sync().await;
+        assert!(report.evicted.is_empty());
+        assert!(anna.replica.get(task).await.is_ok());
+        let (status, page) = server.api(&ben, reqwest::Method::GET, "/v1/records?kind=task", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["records"].as_array().unwrap().len(), 0, "{page}");
     }
 }

@@ -9,6 +9,9 @@ pub struct Model {
     pub kind: String,
     /// The territory that scopes the record (None only for records no territory holds).
     pub territory_id: Option<Uuid>,
+    /// The one user the record is kept to, for kinds kept to one person of the team (a task's
+    /// assignee): the territory's agents other than that user do not see it.
+    pub user_id: Option<Uuid>,
     /// The user who created the record; they keep seeing it wherever it moves.
     pub owner_id: Uuid,
     /// The parent record, for kinds scoped by a parent (a contact's customer).

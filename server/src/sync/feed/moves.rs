@@ -1,8 +1,9 @@
 //! Records that entered or left a device's view: evictions after a lost territory, backfills after a
-//! gained one, and records that moved between territories.
+//! gained one, and records that moved between territories or users.
 
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::ConnectionTrait;
+use sync_core::Role;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
@@ -121,7 +122,7 @@ pub(super) async fn backfill_ids(
     Ok(ids)
 }
 
-/// Records that moved between territories in `(cursor.seq, upto]`: those that came into the device's
+/// Records that moved between territories or users in `(cursor.seq, upto]`: those that came into the device's
 /// view (sent whole, since the device lacks their history) and those that left it (evicted).
 pub(super) async fn moves(
     conn: &impl ConnectionTrait,
@@ -133,7 +134,9 @@ pub(super) async fn moves(
     let mut stmt = Query::select()
         .column((m.clone(), Alias::new("doc_id")))
         .column((m.clone(), Alias::new("from_territory")))
+        .column((m.clone(), Alias::new("from_user")))
         .column((d.clone(), Alias::new("territory_id")))
+        .column((d.clone(), Alias::new("user_id")))
         .column((d.clone(), Alias::new("owner_id")))
         .column((d.clone(), Alias::new("kind")))
         .from_as(Alias::new("scope_moves"), m.clone())
@@ -148,17 +151,20 @@ pub(super) async fn moves(
     for r in rows {
         let id: Uuid = r.try_get("", "doc_id")?;
         let from: Option<Uuid> = r.try_get("", "from_territory")?;
+        let from_user: Option<Uuid> = r.try_get("", "from_user")?;
         let now: Option<Uuid> = r.try_get("", "territory_id")?;
+        let user: Option<Uuid> = r.try_get("", "user_id")?;
         let owner: Uuid = r.try_get("", "owner_id")?;
         let held_before = who.sees_all()
             || owner == who.user_id
-            || from.is_some_and(|t| {
+            || from_user == Some(who.user_id)
+            || (from.is_some_and(|t| {
                 cursor
                     .territories
                     .as_ref()
                     .is_some_and(|held| held.contains(&t))
-            });
-        let visible_now = who.can_access(now, owner);
+            }) && (from_user.is_none() || who.role >= Role::Manager));
+        let visible_now = who.can_access(now, owner, user);
         if visible_now && !held_before && !moved_in.iter().any(|(m, _)| *m == id) {
             moved_in.push((id, r.try_get("", "kind")?));
         } else if !visible_now && held_before && !evict.contains(&id) {

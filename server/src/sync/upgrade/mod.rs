@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 mod objects;
 mod statuses;
+mod users;
 
 use crate::db::entities::document;
 use crate::db::{BuildWith, WriteTxn};
@@ -31,6 +32,8 @@ const CUSTOMER_STATUSES: &str = "customer_statuses";
 /// Records made before their kind had a text or items field are given the empty object
 /// ([`objects`]).
 const MISSING_OBJECTS: &str = "missing_objects";
+/// Records of kinds kept to one person of the team are kept to the user they name ([`users`]).
+const USER_SCOPE: &str = "user_scope";
 
 /// Runs every upgrade task still pending, in the order their migrations added them.
 pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
@@ -83,6 +86,15 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         tracing::info!(
             records = added,
             "records made before their kind had a text or items field were given it"
+        );
+    }
+    let txn = sync.db.begin_write().await?;
+    if take(&txn, USER_SCOPE).await? {
+        let moved = users::keep_to_users(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(
+            records = moved,
+            "tasks, visit plans and targets naming one user were kept to that user"
         );
     }
     Ok(())
@@ -221,7 +233,15 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
             // The move takes a feed position of its own, as a push's would, so that devices
             // pulling past it evict the record or receive it whole.
             let seq = txn.allocate_seq(1).await?;
-            write::record_move(conn, id, row.territory_id, territory_id, seq).await?;
+            let from = write::Place {
+                territory_id: row.territory_id,
+                user_id: row.user_id,
+            };
+            let to = write::Place {
+                territory_id,
+                user_id: row.user_id,
+            };
+            write::record_move(conn, id, from, to, seq).await?;
             stmt.value(document::Column::TerritoryId, territory_id)
                 .value(document::Column::Seq, seq);
             done.moved += 1;
