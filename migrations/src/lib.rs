@@ -34,6 +34,7 @@ mod m20261206_000250_attachments;
 mod m20261206_000260_customer_codes;
 mod m20261206_000270_rules_due;
 mod m20261206_000280_user_scope;
+mod m20261206_000290_product_costs;
 
 pub struct Migrator;
 
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000260_customer_codes::Migration),
             Box::new(m20261206_000270_rules_due::Migration),
             Box::new(m20261206_000280_user_scope::Migration),
+            Box::new(m20261206_000290_product_costs::Migration),
         ]
     }
 }

@@ -1,6 +1,8 @@
 //! The record kinds fieldsync knows, declared once for the server and every client.
 
-use crate::schema::{FieldSpec, FieldType, ItemsSchema, KindSchema, Scope, Writer, DELETED_FIELD};
+use crate::schema::{
+    FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Writer, DELETED_FIELD,
+};
 use crate::Error;
 
 const NAME: FieldType = FieldType::String { max_len: 200 };
@@ -192,7 +194,9 @@ pub static CONTACT: KindSchema = KindSchema {
 pub static PRODUCT: KindSchema = KindSchema {
     name: "product",
     table: "products",
-    scope: Scope::Company,
+    scope: Scope::Company {
+        readers: Role::Agent,
+    },
     fields: &[
         FieldSpec::new("sku", FieldType::String { max_len: 64 })
             .required()
@@ -208,8 +212,26 @@ pub static PRODUCT: KindSchema = KindSchema {
         // The price per whole unit where the customer's price list names none.
         FieldSpec::new("list_price", MONEY).written_by(Writer::Manager),
         FieldSpec::new("tax_bp", BASIS_POINTS).written_by(Writer::Manager),
-        // What a unit costs the company, for margins.
-        FieldSpec::new("unit_cost", MONEY).written_by(Writer::Manager),
+    ],
+};
+
+/// What a unit of a product costs the company, for margins: a record of its own, which managers and
+/// admins alone read, since a product's document reaches every device and a field of it cannot be
+/// hidden from one. A product with several counts the highest.
+pub static PRODUCT_COST: KindSchema = KindSchema {
+    name: "product_cost",
+    table: "product_costs",
+    scope: Scope::Company {
+        readers: Role::Manager,
+    },
+    fields: &[
+        FieldSpec::new("product_id", FieldType::Reference("product"))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("unit_cost", MONEY)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
     ],
 };
 
@@ -230,7 +252,9 @@ pub static PRICE_LIST_ITEMS: ItemsSchema = ItemsSchema {
 pub static PRICE_LIST: KindSchema = KindSchema {
     name: "price_list",
     table: "price_lists",
-    scope: Scope::Company,
+    scope: Scope::Company {
+        readers: Role::Agent,
+    },
     fields: &[
         FieldSpec::new("name", SHORT)
             .required()
@@ -646,7 +670,9 @@ pub static SALES_TARGET: KindSchema = KindSchema {
 pub static VISIT_TYPE: KindSchema = KindSchema {
     name: "visit_type",
     table: "visit_types",
-    scope: Scope::Company,
+    scope: Scope::Company {
+        readers: Role::Agent,
+    },
     fields: &[
         FieldSpec::new("name", SHORT)
             .required()
@@ -665,7 +691,9 @@ pub static VISIT_TYPE: KindSchema = KindSchema {
 pub static TIER_POLICY: KindSchema = KindSchema {
     name: "tier_policy",
     table: "tier_policies",
-    scope: Scope::Company,
+    scope: Scope::Company {
+        readers: Role::Agent,
+    },
     fields: &[
         FieldSpec::new("tier", FieldType::Enum(TIERS))
             .required()
@@ -686,7 +714,9 @@ pub static TIER_POLICY: KindSchema = KindSchema {
 pub static SETTINGS: KindSchema = KindSchema {
     name: "settings",
     table: "settings",
-    scope: Scope::Company,
+    scope: Scope::Company {
+        readers: Role::Agent,
+    },
     fields: &[
         // ISO 4217 (`EUR`).
         FieldSpec::new("currency", CURRENCY)
@@ -713,6 +743,7 @@ pub static ALL: &[&KindSchema] = &[
     &CUSTOMER,
     &CONTACT,
     &PRODUCT,
+    &PRODUCT_COST,
     &VISIT,
     &OPPORTUNITY,
     &TICKET,
@@ -797,7 +828,12 @@ mod tests {
     #[test]
     fn unknown_kind_is_an_error() {
         assert_eq!(get("invoice").unwrap_err().code(), "unknown_kind");
-        assert_eq!(get("product").unwrap().scope, Scope::Company);
+        assert_eq!(
+            get("product").unwrap().scope,
+            Scope::Company {
+                readers: Role::Agent
+            }
+        );
     }
 
     #[test]

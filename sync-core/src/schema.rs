@@ -172,9 +172,10 @@ pub enum Scope {
         field: &'static str,
         kind: &'static str,
     },
-    /// The company's shared data (the catalogue, settings): every user reads it, and only managers
-    /// and admins write it.
-    Company,
+    /// The company's shared data (the catalogue, settings): every user of at least `readers`' role
+    /// reads it (every user, for the catalogue; managers and admins, for what a product costs),
+    /// and only managers and admins write it.
+    Company { readers: Role },
 }
 
 impl Scope {
@@ -183,7 +184,7 @@ impl Scope {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Scope::Territory { field, .. } | Scope::Parent { field, .. } => Some(field),
-            Scope::Company => None,
+            Scope::Company { .. } => None,
         }
     }
 
@@ -191,14 +192,20 @@ impl Scope {
     pub fn user_field(self) -> Option<&'static str> {
         match self {
             Scope::Territory { user, .. } => user,
-            Scope::Parent { .. } | Scope::Company => None,
+            Scope::Parent { .. } | Scope::Company { .. } => None,
         }
+    }
+
+    /// Whether a user of `role` may read records of this scope wherever they are (company-wide
+    /// records); the others are read where the user's territories or records place them.
+    pub fn read_everywhere_by(self, role: Role) -> bool {
+        matches!(self, Scope::Company { readers } if role >= readers)
     }
 
     /// Whether an agent may write records of this scope (company-wide ones are read-only to them).
     pub fn writable_by(self, role: Role) -> bool {
         match self {
-            Scope::Company => role >= Role::Manager,
+            Scope::Company { .. } => role >= Role::Manager,
             Scope::Territory { .. } | Scope::Parent { .. } => true,
         }
     }

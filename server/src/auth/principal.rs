@@ -2,7 +2,7 @@
 //!
 //! An agent sees the records of their territories and the records they created; a manager the same for
 //! their territories; an admin sees everything; everyone sees the company-wide records (the
-//! catalogue). A record kept to one person of the team (a task assigned to an agent) is seen, of
+//! catalogue), but what products cost, which managers and admins alone see. A record kept to one person of the team (a task assigned to an agent) is seen, of
 //! the territory's agents, by that one alone. Seeing a record and writing it are the same right, except for company-wide records,
 //! which only managers and admins write; which *fields* a role may write is the schema's business
 //! (`sync_core::inspect`). ARCHITECTURE.md ("Scopes") has the whole model.
@@ -10,24 +10,22 @@
 use std::sync::LazyLock;
 
 use sea_orm::sea_query::{Alias, Cond, Expr};
-use sync_core::{kinds, Role, Scope};
+use sync_core::{kinds, Role};
 use uuid::Uuid;
 
 use crate::db::entities::document;
 
-/// The kinds every user sees, whatever their territories.
-static COMPANY_KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    kinds::ALL
-        .iter()
-        .filter(|k| k.scope == Scope::Company)
-        .map(|k| k.name)
-        .collect()
+/// The company-wide kinds a user of each role sees, whatever their territories: agents', then
+/// managers' and admins'.
+static COMPANY_KINDS: LazyLock<[Vec<&'static str>; 2]> = LazyLock::new(|| {
+    [Role::Agent, Role::Manager].map(|role| {
+        kinds::ALL
+            .iter()
+            .filter(|k| k.scope.read_everywhere_by(role))
+            .map(|k| k.name)
+            .collect()
+    })
 });
-
-/// Whether records of this kind are company-wide.
-fn is_company_wide(kind: &str) -> bool {
-    COMPANY_KINDS.contains(&kind)
-}
 
 /// The authenticated device and its user, loaded once per request.
 #[derive(Debug, Clone)]
@@ -61,9 +59,20 @@ impl Principal {
                 && (user.is_none() || self.role >= Role::Manager))
     }
 
-    /// Whether the user may see a stored record: company-wide, or [`Principal::can_access`].
+    /// Whether the user may see a stored record: company-wide for their role, or
+    /// [`Principal::can_access`].
     pub fn can_see(&self, row: &document::Model) -> bool {
-        is_company_wide(&row.kind) || self.can_access(row.territory_id, row.owner_id, row.user_id)
+        self.company_kinds().contains(&row.kind.as_str())
+            || self.can_access(row.territory_id, row.owner_id, row.user_id)
+    }
+
+    /// The company-wide kinds this user sees.
+    fn company_kinds(&self) -> &'static [&'static str] {
+        let [agents, managers] = &*COMPANY_KINDS;
+        match self.role {
+            Role::Agent => agents,
+            Role::Manager | Role::Admin => managers,
+        }
     }
 
     /// Whether the user may give a user of `role` the territory `territory` (None: one that does
@@ -121,8 +130,9 @@ impl Principal {
                 Role::Manager | Role::Admin => Cond::all().add(territory),
             });
         }
-        if !COMPANY_KINDS.is_empty() {
-            cond = cond.add(col("kind").is_in(COMPANY_KINDS.iter().copied()));
+        let company = self.company_kinds();
+        if !company.is_empty() {
+            cond = cond.add(col("kind").is_in(company.iter().copied()));
         }
         cond
     }
@@ -227,5 +237,14 @@ mod tests {
         };
         assert!(agent.can_see(&row("product")));
         assert!(!agent.can_see(&row("customer")));
+        assert!(
+            !agent.can_see(&row("product_cost")),
+            "what a product costs is the managers'"
+        );
+        let manager = Principal {
+            role: Role::Manager,
+            ..agent
+        };
+        assert!(manager.can_see(&row("product_cost")));
     }
 }

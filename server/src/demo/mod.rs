@@ -10,8 +10,8 @@ use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
     COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, ORDER,
-    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, SALES_TARGET, SETTINGS, TASK, TICKET,
-    TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
+    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, PRODUCT_COST, SALES_TARGET, SETTINGS, TASK,
+    TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
 };
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::{orders, record};
@@ -431,8 +431,17 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
             ("active", Value::Bool(true)),
             ("list_price", Value::Int(*price)),
             ("tax_bp", Value::Int(*tax)),
+        ];
+        let cost = [
+            ("product_id", Value::Str(products[n].to_string())),
             ("unit_cost", Value::Int(price * 6 / 10)),
         ];
+        docs.push(doc_push(
+            Uuid::now_v7(),
+            &PRODUCT_COST,
+            actor.clone(),
+            &cost,
+        )?);
         // Key accounts pay 10% less, and 15% less from ten units.
         let product_id = products[n].to_string();
         prices.push(Item::new([

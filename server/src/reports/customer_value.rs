@@ -8,13 +8,18 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Months};
-use sea_orm::sea_query::{Alias, Expr};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
+use sync_core::kinds::PRODUCT_COST;
 
 use super::filters::DAY_MS;
-use super::sales::{lines, L, P};
+use super::sales::{lines, L};
 use super::sql::{col, count_distinct, cref, f, sum, Ctx, Ty, C, F};
 use super::{ratio, Cell, Report, Table};
 use crate::error::Error;
+
+/// The cost records, and one cost per product, in the margin's query.
+const COST: &str = "pc";
+const COSTS: &str = "costs";
 
 /// At most this many customers are listed, the most valuable first; the summary counts all.
 pub const MAX_CUSTOMERS: usize = 2_000;
@@ -22,7 +27,7 @@ pub const MAX_CUSTOMERS: usize = 2_000;
 pub const DEFINITIONS: &[(&str, &str)] = &[
     ("window", "the twelve months before the period's end (`to`); `from` does not apply"),
     ("revenue", "Σ net line amount of the customer's confirmed orders in the window, in minor units"),
-    ("margin", "revenue − Σ quantity × the product's unit cost (a product without a unit cost counts as costing nothing)"),
+    ("margin", "revenue − Σ quantity × the product's unit cost (its `product_cost` record, the highest where it has several; a product without one counts as costing nothing)"),
     ("cumulative_share", "customers ranked by the measure (`measure`: revenue or margin), descending: the share of the total held by the customers ranked before and including this one"),
     ("tier", "A (gold) while the share before the customer is below `a_share` (default 0.8), B (iron) below `b_share` (default 0.95), C (lead) after; only customers with a positive measure in the window are graded"),
     ("previous_tier", "the same grading over the twelve months before the window; empty where the customer was not graded then"),
@@ -51,8 +56,23 @@ fn months_before(ms: i64, months: u32) -> i64 {
 
 async fn values(ctx: &Ctx<'_>, from: i64, to: i64) -> Result<Vec<Value>, Error> {
     let mut q = lines(ctx, from, to);
+    // One cost per product: the highest of its live cost records.
+    let deleted = col(COST, "deleted");
+    let costs = Query::select()
+        .expr_as(col(COST, "product_id"), Alias::new("product_id"))
+        .expr_as(Expr::max(col(COST, "unit_cost")), Alias::new("unit_cost"))
+        .from_as(Alias::new(PRODUCT_COST.table), Alias::new(COST))
+        .cond_where(deleted.clone().is_null().or(deleted.eq(false)))
+        .add_group_by([col(COST, "product_id").into()])
+        .to_owned();
+    q.join_subquery(
+        JoinType::LeftJoin,
+        costs,
+        Alias::new(COSTS),
+        col(COSTS, "product_id").equals(cref(L, "product_id")),
+    );
     let cost = Expr::cust(format!(
-        "COALESCE(\"{L}\".\"quantity\", 0) * COALESCE(\"{P}\".\"unit_cost\", 0) / 1000"
+        "COALESCE(\"{L}\".\"quantity\", 0) * COALESCE(\"{COSTS}\".\"unit_cost\", 0) / 1000"
     ));
     q.expr_as(f("customer_id"), Alias::new("customer_id"))
         .expr_as(Expr::max(col(C, "name")), Alias::new("name"))

@@ -297,7 +297,7 @@ pub fn parent_id(kind: &KindSchema, projection: &Projection) -> Option<Uuid> {
             let key = projection.scope_key(kind).unwrap_or_default();
             Some(Uuid::parse_str(key).unwrap_or_default())
         }
-        Scope::Territory { .. } | Scope::Company => None,
+        Scope::Territory { .. } | Scope::Company { .. } => None,
     }
 }
 
@@ -334,14 +334,14 @@ pub fn scope(
     let rights = author.rights();
     let key = valid.projection.scope_key(kind).unwrap_or_default();
     let (territory, parent) = match kind.scope {
-        Scope::Company if !kind.scope.writable_by(author.field_role()) => {
+        Scope::Company { .. } if !kind.scope.writable_by(author.field_role()) => {
             let msg = format!(
                 "{} records are the company's: managers and admins write them",
                 kind.name
             );
             return Err(refusal("read_only", msg));
         }
-        Scope::Company => (None, None),
+        Scope::Company { .. } => (None, None),
         Scope::Territory { field, .. } => match territories.get(key) {
             Some(t) => (Some(*t), None),
             None => {
@@ -373,7 +373,7 @@ pub fn scope(
     };
     let unchanged = row.is_some_and(|r| r.territory_id == territory);
     let allowed = unchanged
-        || matches!(kind.scope, Scope::Parent { .. } | Scope::Company)
+        || matches!(kind.scope, Scope::Parent { .. } | Scope::Company { .. })
         || territory.is_some_and(|t| rights.can_use_territory(t));
     if !allowed {
         let msg = format!(

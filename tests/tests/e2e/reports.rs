@@ -45,6 +45,7 @@ struct Company {
     anna_id: Uuid,
     carla_id: Uuid,
     n1: Uuid,
+    beans: Uuid,
 }
 
 fn line(product: Uuid, sku: &str, units: i64, price: i64, discount_bp: i64) -> Json {
@@ -299,6 +300,7 @@ async fn company(server: &TestServer) -> Company {
         anna_id,
         carla_id,
         n1,
+        beans,
     }
 }
 
@@ -536,6 +538,22 @@ storage_test! {
         // Maria grades North's customers among themselves.
         let r = report(&server, &c.maria, "customer-value", PERIOD).await;
         assert_eq!(r["sections"]["customers"].as_array().unwrap().len(), 2);
+
+        // Margins take what a product costs from its cost records: the highest live one (beans 600,
+        // not 400, nor the deleted 900); cups have none and cost nothing.
+        for cost in [400, 600, 900] {
+            let id = server.created(&c.admin, "product_cost", json!({"product_id": c.beans, "unit_cost": cost})).await;
+            if cost == 900 {
+                let (status, body) = server.api(&c.admin, Method::PATCH, &format!("/v1/records/{id}"),
+                    Some(json!({"fields": {"deleted": true}}))).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }
+        let r = report(&server, &c.admin, "customer-value", &format!("{PERIOD}&measure=margin")).await;
+        let margins: Vec<_> = r["sections"]["customers"].as_array().unwrap().iter()
+            .map(|r| (r["name"].as_str().unwrap().to_string(), r["margin"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(margins, [("N1".to_string(), 1_300), ("N2".to_string(), 900), ("S1".to_string(), 400)]);
     }
 }
 

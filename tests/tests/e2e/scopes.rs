@@ -282,3 +282,35 @@ storage_test! {
         }
     }
 }
+
+storage_test! {
+    async fn what_a_product_costs_is_the_managers_alone(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut maria = server.device("maria@x.test").await;
+        let mut anna = server.device("anna@x.test").await;
+        let beans = maria.replica.create("product", &product("BEANS", "Beans")).await.unwrap();
+        let cost_of = |cost: i64| vec![("product_id", Value::Str(beans.to_string())), ("unit_cost", Value::Int(cost))];
+        let cost = maria.replica.create("product_cost", &cost_of(1_200)).await.unwrap();
+        assert!(maria.sync().await.rejected.is_empty());
+        anna.sync().await;
+        assert!(anna.replica.get(beans).await.is_ok(), "the catalogue reaches every device");
+        assert!(anna.replica.get(cost).await.is_err(), "what it costs does not reach an agent's");
+        assert!(listed(&server, &anna, "product_cost").await.is_empty());
+        assert_eq!(listed(&server, &maria, "product_cost").await, [cost.to_string()]);
+        let (status, _) = server.api(&anna, reqwest::Method::GET, &format!("/v1/records/{cost}"), None).await;
+        assert_eq!(status, 404);
+        // Nor may an agent write one, on the device or over the API.
+        assert!(anna.replica.create("product_cost", &cost_of(1)).await.is_err());
+        let (status, body) = server.api(&anna, reqwest::Method::POST, "/v1/records",
+            Some(serde_json::json!({"kind": "product_cost", "fields": {"product_id": beans, "unit_cost": 1}}))).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("field_not_writable")));
+        let verify = anna.replica.verify(&anna.client).await.unwrap();
+        assert!(verify.in_sync && verify.unknown.is_empty(), "{verify:?}");
+        // A manager's new device receives it with the catalogue.
+        let mut tablet = server.device("maria@x.test").await;
+        tablet.sync().await;
+        assert_eq!(tablet.replica.get(cost).await.unwrap().get("unit_cost"), &Value::Int(1_200));
+    }
+}

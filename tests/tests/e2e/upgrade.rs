@@ -422,3 +422,39 @@ storage_test! {
         assert_eq!(page["records"].as_array().unwrap().len(), 0, "{page}");
     }
 }
+
+storage_test! {
+    async fn products_stored_with_their_cost_have_it_moved_into_a_record_managers_alone_read(db: TestDb) {
+        use automerge::transaction::Transactable;
+        use sync_core::kinds::PRODUCT;
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        // A product as the version before stored it: its cost a field of its own.
+        let fields = [("sku", "BEANS".into()), ("name", "Beans".into()), ("active", Value::Bool(true))];
+        let mut doc = record::create(&PRODUCT, automerge::ActorId::random(), &fields).expect("a valid product");
+        doc.put(automerge::ROOT, "unit_cost", 1_250_i64).unwrap();
+        doc.commit();
+        let projection = record::project(&doc, &PRODUCT).expect("projects");
+        let beans = store_as_before(&server, &PRODUCT, &doc, projection, None).await;
+        let conn = &server.state.db.conn;
+        conn.execute_unprepared("INSERT INTO upgrade_tasks (name) VALUES ('product_costs')").await.unwrap();
+        let url = server.url.clone();
+        server.stop().await;
+
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
+        let stored = docstore::load(&server.state.db.conn, beans).await.unwrap().unwrap();
+        assert!(stored.get(automerge::ROOT, "unit_cost").unwrap().is_none(), "no longer in the product");
+        let maria = server.device("maria@x.test").await;
+        let (status, page) = server.api(&maria, reqwest::Method::GET, "/v1/records?kind=product_cost", None).await;
+        assert_eq!(status, 200);
+        let costs = page["records"].as_array().unwrap();
+        assert_eq!(costs.len(), 1, "{page}");
+        assert_eq!(costs[0]["fields"]["product_id"], beans.to_string());
+        assert_eq!(costs[0]["fields"]["unit_cost"], 1_250);
+        let anna = server.device("anna@x.test").await;
+        let (_, page) = server.api(&anna, reqwest::Method::GET, "/v1/records?kind=product_cost", None).await;
+        assert_eq!(page["records"].as_array().unwrap().len(), 0);
+    }
+}

@@ -13,6 +13,7 @@ use sync_core::record::{self, Listing};
 use sync_core::{kinds, Scope};
 use uuid::Uuid;
 
+mod costs;
 mod objects;
 mod statuses;
 mod users;
@@ -34,6 +35,8 @@ const CUSTOMER_STATUSES: &str = "customer_statuses";
 const MISSING_OBJECTS: &str = "missing_objects";
 /// Records of kinds kept to one person of the team are kept to the user they name ([`users`]).
 const USER_SCOPE: &str = "user_scope";
+/// Products' costs move into records of their own that managers alone read ([`costs`]).
+const PRODUCT_COSTS: &str = "product_costs";
 
 /// Runs every upgrade task still pending, in the order their migrations added them.
 pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
@@ -95,6 +98,19 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         tracing::info!(
             records = moved,
             "tasks, visit plans and targets naming one user were kept to that user"
+        );
+    } else {
+        // Releases SQLite's writer for the pushes below.
+        drop(txn);
+    }
+    if pending(&sync.db.conn, PRODUCT_COSTS).await? {
+        let moved = costs::move_costs(sync).await?;
+        let txn = sync.db.begin_write().await?;
+        take(&txn, PRODUCT_COSTS).await?;
+        txn.commit().await?;
+        tracing::info!(
+            products = moved,
+            "products' costs moved into records that managers alone read"
         );
     }
     Ok(())
@@ -207,7 +223,7 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         projection::upsert_many(conn, kind, &[(id, &projection)]).await?;
         let key = projection.scope_key(kind).unwrap_or_default();
         let (territory_id, parent_id) = match kind.scope {
-            Scope::Company => (None, None),
+            Scope::Company { .. } => (None, None),
             Scope::Territory { .. } => (territories.get(key).copied(), None),
             Scope::Parent { .. } => match Uuid::parse_str(key) {
                 Ok(parent) => write::find_document(conn, parent, false)

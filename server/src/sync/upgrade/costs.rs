@@ -1,0 +1,80 @@
+//! What a product costs, once a field of the product (whose document every device receives), becomes
+//! a `product_cost` record that managers and admins alone read: for each product holding a cost, one
+//! push of the server's creates the cost record and takes the field out of the product's current
+//! state, together, so a process that dies half-way leaves the rest for the next start. The
+//! product's history still holds the old value; devices that received it before keep it.
+
+use automerge::transaction::Transactable;
+use automerge::{ReadDoc, ROOT};
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
+use sea_orm::ConnectionTrait;
+use sync_core::kinds::{PRODUCT, PRODUCT_COST};
+use sync_core::{record, Value};
+use uuid::Uuid;
+
+use crate::db::BuildWith;
+use crate::error::Error;
+use crate::sync::author::push_of_own_change;
+use crate::sync::docstore;
+use crate::sync::engine::SyncEngine;
+
+/// Products loaded per push.
+const BATCH: u64 = 100;
+/// The product's former field.
+const FIELD: &str = "unit_cost";
+
+/// Moves every product's cost into a cost record of its own; returns how many it moved.
+pub async fn move_costs(sync: &SyncEngine) -> Result<usize, Error> {
+    let (author, actor) = super::upgrade_author();
+    let conn = &sync.db.conn;
+    let mut after = Uuid::nil();
+    let mut moved = 0;
+    loop {
+        let stmt = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("documents"))
+            .and_where(Expr::col(Alias::new("kind")).eq(PRODUCT.name))
+            .and_where(Expr::col(Alias::new("id")).gt(after))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(BATCH)
+            .to_owned();
+        let rows = conn.query_all(stmt.build_with(conn)).await?;
+        let Some(last) = rows.last() else {
+            return Ok(moved);
+        };
+        after = last.try_get("", "id")?;
+        let mut docs = Vec::new();
+        for row in &rows {
+            let id: Uuid = row.try_get("", "id")?;
+            let mut doc = match docstore::load(conn, id).await? {
+                Ok(doc) => doc.with_actor(actor.clone()),
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "a product to upgrade does not load; left as it is");
+                    continue;
+                }
+            };
+            let automerge_error = |e: automerge::AutomergeError| Error::Internal(e.to_string());
+            let cost = match doc.get(ROOT, FIELD).map_err(automerge_error)? {
+                Some((automerge::Value::Scalar(s), _)) => s.as_i64(),
+                _ => None,
+            };
+            let Some(cost) = cost else { continue };
+            let base = doc.get_heads();
+            doc.delete(ROOT, FIELD).map_err(automerge_error)?;
+            docs.extend(push_of_own_change(id, &PRODUCT, base, &mut doc));
+            let fields = [
+                ("product_id", Value::Str(id.to_string())),
+                ("unit_cost", Value::Int(cost)),
+            ];
+            let mut record = record::create(&PRODUCT_COST, actor.clone(), &fields)?;
+            docs.extend(push_of_own_change(
+                Uuid::now_v7(),
+                &PRODUCT_COST,
+                vec![],
+                &mut record,
+            ));
+        }
+        // Each product and its cost record are in one push: both are written, or neither.
+        moved += super::push_own(sync, &author, docs, "a product's cost was not moved").await? / 2;
+    }
+}
