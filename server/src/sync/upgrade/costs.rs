@@ -6,13 +6,10 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ReadDoc, ROOT};
-use sea_orm::sea_query::{Alias, Expr, Order, Query};
-use sea_orm::ConnectionTrait;
 use sync_core::kinds::{PRODUCT, PRODUCT_COST};
 use sync_core::{record, Value};
 use uuid::Uuid;
 
-use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::author::push_of_own_change;
 use crate::sync::docstore;
@@ -30,22 +27,13 @@ pub async fn move_costs(sync: &SyncEngine) -> Result<usize, Error> {
     let mut after = Uuid::nil();
     let mut moved = 0;
     loop {
-        let stmt = Query::select()
-            .column(Alias::new("id"))
-            .from(Alias::new("documents"))
-            .and_where(Expr::col(Alias::new("kind")).eq(PRODUCT.name))
-            .and_where(Expr::col(Alias::new("id")).gt(after))
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(BATCH)
-            .to_owned();
-        let rows = conn.query_all(stmt.build_with(conn)).await?;
-        let Some(last) = rows.last() else {
+        let rows = super::records_after(conn, &[PRODUCT.name], after, BATCH).await?;
+        let Some((last, _)) = rows.last() else {
             return Ok(moved);
         };
-        after = last.try_get("", "id")?;
+        after = *last;
         let mut docs = Vec::new();
-        for row in &rows {
-            let id: Uuid = row.try_get("", "id")?;
+        for (id, _) in rows {
             let mut doc = match docstore::load(conn, id).await? {
                 Ok(doc) => doc.with_actor(actor.clone()),
                 Err(e) => {

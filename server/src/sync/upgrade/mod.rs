@@ -6,7 +6,7 @@
 //! several processes may start at once, exactly one does it (the others' deletes wait on the row lock
 //! and then find nothing), and a process that dies half-way leaves the row for the next start.
 
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Listing};
@@ -153,6 +153,28 @@ async fn push_own(
         }
     }
     Ok(applied)
+}
+
+/// Up to `limit` stored records of `kinds` with ids above `after`, by id: keyset pages, so that a
+/// record an upgrade leaves as it is cannot be found again and again.
+async fn records_after(
+    conn: &impl ConnectionTrait,
+    kinds: &[&str],
+    after: Uuid,
+    limit: u64,
+) -> Result<Vec<(Uuid, String)>, Error> {
+    let stmt = Query::select()
+        .columns([Alias::new("id"), Alias::new("kind")])
+        .from(Alias::new("documents"))
+        .and_where(Expr::col(Alias::new("kind")).is_in(kinds.iter().copied()))
+        .and_where(Expr::col(Alias::new("id")).gt(after))
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let rows = conn.query_all(stmt.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?)))
+        .collect()
 }
 
 /// Whether the task's row is still there.

@@ -5,12 +5,9 @@
 //! a record's first change. A process that dies half-way leaves the task for the next start, which
 //! finds the records still without the objects.
 
-use sea_orm::sea_query::{Alias, Expr, Order, Query};
-use sea_orm::ConnectionTrait;
 use sync_core::{kinds, record};
 use uuid::Uuid;
 
-use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::author::push_of_own_change;
 use crate::sync::docstore;
@@ -34,24 +31,14 @@ pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
     let mut after = Uuid::nil();
     let mut written = 0;
     loop {
-        // Keyset pages by id, so that a record left as it is cannot be found again and again.
-        let stmt = Query::select()
-            .columns([Alias::new("id"), Alias::new("kind")])
-            .from(Alias::new("documents"))
-            .and_where(Expr::col(Alias::new("kind")).is_in(nested.iter().copied()))
-            .and_where(Expr::col(Alias::new("id")).gt(after))
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(BATCH)
-            .to_owned();
-        let rows = conn.query_all(stmt.build_with(conn)).await?;
-        let Some(last) = rows.last() else {
+        let rows = super::records_after(conn, &nested, after, BATCH).await?;
+        let Some((last, _)) = rows.last() else {
             return Ok(written);
         };
-        after = last.try_get("", "id")?;
+        after = *last;
         let mut docs = Vec::new();
-        for row in &rows {
-            let id: Uuid = row.try_get("", "id")?;
-            let kind = kinds::get(&row.try_get::<String>("", "kind")?)?;
+        for (id, kind) in rows {
+            let kind = kinds::get(&kind)?;
             let mut doc = match docstore::load(conn, id).await? {
                 Ok(doc) => doc.with_actor(actor.clone()),
                 Err(e) => {
