@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use automerge::legacy::{Key, ObjectId, Op, OpType};
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
 
+use crate::kinds;
 use crate::schema::{KindSchema, Role, Writer};
 use crate::Error;
 
@@ -66,7 +67,13 @@ pub fn check_writable(
     fields: &BTreeSet<String>,
 ) -> Result<(), Error> {
     for field in fields {
-        let writer = kind.field(field).map_or(Writer::Agent, |f| f.writer);
+        // A field the schema does not know is a later version's, which anyone may write, unless
+        // this version took it out (the server alone removes it).
+        let unknown = match kinds::is_retired(kind, field) {
+            true => Writer::Server,
+            false => Writer::Agent,
+        };
+        let writer = kind.field(field).map_or(unknown, |f| f.writer);
         if !writer.allows(role) {
             return Err(Error::FieldNotWritable {
                 field: field.clone(),
@@ -189,6 +196,9 @@ mod tests {
         assert!(check_writable(&CUSTOMER, Role::Admin, &server).is_err());
         let unknown = BTreeSet::from(["loyalty_tier".to_string()]);
         assert!(check_writable(&CUSTOMER, Role::Agent, &unknown).is_ok());
+        // A field taken out of a kind is no one's to write again.
+        let retired = BTreeSet::from(["unit_cost".to_string()]);
+        assert!(check_writable(&crate::kinds::PRODUCT, Role::Admin, &retired).is_err());
     }
 
     #[test]

@@ -760,6 +760,16 @@ pub static ALL: &[&KindSchema] = &[
     &VISIT_PLAN,
 ];
 
+/// Fields a kind had and no longer has, which no one may write again: their values moved elsewhere,
+/// and a client from before the move that wrote one would put it where it no longer belongs (a
+/// product's cost, which every device would receive with the product).
+const RETIRED: &[(&str, &str)] = &[("product", "unit_cost")];
+
+/// Whether `field` is one `kind` no longer has and no one may write.
+pub fn is_retired(kind: &KindSchema, field: &str) -> bool {
+    RETIRED.contains(&(kind.name, field))
+}
+
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a
 /// territory or company-wide, 1 for a customer's contact, 2 for a record of a contact...): a batch
 /// that creates a chain of records writes them in this order.

@@ -308,6 +308,9 @@ storage_test! {
         assert_eq!((status, body["error"]["code"].as_str()), (403, Some("field_not_writable")));
         let verify = anna.replica.verify(&anna.client).await.unwrap();
         assert!(verify.in_sync && verify.unknown.is_empty(), "{verify:?}");
+        // A manager's app from before the cost had its own record may not write it into the
+        // product, where every device would receive it.
+        assert_eq!(push_edit(&maria, beans, "unit_cost", "1300").await.as_deref(), Some("field_not_writable"));
         // A manager's new device receives it with the catalogue.
         let mut tablet = server.device("maria@x.test").await;
         tablet.sync().await;
