@@ -473,9 +473,11 @@ pub fn code_change<'a>(
         true => None,
         false => projection.get("code").as_str(),
     };
+    // The listing is parsed only where it can hold a number: most customers have none.
     let before = row
         .filter(|r| r.listing_deleted != Some(true))
         .and_then(|r| r.listing_fields.as_deref())
+        .filter(|json| json.contains("\"code\""))
         .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
     let held = before.as_ref().and_then(|b| b["code"].as_str());
     (held != after).then_some(after)
@@ -569,7 +571,6 @@ pub fn write(
             user_id: r.user_id,
         })
         .filter(|from| *from != place);
-    let code = code_change(kind, &projection, row).map(|c| c.map(str::to_string));
     Outcome::Write(Box::new(Write {
         id: reply.id,
         kind,
@@ -591,7 +592,8 @@ pub fn write(
         received: received.iter().flat_map(|h| h.0).collect(),
         fields_written,
         lacks_objects,
-        code,
+        // The caller checked the number the record takes, and sets it (`code_change`).
+        code: None,
     }))
 }
 

@@ -641,7 +641,8 @@ async fn merge_one<C: ConnectionTrait>(
     if let Err(refused) = rules {
         return Ok(Outcome::Done(valid.reply.refuse(refused)));
     }
-    if let Some(Some(code)) = decide::code_change(valid.kind, &valid.projection, row) {
+    let code = decide::code_change(valid.kind, &valid.projection, row).map(|c| c.map(String::from));
+    if let Some(Some(code)) = &code {
         if ctx.codes.contains(code) || code_taken(ctx.conn, doc.id, code).await? {
             let refused = decide::duplicate_code(code);
             return Ok(Outcome::Done(valid.reply.refuse(refused)));
@@ -651,7 +652,7 @@ async fn merge_one<C: ConnectionTrait>(
         Ok(scope) => scope,
         Err(refused) => return Ok(Outcome::Done(valid.reply.refuse(refused))),
     };
-    Ok(decide::write(
+    let mut outcome = decide::write(
         *valid,
         scope,
         row,
@@ -659,7 +660,11 @@ async fn merge_one<C: ConnectionTrait>(
         ctx.engine.limits.max_doc_bytes,
         now_ms(),
         extras,
-    ))
+    );
+    if let Outcome::Write(write) = &mut outcome {
+        write.code = code;
+    }
+    Ok(outcome)
 }
 
 /// A stored record's document and its weight, from the cache if it holds the record at its stored
