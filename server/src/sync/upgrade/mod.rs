@@ -65,14 +65,11 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         drop(txn);
     }
     if pending(&sync.db.conn, CUSTOMER_STATUSES).await? {
-        // Its writes are pushes of their own, each in its transaction; the task is taken once they
-        // are all done, so that a process that dies half-way leaves it for the next start. Two
+        // Its writes are pushes of their own, each in its transaction (see `finish`). Two
         // processes starting at once on PostgreSQL may both write a record's new status: the same
         // value, merged like any two devices' equal edits.
         let renamed = statuses::rename(sync).await?;
-        let txn = sync.db.begin_write().await?;
-        take(&txn, CUSTOMER_STATUSES).await?;
-        txn.commit().await?;
+        finish(sync, CUSTOMER_STATUSES).await?;
         tracing::info!(
             records = renamed,
             "customers' lifecycle values renamed (lead: prospect, inactive: dormant)"
@@ -83,9 +80,7 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         // for one field would be concurrent, and items written into the one not shown would be
         // hidden: the lock taken above lets one process do it.
         let added = objects::add_missing(sync).await?;
-        let txn = sync.db.begin_write().await?;
-        take(&txn, MISSING_OBJECTS).await?;
-        txn.commit().await?;
+        finish(sync, MISSING_OBJECTS).await?;
         tracing::info!(
             records = added,
             "records made before their kind had a text or items field were given it"
@@ -105,9 +100,7 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
     }
     if pending(&sync.db.conn, PRODUCT_COSTS).await? {
         let moved = costs::move_costs(sync).await?;
-        let txn = sync.db.begin_write().await?;
-        take(&txn, PRODUCT_COSTS).await?;
-        txn.commit().await?;
+        finish(sync, PRODUCT_COSTS).await?;
         tracing::info!(
             products = moved,
             "products' costs moved into records that managers alone read"
@@ -175,6 +168,15 @@ async fn records_after(
     rows.iter()
         .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "kind")?)))
         .collect()
+}
+
+/// Takes `task` once its work, done in pushes of their own, is all done, so that a process that
+/// dies half-way leaves it for the next start.
+async fn finish(sync: &SyncEngine, task: &str) -> Result<(), Error> {
+    let txn = sync.db.begin_write().await?;
+    take(&txn, task).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Whether the task's row is still there.
