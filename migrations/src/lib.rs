@@ -35,6 +35,7 @@ mod m20261206_000260_customer_codes;
 mod m20261206_000270_rules_due;
 mod m20261206_000280_user_scope;
 mod m20261206_000290_product_costs;
+mod m20261207_000300_web_sessions;
 
 pub struct Migrator;
 
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000270_rules_due::Migration),
             Box::new(m20261206_000280_user_scope::Migration),
             Box::new(m20261206_000290_product_costs::Migration),
+            Box::new(m20261207_000300_web_sessions::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! the tests both start a server through it; nothing else imports this module.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
@@ -19,6 +21,10 @@ use tower::ServiceExt;
 
 use crate::error::Error;
 use crate::http::state::AppState;
+
+/// A client's connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> Io for T {}
 
 /// A background task that ends with the server.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -66,6 +72,7 @@ pub async fn serve(
         state.files.clone(),
         state.file_limits.grace,
     )));
+    let tls = state.tls.clone();
     let app = crate::http::router(state);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -114,15 +121,35 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request
                 });
-        let connection = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(Box::pin(stream)),
-                TowerToHyperService::new(service),
-            )
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let stream: Pin<Box<dyn Io>> = match tls {
+                None => Box::pin(stream),
+                // The handshake in the connection's own task, under the time a request's head
+                // has: a client that opens connections and says nothing holds a slot no longer.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(Box::pin(stream)))
+                        .await
+                    {
+                        Ok(Ok(stream)) => Box::pin(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);

@@ -15,7 +15,7 @@ use crate::demo;
 use crate::http::state::AppState;
 use crate::keys::KeyRing;
 use crate::settings::{
-    self, ConnectionLimits, Secret, Settings, ShutdownTimes, DEFAULT_SYNC_QUEUE_WAIT,
+    self, ConnectionLimits, Secret, Settings, ShutdownTimes, TlsFiles, DEFAULT_SYNC_QUEUE_WAIT,
 };
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -114,6 +114,32 @@ struct OpsArgs {
     write_timeout: Duration,
 }
 
+/// How people reach the server: its own HTTPS, its public address, the dashboard's sessions.
+#[derive(clap::Args)]
+struct WebArgs {
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The address people and devices reach this server at, behind a reverse proxy (e.g.
+    /// https://crm.example.com): an https address makes the dashboard's cookie Secure.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<url::Url>,
+    /// How long a dashboard session may go unused before it ends (e.g. 30m, 2h).
+    #[arg(long, default_value = "30m", value_parser = parse_timeout)]
+    session_idle: Duration,
+}
+
+fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("expected an http:// or https:// address".into());
+    }
+    Ok(url)
+}
+
 fn parse_bytes(s: &str) -> Result<usize, String> {
     let size: bytesize::ByteSize = s.parse()?;
     usize::try_from(size.as_u64()).map_err(|_| format!("{s} is more than this machine can address"))
@@ -193,6 +219,8 @@ enum Command {
         /// How long a file no record references any more is kept before it is deleted, e.g. 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         file_grace: Duration,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Generate the demo company at scale, for benchmarks: the demo (on an empty database), then
     /// AGENTS agents, each with a territory of their own, 200 customers and YEARS of history.
@@ -379,6 +407,8 @@ pub async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
+        // Standard output is the commands' own: an export, the demo's logins.
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve {
@@ -397,6 +427,7 @@ pub async fn main() -> anyhow::Result<()> {
             file_max_bytes,
             device_file_quota,
             file_grace,
+            web,
         } => {
             if ops.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
                 bail!("a metrics token needs at least 16 characters");
@@ -430,6 +461,12 @@ pub async fn main() -> anyhow::Result<()> {
                     device_quota_bytes: device_file_quota as u64,
                     grace: file_grace,
                 },
+                session_idle: web.session_idle,
+                tls: web
+                    .tls_cert
+                    .zip(web.tls_key)
+                    .map(|(cert, key)| TlsFiles { cert, key }),
+                public_url: web.public_url,
                 ..defaults
             };
             let state = AppState::new(&settings)
@@ -451,10 +488,14 @@ pub async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("failed to listen on {listen}"))?;
+            let scheme = if state.tls.is_some() { "https" } else { "http" };
             println!(
-                "fieldsync-server listening on http://{}",
+                "fieldsync-server listening on {scheme}://{}",
                 listener.local_addr()?
             );
+            if let Some(url) = &state.public_url {
+                println!("reached at {url}");
+            }
             crate::serve(state, listener, shutdown_signal()).await?;
         }
         Command::Demo {

@@ -32,6 +32,9 @@ pub enum Error {
     Busy { retry_after: std::time::Duration },
     #[error("{0}")]
     Forbidden(String),
+    /// Refused for a reason the client acts on (`csrf_required`, `use_the_app`, `device_only`).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -67,6 +70,9 @@ pub enum Error {
     /// request's.
     #[error("key file {0}")]
     KeyFile(String),
+    /// The certificate or key of `--tls-cert` / `--tls-key` does not load.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -87,7 +93,7 @@ impl Error {
             | Error::TokenExpired => StatusCode::UNAUTHORIZED,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::Denied { .. } => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,9 +126,11 @@ impl Error {
                 }
                 _ => StatusCode::BAD_REQUEST,
             },
-            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Db(_)
+            | Error::Storage(_)
+            | Error::KeyFile(_)
+            | Error::Tls(_)
+            | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -131,7 +139,11 @@ impl Error {
     fn is_internal(&self) -> bool {
         matches!(
             self,
-            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_)
+            Error::Db(_)
+                | Error::Storage(_)
+                | Error::KeyFile(_)
+                | Error::Tls(_)
+                | Error::Internal(_)
         )
     }
 
@@ -145,6 +157,7 @@ impl Error {
             Error::RateLimited { code, .. } => code,
             Error::Busy { .. } => "server_busy",
             Error::Forbidden(_) => "forbidden",
+            Error::Denied { code, .. } => code,
             Error::NotFound(_) => "not_found",
             Error::BadRequest { code, .. } => code,
             Error::PayloadTooLarge => "payload_too_large",
@@ -155,7 +168,11 @@ impl Error {
             Error::ServerRestored { .. } => "server_restored",
             Error::Core(e) => e.code(),
             Error::Refused(reason) => &reason.code,
-            Error::Db(_) | Error::Storage(_) | Error::KeyFile(_) | Error::Internal(_) => "internal",
+            Error::Db(_)
+            | Error::Storage(_)
+            | Error::KeyFile(_)
+            | Error::Tls(_)
+            | Error::Internal(_) => "internal",
         }
     }
 }

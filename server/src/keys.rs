@@ -37,6 +37,7 @@ const HEADER: &str =
 pub enum Purpose {
     DeviceSecret,
     Cursor,
+    Csrf,
 }
 
 impl Purpose {
@@ -44,6 +45,7 @@ impl Purpose {
         match self {
             Purpose::DeviceSecret => b"fieldsync device secret v1",
             Purpose::Cursor => b"fieldsync pull cursor v1",
+            Purpose::Csrf => b"fieldsync dashboard csrf v1",
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod process;
 pub mod reports;
 pub mod settings;
 pub mod sync;
+pub mod tls;
 
 pub use app::serve;
 pub use error::Error;

@@ -84,7 +84,25 @@ pub struct Settings {
     /// Where files (photos, receipts) are kept; None: beside the key file (`<key file>.files`).
     pub files: Option<Location>,
     pub file_limits: FileLimits,
+    /// How long a dashboard session may go unused before it ends.
+    pub session_idle: Duration,
+    /// HTTPS served by the server itself; None: plain HTTP (behind a reverse proxy that speaks
+    /// HTTPS, or on localhost).
+    pub tls: Option<TlsFiles>,
+    /// The address people and devices reach the server at, when it differs from where it listens
+    /// (behind a reverse proxy): an `https` one makes the dashboard's cookie Secure.
+    pub public_url: Option<url::Url>,
 }
+
+/// The PEM files of the server's certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A dashboard session ends after half an hour without a request.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// Defaults, documented in the README: a token lasts 90 days; 10 failed logins per account and 100 per
 /// client address per 15 minutes; 1,200 sync calls per device per minute (a device syncing every
@@ -131,6 +149,9 @@ impl Settings {
             },
             connections: DEFAULT_CONNECTIONS,
             file_limits: crate::files::DEFAULT_LIMITS,
+            session_idle: DEFAULT_SESSION_IDLE,
+            tls: None,
+            public_url: None,
         }
     }
 }

@@ -155,24 +155,52 @@ pub async fn authenticate(
     }
     mark_seen(conn, &device, report).await;
     let user = user.ok_or(Error::Unauthenticated)?;
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
+    Ok(Principal {
+        user_id: user.id,
+        role: role_of(&user)?,
+        device_id: device.id,
+        territories: territories_of(conn, user.id).await?,
+        checkpoint: device.checkpoint,
+        claimed_device: device.claimed_device_id,
+    })
+}
+
+/// The principal of a dashboard session of `user_id`: the user's rights, and no device (the nil
+/// id), so nothing that needs a device's identity (sync, uploads) can act for it. None when the user
+/// no longer exists.
+pub async fn session_principal(
+    conn: &DatabaseConnection,
+    user_id: Uuid,
+) -> Result<Option<Principal>, Error> {
+    let Some(user) = user::Entity::find_by_id(user_id).one(conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        user_id: user.id,
+        role: role_of(&user)?,
+        device_id: Uuid::nil(),
+        territories: territories_of(conn, user.id).await?,
+        checkpoint: 0,
+        claimed_device: None,
+    }))
+}
+
+pub fn role_of(user: &user::Model) -> Result<Role, Error> {
+    Role::parse(&user.role)
+        .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))
+}
+
+/// The user's territories, sorted.
+async fn territories_of(conn: &DatabaseConnection, user_id: Uuid) -> Result<Vec<Uuid>, Error> {
     let mut territories: Vec<Uuid> = user_territory::Entity::find()
         .select_only()
         .column(user_territory::Column::TerritoryId)
-        .filter(user_territory::Column::UserId.eq(user.id))
+        .filter(user_territory::Column::UserId.eq(user_id))
         .into_tuple()
         .all(conn)
         .await?;
     territories.sort_unstable();
-    Ok(Principal {
-        user_id: user.id,
-        role,
-        device_id: device.id,
-        territories,
-        checkpoint: device.checkpoint,
-        claimed_device: device.claimed_device_id,
-    })
+    Ok(territories)
 }
 
 /// How stale a device's `last_seen_at` may get before a request refreshes it: a write per request

@@ -26,6 +26,7 @@ use crate::files::collect::{self, Collected};
 use crate::files::refs;
 use crate::files::store::FileStore;
 use crate::files::uploads::{self, Appended, PIECE_BYTES};
+use crate::http::extract::Device;
 use crate::http::state::AppState;
 use crate::http::wire::PathParam;
 use utoipa_axum::router::OpenApiRouter;
@@ -127,7 +128,7 @@ pub struct UploadCreated {
     security(("bearer" = [])))]
 async fn create_upload(
     State(state): State<AppState>,
-    who: Principal,
+    Device(who): Device,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     check_tus(&headers)?;
@@ -168,7 +169,7 @@ async fn create_upload(
     security(("bearer" = [])))]
 async fn upload_offset(
     State(state): State<AppState>,
-    who: Principal,
+    Device(who): Device,
     headers: HeaderMap,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Response, Error> {
@@ -205,7 +206,7 @@ async fn upload_offset(
     security(("bearer" = [])))]
 async fn append(
     State(state): State<AppState>,
-    who: Principal,
+    Device(who): Device,
     PathParam(id): PathParam<Uuid>,
     headers: HeaderMap,
     body: Body,
@@ -261,7 +262,7 @@ async fn append(
     security(("bearer" = [])))]
 async fn cancel_upload(
     State(state): State<AppState>,
-    who: Principal,
+    Device(who): Device,
     headers: HeaderMap,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Response, Error> {

@@ -9,13 +9,13 @@ use axum::Json;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sync_core::protocol::{ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION};
-use sync_core::Role;
 
 use crate::auth::credentials::{
-    device_secret, hashing, new_token, proves_device, register_device, token_hash, verify_password,
+    device_secret, hashing, new_token, proves_device, register_device, role_of, token_hash,
+    verify_password,
 };
 use crate::auth::users::find_by_email;
-use crate::db::entities::{device, territory, user_territory};
+use crate::db::entities::{device, territory, user, user_territory};
 use crate::db::now_ms;
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -99,46 +99,8 @@ async fn login(
             "a device name has 1 to 100 characters and no control characters",
         ));
     }
-    let account = req.email.trim().to_lowercase();
-    let (guards, conn) = (&state.guards, &state.db.conn);
-    let addr = addr.map(|ip| ip.to_string());
-    // Every attempt takes a token up front, so concurrent guesses cannot all slip past the limit; a
-    // successful login gives its tokens back.
-    if let Err(wait) = guards.login_accounts.take(conn, &account).await? {
-        return Err(too_many(&state, "login_account", wait));
-    }
-    if let Some(ip) = &addr {
-        if let Err(wait) = guards.login_addrs.take(conn, ip).await? {
-            guards.login_accounts.refund(conn, &account).await?;
-            return Err(too_many(&state, "login_addr", wait));
-        }
-    }
-    let user = if plausible_email(&account) {
-        find_by_email(&state.db, &account).await?
-    } else {
-        None
-    };
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let password = req.password;
-    // The dummy hash is made, the first time, on the hashing thread too: it is a whole argon2 hash.
-    let ok = hashing(move || {
-        verify_password(
-            &password,
-            hash.as_deref().unwrap_or_else(|| DUMMY_HASH.as_str()),
-        )
-    })
-    .await?;
-    let user = match user {
-        Some(user) if ok => user,
-        _ => return Err(Error::BadCredentials),
-    };
-    // Only failures use up the buckets: a team logging in its devices is never throttled.
-    guards.login_accounts.refund(conn, &account).await?;
-    if let Some(ip) = &addr {
-        guards.login_addrs.refund(conn, ip).await?;
-    }
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| Error::Internal(format!("user {} has unknown role", user.id)))?;
+    let user = check_password(&state, addr, &req.email, req.password).await?;
+    let role = role_of(&user)?;
     let token = new_token();
     let proves = |previous| {
         req.device_secret
@@ -186,4 +148,54 @@ async fn login(
         protocol_version: PROTOCOL_VERSION,
         device_secret: device_secret(&state.keys, device_id, user.id),
     }))
+}
+
+/// The user whose e-mail and password these are, within the login limits: failed attempts are
+/// limited per e-mail address and per client address, and past the limit every attempt, right or
+/// wrong, is refused with 429 and `Retry-After` until the bucket refills. Devices and the dashboard
+/// share the limits, so a guesser gains nothing by switching.
+pub async fn check_password(
+    state: &AppState,
+    addr: Option<IpAddr>,
+    email: &str,
+    password: String,
+) -> Result<user::Model, Error> {
+    let account = email.trim().to_lowercase();
+    let (guards, conn) = (&state.guards, &state.db.conn);
+    let addr = addr.map(|ip| ip.to_string());
+    // Every attempt takes a token up front, so concurrent guesses cannot all slip past the limit; a
+    // successful login gives its tokens back.
+    if let Err(wait) = guards.login_accounts.take(conn, &account).await? {
+        return Err(too_many(state, "login_account", wait));
+    }
+    if let Some(ip) = &addr {
+        if let Err(wait) = guards.login_addrs.take(conn, ip).await? {
+            guards.login_accounts.refund(conn, &account).await?;
+            return Err(too_many(state, "login_addr", wait));
+        }
+    }
+    let user = if plausible_email(&account) {
+        find_by_email(&state.db, &account).await?
+    } else {
+        None
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // The dummy hash is made, the first time, on the hashing thread too: it is a whole argon2 hash.
+    let ok = hashing(move || {
+        verify_password(
+            &password,
+            hash.as_deref().unwrap_or_else(|| DUMMY_HASH.as_str()),
+        )
+    })
+    .await?;
+    let user = match user {
+        Some(user) if ok => user,
+        _ => return Err(Error::BadCredentials),
+    };
+    // Only failures use up the buckets: a team logging in its devices is never throttled.
+    guards.login_accounts.refund(conn, &account).await?;
+    if let Some(ip) = &addr {
+        guards.login_addrs.refund(conn, ip).await?;
+    }
+    Ok(user)
 }

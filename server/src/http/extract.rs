@@ -1,20 +1,92 @@
-//! Who a request acts for: the `Principal` behind its bearer token.
+//! Who a request acts for: the `Principal` behind a device's bearer token or a dashboard
+//! session's cookie, and the `Device` behind a bearer token alone.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
+use sync_core::Role;
 
-use crate::auth::credentials::{authenticate, DeviceReport};
+use crate::auth::credentials::{authenticate, session_principal, DeviceReport};
 use crate::auth::principal::Principal;
+use crate::auth::sessions;
 use crate::error::Error;
 use crate::http::state::AppState;
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Error;
 
+    /// A device's bearer token, else a dashboard session's cookie.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, Error> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Device::from_request_parts(parts, state).await?.0);
+        }
+        let token = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(sessions::token_in)
+            .ok_or(Error::Unauthenticated)?;
+        let conn = &state.db.conn;
+        let session = sessions::find(conn, token, state.sessions.idle)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        // The cookie rides along with any request the browser makes, a form on another site's page
+        // included (SameSite aside): what changes something must also carry what only the
+        // dashboard's own page can read.
+        if !parts.method.is_safe() {
+            let given = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !sessions::csrf_matches(&state.keys, session.id, given) {
+                return Err(csrf_refused());
+            }
+        }
+        let principal = session_principal(conn, session.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        refuse_agents(principal.role)?;
+        Ok(principal)
+    }
+}
+
+/// The header that carries a dashboard session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn csrf_refused() -> Error {
+    Error::Denied {
+        code: "csrf_required",
+        message: "a change made with the dashboard's session needs its `x-csrf-token` header"
+            .into(),
+    }
+}
+
+/// The dashboard is the managers' and admins'; an agent signs in on the app. Checked on every
+/// request, so a user made an agent after signing in is refused from then on.
+pub fn refuse_agents(role: Role) -> Result<(), Error> {
+    if role == Role::Agent {
+        return Err(Error::Denied {
+            code: "use_the_app",
+            message: "the dashboard is for managers and admins; agents use the fieldsync app"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// A request made by a device with its bearer token: what only a device can do (sync, uploads)
+/// takes this, so a dashboard session can never act as one.
+pub struct Device(pub Principal);
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Device, Error> {
         let header = parts
             .headers
-            .get(axum::http::header::AUTHORIZATION)
+            .get(header::AUTHORIZATION)
             .ok_or(Error::Unauthenticated)?;
         let token = header
             .to_str()
@@ -25,7 +97,7 @@ impl FromRequestParts<AppState> for Principal {
         let principal =
             authenticate(&state.db.conn, state.token_ttl, token.trim(), &report).await?;
         tracing::Span::current().record("device", tracing::field::display(principal.device_id));
-        Ok(principal)
+        Ok(Device(principal))
     }
 }
 

@@ -4,17 +4,18 @@
 pub mod admission;
 pub mod attachments;
 pub mod auth;
+pub mod dashboard;
 pub mod decisions;
 pub mod devices;
 pub mod duplicates;
 pub mod extract;
 pub mod health;
-pub mod home;
 pub mod openapi;
 pub mod ops;
 pub mod quarantine;
 pub mod records;
 pub mod reports;
+pub mod session;
 pub mod state;
 pub mod sync;
 pub mod track;
@@ -60,9 +61,10 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true));
     // The JSON endpoints take small bodies; the sync calls up to the message limit.
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .merge(home::router())
+        .merge(dashboard::router())
         .merge(health::router())
         .merge(auth::router())
+        .merge(session::router())
         .merge(devices::router())
         .merge(quarantine::router())
         .merge(decisions::router())

@@ -1,7 +1,7 @@
 //! The OpenAPI document's frame: title, the bearer scheme and the tags. The operations themselves come
 //! from the `#[utoipa::path]` annotation on each handler, registered with its route in [`crate::app::api`].
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -18,7 +18,8 @@ asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Liveness and readiness, public"),
-        (name = "auth", description = "Logging a device in"),
+        (name = "auth", description = "Logging a device in; the dashboard's sessions"),
+        (name = "dashboard", description = "The managers' web dashboard: its page and files, public; it reads everything else through this API with its session"),
         (name = "devices", description = "A user's devices and their revocation (remote wipe)"),
         (name = "quarantine", description = "Edits made offline to records their author lost access to"),
         (name = "records", description = "Records within the caller's scope, listed and filtered by field, as the dashboard and integrations read them (JSON)"),
@@ -48,6 +49,15 @@ impl Modify for BearerScheme {
                     ))
                     .build(),
             ),
+        );
+        // Every endpoint that takes the bearer token also takes the dashboard's session, except the
+        // sync calls and uploads, which only a device makes.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::sessions::COOKIE,
+                "A dashboard session from `POST /v1/auth/session` (managers and admins); a request that changes something also sends the session's `x-csrf-token`",
+            ))),
         );
     }
 }

@@ -58,6 +58,18 @@ pub struct AppState {
     /// Where files' bytes are kept, and what a device may upload.
     pub files: FileStore,
     pub file_limits: FileLimits,
+    pub sessions: Sessions,
+    /// Set when the server serves HTTPS itself.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub public_url: Option<url::Url>,
+}
+
+/// How the dashboard's sessions are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions {
+    pub idle: Duration,
+    /// Whether the session cookie is `Secure`.
+    pub secure: bool,
 }
 
 /// The rate limits: failed logins in the database, shared by every process on it; sync calls in
@@ -107,6 +119,12 @@ impl AppState {
             }
         };
         let files = FileStore::open(&files)?;
+        // Before the database: a certificate that does not load stops the start at once.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let db = Db::connect(&settings.database_url, settings.max_connections).await?;
         let metrics = Arc::new(Metrics::new());
         let sync = SyncEngine::new(
@@ -140,6 +158,18 @@ impl AppState {
             connections: settings.connections,
             files,
             file_limits: settings.file_limits,
+            sessions: Sessions {
+                idle: settings.session_idle,
+                // Browsers keep a Secure cookie from plain HTTP pages: only where people reach the
+                // server over HTTPS is it set.
+                secure: settings.tls.is_some()
+                    || settings
+                        .public_url
+                        .as_ref()
+                        .is_some_and(|u| u.scheme() == "https"),
+            },
+            tls,
+            public_url: settings.public_url.clone(),
         })
     }
 

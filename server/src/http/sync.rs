@@ -20,6 +20,7 @@ use crate::crm::rules;
 use crate::db::positions;
 use crate::error::Error;
 use crate::http::admission::Place;
+use crate::http::extract::Device;
 use crate::http::state::AppState;
 use crate::http::wire::{Format, QueryParams, Reply, Wire};
 use crate::sync::author::Author;
@@ -44,7 +45,7 @@ impl FromRequestParts<AppState> for SyncCall {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<SyncCall, Error> {
-        let who = Principal::from_request_parts(parts, state).await?;
+        let Device(who) = Device::from_request_parts(parts, state).await?;
         throttle(state, &who)?;
         let places = state
             .sync_calls

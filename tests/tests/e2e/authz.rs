@@ -93,6 +93,8 @@ const SCRAPE_ONLY: [Expect; 6] = [D(403), D(403), D(403), D(403), D(401), D(403)
 /// everything.
 const MATRIX: &[Row] = &[
     row("GET", "/", Target::None, PUBLIC),
+    row("GET", "/assets/{name}", Target::None, PUBLIC),
+    row("GET", "/assets/{folder}/{name}", Target::None, PUBLIC),
     row("GET", "/livez", Target::None, PUBLIC),
     row("GET", "/readyz", Target::None, PUBLIC),
     row("GET", "/healthz", Target::None, PUBLIC),
@@ -102,6 +104,11 @@ const MATRIX: &[Row] = &[
     row("POST", "/v1/auth/login", Target::None, PUBLIC),
     row("POST", "/v1/auth/login", Target::LostDevice, PUBLIC_HIDDEN),
     row("GET", "/metrics", Target::None, SCRAPE_ONLY),
+    // The dashboard's sign-in is the managers' and admins': an agent's right password is refused
+    // there whatever token the caller holds, and a device's token is no session.
+    row("POST", "/v1/auth/session", Target::None, [D(403); 6]),
+    row("GET", "/v1/auth/session", Target::None, [D(401); 6]),
+    row("DELETE", "/v1/auth/session", Target::None, [D(401); 6]),
     // The device list is always the caller's own: another user's device never shows, even to an admin.
     row(
         "GET",
@@ -939,6 +946,8 @@ impl Fixture {
             "{}{}",
             self.server.url,
             row.path
+                .replace("{folder}/{name}", "vendor/uPlot.iife.min.js")
+                .replace("{name}", "app.js")
                 .replace("{id}", &id.to_string())
                 .replace(
                     "{hash}",
@@ -975,6 +984,9 @@ impl Fixture {
             }
             ("POST", "/v1/auth/login") => request.json(&serde_json::json!({
                 "email": "login@x.test", "password": PASSWORD, "device_name": "matrix"
+            })),
+            ("POST", "/v1/auth/session") => request.json(&serde_json::json!({
+                "email": "login@x.test", "password": PASSWORD
             })),
             ("POST", "/v1/sync/push") if row.target == Target::LostDevice => {
                 let actor = automerge::ActorId::from(self.lost_device.as_bytes().as_slice());

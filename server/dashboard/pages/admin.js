@@ -1,0 +1,176 @@
+// Administration, for admins: users with their roles and territories (territories given and taken),
+// devices (revoked), the products (name and active edited) and the price lists.
+
+import {h, replace, announce} from '../dom.js';
+import {get, put, del, patch, all, seg} from '../api.js';
+import {t, columnLabel} from '../i18n.js';
+import {dateTime, money, number, shortId} from '../format.js';
+import {territoriesOf} from '../lookups.js';
+import {errorMessage, errorText} from '../errors.js';
+
+/** A section that loads its content and can load it again after a change. */
+function section(key, load) {
+  const heading = h('h2', {id: `h-${key}`}, t(`admin.${key}`));
+  const body = h('div', null, h('p', {class: 'loading'}, t('loading')));
+  // Not a named region itself: the table inside is one, under the same name.
+  const el = h('section', {id: `admin-${key}`}, heading, body);
+  const refresh = async () => {
+    el.setAttribute('aria-busy', 'true');
+    try {
+      replace(body, await load(refresh));
+    } catch (error) {
+      replace(body, errorMessage(error));
+    } finally {
+      el.removeAttribute('aria-busy');
+    }
+  };
+  return {el, refresh};
+}
+
+/** Runs a change, announces its outcome and reloads the section. */
+async function change(button, request, done, refresh) {
+  button.disabled = true;
+  try {
+    await request();
+    announce(done);
+    await refresh();
+  } catch (error) {
+    button.disabled = false;
+    announce(errorText(error), 'error');
+  }
+}
+
+function table(caption, columns, rows) {
+  return h('div', {class: 'table-wrap', role: 'region', tabindex: '0', 'aria-label': caption},
+    h('table', {class: 'report'},
+      h('caption', {class: 'visually-hidden'}, caption),
+      h('thead', null, h('tr', null, columns.map((c) => h('th', {scope: 'col'}, c)))),
+      h('tbody', null, rows.length ? rows : h('tr', null, h('td', {colspan: columns.length, class: 'empty'}, t('noRows'))))));
+}
+
+async function users(refresh) {
+  const list = await get('/v1/users');
+  const known = territoriesOf(list);
+  const datalist = h('datalist', {id: 'territory-names'}, known.map((name) => h('option', {value: name})));
+  const rows = list.map((user) => {
+    const input = h('input', {id: `territory-${user.id}`, type: 'text', list: 'territory-names', maxlength: 100, autocomplete: 'off'});
+    const add = h('button', {type: 'submit', dataset: {action: 'add-territory'}}, t('admin.addTerritory'));
+    const form = h('form', {class: 'inline-form'},
+      h('label', {for: input.id, class: 'visually-hidden'}, t('admin.territoryFor', {email: user.email})), input, add);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const name = input.value.trim();
+      if (!name) return;
+      change(add, () => put(`/v1/users/${seg(user.id)}/territories/${seg(name)}`), t('admin.territoryAdded', {territory: name, email: user.email}), refresh);
+    });
+    return h('tr', {dataset: {id: user.id}},
+      h('td', null, user.email),
+      h('td', null, t(`role.${user.role}`)),
+      h('td', null, h('ul', {class: 'chips'}, user.territories.map((name) => h('li', null, name, ' ',
+        h('button', {
+          type: 'button',
+          class: 'chip-remove',
+          dataset: {action: 'remove-territory', territory: name},
+          'aria-label': t('admin.removeTerritory', {territory: name, email: user.email}),
+          on: {click: (e) => change(e.currentTarget, () => del(`/v1/users/${seg(user.id)}/territories/${seg(name)}`), t('admin.territoryRemoved', {territory: name, email: user.email}), refresh)},
+        }, '×'))))),
+      h('td', null, form));
+  });
+  return [
+    h('p', {class: 'muted'}, t('admin.rolesNote')),
+    datalist,
+    table(t('admin.users'), [t('admin.email'), t('admin.role'), t('admin.territories'), t('admin.give')], rows),
+  ];
+}
+
+async function devices(refresh) {
+  // The sync-health report lists every device in the caller's scope (GET /v1/devices lists only
+  // the caller's own).
+  const body = await get('/v1/reports/sync-health');
+  const rows = (body.sections.devices || []).map((d) => h('tr', {dataset: {id: d.device_id}},
+    h('td', null, d.device || shortId(d.device_id)),
+    h('td', null, d.user),
+    h('td', null, d.role ? t(`role.${d.role}`) : ''),
+    h('td', null, d.last_sync ? dateTime(d.last_sync) : t('admin.never')),
+    h('td', null, d.app_version || ''),
+    h('td', null, d.revoked_at ? t('admin.revokedAt', {when: dateTime(d.revoked_at)}) : h('button', {
+      type: 'button',
+      class: 'danger',
+      dataset: {action: 'revoke'},
+      'aria-label': t('admin.revokeDevice', {device: d.device || shortId(d.device_id), user: d.user}),
+      on: {click: (e) => {
+        // A revoked device wipes its local data at its next request: worth a second thought.
+        if (!window.confirm(t('admin.confirmRevoke', {device: d.device || shortId(d.device_id), user: d.user}))) return;
+        change(e.currentTarget, () => del(`/v1/devices/${seg(d.device_id)}`), t('admin.revoked'), refresh);
+      }},
+    }, t('admin.revoke')))));
+  return table(t('admin.devices'), [t('admin.device'), t('admin.user'), t('admin.role'), columnLabel('last_sync'), columnLabel('app_version'), t('admin.status')], rows);
+}
+
+async function products(refresh) {
+  const list = (await all('/v1/records?kind=product')).filter((p) => !p.deleted);
+  const rows = list.map((p) => {
+    const f = p.fields;
+    const name = h('input', {id: `product-name-${p.id}`, type: 'text', value: f.name || '', maxlength: 200, required: true});
+    const active = h('input', {id: `product-active-${p.id}`, type: 'checkbox', checked: f.active !== false});
+    const save = h('button', {type: 'submit', dataset: {action: 'save-product'}}, t('admin.save'));
+    const form = h('form', {class: 'inline-form', id: `product-${p.id}`},
+      h('label', {for: name.id, class: 'visually-hidden'}, t('admin.productName', {sku: f.sku})), name,
+      h('span', {class: 'check'}, active, h('label', {for: active.id}, t('admin.active'))),
+      save);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const fields = {};
+      if (name.value.trim() !== (f.name || '')) fields.name = name.value.trim();
+      if (active.checked !== (f.active !== false)) fields.active = active.checked;
+      if (Object.keys(fields).length === 0) {
+        announce(t('admin.unchanged'));
+        return;
+      }
+      change(save, () => patch(`/v1/records/${seg(p.id)}`, {fields}), t('admin.productSaved', {sku: f.sku}), refresh);
+    });
+    return h('tr', {dataset: {id: p.id}},
+      h('td', null, f.sku),
+      h('td', null, form),
+      h('td', null, f.category || ''),
+      h('td', null, f.unit || ''),
+      h('td', {class: 'num'}, money(f.list_price)),
+      h('td', {class: 'num'}, f.tax_bp == null ? '' : `${number(f.tax_bp / 100)} %`));
+  });
+  return table(t('admin.products'), [columnLabel('sku'), `${columnLabel('name')} / ${t('admin.active')}`, columnLabel('category'), t('admin.unit'), t('admin.listPrice'), t('admin.tax')], rows);
+}
+
+async function priceLists() {
+  const [lists, productList] = await Promise.all([all('/v1/records?kind=price_list'), all('/v1/records?kind=product')]);
+  const productName = new Map(productList.map((p) => [p.id, `${p.fields.sku} ${p.fields.name}`]));
+  const live = lists.filter((l) => !l.deleted);
+  if (live.length === 0) return h('p', {class: 'muted'}, t('noRows'));
+  return h('ul', {class: 'cards'}, live.map((l) => {
+    const f = l.fields;
+    const prices = Array.isArray(f.prices) ? f.prices : [];
+    return h('li', {class: 'card', dataset: {id: l.id}},
+      h('h3', null, f.name, ' ', h('span', {class: 'muted'}, f.currency)),
+      h('p', null, [
+        f.active === false ? t('admin.inactive') : t('admin.active'),
+        f.valid_from ? `${t('admin.validFrom')} ${dateTime(f.valid_from)}` : null,
+        f.valid_to ? `${t('admin.validTo')} ${dateTime(f.valid_to)}` : null,
+      ].filter(Boolean).join(' · ')),
+      h('details', null,
+        h('summary', null, t('admin.prices', {n: prices.length})),
+        table(f.name, [t('admin.product'), t('admin.minQuantity'), t('admin.unitPrice')], prices.map((p) => h('tr', null,
+          h('td', null, productName.get(p.product_id) || shortId(p.product_id)),
+          // Quantities are thousandths of a unit.
+          h('td', {class: 'num'}, p.min_quantity == null ? '' : number(p.min_quantity / 1000, 3)),
+          h('td', {class: 'num'}, money(p.unit_price)))))));
+  }));
+}
+
+export async function render(root, {session}) {
+  if (session.role !== 'admin') {
+    replace(root, h('h1', {tabindex: '-1'}, t('nav.admin')), h('p', {class: 'error', role: 'alert'}, t('admin.only')));
+    return;
+  }
+  const parts = [section('users', users), section('devices', devices), section('products', products), section('priceLists', priceLists)];
+  replace(root, h('h1', {tabindex: '-1'}, t('nav.admin')), parts.map((p) => p.el));
+  await Promise.all(parts.map((p) => p.refresh()));
+}
