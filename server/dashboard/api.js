@@ -41,19 +41,20 @@ async function failure(response) {
 }
 
 /**
- * Calls the API. `body` is sent as JSON. Resolves to the parsed JSON (null for 204).
+ * Calls the API. `body` is sent as JSON, `file` (a File) as CSV. Resolves to the parsed JSON (null for 204).
  * `quiet401` leaves a 401 to the caller instead of returning to the sign-in screen (the session
  * check at start-up and the sign-in itself).
  */
-export async function call(method, path, {body, quiet401 = false} = {}) {
+export async function call(method, path, {body, file, quiet401 = false} = {}) {
   const headers = {accept: 'application/json'};
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['x-csrf-token'] = csrfToken;
   if (body !== undefined) headers['content-type'] = 'application/json';
+  if (file !== undefined) headers['content-type'] = 'text/csv';
   const response = await fetch(path, {
     method,
     headers,
     credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: file !== undefined ? file : body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) {
     const error = await failure(response);
@@ -69,6 +70,8 @@ export const get = (path, options) => call('GET', path, options);
 export const post = (path, body, options) => call('POST', path, {...options, body});
 export const patch = (path, body) => call('PATCH', path, {body});
 export const put = (path) => call('PUT', path);
+/** Sends a CSV file as the request's body (an import). */
+export const upload = (path, file) => call('POST', path, {file});
 export const del = (path, options) => call('DELETE', path, options);
 
 /** Every page of a listing that pages with `next`/`after` (records, alerts, duplicates). */

@@ -265,6 +265,35 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Import customers, contacts or products from a CSV file (UTF-8, comma or semicolon
+    /// separated, columns matched by name): the whole file is checked first and nothing is written
+    /// unless every row passes; rows are matched on the customer's number (a product's sku, a
+    /// contact's customer and e-mail), so importing a file again updates instead of duplicating.
+    Import {
+        #[arg(value_parser = ["customers", "contacts", "products"])]
+        what: String,
+        file: PathBuf,
+        /// Only say what would be created and updated, and which rows are in error.
+        #[arg(long)]
+        dry_run: bool,
+        /// The manager or admin the records are imported for: their scope and rights apply, and
+        /// each record's history names them.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Write every live record of a kind (e.g. customers, orders) as CSV or JSON lines.
+    Export {
+        kind: String,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Replace the database with a backup. Stop every server using the database first; devices then
     /// push again whatever they had synced after the backup was taken.
     Restore {
@@ -373,6 +402,11 @@ fn password() -> anyhow::Result<String> {
 /// Opens the database for the commands that need nothing else of a server: connected, migrated, and
 /// with the work a new version does once at start-up done.
 async fn database(db: &DbArgs) -> anyhow::Result<Db> {
+    Ok(engine(db).await?.db.clone())
+}
+
+/// Opens the database, upgraded, with a merge path for what a command writes.
+async fn engine(db: &DbArgs) -> anyhow::Result<crate::sync::engine::SyncEngine> {
     let settings = Settings::new(&db.database_url);
     let db = Db::connect(&settings.database_url, settings.max_connections)
         .await
@@ -388,7 +422,7 @@ async fn database(db: &DbArgs) -> anyhow::Result<Db> {
     crate::sync::upgrade::run_pending(&sync)
         .await
         .context("failed to upgrade the database")?;
-    Ok(db)
+    Ok(sync)
 }
 
 /// Opens the database and finds the user with this e-mail.
@@ -524,6 +558,40 @@ pub async fn main() -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::Import {
+            what,
+            file,
+            dry_run,
+            as_user,
+            db,
+        } => import(&what, &file, dry_run, &as_user, &db).await?,
+        Command::Export {
+            kind,
+            format,
+            out,
+            db,
+        } => {
+            let kind = crate::transfer::export::kind_named(&kind)
+                .with_context(|| format!("no kind {kind}"))?;
+            let format = match format.as_str() {
+                "jsonl" => crate::transfer::export::Format::Jsonl,
+                _ => crate::transfer::export::Format::Csv,
+            };
+            let db = database(&db).await?;
+            use crate::transfer::export::export_to;
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    let mut file = std::io::BufWriter::new(file);
+                    let n = export_to(&db.conn, kind, format, &mut file).await?;
+                    eprintln!("exported {n} {} to {}", kind.table, path.display());
+                }
+                None => {
+                    export_to(&db.conn, kind, format, &mut std::io::stdout().lock()).await?;
+                }
+            }
+        }
         Command::Repair { record_id, db } => {
             let db = database(&db).await?;
             let repaired = crate::sync::repair::repair(&db, record_id).await?;
@@ -599,6 +667,80 @@ pub async fn main() -> anyhow::Result<()> {
             println!("restored the database from {}", from.display());
             copy_files(files.location(&db), &from, Direction::Restore).await?;
         }
+    }
+    Ok(())
+}
+
+/// `import`: plans the whole file, prints what it would do and every row in error, and writes it
+/// (with a progress bar) only when no row is in error and it is not a dry run.
+async fn import(
+    what: &str,
+    file: &std::path::Path,
+    dry_run: bool,
+    email: &str,
+    db: &DbArgs,
+) -> anyhow::Result<()> {
+    use crate::transfer::{columns, plan, sheet, write};
+    let target = columns::target(what).with_context(|| format!("cannot import {what}"))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let sheet = sheet::read(&bytes)?;
+    let sync = engine(db).await?;
+    let Some(user) = users::find_by_email(&sync.db, email).await? else {
+        bail!("no user {email}")
+    };
+    let who = crate::auth::credentials::session_principal(&sync.db.conn, user.id)
+        .await?
+        .with_context(|| format!("no user {email}"))?;
+    if who.role < Role::Manager {
+        bail!("{email} is an agent: managers and admins import");
+    }
+    let plan = plan::plan(&sync.db.conn, &who, target, &sheet).await?;
+    println!(
+        "{}: {} rows: {} to create, {} to update, {} unchanged, {} in error",
+        file.display(),
+        sheet.rows.len(),
+        plan.creates.len(),
+        plan.updates.len(),
+        plan.unchanged,
+        plan.errors.len()
+    );
+    if !plan.ignored.is_empty() {
+        println!("columns not imported: {}", plan.ignored.join(", "));
+    }
+    for e in plan.errors.iter().take(plan::MAX_LISTED_ERRORS) {
+        let column = if e.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column `{}`", e.column)
+        };
+        println!("line {}{column}: {}", e.line, e.reason);
+    }
+    if !plan.errors.is_empty() {
+        bail!(
+            "{} rows are in error: nothing was imported",
+            plan.errors.len()
+        );
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let total = (plan.creates.len() + plan.updates.len()) as u64;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let written = write::apply(&sync, &who, plan, |done| bar.set_position(done as u64)).await?;
+    bar.finish_and_clear();
+    println!("created {}, updated {}", written.created, written.updated);
+    for e in &written.refused {
+        println!("line {}: refused: {}", e.line, e.reason);
+    }
+    if !written.refused.is_empty() {
+        bail!(
+            "{} rows were refused while writing (the rest is imported)",
+            written.refused.len()
+        );
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub mod reports;
 pub mod settings;
 pub mod sync;
 pub mod tls;
+pub mod transfer;
 
 pub use app::serve;
 pub use error::Error;

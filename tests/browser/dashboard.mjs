@@ -316,6 +316,25 @@ async function main() {
       await screenshot(page, 'admin');
       problems.assertNone('admin');
 
+      // An import: checked first (a row in error names its line and column, nothing is written),
+      // then a good file imported; the customers' download holds the new customer.
+      const bad = 'code;name;territory;credit_limit\nB-1;Bad Limit;North;ten\n';
+      await page.locator('#import-kind').selectOption('customers');
+      await page.locator('#import-file').setInputFiles({name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from(bad)});
+      await page.locator('[data-action="import-check"]').click();
+      await page.locator('#import-result p[data-imported="false"]').waitFor();
+      const errorRow = await page.locator('#import-result tbody tr').first().innerText();
+      assert.match(errorRow, /2\s+credit_limit\s+`ten` is not an amount/, errorRow);
+      const good = '\ufeffKundennummer;Firma;Gebiet;Kreditlimit\nB-2;Browser Imports GmbH;North;1.500,00\n';
+      await page.locator('#import-file').setInputFiles({name: 'good.csv', mimeType: 'text/csv', buffer: Buffer.from(good)});
+      await page.locator('[data-action="import-run"]').click();
+      await page.locator('#import-result p[data-imported="true"]').waitFor();
+      const exported = await page.request.get(`${BASE}/v1/exports/customers`);
+      assert.equal(exported.status(), 200);
+      assert.match(await exported.text(), /B-2,Browser Imports GmbH,North,.*1500\.00/, 'the export holds the imported customer');
+      await screenshot(page, 'admin-import');
+      problems.assertNone('admin, import');
+
       // The language switch: Chinese strings and <html lang>, then back.
       await page.locator('#lang-select').selectOption('zh');
       await settled(page, 'admin');

@@ -2,7 +2,7 @@
 // devices (revoked), the products (name and active edited) and the price lists.
 
 import {h, replace, announce} from '../dom.js';
-import {get, put, del, patch, all, seg} from '../api.js';
+import {get, put, del, patch, all, seg, upload} from '../api.js';
 import {t, columnLabel} from '../i18n.js';
 import {dateTime, money, number, shortId} from '../format.js';
 import {territoriesOf} from '../lookups.js';
@@ -165,12 +165,65 @@ async function priceLists() {
   }));
 }
 
+/** Importing a CSV file of customers, contacts or products: checked first, then imported. */
+async function importer() {
+  const kind = h('select', {id: 'import-kind'},
+    ['customers', 'contacts', 'products'].map((k) => h('option', {value: k}, t(`admin.import.${k}`))));
+  const file = h('input', {id: 'import-file', type: 'file', accept: '.csv,text/csv', required: true});
+  const check = h('button', {type: 'submit', dataset: {action: 'import-check'}}, t('admin.import.check'));
+  const run = h('button', {type: 'button', class: 'secondary', dataset: {action: 'import-run'}}, t('admin.import.run'));
+  const result = h('div', {id: 'import-result', 'aria-live': 'polite'});
+  const form = h('form', {class: 'inline-form import-form'},
+    h('label', {for: 'import-kind'}, t('admin.import.kind')), kind,
+    h('label', {for: 'import-file'}, t('admin.import.file')), file, check, run);
+  const send = async (dryRun) => {
+    if (!file.files.length) {
+      file.reportValidity();
+      return;
+    }
+    check.disabled = run.disabled = true;
+    try {
+      const answer = await upload(`/v1/imports/${seg(kind.value)}?dry_run=${dryRun}`, file.files[0]);
+      replace(result, outcome(answer));
+      announce(answer.imported ? t('admin.import.done', {created: answer.written.created, updated: answer.written.updated}) : t('admin.import.checked', {errors: answer.error_count}));
+    } catch (error) {
+      replace(result, errorMessage(error));
+    } finally {
+      check.disabled = run.disabled = false;
+    }
+  };
+  form.addEventListener('submit', (event) => { event.preventDefault(); send(true); });
+  run.addEventListener('click', () => send(false));
+  return h('div', null, h('p', {class: 'muted'}, t('admin.import.help')), form, result);
+}
+
+/** What an import did or would do, and its rows in error. */
+function outcome(answer) {
+  const summary = h('p', {dataset: {imported: String(answer.imported)}},
+    t('admin.import.summary', {rows: answer.rows, create: answer.to_create, update: answer.to_update, unchanged: answer.unchanged, errors: answer.error_count}));
+  const ignored = answer.ignored_columns.length
+    ? h('p', {class: 'muted'}, t('admin.import.ignored', {columns: answer.ignored_columns.join(', ')})) : null;
+  const errors = answer.errors.length
+    ? table(t('admin.import.errors'), [t('admin.import.line'), t('admin.import.column'), t('admin.import.reason')],
+      answer.errors.map((e) => h('tr', null, h('td', {class: 'num'}, e.line), h('td', null, e.column), h('td', null, e.reason))))
+    : null;
+  return h('div', null, summary, ignored, errors);
+}
+
+/** Links that download every record of a kind the user sees. */
+function exports() {
+  const kinds = ['customers', 'contacts', 'products', 'price_lists', 'orders', 'payments', 'visits', 'opportunities', 'tickets', 'tasks'];
+  return h('ul', {class: 'inline-list'}, kinds.map((k) => h('li', null,
+    h('a', {href: `/v1/exports/${k}`, download: `${k}.csv`}, `${k}.csv`))));
+}
+
 export async function render(root, {session}) {
   if (session.role !== 'admin') {
     replace(root, h('h1', {tabindex: '-1'}, t('nav.admin')), h('p', {class: 'error', role: 'alert'}, t('admin.only')));
     return;
   }
-  const parts = [section('users', users), section('devices', devices), section('products', products), section('priceLists', priceLists)];
+  const parts = [section('users', users), section('devices', devices), section('products', products), section('priceLists', priceLists),
+    section('import', importer), section('export', async () => exports())];
   replace(root, h('h1', {tabindex: '-1'}, t('nav.admin')), parts.map((p) => p.el));
   await Promise.all(parts.map((p) => p.refresh()));
 }

@@ -42,6 +42,7 @@ async function renderList(root, params) {
     h('h1', {tabindex: '-1'}, t('nav.customers')),
     h('form', {class: 'search', role: 'search', on: {submit: (e) => e.preventDefault()}},
       h('label', {for: search.id}, t('customers.search')), search),
+    h('p', null, h('a', {href: '/v1/exports/customers', download: 'customers.csv', id: 'customers-csv'}, t('customers.download'))),
     count, list);
   let customers;
   try {

@@ -8,8 +8,10 @@ pub mod dashboard;
 pub mod decisions;
 pub mod devices;
 pub mod duplicates;
+pub mod exports;
 pub mod extract;
 pub mod health;
+pub mod imports;
 pub mod openapi;
 pub mod ops;
 pub mod quarantine;
@@ -47,6 +49,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// A record's fields written over the JSON API.
 const RECORD_BODY_LIMIT: usize = 512 * 1024;
+/// A CSV file imported over the API: some 100,000 customers.
+const IMPORT_BODY_LIMIT: usize = 32 << 20;
 
 /// Every endpoint, each registered together with its OpenAPI operation so the document served at
 /// `/openapi.json` cannot miss one. **Architecture invariant:** routes are only ever added here,
@@ -71,10 +75,12 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(duplicates::router())
         .merge(users::router())
         .merge(reports::router())
+        .merge(exports::router())
         .merge(ops::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.
         .merge(records::router().layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)))
+        .merge(imports::router().layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         // Uploads stream their bodies piece by piece, bounded by the file's declared length.
         .merge(attachments::router())
         .merge(sync)

@@ -166,6 +166,17 @@ where
     }
 }
 
+/// A request body as it came (a CSV file), read within its size limit and minimum rate.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<RawBody, Error> {
+        Ok(RawBody(body_bytes(req, None).await?.0))
+    }
+}
+
 /// A JSON request body.
 pub struct JsonBody<T>(pub T);
 

@@ -314,6 +314,33 @@ const MATRIX: &[Row] = &[
         Target::Out,
         [A, D(403), D(403), D(401), D(401), D(401)],
     ),
+    // An export holds what the caller sees.
+    row(
+        "GET",
+        "/v1/exports/{kind}",
+        Target::In,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/exports/{kind}",
+        Target::Out,
+        [A, H, H, D(401), D(401), D(401)],
+    ),
+    // An import writes what the caller may write: a file of South's customers imports nothing
+    // for North's manager (its rows are in error).
+    row(
+        "POST",
+        "/v1/imports/{what}",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/imports/{what}",
+        Target::Out,
+        [A, H, D(403), D(401), D(401), D(401)],
+    ),
     row(
         "PATCH",
         "/v1/records/{id}",
@@ -948,6 +975,8 @@ impl Fixture {
             row.path
                 .replace("{folder}/{name}", "vendor/uPlot.iife.min.js")
                 .replace("{name}", "app.js")
+                .replace("{what}", "customers")
+                .replace("{kind}", "customers")
                 .replace("{id}", &id.to_string())
                 .replace(
                     "{hash}",
@@ -1061,6 +1090,16 @@ impl Fixture {
             }
             ("PATCH", "/v1/records/{id}") => {
                 request.json(&serde_json::json!({"fields": {"phone": format!("{caller:?}")}}))
+            }
+            ("POST", "/v1/imports/{what}") => {
+                let territory = if row.target == Target::Out {
+                    "South"
+                } else {
+                    "North"
+                };
+                request.header("content-type", "text/csv").body(format!(
+                    "code,name,territory\nMX-{caller:?}-{territory},Imported,{territory}\n"
+                ))
             }
             ("POST", "/v1/alerts/{id}/resolve" | "/v1/conflicts/{id}/resolve") => {
                 request.json(&serde_json::json!({"outcome": "Cologne", "note": "checked"}))
@@ -1215,6 +1254,14 @@ impl Fixture {
                 let record: serde_json::Value = response.json().await.unwrap();
                 let id: Uuid = record["id"].as_str().unwrap().parse().unwrap();
                 !self.server.heads(id).await.is_empty()
+            }
+            ("GET", "/v1/exports/{kind}") => {
+                let text = response.text().await.unwrap();
+                text.contains(&doc.to_string())
+            }
+            ("POST", "/v1/imports/{what}") => {
+                let answer: serde_json::Value = response.json().await.unwrap();
+                answer["imported"] == true
             }
             ("PATCH", "/v1/records/{id}") => {
                 let record: serde_json::Value = response.json().await.unwrap();

@@ -18,6 +18,7 @@ mod feed;
 mod fuzz;
 mod history;
 mod hostile_changes;
+mod import;
 mod keys;
 mod loadgen;
 mod memory;

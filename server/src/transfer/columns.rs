@@ -1,0 +1,464 @@
+//! What a spreadsheet's columns mean: for each kind that can be imported, its fields, the names
+//! people give their columns (any case; spaces, hyphens, dots and underscores alike; common
+//! synonyms in English, German and Chinese), and how a cell's text becomes a field's value: numbers
+//! with a decimal comma or point and thousands separators, money in major units (12,50 → 1250
+//! cents), percentages as basis points, yes/no in several spellings.
+
+use sync_core::{kinds, KindSchema, Value};
+
+/// How a cell's text becomes a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convert {
+    Text,
+    Int,
+    Float,
+    Bool,
+    /// An amount in major units, stored as minor units (cents).
+    Money,
+    /// A percentage (`19`, `19 %`, `7,5%`), stored as basis points.
+    Percent,
+    /// A customer's number (`code`), stored as the customer's id.
+    CustomerCode,
+}
+
+/// One field a column can fill.
+#[derive(Debug)]
+pub struct Column {
+    pub field: &'static str,
+    /// Other names of the column, besides the field's own.
+    pub synonyms: &'static [&'static str],
+    pub convert: Convert,
+}
+
+const fn col(field: &'static str, synonyms: &'static [&'static str], convert: Convert) -> Column {
+    Column {
+        field,
+        synonyms,
+        convert,
+    }
+}
+
+/// A kind that can be imported: its columns, and the field a row is matched on so that importing
+/// the same file again updates instead of duplicating.
+#[derive(Debug)]
+pub struct Target {
+    /// As the command line names it: `customers`.
+    pub name: &'static str,
+    pub kind: &'static KindSchema,
+    pub key: Key,
+    pub columns: &'static [Column],
+}
+
+/// What identifies a row's record among those stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// The customer's number.
+    Code,
+    /// The product's stock-keeping unit.
+    Sku,
+    /// A contact: its customer and e-mail address, or its name where it has none.
+    ContactOf,
+}
+
+impl Key {
+    /// The field that holds the key, for the kinds keyed by one field.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Key::Code => Some("code"),
+            Key::Sku => Some("sku"),
+            Key::ContactOf => None,
+        }
+    }
+}
+
+use Convert::{Bool, CustomerCode, Float, Int, Money, Percent, Text};
+
+static CUSTOMERS: Target = Target {
+    name: "customers",
+    kind: &kinds::CUSTOMER,
+    key: Key::Code,
+    columns: &[
+        col(
+            "code",
+            &[
+                "customer number",
+                "customer no",
+                "customer code",
+                "customer id",
+                "number",
+                "no",
+                "kundennummer",
+                "kunden nr",
+                "客户编号",
+                "编号",
+            ],
+            Text,
+        ),
+        col(
+            "name",
+            &[
+                "customer",
+                "customer name",
+                "company",
+                "company name",
+                "firma",
+                "name 1",
+                "客户名称",
+                "名称",
+                "公司",
+            ],
+            Text,
+        ),
+        col(
+            "territory",
+            &["sales territory", "area", "gebiet", "区域", "片区"],
+            Text,
+        ),
+        col(
+            "phone",
+            &["telephone", "tel", "phone number", "telefon", "电话"],
+            Text,
+        ),
+        col(
+            "email",
+            &["e mail", "mail", "email address", "邮箱", "电子邮件"],
+            Text,
+        ),
+        col(
+            "street",
+            &["address", "street address", "strasse", "straße", "地址"],
+            Text,
+        ),
+        col("city", &["town", "ort", "stadt", "城市"], Text),
+        col(
+            "postcode",
+            &["zip", "zip code", "postal code", "plz", "邮编"],
+            Text,
+        ),
+        col("country", &["land", "国家"], Text),
+        col("lat", &["latitude", "breite", "纬度"], Float),
+        col("lon", &["longitude", "lng", "länge", "经度"], Float),
+        col("status", &["lifecycle", "lifecycle status", "状态"], Text),
+        col(
+            "credit_limit",
+            &["credit", "kreditlimit", "信用额度"],
+            Money,
+        ),
+        col(
+            "payment_terms_days",
+            &["payment terms", "terms", "zahlungsziel", "账期"],
+            Int,
+        ),
+        col("industry", &["segment", "sector", "branche", "行业"], Text),
+        col("size", &["company size", "größe", "规模"], Text),
+        col("region", &["地区"], Text),
+        col(
+            "tax_id",
+            &[
+                "vat id",
+                "vat number",
+                "tax number",
+                "ust id",
+                "steuernummer",
+                "税号",
+            ],
+            Text,
+        ),
+        col("tier", &["grade", "abc", "等级"], Text),
+        col("tags", &["labels", "标签"], Text),
+        col(
+            "notes",
+            &["note", "comments", "remarks", "bemerkung", "备注"],
+            Text,
+        ),
+    ],
+};
+
+static CONTACTS: Target = Target {
+    name: "contacts",
+    kind: &kinds::CONTACT,
+    key: Key::ContactOf,
+    columns: &[
+        col(
+            "customer_id",
+            &[
+                "customer code",
+                "customer number",
+                "customer",
+                "code",
+                "kundennummer",
+                "客户编号",
+            ],
+            CustomerCode,
+        ),
+        col(
+            "name",
+            &[
+                "contact",
+                "contact name",
+                "full name",
+                "ansprechpartner",
+                "联系人",
+                "姓名",
+            ],
+            Text,
+        ),
+        col(
+            "title",
+            &["job title", "position", "funktion", "职位"],
+            Text,
+        ),
+        col(
+            "phone",
+            &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
+            Text,
+        ),
+        col("email", &["e mail", "mail", "email address", "邮箱"], Text),
+        col("buying_role", &["role", "buying role", "角色"], Text),
+        col(
+            "decision_maker",
+            &["decision maker", "entscheider", "决策人"],
+            Bool,
+        ),
+        col("consent_email", &["email consent", "email opt in"], Bool),
+        col("consent_phone", &["phone consent"], Bool),
+        col("consent_sms", &["sms consent"], Bool),
+        col("notes", &["note", "comments", "remarks", "备注"], Text),
+    ],
+};
+
+static PRODUCTS: Target = Target {
+    name: "products",
+    kind: &kinds::PRODUCT,
+    key: Key::Sku,
+    columns: &[
+        col(
+            "sku",
+            &[
+                "article number",
+                "article no",
+                "item number",
+                "item no",
+                "product code",
+                "code",
+                "artikelnummer",
+                "货号",
+                "编码",
+            ],
+            Text,
+        ),
+        col(
+            "name",
+            &[
+                "product",
+                "product name",
+                "description short",
+                "bezeichnung",
+                "品名",
+                "产品名称",
+            ],
+            Text,
+        ),
+        col("unit", &["uom", "unit of measure", "einheit", "单位"], Text),
+        col(
+            "category",
+            &["product group", "group", "kategorie", "warengruppe", "类别"],
+            Text,
+        ),
+        col("active", &["enabled", "aktiv", "启用"], Bool),
+        col(
+            "description",
+            &["long description", "beschreibung", "描述"],
+            Text,
+        ),
+        col(
+            "list_price",
+            &[
+                "price",
+                "list price",
+                "unit price",
+                "preis",
+                "listenpreis",
+                "价格",
+                "单价",
+            ],
+            Money,
+        ),
+        col(
+            "tax_bp",
+            &[
+                "tax rate",
+                "vat rate",
+                "tax",
+                "vat",
+                "mwst",
+                "steuersatz",
+                "税率",
+            ],
+            Percent,
+        ),
+    ],
+};
+
+/// The kinds `import` takes, as the command line names them.
+pub static TARGETS: [&Target; 3] = [&CUSTOMERS, &CONTACTS, &PRODUCTS];
+
+pub fn target(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().copied().find(|t| t.name == name)
+}
+
+/// A column's name as compared: lower case, and spaces, hyphens, underscores and dots alike.
+pub fn normalise(header: &str) -> String {
+    let lower = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    lower
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '_' | '.' | '/'))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Target {
+    /// The column a header names, if any.
+    pub fn column(&self, header: &str) -> Option<&'static Column> {
+        let name = normalise(header);
+        let columns: &'static [Column] = self.columns;
+        columns
+            .iter()
+            .find(|c| normalise(c.field) == name || c.synonyms.iter().any(|s| normalise(s) == name))
+    }
+}
+
+/// A cell's text as the value of a column, or why it is not one. Empty cells never get here.
+pub fn convert(convert: Convert, text: &str, decimal_comma: bool) -> Result<Value, String> {
+    match convert {
+        Text | CustomerCode => Ok(Value::Str(text.to_string())),
+        Int => whole(text).map(Value::Int),
+        Float => number(text, decimal_comma).map(Value::Float),
+        Bool => boolean(text).map(Value::Bool),
+        Money => scaled(text, decimal_comma, 100, "an amount").map(Value::Int),
+        Percent => scaled(
+            text.trim_end_matches('%').trim_end(),
+            decimal_comma,
+            100,
+            "a percentage",
+        )
+        .map(Value::Int),
+    }
+}
+
+fn whole(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+/// A decimal number written the way people write them: `1234.5`, `1,234.5`, `1.234,5`, `1234,5`,
+/// `1 234,5`. With both separators the last one is the decimal one; a lone comma is decimal in a
+/// file that separates its columns with semicolons (where a comma is the decimal sign), or when it
+/// is not followed by exactly three digits.
+fn number(text: &str, decimal_comma: bool) -> Result<f64, String> {
+    let bad = || format!("`{text}` is not a number");
+    let compact: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'' && *c != '\u{a0}')
+        .collect();
+    let (last_dot, last_comma) = (compact.rfind('.'), compact.rfind(','));
+    let plain = match (last_dot, last_comma) {
+        (Some(d), Some(c)) if c > d => compact.replace('.', "").replace(',', "."),
+        (Some(_), Some(_)) => compact.replace(',', ""),
+        (None, Some(c)) => {
+            let single = compact.matches(',').count() == 1;
+            let three_after = compact.len() - c - 1 == 3;
+            if single && (decimal_comma || !three_after) {
+                compact.replace(',', ".")
+            } else {
+                compact.replace(',', "")
+            }
+        }
+        _ => compact,
+    };
+    let value: f64 = plain.parse().map_err(|_| bad())?;
+    value.is_finite().then_some(value).ok_or_else(bad)
+}
+
+/// A decimal number times `scale`, exactly: `12,5` at 100 is 1250. More decimals than the scale
+/// holds are refused rather than rounded away.
+fn scaled(text: &str, decimal_comma: bool, scale: i64, what: &str) -> Result<i64, String> {
+    let value = number(text, decimal_comma).map_err(|_| format!("`{text}` is not {what}"))?;
+    let scaled = value * scale as f64;
+    let rounded = scaled.round();
+    if (scaled - rounded).abs() > 1e-6 {
+        return Err(format!("`{text}` has more decimals than {what} keeps"));
+    }
+    if rounded.abs() > 9e15 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(rounded as i64)
+}
+
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" | "x" | "ja" | "j" | "wahr" | "是" | "对" => Ok(true),
+        "false" | "no" | "n" | "0" | "nein" | "falsch" | "否" | "不" => Ok(false),
+        _ => Err(format!("`{text}` is not yes or no")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_match_by_name_synonym_and_spelling() {
+        let t = target("customers").unwrap();
+        for header in [
+            "Code",
+            "Customer No.",
+            "customer_number",
+            "KUNDENNUMMER",
+            "客户编号",
+            "\u{feff}code",
+        ] {
+            assert_eq!(t.column(header).map(|c| c.field), Some("code"), "{header}");
+        }
+        assert_eq!(
+            t.column("Credit-Limit").map(|c| c.field),
+            Some("credit_limit")
+        );
+        assert_eq!(t.column("ZIP code").map(|c| c.field), Some("postcode"));
+        assert!(t.column("favourite colour").is_none());
+    }
+
+    #[test]
+    fn numbers_in_the_ways_people_write_them() {
+        for (text, comma, want) in [
+            ("1234.5", false, 1234.5),
+            ("1,234.5", false, 1234.5),
+            ("1.234,5", false, 1234.5),
+            ("1234,5", false, 1234.5),
+            ("1 234,56", true, 1234.56),
+            ("1,234", false, 1234.0),
+            ("1,234", true, 1.234),
+            ("-0,5", false, -0.5),
+        ] {
+            assert_eq!(number(text, comma), Ok(want), "{text}");
+        }
+        assert!(number("12abc", false).is_err());
+        assert!(number("", false).is_err());
+    }
+
+    #[test]
+    fn money_and_percentages_are_kept_exactly() {
+        assert_eq!(convert(Money, "12,50", true), Ok(Value::Int(1250)));
+        assert_eq!(convert(Money, "1.299,99", false), Ok(Value::Int(129_999)));
+        assert_eq!(convert(Money, "0.1", false), Ok(Value::Int(10)));
+        assert!(convert(Money, "1.005", true).is_err(), "a tenth of a cent");
+        assert_eq!(convert(Percent, "19 %", false), Ok(Value::Int(1900)));
+        assert_eq!(convert(Percent, "7,5%", true), Ok(Value::Int(750)));
+        assert_eq!(convert(Bool, "Ja", false), Ok(Value::Bool(true)));
+        assert_eq!(convert(Bool, "no", false), Ok(Value::Bool(false)));
+        assert!(convert(Bool, "maybe", false).is_err());
+        assert!(convert(Int, "3.5", false).is_err());
+    }
+}

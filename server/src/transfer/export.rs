@@ -1,0 +1,276 @@
+//! `export KIND`: a kind's live records as CSV or JSON lines, read from each record's stored listing
+//! (the JSON of its fields, kept with every write), page by page in id order, so a large export
+//! holds one page in memory. The kinds `import` takes are written as it reads them (amounts in major
+//! units, percentages, a contact's customer by number), so an exported file imports back unchanged.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use sea_orm::sea_query::{Alias, Cond, Expr, Order, Query};
+use sea_orm::ConnectionTrait;
+use serde_json::{Map, Value as Json};
+use sync_core::record::{self, Listing};
+use sync_core::{kinds, KindSchema};
+use uuid::Uuid;
+
+use crate::db::BuildWith;
+use crate::error::Error;
+use crate::sync::docstore;
+use crate::transfer::columns::{self, Column, Convert, Target};
+
+/// CSV (a header row of field names) or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+const PAGE: u64 = 1_000;
+
+/// The kind `name` names: its own name (`customer`) or its table's (`customers`).
+pub fn kind_named(name: &str) -> Option<&'static KindSchema> {
+    kinds::ALL
+        .iter()
+        .copied()
+        .find(|k| k.name == name || k.table == name)
+}
+
+/// The header of a column in an export: a contact's customer goes out as its number.
+fn header(column: &Column) -> &'static str {
+    match column.convert {
+        Convert::CustomerCode => "customer_code",
+        _ => column.field,
+    }
+}
+
+/// Writes every live record of `kind` to `out`; returns how many.
+pub async fn export_to(
+    conn: &impl ConnectionTrait,
+    kind: &'static KindSchema,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<usize, Error> {
+    let failed = |e: std::io::Error| Error::Internal(format!("writing the export: {e}"));
+    let mut export = Export::new(conn, kind, format, None).await?;
+    while let Some(bytes) = export.next(conn).await? {
+        out.write_all(&bytes).map_err(failed)?;
+    }
+    out.flush().map_err(failed)?;
+    Ok(export.count)
+}
+
+/// An export in progress: the live records of a kind that a condition on `documents` lets
+/// through (or all), a page of records at a time.
+pub struct Export {
+    kind: &'static KindSchema,
+    format: Format,
+    visible: Option<Cond>,
+    /// The import's columns, for the kinds it takes.
+    target: Option<&'static Target>,
+    /// Customers' numbers by id, for the contacts' `customer_code`.
+    codes: HashMap<Uuid, String>,
+    /// The last record of the last page; None before the first.
+    after: Option<Uuid>,
+    started: bool,
+    done: bool,
+    /// Records exported so far.
+    pub count: usize,
+}
+
+impl Export {
+    pub async fn new(
+        conn: &impl ConnectionTrait,
+        kind: &'static KindSchema,
+        format: Format,
+        visible: Option<Cond>,
+    ) -> Result<Export, Error> {
+        let target = columns::TARGETS
+            .iter()
+            .copied()
+            .find(|t| std::ptr::eq(t.kind, kind));
+        let codes = match target {
+            Some(t) if t.columns.iter().any(|c| c.convert == Convert::CustomerCode) => {
+                customer_codes(conn).await?
+            }
+            _ => HashMap::new(),
+        };
+        Ok(Export {
+            kind,
+            format,
+            visible,
+            target,
+            codes,
+            after: None,
+            started: false,
+            done: false,
+            count: 0,
+        })
+    }
+
+    fn headers(&self) -> Vec<&'static str> {
+        let rest: Vec<&'static str> = match self.target {
+            Some(t) => t.columns.iter().map(header).collect(),
+            None => self.kind.fields.iter().map(|f| f.name).collect(),
+        };
+        std::iter::once("id").chain(rest).collect()
+    }
+
+    /// The next piece of the file (the header with the first), or None at its end.
+    pub async fn next(&mut self, conn: &impl ConnectionTrait) -> Result<Option<Vec<u8>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Internal(format!("writing the export: {e}"));
+        let page = page(conn, self.kind, self.visible.clone(), self.after).await?;
+        self.after = page.last().map(|(id, _)| *id);
+        self.done = self.after.is_none();
+        let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
+        let mut lines = Vec::new();
+        if !self.started && self.format == Format::Csv {
+            csv.write_record(self.headers()).map_err(|e| failed(&e))?;
+        }
+        self.started = true;
+        for (id, listing) in page {
+            if listing.deleted {
+                continue;
+            }
+            let fields: Map<String, Json> = serde_json::from_str(&listing.fields)
+                .map_err(|e| Error::Internal(format!("record {id}'s listing: {e}")))?;
+            self.count += 1;
+            match self.format {
+                Format::Csv => {
+                    let cells = match self.target {
+                        Some(t) => as_imported(t, &fields, &self.codes),
+                        None => self
+                            .kind
+                            .fields
+                            .iter()
+                            .map(|f| cell(fields.get(f.name)))
+                            .collect(),
+                    };
+                    csv.write_record(std::iter::once(id.to_string()).chain(cells))
+                        .map_err(|e| failed(&e))?;
+                }
+                Format::Jsonl => {
+                    let mut line = Map::new();
+                    line.insert("id".into(), Json::String(id.to_string()));
+                    line.extend(fields);
+                    serde_json::to_writer(&mut lines, &Json::Object(line))
+                        .map_err(|e| failed(&e))?;
+                    lines.push(b'\n');
+                }
+            }
+        }
+        Ok(Some(match self.format {
+            Format::Csv => csv.into_inner().map_err(|e| failed(&e))?,
+            Format::Jsonl => lines,
+        }))
+    }
+}
+
+/// A value as a CSV cell: text as it is, numbers and booleans as JSON writes them, items as JSON.
+fn cell(value: Option<&Json>) -> String {
+    match value {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A record's cells in the import's columns and units.
+fn as_imported(
+    target: &Target,
+    fields: &Map<String, Json>,
+    codes: &HashMap<Uuid, String>,
+) -> Vec<String> {
+    target
+        .columns
+        .iter()
+        .map(|c| {
+            let value = fields.get(c.field);
+            match (c.convert, value) {
+                (_, None | Some(Json::Null)) => String::new(),
+                (Convert::Money | Convert::Percent, Some(Json::Number(n))) => {
+                    let minor = n.as_i64().unwrap_or_default();
+                    let sign = if minor < 0 { "-" } else { "" };
+                    let minor = minor.unsigned_abs();
+                    format!("{sign}{}.{:02}", minor / 100, minor % 100)
+                }
+                (Convert::CustomerCode, Some(Json::String(id))) => id
+                    .parse()
+                    .ok()
+                    .and_then(|id: Uuid| codes.get(&id).cloned())
+                    .unwrap_or_default(),
+                (_, value) => cell(value),
+            }
+        })
+        .collect()
+}
+
+async fn customer_codes(conn: &impl ConnectionTrait) -> Result<HashMap<Uuid, String>, Error> {
+    let q = Query::select()
+        .columns([Alias::new("customer_id"), Alias::new("code")])
+        .from(Alias::new("customer_codes"))
+        .to_owned();
+    conn.query_all(q.build_with(conn))
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "customer_id")?, r.try_get("", "code")?)))
+        .collect()
+}
+
+/// A page of the kind's records after `after`, in id order, with their listings (made from the
+/// document for a record stored before listings were kept).
+async fn page(
+    conn: &impl ConnectionTrait,
+    kind: &'static KindSchema,
+    visible: Option<Cond>,
+    after: Option<Uuid>,
+) -> Result<Vec<(Uuid, Listing)>, Error> {
+    let mut q = Query::select()
+        .columns(
+            [
+                "id",
+                "listing_fields",
+                "listing_conflicts",
+                "listing_deleted",
+            ]
+            .map(Alias::new),
+        )
+        .from(Alias::new("documents"))
+        .and_where(Expr::col(Alias::new("kind")).eq(kind.name))
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(PAGE)
+        .to_owned();
+    if let Some(after) = after {
+        q.and_where(Expr::col(Alias::new("id")).gt(after));
+    }
+    if let Some(visible) = visible {
+        q.cond_where(visible);
+    }
+    let mut out = Vec::new();
+    for row in conn.query_all(q.build_with(conn)).await? {
+        let id: Uuid = row.try_get("", "id")?;
+        let fields: Option<String> = row.try_get("", "listing_fields")?;
+        let listing = match fields {
+            Some(fields) => Listing {
+                fields,
+                conflicts: row
+                    .try_get::<Option<String>>("", "listing_conflicts")?
+                    .unwrap_or_default(),
+                deleted: row
+                    .try_get::<Option<bool>>("", "listing_deleted")?
+                    .unwrap_or(false),
+            },
+            None => {
+                let doc = docstore::load(conn, id)
+                    .await?
+                    .map_err(|e| Error::Internal(format!("record {id} does not load: {e}")))?;
+                Listing::of(&record::project(&doc, kind)?)
+            }
+        };
+        out.push((id, listing));
+    }
+    Ok(out)
+}

@@ -1,0 +1,474 @@
+//! An import worked out before anything is written: every row of the file read against its kind,
+//! matched with what is stored (a customer by its number, a product by its sku, a contact by its
+//! customer and e-mail or name), checked as the merge path would check it (the importer's scope,
+//! who may write each field, the schema), and split into records to create and fields to change.
+//! A file with any row in error writes nothing; the errors name the line, the column and why.
+
+use std::collections::HashMap;
+
+use automerge::ActorId;
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use sync_core::{inspect, record, Value};
+use uuid::Uuid;
+
+use crate::auth::principal::Principal;
+use crate::db::BuildWith;
+use crate::error::Error;
+use crate::sync::docstore;
+use crate::sync::write::{find_document, territories_by_name};
+use crate::transfer::columns::{convert, normalise, Column, Convert, Key, Target};
+use crate::transfer::sheet::Sheet;
+
+/// Why a row cannot be imported.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RowError {
+    /// The line of the file (the header is line 1).
+    pub line: u64,
+    /// The column's header as the file names it; empty for the row as a whole.
+    pub column: String,
+    pub reason: String,
+}
+
+/// A record to create or change, with the fields to write.
+#[derive(Debug)]
+pub struct Planned {
+    pub line: u64,
+    pub id: Uuid,
+    pub values: Vec<(&'static str, Value)>,
+}
+
+/// What an import would do.
+#[derive(Debug)]
+pub struct Plan {
+    pub target: &'static Target,
+    pub creates: Vec<Planned>,
+    pub updates: Vec<Planned>,
+    /// Rows whose record already holds every value of the row.
+    pub unchanged: usize,
+    pub errors: Vec<RowError>,
+    /// Headers that name no field of the kind: their cells are not imported.
+    pub ignored: Vec<String>,
+}
+
+/// At most this many row errors are listed; the count says how many there were in all.
+pub const MAX_LISTED_ERRORS: usize = 1_000;
+
+/// What a file's headers name.
+struct Headers {
+    /// Each header's column; None for one that is ignored.
+    mapped: Vec<Option<&'static Column>>,
+    /// Headers that name no field.
+    ignored: Vec<String>,
+    /// The `id` column (an export's), which matches rows with stored records by id.
+    id: Option<usize>,
+}
+
+fn map_headers(target: &'static Target, sheet: &Sheet) -> Result<Headers, Error> {
+    let mut mapped: Vec<Option<&'static Column>> = Vec::with_capacity(sheet.headers.len());
+    let mut ignored = Vec::new();
+    let id = sheet.headers.iter().position(|h| normalise(h) == "id");
+    for (i, header) in sheet.headers.iter().enumerate() {
+        if Some(i) == id {
+            mapped.push(None);
+            continue;
+        }
+        let column = target.column(header);
+        if let Some(c) = column {
+            if let Some(i) = mapped
+                .iter()
+                .position(|m| m.is_some_and(|o| o.field == c.field))
+            {
+                return Err(Error::bad_request(
+                    "invalid_file",
+                    format!(
+                        "the columns `{}` and `{header}` both name the field `{}`",
+                        sheet.headers[i], c.field
+                    ),
+                ));
+            }
+        } else if !header.is_empty() {
+            ignored.push(header.clone());
+        }
+        mapped.push(column);
+    }
+    let key = target.key.field().unwrap_or("customer_id");
+    if id.is_none() && !mapped.iter().any(|m| m.is_some_and(|c| c.field == key)) {
+        let column = target
+            .columns
+            .iter()
+            .find(|c| c.field == key)
+            .map_or(key, |c| c.synonyms[0]);
+        return Err(Error::bad_request(
+            "invalid_file",
+            format!(
+                "{} are matched on `{key}`: the file needs that column (or `{column}`), or the `id` of an export",
+                target.name
+            ),
+        ));
+    }
+    Ok(Headers {
+        mapped,
+        ignored,
+        id,
+    })
+}
+
+/// Stored keys of the target's records, to match rows with.
+struct Stored {
+    /// Customers by number, or products by sku.
+    by_key: HashMap<String, Uuid>,
+    /// Customers by number, for the contacts' `customer_id`.
+    customers: HashMap<String, Uuid>,
+    /// Contacts by customer and lower-case e-mail or name.
+    contacts: HashMap<(Uuid, String), Uuid>,
+    territories: HashMap<String, Uuid>,
+}
+
+async fn pairs<K: sea_orm::TryGetable>(
+    conn: &impl ConnectionTrait,
+    query: sea_orm::sea_query::SelectStatement,
+    columns: [&str; 2],
+) -> Result<Vec<(K, Uuid)>, Error> {
+    let rows = conn.query_all(query.build_with(conn)).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", columns[0])?, r.try_get("", columns[1])?)))
+        .collect()
+}
+
+async fn stored(conn: &impl ConnectionTrait, target: &Target) -> Result<Stored, Error> {
+    let codes = || {
+        Query::select()
+            .columns([Alias::new("code"), Alias::new("customer_id")])
+            .from(Alias::new("customer_codes"))
+            .to_owned()
+    };
+    let mut out = Stored {
+        by_key: HashMap::new(),
+        customers: HashMap::new(),
+        contacts: HashMap::new(),
+        territories: territories_by_name(conn).await?,
+    };
+    match target.key {
+        Key::Code => {
+            out.by_key = pairs(conn, codes(), ["code", "customer_id"])
+                .await?
+                .into_iter()
+                .collect()
+        }
+        Key::Sku => {
+            let q = Query::select()
+                .columns([Alias::new("sku"), Alias::new("id")])
+                .from(Alias::new("products"))
+                .and_where(Expr::col(Alias::new("deleted")).eq(false))
+                .to_owned();
+            out.by_key = pairs(conn, q, ["sku", "id"]).await?.into_iter().collect();
+        }
+        Key::ContactOf => {
+            out.customers = pairs(conn, codes(), ["code", "customer_id"])
+                .await?
+                .into_iter()
+                .collect();
+            let q = Query::select()
+                .columns(["customer_id", "email", "name", "id"].map(Alias::new))
+                .from(Alias::new("contacts"))
+                .and_where(Expr::col(Alias::new("deleted")).eq(false))
+                .to_owned();
+            for r in conn.query_all(q.build_with(conn)).await? {
+                let customer: Uuid = r.try_get("", "customer_id")?;
+                let id: Uuid = r.try_get("", "id")?;
+                let email: Option<String> = r.try_get("", "email")?;
+                let name: Option<String> = r.try_get("", "name")?;
+                if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
+                    out.contacts.entry((customer, k)).or_insert(id);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What tells a customer's contacts apart: the e-mail address, else the name, in lower case.
+fn contact_key(email: Option<&str>, name: Option<&str>) -> Option<String> {
+    email
+        .filter(|e| !e.is_empty())
+        .map(|e| format!("email:{}", e.to_lowercase()))
+        .or_else(|| {
+            name.filter(|n| !n.is_empty())
+                .map(|n| format!("name:{}", n.to_lowercase()))
+        })
+}
+
+fn text<'a>(values: &'a [(&str, Value)], field: &str) -> Option<&'a str> {
+    values
+        .iter()
+        .find(|(f, _)| *f == field)
+        .and_then(|(_, v)| match v {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
+
+/// Works out what importing `sheet` as `target` would do for `who`.
+pub async fn plan(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    target: &'static Target,
+    sheet: &Sheet,
+) -> Result<Plan, Error> {
+    let Headers {
+        mapped,
+        ignored,
+        id: id_column,
+    } = map_headers(target, sheet)?;
+    let stored = stored(conn, target).await?;
+    let mut plan = Plan {
+        target,
+        creates: Vec::new(),
+        updates: Vec::new(),
+        unchanged: 0,
+        errors: Vec::new(),
+        ignored,
+    };
+    let kind = target.kind;
+    let actor = ActorId::random();
+    // The rows seen so far, by key, to find a key given twice.
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for row in &sheet.rows {
+        let mut errors = Vec::new();
+        let fail = |errors: &mut Vec<RowError>, column: &str, reason: String| {
+            errors.push(RowError {
+                line: row.line,
+                column: column.to_string(),
+                reason,
+            })
+        };
+        if row.cells.len() != sheet.headers.len() {
+            fail(
+                &mut errors,
+                "",
+                format!(
+                    "has {} cells where the header has {}",
+                    row.cells.len(),
+                    sheet.headers.len()
+                ),
+            );
+            plan.errors.extend(errors);
+            continue;
+        }
+        let mut values: Vec<(&'static str, Value)> = Vec::new();
+        for ((cell, column), header) in row.cells.iter().zip(&mapped).zip(&sheet.headers) {
+            let Some(column) = column else { continue };
+            if cell.is_empty() {
+                continue;
+            }
+            match convert(column.convert, cell, sheet.decimal_comma) {
+                Ok(Value::Str(code)) if column.convert == Convert::CustomerCode => {
+                    match stored.customers.get(&code) {
+                        Some(id) => values.push((column.field, Value::Str(id.to_string()))),
+                        None => fail(
+                            &mut errors,
+                            header,
+                            format!("no customer has the number `{code}`"),
+                        ),
+                    }
+                }
+                Ok(value) => values.push((column.field, value)),
+                Err(reason) => fail(&mut errors, header, reason),
+            }
+        }
+        let header_of = |field: &str| {
+            mapped
+                .iter()
+                .position(|m| m.is_some_and(|c| c.field == field))
+                .map_or(field.to_string(), |i| sheet.headers[i].clone())
+        };
+        // The row's key, and the stored record it names: its `id` where the file has one, else
+        // the kind's key.
+        let id = id_column
+            .map(|i| row.cells[i].as_str())
+            .filter(|c| !c.is_empty());
+        let (key, existing) = match (id, target.key) {
+            (Some(id), _) => match id.parse::<Uuid>() {
+                Ok(id) => (Some(id.to_string()), Some(id)),
+                Err(_) => {
+                    fail(
+                        &mut errors,
+                        &sheet.headers[id_column.unwrap_or(0)],
+                        format!("`{id}` is not a record's id"),
+                    );
+                    (None, None)
+                }
+            },
+            (None, key) => match key {
+                Key::Code | Key::Sku => {
+                    let field = key.field().unwrap_or_default();
+                    match text(&values, field) {
+                        Some(k) => (Some(k.to_string()), stored.by_key.get(k).copied()),
+                        None => {
+                            fail(
+                                &mut errors,
+                                &header_of(field),
+                                "is empty: every row needs it".into(),
+                            );
+                            (None, None)
+                        }
+                    }
+                }
+                Key::ContactOf => {
+                    let customer =
+                        text(&values, "customer_id").and_then(|c| c.parse::<Uuid>().ok());
+                    let k = contact_key(text(&values, "email"), text(&values, "name"));
+                    match (customer, k) {
+                        (Some(c), Some(k)) => (
+                            Some(format!("{c}/{k}")),
+                            stored.contacts.get(&(c, k)).copied(),
+                        ),
+                        (None, _) if errors.is_empty() => {
+                            fail(
+                                &mut errors,
+                                &header_of("customer_id"),
+                                "is empty: every contact needs its customer's number".into(),
+                            );
+                            (None, None)
+                        }
+                        _ => (None, None),
+                    }
+                }
+            },
+        };
+        // A number already another customer's (a product's sku another product's) is refused
+        // here rather than by the merge path halfway through the file.
+        if let (Some(id), Some(field)) = (existing, target.key.field()) {
+            if let Some(other) = text(&values, field).and_then(|k| stored.by_key.get(k)) {
+                if *other != id {
+                    fail(
+                        &mut errors,
+                        &header_of(field),
+                        format!(
+                            "`{}` is another record's",
+                            text(&values, field).unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(key) = &key {
+            if let Some(first) = seen.insert(key.clone(), row.line) {
+                fail(
+                    &mut errors,
+                    "",
+                    format!("names the same record as line {first}"),
+                );
+            }
+        }
+        if let Some(territory) = text(&values, "territory") {
+            match stored.territories.get(territory) {
+                Some(t) if who.can_use_territory(*t) => {}
+                Some(_) => fail(
+                    &mut errors,
+                    &header_of("territory"),
+                    format!("`{territory}` is not one of your territories"),
+                ),
+                None => fail(
+                    &mut errors,
+                    &header_of("territory"),
+                    format!("no territory is named `{territory}`"),
+                ),
+            }
+        }
+        let names = values.iter().map(|(f, _)| f.to_string()).collect();
+        if let Err(e) = inspect::check_writable(kind, who.role, &names) {
+            fail(&mut errors, "", e.to_string());
+        }
+        if !errors.is_empty() {
+            plan.errors.extend(errors);
+            continue;
+        }
+        match existing {
+            None => match record::create(kind, actor.clone(), &values) {
+                Ok(_) => plan.creates.push(Planned {
+                    line: row.line,
+                    id: Uuid::now_v7(),
+                    values,
+                }),
+                Err(e) => plan.errors.extend(invalid(row.line, &e.into(), &header_of)),
+            },
+            Some(id) => match changed(conn, who, kind, id, values).await? {
+                Ok(values) if values.is_empty() => plan.unchanged += 1,
+                Ok(values) => plan.updates.push(Planned {
+                    line: row.line,
+                    id,
+                    values,
+                }),
+                Err(e) => plan.errors.extend(invalid(row.line, &e, &header_of)),
+            },
+        }
+    }
+    Ok(plan)
+}
+
+/// The row errors of a record the schema refuses, each naming its column where it names a field.
+fn invalid(line: u64, error: &Error, header_of: &dyn Fn(&str) -> String) -> Vec<RowError> {
+    match error {
+        Error::Core(sync_core::Error::Invalid(fields)) => fields
+            .iter()
+            .map(|f| RowError {
+                line,
+                column: header_of(&f.field),
+                reason: f.message.clone(),
+            })
+            .collect(),
+        other => vec![RowError {
+            line,
+            column: String::new(),
+            reason: other.to_string(),
+        }],
+    }
+}
+
+/// Of `values`, those that differ from what record `id` holds, checked against its kind as an
+/// update of it; a record `who` may not see is refused like one that does not exist.
+pub async fn changed(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    kind: &'static sync_core::KindSchema,
+    id: Uuid,
+    values: Vec<(&'static str, Value)>,
+) -> Result<Result<Vec<(&'static str, Value)>, Error>, Error> {
+    let Some(row) = find_document(conn, id, false)
+        .await?
+        .filter(|r| who.can_see(r))
+    else {
+        return Ok(Err(Error::Forbidden(format!(
+            "the stored {} is not one you may change",
+            kind.name
+        ))));
+    };
+    if row.kind != kind.name {
+        return Ok(Err(Error::Internal(format!(
+            "record {id} is a {}",
+            row.kind
+        ))));
+    }
+    let mut doc = match docstore::load(conn, id).await? {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Ok(Err(Error::Internal(format!(
+                "record {id} does not load: {e}"
+            ))))
+        }
+    };
+    let current = record::project(&doc, kind)?;
+    let values: Vec<_> = values
+        .into_iter()
+        .filter(|(f, v)| current.get(f) != v)
+        .collect();
+    if values.is_empty() {
+        return Ok(Ok(values));
+    }
+    Ok(record::update(&mut doc, kind, &values)
+        .map(|()| values)
+        .map_err(Error::from))
+}

@@ -1,0 +1,146 @@
+//! Writing a plan: its records become documents through the merge path, authored by the server for
+//! the importing user (`import` in each record's history), in batches of one push each, so devices
+//! receive them by sync and the rules see them like any write. Each batch is one short transaction:
+//! devices' pushes interleave with an import rather than wait for all of it.
+
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
+use sync_core::record;
+
+use crate::auth::principal::Principal;
+use crate::crm::rules;
+use crate::error::Error;
+use crate::sync::author::{push_of_own_change, Author};
+use crate::sync::engine::SyncEngine;
+use crate::sync::{docstore, push};
+use crate::transfer::plan::{Plan, Planned, RowError};
+
+/// Why the server writes, in a record's history.
+pub const PURPOSE: &str = "import";
+
+/// Records per push: large enough that the per-push work (a transaction, its feed positions, the
+/// rules' pass) is spread thin, small enough that a device's push waits for one batch at most.
+const BATCH: usize = 250;
+
+/// What an import wrote.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Written {
+    pub created: usize,
+    pub updated: usize,
+    /// Rows the merge path refused after the plan passed them: a record changed meanwhile (a
+    /// device took a customer number, a manager removed a territory).
+    pub refused: Vec<RowError>,
+}
+
+/// Writes `plan`'s creates and updates for `who`, reporting after each batch how many rows are done.
+pub async fn apply(
+    sync: &SyncEngine,
+    who: &Principal,
+    plan: Plan,
+    mut progress: impl FnMut(usize),
+) -> Result<Written, Error> {
+    let author = Author::server(who.user_id, who.role, who.territories.clone(), PURPOSE);
+    let actor = author
+        .server_actor()
+        .expect("a server author has an actor")
+        .clone();
+    let kind = plan.target.kind;
+    let conn = &sync.db.conn;
+    let mut written = Written::default();
+    let mut done = 0;
+    let rows: Vec<(bool, Planned)> = plan
+        .creates
+        .into_iter()
+        .map(|p| (true, p))
+        .chain(plan.updates.into_iter().map(|p| (false, p)))
+        .collect();
+    for batch in rows.chunks(BATCH) {
+        let mut docs = Vec::with_capacity(batch.len());
+        let mut lines = Vec::with_capacity(batch.len());
+        for (create, planned) in batch {
+            let doc = if *create {
+                let mut doc = record::create(kind, actor.clone(), &planned.values)?;
+                push_of_own_change(planned.id, kind, vec![], &mut doc)
+            } else {
+                update(conn, kind, &actor, planned).await?
+            };
+            if let Some(doc) = doc {
+                docs.push(doc);
+                lines.push((*create, planned.line));
+            }
+        }
+        if !docs.is_empty() {
+            write_batch(sync, &author, docs, &lines, &mut written).await?;
+        }
+        done += batch.len();
+        progress(done);
+    }
+    Ok(written)
+}
+
+/// The change that writes `planned`'s values over the record as it now stands: only those that
+/// still differ (a device may have written the same meanwhile).
+async fn update(
+    conn: &impl ConnectionTrait,
+    kind: &'static sync_core::KindSchema,
+    actor: &automerge::ActorId,
+    planned: &Planned,
+) -> Result<Option<DocPush>, Error> {
+    let doc = docstore::load(conn, planned.id)
+        .await?
+        .map_err(|e| Error::Internal(format!("record {} does not load: {e}", planned.id)))?;
+    let mut doc = doc.with_actor(actor.clone());
+    let current = record::project(&doc, kind)?;
+    let values: Vec<_> = planned
+        .values
+        .iter()
+        .filter(|(f, v)| current.get(f) != v)
+        .cloned()
+        .collect();
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let base = doc.get_heads();
+    record::update(&mut doc, kind, &values)?;
+    Ok(push_of_own_change(planned.id, kind, base, &mut doc))
+}
+
+async fn write_batch(
+    sync: &SyncEngine,
+    author: &Author,
+    docs: Vec<DocPush>,
+    lines: &[(bool, u64)],
+    written: &mut Written,
+) -> Result<(), Error> {
+    let by = rules::Pusher {
+        user_id: author.rights().user_id,
+        role: author.field_role(),
+        purpose: author.purpose(),
+    };
+    let request = PushRequest {
+        docs,
+        checkpoint: 0,
+    };
+    let (response, pushed) = push::push_written(sync, author, request, by).await?;
+    rules::after_push(sync, pushed).await;
+    for (result, (create, line)) in response.results.iter().zip(lines) {
+        match result.status {
+            PushStatus::Applied | PushStatus::AlreadyKnown if *create => written.created += 1,
+            PushStatus::Applied | PushStatus::AlreadyKnown => written.updated += 1,
+            _ => written.refused.push(RowError {
+                line: *line,
+                column: result
+                    .reason
+                    .as_ref()
+                    .and_then(|r| r.field.clone())
+                    .unwrap_or_default(),
+                reason: result
+                    .reason
+                    .as_ref()
+                    .map_or_else(|| format!("{:?}", result.status), |r| r.message.clone()),
+            }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Spreadsheets in and out: a company's CSV files of customers, contacts and products, imported
+//! through the merge path for a manager (so devices receive the records and their history names
+//! her), checked whole before anything is written, matched on the customer's number (a product's
+//! sku, a contact's customer and e-mail) so a second import updates instead of duplicating; and
+//! exported in a form that imports back unchanged.
+
+use fieldsync_e2e::{storage_test, TestDb, TestServer};
+use fieldsync_server::auth::credentials::session_principal;
+use fieldsync_server::transfer::plan::{plan, Plan};
+use fieldsync_server::transfer::{columns, export, sheet, write};
+use reqwest::Method;
+use sync_core::Role;
+use uuid::Uuid;
+
+async fn planned(server: &TestServer, who: Uuid, what: &str, csv: &str) -> Plan {
+    let conn = &server.state.db.conn;
+    let who = session_principal(conn, who).await.unwrap().unwrap();
+    let sheet = sheet::read(csv.as_bytes()).unwrap();
+    plan(conn, &who, columns::target(what).unwrap(), &sheet)
+        .await
+        .unwrap()
+}
+
+async fn imported(server: &TestServer, who: Uuid, what: &str, csv: &str) -> write::Written {
+    let plan = planned(server, who, what, csv).await;
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let conn = &server.state.db.conn;
+    let who = session_principal(conn, who).await.unwrap().unwrap();
+    write::apply(&server.state.sync, &who, plan, |_| {})
+        .await
+        .unwrap()
+}
+
+/// The CLI's `import`, as a process: its exit status and what it printed.
+async fn cli(db: &TestDb, args: &[&str]) -> (bool, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--database-url".to_string(), db.url.clone()]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"))
+            .args(&all)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A file as a German spreadsheet program saves it: a byte-order mark, semicolons, decimal
+/// commas, German headers.
+const CUSTOMERS: &str =
+    "\u{feff}Kundennummer;Firma;Gebiet;Kreditlimit;Telefon;Zahlungsziel;Lieblingsfarbe\n\
+K-1;Café Lumen;North;1.234,56;+49 30 1;30;blau\n\
+K-2;Bäckerei Korn;North;;;14;\n\
+K-3;Eisen Meier;North;500;;;rot\n";
+
+storage_test! {
+    async fn a_customer_file_imports_once_and_again_it_updates_without_duplicating(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let maria_device = server.device("maria@x.test").await;
+
+        // A dry run says what would happen and writes nothing.
+        let plan = planned(&server, maria, "customers", CUSTOMERS).await;
+        assert_eq!((plan.creates.len(), plan.updates.len(), plan.unchanged), (3, 0, 0));
+        assert_eq!(plan.ignored, ["Lieblingsfarbe"]);
+        assert_eq!(server.count("customers").await, 0);
+
+        let written = imported(&server, maria, "customers", CUSTOMERS).await;
+        assert_eq!((written.created, written.updated), (3, 0));
+        anna.sync().await;
+        let on_device = anna.replica.list("customer").await.unwrap();
+        assert_eq!(on_device.len(), 3, "the agent's device receives them by sync");
+        let lumen = on_device.iter().find(|c| c.str("code") == Some("K-1")).unwrap();
+        assert_eq!(lumen.str("name"), Some("Café Lumen"));
+        assert_eq!(lumen.fields["credit_limit"], 123_456, "1.234,56 in cents");
+        assert_eq!(lumen.fields["payment_terms_days"], 30);
+        // The history names the manager, and the import.
+        let (status, history) = server.api(&maria_device, Method::GET, &format!("/v1/records/{}/history", lumen.id), None).await;
+        assert_eq!(status, 200, "{history}");
+        assert_eq!(history["entries"][0]["user"]["email"], "maria@x.test");
+        assert_eq!(history["entries"][0]["via"], "import");
+
+        // The same file again changes nothing; one changed cell changes one field of one record.
+        let again = planned(&server, maria, "customers", CUSTOMERS).await;
+        assert_eq!((again.creates.len(), again.updates.len(), again.unchanged), (0, 0, 3));
+        let edited = CUSTOMERS.replace("1.234,56", "2.000,00");
+        let written = imported(&server, maria, "customers", &edited).await;
+        assert_eq!((written.created, written.updated), (0, 1));
+        assert_eq!(server.count("customers").await, 3);
+        anna.sync().await;
+        assert_eq!(anna.replica.get(lumen.id).await.unwrap().get("credit_limit"), &sync_core::Value::Int(200_000));
+
+        // Exported, the customers import back unchanged.
+        let mut out = Vec::new();
+        let n = export::export_to(&server.state.db.conn, sync_core::kinds::get("customer").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        assert_eq!(n, 3);
+        let exported = String::from_utf8(out).unwrap();
+        assert!(exported.contains("2000.00"), "amounts in major units: {exported}");
+        let back = planned(&server, maria, "customers", &exported).await;
+        assert!(back.errors.is_empty(), "{:?}", back.errors);
+        assert_eq!((back.creates.len(), back.updates.len(), back.unchanged), (0, 0, 3));
+    }
+}
+
+storage_test! {
+    async fn a_file_with_any_row_in_error_writes_nothing_and_names_each_error(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        let bad = "code,name,territory,credit_limit\n\
+            A-1,Good,North,10\n\
+            A-2,Bad amount,North,ten euros\n\
+            A-3,Elsewhere,South,\n\
+            A-4,Nowhere,Atlantis,\n\
+            A-1,Again,North,\n\
+            A-5,,North,\n\
+            A-6,Short\n";
+        let plan = planned(&server, maria, "customers", bad).await;
+        let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(found, [(3, "credit_limit"), (4, "territory"), (5, "territory"), (6, ""), (7, "name"), (8, "")], "{:?}", plan.errors);
+        assert!(plan.errors[0].reason.contains("ten euros"), "{:?}", plan.errors[0]);
+        assert!(plan.errors[3].reason.contains("line 2"), "{:?}", plan.errors[3]);
+
+        // The command line lists them and imports nothing; a dry run of a good file succeeds.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.csv");
+        std::fs::write(&file, bad).unwrap();
+        let (ok, printed) = cli(&db, &["import", "customers", file.to_str().unwrap(), "--as", "maria@x.test"]).await;
+        assert!(!ok, "{printed}");
+        assert!(printed.contains("line 3, column `credit_limit`: `ten euros` is not an amount"), "{printed}");
+        assert!(printed.contains("nothing was imported"), "{printed}");
+        assert_eq!(server.count("customers").await, 0);
+        let good = dir.path().join("good.csv");
+        std::fs::write(&good, "code,name,territory\nA-1,Good,North\n").unwrap();
+        let (ok, printed) = cli(&db, &["import", "customers", good.to_str().unwrap(), "--dry-run", "--as", "maria@x.test"]).await;
+        assert!(ok, "{printed}");
+        assert!(printed.contains("1 to create"), "{printed}");
+        assert_eq!(server.count("customers").await, 0, "a dry run writes nothing");
+        let (ok, printed) = cli(&db, &["import", "customers", good.to_str().unwrap(), "--as", "maria@x.test"]).await;
+        assert!(ok, "{printed}");
+        assert_eq!(server.count("customers").await, 1);
+        // An agent imports nothing.
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let (ok, printed) = cli(&db, &["import", "customers", good.to_str().unwrap(), "--as", "anna@x.test"]).await;
+        assert!(!ok && printed.contains("managers and admins import"), "{printed}");
+    }
+}
+
+storage_test! {
+    async fn contacts_find_their_customer_by_number_and_products_by_sku(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        imported(&server, maria, "customers", "code,name,territory\nK-1,Lumen,North\n").await;
+        let contacts = "Customer number,Contact,E-mail,Decision maker\n\
+            K-1,Ada Weiss,ada@lumen.example,ja\n\
+            K-1,Bert Kahn,,no\n";
+        let written = imported(&server, maria, "contacts", contacts).await;
+        assert_eq!(written.created, 2);
+        let again = planned(&server, maria, "contacts", contacts).await;
+        assert_eq!((again.creates.len(), again.unchanged), (0, 2), "matched by e-mail, else by name");
+        let unknown = planned(&server, maria, "contacts", "customer number,name\nK-9,Nobody\n").await;
+        assert_eq!(unknown.errors.len(), 1);
+        assert!(unknown.errors[0].reason.contains("K-9"), "{:?}", unknown.errors);
+
+        let products = "SKU,Product,Price,VAT rate,Active\nP-1,Beans,\"12,50\",19 %,yes\nP-2,Cups,3.00,7,no\n";
+        let written = imported(&server, maria, "products", products).await;
+        assert_eq!(written.created, 2);
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let beans = anna.replica.list("product").await.unwrap().into_iter().find(|p| p.str("sku") == Some("P-1")).unwrap();
+        assert_eq!((beans.fields["list_price"].clone(), beans.fields["tax_bp"].clone()), (1250.into(), 1900.into()));
+        let again = planned(&server, maria, "products", products).await;
+        assert_eq!(again.unchanged, 2);
+
+        // Exported contacts name their customer by number and import back unchanged.
+        let mut out = Vec::new();
+        export::export_to(&server.state.db.conn, sync_core::kinds::get("contact").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        let exported = String::from_utf8(out).unwrap();
+        assert!(exported.starts_with("id,customer_code,"), "{exported}");
+        let back = planned(&server, maria, "contacts", &exported).await;
+        assert_eq!((back.errors.len(), back.unchanged), (0, 2), "{:?}", back.errors);
+        // JSON lines carry every field as the API shows it.
+        let mut lines = Vec::new();
+        export::export_to(&server.state.db.conn, sync_core::kinds::get("product").unwrap(), export::Format::Jsonl, &mut lines).await.unwrap();
+        let first: serde_json::Value = serde_json::from_str(String::from_utf8(lines).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(first["sku"], "P-1");
+        assert_eq!(first["list_price"], 1250);
+    }
+}
