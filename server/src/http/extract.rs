@@ -20,13 +20,7 @@ impl FromRequestParts<AppState> for Principal {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(Device::from_request_parts(parts, state).await?.0);
         }
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(sessions::token_in)
-            .ok_or(Error::Unauthenticated)?;
+        let token = session_token(&parts.headers).ok_or(Error::Unauthenticated)?;
         let conn = &state.db.conn;
         let session = sessions::find(conn, token, state.sessions.idle)
             .await?
@@ -50,6 +44,15 @@ impl FromRequestParts<AppState> for Principal {
         refuse_agents(principal.role)?;
         Ok(principal)
     }
+}
+
+/// The session token of the request's cookies, if one names it.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(sessions::token_in)
 }
 
 /// The header that carries a dashboard session's CSRF token.

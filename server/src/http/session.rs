@@ -19,7 +19,7 @@ use crate::auth::sessions::{self, Session};
 use crate::db::entities::user;
 use crate::error::Error;
 use crate::http::auth::{check_password, ClientAddr};
-use crate::http::extract::{refuse_agents, CSRF_HEADER};
+use crate::http::extract::{csrf_refused, refuse_agents, session_token, CSRF_HEADER};
 use crate::http::state::AppState;
 use crate::http::wire::JsonBody;
 
@@ -60,12 +60,7 @@ fn info(state: &AppState, session: Session, user: &user::Model) -> Result<Sessio
 
 /// The session behind the request's cookie, if it is live.
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Error> {
-    let Some(token) = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(sessions::token_in)
-    else {
+    let Some(token) = session_token(headers) else {
         return Ok(None);
     };
     sessions::find(&state.db.conn, token, state.sessions.idle).await
@@ -149,7 +144,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !sessions::csrf_matches(&state.keys, session.id, given) {
-        return Err(crate::http::extract::csrf_refused());
+        return Err(csrf_refused());
     }
     sessions::close(&state.db.conn, session.id).await?;
     tracing::info!(user = %session.user_id, session = %session.id, "signed out of the dashboard");

@@ -74,9 +74,21 @@ pub fn read(bytes: &[u8]) -> Result<Sheet, Error> {
         return Err(invalid("the file has no header line".into()));
     }
     let mut rows = Vec::new();
+    // Lines counted from byte offsets, incrementally: csv's own line number is where it began
+    // reading, before the blank lines it skips.
+    let (mut counted_to, mut line) = (0usize, 1u64);
     for record in reader.records() {
         let record = record.map_err(|e| invalid(format!("the file does not read as CSV: {e}")))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let mut start = record.position().map_or(counted_to, |p| p.byte() as usize);
+        start += text.as_bytes()[start..]
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r'))
+            .count();
+        line += text.as_bytes()[counted_to..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        counted_to = start;
         // A blank line (or one of empty cells) is no row: spreadsheets leave them at the end.
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
