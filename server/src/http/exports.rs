@@ -45,7 +45,7 @@ const PAGES_AHEAD: usize = 2;
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 404, description = "No such kind", body = ErrorBody),
     ),
-    security(("bearer" = []), ("session" = [])))]
+    security(("bearer" = [])))]
 async fn export_kind(
     State(state): State<AppState>,
     who: Principal,

@@ -55,7 +55,8 @@ pub struct ImportAnswer {
 /// duplicating.
 #[utoipa::path(post, path = "/v1/imports/{what}", tag = "records", operation_id = "import_file",
     params(("what" = String, Path, description = "`customers`, `contacts` or `products`"), ImportParams),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    request_body(description = "The CSV file, sent as it is (`text/csv`; any media type is read as CSV)",
+        content((String = "text/csv"), (String = "text/plain"))),
     responses(
         (status = 200, description = "What was imported, or would be; rows in error are listed and then nothing is written", body = ImportAnswer),
         (status = 400, description = "A file that does not read (`invalid_file`), or that lacks the column its rows are matched on", body = ErrorBody),
@@ -65,7 +66,7 @@ pub struct ImportAnswer {
         (status = 408, description = "The file arrived too slowly (`body_too_slow`)", body = ErrorBody),
         (status = 413, description = "Larger than 32 MiB", body = ErrorBody),
     ),
-    security(("bearer" = []), ("session" = [])))]
+    security(("bearer" = [])))]
 async fn import(
     State(state): State<AppState>,
     who: Principal,

@@ -1,7 +1,7 @@
 //! The OpenAPI document's frame: title, the bearer scheme and the tags. The operations themselves come
 //! from the `#[utoipa::path]` annotation on each handler, registered with its route in [`crate::app::api`].
 
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -45,19 +45,10 @@ impl Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A device token from login (`fst_...`), or the metrics scrape token for /metrics",
+                        "A device token from login (`fst_...`), or the metrics scrape token for /metrics. Every endpoint that takes a device token but the sync calls and uploads also takes a dashboard session's cookie (`fieldsync_session`, from `POST /v1/auth/session`), with the session's `x-csrf-token` header on a request that changes something",
                     ))
                     .build(),
             ),
-        );
-        // Every endpoint that takes the bearer token also takes the dashboard's session, except the
-        // sync calls and uploads, which only a device makes.
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::auth::sessions::COOKIE,
-                "A dashboard session from `POST /v1/auth/session` (managers and admins); a request that changes something also sends the session's `x-csrf-token`",
-            ))),
         );
     }
 }

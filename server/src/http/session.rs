@@ -107,8 +107,7 @@ async fn sign_in(
         (status = 200, description = "The signed-in user", body = SessionInfo),
         (status = 401, description = "No live session (`unauthenticated`)", body = ErrorBody),
         (status = 403, description = "The user is now an agent (`use_the_app`)", body = ErrorBody),
-    ),
-    security(("session" = [])))]
+    ))]
 async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -128,13 +127,11 @@ async fn current(
 /// Signs out: the session ends on the server and the cookie is cleared. Needs the session's
 /// `x-csrf-token`, so another site cannot sign a manager out.
 #[utoipa::path(delete, path = "/v1/auth/session", tag = "auth", operation_id = "sign_out",
-    params(("x-csrf-token" = String, Header, description = "The session's CSRF token")),
     responses(
         (status = 204, description = "Signed out; the cookie is cleared"),
         (status = 401, description = "No live session (`unauthenticated`)", body = ErrorBody),
         (status = 403, description = "No or a wrong CSRF token (`csrf_required`)", body = ErrorBody),
-    ),
-    security(("session" = [])))]
+    ))]
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
     let session = session_of(&state, &headers)
         .await?
