@@ -1,8 +1,7 @@
-// What the dashboard knows about the reports beyond their JSON: the order of each section's
-// columns (the JSON rows are objects, whose keys arrive sorted by name, while the server's CSV and
-// sources keep a meaningful order) and what each column holds, so that it is formatted right:
-// money in integer minor units, ratios shown as percentages, times in milliseconds, ids.
-// A column this file does not name is still shown, after the known ones.
+// What the dashboard knows about the reports beyond their JSON (which gives each section's columns
+// in order, in its `layout`): what each column holds, so that it is formatted right: money in
+// integer minor units, ratios shown as percentages, times in milliseconds, ids. A column this file
+// does not name is shown as a number.
 
 const MONEY = new Set([
   'revenue', 'revenue_prior_year', 'average_order_value', 'target', 'margin', 'amount',
@@ -60,83 +59,16 @@ export function columnKind(report, column) {
   return 'number';
 }
 
-const SERVICE_FIGURES = ['opened', 'complaints', 'resolved', 'mean_hours_to_resolve', 'rated', 'satisfaction_index', 'open_now'];
 const AGEING = ['current', 'days_1_30', 'days_31_60', 'days_61_90', 'days_90_plus'];
 
-/** Each report's sections in the server's order, with their columns in the server's order. */
-export const SECTIONS = {
-  sales: {
-    summary: ['revenue', 'orders', 'lines', 'average_order_value', 'lines_per_order', 'revenue_prior_year', 'growth', 'target', 'attainment'],
-    by_period: ['period', 'revenue', 'orders', 'average_order_value', 'lines_per_order', 'revenue_prior_year', 'growth'],
-    by_agent: ['agent_id', 'agent', 'revenue', 'orders', 'average_order_value', 'target', 'attainment'],
-    by_territory: ['territory', 'revenue', 'orders', 'target', 'attainment'],
-    by_product: ['product_id', 'sku', 'name', 'category', 'quantity', 'revenue', 'customers', 'numeric_distribution', 'units_per_customer'],
-    by_category: ['category', 'revenue', 'orders', 'share'],
-    by_segment: ['segment', 'revenue', 'orders', 'share'],
-  },
-  visits: {
-    summary: ['planned', 'planned_done', 'plan_compliance', 'check_ins', 'verified_rate', 'completed', 'unplanned_share', 'field_days', 'visits_per_field_day', 'average_minutes', 'strike_rate', 'coverage'],
-    by_agent: ['agent_id', 'planned', 'planned_done', 'plan_compliance', 'check_ins', 'verified_rate', 'completed', 'unplanned_share', 'visits_per_field_day', 'average_minutes', 'strike_rate'],
-    frequency: ['tier', 'customers', 'compliant', 'frequency_compliance'],
-    overdue: ['customer_id', 'name', 'tier', 'last_visit', 'days_since_visit'],
-  },
-  pipeline: {
-    summary: ['open', 'amount', 'weighted', 'forecast', 'won', 'won_amount', 'lost', 'lost_amount', 'win_rate', 'win_rate_value', 'average_deal_size', 'cycle_days_mean', 'cycle_days_median', 'stale'],
-    by_stage: ['stage', 'open', 'amount', 'weighted'],
-    conversion: ['stage', 'reached', 'conversion'],
-  },
-  'customer-value': {
-    summary: ['tier', 'metal', 'customers', 'revenue', 'share'],
-    customers: ['customer_id', 'name', 'revenue', 'margin', 'orders', 'last_order', 'recency_days', 'cumulative_share', 'tier', 'metal', 'previous_tier', 'r', 'f', 'm', 'rfm', 'segment'],
-    migrations: ['previous_tier', 'tier', 'customers'],
-    rfm_segments: ['segment', 'customers', 'revenue'],
-  },
-  clv: {
-    summary: ['customers', 'clv', 'mean_p_alive', 'fitted_customers', 'fitted_repeat_buyers', 'fitted_at', 'r', 'alpha', 'a', 'b', 'p', 'q', 'gamma'],
-    customers: ['customer_id', 'name', 'repeat_purchases', 'recency_weeks', 'age_weeks', 'p_alive', 'expected_purchases', 'expected_value', 'clv'],
-  },
-  retention: {
-    by_period: ['period', 'customers_at_start', 'new', 'lost', 'won_back', 'customers_at_end', 'churn_rate', 'retention_rate', 'revenue_churn', 'win_back_rate'],
-  },
-  receivables: {
-    summary: ['open', 'on_account', 'balance', ...AGEING, 'overdue', 'credit_sales', 'dso', 'cei'],
-    by_customer: ['customer_id', 'name', 'credit_limit', 'open', 'on_account', 'balance', ...AGEING, 'overdue', 'credit_utilisation'],
-  },
-  service: {
-    summary: ['opened', 'complaints', 'complaint_rate', 'resolved', 'mean_hours_to_resolve', 'rated', 'satisfaction_index', 'open_now'],
-    by_category: ['category_severity', ...SERVICE_FIGURES],
-    by_period: ['period', ...SERVICE_FIGURES],
-    by_territory: ['territory', ...SERVICE_FIGURES],
-    by_owner: ['owner', ...SERVICE_FIGURES],
-  },
-  scorecard: {
-    agents: ['agent_id', 'agent', 'revenue', 'sales_target', 'sales_attainment', 'collected', 'collections_target', 'collections_attainment', 'plan_compliance', 'new_customers', 'churned_customers', 'satisfaction_index', 'value_developed'],
-  },
-  warnings: {
-    warnings: ['rule', 'subject_kind', 'subject_id', 'subject', 'value', 'detail'],
-    summary: ['rule', 'hits'],
-  },
-  'sync-health': {
-    summary: ['devices', 'stale', 'quarantined', 'outbox', 'open_alerts', 'open_conflicts'],
-    devices: ['device_id', 'device', 'user', 'role', 'last_sync', 'revoked_at', 'hours_since_sync', 'lag', 'quarantined', 'outbox', 'app_version'],
-  },
-};
-
-/** The sections of a report's answer, in the server's order where known, then any others. */
-export function sectionNames(report, body) {
-  const known = Object.keys(SECTIONS[report] || {}).filter((s) => s in body.sections);
-  return known.concat(Object.keys(body.sections).filter((s) => !known.includes(s)));
+/** A report's sections in the server's order (its answer's `layout`). */
+export function sectionNames(body) {
+  return body.layout.map((l) => l.section);
 }
 
-/** A section's columns: the known order, then any the rows hold that it does not name. */
-export function columnsOf(report, section, rows) {
-  const known = SECTIONS[report]?.[section] || [];
-  const seen = new Set(known);
-  const extra = [];
-  for (const row of rows.slice(0, 1)) {
-    for (const key of Object.keys(row)) if (!seen.has(key)) extra.push(key);
-  }
-  return known.concat(extra);
+/** A section's columns in the server's order. */
+export function columnsOf(body, section) {
+  return body.layout.find((l) => l.section === section)?.columns || [];
 }
 
 /** The charts each report's page draws; the tables below them stay the source of truth. */

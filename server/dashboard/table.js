@@ -6,7 +6,7 @@
 import {h} from './dom.js';
 import {t, columnLabel, sectionLabel, reportLabel} from './i18n.js';
 import {cell as formatCell} from './format.js';
-import {cellKind, columnsOf} from './reports.js';
+import {cellKind} from './reports.js';
 import {href} from './router.js';
 import {userName} from './lookups.js';
 
@@ -51,12 +51,11 @@ function compare(a, b, direction) {
 
 /**
  * One section as a table.
- * report, section: names; rows: the JSON rows; definitions: column → text;
+ * report, section: names; columns: the section's, in order; rows: the JSON rows; definitions: column → text;
  * source: the JSON URL the rows came from; csv: the CSV download URL (or null);
  * sortable: headers are buttons that sort the rows; firstRows: rows shown before "Show all".
  */
-export function reportTable({report, section, rows, definitions = {}, source, csv, sortable = false, firstRows = FIRST_ROWS}) {
-  const columns = columnsOf(report, section, rows);
+export function reportTable({report, section, columns, rows, definitions = {}, source, csv, sortable = false, firstRows = FIRST_ROWS}) {
   const table = h('table', {
     class: 'report',
     dataset: {report, section, source},

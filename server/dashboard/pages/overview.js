@@ -9,7 +9,7 @@ import {cell} from '../format.js';
 import {sparkline} from '../charts.js';
 import {reportTable, definitionsList} from '../table.js';
 import {filterForm, reportQuery} from '../filters.js';
-import {columnKind} from '../reports.js';
+import {columnKind, columnsOf} from '../reports.js';
 import {href} from '../router.js';
 import {reportUrl} from './report.js';
 import {errorMessage} from '../errors.js';
@@ -89,6 +89,7 @@ export async function render(root, {params, users}) {
       ['warnings', 'summary'].map((section) => reportTable({
         report: 'warnings',
         section,
+        columns: columnsOf(body, section),
         rows: body.sections[section] || [],
         definitions: body.definitions,
         source: reportUrl('warnings', query),

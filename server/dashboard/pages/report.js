@@ -8,7 +8,7 @@ import {t, columnLabel, reportLabel} from '../i18n.js';
 import {reportTable, definitionsList} from '../table.js';
 import {chart} from '../charts.js';
 import {filterForm, reportQuery} from '../filters.js';
-import {CHARTS, PAGES, columnKind, sectionNames} from '../reports.js';
+import {CHARTS, PAGES, columnKind, columnsOf, sectionNames} from '../reports.js';
 import {userName} from '../lookups.js';
 import {errorMessage} from '../errors.js';
 
@@ -89,10 +89,11 @@ function renderReport(report, body, query, page) {
   const charts = chartsOf(report, body);
   append(section, [heading, charts.length ? h('div', {class: 'charts'}, charts) : null]);
   if (page.rfm && report === 'customer-value' && body.sections.customers) section.append(rfmGrid(body.sections.customers));
-  for (const name of sectionNames(report, body)) {
+  for (const name of sectionNames(body)) {
     section.append(reportTable({
       report,
       section: name,
+      columns: columnsOf(body, name),
       rows: body.sections[name],
       definitions: body.definitions,
       source: reportUrl(report, query),

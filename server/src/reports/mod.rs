@@ -148,6 +148,16 @@ pub struct ReportBody {
     /// Each section: a list of rows, each an object of column name to value.
     #[schema(value_type = Object)]
     pub sections: Map<String, Value>,
+    /// The sections in the report's order, each with its columns in order (the rows' objects do
+    /// not keep one): what a table of the report shows, as its CSV does.
+    pub layout: Vec<SectionLayout>,
+}
+
+/// A section's name and its columns, in order.
+#[derive(Serialize, ToSchema)]
+pub struct SectionLayout {
+    pub section: String,
+    pub columns: Vec<String>,
 }
 
 impl Report {
@@ -176,6 +186,14 @@ impl Report {
             granularity: self.filters.granularity.name().to_string(),
             definitions,
             sections,
+            layout: self
+                .sections
+                .iter()
+                .map(|(name, t)| SectionLayout {
+                    section: name.to_string(),
+                    columns: t.columns.iter().map(|c| c.to_string()).collect(),
+                })
+                .collect(),
         })
         .expect("a report serialises")
     }

@@ -770,6 +770,12 @@ storage_test! {
             let mut reader = csv::Reader::from_reader(text.as_bytes());
             let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
             assert_eq!(header[..3], ["product_id", "sku", "name"]);
+            // The JSON's layout gives the same columns in the same order, and every section.
+            let layout = json_body["layout"].as_array().unwrap();
+            let by_product = layout.iter().find(|l| l["section"] == "by_product").unwrap();
+            assert_eq!(by_product["columns"], serde_json::json!(header));
+            assert_eq!(layout.len(), json_body["sections"].as_object().unwrap().len());
+            assert_eq!(layout[0]["section"], "summary", "in the report's order");
             let rows = json_body["sections"]["by_product"].as_array().unwrap();
             let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
             assert_eq!(records.len(), rows.len());
