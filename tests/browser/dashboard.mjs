@@ -276,6 +276,13 @@ async function main() {
       const resolved = await api(page, 'GET', `/v1/records/${conflict}`);
       assert.equal(resolved.status, 200);
       assert.equal(resolved.body.fields.status, 'resolved');
+      // The conflicts' download holds the one just resolved, decided as it now stands.
+      const href = await page.locator('[data-download="conflicts"]').getAttribute('href');
+      const download = await page.request.get(`${BASE}${href}`);
+      assert.equal(download.status(), 200);
+      const csv = await download.text();
+      assert.ok(csv.startsWith('id,'), 'a CSV with a header');
+      assert.ok(csv.includes(conflict) && csv.includes('resolved'), 'the resolved conflict is in the download');
       await screenshot(page, 'inbox-after');
       problems.assertNone('inbox decisions');
       return `order ${order} approved, conflict ${conflict} resolved with "${picked}"`;

@@ -52,7 +52,11 @@ function actionButton(action, label, onClick, extra = {}) {
 }
 
 /** A list that loads itself and can be read again after a decision. */
-function listSection(key, load, item) {
+/**
+ * A list of the inbox. `download`: the export of every record of the list's kind the user sees
+ * (open or not), for the lists that are records.
+ */
+function listSection(key, load, item, download = null) {
   const heading = h('h2', {id: `h-${key}`, tabindex: '-1'}, t(`inbox.${key}`));
   // In the list of sections at the top: a button, since a #fragment link would change the route.
   const jump = h('button', {type: 'button', class: 'secondary', on: {click: () => {
@@ -60,7 +64,10 @@ function listSection(key, load, item) {
     heading.focus();
   }}}, t(`inbox.${key}`));
   const body = h('div', {class: 'items'}, h('p', {class: 'loading'}, t('loading')));
-  const section = h('section', {class: 'inbox-section', id: `inbox-${key}`, 'aria-labelledby': `h-${key}`}, heading, body);
+  const csv = download
+    ? h('p', null, h('a', {href: download, download: `${key}.csv`, dataset: {download: key}}, t('inbox.download')))
+    : null;
+  const section = h('section', {class: 'inbox-section', id: `inbox-${key}`, 'aria-labelledby': `h-${key}`}, heading, csv, body);
   const refresh = async () => {
     section.setAttribute('aria-busy', 'true');
     try {
@@ -199,9 +206,9 @@ export async function render(root) {
     return page(body, key);
   };
   const lists = [
-    listSection('alerts', () => load('/v1/alerts?status=open&limit=100'), alertItem),
-    listSection('conflicts', () => load('/v1/conflicts?status=open&limit=100'), conflictItem),
-    listSection('orders', () => load('/v1/records?kind=order&status=submitted&limit=100'), orderItem),
+    listSection('alerts', () => load('/v1/alerts?status=open&limit=100'), alertItem, '/v1/exports/alert'),
+    listSection('conflicts', () => load('/v1/conflicts?status=open&limit=100'), conflictItem, '/v1/exports/conflict'),
+    listSection('orders', () => load('/v1/records?kind=order&status=submitted&limit=100'), orderItem, '/v1/exports/order'),
     listSection('quarantine', async () => {
       const [entries] = await Promise.all([get('/v1/quarantine'), named]);
       return {items: entries.filter((e) => e.status === 'pending'), more: false};
