@@ -265,12 +265,12 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Import customers, contacts or products from a CSV file (UTF-8, comma or semicolon
+    /// Import customers, contacts, products or payments from a CSV file (UTF-8, comma or semicolon
     /// separated, columns matched by name): the whole file is checked first and nothing is written
     /// unless every row passes; rows are matched on the customer's number (a product's sku, a
     /// contact's customer and e-mail), so importing a file again updates instead of duplicating.
     Import {
-        #[arg(value_parser = ["customers", "contacts", "products"])]
+        #[arg(value_parser = ["customers", "contacts", "products", "payments"])]
         what: String,
         file: PathBuf,
         /// Only say what would be created and updated, and which rows are in error.

@@ -19,6 +19,9 @@ pub enum Convert {
     Percent,
     /// A customer's number (`code`), stored as the customer's id.
     CustomerCode,
+    /// A day (`2026-03-31`, `31.03.2026`, or `31/03/2026` where the day cannot be the month) or
+    /// an RFC 3339 time, stored as milliseconds; a day is its midnight UTC.
+    Date,
 }
 
 /// One field a column can fill.
@@ -58,6 +61,8 @@ pub enum Key {
     Sku,
     /// A contact: its customer and e-mail address, or its name where it has none.
     ContactOf,
+    /// A payment: its customer and its reference (a receipt or transfer number).
+    PaymentOf,
 }
 
 impl Key {
@@ -66,12 +71,12 @@ impl Key {
         match self {
             Key::Code => Some("code"),
             Key::Sku => Some("sku"),
-            Key::ContactOf => None,
+            Key::ContactOf | Key::PaymentOf => None,
         }
     }
 }
 
-use Convert::{Bool, CustomerCode, Float, Int, Money, Percent, Text};
+use Convert::{Bool, CustomerCode, Date, Float, Int, Money, Percent, Text};
 
 static CUSTOMERS: Target = Target {
     name: "customers",
@@ -300,8 +305,62 @@ static PRODUCTS: Target = Target {
     ],
 };
 
+static PAYMENTS: Target = Target {
+    name: "payments",
+    kind: &kinds::PAYMENT,
+    key: Key::PaymentOf,
+    columns: &[
+        col(
+            "customer_id",
+            &[
+                "customer code",
+                "customer number",
+                "customer",
+                "code",
+                "kundennummer",
+                "客户编号",
+            ],
+            CustomerCode,
+        ),
+        col(
+            "amount",
+            &["paid", "payment", "sum", "betrag", "金额"],
+            Money,
+        ),
+        col("currency", &["währung", "币种"], Text),
+        col(
+            "collected_at",
+            &[
+                "date",
+                "paid on",
+                "payment date",
+                "collected",
+                "datum",
+                "zahlungsdatum",
+                "日期",
+            ],
+            Date,
+        ),
+        col("method", &["payment method", "zahlungsart", "方式"], Text),
+        col(
+            "reference",
+            &[
+                "receipt",
+                "receipt number",
+                "transaction",
+                "beleg",
+                "belegnummer",
+                "referenz",
+                "单号",
+            ],
+            Text,
+        ),
+        col("notes", &["note", "comments", "remarks", "备注"], Text),
+    ],
+};
+
 /// The kinds `import` takes, as the command line names them.
-pub static TARGETS: [&Target; 3] = [&CUSTOMERS, &CONTACTS, &PRODUCTS];
+pub static TARGETS: [&Target; 4] = [&CUSTOMERS, &CONTACTS, &PRODUCTS, &PAYMENTS];
 
 pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().copied().find(|t| t.name == name)
@@ -336,6 +395,7 @@ pub fn convert(convert: Convert, text: &str, decimal_comma: bool) -> Result<Valu
         Float => number(text, decimal_comma).map(Value::Float),
         Bool => boolean(text).map(Value::Bool),
         Money => scaled(text, decimal_comma, 100, "an amount").map(Value::Int),
+        Date => date(text).map(Value::Int),
         Percent => scaled(
             text.trim_end_matches('%').trim_end(),
             decimal_comma,
@@ -395,6 +455,47 @@ fn scaled(text: &str, decimal_comma: bool, scale: i64, what: &str) -> Result<i64
         return Err(format!("`{text}` is too large"));
     }
     Ok(rounded as i64)
+}
+
+/// A day or a time, in milliseconds since the epoch.
+fn date(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let bad = || format!("`{text}` is not a date (write 2026-03-31)");
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    let parts: Vec<&str> = text.split(['-', '.', '/']).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    let (year, month, day) = if text.contains('-') && a.len() == 4 {
+        (number(a)?, number(b)?, number(c)?)
+    } else if text.contains('.') && c.len() == 4 {
+        (number(c)?, number(b)?, number(a)?)
+    } else if text.contains('/') && c.len() == 4 {
+        let (first, second) = (number(a)?, number(b)?);
+        // 03/04/2026 is the 3rd of April in most of the world and the 4th of March in the
+        // United States: a date that reads both ways is refused rather than guessed.
+        if first <= 12 && second <= 12 && first != second {
+            return Err(format!(
+                "`{text}` reads as two dates; write 2026-04-03 or 2026-03-04"
+            ));
+        }
+        if first > 12 {
+            (number(c)?, second, first)
+        } else {
+            (number(c)?, first, second)
+        }
+    } else {
+        return Err(bad());
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(bad)?;
+    Ok(day
+        .and_hms_opt(0, 0, 0)
+        .ok_or_else(bad)?
+        .and_utc()
+        .timestamp_millis())
 }
 
 fn boolean(text: &str) -> Result<bool, String> {
@@ -460,5 +561,22 @@ mod tests {
         assert_eq!(convert(Bool, "no", false), Ok(Value::Bool(false)));
         assert!(convert(Bool, "maybe", false).is_err());
         assert!(convert(Int, "3.5", false).is_err());
+    }
+
+    #[test]
+    fn dates_in_the_ways_people_write_them() {
+        let day = 1_774_915_200_000; // 2026-03-31T00:00:00Z
+        for text in [
+            "2026-03-31",
+            "31.03.2026",
+            "31/03/2026",
+            "03/31/2026",
+            "2026-03-31T00:00:00Z",
+        ] {
+            assert_eq!(date(text), Ok(day), "{text}");
+        }
+        assert!(date("03/04/2026").unwrap_err().contains("two dates"));
+        assert!(date("2026-02-30").is_err());
+        assert!(date("yesterday").is_err());
     }
 }

@@ -197,6 +197,14 @@ fn as_imported(
                     let minor = minor.unsigned_abs();
                     format!("{sign}{}.{:02}", minor / 100, minor % 100)
                 }
+                (Convert::Date, Some(Json::Number(n))) => n
+                    .as_i64()
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| match t.time() == chrono::NaiveTime::MIN {
+                        true => t.format("%Y-%m-%d").to_string(),
+                        false => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    })
+                    .unwrap_or_default(),
                 (Convert::CustomerCode, Some(Json::String(id))) => id
                     .parse()
                     .ok()

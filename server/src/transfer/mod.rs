@@ -1,5 +1,5 @@
-//! Getting a company's spreadsheets in and out: `import` reads a CSV file of customers, contacts or
-//! products, works out the whole of it first (`plan`), and writes it only if every row passed
+//! Getting a company's spreadsheets in and out: `import` reads a CSV file of customers, contacts,
+//! products or payments, works out the whole of it first (`plan`), and writes it only if every row passed
 //! (`write`); `export` writes a kind's records as CSV or JSON lines.
 
 pub mod columns;

@@ -1,6 +1,6 @@
 //! An import worked out before anything is written: every row of the file read against its kind,
 //! matched with what is stored (a customer by its number, a product by its sku, a contact by its
-//! customer and e-mail or name), checked as the merge path would check it (the importer's scope,
+//! customer and e-mail or name, a payment by its customer and reference), checked as the merge path would check it (the importer's scope,
 //! who may write each field, the schema), and split into records to create and fields to change.
 //! A file with any row in error writes nothing; the errors name the line, the column and why.
 
@@ -17,7 +17,7 @@ use crate::auth::principal::Principal;
 use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::docstore;
-use crate::sync::write::{find_document, territories_by_name};
+use crate::sync::write::{company_settings, find_document, territories_by_name};
 use crate::transfer::columns::{convert, normalise, Column, Convert, Key, Target};
 use crate::transfer::sheet::Sheet;
 
@@ -119,10 +119,14 @@ fn map_headers(target: &'static Target, sheet: &Sheet) -> Result<Headers, Error>
 struct Stored {
     /// Customers by number, or products by sku.
     by_key: HashMap<String, Uuid>,
-    /// Customers by number, for the contacts' `customer_id`.
+    /// Customers the importer sees, by number, for the `customer_id` of contacts and payments.
     customers: HashMap<String, Uuid>,
     /// Contacts by customer and lower-case e-mail or name.
     contacts: HashMap<(Uuid, String), Uuid>,
+    /// Payments by customer and lower-case reference.
+    payments: HashMap<(Uuid, String), Uuid>,
+    /// The company's currency, for payments that do not name theirs.
+    currency: Option<String>,
     territories: HashMap<String, Uuid>,
 }
 
@@ -137,17 +141,34 @@ async fn pairs<K: sea_orm::TryGetable>(
         .collect()
 }
 
-async fn stored(conn: &impl ConnectionTrait, target: &Target) -> Result<Stored, Error> {
+async fn stored(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    target: &Target,
+) -> Result<Stored, Error> {
     let codes = || {
         Query::select()
             .columns([Alias::new("code"), Alias::new("customer_id")])
             .from(Alias::new("customer_codes"))
             .to_owned()
     };
+    // A customer the importer does not see is one that does not exist for her.
+    let seen_codes = || {
+        codes()
+            .inner_join(
+                Alias::new("documents"),
+                Expr::col((Alias::new("documents"), Alias::new("id")))
+                    .equals((Alias::new("customer_codes"), Alias::new("customer_id"))),
+            )
+            .cond_where(who.visible(Some("documents")))
+            .to_owned()
+    };
     let mut out = Stored {
         by_key: HashMap::new(),
         customers: HashMap::new(),
         contacts: HashMap::new(),
+        payments: HashMap::new(),
+        currency: None,
         territories: territories_by_name(conn).await?,
     };
     match target.key {
@@ -165,8 +186,27 @@ async fn stored(conn: &impl ConnectionTrait, target: &Target) -> Result<Stored, 
                 .to_owned();
             out.by_key = pairs(conn, q, ["sku", "id"]).await?.into_iter().collect();
         }
+        Key::PaymentOf => {
+            out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
+                .await?
+                .into_iter()
+                .collect();
+            out.currency = company_settings(conn).await?.and_then(|s| s.currency);
+            let q = Query::select()
+                .columns(["customer_id", "reference", "id"].map(Alias::new))
+                .from(Alias::new("payments"))
+                .and_where(Expr::col(Alias::new("deleted")).eq(false))
+                .and_where(Expr::col(Alias::new("reference")).is_not_null())
+                .to_owned();
+            for r in conn.query_all(q.build_with(conn)).await? {
+                let reference: String = r.try_get("", "reference")?;
+                out.payments
+                    .entry((r.try_get("", "customer_id")?, reference.to_lowercase()))
+                    .or_insert(r.try_get("", "id")?);
+            }
+        }
         Key::ContactOf => {
-            out.customers = pairs(conn, codes(), ["code", "customer_id"])
+            out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
                 .await?
                 .into_iter()
                 .collect();
@@ -222,7 +262,7 @@ pub async fn plan(
         ignored,
         id: id_column,
     } = map_headers(target, sheet)?;
-    let stored = stored(conn, target).await?;
+    let stored = stored(conn, who, target).await?;
     let mut plan = Plan {
         target,
         creates: Vec::new(),
@@ -270,12 +310,18 @@ pub async fn plan(
                         None => fail(
                             &mut errors,
                             header,
-                            format!("no customer has the number `{code}`"),
+                            format!("no customer you see has the number `{code}`"),
                         ),
                     }
                 }
                 Ok(value) => values.push((column.field, value)),
                 Err(reason) => fail(&mut errors, header, reason),
+            }
+        }
+        // A payment in no named currency is in the company's.
+        if let Some(currency) = &stored.currency {
+            if target.key == Key::PaymentOf && text(&values, "currency").is_none() {
+                values.push(("currency", Value::Str(currency.clone())));
             }
         }
         let header_of = |field: &str| {
@@ -314,6 +360,30 @@ pub async fn plan(
                             );
                             (None, None)
                         }
+                    }
+                }
+                Key::PaymentOf => {
+                    let customer =
+                        text(&values, "customer_id").and_then(|c| c.parse::<Uuid>().ok());
+                    let reference = text(&values, "reference").map(str::to_lowercase);
+                    match (customer, reference) {
+                        (Some(c), Some(r)) => (
+                            Some(format!("{c}/{r}")),
+                            stored.payments.get(&(c, r)).copied(),
+                        ),
+                        (Some(_), None) => {
+                            fail(&mut errors, &header_of("reference"), "is empty: a payment needs its reference (a receipt or transfer number), so that importing the file again does not pay twice".into());
+                            (None, None)
+                        }
+                        (None, _) if errors.is_empty() => {
+                            fail(
+                                &mut errors,
+                                &header_of("customer_id"),
+                                "is empty: every payment needs its customer's number".into(),
+                            );
+                            (None, None)
+                        }
+                        _ => (None, None),
                     }
                 }
                 Key::ContactOf => {

@@ -197,3 +197,50 @@ storage_test! {
         assert_eq!(first["list_price"], 1250);
     }
 }
+
+storage_test! {
+    async fn payments_are_matched_on_their_reference_and_take_dates_as_written(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let root = server.user("root@x.test", Role::Admin, &[]).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let admin = server.device("root@x.test").await;
+        let (status, _) = server.api(&admin, Method::POST, "/v1/records", Some(serde_json::json!({"kind": "settings", "fields": {"currency": "EUR"}}))).await;
+        assert_eq!(status, 201);
+        imported(&server, root, "customers", "code,name,territory\nK-1,Lumen,North\nS-1,Sud,South\n").await;
+
+        // No currency column: the company's; dates as a German or an ISO spreadsheet writes them.
+        let payments = "Kundennummer;Betrag;Datum;Beleg;Zahlungsart\n\
+            K-1;120,50;31.03.2026;R-1;cash\n\
+            K-1;80;2026-04-01;R-2;bank_transfer\n";
+        let written = imported(&server, maria, "payments", payments).await;
+        assert_eq!(written.created, 2);
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let on_device = anna.replica.list("payment").await.unwrap();
+        let first = on_device.iter().find(|p| p.str("reference") == Some("R-1")).unwrap();
+        assert_eq!(first.fields["amount"], 12_050);
+        assert_eq!(first.str("currency"), Some("EUR"));
+        assert_eq!(first.fields["collected_at"], 1_774_915_200_000_i64, "31.03.2026, midnight UTC");
+        let again = planned(&server, maria, "payments", payments).await;
+        assert_eq!((again.creates.len(), again.unchanged), (0, 2), "matched on customer and reference");
+
+        // A payment without its reference, one of a customer Maria does not see, and a date that
+        // reads two ways are each refused with their line; nothing is written.
+        let bad = "customer number,amount,date,reference\nK-1,10,2026-04-02,\nS-1,10,2026-04-02,R-9\nK-1,10,03/04/2026,R-3\n";
+        let plan = planned(&server, maria, "payments", bad).await;
+        let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(found, [(2, "reference"), (3, "customer number"), (4, "date")], "{:?}", plan.errors);
+        assert_eq!(server.count("payments").await, 2);
+
+        // Exported payments name their customer by number and their day as written, and import
+        // back unchanged.
+        let mut out = Vec::new();
+        export::export_to(&server.state.db.conn, sync_core::kinds::get("payment").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        let exported = String::from_utf8(out).unwrap();
+        assert!(exported.contains(",K-1,120.50,EUR,2026-03-31,cash,R-1,"), "{exported}");
+        let back = planned(&server, maria, "payments", &exported).await;
+        assert_eq!((back.errors.len(), back.unchanged), (0, 2), "{:?}", back.errors);
+    }
+}
