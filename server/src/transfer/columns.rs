@@ -78,6 +78,26 @@ impl Key {
 
 use Convert::{Bool, CustomerCode, Date, Float, Int, Money, Percent, Text};
 
+/// A contact's or a payment's customer, by number.
+const CUSTOMER_NUMBER: Column = col(
+    "customer_id",
+    &[
+        "customer code",
+        "customer number",
+        "customer",
+        "code",
+        "kundennummer",
+        "客户编号",
+    ],
+    CustomerCode,
+);
+
+const NOTES: Column = col(
+    "notes",
+    &["note", "comments", "remarks", "bemerkung", "备注"],
+    Text,
+);
+
 static CUSTOMERS: Target = Target {
     name: "customers",
     kind: &kinds::CUSTOMER,
@@ -171,11 +191,7 @@ static CUSTOMERS: Target = Target {
         ),
         col("tier", &["grade", "abc", "等级"], Text),
         col("tags", &["labels", "标签"], Text),
-        col(
-            "notes",
-            &["note", "comments", "remarks", "bemerkung", "备注"],
-            Text,
-        ),
+        NOTES,
     ],
 };
 
@@ -184,18 +200,7 @@ static CONTACTS: Target = Target {
     kind: &kinds::CONTACT,
     key: Key::ContactOf,
     columns: &[
-        col(
-            "customer_id",
-            &[
-                "customer code",
-                "customer number",
-                "customer",
-                "code",
-                "kundennummer",
-                "客户编号",
-            ],
-            CustomerCode,
-        ),
+        CUSTOMER_NUMBER,
         col(
             "name",
             &[
@@ -228,7 +233,7 @@ static CONTACTS: Target = Target {
         col("consent_email", &["email consent", "email opt in"], Bool),
         col("consent_phone", &["phone consent"], Bool),
         col("consent_sms", &["sms consent"], Bool),
-        col("notes", &["note", "comments", "remarks", "备注"], Text),
+        NOTES,
     ],
 };
 
@@ -310,18 +315,7 @@ static PAYMENTS: Target = Target {
     kind: &kinds::PAYMENT,
     key: Key::PaymentOf,
     columns: &[
-        col(
-            "customer_id",
-            &[
-                "customer code",
-                "customer number",
-                "customer",
-                "code",
-                "kundennummer",
-                "客户编号",
-            ],
-            CustomerCode,
-        ),
+        CUSTOMER_NUMBER,
         col(
             "amount",
             &["paid", "payment", "sum", "betrag", "金额"],
@@ -355,7 +349,7 @@ static PAYMENTS: Target = Target {
             ],
             Text,
         ),
-        col("notes", &["note", "comments", "remarks", "备注"], Text),
+        NOTES,
     ],
 };
 
