@@ -29,14 +29,7 @@ impl FromRequestParts<AppState> for Principal {
         // included (SameSite aside): what changes something must also carry what only the
         // dashboard's own page can read.
         if !parts.method.is_safe() {
-            let given = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !sessions::csrf_matches(&state.keys, session.id, given) {
-                return Err(csrf_refused());
-            }
+            require_csrf(&state.keys, session.id, &parts.headers)?;
         }
         let principal = session_principal(conn, session.user_id)
             .await?
@@ -56,14 +49,26 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// The header that carries a dashboard session's CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+const CSRF_HEADER: &str = "x-csrf-token";
 
-pub fn csrf_refused() -> Error {
-    Error::Denied {
+/// Refuses a request of `session` that does not carry the session's CSRF token.
+pub fn require_csrf(
+    keys: &crate::keys::KeyRing,
+    session: uuid::Uuid,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), Error> {
+    let given = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if sessions::csrf_matches(keys, session, given) {
+        return Ok(());
+    }
+    Err(Error::Denied {
         code: "csrf_required",
         message: "a change made with the dashboard's session needs its `x-csrf-token` header"
             .into(),
-    }
+    })
 }
 
 /// The dashboard is the managers' and admins'; an agent signs in on the app. Checked on every

@@ -19,7 +19,7 @@ use crate::auth::sessions::{self, Session};
 use crate::db::entities::user;
 use crate::error::Error;
 use crate::http::auth::{check_password, ClientAddr};
-use crate::http::extract::{csrf_refused, refuse_agents, session_token, CSRF_HEADER};
+use crate::http::extract::{refuse_agents, require_csrf, session_token};
 use crate::http::state::AppState;
 use crate::http::wire::JsonBody;
 
@@ -136,13 +136,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     let session = session_of(&state, &headers)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    let given = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !sessions::csrf_matches(&state.keys, session.id, given) {
-        return Err(csrf_refused());
-    }
+    require_csrf(&state.keys, session.id, &headers)?;
     sessions::close(&state.db.conn, session.id).await?;
     tracing::info!(user = %session.user_id, session = %session.id, "signed out of the dashboard");
     let mut response = StatusCode::NO_CONTENT.into_response();

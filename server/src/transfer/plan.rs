@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use automerge::ActorId;
+use automerge::{ActorId, AutoCommit};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -171,6 +171,12 @@ async fn stored(
         currency: None,
         territories: territories_by_name(conn).await?,
     };
+    if matches!(target.key, Key::ContactOf | Key::PaymentOf) {
+        out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
+            .await?
+            .into_iter()
+            .collect();
+    }
     match target.key {
         Key::Code => {
             out.by_key = pairs(conn, codes(), ["code", "customer_id"])
@@ -187,10 +193,6 @@ async fn stored(
             out.by_key = pairs(conn, q, ["sku", "id"]).await?.into_iter().collect();
         }
         Key::PaymentOf => {
-            out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
-                .await?
-                .into_iter()
-                .collect();
             out.currency = company_settings(conn).await?.and_then(|s| s.currency);
             let q = Query::select()
                 .columns(["customer_id", "reference", "id"].map(Alias::new))
@@ -206,10 +208,6 @@ async fn stored(
             }
         }
         Key::ContactOf => {
-            out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
-                .await?
-                .into_iter()
-                .collect();
             let q = Query::select()
                 .columns(["customer_id", "email", "name", "id"].map(Alias::new))
                 .from(Alias::new("contacts"))
@@ -530,15 +528,25 @@ pub async fn changed(
             ))))
         }
     };
-    let current = record::project(&doc, kind)?;
-    let values: Vec<_> = values
-        .into_iter()
-        .filter(|(f, v)| current.get(f) != v)
-        .collect();
+    let values = differing(&doc, kind, &values)?;
     if values.is_empty() {
         return Ok(Ok(values));
     }
     Ok(record::update(&mut doc, kind, &values)
         .map(|()| values)
         .map_err(Error::from))
+}
+
+/// Of `values`, those that differ from what `doc` holds.
+pub fn differing(
+    doc: &AutoCommit,
+    kind: &'static sync_core::KindSchema,
+    values: &[(&'static str, Value)],
+) -> Result<Vec<(&'static str, Value)>, Error> {
+    let current = record::project(doc, kind)?;
+    Ok(values
+        .iter()
+        .filter(|(f, v)| current.get(f) != v)
+        .cloned()
+        .collect())
 }

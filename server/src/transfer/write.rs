@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::engine::SyncEngine;
 use crate::sync::{docstore, push};
-use crate::transfer::plan::{Plan, Planned, RowError};
+use crate::transfer::plan::{differing, Plan, Planned, RowError};
 
 /// Why the server writes, in a record's history.
 pub const PURPOSE: &str = "import";
@@ -91,13 +91,7 @@ async fn update(
         .await?
         .map_err(|e| Error::Internal(format!("record {} does not load: {e}", planned.id)))?;
     let mut doc = doc.with_actor(actor.clone());
-    let current = record::project(&doc, kind)?;
-    let values: Vec<_> = planned
-        .values
-        .iter()
-        .filter(|(f, v)| current.get(f) != v)
-        .cloned()
-        .collect();
+    let values = differing(&doc, kind, &planned.values)?;
     if values.is_empty() {
         return Ok(None);
     }
