@@ -1,7 +1,7 @@
 //! The record kinds fieldsync knows, declared once for the server and every client.
 
 use crate::schema::{
-    FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Writer, DELETED_FIELD,
+    FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Unit, Writer, DELETED_FIELD,
 };
 use crate::Error;
 
@@ -137,6 +137,7 @@ pub static CUSTOMER: KindSchema = KindSchema {
                 max: 1_000_000_000,
             },
         )
+        .in_unit(Unit::MinorUnits)
         .written_by(Writer::Manager),
         FieldSpec::new("external_ref", SHORT).written_by(Writer::Server),
         FieldSpec::new("notes", NOTES),
@@ -149,13 +150,14 @@ pub static CUSTOMER: KindSchema = KindSchema {
         FieldSpec::new("tax_id", CODE),
         // How far from `lat`/`lon` a check-in still counts as at the customer's; the visit type's
         // radius applies where this is not set.
-        FieldSpec::new("geo_radius_m", METRES),
+        FieldSpec::new("geo_radius_m", METRES).in_unit(Unit::Metres),
         FieldSpec::new("owner_id", USER).written_by(Writer::Manager),
         FieldSpec::new("key_account_manager_id", USER).written_by(Writer::Manager),
         // Written from the customer-value grading unless a manager locked it.
         FieldSpec::new("tier", FieldType::Enum(TIERS)).written_by(Writer::Manager),
         FieldSpec::new("tier_locked", FieldType::Bool).written_by(Writer::Manager),
         FieldSpec::new("payment_terms_days", FieldType::Int { min: 0, max: 366 })
+            .in_unit(Unit::Days)
             .written_by(Writer::Manager),
         // The prices this customer orders at; the products' list prices where it is not set.
         FieldSpec::new("price_list_id", FieldType::Reference("price_list"))
@@ -210,8 +212,12 @@ pub static PRODUCT: KindSchema = KindSchema {
         FieldSpec::new("description", NOTES).written_by(Writer::Manager),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
         // The price per whole unit where the customer's price list names none.
-        FieldSpec::new("list_price", MONEY).written_by(Writer::Manager),
-        FieldSpec::new("tax_bp", BASIS_POINTS).written_by(Writer::Manager),
+        FieldSpec::new("list_price", MONEY)
+            .in_unit(Unit::MinorUnits)
+            .written_by(Writer::Manager),
+        FieldSpec::new("tax_bp", BASIS_POINTS)
+            .in_unit(Unit::BasisPoints)
+            .written_by(Writer::Manager),
     ],
 };
 
@@ -229,6 +235,7 @@ pub static PRODUCT_COST: KindSchema = KindSchema {
             .required()
             .written_by(Writer::Manager),
         FieldSpec::new("unit_cost", MONEY)
+            .in_unit(Unit::MinorUnits)
             .required()
             .written_by(Writer::Manager),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
@@ -243,8 +250,10 @@ pub static PRICE_LIST_ITEMS: ItemsSchema = ItemsSchema {
     max_items: 5_000,
     fields: &[
         FieldSpec::new("product_id", FieldType::Reference("product")).required(),
-        FieldSpec::new("min_quantity", QUANTITY),
-        FieldSpec::new("unit_price", MONEY).required(),
+        FieldSpec::new("min_quantity", QUANTITY).in_unit(Unit::Thousandths),
+        FieldSpec::new("unit_price", MONEY)
+            .in_unit(Unit::MinorUnits)
+            .required(),
     ],
 };
 
@@ -278,10 +287,14 @@ pub static ORDER_LINES: ItemsSchema = ItemsSchema {
     fields: &[
         FieldSpec::new("product_id", FieldType::Reference("product")).required(),
         FieldSpec::new("sku", FieldType::String { max_len: 64 }),
-        FieldSpec::new("quantity", QUANTITY).required(),
-        FieldSpec::new("unit_price", MONEY).required(),
-        FieldSpec::new("discount_bp", BASIS_POINTS),
-        FieldSpec::new("tax_bp", BASIS_POINTS),
+        FieldSpec::new("quantity", QUANTITY)
+            .in_unit(Unit::Thousandths)
+            .required(),
+        FieldSpec::new("unit_price", MONEY)
+            .in_unit(Unit::MinorUnits)
+            .required(),
+        FieldSpec::new("discount_bp", BASIS_POINTS).in_unit(Unit::BasisPoints),
+        FieldSpec::new("tax_bp", BASIS_POINTS).in_unit(Unit::BasisPoints),
     ],
 };
 
@@ -302,11 +315,11 @@ pub static ORDER: KindSchema = KindSchema {
         FieldSpec::new("status", FieldType::Enum(ORDER_STATUSES)).required(),
         FieldSpec::new(CURRENCY_FIELD, CURRENCY).required(),
         FieldSpec::new("lines", FieldType::Items(&ORDER_LINES)),
-        FieldSpec::new("order_discount_bp", BASIS_POINTS),
-        FieldSpec::new("subtotal", MONEY),
-        FieldSpec::new("discount", MONEY),
-        FieldSpec::new("tax", MONEY),
-        FieldSpec::new("total", MONEY),
+        FieldSpec::new("order_discount_bp", BASIS_POINTS).in_unit(Unit::BasisPoints),
+        FieldSpec::new("subtotal", MONEY).in_unit(Unit::MinorUnits),
+        FieldSpec::new("discount", MONEY).in_unit(Unit::MinorUnits),
+        FieldSpec::new("tax", MONEY).in_unit(Unit::MinorUnits),
+        FieldSpec::new("total", MONEY).in_unit(Unit::MinorUnits),
         FieldSpec::new("ordered_at", FieldType::Timestamp),
         FieldSpec::new("submitted_at", FieldType::Timestamp),
         FieldSpec::new("delivered_at", FieldType::Timestamp),
@@ -344,8 +357,8 @@ pub static VISIT: KindSchema = KindSchema {
         FieldSpec::new("check_in_at", FieldType::Timestamp),
         FieldSpec::new("check_in_lat", LAT),
         FieldSpec::new("check_in_lon", LON),
-        FieldSpec::new("check_in_accuracy_m", METRES),
-        FieldSpec::new("check_in_distance_m", METRES),
+        FieldSpec::new("check_in_accuracy_m", METRES).in_unit(Unit::Metres),
+        FieldSpec::new("check_in_distance_m", METRES).in_unit(Unit::Metres),
         FieldSpec::new("check_in_result", FieldType::Enum(CHECK_IN_RESULTS)),
         FieldSpec::new("check_out_at", FieldType::Timestamp),
         FieldSpec::new("check_out_lat", LAT),
@@ -392,8 +405,8 @@ pub static OPPORTUNITY: KindSchema = KindSchema {
         FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
         FieldSpec::new("title", NAME).required(),
         FieldSpec::new("stage", FieldType::Enum(OPPORTUNITY_STAGES)).required(),
-        FieldSpec::new("amount", MONEY),
-        FieldSpec::new("probability", FieldType::Int { min: 0, max: 100 }),
+        FieldSpec::new("amount", MONEY).in_unit(Unit::MinorUnits),
+        FieldSpec::new("probability", FieldType::Int { min: 0, max: 100 }).in_unit(Unit::Percent),
         FieldSpec::new("expected_close", FieldType::Timestamp),
         FieldSpec::new("owner_id", USER),
         FieldSpec::new("closed_at", FieldType::Timestamp),
@@ -465,6 +478,7 @@ pub static PAYMENT: KindSchema = KindSchema {
                 max: 1_000_000_000_000_000,
             },
         )
+        .in_unit(Unit::MinorUnits)
         .required(),
         // The company's one currency (settings).
         FieldSpec::new(CURRENCY_FIELD, CURRENCY).required(),
@@ -496,6 +510,7 @@ pub static PAYMENT_ALLOCATIONS: ItemsSchema = ItemsSchema {
                 max: 1_000_000_000_000_000,
             },
         )
+        .in_unit(Unit::MinorUnits)
         .required(),
     ],
 };
@@ -658,6 +673,7 @@ pub static SALES_TARGET: KindSchema = KindSchema {
         FieldSpec::new("metric", FieldType::Enum(TARGET_METRICS))
             .required()
             .written_by(Writer::Manager),
+        // Minor units for revenue and collections, a count for new customers and visits.
         FieldSpec::new("value", MONEY)
             .required()
             .written_by(Writer::Manager),
@@ -680,7 +696,9 @@ pub static VISIT_TYPE: KindSchema = KindSchema {
         FieldSpec::new("geofence", FieldType::Enum(GEOFENCE_MODES))
             .required()
             .written_by(Writer::Manager),
-        FieldSpec::new("radius_m", METRES).written_by(Writer::Manager),
+        FieldSpec::new("radius_m", METRES)
+            .in_unit(Unit::Metres)
+            .written_by(Writer::Manager),
         FieldSpec::new("require_checkout", FieldType::Bool).written_by(Writer::Manager),
         FieldSpec::new("active", FieldType::Bool).written_by(Writer::Manager),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
@@ -702,9 +720,11 @@ pub static TIER_POLICY: KindSchema = KindSchema {
             .required()
             .written_by(Writer::Manager),
         FieldSpec::new("period_days", FieldType::Int { min: 1, max: 366 })
+            .in_unit(Unit::Days)
             .required()
             .written_by(Writer::Manager),
         FieldSpec::new("min_visit_minutes", FieldType::Int { min: 0, max: 1_440 })
+            .in_unit(Unit::Minutes)
             .written_by(Writer::Manager),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
     ],
@@ -723,8 +743,12 @@ pub static SETTINGS: KindSchema = KindSchema {
             .required()
             .written_by(Writer::Admin),
         // The most discount, in basis points, an order line may carry before a manager approves it.
-        FieldSpec::new("agent_discount_limit_bp", BASIS_POINTS).written_by(Writer::Admin),
-        FieldSpec::new("manager_discount_limit_bp", BASIS_POINTS).written_by(Writer::Admin),
+        FieldSpec::new("agent_discount_limit_bp", BASIS_POINTS)
+            .in_unit(Unit::BasisPoints)
+            .written_by(Writer::Admin),
+        FieldSpec::new("manager_discount_limit_bp", BASIS_POINTS)
+            .in_unit(Unit::BasisPoints)
+            .written_by(Writer::Admin),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Admin),
     ],
 };
@@ -768,6 +792,14 @@ const RETIRED: &[(&str, &str)] = &[("product", "unit_cost")];
 /// Whether `field` is one `kind` no longer has and no one may write.
 pub fn is_retired(kind: &KindSchema, field: &str) -> bool {
     RETIRED.contains(&(kind.name, field))
+}
+
+/// The fields `kind` no longer has and no one may write.
+pub fn retired_fields(kind: &KindSchema) -> impl Iterator<Item = &'static str> + '_ {
+    RETIRED
+        .iter()
+        .filter(move |(k, _)| *k == kind.name)
+        .map(|(_, field)| *field)
 }
 
 /// How many parents stand between a record of `kind` and what places it (0 for a record scoped by a

@@ -21,6 +21,7 @@ pub mod history;
 pub mod inspect;
 pub mod items;
 pub mod kinds;
+pub mod layout;
 pub mod orders;
 pub mod protocol;
 pub mod record;
@@ -31,5 +32,5 @@ pub mod validate;
 pub mod value;
 
 pub use error::Error;
-pub use schema::{FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Writer};
+pub use schema::{FieldSpec, FieldType, ItemsSchema, KindSchema, Role, Scope, Unit, Writer};
 pub use value::{Item, Value};

@@ -185,8 +185,9 @@ pub enum PushStatus {
     Applied,
     /// The server already had every change: nothing to do (a replayed push).
     AlreadyKnown,
-    /// Some changes depend on changes the server has never seen. The server keeps them and applies
-    /// them once their dependencies arrive; `missing` names what it lacks.
+    /// Some changes depend on changes the server has never seen. The server keeps them for this
+    /// device and applies them when this device next pushes the document with what they depend on;
+    /// `missing` names what it lacks.
     MissingDependencies,
     /// The document was refused as a whole; nothing of it was stored. `reason` says why. The device
     /// keeps its edits and shows the reason.
@@ -230,7 +231,8 @@ pub struct PullRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u8>>))]
     pub cursor: Option<ByteBuf>,
-    /// The most document updates the device wants in this page.
+    /// The most entries the device wants in this page: records in a first sync, feed entries (one
+    /// per chunk a push stored, so a record may take several) after it. The server caps it.
     #[serde(default)]
     pub limit: Option<u32>,
     /// The device's checkpoint, as in [`PushRequest::checkpoint`].
@@ -247,8 +249,9 @@ pub struct DocUpdate {
     pub kind: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<u8>>))]
     pub chunks: Vec<ByteBuf>,
-    /// The server's heads of the document once these chunks are loaded: a device that already has
-    /// exactly these heads has nothing to load.
+    /// The server's heads of the document when the page was read: a device that already has
+    /// exactly these heads has nothing to load. With `listing` or `tip_listing` set, the chunks
+    /// reach them; otherwise a later page may carry the rest.
     #[serde(default)]
     pub heads: Vec<Hash>,
     /// Set when `chunks` are the whole document: its listing, so a device without the record can store
@@ -270,7 +273,9 @@ pub struct PullResponse {
     /// Documents that left the device's scope: the device deletes its copies (after pushing any edits).
     #[serde(default)]
     pub evict: Vec<Uuid>,
-    /// Opaque: send it back on the next pull. Every cursor the server ever issued stays valid.
+    /// Opaque, authenticated and bound to the device: send it back as it came on the next pull. A
+    /// cursor issued to another device, altered, or issued under a key the server no longer holds
+    /// is refused `invalid_cursor`; the device then pulls from the start.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>))]
     pub cursor: ByteBuf,
     /// More pages are ready now; pull again at once.

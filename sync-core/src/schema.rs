@@ -125,6 +125,23 @@ impl ItemsSchema {
     }
 }
 
+/// What a whole number counts, where it is not a plain count: how a client shows it and what it
+/// may add it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Minor units (cents) of the company's one currency.
+    MinorUnits,
+    /// Thousandths of a unit of measure (1.5 kg is 1500).
+    Thousandths,
+    /// Hundredths of a percent (1,250 is 12.5%).
+    BasisPoints,
+    Percent,
+    Metres,
+    Days,
+    Minutes,
+}
+
 /// One field of a kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldSpec {
@@ -132,6 +149,8 @@ pub struct FieldSpec {
     pub ty: FieldType,
     pub required: bool,
     pub writer: Writer,
+    /// What the number counts (money, quantities, rates, distances); None for text and plain counts.
+    pub unit: Option<Unit>,
 }
 
 impl FieldSpec {
@@ -141,7 +160,13 @@ impl FieldSpec {
             ty,
             required: false,
             writer: Writer::Agent,
+            unit: None,
         }
+    }
+
+    pub const fn in_unit(mut self, unit: Unit) -> FieldSpec {
+        self.unit = Some(unit);
+        self
     }
 
     pub const fn required(mut self) -> FieldSpec {

@@ -52,6 +52,9 @@ impl Raw {
     }
 }
 
+/// The longest e-mail address a field holds, in characters (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
 /// Checks one value against its field's schema and turns it into a plain [`Value`].
 pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
     let name = spec.name;
@@ -83,7 +86,7 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
             Ok(Value::Str(s.to_string()))
         }
         (FieldType::Email, ScalarValue::Str(s)) => {
-            check_text(name, s, 254)?;
+            check_text(name, s, MAX_EMAIL_LEN)?;
             let valid = s.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod quarantine;
 pub mod records;
 pub mod reports;
+pub mod schema;
 pub mod session;
 pub mod state;
 pub mod sync;
@@ -77,6 +78,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(reports::router())
         .merge(exports::router())
         .merge(ops::router())
+        .merge(schema::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // A record's fields may hold notes of 20,000 characters of up to four bytes each.
         .merge(records::router().layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)))
@@ -87,13 +89,14 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI document of every endpoint.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> serde_json::Value {
     let (_, doc) = api(&Limits::default()).split_for_parts();
-    doc
+    openapi::with_msgpack_forms(doc)
 }
 
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api(&state.sync.limits).split_for_parts();
+    let doc = openapi::with_msgpack_forms(doc);
     routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

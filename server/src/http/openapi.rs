@@ -1,6 +1,11 @@
 //! The OpenAPI document's frame: title, the bearer scheme and the tags. The operations themselves come
 //! from the `#[utoipa::path]` annotation on each handler, registered with its route in [`crate::app::api`].
+//! [`with_msgpack_forms`] then gives the sync calls' MessagePack bodies schemas of their own.
 
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+use sync_core::protocol::CONTENT_TYPE;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,8 +15,9 @@ use utoipa::{Modify, OpenApi};
         title = "fieldsync",
         description = "The fieldsync sync server. Login, devices and the quarantine speak JSON. The sync \
 calls (push, pull, verify) speak MessagePack (`application/vnd.fieldsync.v1+msgpack`): the same \
-structures as described here, encoded with named fields, with every byte string (changes, chunks, \
-hashes, cursors) as a MessagePack `bin` where the JSON form has an array of byte values. They also \
+structures encoded with named fields, with every byte string (changes, chunks, hashes, cursors) \
+and every UUID as a MessagePack `bin` (16 bytes for a UUID, 32 for a hash), described by the schemas \
+named `...MsgPack`, where the JSON form has an array of byte values and a UUID string. They also \
 accept and answer `application/json` (for debugging), and answer JSON only to a client whose `Accept` \
 asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\", \"message\"}}`."
     ),
@@ -51,4 +57,139 @@ impl Modify for BearerScheme {
             ),
         );
     }
+}
+
+/// The suffix of the schemas of MessagePack bodies.
+const MSGPACK: &str = "MsgPack";
+
+/// Gives every MessagePack body its own schemas: the JSON body's, with each byte string (an array
+/// of byte values in JSON) and each UUID (a string in JSON) as binary, as they travel in a
+/// MessagePack `bin`. utoipa derives one schema per Rust type, and a type's JSON and MessagePack
+/// forms differ in exactly these values.
+pub fn with_msgpack_forms(doc: utoipa::openapi::OpenApi) -> Value {
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serialises");
+    let mut named = BTreeSet::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().flat_map(Value::as_object_mut) {
+            for op in item.values_mut() {
+                if let Some(content) = op.pointer_mut("/requestBody/content") {
+                    msgpack_content(content, &mut named);
+                }
+                let responses = op.get_mut("responses").and_then(Value::as_object_mut);
+                for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+                    if let Some(content) = response.get_mut("content") {
+                        msgpack_content(content, &mut named);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        let mut todo: Vec<String> = named.iter().cloned().collect();
+        while let Some(name) = todo.pop() {
+            let mut inner = BTreeSet::new();
+            if let Some(schema) = schemas.get(&name) {
+                refs(schema, &mut inner);
+            }
+            todo.extend(inner.into_iter().filter(|n| named.insert(n.clone())));
+        }
+        for name in named {
+            if let Some(mut schema) = schemas.get(&name).cloned() {
+                to_msgpack(&mut schema);
+                schemas.insert(format!("{name}{MSGPACK}"), schema);
+            }
+        }
+    }
+    doc
+}
+
+const SCHEMA_REF: &str = "#/components/schemas/";
+
+/// Points a body's MessagePack schema at the MessagePack forms, and notes the schemas it names.
+fn msgpack_content(content: &mut Value, named: &mut BTreeSet<String>) {
+    if let Some(schema) = content
+        .get_mut(CONTENT_TYPE)
+        .and_then(|c| c.get_mut("schema"))
+    {
+        refs(schema, named);
+        to_msgpack(schema);
+    }
+}
+
+/// The names of the component schemas `schema` refers to.
+fn refs(schema: &Value, out: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(SCHEMA_REF))
+            {
+                out.insert(name.to_string());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Rewrites a JSON body's schema into its MessagePack form, in place.
+fn to_msgpack(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if r.starts_with(SCHEMA_REF) && !r.ends_with(MSGPACK) {
+                    r.push_str(MSGPACK);
+                }
+            } else if is_byte_array(map) {
+                binary(map, "MessagePack bin");
+            } else if map.get("format").and_then(Value::as_str) == Some("uuid") {
+                binary(map, "MessagePack bin of the UUID's 16 bytes");
+            } else {
+                map.values_mut().for_each(to_msgpack);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(to_msgpack),
+        _ => {}
+    }
+}
+
+/// Whether a schema is utoipa's of a `Vec<u8>`: an array of non-negative integers.
+fn is_byte_array(map: &Map<String, Value>) -> bool {
+    let is_array = match map.get("type") {
+        Some(Value::String(t)) => t == "array",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "array"),
+        _ => false,
+    };
+    let items = map.get("items").and_then(Value::as_object);
+    is_array
+        && items.is_some_and(|items| {
+            items.get("type").and_then(Value::as_str) == Some("integer")
+                && items.get("minimum").and_then(Value::as_f64) == Some(0.0)
+        })
+}
+
+/// Makes a schema a binary string (nullable if it was), with `note` after its description.
+fn binary(map: &mut Map<String, Value>, note: &str) {
+    let nullable =
+        matches!(map.get("type"), Some(Value::Array(ts)) if ts.iter().any(|t| t == "null"));
+    let description = match map.get("description").and_then(Value::as_str) {
+        Some(d) => format!("{d} ({note})"),
+        None => note.to_string(),
+    };
+    map.clear();
+    map.insert(
+        "type".into(),
+        if nullable {
+            serde_json::json!(["string", "null"])
+        } else {
+            "string".into()
+        },
+    );
+    map.insert("format".into(), "binary".into());
+    map.insert("description".into(), description.into());
 }

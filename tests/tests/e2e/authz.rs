@@ -104,6 +104,13 @@ const MATRIX: &[Row] = &[
     row("POST", "/v1/auth/login", Target::None, PUBLIC),
     row("POST", "/v1/auth/login", Target::LostDevice, PUBLIC_HIDDEN),
     row("GET", "/metrics", Target::None, SCRAPE_ONLY),
+    // The kinds' layouts are every signed-in user's and device's, never an anonymous caller's.
+    row(
+        "GET",
+        "/v1/schema",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
     // The dashboard's sign-in is the managers' and admins': an agent's right password is refused
     // there whatever token the caller holds, and a device's token is no session.
     row("POST", "/v1/auth/session", Target::None, [D(403); 6]),

@@ -74,13 +74,44 @@ async fn openapi_document_describes_every_route() {
         }
     }
     assert_eq!(
-        operations, 59,
+        operations, 60,
         "an endpoint was added: extend the authorisation matrix too"
     );
     // The sync calls describe their MessagePack media type.
     let push = &doc["paths"]["/v1/sync/push"]["post"];
     assert!(push["requestBody"]["content"][CONTENT_TYPE].is_object());
     assert!(push["responses"]["200"]["content"][CONTENT_TYPE].is_object());
+    // ... with the MessagePack forms: byte strings and UUIDs are binary there, where JSON has
+    // arrays of numbers and UUID strings.
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    assert_eq!(
+        push["requestBody"]["content"][CONTENT_TYPE]["schema"]["$ref"],
+        "#/components/schemas/PushRequestMsgPack"
+    );
+    assert_eq!(
+        push["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PushRequest"
+    );
+    let doc_push = schema("DocPushMsgPack");
+    assert_eq!(doc_push["properties"]["id"]["format"], "binary");
+    assert_eq!(
+        doc_push["properties"]["changes"]["items"]["format"],
+        "binary"
+    );
+    assert_eq!(
+        doc_push["properties"]["base_heads"]["items"]["$ref"],
+        "#/components/schemas/HashMsgPack"
+    );
+    assert_eq!(schema("HashMsgPack")["format"], "binary");
+    assert_eq!(schema("DocPush")["properties"]["id"]["format"], "uuid");
+    assert_eq!(
+        schema("DocPush")["properties"]["changes"]["items"]["type"],
+        "array"
+    );
+    let pull = schema("PullRequestMsgPack");
+    assert_eq!(pull["properties"]["cursor"]["format"], "binary");
+    let evict = &schema("PullResponseMsgPack")["properties"]["evict"]["items"];
+    assert_eq!(evict["format"], "binary");
 }
 
 #[tokio::test]
@@ -509,4 +540,39 @@ storage_test! {
         let ok = http.get(&pull).bearer_auth(&ben.login.token).send().await.unwrap();
         assert_eq!(ok.status(), 200);
     }
+}
+
+/// `GET /v1/schema` serves every kind's layout from the schemas the server checks pushes with, and
+/// the limits this server runs with rather than the defaults.
+#[tokio::test]
+async fn the_schema_describes_every_kind_under_the_servers_limits() {
+    let db = TestDb::sqlite().await;
+    let mut settings = db.settings();
+    settings.limits.max_docs = 123;
+    let limits = settings.limits;
+    let server = TestServer::start_with(settings).await;
+    server
+        .user("agent@acme.test", Role::Agent, &["North"])
+        .await;
+    let agent = server.device("agent@acme.test").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/schema", server.url);
+    let (status, code) = error_code(http.get(&url).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (401, "unauthenticated"));
+    let served: sync_core::layout::SchemaDocument = http
+        .get(&url)
+        .bearer_auth(&agent.login.token)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served.limits.max_docs, 123);
+    assert_eq!(
+        served,
+        sync_core::layout::document(sync_core::kinds::ALL, &limits)
+    );
 }
