@@ -37,14 +37,18 @@ pub struct Client {
 /// The device's app and version, told the server with each call (`fieldsync-app-version`).
 const APP_VERSION: &str = concat!("fieldsync-sdk/", env!("CARGO_PKG_VERSION"));
 
-/// How a client retries a failed sync call: on network errors, timeouts, 5xx and 429, with
-/// exponential backoff and full jitter, honouring `Retry-After`, at most `attempts` times in all.
+/// How a client retries a failed sync call: on network errors, timeouts, 408, 429 and 5xx, with
+/// exponential backoff and full jitter (at most `max` between tries), or after the time the
+/// server's `Retry-After` asks for, at most `attempts` times in all.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub attempts: u32,
     pub base: Duration,
     pub max: Duration,
 }
+
+/// The longest `Retry-After` a client waits for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
@@ -66,8 +70,11 @@ impl RetryPolicy {
     }
 
     pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        // A busy server spreads the devices it refused over its queue wait (up to 30 s by
+        // default); coming back sooner only adds to its load. The bound keeps a broken header
+        // from parking the device for hours.
         if let Some(wait) = retry_after {
-            return wait.min(self.max);
+            return wait.min(MAX_RETRY_AFTER);
         }
         let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.max);
         ceiling.mul_f64(rand::random::<f64>())
@@ -374,6 +381,20 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_s_retry_after_is_waited_for_whole_and_backoff_is_bounded() {
+        let policy = RetryPolicy::default();
+        let asked = Duration::from_secs(30);
+        assert_eq!(policy.delay(1, Some(asked)), asked);
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(86_400))),
+            MAX_RETRY_AFTER
+        );
+        for attempt in 1..40 {
+            assert!(policy.delay(attempt, None) <= policy.max);
+        }
+    }
 
     #[test]
     fn bodies_are_compressed_only_when_large_enough_and_smaller_for_it() {

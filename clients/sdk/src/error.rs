@@ -49,10 +49,11 @@ impl Error {
         }
     }
 
-    /// Whether an answer with this status may succeed when tried again: rate limited, or the
+    /// Whether an answer with this status may succeed when tried again: a body that arrived too
+    /// slowly (the link may be better now; the server changed nothing), rate limited, or the
     /// server's trouble.
     pub fn transient_status(status: u16) -> bool {
-        status == 429 || status >= 500
+        status == 408 || status == 429 || status >= 500
     }
 
     /// Whether the server told this device to wipe itself.

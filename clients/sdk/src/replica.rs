@@ -232,12 +232,6 @@ impl Replica {
         password: &str,
         device_name: &str,
     ) -> Result<Session, Error> {
-        if self.outbox_len().await? > 0 {
-            return Err(sync_core::Error::Malformed(
-                "this device holds changes not yet synced; run `fieldsync sync` first".into(),
-            )
-            .into());
-        }
         let mut client = Client::new(server_url);
         let email = email.trim().to_lowercase();
         let previous = self.session().await?;
@@ -246,6 +240,20 @@ impl Replica {
         let previous_device = previous
             .as_ref()
             .filter(|p| p.server_url == client.base_url() && p.email == email);
+        // Changes not yet synced carry this device's actor and belong to this account: another
+        // account or server would wipe them. Logging in again as the same account (an expired
+        // token) keeps them, and they sync once it is in.
+        let pending = self.outbox_len().await? > 0;
+        let not_yet_synced = || -> Error {
+            sync_core::Error::Malformed(
+                "this device holds changes not yet synced; sync them before it changes account"
+                    .into(),
+            )
+            .into()
+        };
+        if pending && previous_device.is_none() {
+            return Err(not_yet_synced());
+        }
         let login: LoginResponse = client
             .login_again(
                 &email,
@@ -266,10 +274,13 @@ impl Replica {
             territories: login.territories,
             device_secret: Some(login.device_secret),
         };
-        let mut tx = self.pool.begin().await?;
         let same_account = previous
             .as_ref()
             .filter(|p| p.user_id == session.user_id && p.server_url == session.server_url);
+        if pending && same_account.is_none() {
+            return Err(not_yet_synced());
+        }
+        let mut tx = self.pool.begin().await?;
         match same_account {
             None => {
                 sqlx::query("DELETE FROM records").execute(&mut *tx).await?;

@@ -290,16 +290,23 @@ storage_test! {
         assert_eq!(recorded, fieldsync_server::db::positions::committed_seq(&server.state.db.conn).await.unwrap());
 
         // Logging the same store in again is no restore: it keeps its device, with its checkpoint,
-        // and only the new token works. A store naming another user's device gets one of its own,
-        // even with that device's secret.
+        // and only the new token works; an edit waiting on the device (its token had expired,
+        // say) stays and syncs. Another account's login is refused while it waits. A store naming
+        // another user's device gets one of its own, even with that device's secret.
+        anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
+        let refused = anna.replica.login(&server.url, "ben@x.test", PASSWORD, "ben").await.unwrap_err();
+        assert!(refused.to_string().contains("not yet synced"), "{refused}");
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 1);
         let relogin = anna.replica.login(&server.url, "anna@x.test", PASSWORD, "again").await.unwrap();
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 1);
         assert_eq!(relogin.device_id, anna.login.device_id);
         assert_eq!(checkpoint::recorded(&server.state.db.conn, relogin.device_id).await.unwrap(), recorded);
         assert_eq!(anna.client.devices().await.unwrap_err().code(), Some("unauthenticated"));
         assert_eq!(server.count("devices").await, 1);
         let client = anna.replica.client().await.unwrap();
-        anna.replica.update(id, &[("phone", "1".into())]).await.unwrap();
         assert!(!anna.replica.sync(&client).await.unwrap().restored);
+        assert_eq!(anna.replica.outbox_len().await.unwrap(), 0);
+        assert_eq!(server.heads(id).await, anna.replica.heads(id).await);
         let mut ben = Client::new(&server.url);
         let other = ben
             .login_again("ben@x.test", PASSWORD, "ben", Some(relogin.device_id), relogin.device_secret.as_deref())
