@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
@@ -22,6 +22,7 @@ use sync_core::protocol::{
 };
 use sync_core::record::{self, Listing};
 use sync_core::totals::{Line, Order};
+use sync_core::validate::{self, Raw};
 use uuid::Uuid;
 
 /// The devices of the vectors. A device's automerge actor is its id's 16 bytes.
@@ -31,7 +32,7 @@ const CUSTOMER: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0001
 const ORDER: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0002);
 const PRODUCT: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0003);
 const LINE: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0004);
-/// 2026-12-01T09:00:00Z: automerge keeps a change's time in seconds; timestamp fields hold
+/// 2025-12-01T09:00:00Z: automerge keeps a change's time in seconds; timestamp fields hold
 /// milliseconds.
 const TIME_SECS: i64 = 1_764_579_600;
 
@@ -109,7 +110,7 @@ fn new_order() -> AutoCommit {
     doc.put(
         ROOT,
         "ordered_at",
-        automerge::ScalarValue::Timestamp(TIME_SECS * 1_000),
+        ScalarValue::Timestamp(TIME_SECS * 1_000),
     )
     .unwrap();
     commit(&mut doc);
@@ -582,4 +583,116 @@ fn schema() {
     let stored = stored("schema.json", &generated);
     let back: sync_core::layout::SchemaDocument = serde_json::from_value(stored).unwrap();
     assert_eq!(back.kinds.len(), kinds::ALL.len());
+}
+
+/// A value as an app writes it, read back as the server reads it: a JSON string is a scalar
+/// string (a text object in a text field), a whole number an integer, another number a float.
+fn raw(spec: &sync_core::FieldSpec, value: &Json) -> Raw {
+    match value {
+        Json::Null => Raw::Missing,
+        Json::Bool(b) => Raw::Scalar(ScalarValue::Boolean(*b)),
+        Json::String(s) if matches!(spec.ty, sync_core::FieldType::Text { .. }) => {
+            Raw::Text(s.clone())
+        }
+        Json::String(s) => Raw::Scalar(ScalarValue::Str(s.as_str().into())),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Raw::Scalar(ScalarValue::Int(i)),
+            None => Raw::Scalar(ScalarValue::F64(n.as_f64().unwrap())),
+        },
+        Json::Array(_) | Json::Object(_) => Raw::OtherObject,
+    }
+}
+
+#[test]
+fn validation() {
+    let long = |n: usize| json!("é".repeat(n));
+    let cases: Vec<(&str, &str, Json)> = vec![
+        ("customer", "name", json!("Bäckerei Schmidt")),
+        ("customer", "name", json!("   ")),
+        ("customer", "name", Json::Null),
+        ("customer", "name", long(200)),
+        ("customer", "name", long(201)),
+        ("customer", "name", json!("a\u{0}b")),
+        ("customer", "name", json!(42)),
+        ("customer", "phone", Json::Null),
+        ("customer", "email", json!("anna@example.com")),
+        ("customer", "email", json!("anna@example")),
+        ("customer", "email", json!("@example.com")),
+        ("customer", "email", json!("anna @example.com")),
+        ("customer", "email", json!("a@b@example.com")),
+        ("customer", "status", json!("active")),
+        ("customer", "status", json!("lead")),
+        ("customer", "lat", json!(52.52)),
+        ("customer", "lat", json!(45)),
+        ("customer", "lat", json!(90.5)),
+        ("customer", "lat", json!("52.5")),
+        ("customer", "credit_limit", json!(500_000)),
+        ("customer", "credit_limit", json!(-1)),
+        ("customer", "credit_limit", json!(1_000_000_001)),
+        ("customer", "credit_limit", json!(5.5)),
+        ("customer", "tier_locked", json!(true)),
+        ("customer", "tier_locked", json!("true")),
+        ("customer", "notes", json!("Delivers on Mondays")),
+        ("customer", "notes", long(20_001)),
+        ("customer", "notes", json!(1)),
+        (
+            "customer",
+            "owner_id",
+            json!("01938a1c-3000-7000-8000-000000000001"),
+        ),
+        (
+            "customer",
+            "owner_id",
+            json!("01938A1C-3000-7000-8000-000000000001"),
+        ),
+        (
+            "customer",
+            "owner_id",
+            json!("01938a1c300070008000000000000001"),
+        ),
+        (
+            "customer",
+            "owner_id",
+            json!("{01938a1c-3000-7000-8000-000000000001}"),
+        ),
+        (
+            "customer",
+            "owner_id",
+            json!("urn:uuid:01938a1c-3000-7000-8000-000000000001"),
+        ),
+        (
+            "customer",
+            "owner_id",
+            json!("01938a1c-3000-7000-8000-00000000000"),
+        ),
+        ("customer", "owner_id", json!("not a uuid")),
+        ("order", "ordered_at", json!(1_764_579_600_000i64)),
+        ("order", "ordered_at", json!(1.5)),
+        ("order", "order_discount_bp", json!(10_000)),
+        ("order", "order_discount_bp", json!(10_001)),
+        ("payment", "receipt", json!("ab".repeat(32))),
+        ("payment", "receipt", json!("AB".repeat(32))),
+        ("payment", "receipt", json!("ab".repeat(31))),
+        ("payment", "amount", json!(0)),
+    ];
+    let generated = json!({
+        "about": "Field values as an app writes them (a string; a whole number as an automerge \
+                  Int, another number as an F64; a boolean; null to unset; a text field's string \
+                  as its text), with the error code the server gives, or null for a value it \
+                  accepts.",
+        "cases": cases.iter().map(|(kind, field, value)| {
+            let spec = kinds::get(kind).unwrap().field(field).unwrap();
+            let error = validate::check(spec, &raw(spec, value)).err().map(|e| e.code);
+            json!({"kind": kind, "field": field, "value": value, "error": error})
+        }).collect::<Vec<_>>(),
+    });
+    let stored = stored("validation.json", &generated);
+    for case in stored["cases"].as_array().unwrap() {
+        let kind = kinds::get(case["kind"].as_str().unwrap()).unwrap();
+        let spec = kind.field(case["field"].as_str().unwrap()).unwrap();
+        let error = validate::check(spec, &raw(spec, &case["value"]))
+            .err()
+            .map(|e| e.code);
+        assert_eq!(json!(error), case["error"], "{case}");
+    }
 }
