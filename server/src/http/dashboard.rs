@@ -3,8 +3,8 @@
 //! install, nothing fetched at run time). The page is public and holds no data: it signs in with
 //! `POST /v1/auth/session` and reads everything through the API, as any client would.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use rust_embed::RustEmbed;
 use sync_core::protocol::ErrorBody;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use crate::error::Error;
 use crate::http::state::AppState;
+use crate::http::static_files;
 use crate::http::wire::PathParam;
 
 #[derive(RustEmbed)]
@@ -30,45 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; \
 script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// One of the dashboard's files, with its media type and an ETag, so a browser revalidates instead
-/// of downloading again (`no-cache`: a new server version is picked up at once).
 fn serve(path: &str, headers: &HeaderMap) -> Result<Response, Error> {
-    let file = Files::get(path).ok_or_else(|| Error::NotFound("no such file".into()))?;
-    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        file.data.into_owned().into_response()
-    };
-    let h = response.headers_mut();
-    let mime = file.metadata.mimetype();
-    let text = mime.starts_with("text/") || mime.ends_with("javascript");
-    let content_type = if text {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime.to_string()
-    };
-    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| Error::Internal(e.to_string()));
-    h.insert(header::CONTENT_TYPE, value(&content_type)?);
-    h.insert(header::ETAG, value(&etag)?);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    Ok(response)
+    static_files::serve::<Files>(path, headers, CSP)
 }
 
 /// The dashboard: managers and admins sign in here; anyone else finds what this server is and how

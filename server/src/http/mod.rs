@@ -20,6 +20,7 @@ pub mod reports;
 pub mod schema;
 pub mod session;
 pub mod state;
+pub mod static_files;
 pub mod sync;
 pub mod track;
 pub mod users;
