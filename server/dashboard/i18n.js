@@ -54,6 +54,7 @@ const en = {
   'agent.title': 'Agents use the fieldsync app on their phone',
   'agent.body': 'This dashboard is for managers and administrators. Your customers, visits and orders are in the fieldsync app on your phone.',
   'agent.back': 'Back to sign in',
+  'agent.open': 'Open the fieldsync app',
 
   'error.bad_credentials': 'The e-mail or the password is wrong.',
   'error.too_many_login_attempts': 'Too many failed sign-ins. Try again in {seconds} seconds.',
@@ -363,6 +364,7 @@ const zh = {
   'agent.title': '业务员请使用手机上的 fieldsync 应用',
   'agent.body': '此管理后台供经理和管理员使用。您的客户、拜访和订单都在手机上的 fieldsync 应用中。',
   'agent.back': '返回登录',
+  'agent.open': '打开 fieldsync 应用',
 
   'error.bad_credentials': '邮箱或密码错误。',
   'error.too_many_login_attempts': '登录失败次数过多，请在 {seconds} 秒后重试。',

@@ -1,7 +1,7 @@
 // Records as automerge documents laid out by the server's schema (`GET /v1/schema`,
 // docs/protocol.md section 6): made, edited, checked and listed the way the Rust SDK does.
 
-import * as A from "@automerge/automerge";
+import * as A from "@automerge/automerge/slim";
 
 export class SchemaError extends Error {}
 

@@ -4,13 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 
-import * as A from "@automerge/automerge";
+import * as A from "@automerge/automerge/slim";
 
 import { decode, encode, fromJson, bytesToHex, hexToBytes } from "../src/wire.js";
 import { headsDigest, scopeDigest } from "../src/digest.js";
 import { totals } from "../src/totals.js";
 import { check, createRecord, listing } from "../src/records.js";
+
+// The app loads automerge's wasm itself (the slim build), as the page does.
+await A.initializeWasm(readFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm")));
 
 const vectors = (name) =>
   JSON.parse(readFileSync(new URL(`../../../docs/vectors/${name}`, import.meta.url)));

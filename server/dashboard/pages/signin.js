@@ -71,6 +71,7 @@ export function renderUseTheApp(root, {back}) {
   replace(root, h('div', {class: 'sign-in-page', id: 'use-the-app'},
     h('h1', {tabindex: '-1'}, t('agent.title')),
     h('p', null, t('agent.body')),
+    h('p', null, h('a', {href: '/app/', id: 'open-the-app', class: 'button'}, t('agent.open'))),
     h('button', {type: 'button', id: 'back-to-sign-in', on: {click: back}}, t('agent.back'))));
   root.querySelector('h1').focus();
 }

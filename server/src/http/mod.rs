@@ -2,6 +2,7 @@
 //! extractor of the sync calls; the OpenAPI document.
 
 pub mod admission;
+pub mod agent_app;
 pub mod attachments;
 pub mod auth;
 pub mod dashboard;
@@ -68,6 +69,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
     // The JSON endpoints take small bodies; the sync calls up to the message limit.
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(dashboard::router())
+        .merge(agent_app::router())
         .merge(health::router())
         .merge(auth::router())
         .merge(session::router())

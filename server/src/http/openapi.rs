@@ -26,6 +26,7 @@ asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\
         (name = "health", description = "Liveness and readiness, public"),
         (name = "auth", description = "Logging a device in; the dashboard's sessions"),
         (name = "dashboard", description = "The managers' web dashboard: its page and files, public; it reads everything else through this API with its session"),
+        (name = "app", description = "The field agents' offline app: its page and files, public; it logs in as a device and syncs like any other"),
         (name = "devices", description = "A user's devices and their revocation (remote wipe)"),
         (name = "quarantine", description = "Edits made offline to records their author lost access to"),
         (name = "records", description = "Records within the caller's scope, listed and filtered by field, as the dashboard and integrations read them (JSON)"),

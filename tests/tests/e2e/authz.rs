@@ -95,6 +95,8 @@ const MATRIX: &[Row] = &[
     row("GET", "/", Target::None, PUBLIC),
     row("GET", "/assets/{name}", Target::None, PUBLIC),
     row("GET", "/assets/{folder}/{name}", Target::None, PUBLIC),
+    row("GET", "/app/", Target::None, PUBLIC),
+    row("GET", "/app/{name}", Target::None, PUBLIC),
     row("GET", "/livez", Target::None, PUBLIC),
     row("GET", "/readyz", Target::None, PUBLIC),
     row("GET", "/healthz", Target::None, PUBLIC),

@@ -3,6 +3,7 @@
 //! module per area, so the server, SDK, CLI and load generator are linked once.
 
 mod api;
+mod app;
 mod attachments;
 mod authors;
 mod authz;

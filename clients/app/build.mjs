@@ -1,0 +1,59 @@
+// Builds the app into server/app/, which the server compiles in and serves at /app/: the page's
+// scripts bundled into one module (esbuild), automerge's wasm, the static files, and a service
+// worker that names them all with a hash of their contents. `--check` builds into a temporary
+// folder and fails if server/app/ differs, so the shipped app cannot fall behind its sources.
+
+import { build } from "esbuild";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shipped = join(here, "../../server/app");
+const check = process.argv.includes("--check");
+const out = check ? mkdtempSync(join(tmpdir(), "fieldsync-app-")) : shipped;
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+await build({
+  entryPoints: [join(here, "src/main.js")],
+  bundle: true,
+  format: "esm",
+  target: ["es2022"],
+  minify: true,
+  legalComments: "eof",
+  outfile: join(out, "app.js"),
+  logLevel: "warning",
+});
+copyFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm"), join(out, "automerge.wasm"));
+for (const name of readdirSync(join(here, "static"))) {
+  if (name !== "sw.js") copyFileSync(join(here, "static", name), join(out, name));
+}
+
+const files = readdirSync(out).sort();
+const hash = createHash("sha256");
+for (const name of files) hash.update(name).update(readFileSync(join(out, name)));
+const worker = readFileSync(join(here, "static/sw.js"), "utf8")
+  .replace("__VERSION__", hash.digest("hex").slice(0, 16))
+  .replace("__FILES__", JSON.stringify(["./", ...files]));
+writeFileSync(join(out, "sw.js"), worker);
+
+if (check) {
+  const differing = [...new Set([...readdirSync(out), ...readdirSync(shipped)])].filter((name) => {
+    try {
+      return !readFileSync(join(out, name)).equals(readFileSync(join(shipped, name)));
+    } catch {
+      return true;
+    }
+  });
+  rmSync(out, { recursive: true, force: true });
+  if (differing.length) {
+    console.error(`server/app/ is out of date with clients/app (${differing.join(", ")}): run npm run build --prefix clients/app`);
+    process.exit(1);
+  }
+  console.log("server/app/ is up to date");
+}

@@ -1,0 +1,48 @@
+// Edits made on the device: each one change of one record, stored with the record's listing in
+// one transaction and marked pending until the server takes it.
+
+import * as A from "@automerge/automerge/slim";
+
+import { createRecord, updateRecord } from "./records.js";
+import * as store from "./store.js";
+import { listed, loadDoc } from "./sync.js";
+
+/** A UUID v7: the time in milliseconds, then random bits, so ids sort in the order they were made. */
+export function uuidv7() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  const ms = Date.now();
+  for (let i = 0; i < 6; i++) b[i] = Math.floor(ms / 2 ** (8 * (5 - i))) & 0xff;
+  b[6] = 0x70 | (b[6] & 0x0f);
+  b[8] = 0x80 | (b[8] & 0x3f);
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export async function create(db, session, schema, kind, values) {
+  const doc = createRecord(schema, kind, session.actor_id, values);
+  const rec = listed(schema, {
+    id: uuidv7(),
+    kind,
+    chunks: [A.save(doc)],
+    synced: [],
+    pending: 1,
+    rev: 1,
+    refused: null,
+  }, doc);
+  await store.putRecord(db, rec);
+  return rec;
+}
+
+export async function update(db, session, schema, id, values) {
+  const rec = await store.record(db, id);
+  const doc = updateRecord(schema, rec.kind, loadDoc(rec, session.actor_id), values);
+  const next = listed(schema, {
+    ...rec,
+    chunks: [A.save(doc)],
+    pending: 1,
+    rev: (rec.rev ?? 0) + 1,
+    refused: null,
+  }, doc);
+  await store.putRecord(db, next);
+  return next;
+}

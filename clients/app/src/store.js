@@ -1,0 +1,53 @@
+// The device's store in IndexedDB: each record's automerge bytes with what the server holds of
+// it, and the session, cursor and checkpoint. Survives reloads and browser restarts; one
+// transaction per local edit, per pushed batch's acknowledgement and per pulled page, so a page
+// killed half way loses nothing acknowledged and at worst pushes or pulls again.
+//
+// `idb` wraps IndexedDB's events in promises (a well-kept 1 kB package) rather than hand-written
+// wrappers.
+
+import { openDB, deleteDB } from "idb";
+
+const NAME = "fieldsync";
+
+export async function open() {
+  return openDB(NAME, 1, {
+    upgrade(db) {
+      db.createObjectStore("meta");
+      const records = db.createObjectStore("records", { keyPath: "id" });
+      records.createIndex("kind", "kind");
+      records.createIndex("pending", "pending");
+    },
+  });
+}
+
+/** Deletes everything this device holds (a revoked device, or signing out). */
+export async function wipe(db) {
+  db.close();
+  await deleteDB(NAME);
+}
+
+export async function getMeta(db, key) {
+  return db.get("meta", key);
+}
+
+export async function setMeta(db, key, value) {
+  await db.put("meta", value, key);
+}
+
+export async function record(db, id) {
+  return db.get("records", id);
+}
+
+export async function recordsOf(db, kind) {
+  return db.getAllFromIndex("records", "kind", kind);
+}
+
+export async function pending(db) {
+  // Booleans are not valid IndexedDB keys, so `pending` is stored as 1 or 0.
+  return db.getAllFromIndex("records", "pending", 1);
+}
+
+export async function putRecord(db, rec) {
+  await db.put("records", rec);
+}

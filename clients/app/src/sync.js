@@ -1,0 +1,227 @@
+// The sync loop, with the Rust SDK's behaviour (docs/protocol.md, sections 8 to 12): push what the
+// server lacks, then pull the feed page by page; refused records keep their edits and show why;
+// a revoked device wipes itself; a server restored from an older backup gets this device's
+// changes again.
+
+import * as A from "@automerge/automerge/slim";
+
+import * as api from "./api.js";
+import { listing } from "./records.js";
+import * as store from "./store.js";
+
+/** Documents per push, and the change bytes one push carries at most. */
+const BATCH_DOCS = 200;
+const BATCH_BYTES = 4 << 20;
+
+/** A record's automerge document, with this device's actor. */
+export function loadDoc(rec, actor) {
+  let doc = A.init({ actor });
+  for (const chunk of rec.chunks) doc = A.loadIncremental(doc, chunk);
+  return doc;
+}
+
+/** What a device lists of a record, as stored beside its bytes. */
+export function listed(schema, rec, doc) {
+  if (!schema.kinds.some((k) => k.name === rec.kind)) return rec;
+  const l = listing(schema, rec.kind, doc);
+  return { ...rec, fields: l.fields, conflicts: l.conflicts, deleted: l.deleted };
+}
+
+function changesToPush(rec, doc, actor) {
+  if (rec.resend) {
+    // After a restore the server may lack any of this device's changes: all of them go again,
+    // and the server answers `already_known` for those it kept.
+    return A.getAllChanges(doc).filter((c) => A.decodeChange(c).actor.startsWith(actor));
+  }
+  return A.getChangesSince(doc, rec.synced);
+}
+
+async function push(db, session, report) {
+  const waiting = await store.pending(db);
+  let batch = [];
+  let bytes = 0;
+  const send = async () => {
+    if (!batch.length) return;
+    const checkpoint = (await store.getMeta(db, "checkpoint")) ?? 0;
+    const request = {
+      docs: batch.map(({ rec, changes }) => ({
+        id: rec.id,
+        kind: rec.kind,
+        base_heads: rec.resend ? [] : rec.synced,
+        changes,
+      })),
+      checkpoint,
+    };
+    const response = await api.sync(session, "push", "PushRequest", request, "PushResponse", waiting.length);
+    const tx = db.transaction(["records", "meta"], "readwrite");
+    for (const [i, result] of response.results.entries()) {
+      const { rec, heads } = batch[i];
+      const current = await tx.objectStore("records").get(rec.id);
+      if (!current) continue;
+      // An edit made while the push was under way stays pending.
+      const edited = (current.rev ?? 0) !== (rec.rev ?? 0);
+      const next = { ...current };
+      if (result.status === "applied" || result.status === "already_known") {
+        next.synced = heads;
+        next.refused = null;
+        next.resend = false;
+        next.pending = edited ? 1 : 0;
+        report.pushed++;
+      } else if (result.status === "quarantined") {
+        next.synced = heads;
+        next.resend = false;
+        next.pending = edited ? 1 : 0;
+        next.refused = { code: "quarantined", message: "held for a manager to accept or reject" };
+        report.refused++;
+      } else if (result.status === "rejected") {
+        next.refused = result.reason;
+        report.refused++;
+      } else {
+        next.refused = { code: "missing_dependencies", message: "waits for changes the server lacks" };
+      }
+      await tx.objectStore("records").put(next);
+    }
+    if (response.seq > (await tx.objectStore("meta").get("checkpoint") ?? 0)) {
+      await tx.objectStore("meta").put(response.seq, "checkpoint");
+    }
+    await tx.done;
+    batch = [];
+    bytes = 0;
+  };
+  for (const rec of waiting) {
+    const doc = loadDoc(rec, session.actor_id);
+    const changes = changesToPush(rec, doc, session.actor_id);
+    if (!changes.length) {
+      // An edit that changed nothing: nothing waits.
+      await store.putRecord(db, { ...rec, pending: 0, resend: false });
+      continue;
+    }
+    const size = changes.reduce((n, c) => n + c.length, 0);
+    if (batch.length && (batch.length >= BATCH_DOCS || bytes + size > BATCH_BYTES)) await send();
+    batch.push({ rec, changes, heads: A.getHeads(doc) });
+    bytes += size;
+  }
+  await send();
+}
+
+/** Stores one pulled document update. */
+function applyUpdate(schema, actor, current, update) {
+  const chunks = update.chunks;
+  if (!current) {
+    if (update.listing) {
+      // A whole record and its listing: stored as it came, loaded only when opened.
+      return {
+        id: update.id,
+        kind: update.kind,
+        chunks,
+        fields: JSON.parse(update.listing.fields),
+        conflicts: JSON.parse(update.listing.conflicts),
+        deleted: update.listing.deleted,
+        synced: update.heads,
+        pending: 0,
+        refused: null,
+      };
+    }
+    const doc = loadDoc({ chunks }, actor);
+    return listed(schema, {
+      id: update.id,
+      kind: update.kind,
+      chunks: [A.save(doc)],
+      synced: A.getHeads(doc),
+      pending: 0,
+      refused: null,
+    }, doc);
+  }
+  const tip = update.tip_listing ?? update.listing;
+  if (!current.pending && tip) {
+    return {
+      ...current,
+      chunks: update.listing ? chunks : [...current.chunks, ...chunks],
+      fields: JSON.parse(tip.fields),
+      conflicts: JSON.parse(tip.conflicts),
+      deleted: tip.deleted,
+      synced: update.heads,
+    };
+  }
+  let doc = loadDoc(current, actor);
+  for (const chunk of chunks) doc = A.loadIncremental(doc, chunk);
+  const synced = A.hasHeads(doc, update.heads) ? update.heads : current.synced;
+  return listed(schema, { ...current, chunks: [A.save(doc)], synced }, doc);
+}
+
+async function pull(db, session, schema, report) {
+  for (;;) {
+    const request = {
+      cursor: (await store.getMeta(db, "cursor")) ?? null,
+      limit: null,
+      checkpoint: (await store.getMeta(db, "checkpoint")) ?? 0,
+    };
+    let page;
+    try {
+      page = await api.sync(session, "pull", "PullRequest", request, "PullResponse", 0);
+    } catch (e) {
+      if (e.code !== "invalid_cursor" || !request.cursor) throw e;
+      // A cursor the server no longer takes (its key was rotated away): the feed starts over,
+      // and merging what the device already holds changes nothing.
+      await store.setMeta(db, "cursor", null);
+      continue;
+    }
+    const tx = db.transaction(["records", "meta"], "readwrite");
+    const records = tx.objectStore("records");
+    for (const update of page.docs) {
+      records.put(applyUpdate(schema, session.actor_id, await records.get(update.id), update));
+      report.pulled++;
+    }
+    for (const id of page.evict) {
+      const rec = await records.get(id);
+      // A record with edits the server has not taken stays, to be handed in (and quarantined).
+      if (rec && !rec.pending) {
+        records.delete(id);
+        report.evicted++;
+      }
+    }
+    const meta = tx.objectStore("meta");
+    meta.put(page.cursor, "cursor");
+    if (page.seq > ((await meta.get("checkpoint")) ?? 0)) meta.put(page.seq, "checkpoint");
+    await tx.done;
+    if (!page.more) return;
+  }
+}
+
+/** After `server_restored`: the feed from its start, and every record's own changes again. */
+async function startOver(db) {
+  const tx = db.transaction(["records", "meta"], "readwrite");
+  tx.objectStore("meta").delete("cursor");
+  tx.objectStore("meta").delete("checkpoint");
+  let cursor = await tx.objectStore("records").openCursor();
+  while (cursor) {
+    cursor.update({ ...cursor.value, pending: 1, resend: true });
+    cursor = await cursor.continue();
+  }
+  await tx.done;
+}
+
+/**
+ * One sync: push, then pull. Answers what it did; throws a ServerError the caller shows (and a
+ * `wipe` one after the device deleted its data).
+ */
+export async function syncOnce(db, session, schema) {
+  const report = { pushed: 0, pulled: 0, evicted: 0, refused: 0, restored: false };
+  try {
+    try {
+      await push(db, session, report);
+      await pull(db, session, schema, report);
+    } catch (e) {
+      if (e.code !== "server_restored") throw e;
+      report.restored = true;
+      await startOver(db);
+      await push(db, session, report);
+      await pull(db, session, schema, report);
+    }
+  } catch (e) {
+    if (e.wipe) await store.wipe(db);
+    throw e;
+  }
+  await store.setMeta(db, "last_sync", Date.now());
+  return report;
+}

@@ -1,0 +1,176 @@
+// The agents' app in a real browser (Debian's Chromium through playwright-core) against a real
+// server: sign in, go offline, add a customer and edit another, reload while offline (nothing
+// lost), go online and sync, see a colleague's concurrent edit as a conflict, and wipe when the
+// device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
+// as a CLI device of the same territory. One line per step; the last line is JSON.
+//
+// Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the name of a
+// customer both devices edit), FIELDSYNC_HANDSHAKE (a folder: the script writes N.ready, with
+// what it did, and waits for N.go), FIELDSYNC_SHOTS (screenshots), CHROMIUM (default
+// /usr/bin/chromium).
+
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
+import {chromium} from 'playwright-core';
+
+const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
+const AGENT = process.env.FIELDSYNC_AGENT;
+const PASSWORD = process.env.FIELDSYNC_PASSWORD;
+const SHARED = process.env.FIELDSYNC_SHARED;
+const HANDSHAKE = process.env.FIELDSYNC_HANDSHAKE;
+const SHOTS = process.env.FIELDSYNC_SHOTS;
+mkdirSync(SHOTS, {recursive: true});
+
+let stepNo = 0;
+async function step(name, body) {
+  stepNo += 1;
+  const started = Date.now();
+  try {
+    const note = await body();
+    console.log(`ok ${stepNo} - ${name} (${Date.now() - started} ms)${note ? `: ${note}` : ''}`);
+    return note;
+  } catch (error) {
+    console.log(`not ok ${stepNo} - ${name}`);
+    throw error;
+  }
+}
+
+/** Tells the Rust side what happened so far and waits until it has done its part. */
+async function handshake(n, payload) {
+  writeFileSync(path.join(HANDSHAKE, `${n}.ready`), JSON.stringify(payload));
+  const go = path.join(HANDSHAKE, `${n}.go`);
+  for (let i = 0; i < 600 && !existsSync(go); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(go)) throw new Error(`no go for handshake ${n}`);
+  return readFileSync(go, 'utf8');
+}
+
+/** The app's stored customers, read from its IndexedDB as the app keeps them. */
+function storedCustomers(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('fieldsync');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains('records')) return resolve([]);
+      const get = db.transaction('records').objectStore('records').getAll();
+      get.onsuccess = () => {
+        resolve(get.result.filter((r) => r.kind === 'customer').map((r) => ({
+          id: r.id, fields: r.fields, conflicts: r.conflicts, pending: r.pending, refused: r.refused,
+        })));
+        db.close();
+      };
+    };
+  }));
+}
+
+/** Syncs from the sync screen and waits for that sync (or the one under way) to end. */
+async function syncNow(page) {
+  await page.goto(`${BASE}/app/#/sync`);
+  await page.waitForSelector('#sync-now');
+  const before = Number(await page.evaluate(() => document.body.dataset.syncs ?? 0));
+  await page.click('#sync-now', {force: true});
+  await page.waitForFunction((n) => Number(document.body.dataset.syncs ?? 0) > n, before, {timeout: 60_000});
+  await page.waitForSelector('#waiting');
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+const context = await browser.newContext({viewport: {width: 412, height: 915}, isMobile: true, hasTouch: true});
+const page = await context.newPage();
+const problems = [];
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+// The revoked device's last sync is answered 401, as it must be; any other console error is a fault.
+page.on('console', (m) => m.type() === 'error' && !m.text().includes('status of 401') && problems.push(`console: ${m.text()}`));
+let done = {};
+
+try {
+  await step('sign in and receive the territory', async () => {
+    await page.goto(`${BASE}/app/`);
+    await page.fill('input[name=email]', AGENT);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('#signin button[type=submit]');
+    await page.waitForFunction((name) => [...document.querySelectorAll('#customers li strong')].some((s) => s.textContent === name), SHARED, {timeout: 60_000});
+    await page.waitForFunction(() => navigator.serviceWorker?.controller, null, {timeout: 30_000}).catch(() => {});
+    await page.screenshot({path: path.join(SHOTS, '01-customers.png'), fullPage: true});
+    return await page.textContent('#count');
+  });
+
+  await step('search finds the shared customer', async () => {
+    await page.fill('#search', SHARED.slice(0, 5).toLowerCase());
+    const names = await page.$$eval('#customers li strong', (s) => s.map((x) => x.textContent));
+    if (!names.includes(SHARED)) throw new Error(`search missed ${SHARED}: ${names}`);
+  });
+
+  await step('offline: add a customer and edit the shared one', async () => {
+    await context.setOffline(true);
+    await page.goto(`${BASE}/app/#/new`);
+    await page.fill('#f-name', 'Offline Bakery');
+    await page.fill('#f-city', 'Köln');
+    await page.click('#customer-form button[type=submit]');
+    await page.waitForSelector('#customer .badge.pending');
+    await page.goto(`${BASE}/app/#/customers`);
+    await page.fill('#search', SHARED);
+    await page.click(`#customers li a >> text=${SHARED}`);
+    await page.click('#edit');
+    await page.fill('#f-phone', '+49 30 7777777');
+    await page.fill('#f-city', 'App City');
+    await page.click('#customer-form button[type=submit]');
+    await page.waitForSelector('#customer .badge.pending');
+  });
+
+  await step('reload while offline: the app opens and nothing is lost', async () => {
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    await page.goto(`${BASE}/app/#/sync`);
+    const waiting = await page.textContent('#waiting');
+    if (waiting !== '2') throw new Error(`${waiting} records wait, not 2`);
+    await page.screenshot({path: path.join(SHOTS, '02-offline-sync.png'), fullPage: true});
+    return `${waiting} waiting`;
+  });
+
+  await step('a colleague edits the shared customer meanwhile', async () => {
+    await handshake(1, {customers: await storedCustomers(page)});
+  });
+
+  await step('online: sync, then the colleague\'s edit arrives as a conflict', async () => {
+    await context.setOffline(false);
+    await syncNow(page);
+    const waiting = await page.textContent('#waiting');
+    if (waiting !== '0') throw new Error(`${waiting} still wait: ${await page.textContent('#sync-message')}`);
+    await page.waitForSelector('#conflicted li');
+    await page.screenshot({path: path.join(SHOTS, '03-synced.png'), fullPage: true});
+    return await page.textContent('#sync-message');
+  });
+
+  const session = await page.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('fieldsync');
+    open.onsuccess = () => {
+      const get = open.result.transaction('meta').objectStore('meta').get('session');
+      get.onsuccess = () => { resolve(get.result); open.result.close(); };
+    };
+  }));
+  const go = await step('the colleague syncs too and revokes this device', async () => {
+    return handshake(2, {device_id: session.device_id, customers: await storedCustomers(page)});
+  });
+
+  await step('the next sync wipes the revoked device', async () => {
+    await syncNow(page).catch(() => {});
+    await page.waitForSelector('#signin', {timeout: 30_000});
+    const left = await storedCustomers(page);
+    if (left.length) throw new Error(`${left.length} customers left after the wipe`);
+    return await page.textContent('#signin .error');
+  });
+
+  if (problems.length) throw new Error(problems.join('\n'));
+  done = {ok: true, go};
+} catch (error) {
+  await page.screenshot({path: path.join(SHOTS, 'failed.png'), fullPage: true}).catch(() => {});
+  console.log(error.stack ?? String(error));
+  console.log(problems.join('\n'));
+  await browser.close();
+  process.exit(1);
+}
+await browser.close();
+console.log(JSON.stringify(done));

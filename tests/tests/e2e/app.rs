@@ -1,0 +1,152 @@
+//! The agents' app (`clients/app/`, served at `/app/`) in a real headless browser, beside a Rust
+//! SDK device of the same territory: `tests/browser/app.mjs` signs in, works offline, reloads
+//! offline, syncs; here, at its two handshakes, the SDK device edits the same customer and then
+//! checks that the app, the device and the server's projection hold the same values, before it
+//! revokes the app's device, which the app's next sync wipes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use fieldsync_e2e::{customer, storage_test, TestDb, TestServer, PASSWORD};
+use sync_core::{Role, Value};
+use uuid::Uuid;
+
+/// Waits for the script's `n.ready` and answers what it wrote; fails with the script's output if it
+/// ended first.
+async fn ready(
+    dir: &Path,
+    n: u32,
+    script: &mut tokio::task::JoinHandle<std::process::Output>,
+) -> serde_json::Value {
+    let file = dir.join(format!("{n}.ready"));
+    for _ in 0..1_200 {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(v) = serde_json::from_str(&text) {
+                return v;
+            }
+        }
+        if script.is_finished() {
+            let output = (&mut *script).await.unwrap();
+            panic!(
+                "the app's browser test ended before handshake {n}:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser never reached handshake {n}");
+}
+
+fn go(dir: &Path, n: u32) {
+    std::fs::write(dir.join(format!("{n}.go")), "go").unwrap();
+}
+
+fn stored<'a>(customers: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    customers["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["fields"]["name"] == name)
+        .unwrap_or_else(|| panic!("the app holds no {name}: {customers}"))
+}
+
+storage_test! {
+    async fn an_agent_works_offline_in_the_app_beside_a_cli_device(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut cli = server.device("anna@x.test").await;
+        let shared = cli.replica.create("customer", &customer("Shared Shop", "North")).await.unwrap();
+        cli.replica.update(shared, &[("city", "Bonn".into())]).await.unwrap();
+        cli.sync().await;
+
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+        let handshake = tempfile::tempdir().unwrap();
+        let dir: PathBuf = handshake.path().to_path_buf();
+        let shots = root.join("screenshots").join("app");
+        let url = server.url.clone();
+        let mut script = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                Command::new("node")
+                    .arg(root.join("app.mjs"))
+                    .env("FIELDSYNC_URL", url)
+                    .env("FIELDSYNC_AGENT", "anna@x.test")
+                    .env("FIELDSYNC_PASSWORD", PASSWORD)
+                    .env("FIELDSYNC_SHARED", "Shared Shop")
+                    .env("FIELDSYNC_HANDSHAKE", &dir)
+                    .env("FIELDSYNC_SHOTS", shots)
+                    .output()
+                    .expect("node runs (install Node.js, Debian's chromium, and `npm ci` in tests/browser)")
+            })
+        };
+
+        // The app went offline, added a customer, edited the shared one and reloaded: its edits
+        // wait on the phone. Meanwhile the CLI device writes the same field and another one.
+        let offline = ready(&dir, 1, &mut script).await;
+        let waiting = stored(&offline, "Shared Shop");
+        assert_eq!(waiting["pending"], 1, "{waiting}");
+        assert_eq!(stored(&offline, "Offline Bakery")["pending"], 1);
+        cli.replica
+            .update(shared, &[("city", "CLI City".into()), ("email", "shop@example.com".into())])
+            .await
+            .unwrap();
+        cli.sync().await;
+        go(&dir, 1);
+
+        // The app synced: the CLI device pulls the app's edits, and all three agree.
+        let synced = ready(&dir, 2, &mut script).await;
+        cli.sync().await;
+        let app_shared = stored(&synced, "Shared Shop");
+        let cli_shared = cli.replica.get(shared).await.unwrap();
+        for field in ["name", "phone", "city", "email"] {
+            assert_eq!(
+                app_shared["fields"][field],
+                cli_shared.get(field).to_json(),
+                "{field}: the app and the CLI device differ"
+            );
+        }
+        assert_eq!(cli_shared.get("phone"), &Value::from("+49 30 7777777"));
+        assert_eq!(cli_shared.get("email"), &Value::from("shop@example.com"));
+        let projected = server
+            .projected("customers", shared, &["phone", "city", "email"])
+            .await;
+        assert_eq!(
+            projected,
+            vec![
+                Some("+49 30 7777777".to_string()),
+                cli_shared.get("city").as_str().map(str::to_string),
+                Some("shop@example.com".to_string()),
+            ]
+        );
+        // Both cities are kept, the shown one first, on every side.
+        let conflict = app_shared["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == "city")
+            .unwrap_or_else(|| panic!("no conflict on city in the app: {app_shared}"));
+        let values: Vec<&str> = conflict["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(values[0], cli_shared.get("city").as_str().unwrap());
+        let mut both = values.clone();
+        both.sort();
+        assert_eq!(both, vec!["App City", "CLI City"]);
+        let bakery = stored(&synced, "Offline Bakery");
+        let bakery_id: Uuid = bakery["id"].as_str().unwrap().parse().unwrap();
+        let on_cli = cli.replica.get(bakery_id).await.unwrap();
+        assert_eq!(on_cli.get("city"), &Value::from("Köln"));
+        assert_eq!(on_cli.get("territory"), &Value::from("North"));
+
+        // The user revokes the app's device from the CLI; the app's next sync wipes it.
+        let app_device: Uuid = synced["device_id"].as_str().unwrap().parse().unwrap();
+        cli.client.revoke_device(app_device).await.unwrap();
+        go(&dir, 2);
+
+        let output = script.await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "the app's browser test failed:\n{stdout}\n{stderr}");
+        assert!(stdout.lines().any(|l| l.contains("wipes the revoked device")), "{stdout}");
+    }
+}
