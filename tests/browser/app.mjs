@@ -13,6 +13,8 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
+import {step} from './steps.mjs';
+
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const AGENT = process.env.FIELDSYNC_AGENT;
 const PASSWORD = process.env.FIELDSYNC_PASSWORD;
@@ -20,20 +22,6 @@ const SHARED = process.env.FIELDSYNC_SHARED;
 const HANDSHAKE = process.env.FIELDSYNC_HANDSHAKE;
 const SHOTS = process.env.FIELDSYNC_SHOTS;
 mkdirSync(SHOTS, {recursive: true});
-
-let stepNo = 0;
-async function step(name, body) {
-  stepNo += 1;
-  const started = Date.now();
-  try {
-    const note = await body();
-    console.log(`ok ${stepNo} - ${name} (${Date.now() - started} ms)${note ? `: ${note}` : ''}`);
-    return note;
-  } catch (error) {
-    console.log(`not ok ${stepNo} - ${name}`);
-    throw error;
-  }
-}
 
 /** Tells the Rust side what happened so far and waits until it has done its part. */
 async function handshake(n, payload) {

@@ -15,6 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
+import {step} from './steps.mjs';
+
 const BASE = (process.env.FIELDSYNC_URL || '').replace(/\/+$/, '');
 if (!BASE) {
   console.error('FIELDSYNC_URL is not set: the address of a fieldsync server with demo data');
@@ -34,19 +36,6 @@ const REPORT_PAGES = ['sales', 'visits', 'pipeline', 'customer-value', 'retentio
 const MOVING = new Set(['sync-health/devices', 'warnings/warnings']);
 
 let shot = 0;
-let stepNo = 0;
-
-async function step(name, body) {
-  stepNo += 1;
-  const started = Date.now();
-  try {
-    const note = await body();
-    console.log(`ok ${stepNo} - ${name} (${Date.now() - started} ms)${note ? `: ${note}` : ''}`);
-  } catch (error) {
-    console.log(`not ok ${stepNo} - ${name}`);
-    throw error;
-  }
-}
 
 async function screenshot(page, name) {
   shot += 1;

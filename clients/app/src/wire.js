@@ -111,20 +111,27 @@ function toWire(type, value, path) {
     case "bytes":
       if (!(value instanceof Uint8Array)) throw new WireError(`${path}: expected a Uint8Array`);
       return value;
-    case "str":
-      if (typeof value !== "string") throw new WireError(`${path}: expected a string`);
-      return value;
     case "int":
       if (!Number.isSafeInteger(value)) throw new WireError(`${path}: expected an integer`);
+      return value;
+    case "struct":
+      return structToWire(type.name, value, path);
+  }
+  return same(type, value, path, toWire);
+}
+
+/** The types that travel as they are held: strings, booleans, and lists of any type. */
+function same(type, value, path, each) {
+  switch (type.t) {
+    case "str":
+      if (typeof value !== "string") throw new WireError(`${path}: expected a string`);
       return value;
     case "bool":
       if (typeof value !== "boolean") throw new WireError(`${path}: expected a boolean`);
       return value;
     case "list":
       if (!Array.isArray(value)) throw new WireError(`${path}: expected a list`);
-      return value.map((v, i) => toWire(type.of, v, `${path}[${i}]`));
-    case "struct":
-      return structToWire(type.name, value, path);
+      return value.map((v, i) => each(type.of, v, `${path}[${i}]`));
   }
   throw new WireError(`${path}: unknown type`);
 }
@@ -174,10 +181,9 @@ function fromWire(type, value, path) {
       return bytesToHex(b);
     }
     case "bytes":
-      return asBytes(value, path);
-    case "str":
-      if (typeof value !== "string") throw new WireError(`${path}: expected a string`);
-      return value;
+      // A copy: the decoder's byte strings are views into the whole body, and a view kept (or
+      // stored in IndexedDB, which copies a view's entire buffer) would keep all of it.
+      return asBytes(value, path).slice();
     case "int":
       if (typeof value === "bigint") {
         if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
@@ -187,16 +193,10 @@ function fromWire(type, value, path) {
       }
       if (!Number.isInteger(value)) throw new WireError(`${path}: expected an integer`);
       return value;
-    case "bool":
-      if (typeof value !== "boolean") throw new WireError(`${path}: expected a boolean`);
-      return value;
-    case "list":
-      if (!Array.isArray(value)) throw new WireError(`${path}: expected a list`);
-      return value.map((v, i) => fromWire(type.of, v, `${path}[${i}]`));
     case "struct":
       return structFromWire(type.name, value, path);
   }
-  throw new WireError(`${path}: unknown type`);
+  return same(type, value, path, fromWire);
 }
 
 function structFromWire(name, map, path = name) {
