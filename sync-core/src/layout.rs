@@ -20,21 +20,8 @@ pub struct SchemaDocument {
     /// The most bytes a value of a field the schema does not know may hold (a later version's
     /// field, kept and synced but not checked).
     pub max_unknown_value_bytes: usize,
-    pub limits: LimitsLayout,
+    pub limits: Limits,
     pub kinds: Vec<KindLayout>,
-}
-
-/// [`Limits`], as a client batches its pushes by them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LimitsLayout {
-    pub max_message_bytes: usize,
-    pub max_docs: usize,
-    pub max_changes_per_doc: usize,
-    pub max_change_bytes: usize,
-    pub max_ops_per_change: usize,
-    pub max_ops_per_doc: usize,
-    pub max_push_inflated_bytes: usize,
-    pub max_doc_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,16 +145,7 @@ pub fn document(kinds: &[&KindSchema], limits: &Limits) -> SchemaDocument {
         protocol_version: PROTOCOL_VERSION,
         deleted_field: DELETED_FIELD.to_string(),
         max_unknown_value_bytes: MAX_UNKNOWN_VALUE_BYTES,
-        limits: LimitsLayout {
-            max_message_bytes: limits.max_message_bytes,
-            max_docs: limits.max_docs,
-            max_changes_per_doc: limits.max_changes_per_doc,
-            max_change_bytes: limits.max_change_bytes,
-            max_ops_per_change: limits.max_ops_per_change,
-            max_ops_per_doc: limits.max_ops_per_doc,
-            max_push_inflated_bytes: limits.max_push_inflated_bytes,
-            max_doc_bytes: limits.max_doc_bytes,
-        },
+        limits: *limits,
         kinds: kinds.iter().map(|k| kind(k)).collect(),
     }
 }

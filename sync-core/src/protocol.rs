@@ -354,7 +354,8 @@ pub struct ErrorDetail {
 // Encoding
 
 /// Bounds on what one message may carry. The server refuses anything beyond them before doing work.
-#[derive(Debug, Clone, Copy)]
+/// Served with the kinds' layouts (`layout::SchemaDocument`), so that clients batch by them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_docs: usize,
