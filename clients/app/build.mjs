@@ -24,7 +24,7 @@ await build({
   bundle: true,
   format: "esm",
   target: ["es2022"],
-  minify: true,
+  minify: !process.argv.includes("--debug"),
   legalComments: "eof",
   outfile: join(out, "app.js"),
   logLevel: "warning",

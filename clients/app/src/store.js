@@ -44,7 +44,8 @@ export async function recordsOf(db, kind) {
 }
 
 export async function pending(db) {
-  // Booleans are not valid IndexedDB keys, so `pending` is stored as 1 or 0.
+  // Booleans are not valid IndexedDB keys, so a waiting record holds `pending: 1`; the others
+  // hold none, and so stay out of the index (most records, all of a first sync).
   return db.getAllFromIndex("records", "pending", 1);
 }
 

@@ -4,6 +4,7 @@
 // changes again.
 
 import * as A from "@automerge/automerge/slim";
+import { unwrap } from "idb";
 
 import * as api from "./api.js";
 import { listing } from "./records.js";
@@ -65,12 +66,12 @@ async function push(db, session, report) {
         next.synced = heads;
         next.refused = null;
         next.resend = false;
-        next.pending = edited ? 1 : 0;
+        next.pending = edited ? 1 : undefined;
         report.pushed++;
       } else if (result.status === "quarantined") {
         next.synced = heads;
         next.resend = false;
-        next.pending = edited ? 1 : 0;
+        next.pending = edited ? 1 : undefined;
         next.refused = { code: "quarantined", message: "held for a manager to accept or reject" };
         report.refused++;
       } else if (result.status === "rejected") {
@@ -93,7 +94,7 @@ async function push(db, session, report) {
     const changes = changesToPush(rec, doc, session.actor_id);
     if (!changes.length) {
       // An edit that changed nothing: nothing waits.
-      await store.putRecord(db, { ...rec, pending: 0, resend: false });
+      await store.putRecord(db, { ...rec, pending: undefined, resend: false });
       continue;
     }
     const size = changes.reduce((n, c) => n + c.length, 0);
@@ -118,7 +119,6 @@ function applyUpdate(schema, actor, current, update) {
         conflicts: JSON.parse(update.listing.conflicts),
         deleted: update.listing.deleted,
         synced: update.heads,
-        pending: 0,
         refused: null,
       };
     }
@@ -128,7 +128,6 @@ function applyUpdate(schema, actor, current, update) {
       kind: update.kind,
       chunks: [A.save(doc)],
       synced: A.getHeads(doc),
-      pending: 0,
       refused: null,
     }, doc);
   }
@@ -168,8 +167,20 @@ async function pull(db, session, schema, report) {
     }
     const tx = db.transaction(["records", "meta"], "readwrite");
     const records = tx.objectStore("records");
-    for (const update of page.docs) {
-      records.put(applyUpdate(schema, session.actor_id, await records.get(update.id), update));
+    // Which of the page's records the device holds, in one read of keys (none, on a first
+    // sync), then those records at once: a read per record costs more than storing it.
+    const ids = page.docs.map((update) => update.id).sort();
+    const held = ids.length
+      ? new Set(await records.getAllKeys(IDBKeyRange.bound(ids[0], ids[ids.length - 1])))
+      : new Set();
+    const current = await Promise.all(
+      page.docs.map((update) => (held.has(update.id) ? records.get(update.id) : undefined)),
+    );
+    // Stored through IndexedDB's own store: idb's promise per request costs a tenth of a first
+    // sync, and the transaction's end says they all went in.
+    const raw = unwrap(records);
+    for (const [i, update] of page.docs.entries()) {
+      raw.put(applyUpdate(schema, session.actor_id, current[i], update));
       report.pulled++;
     }
     for (const id of page.evict) {

@@ -81,9 +81,11 @@ export function hexToBytes(hex) {
   return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 export function bytesToHex(bytes) {
   let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  for (const b of bytes) hex += HEX[b];
   return hex;
 }
 

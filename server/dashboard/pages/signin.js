@@ -61,6 +61,7 @@ function about() {
   return h('section', {class: 'about', 'aria-labelledby': 'about-title'},
     h('h2', {id: 'about-title'}, t('about.title')),
     h('p', null, t('about.what')),
+    h('p', null, t('about.app'), ' ', h('a', {href: '/app/', id: 'about-app'}, location.origin + '/app/')),
     h('p', null, t('about.devices'), ' ', code('fieldsync login --server ' + location.origin + ' --email you@example.com')),
     h('p', null, t('about.api'), ' ', h('a', {href: '/openapi.json'}, '/openapi.json'), ' · ',
       t('about.probes'), ' ', h('a', {href: '/livez'}, '/livez'), ', ', h('a', {href: '/readyz'}, '/readyz')));
