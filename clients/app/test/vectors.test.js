@@ -12,6 +12,7 @@ import { decode, encode, fromJson, bytesToHex, hexToBytes } from "../src/wire.js
 import { headsDigest, scopeDigest } from "../src/digest.js";
 import { totals } from "../src/totals.js";
 import { check, createRecord, listing } from "../src/records.js";
+import { distanceM } from "../src/geo.js";
 
 // The app loads automerge's wasm itself (the slim build), as the page does.
 await A.initializeWasm(readFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm")));
@@ -107,5 +108,11 @@ test("the app's checks of field values are the server's", () => {
     const layout = schema.kinds.find((k) => k.name === c.kind);
     const field = layout.fields.find((f) => f.name === c.field);
     assert.equal(check(field, c.value), c.error, `${c.kind}.${c.field} = ${JSON.stringify(c.value)}`);
+  }
+});
+
+test("distances are the server's, to a millimetre", () => {
+  for (const c of vectors("geo.json").cases) {
+    assert.ok(Math.abs(distanceM(c.a, c.b) - c.metres) < 1e-3, `${c.name}: ${distanceM(c.a, c.b)} against ${c.metres}`);
   }
 });
