@@ -65,7 +65,14 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox'],
 });
-const context = await browser.newContext({viewport: {width: 412, height: 915}, isMobile: true, hasTouch: true});
+// The phone stands in Bonn, a few hundred metres from the shared customer.
+const context = await browser.newContext({
+  viewport: {width: 412, height: 915},
+  isMobile: true,
+  hasTouch: true,
+  permissions: ['geolocation'],
+  geolocation: {latitude: 50.7353, longitude: 7.1022},
+});
 const page = await context.newPage();
 const problems = [];
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -91,20 +98,35 @@ try {
     if (!names.includes(SHARED)) throw new Error(`search missed ${SHARED}: ${names}`);
   });
 
-  await step('offline: add a customer and edit the shared one', async () => {
+  await step('nearby puts the closest customer first, with its distance', async () => {
+    await page.fill('#search', '');
+    await page.click('#nearby');
+    await page.waitForFunction(() => /\d+ m|km/.test(document.querySelector('#customers li span')?.textContent ?? ''));
+    const first = await page.textContent('#customers li strong');
+    if (first !== SHARED) throw new Error(`${first} comes first, not ${SHARED}`);
+    return await page.textContent('#customers li span');
+  });
+
+  await step('offline: add a customer and a contact of it, and edit the shared one', async () => {
     await context.setOffline(true);
     await page.goto(`${BASE}/app/#/new`);
     await page.fill('#f-name', 'Offline Bakery');
     await page.fill('#f-city', 'Köln');
-    await page.click('#customer-form button[type=submit]');
+    await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#customer .badge.pending');
+    await page.click('#new-contact');
+    await page.fill('#f-name', 'Clara Contact');
+    await page.fill('#f-phone', '+49 221 555');
+    await page.check('#f-decision_maker');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#contacts li >> text=Clara Contact');
     await page.goto(`${BASE}/app/#/customers`);
     await page.fill('#search', SHARED);
     await page.click(`#customers li a >> text=${SHARED}`);
     await page.click('#edit');
     await page.fill('#f-phone', '+49 30 7777777');
     await page.fill('#f-city', 'App City');
-    await page.click('#customer-form button[type=submit]');
+    await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#customer .badge.pending');
   });
 
@@ -113,7 +135,7 @@ try {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    if (waiting !== '2') throw new Error(`${waiting} records wait, not 2`);
+    if (waiting !== '3') throw new Error(`${waiting} records wait, not 3`);
     await page.screenshot({path: path.join(SHOTS, '02-offline-sync.png'), fullPage: true});
     return `${waiting} waiting`;
   });

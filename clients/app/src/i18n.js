@@ -41,6 +41,12 @@ const WORDS = {
     language: "中文",
     nothing_found: "No customer matches.",
     count: "{n} customers",
+    title: "Title",
+    buying_role: "Role in the purchase",
+    decision_maker: "Decision maker",
+    new_contact: "New contact",
+    nearby: "Nearby",
+    position_unavailable: "The phone's position is not available.",
   },
   zh: {
     app: "fieldsync",
@@ -82,6 +88,12 @@ const WORDS = {
     language: "English",
     nothing_found: "没有匹配的客户。",
     count: "{n} 个客户",
+    title: "职位",
+    buying_role: "采购角色",
+    decision_maker: "决策人",
+    new_contact: "新联系人",
+    nearby: "附近",
+    position_unavailable: "无法获取手机位置。",
   },
 };
 

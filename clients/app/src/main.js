@@ -4,6 +4,7 @@
 import * as A from "@automerge/automerge/slim";
 
 import * as api from "./api.js";
+import { distanceM } from "./geo.js";
 import { language, t, toggle } from "./i18n.js";
 import * as local from "./local.js";
 import { check } from "./records.js";
@@ -19,6 +20,8 @@ const state = {
   customers: [],
   syncing: null,
   message: "",
+  // The phone's position, once the agent asked for the customers nearby.
+  here: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -151,36 +154,67 @@ function badge(rec) {
   return null;
 }
 
+function distance(rec) {
+  const { lat, lon } = rec.fields;
+  return state.here && typeof lat === "number" && typeof lon === "number"
+    ? distanceM(state.here, { lat, lon })
+    : Infinity;
+}
+
+function kilometres(m) {
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`;
+}
+
 function customerList() {
   const list = h("ul", { class: "list", id: "customers" });
   const count = h("p", { class: "muted", id: "count" });
   const search = h("input", { type: "search", id: "search", placeholder: t("search"), "aria-label": t("search") });
   const render = () => {
     const q = search.value.trim().toLowerCase();
-    const hits = q ? state.customers.filter((c) => c.haystack.includes(q)) : state.customers;
+    let hits = q ? state.customers.filter((c) => c.haystack.includes(q)) : state.customers;
+    if (state.here) hits = [...hits].sort((a, b) => distance(a.rec) - distance(b.rec));
     count.textContent = hits.length ? t("count", { n: hits.length }) : t("nothing_found");
     list.replaceChildren(
-      ...hits.slice(0, 100).map(({ rec }) =>
-        h("li", {},
+      ...hits.slice(0, 100).map(({ rec }) => {
+        const away = distance(rec);
+        return h("li", {},
           h("a", { href: `#/customer/${rec.id}` },
             h("strong", { text: rec.fields.name ?? "?" }),
-            h("span", { class: "muted", text: [rec.fields.code, rec.fields.city].filter(Boolean).join(" · ") }),
+            h("span", { class: "muted", text: [rec.fields.code, rec.fields.city, away < Infinity ? kilometres(away) : null].filter(Boolean).join(" · ") }),
           ),
           badge(rec),
-        ),
-      ),
+        );
+      }),
     );
   };
+  const nearby = h("button", { type: "button", class: "secondary", id: "nearby", text: t("nearby") });
+  nearby.addEventListener("click", () => {
+    navigator.geolocation.getCurrentPosition(
+      (p) => {
+        state.here = { lat: p.coords.latitude, lon: p.coords.longitude };
+        render();
+      },
+      () => {
+        count.textContent = t("position_unavailable");
+      },
+      { enableHighAccuracy: true, timeout: 15_000, maximumAge: 60_000 },
+    );
+  });
   search.addEventListener("input", render);
   render();
   show(
-    h("div", { class: "toolbar" }, search, h("a", { class: "button", href: "#/new", id: "new-customer", text: t("new_customer") })),
+    h("div", { class: "toolbar" }, search, nearby),
+    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new", id: "new-customer", text: t("new_customer") })),
     count,
     list,
   );
 }
 
-const FORM_FIELDS = ["name", "code", "phone", "email", "street", "city", "status", "notes"];
+/** The fields each kind's form offers, in order. */
+const FORM_FIELDS = {
+  customer: ["name", "code", "phone", "email", "street", "city", "status", "notes"],
+  contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
+};
 
 function fieldInput(field, value) {
   const id = `f-${field.name}`;
@@ -189,6 +223,9 @@ function fieldInput(field, value) {
     input = h("select", { id, name: field.name },
       h("option", { value: "", text: "—" }),
       ...field.values.map((v) => h("option", { value: v, text: v, selected: v === value })));
+  } else if (field.type === "bool") {
+    return h("label", { for: id, class: "check" },
+      h("input", { id, name: field.name, type: "checkbox", checked: value === true }), t(field.name));
   } else if (field.type === "text") {
     input = h("textarea", { id, name: field.name, rows: 4 });
     input.value = value ?? "";
@@ -198,34 +235,40 @@ function fieldInput(field, value) {
   return h("label", { for: id }, t(field.name), input);
 }
 
-function customerForm(rec) {
-  const layout = customerLayout();
-  const fields = FORM_FIELDS.map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
+/** What the form holds for `field`, as the record holds it (null for an empty scalar). */
+function formValue(field, data) {
+  if (field.type === "bool") return data.get(field.name) === "on";
+  const raw = String(data.get(field.name) ?? "");
+  if (field.type === "text") return raw;
+  return raw.trim() === "" ? null : raw.trim();
+}
+
+/**
+ * The form that adds a record of `kind` (with `fixed` values: a contact's customer) or edits
+ * `rec`, offline; `place` adds the field that places a new record (a customer's territory).
+ */
+function recordForm({ kind, rec, fixed = {}, place = null, title, back }) {
+  const layout = state.schema.kinds.find((k) => k.name === kind);
+  const fields = FORM_FIELDS[kind].map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
   const error = h("p", { class: "error", role: "alert" });
-  const territories = state.session.territories ?? [];
-  const territory = rec
-    ? null
-    : h("label", { for: "f-territory" }, t("territory"),
-        h("select", { id: "f-territory", name: "territory" }, ...territories.map((x) => h("option", { value: x, text: x }))));
-  const form = h("form", { class: "card", id: "customer-form" },
-    h("h2", { text: rec ? rec.fields.name : t("new_customer") }),
-    ...fields.slice(0, 1).map((f) => fieldInput(f, rec?.fields[f.name])),
-    territory,
+  const form = h("form", { class: "card", id: "record-form" },
+    h("h2", { text: title }),
+    fieldInput(fields[0], rec?.fields[fields[0].name]),
+    place,
     ...fields.slice(1).map((f) => fieldInput(f, rec?.fields[f.name])),
     error,
     h("div", { class: "toolbar" },
       h("button", { type: "submit", text: t("save") }),
-      h("a", { class: "button secondary", href: rec ? `#/customer/${rec.id}` : "#/customers", text: t("cancel") })),
+      h("a", { class: "button secondary", href: back, text: t("cancel") })),
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const values = {};
+    const values = { ...fixed };
     for (const f of fields) {
-      const raw = String(data.get(f.name) ?? "");
-      const value = f.type === "text" ? raw : raw.trim() === "" ? null : raw.trim();
-      if (rec && (rec.fields[f.name] ?? (f.type === "text" ? "" : null)) === value) continue;
-      if (!rec && value === null) continue;
+      const value = formValue(f, data);
+      const held = rec?.fields[f.name] ?? (f.type === "text" ? "" : f.type === "bool" ? false : null);
+      if (value === held) continue;
       const problem = check(f, value);
       if (problem) {
         error.textContent = `${t(f.name)}: ${problem}`;
@@ -233,19 +276,43 @@ function customerForm(rec) {
       }
       values[f.name] = value;
     }
-    if (!rec) values.territory = String(data.get("territory") ?? "");
+    if (place) values.territory = String(data.get("territory") ?? "");
     try {
       const saved = rec
         ? await local.update(state.db, state.session, state.schema, rec.id, values)
-        : await local.create(state.db, state.session, state.schema, "customer", values);
+        : await local.create(state.db, state.session, state.schema, kind, values);
       await loadCustomers();
-      location.hash = `#/customer/${saved.id}`;
+      location.hash = `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
       if (navigator.onLine) sync();
     } catch (err) {
       error.textContent = err.message;
     }
   });
   show(form);
+}
+
+function customerForm(rec) {
+  const territories = state.session.territories ?? [];
+  recordForm({
+    kind: "customer",
+    rec,
+    title: rec ? rec.fields.name : t("new_customer"),
+    back: rec ? `#/customer/${rec.id}` : "#/customers",
+    place: rec
+      ? null
+      : h("label", { for: "f-territory" }, t("territory"),
+          h("select", { id: "f-territory", name: "territory" }, ...territories.map((x) => h("option", { value: x, text: x })))),
+  });
+}
+
+function contactForm(customerId, rec) {
+  recordForm({
+    kind: "contact",
+    rec,
+    fixed: rec ? {} : { customer_id: customerId },
+    title: rec ? rec.fields.name : t("new_contact"),
+    back: `#/customer/${customerId}`,
+  });
 }
 
 async function customerPage(id) {
@@ -269,9 +336,15 @@ async function customerPage(id) {
             h("p", { class: "muted", text: t("both_values") }),
             ...rec.conflicts.map((c) => h("p", {}, h("strong", { text: `${t(c.field)}: ` }), c.values.map(String).join(" | "))))
         : null,
-      h("h3", { text: t("contacts") }),
-      h("ul", { class: "list" }, ...contacts.map((c) => h("li", {}, h("span", { text: [c.fields.name, c.fields.title, c.fields.phone].filter(Boolean).join(" · ") })))),
       h("div", { class: "toolbar" }, h("a", { class: "button", href: `#/edit/${id}`, id: "edit", text: t("edit") })),
+      h("h3", { text: t("contacts") }),
+      h("ul", { class: "list", id: "contacts" }, ...contacts.map((c) =>
+        h("li", {},
+          h("a", { href: `#/edit/${c.id}` },
+            h("strong", { text: c.fields.name ?? "?" }),
+            h("span", { class: "muted", text: [c.fields.title, c.fields.phone, c.fields.email].filter(Boolean).join(" · ") })),
+          badge(c)))),
+      h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/new-contact/${id}`, id: "new-contact", text: t("new_contact") })),
     ),
   );
 }
@@ -323,8 +396,14 @@ async function route() {
   if (!state.session) return signIn();
   const [, page, id] = location.hash.split("/");
   if (page === "customer" && id) return customerPage(id);
-  if (page === "edit" && id) return customerForm(await store.record(state.db, id));
+  if (page === "edit" && id) {
+    const rec = await store.record(state.db, id);
+    if (rec?.kind === "contact") return contactForm(rec.fields.customer_id, rec);
+    if (rec?.kind === "customer") return customerForm(rec);
+    return customerList();
+  }
   if (page === "new") return customerForm(null);
+  if (page === "new-contact" && id) return contactForm(id, null);
   if (page === "sync") return syncPage();
   return customerList();
 }

@@ -58,7 +58,13 @@ storage_test! {
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut cli = server.device("anna@x.test").await;
         let shared = cli.replica.create("customer", &customer("Shared Shop", "North")).await.unwrap();
-        cli.replica.update(shared, &[("city", "Bonn".into())]).await.unwrap();
+        cli.replica
+            .update(shared, &[("city", "Bonn".into()), ("lat", Value::Float(50.7374)), ("lon", Value::Float(7.0982))])
+            .await
+            .unwrap();
+        let mut far = customer("Far Shop", "North");
+        far.extend([("lat", Value::Float(53.5511)), ("lon", Value::Float(9.9937))]);
+        cli.replica.create("customer", &far).await.unwrap();
         cli.sync().await;
 
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -137,6 +143,15 @@ storage_test! {
         let on_cli = cli.replica.get(bakery_id).await.unwrap();
         assert_eq!(on_cli.get("city"), &Value::from("Köln"));
         assert_eq!(on_cli.get("territory"), &Value::from("North"));
+        let contacts = cli.replica.list("contact").await.unwrap();
+        let clara = contacts
+            .iter()
+            .find(|c| c.str("name") == Some("Clara Contact"))
+            .expect("the contact the app added offline");
+        assert_eq!(clara.str("customer_id"), Some(bakery_id.to_string().as_str()));
+        let clara = cli.replica.get(clara.id).await.unwrap();
+        assert_eq!(clara.get("decision_maker"), &Value::Bool(true));
+        assert_eq!(clara.get("phone"), &Value::from("+49 221 555"));
 
         // The user revokes the app's device from the CLI; the app's next sync wipes it.
         let app_device: Uuid = synced["device_id"].as_str().unwrap().parse().unwrap();
