@@ -120,6 +120,12 @@ try {
     await page.check('#f-decision_maker');
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#contacts li >> text=Clara Contact');
+    // A customer number a colleague is about to take: the server will refuse this one.
+    await page.goto(`${BASE}/app/#/new`);
+    await page.fill('#f-name', 'Second Shop');
+    await page.fill('#f-code', 'C-77');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#customer .badge.pending');
     await page.goto(`${BASE}/app/#/customers`);
     await page.fill('#search', SHARED);
     await page.click(`#customers li a >> text=${SHARED}`);
@@ -135,7 +141,7 @@ try {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    if (waiting !== '3') throw new Error(`${waiting} records wait, not 3`);
+    if (waiting !== '4') throw new Error(`${waiting} records wait, not 4`);
     await page.screenshot({path: path.join(SHOTS, '02-offline-sync.png'), fullPage: true});
     return `${waiting} waiting`;
   });
@@ -147,8 +153,12 @@ try {
   await step('online: sync, then the colleague\'s edit arrives as a conflict', async () => {
     await context.setOffline(false);
     await syncNow(page);
+    // Everything went but the customer whose number the colleague took first: refused, it stays
+    // on the phone with the server's reason.
     const waiting = await page.textContent('#waiting');
-    if (waiting !== '0') throw new Error(`${waiting} still wait: ${await page.textContent('#sync-message')}`);
+    if (waiting !== '1') throw new Error(`${waiting} wait, not 1: ${await page.textContent('#sync-message')}`);
+    const refused = await page.textContent('#refused li');
+    if (!refused.includes('Second Shop') || !refused.includes('duplicate_code')) throw new Error(`refused: ${refused}`);
     await page.waitForSelector('#conflicted li');
     await page.screenshot({path: path.join(SHOTS, '03-synced.png'), fullPage: true});
     return await page.textContent('#sync-message');

@@ -98,6 +98,10 @@ storage_test! {
             .update(shared, &[("city", "CLI City".into()), ("email", "shop@example.com".into())])
             .await
             .unwrap();
+        // ... and takes the customer number the app gave a new customer offline.
+        let mut taken = customer("Taken Number", "North");
+        taken.push(("code", "C-77".into()));
+        cli.replica.create("customer", &taken).await.unwrap();
         cli.sync().await;
         go(&dir, 1);
 
@@ -138,6 +142,13 @@ storage_test! {
         let mut both = values.clone();
         both.sort();
         assert_eq!(both, vec!["App City", "CLI City"]);
+        // The app's customer with the taken number was refused: it waits on the phone with the
+        // reason, and nowhere else.
+        let second = stored(&synced, "Second Shop");
+        assert_eq!(second["pending"], 1, "{second}");
+        assert_eq!(second["refused"]["code"], "duplicate_code", "{second}");
+        let on_cli = cli.replica.list("customer").await.unwrap();
+        assert!(on_cli.iter().all(|c| c.str("name") != Some("Second Shop")));
         let bakery = stored(&synced, "Offline Bakery");
         let bakery_id: Uuid = bakery["id"].as_str().unwrap().parse().unwrap();
         let on_cli = cli.replica.get(bakery_id).await.unwrap();
