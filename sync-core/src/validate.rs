@@ -139,10 +139,17 @@ pub fn check(spec: &FieldSpec, raw: &Raw) -> Result<Value, FieldError> {
             check_range(name, i, min, max)
         }
         (FieldType::Float { min, max }, ScalarValue::F64(f)) => check_float(name, *f, min, max),
-        // Phones written in JavaScript store whole numbers as integers; accept them as floats.
+        // Phones written in JavaScript store whole numbers as integers; accept them as floats,
+        // and unsigned integers (other bindings write them) wherever a signed one is accepted.
         (FieldType::Float { min, max }, ScalarValue::Int(i)) => {
             check_float(name, *i as f64, min, max)
         }
+        (FieldType::Float { min, max }, ScalarValue::Uint(u)) => {
+            check_float(name, *u as f64, min, max)
+        }
+        (FieldType::Timestamp, ScalarValue::Uint(u)) => i64::try_from(*u)
+            .map(Value::Int)
+            .map_err(|_| type_error(spec)),
         (FieldType::Bool, ScalarValue::Boolean(b)) => Ok(Value::Bool(*b)),
         (FieldType::Timestamp, ScalarValue::Timestamp(t) | ScalarValue::Int(t)) => {
             Ok(Value::Int(*t))
@@ -358,5 +365,28 @@ mod tests {
             Value::Str(String::new())
         );
         assert_eq!(parse(field("lat"), "").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn unsigned_integers_are_read_wherever_signed_ones_are() {
+        assert_eq!(
+            check(field("lat"), &Raw::Scalar(ScalarValue::Uint(45))).unwrap(),
+            Value::Float(45.0)
+        );
+        assert_eq!(
+            check(field("credit_limit"), &Raw::Scalar(ScalarValue::Uint(500))).unwrap(),
+            Value::Int(500)
+        );
+        let visit = crate::kinds::VISIT.field("check_in_at").unwrap();
+        assert_eq!(
+            check(visit, &Raw::Scalar(ScalarValue::Uint(1_764_579_600_000))).unwrap(),
+            Value::Int(1_764_579_600_000)
+        );
+        assert_eq!(
+            check(visit, &Raw::Scalar(ScalarValue::Uint(u64::MAX)))
+                .unwrap_err()
+                .code,
+            "type"
+        );
     }
 }
