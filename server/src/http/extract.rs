@@ -99,14 +99,23 @@ impl FromRequestParts<AppState> for Device {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(bearer)
             .ok_or(Error::Unauthenticated)?;
         let report = device_report(&parts.headers)?;
-        let principal =
-            authenticate(&state.db.conn, state.token_ttl, token.trim(), &report).await?;
+        let principal = authenticate(&state.db.conn, state.token_ttl, token, &report).await?;
         tracing::Span::current().record("device", tracing::field::display(principal.device_id));
         Ok(Device(principal))
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme's name is case-insensitive
+/// (RFC 9110, 11.1), and any white space around the token is not part of it.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The changes a device says wait in its outbox: at most this many.
@@ -160,4 +169,19 @@ fn device_report(headers: &axum::http::HeaderMap) -> Result<DeviceReport, Error>
         outbox,
         app_version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case_and_needs_a_token() {
+        assert_eq!(bearer("Bearer fst_1"), Some("fst_1"));
+        assert_eq!(bearer("bearer fst_1"), Some("fst_1"));
+        assert_eq!(bearer("BEARER  fst_1 "), Some("fst_1"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearerfst_1"), None);
+    }
 }

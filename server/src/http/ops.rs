@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Error;
+use crate::http::extract::bearer;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -51,7 +52,7 @@ async fn metrics(
     let presented = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(bearer)
         .ok_or(Error::Unauthenticated)?;
     let Some(expected) = &state.metrics_token else {
         return Err(Error::Forbidden(
