@@ -78,7 +78,9 @@ export async function sync(session, path, requestType, request, responseType, ou
       const header = Number(response.headers.get("retry-after"));
       if (Number.isFinite(header) && header > 0) retryAfter = Math.min(header, 120) * 1000;
     } catch (e) {
-      if (e instanceof ServerError && !transient(e.status)) throw e;
+      // fetch rejects with a TypeError when the network fails: worth another try. A refusal or a
+      // reply that does not decode would fail the same way again.
+      if (!(e instanceof TypeError)) throw e;
       failure = e;
     }
     if (attempt >= attempts) throw failure;
