@@ -353,7 +353,7 @@ async function syncPage() {
   const last = await store.getMeta(state.db, "last_sync");
   const waiting = await store.pending(state.db);
   const all = state.customers.map((c) => c.rec);
-  const refused = (await store.pending(state.db)).filter((r) => r.refused).concat(all.filter((r) => r.refused && !r.pending));
+  const refused = waiting.filter((r) => r.refused).concat(all.filter((r) => r.refused && !r.pending));
   const conflicted = all.filter((r) => r.conflicts?.length);
   show(
     h("section", { class: "card", id: "sync" },
