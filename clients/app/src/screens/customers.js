@@ -1,0 +1,105 @@
+// The customer list (search, nearby) and a customer's page with its contacts and conflicts.
+
+import { distanceM } from "../geo.js";
+import { t } from "../i18n.js";
+import * as store from "../store.js";
+import { h, show } from "../ui/dom.js";
+import { kilometres } from "../ui/format.js";
+import { state } from "../ui/state.js";
+
+export function badge(rec) {
+  if (rec.refused) return h("span", { class: "badge refused", title: rec.refused.message, text: t("refused") });
+  if (rec.pending) return h("span", { class: "badge pending", text: t("not_synced") });
+  if (rec.conflicts?.length) return h("span", { class: "badge conflict", text: t("conflicts") });
+  return null;
+}
+
+function distance(rec) {
+  const { lat, lon } = rec.fields;
+  return state.here && typeof lat === "number" && typeof lon === "number"
+    ? distanceM(state.here, { lat, lon })
+    : Infinity;
+}
+
+export function customerList() {
+  const list = h("ul", { class: "list", id: "customers" });
+  const count = h("p", { class: "muted", id: "count" });
+  const search = h("input", { type: "search", id: "search", placeholder: t("search"), "aria-label": t("search") });
+  const render = () => {
+    const q = search.value.trim().toLowerCase();
+    let hits = q ? state.customers.filter((c) => c.haystack.includes(q)) : state.customers;
+    if (state.here) hits = [...hits].sort((a, b) => distance(a.rec) - distance(b.rec));
+    count.textContent = hits.length ? t("count", { n: hits.length }) : t("nothing_found");
+    list.replaceChildren(
+      ...hits.slice(0, 100).map(({ rec }) => {
+        const away = distance(rec);
+        return h("li", {},
+          h("a", { href: `#/customer/${rec.id}` },
+            h("strong", { text: rec.fields.name ?? "?" }),
+            h("span", { class: "muted", text: [rec.fields.code, rec.fields.city, away < Infinity ? kilometres(away) : null].filter(Boolean).join(" · ") }),
+          ),
+          badge(rec),
+        );
+      }),
+    );
+  };
+  const nearby = h("button", { type: "button", class: "secondary", id: "nearby", text: t("nearby") });
+  nearby.addEventListener("click", () => {
+    navigator.geolocation.getCurrentPosition(
+      (p) => {
+        state.here = { lat: p.coords.latitude, lon: p.coords.longitude };
+        render();
+      },
+      () => {
+        count.textContent = t("position_unavailable");
+      },
+      { enableHighAccuracy: true, timeout: 15_000, maximumAge: 60_000 },
+    );
+  });
+  search.addEventListener("input", render);
+  render();
+  show(
+    h("div", { class: "toolbar" }, search, nearby),
+    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new", id: "new-customer", text: t("new_customer") })),
+    count,
+    list,
+  );
+}
+
+function customerLayout() {
+  return state.schema.kinds.find((k) => k.name === "customer");
+}
+
+export async function customerPage(id) {
+  const rec = await store.record(state.db, id);
+  if (!rec) return customerList();
+  const layout = customerLayout();
+  const rows = layout.fields
+    .filter((f) => rec.fields[f.name] !== undefined && f.name !== "deleted" && f.type !== "items")
+    .map((f) => h("tr", {}, h("th", { text: t(f.name) }), h("td", { text: String(rec.fields[f.name]) })));
+  const contacts = (await store.recordsOf(state.db, "contact")).filter(
+    (c) => c.fields.customer_id === id && !c.deleted,
+  );
+  show(
+    h("section", { class: "card", id: "customer" },
+      h("h2", {}, rec.fields.name ?? "?", " ", badge(rec)),
+      rec.refused ? h("p", { class: "error", role: "alert", text: `${rec.refused.code}: ${rec.refused.message}` }) : null,
+      h("table", {}, h("tbody", {}, ...rows)),
+      rec.conflicts?.length
+        ? h("div", { class: "conflicts" },
+            h("h3", { text: t("conflicts") }),
+            h("p", { class: "muted", text: t("both_values") }),
+            ...rec.conflicts.map((c) => h("p", {}, h("strong", { text: `${t(c.field)}: ` }), c.values.map(String).join(" | "))))
+        : null,
+      h("div", { class: "toolbar" }, h("a", { class: "button", href: `#/edit/${id}`, id: "edit", text: t("edit") })),
+      h("h3", { text: t("contacts") }),
+      h("ul", { class: "list", id: "contacts" }, ...contacts.map((c) =>
+        h("li", {},
+          h("a", { href: `#/edit/${c.id}` },
+            h("strong", { text: c.fields.name ?? "?" }),
+            h("span", { class: "muted", text: [c.fields.title, c.fields.phone, c.fields.email].filter(Boolean).join(" · ") })),
+          badge(c)))),
+      h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/new-contact/${id}`, id: "new-contact", text: t("new_contact") })),
+    ),
+  );
+}

@@ -1,0 +1,112 @@
+// Adding and editing customers and contacts, offline, checked against the schema as typed.
+
+import { t } from "../i18n.js";
+import * as local from "../local.js";
+import { check } from "../records.js";
+import { h, show } from "../ui/dom.js";
+import { loadCustomers, state, sync } from "../ui/state.js";
+
+/** The fields each kind's form offers, in order. */
+const FORM_FIELDS = {
+  customer: ["name", "code", "phone", "email", "street", "city", "status", "notes"],
+  contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
+};
+
+function fieldInput(field, value) {
+  const id = `f-${field.name}`;
+  let input;
+  if (field.type === "enum") {
+    input = h("select", { id, name: field.name },
+      h("option", { value: "", text: "—" }),
+      ...field.values.map((v) => h("option", { value: v, text: v, selected: v === value })));
+  } else if (field.type === "bool") {
+    return h("label", { for: id, class: "check" },
+      h("input", { id, name: field.name, type: "checkbox", checked: value === true }), t(field.name));
+  } else if (field.type === "text") {
+    input = h("textarea", { id, name: field.name, rows: 4 });
+    input.value = value ?? "";
+  } else {
+    input = h("input", { id, name: field.name, type: field.type === "email" ? "email" : "text", value: value ?? "" });
+  }
+  return h("label", { for: id }, t(field.name), input);
+}
+
+/** What the form holds for `field`, as the record holds it (null for an empty scalar). */
+function formValue(field, data) {
+  if (field.type === "bool") return data.get(field.name) === "on";
+  const raw = String(data.get(field.name) ?? "");
+  if (field.type === "text") return raw;
+  return raw.trim() === "" ? null : raw.trim();
+}
+
+/**
+ * The form that adds a record of `kind` (with `fixed` values: a contact's customer) or edits
+ * `rec`, offline; `place` adds the field that places a new record (a customer's territory).
+ */
+function recordForm({ kind, rec, fixed = {}, place = null, title, back }) {
+  const layout = state.schema.kinds.find((k) => k.name === kind);
+  const fields = FORM_FIELDS[kind].map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "card", id: "record-form" },
+    h("h2", { text: title }),
+    fieldInput(fields[0], rec?.fields[fields[0].name]),
+    place,
+    ...fields.slice(1).map((f) => fieldInput(f, rec?.fields[f.name])),
+    error,
+    h("div", { class: "toolbar" },
+      h("button", { type: "submit", text: t("save") }),
+      h("a", { class: "button secondary", href: back, text: t("cancel") })),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const values = { ...fixed };
+    for (const f of fields) {
+      const value = formValue(f, data);
+      const held = rec?.fields[f.name] ?? (f.type === "text" ? "" : f.type === "bool" ? false : null);
+      if (value === held) continue;
+      const problem = check(f, value);
+      if (problem) {
+        error.textContent = `${t(f.name)}: ${problem}`;
+        return;
+      }
+      values[f.name] = value;
+    }
+    if (place) values.territory = String(data.get("territory") ?? "");
+    try {
+      const saved = rec
+        ? await local.update(state.db, state.session, state.schema, rec.id, values)
+        : await local.create(state.db, state.session, state.schema, kind, values);
+      await loadCustomers();
+      location.hash = `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
+      if (navigator.onLine) sync();
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  show(form);
+}
+
+export function customerForm(rec) {
+  const territories = state.session.territories ?? [];
+  recordForm({
+    kind: "customer",
+    rec,
+    title: rec ? rec.fields.name : t("new_customer"),
+    back: rec ? `#/customer/${rec.id}` : "#/customers",
+    place: rec
+      ? null
+      : h("label", { for: "f-territory" }, t("territory"),
+          h("select", { id: "f-territory", name: "territory" }, ...territories.map((x) => h("option", { value: x, text: x })))),
+  });
+}
+
+export function contactForm(customerId, rec) {
+  recordForm({
+    kind: "contact",
+    rec,
+    fixed: rec ? {} : { customer_id: customerId },
+    title: rec ? rec.fields.name : t("new_contact"),
+    back: `#/customer/${customerId}`,
+  });
+}

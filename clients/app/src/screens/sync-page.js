@@ -1,0 +1,48 @@
+// The sync screen: last sync, changes waiting, refused records with the server's reason,
+// conflicts, and signing out.
+
+import { language, t } from "../i18n.js";
+import * as store from "../store.js";
+import { h, show } from "../ui/dom.js";
+import { state, sync } from "../ui/state.js";
+
+export async function syncPage() {
+  const last = await store.getMeta(state.db, "last_sync");
+  const waiting = await store.pending(state.db);
+  const all = state.customers.map((c) => c.rec);
+  const refused = waiting.filter((r) => r.refused).concat(all.filter((r) => r.refused && !r.pending));
+  const conflicted = all.filter((r) => r.conflicts?.length);
+  show(
+    h("section", { class: "card", id: "sync" },
+      h("h2", { text: t("sync") }),
+      h("p", { id: "sync-message", role: "status", text: state.message }),
+      h("table", {}, h("tbody", {},
+        h("tr", {}, h("th", { text: t("last_sync") }), h("td", { id: "last-sync", text: last ? new Date(last).toLocaleString(language()) : t("never") })),
+        h("tr", {}, h("th", { text: t("waiting") }), h("td", { id: "waiting", text: String(waiting.length) })),
+      )),
+      h("button", { type: "button", id: "sync-now", disabled: !!state.syncing, onclick: () => sync(), text: state.syncing ? t("syncing") : t("sync_now") }),
+      h("h3", { text: t("refused") }),
+      refused.length
+        ? h("ul", { class: "list", id: "refused" }, ...refused.map((r) =>
+            h("li", {}, h("a", { href: `#/customer/${r.id}`, text: r.fields.name ?? r.id }), h("span", { class: "error", text: ` ${r.refused.code}: ${r.refused.message}` }))))
+        : h("p", { class: "muted", text: t("no_refusals") }),
+      h("h3", { text: t("conflicts") }),
+      conflicted.length
+        ? h("ul", { class: "list", id: "conflicted" }, ...conflicted.map((r) =>
+            h("li", {}, h("a", { href: `#/customer/${r.id}`, text: r.fields.name ?? r.id }),
+              ...r.conflicts.map((c) => h("span", { class: "muted", text: ` ${c.field}: ${c.values.map(String).join(" | ")}` })))))
+        : h("p", { class: "muted", text: t("no_conflicts") }),
+      h("p", { class: "muted", text: `${state.session.email} · ${state.session.role} · ${state.session.territories.join(", ")}` }),
+      h("button", { type: "button", class: "secondary", id: "sign-out", onclick: signOut, text: t("sign_out") }),
+    ),
+  );
+}
+
+async function signOut() {
+  await store.wipe(state.db);
+  state.db = await store.open();
+  state.session = null;
+  state.customers = [];
+  location.hash = "#/";
+  state.route();
+}

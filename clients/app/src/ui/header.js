@@ -1,0 +1,22 @@
+// The bar above every screen: the app's name, the sync link, the language, and whether the phone
+// is offline.
+
+import { t, toggle } from "../i18n.js";
+import { h } from "./dom.js";
+import { state } from "./state.js";
+
+export function renderHeader() {
+  const header = document.getElementById("header");
+  if (!state.session) {
+    header.replaceChildren(h("h1", { text: t("app") }));
+    return;
+  }
+  header.replaceChildren(
+    h("h1", {}, h("a", { href: "#/customers", text: t("app") })),
+    h("nav", {},
+      h("a", { href: "#/sync", id: "sync-link", text: state.syncing ? t("syncing") : t("sync") }),
+      h("button", { type: "button", class: "link", id: "language", onclick: () => { toggle(); state.route(); }, text: t("language") }),
+    ),
+  );
+  if (!navigator.onLine) header.append(h("p", { class: "offline", role: "status", text: t("offline") }));
+}
