@@ -193,4 +193,19 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn floats_read_from_json_text_are_the_floats_written() {
+        // A distance JavaScript wrote as its shortest form; a parser that is not exact reads the
+        // next float up.
+        let written = 365.742_102_948_062_84_f64;
+        let text = serde_json::to_string(&json!({ "d": written })).unwrap();
+        assert_eq!(text, r#"{"d":365.74210294806284}"#);
+        let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let float = FieldType::Float { min: 0.0, max: 1e6 };
+        assert_eq!(
+            Value::from_json(float, &read["d"]),
+            Some(Value::Float(written))
+        );
+    }
 }
