@@ -32,6 +32,9 @@ const CUSTOMER: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0001
 const ORDER: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0002);
 const PRODUCT: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0003);
 const LINE: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0004);
+/// Two more products, for pricing.
+const CUPS: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0005);
+const NAPKINS: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0006);
 /// 2025-12-01T09:00:00Z: automerge keeps a change's time in seconds; timestamp fields hold
 /// milliseconds.
 const TIME_SECS: i64 = 1_764_579_600;
@@ -698,8 +701,8 @@ fn validation() {
 }
 
 #[test]
-fn distances() {
-    use sync_core::geo::{distance_m, Position};
+fn geo() {
+    use sync_core::geo::{check_in, distance_m, Geofence, Position};
     let at = |lat: f64, lon: f64| Position { lat, lon };
     let pairs = [
         ("the same place", at(50.7353, 7.1022), at(50.7353, 7.1022)),
@@ -717,24 +720,292 @@ fn distances() {
         ("pole to pole", at(90.0, 0.0), at(-90.0, 0.0)),
         ("antipodes", at(0.0, 0.0), at(0.0, 180.0)),
     ];
+    let shop = at(50.7374, 7.0982);
+    let door = at(50.7375, 7.0983);
+    let street = at(50.7353, 7.1022);
+    // (name, phone's position, its accuracy, the customer's position, mode, radius)
+    type CheckInCase = (
+        &'static str,
+        Position,
+        Option<f64>,
+        Option<Position>,
+        &'static str,
+        Option<f64>,
+    );
+    let check_ins: [CheckInCase; 8] = [
+        (
+            "at the door",
+            door,
+            Some(8.0),
+            Some(shop),
+            "soft",
+            Some(100.0),
+        ),
+        (
+            "down the street",
+            street,
+            Some(8.0),
+            Some(shop),
+            "hard",
+            Some(100.0),
+        ),
+        (
+            "just inside the radius",
+            street,
+            None,
+            Some(shop),
+            "soft",
+            Some(366.0),
+        ),
+        (
+            "a position vaguer than the radius",
+            door,
+            Some(150.0),
+            Some(shop),
+            "soft",
+            Some(100.0),
+        ),
+        (
+            "a visit type without a geofence",
+            street,
+            Some(8.0),
+            Some(shop),
+            "off",
+            Some(100.0),
+        ),
+        (
+            "no radius anywhere",
+            street,
+            Some(8.0),
+            Some(shop),
+            "hard",
+            None,
+        ),
+        (
+            "a radius of zero",
+            door,
+            Some(8.0),
+            Some(shop),
+            "soft",
+            Some(0.0),
+        ),
+        (
+            "a customer without a position",
+            door,
+            Some(8.0),
+            None,
+            "hard",
+            Some(100.0),
+        ),
+    ];
+    let position = |p: &Position| json!({"lat": p.lat, "lon": p.lon});
     let generated = json!({
         "about": "Great-circle distances in metres, by the haversine formula on a sphere of the \
                   earth's mean radius (6,371,008.8 m), as check-ins are graded; an \
-                  implementation agrees to a millimetre.",
+                  implementation agrees to a millimetre. `check_ins`: a check-in at `at` with \
+                  the phone's `accuracy_m` against the customer's position and the geofence \
+                  (the visit type's mode; the customer's radius, or else the visit type's), \
+                  with its distance (null without a customer position) and its \
+                  `check_in_result`.",
         "cases": pairs.iter().map(|(name, a, b)| json!({
             "name": name,
-            "a": {"lat": a.lat, "lon": a.lon},
-            "b": {"lat": b.lat, "lon": b.lon},
+            "a": position(a),
+            "b": position(b),
             "metres": distance_m(*a, *b),
         })).collect::<Vec<_>>(),
+        "check_ins": check_ins.iter().map(|(name, at, accuracy, customer, mode, radius)| {
+            let (distance, result) =
+                check_in(*at, *accuracy, *customer, Geofence { mode, radius_m: *radius });
+            json!({
+                "name": name,
+                "at": position(at),
+                "accuracy_m": accuracy,
+                "customer": customer.as_ref().map(position),
+                "fence": {"mode": mode, "radius_m": radius},
+                "distance_m": distance,
+                "result": result.as_str(),
+            })
+        }).collect::<Vec<_>>(),
     });
     let stored = stored("geo.json", &generated);
+    let p = |v: &Json| at(v["lat"].as_f64().unwrap(), v["lon"].as_f64().unwrap());
     for case in stored["cases"].as_array().unwrap() {
-        let p = |v: &Json| at(v["lat"].as_f64().unwrap(), v["lon"].as_f64().unwrap());
         let metres = distance_m(p(&case["a"]), p(&case["b"]));
         assert!(
             (metres - case["metres"].as_f64().unwrap()).abs() < 1e-3,
             "{case}"
         );
+    }
+    let results: Vec<&str> = stored["check_ins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            let customer = (!case["customer"].is_null()).then(|| p(&case["customer"]));
+            let fence = Geofence {
+                mode: case["fence"]["mode"].as_str().unwrap(),
+                radius_m: case["fence"]["radius_m"].as_f64(),
+            };
+            let (_, result) =
+                check_in(p(&case["at"]), case["accuracy_m"].as_f64(), customer, fence);
+            assert_eq!(result.as_str(), case["result"], "{case}");
+            result.as_str()
+        })
+        .collect();
+    // The cases cover every result.
+    for result in ["verified", "out_of_range", "unverified"] {
+        assert!(results.contains(&result), "no check-in is {result}");
+    }
+}
+
+#[test]
+fn prices() {
+    use sync_core::orders::{price_list_applies, unit_price};
+    use sync_core::record::Projection;
+    use sync_core::{Item, Value};
+    let price = |product: &str, min: Option<i64>, unit_price: i64| {
+        let mut item = Item::new([
+            ("product_id", Value::Str(product.into())),
+            ("unit_price", Value::Int(unit_price)),
+        ]);
+        item.id = format!("{:08x}-0000-7000-8000-000000000000", unit_price);
+        if let Some(min) = min {
+            item.fields.insert("min_quantity".into(), Value::Int(min));
+        }
+        item
+    };
+    let beans = PRODUCT.to_string();
+    let cups = CUPS.to_string();
+    let napkins = NAPKINS.to_string();
+    let prices = vec![
+        price(&beans, None, 2_200),
+        price(&beans, Some(10_000), 2_000),
+        price(&beans, Some(50_000), 1_800),
+        price(&cups, Some(5_000), 4_900),
+        price(&cups, Some(5_000), 5_000),
+    ];
+    // (name, product, quantity in thousandths, the catalogue's list price)
+    let lines = [
+        (
+            "no break reached: the list's base price",
+            &beans,
+            1_000,
+            Some(2_450),
+        ),
+        ("a break reached exactly", &beans, 10_000, Some(2_450)),
+        ("the largest break reached", &beans, 75_500, Some(2_450)),
+        (
+            "below every break: the catalogue's price",
+            &cups,
+            1_000,
+            Some(5_900),
+        ),
+        (
+            "two prices at one break: the later item",
+            &cups,
+            5_000,
+            Some(5_900),
+        ),
+        (
+            "a product the list does not name",
+            &napkins,
+            1_000,
+            Some(990),
+        ),
+        ("no price anywhere", &napkins, 1_000, None),
+    ];
+    let day = 86_400_000;
+    let at = TIME_SECS * 1_000;
+    // (name, active, valid_from, valid_to, deleted)
+    let lists = [
+        ("active, no dates", Some(true), None, None, false),
+        ("active not said", None, None, None, false),
+        ("inactive", Some(false), None, None, false),
+        (
+            "from today, bound inclusive",
+            Some(true),
+            Some(at),
+            None,
+            false,
+        ),
+        (
+            "until today, bound inclusive",
+            Some(true),
+            None,
+            Some(at),
+            false,
+        ),
+        ("from tomorrow", Some(true), Some(at + day), None, false),
+        (
+            "ended yesterday",
+            Some(true),
+            Some(at - 30 * day),
+            Some(at - day),
+            false,
+        ),
+        ("deleted", Some(true), None, None, true),
+    ];
+    let list = |active: Option<bool>, from: Option<i64>, to: Option<i64>, deleted: bool| {
+        let mut fields = std::collections::BTreeMap::new();
+        if let Some(a) = active {
+            fields.insert("active", Value::Bool(a));
+        }
+        if let Some(f) = from {
+            fields.insert("valid_from", Value::Int(f));
+        }
+        if let Some(t) = to {
+            fields.insert("valid_to", Value::Int(t));
+        }
+        fields.insert("deleted", Value::Bool(deleted));
+        Projection {
+            fields,
+            conflicts: Vec::new(),
+        }
+    };
+    let generated = json!({
+        "about": "Pricing a line, as devices do when they take an order \
+                  (sync-core/src/orders.rs): `lines` price a product at a quantity (thousandths) \
+                  from a price list's `prices` (the largest `min_quantity` reached, 0 when \
+                  unset) or else the catalogue's `list_price` (`unit_price` null: no price); \
+                  `price_lists` say whether a list applies at `at` (milliseconds): not inactive, \
+                  not deleted, and within its validity dates, both bounds inclusive.",
+        "prices": prices,
+        "lines": lines.iter().map(|(name, product, quantity, list_price)| json!({
+            "name": name,
+            "product_id": product,
+            "quantity": quantity,
+            "list_price": list_price,
+            "unit_price": unit_price(&prices, product, *quantity, *list_price),
+        })).collect::<Vec<_>>(),
+        "at": at,
+        "price_lists": lists.iter().map(|(name, active, from, to, deleted)| json!({
+            "name": name,
+            "list": {"active": active, "valid_from": from, "valid_to": to, "deleted": deleted},
+            "applies": price_list_applies(&list(*active, *from, *to, *deleted), at),
+        })).collect::<Vec<_>>(),
+    });
+    let stored = stored("prices.json", &generated);
+    let prices: Vec<Item> = serde_json::from_value(stored["prices"].clone()).unwrap();
+    for case in stored["lines"].as_array().unwrap() {
+        let price = unit_price(
+            &prices,
+            case["product_id"].as_str().unwrap(),
+            case["quantity"].as_i64().unwrap(),
+            case["list_price"].as_i64(),
+        );
+        assert_eq!(json!(price), case["unit_price"], "{case}");
+    }
+    for case in stored["price_lists"].as_array().unwrap() {
+        let l = &case["list"];
+        let applies = price_list_applies(
+            &list(
+                l["active"].as_bool(),
+                l["valid_from"].as_i64(),
+                l["valid_to"].as_i64(),
+                l["deleted"].as_bool().unwrap(),
+            ),
+            stored["at"].as_i64().unwrap(),
+        );
+        assert_eq!(json!(applies), case["applies"], "{case}");
     }
 }

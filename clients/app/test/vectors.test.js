@@ -12,7 +12,8 @@ import { decode, encode, fromJson, bytesToHex, hexToBytes } from "../src/wire.js
 import { headsDigest, scopeDigest } from "../src/digest.js";
 import { totals } from "../src/totals.js";
 import { check, createRecord, listing } from "../src/records.js";
-import { distanceM } from "../src/geo.js";
+import { checkIn, distanceM } from "../src/geo.js";
+import { priceListApplies, unitPrice } from "../src/orders.js";
 
 // The app loads automerge's wasm itself (the slim build), as the page does.
 await A.initializeWasm(readFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm")));
@@ -114,5 +115,26 @@ test("the app's checks of field values are the server's", () => {
 test("distances are the server's, to a millimetre", () => {
   for (const c of vectors("geo.json").cases) {
     assert.ok(Math.abs(distanceM(c.a, c.b) - c.metres) < 1e-3, `${c.name}: ${distanceM(c.a, c.b)} against ${c.metres}`);
+  }
+});
+
+test("check-ins are graded as the server grades them", () => {
+  const cases = vectors("geo.json").check_ins;
+  assert.ok(cases.length >= 8);
+  for (const c of cases) {
+    const graded = checkIn(c.at, c.accuracy_m, c.customer, c.fence);
+    assert.equal(graded.result, c.result, c.name);
+    if (c.distance_m === null) assert.equal(graded.distance_m, null, c.name);
+    else assert.ok(Math.abs(graded.distance_m - c.distance_m) < 1e-3, c.name);
+  }
+});
+
+test("lines are priced and price lists apply as on the server", () => {
+  const v = vectors("prices.json");
+  for (const c of v.lines) {
+    assert.equal(unitPrice(v.prices, c.product_id, c.quantity, c.list_price), c.unit_price, c.name);
+  }
+  for (const c of v.price_lists) {
+    assert.equal(priceListApplies(c.list, v.at), c.applies, c.name);
   }
 });
