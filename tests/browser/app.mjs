@@ -1,7 +1,8 @@
 // The agents' app in a real browser (Debian's Chromium through playwright-core) against a real
-// server: sign in, go offline, add a customer and edit another, reload while offline (nothing
-// lost), go online and sync, see a colleague's concurrent edit as a conflict, and wipe when the
-// device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
+// server: sign in, go offline, add a customer and edit another, check in at a customer with a
+// mocked position, take an order from the catalogue at the customer's price list, record a
+// payment, open a ticket, add a task and do it, reload while offline (nothing lost), go online and sync, see a colleague's concurrent
+// edit as a conflict and the server's hold on the order, and wipe when the device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
 // as a CLI device of the same territory. One line per step; the last line is JSON.
 //
 // Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the name of a
@@ -32,9 +33,9 @@ async function handshake(n, payload) {
   return readFileSync(go, 'utf8');
 }
 
-/** The app's stored customers, read from its IndexedDB as the app keeps them. */
-function storedCustomers(page) {
-  return page.evaluate(() => new Promise((resolve, reject) => {
+/** The app's stored records of `kind`, read from its IndexedDB as the app keeps them. */
+function stored(page, kind) {
+  return page.evaluate((kind) => new Promise((resolve, reject) => {
     const open = indexedDB.open('fieldsync');
     open.onerror = () => reject(open.error);
     open.onsuccess = () => {
@@ -42,13 +43,21 @@ function storedCustomers(page) {
       if (!db.objectStoreNames.contains('records')) return resolve([]);
       const get = db.transaction('records').objectStore('records').getAll();
       get.onsuccess = () => {
-        resolve(get.result.filter((r) => r.kind === 'customer').map((r) => ({
+        resolve(get.result.filter((r) => r.kind === kind).map((r) => ({
           id: r.id, fields: r.fields, conflicts: r.conflicts, pending: r.pending, refused: r.refused,
         })));
         db.close();
       };
     };
-  }));
+  }), kind);
+}
+
+const storedCustomers = (page) => stored(page, 'customer');
+
+/** What the app holds of the shared customer's visit, order, payment, ticket and task. */
+async function fieldRecords(page) {
+  const kinds = ['visit', 'order', 'payment', 'ticket', 'task'];
+  return Object.fromEntries(await Promise.all(kinds.map(async (k) => [`${k}s`, await stored(page, k)])));
 }
 
 /** Syncs from the sync screen and waits for that sync (or the one under way) to end. */
@@ -136,13 +145,90 @@ try {
     await page.waitForSelector('#customer .badge.pending');
   });
 
+  await step('offline at the shared customer: check in, graded at once against its position', async () => {
+    await page.click('#check-in');
+    await page.waitForSelector('#checked-in');
+    const graded = await page.textContent('#checked-in');
+    if (!graded.includes("at the customer's")) throw new Error(`check-in graded: ${graded}`);
+    return graded;
+  });
+
+  let total;
+  await step('offline: take an order from the catalogue at the customer\'s price list', async () => {
+    await page.click('#new-order');
+    await page.waitForSelector('#order-form');
+    const list = await page.textContent('#price-list');
+    if (!list.includes('Key accounts')) throw new Error(`priced from: ${list}`);
+    // Twelve bags of beans reach the price list's break of ten.
+    await page.fill('#o-quantity', '12');
+    await page.fill('#o-product', 'beans');
+    await page.click('#picks .pick');
+    // Cups at the catalogue's price, with a discount above the agent's limit.
+    await page.fill('#o-quantity', '2');
+    await page.fill('#o-discount', '15');
+    await page.fill('#o-product', 'CUPS');
+    await page.click('#picks .pick');
+    const note = await page.textContent('#order-note');
+    if (!note.includes('approval')) throw new Error(`no word of the approval the discount needs: ${note}`);
+    total = await page.textContent('#total-total');
+    await page.screenshot({path: path.join(SHOTS, '02-order.png'), fullPage: true});
+    await page.click('#submit-order');
+    await page.waitForSelector('#order #order-status');
+    const status = await page.textContent('#order-status');
+    if (status !== 'submitted') throw new Error(`order ${status}`);
+    const shown = await page.textContent('#total-total');
+    if (shown !== total) throw new Error(`the form showed ${total}, the order ${shown}`);
+    return total;
+  });
+
+  await step('offline: record a payment that settles the order', async () => {
+    await page.click('#order a.button.secondary');
+    await page.click('#new-payment');
+    await page.fill('#p-amount', '50.5');
+    await page.selectOption('#p-method', 'cash');
+    await page.fill('#p-reference', 'R-1');
+    await page.selectOption('#p-order', {index: 1});
+    await page.click('#payment-form button[type=submit]');
+    await page.waitForSelector('#payments li');
+    return await page.textContent('#payments li');
+  });
+
+  await step('offline: open a ticket with satisfaction scores, and a task about the customer', async () => {
+    await page.click('#new-ticket');
+    await page.fill('#f-subject', 'Grinder broken');
+    await page.selectOption('#f-category', 'complaint');
+    await page.selectOption('#f-severity', 'high');
+    await page.fill('#f-satisfaction', '2');
+    await page.fill('#f-expectation', '4');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#tickets li >> text=Grinder broken');
+    await page.click('#new-customer-task');
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    const day = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+    await page.fill('#f-title', 'Bring a spare grinder');
+    await page.fill('#f-due_at', day);
+    await page.selectOption('#f-priority', 'high');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#customer-tasks li >> text=Bring a spare grinder');
+  });
+
+  await step('offline: the day lists the open task, and it is done', async () => {
+    await page.click('#today-link');
+    await page.waitForSelector('#tasks li >> text=Bring a spare grinder');
+    await page.screenshot({path: path.join(SHOTS, '03-today.png'), fullPage: true});
+    await page.click('#tasks li button');
+    await page.waitForSelector('#today >> text=No open task.');
+  });
+
   await step('reload while offline: the app opens and nothing is lost', async () => {
     await page.reload();
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    if (waiting !== '4') throw new Error(`${waiting} records wait, not 4`);
-    await page.screenshot({path: path.join(SHOTS, '02-offline-sync.png'), fullPage: true});
+    // Two customers, a contact, the shared customer's edit, the visit, the order, the payment,
+    // the ticket and the task.
+    if (waiting !== '9') throw new Error(`${waiting} records wait, not 9`);
+    await page.screenshot({path: path.join(SHOTS, '04-offline-sync.png'), fullPage: true});
     return `${waiting} waiting`;
   });
 
@@ -160,8 +246,18 @@ try {
     const refused = await page.textContent('#refused li');
     if (!refused.includes('Second Shop') || !refused.includes('duplicate_code')) throw new Error(`refused: ${refused}`);
     await page.waitForSelector('#conflicted li');
-    await page.screenshot({path: path.join(SHOTS, '03-synced.png'), fullPage: true});
+    await page.screenshot({path: path.join(SHOTS, '05-synced.png'), fullPage: true});
     return await page.textContent('#sync-message');
+  });
+
+  await step('the server held the order for its discount, and the app shows why', async () => {
+    const [order] = await stored(page, 'order');
+    await page.goto(`${BASE}/app/#/order/${order.id}`);
+    await page.waitForSelector('#hold-reason');
+    const shown = await page.textContent('#total-total');
+    if (shown !== total) throw new Error(`the order's total went from ${total} to ${shown}`);
+    await page.screenshot({path: path.join(SHOTS, '06-order-held.png'), fullPage: true});
+    return await page.textContent('#hold-reason');
   });
 
   const session = await page.evaluate(() => new Promise((resolve) => {
@@ -172,7 +268,7 @@ try {
     };
   }));
   const go = await step('the colleague syncs too and revokes this device', async () => {
-    return handshake(2, {device_id: session.device_id, customers: await storedCustomers(page)});
+    return handshake(2, {device_id: session.device_id, customers: await storedCustomers(page), ...await fieldRecords(page)});
   });
 
   await step('the next sync wipes the revoked device', async () => {

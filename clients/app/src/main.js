@@ -5,9 +5,12 @@ import * as A from "@automerge/automerge/slim";
 
 import { language } from "./i18n.js";
 import { customerList, customerPage } from "./screens/customers.js";
-import { contactForm, customerForm } from "./screens/forms.js";
+import { contactForm, customerForm, taskForm, ticketForm } from "./screens/forms.js";
+import { orderForm, orderPage } from "./screens/order.js";
+import { paymentForm } from "./screens/payment.js";
 import { signIn } from "./screens/signin.js";
 import { syncPage } from "./screens/sync-page.js";
+import { todayPage } from "./screens/today.js";
 import * as store from "./store.js";
 import { renderHeader } from "./ui/header.js";
 import { loadCustomers, state, sync } from "./ui/state.js";
@@ -24,10 +27,20 @@ async function route() {
     const rec = await store.record(state.db, id);
     if (rec?.kind === "contact") return contactForm(rec.fields.customer_id, rec);
     if (rec?.kind === "customer") return customerForm(rec);
+    if (rec?.kind === "ticket") return ticketForm(rec.fields.customer_id, rec);
+    if (rec?.kind === "task") {
+      return taskForm(rec.fields.related_kind === "customer" ? rec.fields.related_id : null, rec);
+    }
     return customerList();
   }
   if (page === "new") return customerForm(null);
   if (page === "new-contact" && id) return contactForm(id, null);
+  if (page === "new-order" && id) return orderForm(id);
+  if (page === "order" && id) return orderPage(id);
+  if (page === "new-payment" && id) return paymentForm(id);
+  if (page === "new-ticket" && id) return ticketForm(id, null);
+  if (page === "new-task") return taskForm(id ?? null, null);
+  if (page === "today") return todayPage();
   if (page === "sync") return syncPage();
   return customerList();
 }

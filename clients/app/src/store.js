@@ -11,12 +11,23 @@ import { openDB, deleteDB } from "idb";
 const NAME = "fieldsync";
 
 export async function open() {
-  return openDB(NAME, 1, {
-    upgrade(db) {
-      db.createObjectStore("meta");
-      const records = db.createObjectStore("records", { keyPath: "id" });
-      records.createIndex("kind", "kind");
-      records.createIndex("pending", "pending");
+  return openDB(NAME, 2, {
+    async upgrade(db, from, _to, tx) {
+      if (from < 1) {
+        db.createObjectStore("meta");
+        const records = db.createObjectStore("records", { keyPath: "id" });
+        records.createIndex("kind", "kind");
+        records.createIndex("pending", "pending");
+      }
+      if (from < 2) {
+        // A customer's visits, orders, payments and contacts, found without reading every record.
+        const records = tx.objectStore("records");
+        records.createIndex("customer", "customer");
+        for (let c = await records.openCursor(); c; c = await c.continue()) {
+          const customer = c.value.fields?.customer_id;
+          if (customer) await c.update({ ...c.value, customer });
+        }
+      }
     },
   });
 }
@@ -41,6 +52,12 @@ export async function record(db, id) {
 
 export async function recordsOf(db, kind) {
   return db.getAllFromIndex("records", "kind", kind);
+}
+
+/** The records of `kind` that belong to the customer `id` (its contacts, visits, orders, ...). */
+export async function recordsOfCustomer(db, kind, id) {
+  const all = await db.getAllFromIndex("records", "customer", id);
+  return all.filter((r) => r.kind === kind);
 }
 
 export async function pending(db) {

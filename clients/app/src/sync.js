@@ -25,7 +25,15 @@ export function loadDoc(rec, actor) {
 export function listed(schema, rec, doc) {
   if (!schema.kinds.some((k) => k.name === rec.kind)) return rec;
   const l = listing(schema, rec.kind, doc);
-  return { ...rec, fields: l.fields, conflicts: l.conflicts, deleted: l.deleted };
+  return withCustomer({ ...rec, fields: l.fields, conflicts: l.conflicts, deleted: l.deleted });
+}
+
+/** Sets, beside a new record object's fields, the customer it belongs to (the index of
+ * store.recordsOfCustomer); answers the record. */
+function withCustomer(rec) {
+  const id = rec.fields.customer_id;
+  rec.customer = typeof id === "string" ? id : undefined;
+  return rec;
 }
 
 function changesToPush(rec, doc, actor) {
@@ -111,7 +119,7 @@ function applyUpdate(schema, actor, current, update) {
   if (!current) {
     if (update.listing) {
       // A whole record and its listing: stored as it came, loaded only when opened.
-      return {
+      return withCustomer({
         id: update.id,
         kind: update.kind,
         chunks,
@@ -120,7 +128,7 @@ function applyUpdate(schema, actor, current, update) {
         deleted: update.listing.deleted,
         synced: update.heads,
         refused: null,
-      };
+      });
     }
     const doc = loadDoc({ chunks }, actor);
     return listed(schema, {
@@ -133,14 +141,14 @@ function applyUpdate(schema, actor, current, update) {
   }
   const tip = update.tip_listing ?? update.listing;
   if (!current.pending && tip) {
-    return {
+    return withCustomer({
       ...current,
       chunks: update.listing ? chunks : [...current.chunks, ...chunks],
       fields: JSON.parse(tip.fields),
       conflicts: JSON.parse(tip.conflicts),
       deleted: tip.deleted,
       synced: update.heads,
-    };
+    });
   }
   let doc = loadDoc(current, actor);
   for (const chunk of chunks) doc = A.loadIncremental(doc, chunk);

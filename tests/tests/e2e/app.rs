@@ -1,15 +1,18 @@
 //! The agents' app (`clients/app/`, served at `/app/`) in a real headless browser, beside a Rust
-//! SDK device of the same territory: `tests/browser/app.mjs` signs in, works offline, reloads
-//! offline, syncs; here, at its two handshakes, the SDK device edits the same customer and then
-//! checks that the app, the device and the server's projection hold the same values, before it
-//! revokes the app's device, which the app's next sync wipes.
+//! SDK device of the same territory: `tests/browser/app.mjs` signs in, works offline (customers,
+//! a contact, a check-in, an order at the customer's price list, a payment), reloads offline,
+//! syncs; here, at its two handshakes, the SDK device edits the same customer and then checks
+//! that the app, the device and the server's projection hold the same values and totals, before
+//! it revokes the app's device, which the app's next sync wipes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use fieldsync_e2e::{customer, storage_test, TestDb, TestServer, PASSWORD};
-use sync_core::{Role, Value};
+use reqwest::Method;
+use serde_json::json;
+use sync_core::{orders, Role, Value};
 use uuid::Uuid;
 
 /// Waits for the script's `n.ready` and answers what it wrote; fails with the script's output if it
@@ -43,6 +46,53 @@ fn go(dir: &Path, n: u32) {
     std::fs::write(dir.join(format!("{n}.go")), "go").unwrap();
 }
 
+/// The one record of `kind` (`visits`, `orders`, `payments`) the app holds.
+fn only<'a>(held: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    let all = held[kind].as_array().unwrap();
+    assert_eq!(all.len(), 1, "{kind}: {held}");
+    &all[0]
+}
+
+/// A company for the app to sell in: settings in EUR (agents may give 10% discount), beans on a
+/// price list with a break at ten, cups at the catalogue's price, and a visit type with a 500 m
+/// geofence. Answers the price list.
+async fn company(server: &TestServer) -> Uuid {
+    server.user("root@x.test", Role::Admin, &[]).await;
+    server.user("maria@x.test", Role::Manager, &["North"]).await;
+    let admin = server.device("root@x.test").await;
+    let maria = server.device("maria@x.test").await;
+    server
+        .created(
+            &admin,
+            "settings",
+            json!({"currency": "EUR", "agent_discount_limit_bp": 1_000}),
+        )
+        .await;
+    let beans = server
+        .created(&maria, "product", json!({"sku": "BEANS", "name": "Espresso beans", "active": true, "list_price": 2_450, "tax_bp": 700}))
+        .await;
+    server
+        .created(&maria, "product", json!({"sku": "CUPS", "name": "Paper cups", "active": true, "list_price": 5_900, "tax_bp": 1_900}))
+        .await;
+    server
+        .created(
+            &maria,
+            "visit_type",
+            json!({"name": "Sales call", "geofence": "soft", "radius_m": 500.0, "active": true}),
+        )
+        .await;
+    server
+        .created(
+            &maria,
+            "price_list",
+            json!({"name": "Key accounts", "currency": "EUR", "active": true, "prices": [
+                {"product_id": beans, "unit_price": 2_200},
+                {"product_id": beans, "min_quantity": 10_000, "unit_price": 2_000},
+            ]}),
+        )
+        .await
+}
+
 fn stored<'a>(customers: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     customers["customers"]
         .as_array()
@@ -55,7 +105,7 @@ fn stored<'a>(customers: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 storage_test! {
     async fn an_agent_works_offline_in_the_app_beside_a_cli_device(db: TestDb) {
         let server = TestServer::start(&db).await;
-        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let anna = server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut cli = server.device("anna@x.test").await;
         let shared = cli.replica.create("customer", &customer("Shared Shop", "North")).await.unwrap();
         cli.replica
@@ -65,6 +115,13 @@ storage_test! {
         let mut far = customer("Far Shop", "North");
         far.extend([("lat", Value::Float(53.5511)), ("lon", Value::Float(9.9937))]);
         cli.replica.create("customer", &far).await.unwrap();
+        cli.sync().await;
+        let price_list = company(&server).await;
+        let manager = server.device("maria@x.test").await;
+        let (status, body) = server
+            .api(&manager, Method::PATCH, &format!("/v1/records/{shared}"), Some(json!({"fields": {"price_list_id": price_list}})))
+            .await;
+        assert_eq!(status, 200, "{body}");
         cli.sync().await;
 
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -163,6 +220,72 @@ storage_test! {
         let clara = cli.replica.get(clara.id).await.unwrap();
         assert_eq!(clara.get("decision_maker"), &Value::Bool(true));
         assert_eq!(clara.get("phone"), &Value::from("+49 221 555"));
+
+        // The check-in, the order and the payment the app made offline: the same on the CLI
+        // device and in the server's projection, totals to the cent.
+        let visit = only(&synced, "visits");
+        let visit_id: Uuid = visit["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(visit["fields"]["check_in_result"], "verified", "{visit}");
+        assert_eq!(visit["fields"]["customer_id"], shared.to_string());
+        let on_cli = cli.replica.get(visit_id).await.unwrap();
+        for field in ["status", "check_in_result", "check_in_distance_m", "visit_type", "agent_id"] {
+            assert_eq!(visit["fields"][field], on_cli.get(field).to_json(), "visit {field}");
+        }
+        assert_eq!(
+            server.projected("visits", visit_id, &["check_in_result"]).await,
+            vec![Some("verified".to_string())]
+        );
+        let order = only(&synced, "orders");
+        let order_id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+        let on_cli = cli.replica.get(order_id).await.unwrap();
+        let totals = orders::totals(&on_cli).unwrap();
+        assert!(orders::totals_agree(&on_cli, &totals), "the CLI reads totals its lines do not give");
+        for field in orders::TOTAL_FIELDS {
+            assert_eq!(order["fields"][field], on_cli.get(field).to_json(), "order {field}");
+        }
+        // Beans at the price list's break for ten (2,000), cups at the catalogue's 5,900 less 15%.
+        assert_eq!(totals.total, 24_000 + 1_680 + 10_030 + 1_906);
+        let lines = on_cli.get("lines").items();
+        let beans = lines.iter().find(|l| l.get("sku") == &Value::from("BEANS")).unwrap();
+        assert_eq!(beans.get("unit_price"), &Value::Int(2_000));
+        assert_eq!(beans.get("quantity"), &Value::Int(12_000));
+        assert_eq!(on_cli.get("status"), &Value::from("submitted"));
+        // Held by the server for the discount above the agent's limit, as the app showed.
+        assert!(order["fields"]["hold_reason"].as_str().is_some_and(|r| r.contains("discount")), "{order}");
+        assert_eq!(order["fields"]["hold_reason"], on_cli.get("hold_reason").to_json());
+        assert_eq!(
+            server.projected("orders", order_id, &orders::TOTAL_FIELDS).await,
+            [totals.subtotal, totals.discount, totals.tax, totals.total].map(|v| Some(v.to_string())).to_vec()
+        );
+        let payment = only(&synced, "payments");
+        let payment_id: Uuid = payment["id"].as_str().unwrap().parse().unwrap();
+        let on_cli = cli.replica.get(payment_id).await.unwrap();
+        assert_eq!(on_cli.get("amount"), &Value::Int(5_050));
+        assert_eq!(on_cli.get("method"), &Value::from("cash"));
+        let allocations = on_cli.get("allocations").items();
+        assert_eq!(allocations.len(), 1);
+        assert_eq!(allocations[0].get("order_id"), &Value::Str(order_id.to_string()));
+        assert_eq!(allocations[0].get("amount"), &Value::Int(5_050));
+        assert_eq!(
+            server.projected("payments", payment_id, &["amount", "currency"]).await,
+            vec![Some("5050".to_string()), Some("EUR".to_string())]
+        );
+
+        let ticket = only(&synced, "tickets");
+        let on_cli = cli.replica.get(ticket["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+        assert_eq!(on_cli.get("subject"), &Value::from("Grinder broken"));
+        assert_eq!(on_cli.get("category"), &Value::from("complaint"));
+        assert_eq!(on_cli.get("status"), &Value::from("open"));
+        assert_eq!((on_cli.get("satisfaction"), on_cli.get("expectation")), (&Value::Int(2), &Value::Int(4)));
+        assert_eq!(on_cli.get("customer_id"), &Value::Str(shared.to_string()));
+        let task = only(&synced, "tasks");
+        let on_cli = cli.replica.get(task["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+        assert_eq!(on_cli.get("title"), &Value::from("Bring a spare grinder"));
+        assert_eq!(on_cli.get("status"), &Value::from("done"));
+        assert!(on_cli.get("done_at").as_i64().is_some(), "{on_cli:?}");
+        assert!(on_cli.get("due_at").as_i64() > on_cli.get("done_at").as_i64(), "due tomorrow");
+        assert_eq!(on_cli.get("related_id"), &Value::Str(shared.to_string()));
+        assert_eq!(on_cli.get("assignee_id"), &Value::Str(anna.to_string()));
 
         // The user revokes the app's device from the CLI; the app's next sync wipes it.
         let app_device: Uuid = synced["device_id"].as_str().unwrap().parse().unwrap();

@@ -4,8 +4,9 @@ import { distanceM } from "../geo.js";
 import { t } from "../i18n.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
-import { kilometres } from "../ui/format.js";
+import { kilometres, money } from "../ui/format.js";
 import { state } from "../ui/state.js";
+import { visitPanel } from "./visit.js";
 
 export function badge(rec) {
   if (rec.refused) return h("span", { class: "badge refused", title: rec.refused.message, text: t("refused") });
@@ -77,13 +78,28 @@ export async function customerPage(id) {
   const rows = layout.fields
     .filter((f) => rec.fields[f.name] !== undefined && f.name !== "deleted" && f.type !== "items")
     .map((f) => h("tr", {}, h("th", { text: t(f.name) }), h("td", { text: String(rec.fields[f.name]) })));
-  const contacts = (await store.recordsOf(state.db, "contact")).filter(
-    (c) => c.fields.customer_id === id && !c.deleted,
-  );
+  const of = async (kind, time) =>
+    (await store.recordsOfCustomer(state.db, kind, id))
+      .filter((r) => !r.deleted)
+      .sort((a, b) => (b.fields[time] ?? 0) - (a.fields[time] ?? 0));
+  const contacts = await of("contact", "name");
+  const orders = await of("order", "ordered_at");
+  const payments = await of("payment", "collected_at");
+  const visits = (await of("visit", "check_in_at")).filter((v) => v.fields.status !== "planned");
+  const tickets = await of("ticket", "opened_at");
+  const tasks = (await store.recordsOf(state.db, "task"))
+    .filter((x) => !x.deleted && x.fields.related_id === id && x.fields.status === "open");
+  const day = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleDateString() : "");
   show(
     h("section", { class: "card", id: "customer" },
       h("h2", {}, rec.fields.name ?? "?", " ", badge(rec)),
       rec.refused ? h("p", { class: "error", role: "alert", text: `${rec.refused.code}: ${rec.refused.message}` }) : null,
+      await visitPanel(rec),
+      h("div", { class: "toolbar wrap" },
+        h("a", { class: "button", href: `#/new-order/${id}`, id: "new-order", text: t("new_order") }),
+        h("a", { class: "button", href: `#/new-payment/${id}`, id: "new-payment", text: t("record_payment") }),
+        h("a", { class: "button secondary", href: `#/new-ticket/${id}`, id: "new-ticket", text: t("new_ticket") }),
+        h("a", { class: "button secondary", href: `#/new-task/${id}`, id: "new-customer-task", text: t("new_task") })),
       h("table", {}, h("tbody", {}, ...rows)),
       rec.conflicts?.length
         ? h("div", { class: "conflicts" },
@@ -91,7 +107,42 @@ export async function customerPage(id) {
             h("p", { class: "muted", text: t("both_values") }),
             ...rec.conflicts.map((c) => h("p", {}, h("strong", { text: `${t(c.field)}: ` }), c.values.map(String).join(" | "))))
         : null,
-      h("div", { class: "toolbar" }, h("a", { class: "button", href: `#/edit/${id}`, id: "edit", text: t("edit") })),
+      h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/edit/${id}`, id: "edit", text: t("edit") })),
+      h("h3", { text: t("orders") }),
+      h("ul", { class: "list", id: "orders" }, ...orders.map((o) =>
+        h("li", {},
+          h("a", { href: `#/order/${o.id}` },
+            h("strong", { text: money(o.fields.total, o.fields.currency) }),
+            h("span", { class: "muted", text: [day(o.fields.ordered_at), t(o.fields.status), o.fields.hold_reason ? t("held") : null].filter(Boolean).join(" · ") })),
+          badge(o)))),
+      h("h3", { text: t("payments") }),
+      h("ul", { class: "list", id: "payments" }, ...payments.map((p) =>
+        h("li", {},
+          h("span", {},
+            h("strong", { text: money(p.fields.amount, p.fields.currency) }),
+            h("span", { class: "muted", text: ` ${[day(p.fields.collected_at), p.fields.method ? t(p.fields.method) : null, p.fields.reference].filter(Boolean).join(" · ")}` })),
+          badge(p)))),
+      h("h3", { text: t("tickets") }),
+      h("ul", { class: "list", id: "tickets" }, ...tickets.map((x) =>
+        h("li", {},
+          h("a", { href: `#/edit/${x.id}` },
+            h("strong", { text: x.fields.subject }),
+            h("span", { class: "muted", text: [day(x.fields.opened_at), t(x.fields.status), x.fields.severity ? t(x.fields.severity) : null].filter(Boolean).join(" · ") })),
+          badge(x)))),
+      h("h3", { text: t("tasks") }),
+      h("ul", { class: "list", id: "customer-tasks" }, ...tasks.map((x) =>
+        h("li", {},
+          h("a", { href: `#/edit/${x.id}` },
+            h("strong", { text: x.fields.title }),
+            h("span", { class: "muted", text: day(x.fields.due_at) })),
+          badge(x)))),
+      h("h3", { text: t("visits") }),
+      h("ul", { class: "list", id: "visits" }, ...visits.slice(0, 10).map((v) =>
+        h("li", {},
+          h("span", {},
+            h("strong", { text: day(v.fields.check_in_at ?? v.fields.planned_start) }),
+            h("span", { class: "muted", text: ` ${[t(v.fields.status), v.fields.check_in_result ? t(v.fields.check_in_result) : null, v.fields.outcome].filter(Boolean).join(" · ")}` })),
+          badge(v)))),
       h("h3", { text: t("contacts") }),
       h("ul", { class: "list", id: "contacts" }, ...contacts.map((c) =>
         h("li", {},

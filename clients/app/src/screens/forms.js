@@ -1,8 +1,10 @@
-// Adding and editing customers and contacts, offline, checked against the schema as typed.
+// Adding and editing customers, contacts, tickets and tasks, offline, checked against the schema
+// as typed.
 
 import { t } from "../i18n.js";
 import * as local from "../local.js";
 import { check } from "../records.js";
+import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { loadCustomers, state, sync } from "../ui/state.js";
 
@@ -10,7 +12,23 @@ import { loadCustomers, state, sync } from "../ui/state.js";
 const FORM_FIELDS = {
   customer: ["name", "code", "phone", "email", "street", "city", "status", "notes"],
   contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
+  ticket: ["subject", "category", "severity", "status", "satisfaction", "expectation", "resolution", "notes"],
+  task: ["title", "due_at", "priority", "status", "notes"],
 };
+
+/** A day typed in a date input as a timestamp: noon of that day where the phone is, so the day
+ * reads back the same in any time zone near it. */
+function dayToMs(text) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 12).getTime() : null;
+}
+
+function msToDay(ms) {
+  if (typeof ms !== "number") return "";
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
 
 function fieldInput(field, value) {
   const id = `f-${field.name}`;
@@ -18,13 +36,17 @@ function fieldInput(field, value) {
   if (field.type === "enum") {
     input = h("select", { id, name: field.name },
       h("option", { value: "", text: "—" }),
-      ...field.values.map((v) => h("option", { value: v, text: v, selected: v === value })));
+      ...field.values.map((v) => h("option", { value: v, text: t(v), selected: v === value })));
   } else if (field.type === "bool") {
     return h("label", { for: id, class: "check" },
       h("input", { id, name: field.name, type: "checkbox", checked: value === true }), t(field.name));
   } else if (field.type === "text") {
     input = h("textarea", { id, name: field.name, rows: 4 });
     input.value = value ?? "";
+  } else if (field.type === "int") {
+    input = h("input", { id, name: field.name, type: "number", inputmode: "numeric", min: field.min, max: field.max, step: 1, value: value ?? "" });
+  } else if (field.type === "timestamp") {
+    input = h("input", { id, name: field.name, type: "date", value: msToDay(value) });
   } else {
     input = h("input", { id, name: field.name, type: field.type === "email" ? "email" : "text", value: value ?? "" });
   }
@@ -36,14 +58,21 @@ function formValue(field, data) {
   if (field.type === "bool") return data.get(field.name) === "on";
   const raw = String(data.get(field.name) ?? "");
   if (field.type === "text") return raw;
-  return raw.trim() === "" ? null : raw.trim();
+  const value = raw.trim();
+  if (value === "") return null;
+  // What does not parse stays text, for the check to refuse with the server's code.
+  if (field.type === "int") return /^-?\d+$/.test(value) ? Number(value) : value;
+  if (field.type === "timestamp") return dayToMs(value) ?? value;
+  return value;
 }
 
 /**
  * The form that adds a record of `kind` (with `fixed` values: a contact's customer) or edits
- * `rec`, offline; `place` adds the field that places a new record (a customer's territory).
+ * `rec`, offline; `place` adds the field that places a new record (a customer's territory);
+ * `also` adds the values that follow from the typed ones (when a ticket was resolved); the saved
+ * record is shown at `after(saved)`, its customer's page by default.
  */
-function recordForm({ kind, rec, fixed = {}, place = null, title, back }) {
+function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = () => ({}), after }) {
   const layout = state.schema.kinds.find((k) => k.name === kind);
   const fields = FORM_FIELDS[kind].map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
   const error = h("p", { class: "error", role: "alert" });
@@ -73,12 +102,13 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back }) {
       values[f.name] = value;
     }
     if (place) values.territory = String(data.get("territory") ?? "");
+    Object.assign(values, also(values, rec));
     try {
       const saved = rec
         ? await local.update(state.db, state.session, state.schema, rec.id, values)
         : await local.create(state.db, state.session, state.schema, kind, values);
       await loadCustomers();
-      location.hash = `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
+      location.hash = after ? after(saved) : `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
       if (navigator.onLine) sync();
     } catch (err) {
       error.textContent = err.message;
@@ -108,5 +138,37 @@ export function contactForm(customerId, rec) {
     fixed: rec ? {} : { customer_id: customerId },
     title: rec ? rec.fields.name : t("new_contact"),
     back: `#/customer/${customerId}`,
+  });
+}
+
+/** When a status first reaches one of `done`, the time it did, in `field`. */
+function stamp(field, done) {
+  return (values, rec) => (done.includes(values.status) && !rec?.fields[field] ? { [field]: Date.now() } : {});
+}
+
+export function ticketForm(customerId, rec) {
+  recordForm({
+    kind: "ticket",
+    rec,
+    fixed: rec ? {} : { customer_id: customerId, status: "open", opened_at: Date.now() },
+    title: rec ? rec.fields.subject : t("new_ticket"),
+    back: `#/customer/${customerId}`,
+    also: stamp("resolved_at", ["resolved", "closed"]),
+  });
+}
+
+/** A task of the agent's, about a customer when `customerId` is given. */
+export async function taskForm(customerId, rec) {
+  const customer = customerId ? await store.record(state.db, customerId) : null;
+  const territory = customer?.fields.territory ?? state.session.territories[0];
+  const about = customer ? { related_id: customerId, related_kind: "customer" } : {};
+  recordForm({
+    kind: "task",
+    rec,
+    fixed: rec ? {} : { territory, assignee_id: state.session.user_id, status: "open", ...about },
+    title: rec ? rec.fields.title : t("new_task"),
+    back: customerId ? `#/customer/${customerId}` : "#/today",
+    also: stamp("done_at", ["done"]),
+    after: () => (customerId ? `#/customer/${customerId}` : "#/today"),
   });
 }

@@ -6,6 +6,12 @@ import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { state, sync } from "../ui/state.js";
 
+/** Where a record is shown: an order on its page, a customer's other records on the customer's. */
+function where(rec) {
+  if (rec.kind === "order") return `#/order/${rec.id}`;
+  return `#/customer/${rec.customer ?? rec.id}`;
+}
+
 export async function syncPage() {
   const last = await store.getMeta(state.db, "last_sync");
   const waiting = await store.pending(state.db);
@@ -24,7 +30,7 @@ export async function syncPage() {
       h("h3", { text: t("refused") }),
       refused.length
         ? h("ul", { class: "list", id: "refused" }, ...refused.map((r) =>
-            h("li", {}, h("a", { href: `#/customer/${r.id}`, text: r.fields.name ?? r.id }), h("span", { class: "error", text: ` ${r.refused.code}: ${r.refused.message}` }))))
+            h("li", {}, h("a", { href: where(r), text: `${t(r.kind)}: ${r.fields.name ?? r.fields.sku ?? r.id}` }), h("span", { class: "error", text: ` ${r.refused.code}: ${r.refused.message}` }))))
         : h("p", { class: "muted", text: t("no_refusals") }),
       h("h3", { text: t("conflicts") }),
       conflicted.length

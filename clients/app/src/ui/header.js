@@ -1,5 +1,5 @@
-// The bar above every screen: the app's name, the sync link, the language, and whether the phone
-// is offline.
+// The bar above every screen: the app's name, the day, the customers, the sync link, the
+// language, and whether the phone is offline.
 
 import { t, toggle } from "../i18n.js";
 import { h } from "./dom.js";
@@ -14,6 +14,8 @@ export function renderHeader() {
   header.replaceChildren(
     h("h1", {}, h("a", { href: "#/customers", text: t("app") })),
     h("nav", {},
+      h("a", { href: "#/today", id: "today-link", text: t("today") }),
+      h("a", { href: "#/customers", id: "customers-link", text: t("customers") }),
       h("a", { href: "#/sync", id: "sync-link", text: state.syncing ? t("syncing") : t("sync") }),
       h("button", { type: "button", class: "link", id: "language", onclick: () => { toggle(); state.route(); }, text: t("language") }),
     ),
