@@ -1,6 +1,6 @@
 // The agents' app in a real browser (Debian's Chromium through playwright-core) against a real
 // server: sign in, go offline, add a customer and edit another, check in at a customer with a
-// mocked position, take an order from the catalogue at the customer's price list, record a
+// mocked position, take photos (one not a picture), take an order from the catalogue at the customer's price list, record a
 // payment, open a ticket, add a task and do it, reload while offline (nothing lost), go online and sync, see a colleague's concurrent
 // edit as a conflict and the server's hold on the order, and wipe when the device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
 // as a CLI device of the same territory. One line per step; the last line is JSON.
@@ -85,8 +85,10 @@ const context = await browser.newContext({
 const page = await context.newPage();
 const problems = [];
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-// The revoked device's last sync is answered 401, as it must be; any other console error is a fault.
-page.on('console', (m) => m.type() === 'error' && !m.text().includes('status of 401') && problems.push(`console: ${m.text()}`));
+// The revoked device's last sync is answered 401 and the file that is no picture 415, as they must
+// be; any other console error is a fault.
+const expected = ['status of 401', 'status of 415'];
+page.on('console', (m) => m.type() === 'error' && !expected.some((e) => m.text().includes(e)) && problems.push(`console: ${m.text()}`));
 let done = {};
 
 try {
@@ -151,6 +153,17 @@ try {
     const graded = await page.textContent('#checked-in');
     if (!graded.includes("at the customer's")) throw new Error(`check-in graded: ${graded}`);
     return graded;
+  });
+
+  await step('offline: two photos of the visit, one of them not a picture at all', async () => {
+    // A 1x1 PNG.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    await page.fill('#photo-caption', 'Shop front');
+    await page.setInputFiles('#photo', {name: 'front.png', mimeType: 'image/png', buffer: png});
+    await page.waitForSelector('#photos li >> text=Shop front');
+    await page.setInputFiles('#photo', {name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a picture at all')});
+    await page.waitForFunction(() => document.querySelectorAll('#photos li').length === 2);
+    return await page.textContent('#photos');
   });
 
   let total;
@@ -228,6 +241,8 @@ try {
     // Two customers, a contact, the shared customer's edit, the visit, the order, the payment,
     // the ticket and the task.
     if (waiting !== '9') throw new Error(`${waiting} records wait, not 9`);
+    const photos = await page.textContent('#photos-waiting');
+    if (photos !== '2') throw new Error(`${photos} photos wait, not 2`);
     await page.screenshot({path: path.join(SHOTS, '04-offline-sync.png'), fullPage: true});
     return `${waiting} waiting`;
   });
@@ -245,6 +260,11 @@ try {
     if (waiting !== '1') throw new Error(`${waiting} wait, not 1: ${await page.textContent('#sync-message')}`);
     const refused = await page.textContent('#refused li');
     if (!refused.includes('Second Shop') || !refused.includes('duplicate_code')) throw new Error(`refused: ${refused}`);
+    // The photo went up; the file that is no picture was refused and stays, with the reason.
+    const photos = await page.textContent('#photos-waiting');
+    if (photos !== '0') throw new Error(`${photos} photos still wait`);
+    const refusals = await page.textContent('#refused');
+    if (!refusals.includes('media_type_not_allowed')) throw new Error(`refused: ${refusals}`);
     await page.waitForSelector('#conflicted li');
     await page.screenshot({path: path.join(SHOTS, '05-synced.png'), fullPage: true});
     return await page.textContent('#sync-message');

@@ -48,31 +48,18 @@ export async function login(email, password, previous) {
 }
 
 /**
- * A sync call (`push`, `pull`, `verify`): `request` of type `requestType` in, a decoded
- * `responseType` out. `outbox` is the count of changes waiting, told the server for the managers'
- * sync-health report.
+ * `fetch` with retries on the network's failures, 408, 429 and 5xx (backoff with full jitter, or
+ * the whole `Retry-After` the server asks for, at most 2 minutes). Answers the response when
+ * `accept` takes it (by default, any 2xx); throws the ServerError of any other.
  */
-export async function sync(session, path, requestType, request, responseType, outbox) {
+export async function request(url, init, accept = (r) => r.ok) {
   const attempts = 5;
   for (let attempt = 1; ; attempt++) {
     let retryAfter = null;
     let failure;
     try {
-      const response = await fetch(`../v1/sync/${path}`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${session.token}`,
-          "content-type": CONTENT_TYPE,
-          accept: CONTENT_TYPE,
-          "fieldsync-protocol": String(PROTOCOL_VERSION),
-          "fieldsync-outbox": String(outbox),
-          "fieldsync-app-version": APP_VERSION,
-        },
-        body: encode(requestType, request),
-      });
-      if (response.ok) {
-        return decode(responseType, new Uint8Array(await response.arrayBuffer()));
-      }
+      const response = await fetch(url, init);
+      if (accept(response)) return response;
       failure = await errorOf(response);
       if (!transient(response.status)) throw failure;
       const header = Number(response.headers.get("retry-after"));
@@ -87,6 +74,27 @@ export async function sync(session, path, requestType, request, responseType, ou
     const ceiling = Math.min(200 * 2 ** attempt, 10_000);
     await sleep(retryAfter ?? Math.random() * ceiling);
   }
+}
+
+/**
+ * A sync call (`push`, `pull`, `verify`): `request` of type `requestType` in, a decoded
+ * `responseType` out. `outbox` is the count of changes waiting, told the server for the managers'
+ * sync-health report.
+ */
+export async function sync(session, path, requestType, body, responseType, outbox) {
+  const response = await request(`../v1/sync/${path}`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${session.token}`,
+      "content-type": CONTENT_TYPE,
+      accept: CONTENT_TYPE,
+      "fieldsync-protocol": String(PROTOCOL_VERSION),
+      "fieldsync-outbox": String(outbox),
+      "fieldsync-app-version": APP_VERSION,
+    },
+    body: encode(requestType, body),
+  });
+  return decode(responseType, new Uint8Array(await response.arrayBuffer()));
 }
 
 export async function schema(session) {

@@ -33,7 +33,9 @@ export async function create(db, session, schema, kind, values) {
   return rec;
 }
 
-export async function update(db, session, schema, id, values) {
+/** Writes `values` to the record `id` in one change; `files` (`{hash, blob, size}`) are the new
+ * files it references, stored with it in one transaction and uploaded at the next sync. */
+export async function update(db, session, schema, id, values, files = []) {
   const rec = await store.record(db, id);
   const doc = updateRecord(schema, rec.kind, loadDoc(rec, session.actor_id), values);
   const next = listed(schema, {
@@ -43,6 +45,6 @@ export async function update(db, session, schema, id, values) {
     rev: (rec.rev ?? 0) + 1,
     refused: null,
   }, doc);
-  await store.putRecord(db, next);
+  await store.putRecordWithFiles(db, next, files.map((f) => ({ ...f, record_id: id, refused: null, location: null })));
   return next;
 }

@@ -1,7 +1,8 @@
 // The device's store in IndexedDB: each record's automerge bytes with what the server holds of
-// it, and the session, cursor and checkpoint. Survives reloads and browser restarts; one
-// transaction per local edit, per pushed batch's acknowledgement and per pulled page, so a page
-// killed half way loses nothing acknowledged and at worst pushes or pulls again.
+// it, the files it has yet to upload, and the session, cursor and checkpoint. Survives reloads
+// and browser restarts; one transaction per local edit, per pushed batch's acknowledgement and
+// per pulled page, so a page killed half way loses nothing acknowledged and at worst pushes or
+// pulls again.
 //
 // `idb` wraps IndexedDB's events in promises (a well-kept 1 kB package) rather than hand-written
 // wrappers.
@@ -11,7 +12,7 @@ import { openDB, deleteDB } from "idb";
 const NAME = "fieldsync";
 
 export async function open() {
-  return openDB(NAME, 2, {
+  return openDB(NAME, 3, {
     async upgrade(db, from, _to, tx) {
       if (from < 1) {
         db.createObjectStore("meta");
@@ -27,6 +28,10 @@ export async function open() {
           const customer = c.value.fields?.customer_id;
           if (customer) await c.update({ ...c.value, customer });
         }
+      }
+      if (from < 3) {
+        // Photos and receipts taken on the phone, until the server holds them.
+        db.createObjectStore("files", { keyPath: "hash" });
       }
     },
   });
@@ -68,4 +73,25 @@ export async function pending(db) {
 
 export async function putRecord(db, rec) {
   await db.put("records", rec);
+}
+
+/** Stores a record and the files it now references, in one transaction. */
+export async function putRecordWithFiles(db, rec, files) {
+  const tx = db.transaction(["records", "files"], "readwrite");
+  tx.objectStore("records").put(rec);
+  for (const file of files) tx.objectStore("files").put(file);
+  await tx.done;
+}
+
+/** The files the server does not hold yet, each `{hash, blob, size, record_id, refused, location}`. */
+export async function files(db) {
+  return db.getAll("files");
+}
+
+export async function putFile(db, file) {
+  await db.put("files", file);
+}
+
+export async function deleteFile(db, hash) {
+  await db.delete("files", hash);
 }

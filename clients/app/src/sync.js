@@ -7,6 +7,7 @@ import * as A from "@automerge/automerge/slim";
 import { unwrap } from "idb";
 
 import * as api from "./api.js";
+import { uploadAll } from "./files.js";
 import { listing } from "./records.js";
 import * as store from "./store.js";
 
@@ -221,11 +222,11 @@ async function startOver(db) {
 }
 
 /**
- * One sync: push, then pull. Answers what it did; throws a ServerError the caller shows (and a
- * `wipe` one after the device deleted its data).
+ * One sync: push, pull, then upload the files waiting. Answers what it did; throws a ServerError
+ * the caller shows (and a `wipe` one after the device deleted its data).
  */
 export async function syncOnce(db, session, schema) {
-  const report = { pushed: 0, pulled: 0, evicted: 0, refused: 0, restored: false };
+  const report = { pushed: 0, pulled: 0, evicted: 0, refused: 0, uploaded: 0, restored: false };
   try {
     try {
       await push(db, session, report);
@@ -237,6 +238,8 @@ export async function syncOnce(db, session, schema) {
       await push(db, session, report);
       await pull(db, session, schema, report);
     }
+    // The files after the records that name them, as the protocol asks.
+    report.uploaded = await uploadAll(db, session);
   } catch (e) {
     if (e.wipe) await store.wipe(db);
     throw e;

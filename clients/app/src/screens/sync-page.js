@@ -18,6 +18,8 @@ export async function syncPage() {
   const all = state.customers.map((c) => c.rec);
   const refused = waiting.filter((r) => r.refused).concat(all.filter((r) => r.refused && !r.pending));
   const conflicted = all.filter((r) => r.conflicts?.length);
+  const files = await store.files(state.db);
+  const refusedFiles = files.filter((f) => f.refused);
   show(
     h("section", { class: "card", id: "sync" },
       h("h2", { text: t("sync") }),
@@ -25,12 +27,16 @@ export async function syncPage() {
       h("table", {}, h("tbody", {},
         h("tr", {}, h("th", { text: t("last_sync") }), h("td", { id: "last-sync", text: last ? new Date(last).toLocaleString(language()) : t("never") })),
         h("tr", {}, h("th", { text: t("waiting") }), h("td", { id: "waiting", text: String(waiting.length) })),
+        h("tr", {}, h("th", { text: t("photos_waiting") }), h("td", { id: "photos-waiting", text: String(files.length - refusedFiles.length) })),
       )),
       h("button", { type: "button", id: "sync-now", disabled: !!state.syncing, onclick: () => sync(), text: state.syncing ? t("syncing") : t("sync_now") }),
       h("h3", { text: t("refused") }),
-      refused.length
-        ? h("ul", { class: "list", id: "refused" }, ...refused.map((r) =>
-            h("li", {}, h("a", { href: where(r), text: `${t(r.kind)}: ${r.fields.name ?? r.fields.sku ?? r.id}` }), h("span", { class: "error", text: ` ${r.refused.code}: ${r.refused.message}` }))))
+      refused.length || refusedFiles.length
+        ? h("ul", { class: "list", id: "refused" },
+            ...refused.map((r) =>
+              h("li", {}, h("a", { href: where(r), text: `${t(r.kind)}: ${r.fields.name ?? r.fields.sku ?? r.id}` }), h("span", { class: "error", text: ` ${r.refused.code}: ${r.refused.message}` }))),
+            ...refusedFiles.map((f) =>
+              h("li", {}, h("span", { text: `${t("photos")}: ${f.hash.slice(0, 12)}…` }), h("span", { class: "error", text: ` ${f.refused.code}: ${f.refused.message}` }))))
         : h("p", { class: "muted", text: t("no_refusals") }),
       h("h3", { text: t("conflicts") }),
       conflicted.length

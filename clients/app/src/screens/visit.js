@@ -1,7 +1,11 @@
 // The visit at the customer's door: check in where the phone stands (graded at once against the
-// customer's position), check out with an outcome.
+// customer's position), take photos, check out with an outcome.
 
+import { capture } from "../files.js";
 import { t } from "../i18n.js";
+import * as local from "../local.js";
+import { uuidv7 } from "../local.js";
+import * as store from "../store.js";
 import * as visits from "../visits.js";
 import { h } from "../ui/dom.js";
 import { kilometres } from "../ui/format.js";
@@ -52,6 +56,7 @@ export async function visitPanel(customer) {
     const outcome = h("input", { id: "outcome", name: "outcome", type: "text", maxlength: 200 });
     panel.append(
       h("p", { id: "checked-in", class: open.fields.check_in_result === "out_of_range" ? "warn" : null, text: graded(open) }),
+      await photos(open, message),
       h("label", { for: "outcome" }, t("outcome"), outcome),
       act(h("button", { type: "button", id: "check-out", text: t("check_out") }), async () => {
         let at = null;
@@ -76,4 +81,40 @@ export async function visitPanel(customer) {
   }
   panel.append(message);
   return panel;
+}
+
+/** The visit's photos (each waiting, refused with the server's reason, or uploaded) and the
+ * camera button that adds one, with its caption, to the visit. */
+async function photos(visit, message) {
+  const waiting = new Map((await store.files(state.db)).map((f) => [f.hash, f]));
+  const caption = h("input", { id: "photo-caption", name: "caption", type: "text", maxlength: 200 });
+  const input = h("input", { id: "photo", type: "file", accept: "image/*", capture: "environment", class: "hidden" });
+  input.addEventListener("change", async () => {
+    const [picked] = input.files;
+    if (!picked) return;
+    try {
+      const file = await capture(picked);
+      const item = { id: uuidv7(), hash: file.hash, taken_at: Date.now() };
+      if (caption.value.trim()) item.caption = caption.value.trim();
+      const items = [...(visit.fields.photos ?? []), item];
+      await local.update(state.db, state.session, state.schema, visit.id, { photos: items }, [file]);
+      if (navigator.onLine) sync();
+      state.route();
+    } catch (e) {
+      message.textContent = e.message;
+      message.className = "error";
+    }
+  });
+  const status = (hash) => {
+    const file = waiting.get(hash);
+    if (!file) return t("photo_uploaded");
+    return file.refused ? `${file.refused.code}: ${file.refused.message}` : t("photo_waiting");
+  };
+  return h("div", {},
+    h("ul", { class: "list", id: "photos" }, ...(visit.fields.photos ?? []).map((p) =>
+      h("li", {}, h("span", { text: p.caption ?? t("photos") }),
+        h("span", { class: waiting.get(p.hash)?.refused ? "error" : "muted", text: status(p.hash) })))),
+    h("label", { for: "photo-caption" }, t("caption"), caption),
+    h("label", { class: "button secondary", for: "photo", id: "add-photo" }, t("add_photo"), input),
+  );
 }
