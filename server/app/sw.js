@@ -2,7 +2,7 @@
 // first visit. The server's API is never cached: the app keeps its data in IndexedDB.
 // The build writes VERSION (a hash of the files) and FILES below.
 
-const VERSION = "c99453254b590feb";
+const VERSION = "d4acc3b925f5a411";
 const FILES = ["./","app.css","app.js","automerge.wasm","icon-192.png","icon-512.png","index.html","manifest.webmanifest"];
 const CACHE = `fieldsync-app-${VERSION}`;
 

@@ -103,6 +103,19 @@ try {
     return await page.textContent('#count');
   });
 
+  await step('today: the planned visits in the route\'s order, and the customers overdue', async () => {
+    await page.click('#today-link');
+    await page.waitForSelector('#plan li');
+    const plan = await page.$$eval('#plan li strong', (s) => s.map((x) => x.textContent));
+    // The route puts the far shop first, though the shared one is planned a moment earlier.
+    if (plan.join() !== ['Far Shop', SHARED].join()) throw new Error(`plan: ${plan}`);
+    const overdue = await page.textContent('#overdue');
+    if (!overdue.includes('Far Shop') || !overdue.includes('never visited')) throw new Error(`overdue: ${overdue}`);
+    await page.screenshot({path: path.join(SHOTS, '01-today.png'), fullPage: true});
+    await page.click('#customers-link');
+    return plan.join(', ');
+  });
+
   await step('search finds the shared customer', async () => {
     await page.fill('#search', SHARED.slice(0, 5).toLowerCase());
     const names = await page.$$eval('#customers li strong', (s) => s.map((x) => x.textContent));
@@ -145,6 +158,10 @@ try {
     await page.fill('#f-city', 'App City');
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#customer .badge.pending');
+    // The customer's history, read from its document on the phone.
+    const history = await page.textContent('#history li');
+    if (!history.includes('this phone') || !history.includes('+49 30 7777777')) throw new Error(`history: ${history}`);
+    return history;
   });
 
   await step('offline at the shared customer: check in, graded at once against its position', async () => {
@@ -228,9 +245,19 @@ try {
   await step('offline: the day lists the open task, and it is done', async () => {
     await page.click('#today-link');
     await page.waitForSelector('#tasks li >> text=Bring a spare grinder');
-    await page.screenshot({path: path.join(SHOTS, '03-today.png'), fullPage: true});
+    await page.screenshot({path: path.join(SHOTS, '03-today-tasks.png'), fullPage: true});
     await page.click('#tasks li button');
     await page.waitForSelector('#today >> text=No open task.');
+  });
+
+  await step('offline: check out of the visit with its outcome', async () => {
+    await page.goto(`${BASE}/app/#/customers`);
+    await page.fill('#search', SHARED);
+    await page.click(`#customers li a >> text=${SHARED}`);
+    await page.fill('#outcome', 'Ordered');
+    await page.click('#check-out');
+    await page.waitForSelector('#check-in');
+    return await page.textContent('#visits li');
   });
 
   await step('reload while offline: the app opens and nothing is lost', async () => {

@@ -114,14 +114,41 @@ storage_test! {
             .unwrap();
         let mut far = customer("Far Shop", "North");
         far.extend([("lat", Value::Float(53.5511)), ("lon", Value::Float(9.9937))]);
-        cli.replica.create("customer", &far).await.unwrap();
+        let far_id = cli.replica.create("customer", &far).await.unwrap();
         cli.sync().await;
         let price_list = company(&server).await;
+        // Today's plan: the far shop first on the route, though the shared one starts a moment
+        // earlier; both of tier A, which is to be visited weekly and which neither was yet.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let far_visit = cli
+            .replica
+            .create("visit", &[("customer_id", Value::Str(far_id.to_string())), ("status", "planned".into()), ("planned_start", Value::Int(now + 1))])
+            .await
+            .unwrap();
+        let shared_visit = cli
+            .replica
+            .create("visit", &[("customer_id", Value::Str(shared.to_string())), ("status", "planned".into()), ("planned_start", Value::Int(now))])
+            .await
+            .unwrap();
+        let stops = vec![
+            sync_core::Item::new([("visit_id", Value::Str(far_visit.to_string())), ("sequence", Value::Int(1))]),
+            sync_core::Item::new([("visit_id", Value::Str(shared_visit.to_string())), ("sequence", Value::Int(2))]),
+        ];
+        cli.replica
+            .create("visit_plan", &[("territory", "North".into()), ("agent_id", Value::Str(anna.to_string())), ("day", Value::Int(now)), ("stops", Value::Items(stops))])
+            .await
+            .unwrap();
         let manager = server.device("maria@x.test").await;
-        let (status, body) = server
-            .api(&manager, Method::PATCH, &format!("/v1/records/{shared}"), Some(json!({"fields": {"price_list_id": price_list}})))
-            .await;
-        assert_eq!(status, 200, "{body}");
+        server.created(&manager, "tier_policy", json!({"tier": "A", "visits_per_period": 1, "period_days": 7})).await;
+        for (id, fields) in [
+            (shared, json!({"price_list_id": price_list, "tier": "A"})),
+            (far_id, json!({"tier": "A"})),
+        ] {
+            let (status, body) = server
+                .api(&manager, Method::PATCH, &format!("/v1/records/{id}"), Some(json!({ "fields": fields })))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
         cli.sync().await;
 
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -223,12 +250,21 @@ storage_test! {
 
         // The check-in, the order and the payment the app made offline: the same on the CLI
         // device and in the server's projection, totals to the cent.
-        let visit = only(&synced, "visits");
-        let visit_id: Uuid = visit["id"].as_str().unwrap().parse().unwrap();
+        // The check-in went into the visit planned at the shared customer today, and the
+        // check-out completed it.
+        let visit = synced["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == shared_visit.to_string())
+            .unwrap_or_else(|| panic!("no planned visit in the app: {synced}"));
+        let visit_id = shared_visit;
         assert_eq!(visit["fields"]["check_in_result"], "verified", "{visit}");
-        assert_eq!(visit["fields"]["customer_id"], shared.to_string());
+        assert_eq!(visit["fields"]["status"], "completed", "{visit}");
+        assert_eq!(visit["fields"]["outcome"], "Ordered", "{visit}");
         let on_cli = cli.replica.get(visit_id).await.unwrap();
-        for field in ["status", "check_in_result", "check_in_distance_m", "visit_type", "agent_id"] {
+        assert!(on_cli.get("check_out_at").as_i64() >= on_cli.get("check_in_at").as_i64());
+        for field in ["status", "check_in_result", "check_in_distance_m", "visit_type", "agent_id", "outcome", "check_out_at"] {
             assert_eq!(visit["fields"][field], on_cli.get(field).to_json(), "visit {field}");
         }
         assert_eq!(
@@ -261,6 +297,7 @@ storage_test! {
         assert_eq!(beans.get("unit_price"), &Value::Int(2_000));
         assert_eq!(beans.get("quantity"), &Value::Int(12_000));
         assert_eq!(on_cli.get("status"), &Value::from("submitted"));
+        assert_eq!(on_cli.get("visit_id"), &Value::Str(visit_id.to_string()), "taken during the visit");
         // Held by the server for the discount above the agent's limit, as the app showed.
         assert!(order["fields"]["hold_reason"].as_str().is_some_and(|r| r.contains("discount")), "{order}");
         assert_eq!(order["fields"]["hold_reason"], on_cli.get("hold_reason").to_json());

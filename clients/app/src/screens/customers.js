@@ -1,11 +1,13 @@
 // The customer list (search, nearby) and a customer's page with its contacts and conflicts.
 
 import { distanceM } from "../geo.js";
+import { history } from "../history.js";
 import { t } from "../i18n.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { kilometres, money } from "../ui/format.js";
 import { state } from "../ui/state.js";
+import { loadDoc } from "../sync.js";
 import { visitPanel } from "./visit.js";
 
 export function badge(rec) {
@@ -151,6 +153,31 @@ export async function customerPage(id) {
             h("span", { class: "muted", text: [c.fields.title, c.fields.phone, c.fields.email].filter(Boolean).join(" · ") })),
           badge(c)))),
       h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/new-contact/${id}`, id: "new-contact", text: t("new_contact") })),
+      h("h3", { text: t("history") }),
+      historyList(rec),
     ),
   );
+}
+
+/** How many of a record's changes its page lists, the newest first. */
+const HISTORY_SHOWN = 20;
+
+/** The customer's changes read from its document: when, from which device, which fields. */
+function historyList(rec) {
+  const entries = history(loadDoc(rec, state.session.actor_id)).slice(0, HISTORY_SHOWN);
+  const value = (f) => {
+    if (f.edited) return t("edited");
+    if (f.value === null) return "—";
+    return String(f.value);
+  };
+  return h("ol", { class: "list", id: "history" }, ...entries.map((e) =>
+    h("li", {},
+      h("span", {},
+        h("strong", { text: new Date(e.time * 1000).toLocaleString() }),
+        h("span", { class: "muted", text: ` ${e.actor.startsWith(state.session.actor_id) ? t("this_phone") : t("another_device")}` }),
+        h("br"),
+        e.fields
+          .filter((f) => !(f.field === "deleted" && f.value === false))
+          .map((f) => `${t(f.field)}: ${value(f)}`)
+          .join(" · ")))));
 }

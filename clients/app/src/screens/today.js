@@ -1,5 +1,6 @@
 // The agent's day: the visit under way, the visits planned for today in the order of the day's
-// route (where a manager planned one), and the open tasks, the overdue first.
+// route (where a manager planned one), the customers overdue for a visit by their tier's policy,
+// and the open tasks, the overdue first.
 
 import { t } from "../i18n.js";
 import * as local from "../local.js";
@@ -9,6 +10,34 @@ import { state, sync } from "../ui/state.js";
 import { badge } from "./customers.js";
 
 const DAY_MS = 86_400_000;
+/** Overdue customers listed at most: the longest unvisited first. */
+const OVERDUE_SHOWN = 50;
+
+/**
+ * The customers overdue for a visit at `now`, by the definition of the visits report: a tier
+ * policy covers their tier, and their last completed visit is longer ago than
+ * period_days / visits_per_period, or they were never visited. Each `{rec, last}`, never visited
+ * and then the longest unvisited first.
+ */
+async function overdue(now) {
+  const every = new Map();
+  for (const p of await store.recordsOf(state.db, "tier_policy")) {
+    const { tier, period_days, visits_per_period } = p.fields;
+    if (!p.deleted && visits_per_period > 0) every.set(tier, (period_days / visits_per_period) * DAY_MS);
+  }
+  if (!every.size) return [];
+  const last = new Map();
+  for (const v of await store.recordsOf(state.db, "visit")) {
+    const at = v.fields.check_out_at ?? v.fields.check_in_at;
+    if (v.deleted || v.fields.status !== "completed" || typeof at !== "number") continue;
+    if (!(last.get(v.fields.customer_id) >= at)) last.set(v.fields.customer_id, at);
+  }
+  return state.customers
+    .map(({ rec }) => ({ rec, last: last.get(rec.id) ?? null, every: every.get(rec.fields.tier) }))
+    .filter((c) => c.every !== undefined && (c.last === null || now - c.last > c.every))
+    .sort((a, b) => (a.last ?? -Infinity) - (b.last ?? -Infinity))
+    .slice(0, OVERDUE_SHOWN);
+}
 
 /** Today's visit plan stops of this agent: visit id to its place in the route. */
 async function route(from, to) {
@@ -41,6 +70,7 @@ export async function todayPage() {
     const c = await store.record(state.db, v.fields.customer_id);
     names.set(v.id, c?.fields.name ?? v.fields.customer_id);
   }
+  const late = await overdue(Date.now());
   const me = state.session.user_id;
   const tasks = (await store.recordsOf(state.db, "task"))
     .filter((x) => !x.deleted && x.fields.status === "open")
@@ -62,6 +92,13 @@ export async function todayPage() {
             h("span", { class: "muted", text: [time(v.fields.planned_start), t(v.fields.status), v.fields.visit_type].filter(Boolean).join(" · ") })),
           badge(v))))
       : h("p", { class: "muted", text: t("no_visits_today") }),
+    h("h3", { text: t("overdue") }),
+    late.length
+      ? h("ul", { class: "list", id: "overdue" }, ...late.map(({ rec, last }) => h("li", {},
+          h("a", { href: `#/customer/${rec.id}` },
+            h("strong", { text: rec.fields.name }),
+            h("span", { class: "muted", text: [rec.fields.tier, last === null ? t("never_visited") : t("days_since", { n: Math.floor((Date.now() - last) / DAY_MS) })].join(" · ") })))))
+      : h("p", { class: "muted", text: t("no_overdue") }),
     h("h3", { text: t("tasks") }),
     tasks.length
       ? h("ul", { class: "list", id: "tasks" }, ...tasks.map((x) => h("li", {},
