@@ -1,20 +1,22 @@
 // The agents' app in a real browser (Debian's Chromium through playwright-core) against a real
-// server: sign in, go offline, add a customer and edit another, check in at a customer with a
-// mocked position, take photos (one not a picture), take an order from the catalogue at the customer's price list, record a
-// payment, open a ticket, add a task and do it, reload while offline (nothing lost), go online and sync, see a colleague's concurrent
-// edit as a conflict and the server's hold on the order, and wipe when the device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
-// as a CLI device of the same territory. One line per step; the last line is JSON.
+// server: sign in, see today's plan, go offline, add a customer and edit another, check in at a
+// customer with a mocked position, take photos (one not a picture), take an order from the
+// catalogue at the customer's price list, record a payment, open a ticket, add a task and do it,
+// check out, reload while offline (nothing lost), go online and sync, see a colleague's concurrent
+// edit as a conflict and the server's hold on the order, and wipe when the device is revoked. A
+// Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts as a CLI device of the
+// same territory. One line per step; the last line is JSON.
 //
 // Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the name of a
 // customer both devices edit), FIELDSYNC_HANDSHAKE (a folder: the script writes N.ready, with
 // what it did, and waits for N.go), FIELDSYNC_SHOTS (screenshots), CHROMIUM (default
 // /usr/bin/chromium).
 
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
-import {step} from './steps.mjs';
+import {handshake as shake, step, syncNow} from './steps.mjs';
 
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const AGENT = process.env.FIELDSYNC_AGENT;
@@ -24,14 +26,7 @@ const HANDSHAKE = process.env.FIELDSYNC_HANDSHAKE;
 const SHOTS = process.env.FIELDSYNC_SHOTS;
 mkdirSync(SHOTS, {recursive: true});
 
-/** Tells the Rust side what happened so far and waits until it has done its part. */
-async function handshake(n, payload) {
-  writeFileSync(path.join(HANDSHAKE, `${n}.ready`), JSON.stringify(payload));
-  const go = path.join(HANDSHAKE, `${n}.go`);
-  for (let i = 0; i < 600 && !existsSync(go); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!existsSync(go)) throw new Error(`no go for handshake ${n}`);
-  return readFileSync(go, 'utf8');
-}
+const handshake = (n, payload) => shake(HANDSHAKE, n, payload);
 
 /** The app's stored records of `kind`, read from its IndexedDB as the app keeps them. */
 function stored(page, kind) {
@@ -60,15 +55,6 @@ async function fieldRecords(page) {
   return Object.fromEntries(await Promise.all(kinds.map(async (k) => [`${k}s`, await stored(page, k)])));
 }
 
-/** Syncs from the sync screen and waits for that sync (or the one under way) to end. */
-async function syncNow(page) {
-  await page.goto(`${BASE}/app/#/sync`);
-  await page.waitForSelector('#sync-now');
-  const before = Number(await page.evaluate(() => document.body.dataset.syncs ?? 0));
-  await page.click('#sync-now', {force: true});
-  await page.waitForFunction((n) => Number(document.body.dataset.syncs ?? 0) > n, before, {timeout: 60_000});
-  await page.waitForSelector('#waiting');
-}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -280,7 +266,7 @@ try {
 
   await step('online: sync, then the colleague\'s edit arrives as a conflict', async () => {
     await context.setOffline(false);
-    await syncNow(page);
+    await syncNow(page, BASE);
     // Everything went but the customer whose number the colleague took first: refused, it stays
     // on the phone with the server's reason.
     const waiting = await page.textContent('#waiting');

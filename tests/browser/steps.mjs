@@ -1,5 +1,9 @@
 // One line per step of a browser test, numbered, timed, `ok` or `not ok` (TAP's shape), shared by
-// the dashboard's and the app's scripts.
+// the dashboard's and the app's scripts; and the handshakes by which a script and the Rust test
+// that drives it take turns.
+
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
 
 let stepNo = 0;
 
@@ -15,4 +19,26 @@ export async function step(name, body) {
     console.log(`not ok ${stepNo} - ${name}`);
     throw error;
   }
+}
+
+/**
+ * Tells the Rust side what happened so far (`N.ready` in the folder `dir`, with `payload`) and
+ * waits until it has done its part (`N.go`); answers what it wrote there.
+ */
+export async function handshake(dir, n, payload) {
+  writeFileSync(path.join(dir, `${n}.ready`), JSON.stringify(payload));
+  const go = path.join(dir, `${n}.go`);
+  for (let i = 0; i < 600 && !existsSync(go); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(go)) throw new Error(`no go for handshake ${n}`);
+  return readFileSync(go, 'utf8');
+}
+
+/** Syncs from the app's sync screen and waits for that sync (or the one under way) to end. */
+export async function syncNow(page, base) {
+  await page.goto(`${base}/app/#/sync`);
+  await page.waitForSelector('#sync-now');
+  const before = Number(await page.evaluate(() => document.body.dataset.syncs ?? 0));
+  await page.click('#sync-now', {force: true});
+  await page.waitForFunction((n) => Number(document.body.dataset.syncs ?? 0) > n, before, {timeout: 60_000});
+  await page.waitForSelector('#waiting');
 }

@@ -15,6 +15,8 @@ use serde_json::json;
 use sync_core::{orders, Role, Value};
 use uuid::Uuid;
 
+use crate::backup::{backup, restore, stop};
+
 /// Waits for the script's `n.ready` and answers what it wrote; fails with the script's output if it
 /// ended first.
 async fn ready(
@@ -40,6 +42,43 @@ async fn ready(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the browser never reached handshake {n}");
+}
+
+/// Runs `tests/browser/SCRIPT` as Anna against the server at `url`, taking turns with this test
+/// through the handshakes' folder `dir`; `shared` is the customer it works on.
+fn browser_script(
+    script: &str,
+    url: &str,
+    dir: &Path,
+    shared: &str,
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let mut command = Command::new("node");
+    command
+        .arg(root.join(script))
+        .env("FIELDSYNC_URL", url)
+        .env("FIELDSYNC_AGENT", "anna@x.test")
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .env("FIELDSYNC_SHARED", shared)
+        .env("FIELDSYNC_HANDSHAKE", dir)
+        .env("FIELDSYNC_SHOTS", root.join("screenshots").join("app"));
+    tokio::task::spawn_blocking(move || {
+        command
+            .output()
+            .expect("node runs (install Node.js, Debian's chromium, and `npm ci` in tests/browser)")
+    })
+}
+
+/// Waits for the script's end and fails with its output unless it succeeded; answers its output.
+async fn finished(script: tokio::task::JoinHandle<std::process::Output>) -> String {
+    let output = script.await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the app's browser test failed:\n{stdout}\n{stderr}"
+    );
+    stdout
 }
 
 fn go(dir: &Path, n: u32) {
@@ -151,26 +190,9 @@ storage_test! {
         }
         cli.sync().await;
 
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
         let handshake = tempfile::tempdir().unwrap();
         let dir: PathBuf = handshake.path().to_path_buf();
-        let shots = root.join("screenshots").join("app");
-        let url = server.url.clone();
-        let mut script = {
-            let dir = dir.clone();
-            tokio::task::spawn_blocking(move || {
-                Command::new("node")
-                    .arg(root.join("app.mjs"))
-                    .env("FIELDSYNC_URL", url)
-                    .env("FIELDSYNC_AGENT", "anna@x.test")
-                    .env("FIELDSYNC_PASSWORD", PASSWORD)
-                    .env("FIELDSYNC_SHARED", "Shared Shop")
-                    .env("FIELDSYNC_HANDSHAKE", &dir)
-                    .env("FIELDSYNC_SHOTS", shots)
-                    .output()
-                    .expect("node runs (install Node.js, Debian's chromium, and `npm ci` in tests/browser)")
-            })
-        };
+        let mut script = browser_script("app.mjs", &server.url, &dir, "Shared Shop");
 
         // The app went offline, added a customer, edited the shared one and reloaded: its edits
         // wait on the phone. Meanwhile the CLI device writes the same field and another one.
@@ -340,10 +362,44 @@ storage_test! {
         cli.client.revoke_device(app_device).await.unwrap();
         go(&dir, 2);
 
-        let output = script.await.unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "the app's browser test failed:\n{stdout}\n{stderr}");
+        let stdout = finished(script).await;
         assert!(stdout.lines().any(|l| l.contains("wipes the revoked device")), "{stdout}");
+    }
+}
+
+storage_test! {
+    async fn the_app_sends_its_edit_again_to_a_server_restored_from_an_older_backup(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut cli = server.device("anna@x.test").await;
+        let shop = cli.replica.create("customer", &customer("Restored Shop", "North")).await.unwrap();
+        cli.sync().await;
+        let handshake = tempfile::tempdir().unwrap();
+        let backup_file = handshake.path().join("fieldsync.backup");
+        let dir = handshake.path().join("turns");
+        std::fs::create_dir(&dir).unwrap();
+        let mut script = browser_script("app-restore.mjs", &server.url, &dir, "Restored Shop");
+
+        // Signed in: the backup knows the app's device but not the edit to come.
+        ready(&dir, 1, &mut script).await;
+        backup(&db, &backup_file).await;
+        go(&dir, 1);
+
+        ready(&dir, 2, &mut script).await;
+        assert_eq!(server.projected("customers", shop, &["phone"]).await, vec![Some("+49 228 123".to_string())]);
+        let url = server.url.clone();
+        stop(server).await;
+        restore(&db, &backup_file).await;
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_eq!(server.projected("customers", shop, &["phone"]).await, vec![None], "the restore lost the edit");
+        go(&dir, 2);
+
+        // The app learnt of the restore and sent its changes again.
+        ready(&dir, 3, &mut script).await;
+        assert_eq!(server.projected("customers", shop, &["phone"]).await, vec![Some("+49 228 123".to_string())]);
+        cli.sync().await;
+        assert_eq!(cli.replica.get(shop).await.unwrap().get("phone"), &Value::from("+49 228 123"));
+        go(&dir, 3);
+        finished(script).await;
     }
 }

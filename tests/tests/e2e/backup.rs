@@ -33,7 +33,7 @@ async fn server_command(args: Vec<String>) {
     );
 }
 
-async fn backup(db: &TestDb, to: &Path) {
+pub(crate) async fn backup(db: &TestDb, to: &Path) {
     let to = to.display().to_string();
     server_command(vec![
         "backup".into(),
@@ -45,7 +45,7 @@ async fn backup(db: &TestDb, to: &Path) {
     .await;
 }
 
-async fn restore(db: &TestDb, from: &Path) {
+pub(crate) async fn restore(db: &TestDb, from: &Path) {
     let from = from.display().to_string();
     server_command(vec![
         "restore".into(),
@@ -58,7 +58,7 @@ async fn restore(db: &TestDb, from: &Path) {
 }
 
 /// Stops an in-process server and closes its database connections, as a stopped process would.
-async fn stop(server: TestServer) {
+pub(crate) async fn stop(server: TestServer) {
     let conn = server.state.db.conn.clone();
     server.stop().await;
     conn.close().await.expect("close the database");
