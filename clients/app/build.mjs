@@ -1,11 +1,11 @@
 // Builds the app into server/app/, which the server compiles in and serves at /app/: the page's
-// scripts bundled into one module (esbuild), automerge's wasm, the static files, and a service
-// worker that names them all with a hash of their contents. `--check` builds into a temporary
+// scripts bundled into one module (esbuild), automerge's wasm, the static files, and the service
+// worker (bundled too), which names them all with a hash of their contents. `--check` builds into a temporary
 // folder and fails if server/app/ differs, so the shipped app cannot fall behind its sources.
 
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -30,17 +30,26 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm"), join(out, "automerge.wasm"));
-for (const name of readdirSync(join(here, "static"))) {
-  if (name !== "sw.js") copyFileSync(join(here, "static", name), join(out, name));
-}
+for (const name of readdirSync(join(here, "static"))) copyFileSync(join(here, "static", name), join(out, name));
 
+// The service worker caches the other files under a version that is a hash of them all.
 const files = readdirSync(out).sort();
 const hash = createHash("sha256");
 for (const name of files) hash.update(name).update(readFileSync(join(out, name)));
-const worker = readFileSync(join(here, "static/sw.js"), "utf8")
-  .replace("__VERSION__", hash.digest("hex").slice(0, 16))
-  .replace("__FILES__", JSON.stringify(["./", ...files]));
-writeFileSync(join(out, "sw.js"), worker);
+await build({
+  entryPoints: [join(here, "src/worker.js")],
+  bundle: true,
+  format: "iife",
+  target: ["es2022"],
+  minify: !process.argv.includes("--debug"),
+  legalComments: "eof",
+  define: {
+    __VERSION__: JSON.stringify(hash.digest("hex").slice(0, 16)),
+    __FILES__: JSON.stringify(["./", ...files]),
+  },
+  outfile: join(out, "sw.js"),
+  logLevel: "warning",
+});
 
 if (check) {
   const differing = [...new Set([...readdirSync(out), ...readdirSync(shipped)])].filter((name) => {

@@ -3,6 +3,7 @@
 
 import * as A from "@automerge/automerge/slim";
 
+import { SYNC_TAG } from "./background.js";
 import { language } from "./i18n.js";
 import { customerList, customerPage } from "./screens/customers.js";
 import { contactForm, customerForm, taskForm, ticketForm } from "./screens/forms.js";
@@ -45,10 +46,33 @@ async function route() {
   return customerList();
 }
 
+/** How often an installed app may be woken to sync with no page open, at the most. */
+const PERIODIC_SYNC_MS = 15 * 60_000;
+
+/** Asks for Periodic Background Sync, which browsers grant only to an installed app. */
+async function periodically(registration) {
+  try {
+    await registration.periodicSync?.register(SYNC_TAG, { minInterval: PERIODIC_SYNC_MS });
+  } catch {
+    // Not installed, or not this browser: the page's own interval syncs while it is open.
+  }
+}
+
 async function start() {
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {
+    navigator.serviceWorker.register("sw.js", { scope: "./" }).then(periodically, () => {
       // No service worker (an insecure origin): the app works, but not from a cold start offline.
+    });
+    // A sync the service worker ran with no page open: show what it brought.
+    navigator.serviceWorker.addEventListener("message", async (event) => {
+      if (event.data?.type !== "background-sync" || !state.session) return;
+      if (event.data.error?.wipe) {
+        state.db = await store.open();
+        state.session = null;
+      } else {
+        await loadCustomers();
+      }
+      route();
     });
   }
   await A.initializeWasm(fetch("automerge.wasm"));

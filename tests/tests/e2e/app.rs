@@ -403,3 +403,29 @@ storage_test! {
         finished(script).await;
     }
 }
+
+storage_test! {
+    async fn the_app_syncs_an_offline_edit_with_no_page_open(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut cli = server.device("anna@x.test").await;
+        let shop = cli.replica.create("customer", &customer("Quiet Shop", "North")).await.unwrap();
+        cli.sync().await;
+        let handshake = tempfile::tempdir().unwrap();
+        let mut script = browser_script("app-background.mjs", &server.url, handshake.path(), "Quiet Shop");
+
+        // The app was closed with its edit waiting; the service worker was woken to sync.
+        ready(handshake.path(), 1, &mut script).await;
+        let mut phone = None;
+        for _ in 0..100 {
+            phone = server.projected("customers", shop, &["phone"]).await.remove(0);
+            if phone.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
+        go(handshake.path(), 1);
+        finished(script).await;
+    }
+}

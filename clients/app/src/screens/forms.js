@@ -6,7 +6,7 @@ import * as local from "../local.js";
 import { check } from "../records.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
-import { loadCustomers, state, sync } from "../ui/state.js";
+import { edited, loadCustomers, state } from "../ui/state.js";
 
 /** The fields each kind's form offers, in order. */
 const FORM_FIELDS = {
@@ -109,7 +109,7 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = (
         : await local.create(state.db, state.session, state.schema, kind, values);
       await loadCustomers();
       location.hash = after ? after(saved) : `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
-      if (navigator.onLine) sync();
+      edited();
     } catch (err) {
       error.textContent = err.message;
     }

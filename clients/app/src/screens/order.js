@@ -9,7 +9,7 @@ import { totals } from "../totals.js";
 import * as visits from "../visits.js";
 import { h, show } from "../ui/dom.js";
 import { decimal, money, percent, quantity } from "../ui/format.js";
-import { state, sync } from "../ui/state.js";
+import { edited, state } from "../ui/state.js";
 import { badge } from "./customers.js";
 
 /** Products the picker offers at once: enough to choose from on a phone's screen. */
@@ -118,7 +118,7 @@ export async function orderForm(customerId) {
         products,
       });
       location.hash = `#/order/${order.id}`;
-      if (navigator.onLine) sync();
+      edited();
     } catch (e) {
       error.textContent = `${e.code ?? ""}: ${e.message}`;
       for (const b of buttons) b.disabled = false;
@@ -166,7 +166,7 @@ export async function orderPage(id) {
     ? h("button", { type: "button", id: "submit-order", text: t("submit"), onclick: async () => {
         try {
           await orders.submitOrder(state.db, state.session, state.schema, id, Date.now());
-          if (navigator.onLine) sync();
+          edited();
           state.route();
         } catch (e) {
           error.textContent = `${e.code}: ${e.message}`;

@@ -6,7 +6,7 @@ import * as orders from "../orders.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { money, parseMoney } from "../ui/format.js";
-import { state, sync } from "../ui/state.js";
+import { edited, state } from "../ui/state.js";
 
 /** Orders a payment may settle: taken and not cancelled. */
 const PAYABLE = ["submitted", "approved", "delivered"];
@@ -60,7 +60,7 @@ export async function paymentForm(customerId) {
         orderId: String(data.get("order") || "") || null,
       }, Date.now());
       location.hash = `#/customer/${customerId}`;
-      if (navigator.onLine) sync();
+      edited();
     } catch (err) {
       error.textContent = err.message;
     }

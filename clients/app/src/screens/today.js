@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import * as local from "../local.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
-import { state, sync } from "../ui/state.js";
+import { edited, state } from "../ui/state.js";
 import { badge } from "./customers.js";
 
 const DAY_MS = 86_400_000;
@@ -79,7 +79,7 @@ export async function todayPage() {
   const time = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "");
   const done = (task) => async () => {
     await local.update(state.db, state.session, state.schema, task.id, { status: "done", done_at: Date.now() });
-    if (navigator.onLine) sync();
+    edited();
     state.route();
   };
   show(h("section", { class: "card", id: "today" },

@@ -9,7 +9,7 @@ import * as store from "../store.js";
 import * as visits from "../visits.js";
 import { h } from "../ui/dom.js";
 import { kilometres } from "../ui/format.js";
-import { state, sync } from "../ui/state.js";
+import { edited, state } from "../ui/state.js";
 
 /** The phone's position, `{at: {lat, lon}, accuracy_m}`, or a rejection the panel shows. */
 function position() {
@@ -42,7 +42,7 @@ export async function visitPanel(customer) {
       button.disabled = true;
       try {
         await action();
-        if (navigator.onLine) sync();
+        edited();
         state.route();
       } catch (e) {
         message.textContent = e.message;
@@ -98,7 +98,7 @@ async function photos(visit, message) {
       if (caption.value.trim()) item.caption = caption.value.trim();
       const items = [...(visit.fields.photos ?? []), item];
       await local.update(state.db, state.session, state.schema, visit.id, { photos: items }, [file]);
-      if (navigator.onLine) sync();
+      edited();
       state.route();
     } catch (e) {
       message.textContent = e.message;

@@ -4,6 +4,7 @@
 import * as api from "../api.js";
 import { t } from "../i18n.js";
 import * as store from "../store.js";
+import { locked, SYNC_TAG } from "../background.js";
 import { syncOnce } from "../sync.js";
 import { renderHeader } from "./header.js";
 
@@ -39,7 +40,7 @@ export async function sync() {
   state.syncing = (async () => {
     renderHeader();
     try {
-      const report = await syncOnce(state.db, state.session, state.schema);
+      const report = await locked(() => syncOnce(state.db, state.session, state.schema));
       state.schema = await api.schema(state.session).catch(() => state.schema);
       await store.setMeta(state.db, "schema", state.schema);
       state.message = report.restored ? t("restored") : t("synced_report", report);
@@ -60,4 +61,20 @@ export async function sync() {
     state.route();
   })();
   return state.syncing;
+}
+
+/**
+ * After an edit: a sync now when the phone is online; else the browser is asked to wake the
+ * service worker for one when the network is back, even if the app is closed by then.
+ */
+export function edited() {
+  if (navigator.onLine) {
+    sync();
+    return;
+  }
+  navigator.serviceWorker?.ready
+    .then((registration) => registration.sync?.register(SYNC_TAG))
+    .catch(() => {
+      // No Background Sync in this browser: the app syncs when it is next open and online.
+    });
 }

@@ -1,8 +1,12 @@
 // The app's service worker: keeps the app's own files so it opens with no network after the
-// first visit. The server's API is never cached: the app keeps its data in IndexedDB.
-// The build writes VERSION (a hash of the files) and FILES below.
+// first visit, and syncs with no page open when the browser says the network is back (Background
+// Sync) or now and then (Periodic Background Sync, for an installed app). The server's API is
+// never cached: the app keeps its data in IndexedDB.
+// The build defines __VERSION__ (a hash of the files) and __FILES__.
 
-const VERSION = "__VERSION__";
+import { backgroundSync, SYNC_TAG } from "./background.js";
+
+const VERSION = __VERSION__;
 const FILES = __FILES__;
 const CACHE = `fieldsync-app-${VERSION}`;
 
@@ -29,3 +33,10 @@ self.addEventListener("fetch", (event) => {
     caches.match(event.request, { ignoreSearch: true }).then((hit) => hit ?? fetch(event.request)),
   );
 });
+
+// The browser wakes the worker for these even when no page of the app is open.
+for (const type of ["sync", "periodicsync"]) {
+  self.addEventListener(type, (event) => {
+    if (event.tag === SYNC_TAG) event.waitUntil(backgroundSync(CACHE));
+  });
+}
