@@ -10,7 +10,7 @@
 import {mkdirSync} from 'node:fs';
 import {chromium} from 'playwright-core';
 
-import {handshake, step} from './steps.mjs';
+import {finish, handshake, step} from './steps.mjs';
 
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const SHARED = process.env.FIELDSYNC_SHARED;
@@ -20,7 +20,7 @@ const browser = await chromium.launch({executablePath: process.env.CHROMIUM || '
 const context = await browser.newContext({viewport: {width: 412, height: 915}});
 const problems = [];
 
-try {
+await finish(browser, problems, async () => {
   let page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 
@@ -62,12 +62,4 @@ try {
   });
 
   await step('the server has the edit', () => handshake(process.env.FIELDSYNC_HANDSHAKE, 1, {}));
-  if (problems.length) throw new Error(problems.join('\n'));
-} catch (error) {
-  console.log(error.stack ?? String(error));
-  console.log(problems.join('\n'));
-  await browser.close();
-  process.exit(1);
-}
-await browser.close();
-console.log(JSON.stringify({ok: true}));
+});

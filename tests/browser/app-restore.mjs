@@ -11,7 +11,7 @@ import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
-import {handshake, step, syncNow} from './steps.mjs';
+import {finish, handshake, step, syncNow} from './steps.mjs';
 
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const SHARED = process.env.FIELDSYNC_SHARED;
@@ -27,7 +27,7 @@ page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 const expected = ['status of 409', 'ERR_CONNECTION_REFUSED'];
 page.on('console', (m) => m.type() === 'error' && !expected.some((e) => m.text().includes(e)) && problems.push(`console: ${m.text()}`));
 
-try {
+await finish(browser, problems, async () => {
   await step('sign in and receive the territory', async () => {
     await page.goto(`${BASE}/app/`);
     await page.fill('input[name=email]', process.env.FIELDSYNC_AGENT);
@@ -65,13 +65,6 @@ try {
 
   await step('the server holds the edit again', () => handshake(HANDSHAKE, 3, {}));
   await page.screenshot({path: path.join(SHOTS, 'restored.png'), fullPage: true});
-  if (problems.length) throw new Error(problems.join('\n'));
-} catch (error) {
-  await page.screenshot({path: path.join(SHOTS, 'restore-failed.png'), fullPage: true}).catch(() => {});
-  console.log(error.stack ?? String(error));
-  console.log(problems.join('\n'));
-  await browser.close();
-  process.exit(1);
-}
-await browser.close();
-console.log(JSON.stringify({ok: true}));
+}, async () => {
+  await page.screenshot({path: path.join(SHOTS, 'restore-failed.png'), fullPage: true});
+});

@@ -16,7 +16,7 @@ import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
-import {handshake as shake, step, syncNow} from './steps.mjs';
+import {finish, handshake as shake, step, syncNow} from './steps.mjs';
 
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const AGENT = process.env.FIELDSYNC_AGENT;
@@ -75,9 +75,8 @@ page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 // be; any other console error is a fault.
 const expected = ['status of 401', 'status of 415'];
 page.on('console', (m) => m.type() === 'error' && !expected.some((e) => m.text().includes(e)) && problems.push(`console: ${m.text()}`));
-let done = {};
 
-try {
+await finish(browser, problems, async () => {
   await step('sign in and receive the territory', async () => {
     await page.goto(`${BASE}/app/`);
     await page.fill('input[name=email]', AGENT);
@@ -314,14 +313,7 @@ try {
     return await page.textContent('#signin .error');
   });
 
-  if (problems.length) throw new Error(problems.join('\n'));
-  done = {ok: true, go};
-} catch (error) {
-  await page.screenshot({path: path.join(SHOTS, 'failed.png'), fullPage: true}).catch(() => {});
-  console.log(error.stack ?? String(error));
-  console.log(problems.join('\n'));
-  await browser.close();
-  process.exit(1);
-}
-await browser.close();
-console.log(JSON.stringify(done));
+  return {go};
+}, async () => {
+  await page.screenshot({path: path.join(SHOTS, 'failed.png'), fullPage: true});
+});

@@ -42,3 +42,23 @@ export async function syncNow(page, base) {
   await page.waitForFunction((n) => Number(document.body.dataset.syncs ?? 0) > n, before, {timeout: 60_000});
   await page.waitForSelector('#waiting');
 }
+
+/**
+ * Runs a script's steps (`run`, which may answer what to report) and ends the process: on success
+ * with the JSON line `{ok: true, ...}`; on a failure, or a page problem collected in `problems`,
+ * with `onFailure` (a screenshot), the error and the problems, and exit code 1.
+ */
+export async function finish(browser, problems, run, onFailure = async () => {}) {
+  try {
+    const done = await run();
+    if (problems.length) throw new Error(problems.join('\n'));
+    await browser.close();
+    console.log(JSON.stringify({ok: true, ...done}));
+  } catch (error) {
+    await onFailure().catch(() => {});
+    console.log(error.stack ?? String(error));
+    console.log(problems.join('\n'));
+    await browser.close();
+    process.exit(1);
+  }
+}
