@@ -18,7 +18,8 @@ export function uuidv7() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export async function create(db, session, schema, kind, values) {
+/** Makes a record of `kind` with `values` in one change; `files` as for `update`. */
+export async function create(db, session, schema, kind, values, files = []) {
   const doc = createRecord(schema, kind, session.actor_id, values);
   const rec = listed(schema, {
     id: uuidv7(),
@@ -29,8 +30,13 @@ export async function create(db, session, schema, kind, values) {
     rev: 1,
     refused: null,
   }, doc);
-  await store.putRecord(db, rec);
+  await store.putRecordWithFiles(db, rec, pending(files, rec.id));
   return rec;
+}
+
+/** Files as the store keeps them until their upload, with the record that names them. */
+function pending(files, id) {
+  return files.map((f) => ({ ...f, record_id: id, refused: null, location: null }));
 }
 
 /** Writes `values` to the record `id` in one change; `files` (`{hash, blob, size}`) are the new
@@ -45,6 +51,6 @@ export async function update(db, session, schema, id, values, files = []) {
     rev: (rec.rev ?? 0) + 1,
     refused: null,
   }, doc);
-  await store.putRecordWithFiles(db, next, files.map((f) => ({ ...f, record_id: id, refused: null, location: null })));
+  await store.putRecordWithFiles(db, next, pending(files, id));
   return next;
 }

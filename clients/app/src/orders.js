@@ -127,10 +127,11 @@ export async function submitOrder(db, session, schema, orderId, now) {
 }
 
 /**
- * Records a payment collected from a customer (`{amount, method, reference, orderId}`, the
- * amount in minor units), allocated whole to one of its orders or on account.
+ * Records a payment collected from a customer (`{amount, method, reference, orderId, receipt}`,
+ * the amount in minor units, the receipt a captured file), allocated whole to one of its orders
+ * or on account.
  */
-export async function addPayment(db, session, schema, customerId, { amount, method, reference, orderId }, now) {
+export async function addPayment(db, session, schema, customerId, { amount, method, reference, orderId, receipt }, now) {
   await recordOf(db, customerId, "customer");
   const { currency } = await settings(db);
   const fields = {
@@ -149,6 +150,7 @@ export async function addPayment(db, session, schema, customerId, { amount, meth
     }
     fields.allocations = [{ id: uuidv7(), order_id: orderId, amount }];
   }
-  return local.create(db, session, schema, "payment", fields);
+  if (receipt) fields.receipt = receipt.hash;
+  return local.create(db, session, schema, "payment", fields, receipt ? [receipt] : []);
 }
 

@@ -332,6 +332,9 @@ storage_test! {
         let on_cli = cli.replica.get(payment_id).await.unwrap();
         assert_eq!(on_cli.get("amount"), &Value::Int(5_050));
         assert_eq!(on_cli.get("method"), &Value::from("cash"));
+        // The receipt's photo went up after the payment that names it.
+        let receipt = cli.client.download(on_cli.get("receipt").as_str().unwrap(), None).await.unwrap();
+        assert!(receipt.starts_with(&[0xff, 0xd8, 0xff]), "{receipt:?}");
         let allocations = on_cli.get("allocations").items();
         assert_eq!(allocations.len(), 1);
         assert_eq!(allocations[0].get("order_id"), &Value::Str(order_id.to_string()));

@@ -1,6 +1,7 @@
 // Recording a payment collected at the customer's: the amount in the company's currency, how it
-// was paid, and the order it settles (or on account).
+// was paid, a photo of the receipt, and the order it settles (or on account).
 
+import { capture } from "../files.js";
 import { t } from "../i18n.js";
 import * as orders from "../orders.js";
 import * as store from "../store.js";
@@ -32,6 +33,8 @@ export async function paymentForm(customerId) {
     h("label", { for: "p-method" }, t("method"),
       h("select", { id: "p-method", name: "method" }, ...method.values.map((v) => h("option", { value: v, text: t(v) })))),
     h("label", { for: "p-reference" }, t("reference"), h("input", { id: "p-reference", name: "reference", maxlength: 200 })),
+    h("label", { for: "p-receipt" }, t("receipt"),
+      h("input", { id: "p-receipt", name: "receipt", type: "file", accept: "image/*,application/pdf", capture: "environment" })),
     h("label", { for: "p-order" }, t("settles"),
       h("select", { id: "p-order", name: "order" },
         h("option", { value: "", text: t("on_account") }),
@@ -48,6 +51,7 @@ export async function paymentForm(customerId) {
     e.preventDefault();
     const data = new FormData(form);
     const amount = parseMoney(data.get("amount"), currency);
+    const picked = data.get("receipt");
     if (!amount) {
       error.textContent = t("bad_amount");
       return;
@@ -58,6 +62,7 @@ export async function paymentForm(customerId) {
         method: String(data.get("method") || "") || null,
         reference: String(data.get("reference") ?? "").trim() || null,
         orderId: String(data.get("order") || "") || null,
+        receipt: picked?.size ? await capture(picked) : null,
       }, Date.now());
       location.hash = `#/customer/${customerId}`;
       edited();
