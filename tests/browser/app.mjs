@@ -217,6 +217,7 @@ await finish(browser, problems, async () => {
     await page.selectOption('#f-severity', 'high');
     await page.fill('#f-satisfaction', '2');
     await page.fill('#f-expectation', '4');
+    await page.setInputFiles('#f-photo', {name: 'grinder.jpg', mimeType: 'image/jpeg', buffer: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('broken grinder')])});
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#tickets li >> text=Grinder broken');
     await page.click('#new-customer-task');
@@ -256,7 +257,7 @@ await finish(browser, problems, async () => {
     // the ticket and the task.
     if (waiting !== '9') throw new Error(`${waiting} records wait, not 9`);
     const photos = await page.textContent('#photos-waiting');
-    if (photos !== '3') throw new Error(`${photos} photos wait, not 3`);
+    if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await page.screenshot({path: path.join(SHOTS, '04-offline-sync.png'), fullPage: true});
     return `${waiting} waiting`;
   });

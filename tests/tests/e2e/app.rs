@@ -351,6 +351,10 @@ storage_test! {
         assert_eq!(on_cli.get("status"), &Value::from("open"));
         assert_eq!((on_cli.get("satisfaction"), on_cli.get("expectation")), (&Value::Int(2), &Value::Int(4)));
         assert_eq!(on_cli.get("customer_id"), &Value::Str(shared.to_string()));
+        let evidence = on_cli.get("evidence").items();
+        assert_eq!(evidence.len(), 1, "{evidence:?}");
+        let photo = cli.client.download(evidence[0].get("hash").as_str().unwrap(), None).await.unwrap();
+        assert!(photo.ends_with(b"broken grinder"));
         let task = only(&synced, "tasks");
         let on_cli = cli.replica.get(task["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
         assert_eq!(on_cli.get("title"), &Value::from("Bring a spare grinder"));

@@ -1,8 +1,10 @@
 // Adding and editing customers, contacts, tickets and tasks, offline, checked against the schema
 // as typed.
 
+import { capture } from "../files.js";
 import { t } from "../i18n.js";
 import * as local from "../local.js";
+import { uuidv7 } from "../local.js";
 import { check } from "../records.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
@@ -69,10 +71,11 @@ function formValue(field, data) {
 /**
  * The form that adds a record of `kind` (with `fixed` values: a contact's customer) or edits
  * `rec`, offline; `place` adds the field that places a new record (a customer's territory);
- * `also` adds the values that follow from the typed ones (when a ticket was resolved); the saved
- * record is shown at `after(saved)`, its customer's page by default.
+ * `also` adds the values that follow from the typed ones (when a ticket was resolved); `photos`
+ * names an items field of files (a ticket's evidence) that a photo from the camera is added to;
+ * the saved record is shown at `after(saved)`, its customer's page by default.
  */
-function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = () => ({}), after }) {
+function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = () => ({}), photos, after }) {
   const layout = state.schema.kinds.find((k) => k.name === kind);
   const fields = FORM_FIELDS[kind].map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
   const error = h("p", { class: "error", role: "alert" });
@@ -81,6 +84,10 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = (
     fieldInput(fields[0], rec?.fields[fields[0].name]),
     place,
     ...fields.slice(1).map((f) => fieldInput(f, rec?.fields[f.name])),
+    photos
+      ? h("label", { for: "f-photo" }, `${t("add_photo")} (${(rec?.fields[photos] ?? []).length})`,
+          h("input", { id: "f-photo", name: "photo", type: "file", accept: "image/*", capture: "environment" }))
+      : null,
     error,
     h("div", { class: "toolbar" },
       h("button", { type: "submit", text: t("save") }),
@@ -104,9 +111,16 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = (
     if (place) values.territory = String(data.get("territory") ?? "");
     Object.assign(values, also(values, rec));
     try {
+      const files = [];
+      const picked = photos ? data.get("photo") : null;
+      if (picked?.size) {
+        const file = await capture(picked);
+        files.push(file);
+        values[photos] = [...(rec?.fields[photos] ?? []), { id: uuidv7(), hash: file.hash, taken_at: Date.now() }];
+      }
       const saved = rec
-        ? await local.update(state.db, state.session, state.schema, rec.id, values)
-        : await local.create(state.db, state.session, state.schema, kind, values);
+        ? await local.update(state.db, state.session, state.schema, rec.id, values, files)
+        : await local.create(state.db, state.session, state.schema, kind, values, files);
       await loadCustomers();
       location.hash = after ? after(saved) : `#/customer/${kind === "customer" ? saved.id : saved.fields.customer_id}`;
       edited();
@@ -154,6 +168,7 @@ export function ticketForm(customerId, rec) {
     title: rec ? rec.fields.subject : t("new_ticket"),
     back: `#/customer/${customerId}`,
     also: stamp("resolved_at", ["resolved", "closed"]),
+    photos: "evidence",
   });
 }
 
