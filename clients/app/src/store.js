@@ -12,7 +12,7 @@ import { openDB, deleteDB } from "idb";
 const NAME = "fieldsync";
 
 export async function open() {
-  return openDB(NAME, 3, {
+  const db = await openDB(NAME, 3, {
     async upgrade(db, from, _to, tx) {
       if (from < 1) {
         db.createObjectStore("meta");
@@ -34,7 +34,14 @@ export async function open() {
         db.createObjectStore("files", { keyPath: "hash" });
       }
     },
+    // A newer version of the app (another tab, or the service worker) upgrades the store: this
+    // connection closes so the upgrade is not blocked, and a page reloads into the new version.
+    blocking() {
+      db.close();
+      if (typeof window !== "undefined") window.location.reload();
+    },
   });
+  return db;
 }
 
 /** Deletes everything this device holds (a revoked device, or signing out). */
