@@ -1,11 +1,11 @@
 // The agents' app in a real browser (Debian's Chromium through playwright-core) against a real
 // server: sign in, see today's plan, go offline, add a customer and edit another, check in at a
 // customer with a mocked position, take photos (one not a picture), take an order from the
-// catalogue at the customer's price list, record a payment, open a ticket, add a task and do it,
-// check out, reload while offline (nothing lost), go online and sync, see a colleague's concurrent
-// edit as a conflict and the server's hold on the order, and wipe when the device is revoked. A
-// Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts as a CLI device of the
-// same territory. One line per step; the last line is JSON.
+// catalogue at the customer's price list, record a payment, open a ticket and an opportunity, add
+// a task and do it, check out, reload while offline (nothing lost), go online and sync, see a
+// colleague's concurrent edit as a conflict and the server's hold on the order, and wipe when the
+// device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
+// as a CLI device of the same territory. One line per step; the last line is JSON.
 //
 // Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the name of a
 // customer both devices edit), FIELDSYNC_HANDSHAKE (a folder: the script writes N.ready, with
@@ -51,8 +51,8 @@ const storedCustomers = (page) => stored(page, 'customer');
 
 /** What the app holds of the shared customer's visit, order, payment, ticket and task. */
 async function fieldRecords(page) {
-  const kinds = ['visit', 'order', 'payment', 'ticket', 'task'];
-  return Object.fromEntries(await Promise.all(kinds.map(async (k) => [`${k}s`, await stored(page, k)])));
+  const kinds = {visits: 'visit', orders: 'order', payments: 'payment', tickets: 'ticket', tasks: 'task', opportunities: 'opportunity'};
+  return Object.fromEntries(await Promise.all(Object.entries(kinds).map(async ([key, kind]) => [key, await stored(page, kind)])));
 }
 
 
@@ -210,7 +210,7 @@ await finish(browser, problems, async () => {
     return await page.textContent('#payments li');
   });
 
-  await step('offline: open a ticket with satisfaction scores, and a task about the customer', async () => {
+  await step('offline: open a ticket with satisfaction scores, an opportunity and a task about the customer', async () => {
     await page.click('#new-ticket');
     await page.fill('#f-subject', 'Grinder broken');
     await page.selectOption('#f-category', 'complaint');
@@ -220,6 +220,13 @@ await finish(browser, problems, async () => {
     await page.setInputFiles('#f-photo', {name: 'grinder.jpg', mimeType: 'image/jpeg', buffer: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('broken grinder')])});
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#tickets li >> text=Grinder broken');
+    await page.click('#new-opportunity');
+    await page.fill('#f-title', 'Second grinder');
+    await page.selectOption('#f-stage', 'proposal');
+    await page.fill('#f-amount', '1200.50');
+    await page.fill('#f-probability', '40');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#opportunities li >> text=Second grinder');
     await page.click('#new-customer-task');
     const tomorrow = new Date(Date.now() + 86_400_000);
     const day = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
@@ -254,8 +261,8 @@ await finish(browser, problems, async () => {
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
     // Two customers, a contact, the shared customer's edit, the visit, the order, the payment,
-    // the ticket and the task.
-    if (waiting !== '9') throw new Error(`${waiting} records wait, not 9`);
+    // the ticket, the opportunity and the task.
+    if (waiting !== '10') throw new Error(`${waiting} records wait, not 10`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await page.screenshot({path: path.join(SHOTS, '04-offline-sync.png'), fullPage: true});

@@ -6,7 +6,7 @@ import * as A from "@automerge/automerge/slim";
 import { SYNC_TAG } from "./background.js";
 import { language } from "./i18n.js";
 import { customerList, customerPage } from "./screens/customers.js";
-import { contactForm, customerForm, taskForm, ticketForm } from "./screens/forms.js";
+import { contactForm, customerForm, opportunityForm, taskForm, ticketForm } from "./screens/forms.js";
 import { orderForm, orderPage } from "./screens/order.js";
 import { paymentForm } from "./screens/payment.js";
 import { signIn } from "./screens/signin.js";
@@ -29,6 +29,7 @@ async function route() {
     if (rec?.kind === "contact") return contactForm(rec.fields.customer_id, rec);
     if (rec?.kind === "customer") return customerForm(rec);
     if (rec?.kind === "ticket") return ticketForm(rec.fields.customer_id, rec);
+    if (rec?.kind === "opportunity") return opportunityForm(rec.fields.customer_id, rec);
     if (rec?.kind === "task") {
       return taskForm(rec.fields.related_kind === "customer" ? rec.fields.related_id : null, rec);
     }
@@ -40,6 +41,7 @@ async function route() {
   if (page === "order" && id) return orderPage(id);
   if (page === "new-payment" && id) return paymentForm(id);
   if (page === "new-ticket" && id) return ticketForm(id, null);
+  if (page === "new-opportunity" && id) return opportunityForm(id, null);
   if (page === "new-task") return taskForm(id ?? null, null);
   if (page === "today") return todayPage();
   if (page === "sync") return syncPage();

@@ -355,6 +355,12 @@ storage_test! {
         assert_eq!(evidence.len(), 1, "{evidence:?}");
         let photo = cli.client.download(evidence[0].get("hash").as_str().unwrap(), None).await.unwrap();
         assert!(photo.ends_with(b"broken grinder"));
+        let opportunity = only(&synced, "opportunities");
+        let on_cli = cli.replica.get(opportunity["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+        assert_eq!(on_cli.get("title"), &Value::from("Second grinder"));
+        assert_eq!(on_cli.get("stage"), &Value::from("proposal"));
+        assert_eq!((on_cli.get("amount"), on_cli.get("probability")), (&Value::Int(120_050), &Value::Int(40)));
+        assert_eq!(on_cli.get("owner_id"), &Value::Str(anna.to_string()));
         let task = only(&synced, "tasks");
         let on_cli = cli.replica.get(task["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
         assert_eq!(on_cli.get("title"), &Value::from("Bring a spare grinder"));

@@ -89,8 +89,10 @@ export async function customerPage(id) {
   const payments = await of("payment", "collected_at");
   const visits = (await of("visit", "check_in_at")).filter((v) => v.fields.status !== "planned");
   const tickets = await of("ticket", "opened_at");
+  const opportunities = await of("opportunity", "expected_close");
   const tasks = (await store.recordsOf(state.db, "task"))
     .filter((x) => !x.deleted && x.fields.related_id === id && x.fields.status === "open");
+  const currency = (await store.recordsOf(state.db, "settings"))[0]?.fields.currency ?? null;
   const day = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleDateString() : "");
   show(
     h("section", { class: "card", id: "customer" },
@@ -101,6 +103,7 @@ export async function customerPage(id) {
         h("a", { class: "button", href: `#/new-order/${id}`, id: "new-order", text: t("new_order") }),
         h("a", { class: "button", href: `#/new-payment/${id}`, id: "new-payment", text: t("record_payment") }),
         h("a", { class: "button secondary", href: `#/new-ticket/${id}`, id: "new-ticket", text: t("new_ticket") }),
+        h("a", { class: "button secondary", href: `#/new-opportunity/${id}`, id: "new-opportunity", text: t("new_opportunity") }),
         h("a", { class: "button secondary", href: `#/new-task/${id}`, id: "new-customer-task", text: t("new_task") })),
       h("table", {}, h("tbody", {}, ...rows)),
       rec.conflicts?.length
@@ -124,6 +127,13 @@ export async function customerPage(id) {
             h("strong", { text: money(p.fields.amount, p.fields.currency) }),
             h("span", { class: "muted", text: ` ${[day(p.fields.collected_at), p.fields.method ? t(p.fields.method) : null, p.fields.reference].filter(Boolean).join(" · ")}` })),
           badge(p)))),
+      h("h3", { text: t("opportunities") }),
+      h("ul", { class: "list", id: "opportunities" }, ...opportunities.map((x) =>
+        h("li", {},
+          h("a", { href: `#/edit/${x.id}` },
+            h("strong", { text: x.fields.title }),
+            h("span", { class: "muted", text: [t(x.fields.stage), currency ? money(x.fields.amount, currency) : null, typeof x.fields.probability === "number" ? `${x.fields.probability}%` : null, day(x.fields.expected_close)].filter(Boolean).join(" · ") })),
+          badge(x)))),
       h("h3", { text: t("tickets") }),
       h("ul", { class: "list", id: "tickets" }, ...tickets.map((x) =>
         h("li", {},

@@ -7,7 +7,9 @@ import * as local from "../local.js";
 import { uuidv7 } from "../local.js";
 import { check } from "../records.js";
 import * as store from "../store.js";
+import * as orders from "../orders.js";
 import { h, show } from "../ui/dom.js";
+import { moneyInput, parseMoney } from "../ui/format.js";
 import { edited, loadCustomers, state } from "../ui/state.js";
 
 /** The fields each kind's form offers, in order. */
@@ -16,6 +18,7 @@ const FORM_FIELDS = {
   contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
   ticket: ["subject", "category", "severity", "status", "satisfaction", "expectation", "resolution", "notes"],
   task: ["title", "due_at", "priority", "status", "notes"],
+  opportunity: ["title", "stage", "amount", "probability", "expected_close", "close_reason", "notes"],
 };
 
 /** A day typed in a date input as a timestamp: noon of that day where the phone is, so the day
@@ -32,9 +35,13 @@ function msToDay(ms) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
-function fieldInput(field, value) {
+function fieldInput(field, value, currency) {
   const id = `f-${field.name}`;
   let input;
+  if (field.unit === "minor_units" && currency) {
+    input = h("input", { id, name: field.name, inputmode: "decimal", value: moneyInput(value, currency) });
+    return h("label", { for: id }, `${t(field.name)} (${currency})`, input);
+  }
   if (field.type === "enum") {
     input = h("select", { id, name: field.name },
       h("option", { value: "", text: "—" }),
@@ -56,12 +63,13 @@ function fieldInput(field, value) {
 }
 
 /** What the form holds for `field`, as the record holds it (null for an empty scalar). */
-function formValue(field, data) {
+function formValue(field, data, currency) {
   if (field.type === "bool") return data.get(field.name) === "on";
   const raw = String(data.get(field.name) ?? "");
   if (field.type === "text") return raw;
   const value = raw.trim();
   if (value === "") return null;
+  if (field.unit === "minor_units" && currency) return parseMoney(value, currency) ?? value;
   // What does not parse stays text, for the check to refuse with the server's code.
   if (field.type === "int") return /^-?\d+$/.test(value) ? Number(value) : value;
   if (field.type === "timestamp") return dayToMs(value) ?? value;
@@ -73,17 +81,18 @@ function formValue(field, data) {
  * `rec`, offline; `place` adds the field that places a new record (a customer's territory);
  * `also` adds the values that follow from the typed ones (when a ticket was resolved); `photos`
  * names an items field of files (a ticket's evidence) that a photo from the camera is added to;
- * the saved record is shown at `after(saved)`, its customer's page by default.
+ * amounts in minor units are typed in `currency`; the saved record is shown at `after(saved)`,
+ * its customer's page by default.
  */
-function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = () => ({}), photos, after }) {
+function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = () => ({}), photos, currency, after }) {
   const layout = state.schema.kinds.find((k) => k.name === kind);
   const fields = FORM_FIELDS[kind].map((n) => layout.fields.find((f) => f.name === n)).filter(Boolean);
   const error = h("p", { class: "error", role: "alert" });
   const form = h("form", { class: "card", id: "record-form" },
     h("h2", { text: title }),
-    fieldInput(fields[0], rec?.fields[fields[0].name]),
+    fieldInput(fields[0], rec?.fields[fields[0].name], currency),
     place,
-    ...fields.slice(1).map((f) => fieldInput(f, rec?.fields[f.name])),
+    ...fields.slice(1).map((f) => fieldInput(f, rec?.fields[f.name], currency)),
     photos
       ? h("label", { for: "f-photo" }, `${t("add_photo")} (${(rec?.fields[photos] ?? []).length})`,
           h("input", { id: "f-photo", name: "photo", type: "file", accept: "image/*", capture: "environment" }))
@@ -98,7 +107,7 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = (
     const data = new FormData(form);
     const values = { ...fixed };
     for (const f of fields) {
-      const value = formValue(f, data);
+      const value = formValue(f, data, currency);
       const held = rec?.fields[f.name] ?? (f.type === "text" ? "" : f.type === "bool" ? false : null);
       if (value === held) continue;
       const problem = check(f, value);
@@ -185,5 +194,24 @@ export async function taskForm(customerId, rec) {
     back: customerId ? `#/customer/${customerId}` : "#/today",
     also: stamp("done_at", ["done"]),
     after: () => (customerId ? `#/customer/${customerId}` : "#/today"),
+  });
+}
+
+export async function opportunityForm(customerId, rec) {
+  let currency;
+  try {
+    ({ currency } = await orders.settings(state.db));
+  } catch (e) {
+    show(h("section", { class: "card" }, h("p", { class: "error", role: "alert", text: e.message })));
+    return;
+  }
+  recordForm({
+    kind: "opportunity",
+    rec,
+    fixed: rec ? {} : { customer_id: customerId, owner_id: state.session.user_id },
+    title: rec ? rec.fields.title : t("new_opportunity"),
+    back: `#/customer/${customerId}`,
+    also: stamp("closed_at", ["won", "lost"]),
+    currency,
   });
 }

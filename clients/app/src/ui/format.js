@@ -38,6 +38,13 @@ export function decimal(text, digits) {
   return Number(m[1]) * 10 ** digits + Number((m[2] ?? "").padEnd(digits, "0") || 0);
 }
 
+/** `minor` units of `currency` as a plain decimal for an input (120050 EUR is "1200.50"). */
+export function moneyInput(minor, currency) {
+  if (typeof minor !== "number") return "";
+  const digits = minorDigits(currency);
+  return (minor / 10 ** digits).toFixed(digits);
+}
+
 /** A typed amount of `currency` in minor units, or null. */
 export function parseMoney(text, currency) {
   return decimal(text, minorDigits(currency));
