@@ -97,6 +97,13 @@ await finish(browser, problems, async () => {
     const overdue = await page.textContent('#overdue');
     if (!overdue.includes('Far Shop') || !overdue.includes('never visited')) throw new Error(`overdue: ${overdue}`);
     await page.screenshot({path: path.join(SHOTS, '01-today.png'), fullPage: true});
+    // The same screen in Chinese, then back.
+    await page.click('#language');
+    await page.waitForSelector('#today h2 >> text=今日');
+    const zh = await page.textContent('#overdue');
+    if (!zh.includes('从未拜访')) throw new Error(`overdue in Chinese: ${zh}`);
+    await page.click('#language');
+    await page.waitForSelector('#today h2 >> text=Today');
     await page.click('#customers-link');
     return plan.join(', ');
   });
