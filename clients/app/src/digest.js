@@ -3,7 +3,8 @@
 
 import { bytesToHex, hexToBytes, uuidToBytes } from "./wire.js";
 
-async function sha256(bytes) {
+/** The SHA-256 of `bytes` (a buffer or a view). */
+export async function sha256(bytes) {
   return new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", bytes));
 }
 

@@ -8,7 +8,9 @@
 // before starting again); the protocol's four requests are shorter than adapting it.
 
 import { request, ServerError } from "./api.js";
+import { sha256 } from "./digest.js";
 import * as store from "./store.js";
+import { bytesToHex } from "./wire.js";
 
 /** The bytes of one PATCH, as the SDK sends them. */
 const PIECE_BYTES = 4 << 20;
@@ -17,8 +19,7 @@ const TUS = { "tus-resumable": "1.0.0" };
 
 /** A file as the phone keeps it until the upload: `{hash, blob, size}`. */
 export async function capture(blob) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
-  const hash = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hash = bytesToHex(await sha256(await blob.arrayBuffer()));
   return { hash, blob, size: blob.size };
 }
 

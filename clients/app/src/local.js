@@ -6,6 +6,7 @@ import * as A from "@automerge/automerge/slim";
 import { createRecord, updateRecord } from "./records.js";
 import * as store from "./store.js";
 import { listed, loadDoc } from "./sync.js";
+import { bytesToUuid } from "./wire.js";
 
 /** A UUID v7: the time in milliseconds, then random bits, so ids sort in the order they were made. */
 export function uuidv7() {
@@ -14,8 +15,7 @@ export function uuidv7() {
   for (let i = 0; i < 6; i++) b[i] = Math.floor(ms / 2 ** (8 * (5 - i))) & 0xff;
   b[6] = 0x70 | (b[6] & 0x0f);
   b[8] = 0x80 | (b[8] & 0x3f);
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return bytesToUuid(b);
 }
 
 /** Makes a record of `kind` with `values` in one change; `files` as for `update`. */
