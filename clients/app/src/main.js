@@ -14,7 +14,7 @@ import { syncPage } from "./screens/sync-page.js";
 import { todayPage } from "./screens/today.js";
 import * as store from "./store.js";
 import { renderHeader } from "./ui/header.js";
-import { loadCustomers, state, sync } from "./ui/state.js";
+import { forget, loadCustomers, state, sync } from "./ui/state.js";
 
 const SYNC_EVERY_MS = 60_000;
 
@@ -69,8 +69,7 @@ async function start() {
     navigator.serviceWorker.addEventListener("message", async (event) => {
       if (event.data?.type !== "background-sync" || !state.session) return;
       if (event.data.error?.wipe) {
-        state.db = await store.open();
-        state.session = null;
+        await forget();
       } else {
         await loadCustomers();
       }

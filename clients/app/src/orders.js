@@ -58,9 +58,9 @@ export async function priceListOf(db, customer, at) {
 }
 
 /**
- * The lines of an order from what the agent entered (`[{sku, quantity, discount_bp}]`, quantity
- * in thousandths), priced from `products` (the catalogue) and `priceList` (the customer's, or
- * null), and their totals: `{lines, totals}`. Throws a FieldError, or the TotalsError of
+ * The lines of an order from what the agent entered (`[{sku, quantity, discount_bp, id}]`,
+ * quantity in thousandths, the line's id made here when not given), priced from `products` (the
+ * catalogue) and `priceList` (the customer's, or null), and their totals: `{lines, totals}`. Throws a FieldError, or the TotalsError of
  * totals.js, for lines that cannot be priced or totalled.
  */
 export function priceLines(products, priceList, entered) {
@@ -73,7 +73,7 @@ export function priceLines(products, priceList, entered) {
       throw new FieldError("no_price", `${e.sku} has no price: neither the customer's price list nor the catalogue names one`);
     }
     const line = {
-      id: uuidv7(),
+      id: e.id ?? uuidv7(),
       product_id: product.id,
       sku: e.sku,
       quantity: e.quantity,

@@ -6,16 +6,11 @@ import { t } from "../i18n.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { kilometres, money } from "../ui/format.js";
-import { state } from "../ui/state.js";
+import { badge, recordList } from "../ui/lists.js";
+import { settings } from "../orders.js";
 import { loadDoc } from "../sync.js";
+import { state } from "../ui/state.js";
 import { visitPanel } from "./visit.js";
-
-export function badge(rec) {
-  if (rec.refused) return h("span", { class: "badge refused", title: rec.refused.message, text: t("refused") });
-  if (rec.pending) return h("span", { class: "badge pending", text: t("not_synced") });
-  if (rec.conflicts?.length) return h("span", { class: "badge conflict", text: t("conflicts") });
-  return null;
-}
 
 function distance(rec) {
   const { lat, lon } = rec.fields;
@@ -80,19 +75,18 @@ export async function customerPage(id) {
   const rows = layout.fields
     .filter((f) => rec.fields[f.name] !== undefined && f.name !== "deleted" && f.type !== "items")
     .map((f) => h("tr", {}, h("th", { text: t(f.name) }), h("td", { text: String(rec.fields[f.name]) })));
-  const of = async (kind, time) =>
-    (await store.recordsOfCustomer(state.db, kind, id))
-      .filter((r) => !r.deleted)
-      .sort((a, b) => (b.fields[time] ?? 0) - (a.fields[time] ?? 0));
-  const contacts = await of("contact", "name");
-  const orders = await of("order", "ordered_at");
-  const payments = await of("payment", "collected_at");
-  const visits = (await of("visit", "check_in_at")).filter((v) => v.fields.status !== "planned");
-  const tickets = await of("ticket", "opened_at");
-  const opportunities = await of("opportunity", "expected_close");
+  const newest = (field) => (a, b) => (b.fields[field] ?? 0) - (a.fields[field] ?? 0);
+  const of = async (kind, order) =>
+    (await store.recordsOfCustomer(state.db, kind, id)).filter((r) => !r.deleted).sort(order);
+  const contacts = await of("contact", (a, b) => String(a.fields.name ?? "").localeCompare(String(b.fields.name ?? "")));
+  const orders = await of("order", newest("ordered_at"));
+  const payments = await of("payment", newest("collected_at"));
+  const visits = (await of("visit", newest("check_in_at"))).filter((v) => v.fields.status !== "planned");
+  const tickets = await of("ticket", newest("opened_at"));
+  const opportunities = await of("opportunity", newest("expected_close"));
   const tasks = (await store.recordsOf(state.db, "task"))
     .filter((x) => !x.deleted && x.fields.related_id === id && x.fields.status === "open");
-  const currency = (await store.recordsOf(state.db, "settings"))[0]?.fields.currency ?? null;
+  const currency = await settings(state.db).then((s) => s.currency, () => null);
   const day = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleDateString() : "");
   show(
     h("section", { class: "card", id: "customer" },
@@ -114,54 +108,52 @@ export async function customerPage(id) {
         : null,
       h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/edit/${id}`, id: "edit", text: t("edit") })),
       h("h3", { text: t("orders") }),
-      h("ul", { class: "list", id: "orders" }, ...orders.map((o) =>
-        h("li", {},
-          h("a", { href: `#/order/${o.id}` },
-            h("strong", { text: money(o.fields.total, o.fields.currency) }),
-            h("span", { class: "muted", text: [day(o.fields.ordered_at), t(o.fields.status), o.fields.hold_reason ? t("held") : null].filter(Boolean).join(" · ") })),
-          badge(o)))),
+      recordList("orders", orders, (o) => ({
+        title: money(o.fields.total, o.fields.currency),
+        details: [day(o.fields.ordered_at), t(o.fields.status), o.fields.hold_reason ? t("held") : null],
+        href: `#/order/${o.id}`,
+        rec: o,
+      })),
       h("h3", { text: t("payments") }),
-      h("ul", { class: "list", id: "payments" }, ...payments.map((p) =>
-        h("li", {},
-          h("span", {},
-            h("strong", { text: money(p.fields.amount, p.fields.currency) }),
-            h("span", { class: "muted", text: ` ${[day(p.fields.collected_at), p.fields.method ? t(p.fields.method) : null, p.fields.reference].filter(Boolean).join(" · ")}` })),
-          badge(p)))),
+      recordList("payments", payments, (p) => ({
+        title: money(p.fields.amount, p.fields.currency),
+        details: [day(p.fields.collected_at), p.fields.method ? t(p.fields.method) : null, p.fields.reference],
+        rec: p,
+      })),
       h("h3", { text: t("opportunities") }),
-      h("ul", { class: "list", id: "opportunities" }, ...opportunities.map((x) =>
-        h("li", {},
-          h("a", { href: `#/edit/${x.id}` },
-            h("strong", { text: x.fields.title }),
-            h("span", { class: "muted", text: [t(x.fields.stage), currency ? money(x.fields.amount, currency) : null, typeof x.fields.probability === "number" ? `${x.fields.probability}%` : null, day(x.fields.expected_close)].filter(Boolean).join(" · ") })),
-          badge(x)))),
+      recordList("opportunities", opportunities, (x) => ({
+        title: x.fields.title,
+        details: [
+          t(x.fields.stage),
+          currency ? money(x.fields.amount, currency) : null,
+          typeof x.fields.probability === "number" ? `${x.fields.probability}%` : null,
+          day(x.fields.expected_close),
+        ],
+        href: `#/edit/${x.id}`,
+        rec: x,
+      })),
       h("h3", { text: t("tickets") }),
-      h("ul", { class: "list", id: "tickets" }, ...tickets.map((x) =>
-        h("li", {},
-          h("a", { href: `#/edit/${x.id}` },
-            h("strong", { text: x.fields.subject }),
-            h("span", { class: "muted", text: [day(x.fields.opened_at), t(x.fields.status), x.fields.severity ? t(x.fields.severity) : null].filter(Boolean).join(" · ") })),
-          badge(x)))),
+      recordList("tickets", tickets, (x) => ({
+        title: x.fields.subject,
+        details: [day(x.fields.opened_at), t(x.fields.status), x.fields.severity ? t(x.fields.severity) : null],
+        href: `#/edit/${x.id}`,
+        rec: x,
+      })),
       h("h3", { text: t("tasks") }),
-      h("ul", { class: "list", id: "customer-tasks" }, ...tasks.map((x) =>
-        h("li", {},
-          h("a", { href: `#/edit/${x.id}` },
-            h("strong", { text: x.fields.title }),
-            h("span", { class: "muted", text: day(x.fields.due_at) })),
-          badge(x)))),
+      recordList("customer-tasks", tasks, (x) => ({ title: x.fields.title, details: [day(x.fields.due_at)], href: `#/edit/${x.id}`, rec: x })),
       h("h3", { text: t("visits") }),
-      h("ul", { class: "list", id: "visits" }, ...visits.slice(0, 10).map((v) =>
-        h("li", {},
-          h("span", {},
-            h("strong", { text: day(v.fields.check_in_at ?? v.fields.planned_start) }),
-            h("span", { class: "muted", text: ` ${[t(v.fields.status), v.fields.check_in_result ? t(v.fields.check_in_result) : null, v.fields.outcome].filter(Boolean).join(" · ")}` })),
-          badge(v)))),
+      recordList("visits", visits.slice(0, 10), (v) => ({
+        title: day(v.fields.check_in_at ?? v.fields.planned_start),
+        details: [t(v.fields.status), v.fields.check_in_result ? t(v.fields.check_in_result) : null, v.fields.outcome],
+        rec: v,
+      })),
       h("h3", { text: t("contacts") }),
-      h("ul", { class: "list", id: "contacts" }, ...contacts.map((c) =>
-        h("li", {},
-          h("a", { href: `#/edit/${c.id}` },
-            h("strong", { text: c.fields.name ?? "?" }),
-            h("span", { class: "muted", text: [c.fields.title, c.fields.phone, c.fields.email].filter(Boolean).join(" · ") })),
-          badge(c)))),
+      recordList("contacts", contacts, (c) => ({
+        title: c.fields.name,
+        details: [c.fields.title, c.fields.phone, c.fields.email],
+        href: `#/edit/${c.id}`,
+        rec: c,
+      })),
       h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: `#/new-contact/${id}`, id: "new-contact", text: t("new_contact") })),
       h("h3", { text: t("history") }),
       historyList(rec),

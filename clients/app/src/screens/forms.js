@@ -7,9 +7,9 @@ import * as local from "../local.js";
 import { uuidv7 } from "../local.js";
 import { check } from "../records.js";
 import * as store from "../store.js";
-import * as orders from "../orders.js";
 import { h, show } from "../ui/dom.js";
 import { moneyInput, parseMoney } from "../ui/format.js";
+import { settingsOrExplain } from "../ui/settings.js";
 import { edited, loadCustomers, state } from "../ui/state.js";
 
 /** The fields each kind's form offers, in order. */
@@ -198,13 +198,9 @@ export async function taskForm(customerId, rec) {
 }
 
 export async function opportunityForm(customerId, rec) {
-  let currency;
-  try {
-    ({ currency } = await orders.settings(state.db));
-  } catch (e) {
-    show(h("section", { class: "card" }, h("p", { class: "error", role: "alert", text: e.message })));
-    return;
-  }
+  const settings = await settingsOrExplain();
+  if (!settings) return;
+  const { currency } = settings;
   recordForm({
     kind: "opportunity",
     rec,

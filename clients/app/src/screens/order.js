@@ -3,14 +3,16 @@
 // (its lines, totals, status, and why it is held).
 
 import { t } from "../i18n.js";
+import { uuidv7 } from "../local.js";
 import * as orders from "../orders.js";
 import * as store from "../store.js";
 import { totals } from "../totals.js";
 import * as visits from "../visits.js";
 import { h, show } from "../ui/dom.js";
 import { decimal, money, percent, quantity } from "../ui/format.js";
+import { badge } from "../ui/lists.js";
+import { settingsOrExplain } from "../ui/settings.js";
 import { edited, state } from "../ui/state.js";
-import { badge } from "./customers.js";
 
 /** Products the picker offers at once: enough to choose from on a phone's screen. */
 const PICKS = 8;
@@ -34,13 +36,8 @@ function linesTable(lines, products, currency, remove) {
 
 export async function orderForm(customerId) {
   const customer = await store.record(state.db, customerId);
-  let settings;
-  try {
-    settings = await orders.settings(state.db);
-  } catch (e) {
-    show(h("section", { class: "card" }, h("p", { class: "error", role: "alert", text: e.message })));
-    return;
-  }
+  const settings = await settingsOrExplain();
+  if (!settings) return;
   const { currency } = settings;
   const limit = state.session.role === "agent" ? settings.agent_discount_limit_bp : settings.manager_discount_limit_bp;
   const products = await orders.catalogue(state.db);
@@ -70,7 +67,7 @@ export async function orderForm(customerId) {
       const priced = orders.priceLines(products, priceList, entered);
       // The lines as entered, each with its figures (priceLines orders them by id).
       const shown = entered.map((e) => {
-        const i = priced.lines.findIndex((l) => l.sku === e.sku && l.quantity === e.quantity && l.discount_bp === e.discount_bp);
+        const i = priced.lines.findIndex((l) => l.id === e.id);
         return { ...priced.lines[i], total: priced.totals.lines[i].total };
       });
       lines.replaceChildren(
@@ -91,7 +88,8 @@ export async function orderForm(customerId) {
     const d = decimal(discount.value, 2);
     if (!q) return void (error.textContent = t("bad_quantity"));
     if (d === null || d > 10_000) return void (error.textContent = t("bad_discount"));
-    entered.push({ sku: product.fields.sku, quantity: q, discount_bp: d });
+    // The line's id from now on, so the order saved is the one shown, to the line's position.
+    entered.push({ id: uuidv7(), sku: product.fields.sku, quantity: q, discount_bp: d });
     find.value = "";
     picks.replaceChildren();
     qty.value = "1";

@@ -7,6 +7,7 @@ import * as orders from "../orders.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { money, parseMoney } from "../ui/format.js";
+import { settingsOrExplain } from "../ui/settings.js";
 import { edited, state } from "../ui/state.js";
 
 /** Orders a payment may settle: taken and not cancelled. */
@@ -15,13 +16,9 @@ const PAYABLE = ["submitted", "approved", "delivered"];
 export async function paymentForm(customerId) {
   const customer = await store.record(state.db, customerId);
   const error = h("p", { class: "error", role: "alert" });
-  let currency;
-  try {
-    ({ currency } = await orders.settings(state.db));
-  } catch (e) {
-    show(h("section", { class: "card" }, h("p", { class: "error", role: "alert", text: e.message })));
-    return;
-  }
+  const settings = await settingsOrExplain();
+  if (!settings) return;
+  const { currency } = settings;
   const open = (await store.recordsOfCustomer(state.db, "order", customerId))
     .filter((o) => !o.deleted && PAYABLE.includes(o.fields.status))
     .sort((a, b) => (b.fields.ordered_at ?? 0) - (a.fields.ordered_at ?? 0));

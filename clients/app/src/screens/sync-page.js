@@ -4,7 +4,7 @@
 import { language, t } from "../i18n.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
-import { state, sync } from "../ui/state.js";
+import { forget, state, sync } from "../ui/state.js";
 
 /** Where a record is shown: an order on its page, a customer's other records on the customer's. */
 function where(rec) {
@@ -52,9 +52,7 @@ export async function syncPage() {
 
 async function signOut() {
   await store.wipe(state.db);
-  state.db = await store.open();
-  state.session = null;
-  state.customers = [];
+  await forget();
   location.hash = "#/";
   state.route();
 }

@@ -6,20 +6,20 @@ import { t } from "../i18n.js";
 import * as local from "../local.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
+import { recordList } from "../ui/lists.js";
 import { edited, state } from "../ui/state.js";
-import { badge } from "./customers.js";
 
 const DAY_MS = 86_400_000;
 /** Overdue customers listed at most: the longest unvisited first. */
 const OVERDUE_SHOWN = 50;
 
 /**
- * The customers overdue for a visit at `now`, by the definition of the visits report: a tier
- * policy covers their tier, and their last completed visit is longer ago than
- * period_days / visits_per_period, or they were never visited. Each `{rec, last}`, never visited
- * and then the longest unvisited first.
+ * The customers overdue for a visit at `now` (`visits` being every visit on the phone), by the
+ * definition of the visits report: a tier policy covers their tier, and their last completed
+ * visit is longer ago than period_days / visits_per_period, or they were never visited. Each
+ * `{rec, last}`, never visited and then the longest unvisited first.
  */
-async function overdue(now) {
+async function overdue(visits, now) {
   const every = new Map();
   for (const p of await store.recordsOf(state.db, "tier_policy")) {
     const { tier, period_days, visits_per_period } = p.fields;
@@ -27,9 +27,9 @@ async function overdue(now) {
   }
   if (!every.size) return [];
   const last = new Map();
-  for (const v of await store.recordsOf(state.db, "visit")) {
+  for (const v of visits) {
     const at = v.fields.check_out_at ?? v.fields.check_in_at;
-    if (v.deleted || v.fields.status !== "completed" || typeof at !== "number") continue;
+    if (v.fields.status !== "completed" || typeof at !== "number") continue;
     if (!(last.get(v.fields.customer_id) >= at)) last.set(v.fields.customer_id, at);
   }
   return state.customers
@@ -57,20 +57,17 @@ export async function todayPage() {
   const from = start.getTime();
   const to = from + DAY_MS;
   const stops = await route(from, to);
-  const visits = (await store.recordsOf(state.db, "visit"))
-    .filter((v) => !v.deleted)
+  const all = (await store.recordsOf(state.db, "visit")).filter((v) => !v.deleted);
+  const visits = all
     .filter((v) => v.fields.status === "in_progress" ||
       (v.fields.status === "planned" && v.fields.planned_start >= from && v.fields.planned_start < to))
     .sort((a, b) =>
       (a.fields.status === "in_progress" ? 0 : 1) - (b.fields.status === "in_progress" ? 0 : 1) ||
       (stops.get(a.id) ?? Infinity) - (stops.get(b.id) ?? Infinity) ||
       (a.fields.planned_start ?? 0) - (b.fields.planned_start ?? 0));
-  const names = new Map();
-  for (const v of visits) {
-    const c = await store.record(state.db, v.fields.customer_id);
-    names.set(v.id, c?.fields.name ?? v.fields.customer_id);
-  }
-  const late = await overdue(Date.now());
+  // The customers' names from the list the app holds already.
+  const names = new Map(state.customers.map(({ rec }) => [rec.id, rec.fields.name]));
+  const late = await overdue(all, Date.now());
   const me = state.session.user_id;
   const tasks = (await store.recordsOf(state.db, "task"))
     .filter((x) => !x.deleted && x.fields.status === "open")
@@ -86,27 +83,31 @@ export async function todayPage() {
     h("h2", { text: t("today") }),
     h("h3", { text: t("visits") }),
     visits.length
-      ? h("ol", { class: "list", id: "plan" }, ...visits.map((v) => h("li", {},
-          h("a", { href: `#/customer/${v.fields.customer_id}` },
-            h("strong", { text: names.get(v.id) }),
-            h("span", { class: "muted", text: [time(v.fields.planned_start), t(v.fields.status), v.fields.visit_type].filter(Boolean).join(" · ") })),
-          badge(v))))
+      ? recordList("plan", visits, (v) => ({
+          title: names.get(v.fields.customer_id) ?? v.fields.customer_id,
+          details: [time(v.fields.planned_start), t(v.fields.status), v.fields.visit_type],
+          href: `#/customer/${v.fields.customer_id}`,
+          rec: v,
+        }), { ordered: true })
       : h("p", { class: "muted", text: t("no_visits_today") }),
     h("h3", { text: t("overdue") }),
     late.length
-      ? h("ul", { class: "list", id: "overdue" }, ...late.map(({ rec, last }) => h("li", {},
-          h("a", { href: `#/customer/${rec.id}` },
-            h("strong", { text: rec.fields.name }),
-            h("span", { class: "muted", text: [rec.fields.tier, last === null ? t("never_visited") : t("days_since", { n: Math.floor((Date.now() - last) / DAY_MS) })].join(" · ") })))))
+      ? recordList("overdue", late, ({ rec, last }) => ({
+          title: rec.fields.name,
+          details: [rec.fields.tier, last === null ? t("never_visited") : t("days_since", { n: Math.floor((Date.now() - last) / DAY_MS) })],
+          href: `#/customer/${rec.id}`,
+        }))
       : h("p", { class: "muted", text: t("no_overdue") }),
     h("h3", { text: t("tasks") }),
     tasks.length
-      ? h("ul", { class: "list", id: "tasks" }, ...tasks.map((x) => h("li", {},
-          h("a", { href: `#/edit/${x.id}` },
-            h("strong", { text: x.fields.title }),
-            h("span", { class: x.fields.due_at < from ? "error" : "muted", text: [x.fields.due_at ? new Date(x.fields.due_at).toLocaleDateString() : null, x.fields.priority ? t(x.fields.priority) : null].filter(Boolean).join(" · ") })),
-          badge(x),
-          h("button", { type: "button", class: "secondary", onclick: done(x), "aria-label": `${t("done")}: ${x.fields.title}`, text: t("done") }))))
+      ? recordList("tasks", tasks, (x) => ({
+          title: x.fields.title,
+          details: [x.fields.due_at ? new Date(x.fields.due_at).toLocaleDateString() : null, x.fields.priority ? t(x.fields.priority) : null],
+          href: `#/edit/${x.id}`,
+          rec: x,
+          warn: x.fields.due_at < from,
+          action: h("button", { type: "button", class: "secondary", onclick: done(x), "aria-label": `${t("done")}: ${x.fields.title}`, text: t("done") }),
+        }))
       : h("p", { class: "muted", text: t("no_tasks") }),
     h("div", { class: "toolbar" }, h("a", { class: "button secondary", href: "#/new-task", id: "new-task", text: t("new_task") })),
   ));

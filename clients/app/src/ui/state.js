@@ -35,6 +35,13 @@ export async function loadCustomers() {
     .sort((a, b) => String(a.rec.fields.name).localeCompare(String(b.rec.fields.name)));
 }
 
+/** After the store was deleted (a revoked device, signing out): a new, empty one, no session. */
+export async function forget() {
+  state.db = await store.open();
+  state.session = null;
+  state.customers = [];
+}
+
 export async function sync() {
   if (state.syncing) return state.syncing;
   state.syncing = (async () => {
@@ -46,8 +53,7 @@ export async function sync() {
       state.message = report.restored ? t("restored") : t("synced_report", report);
     } catch (e) {
       if (e.wipe) {
-        state.db = await store.open();
-        state.session = null;
+        await forget();
         state.message = t("wiped");
       } else {
         state.message = `${e.code ?? "network"}: ${e.message}`;
