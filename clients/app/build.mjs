@@ -19,16 +19,20 @@ const out = check ? mkdtempSync(join(tmpdir(), "fieldsync-app-")) : shipped;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-await build({
-  entryPoints: [join(here, "src/main.js")],
-  bundle: true,
-  format: "esm",
-  target: ["es2022"],
-  minify: !process.argv.includes("--debug"),
-  legalComments: "eof",
-  outfile: join(out, "app.js"),
-  logLevel: "warning",
-});
+/** Bundles `entry` from src/ into `file` of the output. */
+const bundle = (entry, file, options) =>
+  build({
+    entryPoints: [join(here, "src", entry)],
+    bundle: true,
+    target: ["es2022"],
+    minify: !process.argv.includes("--debug"),
+    legalComments: "eof",
+    outfile: join(out, file),
+    logLevel: "warning",
+    ...options,
+  });
+
+await bundle("main.js", "app.js", { format: "esm" });
 copyFileSync(createRequire(import.meta.url).resolve("@automerge/automerge/automerge.wasm"), join(out, "automerge.wasm"));
 for (const name of readdirSync(join(here, "static"))) copyFileSync(join(here, "static", name), join(out, name));
 
@@ -36,19 +40,12 @@ for (const name of readdirSync(join(here, "static"))) copyFileSync(join(here, "s
 const files = readdirSync(out).sort();
 const hash = createHash("sha256");
 for (const name of files) hash.update(name).update(readFileSync(join(out, name)));
-await build({
-  entryPoints: [join(here, "src/worker.js")],
-  bundle: true,
+await bundle("worker.js", "sw.js", {
   format: "iife",
-  target: ["es2022"],
-  minify: !process.argv.includes("--debug"),
-  legalComments: "eof",
   define: {
     __VERSION__: JSON.stringify(hash.digest("hex").slice(0, 16)),
     __FILES__: JSON.stringify(["./", ...files]),
   },
-  outfile: join(out, "sw.js"),
-  logLevel: "warning",
 });
 
 if (check) {
