@@ -6,7 +6,7 @@
 //! customer is compared only with those sharing its phone number, tax id or city, or standing
 //! within a box around its position, each found through an index, never with every customer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Alias, Cond, Expr, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult};
@@ -18,7 +18,7 @@ use sync_core::Role;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::db::{now_ms, BuildWith};
+use crate::db::{now_ms, BuildWith, Db};
 use crate::error::Error;
 
 /// The most customers one customer is compared with: past it, the nearest in id order are kept.
@@ -53,41 +53,79 @@ pub fn keys_of(p: &Projection) -> Option<Keys> {
 /// that no longer hold (a phone number corrected). A customer whose keys did not change (an edit
 /// of its notes, its credit limit) is not compared again, unless `all`. Returns how many pairs it
 /// found.
-pub async fn check(
-    conn: &impl ConnectionTrait,
-    customers: &[(Uuid, Option<Keys>)],
-    all: bool,
-) -> Result<usize, Error> {
+///
+/// A batch is read first (the stored customers that may be alike any of it, in a few statements
+/// shared by the whole batch, and its own customers compared with each other in memory), then
+/// written in one transaction: an import's batch of hundreds of customers costs one commit, not
+/// several per customer.
+pub async fn check(db: &Db, customers: &[(Uuid, Option<Keys>)], all: bool) -> Result<usize, Error> {
+    let conn = &db.conn;
     let stored = if all {
         HashMap::new()
     } else {
         stored_keys(conn, customers.iter().map(|(id, _)| *id)).await?
     };
-    let mut found = 0;
+    let mut gone = Vec::new();
+    let mut changed: Vec<(Uuid, &Keys)> = Vec::new();
     for (id, keys) in customers {
         if !all && stored.get(id) == keys.as_ref() && (keys.is_some() || !stored.contains_key(id)) {
             continue;
         }
-        let Some(keys) = keys else {
-            forget(conn, *id).await?;
-            continue;
-        };
-        store_keys(conn, *id, keys).await?;
-        let mut pairs = Vec::new();
-        for (other, theirs) in near(conn, *id, keys).await? {
-            if let Some((score, reasons)) = duplicates::compare(keys, &theirs) {
-                record(conn, *id, other, score, &reasons).await?;
-                pairs.push(other);
+        match keys {
+            Some(keys) => changed.push((*id, keys)),
+            None => gone.push(*id),
+        }
+    }
+    if changed.is_empty() && gone.is_empty() {
+        return Ok(0);
+    }
+    let batch: HashSet<Uuid> = changed
+        .iter()
+        .map(|(id, _)| *id)
+        .chain(gone.iter().copied())
+        .collect();
+    let pool = Pool::read(conn, &changed, &batch).await?;
+    let mut found = 0;
+    let mut pairs: HashMap<(Uuid, Uuid), (f64, Vec<Reason>)> = HashMap::new();
+    let mut still: Vec<(Uuid, Vec<Uuid>)> = Vec::with_capacity(changed.len());
+    for (i, (id, keys)) in changed.iter().enumerate() {
+        let mates = changed
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (other, theirs))| (*other, *theirs));
+        let mut alike = Vec::new();
+        for (other, theirs) in pool.near(*id, keys).chain(mates) {
+            if let Some((score, reasons)) = duplicates::compare(keys, theirs) {
+                let pair = if *id < other {
+                    (*id, other)
+                } else {
+                    (other, *id)
+                };
+                pairs.insert(pair, (score, reasons));
+                alike.push(other);
             }
         }
-        drop_stale(conn, *id, &pairs).await?;
-        found += pairs.len();
+        found += alike.len();
+        still.push((*id, alike));
     }
+    let txn = db.begin_write().await?;
+    store_keys(&*txn, &changed).await?;
+    forget(&*txn, &gone).await?;
+    record(&*txn, pairs).await?;
+    for (id, alike) in &still {
+        drop_stale(&*txn, *id, alike).await?;
+    }
+    for id in &gone {
+        drop_stale(&*txn, *id, &[]).await?;
+    }
+    txn.commit().await?;
     Ok(found)
 }
 
 /// Checks every customer again, in pages: after an upgrade, a restore, or a change of the rule.
-pub async fn scan(conn: &impl ConnectionTrait) -> Result<Scan, Error> {
+pub async fn scan(db: &Db) -> Result<Scan, Error> {
+    let conn = &db.conn;
     let mut after = Uuid::nil();
     let mut scan = Scan::default();
     loop {
@@ -113,7 +151,7 @@ pub async fn scan(conn: &impl ConnectionTrait) -> Result<Scan, Error> {
             customers.push((row.try_get("", "id")?, row_keys(row)?));
         }
         scan.checked += customers.len();
-        scan.found += check(conn, &customers, true).await?;
+        scan.found += check(db, &customers, true).await?;
     }
 }
 
@@ -186,130 +224,235 @@ fn stored(r: &QueryResult) -> Result<Keys, Error> {
     })
 }
 
-async fn store_keys(conn: &impl ConnectionTrait, id: Uuid, k: &Keys) -> Result<(), Error> {
+/// Rows per multi-row statement: well under the bound variables either database takes.
+const ROWS_PER_STATEMENT: usize = 100;
+
+async fn store_keys(conn: &impl ConnectionTrait, customers: &[(Uuid, &Keys)]) -> Result<(), Error> {
     let columns = ["name", "phone", "tax_id", "city", "lat", "lon"].map(Alias::new);
-    let stmt = Query::insert()
-        .into_table(Alias::new("customer_keys"))
-        .columns([Alias::new("id")].into_iter().chain(columns.clone()))
-        .values_panic([
-            id.into(),
-            k.name.clone().into(),
-            k.phone.clone().into(),
-            k.tax_id.clone().into(),
-            k.city.clone().into(),
-            k.position.map(|p| p.lat).into(),
-            k.position.map(|p| p.lon).into(),
-        ])
-        .on_conflict(
-            OnConflict::column(Alias::new("id"))
-                .update_columns(columns)
-                .to_owned(),
-        )
-        .to_owned();
-    conn.execute(stmt.build_with(conn)).await?;
+    let mut sorted = customers.to_vec();
+    // In id order, so that two processes storing overlapping batches lock rows in one order.
+    sorted.sort_by_key(|(id, _)| *id);
+    for part in sorted.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert()
+            .into_table(Alias::new("customer_keys"))
+            .columns([Alias::new("id")].into_iter().chain(columns.clone()))
+            .on_conflict(
+                OnConflict::column(Alias::new("id"))
+                    .update_columns(columns.clone())
+                    .to_owned(),
+            )
+            .to_owned();
+        for (id, k) in part {
+            stmt.values_panic([
+                (*id).into(),
+                k.name.clone().into(),
+                k.phone.clone().into(),
+                k.tax_id.clone().into(),
+                k.city.clone().into(),
+                k.position.map(|p| p.lat).into(),
+                k.position.map(|p| p.lon).into(),
+            ]);
+        }
+        conn.execute(stmt.build_with(conn)).await?;
+    }
     Ok(())
 }
 
-/// A deleted customer is no one's duplicate: its keys go, and its open candidates with them.
-async fn forget(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), Error> {
-    let stmt = Query::delete()
-        .from_table(Alias::new("customer_keys"))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .to_owned();
-    conn.execute(stmt.build_with(conn)).await?;
-    drop_stale(conn, id, &[]).await
+/// Deleted customers are no one's duplicates: their keys go (their open candidates are dropped by
+/// the caller).
+async fn forget(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), Error> {
+    for part in ids.chunks(ROWS_PER_STATEMENT) {
+        let stmt = Query::delete()
+            .from_table(Alias::new("customer_keys"))
+            .and_where(Expr::col(Alias::new("id")).is_in(part.iter().copied()))
+            .to_owned();
+        conn.execute(stmt.build_with(conn)).await?;
+    }
+    Ok(())
 }
 
-/// The customers that may be alike `keys`: sharing its phone number, tax id or city, or within a
-/// box around its position.
-async fn near(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    keys: &Keys,
-) -> Result<Vec<(Uuid, Keys)>, Error> {
-    let col = |c: &str| Expr::col(Alias::new(c));
-    let mut any = Cond::any();
-    if let Some(phone) = &keys.phone {
-        any = any.add(col("phone").eq(phone.as_str()));
+/// The stored customers that may be alike those of a batch: sharing a phone number, tax id or
+/// city with one of them, or standing within a box around one's position. The batch's own
+/// customers are left out: their stored keys are the ones being replaced.
+#[derive(Default)]
+struct Pool {
+    rows: Vec<(Uuid, Keys)>,
+    index: HashMap<Uuid, usize>,
+    by_phone: HashMap<String, Vec<usize>>,
+    by_tax_id: HashMap<String, Vec<usize>>,
+    by_city: HashMap<String, Vec<usize>>,
+    by_box: HashMap<Uuid, Vec<usize>>,
+}
+
+impl Pool {
+    async fn read(
+        conn: &impl ConnectionTrait,
+        batch: &[(Uuid, &Keys)],
+        leave_out: &HashSet<Uuid>,
+    ) -> Result<Pool, Error> {
+        let col = |c: &str| Expr::col(Alias::new(c));
+        // Past the batch's own rows, up to `MAX_COMPARED` others.
+        let enough = MAX_COMPARED + leave_out.len() as u64;
+        let mut pool = Pool::default();
+        for (column, key) in [
+            (
+                "phone",
+                (|k: &Keys| k.phone.clone()) as fn(&Keys) -> Option<String>,
+            ),
+            ("tax_id", |k: &Keys| k.tax_id.clone()),
+        ] {
+            let mut values: Vec<String> = batch.iter().filter_map(|(_, k)| key(k)).collect();
+            values.sort_unstable();
+            values.dedup();
+            for part in values.chunks(ROWS_PER_STATEMENT) {
+                let stmt = select_keys()
+                    .and_where(col(column).is_in(part.iter().cloned()))
+                    .limit(enough * part.len() as u64)
+                    .to_owned();
+                for i in pool.add(conn, stmt, leave_out).await? {
+                    let value = key(&pool.rows[i].1).unwrap_or_default();
+                    let by = if column == "phone" {
+                        &mut pool.by_phone
+                    } else {
+                        &mut pool.by_tax_id
+                    };
+                    by.entry(value).or_default().push(i);
+                }
+            }
+        }
+        let mut cities: Vec<&String> = batch.iter().filter_map(|(_, k)| k.city.as_ref()).collect();
+        cities.sort_unstable();
+        cities.dedup();
+        for city in cities {
+            let stmt = select_keys()
+                .and_where(col("city").eq(city.as_str()))
+                .limit(enough)
+                .to_owned();
+            let found = pool.add(conn, stmt, leave_out).await?;
+            pool.by_city.insert(city.clone(), found);
+        }
+        for (id, keys) in batch {
+            let Some(p) = keys.position else { continue };
+            let dlat = duplicates::NEAR_M * DEGREES_PER_M;
+            // A degree of longitude shrinks with the cosine of the latitude; near the poles the box
+            // spans every longitude.
+            let dlon = dlat / p.lat.to_radians().cos().max(0.01);
+            let stmt = select_keys()
+                .and_where(col("lat").between(p.lat - dlat, p.lat + dlat))
+                .and_where(col("lon").between(p.lon - dlon, p.lon + dlon))
+                .limit(enough)
+                .to_owned();
+            let found = pool.add(conn, stmt, leave_out).await?;
+            pool.by_box.insert(*id, found);
+        }
+        Ok(pool)
     }
-    if let Some(tax_id) = &keys.tax_id {
-        any = any.add(col("tax_id").eq(tax_id.as_str()));
+
+    /// Reads `stmt`'s rows into the pool; returns their places in it.
+    async fn add(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        stmt: sea_orm::sea_query::SelectStatement,
+        leave_out: &HashSet<Uuid>,
+    ) -> Result<Vec<usize>, Error> {
+        let mut places = Vec::new();
+        for row in conn.query_all(stmt.build_with(conn)).await? {
+            let id: Uuid = row.try_get("", "id")?;
+            if leave_out.contains(&id) {
+                continue;
+            }
+            let place = match self.index.get(&id) {
+                Some(place) => *place,
+                None => {
+                    self.rows.push((id, stored(&row)?));
+                    self.index.insert(id, self.rows.len() - 1);
+                    self.rows.len() - 1
+                }
+            };
+            places.push(place);
+        }
+        Ok(places)
     }
-    if let Some(city) = &keys.city {
-        any = any.add(col("city").eq(city.as_str()));
+
+    /// The stored customers that may be alike customer `id` with `keys`: those sharing its phone
+    /// number, then its tax id, then standing near it, then in its city; at most `MAX_COMPARED`.
+    fn near<'a>(&'a self, id: Uuid, keys: &Keys) -> impl Iterator<Item = (Uuid, &'a Keys)> + 'a {
+        let of = |map: &'a HashMap<String, Vec<usize>>, key: &Option<String>| {
+            key.as_ref()
+                .and_then(|k| map.get(k))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let mut seen = HashSet::new();
+        let places: Vec<usize> = of(&self.by_phone, &keys.phone)
+            .iter()
+            .chain(of(&self.by_tax_id, &keys.tax_id))
+            .chain(self.by_box.get(&id).map_or(&[][..], Vec::as_slice))
+            .chain(of(&self.by_city, &keys.city))
+            .copied()
+            .filter(|p| seen.insert(*p))
+            .take(MAX_COMPARED as usize)
+            .collect();
+        places
+            .into_iter()
+            .map(|p| (self.rows[p].0, &self.rows[p].1))
     }
-    if let Some(p) = keys.position {
-        let dlat = duplicates::NEAR_M * DEGREES_PER_M;
-        // A degree of longitude shrinks with the cosine of the latitude; near the poles the box
-        // spans every longitude.
-        let dlon = dlat / p.lat.to_radians().cos().max(0.01);
-        any = any.add(
-            Cond::all()
-                .add(col("lat").between(p.lat - dlat, p.lat + dlat))
-                .add(col("lon").between(p.lon - dlon, p.lon + dlon)),
-        );
-    }
-    if any.is_empty() {
-        return Ok(Vec::new());
-    }
-    let stmt = Query::select()
+}
+
+fn select_keys() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .columns(["id", "name", "phone", "tax_id", "city", "lat", "lon"].map(Alias::new))
         .from(Alias::new("customer_keys"))
-        .and_where(col("id").ne(id))
-        .cond_where(any)
-        .limit(MAX_COMPARED)
-        .to_owned();
-    let rows = conn.query_all(stmt.build_with(conn)).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("", "id")?, stored(r)?)))
-        .collect()
+        .to_owned()
 }
 
-/// Records a pair, or refreshes its score and reasons while it is open; a dismissed or merged pair
-/// stays decided.
+/// Records pairs, or refreshes their score and reasons while they are open; a dismissed or merged
+/// pair stays decided.
 async fn record(
     conn: &impl ConnectionTrait,
-    a: Uuid,
-    b: Uuid,
-    score: f64,
-    reasons: &[Reason],
+    pairs: HashMap<(Uuid, Uuid), (f64, Vec<Reason>)>,
 ) -> Result<(), Error> {
-    let (a, b) = if a < b { (a, b) } else { (b, a) };
-    let reasons = serde_json::to_string(reasons).expect("reasons serialize");
-    let stmt = Query::insert()
-        .into_table(Alias::new("duplicate_candidates"))
-        .columns(
-            [
-                "id",
-                "customer_a",
-                "customer_b",
-                "score",
-                "reasons",
-                "status",
-                "detected_at",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            Uuid::now_v7().into(),
-            a.into(),
-            b.into(),
-            ((score * 1000.0).round() / 1000.0).into(),
-            reasons.into(),
-            "open".into(),
-            now_ms().into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([Alias::new("customer_a"), Alias::new("customer_b")])
-                .update_columns([Alias::new("score"), Alias::new("reasons")])
-                .action_and_where(
-                    Expr::col((Alias::new("duplicate_candidates"), Alias::new("status")))
-                        .eq("open"),
-                )
-                .to_owned(),
-        )
-        .to_owned();
-    conn.execute(stmt.build_with(conn)).await?;
+    let mut pairs: Vec<_> = pairs.into_iter().collect();
+    pairs.sort_by_key(|(pair, _)| *pair);
+    let now = now_ms();
+    for part in pairs.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert()
+            .into_table(Alias::new("duplicate_candidates"))
+            .columns(
+                [
+                    "id",
+                    "customer_a",
+                    "customer_b",
+                    "score",
+                    "reasons",
+                    "status",
+                    "detected_at",
+                ]
+                .map(Alias::new),
+            )
+            .on_conflict(
+                OnConflict::columns([Alias::new("customer_a"), Alias::new("customer_b")])
+                    .update_columns([Alias::new("score"), Alias::new("reasons")])
+                    .action_and_where(
+                        Expr::col((Alias::new("duplicate_candidates"), Alias::new("status")))
+                            .eq("open"),
+                    )
+                    .to_owned(),
+            )
+            .to_owned();
+        for ((a, b), (score, reasons)) in part {
+            let reasons = serde_json::to_string(reasons).expect("reasons serialize");
+            stmt.values_panic([
+                Uuid::now_v7().into(),
+                (*a).into(),
+                (*b).into(),
+                ((score * 1000.0).round() / 1000.0).into(),
+                reasons.into(),
+                "open".into(),
+                now.into(),
+            ]);
+        }
+        conn.execute(stmt.build_with(conn)).await?;
+    }
     Ok(())
 }
 

@@ -511,7 +511,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
     }
     // The customers were written as the server's own records, which the rules (and with them the
     // duplicate check) do not look at: one scan finds the pair the demo entered twice.
-    crate::crm::duplicates::scan(&db.conn).await?;
+    crate::crm::duplicates::scan(db).await?;
     Ok(true)
 }
 

@@ -124,6 +124,6 @@ pub async fn scale(db: &Db, sync: &SyncEngine, agents: usize, years: u32) -> Res
         added.records += docs.len();
         push_all(sync, &system, docs).await?;
     }
-    crate::crm::duplicates::scan(&db.conn).await?;
+    crate::crm::duplicates::scan(db).await?;
     Ok(added)
 }

@@ -189,5 +189,5 @@ async fn scan(State(state): State<AppState>, who: Principal) -> Result<Json<Scan
             "only admins scan the whole company for duplicates".into(),
         ));
     }
-    Ok(Json(duplicates::scan(&state.db.conn).await?))
+    Ok(Json(duplicates::scan(&state.db).await?))
 }

@@ -138,6 +138,37 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn alike_shops_in_one_push_are_found_and_a_deleted_one_drops_its_pair(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let maria = server.device("maria@x.test").await;
+        // One push carries both: the check compares a batch's customers with each other, not
+        // only with those stored before it.
+        let a = anna.replica.create("customer", &shop("Metzgerei Huber", "+49 89 2223334", 48.1371, 11.5754)).await.unwrap();
+        let b = anna.replica.create("customer", &shop("Metzgerei Huber KG", "089 2223334", 48.1372, 11.5755)).await.unwrap();
+        anna.replica.create("customer", &shop("Metzgerei Huber", "+49 40 8887776", 53.5511, 9.9937)).await.unwrap();
+        anna.sync().await;
+        let (_, open) = get(&server, &maria, "/v1/duplicates?status=open").await;
+        let candidates = open["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 1, "{open}");
+        let mut sides = [candidates[0]["a"]["id"].as_str().unwrap().to_string(), candidates[0]["b"]["id"].as_str().unwrap().to_string()];
+        sides.sort();
+        let mut expected = [a.to_string(), b.to_string()];
+        expected.sort();
+        assert_eq!(sides, expected);
+        assert_eq!(codes(&candidates[0]), ["same_phone", "similar_name"]);
+
+        // A deleted customer is no one's duplicate: its open pair goes.
+        anna.replica.delete(b).await.unwrap();
+        anna.sync().await;
+        let (_, open) = get(&server, &maria, "/v1/duplicates?status=open").await;
+        assert_eq!(open["candidates"].as_array().unwrap().len(), 0, "{open}");
+    }
+}
+
 /// The records of `kind` the server holds for customer `customer`, by their projection.
 async fn children_of(
     server: &TestServer,

@@ -199,7 +199,7 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         .filter(|w| w.kind.name == CUSTOMER.name)
         .map(|w| (w.id, crate::crm::duplicates::keys_of(&w.projection)))
         .collect();
-    crate::crm::duplicates::check(conn, &customers, false).await?;
+    crate::crm::duplicates::check(&sync.db, &customers, false).await?;
     merged(conn, written, &mut actions).await?;
     for w in written {
         let p = &w.projection;
