@@ -65,6 +65,21 @@ impl Author {
         }
     }
 
+    /// This author acting with `actor` instead, when the author is the server: an import plans its
+    /// new records' first changes, with the actor of the write, before writing them.
+    pub fn with_actor(self, actor: ActorId) -> Author {
+        match self {
+            Author::Server {
+                rights, purpose, ..
+            } => Author::Server {
+                rights,
+                actor,
+                purpose,
+            },
+            other => other,
+        }
+    }
+
     /// The server acting for no person: its rules after a merge, its upgrades. It sees every record
     /// and alone writes the fields only the server writes (an order's hold, an alert's findings).
     pub fn system(purpose: &'static str) -> Author {

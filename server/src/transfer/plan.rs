@@ -37,12 +37,19 @@ pub struct Planned {
     pub line: u64,
     pub id: Uuid,
     pub values: Vec<(&'static str, Value)>,
+    /// A new record's first change, made with the plan's actor while checking the row (the write
+    /// sends it as it is rather than build the record again); None for a change of a stored record,
+    /// made at the write against the record as it then stands.
+    pub change: Option<Vec<u8>>,
 }
 
 /// What an import would do.
 #[derive(Debug)]
 pub struct Plan {
     pub target: &'static Target,
+    /// The automerge actor of the import's changes: new records' first changes are made with it
+    /// while the file is checked.
+    pub actor: ActorId,
     pub creates: Vec<Planned>,
     pub updates: Vec<Planned>,
     /// Rows whose record already holds every value of the row.
@@ -261,8 +268,10 @@ pub async fn plan(
         id: id_column,
     } = map_headers(target, sheet)?;
     let stored = stored(conn, who, target).await?;
+    let actor = ActorId::from(Uuid::now_v7().as_bytes().as_slice());
     let mut plan = Plan {
         target,
+        actor: actor.clone(),
         creates: Vec::new(),
         updates: Vec::new(),
         unchanged: 0,
@@ -270,7 +279,6 @@ pub async fn plan(
         ignored,
     };
     let kind = target.kind;
-    let actor = ActorId::random();
     // The rows seen so far, by key, to find a key given twice.
     let mut seen: HashMap<String, u64> = HashMap::new();
     for row in &sheet.rows {
@@ -456,10 +464,16 @@ pub async fn plan(
         }
         match existing {
             None => match record::create(kind, actor.clone(), &values) {
-                Ok(_) => plan.creates.push(Planned {
+                Ok(mut doc) => plan.creates.push(Planned {
                     line: row.line,
                     id: Uuid::now_v7(),
                     values,
+                    change: Some(
+                        doc.get_last_local_change()
+                            .expect("a new record has its first change")
+                            .raw_bytes()
+                            .to_vec(),
+                    ),
                 }),
                 Err(e) => plan.errors.extend(invalid(row.line, &e.into(), &header_of)),
             },
@@ -469,6 +483,7 @@ pub async fn plan(
                     line: row.line,
                     id,
                     values,
+                    change: None,
                 }),
                 Err(e) => plan.errors.extend(invalid(row.line, &e, &header_of)),
             },

@@ -1,10 +1,12 @@
 //! Writing a plan: its records become documents through the merge path, authored by the server for
 //! the importing user (`import` in each record's history), in batches of one push each, so devices
 //! receive them by sync and the rules see them like any write. Each batch is one short transaction:
-//! devices' pushes interleave with an import rather than wait for all of it.
+//! devices' pushes interleave with an import rather than wait for all of it. A batch's new records
+//! come as the first changes the plan made of them, not built again.
 
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
+use serde_bytes::ByteBuf;
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record;
 
@@ -13,6 +15,7 @@ use crate::crm::rules;
 use crate::error::Error;
 use crate::sync::author::{push_of_own_change, Author};
 use crate::sync::engine::SyncEngine;
+use crate::sync::push::ForRules;
 use crate::sync::{docstore, push};
 use crate::transfer::plan::{differing, Plan, Planned, RowError};
 
@@ -40,11 +43,9 @@ pub async fn apply(
     plan: Plan,
     mut progress: impl FnMut(usize),
 ) -> Result<Written, Error> {
-    let author = Author::server(who.user_id, who.role, who.territories.clone(), PURPOSE);
-    let actor = author
-        .server_actor()
-        .expect("a server author has an actor")
-        .clone();
+    let actor = plan.actor;
+    let author = Author::server(who.user_id, who.role, who.territories.clone(), PURPOSE)
+        .with_actor(actor.clone());
     let kind = plan.target.kind;
     let conn = &sync.db.conn;
     let mut written = Written::default();
@@ -55,15 +56,22 @@ pub async fn apply(
         .map(|p| (true, p))
         .chain(plan.updates.into_iter().map(|p| (false, p)))
         .collect();
+    // The rules of one batch run while the next batch is pushed (on another worker thread), one
+    // batch behind and in order, so that a batch's customers are checked for duplicates against
+    // every batch before it.
+    let mut rules_behind: Option<tokio::task::JoinHandle<()>> = None;
     for batch in rows.chunks(BATCH) {
         let mut docs = Vec::with_capacity(batch.len());
         let mut lines = Vec::with_capacity(batch.len());
         for (create, planned) in batch {
-            let doc = if *create {
-                let mut doc = record::create(kind, actor.clone(), &planned.values)?;
-                push_of_own_change(planned.id, kind, vec![], &mut doc)
-            } else {
-                update(conn, kind, &actor, planned).await?
+            let doc = match &planned.change {
+                Some(change) => Some(DocPush {
+                    id: planned.id,
+                    kind: kind.name.to_string(),
+                    base_heads: vec![],
+                    changes: vec![ByteBuf::from(change.clone())],
+                }),
+                None => update(conn, kind, &actor, planned).await?,
             };
             if let Some(doc) = doc {
                 docs.push(doc);
@@ -71,12 +79,29 @@ pub async fn apply(
             }
         }
         if !docs.is_empty() {
-            write_batch(sync, &author, docs, &lines, &mut written).await?;
+            let pushed = write_batch(sync, &author, docs, &lines, &mut written).await?;
+            finish(rules_behind.take()).await?;
+            let sync = sync.clone();
+            rules_behind = Some(tokio::spawn(async move {
+                rules::after_push(&sync, pushed).await
+            }));
         }
         done += batch.len();
         progress(done);
     }
+    finish(rules_behind).await?;
     Ok(written)
+}
+
+/// Waits for the rules of the batch before.
+async fn finish(rules: Option<tokio::task::JoinHandle<()>>) -> Result<(), Error> {
+    match rules {
+        // The rules log what fails of them and leave it due; a panic is the import's error.
+        Some(rules) => rules
+            .await
+            .map_err(|e| Error::Internal(format!("the rules after an import batch: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// The change that writes `planned`'s values over the record as it now stands: only those that
@@ -106,7 +131,7 @@ async fn write_batch(
     docs: Vec<DocPush>,
     lines: &[(bool, u64)],
     written: &mut Written,
-) -> Result<(), Error> {
+) -> Result<ForRules, Error> {
     let by = rules::Pusher {
         user_id: author.rights().user_id,
         role: author.field_role(),
@@ -117,7 +142,6 @@ async fn write_batch(
         checkpoint: 0,
     };
     let (response, pushed) = push::push_written(sync, author, request, by).await?;
-    rules::after_push(sync, pushed).await;
     for (result, (create, line)) in response.results.iter().zip(lines) {
         match result.status {
             PushStatus::Applied | PushStatus::AlreadyKnown if *create => written.created += 1,
@@ -136,5 +160,5 @@ async fn write_batch(
             }),
         }
     }
-    Ok(())
+    Ok(pushed)
 }

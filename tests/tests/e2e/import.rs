@@ -112,6 +112,32 @@ storage_test! {
 }
 
 storage_test! {
+    async fn an_import_of_many_batches_checks_each_against_those_before_it(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let maria_device = server.device("maria@x.test").await;
+        // 600 customers are three batches; the last row is the shop of the tenth under another
+        // name (its phone number, written otherwise), which the duplicate check after the third
+        // batch must find among the first batch's.
+        let mut csv = String::from("code;name;territory;phone\n");
+        for i in 0..599 {
+            csv.push_str(&format!("K{i:04};Kunde {i};North;+49 30 {i:07}\n"));
+        }
+        csv.push_str("K0599;Kunde Zehn;North;030 0000010\n");
+        let written = imported(&server, maria, "customers", &csv).await;
+        assert_eq!((written.created, written.updated, written.refused.len()), (600, 0, 0));
+        assert_eq!(server.count("customers").await, 600);
+        assert_eq!(server.count("customer_keys").await, 600, "every batch's rules ran");
+        let (_, open) = server.api(&maria_device, Method::GET, "/v1/duplicates?status=open", None).await;
+        let candidates = open["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 1, "{open}");
+        let mut codes = [candidates[0]["a"]["code"].as_str().unwrap(), candidates[0]["b"]["code"].as_str().unwrap()];
+        codes.sort();
+        assert_eq!(codes, ["K0010", "K0599"]);
+    }
+}
+
+storage_test! {
     async fn a_file_with_any_row_in_error_writes_nothing_and_names_each_error(db: TestDb) {
         let server = TestServer::start(&db).await;
         let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
