@@ -1,5 +1,5 @@
-//! `POST /v1/imports/{what}`: the dashboard's import of a CSV file of customers, contacts, products
-//! or payments, the same as `fieldsync-server import`: the whole file is planned first, nothing is
+//! `POST /v1/imports/{what}`: the dashboard's import of a CSV file of customers, contacts, products,
+//! payments or price lists, the same as `fieldsync-server import`: the whole file is planned first, nothing is
 //! written unless every row passes, and `dry_run` only says what would happen.
 
 use axum::extract::State;
@@ -54,7 +54,7 @@ pub struct ImportAnswer {
 /// customer and e-mail (or an export's `id`), so importing a file again updates instead of
 /// duplicating.
 #[utoipa::path(post, path = "/v1/imports/{what}", tag = "records", operation_id = "import_file",
-    params(("what" = String, Path, description = "`customers`, `contacts`, `products` or `payments`"), ImportParams),
+    params(("what" = String, Path, description = "`customers`, `contacts`, `products`, `payments` or `price-lists`"), ImportParams),
     request_body(description = "The CSV file, sent as it is (`text/csv`; any media type is read as CSV)",
         content((String = "text/csv"), (String = "text/plain"))),
     responses(

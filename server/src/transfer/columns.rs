@@ -2,7 +2,8 @@
 //! people give their columns (any case; spaces, hyphens, dots and underscores alike; common
 //! synonyms in English, German and Chinese), and how a cell's text becomes a field's value: numbers
 //! with a decimal comma or point and thousands separators, money in major units (12,50 → 1250
-//! cents), percentages as basis points, yes/no in several spellings.
+//! cents), quantities in thousandths, percentages as basis points, yes/no in several spellings.
+//! A price list takes a row per price, the rows of one list naming it alike.
 
 use sync_core::{kinds, KindSchema, Value};
 
@@ -19,6 +20,10 @@ pub enum Convert {
     Percent,
     /// A customer's number (`code`), stored as the customer's id.
     CustomerCode,
+    /// A product's stock-keeping unit, stored as the product's id.
+    ProductSku,
+    /// A quantity (`12`, `2,5`), stored in thousandths.
+    Quantity,
     /// A day (`2026-03-31`, `31.03.2026`, or `31/03/2026` where the day cannot be the month) or
     /// an RFC 3339 time, stored as milliseconds; a day is its midnight UTC.
     Date,
@@ -50,6 +55,20 @@ pub struct Target {
     pub kind: &'static KindSchema,
     pub key: Key,
     pub columns: &'static [Column],
+    /// For a kind whose records hold items (a price list's prices): a record takes a row per item,
+    /// the rows naming it alike.
+    pub items: Option<&'static ItemColumns>,
+}
+
+/// The columns that fill one item of a record, a row each.
+#[derive(Debug)]
+pub struct ItemColumns {
+    /// The record's items field.
+    pub field: &'static str,
+    pub columns: &'static [Column],
+    /// The item fields that tell a record's items apart: a row updates the stored item that has
+    /// the same values of these, and two rows may not name one item.
+    pub key: &'static [&'static str],
 }
 
 /// What identifies a row's record among those stored.
@@ -63,6 +82,8 @@ pub enum Key {
     ContactOf,
     /// A payment: its customer and its reference (a receipt or transfer number).
     PaymentOf,
+    /// A price list: its name.
+    Name,
 }
 
 impl Key {
@@ -71,12 +92,13 @@ impl Key {
         match self {
             Key::Code => Some("code"),
             Key::Sku => Some("sku"),
+            Key::Name => Some("name"),
             Key::ContactOf | Key::PaymentOf => None,
         }
     }
 }
 
-use Convert::{Bool, CustomerCode, Date, Float, Int, Money, Percent, Text};
+use Convert::{Bool, CustomerCode, Date, Float, Int, Money, Percent, ProductSku, Quantity, Text};
 
 /// A contact's or a payment's customer, by number.
 const CUSTOMER_NUMBER: Column = col(
@@ -102,6 +124,7 @@ static CUSTOMERS: Target = Target {
     name: "customers",
     kind: &kinds::CUSTOMER,
     key: Key::Code,
+    items: None,
     columns: &[
         col(
             "code",
@@ -199,6 +222,7 @@ static CONTACTS: Target = Target {
     name: "contacts",
     kind: &kinds::CONTACT,
     key: Key::ContactOf,
+    items: None,
     columns: &[
         CUSTOMER_NUMBER,
         col(
@@ -241,6 +265,7 @@ static PRODUCTS: Target = Target {
     name: "products",
     kind: &kinds::PRODUCT,
     key: Key::Sku,
+    items: None,
     columns: &[
         col(
             "sku",
@@ -314,6 +339,7 @@ static PAYMENTS: Target = Target {
     name: "payments",
     kind: &kinds::PAYMENT,
     key: Key::PaymentOf,
+    items: None,
     columns: &[
         CUSTOMER_NUMBER,
         col(
@@ -353,8 +379,71 @@ static PAYMENTS: Target = Target {
     ],
 };
 
+/// A price list's prices, a row each: the product by its sku, the quantity the price starts at
+/// (a quantity break; none for the price from one piece), the price.
+static PRICE_LIST_PRICES: ItemColumns = ItemColumns {
+    field: "prices",
+    key: &["product_id", "min_quantity"],
+    columns: &[
+        col(
+            "product_id",
+            &[
+                "sku",
+                "product",
+                "product code",
+                "article number",
+                "item number",
+                "artikelnummer",
+                "货号",
+            ],
+            ProductSku,
+        ),
+        col(
+            "min_quantity",
+            &[
+                "min quantity",
+                "minimum quantity",
+                "from quantity",
+                "quantity",
+                "qty",
+                "ab menge",
+                "mindestmenge",
+                "起订量",
+            ],
+            Quantity,
+        ),
+        col(
+            "unit_price",
+            &["price", "unit price", "preis", "价格", "单价"],
+            Money,
+        ),
+    ],
+};
+
+static PRICE_LISTS: Target = Target {
+    name: "price-lists",
+    kind: &kinds::PRICE_LIST,
+    key: Key::Name,
+    columns: &[
+        col(
+            "name",
+            &["price list", "pricelist", "preisliste", "价目表", "价格表"],
+            Text,
+        ),
+        col("currency", &["währung", "币种"], Text),
+        col("valid_from", &["valid from", "gültig ab", "生效日期"], Date),
+        col(
+            "valid_to",
+            &["valid to", "valid until", "gültig bis", "失效日期"],
+            Date,
+        ),
+        col("active", &["enabled", "aktiv", "启用"], Bool),
+    ],
+    items: Some(&PRICE_LIST_PRICES),
+};
+
 /// The kinds `import` takes, as the command line names them.
-pub static TARGETS: [&Target; 4] = [&CUSTOMERS, &CONTACTS, &PRODUCTS, &PAYMENTS];
+pub static TARGETS: [&Target; 5] = [&CUSTOMERS, &CONTACTS, &PRODUCTS, &PAYMENTS, &PRICE_LISTS];
 
 pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().copied().find(|t| t.name == name)
@@ -375,16 +464,25 @@ impl Target {
     pub fn column(&self, header: &str) -> Option<&'static Column> {
         let name = normalise(header);
         let columns: &'static [Column] = self.columns;
+        let items: &'static [Column] = self.items.map_or(&[], |i| i.columns);
         columns
             .iter()
+            .chain(items)
             .find(|c| normalise(c.field) == name || c.synonyms.iter().any(|s| normalise(s) == name))
+    }
+
+    /// Whether `column` fills an item rather than the record.
+    pub fn is_item(&self, column: &Column) -> bool {
+        self.items
+            .is_some_and(|i| i.columns.iter().any(|c| std::ptr::eq(c, column)))
     }
 }
 
 /// A cell's text as the value of a column, or why it is not one. Empty cells never get here.
 pub fn convert(convert: Convert, text: &str, decimal_comma: bool) -> Result<Value, String> {
     match convert {
-        Text | CustomerCode => Ok(Value::Str(text.to_string())),
+        Text | CustomerCode | ProductSku => Ok(Value::Str(text.to_string())),
+        Quantity => scaled(text, decimal_comma, 1000, "a quantity").map(Value::Int),
         Int => whole(text).map(Value::Int),
         Float => number(text, decimal_comma).map(Value::Float),
         Bool => boolean(text).map(Value::Bool),

@@ -84,10 +84,12 @@ impl Export {
         format: Format,
         visible: Option<Cond>,
     ) -> Result<Export, Error> {
+        // A kind imported a row per item (a price list) is exported a row per record, with all
+        // its fields.
         let target = columns::TARGETS
             .iter()
             .copied()
-            .find(|t| std::ptr::eq(t.kind, kind));
+            .find(|t| std::ptr::eq(t.kind, kind) && t.items.is_none());
         let codes = match target {
             Some(t) if t.columns.iter().any(|c| c.convert == Convert::CustomerCode) => {
                 customer_codes(conn).await?

@@ -10,7 +10,7 @@ use automerge::{ActorId, AutoCommit};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
-use sync_core::{inspect, record, Value};
+use sync_core::{inspect, record, FieldType, Item, Value};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
@@ -18,7 +18,7 @@ use crate::db::BuildWith;
 use crate::error::Error;
 use crate::sync::docstore;
 use crate::sync::write::{company_settings, find_document, territories_by_name};
-use crate::transfer::columns::{convert, normalise, Column, Convert, Key, Target};
+use crate::transfer::columns::{convert, normalise, Column, Convert, ItemColumns, Key, Target};
 use crate::transfer::sheet::Sheet;
 
 /// Why a row cannot be imported.
@@ -132,7 +132,9 @@ struct Stored {
     contacts: HashMap<(Uuid, String), Uuid>,
     /// Payments by customer and lower-case reference.
     payments: HashMap<(Uuid, String), Uuid>,
-    /// The company's currency, for payments that do not name theirs.
+    /// Products by sku, for a price list's prices.
+    products: HashMap<String, Uuid>,
+    /// The company's currency, for payments and price lists that do not name theirs.
     currency: Option<String>,
     territories: HashMap<String, Uuid>,
 }
@@ -175,6 +177,7 @@ async fn stored(
         customers: HashMap::new(),
         contacts: HashMap::new(),
         payments: HashMap::new(),
+        products: HashMap::new(),
         currency: None,
         territories: territories_by_name(conn).await?,
     };
@@ -184,6 +187,15 @@ async fn stored(
             .into_iter()
             .collect();
     }
+    let item_columns = target.items.map_or(&[][..], |i| i.columns);
+    if target
+        .columns
+        .iter()
+        .chain(item_columns)
+        .any(|c| c.convert == Convert::ProductSku)
+    {
+        out.products = products(conn).await?;
+    }
     match target.key {
         Key::Code => {
             out.by_key = pairs(conn, codes(), ["code", "customer_id"])
@@ -191,13 +203,15 @@ async fn stored(
                 .into_iter()
                 .collect()
         }
-        Key::Sku => {
+        Key::Sku => out.by_key = products(conn).await?,
+        Key::Name => {
+            out.currency = company_settings(conn).await?.and_then(|s| s.currency);
             let q = Query::select()
-                .columns([Alias::new("sku"), Alias::new("id")])
-                .from(Alias::new("products"))
+                .columns([Alias::new("name"), Alias::new("id")])
+                .from(Alias::new("price_lists"))
                 .and_where(Expr::col(Alias::new("deleted")).eq(false))
                 .to_owned();
-            out.by_key = pairs(conn, q, ["sku", "id"]).await?.into_iter().collect();
+            out.by_key = pairs(conn, q, ["name", "id"]).await?.into_iter().collect();
         }
         Key::PaymentOf => {
             out.currency = company_settings(conn).await?.and_then(|s| s.currency);
@@ -232,6 +246,16 @@ async fn stored(
         }
     }
     Ok(out)
+}
+
+/// The live products by sku.
+async fn products(conn: &impl ConnectionTrait) -> Result<HashMap<String, Uuid>, Error> {
+    let q = Query::select()
+        .columns([Alias::new("sku"), Alias::new("id")])
+        .from(Alias::new("products"))
+        .and_where(Expr::col(Alias::new("deleted")).eq(false))
+        .to_owned();
+    Ok(pairs(conn, q, ["sku", "id"]).await?.into_iter().collect())
 }
 
 /// What tells a customer's contacts apart: the e-mail address, else the name, in lower case.
@@ -279,8 +303,22 @@ pub async fn plan(
         ignored,
     };
     let kind = target.kind;
+    let item_schema = target
+        .items
+        .and_then(|i| match kind.field(i.field).map(|f| f.ty) {
+            Some(FieldType::Items(schema)) => Some(schema),
+            _ => None,
+        });
+    let header_of = |field: &str| {
+        mapped
+            .iter()
+            .position(|m| m.is_some_and(|c| c.field == field))
+            .map_or(field.to_string(), |i| sheet.headers[i].clone())
+    };
     // The rows seen so far, by key, to find a key given twice.
     let mut seen: HashMap<String, u64> = HashMap::new();
+    // A record of several rows (a price list's prices), by key, in the order of its first row.
+    let mut groups: Vec<Group> = Vec::new();
     for row in &sheet.rows {
         let mut errors = Vec::new();
         let fail = |errors: &mut Vec<RowError>, column: &str, reason: String| {
@@ -304,15 +342,21 @@ pub async fn plan(
             continue;
         }
         let mut values: Vec<(&'static str, Value)> = Vec::new();
+        let mut item: Vec<(&'static str, Value)> = Vec::new();
         for ((cell, column), header) in row.cells.iter().zip(&mapped).zip(&sheet.headers) {
             let Some(column) = column else { continue };
             if cell.is_empty() {
                 continue;
             }
+            let into = if target.is_item(column) {
+                &mut item
+            } else {
+                &mut values
+            };
             match convert(column.convert, cell, sheet.decimal_comma) {
                 Ok(Value::Str(code)) if column.convert == Convert::CustomerCode => {
                     match stored.customers.get(&code) {
-                        Some(id) => values.push((column.field, Value::Str(id.to_string()))),
+                        Some(id) => into.push((column.field, Value::Str(id.to_string()))),
                         None => fail(
                             &mut errors,
                             header,
@@ -320,22 +364,26 @@ pub async fn plan(
                         ),
                     }
                 }
-                Ok(value) => values.push((column.field, value)),
+                Ok(Value::Str(sku)) if column.convert == Convert::ProductSku => {
+                    match stored.products.get(&sku) {
+                        Some(id) => into.push((column.field, Value::Str(id.to_string()))),
+                        None => fail(
+                            &mut errors,
+                            header,
+                            format!("no product has the sku `{sku}`"),
+                        ),
+                    }
+                }
+                Ok(value) => into.push((column.field, value)),
                 Err(reason) => fail(&mut errors, header, reason),
             }
         }
-        // A payment in no named currency is in the company's.
+        // A payment or a price list in no named currency is in the company's.
         if let Some(currency) = &stored.currency {
-            if target.key == Key::PaymentOf && text(&values, "currency").is_none() {
+            if text(&values, "currency").is_none() {
                 values.push(("currency", Value::Str(currency.clone())));
             }
         }
-        let header_of = |field: &str| {
-            mapped
-                .iter()
-                .position(|m| m.is_some_and(|c| c.field == field))
-                .map_or(field.to_string(), |i| sheet.headers[i].clone())
-        };
         // The row's key, and the stored record it names: its `id` where the file has one, else
         // the kind's key.
         let id = id_column
@@ -354,7 +402,7 @@ pub async fn plan(
                 }
             },
             (None, key) => match key {
-                Key::Code | Key::Sku => {
+                Key::Code | Key::Sku | Key::Name => {
                     let field = key.field().unwrap_or_default();
                     match text(&values, field) {
                         Some(k) => (Some(k.to_string()), stored.by_key.get(k).copied()),
@@ -430,15 +478,6 @@ pub async fn plan(
                 }
             }
         }
-        if let Some(key) = &key {
-            if let Some(first) = seen.insert(key.clone(), row.line) {
-                fail(
-                    &mut errors,
-                    "",
-                    format!("names the same record as line {first}"),
-                );
-            }
-        }
         if let Some(territory) = text(&values, "territory") {
             match stored.territories.get(territory) {
                 Some(t) if who.can_use_territory(*t) => {}
@@ -454,42 +493,243 @@ pub async fn plan(
                 ),
             }
         }
-        let names = values.iter().map(|(f, _)| f.to_string()).collect();
+        let mut names: std::collections::BTreeSet<String> =
+            values.iter().map(|(f, _)| f.to_string()).collect();
+        names.extend(target.items.map(|i| i.field.to_string()));
         if let Err(e) = inspect::check_writable(kind, who.role, &names) {
             fail(&mut errors, "", e.to_string());
         }
-        if !errors.is_empty() {
-            plan.errors.extend(errors);
-            continue;
-        }
-        match existing {
-            None => match record::create(kind, actor.clone(), &values) {
-                Ok(mut doc) => plan.creates.push(Planned {
-                    line: row.line,
-                    id: Uuid::now_v7(),
-                    values,
-                    change: Some(
-                        doc.get_last_local_change()
-                            .expect("a new record has its first change")
-                            .raw_bytes()
-                            .to_vec(),
-                    ),
-                }),
-                Err(e) => plan.errors.extend(invalid(row.line, &e.into(), &header_of)),
-            },
-            Some(id) => match changed(conn, who, kind, id, values).await? {
-                Ok(values) if values.is_empty() => plan.unchanged += 1,
-                Ok(values) => plan.updates.push(Planned {
-                    line: row.line,
-                    id,
-                    values,
-                    change: None,
-                }),
-                Err(e) => plan.errors.extend(invalid(row.line, &e, &header_of)),
-            },
+        match (target.items, key) {
+            (Some(items), Some(key)) if errors.is_empty() => {
+                let line = row.line;
+                for spec in item_schema.map_or(&[][..], |s| s.fields) {
+                    if spec.required && !item.iter().any(|(f, _)| *f == spec.name) {
+                        fail(
+                            &mut errors,
+                            &header_of(spec.name),
+                            "is empty: every row needs it".into(),
+                        );
+                    }
+                }
+                match groups.iter_mut().find(|g| g.key == key) {
+                    Some(group) => group.join(line, values, item, items, &header_of, &mut errors),
+                    None => {
+                        let mut group = Group {
+                            key,
+                            line,
+                            existing,
+                            values,
+                            items: Vec::new(),
+                        };
+                        group.add_item(line, item, items, &mut errors);
+                        groups.push(group);
+                    }
+                }
+                plan.errors.extend(errors);
+            }
+            (Some(_), _) => plan.errors.extend(errors),
+            (None, key) => {
+                if let Some(key) = key {
+                    if let Some(first) = seen.insert(key, row.line) {
+                        fail(
+                            &mut errors,
+                            "",
+                            format!("names the same record as line {first}"),
+                        );
+                    }
+                }
+                if !errors.is_empty() {
+                    plan.errors.extend(errors);
+                    continue;
+                }
+                settle(conn, who, &mut plan, row.line, existing, values, &header_of).await?;
+            }
         }
     }
+    for group in groups {
+        let Some(items) = target.items else { break };
+        let stored = match group.existing {
+            Some(id) => stored_items(conn, kind, id, items.field).await?,
+            None => Vec::new(),
+        };
+        let held = group.items(items, &stored);
+        let mut values = group.values;
+        values.push((items.field, held));
+        settle(
+            conn,
+            who,
+            &mut plan,
+            group.line,
+            group.existing,
+            values,
+            &header_of,
+        )
+        .await?;
+    }
     Ok(plan)
+}
+
+/// Puts a row's record (with its values checked) in `plan`: to create, to update, or unchanged.
+async fn settle(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    plan: &mut Plan,
+    line: u64,
+    existing: Option<Uuid>,
+    values: Vec<(&'static str, Value)>,
+    header_of: &(dyn Fn(&str) -> String + Sync),
+) -> Result<(), Error> {
+    let kind = plan.target.kind;
+    match existing {
+        None => match record::create(kind, plan.actor.clone(), &values) {
+            Ok(mut doc) => plan.creates.push(Planned {
+                line,
+                id: Uuid::now_v7(),
+                values,
+                change: Some(
+                    doc.get_last_local_change()
+                        .expect("a new record has its first change")
+                        .raw_bytes()
+                        .to_vec(),
+                ),
+            }),
+            Err(e) => plan.errors.extend(invalid(line, &e.into(), header_of)),
+        },
+        Some(id) => match changed(conn, who, kind, id, values).await? {
+            Ok(values) if values.is_empty() => plan.unchanged += 1,
+            Ok(values) => plan.updates.push(Planned {
+                line,
+                id,
+                values,
+                change: None,
+            }),
+            Err(e) => plan.errors.extend(invalid(line, &e, header_of)),
+        },
+    }
+    Ok(())
+}
+
+/// The rows of one record that takes a row per item.
+struct Group {
+    key: String,
+    /// The first row's line, which the record's errors name.
+    line: u64,
+    existing: Option<Uuid>,
+    values: Vec<(&'static str, Value)>,
+    /// Each row's item, with its line.
+    items: Vec<(u64, Vec<(&'static str, Value)>)>,
+}
+
+impl Group {
+    /// Adds a later row: its record's values must be the first row's (or left empty).
+    fn join(
+        &mut self,
+        line: u64,
+        values: Vec<(&'static str, Value)>,
+        item: Vec<(&'static str, Value)>,
+        items: &ItemColumns,
+        header_of: &dyn Fn(&str) -> String,
+        errors: &mut Vec<RowError>,
+    ) {
+        let owner = match items.field {
+            "prices" => "price list",
+            _ => "record",
+        };
+        for (field, value) in values {
+            match self.values.iter().find(|(f, _)| *f == field) {
+                Some((_, first)) if *first != value => errors.push(RowError {
+                    line,
+                    column: header_of(field),
+                    reason: format!(
+                        "differs from line {}: the rows of one {owner} give it alike",
+                        self.line
+                    ),
+                }),
+                Some(_) => {}
+                None => self.values.push((field, value)),
+            }
+        }
+        self.add_item(line, item, items, errors);
+    }
+
+    fn add_item(
+        &mut self,
+        line: u64,
+        item: Vec<(&'static str, Value)>,
+        items: &ItemColumns,
+        errors: &mut Vec<RowError>,
+    ) {
+        let key = item_key(&item, items);
+        if let Some((first, _)) = self
+            .items
+            .iter()
+            .find(|(_, other)| item_key(other, items) == key)
+        {
+            errors.push(RowError {
+                line,
+                column: String::new(),
+                reason: format!("names the same item as line {first}"),
+            });
+        }
+        if errors.is_empty() {
+            self.items.push((line, item));
+        }
+    }
+
+    /// The record's items as the file gives them, each keeping the id of the stored item it
+    /// matches (so that an import again changes only what differs), in id order as a record
+    /// holds them.
+    fn items(&self, items: &ItemColumns, stored: &[Item]) -> Value {
+        let mut out: Vec<Item> = self
+            .items
+            .iter()
+            .map(|(_, fields)| {
+                let key = item_key(fields, items);
+                let id = stored
+                    .iter()
+                    .find(|s| items.key.iter().zip(&key).all(|(f, v)| s.get(f) == *v))
+                    .map_or_else(|| Uuid::now_v7().to_string(), |s| s.id.clone());
+                Item {
+                    id,
+                    fields: fields
+                        .iter()
+                        .map(|(f, v)| (f.to_string(), v.clone()))
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Value::Items(out)
+    }
+}
+
+/// An item's values of the fields that tell items apart (Null where unset).
+fn item_key<'a>(item: &'a [(&'static str, Value)], items: &ItemColumns) -> Vec<&'a Value> {
+    items
+        .key
+        .iter()
+        .map(|k| {
+            item.iter()
+                .find(|(f, _)| f == k)
+                .map_or(&Value::Null, |(_, v)| v)
+        })
+        .collect()
+}
+
+/// The items a stored record holds in `field`.
+async fn stored_items(
+    conn: &impl ConnectionTrait,
+    kind: &'static sync_core::KindSchema,
+    id: Uuid,
+    field: &str,
+) -> Result<Vec<Item>, Error> {
+    let doc = docstore::load(conn, id)
+        .await?
+        .map_err(|e| Error::Internal(format!("record {id} does not load: {e}")))?;
+    Ok(match record::project(&doc, kind)?.get(field) {
+        Value::Items(items) => items.clone(),
+        _ => Vec::new(),
+    })
 }
 
 /// The row errors of a record the schema refuses, each naming its column where it names a field.

@@ -270,3 +270,103 @@ storage_test! {
         assert_eq!((back.errors.len(), back.unchanged), (0, 2), "{:?}", back.errors);
     }
 }
+
+/// The prices of `list` on a device: (item id, product id, from quantity, price) in the order held.
+async fn prices(device: &fieldsync_e2e::Device, list: Uuid) -> Vec<(String, String, i64, i64)> {
+    let record = device.replica.get(list).await.unwrap();
+    let sync_core::Value::Items(items) = record.get("prices") else {
+        panic!("a price list holds its prices as items")
+    };
+    items
+        .iter()
+        .map(|i| {
+            let int = |f: &str| match i.get(f) {
+                sync_core::Value::Int(n) => *n,
+                _ => 0,
+            };
+            (
+                i.id.clone(),
+                i.get("product_id").as_str().unwrap().to_string(),
+                int("min_quantity"),
+                int("unit_price"),
+            )
+        })
+        .collect()
+}
+
+storage_test! {
+    async fn a_price_list_takes_a_row_per_price_and_a_new_file_replaces_its_prices(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let root = server.user("root@x.test", Role::Admin, &[]).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let admin = server.device("root@x.test").await;
+        let (status, _) = server.api(&admin, Method::POST, "/v1/records", Some(serde_json::json!({"kind": "settings", "fields": {"currency": "EUR"}}))).await;
+        assert_eq!(status, 201);
+        imported(&server, root, "products", "sku,name,price\nP-1,Beans,12.00\nP-2,Cups,3.50\n").await;
+        let mut anna = server.device("anna@x.test").await;
+
+        // As a German spreadsheet saves it: one row per price, the list's own columns given on
+        // its first row; no currency column (the company's); a quantity break for P-1.
+        let file = "Preisliste;Gültig ab;Artikelnummer;Ab Menge;Preis\n\
+            Großhandel;01.01.2026;P-1;;10,50\n\
+            Großhandel;;P-1;10;9,80\n\
+            Großhandel;;P-2;;3,00\n\
+            Aktion;;P-2;;2,50\n";
+        let written = imported(&server, maria, "price-lists", file).await;
+        assert_eq!((written.created, written.updated), (2, 0));
+        anna.sync().await;
+        let lists = anna.replica.list("price_list").await.unwrap();
+        assert_eq!(lists.len(), 2);
+        let wholesale = lists.iter().find(|l| l.str("name") == Some("Großhandel")).unwrap();
+        assert_eq!(wholesale.str("currency"), Some("EUR"));
+        assert_eq!(wholesale.fields["valid_from"], 1_767_225_600_000_i64, "01.01.2026, midnight UTC");
+        let skus: std::collections::HashMap<String, String> = anna.replica.list("product").await.unwrap().into_iter().map(|p| (p.id.to_string(), p.str("sku").unwrap().to_string())).collect();
+        let held = prices(&anna, wholesale.id).await;
+        let mut shown: Vec<(&str, i64, i64)> = held.iter().map(|(_, p, q, price)| (skus[p].as_str(), *q, *price)).collect();
+        shown.sort();
+        assert_eq!(shown, [("P-1", 0, 1050), ("P-1", 10_000, 980), ("P-2", 0, 300)], "quantities in thousandths, prices in cents");
+
+        // The same file again changes nothing.
+        let again = planned(&server, maria, "price-lists", file).await;
+        assert_eq!((again.creates.len(), again.updates.len(), again.unchanged), (0, 0, 2), "{:?}", again.errors);
+
+        // A new file is the list's prices as they now are: the break's price changes in place
+        // (the same item), P-2 leaves the list, the other list is untouched.
+        let next = "Preisliste;Artikelnummer;Ab Menge;Preis\n\
+            Großhandel;P-1;;10,50\n\
+            Großhandel;P-1;10;9,50\n\
+            Aktion;P-2;;2,50\n";
+        let written = imported(&server, maria, "price-lists", next).await;
+        assert_eq!((written.created, written.updated), (0, 1));
+        anna.sync().await;
+        let now = prices(&anna, wholesale.id).await;
+        assert_eq!(now.len(), 2);
+        let before_break = held.iter().find(|(_, _, q, _)| *q == 10_000).unwrap();
+        let after_break = now.iter().find(|(_, _, q, _)| *q == 10_000).unwrap();
+        assert_eq!(after_break.0, before_break.0, "the break keeps its item");
+        assert_eq!(after_break.3, 950);
+
+        // An unknown sku, a list's date given two ways, a price given twice and a row without
+        // its price are each refused with their line and column; nothing is written.
+        let bad = "Preisliste;Gültig ab;Artikelnummer;Ab Menge;Preis\n\
+            Großhandel;01.01.2026;P-1;;10,50\n\
+            Großhandel;02.01.2026;P-2;;3,00\n\
+            Großhandel;;P-9;;1,00\n\
+            Großhandel;;P-1;;10,00\n\
+            Großhandel;;P-2;10;\n";
+        let plan = planned(&server, maria, "price-lists", bad).await;
+        let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(found, [(3, "Gültig ab"), (4, "Artikelnummer"), (5, ""), (6, "Preis")], "{:?}", plan.errors);
+        // Agents do not write price lists.
+        let theirs = planned(&server, anna_id, "price-lists", file).await;
+        assert!(!theirs.errors.is_empty());
+
+        // Exported, a price list is a row with all its fields, its prices among them.
+        let mut out = Vec::new();
+        export::export_to(&server.state.db.conn, sync_core::kinds::get("price_list").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        let exported = String::from_utf8(out).unwrap();
+        assert!(exported.lines().next().unwrap().split(',').any(|h| h == "prices"), "{exported}");
+        assert_eq!(exported.lines().count(), 3, "{exported}");
+    }
+}
