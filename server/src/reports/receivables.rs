@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement, SimpleExpr};
 
 use super::filters::DAY_MS;
-use super::sql::{col, cref, f, sum, Ctx, Fact, Ty};
+use super::sql::{col, cref, f, sum, Ctx, Fact, Ty, F};
 use super::{ratio, Cell, Report, Table};
 use crate::error::Error;
 
@@ -33,6 +33,8 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("days_1_30", "open amounts 1 to 30 days past due at the period's end; likewise days_31_60, days_61_90, days_90_plus"),
     ("overdue", "open amounts past due"),
     ("credit_sales", "Σ total of orders delivered in the period"),
+    ("collected", "Σ amount of payments collected in the period (`collected_at`)"),
+    ("by_period", "per period of the granularity (UTC): credit_sales of the orders delivered in it and collected of the payments collected in it"),
     ("dso", "balance ÷ credit_sales × days in the period"),
     ("cei", "collection effectiveness index: (opening open + credit_sales − closing open) ÷ (opening open + credit_sales − closing current) × 100, opening at the period's start"),
     ("credit_utilisation", "balance ÷ the customer's credit limit"),
@@ -138,6 +140,11 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
         .and_where(f("status").eq("delivered"))
         .cond_where(ctx.within(f("delivered_at"), from, to));
     let sales = ctx.table(&q, &[("credit_sales", Ty::Int)]).await?;
+    let collected = ctx
+        .table(&collected(ctx, false), &[("collected", Ty::Int)])
+        .await?
+        .get(0, "collected")
+        .int();
 
     let open = closing.get(0, "open").int();
     let on_account = paid_ahead.get(0, "on_account").int();
@@ -158,6 +165,7 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
         "days_90_plus",
         "overdue",
         "credit_sales",
+        "collected",
         "dso",
         "cei",
     ]);
@@ -167,6 +175,7 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     }
     row.push((open - current).into());
     row.push(credit_sales.into());
+    row.push(collected.into());
     row.push(match ratio(balance, credit_sales) {
         Cell::Float(r) => Cell::Float(r * ctx.filters.days() as f64),
         other => other,
@@ -176,6 +185,58 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
         other => other,
     });
     t.rows.push(row);
+    Ok(t)
+}
+
+/// Payments collected during the period, in total or per period of the granularity.
+fn collected(ctx: &Ctx, by_period: bool) -> SelectStatement {
+    let mut q = ctx.facts(PAYMENTS);
+    q.expr_as(sum(f("amount")), Alias::new("collected"))
+        .cond_where(ctx.within(f("collected_at"), ctx.filters.from, ctx.filters.to));
+    if by_period {
+        let period = ctx.bucket(F, "collected_at", ctx.filters.granularity);
+        q.expr_as(period.clone(), Alias::new("period"))
+            .add_group_by([period]);
+    }
+    q
+}
+
+/// Per period of the granularity: what was sold on credit (orders delivered) and what was
+/// collected (payments), the flows the balance moves by.
+async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
+    use std::collections::BTreeMap;
+    let period = ctx.bucket(F, "delivered_at", ctx.filters.granularity);
+    let mut q = ctx.facts(DEBTS);
+    q.expr_as(sum(f("total")), Alias::new("credit_sales"))
+        .expr_as(period.clone(), Alias::new("period"))
+        .and_where(f("status").eq("delivered"))
+        .cond_where(ctx.within(f("delivered_at"), ctx.filters.from, ctx.filters.to))
+        .add_group_by([period]);
+    let sales = ctx
+        .table(&q, &[("period", Ty::Text), ("credit_sales", Ty::Int)])
+        .await?;
+    let paid = ctx
+        .table(
+            &collected(ctx, true),
+            &[("period", Ty::Text), ("collected", Ty::Int)],
+        )
+        .await?;
+    let mut periods: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let key = |cell: &Cell| match cell {
+        Cell::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    for r in &sales.rows {
+        periods.entry(key(&r[0])).or_default().0 = r[1].int();
+    }
+    for r in &paid.rows {
+        periods.entry(key(&r[0])).or_default().1 = r[1].int();
+    }
+    let mut t = Table::new(&["period", "credit_sales", "collected"]);
+    for (period, (sold, collected)) in periods {
+        t.rows
+            .push(vec![Cell::Text(period), sold.into(), collected.into()]);
+    }
     Ok(t)
 }
 
@@ -270,6 +331,7 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
         definitions: DEFINITIONS,
         sections: vec![
             ("summary", summary(ctx).await?),
+            ("by_period", by_period(ctx).await?),
             ("by_customer", by_customer(ctx).await?),
         ],
     })

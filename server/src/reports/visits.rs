@@ -32,6 +32,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("strike_rate", "completed visits with at least one order (not cancelled) naming the visit ÷ completed"),
     ("coverage", "distinct active customers (status active, won back or unset) with a completed visit ÷ active customers in scope"),
     ("frequency_compliance", "per tier: customers whose completed visits in the period reach the tier policy's visits_per_period × period length ÷ period_days, ÷ the tier's customers"),
+    ("by_period", "per period of the granularity (UTC): planned and planned_done of the visits planned to start in it, check_ins, verified_rate, completed and strike_rate of those checked in during it"),
     ("days_since_visit", "overdue: customers with a tier policy whose last completed visit is longer ago than period_days ÷ visits_per_period at the period's end, or who were never visited (empty)"),
 ];
 
@@ -46,8 +47,34 @@ fn with_order() -> SimpleExpr {
     )
 }
 
-/// Check-in figures of visits checked in during the period, per agent or in total.
-fn check_ins(ctx: &Ctx, by_agent: bool) -> SelectStatement {
+/// How a query's rows are grouped: one row in all, one per agent, or one per period of the
+/// granularity (a visit falls in the period of the date the query counts it by).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    All,
+    Agent,
+    Period,
+}
+
+/// Groups `q` by `by`, a period being that of `date`.
+fn group(ctx: &Ctx, q: &mut SelectStatement, by: By, date: &str) {
+    match by {
+        By::All => {}
+        By::Agent => {
+            q.expr_as(f("agent_id"), Alias::new("agent_id"))
+                .add_group_by([f("agent_id").into()]);
+        }
+        By::Period => {
+            let period = ctx.bucket(F, date, ctx.filters.granularity);
+            q.expr_as(period.clone(), Alias::new("period"))
+                .add_group_by([period.clone()])
+                .order_by_expr(period, Order::Asc);
+        }
+    }
+}
+
+/// Check-in figures of visits checked in during the period, in total, per agent or per period.
+fn check_ins(ctx: &Ctx, by: By) -> SelectStatement {
     let mut q = ctx.facts(VISITS);
     let duration = f("check_out_at").sub(f("check_in_at"));
     let timed = completed().and(f("check_out_at").gte(f("check_in_at")));
@@ -74,10 +101,7 @@ fn check_ins(ctx: &Ctx, by_agent: bool) -> SelectStatement {
             )),
             Alias::new("customers"),
         );
-    if by_agent {
-        q.expr_as(f("agent_id"), Alias::new("agent_id"))
-            .add_group_by([f("agent_id").into()]);
-    }
+    group(ctx, &mut q, by, "check_in_at");
     q
 }
 
@@ -92,8 +116,8 @@ const CHECK_IN_COLUMNS: [(&str, Ty); 8] = [
     ("customers", Ty::Int),
 ];
 
-/// Planned visits of the period and those done on their day, per agent or in total.
-fn plans(ctx: &Ctx, by_agent: bool) -> SelectStatement {
+/// Planned visits of the period and those done on their day, in total, per agent or per period.
+fn plans(ctx: &Ctx, by: By) -> SelectStatement {
     let mut q = ctx.facts(VISITS);
     let on_day = completed().and(Expr::cust(format!(
         "\"f\".\"check_in_at\" / {DAY_MS} = \"f\".\"planned_start\" / {DAY_MS}"
@@ -102,10 +126,7 @@ fn plans(ctx: &Ctx, by_agent: bool) -> SelectStatement {
         .and_where(f("status").ne("cancelled"))
         .expr_as(count(), Alias::new("planned"))
         .expr_as(sum(flag(on_day)), Alias::new("planned_done"));
-    if by_agent {
-        q.expr_as(f("agent_id"), Alias::new("agent_id"))
-            .add_group_by([f("agent_id").into()]);
-    }
+    group(ctx, &mut q, by, "planned_start");
     q
 }
 
@@ -140,10 +161,12 @@ fn minutes(duration_ms: i64, timed: i64) -> Cell {
 }
 
 async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
-    let c = ctx.table(&check_ins(ctx, false), &CHECK_IN_COLUMNS).await?;
+    let c = ctx
+        .table(&check_ins(ctx, By::All), &CHECK_IN_COLUMNS)
+        .await?;
     let p = ctx
         .table(
-            &plans(ctx, false),
+            &plans(ctx, By::All),
             &[("planned", Ty::Int), ("planned_done", Ty::Int)],
         )
         .await?;
@@ -186,10 +209,10 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     use std::collections::BTreeMap;
     let mut c_cols = vec![("agent_id", Ty::Uuid)];
     c_cols.extend(CHECK_IN_COLUMNS);
-    let c = ctx.table(&check_ins(ctx, true), &c_cols).await?;
+    let c = ctx.table(&check_ins(ctx, By::Agent), &c_cols).await?;
     let p = ctx
         .table(
-            &plans(ctx, true),
+            &plans(ctx, By::Agent),
             &[
                 ("agent_id", Ty::Uuid),
                 ("planned", Ty::Int),
@@ -249,6 +272,66 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
             ratio(unplanned, completed),
             ratio(completed, days),
             minutes(duration, timed),
+            ratio(struck, completed),
+        ]);
+    }
+    Ok(t)
+}
+
+/// Per period of the granularity: the plans of the visits planned to start in it, and the
+/// check-in figures of the visits checked in during it.
+async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
+    use std::collections::BTreeMap;
+    let mut c_cols = vec![("period", Ty::Text)];
+    c_cols.extend(CHECK_IN_COLUMNS);
+    let c = ctx.table(&check_ins(ctx, By::Period), &c_cols).await?;
+    let p = ctx
+        .table(
+            &plans(ctx, By::Period),
+            &[
+                ("period", Ty::Text),
+                ("planned", Ty::Int),
+                ("planned_done", Ty::Int),
+            ],
+        )
+        .await?;
+    // planned, planned_done, check_ins, verified, completed, struck
+    let mut periods: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let key = |cell: &Cell| match cell {
+        Cell::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    for r in &p.rows {
+        let e = periods.entry(key(&r[0])).or_default();
+        e[0] = r[1].int();
+        e[1] = r[2].int();
+    }
+    for r in &c.rows {
+        let e = periods.entry(key(&r[0])).or_default();
+        e[2] = r[1].int();
+        e[3] = r[2].int();
+        e[4] = r[3].int();
+        e[5] = r[7].int();
+    }
+    let mut t = Table::new(&[
+        "period",
+        "planned",
+        "planned_done",
+        "plan_compliance",
+        "check_ins",
+        "verified_rate",
+        "completed",
+        "strike_rate",
+    ]);
+    for (period, [planned, done, check_ins, verified, completed, struck]) in periods {
+        t.rows.push(vec![
+            Cell::Text(period),
+            planned.into(),
+            done.into(),
+            ratio(done, planned),
+            check_ins.into(),
+            ratio(verified, check_ins),
+            completed.into(),
             ratio(struck, completed),
         ]);
     }
@@ -372,6 +455,7 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
         definitions: DEFINITIONS,
         sections: vec![
             ("summary", summary(ctx).await?),
+            ("by_period", by_period(ctx).await?),
             ("by_agent", by_agent(ctx).await?),
             ("frequency", frequency(ctx).await?),
             ("overdue", overdue(ctx).await?),

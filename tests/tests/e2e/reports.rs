@@ -427,6 +427,13 @@ storage_test! {
             // Opening open 2,000 (O5): (2,000 + 3,500 − 4,500) ÷ (2,000 + 3,500 − 0) × 100.
             ("cei", json!(18.181_8)),
         ]);
+        // Sold on credit: O1 (2,500) delivered in March, O3 (1,000) in April; collected: 1,000 on
+        // 20 March and 300 on 15 April.
+        assert_row(&s["summary"][0], &[("collected", json!(1_300))]);
+        let months = s["by_period"].as_array().unwrap();
+        assert_eq!(months.len(), 2, "{months:?}");
+        assert_row(&months[0], &[("period", json!("2025-03")), ("credit_sales", json!(2_500)), ("collected", json!(1_000))]);
+        assert_row(&months[1], &[("period", json!("2025-04")), ("credit_sales", json!(1_000)), ("collected", json!(300))]);
         let customers = s["by_customer"].as_array().unwrap();
         assert_eq!(customers.len(), 2, "{customers:?}");
         assert_row(&customers[0], &[("customer_id", json!(c.n1)), ("open", json!(3_500)), ("balance", json!(3_500)),
@@ -440,7 +447,10 @@ storage_test! {
             assert_row(&r["sections"]["summary"][0], &[("open", json!(3_500)), ("on_account", json!(300)), ("balance", json!(3_200))]);
         }
         let r = report(&server, &c.carla, "receivables", PERIOD).await;
-        assert_row(&r["sections"]["summary"][0], &[("open", json!(1_000)), ("on_account", json!(0))]);
+        assert_row(&r["sections"]["summary"][0], &[("open", json!(1_000)), ("on_account", json!(0)), ("collected", json!(0))]);
+        let months = r["sections"]["by_period"].as_array().unwrap();
+        assert_eq!(months.len(), 1, "{months:?}");
+        assert_row(&months[0], &[("period", json!("2025-04")), ("credit_sales", json!(1_000)), ("collected", json!(0))]);
         assert_eq!(r["sections"]["by_customer"].as_array().unwrap().len(), 1);
     }
 }
@@ -461,6 +471,16 @@ storage_test! {
             ("unplanned_share", json!(0.333_3)), ("field_days", json!(2)), ("visits_per_field_day", json!(1.5)),
             ("average_minutes", json!(25.0)), ("strike_rate", json!(0.333_3)), ("coverage", json!(0.666_7)),
         ]);
+        // By month: V1 and V2 planned in March (V1 done on its day), V1 to V3 checked in then;
+        // in April only V4, planned and missed (V5 cancelled).
+        let months = s["by_period"].as_array().unwrap();
+        assert_eq!(months.len(), 2, "{months:?}");
+        assert_row(&months[0], &[("period", json!("2025-03")), ("planned", json!(2)), ("planned_done", json!(1)),
+            ("plan_compliance", json!(0.5)), ("check_ins", json!(3)), ("verified_rate", json!(0.666_7)),
+            ("completed", json!(3)), ("strike_rate", json!(0.333_3))]);
+        assert_row(&months[1], &[("period", json!("2025-04")), ("planned", json!(1)), ("planned_done", json!(0)),
+            ("plan_compliance", json!(0.0)), ("check_ins", json!(0)), ("verified_rate", Json::Null),
+            ("completed", json!(0)), ("strike_rate", Json::Null)]);
         // N1 (tier A: 2 visits per 30 days, so 4.07 in 61 days) had 2: not compliant.
         assert_row(&s["frequency"][0], &[("tier", json!("A")), ("customers", json!(1)), ("compliant", json!(0)),
             ("frequency_compliance", json!(0.0))]);
