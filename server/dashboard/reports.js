@@ -77,9 +77,15 @@ export const CHARTS = {
   pipeline: [{section: 'by_stage', x: 'stage', type: 'bars', series: ['amount', 'weighted']}],
   'customer-value': [{section: 'customers', type: 'pareto'}],
   retention: [{section: 'by_period', x: 'period', type: 'line', series: ['new', 'lost', 'won_back']}],
-  receivables: [{section: 'summary', type: 'ageing', series: AGEING}],
+  receivables: [
+    {section: 'summary', type: 'ageing', series: AGEING},
+    {section: 'by_period', x: 'period', type: 'bars', series: ['credit_sales', 'collected']},
+  ],
   service: [{section: 'by_period', x: 'period', type: 'bars', series: ['opened', 'resolved']}],
-  visits: [{section: 'by_agent', x: 'agent_id', type: 'bars', series: ['plan_compliance', 'strike_rate']}],
+  visits: [
+    {section: 'by_period', x: 'period', type: 'line', series: ['planned', 'completed']},
+    {section: 'by_agent', x: 'agent_id', type: 'bars', series: ['plan_compliance', 'strike_rate']},
+  ],
 };
 
 /** Report pages: the route, the reports it shows, and the report-specific parameters it offers. */

@@ -184,6 +184,11 @@ async function main() {
       const own = await page.locator('#main .page-overview').getAttribute('data-rendered-ms');
       console.log(`# overview: first figures after ${firstFigures} ms (the page's own measure: ${own} ms)`);
       const notes = [`overview ${await compareWithApi(page, 'overview')} cells`];
+      // Revenue, completed visits and money collected each show their trend over the periods.
+      for (const column of ['revenue', 'completed', 'collected']) {
+        const trend = page.locator(`li.figure:has(.figure-value[data-column="${column}"]) svg.spark polyline`);
+        assert.equal(await trend.count(), 1, `overview: no trend drawn for ${column}`);
+      }
       await screenshot(page, 'overview');
       problems.assertNone('overview');
 
@@ -225,6 +230,8 @@ async function main() {
       await page.locator('#f-territory').selectOption('North');
       await page.locator('form.filters button[type="submit"]').click();
       await page.waitForURL(/territory=North/);
+      // The address changes before the page draws again: wait for the new tables, not the old.
+      await page.locator('table[data-report="sales"][data-section="summary"][data-source*="territory=North"]').waitFor();
       await settled(page, 'sales');
       const source = await page.locator('table[data-report="sales"][data-section="summary"]').getAttribute('data-source');
       assert.match(source, /territory=North/);

@@ -16,17 +16,17 @@ import {errorMessage} from '../errors.js';
 
 /**
  * The figures: a summary column of a report, with a sparkline where the report has the column by
- * period, and a second figure beneath. (The visits and receivables reports have no by-period
- * section, so visits and collections show no trend.)
+ * period (sales, visits and collections), and a second figure beneath.
  */
 const FIGURES = [
   {report: 'sales', column: 'revenue', trend: true, sub: 'growth'},
   {report: 'sales', column: 'orders', trend: true, sub: 'lines_per_order'},
   {report: 'sales', column: 'average_order_value', trend: true, sub: 'attainment'},
-  {report: 'visits', column: 'completed', sub: 'plan_compliance'},
+  {report: 'visits', column: 'completed', trend: true, sub: 'plan_compliance'},
   {report: 'visits', column: 'coverage', sub: 'strike_rate'},
   {report: 'receivables', column: 'balance', sub: 'overdue'},
   {report: 'receivables', column: 'dso', sub: 'cei'},
+  {report: 'receivables', column: 'collected', trend: true, sub: 'credit_sales'},
 ];
 
 const PAGE_OF = {sales: 'sales', visits: 'visits', receivables: 'receivables'};
