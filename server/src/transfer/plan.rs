@@ -319,6 +319,8 @@ pub async fn plan(
     let mut seen: HashMap<String, u64> = HashMap::new();
     // A record of several rows (a price list's prices), by key, in the order of its first row.
     let mut groups: Vec<Group> = Vec::new();
+    // New records, made at the end, all at once.
+    let mut new: Vec<NewRow> = Vec::new();
     for row in &sheet.rows {
         let mut errors = Vec::new();
         let fail = |errors: &mut Vec<RowError>, column: &str, reason: String| {
@@ -542,7 +544,10 @@ pub async fn plan(
                     plan.errors.extend(errors);
                     continue;
                 }
-                settle(conn, who, &mut plan, row.line, existing, values, &header_of).await?;
+                settle(
+                    conn, who, &mut plan, &mut new, row.line, existing, values, &header_of,
+                )
+                .await?;
             }
         }
     }
@@ -559,6 +564,7 @@ pub async fn plan(
             conn,
             who,
             &mut plan,
+            &mut new,
             group.line,
             group.existing,
             values,
@@ -566,14 +572,33 @@ pub async fn plan(
         )
         .await?;
     }
+    for ((line, values), change) in first_changes(kind, &plan.actor, new).await? {
+        match change {
+            Ok(change) => plan.creates.push(Planned {
+                line,
+                id: Uuid::now_v7(),
+                values,
+                change: Some(change),
+            }),
+            Err(e) => plan.errors.extend(invalid(line, &e.into(), &header_of)),
+        }
+    }
+    // In the file's order (a new record's errors were found last); a line's errors as found.
+    plan.errors.sort_by_key(|e| e.line);
     Ok(plan)
 }
 
-/// Puts a row's record (with its values checked) in `plan`: to create, to update, or unchanged.
+/// A new record's row: its line and values.
+type NewRow = (u64, Vec<(&'static str, Value)>);
+
+/// Puts a row's record (with its values checked) in `plan`: to update, or unchanged; or, for a new
+/// record, in `new`, whose first changes are made all at once at the end.
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     conn: &impl ConnectionTrait,
     who: &Principal,
     plan: &mut Plan,
+    new: &mut Vec<NewRow>,
     line: u64,
     existing: Option<Uuid>,
     values: Vec<(&'static str, Value)>,
@@ -581,20 +606,7 @@ async fn settle(
 ) -> Result<(), Error> {
     let kind = plan.target.kind;
     match existing {
-        None => match record::create(kind, plan.actor.clone(), &values) {
-            Ok(mut doc) => plan.creates.push(Planned {
-                line,
-                id: Uuid::now_v7(),
-                values,
-                change: Some(
-                    doc.get_last_local_change()
-                        .expect("a new record has its first change")
-                        .raw_bytes()
-                        .to_vec(),
-                ),
-            }),
-            Err(e) => plan.errors.extend(invalid(line, &e.into(), header_of)),
-        },
+        None => new.push((line, values)),
         Some(id) => match changed(conn, who, kind, id, values).await? {
             Ok(values) if values.is_empty() => plan.unchanged += 1,
             Ok(values) => plan.updates.push(Planned {
@@ -607,6 +619,57 @@ async fn settle(
         },
     }
     Ok(())
+}
+
+/// Each new record's first change, made with `actor`, or why the schema refuses the record; in
+/// the rows' order. Building documents is most of checking a large file, and each is independent:
+/// the rows are split over the machine's cores (scoped threads, in a blocking task; the work is
+/// one even split, which needs no pool).
+async fn first_changes(
+    kind: &'static sync_core::KindSchema,
+    actor: &ActorId,
+    rows: Vec<NewRow>,
+) -> Result<Vec<(NewRow, Result<Vec<u8>, sync_core::Error>)>, Error> {
+    let actor = actor.clone();
+    tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = rows.len().div_ceil(threads).max(1);
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = rows;
+        while rest.len() > per {
+            let tail = rest.split_off(per);
+            parts.push(rest);
+            rest = tail;
+        }
+        parts.push(rest);
+        std::thread::scope(|scope| {
+            let made: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    let actor = &actor;
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .map(|row| {
+                                let change =
+                                    record::create(kind, actor.clone(), &row.1).map(|mut doc| {
+                                        doc.get_last_local_change()
+                                            .expect("a new record has its first change")
+                                            .raw_bytes()
+                                            .to_vec()
+                                    });
+                                (row, change)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            made.into_iter()
+                .flat_map(|h| h.join().expect("building a record does not panic"))
+                .collect()
+        })
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("building the import's records: {e}")))
 }
 
 /// The rows of one record that takes a row per item.
