@@ -205,28 +205,35 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     Ok(t)
 }
 
+/// The check-in figures (`check_ins`) and the plans (`plans`) grouped `by` agent or period, each
+/// row starting with its agent's id or its period.
+async fn grouped(ctx: &Ctx<'_>, by: By) -> Result<(Table, Table), Error> {
+    let first = match by {
+        By::Period => ("period", Ty::Text),
+        By::Agent | By::All => ("agent_id", Ty::Uuid),
+    };
+    let mut c_cols = vec![first];
+    c_cols.extend(CHECK_IN_COLUMNS);
+    let c = ctx.table(&check_ins(ctx, by), &c_cols).await?;
+    let p_cols = [first, ("planned", Ty::Int), ("planned_done", Ty::Int)];
+    let p = ctx.table(&plans(ctx, by), &p_cols).await?;
+    Ok((c, p))
+}
+
+/// A grouped row's agent or period, as a key ("" for none).
+fn key(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
 pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     use std::collections::BTreeMap;
-    let mut c_cols = vec![("agent_id", Ty::Uuid)];
-    c_cols.extend(CHECK_IN_COLUMNS);
-    let c = ctx.table(&check_ins(ctx, By::Agent), &c_cols).await?;
-    let p = ctx
-        .table(
-            &plans(ctx, By::Agent),
-            &[
-                ("agent_id", Ty::Uuid),
-                ("planned", Ty::Int),
-                ("planned_done", Ty::Int),
-            ],
-        )
-        .await?;
+    let (c, p) = grouped(ctx, By::Agent).await?;
     let d = field_days(ctx, true).await?;
     // Agents with plans but no check-ins count too: every agent in any of the three.
     let mut agents: BTreeMap<String, [i64; 11]> = BTreeMap::new();
-    let key = |cell: &Cell| match cell {
-        Cell::Text(s) => s.clone(),
-        _ => String::new(),
-    };
     for r in &c.rows {
         let e = agents.entry(key(&r[0])).or_default();
         for i in 0..8 {
@@ -282,25 +289,9 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
 /// check-in figures of the visits checked in during it.
 async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
     use std::collections::BTreeMap;
-    let mut c_cols = vec![("period", Ty::Text)];
-    c_cols.extend(CHECK_IN_COLUMNS);
-    let c = ctx.table(&check_ins(ctx, By::Period), &c_cols).await?;
-    let p = ctx
-        .table(
-            &plans(ctx, By::Period),
-            &[
-                ("period", Ty::Text),
-                ("planned", Ty::Int),
-                ("planned_done", Ty::Int),
-            ],
-        )
-        .await?;
+    let (c, p) = grouped(ctx, By::Period).await?;
     // planned, planned_done, check_ins, verified, completed, struck
     let mut periods: BTreeMap<String, [i64; 6]> = BTreeMap::new();
-    let key = |cell: &Cell| match cell {
-        Cell::Text(s) => s.clone(),
-        _ => String::new(),
-    };
     for r in &p.rows {
         let e = periods.entry(key(&r[0])).or_default();
         e[0] = r[1].int();
