@@ -69,7 +69,7 @@ export async function call(method, path, {body, file, quiet401 = false} = {}) {
 export const get = (path, options) => call('GET', path, options);
 export const post = (path, body, options) => call('POST', path, {...options, body});
 export const patch = (path, body) => call('PATCH', path, {body});
-export const put = (path) => call('PUT', path);
+export const put = (path, body) => call('PUT', path, {body});
 /** Sends a CSV file as the request's body (an import). */
 export const upload = (path, file) => call('POST', path, {file});
 export const del = (path, options) => call('DELETE', path, options);

@@ -319,6 +319,21 @@ async function main() {
       await screenshot(page, 'admin');
       problems.assertNone('admin');
 
+      // A role given and taken back: Ben made a manager, then an agent again; the API agrees.
+      const ben = await page.locator('#admin-users tbody tr[data-id]', {hasText: 'ben.agent@'}).getAttribute('data-id');
+      for (const role of ['manager', 'agent']) {
+        const row = page.locator(`#admin-users tbody tr[data-id="${ben}"]`);
+        await row.locator('select').selectOption(role);
+        await row.locator('[data-action="set-role"]').click();
+        // Saving disables the button until the section is drawn again with a new one.
+        await row.locator('[data-action="set-role"]:not([disabled])').waitFor();
+        await settled(page, 'admin');
+        const {body} = await api(page, 'GET', '/v1/users');
+        assert.equal(body.find((u) => u.id === ben)?.role, role, `Ben's role after saving ${role}`);
+        assert.equal(await row.locator('select').inputValue(), role);
+      }
+      problems.assertNone('admin, roles');
+
       // An import: checked first (a row in error names its line and column, nothing is written),
       // then a good file imported; the customers' download holds the new customer.
       const bad = 'code;name;territory;credit_limit\nB-1;Bad Limit;North;ten\n';

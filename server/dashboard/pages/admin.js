@@ -48,6 +48,22 @@ function table(caption, columns, rows) {
       h('tbody', null, rows.length ? rows : h('tr', null, h('td', {colspan: columns.length, class: 'empty'}, t('noRows'))))));
 }
 
+/** A user's role, changed by picking another and saving it (PUT /v1/users/{id}/role). */
+function roleForm(user, refresh) {
+  const select = h('select', {id: `role-${user.id}`},
+    ['agent', 'manager', 'admin'].map((r) => h('option', {value: r, selected: r === user.role}, t(`role.${r}`))));
+  const save = h('button', {type: 'submit', dataset: {action: 'set-role'}}, t('admin.setRole'));
+  const form = h('form', {class: 'inline-form'},
+    h('label', {for: select.id, class: 'visually-hidden'}, t('admin.roleFor', {email: user.email})), select, save);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const role = select.value;
+    if (role === user.role) return;
+    change(save, () => put(`/v1/users/${seg(user.id)}/role`, {role}), t('admin.roleSet', {email: user.email, role: t(`role.${role}`)}), refresh);
+  });
+  return form;
+}
+
 async function users(refresh) {
   const list = await get('/v1/users');
   const known = territoriesOf(list);
@@ -65,7 +81,7 @@ async function users(refresh) {
     });
     return h('tr', {dataset: {id: user.id}},
       h('td', null, user.email),
-      h('td', null, t(`role.${user.role}`)),
+      h('td', null, roleForm(user, refresh)),
       h('td', null, h('ul', {class: 'chips'}, user.territories.map((name) => h('li', null, name, ' ',
         h('button', {
           type: 'button',
@@ -77,7 +93,6 @@ async function users(refresh) {
       h('td', null, form));
   });
   return [
-    h('p', {class: 'muted'}, t('admin.rolesNote')),
     datalist,
     table(t('admin.users'), [t('admin.email'), t('admin.role'), t('admin.territories'), t('admin.give')], rows),
   ];

@@ -1,7 +1,9 @@
-//! Users and territories: creating them from the command line and the demo seed.
+//! Users and territories: creating them from the command line and the demo seed, and changing
+//! their roles and territories.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use sync_core::Role;
 use uuid::Uuid;
@@ -160,6 +162,36 @@ pub async fn revoke_territory(db: &Db, user_id: Uuid, name: &str) -> Result<(), 
         .exec(&db.conn)
         .await?;
     Ok(())
+}
+
+/// Gives user `user_id` the role `role`; false if there is no such user. The company's last admin
+/// keeps the role (`409`), so that someone can always administer it. The new role holds from the
+/// user's next request: devices follow on their next sync (one that stops being an admin's evicts
+/// what its user may no longer see).
+pub async fn set_role(db: &Db, user_id: Uuid, role: Role) -> Result<bool, Error> {
+    let txn = db.begin_write().await?;
+    let Some(target) = user::Entity::find_by_id(user_id).one(&*txn).await? else {
+        return Ok(false);
+    };
+    if target.role == Role::Admin.as_str() && role != Role::Admin {
+        let admins = user::Entity::find()
+            .filter(user::Column::Role.eq(Role::Admin.as_str()))
+            .count(&*txn)
+            .await?;
+        if admins <= 1 {
+            return Err(Error::Conflict(format!(
+                "{} is the last admin: make another user an admin first",
+                target.email
+            )));
+        }
+    }
+    user::Entity::update_many()
+        .col_expr(user::Column::Role, role.as_str().into())
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<user::Model>, Error> {

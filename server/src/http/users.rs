@@ -1,7 +1,8 @@
 //! Users and their territories, for managers staffing their territories and admins: `GET /v1/users`
 //! lists the users the caller may staff (a manager: the agents of their territories; an admin:
 //! everyone), `PUT` and `DELETE /v1/users/{id}/territories/{territory}` give and take a
-//! territory. Devices receive or evict the territory's records on their next sync.
+//! territory, and admins give a user another role (`PUT /v1/users/{id}/role`). Devices receive or
+//! evict records on their next sync.
 
 use std::collections::BTreeMap;
 
@@ -21,12 +22,51 @@ use crate::auth::users;
 use crate::db::entities::{territory, user, user_territory};
 use crate::error::Error;
 use crate::http::state::AppState;
-use crate::http::wire::PathParam;
+use crate::http::wire::{JsonBody, PathParam};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(grant, revoke))
+        .routes(routes!(set_role))
+}
+
+/// A user's new role.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// Gives the user another role (admins only). It holds from the user's next request; their
+/// devices follow on their next sync.
+#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", operation_id = "set_user_role",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = RoleChange,
+    responses(
+        (status = 204, description = "The user has the role (also when they had it)"),
+        (status = 400, description = "A malformed id, or a body that names no role (`invalid_id`, `malformed`)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The company's last admin keeps the role (`conflict`)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn set_role(
+    State(state): State<AppState>,
+    who: Principal,
+    PathParam(id): PathParam<Uuid>,
+    JsonBody(change): JsonBody<RoleChange>,
+) -> Result<StatusCode, Error> {
+    if who.role < Role::Admin {
+        return Err(Error::Forbidden("admins give users their roles".into()));
+    }
+    if !users::set_role(&state.db, id, change.role).await? {
+        return Err(Error::NotFound(format!("no user {id}")));
+    }
+    tracing::info!(by = %who.user_id, user = %id, role = change.role.as_str(), "role changed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A user as a manager sees them.

@@ -574,7 +574,13 @@ const MATRIX: &[Row] = &[
         Target::Out,
         STAFF_OUT,
     ),
+    // The role the user has already: the call changes nothing for the rows after it.
+    row("PUT", "/v1/users/{id}/role", Target::In, ADMIN_ONLY),
+    row("PUT", "/v1/users/{id}/role", Target::Out, ADMIN_ONLY),
 ];
+
+/// Admins only, whatever the target.
+const ADMIN_ONLY: [Expect; 6] = [A, D(403), D(403), D(401), D(401), D(401)];
 
 /// An agent of the manager's territory, with that territory.
 const STAFF_IN: [Expect; 6] = [A, A, D(403), D(401), D(401), D(401)];
@@ -1026,6 +1032,7 @@ impl Fixture {
             ("POST", "/v1/auth/session") => request.json(&serde_json::json!({
                 "email": "login@x.test", "password": PASSWORD
             })),
+            ("PUT", "/v1/users/{id}/role") => request.json(&serde_json::json!({"role": "agent"})),
             ("POST", "/v1/sync/push") if row.target == Target::LostDevice => {
                 let actor = automerge::ActorId::from(self.lost_device.as_bytes().as_slice());
                 let kind = sync_core::kinds::get("customer").unwrap();
