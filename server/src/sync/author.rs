@@ -51,6 +51,19 @@ impl Author {
         territories: Vec<Uuid>,
         purpose: &'static str,
     ) -> Author {
+        Author::server_as(user_id, role, territories, purpose, new_server_actor())
+    }
+
+    /// The server acting for `user` with an actor made for this write beforehand
+    /// ([`new_server_actor`]): an import makes its new records' first changes while it checks
+    /// the file, before it writes them.
+    pub fn server_as(
+        user_id: Uuid,
+        role: Role,
+        territories: Vec<Uuid>,
+        purpose: &'static str,
+        actor: ActorId,
+    ) -> Author {
         Author::Server {
             rights: Principal {
                 user_id,
@@ -60,23 +73,8 @@ impl Author {
                 checkpoint: 0,
                 claimed_device: None,
             },
-            actor: ActorId::from(Uuid::now_v7().as_bytes().as_slice()),
+            actor,
             purpose,
-        }
-    }
-
-    /// This author acting with `actor` instead, when the author is the server: an import plans its
-    /// new records' first changes, with the actor of the write, before writing them.
-    pub fn with_actor(self, actor: ActorId) -> Author {
-        match self {
-            Author::Server {
-                rights, purpose, ..
-            } => Author::Server {
-                rights,
-                actor,
-                purpose,
-            },
-            other => other,
         }
     }
 
@@ -159,6 +157,11 @@ impl Author {
             Author::Server { .. } | Author::Approved { .. } => None,
         }
     }
+}
+
+/// An actor for one server write, never shared with another: a time-ordered UUID's bytes.
+pub fn new_server_actor() -> ActorId {
+    ActorId::from(Uuid::now_v7().as_bytes().as_slice())
 }
 
 /// The push of the changes the server's own write made to `doc` (record `id` of `kind`) on top of

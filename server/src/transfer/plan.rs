@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::sync::author::new_server_actor;
 use crate::sync::docstore;
 use crate::sync::write::{company_settings, find_document, territories_by_name};
 use crate::transfer::columns::{convert, normalise, Column, Convert, ItemColumns, Key, Target};
@@ -292,7 +293,7 @@ pub async fn plan(
         id: id_column,
     } = map_headers(target, sheet)?;
     let stored = stored(conn, who, target).await?;
-    let actor = ActorId::from(Uuid::now_v7().as_bytes().as_slice());
+    let actor = new_server_actor();
     let mut plan = Plan {
         target,
         actor: actor.clone(),
@@ -544,33 +545,31 @@ pub async fn plan(
                     plan.errors.extend(errors);
                     continue;
                 }
-                settle(
-                    conn, who, &mut plan, &mut new, row.line, existing, values, &header_of,
-                )
-                .await?;
+                match existing {
+                    None => new.push((row.line, values)),
+                    Some(id) => {
+                        settle(conn, who, &mut plan, row.line, id, values, &header_of).await?
+                    }
+                }
             }
         }
     }
-    for group in groups {
-        let Some(items) = target.items else { break };
-        let stored = match group.existing {
-            Some(id) => stored_items(conn, kind, id, items.field).await?,
-            None => Vec::new(),
-        };
-        let held = group.items(items, &stored);
-        let mut values = group.values;
-        values.push((items.field, held));
-        settle(
-            conn,
-            who,
-            &mut plan,
-            &mut new,
-            group.line,
-            group.existing,
-            values,
-            &header_of,
-        )
-        .await?;
+    if let Some(items) = target.items {
+        for group in groups {
+            let stored = match group.existing {
+                Some(id) => stored_items(conn, kind, id, items.field).await?,
+                None => Vec::new(),
+            };
+            let held = group.items(items, &stored);
+            let mut values = group.values;
+            values.push((items.field, held));
+            match group.existing {
+                None => new.push((group.line, values)),
+                Some(id) => {
+                    settle(conn, who, &mut plan, group.line, id, values, &header_of).await?
+                }
+            }
+        }
     }
     for ((line, values), change) in first_changes(kind, &plan.actor, new).await? {
         match change {
@@ -591,32 +590,26 @@ pub async fn plan(
 /// A new record's row: its line and values.
 type NewRow = (u64, Vec<(&'static str, Value)>);
 
-/// Puts a row's record (with its values checked) in `plan`: to update, or unchanged; or, for a new
-/// record, in `new`, whose first changes are made all at once at the end.
-#[allow(clippy::too_many_arguments)]
+/// Puts a change of stored record `id` (with the row's values checked) in `plan`: to update, or
+/// unchanged when the record already holds every value.
 async fn settle(
     conn: &impl ConnectionTrait,
     who: &Principal,
     plan: &mut Plan,
-    new: &mut Vec<NewRow>,
     line: u64,
-    existing: Option<Uuid>,
+    id: Uuid,
     values: Vec<(&'static str, Value)>,
     header_of: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<(), Error> {
-    let kind = plan.target.kind;
-    match existing {
-        None => new.push((line, values)),
-        Some(id) => match changed(conn, who, kind, id, values).await? {
-            Ok(values) if values.is_empty() => plan.unchanged += 1,
-            Ok(values) => plan.updates.push(Planned {
-                line,
-                id,
-                values,
-                change: None,
-            }),
-            Err(e) => plan.errors.extend(invalid(line, &e, header_of)),
-        },
+    match changed(conn, who, plan.target.kind, id, values).await? {
+        Ok(values) if values.is_empty() => plan.unchanged += 1,
+        Ok(values) => plan.updates.push(Planned {
+            line,
+            id,
+            values,
+            change: None,
+        }),
+        Err(e) => plan.errors.extend(invalid(line, &e, header_of)),
     }
     Ok(())
 }
@@ -634,42 +627,41 @@ async fn first_changes(
     tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per = rows.len().div_ceil(threads).max(1);
-        let mut parts = Vec::with_capacity(threads);
-        let mut rest = rows;
-        while rest.len() > per {
-            let tail = rest.split_off(per);
-            parts.push(rest);
-            rest = tail;
-        }
-        parts.push(rest);
-        std::thread::scope(|scope| {
-            let made: Vec<_> = parts
-                .into_iter()
+        let changes: Vec<_> = std::thread::scope(|scope| {
+            let parts: Vec<_> = rows
+                .chunks(per)
                 .map(|part| {
                     let actor = &actor;
                     scope.spawn(move || {
-                        part.into_iter()
-                            .map(|row| {
-                                let change =
-                                    record::create(kind, actor.clone(), &row.1).map(|mut doc| {
-                                        doc.get_last_local_change()
-                                            .expect("a new record has its first change")
-                                            .raw_bytes()
-                                            .to_vec()
-                                    });
-                                (row, change)
-                            })
+                        part.iter()
+                            .map(|(_, values)| first_change(kind, actor, values))
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            made.into_iter()
+            parts
+                .into_iter()
                 .flat_map(|h| h.join().expect("building a record does not panic"))
                 .collect()
-        })
+        });
+        rows.into_iter().zip(changes).collect()
     })
     .await
     .map_err(|e| Error::Internal(format!("building the import's records: {e}")))
+}
+
+/// A new record's first change, made with `actor`, or why the schema refuses it.
+fn first_change(
+    kind: &'static sync_core::KindSchema,
+    actor: &ActorId,
+    values: &[(&'static str, Value)],
+) -> Result<Vec<u8>, sync_core::Error> {
+    record::create(kind, actor.clone(), values).map(|mut doc| {
+        doc.get_last_local_change()
+            .expect("a new record has its first change")
+            .raw_bytes()
+            .to_vec()
+    })
 }
 
 /// The rows of one record that takes a row per item.
@@ -694,19 +686,12 @@ impl Group {
         header_of: &dyn Fn(&str) -> String,
         errors: &mut Vec<RowError>,
     ) {
-        let owner = match items.field {
-            "prices" => "price list",
-            _ => "record",
-        };
         for (field, value) in values {
             match self.values.iter().find(|(f, _)| *f == field) {
                 Some((_, first)) if *first != value => errors.push(RowError {
                     line,
                     column: header_of(field),
-                    reason: format!(
-                        "differs from line {}: the rows of one {owner} give it alike",
-                        self.line
-                    ),
+                    reason: format!("differs from line {}, this record's first row", self.line),
                 }),
                 Some(_) => {}
                 None => self.values.push((field, value)),
@@ -748,17 +733,14 @@ impl Group {
             .iter()
             .map(|(_, fields)| {
                 let key = item_key(fields, items);
-                let id = stored
+                let mut item = Item::new(fields.iter().cloned());
+                if let Some(same) = stored
                     .iter()
                     .find(|s| items.key.iter().zip(&key).all(|(f, v)| s.get(f) == *v))
-                    .map_or_else(|| Uuid::now_v7().to_string(), |s| s.id.clone());
-                Item {
-                    id,
-                    fields: fields
-                        .iter()
-                        .map(|(f, v)| (f.to_string(), v.clone()))
-                        .collect(),
+                {
+                    item.id = same.id.clone();
                 }
+                item
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -44,18 +44,18 @@ pub async fn apply(
     mut progress: impl FnMut(usize),
 ) -> Result<Written, Error> {
     let actor = plan.actor;
-    let author = Author::server(who.user_id, who.role, who.territories.clone(), PURPOSE)
-        .with_actor(actor.clone());
+    let author = Author::server_as(
+        who.user_id,
+        who.role,
+        who.territories.clone(),
+        PURPOSE,
+        actor.clone(),
+    );
     let kind = plan.target.kind;
     let conn = &sync.db.conn;
     let mut written = Written::default();
     let mut done = 0;
-    let rows: Vec<(bool, Planned)> = plan
-        .creates
-        .into_iter()
-        .map(|p| (true, p))
-        .chain(plan.updates.into_iter().map(|p| (false, p)))
-        .collect();
+    let rows: Vec<Planned> = plan.creates.into_iter().chain(plan.updates).collect();
     // The rules of one batch run while the next batch is pushed (on another worker thread), one
     // batch behind and in order, so that a batch's customers are checked for duplicates against
     // every batch before it.
@@ -63,7 +63,7 @@ pub async fn apply(
     for batch in rows.chunks(BATCH) {
         let mut docs = Vec::with_capacity(batch.len());
         let mut lines = Vec::with_capacity(batch.len());
-        for (create, planned) in batch {
+        for planned in batch {
             let doc = match &planned.change {
                 Some(change) => Some(DocPush {
                     id: planned.id,
@@ -75,7 +75,8 @@ pub async fn apply(
             };
             if let Some(doc) = doc {
                 docs.push(doc);
-                lines.push((*create, planned.line));
+                // A new record comes with its first change; a stored one's is made here.
+                lines.push((planned.change.is_some(), planned.line));
             }
         }
         if !docs.is_empty() {
