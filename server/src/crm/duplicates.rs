@@ -294,32 +294,26 @@ impl Pool {
         // Past the batch's own rows, up to `MAX_COMPARED` others.
         let enough = MAX_COMPARED + leave_out.len() as u64;
         let mut pool = Pool::default();
-        for (column, key) in [
-            (
+        pool.by_phone = pool
+            .sharing(
+                conn,
                 "phone",
-                (|k: &Keys| k.phone.clone()) as fn(&Keys) -> Option<String>,
-            ),
-            ("tax_id", |k: &Keys| k.tax_id.clone()),
-        ] {
-            let mut values: Vec<String> = batch.iter().filter_map(|(_, k)| key(k)).collect();
-            values.sort_unstable();
-            values.dedup();
-            for part in values.chunks(ROWS_PER_STATEMENT) {
-                let stmt = select_keys()
-                    .and_where(col(column).is_in(part.iter().cloned()))
-                    .limit(enough * part.len() as u64)
-                    .to_owned();
-                for i in pool.add(conn, stmt, leave_out).await? {
-                    let value = key(&pool.rows[i].1).unwrap_or_default();
-                    let by = if column == "phone" {
-                        &mut pool.by_phone
-                    } else {
-                        &mut pool.by_tax_id
-                    };
-                    by.entry(value).or_default().push(i);
-                }
-            }
-        }
+                |k| k.phone.as_ref(),
+                batch,
+                leave_out,
+                enough,
+            )
+            .await?;
+        pool.by_tax_id = pool
+            .sharing(
+                conn,
+                "tax_id",
+                |k| k.tax_id.as_ref(),
+                batch,
+                leave_out,
+                enough,
+            )
+            .await?;
         let mut cities: Vec<&String> = batch.iter().filter_map(|(_, k)| k.city.as_ref()).collect();
         cities.sort_unstable();
         cities.dedup();
@@ -346,6 +340,35 @@ impl Pool {
             pool.by_box.insert(*id, found);
         }
         Ok(pool)
+    }
+
+    /// The stored customers whose `column` (the keys' `key`) holds the value of one of the
+    /// batch's, by that value: a statement per hundred values, reading `enough` rows per value.
+    async fn sharing(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        column: &str,
+        key: fn(&Keys) -> Option<&String>,
+        batch: &[(Uuid, &Keys)],
+        leave_out: &HashSet<Uuid>,
+        enough: u64,
+    ) -> Result<HashMap<String, Vec<usize>>, Error> {
+        let mut values: Vec<&String> = batch.iter().filter_map(|(_, k)| key(k)).collect();
+        values.sort_unstable();
+        values.dedup();
+        let mut by = HashMap::new();
+        for part in values.chunks(ROWS_PER_STATEMENT) {
+            let stmt = select_keys()
+                .and_where(Expr::col(Alias::new(column)).is_in(part.iter().map(|v| v.as_str())))
+                .limit(enough * part.len() as u64)
+                .to_owned();
+            for place in self.add(conn, stmt, leave_out).await? {
+                if let Some(value) = key(&self.rows[place].1) {
+                    by.entry(value.clone()).or_insert_with(Vec::new).push(place);
+                }
+            }
+        }
+        Ok(by)
     }
 
     /// Reads `stmt`'s rows into the pool; returns their places in it.
