@@ -49,6 +49,15 @@ impl Cell {
         }
     }
 
+    /// A text cell's text (an agent's id, a period), empty for any other cell: a key to group
+    /// rows of several tables by.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Text(v) => v.clone(),
+            _ => String::new(),
+        }
+    }
+
     fn json(&self) -> Value {
         match self {
             Cell::Null => Value::Null,

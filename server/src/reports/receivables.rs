@@ -222,15 +222,11 @@ async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
         )
         .await?;
     let mut periods: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    let key = |cell: &Cell| match cell {
-        Cell::Text(s) => s.clone(),
-        _ => String::new(),
-    };
     for r in &sales.rows {
-        periods.entry(key(&r[0])).or_default().0 = r[1].int();
+        periods.entry(r[0].text()).or_default().0 = r[1].int();
     }
     for r in &paid.rows {
-        periods.entry(key(&r[0])).or_default().1 = r[1].int();
+        periods.entry(r[0].text()).or_default().1 = r[1].int();
     }
     let mut t = Table::new(&["period", "credit_sales", "collected"]);
     for (period, (sold, collected)) in periods {

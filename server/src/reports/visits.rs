@@ -220,14 +220,6 @@ async fn grouped(ctx: &Ctx<'_>, by: By) -> Result<(Table, Table), Error> {
     Ok((c, p))
 }
 
-/// A grouped row's agent or period, as a key ("" for none).
-fn key(cell: &Cell) -> String {
-    match cell {
-        Cell::Text(s) => s.clone(),
-        _ => String::new(),
-    }
-}
-
 pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     use std::collections::BTreeMap;
     let (c, p) = grouped(ctx, By::Agent).await?;
@@ -235,18 +227,18 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
     // Agents with plans but no check-ins count too: every agent in any of the three.
     let mut agents: BTreeMap<String, [i64; 11]> = BTreeMap::new();
     for r in &c.rows {
-        let e = agents.entry(key(&r[0])).or_default();
+        let e = agents.entry(r[0].text()).or_default();
         for i in 0..8 {
             e[i] = r[i + 1].int();
         }
     }
     for r in &p.rows {
-        let e = agents.entry(key(&r[0])).or_default();
+        let e = agents.entry(r[0].text()).or_default();
         e[8] = r[1].int();
         e[9] = r[2].int();
     }
     for r in &d.rows {
-        agents.entry(key(&r[0])).or_default()[10] = r[1].int();
+        agents.entry(r[0].text()).or_default()[10] = r[1].int();
     }
     let mut t = Table::new(&[
         "agent_id",
@@ -293,12 +285,12 @@ async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
     // planned, planned_done, check_ins, verified, completed, struck
     let mut periods: BTreeMap<String, [i64; 6]> = BTreeMap::new();
     for r in &p.rows {
-        let e = periods.entry(key(&r[0])).or_default();
+        let e = periods.entry(r[0].text()).or_default();
         e[0] = r[1].int();
         e[1] = r[2].int();
     }
     for r in &c.rows {
-        let e = periods.entry(key(&r[0])).or_default();
+        let e = periods.entry(r[0].text()).or_default();
         e[2] = r[1].int();
         e[3] = r[2].int();
         e[4] = r[3].int();
