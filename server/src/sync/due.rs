@@ -88,10 +88,11 @@ pub async fn done(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), Error> {
     Ok(())
 }
 
-/// Up to `limit` entries due since before `before` (ms), oldest first.
+/// Up to `limit` entries due since `until` (ms) or earlier, oldest first. Inclusive: a pass asked
+/// for every entry due by now finds one recorded in this very millisecond.
 pub async fn overdue(
     conn: &impl ConnectionTrait,
-    before: i64,
+    until: i64,
     limit: u64,
 ) -> Result<Vec<Overdue>, Error> {
     let stmt = Query::select()
@@ -102,7 +103,7 @@ pub async fn overdue(
             .map(Alias::new),
         )
         .from(Alias::new(TABLE))
-        .and_where(Expr::col(Alias::new("due_at")).lt(before))
+        .and_where(Expr::col(Alias::new("due_at")).lte(until))
         .order_by(Alias::new("due_at"), sea_orm::Order::Asc)
         .limit(limit)
         .to_owned();

@@ -116,13 +116,13 @@ pub async fn keep_due(sync: SyncEngine) {
     }
 }
 
-/// Runs the rules due for longer than `after`, from the records as they now read; returns for how
+/// Runs the rules due for `after` or longer, from the records as they now read; returns for how
 /// many pushes. Each entry is claimed first, so two processes do not run one entry at once.
 pub async fn run_overdue(sync: &SyncEngine, after: Duration) -> Result<usize, Error> {
     let conn = &sync.db.conn;
-    let before = now_ms() - after.as_millis() as i64;
+    let until = now_ms() - after.as_millis() as i64;
     let mut ran = 0;
-    for entry in due::overdue(conn, before, 100).await? {
+    for entry in due::overdue(conn, until, 100).await? {
         if !due::claim(conn, &entry).await? {
             continue;
         }
