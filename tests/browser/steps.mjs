@@ -33,12 +33,16 @@ export async function handshake(dir, n, payload) {
   return readFileSync(go, 'utf8');
 }
 
-/** Syncs from the app's sync screen and waits for that sync (or the one under way) to end. */
+/** Syncs from the app's sync screen and waits for a sync started there to end. */
 export async function syncNow(page, base) {
   await page.goto(`${base}/app/#/sync`);
-  await page.waitForSelector('#sync-now');
+  // A sync under way (an edit's, the interval's) disables the button, and a click on it is lost:
+  // wait until it can be clicked, and count the syncs ended from there. The sync that ends in
+  // between redraws the page, which Playwright's click waits out.
+  const button = page.locator('#sync-now:not([disabled])');
+  await button.waitFor();
   const before = Number(await page.evaluate(() => document.body.dataset.syncs ?? 0));
-  await page.click('#sync-now', {force: true});
+  await button.click();
   await page.waitForFunction((n) => Number(document.body.dataset.syncs ?? 0) > n, before, {timeout: 60_000});
   await page.waitForSelector('#waiting');
 }
