@@ -36,6 +36,7 @@ mod m20261206_000270_rules_due;
 mod m20261206_000280_user_scope;
 mod m20261206_000290_product_costs;
 mod m20261207_000300_web_sessions;
+mod m20261207_000310_order_numbers;
 
 pub struct Migrator;
 
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000280_user_scope::Migration),
             Box::new(m20261206_000290_product_costs::Migration),
             Box::new(m20261207_000300_web_sessions::Migration),
+            Box::new(m20261207_000310_order_numbers::Migration),
         ]
     }
 }

@@ -310,6 +310,9 @@ pub static ORDER: KindSchema = KindSchema {
     },
     fields: &[
         FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
+        // The order's number in the company's other systems (its ERP): what an import matches
+        // the order on, with its customer.
+        FieldSpec::new("number", CODE),
         FieldSpec::new("agent_id", USER),
         FieldSpec::new("visit_id", FieldType::Reference("visit")),
         FieldSpec::new("status", FieldType::Enum(ORDER_STATUSES)).required(),

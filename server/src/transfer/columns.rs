@@ -20,8 +20,11 @@ pub enum Convert {
     Percent,
     /// A customer's number (`code`), stored as the customer's id.
     CustomerCode,
-    /// A product's stock-keeping unit, stored as the product's id.
+    /// A product's stock-keeping unit, stored as the product's id (and, in an item that keeps
+    /// it, as the item's `sku`).
     ProductSku,
+    /// A user's e-mail address, stored as the user's id.
+    UserEmail,
     /// A quantity (`12`, `2,5`), stored in thousandths.
     Quantity,
     /// A day (`2026-03-31`, `31.03.2026`, or `31/03/2026` where the day cannot be the month) or
@@ -82,6 +85,8 @@ pub enum Key {
     ContactOf,
     /// A payment: its customer and its reference (a receipt or transfer number).
     PaymentOf,
+    /// An order: its customer and its number.
+    OrderOf,
     /// A price list: its name.
     Name,
 }
@@ -93,14 +98,25 @@ impl Key {
             Key::Code => Some("code"),
             Key::Sku => Some("sku"),
             Key::Name => Some("name"),
-            Key::ContactOf | Key::PaymentOf => None,
+            Key::ContactOf | Key::PaymentOf | Key::OrderOf => None,
+        }
+    }
+
+    /// For the kinds keyed by their customer and a number of their own: that number's field.
+    pub fn per_customer(self) -> Option<&'static str> {
+        match self {
+            Key::PaymentOf => Some("reference"),
+            Key::OrderOf => Some("number"),
+            Key::Code | Key::Sku | Key::Name | Key::ContactOf => None,
         }
     }
 }
 
-use Convert::{Bool, CustomerCode, Date, Float, Int, Money, Percent, ProductSku, Quantity, Text};
+use Convert::{
+    Bool, CustomerCode, Date, Float, Int, Money, Percent, ProductSku, Quantity, Text, UserEmail,
+};
 
-/// A contact's or a payment's customer, by number.
+/// A contact's, a payment's or an order's customer, by number.
 const CUSTOMER_NUMBER: Column = col(
     "customer_id",
     &[
@@ -442,8 +458,146 @@ static PRICE_LISTS: Target = Target {
     items: Some(&PRICE_LIST_PRICES),
 };
 
+/// An order's lines, a row each: the product by its sku, how many, at what price, less what
+/// discount, at what tax rate. A product may have two lines at different discounts (a free one).
+static ORDER_LINES: ItemColumns = ItemColumns {
+    field: "lines",
+    key: &["product_id", "discount_bp"],
+    columns: &[
+        col(
+            "product_id",
+            &[
+                "sku",
+                "product",
+                "product code",
+                "article number",
+                "item number",
+                "artikelnummer",
+                "货号",
+            ],
+            ProductSku,
+        ),
+        col(
+            "quantity",
+            &["qty", "amount ordered", "menge", "anzahl", "数量"],
+            Quantity,
+        ),
+        col(
+            "unit_price",
+            &[
+                "price",
+                "unit price",
+                "preis",
+                "einzelpreis",
+                "价格",
+                "单价",
+            ],
+            Money,
+        ),
+        col(
+            "discount_bp",
+            &["discount", "line discount", "rabatt", "折扣"],
+            Percent,
+        ),
+        col(
+            "tax_bp",
+            &[
+                "tax rate",
+                "vat rate",
+                "tax",
+                "vat",
+                "mwst",
+                "steuersatz",
+                "税率",
+            ],
+            Percent,
+        ),
+    ],
+};
+
+static ORDERS: Target = Target {
+    name: "orders",
+    kind: &kinds::ORDER,
+    key: Key::OrderOf,
+    columns: &[
+        CUSTOMER_NUMBER,
+        col(
+            "number",
+            &[
+                "order number",
+                "order no",
+                "order",
+                "order id",
+                "auftragsnummer",
+                "bestellnummer",
+                "订单号",
+                "订单编号",
+            ],
+            Text,
+        ),
+        col("status", &["order status", "auftragsstatus", "状态"], Text),
+        col("currency", &["währung", "币种"], Text),
+        col(
+            "ordered_at",
+            &[
+                "date",
+                "order date",
+                "ordered",
+                "ordered on",
+                "bestelldatum",
+                "auftragsdatum",
+                "下单日期",
+                "日期",
+            ],
+            Date,
+        ),
+        col(
+            "submitted_at",
+            &["submitted", "submitted on", "eingereicht"],
+            Date,
+        ),
+        col(
+            "delivered_at",
+            &[
+                "delivered",
+                "delivery date",
+                "delivered on",
+                "lieferdatum",
+                "交货日期",
+            ],
+            Date,
+        ),
+        col(
+            "order_discount_bp",
+            &["order discount", "auftragsrabatt", "整单折扣"],
+            Percent,
+        ),
+        col(
+            "agent_id",
+            &[
+                "agent",
+                "sales rep",
+                "salesperson",
+                "agent email",
+                "vertreter",
+                "业务员",
+            ],
+            UserEmail,
+        ),
+        NOTES,
+    ],
+    items: Some(&ORDER_LINES),
+};
+
 /// The kinds `import` takes, as the command line names them.
-pub static TARGETS: [&Target; 5] = [&CUSTOMERS, &CONTACTS, &PRODUCTS, &PAYMENTS, &PRICE_LISTS];
+pub static TARGETS: [&Target; 6] = [
+    &CUSTOMERS,
+    &CONTACTS,
+    &PRODUCTS,
+    &PAYMENTS,
+    &PRICE_LISTS,
+    &ORDERS,
+];
 
 pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().copied().find(|t| t.name == name)
@@ -481,7 +635,7 @@ impl Target {
 /// A cell's text as the value of a column, or why it is not one. Empty cells never get here.
 pub fn convert(convert: Convert, text: &str, decimal_comma: bool) -> Result<Value, String> {
     match convert {
-        Text | CustomerCode | ProductSku => Ok(Value::Str(text.to_string())),
+        Text | CustomerCode | ProductSku | UserEmail => Ok(Value::Str(text.to_string())),
         Quantity => scaled(text, decimal_comma, 1000, "a quantity").map(Value::Int),
         Int => whole(text).map(Value::Int),
         Float => number(text, decimal_comma).map(Value::Float),

@@ -1,7 +1,8 @@
 //! An import worked out before anything is written: every row of the file read against its kind,
 //! matched with what is stored (a customer by its number, a product by its sku, a contact by its
-//! customer and e-mail or name, a payment by its customer and reference), checked as the merge path would check it (the importer's scope,
-//! who may write each field, the schema), and split into records to create and fields to change.
+//! customer and e-mail or name, a payment by its customer and reference, an order by its customer
+//! and number), checked as the merge path would check it (the importer's scope, who may write each
+//! field, the schema), and split into records to create and fields to change.
 //! A file with any row in error writes nothing; the errors name the line, the column and why.
 
 use std::collections::HashMap;
@@ -127,15 +128,18 @@ fn map_headers(target: &'static Target, sheet: &Sheet) -> Result<Headers, Error>
 struct Stored {
     /// Customers by number, or products by sku.
     by_key: HashMap<String, Uuid>,
-    /// Customers the importer sees, by number, for the `customer_id` of contacts and payments.
+    /// Customers the importer sees, by number, for the `customer_id` of contacts, payments and
+    /// orders.
     customers: HashMap<String, Uuid>,
     /// Contacts by customer and lower-case e-mail or name.
     contacts: HashMap<(Uuid, String), Uuid>,
-    /// Payments by customer and lower-case reference.
-    payments: HashMap<(Uuid, String), Uuid>,
-    /// Products by sku, for a price list's prices.
+    /// Payments by customer and lower-case reference, or orders by customer and lower-case number.
+    numbered: HashMap<(Uuid, String), Uuid>,
+    /// Products by sku, for a price list's prices and an order's lines.
     products: HashMap<String, Uuid>,
-    /// The company's currency, for payments and price lists that do not name theirs.
+    /// Users by lower-case e-mail address, for an order's agent.
+    users: HashMap<String, Uuid>,
+    /// The company's currency, for payments, orders and price lists that do not name theirs.
     currency: Option<String>,
     territories: HashMap<String, Uuid>,
 }
@@ -177,25 +181,39 @@ async fn stored(
         by_key: HashMap::new(),
         customers: HashMap::new(),
         contacts: HashMap::new(),
-        payments: HashMap::new(),
+        numbered: HashMap::new(),
         products: HashMap::new(),
+        users: HashMap::new(),
         currency: None,
         territories: territories_by_name(conn).await?,
     };
-    if matches!(target.key, Key::ContactOf | Key::PaymentOf) {
+    if matches!(target.key, Key::ContactOf | Key::PaymentOf | Key::OrderOf) {
         out.customers = pairs(conn, seen_codes(), ["code", "customer_id"])
             .await?
             .into_iter()
             .collect();
     }
     let item_columns = target.items.map_or(&[][..], |i| i.columns);
-    if target
-        .columns
-        .iter()
-        .chain(item_columns)
-        .any(|c| c.convert == Convert::ProductSku)
-    {
+    let converts = |convert| {
+        target
+            .columns
+            .iter()
+            .chain(item_columns)
+            .any(|c| c.convert == convert)
+    };
+    if converts(Convert::ProductSku) {
         out.products = products(conn).await?;
+    }
+    if converts(Convert::UserEmail) {
+        let q = Query::select()
+            .columns([Alias::new("email"), Alias::new("id")])
+            .from(Alias::new("users"))
+            .to_owned();
+        out.users = pairs::<String>(conn, q, ["email", "id"])
+            .await?
+            .into_iter()
+            .map(|(email, id)| (email.to_lowercase(), id))
+            .collect();
     }
     match target.key {
         Key::Code => {
@@ -214,18 +232,19 @@ async fn stored(
                 .to_owned();
             out.by_key = pairs(conn, q, ["name", "id"]).await?.into_iter().collect();
         }
-        Key::PaymentOf => {
+        Key::PaymentOf | Key::OrderOf => {
             out.currency = company_settings(conn).await?.and_then(|s| s.currency);
+            let field = target.key.per_customer().unwrap_or_default();
             let q = Query::select()
-                .columns(["customer_id", "reference", "id"].map(Alias::new))
-                .from(Alias::new("payments"))
+                .columns(["customer_id", field, "id"].map(Alias::new))
+                .from(Alias::new(target.kind.table))
                 .and_where(Expr::col(Alias::new("deleted")).eq(false))
-                .and_where(Expr::col(Alias::new("reference")).is_not_null())
+                .and_where(Expr::col(Alias::new(field)).is_not_null())
                 .to_owned();
             for r in conn.query_all(q.build_with(conn)).await? {
-                let reference: String = r.try_get("", "reference")?;
-                out.payments
-                    .entry((r.try_get("", "customer_id")?, reference.to_lowercase()))
+                let number: String = r.try_get("", field)?;
+                out.numbered
+                    .entry((r.try_get("", "customer_id")?, number.to_lowercase()))
                     .or_insert(r.try_get("", "id")?);
             }
         }
@@ -310,6 +329,7 @@ pub async fn plan(
             Some(FieldType::Items(schema)) => Some(schema),
             _ => None,
         });
+    let item_keeps_sku = item_schema.is_some_and(|s| s.fields.iter().any(|f| f.name == "sku"));
     let header_of = |field: &str| {
         mapped
             .iter()
@@ -369,7 +389,13 @@ pub async fn plan(
                 }
                 Ok(Value::Str(sku)) if column.convert == Convert::ProductSku => {
                     match stored.products.get(&sku) {
-                        Some(id) => into.push((column.field, Value::Str(id.to_string()))),
+                        Some(id) => {
+                            into.push((column.field, Value::Str(id.to_string())));
+                            // An order's line keeps the sku it was ordered under.
+                            if item_keeps_sku && target.is_item(column) {
+                                into.push(("sku", Value::Str(sku)));
+                            }
+                        }
                         None => fail(
                             &mut errors,
                             header,
@@ -377,11 +403,21 @@ pub async fn plan(
                         ),
                     }
                 }
+                Ok(Value::Str(email)) if column.convert == Convert::UserEmail => {
+                    match stored.users.get(&email.to_lowercase()) {
+                        Some(id) => into.push((column.field, Value::Str(id.to_string()))),
+                        None => fail(
+                            &mut errors,
+                            header,
+                            format!("no user has the e-mail address `{email}`"),
+                        ),
+                    }
+                }
                 Ok(value) => into.push((column.field, value)),
                 Err(reason) => fail(&mut errors, header, reason),
             }
         }
-        // A payment or a price list in no named currency is in the company's.
+        // A payment, an order or a price list in no named currency is in the company's.
         if let Some(currency) = &stored.currency {
             if text(&values, "currency").is_none() {
                 values.push(("currency", Value::Str(currency.clone())));
@@ -419,24 +455,33 @@ pub async fn plan(
                         }
                     }
                 }
-                Key::PaymentOf => {
+                Key::PaymentOf | Key::OrderOf => {
+                    let field = key.per_customer().unwrap_or_default();
                     let customer =
                         text(&values, "customer_id").and_then(|c| c.parse::<Uuid>().ok());
-                    let reference = text(&values, "reference").map(str::to_lowercase);
-                    match (customer, reference) {
-                        (Some(c), Some(r)) => (
-                            Some(format!("{c}/{r}")),
-                            stored.payments.get(&(c, r)).copied(),
+                    let number = text(&values, field).map(str::to_lowercase);
+                    match (customer, number) {
+                        (Some(c), Some(n)) => (
+                            Some(format!("{c}/{n}")),
+                            stored.numbered.get(&(c, n)).copied(),
                         ),
                         (Some(_), None) => {
-                            fail(&mut errors, &header_of("reference"), "is empty: a payment needs its reference (a receipt or transfer number), so that importing the file again does not pay twice".into());
+                            let why = if key == Key::OrderOf {
+                                "is empty: an order needs its number, so that importing the file again does not order twice"
+                            } else {
+                                "is empty: a payment needs its reference (a receipt or transfer number), so that importing the file again does not pay twice"
+                            };
+                            fail(&mut errors, &header_of(field), why.into());
                             (None, None)
                         }
                         (None, _) if errors.is_empty() => {
                             fail(
                                 &mut errors,
                                 &header_of("customer_id"),
-                                "is empty: every payment needs its customer's number".into(),
+                                format!(
+                                    "is empty: every {} needs its customer's number",
+                                    kind.name
+                                ),
                             );
                             (None, None)
                         }

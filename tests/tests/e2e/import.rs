@@ -370,3 +370,97 @@ storage_test! {
         assert_eq!(exported.lines().count(), 3, "{exported}");
     }
 }
+
+/// The lines of `order` on a device: (item id, sku, quantity, discount) in the order held.
+async fn lines(device: &fieldsync_e2e::Device, order: Uuid) -> Vec<(String, String, i64, i64)> {
+    let record = device.replica.get(order).await.unwrap();
+    let sync_core::Value::Items(items) = record.get("lines") else {
+        panic!("an order holds its lines as items")
+    };
+    items
+        .iter()
+        .map(|i| {
+            let int = |f: &str| match i.get(f) {
+                sync_core::Value::Int(n) => *n,
+                _ => 0,
+            };
+            let sku = i.get("sku").as_str().unwrap_or_default().to_string();
+            (i.id.clone(), sku, int("quantity"), int("discount_bp"))
+        })
+        .collect()
+}
+
+storage_test! {
+    async fn orders_take_a_row_per_line_and_get_their_totals_and_due_date_from_the_rules(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let root = server.user("root@x.test", Role::Admin, &[]).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+        let admin = server.device("root@x.test").await;
+        let (status, _) = server.api(&admin, Method::POST, "/v1/records", Some(serde_json::json!({"kind": "settings", "fields": {"currency": "EUR"}}))).await;
+        assert_eq!(status, 201);
+        imported(&server, root, "products", "sku,name,price\nP-1,Beans,12.00\nP-2,Cups,3.50\n").await;
+        imported(&server, root, "customers", "code,name,territory,payment terms\nK-1,Lumen,North,30\nK-2,Korn,North,\nS-1,Sud,South,\n").await;
+
+        // As an ERP writes its order lines: the order's own columns on every line, its agent by
+        // e-mail, no currency (the company's); one product twice, the second line free.
+        let file = "Order number,Customer number,Status,Order date,Delivery date,Agent,SKU,Qty,Price,Discount,VAT\n\
+            A-1001,K-1,delivered,2026-03-02,2026-03-04,anna@x.test,P-1,2,12.00,,19%\n\
+            A-1001,K-1,delivered,2026-03-02,2026-03-04,anna@x.test,P-2,10,3.50,10%,19%\n\
+            A-1001,K-1,delivered,2026-03-02,2026-03-04,anna@x.test,P-2,1,3.50,100%,19%\n\
+            A-1002,K-2,approved,2026-03-05,,,P-1,\"1,5\",12.00,,7\n";
+        let written = imported(&server, maria, "orders", file).await;
+        assert_eq!((written.created, written.updated), (2, 0));
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let orders = anna.replica.list("order").await.unwrap();
+        assert_eq!(orders.len(), 2);
+        let first = orders.iter().find(|o| o.str("number") == Some("A-1001")).unwrap();
+        assert_eq!(first.str("currency"), Some("EUR"));
+        assert_eq!(first.str("agent_id"), Some(anna_id.to_string().as_str()));
+        // Written by the rules after the merge, as for a device's order: 2 × 12.00 + 10 × 3.50
+        // less 10 % + a free line, 19 % tax on each line, rounded per line.
+        let money: Vec<i64> = ["subtotal", "discount", "tax", "total"].iter().map(|f| first.i64(f).unwrap()).collect();
+        assert_eq!(money, [6_250, 700, 1_055, 6_605]);
+        let delivered = first.i64("delivered_at").unwrap();
+        assert_eq!(delivered, 1_772_582_400_000, "2026-03-04, midnight UTC");
+        assert_eq!(first.i64("due_at"), Some(delivered + 30 * 86_400_000), "the customer's 30 days");
+        let held = lines(&anna, first.id).await;
+        let mut shown: Vec<(&str, i64, i64)> = held.iter().map(|(_, sku, q, d)| (sku.as_str(), *q, *d)).collect();
+        shown.sort();
+        assert_eq!(shown, [("P-1", 2_000, 0), ("P-2", 1_000, 10_000), ("P-2", 10_000, 1_000)]);
+        let second = orders.iter().find(|o| o.str("number") == Some("A-1002")).unwrap();
+        assert_eq!(second.i64("total"), Some(1_926), "1,5 × 12.00 = 18.00 and 7 % tax");
+
+        // The same file again changes nothing; a file with one quantity changed updates that
+        // order only, and its line keeps its item.
+        let again = planned(&server, maria, "orders", file).await;
+        assert_eq!((again.creates.len(), again.updates.len(), again.unchanged), (0, 0, 2), "{:?}", again.errors);
+        let next = file.replacen("P-1,2,12.00", "P-1,3,12.00", 1);
+        let written = imported(&server, maria, "orders", &next).await;
+        assert_eq!((written.created, written.updated), (0, 1));
+        anna.sync().await;
+        let now = lines(&anna, first.id).await;
+        let p1 = |l: &[(String, String, i64, i64)]| l.iter().find(|(_, s, _, _)| s == "P-1").cloned().unwrap();
+        assert_eq!((p1(&now).0, p1(&now).2), (p1(&held).0, 3_000), "the line keeps its item");
+        let first = anna.replica.list("order").await.unwrap().into_iter().find(|o| o.id == first.id).unwrap();
+        assert_eq!(first.i64("total"), Some(6_605 + 1_428), "a third 12.00 with its 19 %");
+        assert_eq!(server.count("orders").await, 2);
+
+        // An order without its number, an agent nobody is, a customer Maria does not see, a line
+        // whose order's status differs from its first line's, an unknown sku: each refused with
+        // its line and column, and nothing is written.
+        let bad = "order number,customer number,status,agent,sku,qty,price\n\
+            ,K-1,draft,,P-1,1,1\n\
+            A-2,K-1,draft,ghost@x.test,P-1,1,1\n\
+            A-3,S-1,draft,,P-1,1,1\n\
+            A-4,K-2,draft,,P-1,1,1\n\
+            A-4,K-2,submitted,,P-2,1,1\n\
+            A-5,K-2,draft,,P-9,1,1\n";
+        let plan = planned(&server, maria, "orders", bad).await;
+        let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(found, [(2, "order number"), (3, "agent"), (4, "customer number"), (6, "status"), (7, "sku")], "{:?}", plan.errors);
+        assert_eq!(server.count("orders").await, 2);
+    }
+}
