@@ -4,7 +4,8 @@
 // catalogue at the customer's price list, record a payment, open a ticket and an opportunity, add
 // a task and do it, check out, reload while offline (nothing lost), go online and sync, see a
 // colleague's concurrent edit as a conflict and the server's hold on the order, and wipe when the
-// device is revoked. A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
+// device is revoked; every screen photographed is scanned for WCAG 2.1 A and AA violations
+// (axe-core). A Rust test drives it (tests/tests/e2e/app.rs) and, at two handshakes, acts
 // as a CLI device of the same territory. One line per step; the last line is JSON.
 //
 // Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the name of a
@@ -16,7 +17,7 @@ import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
-import {finish, handshake as shake, step, syncNow} from './steps.mjs';
+import {accessibilityViolations, finish, handshake as shake, step, syncNow} from './steps.mjs';
 
 const BASE = process.env.FIELDSYNC_URL.replace(/\/+$/, '');
 const AGENT = process.env.FIELDSYNC_AGENT;
@@ -76,6 +77,13 @@ page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 const expected = ['status of 401', 'status of 415'];
 page.on('console', (m) => m.type() === 'error' && !expected.some((e) => m.text().includes(e)) && problems.push(`console: ${m.text()}`));
 
+/** Keeps a picture of the screen as `name`, and checks it is accessible as it is drawn. */
+async function shot(name) {
+  await page.screenshot({path: path.join(SHOTS, `${name}.png`), fullPage: true});
+  const found = await accessibilityViolations(page);
+  if (found.length) throw new Error(`accessibility of ${name}:\n${found.join('\n')}`);
+}
+
 await finish(browser, problems, async () => {
   await step('sign in and receive the territory', async () => {
     await page.goto(`${BASE}/app/`);
@@ -84,7 +92,7 @@ await finish(browser, problems, async () => {
     await page.click('#signin button[type=submit]');
     await page.waitForFunction((name) => [...document.querySelectorAll('#customers li strong')].some((s) => s.textContent === name), SHARED, {timeout: 60_000});
     await page.waitForFunction(() => navigator.serviceWorker?.controller, null, {timeout: 30_000}).catch(() => {});
-    await page.screenshot({path: path.join(SHOTS, '01-customers.png'), fullPage: true});
+    await shot('01-customers');
     return await page.textContent('#count');
   });
 
@@ -96,7 +104,7 @@ await finish(browser, problems, async () => {
     if (plan.join() !== ['Far Shop', SHARED].join()) throw new Error(`plan: ${plan}`);
     const overdue = await page.textContent('#overdue');
     if (!overdue.includes('Far Shop') || !overdue.includes('never visited')) throw new Error(`overdue: ${overdue}`);
-    await page.screenshot({path: path.join(SHOTS, '01-today.png'), fullPage: true});
+    await shot('01-today');
     // The same screen in Chinese, then back.
     await page.click('#language');
     await page.waitForSelector('#today h2 >> text=今日');
@@ -193,7 +201,7 @@ await finish(browser, problems, async () => {
     const note = await page.textContent('#order-note');
     if (!note.includes('approval')) throw new Error(`no word of the approval the discount needs: ${note}`);
     total = await page.textContent('#total-total');
-    await page.screenshot({path: path.join(SHOTS, '02-order.png'), fullPage: true});
+    await shot('02-order');
     await page.click('#submit-order');
     await page.waitForSelector('#order #order-status');
     const status = await page.textContent('#order-status');
@@ -247,7 +255,7 @@ await finish(browser, problems, async () => {
   await step('offline: the day lists the open task, and it is done', async () => {
     await page.click('#today-link');
     await page.waitForSelector('#tasks li >> text=Bring a spare grinder');
-    await page.screenshot({path: path.join(SHOTS, '03-today-tasks.png'), fullPage: true});
+    await shot('03-today-tasks');
     await page.click('#tasks li button');
     await page.waitForSelector('#today >> text=No open task.');
   });
@@ -272,7 +280,7 @@ await finish(browser, problems, async () => {
     if (waiting !== '10') throw new Error(`${waiting} records wait, not 10`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
-    await page.screenshot({path: path.join(SHOTS, '04-offline-sync.png'), fullPage: true});
+    await shot('04-offline-sync');
     return `${waiting} waiting`;
   });
 
@@ -295,7 +303,7 @@ await finish(browser, problems, async () => {
     const refusals = await page.textContent('#refused');
     if (!refusals.includes('media_type_not_allowed')) throw new Error(`refused: ${refusals}`);
     await page.waitForSelector('#conflicted li');
-    await page.screenshot({path: path.join(SHOTS, '05-synced.png'), fullPage: true});
+    await shot('05-synced');
     return await page.textContent('#sync-message');
   });
 
@@ -305,7 +313,7 @@ await finish(browser, problems, async () => {
     await page.waitForSelector('#hold-reason');
     const shown = await page.textContent('#total-total');
     if (shown !== total) throw new Error(`the order's total went from ${total} to ${shown}`);
-    await page.screenshot({path: path.join(SHOTS, '06-order-held.png'), fullPage: true});
+    await shot('06-order-held');
     return await page.textContent('#hold-reason');
   });
 

@@ -1,9 +1,25 @@
 // One line per step of a browser test, numbered, timed, `ok` or `not ok` (TAP's shape), shared by
-// the dashboard's and the app's scripts; and the handshakes by which a script and the Rust test
-// that drives it take turns.
+// the dashboard's and the app's scripts; the handshakes by which a script and the Rust test that
+// drives it take turns; and the accessibility scan of a page.
 
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import path from 'node:path';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** WCAG 2.0 and 2.1, levels A and AA: labels, names, contrast, language, structure, ARIA. */
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+/**
+ * What axe-core finds wrong with the page as it now is, against WCAG 2.1 A and AA: a line per
+ * element and rule, [] when nothing. The script is evaluated through the browser's debugging
+ * protocol, which the pages' Content-Security-Policy does not govern, so the policy stays on.
+ */
+export async function accessibilityViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const found = await page.evaluate((tags) => window.axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']}), WCAG);
+  return found.violations.flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}) at ${n.target.join(' ')}: ${v.help}; ${n.failureSummary?.replace(/\s+/g, ' ')}`));
+}
 
 let stepNo = 0;
 
