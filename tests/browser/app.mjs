@@ -173,8 +173,20 @@ await finish(browser, problems, async () => {
   });
 
   await step('offline: two photos of the visit, one of them not a picture at all', async () => {
-    // A 1x1 PNG.
-    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    // A 2600 x 1800 PNG, wider than the app keeps a photo: it goes up as a 2048-pixel JPEG.
+    const png = Buffer.from(await page.evaluate(async () => {
+      const canvas = new OffscreenCanvas(2600, 1800);
+      const context = canvas.getContext('2d');
+      const gradient = context.createLinearGradient(0, 0, 2600, 1800);
+      gradient.addColorStop(0, '#1d4ed8');
+      gradient.addColorStop(1, '#f59e0b');
+      context.fillStyle = gradient;
+      context.fillRect(0, 0, 2600, 1800);
+      const bytes = new Uint8Array(await (await canvas.convertToBlob({type: 'image/png'})).arrayBuffer());
+      let text = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(text);
+    }), 'base64');
     await page.fill('#photo-caption', 'Shop front');
     await page.setInputFiles('#photo', {name: 'front.png', mimeType: 'image/png', buffer: png});
     await page.waitForSelector('#photos li >> text=Shop front');

@@ -17,10 +17,58 @@ const PIECE_BYTES = 4 << 20;
 
 const TUS = { "tus-resumable": "1.0.0" };
 
-/** A file as the phone keeps it until the upload: `{hash, blob, size}`. */
+/**
+ * The longest side, in pixels, a photo keeps: a shelf's labels and a receipt's figures stay
+ * legible, and a phone camera's 4000-pixel picture of several megabytes goes up over a weak signal
+ * as a few hundred kilobytes.
+ */
+export const MAX_SIDE = 2048;
+/** A picture no wider than `MAX_SIDE` and no larger than this is kept as taken. */
+const KEEP_BYTES = 1 << 20;
+
+/**
+ * A file as the phone keeps it until the upload: `{hash, blob, size}`. A picture is first made
+ * smaller (`downscaled`), and named by what is kept.
+ */
 export async function capture(blob) {
-  const hash = bytesToHex(await sha256(await blob.arrayBuffer()));
-  return { hash, blob, size: blob.size };
+  const kept = await downscaled(blob);
+  const hash = bytesToHex(await sha256(await kept.arrayBuffer()));
+  return { hash, blob: kept, size: kept.size };
+}
+
+/**
+ * A picture wider or taller than `MAX_SIDE` scaled down to it, as a JPEG; one within it but larger
+ * than `KEEP_BYTES` encoded again as a JPEG where that is smaller; anything else as it is. The
+ * browser does it in three calls (`createImageBitmap` decodes and turns by the camera's EXIF
+ * orientation, an `OffscreenCanvas` scales and encodes), so no library is loaded for it. A file
+ * that does not decode goes as it is, for the server to refuse with its reason.
+ */
+async function downscaled(blob) {
+  const supported = typeof createImageBitmap === "function" && typeof OffscreenCanvas === "function";
+  if (!supported || !/^image\/(jpeg|png|webp)$/.test(blob.type)) return blob;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+  } catch {
+    return blob;
+  }
+  try {
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (scale === 1 && blob.size <= KEEP_BYTES) return blob;
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext("2d");
+    // A transparent PNG's background becomes white rather than JPEG's black.
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, width, height);
+    context.imageSmoothingQuality = "high";
+    context.drawImage(bitmap, 0, 0, width, height);
+    const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+    return scale < 1 || jpeg.size < blob.size ? jpeg : blob;
+  } finally {
+    bitmap.close();
+  }
 }
 
 const auth = (session) => ({ authorization: `Bearer ${session.token}`, ...TUS });

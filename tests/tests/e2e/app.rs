@@ -293,15 +293,18 @@ storage_test! {
             server.projected("visits", visit_id, &["check_in_result"]).await,
             vec![Some("verified".to_string())]
         );
-        // Its two photos: the picture uploaded (the server holds the very bytes it is named
-        // for); the file that is no picture refused, and held nowhere but on the phone.
+        // Its two photos: the picture uploaded, scaled down on the phone from 2600 x 1800 to a
+        // 2048-pixel JPEG (the server holds the very bytes it is named for); the file that is no
+        // picture refused, and held nowhere but on the phone.
         let photos = on_cli.get("photos").items();
         assert_eq!(photos.len(), 2, "{photos:?}");
         let front = photos.iter().find(|p| p.get("caption") == &Value::from("Shop front")).unwrap();
         let front_hash = front.get("hash").as_str().unwrap();
         let bytes = cli.client.download(front_hash, None).await.unwrap();
         assert_eq!(sync_core::attachments::hash(&bytes), front_hash);
-        assert!(bytes.starts_with(b"\x89PNG"));
+        assert!(bytes.starts_with(b"\xff\xd8\xff"), "a JPEG");
+        let size = imagesize::blob_size(&bytes).unwrap();
+        assert_eq!((size.width, size.height), (2048, 1418));
         let other = photos.iter().find(|p| p.get("hash") != front.get("hash")).unwrap();
         assert!(cli.client.download(other.get("hash").as_str().unwrap(), None).await.is_err());
         let order = only(&synced, "orders");
