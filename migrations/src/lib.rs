@@ -37,6 +37,7 @@ mod m20261206_000280_user_scope;
 mod m20261206_000290_product_costs;
 mod m20261207_000300_web_sessions;
 mod m20261207_000310_order_numbers;
+mod m20261207_000320_leads;
 
 pub struct Migrator;
 
@@ -76,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000290_product_costs::Migration),
             Box::new(m20261207_000300_web_sessions::Migration),
             Box::new(m20261207_000310_order_numbers::Migration),
+            Box::new(m20261207_000320_leads::Migration),
         ]
     }
 }

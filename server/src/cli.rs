@@ -265,14 +265,15 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Import customers, contacts, products, payments, price lists or orders from a CSV file
+    /// Import customers, contacts, products, payments, price lists, orders or leads from a CSV file
     /// (UTF-8, comma or semicolon separated, columns matched by name): the whole file is checked
     /// first and nothing is written unless every row passes; rows are matched on the customer's
     /// number (a product's sku, a contact's customer and e-mail, a price list's name, an order's
-    /// customer and number), so importing a file again updates instead of duplicating. A price
+    /// customer and number, a lead's e-mail or name), so importing a file again updates instead of
+    /// duplicating. A price
     /// list takes a row per price, an order a row per line.
     Import {
-        #[arg(value_parser = ["customers", "contacts", "products", "payments", "price-lists", "orders"])]
+        #[arg(value_parser = ["customers", "contacts", "products", "payments", "price-lists", "orders", "leads"])]
         what: String,
         file: PathBuf,
         /// Only say what would be created and updated, and which rows are in error.

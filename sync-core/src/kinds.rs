@@ -27,6 +27,13 @@ pub const BUYING_ROLES: &[&str] = &[
     "gatekeeper",
     "champion",
 ];
+/// A lead's way: new, worked, qualified as worth a customer, then converted into one (or
+/// disqualified, with the reason).
+pub const LEAD_STATUSES: &[&str] = &["new", "working", "qualified", "converted", "disqualified"];
+/// Where a lead came from, for the conversion rate by source.
+pub const LEAD_SOURCES: &[&str] = &[
+    "field", "referral", "event", "website", "phone", "campaign", "import", "other",
+];
 pub const VISIT_STATUSES: &[&str] = &["planned", "in_progress", "completed", "missed", "cancelled"];
 /// How a check-in's position compared with the customer's: within the visit type's radius, outside
 /// it, or not comparable (no position on either side, or a visit type with no geofence).
@@ -192,6 +199,53 @@ pub static CONTACT: KindSchema = KindSchema {
         FieldSpec::new("consent_sms", FieldType::Bool),
     ],
 };
+/// A person or a business that may become a customer: captured in the field (a shop passed on the
+/// way, a name given at an event) or imported, worked by its owner, and converted into a customer
+/// (with a contact, and an opportunity where there is a deal) or disqualified. An owned lead is its
+/// owner's, its territory's managers' and its creator's; one with no owner is the territory's.
+pub static LEAD: KindSchema = KindSchema {
+    name: "lead",
+    table: "leads",
+    scope: Scope::Territory {
+        field: "territory",
+        user: Some("owner_id"),
+    },
+    fields: &[
+        // The person's name; `company` is the business's, where there is one.
+        FieldSpec::new("name", NAME).required(),
+        FieldSpec::new("territory", SHORT).required(),
+        FieldSpec::new("status", FieldType::Enum(LEAD_STATUSES)).required(),
+        FieldSpec::new("source", FieldType::Enum(LEAD_SOURCES)),
+        FieldSpec::new("owner_id", USER),
+        FieldSpec::new("company", NAME),
+        FieldSpec::new("title", SHORT),
+        FieldSpec::new("phone", PHONE),
+        FieldSpec::new("email", FieldType::Email),
+        FieldSpec::new("street", NAME),
+        FieldSpec::new("city", SHORT),
+        FieldSpec::new("postcode", FieldType::String { max_len: 20 }),
+        FieldSpec::new("country", SHORT),
+        FieldSpec::new("lat", LAT),
+        FieldSpec::new("lon", LON),
+        FieldSpec::new("industry", SHORT),
+        // When the lead was met, on the device: its cohort in the conversion report, which a
+        // sync days later does not move.
+        FieldSpec::new("captured_at", FieldType::Timestamp),
+        // Whether the person may be contacted by e-mail, by phone, or visited.
+        FieldSpec::new("consent_email", FieldType::Bool),
+        FieldSpec::new("consent_phone", FieldType::Bool),
+        FieldSpec::new("consent_visit", FieldType::Bool),
+        FieldSpec::new("disqualified_reason", SHORT),
+        // What the conversion made, and when.
+        FieldSpec::new("converted_at", FieldType::Timestamp),
+        FieldSpec::new("customer_id", FieldType::Reference("customer")),
+        FieldSpec::new("contact_id", FieldType::Reference("contact")),
+        FieldSpec::new("opportunity_id", FieldType::Reference("opportunity")),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+    ],
+};
+
 /// A product of the catalogue: company-wide, written by managers and admins, read by every device.
 pub static PRODUCT: KindSchema = KindSchema {
     name: "product",
@@ -785,6 +839,7 @@ pub static ALL: &[&KindSchema] = &[
     &TASK,
     &SALES_TARGET,
     &VISIT_PLAN,
+    &LEAD,
 ];
 
 /// Fields a kind had and no longer has, which no one may write again: their values moved elsewhere,

@@ -180,10 +180,10 @@ async function priceLists() {
   }));
 }
 
-/** Importing a CSV file of customers, contacts, products, payments, price lists or orders: checked first, then imported. */
+/** Importing a CSV file of customers, contacts, products, payments, price lists, orders or leads: checked first, then imported. */
 async function importer() {
   const kind = h('select', {id: 'import-kind'},
-    ['customers', 'contacts', 'products', 'payments', 'price-lists', 'orders'].map((k) => h('option', {value: k}, t(`admin.import.${k}`))));
+    ['customers', 'contacts', 'products', 'payments', 'price-lists', 'orders', 'leads'].map((k) => h('option', {value: k}, t(`admin.import.${k}`))));
   const file = h('input', {id: 'import-file', type: 'file', accept: '.csv,text/csv', required: true});
   const check = h('button', {type: 'submit', dataset: {action: 'import-check'}}, t('admin.import.check'));
   const run = h('button', {type: 'button', class: 'secondary', dataset: {action: 'import-run'}}, t('admin.import.run'));
@@ -227,7 +227,7 @@ function outcome(answer) {
 
 /** Links that download every record of a kind the user sees. */
 function exports() {
-  const kinds = ['customers', 'contacts', 'products', 'price_lists', 'orders', 'payments', 'visits', 'opportunities', 'tickets', 'tasks'];
+  const kinds = ['customers', 'contacts', 'products', 'price_lists', 'orders', 'payments', 'visits', 'opportunities', 'tickets', 'tasks', 'leads'];
   return h('ul', {class: 'inline-list'}, kinds.map((k) => h('li', null,
     h('a', {href: `/v1/exports/${k}`, download: `${k}.csv`}, `${k}.csv`))));
 }

@@ -54,7 +54,7 @@ pub struct ImportAnswer {
 /// customer and e-mail (or an export's `id`), so importing a file again updates instead of
 /// duplicating.
 #[utoipa::path(post, path = "/v1/imports/{what}", tag = "records", operation_id = "import_file",
-    params(("what" = String, Path, description = "`customers`, `contacts`, `products`, `payments`, `price-lists` or `orders`"), ImportParams),
+    params(("what" = String, Path, description = "`customers`, `contacts`, `products`, `payments`, `price-lists`, `orders` or `leads`"), ImportParams),
     request_body(description = "The CSV file, sent as it is (`text/csv`; any media type is read as CSV)",
         content((String = "text/csv"), (String = "text/plain"))),
     responses(

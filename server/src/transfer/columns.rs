@@ -61,6 +61,8 @@ pub struct Target {
     /// For a kind whose records hold items (a price list's prices): a record takes a row per item,
     /// the rows naming it alike.
     pub items: Option<&'static ItemColumns>,
+    /// Values a new record takes where its row leaves the field empty (a lead is `new`).
+    pub defaults: &'static [(&'static str, &'static str)],
 }
 
 /// The columns that fill one item of a record, a row each.
@@ -87,6 +89,8 @@ pub enum Key {
     PaymentOf,
     /// An order: its customer and its number.
     OrderOf,
+    /// A lead: its e-mail address, or its name where it has none.
+    Lead,
     /// A price list: its name.
     Name,
 }
@@ -98,7 +102,17 @@ impl Key {
             Key::Code => Some("code"),
             Key::Sku => Some("sku"),
             Key::Name => Some("name"),
-            Key::ContactOf | Key::PaymentOf | Key::OrderOf => None,
+            Key::ContactOf | Key::PaymentOf | Key::OrderOf | Key::Lead => None,
+        }
+    }
+
+    /// The column every file of the kind needs (or the `id` of an export instead).
+    pub fn column(self) -> &'static str {
+        match self {
+            Key::Code => "code",
+            Key::Sku => "sku",
+            Key::Name | Key::Lead => "name",
+            Key::ContactOf | Key::PaymentOf | Key::OrderOf => "customer_id",
         }
     }
 
@@ -107,7 +121,7 @@ impl Key {
         match self {
             Key::PaymentOf => Some("reference"),
             Key::OrderOf => Some("number"),
-            Key::Code | Key::Sku | Key::Name | Key::ContactOf => None,
+            Key::Code | Key::Sku | Key::Name | Key::ContactOf | Key::Lead => None,
         }
     }
 }
@@ -141,6 +155,7 @@ static CUSTOMERS: Target = Target {
     kind: &kinds::CUSTOMER,
     key: Key::Code,
     items: None,
+    defaults: &[],
     columns: &[
         col(
             "code",
@@ -239,6 +254,7 @@ static CONTACTS: Target = Target {
     kind: &kinds::CONTACT,
     key: Key::ContactOf,
     items: None,
+    defaults: &[],
     columns: &[
         CUSTOMER_NUMBER,
         col(
@@ -282,6 +298,7 @@ static PRODUCTS: Target = Target {
     kind: &kinds::PRODUCT,
     key: Key::Sku,
     items: None,
+    defaults: &[],
     columns: &[
         col(
             "sku",
@@ -356,6 +373,7 @@ static PAYMENTS: Target = Target {
     kind: &kinds::PAYMENT,
     key: Key::PaymentOf,
     items: None,
+    defaults: &[],
     columns: &[
         CUSTOMER_NUMBER,
         col(
@@ -456,6 +474,7 @@ static PRICE_LISTS: Target = Target {
         col("active", &["enabled", "aktiv", "启用"], Bool),
     ],
     items: Some(&PRICE_LIST_PRICES),
+    defaults: &[],
 };
 
 /// An order's lines, a row each: the product by its sku, how many, at what price, less what
@@ -587,16 +606,107 @@ static ORDERS: Target = Target {
         NOTES,
     ],
     items: Some(&ORDER_LINES),
+    defaults: &[],
+};
+
+static LEADS: Target = Target {
+    name: "leads",
+    kind: &kinds::LEAD,
+    key: Key::Lead,
+    items: None,
+    defaults: &[("status", "new")],
+    columns: &[
+        col(
+            "name",
+            &[
+                "contact",
+                "contact name",
+                "full name",
+                "person",
+                "ansprechpartner",
+                "联系人",
+                "姓名",
+            ],
+            Text,
+        ),
+        col(
+            "company",
+            &["company name", "business", "firma", "公司", "公司名称"],
+            Text,
+        ),
+        col(
+            "territory",
+            &["sales territory", "area", "gebiet", "区域", "片区"],
+            Text,
+        ),
+        col("status", &["lead status", "状态"], Text),
+        col("source", &["lead source", "origin", "quelle", "来源"], Text),
+        col(
+            "owner_id",
+            &[
+                "owner",
+                "agent",
+                "owner email",
+                "sales rep",
+                "betreuer",
+                "负责人",
+            ],
+            UserEmail,
+        ),
+        col(
+            "title",
+            &["job title", "position", "funktion", "职位"],
+            Text,
+        ),
+        col(
+            "phone",
+            &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
+            Text,
+        ),
+        col(
+            "email",
+            &["e mail", "mail", "email address", "邮箱", "电子邮件"],
+            Text,
+        ),
+        col(
+            "street",
+            &["address", "street address", "strasse", "straße", "地址"],
+            Text,
+        ),
+        col("city", &["town", "ort", "stadt", "城市"], Text),
+        col(
+            "postcode",
+            &["zip", "zip code", "postal code", "plz", "邮编"],
+            Text,
+        ),
+        col("country", &["land", "国家"], Text),
+        col("industry", &["segment", "sector", "branche", "行业"], Text),
+        col(
+            "captured_at",
+            &["captured", "date", "created", "erfasst", "日期"],
+            Date,
+        ),
+        col("consent_email", &["email consent", "email opt in"], Bool),
+        col("consent_phone", &["phone consent"], Bool),
+        col("consent_visit", &["visit consent"], Bool),
+        col(
+            "disqualified_reason",
+            &["disqualified because", "reason", "grund"],
+            Text,
+        ),
+        NOTES,
+    ],
 };
 
 /// The kinds `import` takes, as the command line names them.
-pub static TARGETS: [&Target; 6] = [
+pub static TARGETS: [&Target; 7] = [
     &CUSTOMERS,
     &CONTACTS,
     &PRODUCTS,
     &PAYMENTS,
     &PRICE_LISTS,
     &ORDERS,
+    &LEADS,
 ];
 
 pub fn target(name: &str) -> Option<&'static Target> {

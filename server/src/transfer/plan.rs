@@ -1,7 +1,7 @@
 //! An import worked out before anything is written: every row of the file read against its kind,
 //! matched with what is stored (a customer by its number, a product by its sku, a contact by its
 //! customer and e-mail or name, a payment by its customer and reference, an order by its customer
-//! and number), checked as the merge path would check it (the importer's scope, who may write each
+//! and number, a lead by its e-mail or name), checked as the merge path would check it (the importer's scope, who may write each
 //! field, the schema), and split into records to create and fields to change.
 //! A file with any row in error writes nothing; the errors name the line, the column and why.
 
@@ -102,7 +102,7 @@ fn map_headers(target: &'static Target, sheet: &Sheet) -> Result<Headers, Error>
         }
         mapped.push(column);
     }
-    let key = target.key.field().unwrap_or("customer_id");
+    let key = target.key.column();
     if id.is_none() && !mapped.iter().any(|m| m.is_some_and(|c| c.field == key)) {
         let column = target
             .columns
@@ -126,7 +126,8 @@ fn map_headers(target: &'static Target, sheet: &Sheet) -> Result<Headers, Error>
 
 /// Stored keys of the target's records, to match rows with.
 struct Stored {
-    /// Customers by number, or products by sku.
+    /// Customers by number, products by sku, price lists by name, or leads by lower-case e-mail
+    /// or name.
     by_key: HashMap<String, Uuid>,
     /// Customers the importer sees, by number, for the `customer_id` of contacts, payments and
     /// orders.
@@ -248,6 +249,20 @@ async fn stored(
                     .or_insert(r.try_get("", "id")?);
             }
         }
+        Key::Lead => {
+            let q = Query::select()
+                .columns(["email", "name", "id"].map(Alias::new))
+                .from(Alias::new("leads"))
+                .and_where(Expr::col(Alias::new("deleted")).eq(false))
+                .to_owned();
+            for r in conn.query_all(q.build_with(conn)).await? {
+                let email: Option<String> = r.try_get("", "email")?;
+                let name: Option<String> = r.try_get("", "name")?;
+                if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
+                    out.by_key.entry(k).or_insert(r.try_get("", "id")?);
+                }
+            }
+        }
         Key::ContactOf => {
             let q = Query::select()
                 .columns(["customer_id", "email", "name", "id"].map(Alias::new))
@@ -278,7 +293,8 @@ async fn products(conn: &impl ConnectionTrait) -> Result<HashMap<String, Uuid>, 
     Ok(pairs(conn, q, ["sku", "id"]).await?.into_iter().collect())
 }
 
-/// What tells a customer's contacts apart: the e-mail address, else the name, in lower case.
+/// What tells a customer's contacts (or the leads) apart: the e-mail address, else the name, in
+/// lower case.
 fn contact_key(email: Option<&str>, name: Option<&str>) -> Option<String> {
     email
         .filter(|e| !e.is_empty())
@@ -488,6 +504,11 @@ pub async fn plan(
                         _ => (None, None),
                     }
                 }
+                Key::Lead => {
+                    let k = contact_key(text(&values, "email"), text(&values, "name"));
+                    let existing = k.as_ref().and_then(|k| stored.by_key.get(k).copied());
+                    (k, existing)
+                }
                 Key::ContactOf => {
                     let customer =
                         text(&values, "customer_id").and_then(|c| c.parse::<Uuid>().ok());
@@ -591,7 +612,7 @@ pub async fn plan(
                     continue;
                 }
                 match existing {
-                    None => new.push((row.line, values)),
+                    None => new.push((row.line, with_defaults(target, values))),
                     Some(id) => {
                         settle(conn, who, &mut plan, row.line, id, values, &header_of).await?
                     }
@@ -609,7 +630,7 @@ pub async fn plan(
             let mut values = group.values;
             values.push((items.field, held));
             match group.existing {
-                None => new.push((group.line, values)),
+                None => new.push((group.line, with_defaults(target, values))),
                 Some(id) => {
                     settle(conn, who, &mut plan, group.line, id, values, &header_of).await?
                 }
@@ -634,6 +655,19 @@ pub async fn plan(
 
 /// A new record's row: its line and values.
 type NewRow = (u64, Vec<(&'static str, Value)>);
+
+/// A new record's values, with the target's defaults for the fields its row left empty.
+fn with_defaults(
+    target: &Target,
+    mut values: Vec<(&'static str, Value)>,
+) -> Vec<(&'static str, Value)> {
+    for (field, value) in target.defaults {
+        if !values.iter().any(|(f, _)| f == field) {
+            values.push((field, Value::Str(value.to_string())));
+        }
+    }
+    values
+}
 
 /// Puts a change of stored record `id` (with the row's values checked) in `plan`: to update, or
 /// unchanged when the record already holds every value.

@@ -464,3 +464,52 @@ storage_test! {
         assert_eq!(server.count("orders").await, 2);
     }
 }
+
+storage_test! {
+    async fn leads_are_matched_on_their_email_and_reach_their_owner_or_else_their_territory(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let maria = server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let anna_id = server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("ben@x.test", Role::Agent, &["North"]).await;
+        server.user("sam@x.test", Role::Manager, &["South"]).await;
+
+        // Leads from a German event list: owners by e-mail, no status (a new lead is `new`).
+        let file = "Name;Firma;Gebiet;Quelle;Betreuer;E-Mail;Telefon;Erfasst\n\
+            Eva Klein;Kiosk am Markt;North;event;anna@x.test;eva@kiosk.test;+49 1;02.03.2026\n\
+            Jan Roth;Roth Getränke;North;referral;ben@x.test;;+49 2;\n\
+            Ida Berg;;North;;;IDA@berg.test;;\n";
+        let written = imported(&server, maria, "leads", file).await;
+        assert_eq!((written.created, written.updated), (3, 0));
+        assert_eq!(server.count("leads").await, 3);
+
+        // Anna receives her own lead and the territory's unowned one, not Ben's.
+        let mut anna = server.device("anna@x.test").await;
+        anna.sync().await;
+        let leads = anna.replica.list("lead").await.unwrap();
+        let mut names: Vec<&str> = leads.iter().filter_map(|l| l.str("name")).collect();
+        names.sort();
+        assert_eq!(names, ["Eva Klein", "Ida Berg"]);
+        let eva = leads.iter().find(|l| l.str("name") == Some("Eva Klein")).unwrap();
+        assert_eq!(eva.str("status"), Some("new"));
+        assert_eq!(eva.str("source"), Some("event"));
+        assert_eq!(eva.str("company"), Some("Kiosk am Markt"));
+        assert_eq!(eva.str("owner_id"), Some(anna_id.to_string().as_str()));
+        assert_eq!(eva.i64("captured_at"), Some(1_772_409_600_000), "02.03.2026, midnight UTC");
+
+        // Matched again on the e-mail (in any case), or the name where there is none: the same
+        // file is unchanged, a new phone number updates one lead.
+        let again = planned(&server, maria, "leads", file).await;
+        assert_eq!((again.creates.len(), again.updates.len(), again.unchanged), (0, 0, 3), "{:?}", again.errors);
+        let next = file.replace("referral;ben@x.test;;+49 2", "referral;ben@x.test;;+49 3");
+        let written = imported(&server, maria, "leads", &next).await;
+        assert_eq!((written.created, written.updated), (0, 1));
+
+        // A lead without a name, in a territory not Maria's, for an owner nobody is, or in a
+        // status leads do not have: each refused with its line and column, nothing written.
+        let bad = "name,territory,owner,status\n,North,,\nXaver,South,,\nYuki,North,ghost@x.test,\nZora,North,,maybe\n";
+        let plan = planned(&server, maria, "leads", bad).await;
+        let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(found, [(2, "name"), (3, "territory"), (4, "owner"), (5, "status")], "{:?}", plan.errors);
+        assert_eq!(server.count("leads").await, 3);
+    }
+}
