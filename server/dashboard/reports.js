@@ -82,6 +82,7 @@ export const CHARTS = {
     {section: 'by_period', x: 'period', type: 'bars', series: ['credit_sales', 'collected']},
   ],
   service: [{section: 'by_period', x: 'period', type: 'bars', series: ['opened', 'resolved']}],
+  leads: [{section: 'by_cohort', x: 'cohort', type: 'bars', series: ['leads', 'converted']}],
   visits: [
     {section: 'by_period', x: 'period', type: 'line', series: ['planned', 'completed']},
     {section: 'by_agent', x: 'agent_id', type: 'bars', series: ['plan_compliance', 'strike_rate']},
@@ -97,6 +98,7 @@ export const PAGES = {
   retention: {reports: ['retention'], options: ['cycle_days']},
   receivables: {reports: ['receivables']},
   service: {reports: ['service']},
+  leads: {reports: ['leads']},
   scorecard: {reports: ['scorecard'], sortable: true},
   'sync-health': {reports: ['sync-health']},
 };

@@ -1,6 +1,6 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
 //! a few hundred customers with contacts, the company's settings, a catalogue with prices and a key
-//! accounts' price list, visit types and tier policies, tasks and sales targets, and a few weeks of
+//! accounts' price list, visit types and tier policies, tasks, sales targets and leads, and a few weeks of
 //! visits, orders, opportunities, payments and tickets, written through the same merge path as any device push;
 //! and years of history up to today (`history.rs`) for the reports.
 //! Orders are taken as their territory's agent takes them, so the rules after a merge hold the
@@ -9,9 +9,9 @@
 use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
-    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, OPPORTUNITY, OPPORTUNITY_STAGES, ORDER,
-    PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, PRODUCT_COST, SALES_TARGET, SETTINGS, TASK,
-    TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
+    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, LEAD, LEAD_SOURCES, OPPORTUNITY,
+    OPPORTUNITY_STAGES, ORDER, PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, PRODUCT_COST,
+    SALES_TARGET, SETTINGS, TASK, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
 };
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::{orders, record};
@@ -51,6 +51,22 @@ pub const HELD_EVERY: usize = 25;
 /// month's revenue and visits targets.
 pub const TASKS_PER_TERRITORY: usize = 3;
 pub const TARGETS_PER_TERRITORY: usize = 2;
+/// Each territory has leads met over the last four months, one every 13 days; the older ones
+/// worked to an end, converted into one of the territory's customers or disqualified.
+pub const LEADS_PER_TERRITORY: usize = 10;
+/// The demo leads' statuses, from the most recently met.
+const LEAD_PATH: [&str; 10] = [
+    "new",
+    "working",
+    "new",
+    "qualified",
+    "converted",
+    "disqualified",
+    "converted",
+    "working",
+    "converted",
+    "disqualified",
+];
 /// The company's currency.
 pub const CURRENCY: &str = "EUR";
 const DAY_MS: i64 = 86_400_000;
@@ -419,6 +435,59 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
                 actor.clone(),
                 &target,
             )?);
+        }
+        let own: Vec<Uuid> = customers
+            .iter()
+            .filter(|c| c.territory == t)
+            .map(|c| c.id)
+            .collect();
+        for (k, status) in LEAD_PATH.iter().enumerate().take(LEADS_PER_TERRITORY) {
+            let n = t * LEADS_PER_TERRITORY + k;
+            let met = now - (k as i64 * 13 + 2) * DAY_MS;
+            let mut lead = vec![
+                (
+                    "name",
+                    Value::Str(format!(
+                        "{} {}",
+                        FIRST[(n + 3) % FIRST.len()],
+                        LAST[(n + 5) % LAST.len()]
+                    )),
+                ),
+                (
+                    "company",
+                    Value::Str(format!(
+                        "{} {} {}",
+                        PREFIXES[(n + 2) % PREFIXES.len()],
+                        SUFFIXES[(n + 1) % SUFFIXES.len()],
+                        900 + n
+                    )),
+                ),
+                ("territory", (*territory).into()),
+                ("status", (*status).into()),
+                ("source", LEAD_SOURCES[n % LEAD_SOURCES.len()].into()),
+                ("city", (CITIES[t]).into()),
+                ("captured_at", Value::Int(met)),
+                (
+                    "phone",
+                    Value::Str(format!("+49 170 {:07}", (n + 11) * 6007 % 10_000_000)),
+                ),
+            ];
+            if let Some(owner) = agents[t].get(k % agents[t].len().max(1)) {
+                lead.push(("owner_id", Value::Str(owner.to_string())));
+            }
+            match *status {
+                "converted" => {
+                    lead.push(("converted_at", Value::Int(met + 9 * DAY_MS)));
+                    if let Some(customer) = own.get(k) {
+                        lead.push(("customer_id", Value::Str(customer.to_string())));
+                    }
+                }
+                "disqualified" => {
+                    lead.push(("disqualified_reason", "No longer trading".into()));
+                }
+                _ => {}
+            }
+            docs.push(doc_push(Uuid::now_v7(), &LEAD, actor.clone(), &lead)?);
         }
     }
     let mut prices = Vec::new();

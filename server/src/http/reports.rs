@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(scorecard))
         .routes(routes!(warnings))
         .routes(routes!(sync_health))
+        .routes(routes!(leads))
 }
 
 #[derive(Clone, Copy)]
@@ -48,6 +49,7 @@ enum Which {
     Scorecard,
     Warnings,
     SyncHealth,
+    Leads,
 }
 
 /// The territory a `territory` filter names; the nil id (which no record has) when none has that
@@ -114,6 +116,7 @@ async fn answer(
         Which::Scorecard => reports::scorecard::report(&ctx).await?,
         Which::Warnings => reports::warnings::report(&ctx, &state.clv_fits, now).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
+        Which::Leads => reports::leads::report(&ctx).await?,
     };
     if csv {
         let body = report.csv()?;
@@ -231,4 +234,10 @@ report_endpoint!(
     "/v1/reports/sync-health",
     Which::SyncHealth,
     "Sync health: devices in scope with their last sync, lag behind the feed and quarantined edits; open alerts and conflicts."
+);
+report_endpoint!(
+    leads,
+    "/v1/reports/leads",
+    Which::Leads,
+    "Leads: of the leads met in the period, how many were converted into customers, disqualified or are still open, and how long conversion took, by cohort (month met), source, owner and territory."
 );

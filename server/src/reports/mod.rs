@@ -9,6 +9,7 @@ pub mod clv;
 pub mod customer_value;
 pub mod filters;
 pub mod grading;
+pub mod leads;
 pub mod pipeline;
 pub mod receivables;
 pub mod retention;

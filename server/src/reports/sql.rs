@@ -113,7 +113,11 @@ impl Ctx<'_> {
     /// The period bucket of a millisecond column as text: `YYYY-MM-DD` for days, the Monday of
     /// the week for weeks, `YYYY-MM` for months (UTC).
     pub fn bucket(&self, table: &str, column: &str, g: Granularity) -> SimpleExpr {
-        let c = format!("\"{table}\".\"{column}\"");
+        self.bucket_of(&format!("\"{table}\".\"{column}\""), g)
+    }
+
+    /// The period bucket, as [`Ctx::bucket`], of a millisecond SQL expression `c`.
+    pub fn bucket_of(&self, c: &str, g: Granularity) -> SimpleExpr {
         Expr::cust(match (self.backend(), g) {
             (DatabaseBackend::Postgres, Granularity::Day) => {
                 format!("to_char(to_timestamp({c} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")

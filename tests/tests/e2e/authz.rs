@@ -524,6 +524,12 @@ const MATRIX: &[Row] = &[
         Target::None,
         [A, A, A, D(401), D(401), D(401)],
     ),
+    row(
+        "GET",
+        "/v1/reports/leads",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
     // Devices in scope: an agent's own (Anna's spare), a manager's territories' users', everyone's
     // for an admin; Carla's device in South is the manager's and the agent's to miss.
     row(

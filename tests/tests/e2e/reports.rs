@@ -1,6 +1,6 @@
 //! Managers' reports against a small company whose every figure is worked out by hand below (not by
-//! the code under test), on SQLite and PostgreSQL: sales, receivables, visits, pipeline, service
-//! and sync health; the caller's scope; CSV against JSON; filters that do not parse; an empty
+//! the code under test), on SQLite and PostgreSQL: sales, receivables, visits, pipeline, service,
+//! leads and sync health; the caller's scope; CSV against JSON; filters that do not parse; an empty
 //! database.
 //!
 //! The company: North (Maria manages, Anna sells) and South (Carla sells). Beans (coffee) and cups
@@ -835,11 +835,70 @@ storage_test! {
 }
 
 storage_test! {
+    async fn leads_by_hand(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        let c = company(&server).await;
+        let a = &c.admin;
+        let lead = |name: &str, territory: &str, source: &str, status: &str, captured: i64| {
+            json!({"name": name, "territory": territory, "source": source, "status": status, "captured_at": captured})
+        };
+        let owned = |mut l: Json, owner: Uuid| {
+            l["owner_id"] = json!(owner);
+            l
+        };
+        let converted = |mut l: Json, at: i64| {
+            l["converted_at"] = json!(at);
+            l
+        };
+        // March 2025: Anna's converted after 9.625 days, disqualified and working leads; North's
+        // unowned one converted after 22 days; Carla's new one in South. Anna's April lead and a
+        // lead with no capture day (met when stored: today) are other cohorts.
+        server.created(a, "lead", converted(owned(lead("L1", "North", "field", "converted", T_03_10_0900), c.anna_id), T_03_20)).await;
+        server.created(a, "lead", owned(lead("L2", "North", "field", "disqualified", T_03_12_1000), c.anna_id)).await;
+        server.created(a, "lead", owned(lead("L3", "North", "referral", "working", T_03_15), c.anna_id)).await;
+        server.created(a, "lead", converted(lead("L4", "North", "event", "converted", T_03_11), T_04_02)).await;
+        server.created(a, "lead", owned(lead("L5", "South", "field", "new", T_03_20), c.carla_id)).await;
+        server.created(a, "lead", converted(owned(lead("L6", "North", "field", "converted", T_04_05), c.anna_id), T_04_15)).await;
+        server.created(a, "lead", json!({"name": "L7", "territory": "North", "status": "new"})).await;
+
+        let march = "from=2025-03-01&to=2025-04-01&granularity=month";
+        let r = report(&server, &c.admin, "leads", march).await;
+        assert_row(&r["sections"]["summary"][0], &[("leads", json!(5)), ("converted", json!(2)),
+            ("disqualified", json!(1)), ("open", json!(2)), ("conversion_rate", json!(0.4)),
+            ("mean_days_to_convert", json!(15.8125))]);
+        assert_eq!(r["sections"]["by_cohort"], json!([{"cohort": "2025-03", "leads": 5, "converted": 2,
+            "disqualified": 1, "open": 2, "conversion_rate": 0.4, "mean_days_to_convert": 15.8125}]));
+        let rates: Vec<(&str, i64, Json)> = r["sections"]["by_source"].as_array().unwrap().iter()
+            .map(|s| (s["source"].as_str().unwrap(), s["leads"].as_i64().unwrap(), s["conversion_rate"].clone()))
+            .collect();
+        assert_eq!(rates, [("event", 1, json!(1.0)), ("field", 3, json!(0.3333)), ("referral", 1, json!(0.0))]);
+        let owners: Vec<(&str, i64)> = r["sections"]["by_owner"].as_array().unwrap().iter()
+            .map(|s| (s["owner"].as_str().unwrap(), s["leads"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(owners, [("", 1), ("anna@x.test", 3), ("carla@x.test", 1)]);
+        let territories: Vec<(&str, i64)> = r["sections"]["by_territory"].as_array().unwrap().iter()
+            .map(|s| (s["territory"].as_str().unwrap(), s["leads"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(territories, [("North", 4), ("South", 1)]);
+        // March and April together: L6 too, converted after ten days.
+        let spring = report(&server, &c.admin, "leads", PERIOD).await;
+        assert_row(&spring["sections"]["summary"][0], &[("leads", json!(6)), ("converted", json!(3))]);
+
+        // Maria reads North's leads; Anna her own (not North's unowned one).
+        let r = report(&server, &c.maria, "leads", march).await;
+        assert_row(&r["sections"]["summary"][0], &[("leads", json!(4)), ("converted", json!(2)), ("conversion_rate", json!(0.5))]);
+        let r = report(&server, &c.anna, "leads", march).await;
+        assert_row(&r["sections"]["summary"][0], &[("leads", json!(3)), ("converted", json!(1)),
+            ("conversion_rate", json!(0.3333)), ("mean_days_to_convert", json!(9.625))]);
+    }
+}
+
+storage_test! {
     async fn an_empty_database_answers_empty_reports(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("root@x.test", Role::Admin, &[]).await;
         let admin = server.device("root@x.test").await;
-        for name in ["sales", "visits", "pipeline", "customer-value", "clv", "receivables", "service", "sync-health"] {
+        for name in ["sales", "visits", "pipeline", "customer-value", "clv", "receivables", "service", "leads", "sync-health"] {
             let r = report(&server, &admin, name, "").await;
             assert_eq!(r["report"], name);
             let summary = &r["sections"]["summary"][0];
@@ -982,6 +1041,9 @@ storage_test! {
 
         let service = report(&server, &admin, "service", "").await;
         assert!(summary(&service)["rated"].as_i64().unwrap() > 0);
+
+        let leads = report(&server, &admin, "leads", "").await;
+        assert!(summary(&leads)["converted"].as_i64().unwrap() > 0, "{}", summary(&leads));
 
         let scorecard = report(&server, &admin, "scorecard", "").await;
         assert!(scorecard["sections"]["agents"].as_array().unwrap().iter().any(|a| a["collections_attainment"].is_number()));
