@@ -39,6 +39,7 @@ fn request(docs: &mut [(Uuid, AutoCommit)], since: &[Vec<ChangeHash>]) -> PushRe
                     .iter()
                     .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                     .collect(),
+                group: None,
             })
             .collect(),
         checkpoint: 0,

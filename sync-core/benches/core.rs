@@ -97,6 +97,7 @@ fn benches(c: &mut Criterion) {
                 kind: "customer".into(),
                 base_heads: vec![],
                 changes: changes.iter().map(|c| ByteBuf::from(c.clone())).collect(),
+                group: None,
             })
             .collect(),
         checkpoint: 0,

@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod items;
 pub mod kinds;
 pub mod layout;
+pub mod leads;
 pub mod orders;
 pub mod protocol;
 pub mod record;

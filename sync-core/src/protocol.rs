@@ -164,6 +164,13 @@ pub struct DocPush {
     /// Raw automerge changes (`Change::raw_bytes`), one per entry.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<u8>>))]
     pub changes: Vec<ByteBuf>,
+    /// Records pushed with the same group id (a UUID the device makes) are taken or refused
+    /// together, as one atomic set: when any of them is not applied (refused, quarantined or
+    /// waiting for dependencies), none is, and the others are answered `rejected` with
+    /// `group_refused`. A lead's conversion (the lead, its new customer, contact and opportunity)
+    /// is one group. A group travels whole in one push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -513,6 +520,7 @@ mod tests {
                 kind: "customer".into(),
                 base_heads: vec![Hash([9; 32])],
                 changes: vec![ByteBuf::from(vec![1, 2, 3]), ByteBuf::from(vec![0xff; 40])],
+                group: None,
             }],
             checkpoint: 7,
         }

@@ -67,6 +67,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 kind: "customer".into(),
                 base_heads: vec![hash],
                 changes: vec![ByteBuf::from(sample_change(false))],
+                group: None,
             }],
             checkpoint: 0,
         }),

@@ -259,6 +259,7 @@ fn messages_generated() -> Json {
             kind: "customer".into(),
             base_heads: vec![],
             changes: vec![ByteBuf::from(first)],
+            group: None,
         }],
         checkpoint: 0,
     };
@@ -268,6 +269,7 @@ fn messages_generated() -> Json {
             kind: "customer".into(),
             base_heads: protocol::heads_of(&base),
             changes: vec![ByteBuf::from(edit)],
+            group: None,
         }],
         checkpoint: 41,
     };

@@ -585,6 +585,7 @@ pub async fn push_incompressible(device: &Device, n: usize, territory: &str) -> 
             kind: "customer".into(),
             base_heads: vec![],
             changes: vec![serde_bytes::ByteBuf::from(change.raw_bytes().to_vec())],
+            group: None,
         });
     }
     for part in docs.chunks(50) {

@@ -613,6 +613,7 @@ impl Replica {
                         .iter()
                         .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                         .collect(),
+                    group: None,
                 },
                 stored,
                 heads: rec.doc.get_heads(),

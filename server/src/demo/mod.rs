@@ -685,6 +685,7 @@ fn doc_push(
         kind: kind.name.to_string(),
         base_heads: vec![],
         changes,
+        group: None,
     })
 }
 

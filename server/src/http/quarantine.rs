@@ -210,6 +210,7 @@ async fn accept(
             kind: entry.kind.clone(),
             base_heads: vec![],
             changes: entry.raw_changes.clone(),
+            group: None,
         }],
         checkpoint: 0,
     };

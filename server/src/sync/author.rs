@@ -183,5 +183,6 @@ pub fn push_of_own_change(
         kind: kind.name.to_string(),
         base_heads: base.into_iter().map(Hash::from).collect(),
         changes,
+        group: None,
     })
 }

@@ -40,6 +40,8 @@ pub struct Prepared {
     pub kind: Result<&'static KindSchema, Reason>,
     pub changes: Result<Vec<Change>, Reason>,
     pub base_heads: Vec<Hash>,
+    /// The atomic group the record was pushed in, if any.
+    pub group: Option<Uuid>,
 }
 
 /// The result of one document before the batch commits.
@@ -434,9 +436,22 @@ pub fn company_rules(
 /// against the order its author saw (`orders::check_edits`): an agent may not approve, nor change
 /// the lines of an order it saw submitted, whether in one change or in concurrent changes under
 /// two actors of its device. Two people's concurrent moves, each right from where it stood, pass,
-/// and the rules after the merge raise them as a conflict for a manager.
+/// and the rules after the merge raise them as a conflict for a manager. A lead converted as stored
+/// takes no change of its conversion (`leads::check_edits`): a second conversion is refused.
 pub fn workflow(valid: &mut Valid, author: &Author) -> Result<(), Reason> {
-    if valid.kind.name != kinds::ORDER.name || author.is_system() {
+    if author.is_system() {
+        return Ok(());
+    }
+    if valid.kind.name == kinds::LEAD.name {
+        return sync_core::leads::check_edits(&mut valid.doc, &valid.heads_before).map_err(|e| {
+            Reason {
+                code: e.code.into(),
+                message: e.message,
+                field: Some("status".into()),
+            }
+        });
+    }
+    if valid.kind.name != kinds::ORDER.name {
         return Ok(());
     }
     orders::check_edits(&mut valid.doc, &valid.heads_before, author.field_role()).map_err(|e| {
@@ -692,6 +707,7 @@ mod tests {
             kind: Ok(kind),
             changes: Ok(changes),
             base_heads: vec![],
+            group: None,
         }
     }
 

@@ -383,6 +383,7 @@ fn prepare(doc: DocPush, limits: &Limits, inflated: &mut usize) -> Result<Prepar
         kind,
         changes: refused.map_or(Ok(changes), Err),
         base_heads: doc.base_heads,
+        group: doc.group,
     })
 }
 
@@ -463,7 +464,63 @@ async fn merge_docs(
         // them pushes about to commit, whose reserved feed positions hold every reader back.
         tokio::task::yield_now().await;
     }
+    hold_groups(&mut merge, docs, inputs);
     Ok(merge)
+}
+
+/// Keeps each atomic group whole: where a record of a group is not applied, none of the group's
+/// records is written, and each is answered `rejected`, `group_refused`, naming the one that was
+/// not. A record the server already had counts as applied.
+fn hold_groups(merge: &mut Merge, docs: &[Prepared], inputs: &Inputs) {
+    let group_of: HashMap<Uuid, Uuid> =
+        docs.iter().filter_map(|d| Some((d.id, d.group?))).collect();
+    if group_of.is_empty() {
+        return;
+    }
+    // Each failed group, with the record that failed it and why.
+    let mut failed: HashMap<Uuid, (Uuid, String)> = HashMap::new();
+    for result in &merge.results {
+        let Some(group) = group_of.get(&result.id) else {
+            continue;
+        };
+        if result.status != PushStatus::AlreadyKnown {
+            let why = result.reason.as_ref().map_or_else(
+                || format!("{:?}", result.status).to_lowercase(),
+                |r| r.code.clone(),
+            );
+            failed.entry(*group).or_insert((result.id, why));
+        }
+    }
+    if failed.is_empty() {
+        return;
+    }
+    let (held, kept): (Vec<Write>, Vec<Write>) = std::mem::take(&mut merge.writes)
+        .into_iter()
+        .partition(|w| group_of.get(&w.id).is_some_and(|g| failed.contains_key(g)));
+    merge.writes = kept;
+    for write in held {
+        let (by, why) = &failed[&group_of[&write.id]];
+        // Orphan changes the write would have taken stay kept for the next push.
+        merge.extras.cleared_orphans.retain(|id| *id != write.id);
+        merge.results.push(DocResult {
+            id: write.id,
+            status: PushStatus::Rejected,
+            heads: inputs
+                .rows
+                .get(&write.id)
+                .map(|r| unpack_heads(&r.heads))
+                .unwrap_or_default(),
+            reason: Some(sync_core::protocol::Reason {
+                code: "group_refused".into(),
+                message: format!(
+                    "record {} of this record's group was not applied ({why}), and a group is taken whole or not at all",
+                    by
+                ),
+                field: None,
+            }),
+            missing: vec![],
+        });
+    }
 }
 
 /// What merging `doc`, and the device's stored `orphans` of it, into its stored document may hold

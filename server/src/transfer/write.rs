@@ -70,6 +70,7 @@ pub async fn apply(
                     kind: kind.name.to_string(),
                     base_heads: vec![],
                     changes: vec![ByteBuf::from(change.clone())],
+                    group: None,
                 }),
                 None => update(conn, kind, &actor, planned).await?,
             };

@@ -74,6 +74,7 @@ async fn quarantined_edit(
             kind: "customer".into(),
             base_heads: heads_of(&base),
             changes,
+            group: None,
         }],
         checkpoint: 0,
     };
@@ -133,7 +134,7 @@ storage_test! {
             entry,
         };
         let chunks_before = server.count("doc_chunks").await;
-        let request = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes }], checkpoint: 0 };
+        let request = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes, group: None }], checkpoint: 0 };
         let outcome = push::push(&server.state.sync, &late, request).await;
         assert_eq!(outcome.map(|_| ()).unwrap_err().code(), "conflict");
         assert_eq!(server.count("doc_chunks").await, chunks_before, "nothing written");

@@ -1056,6 +1056,7 @@ impl Fixture {
                     kind: "customer".into(),
                     base_heads: vec![],
                     changes,
+                    group: None,
                 }];
                 request
                     .header("content-type", CONTENT_TYPE)

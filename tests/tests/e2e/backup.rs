@@ -370,7 +370,7 @@ storage_test! {
         // What he pushes under Anna's actor is not applied (he would become the record's owner) but
         // held for a manager, since he claimed her device.
         let push = PushRequest {
-            docs: vec![DocPush { id: record, kind: "customer".into(), base_heads: vec![], changes }],
+            docs: vec![DocPush { id: record, kind: "customer".into(), base_heads: vec![], changes, group: None }],
             checkpoint: 0,
         };
         let pushed = taker.push(&push).await.unwrap();

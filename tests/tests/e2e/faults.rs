@@ -361,7 +361,7 @@ storage_test! {
         automerge::transaction::Transactable::splice_text(&mut bomb, &notes, 0, 0, &"x".repeat(6_000)).unwrap();
         let changes = bomb.get_changes(&[]).into_iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
         let bomb_id = Uuid::now_v7();
-        let push = PushRequest { docs: vec![DocPush { id: bomb_id, kind: "customer".into(), base_heads: vec![], changes }], checkpoint: 0 };
+        let push = PushRequest { docs: vec![DocPush { id: bomb_id, kind: "customer".into(), base_heads: vec![], changes, group: None }], checkpoint: 0 };
         // Another device's push runs at the same time and succeeds.
         let theirs = ben.replica.create("customer", &customer("Quiet", "North")).await.unwrap();
         let (bombed, quiet) = tokio::join!(anna.client.push(&push), ben.replica.sync(&ben.client));
@@ -447,7 +447,7 @@ storage_test! {
         let server = TestServer::start_with(settings).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let anna = server.device("anna@x.test").await;
-        let doc = |changes| DocPush { id: Uuid::now_v7(), kind: "customer".into(), base_heads: vec![], changes };
+        let doc = |changes| DocPush { id: Uuid::now_v7(), kind: "customer".into(), base_heads: vec![], changes, group: None };
 
         // Two changes of 4,000 operations each are each under the change's cap; together they pass
         // the record's. That record alone is refused; the other record of the push is stored.

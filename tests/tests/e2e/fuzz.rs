@@ -113,6 +113,7 @@ fn seed(target: &Target, json: bool) -> Vec<u8> {
             changes: vec![serde_bytes::ByteBuf::from(vec![
                 0x85, 0x6f, 0x4a, 0x83, 1, 2, 3,
             ])],
+            group: None,
         }],
         checkpoint: 0,
     };
@@ -443,6 +444,7 @@ async fn push_round(db: TestDb) {
                         kind: kind.into(),
                         base_heads: protocol::heads_of(&base),
                         changes,
+                        group: None,
                     }],
                     checkpoint: 0,
                 };

@@ -48,6 +48,7 @@ fn push_of(docs: Vec<(Uuid, Vec<Change>)>) -> PushRequest {
                     .iter()
                     .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                     .collect(),
+                group: None,
             })
             .collect(),
         checkpoint: 0,

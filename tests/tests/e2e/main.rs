@@ -21,6 +21,7 @@ mod history;
 mod hostile_changes;
 mod import;
 mod keys;
+mod leads;
 mod loadgen;
 mod memory;
 mod merge;

@@ -56,6 +56,7 @@ fn heavy_records(device: &Device, n: usize, notes: usize, seed: &mut u32) -> Vec
                 changes: vec![ByteBuf::from(
                     doc.get_last_local_change().unwrap().raw_bytes().to_vec(),
                 )],
+                group: None,
             }
         })
         .collect()
@@ -177,6 +178,7 @@ storage_test! {
                             kind: "customer".into(),
                             base_heads: vec![],
                             changes: doc.get_changes(&heads).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+                            group: None,
                         });
                     }
                     let response = device.client.push(&push).await.unwrap();

@@ -104,7 +104,7 @@ storage_test! {
         copy.put(automerge::ROOT, "phone", "999").unwrap();
         copy.commit();
         let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
-        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes: vec![ByteBuf::from(change)] }], checkpoint: 0 };
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: vec![], changes: vec![ByteBuf::from(change)], group: None }], checkpoint: 0 };
         let response = anna.client.push(&push).await.unwrap();
         assert_eq!(response.results[0].status, PushStatus::Rejected);
         assert_eq!(response.results[0].reason.as_ref().unwrap().code, "out_of_scope");
@@ -145,7 +145,7 @@ storage_test! {
         doc.put(automerge::ROOT, "phone", "1").unwrap();
         doc.commit();
         let changes = doc.get_changes(&base).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: heads_of(&base), changes }], checkpoint: 0 };
+        let push = PushRequest { docs: vec![DocPush { id, kind: "customer".into(), base_heads: heads_of(&base), changes, group: None }], checkpoint: 0 };
         let result = anna.client.push(&push).await.unwrap().results.remove(0);
         assert_eq!(result.status, PushStatus::Rejected);
         let reason = result.reason.unwrap();
@@ -366,6 +366,7 @@ async fn changes_missing_their_creation(device: &Device, n: usize) -> DocPush {
             .iter()
             .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
             .collect(),
+        group: None,
     }
 }
 

@@ -399,6 +399,7 @@ storage_test! {
                 kind: "order".into(),
                 base_heads: base.iter().map(|h| sync_core::protocol::Hash::from(*h)).collect(),
                 changes,
+                group: None,
             }],
             checkpoint: 0,
         };

@@ -121,6 +121,7 @@ storage_test! {
             kind: "contact".into(),
             base_heads: vec![],
             changes: carla.replica.doc(id).await.unwrap().get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+            group: None,
         }], checkpoint: 0 };
         let result = anna.client.push(&replay).await.unwrap().results.remove(0);
         assert_eq!(result.status, PushStatus::Rejected);
@@ -152,6 +153,7 @@ storage_test! {
             kind: "customer".into(),
             base_heads: sync_core::protocol::heads_of(&base),
             changes: change,
+            group: None,
         }], checkpoint: 0 };
         assert_eq!(anna.client.push(&push).await.unwrap().results[0].status, PushStatus::Quarantined);
         let http = reqwest::Client::new();

@@ -37,6 +37,7 @@ async fn push_edit(device: &Device, id: Uuid, field: &str, value: &str) -> Optio
             kind: "product".into(),
             base_heads: heads,
             changes: vec![ByteBuf::from(change)],
+            group: None,
         }],
         checkpoint: 0,
     };
@@ -76,7 +77,7 @@ storage_test! {
         assert_eq!(push_edit(&carla, id, "promo", "half price").await.as_deref(), Some("read_only"));
         let mut doc = sync_core::record::create(&kinds::PRODUCT, carla.replica.actor().unwrap(), &product("SKU-X", "Forged")).unwrap();
         let push = PushRequest {
-            docs: vec![DocPush { id: Uuid::now_v7(), kind: "product".into(), base_heads: vec![], changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect() }],
+            docs: vec![DocPush { id: Uuid::now_v7(), kind: "product".into(), base_heads: vec![], changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(), group: None }],
             checkpoint: 0,
         };
         let result = carla.client.push(&push).await.unwrap().results.remove(0);

@@ -366,7 +366,7 @@ storage_test! {
         let changes = doc.get_changes(&[]).iter().map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec())).collect();
         let reply = anna
             .client
-            .push(&PushRequest { docs: vec![DocPush { id: visit, kind: "visit".into(), base_heads: vec![], changes }], checkpoint: 0 })
+            .push(&PushRequest { docs: vec![DocPush { id: visit, kind: "visit".into(), base_heads: vec![], changes, group: None }], checkpoint: 0 })
             .await
             .unwrap();
         assert_eq!(reply.results[0].status, PushStatus::Applied);
