@@ -5,8 +5,77 @@
 
 use automerge::legacy::{Key, ObjectId};
 use automerge::{AutoCommit, ChangeHash, ReadDoc, ROOT};
+use uuid::Uuid;
 
 use crate::orders::NotAllowed;
+use crate::record::Projection;
+use crate::Value;
+
+/// The fields of a lead that a customer made of it takes as they are.
+const CUSTOMER_TAKES: [&str; 9] = [
+    "phone", "email", "street", "city", "postcode", "country", "lat", "lon", "industry",
+];
+
+/// A new customer's fields, from a lead: the business (the person's name where it has none) in the
+/// lead's territory, its address, position, phone, e-mail and industry, as a prospect.
+pub fn customer_fields(lead: &Projection) -> Vec<(&'static str, Value)> {
+    let name = match lead.get("company") {
+        Value::Str(company) if !company.trim().is_empty() => company.clone(),
+        _ => lead.get("name").as_str().unwrap_or_default().to_string(),
+    };
+    let mut fields = vec![
+        ("name", Value::Str(name)),
+        ("territory", lead.get("territory").clone()),
+        ("status", "prospect".into()),
+    ];
+    fields.extend(taken(lead, &CUSTOMER_TAKES));
+    fields
+}
+
+/// The new contact's fields, from a lead: the person, of `customer`, with the consent they gave.
+pub fn contact_fields(lead: &Projection, customer: Uuid) -> Vec<(&'static str, Value)> {
+    let mut fields = vec![("customer_id", Value::Str(customer.to_string()))];
+    fields.extend(taken(
+        lead,
+        &[
+            "name",
+            "title",
+            "phone",
+            "email",
+            "consent_email",
+            "consent_phone",
+        ],
+    ));
+    fields
+}
+
+/// What a conversion writes on the lead: converted at `now_ms`, naming what it made.
+pub fn converted_fields(
+    customer: Uuid,
+    contact: Uuid,
+    opportunity: Option<Uuid>,
+    now_ms: i64,
+) -> Vec<(&'static str, Value)> {
+    let mut fields = vec![
+        ("status", "converted".into()),
+        ("customer_id", Value::Str(customer.to_string())),
+        ("contact_id", Value::Str(contact.to_string())),
+        ("converted_at", Value::Int(now_ms)),
+    ];
+    if let Some(opportunity) = opportunity {
+        fields.push(("opportunity_id", Value::Str(opportunity.to_string())));
+    }
+    fields
+}
+
+/// Of `fields`, those the lead has set, with their values.
+fn taken(lead: &Projection, fields: &[&'static str]) -> Vec<(&'static str, Value)> {
+    fields
+        .iter()
+        .filter(|f| !lead.get(f).is_null())
+        .map(|f| (*f, lead.get(f).clone()))
+        .collect()
+}
 
 /// The fields a conversion writes.
 pub const CONVERSION_FIELDS: [&str; 5] = [

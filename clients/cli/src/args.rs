@@ -97,6 +97,7 @@ pub fn command() -> Command {
             "order" => records = records.subcommands(crate::orders::order_commands()),
             "payment" => records = records.subcommands(crate::orders::payment_commands()),
             "task" => records = records.subcommands(crate::tasks::commands()),
+            "lead" => records = records.subcommands(crate::leads::commands()),
             _ => {}
         }
         cmd = cmd.subcommand(records);

@@ -4,6 +4,7 @@
 
 mod args;
 mod attachments;
+mod leads;
 mod orders;
 mod output;
 mod records;
@@ -50,6 +51,10 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("task", m)) if m.subcommand_name().is_some_and(tasks::is_action) => {
             let (_, m) = m.subcommand().expect("matched above");
             tasks::run(&replica, m, out).await
+        }
+        Some(("lead", m)) if m.subcommand_name().is_some_and(leads::is_action) => {
+            let (_, m) = m.subcommand().expect("matched above");
+            leads::run(&replica, m, out).await
         }
         Some((kind, m))
             if m.subcommand_name()

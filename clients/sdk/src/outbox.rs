@@ -54,12 +54,15 @@ pub fn first_part(changes: &[Change], bounds: &Bounds) -> usize {
 }
 
 /// Cuts records of `sizes` bytes, in order, into consecutive batches of at most `bounds.docs`
-/// records and `bounds.bytes` bytes; a record larger than that goes alone.
-pub fn batches(sizes: &[usize], bounds: &Bounds) -> Vec<Range<usize>> {
+/// records and `bounds.bytes` bytes; a record larger than that goes alone. A record `joined` to
+/// the one before it (of the same atomic group) goes in the same batch, past the bounds if need
+/// be: a group is taken whole only within one push.
+pub fn batches(sizes: &[usize], joined: &[bool], bounds: &Bounds) -> Vec<Range<usize>> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, size) in sizes.iter().enumerate() {
-        if i > start && (i - start == bounds.docs || bytes + size > bounds.bytes) {
+        let full = i - start >= bounds.docs || bytes + size > bounds.bytes;
+        if i > start && full && !joined.get(i).copied().unwrap_or(false) {
             batches.push(start..i);
             (start, bytes) = (i, 0);
         }
@@ -137,11 +140,33 @@ mod tests {
 
     #[test]
     fn batches_are_bounded_by_count_and_by_bytes() {
-        assert_eq!(batches(&[1; 5], &bounds(2, 100, 0, 0)), [0..2, 2..4, 4..5]);
         assert_eq!(
-            batches(&[40, 40, 40, 10, 200, 5], &bounds(10, 100, 0, 0)),
+            batches(&[1; 5], &[], &bounds(2, 100, 0, 0)),
+            [0..2, 2..4, 4..5]
+        );
+        assert_eq!(
+            batches(&[40, 40, 40, 10, 200, 5], &[], &bounds(10, 100, 0, 0)),
             [0..2, 2..4, 4..5, 5..6]
         );
-        assert!(batches(&[], &bounds(2, 100, 0, 0)).is_empty());
+        assert!(batches(&[], &[], &bounds(2, 100, 0, 0)).is_empty());
+    }
+
+    #[test]
+    fn a_group_is_never_cut_between_batches() {
+        // Records 1 to 3 are one group: the batch of two that would end after record 1 takes the
+        // group whole.
+        let joined = [false, false, true, true, false];
+        assert_eq!(
+            batches(&[1; 5], &joined, &bounds(2, 100, 0, 0)),
+            [0..4, 4..5]
+        );
+        assert_eq!(
+            batches(
+                &[40, 40, 40, 40, 40],
+                &[false, true, false, true, false],
+                &bounds(10, 100, 0, 0)
+            ),
+            [0..2, 2..4, 4..5]
+        );
     }
 }

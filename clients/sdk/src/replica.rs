@@ -352,7 +352,7 @@ impl Replica {
 
     /// Refuses fields this user's role may not write, before anything is committed: the server
     /// would refuse the whole record.
-    async fn check_writable(
+    pub(crate) async fn check_writable(
         &self,
         kind: &KindSchema,
         fields: &[(&str, Value)],
@@ -582,15 +582,18 @@ impl Replica {
     ) -> Result<Vec<Outgoing>, Error> {
         let actor = self.actor()?;
         let mut conn = self.pool.acquire().await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM records WHERE pending > 0 ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await?;
+        // A group's records next to each other, so that they go in one push.
+        let ids: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT id, group_id FROM records WHERE pending > 0 ORDER BY COALESCE(group_id, id), id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         let mut outbox = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (id, group) in ids {
             let Ok(id) = Uuid::parse_str(&id) else {
                 continue;
             };
+            let group = group.and_then(|g| Uuid::parse_str(&g).ok());
             if only.is_some_and(|only| !only.contains(&id)) {
                 continue;
             }
@@ -613,7 +616,7 @@ impl Replica {
                         .iter()
                         .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                         .collect(),
-                    group: None,
+                    group,
                 },
                 stored,
                 heads: rec.doc.get_heads(),
@@ -755,7 +758,14 @@ impl Replica {
         let actor = self.actor()?;
         let mut parted = HashSet::new();
         let sizes: Vec<usize> = outbox.iter().map(|o| pushed_bytes(&o.push)).collect();
-        for range in outbox::batches(&sizes, bounds) {
+        let joined: Vec<bool> = (0..outbox.len())
+            .map(|i| {
+                i > 0
+                    && outbox[i].push.group.is_some()
+                    && outbox[i].push.group == outbox[i - 1].push.group
+            })
+            .collect();
+        for range in outbox::batches(&sizes, &joined, bounds) {
             let batch = &outbox[range];
             let checkpoint = self.checkpoint().await?;
             let response = client

@@ -94,6 +94,9 @@ const MIGRATIONS: &[Step] = &[
             refused TEXT,
             created_at INTEGER NOT NULL
         )"]),
+    // The atomic group a record's pending changes go in (a lead's conversion), until the server
+    // takes them.
+    Step::Sql(&["ALTER TABLE records ADD COLUMN group_id TEXT"]),
 ];
 
 /// Brings a store of any earlier version to the current one, a step per transaction.
@@ -486,7 +489,7 @@ pub async fn acknowledge(
     for part in records.chunks(2_000) {
         let mut sql = String::from(
             "UPDATE records SET server_heads = v.column3, base_heads = v.column3, pending = 0,
-               in_quarantine = 0, rejected = NULL, updated_at = ?
+               in_quarantine = 0, rejected = NULL, group_id = NULL, updated_at = ?
              FROM (VALUES ",
         );
         sql.push_str(&vec![ROW; part.len()].join(", "));
@@ -512,6 +515,23 @@ pub async fn acknowledge(
 
 /// Writes a record with its derived columns: pending count, projection and conflicts for listing
 /// without loading documents.
+/// Puts the pending changes of `ids` in the atomic group `group`: they are pushed together, and
+/// taken or refused together, until the server takes them.
+pub async fn set_group(
+    conn: &mut SqliteConnection,
+    ids: &[Uuid],
+    group: Uuid,
+) -> Result<(), Error> {
+    for id in ids {
+        sqlx::query("UPDATE records SET group_id = ? WHERE id = ?")
+            .bind(group.to_string())
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Result<(), Error> {
     let pending_changes = record.pending();
     let pending = pending_changes.len() as i64;
@@ -544,6 +564,7 @@ pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Res
            base_heads = excluded.base_heads, pending = excluded.pending, deleted = excluded.deleted,
            fields = excluded.fields, conflicts = excluded.conflicts, rejected = excluded.rejected,
            quarantined = excluded.quarantined, in_quarantine = excluded.in_quarantine,
+           group_id = CASE WHEN excluded.pending = 0 THEN NULL ELSE records.group_id END,
            appended = 0, updated_at = excluded.updated_at",
     )
     .bind(record.id.to_string())

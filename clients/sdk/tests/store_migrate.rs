@@ -20,8 +20,13 @@ async fn store_as_of(path: &Path, id: Uuid, doc: AutoCommit, version: i64, state
     for statement in statements {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
-    // Every version these tests go back to came before captured files (version 5).
+    // Every version these tests go back to came before captured files (version 5) and atomic
+    // groups (version 6).
     sqlx::query("DROP TABLE captures")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE records DROP COLUMN group_id")
         .execute(&pool)
         .await
         .unwrap();
@@ -59,13 +64,19 @@ async fn a_store_of_an_earlier_version_is_upgraded_with_its_records() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let appended: i64 = sqlx::query_scalar("SELECT appended FROM records WHERE id = ?")
         .bind(id.to_string())
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(appended, 0);
+    let group: Option<String> = sqlx::query_scalar("SELECT group_id FROM records WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(group, None, "in no atomic group");
     let mut conn = pool.acquire().await.unwrap();
     let mut loaded = store::load(&mut conn, id, &actor).await.unwrap().unwrap();
     assert_eq!(loaded.doc.get_heads(), doc.clone().get_heads());

@@ -1,90 +1,11 @@
 //! Leads converted offline: a conversion is one atomic group of records (the lead, its new
-//! customer and contact), which the server takes whole or not at all; two devices converting the
-//! same lead leave one customer for it, and the second conversion stays on its device, refused
-//! with the reason.
+//! customer, contact and opportunity), which the SDK pushes together and the server takes whole or
+//! not at all; two devices converting the same lead leave one customer for it, and the second
+//! conversion stays on its device, refused with the reasons.
 
-use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{storage_test, TestDb, TestServer};
 use serde_json::json;
-use sync_core::protocol::{PushRequest, PushStatus};
-use sync_core::{Role, Value};
-use uuid::Uuid;
-
-/// Converts `lead` on `device`, offline: a customer and a contact made from it, and the lead
-/// marked converted, naming them. Answers the new customer's id.
-async fn convert(device: &Device, lead: Uuid, shop: &str) -> Uuid {
-    let customer = device
-        .replica
-        .create(
-            "customer",
-            &[
-                ("name", shop.into()),
-                ("territory", "North".into()),
-                ("status", "prospect".into()),
-            ],
-        )
-        .await
-        .unwrap();
-    let contact = device
-        .replica
-        .create(
-            "contact",
-            &[
-                ("customer_id", Value::Str(customer.to_string())),
-                ("name", "Eva Klein".into()),
-            ],
-        )
-        .await
-        .unwrap();
-    device
-        .replica
-        .update(
-            lead,
-            &[
-                ("status", "converted".into()),
-                ("customer_id", Value::Str(customer.to_string())),
-                ("contact_id", Value::Str(contact.to_string())),
-                ("converted_at", Value::Int(1_780_000_000_000)),
-            ],
-        )
-        .await
-        .unwrap();
-    customer
-}
-
-/// The contact `device` made for `customer`.
-async fn contact_of(device: &Device, customer: Uuid) -> Uuid {
-    let contacts = device.replica.list("contact").await.unwrap();
-    let customer = customer.to_string();
-    contacts
-        .iter()
-        .find(|c| c.str("customer_id") == Some(customer.as_str()))
-        .unwrap()
-        .id
-}
-
-/// Pushes what `device` has pending, the records of `group` as one atomic group.
-async fn push_grouped(device: &Device, group: &[Uuid]) -> Vec<(Uuid, PushStatus, Option<String>)> {
-    let tag = Uuid::now_v7();
-    let mut docs = device.replica.pending_pushes().await.unwrap();
-    for doc in &mut docs {
-        if group.contains(&doc.id) {
-            doc.group = Some(tag);
-        }
-    }
-    let response = device
-        .client
-        .push(&PushRequest {
-            docs,
-            checkpoint: 0,
-        })
-        .await
-        .unwrap();
-    response
-        .results
-        .into_iter()
-        .map(|r| (r.id, r.status, r.reason.map(|why| why.code)))
-        .collect()
-}
+use sync_core::Role;
 
 storage_test! {
     async fn two_devices_convert_one_lead_offline_and_one_customer_is_made(db: TestDb) {
@@ -94,49 +15,61 @@ storage_test! {
         server.user("ben@x.test", Role::Agent, &["North"]).await;
         let maria = server.device("maria@x.test").await;
         let lead = server
-            .created(&maria, "lead", json!({"name": "Eva Klein", "company": "Kiosk am Markt", "territory": "North", "status": "qualified"}))
+            .created(&maria, "lead", json!({"name": "Eva Klein", "company": "Kiosk am Markt", "territory": "North",
+                "status": "qualified", "phone": "+49 1", "email": "eva@kiosk.test", "city": "Bonn", "consent_email": true}))
             .await;
         let mut anna = server.device("anna@x.test").await;
         let mut ben = server.device("ben@x.test").await;
         anna.sync().await;
         ben.sync().await;
 
-        // Both convert the lead offline; Ben also adds a shop of his own, outside the group.
-        let annas = convert(&anna, lead, "Kiosk am Markt").await;
-        let bens = convert(&ben, lead, "Kiosk Markt").await;
+        // Both convert the lead offline, Anna with a deal; Ben also adds a shop of his own,
+        // outside the group.
+        let annas = anna.replica.convert_lead(lead, Some("Coffee corner"), 1_780_000_000_000).await.unwrap();
+        let bens = ben.replica.convert_lead(lead, None, 1_780_000_100_000).await.unwrap();
         let own = ben.replica.create("customer", &[("name", "Bens Bistro".into()), ("territory", "North".into())]).await.unwrap();
-        let annas_group = vec![lead, annas, contact_of(&anna, annas).await];
-        let bens_group = vec![lead, bens, contact_of(&ben, bens).await];
+        let again = anna.replica.convert_lead(lead, None, 1_780_000_000_000).await.unwrap_err();
+        assert!(again.to_string().contains("converted already"), "{again}");
 
-        // Anna's conversion arrives first: taken whole.
-        let answered = push_grouped(&anna, &annas_group).await;
-        assert_eq!(answered.len(), 3);
-        assert!(answered.iter().all(|(_, status, _)| *status == PushStatus::Applied), "{answered:?}");
+        // Anna's conversion arrives first: taken whole, the customer made of the lead.
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        let (status, customer) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{}", annas.customer), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(customer["fields"]["name"], "Kiosk am Markt");
+        assert_eq!(customer["fields"]["status"], "prospect");
+        assert_eq!(customer["fields"]["phone"], "+49 1");
+        let (_, contact) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{}", annas.contact), None).await;
+        assert_eq!(contact["fields"]["name"], "Eva Klein");
+        assert_eq!(contact["fields"]["consent_email"], true);
+        let opportunity = annas.opportunity.unwrap();
+        let (_, deal) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{opportunity}"), None).await;
+        assert_eq!(deal["fields"]["title"], "Coffee corner");
 
         // Ben's arrives second: the lead refuses a second conversion, so his customer and contact
-        // are refused with it; his own shop, outside the group, is taken.
-        let answered = push_grouped(&ben, &bens_group).await;
-        let status_of = |id: Uuid| answered.iter().find(|(r, _, _)| *r == id).cloned().unwrap();
-        assert_eq!(status_of(lead).1, PushStatus::Rejected);
-        assert_eq!(status_of(lead).2.as_deref(), Some("lead_converted"));
-        for id in &bens_group[1..] {
-            assert_eq!(status_of(*id).1, PushStatus::Rejected, "{answered:?}");
-            assert_eq!(status_of(*id).2.as_deref(), Some("group_refused"), "{answered:?}");
+        // are refused with it; his own shop, outside the group, is taken. They stay refused at the
+        // next sync too, and stay on his device.
+        for _ in 0..2 {
+            let report = ben.sync().await;
+            let reason = |id| report.rejected.iter().find(|(r, _)| *r == id).map(|(_, why)| why.code.clone());
+            assert_eq!(reason(lead).as_deref(), Some("lead_converted"), "{:?}", report.rejected);
+            assert_eq!(reason(bens.customer).as_deref(), Some("group_refused"), "{:?}", report.rejected);
+            assert_eq!(reason(bens.contact).as_deref(), Some("group_refused"), "{:?}", report.rejected);
+            assert_eq!(reason(own), None);
         }
-        assert_eq!(status_of(own).1, PushStatus::Applied);
-
-        // One customer for the lead, which names Anna's; Ben's records exist nowhere but on his
-        // device.
         assert_eq!(server.count("customers").await, 2, "Anna's conversion and Ben's own shop");
         assert_eq!(server.count("contacts").await, 1);
-        assert_eq!(server.projected("leads", lead, &["status"]).await, vec![Some("converted".to_string())]);
+        assert_eq!(server.count("opportunities").await, 1);
         let (status, body) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{lead}"), None).await;
         assert_eq!(status, 200);
-        assert_eq!(body["fields"]["customer_id"], json!(annas), "{body}");
-        assert!(!body.to_string().contains(&bens.to_string()), "no trace of Ben's conversion: {body}");
-        let (status, _) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{bens}"), None).await;
+        assert_eq!(body["fields"]["status"], "converted");
+        assert_eq!(body["fields"]["customer_id"], json!(annas.customer), "{body}");
+        assert!(!body.to_string().contains(&bens.customer.to_string()), "no trace of Ben's conversion: {body}");
+        let (status, _) = server.api(&maria, reqwest::Method::GET, &format!("/v1/records/{}", bens.customer), None).await;
         assert_eq!(status, 404);
-        let held = ben.replica.get(bens).await.unwrap();
-        assert_eq!(held.get("name"), &Value::from("Kiosk Markt"), "kept on Ben's device");
+        let held = ben.replica.info(bens.customer).await.unwrap();
+        assert_eq!(held.str("name"), Some("Kiosk am Markt"), "kept on Ben's device");
+        assert_eq!(held.rejected.map(|r| r.code).as_deref(), Some("group_refused"), "with the reason");
+        assert_eq!(server.projected("leads", lead, &["status"]).await, vec![Some("converted".to_string())]);
     }
 }
