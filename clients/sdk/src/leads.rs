@@ -10,6 +10,9 @@ use crate::store::{self, Kind, StoredRecord};
 use crate::visits::wrong_kind;
 use crate::Error;
 
+/// A record a conversion makes: its id, kind and fields.
+type Made = (Uuid, &'static KindSchema, Vec<(&'static str, Value)>);
+
 /// What a conversion made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Conversion {
@@ -48,7 +51,7 @@ impl Replica {
         let customer_fields = leads::customer_fields(&projection);
         let contact_fields = leads::contact_fields(&projection, customer);
         let converted = leads::converted_fields(customer, contact, opportunity, now_ms);
-        let mut made: Vec<(Uuid, &'static KindSchema, Vec<(&str, Value)>)> = vec![
+        let mut made: Vec<Made> = vec![
             (customer, &CUSTOMER, customer_fields),
             (contact, &CONTACT, contact_fields),
         ];
