@@ -144,6 +144,49 @@ const CUSTOMER_NUMBER: Column = col(
     CustomerCode,
 );
 
+// Columns several kinds share: a place's, and a person's (`TITLE`, `MOBILE`).
+const TERRITORY: Column = col(
+    "territory",
+    &["sales territory", "area", "gebiet", "区域", "片区"],
+    Text,
+);
+
+const EMAIL: Column = col(
+    "email",
+    &["e mail", "mail", "email address", "邮箱", "电子邮件"],
+    Text,
+);
+
+const STREET: Column = col(
+    "street",
+    &["address", "street address", "strasse", "straße", "地址"],
+    Text,
+);
+
+const CITY: Column = col("city", &["town", "ort", "stadt", "城市"], Text);
+
+const POSTCODE: Column = col(
+    "postcode",
+    &["zip", "zip code", "postal code", "plz", "邮编"],
+    Text,
+);
+
+const COUNTRY: Column = col("country", &["land", "国家"], Text);
+
+const INDUSTRY: Column = col("industry", &["segment", "sector", "branche", "行业"], Text);
+
+const TITLE: Column = col(
+    "title",
+    &["job title", "position", "funktion", "职位"],
+    Text,
+);
+
+const MOBILE: Column = col(
+    "phone",
+    &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
+    Text,
+);
+
 const NOTES: Column = col(
     "notes",
     &["note", "comments", "remarks", "bemerkung", "备注"],
@@ -188,33 +231,17 @@ static CUSTOMERS: Target = Target {
             ],
             Text,
         ),
-        col(
-            "territory",
-            &["sales territory", "area", "gebiet", "区域", "片区"],
-            Text,
-        ),
+        TERRITORY,
         col(
             "phone",
             &["telephone", "tel", "phone number", "telefon", "电话"],
             Text,
         ),
-        col(
-            "email",
-            &["e mail", "mail", "email address", "邮箱", "电子邮件"],
-            Text,
-        ),
-        col(
-            "street",
-            &["address", "street address", "strasse", "straße", "地址"],
-            Text,
-        ),
-        col("city", &["town", "ort", "stadt", "城市"], Text),
-        col(
-            "postcode",
-            &["zip", "zip code", "postal code", "plz", "邮编"],
-            Text,
-        ),
-        col("country", &["land", "国家"], Text),
+        EMAIL,
+        STREET,
+        CITY,
+        POSTCODE,
+        COUNTRY,
         col("lat", &["latitude", "breite", "纬度"], Float),
         col("lon", &["longitude", "lng", "länge", "经度"], Float),
         col("status", &["lifecycle", "lifecycle status", "状态"], Text),
@@ -228,7 +255,7 @@ static CUSTOMERS: Target = Target {
             &["payment terms", "terms", "zahlungsziel", "账期"],
             Int,
         ),
-        col("industry", &["segment", "sector", "branche", "行业"], Text),
+        INDUSTRY,
         col("size", &["company size", "größe", "规模"], Text),
         col("region", &["地区"], Text),
         col(
@@ -269,16 +296,8 @@ static CONTACTS: Target = Target {
             ],
             Text,
         ),
-        col(
-            "title",
-            &["job title", "position", "funktion", "职位"],
-            Text,
-        ),
-        col(
-            "phone",
-            &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
-            Text,
-        ),
+        TITLE,
+        MOBILE,
         col("email", &["e mail", "mail", "email address", "邮箱"], Text),
         col("buying_role", &["role", "buying role", "角色"], Text),
         col(
@@ -634,11 +653,7 @@ static LEADS: Target = Target {
             &["company name", "business", "firma", "公司", "公司名称"],
             Text,
         ),
-        col(
-            "territory",
-            &["sales territory", "area", "gebiet", "区域", "片区"],
-            Text,
-        ),
+        TERRITORY,
         col("status", &["lead status", "状态"], Text),
         col("source", &["lead source", "origin", "quelle", "来源"], Text),
         col(
@@ -653,34 +668,14 @@ static LEADS: Target = Target {
             ],
             UserEmail,
         ),
-        col(
-            "title",
-            &["job title", "position", "funktion", "职位"],
-            Text,
-        ),
-        col(
-            "phone",
-            &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
-            Text,
-        ),
-        col(
-            "email",
-            &["e mail", "mail", "email address", "邮箱", "电子邮件"],
-            Text,
-        ),
-        col(
-            "street",
-            &["address", "street address", "strasse", "straße", "地址"],
-            Text,
-        ),
-        col("city", &["town", "ort", "stadt", "城市"], Text),
-        col(
-            "postcode",
-            &["zip", "zip code", "postal code", "plz", "邮编"],
-            Text,
-        ),
-        col("country", &["land", "国家"], Text),
-        col("industry", &["segment", "sector", "branche", "行业"], Text),
+        TITLE,
+        MOBILE,
+        EMAIL,
+        STREET,
+        CITY,
+        POSTCODE,
+        COUNTRY,
+        INDUSTRY,
         col(
             "captured_at",
             &["captured", "date", "created", "erfasst", "日期"],
