@@ -69,16 +69,6 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
-fn status_label(status: PushStatus) -> &'static str {
-    match status {
-        PushStatus::Applied => "applied",
-        PushStatus::AlreadyKnown => "already_known",
-        PushStatus::MissingDependencies => "missing_dependencies",
-        PushStatus::Rejected => "rejected",
-        PushStatus::Quarantined => "quarantined",
-    }
-}
-
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics::new()
@@ -195,7 +185,7 @@ impl Metrics {
     pub fn pushed(&self, changes: &[usize], response: &PushResponse) {
         self.pushes.inc();
         for (result, n) in response.results.iter().zip(changes) {
-            let status = status_label(result.status);
+            let status = result.status.as_str();
             self.push_docs
                 .get_or_create(&Outcome {
                     status: status.into(),

@@ -205,6 +205,19 @@ pub enum PushStatus {
     Quarantined,
 }
 
+impl PushStatus {
+    /// The status as the wire writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushStatus::Applied => "applied",
+            PushStatus::AlreadyKnown => "already_known",
+            PushStatus::MissingDependencies => "missing_dependencies",
+            PushStatus::Rejected => "rejected",
+            PushStatus::Quarantined => "quarantined",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {

@@ -484,10 +484,11 @@ fn hold_groups(merge: &mut Merge, docs: &[Prepared], inputs: &Inputs) {
             continue;
         };
         if result.status != PushStatus::AlreadyKnown {
-            let why = result.reason.as_ref().map_or_else(
-                || format!("{:?}", result.status).to_lowercase(),
-                |r| r.code.clone(),
-            );
+            let why = result
+                .reason
+                .as_ref()
+                .map_or(result.status.as_str(), |r| r.code.as_str())
+                .to_string();
             failed.entry(*group).or_insert((result.id, why));
         }
     }
