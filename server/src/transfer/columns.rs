@@ -116,11 +116,18 @@ impl Key {
         }
     }
 
-    /// For the kinds keyed by their customer and a number of their own: that number's field.
-    pub fn per_customer(self) -> Option<&'static str> {
+    /// For the kinds keyed by their customer and a number of their own: that number's field, and
+    /// why a row without it is refused.
+    pub fn per_customer(self) -> Option<(&'static str, &'static str)> {
         match self {
-            Key::PaymentOf => Some("reference"),
-            Key::OrderOf => Some("number"),
+            Key::PaymentOf => Some((
+                "reference",
+                "a payment needs its reference (a receipt or transfer number), so that importing the file again does not pay twice",
+            )),
+            Key::OrderOf => Some((
+                "number",
+                "an order needs its number, so that importing the file again does not order twice",
+            )),
             Key::Code | Key::Sku | Key::Name | Key::ContactOf | Key::Lead => None,
         }
     }
@@ -186,6 +193,37 @@ const MOBILE: Column = col(
     &["telephone", "tel", "mobile", "telefon", "电话", "手机"],
     Text,
 );
+
+// A product by its sku, a tax rate, a currency: of products, prices, orders and payments.
+const PRODUCT_BY_SKU: Column = col(
+    "product_id",
+    &[
+        "sku",
+        "product",
+        "product code",
+        "article number",
+        "item number",
+        "artikelnummer",
+        "货号",
+    ],
+    ProductSku,
+);
+
+const TAX_RATE: Column = col(
+    "tax_bp",
+    &[
+        "tax rate",
+        "vat rate",
+        "tax",
+        "vat",
+        "mwst",
+        "steuersatz",
+        "税率",
+    ],
+    Percent,
+);
+
+const CURRENCY: Column = col("currency", &["währung", "币种"], Text);
 
 const NOTES: Column = col(
     "notes",
@@ -371,19 +409,7 @@ static PRODUCTS: Target = Target {
             ],
             Money,
         ),
-        col(
-            "tax_bp",
-            &[
-                "tax rate",
-                "vat rate",
-                "tax",
-                "vat",
-                "mwst",
-                "steuersatz",
-                "税率",
-            ],
-            Percent,
-        ),
+        TAX_RATE,
     ],
 };
 
@@ -400,7 +426,7 @@ static PAYMENTS: Target = Target {
             &["paid", "payment", "sum", "betrag", "金额"],
             Money,
         ),
-        col("currency", &["währung", "币种"], Text),
+        CURRENCY,
         col(
             "collected_at",
             &[
@@ -438,19 +464,7 @@ static PRICE_LIST_PRICES: ItemColumns = ItemColumns {
     field: "prices",
     key: &["product_id", "min_quantity"],
     columns: &[
-        col(
-            "product_id",
-            &[
-                "sku",
-                "product",
-                "product code",
-                "article number",
-                "item number",
-                "artikelnummer",
-                "货号",
-            ],
-            ProductSku,
-        ),
+        PRODUCT_BY_SKU,
         col(
             "min_quantity",
             &[
@@ -483,7 +497,7 @@ static PRICE_LISTS: Target = Target {
             &["price list", "pricelist", "preisliste", "价目表", "价格表"],
             Text,
         ),
-        col("currency", &["währung", "币种"], Text),
+        CURRENCY,
         col("valid_from", &["valid from", "gültig ab", "生效日期"], Date),
         col(
             "valid_to",
@@ -502,19 +516,7 @@ static ORDER_LINES: ItemColumns = ItemColumns {
     field: "lines",
     key: &["product_id", "discount_bp"],
     columns: &[
-        col(
-            "product_id",
-            &[
-                "sku",
-                "product",
-                "product code",
-                "article number",
-                "item number",
-                "artikelnummer",
-                "货号",
-            ],
-            ProductSku,
-        ),
+        PRODUCT_BY_SKU,
         col(
             "quantity",
             &["qty", "amount ordered", "menge", "anzahl", "数量"],
@@ -537,19 +539,7 @@ static ORDER_LINES: ItemColumns = ItemColumns {
             &["discount", "line discount", "rabatt", "折扣"],
             Percent,
         ),
-        col(
-            "tax_bp",
-            &[
-                "tax rate",
-                "vat rate",
-                "tax",
-                "vat",
-                "mwst",
-                "steuersatz",
-                "税率",
-            ],
-            Percent,
-        ),
+        TAX_RATE,
     ],
 };
 
@@ -574,7 +564,7 @@ static ORDERS: Target = Target {
             Text,
         ),
         col("status", &["order status", "auftragsstatus", "状态"], Text),
-        col("currency", &["währung", "币种"], Text),
+        CURRENCY,
         col(
             "ordered_at",
             &[

@@ -1,8 +1,9 @@
 //! An import worked out before anything is written: every row of the file read against its kind,
 //! matched with what is stored (a customer by its number, a product by its sku, a contact by its
 //! customer and e-mail or name, a payment by its customer and reference, an order by its customer
-//! and number, a lead by its e-mail or name), checked as the merge path would check it (the importer's scope, who may write each
-//! field, the schema), and split into records to create and fields to change.
+//! and number, a lead by its e-mail or name), checked as the merge path would check it (the
+//! importer's scope, who may write each field, the schema), and split into records to create and
+//! fields to change.
 //! A file with any row in error writes nothing; the errors name the line, the column and why.
 
 use std::collections::HashMap;
@@ -235,7 +236,7 @@ async fn stored(
         }
         Key::PaymentOf | Key::OrderOf => {
             out.currency = company_settings(conn).await?.and_then(|s| s.currency);
-            let field = target.key.per_customer().unwrap_or_default();
+            let (field, _) = target.key.per_customer().unwrap_or_default();
             let q = Query::select()
                 .columns(["customer_id", field, "id"].map(Alias::new))
                 .from(Alias::new(target.kind.table))
@@ -472,7 +473,7 @@ pub async fn plan(
                     }
                 }
                 Key::PaymentOf | Key::OrderOf => {
-                    let field = key.per_customer().unwrap_or_default();
+                    let (field, needed) = key.per_customer().unwrap_or_default();
                     let customer =
                         text(&values, "customer_id").and_then(|c| c.parse::<Uuid>().ok());
                     let number = text(&values, field).map(str::to_lowercase);
@@ -482,12 +483,11 @@ pub async fn plan(
                             stored.numbered.get(&(c, n)).copied(),
                         ),
                         (Some(_), None) => {
-                            let why = if key == Key::OrderOf {
-                                "is empty: an order needs its number, so that importing the file again does not order twice"
-                            } else {
-                                "is empty: a payment needs its reference (a receipt or transfer number), so that importing the file again does not pay twice"
-                            };
-                            fail(&mut errors, &header_of(field), why.into());
+                            fail(
+                                &mut errors,
+                                &header_of(field),
+                                format!("is empty: {needed}"),
+                            );
                             (None, None)
                         }
                         (None, _) if errors.is_empty() => {

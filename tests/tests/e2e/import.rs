@@ -271,27 +271,40 @@ storage_test! {
     }
 }
 
-/// The prices of `list` on a device: (item id, product id, from quantity, price) in the order held.
-async fn prices(device: &fieldsync_e2e::Device, list: Uuid) -> Vec<(String, String, i64, i64)> {
-    let record = device.replica.get(list).await.unwrap();
-    let sync_core::Value::Items(items) = record.get("prices") else {
-        panic!("a price list holds its prices as items")
+/// The items a device holds in `field` of `record`, in the order held: each one's id, its text
+/// field `text`, and its integer fields `a` and `b` (0 where unset).
+async fn held(
+    device: &fieldsync_e2e::Device,
+    record: Uuid,
+    field: &str,
+    [text, a, b]: [&str; 3],
+) -> Vec<(String, String, i64, i64)> {
+    let record = device.replica.get(record).await.unwrap();
+    let sync_core::Value::Items(items) = record.get(field) else {
+        panic!("{field} holds items")
+    };
+    let int = |i: &sync_core::Item, f: &str| match i.get(f) {
+        sync_core::Value::Int(n) => *n,
+        _ => 0,
     };
     items
         .iter()
         .map(|i| {
-            let int = |f: &str| match i.get(f) {
-                sync_core::Value::Int(n) => *n,
-                _ => 0,
-            };
-            (
-                i.id.clone(),
-                i.get("product_id").as_str().unwrap().to_string(),
-                int("min_quantity"),
-                int("unit_price"),
-            )
+            let text = i.get(text).as_str().unwrap_or_default().to_string();
+            (i.id.clone(), text, int(i, a), int(i, b))
         })
         .collect()
+}
+
+/// The prices of `list` on a device: (item id, product id, from quantity, price).
+async fn prices(device: &fieldsync_e2e::Device, list: Uuid) -> Vec<(String, String, i64, i64)> {
+    held(
+        device,
+        list,
+        "prices",
+        ["product_id", "min_quantity", "unit_price"],
+    )
+    .await
 }
 
 storage_test! {
@@ -371,23 +384,9 @@ storage_test! {
     }
 }
 
-/// The lines of `order` on a device: (item id, sku, quantity, discount) in the order held.
+/// The lines of `order` on a device: (item id, sku, quantity, discount).
 async fn lines(device: &fieldsync_e2e::Device, order: Uuid) -> Vec<(String, String, i64, i64)> {
-    let record = device.replica.get(order).await.unwrap();
-    let sync_core::Value::Items(items) = record.get("lines") else {
-        panic!("an order holds its lines as items")
-    };
-    items
-        .iter()
-        .map(|i| {
-            let int = |f: &str| match i.get(f) {
-                sync_core::Value::Int(n) => *n,
-                _ => 0,
-            };
-            let sku = i.get("sku").as_str().unwrap_or_default().to_string();
-            (i.id.clone(), sku, int("quantity"), int("discount_bp"))
-        })
-        .collect()
+    held(device, order, "lines", ["sku", "quantity", "discount_bp"]).await
 }
 
 storage_test! {
