@@ -513,8 +513,6 @@ pub async fn acknowledge(
     Ok(marked)
 }
 
-/// Writes a record with its derived columns: pending count, projection and conflicts for listing
-/// without loading documents.
 /// Puts the pending changes of `ids` in the atomic group `group`: they are pushed together, and
 /// taken or refused together, until the server takes them.
 pub async fn set_group(
@@ -532,6 +530,8 @@ pub async fn set_group(
     Ok(())
 }
 
+/// Writes a record with its derived columns: pending count, projection and conflicts for listing
+/// without loading documents.
 pub async fn save(conn: &mut SqliteConnection, record: &mut StoredRecord) -> Result<(), Error> {
     let pending_changes = record.pending();
     let pending = pending_changes.len() as i64;

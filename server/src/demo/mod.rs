@@ -53,7 +53,7 @@ pub const TASKS_PER_TERRITORY: usize = 3;
 pub const TARGETS_PER_TERRITORY: usize = 2;
 /// Each territory has leads met over the last four months, one every 13 days; the older ones
 /// worked to an end, converted into one of the territory's customers or disqualified.
-pub const LEADS_PER_TERRITORY: usize = 10;
+pub const LEADS_PER_TERRITORY: usize = LEAD_PATH.len();
 /// The demo leads' statuses, from the most recently met.
 const LEAD_PATH: [&str; 10] = [
     "new",
@@ -441,7 +441,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
             .filter(|c| c.territory == t)
             .map(|c| c.id)
             .collect();
-        for (k, status) in LEAD_PATH.iter().enumerate().take(LEADS_PER_TERRITORY) {
+        for (k, status) in LEAD_PATH.iter().enumerate() {
             let n = t * LEADS_PER_TERRITORY + k;
             let met = now - (k as i64 * 13 + 2) * DAY_MS;
             let mut lead = vec![
