@@ -38,6 +38,7 @@ mod m20261206_000290_product_costs;
 mod m20261207_000300_web_sessions;
 mod m20261207_000310_order_numbers;
 mod m20261207_000320_leads;
+mod m20261207_000330_campaigns;
 
 pub struct Migrator;
 
@@ -78,6 +79,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000300_web_sessions::Migration),
             Box::new(m20261207_000310_order_numbers::Migration),
             Box::new(m20261207_000320_leads::Migration),
+            Box::new(m20261207_000330_campaigns::Migration),
         ]
     }
 }

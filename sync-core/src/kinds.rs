@@ -75,6 +75,16 @@ pub const ALERT_CODES: &[&str] = &[
 pub const ALERT_STATUSES: &[&str] = &["open", "resolved"];
 pub const TASK_STATUSES: &[&str] = &["open", "done", "cancelled"];
 pub const TASK_PRIORITIES: &[&str] = &["low", "normal", "high"];
+/// What a campaign is for: a product launch, a promotion, winning dormant customers back, a survey,
+/// an event.
+pub const CAMPAIGN_TYPES: &[&str] = &["launch", "promotion", "reactivation", "survey", "event"];
+/// A campaign's life: drafted (nothing reaches the field), active (its members and their tasks are
+/// with the agents), then completed or cancelled.
+pub const CAMPAIGN_STATUSES: &[&str] = &["draft", "active", "completed", "cancelled"];
+/// How a campaign reaches its customers; phone and e-mail need a contact's consent.
+pub const CAMPAIGN_CHANNELS: &[&str] = &["visit", "phone", "email"];
+/// What a campaign's member answered, as the agent records it in the field.
+pub const CAMPAIGN_RESPONSES: &[&str] = &["visited", "interested", "ordered", "refused"];
 /// What a sales target measures: revenue and collections in minor units of the company's currency,
 /// new customers and visits as counts.
 pub const TARGET_METRICS: &[&str] = &["revenue", "collections", "new_customers", "visits"];
@@ -388,6 +398,8 @@ pub static ORDER: KindSchema = KindSchema {
         // The submission (its `submitted_at`) the hold was decided for: a resubmitted order is
         // held to the rules again.
         FieldSpec::new("held_at", FieldType::Timestamp).written_by(Writer::Server),
+        // The campaign the order came from, which the campaign report attributes it to.
+        FieldSpec::new("campaign_id", FieldType::Reference("campaign")),
         FieldSpec::new("decided_by", USER).written_by(Writer::Manager),
         FieldSpec::new("decided_at", FieldType::Timestamp).written_by(Writer::Manager),
         FieldSpec::new("decision_note", MESSAGE).written_by(Writer::Manager),
@@ -810,6 +822,117 @@ pub static SETTINGS: KindSchema = KindSchema {
     ],
 };
 
+/// A campaign a manager runs: a product launch or a promotion visited shop by shop, a round of calls
+/// to dormant customers. Its targets are a segment of customers (every live customer matching all
+/// the `target_` fields set), customers listed by name, or both; the server makes one
+/// [`CAMPAIGN_MEMBER`] per target customer, which is what agents receive. The campaign itself (its
+/// budget, every target) stays with managers and admins.
+pub static CAMPAIGN: KindSchema = KindSchema {
+    name: "campaign",
+    table: "campaigns",
+    scope: Scope::Company {
+        readers: Role::Manager,
+    },
+    fields: &[
+        FieldSpec::new("name", NAME)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("campaign_type", FieldType::Enum(CAMPAIGN_TYPES))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("status", FieldType::Enum(CAMPAIGN_STATUSES))
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("starts_at", FieldType::Timestamp)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("ends_at", FieldType::Timestamp)
+            .required()
+            .written_by(Writer::Manager),
+        FieldSpec::new("budget", MONEY)
+            .in_unit(Unit::MinorUnits)
+            .written_by(Writer::Manager),
+        FieldSpec::new("channel", FieldType::Enum(CAMPAIGN_CHANNELS))
+            .required()
+            .written_by(Writer::Manager),
+        // The visit type its visits are logged as, and what the agent is asked to do there.
+        FieldSpec::new("visit_type", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("asks", MESSAGE).written_by(Writer::Manager),
+        // The segment: customers matching every field set here.
+        FieldSpec::new("target_territory", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("target_industry", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("target_region", SHORT).written_by(Writer::Manager),
+        FieldSpec::new("target_size", FieldType::Enum(COMPANY_SIZES)).written_by(Writer::Manager),
+        FieldSpec::new("target_tier", FieldType::Enum(TIERS)).written_by(Writer::Manager),
+        FieldSpec::new("target_status", FieldType::Enum(CUSTOMER_STATUSES))
+            .written_by(Writer::Manager),
+        // Customers named one by one, beside (or instead of) the segment.
+        FieldSpec::new("customers", FieldType::Items(&CAMPAIGN_CUSTOMERS))
+            .written_by(Writer::Manager),
+        FieldSpec::new("products", FieldType::Items(&CAMPAIGN_PRODUCTS))
+            .written_by(Writer::Manager),
+        FieldSpec::new("notes", NOTES).written_by(Writer::Manager),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Manager),
+    ],
+};
+
+/// The customers a campaign names one by one.
+pub static CAMPAIGN_CUSTOMERS: ItemsSchema = ItemsSchema {
+    table: "campaign_customers",
+    record_column: "campaign_id",
+    max_items: crate::campaigns::MAX_MEMBERS,
+    fields: &[FieldSpec::new("customer_id", FieldType::Reference("customer")).required()],
+};
+
+/// The products a campaign promotes.
+pub static CAMPAIGN_PRODUCTS: ItemsSchema = ItemsSchema {
+    table: "campaign_products",
+    record_column: "campaign_id",
+    max_items: 100,
+    fields: &[FieldSpec::new("product_id", FieldType::Reference("product")).required()],
+};
+
+/// One customer a campaign targets, made and kept by the server from the campaign, scoped through
+/// the customer: so the customer's agents, and no one else in the field, receive what the campaign
+/// asks of them (copied from the campaign), and record there how the customer responded.
+pub static CAMPAIGN_MEMBER: KindSchema = KindSchema {
+    name: "campaign_member",
+    table: "campaign_members",
+    scope: Scope::Parent {
+        field: "customer_id",
+        kind: "customer",
+    },
+    fields: &[
+        FieldSpec::new("customer_id", FieldType::Reference("customer"))
+            .required()
+            .written_by(Writer::Server),
+        FieldSpec::new("campaign_id", FieldType::Reference("campaign"))
+            .required()
+            .written_by(Writer::Server),
+        // The campaign as the field sees it, kept equal to the campaign's by the server.
+        FieldSpec::new("name", NAME).written_by(Writer::Server),
+        FieldSpec::new("campaign_type", FieldType::Enum(CAMPAIGN_TYPES)).written_by(Writer::Server),
+        FieldSpec::new("status", FieldType::Enum(CAMPAIGN_STATUSES)).written_by(Writer::Server),
+        FieldSpec::new("starts_at", FieldType::Timestamp).written_by(Writer::Server),
+        FieldSpec::new("ends_at", FieldType::Timestamp).written_by(Writer::Server),
+        FieldSpec::new("channel", FieldType::Enum(CAMPAIGN_CHANNELS)).written_by(Writer::Server),
+        FieldSpec::new("visit_type", SHORT).written_by(Writer::Server),
+        FieldSpec::new("asks", MESSAGE).written_by(Writer::Server),
+        // The SKUs of the products it promotes, comma-separated.
+        FieldSpec::new("products", FieldType::String { max_len: 2_000 }).written_by(Writer::Server),
+        // Whether the customer may be reached on the campaign's channel: false for a phone or
+        // e-mail campaign when none of the customer's contacts consented to it. No task is made
+        // for a member who may not be contacted.
+        FieldSpec::new("contactable", FieldType::Bool).written_by(Writer::Server),
+        // What the agent recorded.
+        FieldSpec::new("response", FieldType::Enum(CAMPAIGN_RESPONSES)),
+        FieldSpec::new("responded_at", FieldType::Timestamp),
+        FieldSpec::new("responded_by", USER),
+        FieldSpec::new("notes", NOTES),
+        FieldSpec::new(DELETED_FIELD, FieldType::Bool).written_by(Writer::Server),
+    ],
+};
+
 /// The field of a record that names its currency: it must be the company's ([`SETTINGS`]).
 pub const CURRENCY_FIELD: &str = "currency";
 
@@ -840,6 +963,8 @@ pub static ALL: &[&KindSchema] = &[
     &SALES_TARGET,
     &VISIT_PLAN,
     &LEAD,
+    &CAMPAIGN,
+    &CAMPAIGN_MEMBER,
 ];
 
 /// Fields a kind had and no longer has, which no one may write again: their values moved elsewhere,

@@ -12,6 +12,7 @@
 //! server and the device apply the very same rules.
 
 pub mod attachments;
+pub mod campaigns;
 pub mod change;
 pub mod digest;
 pub mod duplicates;
