@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sync_core::duplicates;
-use sync_core::kinds::{ALERT, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
+use sync_core::kinds::{ALERT, CAMPAIGN, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
 use sync_core::{FieldType, KindSchema, Scope, Value, Writer};
@@ -43,6 +43,7 @@ use crate::sync::due::{self, DueRecord};
 use crate::sync::engine::SyncEngine;
 use crate::sync::push::{self, ForRules, Written};
 
+mod campaigns;
 mod conflicts;
 mod opportunities;
 mod orders;
@@ -63,6 +64,8 @@ pub type Fields = Vec<(&'static str, Value)>;
 struct Actions {
     updates: HashMap<Uuid, (&'static KindSchema, Fields)>,
     raise: Vec<(&'static KindSchema, Fields)>,
+    /// Records to make with these ids (a campaign's members and the tasks that name them).
+    create: Vec<(Uuid, &'static KindSchema, Fields)>,
     /// Records to give the texts and items of their kind they lack (made by a client that does not
     /// know a field yet), so that devices can then write into them.
     complete: Vec<(Uuid, &'static KindSchema)>,
@@ -206,6 +209,10 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         if w.kind.name == CUSTOMER.name && by.purpose != Some(crate::crm::merge::PURPOSE) {
             edited_after_merge(w, by, &mut actions);
         }
+        if w.kind.name == CAMPAIGN.name {
+            // A deleted campaign too: its members leave the field.
+            campaigns::campaign(conn, w.id, p, &mut actions).await?;
+        }
         if p.is_deleted() {
             continue;
         }
@@ -214,6 +221,7 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         }
         if w.kind.name == ORDER.name {
             orders::order(conn, by, w.id, p, &mut discount_limit, &mut actions).await?;
+            campaigns::order(conn, p, &mut actions).await?;
         } else if w.kind.name == VISIT.name {
             visits::visit(conn, by, w.id, p, &mut actions).await?;
         } else if w.kind.name == OPPORTUNITY.name {
@@ -401,6 +409,7 @@ pub async fn write_fields(
             .map(|(id, kind, fields)| (id, (kind, fields)))
             .collect(),
         raise: Vec::new(),
+        create: Vec::new(),
         complete: Vec::new(),
     };
     write_as(sync, purpose, actions).await
@@ -412,7 +421,11 @@ async fn write_actions(sync: &SyncEngine, actions: Actions) -> Result<(), Error>
 }
 
 async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) -> Result<(), Error> {
-    if actions.updates.is_empty() && actions.raise.is_empty() && actions.complete.is_empty() {
+    if actions.updates.is_empty()
+        && actions.raise.is_empty()
+        && actions.create.is_empty()
+        && actions.complete.is_empty()
+    {
         return Ok(());
     }
     let conn = &sync.db.conn;
@@ -446,9 +459,13 @@ async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) ->
             Err(e) => tracing::warn!(record = %id, error = %e, "a rule's change does not validate"),
         }
     }
-    for (kind, fields) in actions.raise {
+    let raised = actions
+        .raise
+        .into_iter()
+        .map(|(kind, fields)| (Uuid::now_v7(), kind, fields));
+    for (id, kind, fields) in raised.chain(actions.create) {
         match record::create(kind, actor.clone(), &fields) {
-            Ok(mut doc) => docs.extend(push_of_own_change(Uuid::now_v7(), kind, vec![], &mut doc)),
+            Ok(mut doc) => docs.extend(push_of_own_change(id, kind, vec![], &mut doc)),
             Err(e) => {
                 tracing::warn!(kind = kind.name, error = %e, "a rule's record does not validate")
             }
