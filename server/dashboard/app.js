@@ -9,7 +9,7 @@ import {loadSettings, loadUsers, reset as resetLookups} from './lookups.js';
 import {renderSignIn, renderUseTheApp} from './pages/signin.js';
 import {errorMessage} from './errors.js';
 
-const REPORT_PAGES = ['sales', 'visits', 'pipeline', 'customer-value', 'retention', 'receivables', 'service', 'leads', 'scorecard', 'sync-health'];
+const REPORT_PAGES = ['sales', 'visits', 'pipeline', 'customer-value', 'retention', 'receivables', 'service', 'leads', 'campaign', 'scorecard', 'sync-health'];
 const NAV = ['overview', ...REPORT_PAGES, 'inbox', 'customers', 'admin'];
 
 const main = document.getElementById('main');

@@ -8,7 +8,8 @@ const MONEY = new Set([
   'weighted', 'forecast', 'won_amount', 'lost_amount', 'average_deal_size', 'on_account',
   'balance', 'current', 'days_1_30', 'days_31_60', 'days_61_90', 'days_90_plus', 'overdue',
   'credit_sales', 'credit_limit', 'expected_value', 'clv', 'sales_target', 'collected',
-  'collections_target', 'value_developed',
+  'collections_target', 'value_developed', 'budget', 'cost_per_conversion', 'member_revenue',
+  'comparison_revenue', 'lift', 'incremental_revenue',
 ]);
 
 const RATIO = new Set([
@@ -16,12 +17,13 @@ const RATIO = new Set([
   'unplanned_share', 'strike_rate', 'coverage', 'frequency_compliance', 'win_rate',
   'win_rate_value', 'conversion', 'cumulative_share', 'churn_rate', 'retention_rate',
   'revenue_churn', 'win_back_rate', 'credit_utilisation', 'sales_attainment',
-  'collections_attainment', 'complaint_rate', 'p_alive', 'mean_p_alive',
+  'collections_attainment', 'complaint_rate', 'p_alive', 'mean_p_alive', 'reach_rate',
+  'response_rate', 'conversion_rate', 'return_on_budget',
 ]);
 
-const TIME = new Set(['last_order', 'last_visit', 'last_sync', 'revoked_at', 'fitted_at']);
+const TIME = new Set(['last_order', 'last_visit', 'last_sync', 'revoked_at', 'fitted_at', 'starts_at', 'ends_at']);
 
-const ID = new Set(['customer_id', 'agent_id', 'product_id', 'device_id', 'subject_id']);
+const ID = new Set(['customer_id', 'agent_id', 'product_id', 'device_id', 'subject_id', 'campaign_id']);
 
 /** Columns whose meaning differs in one report: `open` counts deals in the pipeline but is money
  * in receivables; the CLV model's parameters want more digits than other decimals. */
@@ -83,6 +85,7 @@ export const CHARTS = {
   ],
   service: [{section: 'by_period', x: 'period', type: 'bars', series: ['opened', 'resolved']}],
   leads: [{section: 'by_cohort', x: 'cohort', type: 'bars', series: ['leads', 'converted']}],
+  campaign: [{section: 'by_campaign', x: 'campaign', type: 'bars', series: ['members', 'reached', 'converted']}],
   visits: [
     {section: 'by_period', x: 'period', type: 'line', series: ['planned', 'completed']},
     {section: 'by_agent', x: 'agent_id', type: 'bars', series: ['plan_compliance', 'strike_rate']},
@@ -99,6 +102,7 @@ export const PAGES = {
   receivables: {reports: ['receivables']},
   service: {reports: ['service']},
   leads: {reports: ['leads']},
+  campaign: {reports: ['campaign']},
   scorecard: {reports: ['scorecard'], sortable: true},
   'sync-health': {reports: ['sync-health']},
 };

@@ -29,7 +29,7 @@ const MANAGER = process.env.FIELDSYNC_MANAGER || 'maria.manager@demo.fieldsync.d
 const ADMIN = process.env.FIELDSYNC_ADMIN || 'admin@demo.fieldsync.dev';
 const AGENT = process.env.FIELDSYNC_AGENT || 'anna.agent@demo.fieldsync.dev';
 
-const REPORT_PAGES = ['sales', 'visits', 'pipeline', 'customer-value', 'retention', 'receivables', 'service', 'leads', 'scorecard', 'sync-health'];
+const REPORT_PAGES = ['sales', 'visits', 'pipeline', 'customer-value', 'retention', 'receivables', 'service', 'leads', 'campaign', 'scorecard', 'sync-health'];
 /**
  * Sections whose figures move with the clock rather than with the data (hours since a device's
  * last sync, and the warnings that quote them): not compared with a second read of the API.

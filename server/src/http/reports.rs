@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(warnings))
         .routes(routes!(sync_health))
         .routes(routes!(leads))
+        .routes(routes!(campaign))
 }
 
 #[derive(Clone, Copy)]
@@ -50,6 +51,7 @@ enum Which {
     Warnings,
     SyncHealth,
     Leads,
+    Campaign,
 }
 
 /// The territory a `territory` filter names; the nil id (which no record has) when none has that
@@ -117,6 +119,7 @@ async fn answer(
         Which::Warnings => reports::warnings::report(&ctx, &state.clv_fits, now).await?,
         Which::SyncHealth => reports::sync_health::report(&ctx, now).await?,
         Which::Leads => reports::leads::report(&ctx).await?,
+        Which::Campaign => reports::campaign::report(&ctx).await?,
     };
     if csv {
         let body = report.csv()?;
@@ -240,4 +243,10 @@ report_endpoint!(
     "/v1/reports/leads",
     Which::Leads,
     "Leads: of the leads met in the period, how many were converted into customers, disqualified or are still open, and how long conversion took, by cohort (month met), source, owner and territory."
+);
+report_endpoint!(
+    campaign,
+    "/v1/reports/campaign",
+    Which::Campaign,
+    "Campaigns: of each campaign running in the period, its members, whom it reached and how they responded, the customers it converted, the revenue and margin attributed to it, its cost per conversion and return on its budget, and its members' revenue against a comparable group of customers outside it."
 );

@@ -5,6 +5,7 @@
 //! figure, so that what a number means travels with it. Each report module builds its sections from
 //! the caller's [`Scope`] and the parsed [`Filters`].
 
+pub mod campaign;
 pub mod clv;
 pub mod customer_value;
 pub mod filters;

@@ -530,6 +530,12 @@ const MATRIX: &[Row] = &[
         Target::None,
         [A, A, A, D(401), D(401), D(401)],
     ),
+    row(
+        "GET",
+        "/v1/reports/campaign",
+        Target::None,
+        [A, A, A, D(401), D(401), D(401)],
+    ),
     // Devices in scope: an agent's own (Anna's spare), a manager's territories' users', everyone's
     // for an admin; Carla's device in South is the manager's and the agent's to miss.
     row(
@@ -717,7 +723,7 @@ async fn decisions(
     other: &mut Device,
     customer: Uuid,
 ) -> (Uuid, Uuid, Uuid) {
-    use fieldsync_sdk::LineRequest;
+    use fieldsync_sdk::{LineRequest, OrderOrigin};
     device.sync().await;
     other.sync().await;
     let line = LineRequest {
@@ -727,7 +733,13 @@ async fn decisions(
     };
     let order = device
         .replica
-        .add_order(customer, &[line], None, true, 1_700_000_000_000)
+        .add_order(
+            customer,
+            &[line],
+            OrderOrigin::default(),
+            true,
+            1_700_000_000_000,
+        )
         .await
         .unwrap()
         .order_id;
