@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use fieldsync_sdk::{LineRequest, PaymentRequest, Replica, TakenOrder};
+use fieldsync_sdk::{LineRequest, OrderOrigin, PaymentRequest, Replica, TakenOrder};
 use serde_json::json;
 use sync_core::kinds::PAYMENT_METHODS;
 use uuid::Uuid;
@@ -34,6 +34,10 @@ pub fn order_commands() -> [Command; 2] {
                     .help("A line: the product's SKU, the quantity (decimals allowed) and an optional discount in percent; repeat for each line"),
             )
             .arg(id_option("visit-id", "The visit the order was taken in"))
+            .arg(id_option(
+                "campaign-id",
+                "The campaign the order answers (its member's `campaign_id`)",
+            ))
             .arg(
                 Arg::new("submit")
                     .long("submit")
@@ -108,7 +112,10 @@ pub async fn run(
                 .add_order(
                     customer,
                     &lines,
-                    id("visit-id"),
+                    OrderOrigin {
+                        visit_id: id("visit-id"),
+                        campaign_id: id("campaign-id"),
+                    },
                     m.get_flag("submit"),
                     now_ms(),
                 )

@@ -5,7 +5,7 @@
 //! record, every order and payment held to the server's rules after the merge.
 
 use anyhow::{bail, Context};
-use fieldsync_sdk::{CheckIn, Client, LineRequest, PaymentRequest, Position, Replica};
+use fieldsync_sdk::{CheckIn, Client, LineRequest, OrderOrigin, PaymentRequest, Position, Replica};
 use sync_core::Value;
 use uuid::Uuid;
 
@@ -125,7 +125,16 @@ pub async fn agent_record(
         })
         .collect();
     let order = replica
-        .add_order(customer, &lines, Some(visit.visit_id), true, time + 300_000)
+        .add_order(
+            customer,
+            &lines,
+            OrderOrigin {
+                visit_id: Some(visit.visit_id),
+                campaign_id: None,
+            },
+            true,
+            time + 300_000,
+        )
         .await
         .context("order")?;
     ids.push(order.order_id);

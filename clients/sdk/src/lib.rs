@@ -23,7 +23,7 @@ pub use error::Error;
 pub use fieldsync_sqlite_alloc as sqlite_alloc;
 pub use files::{FileProgress, PendingFile, UploadAt};
 pub use leads::Conversion;
-pub use orders::{LineRequest, PaymentRequest, TakenOrder};
+pub use orders::{LineRequest, OrderOrigin, PaymentRequest, TakenOrder};
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
 pub use sync_core::geo::Position;
 pub use visits::{CheckIn, CheckedIn, PlannedVisit};

@@ -22,6 +22,14 @@ pub struct LineRequest {
     pub discount_bp: i64,
 }
 
+/// Where an order came from: the visit it was taken in, the campaign it answers (which the
+/// campaign report attributes it to).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderOrigin {
+    pub visit_id: Option<Uuid>,
+    pub campaign_id: Option<Uuid>,
+}
+
 /// An order as taken.
 #[derive(Debug, Clone, Serialize)]
 pub struct TakenOrder {
@@ -67,7 +75,7 @@ impl Replica {
         &self,
         customer_id: Uuid,
         lines: &[LineRequest],
-        visit_id: Option<Uuid>,
+        origin: OrderOrigin,
         submit: bool,
         now_ms: i64,
     ) -> Result<TakenOrder, Error> {
@@ -127,8 +135,11 @@ impl Replica {
             ("lines", Value::Items(items)),
             ("ordered_at", Value::Int(now_ms)),
         ];
-        if let Some(visit) = visit_id {
+        if let Some(visit) = origin.visit_id {
             fields.push(("visit_id", Value::Str(visit.to_string())));
+        }
+        if let Some(campaign) = origin.campaign_id {
+            fields.push(("campaign_id", Value::Str(campaign.to_string())));
         }
         if submit {
             fields.push(("submitted_at", Value::Int(now_ms)));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use fieldsync_e2e::{anna_and_ben_hold_a_customer, TestDb, TestServer};
-use fieldsync_sdk::LineRequest;
+use fieldsync_sdk::{LineRequest, OrderOrigin};
 use fieldsync_server::demo;
 use sea_orm::ConnectionTrait;
 use sync_core::Value;
@@ -49,7 +49,7 @@ async fn a_manager_works_the_dashboard_in_a_real_browser() {
         .add_order(
             customer,
             &[line],
-            None,
+            OrderOrigin::default(),
             true,
             fieldsync_server::db::now_ms(),
         )

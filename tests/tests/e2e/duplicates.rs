@@ -290,7 +290,7 @@ storage_test! {
 
 storage_test! {
     async fn reports_count_a_merged_customer_once(db: TestDb) {
-        use fieldsync_sdk::LineRequest;
+        use fieldsync_sdk::{LineRequest, OrderOrigin};
         let server = TestServer::start(&db).await;
         server.user("admin@x.test", Role::Admin, &[]).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
@@ -314,8 +314,8 @@ storage_test! {
         let b = ben.replica.create("customer", &shop("Kiosk am Park GmbH", "030 2223334", 52.50005, 13.30)).await.unwrap();
         let now = fieldsync_server::db::now_ms();
         let line = |qty| vec![LineRequest { sku: "P-1".into(), quantity: qty, discount_bp: 0 }];
-        let first = anna.replica.add_order(a, &line(2_000), None, true, now).await.unwrap().order_id;
-        let second = ben.replica.add_order(b, &line(3_000), None, true, now).await.unwrap().order_id;
+        let first = anna.replica.add_order(a, &line(2_000), OrderOrigin::default(), true, now).await.unwrap().order_id;
+        let second = ben.replica.add_order(b, &line(3_000), OrderOrigin::default(), true, now).await.unwrap().order_id;
         anna.sync().await;
         ben.sync().await;
         for order in [first, second] {

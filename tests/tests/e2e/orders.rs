@@ -4,7 +4,7 @@
 //! alerts about check-ins and payments.
 
 use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
-use fieldsync_sdk::{CheckIn, LineRequest, PaymentRequest, Position};
+use fieldsync_sdk::{CheckIn, LineRequest, OrderOrigin, PaymentRequest, Position};
 use reqwest::Method;
 use serde_json::{json, Value as Json};
 use sync_core::{orders, Role, Value};
@@ -127,7 +127,7 @@ storage_test! {
         let mut c = company(&server).await;
         // The price list's break applies from ten units; CUPS is on no list: its list price.
         let taken = c.anna.replica
-            .add_order(c.shop, &[line("BEANS", 12_000, 500), line("CUPS", 1_500, 0), line("BEANS", 2_000, 0)], None, true, NOW)
+            .add_order(c.shop, &[line("BEANS", 12_000, 500), line("CUPS", 1_500, 0), line("BEANS", 2_000, 0)], OrderOrigin::default(), true, NOW)
             .await
             .unwrap();
         assert_eq!(taken.price_list_id, Some(c.price_list));
@@ -156,7 +156,7 @@ storage_test! {
                     line(sku, 1 + next(40_000) as i64, next(1_001) as i64)
                 })
                 .collect();
-            taken_orders.push(c.anna.replica.add_order(c.shop, &lines, None, false, NOW).await.unwrap());
+            taken_orders.push(c.anna.replica.add_order(c.shop, &lines, OrderOrigin::default(), false, NOW).await.unwrap());
         }
         assert!(c.anna.sync().await.rejected.is_empty());
         for t in &taken_orders {
@@ -168,13 +168,13 @@ storage_test! {
             Some(json!({"fields": {"prices": [{"product_id": c.beans, "unit_price": 2_300}]}}))).await;
         assert_eq!(status, 200, "{body}");
         c.anna.sync().await;
-        let later = c.anna.replica.add_order(c.shop, &[line("BEANS", 12_000, 0)], None, false, NOW).await.unwrap();
+        let later = c.anna.replica.add_order(c.shop, &[line("BEANS", 12_000, 0)], OrderOrigin::default(), false, NOW).await.unwrap();
         assert_eq!(later.lines[0].get("unit_price"), &Value::Int(2_300), "no break any more");
         let first = c.anna.replica.get(taken.order_id).await.unwrap();
         assert_eq!(first.get("lines").items()[0].get("unit_price"), &Value::Int(2_000), "taken orders keep their prices");
 
         // Bad input is refused with the field named, on the device and over the API.
-        let unknown = c.anna.replica.add_order(c.shop, &[line("NOPE", 1_000, 0)], None, false, NOW).await.unwrap_err();
+        let unknown = c.anna.replica.add_order(c.shop, &[line("NOPE", 1_000, 0)], OrderOrigin::default(), false, NOW).await.unwrap_err();
         assert!(matches!(unknown, fieldsync_sdk::Error::NotAllowed { code: "unknown_product", .. }), "{unknown}");
         let before = server.counts(&["orders", "order_lines"]).await;
         for (lines, field) in [
@@ -207,7 +207,7 @@ storage_test! {
     async fn lines_changed_on_two_devices_merge_and_the_server_writes_the_totals_again(db: TestDb) {
         let server = TestServer::start(&db).await;
         let mut c = company(&server).await;
-        let taken = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0), line("CUPS", 1_000, 0)], None, false, NOW).await.unwrap();
+        let taken = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0), line("CUPS", 1_000, 0)], OrderOrigin::default(), false, NOW).await.unwrap();
         c.anna.sync().await;
         c.ben.sync().await;
         // Offline, Anna doubles the beans and Ben adds a line: each device totals its own view.
@@ -248,8 +248,8 @@ storage_test! {
         assert_eq!(status, 200);
         c.anna.sync().await;
         c.ben.sync().await;
-        let first = c.anna.replica.add_order(c.shop, &[line("BEANS", 10_000, 0)], None, true, NOW).await.unwrap();
-        let second = c.ben.replica.add_order(c.shop, &[line("BEANS", 10_000, 0)], None, true, NOW).await.unwrap();
+        let first = c.anna.replica.add_order(c.shop, &[line("BEANS", 10_000, 0)], OrderOrigin::default(), true, NOW).await.unwrap();
+        let second = c.ben.replica.add_order(c.shop, &[line("BEANS", 10_000, 0)], OrderOrigin::default(), true, NOW).await.unwrap();
         assert!(c.anna.sync().await.rejected.is_empty());
         assert!(c.ben.sync().await.rejected.is_empty());
         let held = |p: &sync_core::record::Projection| p.get("hold_reason").as_str().map(str::to_string);
@@ -272,7 +272,7 @@ storage_test! {
         assert_eq!(on_device.len(), 1);
 
         // A discount past the agent's limit (10%) is held too.
-        let deep = c.anna.replica.add_order(c.shop, &[line("CUPS", 1_000, 1_500)], None, true, NOW).await.unwrap();
+        let deep = c.anna.replica.add_order(c.shop, &[line("CUPS", 1_000, 1_500)], OrderOrigin::default(), true, NOW).await.unwrap();
         c.anna.sync().await;
         c.anna.sync().await;
         let d = c.anna.replica.get(deep.order_id).await.unwrap();
@@ -346,7 +346,7 @@ storage_test! {
     async fn approved_on_one_side_and_cancelled_on_the_other_is_a_conflict_a_manager_resolves(db: TestDb) {
         let server = TestServer::start(&db).await;
         let mut c = company(&server).await;
-        let taken = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], None, true, NOW).await.unwrap();
+        let taken = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], OrderOrigin::default(), true, NOW).await.unwrap();
         c.anna.sync().await;
         c.maria.sync().await;
         // Offline at once: the manager approves on her tablet, the agent cancels on her phone.
@@ -379,7 +379,7 @@ storage_test! {
 
         // Two changes of the agent's own device, made concurrently under two of its actors, do not
         // pass what one may not: each is judged against the order its author saw.
-        let fresh = c.ben.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], None, true, NOW).await.unwrap();
+        let fresh = c.ben.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], OrderOrigin::default(), true, NOW).await.unwrap();
         c.ben.sync().await;
         let mut doc = c.ben.replica.doc(fresh.order_id).await.unwrap();
         let base = doc.get_heads();
@@ -460,7 +460,7 @@ storage_test! {
         assert_eq!(server.projected("visits", far.visit_id, &["check_in_result"]).await, [Some("out_of_range".into())]);
 
         // A payment larger than the order it settles.
-        let order = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], None, true, NOW).await.unwrap();
+        let order = c.anna.replica.add_order(c.shop, &[line("BEANS", 1_000, 0)], OrderOrigin::default(), true, NOW).await.unwrap();
         let total = order.totals.total;
         let fits = c.anna.replica.add_payment(c.shop, PaymentRequest { amount: total, method: Some("cash".into()), reference: None, order_id: Some(order.order_id) }, NOW).await.unwrap();
         let over = c.anna.replica.add_payment(c.shop, PaymentRequest { amount: 500, method: None, reference: None, order_id: Some(order.order_id) }, NOW).await.unwrap();
@@ -577,7 +577,7 @@ storage_test! {
         assert_eq!(server.count("rules_due").await, 0, "pushes whose rules ran leave nothing due");
         // An order past the agents' discount limit, pushed by a process that stops once the push
         // is stored, before its rules run: the push and the rules it leaves due are stored together.
-        let deep = c.anna.replica.add_order(c.shop, &[line("CUPS", 1_000, 1_500)], None, true, NOW).await.unwrap();
+        let deep = c.anna.replica.add_order(c.shop, &[line("CUPS", 1_000, 1_500)], OrderOrigin::default(), true, NOW).await.unwrap();
         let docs = c.anna.replica.pending_pushes().await.unwrap();
         let north = fieldsync_server::auth::users::ensure_territory(&server.state.db.conn, "North").await.unwrap();
         let anna = Principal {
