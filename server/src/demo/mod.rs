@@ -1,6 +1,6 @@
 //! The demo organisation `serve --demo` seeds on first start: territories, an admin, managers, agents,
 //! a few hundred customers with contacts, the company's settings, a catalogue with prices and a key
-//! accounts' price list, visit types and tier policies, tasks, sales targets and leads, and a few weeks of
+//! accounts' price list, visit types and tier policies, tasks, sales targets, leads and a campaign, and a few weeks of
 //! visits, orders, opportunities, payments and tickets, written through the same merge path as any device push;
 //! and years of history up to today (`history.rs`) for the reports.
 //! Orders are taken as their territory's agent takes them, so the rules after a merge hold the
@@ -9,7 +9,7 @@
 use automerge::ActorId;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use sync_core::kinds::{
-    COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, LEAD, LEAD_SOURCES, OPPORTUNITY,
+    CAMPAIGN, COMPANY_SIZES, CONTACT, CUSTOMER, CUSTOMER_STATUSES, LEAD, LEAD_SOURCES, OPPORTUNITY,
     OPPORTUNITY_STAGES, ORDER, PAYMENT, PAYMENT_METHODS, PRICE_LIST, PRODUCT, PRODUCT_COST,
     SALES_TARGET, SETTINGS, TASK, TICKET, TICKET_CATEGORIES, TIER_POLICY, VISIT, VISIT_TYPE,
 };
@@ -54,6 +54,11 @@ pub const TARGETS_PER_TERRITORY: usize = 2;
 /// Each territory has leads met over the last four months, one every 13 days; the older ones
 /// worked to an end, converted into one of the territory's customers or disqualified.
 pub const LEADS_PER_TERRITORY: usize = LEAD_PATH.len();
+/// A campaign of the last three weeks and the next one names every `CAMPAIGN_EVERY`-th customer
+/// (half the key accounts): the other key accounts are its comparable group. Their delivered
+/// orders of its weeks name it.
+pub const CAMPAIGN_EVERY: usize = 10;
+const CAMPAIGN_DAYS: (i64, i64) = (21, 9);
 /// The demo leads' statuses, from the most recently met.
 const LEAD_PATH: [&str; 10] = [
     "new",
@@ -136,6 +141,9 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
     let products: Vec<Uuid> = CATALOGUE.iter().map(|_| Uuid::now_v7()).collect();
     let price_list_id = Uuid::now_v7();
     let mut customers = Vec::new();
+    let campaign_id = Uuid::now_v7();
+    let campaign_start = now - CAMPAIGN_DAYS.0 * DAY_MS;
+    let mut campaign_customers = Vec::new();
     for (t, territory) in TERRITORIES.iter().enumerate() {
         for i in 0..CUSTOMERS_PER_TERRITORY {
             let n = t * CUSTOMERS_PER_TERRITORY + i + 1;
@@ -185,6 +193,13 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
                 customer.push(("price_list_id", Value::Str(price_list_id.to_string())));
             }
             docs.push(doc_push(customer_id, &CUSTOMER, actor.clone(), &customer)?);
+            let in_campaign = i % CAMPAIGN_EVERY == 0;
+            if in_campaign {
+                campaign_customers.push(Item::new([(
+                    "customer_id",
+                    Value::Str(customer_id.to_string()),
+                )]));
+            }
             if n == 1 {
                 // The first customer entered a second time, as agents do offline: the name spelt
                 // another way, the phone written another way, the position a few metres off. The
@@ -285,7 +300,7 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
             let key_account = i % 5 == 0;
             let mut delivered = None;
             if i % ORDER_EVERY == 0 {
-                let (order_id, order, total) = demo_order(
+                let (order_id, mut order, total) = demo_order(
                     customer_id,
                     first_agent[t],
                     &products,
@@ -294,6 +309,9 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
                     done,
                     None,
                 )?;
+                if in_campaign && done >= campaign_start {
+                    order.push(("campaign_id", Value::Str(campaign_id.to_string())));
+                }
                 orders.push(doc_push(order_id, &ORDER, actor.clone(), &order)?);
                 delivered = Some((order_id, total));
             }
@@ -537,6 +555,41 @@ pub async fn seed(db: &Db, sync: &SyncEngine, years: u32) -> Result<bool, Error>
         &price_list,
     )?);
     push_all(sync, &author, docs).await?;
+    let campaign = vec![
+        ("name", "Spring tasting".into()),
+        ("campaign_type", "promotion".into()),
+        ("status", "active".into()),
+        ("channel", "visit".into()),
+        ("starts_at", Value::Int(campaign_start)),
+        ("ends_at", Value::Int(now + CAMPAIGN_DAYS.1 * DAY_MS)),
+        ("budget", Value::Int(250_000)),
+        ("visit_type", VISIT_TYPES[0].0.into()),
+        ("asks", "Offer a tasting of the two new blends".into()),
+        ("customers", Value::Items(campaign_customers)),
+        (
+            "products",
+            Value::Items(
+                products[..2]
+                    .iter()
+                    .map(|p| Item::new([("product_id", Value::Str(p.to_string()))]))
+                    .collect(),
+            ),
+        ),
+    ];
+    // As a manager writes it, so that the rules make its members and their tasks.
+    let request = PushRequest {
+        docs: vec![doc_push(campaign_id, &CAMPAIGN, actor.clone(), &campaign)?],
+        checkpoint: 0,
+    };
+    let admin_pushes = Pusher {
+        user_id: admin,
+        role: Role::Admin,
+        purpose: None,
+    };
+    let (response, pushed) =
+        crate::sync::push::push_written(sync, &author, request, admin_pushes).await?;
+    all_applied(&response.results)?;
+    rules::after_push(sync, pushed).await;
     // Years of history, as the server's own records (with the fields its rules would have
     // written).
     let system = Author::system("demo");
