@@ -9,6 +9,7 @@ mod authors;
 mod authz;
 mod backup;
 mod browser;
+mod campaigns;
 mod cli;
 mod convergence;
 mod dashboard;
