@@ -39,6 +39,7 @@ mod m20261207_000300_web_sessions;
 mod m20261207_000310_order_numbers;
 mod m20261207_000320_leads;
 mod m20261207_000330_campaigns;
+mod m20261207_000340_lead_duplicates;
 
 pub struct Migrator;
 
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000310_order_numbers::Migration),
             Box::new(m20261207_000320_leads::Migration),
             Box::new(m20261207_000330_campaigns::Migration),
+            Box::new(m20261207_000340_lead_duplicates::Migration),
         ]
     }
 }

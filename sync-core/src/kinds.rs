@@ -253,6 +253,10 @@ pub static LEAD: KindSchema = KindSchema {
         FieldSpec::new("opportunity_id", FieldType::Reference("opportunity")),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
+        // The customer the lead is likely to be already (the duplicate check's best match, found
+        // by the server when the lead is written), and why: a phone number, a name nearby.
+        FieldSpec::new("duplicate_of", FieldType::Reference("customer")).written_by(Writer::Server),
+        FieldSpec::new("duplicate_reasons", SHORT).written_by(Writer::Server),
     ],
 };
 

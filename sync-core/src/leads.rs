@@ -7,6 +7,8 @@ use automerge::legacy::{Key, ObjectId};
 use automerge::{AutoCommit, ChangeHash, ReadDoc, ROOT};
 use uuid::Uuid;
 
+use crate::duplicates::{Keys, Reason};
+use crate::geo::Position;
 use crate::orders::NotAllowed;
 use crate::record::Projection;
 use crate::Value;
@@ -66,6 +68,44 @@ pub fn converted_fields(
         fields.push(("opportunity_id", Value::Str(opportunity.to_string())));
     }
     fields
+}
+
+/// What the duplicate check compares of a lead with customers: the business's name (the
+/// person's where it has none, as the customer made of it would be named), its phone, city and
+/// position.
+pub fn keys(lead: &Projection) -> Keys {
+    let position = match (lead.get("lat"), lead.get("lon")) {
+        (Value::Float(lat), Value::Float(lon)) => Some(Position {
+            lat: *lat,
+            lon: *lon,
+        }),
+        _ => None,
+    };
+    let name = match customer_fields(lead).into_iter().next() {
+        Some((_, Value::Str(name))) => name,
+        _ => String::new(),
+    };
+    Keys::of(
+        &name,
+        lead.get("phone").as_str(),
+        None,
+        lead.get("city").as_str(),
+        position,
+    )
+}
+
+/// Why a lead looks like a customer, as one line a person reads: `same_phone, similar_name (0.93,
+/// 12 m)`.
+pub fn reasons_text(reasons: &[Reason]) -> String {
+    let text: Vec<String> = reasons
+        .iter()
+        .map(|r| match (r.code.as_str(), r.distance_m) {
+            ("similar_name", Some(d)) => format!("similar_name ({}, {d} m)", r.score),
+            ("similar_name", None) => format!("similar_name ({}, same city)", r.score),
+            (code, _) => code.to_string(),
+        })
+        .collect();
+    text.join(", ").chars().take(100).collect()
 }
 
 /// Of `fields`, those the lead has set, with their values.

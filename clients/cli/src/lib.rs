@@ -53,8 +53,8 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
             tasks::run(&replica, m, out).await
         }
         Some(("lead", m)) if m.subcommand_name().is_some_and(leads::is_action) => {
-            let (_, m) = m.subcommand().expect("matched above");
-            leads::run(&replica, m, out).await
+            let (action, m) = m.subcommand().expect("matched above");
+            leads::run(&replica, action, m, out).await
         }
         Some((kind, m))
             if m.subcommand_name()

@@ -22,7 +22,7 @@ pub use error::Error;
 /// SQLite on mimalloc: an app calls `sqlite_alloc::use_mimalloc()` first thing, before it opens a store.
 pub use fieldsync_sqlite_alloc as sqlite_alloc;
 pub use files::{FileProgress, PendingFile, UploadAt};
-pub use leads::Conversion;
+pub use leads::{Conversion, ConvertAs, LikelyCustomer};
 pub use orders::{LineRequest, OrderOrigin, PaymentRequest, TakenOrder};
 pub use replica::{RecordInfo, Replica, Session, Status, SyncReport};
 pub use sync_core::geo::Position;

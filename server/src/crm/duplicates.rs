@@ -123,6 +123,23 @@ pub async fn check(db: &Db, customers: &[(Uuid, Option<Keys>)], all: bool) -> Re
     Ok(found)
 }
 
+/// The stored customer a record with `keys` (a lead) is most likely to be already, with the score
+/// and the reasons; None when no customer looks like it. Compared with the same customers a new
+/// customer would be.
+pub async fn likely_customer(
+    conn: &impl ConnectionTrait,
+    keys: &Keys,
+) -> Result<Option<(Uuid, f64, Vec<Reason>)>, Error> {
+    // The pool is read for a batch of one, under an id no customer has.
+    let probe = Uuid::nil();
+    let pool = Pool::read(conn, &[(probe, keys)], &HashSet::new()).await?;
+    let best = pool
+        .near(probe, keys)
+        .filter_map(|(id, theirs)| duplicates::compare(keys, theirs).map(|(s, r)| (id, s, r)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    Ok(best)
+}
+
 /// Checks every customer again, in pages: after an upgrade, a restore, or a change of the rule.
 pub async fn scan(db: &Db) -> Result<Scan, Error> {
     let conn = &db.conn;

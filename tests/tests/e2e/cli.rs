@@ -859,6 +859,41 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn an_agent_converts_a_lead_and_is_stopped_before_making_a_customer_twice(db: TestDb) {
+        use reqwest::Method;
+        use serde_json::json;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let maria = server.device("maria@x.test").await;
+        let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "customer", "fields": {
+            "name": "Kiosk am Markt", "territory": "North", "phone": "+49 30 1234567", "city": "Bonn"}}))).await;
+        assert_eq!(status, 201, "{body}");
+        let kiosk = body["id"].as_str().unwrap().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        ok(cli(d, &["sync"], &[]));
+        let add = |name: &str, phone: &str| ok(cli(d, &["lead", "add", "--name", name, "--territory", "North", "--status", "new",
+            "--phone", phone, "--city", "Bonn"], &[]))["id"].as_str().unwrap().to_string();
+        let twin = add("Kiosk am Markt", "030 1234567");
+        let other = add("Paul Sand", "0171 555");
+        let found = ok(cli(d, &["lead", "duplicates", &twin], &[]));
+        assert_eq!(found[0]["id"].as_str(), Some(kiosk.as_str()), "{found}");
+        assert_eq!(err(cli(d, &["lead", "convert", &twin], &[])), "likely_duplicate");
+        assert_eq!(ok(cli(d, &["lead", "show", &twin], &[]))["status"], "new", "nothing converted");
+        let made = ok(cli(d, &["lead", "convert", &twin, "--into", &kiosk, "--deal", "Espresso machine"], &[]));
+        assert_eq!((made["customer"].as_str(), made["new_customer"].as_bool()), (Some(kiosk.as_str()), Some(false)));
+        let made = ok(cli(d, &["lead", "convert", &other], &[]));
+        assert_eq!(made["new_customer"], true);
+        let report = ok(cli(d, &["sync"], &[]));
+        assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0), "{report}");
+        assert_eq!(server.count("customers").await, 2, "the kiosk and Paul's new one");
+        server.stop().await;
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -14,6 +14,9 @@
 //! - an opportunity's move to another stage is appended to its stage history;
 //! - a field written concurrently by two people raises a conflict: both values, which one shows,
 //!   who wrote each and when, for a manager to pick;
+//! - a lead is checked against the customers, and the customer it likely is already named on it;
+//! - a campaign's members and their tasks follow the campaign, and an order naming a campaign
+//!   records its customer's response;
 //! - a customer is checked for likely duplicates (`crm::duplicates`), and a record made offline
 //!   for a customer since merged into another moves to the survivor; a person's edits of plain
 //!   fields of a merged-away customer are carried over to the survivor;
@@ -29,7 +32,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sync_core::duplicates;
-use sync_core::kinds::{ALERT, CAMPAIGN, CUSTOMER, OPPORTUNITY, ORDER, PAYMENT, VISIT};
+use sync_core::kinds::{ALERT, CAMPAIGN, CUSTOMER, LEAD, OPPORTUNITY, ORDER, PAYMENT, VISIT};
 use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::record::{self, Projection};
 use sync_core::{FieldType, KindSchema, Scope, Value, Writer};
@@ -45,6 +48,7 @@ use crate::sync::push::{self, ForRules, Written};
 
 mod campaigns;
 mod conflicts;
+mod leads;
 mod opportunities;
 mod orders;
 mod payments;
@@ -228,6 +232,8 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
             opportunities::opportunity(by, w.id, p, &mut actions);
         } else if w.kind.name == PAYMENT.name {
             payments::payment(conn, by, w.id, p, &mut actions).await?;
+        } else if w.kind.name == LEAD.name {
+            leads::lead(conn, w.id, p, &mut actions).await?;
         }
         if !p.conflicts.is_empty() {
             conflicts::conflicts(conn, w, &mut actions).await?;
