@@ -40,6 +40,7 @@ mod m20261207_000310_order_numbers;
 mod m20261207_000320_leads;
 mod m20261207_000330_campaigns;
 mod m20261207_000340_lead_duplicates;
+mod m20261207_000350_personal_data_access;
 
 pub struct Migrator;
 
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000320_leads::Migration),
             Box::new(m20261207_000330_campaigns::Migration),
             Box::new(m20261207_000340_lead_duplicates::Migration),
+            Box::new(m20261207_000350_personal_data_access::Migration),
         ]
     }
 }

@@ -164,7 +164,8 @@ pub static CUSTOMER: KindSchema = KindSchema {
         FieldSpec::new("industry", SHORT),
         FieldSpec::new("size", FieldType::Enum(COMPANY_SIZES)),
         FieldSpec::new("region", SHORT),
-        FieldSpec::new("tax_id", CODE),
+        // A sole trader's tax id is the person's.
+        FieldSpec::new("tax_id", CODE).personal(),
         // How far from `lat`/`lon` a check-in still counts as at the customer's; the visit type's
         // radius applies where this is not set.
         FieldSpec::new("geo_radius_m", METRES).in_unit(Unit::Metres),
@@ -196,10 +197,10 @@ pub static CONTACT: KindSchema = KindSchema {
     },
     fields: &[
         FieldSpec::new("customer_id", FieldType::Reference("customer")).required(),
-        FieldSpec::new("name", NAME).required(),
+        FieldSpec::new("name", NAME).required().personal(),
         FieldSpec::new("title", SHORT),
-        FieldSpec::new("phone", PHONE),
-        FieldSpec::new("email", FieldType::Email),
+        FieldSpec::new("phone", PHONE).personal(),
+        FieldSpec::new("email", FieldType::Email).personal(),
         FieldSpec::new("notes", NOTES),
         FieldSpec::new(DELETED_FIELD, FieldType::Bool),
         FieldSpec::new("buying_role", FieldType::Enum(BUYING_ROLES)),
@@ -222,15 +223,15 @@ pub static LEAD: KindSchema = KindSchema {
     },
     fields: &[
         // The person's name; `company` is the business's, where there is one.
-        FieldSpec::new("name", NAME).required(),
+        FieldSpec::new("name", NAME).required().personal(),
         FieldSpec::new("territory", SHORT).required(),
         FieldSpec::new("status", FieldType::Enum(LEAD_STATUSES)).required(),
         FieldSpec::new("source", FieldType::Enum(LEAD_SOURCES)),
         FieldSpec::new("owner_id", USER),
         FieldSpec::new("company", NAME),
         FieldSpec::new("title", SHORT),
-        FieldSpec::new("phone", PHONE),
-        FieldSpec::new("email", FieldType::Email),
+        FieldSpec::new("phone", PHONE).personal(),
+        FieldSpec::new("email", FieldType::Email).personal(),
         FieldSpec::new("street", NAME),
         FieldSpec::new("city", SHORT),
         FieldSpec::new("postcode", FieldType::String { max_len: 20 }),

@@ -66,6 +66,9 @@ pub struct FieldLayout {
     pub writer: WriterLayout,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub unit: Option<Unit>,
+    /// A person's personal data (a contact's name, phone, e-mail).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub personal: bool,
 }
 
 /// A field's type and bounds ([`FieldType`]).
@@ -224,6 +227,7 @@ fn field(spec: &FieldSpec) -> FieldLayout {
             Writer::Server => WriterLayout::Server,
         },
         unit: spec.unit,
+        personal: spec.personal,
     }
 }
 

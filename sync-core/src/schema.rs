@@ -151,6 +151,9 @@ pub struct FieldSpec {
     pub writer: Writer,
     /// What the number counts (money, quantities, rates, distances); None for text and plain counts.
     pub unit: Option<Unit>,
+    /// Whether the value is a person's personal data (a contact's name, phone and e-mail): a
+    /// person's data export holds it, and every read of it over the API is audited.
+    pub personal: bool,
 }
 
 impl FieldSpec {
@@ -161,7 +164,13 @@ impl FieldSpec {
             required: false,
             writer: Writer::Agent,
             unit: None,
+            personal: false,
         }
+    }
+
+    pub const fn personal(mut self) -> FieldSpec {
+        self.personal = true;
+        self
     }
 
     pub const fn in_unit(mut self, unit: Unit) -> FieldSpec {
@@ -254,5 +263,10 @@ pub const DELETED_FIELD: &str = "deleted";
 impl KindSchema {
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The names of the kind's personal fields ([`FieldSpec::personal`]).
+    pub fn personal_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields.iter().filter(|f| f.personal).map(|f| f.name)
     }
 }

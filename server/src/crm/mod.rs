@@ -7,5 +7,6 @@ pub mod duplicates;
 pub mod edit;
 pub mod history;
 pub mod merge;
+pub mod privacy;
 pub mod records;
 pub mod rules;

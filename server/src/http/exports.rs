@@ -64,6 +64,7 @@ async fn export_kind(
             ))
         }
     };
+    crate::crm::privacy::audit_bulk(&state.db.conn, &who, kind, extension).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(PAGES_AHEAD);
     let mut export =
         export::Export::new(&state.db.conn, kind, format, Some(who.visible(None))).await?;

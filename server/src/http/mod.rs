@@ -15,6 +15,7 @@ pub mod health;
 pub mod imports;
 pub mod openapi;
 pub mod ops;
+pub mod privacy;
 pub mod quarantine;
 pub mod records;
 pub mod reports;
@@ -80,6 +81,7 @@ fn api(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(reports::router())
         .merge(exports::router())
+        .merge(privacy::router())
         .merge(ops::router())
         .merge(schema::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

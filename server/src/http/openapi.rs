@@ -35,6 +35,7 @@ asks for JSON and not MessagePack. Errors are always JSON: `{\"error\": {\"code\
         (name = "attachments", description = "Files referenced from records (photos, receipts, evidence): resumable uploads over tus 1.0.0, downloads with ranges, authorised like the records that reference them"),
         (name = "reports", description = "Managers' reports over the projection tables, within the caller's scope; JSON or CSV"),
         (name = "users", description = "Users and their territories, as managers and admins staff them"),
+        (name = "privacy", description = "The personal data of the people in the CRM: a person's data exported on request, and the audit trail of who read or exported it"),
         (name = "sync", description = "Push, pull and verify: MessagePack"),
         (name = "ops", description = "The OpenAPI document and Prometheus metrics"),
     )

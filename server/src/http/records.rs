@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::principal::Principal;
 use crate::crm::history::{self, Ask};
+use crate::crm::privacy::{self, Action, Shown};
 use crate::crm::records::{Detail, Listing, Page};
 use crate::crm::{edit, records};
 use crate::error::Error;
@@ -204,6 +205,7 @@ async fn list(
         },
     )
     .await?;
+    privacy::audit(&state.db.conn, &who, Action::Read, Shown::of(&page.records)).await?;
     Ok(Json(page))
 }
 
@@ -240,16 +242,23 @@ async fn show(
         let at = moment(&at)?;
         let _slot = state.report_slot().await?;
         let record = history::at(&state.db.conn, &who, id, at).await?;
+        privacy::audit(&state.db.conn, &who, Action::Read, Shown::of([&record])).await?;
         return Ok(Json(Detail {
             record,
             parent: None,
             related: Vec::new(),
         }));
     }
-    records::get(&state.db.conn, &who, id)
+    let detail = records::get(&state.db.conn, &who, id)
         .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("no record {id}")))
+        .ok_or_else(|| Error::NotFound(format!("no record {id}")))?;
+    let shown = Shown::of(
+        std::iter::once(&detail.record)
+            .chain(&detail.parent)
+            .chain(&detail.related),
+    );
+    privacy::audit(&state.db.conn, &who, Action::Read, shown).await?;
+    Ok(Json(detail))
 }
 
 /// An RFC 3339 time or milliseconds since the epoch, in milliseconds.
@@ -310,7 +319,9 @@ async fn history(
         limit: q.limit.unwrap_or(100),
         field: q.field.as_deref(),
     };
-    Ok(Json(
-        history::history(&state.db.conn, &who, id, &ask).await?,
-    ))
+    let history = history::history(&state.db.conn, &who, id, &ask).await?;
+    // A record's history holds the past values of its personal fields.
+    let shown = Shown::ids([(id, history.kind.as_str())]);
+    privacy::audit(&state.db.conn, &who, Action::Read, shown).await?;
+    Ok(Json(history))
 }

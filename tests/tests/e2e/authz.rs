@@ -536,6 +536,25 @@ const MATRIX: &[Row] = &[
         Target::None,
         [A, A, A, D(401), D(401), D(401)],
     ),
+    // A person's data: managers and admins, of the people they see.
+    row(
+        "GET",
+        "/v1/people/{id}/export",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/people/{id}/export",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "GET",
+        "/v1/audit/personal-data",
+        Target::None,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
     // Devices in scope: an agent's own (Anna's spare), a manager's territories' users', everyone's
     // for an admin; Carla's device in South is the manager's and the agent's to miss.
     row(
@@ -655,6 +674,8 @@ struct Fixture {
     uploads: [Uuid; 3],
     /// Photos of a visit in North and of one in South.
     photos: [String; 2],
+    /// A contact in North and one in South: people whose data is exported.
+    people: [Uuid; 2],
 }
 
 /// A JPEG's first bytes and some more.
@@ -897,6 +918,11 @@ impl Fixture {
                 .unwrap();
             first_twins[i] = twins[0];
         }
+        let mut people = [Uuid::nil(); 2];
+        for (i, customer) in [north_doc, south_doc].into_iter().enumerate() {
+            let fields = serde_json::json!({"customer_id": customer, "name": format!("Person {i}"), "phone": "+49 1"});
+            people[i] = server.created(&admin, "contact", fields).await;
+        }
         let photos = [
             photographed(&mut agent, north_doc, 1).await,
             photographed(&mut carla, south_doc, 2).await,
@@ -937,6 +963,7 @@ impl Fixture {
             twins: first_twins,
             uploads,
             photos,
+            people,
         }
     }
 
@@ -963,6 +990,7 @@ impl Fixture {
             ("/v1/conflicts", &self.conflicts),
             ("/v1/users", &self.staffed),
             ("/v1/duplicates", &self.duplicates),
+            ("/v1/people", &self.people),
         ] {
             if path.starts_with(prefix) {
                 return ids[side];
@@ -1248,6 +1276,10 @@ impl Fixture {
                 let record: serde_json::Value = response.json().await.unwrap();
                 record["id"] == doc.to_string()
             }
+            ("GET", "/v1/people/{id}/export") => {
+                let export: serde_json::Value = response.json().await.unwrap();
+                export["person"]["id"] == self.id(row.path, row.target).to_string()
+            }
             ("GET", "/v1/reports/sync-health") => {
                 let report: serde_json::Value = response.json().await.unwrap();
                 let wanted = if row.target == Target::In {
@@ -1444,6 +1476,7 @@ storage_test! {
                 (reqwest::Method::POST, "/v1/quarantine/{id}/reject"),
                 (reqwest::Method::GET, "/v1/records/{id}"),
                 (reqwest::Method::GET, "/v1/records/{id}/history"),
+                (reqwest::Method::GET, "/v1/people/{id}/export"),
                 (reqwest::Method::GET, "/v1/duplicates/{id}"),
                 (reqwest::Method::POST, "/v1/duplicates/{id}/dismiss"),
                 (reqwest::Method::POST, "/v1/duplicates/{id}/merge"),
@@ -1511,7 +1544,7 @@ storage_test! {
             }
             // A report's filters: text is only ever compared (nothing matches), the rest refused
             // naming the parameter.
-            for report in ["sales", "visits", "pipeline", "customer-value", "clv", "retention", "receivables", "service", "scorecard", "warnings", "sync-health"] {
+            for report in ["sales", "visits", "pipeline", "customer-value", "clv", "retention", "receivables", "service", "scorecard", "warnings", "sync-health", "leads", "campaign"] {
                 for name in ["territory", "segment", "category", "agent", "product", "from", "to", "granularity", "tier", "format", "section", "stale_days", "a_share", "b_share", "measure", "drop_share", "horizon_months", "margin", "discount_rate", "cycle_days", "alive_below"] {
                     let response = fx.http.get(format!("{}/v1/reports/{report}", fx.server.url)).query(&[(name, value.as_str())]).bearer_auth(token).send().await.unwrap();
                     let status = response.status().as_u16();
@@ -1538,7 +1571,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (29 + 11 * 21));
+        assert_eq!(checked, hostile_values().len() * (30 + 13 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

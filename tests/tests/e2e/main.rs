@@ -29,6 +29,7 @@ mod merge;
 mod migrations;
 mod ops;
 mod orders;
+mod privacy;
 mod records;
 mod reports;
 mod scope_edges;
