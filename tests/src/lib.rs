@@ -621,3 +621,32 @@ pub async fn anna_and_ben_hold_a_customer(server: &TestServer) -> (Device, Devic
     ben.sync().await;
     (anna, ben, id)
 }
+
+/// A report of `who`'s (`/v1/reports/{name}?{query}`), which must be served.
+pub async fn report(
+    server: &TestServer,
+    who: &Device,
+    name: &str,
+    query: &str,
+) -> serde_json::Value {
+    let path = format!("/v1/reports/{name}?{query}");
+    let (status, body) = server.api(who, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{name}?{query}: {body}");
+    body
+}
+
+/// Asserts each named field of a report's row: integers exactly, ratios to three decimals, null
+/// as null.
+pub fn assert_row(row: &serde_json::Value, expected: &[(&str, serde_json::Value)]) {
+    for (name, want) in expected {
+        let got = &row[*name];
+        let ok = match want {
+            serde_json::Value::Number(n) if n.is_f64() => got
+                .as_f64()
+                .zip(n.as_f64())
+                .is_some_and(|(g, w)| (g - w).abs() < 1e-3),
+            other => got == other,
+        };
+        assert!(ok, "{name}: got {got}, want {want} in {row}");
+    }
+}

@@ -18,6 +18,17 @@ use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
 
 const TABLE: &str = "personal_data_access";
+const COLUMNS: [&str; 9] = [
+    "id",
+    "at",
+    "user_id",
+    "device_id",
+    "action",
+    "record_id",
+    "kind",
+    "fields",
+    "detail",
+];
 /// The most rows one audit page holds.
 pub const MAX_PAGE: u64 = 500;
 /// The most changes of a person's record an export holds (newest first); an export says when
@@ -114,23 +125,12 @@ async fn write(
     rows: Vec<Row>,
 ) -> Result<(), Error> {
     let at = now_ms();
-    let columns = [
-        "id",
-        "at",
-        "user_id",
-        "device_id",
-        "action",
-        "record_id",
-        "kind",
-        "fields",
-        "detail",
-    ];
     // A page holds at most 500 records; 100 rows a statement stays far under either database's
     // bound on variables.
     for part in rows.chunks(100) {
         let mut stmt = Query::insert()
             .into_table(Alias::new(TABLE))
-            .columns(columns.map(Alias::new))
+            .columns(COLUMNS.map(Alias::new))
             .to_owned();
         for (record, kind, fields, detail) in part {
             stmt.values_panic([

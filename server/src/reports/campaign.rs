@@ -2,7 +2,7 @@
 //! they bought because of it, and how its customers' spending moved against a comparable group of
 //! customers outside it.
 
-use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement, SimpleExpr};
 use uuid::Uuid;
 
 use super::sales::CONFIRMED;
@@ -89,13 +89,9 @@ fn lines_of(what: &str, customer: &str, from: &str, to: &str, and: &str) -> Stri
 const LINE_COST: &str = "\"l\".\"quantity\" * COALESCE((SELECT MAX(\"pc\".\"unit_cost\") FROM \"product_costs\" \"pc\" \
     WHERE \"pc\".\"product_id\" = \"l\".\"product_id\" AND (\"pc\".\"deleted\" IS NULL OR \"pc\".\"deleted\" = FALSE)), 0) / 1000";
 
-/// The members' figures of every campaign in the period, one row each.
-async fn members(ctx: &Ctx<'_>) -> Result<Table, Error> {
-    let member = "\"f\".\"customer_id\"";
-    let (start, end) = ("\"k\".\"starts_at\"", "\"k\".\"ends_at\"");
-    let named = "\"o\".\"campaign_id\" = \"f\".\"campaign_id\"";
-    let attributed = |what: &str| Expr::cust(lines_of(what, member, start, end, named));
-    let response = |r: &[&str]| f("response").is_in(r.iter().copied());
+/// The live members in scope (`f`) of the live campaigns (`k`) whose period overlaps the
+/// report's.
+fn members_in_period(ctx: &Ctx<'_>) -> SelectStatement {
     let mut q = ctx.facts(MEMBERS);
     q.join_as(
         JoinType::InnerJoin,
@@ -105,36 +101,47 @@ async fn members(ctx: &Ctx<'_>) -> Result<Table, Error> {
     )
     .and_where(live(K))
     .and_where(col(K, "starts_at").lt(ctx.filters.to))
-    .and_where(col(K, "ends_at").gt(ctx.filters.from))
-    .expr_as(col(K, "id"), Alias::new("id"))
-    .expr_as(Expr::max(col(K, "name")), Alias::new("name"))
-    .expr_as(Expr::max(col(K, "status")), Alias::new("status"))
-    .expr_as(Expr::max(col(K, "starts_at")), Alias::new("starts_at"))
-    .expr_as(Expr::max(col(K, "ends_at")), Alias::new("ends_at"))
-    .expr_as(Expr::max(col(K, "budget")), Alias::new("budget"))
-    .expr_as(sum(flag(Expr::val(true).into())), Alias::new("members"))
-    .expr_as(
-        sum(flag(f("contactable").eq(true))),
-        Alias::new("contactable"),
-    )
-    .expr_as(
-        sum(flag(f("response").is_not_null())),
-        Alias::new("reached"),
-    )
-    .expr_as(
-        sum(flag(response(&["interested", "ordered"]))),
-        Alias::new("responded"),
-    )
-    .expr_as(
-        sum(flag(Expr::expr(attributed("1")).gt(0))),
-        Alias::new("converted"),
-    )
-    .expr_as(sum(attributed("\"l\".\"net\"")), Alias::new("revenue"))
-    .expr_as(sum(attributed(LINE_COST)), Alias::new("cost"))
-    .add_group_by([col(K, "id").into()])
-    .order_by_expr(Expr::max(col(K, "starts_at")), Order::Desc)
-    .order_by(Alias::new("id"), Order::Asc)
-    .limit(MAX_CAMPAIGNS);
+    .and_where(col(K, "ends_at").gt(ctx.filters.from));
+    q
+}
+
+/// The members' figures of every campaign in the period, one row each.
+async fn members(ctx: &Ctx<'_>) -> Result<Table, Error> {
+    let member = "\"f\".\"customer_id\"";
+    let (start, end) = ("\"k\".\"starts_at\"", "\"k\".\"ends_at\"");
+    let named = "\"o\".\"campaign_id\" = \"f\".\"campaign_id\"";
+    let attributed = |what: &str| Expr::cust(lines_of(what, member, start, end, named));
+    let response = |r: &[&str]| f("response").is_in(r.iter().copied());
+    let mut q = members_in_period(ctx);
+    q.expr_as(col(K, "id"), Alias::new("id"))
+        .expr_as(Expr::max(col(K, "name")), Alias::new("name"))
+        .expr_as(Expr::max(col(K, "status")), Alias::new("status"))
+        .expr_as(Expr::max(col(K, "starts_at")), Alias::new("starts_at"))
+        .expr_as(Expr::max(col(K, "ends_at")), Alias::new("ends_at"))
+        .expr_as(Expr::max(col(K, "budget")), Alias::new("budget"))
+        .expr_as(sum(flag(Expr::val(true).into())), Alias::new("members"))
+        .expr_as(
+            sum(flag(f("contactable").eq(true))),
+            Alias::new("contactable"),
+        )
+        .expr_as(
+            sum(flag(f("response").is_not_null())),
+            Alias::new("reached"),
+        )
+        .expr_as(
+            sum(flag(response(&["interested", "ordered"]))),
+            Alias::new("responded"),
+        )
+        .expr_as(
+            sum(flag(Expr::expr(attributed("1")).gt(0))),
+            Alias::new("converted"),
+        )
+        .expr_as(sum(attributed("\"l\".\"net\"")), Alias::new("revenue"))
+        .expr_as(sum(attributed(LINE_COST)), Alias::new("cost"))
+        .add_group_by([col(K, "id").into()])
+        .order_by_expr(Expr::max(col(K, "starts_at")), Order::Desc)
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(MAX_CAMPAIGNS);
     let columns = [
         ("id", Ty::Uuid),
         ("name", Ty::Text),
@@ -318,23 +325,14 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
 /// Members of each campaign in the period by their response (`none` where none is recorded).
 async fn responses(ctx: &Ctx<'_>) -> Result<Table, Error> {
     let response = Expr::cust("COALESCE(\"f\".\"response\", 'none')");
-    let mut q = ctx.facts(MEMBERS);
-    q.join_as(
-        JoinType::InnerJoin,
-        Alias::new("campaigns"),
-        Alias::new(K),
-        col(K, "id").equals((Alias::new(F), Alias::new("campaign_id"))),
-    )
-    .and_where(live(K))
-    .and_where(col(K, "starts_at").lt(ctx.filters.to))
-    .and_where(col(K, "ends_at").gt(ctx.filters.from))
-    .expr_as(Expr::max(col(K, "name")), Alias::new("campaign"))
-    .expr_as(col(K, "id"), Alias::new("campaign_id"))
-    .expr_as(response.clone(), Alias::new("response"))
-    .expr_as(sum(flag(Expr::val(true).into())), Alias::new("members"))
-    .add_group_by([col(K, "id").into(), response.clone()])
-    .order_by(Alias::new("campaign_id"), Order::Asc)
-    .order_by_expr(response, Order::Asc);
+    let mut q = members_in_period(ctx);
+    q.expr_as(Expr::max(col(K, "name")), Alias::new("campaign"))
+        .expr_as(col(K, "id"), Alias::new("campaign_id"))
+        .expr_as(response.clone(), Alias::new("response"))
+        .expr_as(sum(flag(Expr::val(true).into())), Alias::new("members"))
+        .add_group_by([col(K, "id").into(), response.clone()])
+        .order_by(Alias::new("campaign_id"), Order::Asc)
+        .order_by_expr(response, Order::Asc);
     ctx.table(
         &q,
         &[

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{assert_row, report, storage_test, Device, TestDb, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value as Json};
 use sync_core::Role;
@@ -175,34 +175,6 @@ storage_test! {
     }
 }
 
-async fn report(server: &TestServer, who: &Device, query: &str) -> Json {
-    let (status, body) = server
-        .api(
-            who,
-            Method::GET,
-            &format!("/v1/reports/campaign?{query}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{query}: {body}");
-    body
-}
-
-fn close(got: &Json, want: f64) -> bool {
-    got.as_f64().is_some_and(|g| (g - want).abs() < 1e-3)
-}
-
-fn assert_row(row: &Json, expected: &[(&str, Json)]) {
-    for (name, want) in expected {
-        let got = &row[*name];
-        let ok = match want {
-            Json::Number(n) if n.is_f64() => close(got, n.as_f64().unwrap()),
-            other => got == other,
-        };
-        assert!(ok, "{name}: got {got}, want {want} in {row}");
-    }
-}
-
 storage_test! {
     /// The fixture: a campaign for A1 and A2 (North) and S1 (South), all tier A, in March 2025
     /// (31 days; the period before it starts on 29 January), budget 10,000, beans costing 300 a
@@ -273,7 +245,7 @@ storage_test! {
         assert_eq!(status, 200, "{body}");
 
         let period = "from=2025-03-01&to=2025-04-30";
-        let r = report(&server, &admin, period).await;
+        let r = report(&server, &admin, "campaign", period).await;
         let rows = r["sections"]["by_campaign"].as_array().unwrap();
         assert_eq!(rows.len(), 1, "June's campaign is outside the period: {rows:?}");
         assert_row(&rows[0], &[
@@ -292,7 +264,7 @@ storage_test! {
 
         // Maria sees North's members (A1, A2) and the budget's share of them; the comparable
         // group is A3.
-        let r = report(&server, &maria, period).await;
+        let r = report(&server, &maria, "campaign", period).await;
         assert_row(&r["sections"]["by_campaign"][0], &[
             ("members", json!(2)), ("reached", json!(2)), ("responded", json!(1)), ("converted", json!(1)),
             ("revenue", json!(10_000)), ("margin", json!(7_000)), ("budget", json!(6_666)),
@@ -301,7 +273,7 @@ storage_test! {
             ("comparison_revenue", json!(2_000.0)), ("lift", json!(2_750.0)), ("incremental_revenue", json!(5_500.0)),
         ]);
         // Anna reads her territory's figures, not what the campaign cost.
-        let r = report(&server, &anna, period).await;
+        let r = report(&server, &anna, "campaign", period).await;
         assert_row(&r["sections"]["by_campaign"][0], &[("members", json!(2)), ("budget", Json::Null),
             ("cost_per_conversion", Json::Null), ("return_on_budget", Json::Null)]);
 

@@ -8,7 +8,7 @@
 //! Anna), N2 (North, hotel), S1 (South, cafe), and Old (South, lost, last bought in 2023). The
 //! period is March and April 2025.
 
-use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{assert_row, report, storage_test, Device, TestDb, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value as Json};
 use sync_core::Role;
@@ -301,35 +301,6 @@ async fn company(server: &TestServer) -> Company {
         carla_id,
         n1,
         beans,
-    }
-}
-
-async fn report(server: &TestServer, who: &Device, name: &str, query: &str) -> Json {
-    let (status, body) = server
-        .api(
-            who,
-            Method::GET,
-            &format!("/v1/reports/{name}?{query}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{name}?{query}: {body}");
-    body
-}
-
-fn close(value: &Json, expected: f64) -> bool {
-    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-3)
-}
-
-/// Asserts each named field of a row: integers exactly, ratios to three decimals, null as null.
-fn assert_row(row: &Json, expected: &[(&str, Json)]) {
-    for (name, want) in expected {
-        let got = &row[*name];
-        let ok = match want {
-            Json::Number(n) if n.is_f64() => close(got, n.as_f64().unwrap()),
-            other => got == other,
-        };
-        assert!(ok, "{name}: got {got}, want {want} in {row}");
     }
 }
 
