@@ -98,6 +98,7 @@ pub fn command() -> Command {
             "payment" => records = records.subcommands(crate::orders::payment_commands()),
             "task" => records = records.subcommands(crate::tasks::commands()),
             "lead" => records = records.subcommands(crate::leads::commands()),
+            "campaign_member" => records = records.subcommands(crate::campaigns::commands()),
             _ => {}
         }
         cmd = cmd.subcommand(records);

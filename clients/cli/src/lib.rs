@@ -4,6 +4,7 @@
 
 mod args;
 mod attachments;
+mod campaigns;
 mod leads;
 mod orders;
 mod output;
@@ -51,6 +52,10 @@ async fn run(matches: &clap::ArgMatches, out: Output) -> anyhow::Result<()> {
         Some(("task", m)) if m.subcommand_name().is_some_and(tasks::is_action) => {
             let (_, m) = m.subcommand().expect("matched above");
             tasks::run(&replica, m, out).await
+        }
+        Some(("campaign_member", m)) if m.subcommand_name().is_some_and(campaigns::is_action) => {
+            let (_, m) = m.subcommand().expect("matched above");
+            campaigns::run(&replica, m, out).await
         }
         Some(("lead", m)) if m.subcommand_name().is_some_and(leads::is_action) => {
             let (action, m) = m.subcommand().expect("matched above");

@@ -1,6 +1,6 @@
 //! `fieldsync today`: the agent's day at a glance, offline: the visits planned for today (and any in
-//! progress) in the order of their planned start, their open tasks due today or overdue, and what
-//! waits to be synced or was refused.
+//! progress) in the order of their planned start, their open tasks due today or overdue, the
+//! campaigns' customers still waiting for them, and what waits to be synced or was refused.
 
 use chrono::{DateTime, Local, TimeZone};
 use fieldsync_sdk::Replica;
@@ -21,11 +21,15 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
     let to = from + 24 * 3_600_000;
     let plan = replica.day_plan(from, to).await?;
     let tasks = replica.my_tasks(to).await?;
+    let calls = replica
+        .campaign_calls(Local::now().timestamp_millis())
+        .await?;
     let status = replica.status().await?;
     if out.json {
         out.json_value(&json!({
             "visits": plan,
             "tasks": tasks.iter().map(crate::output::record_json).collect::<Vec<_>>(),
+            "campaigns": calls.iter().map(crate::output::record_json).collect::<Vec<_>>(),
             "outbox": status.outbox,
             "rejected": status.rejected.len(),
             "conflicts": status.conflicts.len(),
@@ -72,6 +76,26 @@ pub async fn run(replica: &Replica, out: Output) -> anyhow::Result<()> {
             })
             .collect();
         table(&["due", "", "task", "id"], &rows);
+    }
+    if !calls.is_empty() {
+        let mut rows = Vec::with_capacity(calls.len());
+        for call in &calls {
+            let customer = match call.str("customer_id").map(str::parse) {
+                Some(Ok(id)) => replica.get(id).await.ok(),
+                _ => None,
+            };
+            rows.push(vec![
+                call.str("name").unwrap_or_default().to_string(),
+                customer
+                    .as_ref()
+                    .and_then(|c| c.get("name").as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                call.str("asks").unwrap_or_default().to_string(),
+                call.i64("ends_at").map(local_time).unwrap_or_default(),
+                call.id.to_string(),
+            ]);
+        }
+        table(&["campaign", "customer", "asks", "ends", "member"], &rows);
     }
     crate::outln!(
         "{} change(s) wait to be synced; {} record(s) refused; {} in conflict",

@@ -3,9 +3,10 @@
 //! [`Replica`] is the device's offline-first store of records (automerge documents edited through
 //! their schema, in a durable SQLite file) and its sync loop; [`Client`] speaks the wire protocol to a
 //! server, retrying transient failures. Field actions (the day's plan, checking in and out of visits,
-//! taking orders, collecting payments, tasks, converting leads) are typed functions of [`Replica`]
-//! ([`visits`], [`orders`], [`tasks`], [`leads`]).
+//! taking orders, collecting payments, tasks, converting leads, campaigns' calls) are typed functions
+//! of [`Replica`] ([`visits`], [`orders`], [`tasks`], [`leads`], [`campaigns`]).
 
+pub mod campaigns;
 pub mod client;
 pub mod error;
 pub mod files;

@@ -96,8 +96,17 @@ storage_test! {
         assert_eq!(open_tasks(&ben).await, names(&["Spring beans: N2"]));
         assert_eq!(open_tasks(&carla).await, names(&["Spring beans: S1", "Spring beans: S2"]));
 
-        // Anna records N1's interest; what the campaign says is the server's alone.
-        anna.replica.update(member.id, &[("response", "interested".into()), ("responded_at", sync_core::Value::Int(MAR_1 + DAY))]).await.unwrap();
+        // Both North customers wait for Anna in March, not after the campaign.
+        let calls: Vec<Uuid> = anna.replica.campaign_calls(MAR_1 + DAY).await.unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(calls.len(), 2);
+        assert!(calls.contains(&member.id));
+        assert!(anna.replica.campaign_calls(APR_1).await.unwrap().is_empty());
+        // Anna records N1's interest, which closes her task; what the campaign says is the
+        // server's alone.
+        anna.replica.respond(member.id, "curious", MAR_1 + DAY).await.unwrap_err();
+        anna.replica.respond(member.id, "interested", MAR_1 + DAY).await.unwrap();
+        assert!(open_tasks(&anna).await.is_empty(), "N1's task is done");
+        assert_eq!(anna.replica.campaign_calls(MAR_1 + DAY).await.unwrap().len(), 1);
         let report = anna.sync().await;
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);
         anna.replica.update(member.id, &[("asks", "Nothing".into())]).await.unwrap_err();
@@ -124,7 +133,7 @@ storage_test! {
         assert_eq!(members(&anna).await, names(&["N1", "N2", "N4"]));
         assert_eq!(members(&carla).await, names(&["S2"]));
         assert_eq!(open_tasks(&carla).await, names(&["Spring beans: S2"]), "S1's task cancelled");
-        assert_eq!(open_tasks(&anna).await, names(&["Spring beans: N1", "Spring beans: N4"]));
+        assert_eq!(open_tasks(&anna).await, names(&["Spring beans: N4"]));
         let kept = anna.replica.get(member.id).await.unwrap();
         assert_eq!(kept.get("response").as_str(), Some("interested"), "a recorded response stays");
         assert_eq!(kept.get("asks").as_str(), Some("Show the new blend to pharmacies"));

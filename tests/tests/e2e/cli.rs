@@ -894,6 +894,45 @@ storage_test! {
     }
 }
 
+storage_test! {
+    async fn an_agent_sees_a_campaigns_customers_today_and_records_their_answers(db: TestDb) {
+        use reqwest::Method;
+        use serde_json::json;
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("maria@x.test", Role::Manager, &["North"]).await;
+        let maria = server.device("maria@x.test").await;
+        let (_, kiosk) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "customer", "fields": {
+            "name": "Kiosk am Markt", "territory": "North"}}))).await;
+        let day = 86_400_000;
+        let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "campaign", "fields": {
+            "name": "Spring tasting", "campaign_type": "promotion", "status": "active", "channel": "visit",
+            "starts_at": now_ms() - day, "ends_at": now_ms() + 7 * day, "asks": "Offer a tasting",
+            "customers": [{"customer_id": kiosk["id"]}]}}))).await;
+        assert_eq!(status, 201, "{body}");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
+        ok(cli(d, &["sync"], &[]));
+        let today = ok(cli(d, &["today"], &[]));
+        let calls = today["campaigns"].as_array().unwrap();
+        assert_eq!(calls.len(), 1, "{today}");
+        assert_eq!(calls[0]["asks"], "Offer a tasting");
+        let member = calls[0]["id"].as_str().unwrap().to_string();
+        let maybe = cli(d, &["campaign_member", "respond", &member, "--response", "maybe"], &[]);
+        assert!(!maybe.status.success() && String::from_utf8_lossy(&maybe.stderr).contains("possible values"));
+        ok(cli(d, &["campaign_member", "respond", &member, "--response", "interested"], &[]));
+        assert!(ok(cli(d, &["today"], &[]))["campaigns"].as_array().unwrap().is_empty());
+        // What the campaign asks is the server's: the command line has no option for it.
+        let asks = cli(d, &["campaign_member", "set", &member, "--asks", "Nothing"], &[]);
+        assert!(!asks.status.success() && String::from_utf8_lossy(&asks.stderr).contains("unexpected argument"));
+        let report = ok(cli(d, &["sync"], &[]));
+        assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0), "{report}");
+        assert_eq!(server.projected("campaign_members", member.parse().unwrap(), &["response"]).await, [Some("interested".into())]);
+        server.stop().await;
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
