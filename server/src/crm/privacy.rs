@@ -206,20 +206,7 @@ pub async fn accesses(
     let a = Alias::new("a");
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let mut stmt = Query::select()
-        .columns(
-            [
-                "id",
-                "at",
-                "user_id",
-                "device_id",
-                "action",
-                "record_id",
-                "kind",
-                "fields",
-                "detail",
-            ]
-            .map(|c| (a.clone(), Alias::new(c))),
-        )
+        .columns(COLUMNS.map(|c| (a.clone(), Alias::new(c))))
         .from_as(Alias::new(TABLE), a.clone())
         .order_by((a.clone(), Alias::new("id")), Order::Desc)
         .limit(limit + 1)
