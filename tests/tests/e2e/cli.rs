@@ -994,3 +994,168 @@ storage_test! {
         assert_eq!(err(cli(&m, &["attachment", "get", "nothex", "--out", fetched.to_str().unwrap()], &[])), "error");
     }
 }
+
+/// A person's values never reach the server's log, even at the debug level of its own logging and
+/// its HTTP layer (the database drivers' debug output, which prints statements with their values,
+/// is an operator's deliberate choice and stays at warn): not from a device's push, not from the
+/// API's reads, writes, refusals and exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_values_stay_out_of_the_servers_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("server.sqlite").display()
+    );
+    let setup = Command::new(SERVER)
+        .args([
+            "user",
+            "add",
+            "maria@x.test",
+            "--role",
+            "manager",
+            "--territory",
+            "North",
+        ])
+        .args(["--database-url", &db_url])
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(setup.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // The server's own default level: no RUST_LOG.
+    let mut server = Command::new(SERVER)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &db_url,
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&url).await;
+
+    // From a device: a customer and a contact, pushed.
+    let device = dir.path().join("device");
+    ok(cli(
+        &device,
+        &["login", "--server", &url, "--email", "maria@x.test"],
+        &[],
+    ));
+    let shop = ok(cli(
+        &device,
+        &[
+            "customer",
+            "add",
+            "--name",
+            "Kiosk",
+            "--territory",
+            "North",
+            "--tax-id",
+            "DE-QX-777111",
+        ],
+        &[],
+    ));
+    let shop = shop["id"].as_str().unwrap().to_string();
+    let zelda = ok(cli(
+        &device,
+        &[
+            "contact",
+            "add",
+            "--customer-id",
+            &shop,
+            "--name",
+            "Zelda Quux",
+            "--phone",
+            "+49 170 9990001",
+            "--email",
+            "zelda@quux.test",
+        ],
+        &[],
+    ));
+    let zelda = zelda["id"].as_str().unwrap().to_string();
+    ok(cli(&device, &["sync"], &[]));
+
+    // Over the API: reads, a refused write naming a bad value, a good one, exports.
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{url}/v1/auth/login"))
+        .json(&serde_json::json!({"email": "maria@x.test", "password": PASSWORD, "device_name": "api"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{url}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let refused = call(
+        reqwest::Method::PATCH,
+        format!("/v1/records/{zelda}"),
+        Some(serde_json::json!({"fields": {"email": "zelda.quux-at-nowhere"}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 400);
+    let moved = call(
+        reqwest::Method::PATCH,
+        format!("/v1/records/{zelda}"),
+        Some(serde_json::json!({"fields": {"phone": "+49 170 9990002"}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.status(), 200);
+    for path in [
+        format!("/v1/records/{zelda}"),
+        format!("/v1/records/{zelda}/history"),
+        "/v1/records?kind=contact&phone=%2B49%20170%209990002".to_string(),
+        format!("/v1/people/{zelda}/export"),
+        "/v1/exports/contacts".to_string(),
+        format!("/v1/records/{shop}"),
+    ] {
+        let answer = call(reqwest::Method::GET, path.clone(), None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.bytes().await.unwrap();
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("listening") || !logged.is_empty(),
+        "the server logged: {logged}"
+    );
+    for value in [
+        "Zelda",
+        "Quux",
+        "9990001",
+        "9990002",
+        "zelda",
+        "DE-QX-777111",
+    ] {
+        assert!(
+            !logged.contains(value),
+            "{value} in the server's log:\n{logged}"
+        );
+    }
+}
