@@ -121,6 +121,14 @@ storage_test! {
         assert_eq!(ben.replica.get(n2_member.id).await.unwrap().get("response").as_str(), Some("ordered"));
         assert_eq!(server.projected("campaign_members", n2_member.id, &["response"]).await, vec![Some("ordered".to_string())]);
 
+        // An edit that changes nothing the field is told (the campaign's notes) writes no member.
+        let heads = server.heads(n2_member.id).await;
+        let (status, _) = server
+            .api(&boss, Method::PATCH, &format!("/v1/records/{campaign}"), Some(json!({"fields": {"notes": "Budget approved"}})))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(server.heads(n2_member.id).await, heads, "the member is not written again");
+
         // The manager turns the campaign to pharmacies: N4 joins (a team task, with no owner);
         // S1, with no response, leaves with its task; N1 and N2 leave the segment but keep their
         // members, which hold responses, and learn of the change.
