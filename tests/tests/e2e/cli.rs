@@ -316,32 +316,7 @@ storage_test! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_job_survives_the_server_being_down() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("server.sqlite").display()
-    );
-    let setup = Command::new(SERVER)
-        .args([
-            "user",
-            "add",
-            "anna@x.test",
-            "--role",
-            "agent",
-            "--territory",
-            "North",
-            "--database-url",
-            &db_url,
-        ])
-        .env("FIELDSYNC_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(setup.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db_url, port) = database_with_user(dir.path(), "anna@x.test", "agent");
     let serve = || {
         Command::new(SERVER)
             .args([
@@ -482,6 +457,26 @@ async fn the_sync_job_survives_the_server_being_down() {
     assert_eq!(std::fs::read(&fetched).unwrap(), jpeg);
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// A SQLite database in `dir` with one user (`email`, of `role` in North) for a server run as a
+/// process, and a free port for it: the database's URL and the port.
+fn database_with_user(dir: &Path, email: &str, role: &str) -> (String, u16) {
+    let db_url = format!("sqlite://{}?mode=rwc", dir.join("server.sqlite").display());
+    let setup = Command::new(SERVER)
+        .args(["user", "add", email, "--role", role, "--territory", "North"])
+        .args(["--database-url", &db_url])
+        .env("FIELDSYNC_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(setup.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (db_url, port)
 }
 
 async fn wait_ready(url: &str) {
@@ -1002,31 +997,7 @@ storage_test! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_values_stay_out_of_the_servers_log() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("server.sqlite").display()
-    );
-    let setup = Command::new(SERVER)
-        .args([
-            "user",
-            "add",
-            "maria@x.test",
-            "--role",
-            "manager",
-            "--territory",
-            "North",
-        ])
-        .args(["--database-url", &db_url])
-        .env("FIELDSYNC_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(setup.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db_url, port) = database_with_user(dir.path(), "maria@x.test", "manager");
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     // The server's own default level: no RUST_LOG.
