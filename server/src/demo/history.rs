@@ -133,7 +133,9 @@ pub fn history(c: &Company, actor: &ActorId) -> Result<Vec<DocPush>, Error> {
         let mut week = begin;
         while week < c.now - WEEK_MS {
             let growth = 1.0 + 0.08 * (week - begin) as f64 / (365 * DAY_MS) as f64;
-            let day = week + rng.gen_range(0..5) * DAY_MS + 9 * HOUR_MS;
+            // 9:00 UTC of a day of the week: from the week's midnight, so that a visit and its
+            // check-in minutes later fall on one day whatever the time the demo is seeded at.
+            let day = week - week.rem_euclid(DAY_MS) + rng.gen_range(0..5) * DAY_MS + 9 * HOUR_MS;
             let buys = life.buys(day);
             let p_order = (monthly_orders(cu.tier) / 4.35 * season(day) * growth).min(0.95);
             let ordering = buys && rng.gen_bool(p_order);
