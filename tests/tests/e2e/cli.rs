@@ -1060,16 +1060,8 @@ async fn personal_values_stay_out_of_the_servers_log() {
 
     // Over the API: reads, a refused write naming a bad value, a good one, exports.
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{url}/v1/auth/login"))
-        .json(&serde_json::json!({"email": "maria@x.test", "password": PASSWORD, "device_name": "api"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    let api = fieldsync_e2e::Device::login(&url, "maria@x.test").await;
+    let token = api.login.token.as_str();
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let mut request = http
             .request(method, format!("{url}{path}"))

@@ -113,6 +113,6 @@ storage_test! {
         assert!(trail(&server, &sam, eva).await.is_empty(), "Sam sees no trail of a person he may not see");
         let (status, body) = get(&server, &root, &format!("/v1/people/{kiosk}/export")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("not_a_person")));
-        assert!(!trail(&server, &root, eva).await.iter().any(|(u, _)| *u == root_id), "a refused export reads nothing");
+        assert!(!trail(&server, &root, kiosk).await.iter().any(|(u, _)| *u == root_id), "a refused export reads nothing");
     }
 }

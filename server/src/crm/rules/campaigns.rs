@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use sync_core::campaigns::{self, Consent, MAX_MEMBERS};
 use sync_core::kinds::{
@@ -19,6 +19,7 @@ use sync_core::record::Projection;
 use sync_core::Value;
 use uuid::Uuid;
 
+use super::queries::live;
 use super::{Actions, Fields};
 use crate::db::BuildWith;
 use crate::error::Error;
@@ -28,12 +29,6 @@ const ORDERED: [&str; 3] = ["submitted", "approved", "delivered"];
 
 fn col(table: &str, name: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(name)))
-}
-
-fn live(table: &str) -> SimpleExpr {
-    col(table, "deleted")
-        .is_null()
-        .or(col(table, "deleted").eq(false))
 }
 
 /// A customer the campaign targets.

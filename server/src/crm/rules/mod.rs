@@ -233,7 +233,7 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         } else if w.kind.name == PAYMENT.name {
             payments::payment(conn, by, w.id, p, &mut actions).await?;
         } else if w.kind.name == LEAD.name {
-            leads::lead(conn, w.id, p, &mut actions).await?;
+            leads::lead(conn, w.id, p, &w.fields, &mut actions).await?;
         }
         if !p.conflicts.is_empty() {
             conflicts::conflicts(conn, w, &mut actions).await?;

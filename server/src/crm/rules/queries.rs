@@ -24,7 +24,7 @@ pub(super) fn select_one(table: &str, column: &str, cond: SimpleExpr) -> SelectS
 }
 
 /// `deleted` is null or false.
-fn live(table: &str) -> SimpleExpr {
+pub(super) fn live(table: &str) -> SimpleExpr {
     let col = || Expr::col((Alias::new(table), Alias::new("deleted")));
     col().is_null().or(col().eq(false))
 }
