@@ -162,11 +162,11 @@ storage_test! {
         assert_eq!(uploaded, 1);
         let cuts = proxy.log().applied.iter().filter(|(f, _)| *f == Fault::DropMidBody).count();
         assert!(cuts >= 4, "the link broke {cuts} times");
-        // Resumed from where each cut left the server, never from the start: offsets only grow, and
-        // some are not multiples of what the client sends per request.
+        // Resumed from where each cut left the server, never from the start: offsets never go back,
+        // and some are not multiples of what the client sends per request. An offset may repeat:
+        // the client's HEAD can reach the server before it has stored what a cut request brought.
         assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
         assert!(offsets.iter().any(|o| o % (4 << 20) != 0), "{offsets:?}");
-        assert_eq!(offsets.iter().filter(|o| **o == 0).count(), 1, "started once: {offsets:?}");
         assert!(anna.replica.pending_files().await.unwrap().is_empty());
         assert_eq!(server.count("attachments").await, 1);
         assert_eq!(server.count("uploads").await, 0);
