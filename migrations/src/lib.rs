@@ -41,6 +41,7 @@ mod m20261207_000320_leads;
 mod m20261207_000330_campaigns;
 mod m20261207_000340_lead_duplicates;
 mod m20261207_000350_personal_data_access;
+mod m20261207_000360_erased_records;
 
 pub struct Migrator;
 
@@ -84,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000330_campaigns::Migration),
             Box::new(m20261207_000340_lead_duplicates::Migration),
             Box::new(m20261207_000350_personal_data_access::Migration),
+            Box::new(m20261207_000360_erased_records::Migration),
         ]
     }
 }

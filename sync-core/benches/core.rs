@@ -211,6 +211,7 @@ fn benches(c: &mut Criterion) {
                         &record::project(&doc, &CUSTOMER).expect("fixture projects"),
                     )),
                     tip_listing: None,
+                    rewritten: false,
                 }
             })
             .collect(),

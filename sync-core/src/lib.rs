@@ -27,6 +27,7 @@ pub mod leads;
 pub mod orders;
 pub mod protocol;
 pub mod record;
+pub mod rewrite;
 pub mod schema;
 pub mod structure;
 pub mod totals;

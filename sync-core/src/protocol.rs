@@ -284,6 +284,13 @@ pub struct DocUpdate {
     /// without loading it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tip_listing: Option<Listing>,
+    /// Set when the record's history was rewritten (a person in it was erased) and `chunks` are the
+    /// whole new history. It shares no change with the old one: a device holding the record
+    /// replaces its copy rather than merge the two (which would keep the erased values), and
+    /// re-applies its own edits the server does not have yet on top, as one change with the message
+    /// `fieldsync:rebased`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rewritten: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -583,6 +590,7 @@ mod tests {
                         heads: vec![Hash([3; 32]); *heads],
                         listing: fields.filter(|_| *whole).map(listing),
                         tip_listing: fields.filter(|_| !*whole).map(listing),
+                        rewritten: false,
                     })
                     .collect(),
                 evict: (0..evict).map(|_| Uuid::now_v7()).collect(),

@@ -102,6 +102,7 @@ fn seeds() -> Vec<Vec<u8>> {
                     deleted: false,
                 }),
                 tip_listing: None,
+                rewritten: false,
             }],
             evict: vec![id],
             cursor: ByteBuf::from(vec![4; 8]),

@@ -322,6 +322,7 @@ fn messages_generated() -> Json {
             heads: heads.clone(),
             listing: Some(listing),
             tip_listing: None,
+            rewritten: false,
         }],
         evict: vec![ORDER],
         cursor,

@@ -138,6 +138,7 @@ fn report_json(report: &SyncReport) -> serde_json::Value {
         "pulled": report.pulled_docs,
         "merged": report.merged_docs,
         "evicted": report.evicted,
+        "rewritten": report.rewritten,
         "quarantined": report.quarantined,
         "missing_dependencies": report.missing_dependencies,
         "server_restored": report.restored,
@@ -174,7 +175,10 @@ fn print_report(report: &SyncReport, out: Output) {
         crate::outln!("refused {id}: {} ({})", reason.message, reason.code);
     }
     for id in &report.quarantined {
-        crate::outln!("{id}: you no longer have access; your changes wait for a manager's review");
+        crate::outln!("{id}: your changes wait for a manager's review (you lost access to the record, or they write again a person's erased data)");
+    }
+    for id in &report.rewritten {
+        crate::outln!("{id}: a person in this record was erased; your copy was replaced and your unsent changes re-applied");
     }
     if !report.evicted.is_empty() {
         crate::outln!(

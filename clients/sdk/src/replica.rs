@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
+use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -31,7 +32,7 @@ use sync_core::protocol::{
 };
 use sync_core::record::{self, Conflict, Projection};
 use sync_core::schema::DELETED_FIELD;
-use sync_core::{inspect, kinds, KindSchema, Role, Value};
+use sync_core::{inspect, kinds, rewrite, KindSchema, Role, Value};
 use uuid::Uuid;
 
 use crate::outbox;
@@ -134,6 +135,9 @@ pub struct SyncReport {
     pub restored: bool,
     /// Records with changes the restored server had lost, pushed again.
     pub repushed_docs: usize,
+    /// Records whose history the server rewrote (a person in them was erased): the device's copy
+    /// was replaced, and its unsent edits re-based on the new history.
+    pub rewritten: Vec<Uuid>,
     /// Files (photos) uploaded after the documents.
     pub uploaded_files: usize,
     /// Why the files left waited for the next sync (a network failure), if they did.
@@ -902,9 +906,17 @@ impl Replica {
             });
             match next {
                 Some(next) => page = next?,
-                None => return Ok(()),
+                None => break,
             }
         }
+        if !report.rewritten.is_empty() {
+            // The old histories replaced were zeroed in the database file; the write-ahead log
+            // still holds their pages until a checkpoint copies it back and truncates it.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Stores one page of the feed, with its cursor, in one transaction.
@@ -926,6 +938,7 @@ impl Replica {
         let mut whole = Vec::new();
         let mut appended = Vec::new();
         let mut merge = Vec::new();
+        let mut rewritten = Vec::new();
         for update in &page.docs {
             let holds = held.get(&update.id);
             let settled = holds.is_some_and(|h| h.pending == 0) && !reconciling;
@@ -937,6 +950,7 @@ impl Replica {
                 listing,
             };
             match (&update.listing, &update.tip_listing) {
+                _ if update.rewritten && holds.is_some() => rewritten.push(update),
                 _ if update.heads.is_empty() => merge.push(update),
                 _ if settled && holds.is_some_and(|h| h.base_heads == update.heads) => {}
                 (Some(listing), _) if holds.is_none() => whole.push(arrived(listing)),
@@ -949,6 +963,13 @@ impl Replica {
         report.pulled_docs += page.docs.len();
         store::insert_whole(&mut tx, &whole).await?;
         store::append(&mut tx, &appended).await?;
+        for update in rewritten {
+            if replace(&mut tx, update, actor).await? {
+                report.rewritten.push(update.id);
+            } else {
+                merge.push(update);
+            }
+        }
         report.merged_docs += merge.len();
         for update in merge {
             let mut rec = match store::load(&mut tx, update.id, actor).await? {
@@ -1109,6 +1130,56 @@ impl Replica {
 
 /// The actors (hex) of the devices this store was before its current one, when the server gave it a
 /// new device in place of the one it named at login (see [`Replica::login`]).
+/// Replaces a held record by the start of its rewritten history (`update`), re-basing on it the
+/// edits the server does not have (pending, refused or quarantined ones) as one change marked
+/// `rewrite::REBASED`; the old document, erased values and all, is overwritten (the store deletes
+/// securely). False when the device's copy already is of the new history: the caller merges it.
+async fn replace(
+    conn: &mut sqlx::SqliteConnection,
+    update: &sync_core::protocol::DocUpdate,
+    actor: &ActorId,
+) -> Result<bool, Error> {
+    let Some(mut held) = store::load(conn, update.id, actor).await? else {
+        return Ok(false);
+    };
+    let mut doc = AutoCommit::new().with_actor(actor.clone());
+    for chunk in &update.chunks {
+        doc.load_incremental(chunk)?;
+    }
+    if held
+        .server_has
+        .iter()
+        .all(|h| doc.get_change_by_hash(h).is_some())
+    {
+        return Ok(false);
+    }
+    // The heads of what the server had: its changes that no other of its changes depends on.
+    let mut depended: HashSet<ChangeHash> = HashSet::new();
+    for h in &held.server_has {
+        if let Some(c) = held.doc.get_change_by_hash(h) {
+            depended.extend(c.deps().iter().copied());
+        }
+    }
+    let base: Vec<ChangeHash> = held
+        .server_has
+        .iter()
+        .filter(|h| !depended.contains(*h))
+        .copied()
+        .collect();
+    let edited = rewrite::edited_fields(&mut held.doc, &base)?;
+    let server_has = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+    if !edited.is_empty() {
+        rewrite::copy_fields(&held.doc, &mut doc, &edited)?;
+        doc.commit_with(CommitOptions::default().with_message(rewrite::REBASED.to_string()));
+    }
+    let mut record = StoredRecord {
+        server_has,
+        ..StoredRecord::new(update.id, held.kind, doc)
+    };
+    store::save(conn, &mut record).await?;
+    Ok(true)
+}
+
 async fn former_actors(conn: &mut sqlx::SqliteConnection) -> Result<Vec<String>, Error> {
     Ok(get_meta(conn, "former_actors")
         .await?

@@ -23,6 +23,9 @@ pub async fn open(path: &std::path::Path) -> Result<SqlitePool, Error> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
+        // What the device deletes or overwrites (a record that left its scope, the old history of
+        // a record a person was erased from) is zeroed in the file, not left in free pages.
+        .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(30));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)

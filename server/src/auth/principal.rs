@@ -234,6 +234,7 @@ mod tests {
             listing_deleted: None,
             created_at: 0,
             updated_at: 0,
+            erased_at: None,
         };
         assert!(agent.can_see(&row("product")));
         assert!(!agent.can_see(&row("customer")));

@@ -196,7 +196,7 @@ type Receipt = ((i64, usize), i64);
 
 /// The record's changes, each after those it depends on, in the order the server received them,
 /// with the time it did.
-async fn received(
+pub(crate) async fn received(
     conn: &impl ConnectionTrait,
     row: &document::Model,
 ) -> Result<Vec<(Change, Option<i64>)>, Error> {
@@ -243,7 +243,7 @@ async fn received(
 }
 
 /// Who the actors of a record's changes are.
-struct Authors {
+pub(crate) struct Authors {
     /// Server actors: the person (None for the server's own rules) and why it wrote.
     server: HashMap<Vec<u8>, (Option<Uuid>, String)>,
     devices: HashMap<Uuid, (Uuid, String)>,
@@ -251,7 +251,7 @@ struct Authors {
 }
 
 impl Authors {
-    async fn load(
+    pub(crate) async fn load(
         conn: &impl ConnectionTrait,
         actors: impl Iterator<Item = &ActorId>,
     ) -> Result<Authors, Error> {
@@ -305,6 +305,13 @@ impl Authors {
             id,
             email: self.emails.get(&id).cloned(),
         }
+    }
+
+    /// The person an actor's changes are by (None for the server's rules and unknown actors), and
+    /// why: a server actor's purpose, or `device`.
+    pub(crate) fn author_of(&self, actor: &ActorId) -> (Option<Uuid>, String) {
+        let (person, _, via) = self.who(actor);
+        (person.map(|p| p.id), via)
     }
 
     fn who(&self, actor: &ActorId) -> (Option<Person>, Option<DeviceRef>, String) {

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod duplicates;
 pub mod edit;
+pub mod erasure;
 pub mod history;
 pub mod merge;
 pub mod privacy;

@@ -43,6 +43,8 @@ pub enum Action {
     Read,
     /// Exported: a person's data on request, or a kind's records as a file.
     Export,
+    /// Erased on request (`detail` says why).
+    Erase,
 }
 
 impl Action {
@@ -50,6 +52,7 @@ impl Action {
         match self {
             Action::Read => "read",
             Action::Export => "export",
+            Action::Erase => "erase",
         }
     }
 }
@@ -108,6 +111,19 @@ pub async fn audit_bulk(
         vec![(None, kind.name, fields, detail)],
     )
     .await
+}
+
+/// Records `who`'s erasure of person `id` (of `kind`), for `reason`.
+pub async fn audit_erasure(
+    conn: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+    kind: &'static KindSchema,
+    reason: &str,
+) -> Result<(), Error> {
+    let fields = personal(kind).unwrap_or_default();
+    let row = (Some(id), kind.name, fields, Some(reason.to_string()));
+    write(conn, who, Action::Erase, vec![row]).await
 }
 
 /// The kind's personal fields, comma-separated; None when it has none.
@@ -239,6 +255,7 @@ pub async fn accesses(
             device_id: row.try_get("", "device_id")?,
             action: match action.as_str() {
                 "read" => Action::Read,
+                "erase" => Action::Erase,
                 _ => Action::Export,
             },
             record_id: row.try_get("", "record_id")?,

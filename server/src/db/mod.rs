@@ -66,6 +66,9 @@ impl Db {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
                     .create_if_missing(true)
+                    // What is deleted or overwritten (a compacted record's chunks, an erased
+                    // person's values) is zeroed in the file rather than left in free pages.
+                    .pragma("secure_delete", "ON")
                     // sqlx hands each row from SQLite's thread to the task through a channel; a
                     // larger buffer lets a feed page's rows flow without a wake-up every few rows.
                     .row_buffer_size(1024)

@@ -8,7 +8,7 @@
 //! belongs, and may the author put it there) and [`write`] (what is stored: an appended chunk or a
 //! compacted snapshot, within the size cap).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{AutoCommit, Change, ChangeHash};
 use sync_core::protocol::{DocResult, Hash, PushStatus, Reason};
@@ -255,6 +255,12 @@ pub fn merge(
         );
         return Merged::Done(reply.refuse(refusal("missing_dependencies", msg)));
     }
+    if !missing.is_empty() && row.is_some_and(|r| r.erased_at.is_some()) {
+        // Edits of the history an erasure replaced: kept on the device, which re-bases them once
+        // it pulls the new history. Kept here they would hold the erased values.
+        let msg = "this record's history was rewritten when a person in it was erased; the device re-bases its edits on the new history at its next pull";
+        return Merged::Done(reply.refuse(refusal("record_erased", msg)));
+    }
     if !missing.is_empty() {
         // Keep the changes until their dependencies arrive (within the device's bounds, see
         // `write::MAX_DEVICE_ORPHANS`); the half-applied document is dropped.
@@ -275,6 +281,15 @@ pub fn merge(
         })
         .and_then(|fields| Ok((fields, record::project(&doc, kind)?)));
     match checked {
+        Ok((fields, _)) if rebases_personal(row, kind, author, &new, &fields) => {
+            extras.quarantine.push(QuarantineEntry::new(
+                pushed.id,
+                kind.name,
+                &new,
+                quarantine::REBASED_PERSONAL.into(),
+            ));
+            Merged::Done(reply.done(PushStatus::Quarantined, None))
+        }
         Ok((fields, projection)) => Merged::Valid(Box::new(Valid {
             lacks_objects: record::lacks_objects(&doc, kind),
             kind,
@@ -289,6 +304,24 @@ pub fn merge(
         })),
         Err(e) => Merged::Done(reply.refuse(reason(&e))),
     }
+}
+
+/// Whether a device's `new` changes of an erased record re-base edits made before the erasure
+/// (`rewrite::REBASED`) and write a personal field of it: an erased value could come back that way,
+/// so a manager decides.
+fn rebases_personal(
+    row: Option<&document::Model>,
+    kind: &KindSchema,
+    author: &Author,
+    new: &[Change],
+    fields: &BTreeSet<String>,
+) -> bool {
+    row.is_some_and(|r| r.erased_at.is_some())
+        && author.device().is_some()
+        && new
+            .iter()
+            .any(|c| c.message() == Some(sync_core::rewrite::REBASED))
+        && kind.personal_fields().any(|f| fields.contains(f))
 }
 
 /// The parent a merged record names, for kinds scoped through a parent (`Uuid::nil()` if the field
@@ -742,6 +775,7 @@ mod tests {
             listing_deleted: None,
             created_at: 1,
             updated_at: 1,
+            erased_at: None,
         }
     }
 

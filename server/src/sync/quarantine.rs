@@ -13,6 +13,10 @@ use crate::error::Error;
 /// Why a device's edits of a record wait for a manager: it may no longer write the record.
 pub const LOST_ACCESS: &str = "the device lost access to this record while it held offline edits";
 
+/// Why a device's edits of a record wait for a manager: made before a person in the record was
+/// erased and re-based on its rewritten history, they write that person's personal fields again.
+pub const REBASED_PERSONAL: &str = "edits made offline before this person was erased write their personal fields again: accept only if the person gave these values anew";
+
 /// Why changes made under the device id `claimed` wait for a manager.
 pub fn unproven_author(claimed: Uuid) -> String {
     format!("the changes were made under device {claimed}, which the device handing them in named as its own at login but could not prove (a restore of the server lost that device): check with its user who made them")

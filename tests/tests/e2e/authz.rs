@@ -550,6 +550,18 @@ const MATRIX: &[Row] = &[
         [A, D(404), D(403), D(401), D(401), D(401)],
     ),
     row(
+        "POST",
+        "/v1/people/{id}/erase",
+        Target::In,
+        [A, A, D(403), D(401), D(401), D(401)],
+    ),
+    row(
+        "POST",
+        "/v1/people/{id}/erase",
+        Target::Out,
+        [A, D(404), D(403), D(401), D(401), D(401)],
+    ),
+    row(
         "GET",
         "/v1/audit/personal-data",
         Target::None,
@@ -1167,6 +1179,9 @@ impl Fixture {
             ("POST", "/v1/alerts/{id}/resolve" | "/v1/conflicts/{id}/resolve") => {
                 request.json(&serde_json::json!({"outcome": "Cologne", "note": "checked"}))
             }
+            ("POST", "/v1/people/{id}/erase") => {
+                request.json(&serde_json::json!({"reason": "asked in writing"}))
+            }
             ("POST", "/v1/duplicates/{id}/merge") => {
                 let side = usize::from(row.target == Target::Out);
                 request.json(&serde_json::json!({"survivor": self.twins[side]}))
@@ -1279,6 +1294,10 @@ impl Fixture {
             ("GET", "/v1/people/{id}/export") => {
                 let export: serde_json::Value = response.json().await.unwrap();
                 export["person"]["id"] == self.id(row.path, row.target).to_string()
+            }
+            ("POST", "/v1/people/{id}/erase") => {
+                let erased: serde_json::Value = response.json().await.unwrap();
+                erased["id"] == self.id(row.path, row.target).to_string()
             }
             ("GET", "/v1/reports/sync-health") => {
                 let report: serde_json::Value = response.json().await.unwrap();
@@ -1477,6 +1496,7 @@ storage_test! {
                 (reqwest::Method::GET, "/v1/records/{id}"),
                 (reqwest::Method::GET, "/v1/records/{id}/history"),
                 (reqwest::Method::GET, "/v1/people/{id}/export"),
+                (reqwest::Method::POST, "/v1/people/{id}/erase"),
                 (reqwest::Method::GET, "/v1/duplicates/{id}"),
                 (reqwest::Method::POST, "/v1/duplicates/{id}/dismiss"),
                 (reqwest::Method::POST, "/v1/duplicates/{id}/merge"),
@@ -1571,7 +1591,7 @@ storage_test! {
             assert!(matches!(login.status().as_u16(), 401 | 429), "login with {value:?}: {}", login.status());
             checked += 1;
         }
-        assert_eq!(checked, hostile_values().len() * (30 + 13 * 21));
+        assert_eq!(checked, hostile_values().len() * (31 + 13 * 21));
         assert_eq!(table_counts(&fx.server).await, before, "hostile input changed nothing");
     }
 }

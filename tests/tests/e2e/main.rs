@@ -15,6 +15,7 @@ mod convergence;
 mod dashboard;
 mod devices;
 mod duplicates;
+mod erasure;
 mod faults;
 mod feed;
 mod fuzz;

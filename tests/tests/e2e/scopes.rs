@@ -127,6 +127,7 @@ async fn insert_row(
         listing_deleted: Set(None),
         created_at: Set(0),
         updated_at: Set(0),
+        erased_at: Set(None),
     }
     .insert(&server.state.db.conn)
     .await

@@ -30,6 +30,9 @@ pub struct Model {
     pub listing_deleted: Option<bool>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When a person in the record was last erased (its history rewritten without their values),
+    /// in milliseconds; None if never.
+    pub erased_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,6 +31,8 @@ pub(super) struct ChunkRow {
     pub(super) doc_heads: Vec<u8>,
     pub(super) doc_seq: i64,
     pub(super) listing: Option<Listing>,
+    /// When a person in the document was last erased (its history rewritten).
+    pub(super) erased_at: Option<i64>,
 }
 
 /// The listing of a document row, from its three columns.
@@ -66,6 +68,7 @@ pub(super) fn chunk_query(backend: DbBackend) -> SelectStatement {
             Alias::new("doc_seq"),
         )
         .columns(LISTING.map(|col| (d.clone(), Alias::new(col))))
+        .column((d.clone(), Alias::new("erased_at")))
         .from_as(Alias::new("doc_chunks"), c.clone())
         .order_by((c, Alias::new("seq")), Order::Asc)
         .to_owned();
@@ -99,6 +102,7 @@ pub(super) async fn chunk_rows(
                 doc_heads: $r.$get(5)?,
                 doc_seq: $r.$get(6)?,
                 listing: listing($r.$get(7)?, $r.$get(8)?, $r.$get(9)?),
+                erased_at: $r.$get(10)?,
             })
         };
     }
@@ -202,7 +206,14 @@ pub(super) async fn fresh_page(
         Some(committed),
         Some(limit),
         &[
-            "id", "kind", "seq", "heads", LISTING[0], LISTING[1], LISTING[2],
+            "id",
+            "kind",
+            "seq",
+            "heads",
+            LISTING[0],
+            LISTING[1],
+            LISTING[2],
+            "erased_at",
         ],
     );
     let (q, c) = (Alias::new("q"), Alias::new("c"));
@@ -223,6 +234,7 @@ pub(super) async fn fresh_page(
             Alias::new("doc_seq"),
         )
         .columns(LISTING.map(|col| (q.clone(), Alias::new(col))))
+        .column((q.clone(), Alias::new("erased_at")))
         .from_subquery(page, q.clone())
         .to_owned();
     let of_page =
@@ -327,7 +339,9 @@ pub(super) async fn whole_docs(
 /// Groups chunk rows by document, keeping the order in which documents first appear. A document whose
 /// rows run from its snapshot (a snapshot is always a document's first chunk) to its latest position is
 /// sent whole, with its listing; one whose rows reach its latest position from a later chunk comes with
-/// the listing as `tip_listing`.
+/// the listing as `tip_listing`. A document whose history was rewritten (`erased_at`) and whose rows
+/// start from its snapshot is marked `rewritten`: those chunks begin the new history, which a device
+/// holding the old one must not merge into it.
 pub(super) fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     /// What decides a group's listing, beside its update (in a vector of its own, so that the
     /// updates need no second vector of a page's size).
@@ -350,6 +364,7 @@ pub(super) fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
                 heads: unpack_heads(&row.doc_heads),
                 listing: None,
                 tip_listing: None,
+                rewritten: row.snapshot && row.erased_at.is_some(),
             });
             groups.push(Group {
                 from_snapshot: row.snapshot,
