@@ -51,7 +51,7 @@ pub async fn export_to(
     out: &mut impl Write,
 ) -> Result<usize, Error> {
     let failed = |e: std::io::Error| Error::Internal(format!("writing the export: {e}"));
-    let mut export = Export::new(conn, kind, format, None).await?;
+    let mut export = Export::new(conn, kind, format, None, false).await?;
     while let Some(bytes) = export.next(conn).await? {
         out.write_all(&bytes).map_err(failed)?;
     }
@@ -65,6 +65,9 @@ pub struct Export {
     kind: &'static KindSchema,
     format: Format,
     visible: Option<Cond>,
+    /// Whether the kind's personal fields are left empty: the reader does not work with the
+    /// customers whose people they are.
+    mask: bool,
     /// The import's columns, for the kinds it takes.
     target: Option<&'static Target>,
     /// Customers' numbers by id, for the contacts' `customer_code`.
@@ -83,6 +86,7 @@ impl Export {
         kind: &'static KindSchema,
         format: Format,
         visible: Option<Cond>,
+        mask: bool,
     ) -> Result<Export, Error> {
         // A kind imported a row per item (a price list) is exported a row per record, with all
         // its fields.
@@ -100,6 +104,7 @@ impl Export {
             kind,
             format,
             visible,
+            mask,
             target,
             codes,
             after: None,
@@ -137,8 +142,16 @@ impl Export {
             if listing.deleted {
                 continue;
             }
-            let fields: Map<String, Json> = serde_json::from_str(&listing.fields)
+            let mut fields: Map<String, Json> = serde_json::from_str(&listing.fields)
                 .map_err(|e| Error::Internal(format!("record {id}'s listing: {e}")))?;
+            if self.mask {
+                // Left empty, as unset: an import of the file leaves empty cells as they are.
+                for field in self.kind.personal_fields() {
+                    if let Some(value) = fields.get_mut(field) {
+                        *value = Json::Null;
+                    }
+                }
+            }
             self.count += 1;
             match self.format {
                 Format::Csv => {

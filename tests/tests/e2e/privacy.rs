@@ -106,6 +106,18 @@ storage_test! {
         let (_, mine) = get(&server, &maria, &format!("/v1/audit/personal-data?user_id={maria_id}&limit=1")).await;
         assert_eq!(mine["accesses"][0]["record_id"], json!(lead), "not the file's row: {mine}");
 
+        // An admin, who works with no customer, gets people's personal fields empty, unaudited.
+        let masked = reqwest::Client::new()
+            .get(format!("{}/v1/exports/contacts?format=jsonl", server.url))
+            .bearer_auth(&root.login.token).send().await.unwrap();
+        assert_eq!(masked.headers()["fieldsync-masked"], "name,phone,email");
+        let text = masked.text().await.unwrap();
+        let line: Json = text.lines().map(|l| serde_json::from_str::<Json>(l).unwrap()).find(|l| l["id"] == json!(eva)).unwrap();
+        assert_eq!((&line["name"], &line["phone"], &line["title"]), (&Json::Null, &Json::Null, &json!("Owner")), "{line}");
+        assert!(!text.contains("Eva Klein") && !text.contains("5550100"), "{text}");
+        let (_, rows) = get(&server, &root, &format!("/v1/audit/personal-data?user_id={root_id}")).await;
+        assert_eq!(rows["accesses"], json!([]), "nothing personal was exported");
+
         // Who may: not an agent, not a manager of another territory, and only people.
         assert_eq!(get(&server, &anna, &format!("/v1/people/{eva}/export")).await.0, 403);
         assert_eq!(get(&server, &anna, "/v1/audit/personal-data").await.0, 403);
