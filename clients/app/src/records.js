@@ -167,11 +167,14 @@ export function createRecord(schema, kind, actor, values, { time } = {}) {
   });
 }
 
-/** Writes fields of a record in one change, checked first; texts are spliced, not replaced. */
-export function updateRecord(schema, kind, doc, values, { time } = {}) {
+/** Writes fields of a record in one change (with `message`, if given), checked first; texts are
+ * spliced, not replaced. */
+export function updateRecord(schema, kind, doc, values, { time, message } = {}) {
   const layout = kindOf(schema, kind);
   checked(layout, values);
-  return A.change(doc, { time: time ?? Math.floor(Date.now() / 1000) }, (d) => {
+  const options = { time: time ?? Math.floor(Date.now() / 1000) };
+  if (message) options.message = message;
+  return A.change(doc, options, (d) => {
     write(d, layout, values);
   });
 }

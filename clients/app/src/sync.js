@@ -9,6 +9,7 @@ import { unwrap } from "idb";
 import * as api from "./api.js";
 import { uploadAll } from "./files.js";
 import { listing } from "./records.js";
+import { replaceRewritten } from "./rewrite.js";
 import * as store from "./store.js";
 
 /** Documents per push, and the change bytes one push carries at most. */
@@ -139,6 +140,24 @@ function applyUpdate(schema, actor, current, update) {
       synced: A.getHeads(doc),
       refused: null,
     }, doc);
+  }
+  if (update.rewritten) {
+    // The server rewrote the record's history (a person in it was erased): replace the copy,
+    // never merge it, and re-apply on top what the server does not have.
+    let incoming = A.init({ actor });
+    for (const chunk of chunks) incoming = A.loadIncremental(incoming, chunk);
+    const replaced = replaceRewritten(schema, current.kind, loadDoc(current, actor), current.synced ?? [], incoming);
+    if (replaced) {
+      return listed(schema, {
+        ...current,
+        chunks: [A.save(replaced.doc)],
+        synced: replaced.heads,
+        pending: replaced.rebased ? 1 : undefined,
+        rev: (current.rev ?? 0) + 1,
+        refused: null,
+        resend: false,
+      }, replaced.doc);
+    }
   }
   const tip = update.tip_listing ?? update.listing;
   if (!current.pending && tip) {

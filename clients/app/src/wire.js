@@ -53,6 +53,7 @@ const STRUCTS = {
     ["heads", list(hash)],
     ["listing", omit(struct("Listing"))],
     ["tip_listing", omit(struct("Listing"))],
+    ["rewritten", omit(bool)],
   ],
   Listing: [["fields", str], ["conflicts", str], ["deleted", bool]],
   VerifyRequest: [["mode", str], ["scope_digest", nil(hash)], ["docs", list(struct("DocHeads"))]],
