@@ -228,6 +228,24 @@ async function main() {
       return notes.join(', ');
     });
 
+    await step('a manager erases a contact on request, and the customer page shows her gone', async () => {
+      const list = await (await page.request.get(`${BASE}/v1/records?kind=contact&limit=1`)).json();
+      const contact = list.records[0];
+      await page.goto(`${BASE}/#/customers/${contact.fields.customer_id}`);
+      await settled(page, 'customers');
+      const cell = (column) => page.locator(`table[data-section="contacts"] tr[data-id="${contact.id}"] td[data-column="${column}"]`);
+      assert.equal(await cell('name').textContent(), contact.fields.name);
+      await page.locator('#erase-contact').selectOption(contact.id);
+      await page.locator('#erase-reason').fill('asked by phone on 1 December');
+      page.once('dialog', (dialog) => dialog.accept());
+      await page.locator('form.erase button[type="submit"]').click();
+      await cell('name').filter({hasText: '(erased)'}).waitFor();
+      assert.equal(await cell('phone').textContent(), '');
+      const trail = await (await page.request.get(`${BASE}/v1/audit/personal-data?record_id=${contact.id}`)).json();
+      assert.ok(trail.accesses.some((a) => a.action === 'erase' && a.detail === 'asked by phone on 1 December'), JSON.stringify(trail));
+      problems.assertNone('an erasure');
+    });
+
     await step('a filter (territory North) changes the address and the figures follow the API', async () => {
       await open(page, 'sales', 'sales');
       await page.locator('#f-territory').selectOption('North');

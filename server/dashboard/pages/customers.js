@@ -2,7 +2,7 @@
 // its contacts, a timeline of its visits and orders, and the photos its records reference.
 
 import {h, replace} from '../dom.js';
-import {get, seg} from '../api.js';
+import {get, post, seg} from '../api.js';
 import {t, columnLabel} from '../i18n.js';
 import {date, dateTime, money, number, shortId} from '../format.js';
 import {href} from '../router.js';
@@ -121,14 +121,42 @@ function fieldsSection(record, history, historyError) {
           h('td', null, history ? fieldHistory(name, byField.get(name)) : '')))))));
 }
 
-function contactsSection(contacts) {
+function contactsSection(contacts, refresh) {
   const columns = ['name', 'title', 'phone', 'email', 'buying_role', 'decision_maker'];
   return h('section', null,
     h('h2', {id: 'h-contacts'}, t('customer.contacts'), ` (${contacts.length})`),
     contacts.length === 0 ? h('p', {class: 'muted'}, t('noRows')) : h('div', {class: 'table-wrap', role: 'region', tabindex: '0', 'aria-labelledby': 'h-contacts'},
-      h('table', {class: 'report'},
+      h('table', {class: 'report', dataset: {section: 'contacts'}},
         h('thead', null, h('tr', null, columns.map((c) => h('th', {scope: 'col'}, columnLabel(c))))),
-        h('tbody', null, contacts.map((c) => h('tr', {dataset: {id: c.id}}, columns.map((col) => h('td', null, fieldText(col, c.fields[col])))))))));
+        h('tbody', null, contacts.map((c) => h('tr', {dataset: {id: c.id}}, columns.map((col) => h('td', {dataset: {column: col}}, fieldText(col, c.fields[col])))))))),
+    contacts.length === 0 ? null : eraseForm(contacts, refresh));
+}
+
+/** Erasing a contact on their request: who, and why (kept in the audit trail). */
+function eraseForm(contacts, refresh) {
+  const who = h('select', {id: 'erase-contact', required: true},
+    contacts.map((c) => h('option', {value: c.id}, c.fields.name || shortId(c.id))));
+  const reason = h('input', {id: 'erase-reason', type: 'text', required: true, maxlength: 500, autocomplete: 'off'});
+  const status = h('p', {class: 'muted', role: 'status'});
+  const button = h('button', {type: 'submit', class: 'danger'}, t('customer.erase'));
+  return h('form', {class: 'erase', on: {submit: async (e) => {
+    e.preventDefault();
+    const name = who.selectedOptions[0]?.textContent;
+    // Nothing of the person's data can be brought back afterwards.
+    if (!reason.value.trim() || !window.confirm(t('customer.confirmErase', {name}))) return;
+    button.disabled = true;
+    try {
+      await post(`/v1/people/${seg(who.value)}/erase`, {reason: reason.value.trim()});
+      refresh();
+    } catch (error) {
+      replace(status, errorMessage(error));
+      button.disabled = false;
+    }
+  }}},
+  h('h3', null, t('customer.eraseTitle')),
+  h('p', {class: 'muted'}, t('customer.eraseHelp')),
+  h('label', {for: who.id}, t('customer.eraseWho')), ' ', who, ' ',
+  h('label', {for: reason.id}, t('customer.eraseReason')), ' ', reason, ' ', button, status);
 }
 
 /** When a visit or an order happened, for the timeline. */
@@ -209,7 +237,7 @@ async function renderOne(root, id) {
       h('p', {class: 'customer-meta'}, [f.code, f.territory, f.tier && `${columnLabel('tier')} ${f.tier}`, f.status].filter(Boolean).join(' · '),
         detail.deleted ? h('strong', null, ' ', t('customer.deleted')) : null),
       fieldsSection(detail, history.value, history.error),
-      contactsSection(related.filter((r) => r.kind === 'contact')),
+      contactsSection(related.filter((r) => r.kind === 'contact'), () => renderOne(root, id)),
       timelineSection(related),
       photosSection(related),
       othersLine(related));
