@@ -14,8 +14,8 @@
 
 use std::collections::BTreeSet;
 
-use automerge::{ActorId, Change};
-use sea_orm::sea_query::{Alias, Expr, Query};
+use automerge::{ActorId, Change, ChangeHash};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use sync_core::kinds::{CONFLICT, CONTACT, LEAD};
@@ -213,6 +213,7 @@ async fn rewrite_record(
 ) -> Result<(usize, usize), Error> {
     let changes: Vec<(Change, Option<i64>)> = received(&**txn, row).await?;
     let before = changes.len();
+    forbid(txn, row.id, changes.iter().map(|(c, _)| c.hash())).await?;
     // Each old actor becomes a server actor recorded for the same person and purpose.
     let authors = Authors::load(&**txn, changes.iter().map(|(c, _)| c.actor_id())).await?;
     let mut actors: Vec<(ActorId, Uuid, String)> = Vec::new();
@@ -294,6 +295,33 @@ async fn rewrite_record(
     // heads are no longer the record's) and leaves its cache as others come in.
     cache.take(row.id, &[]);
     Ok((before, rewritten.origins.len()))
+}
+
+/// Records the hashes of the changes of record `id`'s old history, so that a device handing one of
+/// them in again (its acknowledgement lost, or after a restore) is refused rather than merged.
+async fn forbid(
+    txn: &WriteTxn,
+    id: Uuid,
+    hashes: impl Iterator<Item = ChangeHash>,
+) -> Result<(), Error> {
+    let hashes: Vec<ChangeHash> = hashes.collect();
+    // Two values per row; far under either database's bound on variables.
+    for part in hashes.chunks(500) {
+        let mut stmt = Query::insert()
+            .into_table(Alias::new("erased_changes"))
+            .columns(["doc_id", "hash"].map(Alias::new))
+            .on_conflict(
+                OnConflict::columns(["doc_id", "hash"].map(Alias::new))
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        for hash in part {
+            stmt.values_panic([id.into(), hash.0.to_vec().into()]);
+        }
+        txn.execute(stmt.build_with(&**txn)).await?;
+    }
+    Ok(())
 }
 
 /// The conflict records raised about `fields` of record `id`.

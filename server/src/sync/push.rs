@@ -39,8 +39,8 @@ use crate::sync::due::{self, Pusher};
 use crate::sync::engine::SyncEngine;
 use crate::sync::quarantine;
 use crate::sync::write::{
-    code_taken, company_settings, find_document, load_orphans, record_server_actor, rows_by_id,
-    store, store_extras, territories_by_name, CompanySettings, Extras, Write,
+    code_taken, company_settings, erased_changes, find_document, load_orphans, record_server_actor,
+    rows_by_id, store, store_extras, territories_by_name, CompanySettings, Extras, Write,
 };
 
 /// The most a batch keeps of merged documents, all together, until it is written: a thousand
@@ -668,6 +668,17 @@ async fn merge_one<C: ConnectionTrait>(
             }
         },
     };
+    if row.is_some_and(|r| r.erased_at.is_some()) {
+        // A change of the history an erasure replaced, handed in again (its acknowledgement
+        // lost, or after a restore), would bring the erased values back.
+        let hashes: Vec<ChangeHash> = admitted.changes.iter().map(Change::hash).collect();
+        if erased_changes(ctx.conn, doc.id, &hashes).await? > 0 {
+            let msg = "these changes are of this record's history from before a person in it was erased; the device re-bases its edits on the new history at its next pull";
+            return Ok(Outcome::Done(
+                admitted.reply.refuse(refusal("record_erased", msg)),
+            ));
+        }
+    }
     let orphans = ctx.orphans.get(&doc.id).map_or(&[][..], Vec::as_slice);
     let valid = match decide::merge(admitted, row, ctx.author, am, weight, orphans, extras) {
         Merged::Done(result) => return Ok(Outcome::Done(result)),

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use automerge::{AutoCommit, Change};
+use automerge::{AutoCommit, Change, ChangeHash};
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -336,6 +336,23 @@ pub async fn rows_by_id(
         .into_iter()
         .map(|r| (r.id, r))
         .collect())
+}
+
+/// How many of `hashes` are changes of a history of record `id` that an erasure replaced
+/// (`crm::erasure`).
+pub async fn erased_changes(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    hashes: &[ChangeHash],
+) -> Result<usize, Error> {
+    let stmt = Query::select()
+        .expr(Expr::col(Alias::new("hash")).count())
+        .from(Alias::new("erased_changes"))
+        .and_where(Expr::col(Alias::new("doc_id")).eq(id))
+        .and_where(Expr::col(Alias::new("hash")).is_in(hashes.iter().map(|h| h.0.to_vec())))
+        .to_owned();
+    let row = conn.query_one(stmt.build_with(conn)).await?;
+    Ok(row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(0))? as usize)
 }
 
 /// The stored orphan changes of these documents pushed by this device, by document.

@@ -12,7 +12,9 @@ use fieldsync_sdk::ConvertAs;
 use reqwest::Method;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
+use serde_bytes::ByteBuf;
 use serde_json::json;
+use sync_core::protocol::{DocPush, PushRequest};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -216,6 +218,8 @@ storage_test! {
         let made = anna.replica.convert_lead(lead, ConvertAs { deal: None, into: Some(kiosk) }, 1_780_000_000_000).await.unwrap();
         anna.sync().await;
         assert_eq!(anna.replica.info(made.contact).await.unwrap().str("name"), Some("Eva Klein"));
+        // The change that made the lead, which the server took.
+        let made_lead = anna.replica.doc(lead).await.unwrap().get_changes(&[])[0].raw_bytes().to_vec();
 
         let (status, erased) = erase(&server, &maria, lead, "asked at the counter").await;
         assert_eq!(status, 200, "{erased}");
@@ -231,6 +235,18 @@ storage_test! {
         // The lead still says what it became.
         let (_, shown) = server.api(&maria, Method::GET, &format!("/v1/records/{lead}"), None).await;
         assert_eq!((&shown["fields"]["status"], &shown["fields"]["contact_id"]), (&json!("converted"), &json!(made.contact.to_string())));
+
+        // That change handed in again (its acknowledgement lost, or after a restore) depends on
+        // nothing, and would bring her name back: refused.
+        let again = PushRequest {
+            docs: vec![DocPush { id: lead, kind: "lead".into(), base_heads: vec![], changes: vec![ByteBuf::from(made_lead)], group: None }],
+            checkpoint: 0,
+        };
+        let reply = anna.client.push(&again).await.unwrap();
+        assert_eq!(reply.results[0].reason.as_ref().map(|r| r.code.as_str()), Some("record_erased"), "{reply:?}");
+        let (_, shown) = server.api(&maria, Method::GET, &format!("/v1/records/{lead}"), None).await;
+        assert_eq!(shown["fields"]["name"], "(erased)");
+        assert_eq!(shown["conflicts"], json!([]), "{shown}");
 
         // Anna's device replaces both copies.
         let mut report = anna.sync().await;
