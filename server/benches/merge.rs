@@ -4,12 +4,17 @@
 //! records are of the same size as its fixture (created, then 20 edits) and stored before the
 //! measured push.
 //!
+//! A second bench times a push that compacts each of its records: each already spread over as
+//! many chunks as the server keeps before it writes a record whole again, so the push deletes
+//! them and writes one snapshot (what SQLite's `secure_delete` makes dearer).
+//!
 //! `cargo bench -p fieldsync-server`; figures are in BENCHMARKS.md.
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fieldsync_server::auth::principal::Principal;
 use fieldsync_server::sync::author::Author;
+use fieldsync_server::sync::decide::COMPACT_AFTER_CHUNKS;
 use fieldsync_server::{AppState, Settings};
 use serde_bytes::ByteBuf;
 use sync_core::kinds::CUSTOMER;
@@ -112,12 +117,49 @@ fn bench(c: &mut Criterion) {
         request(&mut docs, &bases)
     };
 
+    // Setup of the second bench: 100 records stored in as many chunks as the server keeps before
+    // it compacts, and an edit of each that makes the next push compact them.
+    let spread = || {
+        let mut docs: Vec<(Uuid, AutoCommit)> = (0..DOCS)
+            .map(|i| {
+                let doc = record::create(
+                    &CUSTOMER,
+                    actor.clone(),
+                    &[
+                        ("name", Value::Str(format!("C{i}"))),
+                        ("territory", "North".into()),
+                    ],
+                )
+                .expect("valid");
+                (Uuid::now_v7(), doc)
+            })
+            .collect();
+        push(request(&mut docs, &vec![vec![]; DOCS]));
+        for k in 1..COMPACT_AFTER_CHUNKS {
+            let bases: Vec<Vec<ChangeHash>> = docs.iter_mut().map(|(_, d)| d.get_heads()).collect();
+            for (_, doc) in docs.iter_mut() {
+                edit(doc, format!("{k}"));
+            }
+            push(request(&mut docs, &bases));
+        }
+        let bases: Vec<Vec<ChangeHash>> = docs.iter_mut().map(|(_, d)| d.get_heads()).collect();
+        for (_, doc) in docs.iter_mut() {
+            edit(doc, "compacting".into());
+        }
+        request(&mut docs, &bases)
+    };
+
     let mut group = c.benchmark_group("server");
     group.throughput(Throughput::Elements((DOCS * EDITS) as u64));
     group.sample_size(20);
     group.bench_function("merge path: push 100 records x 3 changes (SQLite)", |b| {
         b.iter_batched(setup, push, BatchSize::PerIteration)
     });
+    group.throughput(Throughput::Elements(DOCS as u64));
+    group.bench_function(
+        "merge path: a push that compacts 100 records (SQLite)",
+        |b| b.iter_batched(spread, push, BatchSize::PerIteration),
+    );
     group.finish();
 }
 
