@@ -164,6 +164,24 @@ await finish(browser, problems, async () => {
     return history;
   });
 
+  await step('offline: capture a lead met at a market', async () => {
+    await page.click('#leads-link');
+    await page.click('#new-lead');
+    await page.fill('#f-name', 'Marta Markt');
+    await page.fill('#f-company', 'Marktstand Marta');
+    await page.fill('#f-phone', '+49 170 4440001');
+    await page.selectOption('#f-source', 'event');
+    await page.check('#f-consent_visit');
+    await page.click('#record-form button[type=submit]');
+    await page.waitForSelector('#leads li:has-text("Marta Markt") .badge.pending');
+    await shot('02-lead');
+    // Back at the shared customer, where the visit begins.
+    await page.goto(`${BASE}/app/#/customers`);
+    await page.fill('#search', SHARED);
+    await page.click(`#customers li a >> text=${SHARED}`);
+    await page.waitForSelector('#customer');
+  });
+
   await step('offline at the shared customer: check in, graded at once against its position', async () => {
     await page.click('#check-in');
     await page.waitForSelector('#checked-in');
@@ -287,9 +305,9 @@ await finish(browser, problems, async () => {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    // Two customers, a contact, the shared customer's edit, the visit, the order, the payment,
-    // the ticket, the opportunity and the task.
-    if (waiting !== '10') throw new Error(`${waiting} records wait, not 10`);
+    // Two customers, a contact, the lead, the shared customer's edit, the visit, the order, the
+    // payment, the ticket, the opportunity and the task.
+    if (waiting !== '11') throw new Error(`${waiting} records wait, not 11`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await shot('04-offline-sync');

@@ -6,7 +6,8 @@ import * as A from "@automerge/automerge/slim";
 import { SYNC_TAG } from "./background.js";
 import { language } from "./i18n.js";
 import { customerList, customerPage } from "./screens/customers.js";
-import { contactForm, customerForm, opportunityForm, taskForm, ticketForm } from "./screens/forms.js";
+import { contactForm, customerForm, leadForm, opportunityForm, taskForm, ticketForm } from "./screens/forms.js";
+import { leadList } from "./screens/leads.js";
 import { orderForm, orderPage } from "./screens/order.js";
 import { paymentForm } from "./screens/payment.js";
 import { signIn } from "./screens/signin.js";
@@ -28,6 +29,7 @@ async function route() {
     const rec = await store.record(state.db, id);
     if (rec?.kind === "contact") return contactForm(rec.fields.customer_id, rec);
     if (rec?.kind === "customer") return customerForm(rec);
+    if (rec?.kind === "lead") return leadForm(rec);
     if (rec?.kind === "ticket") return ticketForm(rec.fields.customer_id, rec);
     if (rec?.kind === "opportunity") return opportunityForm(rec.fields.customer_id, rec);
     if (rec?.kind === "task") {
@@ -44,6 +46,8 @@ async function route() {
   if (page === "new-opportunity" && id) return opportunityForm(id, null);
   if (page === "new-task") return taskForm(id ?? null, null);
   if (page === "today") return todayPage();
+  if (page === "leads") return leadList();
+  if (page === "new-lead") return leadForm(null);
   if (page === "sync") return syncPage();
   return customerList();
 }

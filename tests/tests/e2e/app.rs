@@ -269,6 +269,20 @@ storage_test! {
         let clara = cli.replica.get(clara.id).await.unwrap();
         assert_eq!(clara.get("decision_maker"), &Value::Bool(true));
         assert_eq!(clara.get("phone"), &Value::from("+49 221 555"));
+        // The lead the app captured offline: Anna's own, met when it was captured, with her
+        // consent to visits.
+        let leads = cli.replica.list("lead").await.unwrap();
+        let marta = leads
+            .iter()
+            .find(|l| l.str("name") == Some("Marta Markt"))
+            .expect("the lead the app captured offline");
+        let marta = cli.replica.get(marta.id).await.unwrap();
+        for (field, value) in [("status", "new"), ("source", "event"), ("territory", "North"), ("company", "Marktstand Marta")] {
+            assert_eq!(marta.get(field), &Value::from(value), "{field}");
+        }
+        assert_eq!(marta.get("owner_id"), &Value::Str(anna.to_string()));
+        assert_eq!(marta.get("consent_visit"), &Value::Bool(true));
+        assert!(marta.get("captured_at").as_i64().is_some());
 
         // The check-in, the order and the payment the app made offline: the same on the CLI
         // device and in the server's projection, totals to the cent.

@@ -1,5 +1,5 @@
-// Adding and editing customers, contacts, tickets and tasks, offline, checked against the schema
-// as typed.
+// Adding and editing customers, contacts, leads, tickets and tasks, offline, checked against the
+// schema as typed.
 
 import { capture } from "../files.js";
 import { t } from "../i18n.js";
@@ -16,6 +16,7 @@ import { edited, loadCustomers, state } from "../ui/state.js";
 const FORM_FIELDS = {
   customer: ["name", "code", "phone", "email", "street", "city", "status", "notes"],
   contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
+  lead: ["name", "company", "title", "phone", "email", "city", "source", "consent_phone", "consent_email", "consent_visit", "notes"],
   ticket: ["subject", "category", "severity", "status", "satisfaction", "expectation", "resolution", "notes"],
   task: ["title", "due_at", "priority", "status", "notes"],
   opportunity: ["title", "stage", "amount", "probability", "expected_close", "close_reason", "notes"],
@@ -140,17 +141,33 @@ function recordForm({ kind, rec, fixed = {}, place = null, title, back, also = (
   show(form);
 }
 
-export function customerForm(rec) {
+/** The choice of the territory a new record is placed in: one of the agent's. */
+function territoryChoice() {
   const territories = state.session.territories ?? [];
+  return h("label", { for: "f-territory" }, t("territory"),
+    h("select", { id: "f-territory", name: "territory" }, ...territories.map((x) => h("option", { value: x, text: x }))));
+}
+
+export function customerForm(rec) {
   recordForm({
     kind: "customer",
     rec,
     title: rec ? rec.fields.name : t("new_customer"),
     back: rec ? `#/customer/${rec.id}` : "#/customers",
-    place: rec
-      ? null
-      : h("label", { for: "f-territory" }, t("territory"),
-          h("select", { id: "f-territory", name: "territory" }, ...territories.map((x) => h("option", { value: x, text: x })))),
+    place: rec ? null : territoryChoice(),
+  });
+}
+
+/** A lead met in the field: the agent's own, new, met now (its cohort in the conversion report). */
+export function leadForm(rec) {
+  recordForm({
+    kind: "lead",
+    rec,
+    fixed: rec ? {} : { status: "new", source: "field", owner_id: state.session.user_id, captured_at: Date.now() },
+    title: rec ? rec.fields.name : t("new_lead"),
+    back: "#/leads",
+    place: rec ? null : territoryChoice(),
+    after: () => "#/leads",
   });
 }
 

@@ -1,4 +1,4 @@
-// The bar above every screen: the app's name, the day, the customers, the sync link, the
+// The bar above every screen: the app's name, the day, the customers, the leads, the sync link, the
 // language, and whether the phone is offline.
 
 import { t, toggle } from "../i18n.js";
@@ -16,6 +16,7 @@ export function renderHeader() {
     h("nav", {},
       h("a", { href: "#/today", id: "today-link", text: t("today") }),
       h("a", { href: "#/customers", id: "customers-link", text: t("customers") }),
+      h("a", { href: "#/leads", id: "leads-link", text: t("leads") }),
       h("a", { href: "#/sync", id: "sync-link", text: state.syncing ? t("syncing") : t("sync") }),
       h("button", { type: "button", class: "link", id: "language", onclick: () => { toggle(); state.route(); }, text: t("language") }),
     ),
