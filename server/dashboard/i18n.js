@@ -236,6 +236,9 @@ const en = {
   'customer.concurrent': '(written at once: {values})',
   'customer.inConflict': 'in conflict',
   'customer.contacts': 'Contacts',
+  'campaign.new': 'New campaign',
+  'campaign.create': 'Create the campaign',
+  'campaign.created': '{name} is created: its customers\' agents receive it at their next sync.',
   'customer.eraseTitle': 'Erase a contact on request',
   'customer.eraseHelp': 'Their name, phone and e-mail leave this record, every past version of it, and every device that holds it. It cannot be undone.',
   'customer.eraseWho': 'Contact',
@@ -545,6 +548,9 @@ const zh = {
   'customer.concurrent': '（同时写入：{values}）',
   'customer.inConflict': '存在冲突',
   'customer.contacts': '联系人',
+  'campaign.new': '新建营销活动',
+  'campaign.create': '创建活动',
+  'campaign.created': '已创建 {name}：目标客户的业务员下次同步时将收到。',
   'customer.eraseTitle': '应本人要求删除联系人',
   'customer.eraseHelp': '其姓名、电话和电子邮件将从此记录、其所有历史版本以及持有它的所有设备中删除，且无法撤销。',
   'customer.eraseWho': '联系人',
@@ -644,6 +650,7 @@ const zh = {
 /** Column and field names in Chinese; in English they are spelled out from their names. */
 const zhColumns = {
   campaign: '活动', campaign_id: '活动 ID', starts_at: '开始', ends_at: '结束', members: '目标客户',
+  campaign_type: '活动类型', channel: '渠道', asks: '要求', target_territory: '目标区域', target_tier: '目标等级',
   contactable: '可联系', responded: '积极响应', reach_rate: '触达率', response_rate: '响应率',
   budget: '预算', cost_per_conversion: '单客转化成本', return_on_budget: '预算回报率',
   member_revenue: '目标客户人均收入', comparison_customers: '对照客户数', comparison_revenue: '对照客户人均收入',

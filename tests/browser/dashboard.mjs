@@ -246,6 +246,26 @@ async function main() {
       problems.assertNone('an erasure');
     });
 
+    await step('a manager creates a campaign on its report\'s page, and the report lists it', async () => {
+      await open(page, 'campaign', 'campaign');
+      const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+      await page.locator('#campaign-name').fill('Browser tasting');
+      await page.locator('#campaign-type').selectOption('promotion');
+      await page.locator('#campaign-starts_at').fill(day(Date.now()));
+      await page.locator('#campaign-ends_at').fill(day(Date.now() + 14 * 86_400_000));
+      await page.locator('#campaign-budget').fill('250.00');
+      await page.locator('#campaign-asks').fill('Offer a tasting');
+      await page.locator('#campaign-target_tier').selectOption('A');
+      await page.locator('form.campaign-form button[type="submit"]').click();
+      await page.locator('table[data-report="campaign"][data-section="by_campaign"] td', {hasText: 'Browser tasting'}).first().waitFor();
+      const list = await api(page, 'GET', '/v1/records?kind=campaign');
+      const made = list.body.records.find((r) => r.fields.name === 'Browser tasting');
+      assert.ok(made, JSON.stringify(list.body));
+      assert.deepEqual([made.fields.budget, made.fields.target_tier, made.fields.status, made.fields.channel], [25000, 'A', 'active', 'visit']);
+      await screenshot(page, 'campaign-created');
+      problems.assertNone('a new campaign');
+    });
+
     await step('a filter (territory North) changes the address and the figures follow the API', async () => {
       await open(page, 'sales', 'sales');
       await page.locator('#f-territory').selectOption('North');

@@ -1,6 +1,7 @@
-// A report page (sales, visits, pipeline, customer value, retention, receivables, service,
-// scorecards, sync health): the filters, the charts, then every section of each report as a table
-// with its CSV download and the definitions of its figures.
+// A report page (sales, visits, pipeline, customer value, retention, receivables, service, leads,
+// campaigns, scorecards, sync health): the filters, the charts, then every section of each report
+// as a table with its CSV download and the definitions of its figures; the campaign page also
+// makes campaigns.
 
 import {h, append, replace} from '../dom.js';
 import {get} from '../api.js';
@@ -9,8 +10,9 @@ import {reportTable, definitionsList} from '../table.js';
 import {chart} from '../charts.js';
 import {filterForm, reportQuery} from '../filters.js';
 import {CHARTS, PAGES, columnKind, columnsOf, sectionNames} from '../reports.js';
-import {userName} from '../lookups.js';
+import {territoriesOf, userName} from '../lookups.js';
 import {errorMessage} from '../errors.js';
+import {campaignForm} from './campaign-form.js';
 
 /** A report's address for the query, with `extra` parameters (the CSV's format and section). */
 export function reportUrl(report, query, extra) {
@@ -111,7 +113,9 @@ export async function render(root, {route, params, users}) {
   replace(root,
     h('h1', {tabindex: '-1'}, t(`nav.${route}`)),
     filterForm({page: route, params, users, options: page.options}),
-    results);
+    results,
+    // Campaigns are made here, beside the report that measures them.
+    route === 'campaign' ? campaignForm(territoriesOf(users), () => render(root, {route, params, users})) : null);
   try {
     const bodies = await Promise.all(page.reports.map((r) => get(reportUrl(r, query))));
     replace(results, page.reports.map((r, i) => renderReport(r, bodies[i], query, page)));
