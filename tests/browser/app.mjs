@@ -142,8 +142,11 @@ await finish(browser, problems, async () => {
     await page.fill('#f-name', 'Clara Contact');
     await page.fill('#f-phone', '+49 221 555');
     await page.check('#f-decision_maker');
+    await page.check('#f-consent_phone');
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#contacts li >> text=Clara Contact');
+    const clara = await page.textContent('#contacts li');
+    if (!clara.includes('May be called')) throw new Error(`the contact's consent is not shown: ${clara}`);
     // A customer number a colleague is about to take: the server will refuse this one.
     await page.goto(`${BASE}/app/#/new`);
     await page.fill('#f-name', 'Second Shop');
@@ -188,6 +191,16 @@ await finish(browser, problems, async () => {
     const graded = await page.textContent('#checked-in');
     if (!graded.includes("at the customer's")) throw new Error(`check-in graded: ${graded}`);
     return graded;
+  });
+
+  await step('offline at the shared customer: the campaign asks for a tasting, and the answer is recorded', async () => {
+    await page.waitForSelector('#campaigns >> text=Spring tasting');
+    const asks = await page.textContent('#campaigns');
+    if (!asks.includes('Offer a tasting of the new blend')) throw new Error(`campaign: ${asks}`);
+    await page.selectOption('#campaigns select', 'interested');
+    await page.click('#campaigns .record-response');
+    await page.waitForSelector('#campaigns .response >> text=interested');
+    await shot('02-campaign');
   });
 
   await step('offline: two photos of the visit, one of them not a picture at all', async () => {
@@ -305,9 +318,9 @@ await finish(browser, problems, async () => {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    // Two customers, a contact, the lead, the shared customer's edit, the visit, the order, the
-    // payment, the ticket, the opportunity and the task.
-    if (waiting !== '11') throw new Error(`${waiting} records wait, not 11`);
+    // Two customers, a contact, the lead, the shared customer's edit, the campaign's answer and
+    // its task, the visit, the order, the payment, the ticket, the opportunity and the task.
+    if (waiting !== '13') throw new Error(`${waiting} records wait, not 13`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await shot('04-offline-sync');

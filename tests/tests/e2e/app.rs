@@ -188,6 +188,11 @@ storage_test! {
                 .await;
             assert_eq!(status, 200, "{body}");
         }
+        // A campaign of the week that names the shared customer.
+        const DAY: i64 = 86_400_000;
+        server.created(&manager, "campaign", json!({"name": "Spring tasting", "campaign_type": "promotion",
+            "status": "active", "channel": "visit", "starts_at": now - DAY, "ends_at": now + 7 * DAY,
+            "asks": "Offer a tasting of the new blend", "customers": [{"customer_id": shared}]})).await;
         cli.sync().await;
 
         let handshake = tempfile::tempdir().unwrap();
@@ -268,6 +273,7 @@ storage_test! {
         assert_eq!(clara.str("customer_id"), Some(bakery_id.to_string().as_str()));
         let clara = cli.replica.get(clara.id).await.unwrap();
         assert_eq!(clara.get("decision_maker"), &Value::Bool(true));
+        assert_eq!(clara.get("consent_phone"), &Value::Bool(true));
         assert_eq!(clara.get("phone"), &Value::from("+49 221 555"));
         // The lead the app captured offline: Anna's own, met when it was captured, with her
         // consent to visits.
@@ -283,6 +289,17 @@ storage_test! {
         assert_eq!(marta.get("owner_id"), &Value::Str(anna.to_string()));
         assert_eq!(marta.get("consent_visit"), &Value::Bool(true));
         assert!(marta.get("captured_at").as_i64().is_some());
+        // The campaign's answer the app recorded offline, by Anna, and its task closed with it.
+        let members = cli.replica.list("campaign_member").await.unwrap();
+        let member = members
+            .iter()
+            .find(|m| m.str("customer_id") == Some(shared.to_string().as_str()))
+            .expect("the shared customer's campaign member");
+        assert_eq!(member.str("response"), Some("interested"), "{member:?}");
+        assert_eq!(member.str("responded_by"), Some(anna.to_string().as_str()));
+        let id = member.id.to_string();
+        let tasks = cli.replica.query("task", &[("related_id", id.as_str())]).await.unwrap();
+        assert!(!tasks.is_empty() && tasks.iter().all(|t| t.str("status") == Some("done")), "{tasks:?}");
 
         // The check-in, the order and the payment the app made offline: the same on the CLI
         // device and in the server's projection, totals to the cent.
@@ -378,7 +395,13 @@ storage_test! {
         assert_eq!(on_cli.get("stage"), &Value::from("proposal"));
         assert_eq!((on_cli.get("amount"), on_cli.get("probability")), (&Value::Int(120_050), &Value::Int(40)));
         assert_eq!(on_cli.get("owner_id"), &Value::Str(anna.to_string()));
-        let task = only(&synced, "tasks");
+        // The task the app added (the other is the campaign's, closed with its answer).
+        let task = synced["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["fields"]["title"] == "Bring a spare grinder")
+            .unwrap_or_else(|| panic!("no task of the app's: {synced}"));
         let on_cli = cli.replica.get(task["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
         assert_eq!(on_cli.get("title"), &Value::from("Bring a spare grinder"));
         assert_eq!(on_cli.get("status"), &Value::from("done"));

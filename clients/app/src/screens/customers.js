@@ -10,6 +10,7 @@ import { badge, recordList } from "../ui/lists.js";
 import { settings } from "../orders.js";
 import { loadDoc } from "../sync.js";
 import { state } from "../ui/state.js";
+import { campaignPanel } from "./campaign.js";
 import { visitPanel } from "./visit.js";
 
 function distance(rec) {
@@ -64,6 +65,12 @@ export function customerList() {
   );
 }
 
+/** How a contact agreed to be reached (a campaign by phone or e-mail asks for it). */
+function consent(fields) {
+  const given = ["consent_phone", "consent_email", "consent_sms"].filter((f) => fields[f] === true);
+  return given.length ? given.map((f) => t(f)).join(", ") : t("no_consent");
+}
+
 function customerLayout() {
   return state.schema.kinds.find((k) => k.name === "customer");
 }
@@ -93,6 +100,7 @@ export async function customerPage(id) {
       h("h2", {}, rec.fields.name ?? "?", " ", badge(rec)),
       rec.refused ? h("p", { class: "error", role: "alert", text: `${rec.refused.code}: ${rec.refused.message}` }) : null,
       await visitPanel(rec),
+      await campaignPanel(id),
       h("div", { class: "toolbar wrap" },
         h("a", { class: "button", href: `#/new-order/${id}`, id: "new-order", text: t("new_order") }),
         h("a", { class: "button", href: `#/new-payment/${id}`, id: "new-payment", text: t("record_payment") }),
@@ -150,7 +158,7 @@ export async function customerPage(id) {
       h("h3", { text: t("contacts") }),
       recordList("contacts", contacts, (c) => ({
         title: c.fields.name,
-        details: [c.fields.title, c.fields.phone, c.fields.email],
+        details: [c.fields.title, c.fields.phone, c.fields.email, consent(c.fields)],
         href: `#/edit/${c.id}`,
         rec: c,
       })),

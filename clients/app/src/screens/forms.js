@@ -15,7 +15,7 @@ import { edited, loadCustomers, state } from "../ui/state.js";
 /** The fields each kind's form offers, in order. */
 const FORM_FIELDS = {
   customer: ["name", "code", "phone", "email", "street", "city", "status", "notes"],
-  contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "notes"],
+  contact: ["name", "title", "phone", "email", "buying_role", "decision_maker", "consent_phone", "consent_email", "consent_sms", "notes"],
   lead: ["name", "company", "title", "phone", "email", "city", "source", "consent_phone", "consent_email", "consent_visit", "notes"],
   ticket: ["subject", "category", "severity", "status", "satisfaction", "expectation", "resolution", "notes"],
   task: ["title", "due_at", "priority", "status", "notes"],
