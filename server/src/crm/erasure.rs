@@ -19,7 +19,7 @@ use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use sync_core::kinds::{CONFLICT, CONTACT, LEAD};
-use sync_core::record::{self, Listing};
+use sync_core::record;
 use sync_core::rewrite::{self, ERASED};
 use sync_core::{KindSchema, Role};
 use uuid::Uuid;
@@ -31,7 +31,7 @@ use crate::db::entities::document;
 use crate::db::{now_ms, BuildWith, Db, WriteTxn};
 use crate::error::Error;
 use crate::sync::author::new_server_actor;
-use crate::sync::docstore::{self, pack_heads};
+use crate::sync::docstore;
 use crate::sync::write::{self, record_server_actor, Write};
 
 /// The longest reason an erasure keeps.
@@ -249,29 +249,7 @@ async fn rewrite_record(
         .and_where(Expr::col(Alias::new("doc_id")).eq(row.id))
         .to_owned();
     txn.execute(stmt.build_with(&**txn)).await?;
-    let rewritten_record = Write {
-        id: row.id,
-        kind,
-        is_new: false,
-        territory_id: row.territory_id,
-        user_id: row.user_id,
-        parent_id: row.parent_id,
-        owner_id: row.owner_id,
-        heads: pack_heads(&heads),
-        chunk_count: 1,
-        chunk_bytes: data.len() as i64,
-        data,
-        snapshot: true,
-        created_at: row.created_at,
-        listing: Listing::of(&projection),
-        projection,
-        moved_from: None,
-        doc: None,
-        received: Vec::new(),
-        fields_written: Vec::new(),
-        lacks_objects: false,
-        code: None,
-    };
+    let rewritten_record = Write::replacing(row, kind, data, &heads, projection, None);
     write::store(txn, std::slice::from_ref(&rewritten_record)).await?;
     // Each new change is received when the change it stands for was.
     let mut receipts = Vec::with_capacity(rewritten.origins.len() * 40);

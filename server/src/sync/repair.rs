@@ -9,14 +9,14 @@
 //! again and get it refused with its reason.
 
 use automerge::AutoCommit;
-use sync_core::record::{self, Listing};
+use sync_core::record;
 use sync_core::{kinds, structure};
 use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::Error;
 use crate::sync::decide;
-use crate::sync::docstore::{self, pack_heads};
+use crate::sync::docstore;
 use crate::sync::write::{self, Write};
 
 /// What a repair did.
@@ -70,31 +70,9 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
     let data = doc.save();
     // Chunks left out may have set the customer number the record held.
     let code = decide::code_change(kind, &projection, Some(&row)).map(|c| c.map(str::to_string));
-    let rebuilt = Write {
-        id,
-        kind,
-        is_new: false,
-        territory_id: row.territory_id,
-        user_id: row.user_id,
-        parent_id: row.parent_id,
-        owner_id: row.owner_id,
-        heads: pack_heads(&doc.get_heads()),
-        chunk_count: 1,
-        chunk_bytes: data.len() as i64,
-        data,
-        snapshot: true,
-        created_at: row.created_at,
-        listing: Listing::of(&projection),
-        projection,
-        moved_from: None,
-        // A repair runs in its own process, with no cache to fill.
-        doc: None,
-        // It brings no change the record did not have.
-        received: Vec::new(),
-        fields_written: Vec::new(),
-        lacks_objects: false,
-        code,
-    };
+    // A repair runs in its own process, with no cache to fill, and brings no change the record
+    // did not have.
+    let rebuilt = Write::replacing(&row, kind, data, &doc.get_heads(), projection, code);
     write::store(&txn, std::slice::from_ref(&rebuilt)).await?;
     txn.commit().await?;
     tracing::info!(record = %id, kept = repaired.kept, dropped = repaired.dropped.len(), "record rebuilt from its healthy chunks");

@@ -64,6 +64,45 @@ pub struct Write {
     pub code: Option<Option<String>>,
 }
 
+impl Write {
+    /// The write of `data`, a whole document at `heads` projected as `projection`, over every
+    /// chunk of the stored record `row`, in place: the record keeps where it is, who owns it and
+    /// when it was made (a repair, an erasure). It brings no change a push made, so it fills no
+    /// cache and feeds no rule.
+    pub fn replacing(
+        row: &document::Model,
+        kind: &'static KindSchema,
+        data: Vec<u8>,
+        heads: &[automerge::ChangeHash],
+        projection: Projection,
+        code: Option<Option<String>>,
+    ) -> Write {
+        Write {
+            id: row.id,
+            kind,
+            is_new: false,
+            territory_id: row.territory_id,
+            user_id: row.user_id,
+            parent_id: row.parent_id,
+            owner_id: row.owner_id,
+            heads: crate::sync::docstore::pack_heads(heads),
+            chunk_count: 1,
+            chunk_bytes: data.len() as i64,
+            data,
+            snapshot: true,
+            created_at: row.created_at,
+            listing: Listing::of(&projection),
+            projection,
+            moved_from: None,
+            doc: None,
+            received: Vec::new(),
+            fields_written: Vec::new(),
+            lacks_objects: false,
+            code,
+        }
+    }
+}
+
 /// Where a record is seen from: its territory and, for a record kept to one person of the team, that
 /// user (see `Principal::visible`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
