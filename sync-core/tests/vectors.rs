@@ -35,6 +35,8 @@ const LINE: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0004);
 /// Two more products, for pricing.
 const CUPS: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0005);
 const NAPKINS: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0006);
+/// An atomic group a device made (a lead's conversion).
+const GROUP: Uuid = Uuid::from_u128(0x0193_8a1c_3000_7000_8000_0000_0000_0007);
 /// 2025-12-01T09:00:00Z: automerge keeps a change's time in seconds; timestamp fields hold
 /// milliseconds.
 const TIME_SECS: i64 = 1_764_579_600;
@@ -258,10 +260,23 @@ fn messages_generated() -> Json {
             id: CUSTOMER,
             kind: "customer".into(),
             base_heads: vec![],
-            changes: vec![ByteBuf::from(first)],
+            changes: vec![ByteBuf::from(first.clone())],
             group: None,
         }],
         checkpoint: 0,
+    };
+    // Two records taken or refused together.
+    let push_group = PushRequest {
+        docs: [CUSTOMER, ORDER]
+            .map(|id| DocPush {
+                id,
+                kind: "customer".into(),
+                base_heads: vec![],
+                changes: vec![ByteBuf::from(first.clone())],
+                group: Some(GROUP),
+            })
+            .to_vec(),
+        checkpoint: 7,
     };
     let push_edit = PushRequest {
         docs: vec![DocPush {
@@ -329,6 +344,17 @@ fn messages_generated() -> Json {
         more: false,
         seq: 42,
     };
+    // A record whose history the server rewrote (a person in it erased): the device replaces it.
+    let pull_rewritten = PullResponse {
+        docs: vec![DocUpdate {
+            rewritten: true,
+            ..pull_response.docs[0].clone()
+        }],
+        evict: vec![],
+        cursor: pull_response.cursor.clone(),
+        more: false,
+        seq: 43,
+    };
     let verify_scope = VerifyRequest {
         mode: VerifyMode::Scope,
         scope_digest: Some(scope_digest([(CUSTOMER, heads.as_slice())])),
@@ -359,10 +385,12 @@ fn messages_generated() -> Json {
         "messages": [
             message("push_new_customer", "PushRequest", &push_new),
             message("push_edit", "PushRequest", &push_edit),
+            message("push_group", "PushRequest", &push_group),
             message("push_response", "PushResponse", &push_response),
             message("pull_first", "PullRequest", &pull_first),
             message("pull_next", "PullRequest", &pull_next),
             message("pull_response", "PullResponse", &pull_response),
+            message("pull_rewritten", "PullResponse", &pull_rewritten),
             message("verify_scope", "VerifyRequest", &verify_scope),
             message("verify_docs", "VerifyRequest", &verify_docs),
             message("verify_response", "VerifyResponse", &verify_response),

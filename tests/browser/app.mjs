@@ -167,7 +167,7 @@ await finish(browser, problems, async () => {
     return history;
   });
 
-  await step('offline: capture a lead met at a market', async () => {
+  await step('offline: capture a lead met at a market, and convert her into a customer', async () => {
     await page.click('#leads-link');
     await page.click('#new-lead');
     await page.fill('#f-name', 'Marta Markt');
@@ -178,6 +178,10 @@ await finish(browser, problems, async () => {
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#leads li:has-text("Marta Markt") .badge.pending');
     await shot('02-lead');
+    // Converted at once, offline: a new customer with the person as its contact.
+    await page.click('#leads li:has-text("Marta Markt") .convert');
+    await page.waitForSelector('#customer h2 >> text=Marktstand Marta');
+    await page.waitForSelector('#contacts li >> text=Marta Markt');
     // Back at the shared customer, where the visit begins.
     await page.goto(`${BASE}/app/#/customers`);
     await page.fill('#search', SHARED);
@@ -318,9 +322,10 @@ await finish(browser, problems, async () => {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    // Two customers, a contact, the lead, the shared customer's edit, the campaign's answer and
-    // its task, the visit, the order, the payment, the ticket, the opportunity and the task.
-    if (waiting !== '13') throw new Error(`${waiting} records wait, not 13`);
+    // Two customers, a contact, the lead converted with its customer and contact, the shared
+    // customer's edit, the campaign's answer and its task, the visit, the order, the payment, the
+    // ticket, the opportunity and the task.
+    if (waiting !== '15') throw new Error(`${waiting} records wait, not 15`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await shot('04-offline-sync');

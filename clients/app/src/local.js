@@ -54,3 +54,49 @@ export async function update(db, session, schema, id, values, files = []) {
   await store.putRecordWithFiles(db, next, pending(files, id));
   return next;
 }
+
+/** What a customer made of a lead takes from it, and what its contact takes (as the Rust SDK's
+ * conversion does, `sync-core/src/leads.rs`). */
+const CUSTOMER_TAKES = ["phone", "email", "street", "city", "postcode", "country", "lat", "lon", "industry"];
+const CONTACT_TAKES = ["name", "title", "phone", "email", "consent_email", "consent_phone"];
+
+function taken(fields, names) {
+  return Object.fromEntries(names.filter((n) => fields[n] !== undefined && fields[n] !== null).map((n) => [n, fields[n]]));
+}
+
+/**
+ * Converts the lead `id` offline: a customer made of it (a prospect in its territory), or the
+ * customer `into` it turned out to be, the person as the customer's contact, and the lead marked
+ * converted naming them, stored together and pushed as one atomic group that the server takes or
+ * refuses whole (a lead another device converted first is refused with `lead_converted`, and the
+ * records made stay here with the reasons). Answers `{customer, contact}`.
+ */
+export async function convertLead(db, session, schema, id, { into = null } = {}) {
+  const lead = await store.record(db, id);
+  if (!lead || lead.kind !== "lead") throw new Error(`${id} is not a lead`);
+  if (["converted", "disqualified"].includes(lead.fields.status)) {
+    throw new Error(`the lead is ${lead.fields.status} already`);
+  }
+  const group = uuidv7();
+  const made = (recId, kind, values) => {
+    const doc = createRecord(schema, kind, session.actor_id, values);
+    return listed(schema, { id: recId, kind, chunks: [A.save(doc)], synced: [], pending: 1, rev: 1, refused: null, group }, doc);
+  };
+  const customer = into ?? uuidv7();
+  const contact = uuidv7();
+  const recs = [];
+  if (!into) {
+    const name = String(lead.fields.company ?? "").trim() || lead.fields.name;
+    recs.push(made(customer, "customer", { name, territory: lead.fields.territory, status: "prospect", ...taken(lead.fields, CUSTOMER_TAKES) }));
+  }
+  recs.push(made(contact, "contact", { customer_id: customer, ...taken(lead.fields, CONTACT_TAKES) }));
+  const doc = updateRecord(schema, "lead", loadDoc(lead, session.actor_id), {
+    status: "converted",
+    customer_id: customer,
+    contact_id: contact,
+    converted_at: Date.now(),
+  });
+  recs.push(listed(schema, { ...lead, chunks: [A.save(doc)], pending: 1, rev: (lead.rev ?? 0) + 1, refused: null, group }, doc));
+  await store.putRecords(db, recs);
+  return { customer, contact };
+}

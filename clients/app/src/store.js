@@ -82,6 +82,13 @@ export async function putRecord(db, rec) {
   await db.put("records", rec);
 }
 
+/** Stores records together, in one transaction: all of them or none. */
+export async function putRecords(db, recs) {
+  const tx = db.transaction("records", "readwrite");
+  for (const rec of recs) tx.store.put(rec);
+  await tx.done;
+}
+
 /** Stores a record and the files it now references, in one transaction. */
 export async function putRecordWithFiles(db, rec, files) {
   const tx = db.transaction(["records", "files"], "readwrite");

@@ -60,6 +60,7 @@ async function push(db, session, report) {
         kind: rec.kind,
         base_heads: rec.resend ? [] : rec.synced,
         changes,
+        group: rec.group ?? null,
       })),
       checkpoint,
     };
@@ -77,6 +78,7 @@ async function push(db, session, report) {
         next.refused = null;
         next.resend = false;
         next.pending = edited ? 1 : undefined;
+        next.group = undefined;
         report.pushed++;
       } else if (result.status === "quarantined") {
         next.synced = heads;
@@ -99,17 +101,29 @@ async function push(db, session, report) {
     batch = [];
     bytes = 0;
   };
+  // The records of an atomic group (a lead's conversion) go in one push, never split between two:
+  // the server takes or refuses a group whole only within one push.
+  const units = new Map();
   for (const rec of waiting) {
-    const doc = loadDoc(rec, session.actor_id);
-    const changes = changesToPush(rec, doc, session.actor_id);
-    if (!changes.length) {
-      // An edit that changed nothing: nothing waits.
-      await store.putRecord(db, { ...rec, pending: undefined, resend: false });
-      continue;
+    const key = rec.group ?? rec.id;
+    units.set(key, [...(units.get(key) ?? []), rec]);
+  }
+  for (const unit of units.values()) {
+    const items = [];
+    for (const rec of unit) {
+      const doc = loadDoc(rec, session.actor_id);
+      const changes = changesToPush(rec, doc, session.actor_id);
+      if (!changes.length && !rec.group) {
+        // An edit that changed nothing: nothing waits.
+        await store.putRecord(db, { ...rec, pending: undefined, resend: false });
+        continue;
+      }
+      items.push({ rec, changes, heads: A.getHeads(doc) });
     }
-    const size = changes.reduce((n, c) => n + c.length, 0);
-    if (batch.length && (batch.length >= BATCH_DOCS || bytes + size > BATCH_BYTES)) await send();
-    batch.push({ rec, changes, heads: A.getHeads(doc) });
+    if (!items.length) continue;
+    const size = items.reduce((n, i) => n + i.changes.reduce((m, c) => m + c.length, 0), 0);
+    if (batch.length && (batch.length + items.length > BATCH_DOCS || bytes + size > BATCH_BYTES)) await send();
+    batch.push(...items);
     bytes += size;
   }
   await send();

@@ -28,7 +28,13 @@ const omitEmpty = (of) => ({ ...of, unset: "omit_empty" });
 
 const STRUCTS = {
   PushRequest: [["docs", list(struct("DocPush"))], ["checkpoint", int]],
-  DocPush: [["id", uuid], ["kind", str], ["base_heads", list(hash)], ["changes", list(bytes)]],
+  DocPush: [
+    ["id", uuid],
+    ["kind", str],
+    ["base_heads", list(hash)],
+    ["changes", list(bytes)],
+    ["group", omit(uuid)],
+  ],
   PushResponse: [["results", list(struct("DocResult"))], ["seq", int]],
   DocResult: [
     ["id", uuid],

@@ -276,19 +276,26 @@ storage_test! {
         assert_eq!(clara.get("consent_phone"), &Value::Bool(true));
         assert_eq!(clara.get("phone"), &Value::from("+49 221 555"));
         // The lead the app captured offline: Anna's own, met when it was captured, with her
-        // consent to visits.
+        // consent to visits, and converted offline into a customer with her as its contact.
         let leads = cli.replica.list("lead").await.unwrap();
         let marta = leads
             .iter()
             .find(|l| l.str("name") == Some("Marta Markt"))
             .expect("the lead the app captured offline");
         let marta = cli.replica.get(marta.id).await.unwrap();
-        for (field, value) in [("status", "new"), ("source", "event"), ("territory", "North"), ("company", "Marktstand Marta")] {
+        for (field, value) in [("status", "converted"), ("source", "event"), ("territory", "North"), ("company", "Marktstand Marta")] {
             assert_eq!(marta.get(field), &Value::from(value), "{field}");
         }
         assert_eq!(marta.get("owner_id"), &Value::Str(anna.to_string()));
         assert_eq!(marta.get("consent_visit"), &Value::Bool(true));
         assert!(marta.get("captured_at").as_i64().is_some());
+        assert!(marta.get("converted_at").as_i64() >= marta.get("captured_at").as_i64());
+        let stall: Uuid = marta.get("customer_id").as_str().unwrap().parse().unwrap();
+        let stall = cli.replica.get(stall).await.unwrap();
+        assert_eq!((stall.get("name"), stall.get("status"), stall.get("phone")), (&Value::from("Marktstand Marta"), &Value::from("prospect"), &Value::from("+49 170 4440001")));
+        let person: Uuid = marta.get("contact_id").as_str().unwrap().parse().unwrap();
+        let person = cli.replica.get(person).await.unwrap();
+        assert_eq!((person.get("name"), person.get("customer_id")), (&Value::from("Marta Markt"), marta.get("customer_id")));
         // The campaign's answer the app recorded offline, by Anna, and its task closed with it.
         let members = cli.replica.list("campaign_member").await.unwrap();
         let member = members

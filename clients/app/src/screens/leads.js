@@ -1,12 +1,36 @@
 // Leads: people and shops met in the field (a market stall, a name given at an event), captured
 // offline and worked by the agent; the server checks each against the customers and names the
-// one it likely is already.
+// one it likely is already. A lead is converted offline into a customer and its contact.
 
 import { t } from "../i18n.js";
+import * as local from "../local.js";
 import * as store from "../store.js";
 import { h, show } from "../ui/dom.js";
 import { badge } from "../ui/lists.js";
-import { state } from "../ui/state.js";
+import { edited, loadCustomers, state } from "../ui/state.js";
+
+/** Converts a lead into a new customer, or into the customer `into` it is already, offline. */
+function convert(rec, into) {
+  return async (e) => {
+    e.currentTarget.disabled = true;
+    const made = await local.convertLead(state.db, state.session, state.schema, rec.id, { into });
+    await loadCustomers();
+    edited();
+    location.hash = `#/customer/${made.customer}`;
+  };
+}
+
+/** The buttons that convert an open lead: into the customer the server found it likely is
+ * already (when this phone holds it), or into a new one. */
+function converting(rec) {
+  if (["converted", "disqualified"].includes(rec.fields.status)) return null;
+  const likely = state.customers.find(({ rec: c }) => c.id === rec.fields.duplicate_of)?.rec;
+  return h("span", { class: "actions" },
+    likely
+      ? h("button", { type: "button", class: "secondary convert-into", onclick: convert(rec, likely.id), text: t("convert_into", { name: likely.fields.name ?? "?" }) })
+      : null,
+    h("button", { type: "button", class: "convert", onclick: convert(rec, null), text: t("convert") }));
+}
 
 export async function leadList() {
   const leads = (await store.recordsOf(state.db, "lead"))
@@ -21,7 +45,8 @@ export async function leadList() {
             h("strong", { text: rec.fields.name ?? "?" }),
             h("span", { class: "muted", text: [rec.fields.company, rec.fields.city, t(rec.fields.status)].filter(Boolean).join(" · ") }),
             rec.fields.duplicate_of ? h("span", { class: "muted", text: t("likely_customer") }) : null),
-          badge(rec))))
+          badge(rec),
+          converting(rec))))
       : h("p", { class: "muted", text: t("no_leads") }),
   );
 }
