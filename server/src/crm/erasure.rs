@@ -208,7 +208,7 @@ async fn rewrite_record(
     cache: &docstore::DocCache,
     row: &document::Model,
     kind: &'static KindSchema,
-    dropped: &[&str],
+    dropped: &[&'static str],
     now: i64,
 ) -> Result<(usize, usize), Error> {
     let changes: Vec<(Change, Option<i64>)> = received(&**txn, row).await?;
@@ -216,25 +216,28 @@ async fn rewrite_record(
     forbid(txn, row.id, changes.iter().map(|(c, _)| c.hash())).await?;
     // Each old actor becomes a server actor recorded for the same person and purpose.
     let authors = Authors::load(&**txn, changes.iter().map(|(c, _)| c.actor_id())).await?;
-    let mut actors: Vec<(ActorId, Uuid, String)> = Vec::new();
     let placeholders: Vec<(&str, &str)> = dropped
         .iter()
         .filter(|f| kind.field(f).is_some_and(|s| s.required))
         .map(|f| (*f, if *f == "candidates" { "[]" } else { ERASED }))
         .collect();
     let times: Vec<Option<i64>> = changes.iter().map(|(_, t)| *t).collect();
-    let dropped: BTreeSet<&str> = dropped.iter().copied().collect();
-    let rewritten = rewrite::without_fields(
-        changes.into_iter().map(|(c, _)| c).collect(),
-        &dropped,
-        &placeholders,
-        &mut |old| {
+    let dropped: BTreeSet<&'static str> = dropped.iter().copied().collect();
+    let changes: Vec<Change> = changes.into_iter().map(|(c, _)| c).collect();
+    // Replaying a long history is CPU work: off the runtime's threads, as a history's replay is.
+    let (rewritten, actors) = tokio::task::spawn_blocking(move || {
+        let mut actors: Vec<(ActorId, Uuid, String)> = Vec::new();
+        let mut actor_for = |old: &ActorId| {
             let (user, purpose) = authors.author_of(old);
             let new = new_server_actor();
             actors.push((new.clone(), user.unwrap_or_else(Uuid::nil), purpose));
             new
-        },
-    )
+        };
+        rewrite::without_fields(changes, &dropped, &placeholders, &mut actor_for)
+            .map(|rewritten| (rewritten, actors))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("rewriting a history: {e}")))?
     .map_err(|e| Error::Conflict(format!("record {}'s history cannot be read: {e}", row.id)))?;
     for (actor, user, purpose) in &actors {
         record_server_actor(txn, actor, *user, purpose).await?;
