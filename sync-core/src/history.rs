@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{AutoCommit, Change, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -129,16 +128,7 @@ pub fn replay(changes: Vec<Change>, window: &Window<'_>) -> Result<Replayed, Err
         let ops = change.decode().operations;
         let creating = i == 0;
         doc.apply_changes([change])?;
-        let mut touched = inspect::touched_fields(&doc, &ops, creating)?;
-        // A text or items field made empty in the record's first change writes no value there,
-        // but what is written into it later is told against it.
-        touched.extend(
-            ops.iter()
-                .filter_map(|op| match (&op.obj, &op.key, &op.action) {
-                    (ObjectId::Root, Key::Map(key), OpType::Make(_)) => Some(key.to_string()),
-                    _ => None,
-                }),
-        );
+        let touched = inspect::shown_fields(&doc, &ops, creating)?;
         let mut fields = Vec::new();
         for field in touched {
             let after = values(&doc, &field)?;

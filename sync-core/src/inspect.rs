@@ -59,6 +59,25 @@ pub fn touched_fields(
     Ok(fields)
 }
 
+/// [`touched_fields`], and the fields `ops` make a text or items object in: made empty in a
+/// record's first change, such a field holds no value yet, but what is written into it later is
+/// told against it. What a change did to the record as its history tells it.
+pub fn shown_fields(
+    doc: &AutoCommit,
+    ops: &[Op],
+    creating: bool,
+) -> Result<BTreeSet<String>, Error> {
+    let mut fields = touched_fields(doc, ops, creating)?;
+    fields.extend(
+        ops.iter()
+            .filter_map(|op| match (&op.obj, &op.key, &op.action) {
+                (ObjectId::Root, Key::Map(key), OpType::Make(_)) => Some(key.to_string()),
+                _ => None,
+            }),
+    );
+    Ok(fields)
+}
+
 /// Fails with the first field in `fields` that `role` may not write. Fields the schema does not know
 /// are writable: they come from newer clients and are kept but never projected.
 pub fn check_writable(

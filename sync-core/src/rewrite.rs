@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, Value, ROOT};
 
@@ -54,14 +53,7 @@ pub fn without_fields(
         let ops = change.decode().operations;
         let (actor, time) = (change.actor_id().clone(), change.timestamp());
         old.apply_changes([change])?;
-        let mut touched = inspect::touched_fields(&old, &ops, i == 0)?;
-        touched.extend(
-            ops.iter()
-                .filter_map(|op| match (&op.obj, &op.key, &op.action) {
-                    (ObjectId::Root, Key::Map(key), OpType::Make(_)) => Some(key.to_string()),
-                    _ => None,
-                }),
-        );
+        let touched = inspect::shown_fields(&old, &ops, i == 0)?;
         let mapped = actors
             .entry(actor.clone())
             .or_insert_with(|| actor_for(&actor))
@@ -82,56 +74,14 @@ pub fn without_fields(
     Ok(Rewritten { doc: new, origins })
 }
 
-/// The root fields that the changes of `doc` after `base` (heads of changes the server has) wrote:
-/// a device's edits not yet sent, to re-base on a rewritten history.
-pub fn edited_fields(doc: &mut AutoCommit, base: &[ChangeHash]) -> Result<BTreeSet<String>, Error> {
-    let changes: Vec<Change> = doc.get_changes(base);
-    let mut fields = BTreeSet::new();
-    for change in changes {
-        for op in change.decode().operations {
-            match (&op.obj, &op.key) {
-                (ObjectId::Root, Key::Map(key)) => {
-                    fields.insert(key.to_string());
-                }
-                // An edit inside a field (a note's text, an item): the root field holding it.
-                (ObjectId::Id(..), _) => fields.extend(owner_fields(doc, &op.obj)?),
-                _ => {}
-            }
-        }
-    }
-    Ok(fields)
-}
-
-/// The root fields whose objects hold `obj`, at any depth.
-fn owner_fields(doc: &AutoCommit, obj: &ObjectId) -> Result<Vec<String>, Error> {
-    let target = obj.to_string();
-    let mut out = Vec::new();
-    for key in doc.keys(ROOT) {
-        if let Some((Value::Object(_), id)) = doc.get(ROOT, key.as_str())? {
-            if holds(doc, &id, &target)? {
-                out.push(key);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Whether object `id` is, or holds at any depth, the object named `target`.
-fn holds(doc: &AutoCommit, id: &ObjId, target: &str) -> Result<bool, Error> {
-    if id.to_string() == target {
-        return Ok(true);
-    }
-    let Some(ObjType::Map | ObjType::Table | ObjType::List) = doc.object_type(id).ok() else {
-        return Ok(false);
-    };
-    for item in doc.values(id) {
-        if let (Value::Object(_), child) = item {
-            if holds(doc, &child, target)? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+/// The root fields `changes` of `doc` (which holds them) wrote: a device's edits the server does
+/// not have, to re-base on a rewritten history. An edit inside a text or an item is one of the
+/// field holding it.
+pub fn edited_fields(doc: &AutoCommit, changes: &[Change]) -> Result<BTreeSet<String>, Error> {
+    let ops: Vec<_> = changes.iter().flat_map(|c| c.decode().operations).collect();
+    // `creating`: whether the device may make objects at the root is the server's question, not
+    // this one's.
+    inspect::touched_fields(doc, &ops, true)
 }
 
 /// Writes into `to` the values `from` shows for `fields` (removing those `from` lacks), as changes
@@ -314,7 +264,8 @@ mod tests {
         doc.put(ROOT, "visits", ScalarValue::Counter(3.into()))
             .unwrap();
         doc.commit();
-        let fields = edited_fields(&mut doc, &base).unwrap();
+        let unsent = doc.get_changes(&base);
+        let fields = edited_fields(&doc, &unsent).unwrap();
         assert_eq!(
             fields.iter().map(String::as_str).collect::<Vec<_>>(),
             ["notes", "title", "visits"]

@@ -1128,8 +1128,6 @@ impl Replica {
     }
 }
 
-/// The actors (hex) of the devices this store was before its current one, when the server gave it a
-/// new device in place of the one it named at login (see [`Replica::login`]).
 /// Replaces a held record by the start of its rewritten history (`update`), re-basing on it the
 /// edits the server does not have (pending, refused or quarantined ones) as one change marked
 /// `rewrite::REBASED`; the old document, erased values and all, is overwritten (the store deletes
@@ -1153,20 +1151,8 @@ async fn replace(
     {
         return Ok(false);
     }
-    // The heads of what the server had: its changes that no other of its changes depends on.
-    let mut depended: HashSet<ChangeHash> = HashSet::new();
-    for h in &held.server_has {
-        if let Some(c) = held.doc.get_change_by_hash(h) {
-            depended.extend(c.deps().iter().copied());
-        }
-    }
-    let base: Vec<ChangeHash> = held
-        .server_has
-        .iter()
-        .filter(|h| !depended.contains(*h))
-        .copied()
-        .collect();
-    let edited = rewrite::edited_fields(&mut held.doc, &base)?;
+    let pending = held.pending();
+    let edited = rewrite::edited_fields(&held.doc, &pending)?;
     let server_has = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
     if !edited.is_empty() {
         rewrite::copy_fields(&held.doc, &mut doc, &edited)?;
@@ -1180,6 +1166,8 @@ async fn replace(
     Ok(true)
 }
 
+/// The actors (hex) of the devices this store was before its current one, when the server gave it a
+/// new device in place of the one it named at login (see [`Replica::login`]).
 async fn former_actors(conn: &mut sqlx::SqliteConnection) -> Result<Vec<String>, Error> {
     Ok(get_meta(conn, "former_actors")
         .await?
