@@ -141,12 +141,18 @@ async fn erase_record(
     now: i64,
 ) -> Result<(usize, usize, usize), Error> {
     let fields: Vec<&'static str> = kind.personal_fields().collect();
-    let (before, after) = rewrite_record(txn, cache, row, kind, &fields, now).await?;
+    // The person's name is required: it reads as erased.
+    let required: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|f| kind.field(f).is_some_and(|s| s.required))
+        .map(|f| (*f, ERASED))
+        .collect();
+    let (before, after) = rewrite_record(txn, cache, row, kind, &fields, &required, now).await?;
     // The conflicts raised about the person's personal fields hold both values.
     let conflicts = conflicts_about(&**txn, row.id, &fields).await?;
     for conflict in &conflicts {
-        let dropped = ["candidates", "outcome"];
-        rewrite_record(txn, cache, conflict, &CONFLICT, &dropped, now).await?;
+        let (dropped, required) = (["candidates", "outcome"], [("candidates", "[]")]);
+        rewrite_record(txn, cache, conflict, &CONFLICT, &dropped, &required, now).await?;
     }
     // Edits held for the record (waiting for a manager, or for changes they depend on) are of the
     // old history and hold its values; the devices that made them keep them, and re-base them.
@@ -168,14 +174,14 @@ async fn linked_people(
     row: &document::Model,
     kind: &KindSchema,
 ) -> Result<Vec<document::Model>, Error> {
-    let (column, wanted, by) = match kind.name == CONTACT.name {
-        true => ("id", "contact_id", row.id),
-        false => ("contact_id", "id", row.id),
+    let (column, by) = match kind.name == CONTACT.name {
+        true => ("id", "contact_id"),
+        false => ("contact_id", "id"),
     };
     let stmt = Query::select()
         .column(Alias::new(column))
         .from(Alias::new(LEAD.table))
-        .and_where(Expr::col(Alias::new(wanted)).eq(by))
+        .and_where(Expr::col(Alias::new(by)).eq(row.id))
         .to_owned();
     let mut out = Vec::new();
     for r in conn.query_all(stmt.build_with(conn)).await? {
@@ -201,14 +207,16 @@ async fn forget_old_pages(db: &Db) {
     }
 }
 
-/// Rewrites record `row`'s history without the values of `dropped` and stores it in place of every
-/// chunk of the old one, marked erased at `now`; returns the number of changes before and after.
+/// Rewrites record `row`'s history without the values of `dropped` (those in `required` holding
+/// the value given there) and stores it in place of every chunk of the old one, marked erased at
+/// `now`; returns the number of changes before and after.
 async fn rewrite_record(
     txn: &WriteTxn,
     cache: &docstore::DocCache,
     row: &document::Model,
     kind: &'static KindSchema,
     dropped: &[&'static str],
+    required: &[(&'static str, &'static str)],
     now: i64,
 ) -> Result<(usize, usize), Error> {
     let changes: Vec<(Change, Option<i64>)> = received(&**txn, row).await?;
@@ -216,11 +224,7 @@ async fn rewrite_record(
     forbid(txn, row.id, changes.iter().map(|(c, _)| c.hash())).await?;
     // Each old actor becomes a server actor recorded for the same person and purpose.
     let authors = Authors::load(&**txn, changes.iter().map(|(c, _)| c.actor_id())).await?;
-    let placeholders: Vec<(&str, &str)> = dropped
-        .iter()
-        .filter(|f| kind.field(f).is_some_and(|s| s.required))
-        .map(|f| (*f, if *f == "candidates" { "[]" } else { ERASED }))
-        .collect();
+    let placeholders = required.to_vec();
     let times: Vec<Option<i64>> = changes.iter().map(|(_, t)| *t).collect();
     let dropped: BTreeSet<&'static str> = dropped.iter().copied().collect();
     let changes: Vec<Change> = changes.into_iter().map(|(c, _)| c).collect();
