@@ -18,18 +18,16 @@ export function uuidv7() {
   return bytesToUuid(b);
 }
 
+/** A new record of `kind` with `values` made in one change, as stored, not stored yet; `extra`
+ * joins its stored fields (the atomic group it goes in). */
+function made(session, schema, kind, values, id = uuidv7(), extra = {}) {
+  const doc = createRecord(schema, kind, session.actor_id, values);
+  return listed(schema, { id, kind, chunks: [A.save(doc)], synced: [], pending: 1, rev: 1, refused: null, ...extra }, doc);
+}
+
 /** Makes a record of `kind` with `values` in one change; `files` as for `update`. */
 export async function create(db, session, schema, kind, values, files = []) {
-  const doc = createRecord(schema, kind, session.actor_id, values);
-  const rec = listed(schema, {
-    id: uuidv7(),
-    kind,
-    chunks: [A.save(doc)],
-    synced: [],
-    pending: 1,
-    rev: 1,
-    refused: null,
-  }, doc);
+  const rec = made(session, schema, kind, values);
   await store.putRecordWithFiles(db, rec, pending(files, rec.id));
   return rec;
 }
@@ -78,18 +76,16 @@ export async function convertLead(db, session, schema, id, { into = null } = {})
     throw new Error(`the lead is ${lead.fields.status} already`);
   }
   const group = uuidv7();
-  const made = (recId, kind, values) => {
-    const doc = createRecord(schema, kind, session.actor_id, values);
-    return listed(schema, { id: recId, kind, chunks: [A.save(doc)], synced: [], pending: 1, rev: 1, refused: null, group }, doc);
-  };
   const customer = into ?? uuidv7();
   const contact = uuidv7();
   const recs = [];
   if (!into) {
     const name = String(lead.fields.company ?? "").trim() || lead.fields.name;
-    recs.push(made(customer, "customer", { name, territory: lead.fields.territory, status: "prospect", ...taken(lead.fields, CUSTOMER_TAKES) }));
+    const values = { name, territory: lead.fields.territory, status: "prospect", ...taken(lead.fields, CUSTOMER_TAKES) };
+    recs.push(made(session, schema, "customer", values, customer, { group }));
   }
-  recs.push(made(contact, "contact", { customer_id: customer, ...taken(lead.fields, CONTACT_TAKES) }));
+  const values = { customer_id: customer, ...taken(lead.fields, CONTACT_TAKES) };
+  recs.push(made(session, schema, "contact", values, contact, { group }));
   const doc = updateRecord(schema, "lead", loadDoc(lead, session.actor_id), {
     status: "converted",
     customer_id: customer,

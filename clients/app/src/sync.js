@@ -158,8 +158,7 @@ function applyUpdate(schema, actor, current, update) {
   if (update.rewritten) {
     // The server rewrote the record's history (a person in it was erased): replace the copy,
     // never merge it, and re-apply on top what the server does not have.
-    let incoming = A.init({ actor });
-    for (const chunk of chunks) incoming = A.loadIncremental(incoming, chunk);
+    const incoming = loadDoc({ chunks }, actor);
     const replaced = replaceRewritten(schema, current.kind, loadDoc(current, actor), current.synced ?? [], incoming);
     if (replaced) {
       return listed(schema, {
