@@ -856,16 +856,13 @@ storage_test! {
 
 storage_test! {
     async fn an_agent_converts_a_lead_and_is_stopped_before_making_a_customer_twice(db: TestDb) {
-        use reqwest::Method;
         use serde_json::json;
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("maria@x.test", Role::Manager, &["North"]).await;
         let maria = server.device("maria@x.test").await;
-        let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "customer", "fields": {
-            "name": "Kiosk am Markt", "territory": "North", "phone": "+49 30 1234567", "city": "Bonn"}}))).await;
-        assert_eq!(status, 201, "{body}");
-        let kiosk = body["id"].as_str().unwrap().to_string();
+        let kiosk = server.created(&maria, "customer", json!({
+            "name": "Kiosk am Markt", "territory": "North", "phone": "+49 30 1234567", "city": "Bonn"})).await.to_string();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
@@ -891,20 +888,17 @@ storage_test! {
 
 storage_test! {
     async fn an_agent_sees_a_campaigns_customers_today_and_records_their_answers(db: TestDb) {
-        use reqwest::Method;
         use serde_json::json;
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         server.user("maria@x.test", Role::Manager, &["North"]).await;
         let maria = server.device("maria@x.test").await;
-        let (_, kiosk) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "customer", "fields": {
-            "name": "Kiosk am Markt", "territory": "North"}}))).await;
+        let kiosk = server.created(&maria, "customer", json!({"name": "Kiosk am Markt", "territory": "North"})).await;
         let day = 86_400_000;
-        let (status, body) = server.api(&maria, Method::POST, "/v1/records", Some(json!({"kind": "campaign", "fields": {
+        server.created(&maria, "campaign", json!({
             "name": "Spring tasting", "campaign_type": "promotion", "status": "active", "channel": "visit",
             "starts_at": now_ms() - day, "ends_at": now_ms() + 7 * day, "asks": "Offer a tasting",
-            "customers": [{"customer_id": kiosk["id"]}]}}))).await;
-        assert_eq!(status, 201, "{body}");
+            "customers": [{"customer_id": kiosk}]})).await;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         ok(cli(d, &["login", "--server", &server.url, "--email", "anna@x.test"], &[]));
