@@ -245,6 +245,9 @@ async function startOver(db) {
   const tx = db.transaction(["records", "meta"], "readwrite");
   tx.objectStore("meta").delete("cursor");
   tx.objectStore("meta").delete("checkpoint");
+  // Kept for the sync screen: whichever sync met the restore (the interval's, the service
+  // worker's), the agent can still see that it happened and when.
+  tx.objectStore("meta").put(Date.now(), "restored_at");
   let cursor = await tx.objectStore("records").openCursor();
   while (cursor) {
     cursor.update({ ...cursor.value, pending: 1, resend: true });

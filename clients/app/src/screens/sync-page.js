@@ -14,6 +14,7 @@ function where(rec) {
 
 export async function syncPage() {
   const last = await store.getMeta(state.db, "last_sync");
+  const restored = await store.getMeta(state.db, "restored_at");
   const waiting = await store.pending(state.db);
   const all = state.customers.map((c) => c.rec);
   const refused = waiting.filter((r) => r.refused).concat(all.filter((r) => r.refused && !r.pending));
@@ -26,6 +27,7 @@ export async function syncPage() {
       h("p", { id: "sync-message", role: "status", text: state.message }),
       h("table", {}, h("tbody", {},
         h("tr", {}, h("th", { text: t("last_sync") }), h("td", { id: "last-sync", text: last ? new Date(last).toLocaleString(language()) : t("never") })),
+        restored ? h("tr", {}, h("th", { text: t("restored_at") }), h("td", { id: "restored-at", text: new Date(restored).toLocaleString(language()) })) : null,
         h("tr", {}, h("th", { text: t("waiting") }), h("td", { id: "waiting", text: String(waiting.length) })),
         h("tr", {}, h("th", { text: t("photos_waiting") }), h("td", { id: "photos-waiting", text: String(files.length - refusedFiles.length) })),
       )),
