@@ -42,6 +42,7 @@ mod m20261207_000330_campaigns;
 mod m20261207_000340_lead_duplicates;
 mod m20261207_000350_personal_data_access;
 mod m20261207_000360_erased_records;
+mod m20261207_000370_sealed_at_rest;
 
 pub struct Migrator;
 
@@ -86,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000340_lead_duplicates::Migration),
             Box::new(m20261207_000350_personal_data_access::Migration),
             Box::new(m20261207_000360_erased_records::Migration),
+            Box::new(m20261207_000370_sealed_at_rest::Migration),
         ]
     }
 }

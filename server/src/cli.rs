@@ -41,10 +41,6 @@ struct DbArgs {
         default_value = "fieldsync.sqlite"
     )]
     database_url: String,
-}
-
-#[derive(clap::Args, Clone)]
-struct KeyArgs {
     /// The server key file, created with a new key if missing (keep it secret, and back it up apart
     /// from the database). Default: beside the SQLite database, its name with `.key` added. Required
     /// on PostgreSQL: every server process of the database needs the same file.
@@ -52,11 +48,12 @@ struct KeyArgs {
     key_file: Option<PathBuf>,
 }
 
-impl KeyArgs {
-    fn path(&self, db: &DbArgs) -> Option<PathBuf> {
+impl DbArgs {
+    /// The key file named, or the default beside an SQLite database.
+    fn key_path(&self) -> Option<PathBuf> {
         self.key_file
             .clone()
-            .or_else(|| settings::default_key_file(&db.database_url))
+            .or_else(|| settings::default_key_file(&self.database_url))
     }
 }
 
@@ -177,8 +174,6 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         db: DbArgs,
-        #[command(flatten)]
-        key: KeyArgs,
         /// Seed a demo organisation on first start and print its logins.
         #[arg(long)]
         demo: bool,
@@ -231,8 +226,6 @@ enum Command {
         years: u32,
         #[command(flatten)]
         db: DbArgs,
-        #[command(flatten)]
-        key: KeyArgs,
     },
     /// Manage users.
     User {
@@ -348,7 +341,13 @@ enum KeyCommand {
     /// devices stay logged in and keep their cursors; restart every server process with the new file.
     Rotate {
         #[command(flatten)]
-        key: KeyArgs,
+        db: DbArgs,
+    },
+    /// Seal again under the newest key everything stored under an older one (or before sealing
+    /// existed): documents' chunks, listings, personal fields, and the keyed hashes duplicate
+    /// checks match on. Run it after every server process restarted with a rotated key file;
+    /// servers may keep running meanwhile.
+    Reseal {
         #[command(flatten)]
         db: DbArgs,
     },
@@ -411,9 +410,17 @@ async fn database(db: &DbArgs) -> anyhow::Result<Db> {
 /// Opens the database, upgraded, with a merge path for what a command writes.
 async fn engine(db: &DbArgs) -> anyhow::Result<crate::sync::engine::SyncEngine> {
     let settings = Settings::new(&db.database_url);
-    let db = Db::connect(&settings.database_url, settings.max_connections)
-        .await
-        .context("failed to open the database")?;
+    let Some(key_file) = db.key_path() else {
+        bail!("name the key file with --key-file (a PostgreSQL database has no default)")
+    };
+    let keys = KeyRing::open(&key_file).context("failed to open the server key file")?;
+    let db = Db::connect(
+        &settings.database_url,
+        settings.max_connections,
+        std::sync::Arc::new(keys.vault()),
+    )
+    .await
+    .context("failed to open the database")?;
     // The upgrade writes records through the merge path, with the server's default bounds.
     let sync = crate::sync::engine::SyncEngine::new(
         db.clone(),
@@ -451,7 +458,6 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             db,
-            key,
             demo: seed_demo,
             demo_years,
             cache_bytes,
@@ -471,7 +477,7 @@ pub async fn main() -> anyhow::Result<()> {
             }
             let defaults = Settings::new(&db.database_url);
             let settings = Settings {
-                key_file: key.path(&db),
+                key_file: db.key_path(),
                 cache_bytes,
                 merge_bytes,
                 sync_in_flight: sync_in_flight.map_or(defaults.sync_in_flight, |n| n as usize),
@@ -535,14 +541,9 @@ pub async fn main() -> anyhow::Result<()> {
             }
             crate::serve(state, listener, shutdown_signal()).await?;
         }
-        Command::Demo {
-            agents,
-            years,
-            db,
-            key,
-        } => {
+        Command::Demo { agents, years, db } => {
             let settings = Settings {
-                key_file: key.path(&db),
+                key_file: db.key_path(),
                 ..Settings::new(&db.database_url)
             };
             let state = AppState::new(&settings)
@@ -587,11 +588,18 @@ pub async fn main() -> anyhow::Result<()> {
                     let file = std::fs::File::create(&path)
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     let mut file = std::io::BufWriter::new(file);
-                    let n = export_to(&db.conn, kind, format, &mut file).await?;
+                    let n = export_to(&db.conn, db.vault(), kind, format, &mut file).await?;
                     eprintln!("exported {n} {} to {}", kind.table, path.display());
                 }
                 None => {
-                    export_to(&db.conn, kind, format, &mut std::io::stdout().lock()).await?;
+                    export_to(
+                        &db.conn,
+                        db.vault(),
+                        kind,
+                        format,
+                        &mut std::io::stdout().lock(),
+                    )
+                    .await?;
                 }
             }
         }
@@ -642,16 +650,26 @@ pub async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Key {
-            command: KeyCommand::Rotate { key, db },
+            command: KeyCommand::Rotate { db },
         } => {
-            let Some(path) = key.path(&db) else {
+            let Some(path) = db.key_path() else {
                 bail!("name the key file with --key-file (a PostgreSQL database has no default)")
             };
             let ring = KeyRing::rotate(&path).context("failed to rotate the server key")?;
             println!(
-                "added a new key to {} ({} keys); restart every server process with this file",
+                "added a new key to {} ({} keys); restart every server process with this file, then run `fieldsync-server key reseal`",
                 path.display(),
                 ring.count()
+            );
+        }
+        Command::Key {
+            command: KeyCommand::Reseal { db },
+        } => {
+            let db = database(&db).await?;
+            let resealed = crate::sync::reseal::reseal(&db).await?;
+            println!(
+                "sealed again under the newest key: {} chunks, {} listings, {} rows of personal fields; {} customers' match keys",
+                resealed.chunks, resealed.listings, resealed.rows, resealed.match_keys
             );
         }
         Command::Backup { db, to, files } => {
@@ -697,7 +715,7 @@ async fn import(
     if who.role < Role::Manager {
         bail!("{email} is an agent: managers and admins import");
     }
-    let plan = plan::plan(&sync.db.conn, &who, target, &sheet).await?;
+    let plan = plan::plan(&sync.db.conn, sync.db.vault(), &who, target, &sheet).await?;
     println!(
         "{}: {} rows: {} to create, {} to update, {} unchanged, {} in error",
         file.display(),

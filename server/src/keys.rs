@@ -92,6 +92,11 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// The keys that seal data at rest, derived from the ring's (see `seal`).
+    pub fn vault(&self) -> crate::seal::Vault {
+        crate::seal::Vault::new(&self.keys)
+    }
+
     /// How many keys the ring holds.
     pub fn count(&self) -> usize {
         self.keys.len()

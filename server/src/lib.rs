@@ -20,6 +20,7 @@ pub mod keys;
 pub mod metrics;
 pub mod process;
 pub mod reports;
+pub mod seal;
 pub mod settings;
 pub mod sync;
 pub mod tls;

@@ -453,7 +453,8 @@ impl TestServer {
             .collect()
     }
 
-    /// Text columns of one projected record (NULL as None).
+    /// Text columns of one projected record (NULL as None), personal values opened with the
+    /// server's key.
     pub async fn projected(&self, table: &str, id: Uuid, columns: &[&str]) -> Vec<Option<String>> {
         use sea_orm::sea_query::{Alias, Expr, Query};
         let conn = &self.state.db.conn;
@@ -472,9 +473,13 @@ impl TestServer {
             .await
             .expect("select")
             .expect("projected row");
+        let vault = self.state.db.vault();
         columns
             .iter()
-            .map(|c| row.try_get::<Option<String>>("", c).expect("column"))
+            .map(|c| {
+                let value = row.try_get::<Option<String>>("", c).expect("column");
+                value.map(|v| vault.open_text(id, &v).expect("a sealed value opens"))
+            })
             .collect()
     }
 

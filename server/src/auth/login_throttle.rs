@@ -129,9 +129,13 @@ mod tests {
 
     async fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&dir.path().join("t.sqlite").display().to_string(), 2)
-            .await
-            .unwrap();
+        let db = Db::connect(
+            &dir.path().join("t.sqlite").display().to_string(),
+            2,
+            crate::seal::test_vault(),
+        )
+        .await
+        .unwrap();
         (dir, db)
     }
 

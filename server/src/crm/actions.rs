@@ -88,7 +88,7 @@ pub async fn resolve_conflict(
     let record = Uuid::parse_str(text("record_id"))
         .map_err(|_| Error::Internal(format!("conflict {id} names no record")))?;
     let field = text("field");
-    let detail = records::get(&sync.db.conn, who, record)
+    let detail = records::get(&sync.db.conn, sync.db.vault(), who, record)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no record {record}")))?;
     let mut fields = Map::new();
@@ -161,7 +161,7 @@ async fn fields_of(
             "managers and admins decide orders, alerts and conflicts".into(),
         ));
     }
-    let detail = records::get(&sync.db.conn, who, id).await?;
+    let detail = records::get(&sync.db.conn, sync.db.vault(), who, id).await?;
     match detail {
         Some(d) if d.record.kind == kind.name && !d.record.deleted => {
             Ok(d.record.fields.as_object().cloned().unwrap_or_default())

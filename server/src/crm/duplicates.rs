@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::db::{now_ms, BuildWith, Db};
 use crate::error::Error;
+use crate::seal::Vault;
 
 /// The most customers one customer is compared with: past it, the nearest in id order are kept.
 const MAX_COMPARED: u64 = 200;
@@ -60,6 +61,11 @@ pub fn keys_of(p: &Projection) -> Option<Keys> {
 /// several per customer.
 pub async fn check(db: &Db, customers: &[(Uuid, Option<Keys>)], all: bool) -> Result<usize, Error> {
     let conn = &db.conn;
+    let customers: Vec<(Uuid, Option<Keys>)> = customers
+        .iter()
+        .map(|(id, keys)| (*id, keys.clone().map(|k| matchable(db.vault(), k))))
+        .collect();
+    let customers = &customers[..];
     let stored = if all {
         HashMap::new()
     } else {
@@ -128,8 +134,10 @@ pub async fn check(db: &Db, customers: &[(Uuid, Option<Keys>)], all: bool) -> Re
 /// customer would be.
 pub async fn likely_customer(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     keys: &Keys,
 ) -> Result<Option<(Uuid, f64, Vec<Reason>)>, Error> {
+    let keys = &matchable(vault, keys.clone());
     // The pool is read for a batch of one, under an id no customer has.
     let probe = Uuid::nil();
     let pool = Pool::read(conn, &[(probe, keys)], &HashSet::new()).await?;
@@ -141,6 +149,13 @@ pub async fn likely_customer(
 }
 
 /// Checks every customer again, in pages: after an upgrade, a restore, or a change of the rule.
+/// Keys as the server stores and compares them: a person's tax id by its keyed hash (see `seal`),
+/// never in clear.
+fn matchable(vault: &Vault, mut keys: Keys) -> Keys {
+    keys.tax_id = keys.tax_id.map(|t| vault.match_key(&t));
+    keys
+}
+
 pub async fn scan(db: &Db) -> Result<Scan, Error> {
     let conn = &db.conn;
     let mut after = Uuid::nil();
@@ -165,7 +180,7 @@ pub async fn scan(db: &Db) -> Result<Scan, Error> {
         after = last.try_get("", "id")?;
         let mut customers = Vec::with_capacity(rows.len());
         for row in &rows {
-            customers.push((row.try_get("", "id")?, row_keys(row)?));
+            customers.push((row.try_get("", "id")?, row_keys(db.vault(), row)?));
         }
         scan.checked += customers.len();
         scan.found += check(db, &customers, true).await?;
@@ -194,16 +209,20 @@ fn position(row: &QueryResult) -> Result<Option<Position>, Error> {
     )
 }
 
-fn row_keys(row: &QueryResult) -> Result<Option<Keys>, Error> {
+fn row_keys(vault: &Vault, row: &QueryResult) -> Result<Option<Keys>, Error> {
     if row.try_get::<Option<bool>>("", "deleted")?.unwrap_or(false) {
         return Ok(None);
     }
     let text = |c: &str| row.try_get::<Option<String>>("", c);
     let position = position(row)?;
+    let id: Uuid = row.try_get("", "id")?;
+    let tax_id = text("tax_id")?
+        .map(|t| vault.open_text(id, &t))
+        .transpose()?;
     Ok(Some(Keys::of(
         &text("name")?.unwrap_or_default(),
         text("phone")?.as_deref(),
-        text("tax_id")?.as_deref(),
+        tax_id.as_deref(),
         text("city")?.as_deref(),
         position,
     )))
@@ -577,6 +596,7 @@ fn require_manager(who: &Principal) -> Result<(), Error> {
 /// The candidates whose two customers `who` may both see, in the order they were found.
 pub async fn list(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     q: &Listing,
 ) -> Result<CandidatePage, Error> {
@@ -604,7 +624,10 @@ pub async fn list(
     stmt.order_by((dc.clone(), Alias::new("id")), Order::Asc)
         .limit(wanted + 1);
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    let mut candidates = rows.iter().map(candidate).collect::<Result<Vec<_>, _>>()?;
+    let mut candidates = rows
+        .iter()
+        .map(|r| candidate(vault, r))
+        .collect::<Result<Vec<_>, _>>()?;
     let next = if candidates.len() as u64 > wanted {
         candidates.truncate(wanted as usize);
         candidates.last().map(|c| c.id)
@@ -617,6 +640,7 @@ pub async fn list(
 /// One candidate `who` may see both customers of.
 pub async fn get(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
 ) -> Result<Candidate, Error> {
@@ -627,17 +651,18 @@ pub async fn get(
         .query_one(stmt.build_with(conn))
         .await?
         .ok_or_else(|| Error::NotFound(format!("no duplicate candidate {id}")))?;
-    candidate(&row)
+    candidate(vault, &row)
 }
 
 /// Marks an open candidate dismissed: the two are different customers, and the check does not
 /// raise the pair again.
 pub async fn dismiss(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
 ) -> Result<Candidate, Error> {
-    let candidate = get(conn, who, id).await?;
+    let candidate = get(conn, vault, who, id).await?;
     if candidate.status != "open" {
         return Err(Error::Conflict(format!(
             "duplicate candidate {id} is already {}",
@@ -658,7 +683,7 @@ pub async fn dismiss(
             "duplicate candidate {id} was decided meanwhile"
         )));
     }
-    get(conn, who, id).await
+    get(conn, vault, who, id).await
 }
 
 /// Marks an open candidate merged for `who`, before the merge's writes: of two managers merging
@@ -755,15 +780,19 @@ fn select(who: &Principal) -> sea_orm::sea_query::SelectStatement {
     stmt
 }
 
-fn candidate(row: &QueryResult) -> Result<Candidate, Error> {
+fn candidate(vault: &Vault, row: &QueryResult) -> Result<Candidate, Error> {
     let side = |s: &str| -> Result<CandidateCustomer, Error> {
         let text = |f: &str| row.try_get::<Option<String>>("", &format!("{s}_{f}"));
+        let id: Uuid = row.try_get("", &format!("{s}_id"))?;
+        let tax_id = text("tax_id")?
+            .map(|t| vault.open_text(id, &t))
+            .transpose()?;
         Ok(CandidateCustomer {
-            id: row.try_get("", &format!("{s}_id"))?,
+            id,
             name: text("name")?,
             code: text("code")?,
             phone: text("phone")?,
-            tax_id: text("tax_id")?,
+            tax_id,
             city: text("city")?,
             territory: text("territory")?,
         })

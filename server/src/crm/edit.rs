@@ -103,13 +103,15 @@ pub async fn update_for(
     let values = values(kind, fields)?;
     inspect::check_writable(kind, who.role, &names(&values))?;
     let author = Author::server(who.user_id, who.role, who.territories.clone(), purpose);
-    let doc = docstore::load(conn, id).await?.map_err(|e| {
-        Error::Refused(Reason {
-            code: "record_unloadable".into(),
-            message: format!("record {id} does not load: {e}"),
-            field: None,
-        })
-    })?;
+    let doc = docstore::load(conn, sync.db.vault(), id)
+        .await?
+        .map_err(|e| {
+            Error::Refused(Reason {
+                code: "record_unloadable".into(),
+                message: format!("record {id} does not load: {e}"),
+                field: None,
+            })
+        })?;
     let mut doc = doc.with_actor(actor(&author));
     let base = doc.get_heads();
     record::update(&mut doc, kind, &values)?;

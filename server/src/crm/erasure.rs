@@ -219,7 +219,7 @@ async fn rewrite_record(
     required: &[(&'static str, &'static str)],
     now: i64,
 ) -> Result<(usize, usize), Error> {
-    let changes: Vec<(Change, Option<i64>)> = received(&**txn, row).await?;
+    let changes: Vec<(Change, Option<i64>)> = received(&**txn, txn.vault(), row).await?;
     let before = changes.len();
     forbid(txn, row.id, changes.iter().map(|(c, _)| c.hash())).await?;
     // Each old actor becomes a server actor recorded for the same person and purpose.

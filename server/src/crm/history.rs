@@ -18,6 +18,7 @@ use crate::crm::records::Record;
 use crate::db::entities::{device, document, user};
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::{Sealed, Vault};
 use crate::sync::write::find_document;
 
 /// The most bytes of entries one answer holds: a long note edited many times shows its whole text
@@ -39,12 +40,13 @@ pub struct Ask<'a> {
 /// agents the ones they see that are theirs.
 pub async fn history(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
     ask: &Ask<'_>,
 ) -> Result<History, Error> {
     let (row, kind) = readable(conn, who, id).await?;
-    let changes = received(conn, &row).await?;
+    let changes = received(conn, vault, &row).await?;
     let total = changes.len();
     let meta: Vec<(ChangeHash, ActorId, Option<i64>, i64)> = changes
         .iter()
@@ -103,12 +105,13 @@ pub async fn history(
 /// as received when the record was first stored.
 pub async fn at(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
     at: i64,
 ) -> Result<Record, Error> {
     let (row, kind) = readable(conn, who, id).await?;
-    let changes: Vec<(Change, Option<i64>)> = received(conn, &row).await?;
+    let changes: Vec<(Change, Option<i64>)> = received(conn, vault, &row).await?;
     let mut last = None;
     let kept: Vec<Change> = changes
         .into_iter()
@@ -198,6 +201,7 @@ type Receipt = ((i64, usize), i64);
 /// with the time it did.
 pub(crate) async fn received(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     row: &document::Model,
 ) -> Result<Vec<(Change, Option<i64>)>, Error> {
     // One read of the chunks gives both the document and the receipts they carry.
@@ -214,7 +218,9 @@ pub(crate) async fn received(
     let mut receipts: HashMap<[u8; 32], Receipt> = HashMap::new();
     for r in &rows {
         let seq: i64 = r.try_get("", "seq")?;
-        chunks.push(r.try_get::<Vec<u8>>("", "data")?);
+        let mut data: Vec<u8> = r.try_get("", "data")?;
+        vault.open_in_place(Sealed::Chunk(row.id), &mut data)?;
+        chunks.push(data);
         let blob: Option<Vec<u8>> = r.try_get("", "receipts")?;
         for (i, entry) in blob.unwrap_or_default().chunks_exact(40).enumerate() {
             let hash: [u8; 32] = entry[..32].try_into().expect("32 bytes");

@@ -27,6 +27,7 @@ use crate::auth::principal::Principal;
 use crate::crm::{duplicates, edit, records, rules};
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::Vault;
 use crate::sync::engine::SyncEngine;
 
 /// Why the server writes, in the records' history.
@@ -61,7 +62,7 @@ pub async fn merge(
     picked: &Map<String, Json>,
 ) -> Result<Merged, Error> {
     let conn = &sync.db.conn;
-    let candidate = duplicates::get(conn, who, id).await?;
+    let candidate = duplicates::get(conn, sync.db.vault(), who, id).await?;
     let other = match survivor {
         s if s == candidate.a.id => candidate.b.id,
         s if s == candidate.b.id => candidate.a.id,
@@ -75,7 +76,7 @@ pub async fn merge(
             ))
         }
     };
-    let fields = survivor_fields(conn, who, survivor, other, picked).await?;
+    let fields = survivor_fields(conn, sync.db.vault(), who, survivor, other, picked).await?;
     duplicates::claim(conn, who, id).await?;
     let done = apply(sync, who, survivor, other, &fields).await;
     if done.is_err() {
@@ -95,13 +96,14 @@ pub async fn merge(
 /// What the survivor takes: the picked values, and each field it lacks that the other has.
 async fn survivor_fields(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     survivor: Uuid,
     other: Uuid,
     picked: &Map<String, Json>,
 ) -> Result<Map<String, Json>, Error> {
     let fields_of = |id: Uuid| async move {
-        records::get(conn, who, id)
+        records::get(conn, vault, who, id)
             .await?
             .map(|d| d.record.fields)
             .ok_or_else(|| Error::NotFound(format!("no customer {id}")))

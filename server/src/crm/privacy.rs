@@ -16,6 +16,7 @@ use crate::crm::history::{self, Ask};
 use crate::crm::records::{self, Listing, Record};
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
+use crate::seal::Vault;
 
 const TABLE: &str = "personal_data_access";
 const COLUMNS: [&str; 9] = [
@@ -300,6 +301,7 @@ pub struct PersonExport {
 /// is itself audited.
 pub async fn export(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
 ) -> Result<PersonExport, Error> {
@@ -308,7 +310,7 @@ pub async fn export(
             "a person's data is exported by managers and admins".into(),
         ));
     }
-    let detail = records::get(conn, who, id)
+    let detail = records::get(conn, vault, who, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no record {id}")))?;
     let person = detail.record;
@@ -335,6 +337,7 @@ pub async fn export(
     ] {
         let page = records::list(
             conn,
+            vault,
             who,
             &Listing {
                 kind,
@@ -348,10 +351,14 @@ pub async fn export(
         related.extend(page.records);
     }
     if let Some(contact) = field("contact_id") {
-        related.extend(records::get(conn, who, contact).await?.map(|d| d.record));
+        related.extend(
+            records::get(conn, vault, who, contact)
+                .await?
+                .map(|d| d.record),
+        );
     }
     let customer = match field("customer_id") {
-        Some(c) => records::get(conn, who, c).await?.map(|d| d.record),
+        Some(c) => records::get(conn, vault, who, c).await?.map(|d| d.record),
         None => None,
     };
     let ask = Ask {
@@ -359,7 +366,7 @@ pub async fn export(
         limit: MAX_HISTORY,
         field: None,
     };
-    let history = history::history(conn, who, id, &ask).await?;
+    let history = history::history(conn, vault, who, id, &ask).await?;
     audit(conn, who, Action::Export, Shown::of([&person])).await?;
     let accesses = accesses(
         conn,

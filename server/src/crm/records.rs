@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::Vault;
 use crate::sync::projection;
 
 /// The most records one page holds.
@@ -86,10 +87,12 @@ fn select(who: &Principal) -> SelectStatement {
         .to_owned()
 }
 
-fn record(row: &QueryResult) -> Result<Record, Error> {
+fn record(vault: &Vault, row: &QueryResult) -> Result<Record, Error> {
+    let id: Uuid = row.try_get("", "id")?;
     let json = |column: &str, empty: &str| -> Result<serde_json::Value, Error> {
         let text: Option<String> = row.try_get("", column)?;
-        serde_json::from_str(text.as_deref().unwrap_or(empty))
+        let text = vault.open_json(id, text.as_deref().unwrap_or(empty))?;
+        serde_json::from_str(&text)
             .map_err(|e| Error::Internal(format!("a stored listing is not JSON: {e}")))
     };
     let kind: String = row.try_get("", "kind")?;
@@ -101,7 +104,7 @@ fn record(row: &QueryResult) -> Result<Record, Error> {
         }
     }
     Ok(Record {
-        id: row.try_get("", "id")?,
+        id,
         kind,
         fields,
         conflicts: json("listing_conflicts", "[]")?,
@@ -113,11 +116,11 @@ fn record(row: &QueryResult) -> Result<Record, Error> {
 }
 
 /// Rows as records, stopping before the page passes [`MAX_PAGE_BYTES`] (never before its first).
-fn bounded(rows: &[QueryResult]) -> Result<Vec<Record>, Error> {
+fn bounded(vault: &Vault, rows: &[QueryResult]) -> Result<Vec<Record>, Error> {
     let mut records = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     for row in rows {
-        let r = record(row)?;
+        let r = record(vault, row)?;
         bytes += r.fields.to_string().len() + r.conflicts.to_string().len();
         if bytes > MAX_PAGE_BYTES && !records.is_empty() {
             break;
@@ -130,6 +133,7 @@ fn bounded(rows: &[QueryResult]) -> Result<Vec<Record>, Error> {
 /// A page of the records of one kind the caller may see, in creation order.
 pub async fn list(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     q: &Listing<'_>,
 ) -> Result<Page, Error> {
@@ -164,7 +168,7 @@ pub async fn list(
         stmt.and_where(Expr::col((d, Alias::new("id"))).gt(after));
     }
     let rows = conn.query_all(stmt.build_with(conn)).await?;
-    let records = bounded(&rows[..rows.len().min(wanted as usize)])?;
+    let records = bounded(vault, &rows[..rows.len().min(wanted as usize)])?;
     let more = rows.len() > records.len();
     Ok(Page {
         next: more.then(|| records.last().map(|r| r.id)).flatten(),
@@ -176,6 +180,7 @@ pub async fn list(
 /// does not exist or the caller may not see it (the two are not told apart).
 pub async fn get(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     id: Uuid,
 ) -> Result<Option<Detail>, Error> {
@@ -189,11 +194,11 @@ pub async fn get(
     let Some(row) = conn.query_one(one(id).build_with(conn)).await? else {
         return Ok(None);
     };
-    let record = record(&row)?;
+    let record = record(vault, &row)?;
     let parent_id: Option<Uuid> = row.try_get("", "parent_id")?;
     let parent = match parent_id {
         Some(parent) => match conn.query_one(one(parent).build_with(conn)).await? {
-            Some(row) => Some(self::record(&row)?),
+            Some(row) => Some(self::record(vault, &row)?),
             None => None,
         },
         None => None,
@@ -203,7 +208,7 @@ pub async fn get(
         .and_where(Expr::col((d.clone(), Alias::new("parent_id"))).eq(id))
         .order_by((d, Alias::new("id")), Order::Desc)
         .limit(MAX_PAGE_RECORDS);
-    let related = bounded(&conn.query_all(children.build_with(conn)).await?)?;
+    let related = bounded(vault, &conn.query_all(children.build_with(conn)).await?)?;
     Ok(Some(Detail {
         record,
         parent,
@@ -232,6 +237,12 @@ pub fn parse_filters<'a>(
                 format!(
                     "`{name}` is a text or holds items; list without it and search the results"
                 ),
+            ));
+        }
+        if spec.personal {
+            return Err(Error::bad_request(
+                "unfilterable_field",
+                format!("`{name}` is a person's data, sealed at rest; list without it and search the results"),
             ));
         }
         // An empty value asks for records where the field is unset, whatever its type.

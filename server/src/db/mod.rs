@@ -20,6 +20,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::Error;
+use crate::seal::Vault;
 use positions::Positions;
 
 /// The database of one server process.
@@ -31,6 +32,8 @@ pub struct Db {
     /// write transactions on this lock avoids that; PostgreSQL needs no such lock (None).
     write_lock: Option<Arc<Mutex<()>>>,
     positions: Positions,
+    /// What seals chunks and personal values at rest (see `seal`).
+    vault: Arc<Vault>,
 }
 
 /// Turns what a user typed into a database URL: a bare path is an SQLite file, created if missing.
@@ -53,8 +56,8 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 }
 
 impl Db {
-    /// Connects and brings the schema up to date.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, Error> {
+    /// Connects and brings the schema up to date; what is stored is sealed under `vault`.
+    pub async fn connect(url: &str, max_connections: u32, vault: Arc<Vault>) -> Result<Db, Error> {
         let url = normalize_url(url);
         let mut options = pool_options(&url, max_connections);
         options
@@ -91,7 +94,13 @@ impl Db {
             conn,
             write_lock,
             positions,
+            vault,
         })
+    }
+
+    /// What seals chunks and personal values at rest.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     pub fn backend(&self) -> DatabaseBackend {
@@ -127,6 +136,7 @@ impl Db {
         Ok(WriteTxn {
             txn,
             positions: self.positions.clone(),
+            vault: self.vault.clone(),
             _guard: guard,
         })
     }
@@ -145,12 +155,18 @@ impl Db {
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     positions: Positions,
+    vault: Arc<Vault>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), Error> {
         Ok(self.txn.commit().await?)
+    }
+
+    /// What seals what this transaction stores.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// Allocates `n` consecutive feed positions for this transaction's writes and returns the first.
@@ -297,9 +313,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_transaction_is_not_failed_by_a_writer_outside_the_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(dir.path().join("t.sqlite").to_str().unwrap(), 4)
-            .await
-            .unwrap();
+        let db = Db::connect(
+            dir.path().join("t.sqlite").to_str().unwrap(),
+            4,
+            crate::seal::test_vault(),
+        )
+        .await
+        .unwrap();
         let insert = |name: &str| {
             format!(
                 "INSERT INTO territories (id, name, created_at) VALUES ('{}', '{name}', 0)",

@@ -72,6 +72,7 @@ async fn page(
     )?;
     records::list(
         &state.db.conn,
+        state.db.vault(),
         who,
         &Listing {
             kind,

@@ -88,7 +88,7 @@ async fn list(
         limit: f.limit.unwrap_or(100),
     };
     Ok(Json(
-        duplicates::list(&state.db.conn, &who, &listing).await?,
+        duplicates::list(&state.db.conn, state.db.vault(), &who, &listing).await?,
     ))
 }
 
@@ -108,7 +108,9 @@ async fn show(
     who: Principal,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Candidate>, Error> {
-    Ok(Json(duplicates::get(&state.db.conn, &who, id).await?))
+    Ok(Json(
+        duplicates::get(&state.db.conn, state.db.vault(), &who, id).await?,
+    ))
 }
 
 /// Says the two customers of an open candidate are different ones: the pair is not raised again.
@@ -128,7 +130,9 @@ async fn dismiss(
     who: Principal,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Candidate>, Error> {
-    Ok(Json(duplicates::dismiss(&state.db.conn, &who, id).await?))
+    Ok(Json(
+        duplicates::dismiss(&state.db.conn, state.db.vault(), &who, id).await?,
+    ))
 }
 
 /// Which customer of a pair survives a merge, and the values it takes where the two differ.

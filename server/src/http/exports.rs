@@ -79,10 +79,10 @@ async fn export_kind(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(PAGES_AHEAD);
     let visible = Some(who.visible(None));
     let mut export = export::Export::new(&state.db.conn, kind, format, visible, mask).await?;
-    let conn = state.db.conn.clone();
+    let db = state.db.clone();
     tokio::spawn(async move {
         loop {
-            let piece = match export.next(&conn).await {
+            let piece = match export.next(&db.conn, db.vault()).await {
                 Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
                 Ok(None) => break,
                 Err(e) => {

@@ -81,7 +81,7 @@ async fn import(
         .ok_or_else(|| Error::NotFound(format!("{what} cannot be imported")))?;
     let sheet = sheet::read(&body)?;
     drop(body);
-    let plan = plan::plan(&state.db.conn, &who, target, &sheet).await?;
+    let plan = plan::plan(&state.db.conn, state.db.vault(), &who, target, &sheet).await?;
     let mut answer = ImportAnswer {
         rows: sheet.rows.len(),
         to_create: plan.creates.len(),

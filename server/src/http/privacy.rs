@@ -47,7 +47,9 @@ async fn export_person(
 ) -> Result<Json<PersonExport>, Error> {
     // It replays the record's history, as `GET /v1/records/{id}/history` does.
     let _slot = state.report_slot().await?;
-    Ok(Json(privacy::export(&state.db.conn, &who, id).await?))
+    Ok(Json(
+        privacy::export(&state.db.conn, state.db.vault(), &who, id).await?,
+    ))
 }
 
 /// Erases a person (a contact or a lead) on request: their personal fields (name, phone, e-mail)

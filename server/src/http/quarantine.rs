@@ -114,12 +114,17 @@ async fn entries(state: &AppState, who: &Principal, id: Option<Uuid>) -> Result<
     let rows = conn.query_all(stmt.build_with(conn)).await?;
     rows.iter()
         .map(|r| {
-            let bytes: Vec<u8> = r.try_get("", "changes")?;
+            let doc_id: Uuid = r.try_get("", "doc_id")?;
+            let mut bytes: Vec<u8> = r.try_get("", "changes")?;
+            state
+                .db
+                .vault()
+                .open_in_place(crate::seal::Sealed::Chunk(doc_id), &mut bytes)?;
             let raw_changes: Vec<ByteBuf> =
                 sync_core::protocol::decode(&bytes, &state.sync.limits)?;
             Ok(Entry {
                 id: r.try_get("", "id")?,
-                doc_id: r.try_get("", "doc_id")?,
+                doc_id,
                 kind: r.try_get("", "kind")?,
                 device_id: r.try_get("", "device_id")?,
                 user_id: r.try_get("", "user_id")?,

@@ -58,7 +58,7 @@ pub(super) async fn written(
     who: &Principal,
     id: Uuid,
 ) -> Result<Json<Detail>, Error> {
-    records::get(&state.db.conn, who, id)
+    records::get(&state.db.conn, state.db.vault(), who, id)
         .await?
         .map(Json)
         .ok_or_else(|| Error::Internal(format!("record {id} was written and is not there")))
@@ -195,6 +195,7 @@ async fn list(
     )?;
     let page = records::list(
         &state.db.conn,
+        state.db.vault(),
         &who,
         &Listing {
             kind,
@@ -241,7 +242,7 @@ async fn show(
     if let Some(at) = q.at {
         let at = moment(&at)?;
         let _slot = state.report_slot().await?;
-        let record = history::at(&state.db.conn, &who, id, at).await?;
+        let record = history::at(&state.db.conn, state.db.vault(), &who, id, at).await?;
         privacy::audit(&state.db.conn, &who, Action::Read, Shown::of([&record])).await?;
         return Ok(Json(Detail {
             record,
@@ -249,7 +250,7 @@ async fn show(
             related: Vec::new(),
         }));
     }
-    let detail = records::get(&state.db.conn, &who, id)
+    let detail = records::get(&state.db.conn, state.db.vault(), &who, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no record {id}")))?;
     let shown = Shown::of(
@@ -319,7 +320,7 @@ async fn history(
         limit: q.limit.unwrap_or(100),
         field: q.field.as_deref(),
     };
-    let history = history::history(&state.db.conn, &who, id, &ask).await?;
+    let history = history::history(&state.db.conn, state.db.vault(), &who, id, &ask).await?;
     // A record's history holds the past values of its personal fields.
     let shown = Shown::ids([(id, history.kind.as_str())]);
     privacy::audit(&state.db.conn, &who, Action::Read, shown).await?;

@@ -125,7 +125,12 @@ impl AppState {
             .as_ref()
             .map(crate::tls::acceptor)
             .transpose()?;
-        let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+        let db = Db::connect(
+            &settings.database_url,
+            settings.max_connections,
+            Arc::new(keys.vault()),
+        )
+        .await?;
         let metrics = Arc::new(Metrics::new());
         let sync = SyncEngine::new(
             db.clone(),

@@ -114,9 +114,13 @@ mod tests {
     #[tokio::test]
     async fn one_claim_a_day() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::connect(dir.path().join("c.sqlite").to_str().unwrap(), 2)
-            .await
-            .unwrap();
+        let db = crate::db::Db::connect(
+            dir.path().join("c.sqlite").to_str().unwrap(),
+            2,
+            crate::seal::test_vault(),
+        )
+        .await
+        .unwrap();
         let day0 = 1_000 * DAY_MS;
         assert!(claim(&db.conn, "job", day0).await.unwrap());
         assert!(!claim(&db.conn, "job", day0 + DAY_MS - 1).await.unwrap());

@@ -14,6 +14,7 @@ pub mod projection;
 pub mod push;
 pub mod quarantine;
 pub mod repair;
+pub mod reseal;
 pub mod upgrade;
 pub mod verify;
 pub mod write;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
+use crate::seal::Vault;
 
 /// The columns of every projection table besides its kind's fields: the record's id, its fields in
 /// conflict (JSON), and when the row was written. A test holds every kind's table to exactly these
@@ -43,8 +44,11 @@ pub fn items_fields(
 /// Inserts or replaces the projected rows of these records of one kind, in one statement.
 /// Concurrent values are kept as JSON in `conflicts`, so reports can flag them instead of silently
 /// showing one side.
+///
+/// Personal fields are sealed (see `seal`): their columns, and their values in `conflicts`.
 pub async fn upsert_many(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     kind: &KindSchema,
     rows: &[(Uuid, &Projection)],
 ) -> Result<(), Error> {
@@ -69,8 +73,11 @@ pub async fn upsert_many(
     let now = now_ms();
     for (id, p) in rows {
         let mut values: Vec<SimpleExpr> = vec![(*id).into()];
-        values.extend(column_fields(kind).map(|spec| sql_value(spec.ty, p.get(spec.name))));
-        values.push(conflicts_json(p).into());
+        values.extend(column_fields(kind).map(|spec| match p.get(spec.name) {
+            Value::Str(s) if spec.personal => vault.seal_text(*id, s).into(),
+            value => sql_value(spec.ty, value),
+        }));
+        values.push(conflicts_json(vault, kind, *id, p).into());
         values.push(now.into());
         stmt.values(values)
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -154,7 +161,8 @@ async fn replace_items(
     Ok(())
 }
 
-fn conflicts_json(p: &Projection) -> Option<String> {
+/// The fields in conflict as `{field: [values]}`, the personal ones' values sealed.
+fn conflicts_json(vault: &Vault, kind: &KindSchema, id: Uuid, p: &Projection) -> Option<String> {
     (!p.conflicts.is_empty()).then(|| {
         let map: serde_json::Map<String, serde_json::Value> = p
             .conflicts
@@ -166,7 +174,7 @@ fn conflicts_json(p: &Projection) -> Option<String> {
                 )
             })
             .collect();
-        serde_json::Value::Object(map).to_string()
+        vault.seal_fields(kind, id, &serde_json::Value::Object(map).to_string())
     })
 }
 

@@ -31,6 +31,7 @@ use crate::budget::Room;
 use crate::db::entities::document;
 use crate::db::{now_ms, retry_after, WriteTxn};
 use crate::error::Error;
+use crate::seal::Vault;
 use crate::sync::author::Author;
 use crate::sync::checkpoint;
 use crate::sync::decide::{self, reason, refusal, Merged, Outcome, Parent, Prepared};
@@ -164,7 +165,7 @@ pub async fn stage<'a>(
             .await
             .expect("the merge slots are never closed");
         let conn = &engine.db.conn;
-        let inputs = Inputs::read(conn, &ids, author, settings, false).await?;
+        let inputs = Inputs::read(conn, engine.db.vault(), &ids, author, settings, false).await?;
         let merge = merge_docs(conn, false, engine, author, &docs, &inputs).await?;
         (Some((inputs, merge)), Some(slot))
     } else {
@@ -231,7 +232,15 @@ impl Staged<'_> {
 
     async fn write(&mut self, write: &WriteTxn, engine: &SyncEngine) -> Result<Batch, Error> {
         let txn: &DatabaseTransaction = write;
-        let inputs = Inputs::read(txn, &self.ids, self.author, self.settings, true).await?;
+        let inputs = Inputs::read(
+            txn,
+            engine.db.vault(),
+            &self.ids,
+            self.author,
+            self.settings,
+            true,
+        )
+        .await?;
         let merge = match self.ahead.take() {
             Some((read, merge))
                 if read.same_as(&inputs) && merge.parents_unchanged(txn).await? =>
@@ -265,6 +274,7 @@ impl Inputs {
     /// cannot deadlock and no two processes write the same document at once.
     async fn read(
         conn: &impl ConnectionTrait,
+        vault: &Vault,
         ids: &[Uuid],
         author: &Author,
         settings: bool,
@@ -279,7 +289,7 @@ impl Inputs {
                 None
             },
             orphans: match author.device() {
-                Some(device) => load_orphans(conn, ids, device.device_id).await?,
+                Some(device) => load_orphans(conn, vault, ids, device.device_id).await?,
                 None => HashMap::new(),
             },
         })
@@ -552,7 +562,7 @@ async fn store_merge(
     // What needs no feed position is written first: `store` allocates positions last, since readers
     // cannot read past them until the transaction commits.
     if let Some(device) = author.device() {
-        for (id, why) in store_extras(txn, device, extras).await? {
+        for (id, why) in store_extras(txn, txn.vault(), device, extras).await? {
             if let Some(result) = results.iter_mut().find(|r| r.id == id) {
                 result.status = PushStatus::Rejected;
                 result.reason = Some(why);
@@ -746,17 +756,19 @@ async fn load(
     if let Some(cached) = engine.cache.take(row.id, &row.heads) {
         return Ok(Some(cached));
     }
-    Ok(match docstore::load(conn, row.id).await? {
-        Ok(am) => {
-            let weight = docstore::weight(&am);
-            Some((am, weight))
-        }
-        Err(e) => {
-            engine.unloadable.inc();
-            tracing::error!(record = %row.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
-            None
-        }
-    })
+    Ok(
+        match docstore::load(conn, engine.db.vault(), row.id).await? {
+            Ok(am) => {
+                let weight = docstore::weight(&am);
+                Some((am, weight))
+            }
+            Err(e) => {
+                engine.unloadable.inc();
+                tracing::error!(record = %row.id, error = %e, "a stored record does not load; `fieldsync-server repair` rebuilds it");
+                None
+            }
+        },
+    )
 }
 
 /// A parent record, remembered as read so that a merge made ahead of its write can tell whether it

@@ -37,7 +37,7 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         .await?
         .ok_or_else(|| Error::NotFound(format!("there is no record {id}")))?;
     let kind = kinds::get(&row.kind).map_err(|e| Error::Internal(e.to_string()))?;
-    let chunks = docstore::load_chunks(conn, id).await?;
+    let chunks = docstore::load_chunks(conn, db.vault(), id).await?;
     let mut kept: Vec<&[u8]> = Vec::new();
     let mut doc = AutoCommit::new();
     let mut repaired = Repaired {
@@ -46,6 +46,13 @@ pub async fn repair(db: &Db, id: Uuid) -> Result<Repaired, Error> {
         written: false,
     };
     for (seq, data) in &chunks {
+        let data = match data {
+            Ok(data) => data,
+            Err(e) => {
+                repaired.dropped.push((*seq, format!("does not open: {e}")));
+                continue;
+            }
+        };
         kept.push(data);
         match healthy(&kept) {
             Ok(next) => {

@@ -25,6 +25,7 @@ use crate::auth::principal::Principal;
 use crate::db::entities::{document, territory};
 use crate::db::{now_ms, BuildWith, WriteTxn};
 use crate::error::Error;
+use crate::seal::{Sealed, Vault};
 use crate::sync::projection;
 
 /// What one document's push will write, once feed positions are known.
@@ -145,7 +146,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 .filter(|w| w.kind.name == kind.name)
                 .map(|w| (w.id, &w.projection))
                 .collect();
-            projection::upsert_many(txn, kind, &rows).await?;
+            projection::upsert_many(txn, write.vault(), kind, &rows).await?;
         }
     }
     hold_codes(txn, writes).await?;
@@ -159,6 +160,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
         DatabaseBackend::Sqlite => "max(\"documents\".\"seq\", \"excluded\".\"seq\")",
         _ => "GREATEST(\"documents\".\"seq\", \"excluded\".\"seq\")",
     });
+    let vault = write.vault();
     let indexed: Vec<(usize, &Write)> = writes.iter().enumerate().collect();
     for part in indexed.chunks(ROWS_PER_STATEMENT) {
         let mut chunks = Query::insert()
@@ -212,7 +214,7 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 w.id.into(),
                 seq(*i).into(),
                 w.snapshot.into(),
-                w.data.clone().into(),
+                vault.seal(Sealed::Chunk(w.id), &w.data).into(),
                 (!receipts.is_empty()).then_some(receipts).into(),
             ]);
             docs.values_panic([
@@ -226,8 +228,10 @@ pub async fn store(write: &WriteTxn, writes: &[Write]) -> Result<i64, Error> {
                 seq(*i).into(),
                 w.chunk_count.into(),
                 w.chunk_bytes.into(),
-                w.listing.fields.clone().into(),
-                w.listing.conflicts.clone().into(),
+                vault.seal_fields(w.kind, w.id, &w.listing.fields).into(),
+                vault
+                    .seal_conflicts(w.kind, w.id, &w.listing.conflicts)
+                    .into(),
                 w.listing.deleted.into(),
                 w.created_at.into(),
                 now.into(),
@@ -397,6 +401,7 @@ pub async fn erased_changes(
 /// The stored orphan changes of these documents pushed by this device, by document.
 pub async fn load_orphans(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     doc_ids: &[Uuid],
     device_id: Uuid,
 ) -> Result<HashMap<Uuid, Vec<Change>>, Error> {
@@ -408,12 +413,12 @@ pub async fn load_orphans(
         .to_owned();
     let mut out: HashMap<Uuid, Vec<Change>> = HashMap::new();
     for row in conn.query_all(stmt.build_with(conn)).await? {
-        let data: Vec<u8> = row.try_get("", "data")?;
+        let doc_id: Uuid = row.try_get("", "doc_id")?;
+        let mut data: Vec<u8> = row.try_get("", "data")?;
+        vault.open_in_place(Sealed::Chunk(doc_id), &mut data)?;
         let change = Change::from_bytes(data)
             .map_err(|e| Error::Storage(format!("stored orphan change: {e}")))?;
-        out.entry(row.try_get("", "doc_id")?)
-            .or_default()
-            .push(change);
+        out.entry(doc_id).or_default().push(change);
     }
     Ok(out)
 }
@@ -447,6 +452,7 @@ pub async fn record_server_actor(
 
 pub async fn store_extras(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     who: &Principal,
     mut extras: Extras,
 ) -> Result<Vec<(Uuid, Reason)>, Error> {
@@ -468,7 +474,7 @@ pub async fn store_extras(
                 doc_id.into(),
                 who.device_id.into(),
                 hash.0.to_vec().into(),
-                data.into(),
+                vault.seal(Sealed::Chunk(doc_id), &data).into(),
                 now.into(),
             ])
             .on_conflict(
@@ -504,7 +510,7 @@ pub async fn store_extras(
                 who.device_id.into(),
                 who.user_id.into(),
                 q.changes_hash.into(),
-                q.changes.into(),
+                vault.seal(Sealed::Chunk(q.doc_id), &q.changes).into(),
                 q.reason.into(),
                 "pending".into(),
                 now.into(),

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::Vault;
 use crate::sync::docstore;
 use crate::transfer::columns::{self, Column, Convert, Target};
 
@@ -46,13 +47,14 @@ fn header(column: &Column) -> &'static str {
 /// Writes every live record of `kind` to `out`; returns how many.
 pub async fn export_to(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     kind: &'static KindSchema,
     format: Format,
     out: &mut impl Write,
 ) -> Result<usize, Error> {
     let failed = |e: std::io::Error| Error::Internal(format!("writing the export: {e}"));
     let mut export = Export::new(conn, kind, format, None, false).await?;
-    while let Some(bytes) = export.next(conn).await? {
+    while let Some(bytes) = export.next(conn, vault).await? {
         out.write_all(&bytes).map_err(failed)?;
     }
     out.flush().map_err(failed)?;
@@ -123,13 +125,17 @@ impl Export {
     }
 
     /// The next piece of the file (the header with the first), or None at its end.
-    pub async fn next(&mut self, conn: &impl ConnectionTrait) -> Result<Option<Vec<u8>>, Error> {
+    pub async fn next(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        vault: &Vault,
+    ) -> Result<Option<Vec<u8>>, Error> {
         if self.done {
             return Ok(None);
         }
         let failed =
             |e: &dyn std::fmt::Display| Error::Internal(format!("writing the export: {e}"));
-        let page = page(conn, self.kind, self.visible.clone(), self.after).await?;
+        let page = page(conn, vault, self.kind, self.visible.clone(), self.after).await?;
         self.after = page.last().map(|(id, _)| *id);
         self.done = self.after.is_none();
         let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
@@ -247,6 +253,7 @@ async fn customer_codes(conn: &impl ConnectionTrait) -> Result<HashMap<Uuid, Str
 /// document for a record stored before listings were kept).
 async fn page(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     kind: &'static KindSchema,
     visible: Option<Cond>,
     after: Option<Uuid>,
@@ -278,16 +285,18 @@ async fn page(
         let fields: Option<String> = row.try_get("", "listing_fields")?;
         let listing = match fields {
             Some(fields) => Listing {
-                fields,
-                conflicts: row
-                    .try_get::<Option<String>>("", "listing_conflicts")?
-                    .unwrap_or_default(),
+                fields: vault.open_json(id, &fields)?,
+                conflicts: vault.open_json(
+                    id,
+                    &row.try_get::<Option<String>>("", "listing_conflicts")?
+                        .unwrap_or_default(),
+                )?,
                 deleted: row
                     .try_get::<Option<bool>>("", "listing_deleted")?
                     .unwrap_or(false),
             },
             None => {
-                let doc = docstore::load(conn, id)
+                let doc = docstore::load(conn, vault, id)
                     .await?
                     .map_err(|e| Error::Internal(format!("record {id} does not load: {e}")))?;
                 Listing::of(&record::project(&doc, kind)?)

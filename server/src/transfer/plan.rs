@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use automerge::{ActorId, AutoCommit};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, QueryResult};
 use serde::Serialize;
 use sync_core::{inspect, record, FieldType, Item, Value};
 use uuid::Uuid;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::principal::Principal;
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::Vault;
 use crate::sync::author::new_server_actor;
 use crate::sync::docstore;
 use crate::sync::write::{company_settings, find_document, territories_by_name};
@@ -159,6 +160,7 @@ async fn pairs<K: sea_orm::TryGetable>(
 
 async fn stored(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     target: &Target,
 ) -> Result<Stored, Error> {
@@ -257,10 +259,13 @@ async fn stored(
                 .and_where(Expr::col(Alias::new("deleted")).eq(false))
                 .to_owned();
             for r in conn.query_all(q.build_with(conn)).await? {
-                let email: Option<String> = r.try_get("", "email")?;
-                let name: Option<String> = r.try_get("", "name")?;
+                let id: Uuid = r.try_get("", "id")?;
+                let (email, name) = (
+                    personal(vault, &r, id, "email")?,
+                    personal(vault, &r, id, "name")?,
+                );
                 if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
-                    out.by_key.entry(k).or_insert(r.try_get("", "id")?);
+                    out.by_key.entry(k).or_insert(id);
                 }
             }
         }
@@ -273,8 +278,10 @@ async fn stored(
             for r in conn.query_all(q.build_with(conn)).await? {
                 let customer: Uuid = r.try_get("", "customer_id")?;
                 let id: Uuid = r.try_get("", "id")?;
-                let email: Option<String> = r.try_get("", "email")?;
-                let name: Option<String> = r.try_get("", "name")?;
+                let (email, name) = (
+                    personal(vault, &r, id, "email")?,
+                    personal(vault, &r, id, "name")?,
+                );
                 if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
                     out.contacts.entry((customer, k)).or_insert(id);
                 }
@@ -282,6 +289,18 @@ async fn stored(
         }
     }
     Ok(out)
+}
+
+/// A personal field of a projection row, opened (see `seal`).
+fn personal(
+    vault: &Vault,
+    row: &QueryResult,
+    id: Uuid,
+    column: &str,
+) -> Result<Option<String>, Error> {
+    row.try_get::<Option<String>>("", column)?
+        .map(|v| vault.open_text(id, &v))
+        .transpose()
 }
 
 /// The live products by sku.
@@ -319,6 +338,7 @@ fn text<'a>(values: &'a [(&str, Value)], field: &str) -> Option<&'a str> {
 /// Works out what importing `sheet` as `target` would do for `who`.
 pub async fn plan(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     target: &'static Target,
     sheet: &Sheet,
@@ -328,7 +348,7 @@ pub async fn plan(
         ignored,
         id: id_column,
     } = map_headers(target, sheet)?;
-    let stored = stored(conn, who, target).await?;
+    let stored = stored(conn, vault, who, target).await?;
     let actor = new_server_actor();
     let mut plan = Plan {
         target,
@@ -614,7 +634,8 @@ pub async fn plan(
                 match existing {
                     None => new.push((row.line, with_defaults(target, values))),
                     Some(id) => {
-                        settle(conn, who, &mut plan, row.line, id, values, &header_of).await?
+                        let outcome = changed(conn, vault, who, kind, id, values).await?;
+                        settle(&mut plan, row.line, id, outcome, &header_of);
                     }
                 }
             }
@@ -623,7 +644,7 @@ pub async fn plan(
     if let Some(items) = target.items {
         for group in groups {
             let stored = match group.existing {
-                Some(id) => stored_items(conn, kind, id, items.field).await?,
+                Some(id) => stored_items(conn, vault, kind, id, items.field).await?,
                 None => Vec::new(),
             };
             let held = group.items(items, &stored);
@@ -632,7 +653,8 @@ pub async fn plan(
             match group.existing {
                 None => new.push((group.line, with_defaults(target, values))),
                 Some(id) => {
-                    settle(conn, who, &mut plan, group.line, id, values, &header_of).await?
+                    let outcome = changed(conn, vault, who, kind, id, values).await?;
+                    settle(&mut plan, group.line, id, outcome, &header_of);
                 }
             }
         }
@@ -669,18 +691,16 @@ fn with_defaults(
     values
 }
 
-/// Puts a change of stored record `id` (with the row's values checked) in `plan`: to update, or
-/// unchanged when the record already holds every value.
-async fn settle(
-    conn: &impl ConnectionTrait,
-    who: &Principal,
+/// Puts a change of stored record `id` (the row's values as [`changed`] answered them) in `plan`:
+/// to update, unchanged when the record already holds every value, or the row's errors.
+fn settle(
     plan: &mut Plan,
     line: u64,
     id: Uuid,
-    values: Vec<(&'static str, Value)>,
+    outcome: Result<Vec<(&'static str, Value)>, Error>,
     header_of: &(dyn Fn(&str) -> String + Sync),
-) -> Result<(), Error> {
-    match changed(conn, who, plan.target.kind, id, values).await? {
+) {
+    match outcome {
         Ok(values) if values.is_empty() => plan.unchanged += 1,
         Ok(values) => plan.updates.push(Planned {
             line,
@@ -690,7 +710,6 @@ async fn settle(
         }),
         Err(e) => plan.errors.extend(invalid(line, &e, header_of)),
     }
-    Ok(())
 }
 
 /// Each new record's first change, made with `actor`, or why the schema refuses the record; in
@@ -843,11 +862,12 @@ fn item_key<'a>(item: &'a [(&'static str, Value)], items: &ItemColumns) -> Vec<&
 /// The items a stored record holds in `field`.
 async fn stored_items(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     kind: &'static sync_core::KindSchema,
     id: Uuid,
     field: &str,
 ) -> Result<Vec<Item>, Error> {
-    let doc = docstore::load(conn, id)
+    let doc = docstore::load(conn, vault, id)
         .await?
         .map_err(|e| Error::Internal(format!("record {id} does not load: {e}")))?;
     Ok(match record::project(&doc, kind)?.get(field) {
@@ -879,6 +899,7 @@ fn invalid(line: u64, error: &Error, header_of: &dyn Fn(&str) -> String) -> Vec<
 /// update of it; a record `who` may not see is refused like one that does not exist.
 pub async fn changed(
     conn: &impl ConnectionTrait,
+    vault: &Vault,
     who: &Principal,
     kind: &'static sync_core::KindSchema,
     id: Uuid,
@@ -899,7 +920,7 @@ pub async fn changed(
             row.kind
         ))));
     }
-    let mut doc = match docstore::load(conn, id).await? {
+    let mut doc = match docstore::load(conn, vault, id).await? {
         Ok(doc) => doc,
         Err(e) => {
             return Ok(Err(Error::Internal(format!(

@@ -72,7 +72,7 @@ pub async fn apply(
                     changes: vec![ByteBuf::from(change.clone())],
                     group: None,
                 }),
-                None => update(conn, kind, &actor, planned).await?,
+                None => update(conn, sync.db.vault(), kind, &actor, planned).await?,
             };
             if let Some(doc) = doc {
                 docs.push(doc);
@@ -110,11 +110,12 @@ async fn finish(rules: Option<tokio::task::JoinHandle<()>>) -> Result<(), Error>
 /// still differ (a device may have written the same meanwhile).
 async fn update(
     conn: &impl ConnectionTrait,
+    vault: &crate::seal::Vault,
     kind: &'static sync_core::KindSchema,
     actor: &automerge::ActorId,
     planned: &Planned,
 ) -> Result<Option<DocPush>, Error> {
-    let doc = docstore::load(conn, planned.id)
+    let doc = docstore::load(conn, vault, planned.id)
         .await?
         .map_err(|e| Error::Internal(format!("record {} does not load: {e}", planned.id)))?;
     let mut doc = doc.with_actor(actor.clone());

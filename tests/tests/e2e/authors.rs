@@ -35,7 +35,7 @@ storage_test! {
             .await
             .unwrap()
             .unwrap();
-        let mut doc = docstore::load(conn, row.try_get::<Uuid>("", "id").unwrap()).await.unwrap().unwrap();
+        let mut doc = docstore::load(conn, server.state.db.vault(), row.try_get::<Uuid>("", "id").unwrap()).await.unwrap().unwrap();
         assert!(doc.get_changes(&[]).iter().all(|c| c.actor_id().to_bytes() == actor.as_slice()));
         assert_eq!(server.count("devices").await, 0);
         // Each server write has an actor of its own, so no two ever share sequence numbers.
@@ -124,6 +124,7 @@ storage_test! {
             .and_where(Expr::col(Alias::new("id")).eq(entry))
             .to_owned();
         let raw: Vec<u8> = conn.query_one(conn.get_database_backend().build(&stmt)).await.unwrap().unwrap().try_get("", "changes").unwrap();
+        let raw = server.state.db.vault().open(fieldsync_server::seal::Sealed::Chunk(id), &raw).unwrap();
         let changes: Vec<ByteBuf> = sync_core::protocol::decode(&raw, &Default::default()).unwrap();
         let north = fieldsync_server::auth::users::ensure_territory(conn, "North").await.unwrap();
         let late = Author::Approved {

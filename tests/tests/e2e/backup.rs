@@ -66,10 +66,11 @@ pub(crate) async fn stop(server: TestServer) {
 
 /// The hashes of every change the server holds of a record.
 async fn server_changes(server: &TestServer, id: Uuid) -> Vec<Hash> {
-    let mut doc = fieldsync_server::sync::docstore::load(&server.state.db.conn, id)
-        .await
-        .expect("stored document")
-        .unwrap();
+    let mut doc =
+        fieldsync_server::sync::docstore::load(&server.state.db.conn, server.state.db.vault(), id)
+            .await
+            .expect("stored document")
+            .unwrap();
     doc.get_changes(&[])
         .iter()
         .map(|c| Hash::from(c.hash()))

@@ -9,6 +9,7 @@ use std::path::Path;
 use automerge::AutoCommit;
 use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
 use fieldsync_sdk::ConvertAs;
+use fieldsync_server::seal::Sealed;
 use reqwest::Method;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
@@ -26,21 +27,21 @@ const SECOND: &str = "+447700900456";
 const OFFLINE: &str = "+447700900789";
 
 /// Whether `bytes` hold `value` as it is, or hex-encoded (as PostgreSQL writes bytes in a dump).
-fn holds(bytes: &[u8], value: &str) -> bool {
+pub(crate) fn holds(bytes: &[u8], value: &str) -> bool {
     let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
     bytes.windows(value.len()).any(|w| w == value.as_bytes())
         || bytes.windows(hex.len()).any(|w| w == hex.as_bytes())
 }
 
 /// The bytes of an SQLite database's files (the database and its write-ahead log).
-fn sqlite_files(path: &Path) -> Vec<u8> {
+pub(crate) fn sqlite_files(path: &Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
     bytes.extend(std::fs::read(format!("{}-wal", path.display())).unwrap_or_default());
     bytes
 }
 
 /// What a backup file holds, readable: an SQLite backup's bytes, a PostgreSQL dump as SQL.
-fn backup_text(db: &TestDb, file: &Path) -> Vec<u8> {
+pub(crate) fn backup_text(db: &TestDb, file: &Path) -> Vec<u8> {
     if !db.is_postgres() {
         return std::fs::read(file).unwrap();
     }
@@ -73,6 +74,12 @@ async fn stored_changes(server: &TestServer, id: Uuid) -> String {
         .unwrap()
     {
         let data: Vec<u8> = row.try_get("", "data").unwrap();
+        let data = server
+            .state
+            .db
+            .vault()
+            .open(Sealed::Chunk(id), &data)
+            .unwrap();
         doc.load_incremental(&data).unwrap();
     }
     let mut text = String::new();
@@ -129,9 +136,13 @@ storage_test! {
         ben.sync().await;
         assert!(stored_changes(&server, jane).await.contains(FIRST), "the history held the first number");
         assert!(holds(&sqlite_files(&dir.path().join("device.sqlite")), SECOND), "Ben's store held the number");
+        // Sealed at rest: a backup, even one from before the erasure, holds the number only under
+        // the server key.
         let before = dir.path().join("before.backup");
         backup(&db, &before).await;
-        assert!(holds(&backup_text(&db, &before), SECOND), "a backup held the number");
+        let text = backup_text(&db, &before);
+        assert!(!holds(&text, SECOND), "a backup held the number in clear");
+        assert!(holds(&text, "Corner Shop"), "the backup holds what is not personal");
 
         // Offline, Ben makes her the owner; Anna types a new number.
         ben.replica.update(jane, &[("title", "Owner".into())]).await.unwrap();

@@ -110,10 +110,14 @@ async fn work(
 /// Every acknowledged change is in the database.
 async fn check_acked(inspect: &TestServer, acked: &BTreeMap<Uuid, BTreeSet<Hash>>) {
     for (id, heads) in acked {
-        let mut doc = fieldsync_server::sync::docstore::load(&inspect.state.db.conn, *id)
-            .await
-            .expect("load")
-            .unwrap();
+        let mut doc = fieldsync_server::sync::docstore::load(
+            &inspect.state.db.conn,
+            inspect.state.db.vault(),
+            *id,
+        )
+        .await
+        .expect("load")
+        .unwrap();
         for h in heads {
             assert!(
                 doc.get_change_by_hash(&automerge::ChangeHash(h.0))
@@ -164,10 +168,14 @@ async fn check_converged(inspect: &TestServer, url: &str, devices: &mut [Device]
             );
             assert_eq!(d.replica.outbox_len().await.unwrap(), 0);
         }
-        let mut doc = fieldsync_server::sync::docstore::load(&inspect.state.db.conn, *id)
-            .await
-            .unwrap()
-            .unwrap();
+        let mut doc = fieldsync_server::sync::docstore::load(
+            &inspect.state.db.conn,
+            inspect.state.db.vault(),
+            *id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         changes += doc.get_changes(&[]).len();
     }
     assert_eq!(
@@ -528,7 +536,7 @@ storage_test! {
         for id in &ids {
             assert_eq!(anna.replica.heads(*id).await, server.heads(*id).await);
             assert_eq!(ben.replica.heads(*id).await, server.heads(*id).await);
-            stored += fieldsync_server::sync::docstore::load(&server.state.db.conn, *id).await.unwrap().unwrap().get_changes(&[]).len();
+            stored += fieldsync_server::sync::docstore::load(&server.state.db.conn, server.state.db.vault(), *id).await.unwrap().unwrap().get_changes(&[]).len();
         }
         assert_eq!(stored, made, "every change stored once");
         assert_eq!(anna.replica.get(ids[0]).await.unwrap().get("city"), &Value::from("Oslo"));

@@ -414,11 +414,14 @@ async fn push_round(db: TestDb) {
                         .unwrap(),
                     ),
                     _ => {
-                        let doc =
-                            fieldsync_server::sync::docstore::load(&server.state.db.conn, existing)
-                                .await
-                                .unwrap()
-                                .unwrap();
+                        let doc = fieldsync_server::sync::docstore::load(
+                            &server.state.db.conn,
+                            server.state.db.vault(),
+                            existing,
+                        )
+                        .await
+                        .unwrap()
+                        .unwrap();
                         (existing, doc.with_actor(author))
                     }
                 };

@@ -7,6 +7,7 @@ use automerge::{AutoCommit, Change, ExpandedChange};
 use fieldsync_e2e::{
     anna_and_ben_hold_a_customer, customer, storage_test, Device, TestDb, TestServer,
 };
+use fieldsync_server::seal::Sealed;
 use fieldsync_server::sync::docstore;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
@@ -96,7 +97,7 @@ storage_test! {
             let report = anna.sync().await;
             assert!(report.rejected.is_empty(), "{:?}", report.rejected);
         }
-        let mut stored = docstore::load(&server.state.db.conn, id).await.unwrap().unwrap();
+        let mut stored = docstore::load(&server.state.db.conn, server.state.db.vault(), id).await.unwrap().unwrap();
         assert_eq!(stored.get_heads().len(), 1);
     }
 }
@@ -105,7 +106,7 @@ storage_test! {
 /// holds Ben's crafted change and does not load.
 async fn store_broken(server: &TestServer, ben: &Device, id: Uuid) {
     let change = crafted(ben, id, |c| c.start_op = 1.try_into().unwrap()).await;
-    let mut doc = docstore::load(&server.state.db.conn, id)
+    let mut doc = docstore::load(&server.state.db.conn, server.state.db.vault(), id)
         .await
         .unwrap()
         .unwrap();
@@ -117,7 +118,7 @@ async fn store_broken(server: &TestServer, ben: &Device, id: Uuid) {
     );
     let conn = &server.state.db.conn;
     let backend = conn.get_database_backend();
-    let last = docstore::load_chunks(conn, id)
+    let last = docstore::load_chunks(conn, server.state.db.vault(), id)
         .await
         .unwrap()
         .last()
@@ -125,7 +126,11 @@ async fn store_broken(server: &TestServer, ben: &Device, id: Uuid) {
         .0;
     let stmt = Query::update()
         .table(Alias::new("doc_chunks"))
-        .value(Alias::new("data"), broken)
+        // Sealed as the server stores every chunk.
+        .value(
+            Alias::new("data"),
+            server.state.db.vault().seal(Sealed::Chunk(id), &broken),
+        )
         .and_where(Expr::col(Alias::new("doc_id")).eq(id))
         .and_where(Expr::col(Alias::new("seq")).eq(last))
         .to_owned();
@@ -159,6 +164,8 @@ storage_test! {
         let repair = |db: &TestDb| {
             std::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"))
                 .args(["repair", &id.to_string(), "--database-url", &db.url])
+                .arg("--key-file")
+                .arg(&db.key_file)
                 .env("RUST_LOG", "warn")
                 .output()
                 .unwrap()
@@ -168,7 +175,7 @@ storage_test! {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(printed.contains("left out the chunk"), "{printed}");
         assert!(printed.contains("rebuilt from 1 healthy chunks"), "{printed}");
-        assert!(docstore::load(&server.state.db.conn, id).await.unwrap().is_ok());
+        assert!(docstore::load(&server.state.db.conn, server.state.db.vault(), id).await.unwrap().is_ok());
         // Anna's edit, kept on her device with its reason, goes through now.
         let report = anna.sync().await;
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);

@@ -16,9 +16,15 @@ async fn planned(server: &TestServer, who: Uuid, what: &str, csv: &str) -> Plan 
     let conn = &server.state.db.conn;
     let who = session_principal(conn, who).await.unwrap().unwrap();
     let sheet = sheet::read(csv.as_bytes()).unwrap();
-    plan(conn, &who, columns::target(what).unwrap(), &sheet)
-        .await
-        .unwrap()
+    plan(
+        conn,
+        server.state.db.vault(),
+        &who,
+        columns::target(what).unwrap(),
+        &sheet,
+    )
+    .await
+    .unwrap()
 }
 
 async fn imported(server: &TestServer, who: Uuid, what: &str, csv: &str) -> write::Written {
@@ -35,6 +41,7 @@ async fn imported(server: &TestServer, who: Uuid, what: &str, csv: &str) -> writ
 async fn cli(db: &TestDb, args: &[&str]) -> (bool, String) {
     let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     all.extend(["--database-url".to_string(), db.url.clone()]);
+    all.extend(["--key-file".to_string(), db.key_file.display().to_string()]);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"))
             .args(&all)
@@ -101,7 +108,7 @@ storage_test! {
 
         // Exported, the customers import back unchanged.
         let mut out = Vec::new();
-        let n = export::export_to(&server.state.db.conn, sync_core::kinds::get("customer").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        let n = export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("customer").unwrap(), export::Format::Csv, &mut out).await.unwrap();
         assert_eq!(n, 3);
         let exported = String::from_utf8(out).unwrap();
         assert!(exported.contains("2000.00"), "amounts in major units: {exported}");
@@ -210,14 +217,14 @@ storage_test! {
 
         // Exported contacts name their customer by number and import back unchanged.
         let mut out = Vec::new();
-        export::export_to(&server.state.db.conn, sync_core::kinds::get("contact").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("contact").unwrap(), export::Format::Csv, &mut out).await.unwrap();
         let exported = String::from_utf8(out).unwrap();
         assert!(exported.starts_with("id,customer_code,"), "{exported}");
         let back = planned(&server, maria, "contacts", &exported).await;
         assert_eq!((back.errors.len(), back.unchanged), (0, 2), "{:?}", back.errors);
         // JSON lines carry every field as the API shows it.
         let mut lines = Vec::new();
-        export::export_to(&server.state.db.conn, sync_core::kinds::get("product").unwrap(), export::Format::Jsonl, &mut lines).await.unwrap();
+        export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("product").unwrap(), export::Format::Jsonl, &mut lines).await.unwrap();
         let first: serde_json::Value = serde_json::from_str(String::from_utf8(lines).unwrap().lines().next().unwrap()).unwrap();
         assert_eq!(first["sku"], "P-1");
         assert_eq!(first["list_price"], 1250);
@@ -263,7 +270,7 @@ storage_test! {
         // Exported payments name their customer by number and their day as written, and import
         // back unchanged.
         let mut out = Vec::new();
-        export::export_to(&server.state.db.conn, sync_core::kinds::get("payment").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("payment").unwrap(), export::Format::Csv, &mut out).await.unwrap();
         let exported = String::from_utf8(out).unwrap();
         assert!(exported.contains(",K-1,120.50,EUR,2026-03-31,cash,R-1,"), "{exported}");
         let back = planned(&server, maria, "payments", &exported).await;
@@ -377,7 +384,7 @@ storage_test! {
 
         // Exported, a price list is a row with all its fields, its prices among them.
         let mut out = Vec::new();
-        export::export_to(&server.state.db.conn, sync_core::kinds::get("price_list").unwrap(), export::Format::Csv, &mut out).await.unwrap();
+        export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("price_list").unwrap(), export::Format::Csv, &mut out).await.unwrap();
         let exported = String::from_utf8(out).unwrap();
         assert!(exported.lines().next().unwrap().split(',').any(|h| h == "prices"), "{exported}");
         assert_eq!(exported.lines().count(), 3, "{exported}");

@@ -243,11 +243,17 @@ storage_test! {
         let first = anna.replica.create("customer", &customer("First", "North")).await.unwrap();
         anna.sync().await;
         ben.sync().await;
-        // The server loses its key (a new key file): every cursor it issued is refused from now on,
-        // as are the cursors of servers that did not authenticate them.
+        // The key is rotated, what it sealed sealed again under the new one, and the old key
+        // leaves the file: every cursor issued under it is refused from now on.
         let url = server.url.clone();
         stop(server).await;
-        std::fs::remove_file(&db.key_file).unwrap();
+        KeyRing::rotate(&db.key_file).unwrap();
+        let server = TestServer::restart_at(&db, &url).await;
+        fieldsync_server::sync::reseal::reseal(&server.state.db).await.unwrap();
+        stop(server).await;
+        let text = std::fs::read_to_string(&db.key_file).unwrap();
+        let newest = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap().to_string();
+        std::fs::write(&db.key_file, format!("{newest}\n")).unwrap();
         let server = TestServer::restart_at(&db, &url).await;
         let second = anna.replica.create("customer", &customer("Second", "North")).await.unwrap();
         anna.sync().await;

@@ -35,6 +35,7 @@ mod records;
 mod reports;
 mod scope_edges;
 mod scopes;
+mod sealed;
 mod server_cli;
 mod slow_clients;
 mod upgrade;

@@ -22,7 +22,7 @@ async fn territory_id(server: &TestServer, name: &str) -> Uuid {
 
 /// The value automerge shows at `field` of the server's document, and the one it hides.
 async fn shown_and_hidden(server: &TestServer, id: Uuid, field: &str) -> (String, String) {
-    let doc = docstore::load(&server.state.db.conn, id)
+    let doc = docstore::load(&server.state.db.conn, server.state.db.vault(), id)
         .await
         .unwrap()
         .unwrap();
@@ -48,7 +48,10 @@ async fn shown_and_hidden(server: &TestServer, id: Uuid, field: &str) -> (String
 /// conflicted field showing the value automerge hides, the hidden one listed first.
 async fn project_the_old_way(server: &TestServer, id: Uuid, contact: Uuid, hidden_territory: Uuid) {
     let conn = &server.state.db.conn;
-    let doc = docstore::load(conn, id).await.unwrap().unwrap();
+    let doc = docstore::load(conn, server.state.db.vault(), id)
+        .await
+        .unwrap()
+        .unwrap();
     let mut old = record::project(&doc, &kinds::CUSTOMER).unwrap();
     for c in &mut old.conflicts {
         c.values.reverse();
@@ -328,7 +331,7 @@ storage_test! {
 
         let server = TestServer::restart_at(&db, &url).await;
         assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
-        let stored = docstore::load(&server.state.db.conn, visit).await.unwrap().unwrap();
+        let stored = docstore::load(&server.state.db.conn, server.state.db.vault(), visit).await.unwrap().unwrap();
         assert!(matches!(stored.get(automerge::ROOT, "photos").unwrap(), Some((automerge::Value::Object(automerge::ObjType::Map), _))));
         // The device receives the server's change, and takes photos now.
         assert!(anna.sync().await.rejected.is_empty());
@@ -371,7 +374,7 @@ storage_test! {
             .unwrap();
         assert_eq!(reply.results[0].status, PushStatus::Applied);
         // The rules after the push gave it the items; the device receives them and takes a photo.
-        let stored = docstore::load(&server.state.db.conn, visit).await.unwrap().unwrap();
+        let stored = docstore::load(&server.state.db.conn, server.state.db.vault(), visit).await.unwrap().unwrap();
         assert!(matches!(stored.get(automerge::ROOT, "photos").unwrap(), Some((automerge::Value::Object(automerge::ObjType::Map), _))));
         anna.sync().await;
         let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
@@ -444,7 +447,7 @@ storage_test! {
 
         let server = TestServer::restart_at(&db, &url).await;
         assert_eq!(server.count("upgrade_tasks").await, 0, "the task is done once");
-        let stored = docstore::load(&server.state.db.conn, beans).await.unwrap().unwrap();
+        let stored = docstore::load(&server.state.db.conn, server.state.db.vault(), beans).await.unwrap().unwrap();
         assert!(stored.get(automerge::ROOT, "unit_cost").unwrap().is_none(), "no longer in the product");
         let maria = server.device("maria@x.test").await;
         let (status, page) = server.api(&maria, reqwest::Method::GET, "/v1/records?kind=product_cost", None).await;

@@ -18,6 +18,7 @@ use crate::sync::push::Written;
 /// A conflict record for each field in conflict that has no open one yet.
 pub(super) async fn conflicts(
     conn: &impl ConnectionTrait,
+    vault: &crate::seal::Vault,
     w: &Written,
     actions: &mut Actions,
 ) -> Result<(), Error> {
@@ -41,7 +42,7 @@ pub(super) async fn conflicts(
         let history = match &mut history {
             Some(read) => read,
             None => {
-                let loaded = match docstore::load(conn, w.id).await? {
+                let loaded = match docstore::load(conn, vault, w.id).await? {
                     Ok(doc) => Some(doc),
                     Err(e) => {
                         // The conflict is raised without its writers rather than not at all.

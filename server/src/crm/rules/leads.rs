@@ -19,6 +19,7 @@ const COMPARED: [&str; 6] = ["name", "company", "phone", "city", "lat", "lon"];
 
 pub(super) async fn lead(
     conn: &impl ConnectionTrait,
+    vault: &crate::seal::Vault,
     id: Uuid,
     p: &Projection,
     written: &[String],
@@ -30,7 +31,7 @@ pub(super) async fn lead(
     if matches!(p.get("status").as_str(), Some("converted" | "disqualified")) {
         return Ok(());
     }
-    let found = crate::crm::duplicates::likely_customer(conn, &leads::keys(p)).await?;
+    let found = crate::crm::duplicates::likely_customer(conn, vault, &leads::keys(p)).await?;
     let (of, why) = match found {
         Some((customer, _, reasons)) => (
             Value::Str(customer.to_string()),

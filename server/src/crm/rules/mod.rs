@@ -145,7 +145,7 @@ pub async fn run_overdue(sync: &SyncEngine, after: Duration) -> Result<usize, Er
         };
         let mut written = Vec::with_capacity(entry.records.len());
         for record in entry.records {
-            if let Some(w) = reread(conn, record).await? {
+            if let Some(w) = reread(conn, sync.db.vault(), record).await? {
                 written.push(w);
             }
         }
@@ -173,6 +173,7 @@ fn purpose(recorded: &str) -> &'static str {
 /// next push of it).
 async fn reread(
     conn: &impl sea_orm::ConnectionTrait,
+    vault: &crate::seal::Vault,
     record: DueRecord,
 ) -> Result<Option<Written>, Error> {
     let Some(row) = crate::sync::write::find_document(conn, record.id, false).await? else {
@@ -181,7 +182,7 @@ async fn reread(
     let Ok(kind) = sync_core::kinds::get(&row.kind) else {
         return Ok(None);
     };
-    let Ok(doc) = docstore::load(conn, record.id).await? else {
+    let Ok(doc) = docstore::load(conn, vault, record.id).await? else {
         return Ok(None);
     };
     let Ok(projection) = record::project(&doc, kind) else {
@@ -233,10 +234,10 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
         } else if w.kind.name == PAYMENT.name {
             payments::payment(conn, by, w.id, p, &mut actions).await?;
         } else if w.kind.name == LEAD.name {
-            leads::lead(conn, w.id, p, &w.fields, &mut actions).await?;
+            leads::lead(conn, sync.db.vault(), w.id, p, &w.fields, &mut actions).await?;
         }
         if !p.conflicts.is_empty() {
-            conflicts::conflicts(conn, w, &mut actions).await?;
+            conflicts::conflicts(conn, sync.db.vault(), w, &mut actions).await?;
         }
     }
     // An alert is raised once per record and finding: a visit checked out after an out-of-range
@@ -446,7 +447,7 @@ async fn write_as(sync: &SyncEngine, purpose: &'static str, actions: Actions) ->
         updates.entry(id).or_insert((kind, Vec::new()));
     }
     for (id, (kind, fields)) in updates {
-        let Ok(doc) = docstore::load(conn, id).await? else {
+        let Ok(doc) = docstore::load(conn, sync.db.vault(), id).await? else {
             continue;
         };
         let mut doc = doc.with_actor(actor.clone());

@@ -64,7 +64,7 @@ pub async fn pull(
         false => DEFAULT_PAGE,
     };
     let limit = request.limit.unwrap_or(default).clamp(1, MAX_PAGE) as u64;
-    let conn = &db.conn;
+    let (conn, vault) = (&db.conn, db.vault());
     if cursor.evict.is_none() && cursor.backfill.is_none() {
         if let (Some(held), Some(now)) = (&mut cursor.territories, current_scope(who)) {
             let removed: Vec<Uuid> = held.difference(&now).copied().collect();
@@ -115,7 +115,7 @@ pub async fn pull(
                 ..backfill.clone()
             });
         }
-        let docs = whole_docs(conn, who, &ids, Some(backfill.upto)).await?;
+        let docs = whole_docs(conn, vault, who, &ids, Some(backfill.upto)).await?;
         return Ok(PullResponse {
             docs,
             evict: vec![],
@@ -127,7 +127,7 @@ pub async fn pull(
     let (mut docs, upto, more) = if cursor.fresh {
         let page = match read_ahead.take(who, cursor.seq, limit).await {
             Some(page) => page,
-            None => fresh_page(conn, who, cursor.seq, limit).await?,
+            None => fresh_page(conn, vault, who, cursor.seq, limit).await?,
         };
         if page.more {
             read_ahead.start(db, who, page.upto, limit);
@@ -136,7 +136,7 @@ pub async fn pull(
     } else {
         // Read the committed position first: everything up to it is visible and final.
         let committed = committed_seq(conn).await?;
-        let (rows, cut) = feed_page(conn, who, cursor.seq, committed, limit).await?;
+        let (rows, cut) = feed_page(conn, vault, who, cursor.seq, committed, limit).await?;
         let (upto, more) = if cut || rows.len() as u64 == limit {
             (rows.last().map_or(committed, |r| r.seq), true)
         } else {
@@ -153,7 +153,7 @@ pub async fn pull(
     };
     if !moved_in.is_empty() {
         docs.retain(|d| !moved_in.iter().any(|(id, _)| *id == d.id));
-        docs.extend(whole_docs(conn, who, &moved_in, None).await?);
+        docs.extend(whole_docs(conn, vault, who, &moved_in, None).await?);
     }
     cursor.seq = upto;
     cursor.fresh &= more;

@@ -18,6 +18,7 @@ use crate::db::positions::committed_seq;
 use crate::db::{join_documents, BuildWith};
 use crate::db::{pg_read, sqlite_read};
 use crate::error::Error;
+use crate::seal::{Sealed, Vault};
 use crate::sync::docstore::unpack_heads;
 use crate::sync::feed::MAX_PAGE_BYTES;
 
@@ -84,8 +85,11 @@ pub(super) fn chunk_query(backend: DbBackend) -> SelectStatement {
 ///
 /// `expected` rows are allocated for up front: grown by doubling, a page's vectors would take fresh
 /// memory, zeroed by the kernel, at each step (BENCHMARKS.md, "Bootstrap").
+///
+/// Chunks and listings are answered opened (see `seal`).
 pub(super) async fn chunk_rows(
     conn: &DatabaseConnection,
+    vault: &Vault,
     stmt: SelectStatement,
     expected: usize,
     max_bytes: usize,
@@ -120,12 +124,19 @@ pub(super) async fn chunk_rows(
             true
         }
     };
-    let rows = match conn.get_database_backend() {
+    let mut rows = match conn.get_database_backend() {
         DbBackend::Sqlite => {
             sqlite_read::query(conn, &stmt, expected, |r| chunk_row!(r.get), take).await
         }
         _ => pg_read::query(conn, &stmt, expected, |r| chunk_row!(r.try_get), take).await,
     }?;
+    for row in &mut rows {
+        vault.open_in_place(Sealed::Chunk(row.doc_id), &mut row.data)?;
+        if let Some(listing) = &mut row.listing {
+            listing.fields = vault.open_json(row.doc_id, &listing.fields)?;
+            listing.conflicts = vault.open_json(row.doc_id, &listing.conflicts)?;
+        }
+    }
     Ok((rows, cut.load(Ordering::Relaxed)))
 }
 
@@ -133,6 +144,7 @@ pub(super) async fn chunk_rows(
 /// whether the bytes cut the page short.
 pub(super) async fn feed_page(
     conn: &DatabaseConnection,
+    vault: &Vault,
     who: &Principal,
     after: i64,
     upto: i64,
@@ -145,7 +157,7 @@ pub(super) async fn feed_page(
         .cond_where(who.visible(Some("d")))
         .limit(limit)
         .to_owned();
-    chunk_rows(conn, stmt, limit as usize, MAX_PAGE_BYTES).await
+    chunk_rows(conn, vault, stmt, limit as usize, MAX_PAGE_BYTES).await
 }
 
 /// A page of a first sync.
@@ -170,6 +182,7 @@ pub struct FreshPage {
 /// the snapshot they build on.
 pub(super) async fn fresh_page(
     conn: &DatabaseConnection,
+    vault: &Vault,
     who: &Principal,
     after: i64,
     limit: u64,
@@ -270,7 +283,7 @@ pub(super) async fn fresh_page(
         // as long as the rest of the statement), for what the sort below does in memory.
         stmt.order_by((q.clone(), Alias::new("seq")), Order::Asc);
     }
-    let (mut rows, cut) = chunk_rows(conn, stmt, limit as usize, MAX_PAGE_BYTES).await?;
+    let (mut rows, cut) = chunk_rows(conn, vault, stmt, limit as usize, MAX_PAGE_BYTES).await?;
     rows.sort_unstable_by_key(|r| (r.doc_seq, r.seq));
     // The last row is the page's furthest. A document is stored with its first chunk and never
     // without one, so the join drops none.
@@ -290,7 +303,7 @@ pub(super) async fn fresh_page(
             .into_iter()
             .map(|(id, kind, _)| (id, kind))
             .collect();
-        docs.extend(whole_docs(conn, who, &writing, Some(upto)).await?);
+        docs.extend(whole_docs(conn, vault, who, &writing, Some(upto)).await?);
     }
     Ok(FreshPage { docs, upto, more })
 }
@@ -314,6 +327,7 @@ pub(super) async fn doc_positions(
 /// Every chunk of these documents (up to `upto` if given), grouped by document.
 pub(super) async fn whole_docs(
     conn: &DatabaseConnection,
+    vault: &Vault,
     who: &Principal,
     ids: &[(Uuid, String)],
     upto: Option<i64>,
@@ -332,7 +346,7 @@ pub(super) async fn whole_docs(
         stmt.and_where(Expr::col((c, Alias::new("seq"))).lte(upto));
     }
     // Every chunk: these documents are due whole, and they are at most a page's `limit`.
-    let (rows, _) = chunk_rows(conn, stmt, ids.len(), usize::MAX).await?;
+    let (rows, _) = chunk_rows(conn, vault, stmt, ids.len(), usize::MAX).await?;
     Ok(group(rows))
 }
 

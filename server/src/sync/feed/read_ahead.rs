@@ -95,7 +95,10 @@ impl ReadAhead {
             return;
         };
         let (db, reader) = (db.clone(), who.clone());
-        let read = tokio::spawn(async move { fresh_page(&db.conn, &reader, after, limit).await });
+        let read =
+            tokio::spawn(
+                async move { fresh_page(&db.conn, db.vault(), &reader, after, limit).await },
+            );
         pending.insert(
             who.device_id,
             Pending {

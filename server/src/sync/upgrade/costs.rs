@@ -34,7 +34,7 @@ pub async fn move_costs(sync: &SyncEngine) -> Result<usize, Error> {
         after = *last;
         let mut docs = Vec::new();
         for (id, _) in rows {
-            let mut doc = match docstore::load(conn, id).await? {
+            let mut doc = match docstore::load(conn, sync.db.vault(), id).await? {
                 Ok(doc) => doc.with_actor(actor.clone()),
                 Err(e) => {
                     tracing::error!(%id, error = %e, "a product to upgrade does not load; left as it is");

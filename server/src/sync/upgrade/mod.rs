@@ -23,7 +23,7 @@ use crate::db::{BuildWith, WriteTxn};
 use crate::error::Error;
 use crate::sync::author::Author;
 use crate::sync::engine::SyncEngine;
-use crate::sync::{docstore, projection, push, write};
+use crate::sync::{docstore, projection, push, reseal, write};
 
 /// Records whose fields hold concurrent values were projected with the value automerge's `get_all`
 /// lists first rather than the one its `get` returns (and every automerge client shows).
@@ -37,6 +37,8 @@ const MISSING_OBJECTS: &str = "missing_objects";
 const USER_SCOPE: &str = "user_scope";
 /// Products' costs move into records of their own that managers alone read ([`costs`]).
 const PRODUCT_COSTS: &str = "product_costs";
+/// What an older version stored in clear is sealed at rest ([`reseal`]).
+const SEAL_AT_REST: &str = "seal_at_rest";
 
 /// Runs every upgrade task still pending, in the order their migrations added them.
 pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
@@ -104,6 +106,16 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         tracing::info!(
             products = moved,
             "products' costs moved into records that managers alone read"
+        );
+    }
+    if pending(&sync.db.conn, SEAL_AT_REST).await? {
+        let sealed = reseal::reseal(&sync.db).await?;
+        finish(sync, SEAL_AT_REST).await?;
+        tracing::info!(
+            chunks = sealed.chunks,
+            listings = sealed.listings,
+            rows = sealed.rows,
+            "documents and personal values stored in clear were sealed at rest"
         );
     }
     Ok(())
@@ -212,6 +224,7 @@ struct Reprojected {
 /// puts it into another territory.
 async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
     let conn = &**txn;
+    let vault = txn.vault();
     let rows = document::Entity::find()
         .filter(document::Column::ListingConflicts.is_not_null())
         .filter(document::Column::ListingConflicts.ne("[]"))
@@ -224,7 +237,7 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         let Ok(kind) = kinds::get(&row.kind) else {
             continue;
         };
-        let doc = match docstore::load(conn, id).await? {
+        let doc = match docstore::load(conn, vault, id).await? {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::error!(%id, error = %e, "a stored record does not load; left as it is");
@@ -239,12 +252,18 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
             }
         };
         let listing = Listing::of(&projection);
-        if row.listing_fields.as_deref() == Some(listing.fields.as_str())
-            && row.listing_conflicts.as_deref() == Some(listing.conflicts.as_str())
+        let stored = |listing: &Option<String>| {
+            listing
+                .as_deref()
+                .map(|l| vault.open_json(id, l))
+                .transpose()
+        };
+        if stored(&row.listing_fields)?.as_deref() == Some(listing.fields.as_str())
+            && stored(&row.listing_conflicts)?.as_deref() == Some(listing.conflicts.as_str())
         {
             continue;
         }
-        projection::upsert_many(conn, kind, &[(id, &projection)]).await?;
+        projection::upsert_many(conn, vault, kind, &[(id, &projection)]).await?;
         let key = projection.scope_key(kind).unwrap_or_default();
         let (territory_id, parent_id) = match kind.scope {
             Scope::Company { .. } => (None, None),
@@ -261,8 +280,14 @@ async fn reproject_conflicts(txn: &WriteTxn) -> Result<Reprojected, Error> {
         let moves = territory_id.is_some() && territory_id != row.territory_id;
         let mut stmt = Query::update()
             .table(document::Entity)
-            .value(document::Column::ListingFields, listing.fields)
-            .value(document::Column::ListingConflicts, listing.conflicts)
+            .value(
+                document::Column::ListingFields,
+                vault.seal_fields(kind, id, &listing.fields),
+            )
+            .value(
+                document::Column::ListingConflicts,
+                vault.seal_conflicts(kind, id, &listing.conflicts),
+            )
             .value(document::Column::ListingDeleted, listing.deleted)
             .and_where(Expr::col(document::Column::Id).eq(id))
             .to_owned();

@@ -39,7 +39,7 @@ pub async fn add_missing(sync: &SyncEngine) -> Result<usize, Error> {
         let mut docs = Vec::new();
         for (id, kind) in rows {
             let kind = kinds::get(&kind)?;
-            let mut doc = match docstore::load(conn, id).await? {
+            let mut doc = match docstore::load(conn, sync.db.vault(), id).await? {
                 Ok(doc) => doc.with_actor(actor.clone()),
                 Err(e) => {
                     tracing::error!(%id, error = %e, "a record to upgrade does not load; left as it is");

@@ -59,7 +59,7 @@ pub async fn rename(sync: &SyncEngine) -> Result<usize, Error> {
             let Some(new) = RENAMED.iter().find(|(old, _)| *old == row.status) else {
                 continue;
             };
-            let mut doc = match docstore::load(conn, row.id).await? {
+            let mut doc = match docstore::load(conn, sync.db.vault(), row.id).await? {
                 Ok(doc) => doc.with_actor(actor.clone()),
                 Err(e) => {
                     tracing::error!(id = %row.id, error = %e, "a customer to rename does not load; left as it is");

@@ -1,0 +1,201 @@
+//! Seals again under the newest server key what is stored under an older one, or in clear from
+//! before sealing existed: documents' chunks, listings, personal fields of the projection tables,
+//! and the keyed hashes duplicate checks match on. `fieldsync-server key reseal` runs it after a
+//! rotation; the upgrade task `seal_at_rest` runs it once on a database an older version wrote.
+//!
+//! Servers may keep running meanwhile. A chunk never changes once written, so it is simply
+//! rewritten; a listing or a projection row may be rewritten by a push at any moment, so each is
+//! replaced only if it still holds what was read (a push's own write is sealed already).
+
+use sea_orm::sea_query::{Alias, Cond, Expr, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult};
+use sync_core::{kinds, KindSchema};
+use uuid::Uuid;
+
+use crate::db::{BuildWith, Db};
+use crate::error::Error;
+use crate::seal::Sealed;
+use crate::sync::projection::SYSTEM_COLUMNS;
+
+/// Rows read per statement: chunks may be snapshots of a megabyte or more.
+const PAGE: u64 = 200;
+
+/// What was sealed again.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    pub chunks: usize,
+    pub listings: usize,
+    /// Projection rows whose personal fields (or their values in conflict) were sealed again.
+    pub rows: usize,
+    /// Customers whose match keys were computed again.
+    pub match_keys: usize,
+}
+
+pub async fn reseal(db: &Db) -> Result<Resealed, Error> {
+    let mut done = Resealed {
+        chunks: chunks(db).await?,
+        listings: listings(db).await?,
+        ..Resealed::default()
+    };
+    for kind in kinds::ALL {
+        if kind.personal_fields().next().is_some() {
+            done.rows += projection_rows(db, kind).await?;
+        }
+    }
+    done.match_keys = crate::crm::duplicates::scan(db).await?.checked;
+    Ok(done)
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+async fn chunks(db: &Db) -> Result<usize, Error> {
+    let (conn, vault) = (&db.conn, db.vault());
+    let mut after = (i64::MIN, Uuid::nil());
+    let mut n = 0;
+    loop {
+        let stmt = Query::select()
+            .columns(["seq", "doc_id", "data"].map(Alias::new))
+            .from(Alias::new("doc_chunks"))
+            .cond_where(
+                Cond::any().add(col("seq").gt(after.0)).add(
+                    Cond::all()
+                        .add(col("seq").eq(after.0))
+                        .add(col("doc_id").gt(after.1)),
+                ),
+            )
+            .order_by(Alias::new("seq"), Order::Asc)
+            .order_by(Alias::new("doc_id"), Order::Asc)
+            .limit(PAGE)
+            .to_owned();
+        let rows = conn.query_all(stmt.build_with(conn)).await?;
+        let Some(last) = rows.last() else {
+            return Ok(n);
+        };
+        after = (last.try_get("", "seq")?, last.try_get("", "doc_id")?);
+        let txn = db.begin_write().await?;
+        for row in &rows {
+            let data: Vec<u8> = row.try_get("", "data")?;
+            if vault.is_current(&data) {
+                continue;
+            }
+            let (seq, id): (i64, Uuid) = (row.try_get("", "seq")?, row.try_get("", "doc_id")?);
+            let sealed = vault.seal(Sealed::Chunk(id), &vault.open(Sealed::Chunk(id), &data)?);
+            let stmt = Query::update()
+                .table(Alias::new("doc_chunks"))
+                .value(Alias::new("data"), sealed)
+                .and_where(col("doc_id").eq(id))
+                .and_where(col("seq").eq(seq))
+                .to_owned();
+            txn.execute(stmt.build_with(&*txn)).await?;
+            n += 1;
+        }
+        txn.commit().await?;
+    }
+}
+
+/// Pages of `table`'s rows by id, `columns` with the id; `each` answers the row's new values
+/// (column, old, new), empty when it is current. Answers how many rows were rewritten.
+async fn rows_by_id(
+    db: &Db,
+    table: &str,
+    columns: &[&str],
+    mut each: impl FnMut(&QueryResult) -> Result<Vec<(&'static str, String, String)>, Error>,
+) -> Result<usize, Error> {
+    let conn = &db.conn;
+    let mut after = Uuid::nil();
+    let mut n = 0;
+    loop {
+        let stmt = Query::select()
+            .column(Alias::new("id"))
+            .columns(columns.iter().map(|c| Alias::new(*c)))
+            .from(Alias::new(table))
+            .and_where(col("id").gt(after))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(PAGE)
+            .to_owned();
+        let rows = conn.query_all(stmt.build_with(conn)).await?;
+        let Some(last) = rows.last() else {
+            return Ok(n);
+        };
+        after = last.try_get("", "id")?;
+        let txn = db.begin_write().await?;
+        for row in &rows {
+            let changes = each(row)?;
+            if changes.is_empty() {
+                continue;
+            }
+            let id: Uuid = row.try_get("", "id")?;
+            let mut stmt = Query::update();
+            stmt.table(Alias::new(table)).and_where(col("id").eq(id));
+            for (column, old, new) in changes {
+                stmt.value(Alias::new(column), new)
+                    .and_where(col(column).eq(old));
+            }
+            n += txn.execute(stmt.build_with(&*txn)).await?.rows_affected() as usize;
+        }
+        txn.commit().await?;
+    }
+}
+
+async fn listings(db: &Db) -> Result<usize, Error> {
+    let vault = db.vault();
+    rows_by_id(
+        db,
+        "documents",
+        &["kind", "listing_fields", "listing_conflicts"],
+        |row| {
+            let id: Uuid = row.try_get("", "id")?;
+            let Ok(kind) = kinds::get(&row.try_get::<String>("", "kind")?) else {
+                return Ok(vec![]);
+            };
+            let mut out = Vec::new();
+            for (column, is_fields) in [("listing_fields", true), ("listing_conflicts", false)] {
+                let Some(old) = row.try_get::<Option<String>>("", column)? else {
+                    continue;
+                };
+                if !vault.stale(kind, &old) {
+                    continue;
+                }
+                let opened = vault.open_json(id, &old)?;
+                let new = match is_fields {
+                    true => vault.seal_fields(kind, id, &opened),
+                    false => vault.seal_conflicts(kind, id, &opened),
+                };
+                out.push((column, old, new));
+            }
+            Ok(out)
+        },
+    )
+    .await
+}
+
+async fn projection_rows(db: &Db, kind: &'static KindSchema) -> Result<usize, Error> {
+    let vault = db.vault();
+    let personal: Vec<&'static str> = kind.personal_fields().collect();
+    let conflicts = SYSTEM_COLUMNS[1];
+    let mut columns = personal.clone();
+    columns.push(conflicts);
+    rows_by_id(db, kind.table, &columns, |row| {
+        let id: Uuid = row.try_get("", "id")?;
+        let mut out = Vec::new();
+        for field in &personal {
+            let Some(old) = row.try_get::<Option<String>>("", field)? else {
+                continue;
+            };
+            if !vault.is_current_text(&old) {
+                let new = vault.seal_text(id, &vault.open_text(id, &old)?);
+                out.push((*field, old, new));
+            }
+        }
+        if let Some(old) = row.try_get::<Option<String>>("", conflicts)? {
+            if vault.stale(kind, &old) {
+                let new = vault.seal_fields(kind, id, &vault.open_json(id, &old)?);
+                out.push((conflicts, old, new));
+            }
+        }
+        Ok(out)
+    })
+    .await
+}

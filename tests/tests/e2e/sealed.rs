@@ -1,0 +1,208 @@
+//! People's personal data sealed at rest: a contact's name, phone and e-mail and a customer's tax
+//! id cannot be read from the database (its files, a backup) without the server key, in the
+//! stored documents, the listings or the projections; with the key every answer shows them; the
+//! duplicate check still pairs two customers with one tax id, through its keyed hash; and a
+//! rotated key seals everything again, so the old key can go.
+
+use std::path::Path;
+use std::process::Command;
+
+use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use reqwest::Method;
+use serde_json::json;
+use sync_core::Role;
+use uuid::Uuid;
+
+use crate::backup::backup;
+use crate::erasure::{backup_text, holds, sqlite_files};
+
+const NAME: &str = "Henrietta Quarles";
+const FIRST_PHONE: &str = "+447700900314";
+const PHONE: &str = "+447700900271";
+const EMAIL: &str = "henrietta@quarles.test";
+const TAX_ID: &str = "GB 811 907 980";
+/// The tax id as the duplicate check normalises it.
+const TAX_ID_NORMAL: &str = "gb811907980";
+
+/// What must not be readable without the key: every personal value, past and present, in any
+/// spelling the server might store.
+const SECRETS: [&str; 7] = [
+    "Henrietta",
+    "Quarles",
+    "900314",
+    "900271",
+    "quarles.test",
+    "811907980",
+    "811 907 980",
+];
+
+/// A shop with a tax id and a contact whose phone changed once.
+async fn a_shop_and_its_buyer(server: &TestServer, maria: &Device) -> (Uuid, Uuid) {
+    let shop = server
+        .created(
+            maria,
+            "customer",
+            json!({"name": "Corner Shop", "territory": "North", "tax_id": TAX_ID}),
+        )
+        .await;
+    let jane = server
+        .created(maria, "contact", json!({"customer_id": shop, "name": NAME, "phone": FIRST_PHONE, "email": EMAIL, "title": "Buyer"}))
+        .await;
+    let (status, _) = server
+        .api(
+            maria,
+            Method::PATCH,
+            &format!("/v1/records/{jane}"),
+            Some(json!({"fields": {"phone": PHONE}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    (shop, jane)
+}
+
+/// The open duplicate candidates of customer `id`, waiting for the rules that find them.
+async fn candidates_of(server: &TestServer, maria: &Device, id: Uuid) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let (_, open) = server
+            .api(
+                maria,
+                Method::GET,
+                &format!("/v1/duplicates?status=open&customer_id={id}"),
+                None,
+            )
+            .await;
+        let found = open["candidates"].as_array().cloned().unwrap_or_default();
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    vec![]
+}
+
+/// Reads the contact with the key, as a manager: current values, the first phone in its history.
+async fn assert_readable_with_the_key(server: &TestServer, maria: &Device, jane: Uuid) {
+    let (status, shown) = server
+        .api(maria, Method::GET, &format!("/v1/records/{jane}"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        (
+            shown["fields"]["name"].as_str(),
+            shown["fields"]["phone"].as_str()
+        ),
+        (Some(NAME), Some(PHONE))
+    );
+    assert_eq!(shown["fields"]["email"], EMAIL);
+    let (_, history) = server
+        .api(
+            maria,
+            Method::GET,
+            &format!("/v1/records/{jane}/history"),
+            None,
+        )
+        .await;
+    assert!(history.to_string().contains(FIRST_PHONE), "{history}");
+}
+
+storage_test! {
+    async fn personal_values_cannot_be_read_from_the_database_without_the_key(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North", "South"]).await;
+        let maria = server.device("maria@x.test").await;
+        let (shop, jane) = a_shop_and_its_buyer(&server, &maria).await;
+
+        // With the key: the record, its history, the listing, the export and the shop's tax id.
+        assert_readable_with_the_key(&server, &maria, jane).await;
+        let (_, listing) = server.api(&maria, Method::GET, &format!("/v1/records?kind=contact&customer_id={shop}"), None).await;
+        assert_eq!(listing["records"][0]["fields"]["name"], NAME);
+        let (_, customer) = server.api(&maria, Method::GET, &format!("/v1/records/{shop}"), None).await;
+        assert_eq!(customer["fields"]["tax_id"], TAX_ID);
+        assert_eq!(server.projected("contacts", jane, &["name", "email"]).await, [Some(NAME.to_string()), Some(EMAIL.to_string())]);
+
+        // The duplicate check pairs a shop with the same tax id, written otherwise, through the
+        // keyed hash; the hash is stored, never the tax id.
+        let twin = server
+            .created(&maria, "customer", json!({"name": "Harbour Stores", "territory": "South", "tax_id": "gb811907980"}))
+            .await;
+        let found = candidates_of(&server, &maria, twin).await;
+        assert_eq!(found.len(), 1, "the twin was not paired");
+        assert!(found[0]["reasons"].to_string().contains("same_tax_id"), "{}", found[0]);
+        assert_eq!(found[0]["a"]["tax_id"].as_str().or(found[0]["b"]["tax_id"].as_str()).map(|t| t.contains("811")), Some(true));
+        let stored = server.projected("customer_keys", shop, &["tax_id"]).await.remove(0).unwrap();
+        assert_ne!(stored, TAX_ID_NORMAL);
+        assert!(!stored.contains("811907980"), "{stored}");
+
+        // Without the key: neither the database's files nor a backup hold a personal value, in
+        // the chunks, the listings, the projections or the duplicate check's keys...
+        if !db.is_postgres() {
+            let path = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+            let files = sqlite_files(Path::new(&path));
+            assert!(holds(&files, "Corner Shop"), "the files hold what is not personal");
+            for secret in SECRETS {
+                assert!(!holds(&files, secret), "the database's files hold {secret}");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sealed.backup");
+        backup(&db, &file).await;
+        let text = backup_text(&db, &file);
+        assert!(holds(&text, "Corner Shop"), "the backup holds what is not personal");
+        for secret in SECRETS {
+            assert!(!holds(&text, secret), "the backup holds {secret}");
+        }
+
+        // ...and a server given another key reads the database but cannot open the person.
+        let other = dir.path().join("other.key");
+        let stranger = TestServer::start_with(fieldsync_server::settings::Settings { key_file: Some(other), ..db.settings() }).await;
+        let (status, body) = stranger.api(&maria, Method::GET, &format!("/v1/records/{jane}"), None).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(!body.to_string().contains("Henrietta"), "{body}");
+        stranger.stop().await;
+        server.stop().await;
+    }
+}
+
+storage_test! {
+    async fn a_rotated_key_seals_everything_again_and_the_old_key_can_go(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North", "South"]).await;
+        let maria = server.device("maria@x.test").await;
+        let (shop, jane) = a_shop_and_its_buyer(&server, &maria).await;
+        let url = server.url.clone();
+        server.stop().await;
+
+        let cli = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_e2e-server"))
+                .args(args)
+                .args(["--database-url", &db.url])
+                .arg("--key-file")
+                .arg(&db.key_file)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        cli(&["key", "rotate"]);
+        let printed = cli(&["key", "reseal"]);
+        assert!(printed.contains("sealed again under the newest key"), "{printed}");
+        // Every chunk, both listings and both projection rows were sealed again.
+        let numbers: Vec<usize> = printed.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+        assert!(numbers.len() == 4 && numbers[..3].iter().all(|n| *n >= 2), "{printed}");
+
+        // Only the new key stays in the file: everything opens under it.
+        let text = std::fs::read_to_string(&db.key_file).unwrap();
+        let newest = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap().to_string();
+        std::fs::write(&db.key_file, format!("{newest}\n")).unwrap();
+        let server = TestServer::restart_at(&db, &url).await;
+        assert_readable_with_the_key(&server, &maria, jane).await;
+        let twin = server
+            .created(&maria, "customer", json!({"name": "Harbour Stores", "territory": "South", "tax_id": "GB811907980"}))
+            .await;
+        let found = candidates_of(&server, &maria, twin).await;
+        assert!(found.iter().any(|c| [&c["a"]["id"], &c["b"]["id"]].iter().any(|id| id.as_str() == Some(&shop.to_string()))),
+            "the match keys were made again under the new key: {found:?}");
+        server.stop().await;
+    }
+}
