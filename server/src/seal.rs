@@ -28,7 +28,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::Value as Json;
 use sha2::Sha256;
-use sync_core::KindSchema;
+use sync_core::{kinds, KindSchema};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -206,13 +206,14 @@ impl Vault {
         hex::encode(derive(&self.keys[0].matching, value.as_bytes()))
     }
 
-    /// A record's listing (its fields as JSON) with the values of the kind's personal fields sealed.
+    /// A record's fields as JSON (its listing, its projection's fields in conflict) with the
+    /// values of its personal fields ([`personal_fields`]) sealed.
     pub fn seal_fields(&self, kind: &KindSchema, record: Uuid, fields: &str) -> String {
         self.map_json(kind, record, fields, |json| {
             let Some(map) = json.as_object_mut() else {
                 return;
             };
-            for field in kind.personal_fields() {
+            for field in personal_fields(kind, |f| map.get(f).and_then(Json::as_str)) {
                 if let Some(v) = map.get_mut(field) {
                     self.seal_json(record, v);
                 }
@@ -248,10 +249,7 @@ impl Vault {
         seal: impl FnOnce(&mut Json),
     ) -> String {
         // Most listings name no personal field (a customer without a tax id): no parse for them.
-        if !kind
-            .personal_fields()
-            .any(|f| text.contains(&format!("\"{f}\"")))
-        {
+        if !maybe_personal(kind).any(|f| text.contains(&format!("\"{f}\""))) {
             return text.to_string();
         }
         match serde_json::from_str::<Json>(text) {
@@ -309,7 +307,7 @@ impl Vault {
     /// Whether JSON the server wrote of a record of `kind` (a listing, fields in conflict) holds
     /// a personal value not sealed under the newest key.
     pub fn stale(&self, kind: &KindSchema, text: &str) -> bool {
-        if kind.personal_fields().next().is_none() {
+        if maybe_personal(kind).next().is_none() {
             return false;
         }
         if text.starts_with(TEXT_PREFIX) {
@@ -323,8 +321,8 @@ impl Vault {
             _ => true,
         };
         match serde_json::from_str::<Json>(text) {
-            Ok(Json::Object(map)) => kind
-                .personal_fields()
+            Ok(Json::Object(map)) => personal_fields(kind, |f| map.get(f).and_then(Json::as_str))
+                .into_iter()
                 .any(|f| map.get(f).is_some_and(|v| !current(v))),
             Ok(Json::Array(list)) => list.iter().any(|entry| {
                 let personal = entry["field"]
@@ -336,6 +334,36 @@ impl Vault {
             _ => false,
         }
     }
+}
+
+/// The fields of a record of `kind` whose values are a person's data, given what `value` reads of
+/// its fields: the kind's personal fields, and a conflict's `candidates` and `outcome` when the
+/// field it is about is personal in its record's kind (the competing values of a contact's phone
+/// are phone numbers).
+pub fn personal_fields<'a>(
+    kind: &KindSchema,
+    value: impl Fn(&str) -> Option<&'a str>,
+) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = kind.personal_fields().collect();
+    if kind.name == kinds::CONFLICT.name {
+        let about = value("record_kind")
+            .and_then(|k| kinds::get(k).ok())
+            .zip(value("field"))
+            .and_then(|(k, f)| k.field(f));
+        if about.is_some_and(|f| f.personal) {
+            out.extend(CONFLICT_VALUES);
+        }
+    }
+    out
+}
+
+/// A conflict record's fields that hold the competing values.
+const CONFLICT_VALUES: [&str; 2] = ["candidates", "outcome"];
+
+/// The fields of `kind` that may hold a person's data in some record ([`personal_fields`]).
+pub fn maybe_personal(kind: &KindSchema) -> impl Iterator<Item = &'static str> + '_ {
+    let conflict = (kind.name == kinds::CONFLICT.name).then_some(CONFLICT_VALUES);
+    kind.personal_fields().chain(conflict.into_iter().flatten())
 }
 
 /// A vault under a fixed key, for unit tests that need a database.
@@ -426,6 +454,27 @@ mod tests {
         assert_eq!(
             v.seal_fields(customer_free, id, r#"{"name":"Tea"}"#),
             r#"{"name":"Tea"}"#
+        );
+    }
+
+    #[test]
+    fn a_conflict_about_a_personal_field_has_its_values_sealed() {
+        let v = vault(&[[8u8; 32]]);
+        let id = Uuid::now_v7();
+        let conflict = sync_core::kinds::get("conflict").unwrap();
+        let about_phone = r#"{"candidates":"[{\"value\":\"+49 1\"}]","field":"phone","outcome":"\"+49 1\"","record_kind":"contact"}"#;
+        let sealed = v.seal_fields(conflict, id, about_phone);
+        assert!(!sealed.contains("+49"), "{sealed}");
+        assert!(sealed.contains("\"field\":\"phone\""));
+        assert!(!v.stale(conflict, &sealed) && v.stale(conflict, about_phone));
+        let opened: Json = serde_json::from_str(&v.open_json(id, &sealed).unwrap()).unwrap();
+        assert_eq!(opened, serde_json::from_str::<Json>(about_phone).unwrap());
+        let about_title = about_phone.replace("phone", "title");
+        assert_eq!(
+            v.seal_fields(conflict, id, &about_title),
+            serde_json::from_str::<Json>(&about_title)
+                .unwrap()
+                .to_string()
         );
     }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::db::{now_ms, BuildWith};
 use crate::error::Error;
-use crate::seal::Vault;
+use crate::seal::{self, Vault};
 
 /// The columns of every projection table besides its kind's fields: the record's id, its fields in
 /// conflict (JSON), and when the row was written. A test holds every kind's table to exactly these
@@ -72,9 +72,10 @@ pub async fn upsert_many(
         .to_owned();
     let now = now_ms();
     for (id, p) in rows {
+        let personal = seal::personal_fields(kind, |f| p.get(f).as_str());
         let mut values: Vec<SimpleExpr> = vec![(*id).into()];
         values.extend(column_fields(kind).map(|spec| match p.get(spec.name) {
-            Value::Str(s) if spec.personal => vault.seal_text(*id, s).into(),
+            Value::Str(s) if personal.contains(&spec.name) => vault.seal_text(*id, s).into(),
             value => sql_value(spec.ty, value),
         }));
         values.push(conflicts_json(vault, kind, *id, p).into());

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::db::{BuildWith, Db};
 use crate::error::Error;
-use crate::seal::Sealed;
+use crate::seal::{self, Sealed};
 use crate::sync::projection::SYSTEM_COLUMNS;
 
 /// Rows read per statement: chunks may be snapshots of a megabyte or more.
@@ -38,7 +38,7 @@ pub async fn reseal(db: &Db) -> Result<Resealed, Error> {
         ..Resealed::default()
     };
     for kind in kinds::ALL {
-        if kind.personal_fields().next().is_some() {
+        if seal::maybe_personal(kind).next().is_some() {
             done.rows += projection_rows(db, kind).await?;
         }
     }
@@ -173,15 +173,31 @@ async fn listings(db: &Db) -> Result<usize, Error> {
 
 async fn projection_rows(db: &Db, kind: &'static KindSchema) -> Result<usize, Error> {
     let vault = db.vault();
-    let personal: Vec<&'static str> = kind.personal_fields().collect();
+    let maybe: Vec<&'static str> = seal::maybe_personal(kind).collect();
     let conflicts = SYSTEM_COLUMNS[1];
-    let mut columns = personal.clone();
+    // A conflict's values are personal or not by the field it is about.
+    let about: &[&str] = match kind.name == kinds::CONFLICT.name {
+        true => &["record_kind", "field"],
+        false => &[],
+    };
+    let mut columns = maybe.clone();
+    columns.extend(about);
     columns.push(conflicts);
     rows_by_id(db, kind.table, &columns, |row| {
         let id: Uuid = row.try_get("", "id")?;
+        let text = |c: &str| row.try_get::<Option<String>>("", c);
+        let mut read = Vec::with_capacity(about.len());
+        for c in about {
+            read.push((*c, text(c)?));
+        }
+        let personal = seal::personal_fields(kind, |f| {
+            read.iter()
+                .find(|(c, _)| *c == f)
+                .and_then(|(_, v)| v.as_deref())
+        });
         let mut out = Vec::new();
         for field in &personal {
-            let Some(old) = row.try_get::<Option<String>>("", field)? else {
+            let Some(old) = text(field)? else {
                 continue;
             };
             if !vault.is_current_text(&old) {
@@ -189,7 +205,7 @@ async fn projection_rows(db: &Db, kind: &'static KindSchema) -> Result<usize, Er
                 out.push((*field, old, new));
             }
         }
-        if let Some(old) = row.try_get::<Option<String>>("", conflicts)? {
+        if let Some(old) = text(conflicts)? {
             if vault.stale(kind, &old) {
                 let new = vault.seal_fields(kind, id, &vault.open_json(id, &old)?);
                 out.push((conflicts, old, new));
