@@ -60,8 +60,8 @@ storage_test! {
         };
         let n1 = server.created(&boss, "customer", customer("N1", "North", "A", "retail", Some(anna_id))).await;
         let n2 = server.created(&boss, "customer", customer("N2", "North", "A", "retail", Some(ben_id))).await;
-        server.created(&boss, "customer", customer("N3", "North", "B", "retail", Some(anna_id))).await;
-        server.created(&boss, "customer", customer("N4", "North", "A", "pharmacy", None)).await;
+        let n3 = server.created(&boss, "customer", customer("N3", "North", "B", "retail", Some(anna_id))).await;
+        let n4 = server.created(&boss, "customer", customer("N4", "North", "A", "pharmacy", None)).await;
         server.created(&boss, "customer", customer("S1", "South", "A", "retail", Some(carla_id))).await;
         let s2 = server.created(&boss, "customer", customer("S2", "South", "C", "hotel", None)).await;
         let product = server.created(&boss, "product", json!({"sku": "BEANS", "name": "Beans", "active": true})).await;
@@ -148,6 +148,17 @@ storage_test! {
         let statuses: BTreeSet<String> = carla.replica.list("task").await.unwrap().iter()
             .map(|t| format!("{} {}", t.str("title").unwrap(), t.str("status").unwrap())).collect();
         assert_eq!(statuses, names(&["Spring beans: S1 cancelled", "Spring beans: S2 open"]));
+
+        // Customers move in and out of the segment while it runs: N3 becomes a tier-A pharmacy
+        // and joins, with a task for Anna; N4, which never answered, becomes a hotel and leaves
+        // with its task.
+        for (shop, fields) in [(n3, json!({"tier": "A", "industry": "pharmacy"})), (n4, json!({"industry": "hotel"}))] {
+            let (status, body) = server.api(&boss, Method::PATCH, &format!("/v1/records/{shop}"), Some(json!({"fields": fields}))).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        anna.sync().await;
+        assert_eq!(members(&anna).await, names(&["N1", "N2", "N3"]));
+        assert_eq!(open_tasks(&anna).await, names(&["Spring beans: N3"]));
 
         // Cancelled: members without a response leave the field; the responses stay.
         let (status, _) = server.api(&boss, Method::PATCH, &format!("/v1/records/{campaign}"),

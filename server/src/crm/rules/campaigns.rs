@@ -4,18 +4,20 @@
 //! in line with it: a new target gets a member (and, where the customer may be contacted on the
 //! campaign's channel, a task for the customer's owner, or the territory's team), a member whose
 //! campaign changed is told, and a member no longer targeted goes with its open task, unless the
-//! agent already recorded a response, which stays. An order naming a campaign records the
-//! customer's response as `ordered`.
+//! agent already recorded a response, which stays. So after a write of customers whose segment
+//! fields changed, for every active campaign with a segment. An order naming a campaign records
+//! the customer's response as `ordered`.
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Cond, Expr, Query};
 use sea_orm::ConnectionTrait;
 use sync_core::campaigns::{self, Consent, MAX_MEMBERS};
 use sync_core::kinds::{
-    CAMPAIGN_CUSTOMERS, CAMPAIGN_MEMBER, CAMPAIGN_PRODUCTS, CONTACT, CUSTOMER, PRODUCT, TASK,
+    CAMPAIGN, CAMPAIGN_CUSTOMERS, CAMPAIGN_MEMBER, CAMPAIGN_PRODUCTS, CONTACT, CUSTOMER, PRODUCT,
+    TASK,
 };
-use sync_core::record::Projection;
+use sync_core::record::{self, Projection};
 use sync_core::Value;
 use uuid::Uuid;
 
@@ -23,6 +25,8 @@ use super::queries::live;
 use super::{Actions, Fields};
 use crate::db::BuildWith;
 use crate::error::Error;
+use crate::seal::Vault;
+use crate::sync::docstore;
 
 /// Order statuses that make a member's response `ordered`.
 const ORDERED: [&str; 3] = ["submitted", "approved", "delivered"];
@@ -105,6 +109,50 @@ pub(super) async fn campaign(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Whether a customer field decides whether the customer is in a campaign's segment.
+pub(super) fn moves_segment(field: &str) -> bool {
+    campaigns::SEGMENT.iter().any(|(_, f)| *f == field)
+}
+
+/// After customers were written whose segment fields changed: every active campaign with a
+/// segment, but those in `done`, brings its members in line with who is in it now (a shop graded
+/// up to tier A joins a campaign for tier A; one that left the segment without a response
+/// leaves). Campaigns are few, and each costs a read of its targets and members.
+pub(super) async fn segments_changed(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    done: &HashSet<Uuid>,
+    actions: &mut Actions,
+) -> Result<(), Error> {
+    let c = CAMPAIGN.table;
+    let mut with_segment = Cond::any();
+    for (target, _) in campaigns::SEGMENT {
+        with_segment = with_segment.add(col(c, target).is_not_null());
+    }
+    let stmt = Query::select()
+        .column((Alias::new(c), Alias::new("id")))
+        .from(Alias::new(c))
+        .and_where(live(c))
+        .and_where(col(c, "status").eq("active"))
+        .cond_where(with_segment)
+        .to_owned();
+    for row in conn.query_all(stmt.build_with(conn)).await? {
+        let id: Uuid = row.try_get("", "id")?;
+        if done.contains(&id) {
+            continue;
+        }
+        let Ok(doc) = docstore::load(conn, vault, id).await? else {
+            tracing::warn!(campaign = %id, "a campaign does not load; its members wait for its next write");
+            continue;
+        };
+        let Ok(p) = record::project(&doc, &CAMPAIGN) else {
+            continue;
+        };
+        campaign(conn, id, &p, actions).await?;
     }
     Ok(())
 }

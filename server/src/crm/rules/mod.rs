@@ -240,6 +240,22 @@ async fn apply(sync: &SyncEngine, by: Pusher, written: &[Written]) -> Result<(),
             conflicts::conflicts(conn, sync.db.vault(), w, &mut actions).await?;
         }
     }
+    // Customers that may have entered or left a campaign's segment: the active campaigns with a
+    // segment bring their members in line, but those this push wrote, which already have.
+    let segment_moved = written.iter().any(|w| {
+        w.kind.name == CUSTOMER.name
+            && w.fields
+                .iter()
+                .any(|f| f == "deleted" || campaigns::moves_segment(f))
+    });
+    if segment_moved {
+        let done: std::collections::HashSet<Uuid> = written
+            .iter()
+            .filter(|w| w.kind.name == CAMPAIGN.name)
+            .map(|w| w.id)
+            .collect();
+        campaigns::segments_changed(conn, sync.db.vault(), &done, &mut actions).await?;
+    }
     // An alert is raised once per record and finding: a visit checked out after an out-of-range
     // check-in is not a second finding. A hold's alerts are raised once per submission by the
     // order rule itself, so a resubmitted order raises them again.
