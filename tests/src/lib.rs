@@ -85,6 +85,17 @@ impl TestDb {
         }
     }
 
+    /// Leaves only the newest key in the database's key file, as an operator drops the older
+    /// ones after `key reseal`.
+    pub fn keep_only_the_newest_key(&self) {
+        let text = std::fs::read_to_string(&self.key_file).expect("the key file");
+        let newest = text
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .expect("a key");
+        std::fs::write(&self.key_file, format!("{newest}\n")).expect("write the key file");
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }

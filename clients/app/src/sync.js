@@ -90,7 +90,10 @@ async function push(db, session, report) {
         next.refused = result.reason;
         report.refused++;
       } else {
+        // The server lacks changes these build on, though it may have taken them once (a repair
+        // left out a chunk that no longer opened): the next push sends this device's again.
         next.refused = { code: "missing_dependencies", message: "waits for changes the server lacks" };
+        next.resend = true;
       }
       await tx.objectStore("records").put(next);
     }

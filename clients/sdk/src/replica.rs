@@ -836,7 +836,26 @@ impl Replica {
                         }
                         report.quarantined.push(result.id);
                     }
-                    PushStatus::MissingDependencies => report.missing_dependencies.push(result.id),
+                    PushStatus::MissingDependencies => {
+                        // The server lacks changes these build on, though it may have taken them
+                        // once (a repair left out a chunk that no longer opened): it has what its
+                        // heads hold, and the next push sends this device's others again. Another
+                        // device's changes are that device's to send: the server takes a change
+                        // only from its author.
+                        let heads: Vec<ChangeHash> =
+                            result.heads.iter().map(|h| ChangeHash(h.0)).collect();
+                        let mut has: HashSet<ChangeHash> =
+                            store::ancestors(&mut rec.doc, &heads).into_iter().collect();
+                        has.extend(
+                            rec.doc
+                                .get_changes(&[])
+                                .iter()
+                                .filter(|c| c.actor_id() != &actor)
+                                .map(|c| c.hash()),
+                        );
+                        rec.server_has = has;
+                        report.missing_dependencies.push(result.id);
+                    }
                 }
                 store::save(&mut tx, &mut rec).await?;
             }

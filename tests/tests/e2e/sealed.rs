@@ -2,13 +2,17 @@
 //! id cannot be read from the database (its files, a backup) without the server key, in the
 //! stored documents, the listings or the projections; with the key every answer shows them; the
 //! duplicate check still pairs two customers with one tax id, through its keyed hash; and a
-//! rotated key seals everything again, so the old key can go.
+//! rotated key seals everything again, so the old key can go. A sealed chunk altered in the
+//! database makes its record unloadable alone, and `repair` leaves the chunk out.
 
 use std::path::Path;
 use std::process::Command;
 
-use fieldsync_e2e::{storage_test, Device, TestDb, TestServer};
+use fieldsync_e2e::{customer, storage_test, Device, TestDb, TestServer};
+use fieldsync_server::sync::docstore;
 use reqwest::Method;
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use sync_core::Role;
 use uuid::Uuid;
@@ -192,9 +196,7 @@ storage_test! {
         assert!(numbers.len() == 4 && numbers[..3].iter().all(|n| *n >= 2), "{printed}");
 
         // Only the new key stays in the file: everything opens under it.
-        let text = std::fs::read_to_string(&db.key_file).unwrap();
-        let newest = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap().to_string();
-        std::fs::write(&db.key_file, format!("{newest}\n")).unwrap();
+        db.keep_only_the_newest_key();
         let server = TestServer::restart_at(&db, &url).await;
         assert_readable_with_the_key(&server, &maria, jane).await;
         let twin = server
@@ -203,6 +205,68 @@ storage_test! {
         let found = candidates_of(&server, &maria, twin).await;
         assert!(found.iter().any(|c| [&c["a"]["id"], &c["b"]["id"]].iter().any(|id| id.as_str() == Some(&shop.to_string()))),
             "the match keys were made again under the new key: {found:?}");
+        server.stop().await;
+    }
+}
+
+storage_test! {
+    async fn an_altered_sealed_chunk_is_answered_alone_and_repair_leaves_it_out(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let mut anna = server.device("anna@x.test").await;
+        let id = anna.replica.create("customer", &customer("Tampered", "North")).await.unwrap();
+        anna.sync().await;
+        anna.replica.update(id, &[("city", "Lyon".into())]).await.unwrap();
+        anna.sync().await;
+
+        // One byte of the record's last sealed chunk is changed in the database.
+        let conn = &server.state.db.conn;
+        let backend = conn.get_database_backend();
+        let last = Query::select()
+            .columns(["seq", "data"].map(Alias::new))
+            .from(Alias::new("doc_chunks"))
+            .and_where(Expr::col(Alias::new("doc_id")).eq(id))
+            .order_by(Alias::new("seq"), sea_orm::Order::Desc)
+            .limit(1)
+            .to_owned();
+        let row = conn.query_one(backend.build(&last)).await.unwrap().unwrap();
+        let (seq, mut data): (i64, Vec<u8>) = (row.try_get("", "seq").unwrap(), row.try_get("", "data").unwrap());
+        assert!(data.starts_with(b"FSs1"), "the chunk is sealed");
+        let middle = data.len() / 2;
+        data[middle] ^= 0x20;
+        let altered = Query::update()
+            .table(Alias::new("doc_chunks"))
+            .value(Alias::new("data"), data)
+            .and_where(Expr::col(Alias::new("doc_id")).eq(id))
+            .and_where(Expr::col(Alias::new("seq")).eq(seq))
+            .to_owned();
+        conn.execute(backend.build(&altered)).await.unwrap();
+        // A restart empties the cache, which still holds the record as it was.
+        let url = server.url.clone();
+        server.stop().await;
+        let server = TestServer::restart_at(&db, &url).await;
+
+        // Anna's edit of it and her new record go in one push: only the edit is refused.
+        anna.replica.update(id, &[("city", "Nice".into())]).await.unwrap();
+        let other = anna.replica.create("customer", &customer("Other", "North")).await.unwrap();
+        let report = anna.sync().await;
+        assert_eq!(report.rejected.iter().map(|(r, why)| (*r, why.code.as_str())).collect::<Vec<_>>(), [(id, "record_unloadable")]);
+        assert_eq!(server.heads(other).await.len(), 1, "the rest of the batch is applied");
+
+        // The repair leaves the chunk out, and the record loads again. What the chunk held is on
+        // Anna's device: her next sync learns the server lacks it, and the one after sends it again
+        // with her later edit.
+        let repaired = fieldsync_server::sync::repair::repair(&server.state.db, id).await.unwrap();
+        assert_eq!(repaired.dropped.len(), 1, "{:?}", repaired.dropped);
+        assert!(repaired.dropped[0].1.contains("does not open"), "{:?}", repaired.dropped);
+        assert!(repaired.written);
+        assert!(docstore::load(&server.state.db.conn, server.state.db.vault(), id).await.unwrap().is_ok());
+        let report = anna.sync().await;
+        assert_eq!(report.missing_dependencies, [id]);
+        let report = anna.sync().await;
+        assert!(report.rejected.is_empty() && report.missing_dependencies.is_empty(), "{report:?}");
+        assert_eq!(anna.replica.heads(id).await, server.heads(id).await);
+        assert_eq!(server.projected("customers", id, &["city"]).await, [Some("Nice".to_string())]);
         server.stop().await;
     }
 }
