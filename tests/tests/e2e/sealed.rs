@@ -270,3 +270,83 @@ storage_test! {
         server.stop().await;
     }
 }
+
+/// One text column of one row, as the database holds it.
+async fn raw_text(server: &TestServer, table: &str, id: Uuid, column: &str) -> Option<String> {
+    let conn = &server.state.db.conn;
+    let stmt = Query::select()
+        .column(Alias::new(column))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let row = conn
+        .query_one(conn.get_database_backend().build(&stmt))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", column).unwrap()
+}
+
+/// Runs `stmt` on the server's database.
+async fn execute(server: &TestServer, stmt: &impl sea_orm::StatementBuilder) {
+    let conn = &server.state.db.conn;
+    conn.execute(conn.get_database_backend().build(stmt))
+        .await
+        .unwrap();
+}
+
+storage_test! {
+    async fn a_database_an_older_version_wrote_in_clear_is_sealed_at_the_next_start(db: TestDb) {
+        let server = TestServer::start(&db).await;
+        server.user("maria@x.test", Role::Manager, &["North", "South"]).await;
+        let maria = server.device("maria@x.test").await;
+        let (shop, jane) = a_shop_and_its_buyer(&server, &maria).await;
+
+        // As an older version left them: the contact's chunks, listing and projection, and the
+        // shop's match key, in clear; and the upgrade task its migration adds.
+        let vault = server.state.db.vault();
+        let conn = &server.state.db.conn;
+        let chunks = Query::select()
+            .columns(["seq", "data"].map(Alias::new))
+            .from(Alias::new("doc_chunks"))
+            .and_where(Expr::col(Alias::new("doc_id")).eq(jane))
+            .to_owned();
+        for row in conn.query_all(conn.get_database_backend().build(&chunks)).await.unwrap() {
+            let (seq, data): (i64, Vec<u8>) = (row.try_get("", "seq").unwrap(), row.try_get("", "data").unwrap());
+            let plain = vault.open(fieldsync_server::seal::Sealed::Chunk(jane), &data).unwrap();
+            execute(&server, &Query::update().table(Alias::new("doc_chunks")).value(Alias::new("data"), plain)
+                .and_where(Expr::col(Alias::new("doc_id")).eq(jane)).and_where(Expr::col(Alias::new("seq")).eq(seq)).to_owned()).await;
+        }
+        let listing = vault.open_json(jane, &raw_text(&server, "documents", jane, "listing_fields").await.unwrap()).unwrap();
+        assert!(listing.contains(NAME));
+        execute(&server, &Query::update().table(Alias::new("documents")).value(Alias::new("listing_fields"), listing)
+            .and_where(Expr::col(Alias::new("id")).eq(jane)).to_owned()).await;
+        execute(&server, &Query::update().table(Alias::new("contacts"))
+            .values([(Alias::new("name"), NAME.into()), (Alias::new("phone"), PHONE.into()), (Alias::new("email"), EMAIL.into())])
+            .and_where(Expr::col(Alias::new("id")).eq(jane)).to_owned()).await;
+        execute(&server, &Query::update().table(Alias::new("customer_keys")).value(Alias::new("tax_id"), TAX_ID_NORMAL)
+            .and_where(Expr::col(Alias::new("id")).eq(shop)).to_owned()).await;
+        execute(&server, &Query::insert().into_table(Alias::new("upgrade_tasks")).columns([Alias::new("name")])
+            .values_panic(["seal_at_rest".into()]).to_owned()).await;
+        assert_eq!(raw_text(&server, "contacts", jane, "name").await.as_deref(), Some(NAME), "in clear before the upgrade");
+
+        // The next start seals them; everything reads as before.
+        let url = server.url.clone();
+        server.stop().await;
+        let server = TestServer::restart_at(&db, &url).await;
+        for column in ["name", "phone", "email"] {
+            let stored = raw_text(&server, "contacts", jane, column).await.unwrap();
+            assert!(stored.starts_with("sealed:v1:"), "{column}: {stored}");
+        }
+        let listing = raw_text(&server, "documents", jane, "listing_fields").await.unwrap();
+        assert!(!listing.contains("Henrietta") && listing.contains("sealed:v1:"), "{listing}");
+        let conn = &server.state.db.conn;
+        for row in conn.query_all(conn.get_database_backend().build(&chunks)).await.unwrap() {
+            let data: Vec<u8> = row.try_get("", "data").unwrap();
+            assert!(data.starts_with(b"FSs1"), "a chunk left in clear");
+        }
+        assert_ne!(raw_text(&server, "customer_keys", shop, "tax_id").await.as_deref(), Some(TAX_ID_NORMAL));
+        assert_readable_with_the_key(&server, &maria, jane).await;
+        server.stop().await;
+    }
+}
