@@ -49,7 +49,9 @@ pub async fn backup(database_url: &str, to: &Path) -> Result<(), Error> {
             if !path.exists() {
                 return Err(Error::Storage(format!("no database at {}", path.display())));
             }
-            let conn = Database::connect(normalize_url(database_url)).await?;
+            // Read-only: the copy needs nothing more, and a connection that may write would, as
+            // the last of this process to close, checkpoint the log the running servers use.
+            let conn = Database::connect(format!("sqlite://{}?mode=ro", path.display())).await?;
             let into = to
                 .to_str()
                 .ok_or_else(|| Error::Storage(format!("{} is not a UTF-8 path", to.display())))?;
