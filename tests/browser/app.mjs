@@ -178,7 +178,9 @@ await finish(browser, problems, async () => {
     await page.click('#record-form button[type=submit]');
     await page.waitForSelector('#leads li:has-text("Marta Markt") .badge.pending');
     await shot('02-lead');
-    // Converted at once, offline: a new customer with the person as its contact.
+    // Converted at once, offline: a new customer with the person as its contact, and the deal
+    // she brought as its opportunity.
+    await page.fill('#leads li:has-text("Marta Markt") input.deal', 'Stall coffee supply');
     await page.click('#leads li:has-text("Marta Markt") .convert');
     await page.waitForSelector('#customer h2 >> text=Marktstand Marta');
     await page.waitForSelector('#contacts li >> text=Marta Markt');
@@ -322,10 +324,10 @@ await finish(browser, problems, async () => {
     await page.waitForSelector('body[data-ready=true]');
     await page.goto(`${BASE}/app/#/sync`);
     const waiting = await page.textContent('#waiting');
-    // Two customers, a contact, the lead converted with its customer and contact, the shared
-    // customer's edit, the campaign's answer and its task, the visit, the order, the payment, the
-    // ticket, the opportunity and the task.
-    if (waiting !== '15') throw new Error(`${waiting} records wait, not 15`);
+    // Two customers, a contact, the lead converted with its customer, contact and deal, the
+    // shared customer's edit, the campaign's answer and its task, the visit, the order, the
+    // payment, the ticket, the opportunity and the task.
+    if (waiting !== '16') throw new Error(`${waiting} records wait, not 16`);
     const photos = await page.textContent('#photos-waiting');
     if (photos !== '4') throw new Error(`${photos} photos wait, not 4`);
     await shot('04-offline-sync');

@@ -3,7 +3,7 @@
 
 import * as A from "@automerge/automerge/slim";
 
-import { createRecord, updateRecord } from "./records.js";
+import { createRecord, kindOf, updateRecord } from "./records.js";
 import * as store from "./store.js";
 import { listed, loadDoc } from "./sync.js";
 import { bytesToUuid } from "./wire.js";
@@ -64,12 +64,12 @@ function taken(fields, names) {
 
 /**
  * Converts the lead `id` offline: a customer made of it (a prospect in its territory), or the
- * customer `into` it turned out to be, the person as the customer's contact, and the lead marked
- * converted naming them, stored together and pushed as one atomic group that the server takes or
+ * customer `into` it turned out to be, the person as the customer's contact, the deal it brought
+ * (an opportunity titled `deal`, when one is given), and the lead marked converted naming them, stored together and pushed as one atomic group that the server takes or
  * refuses whole (a lead another device converted first is refused with `lead_converted`, and the
  * records made stay here with the reasons). Answers `{customer, contact}`.
  */
-export async function convertLead(db, session, schema, id, { into = null } = {}) {
+export async function convertLead(db, session, schema, id, { into = null, deal = null } = {}) {
   const lead = await store.record(db, id);
   if (!lead || lead.kind !== "lead") throw new Error(`${id} is not a lead`);
   if (["converted", "disqualified"].includes(lead.fields.status)) {
@@ -86,12 +86,16 @@ export async function convertLead(db, session, schema, id, { into = null } = {})
   }
   const values = { customer_id: customer, ...taken(lead.fields, CONTACT_TAKES) };
   recs.push(made(session, schema, "contact", values, contact, { group }));
-  const doc = updateRecord(schema, "lead", loadDoc(lead, session.actor_id), {
-    status: "converted",
-    customer_id: customer,
-    contact_id: contact,
-    converted_at: Date.now(),
-  });
+  const converted = { status: "converted", customer_id: customer, contact_id: contact, converted_at: Date.now() };
+  const title = String(deal ?? "").trim();
+  if (title) {
+    // The deal the lead brought, opened at the first stage of the pipeline.
+    const opportunity = uuidv7();
+    const [stage] = kindOf(schema, "opportunity").fields.find((f) => f.name === "stage").values;
+    recs.push(made(session, schema, "opportunity", { customer_id: customer, title, stage }, opportunity, { group }));
+    converted.opportunity_id = opportunity;
+  }
+  const doc = updateRecord(schema, "lead", loadDoc(lead, session.actor_id), converted);
   recs.push(listed(schema, { ...lead, chunks: [A.save(doc)], pending: 1, rev: (lead.rev ?? 0) + 1, refused: null, group }, doc));
   await store.putRecords(db, recs);
   return { customer, contact };

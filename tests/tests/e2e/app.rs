@@ -296,6 +296,10 @@ storage_test! {
         let person: Uuid = marta.get("contact_id").as_str().unwrap().parse().unwrap();
         let person = cli.replica.get(person).await.unwrap();
         assert_eq!((person.get("name"), person.get("customer_id")), (&Value::from("Marta Markt"), marta.get("customer_id")));
+        let deal: Uuid = marta.get("opportunity_id").as_str().expect("the deal she brought").parse().unwrap();
+        let deal = cli.replica.get(deal).await.unwrap();
+        assert_eq!((deal.get("title"), deal.get("stage"), deal.get("customer_id")),
+            (&Value::from("Stall coffee supply"), &Value::from(sync_core::kinds::OPPORTUNITY_STAGES[0]), marta.get("customer_id")));
         // The campaign's answer the app recorded offline, by Anna, and its task closed with it.
         let members = cli.replica.list("campaign_member").await.unwrap();
         let member = members
@@ -396,7 +400,14 @@ storage_test! {
         assert_eq!(evidence.len(), 1, "{evidence:?}");
         let photo = cli.client.download(evidence[0].get("hash").as_str().unwrap(), None).await.unwrap();
         assert!(photo.ends_with(b"broken grinder"));
-        let opportunity = only(&synced, "opportunities");
+        // The deal the app opened at the shared customer (the other is the converted lead's).
+        let opportunity = synced["opportunities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["fields"]["customer_id"] == shared.to_string())
+            .expect("the deal at the shared customer");
+        assert_eq!(synced["opportunities"].as_array().unwrap().len(), 2, "{synced}");
         let on_cli = cli.replica.get(opportunity["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
         assert_eq!(on_cli.get("title"), &Value::from("Second grinder"));
         assert_eq!(on_cli.get("stage"), &Value::from("proposal"));

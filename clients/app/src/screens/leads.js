@@ -1,6 +1,7 @@
 // Leads: people and shops met in the field (a market stall, a name given at an event), captured
 // offline and worked by the agent; the server checks each against the customers and names the
-// one it likely is already. A lead is converted offline into a customer and its contact.
+// one it likely is already. A lead is converted offline into a customer and its contact, and
+// the deal it brought, if the agent names one, into an opportunity.
 
 import { t } from "../i18n.js";
 import * as local from "../local.js";
@@ -9,11 +10,13 @@ import { h, show } from "../ui/dom.js";
 import { badge } from "../ui/lists.js";
 import { edited, loadCustomers, state } from "../ui/state.js";
 
-/** Converts a lead into a new customer, or into the customer `into` it is already, offline. */
+/** Converts a lead into a new customer, or into the customer `into` it is already, offline, with
+ * the deal typed beside it as an opportunity. */
 function convert(rec, into) {
   return async (e) => {
     e.currentTarget.disabled = true;
-    const made = await local.convertLead(state.db, state.session, state.schema, rec.id, { into });
+    const deal = document.getElementById(`deal-${rec.id}`)?.value ?? "";
+    const made = await local.convertLead(state.db, state.session, state.schema, rec.id, { into, deal });
     await loadCustomers();
     edited();
     location.hash = `#/customer/${made.customer}`;
@@ -26,6 +29,8 @@ function converting(rec) {
   if (["converted", "disqualified"].includes(rec.fields.status)) return null;
   const likely = state.customers.find(({ rec: c }) => c.id === rec.fields.duplicate_of)?.rec;
   return h("span", { class: "actions" },
+    h("label", { for: `deal-${rec.id}`, class: "muted", text: t("deal_optional") }),
+    h("input", { id: `deal-${rec.id}`, class: "deal", type: "text", maxlength: 200 }),
     likely
       ? h("button", { type: "button", class: "secondary convert-into", onclick: convert(rec, likely.id), text: t("convert_into", { name: likely.fields.name ?? "?" }) })
       : null,
