@@ -145,7 +145,7 @@ impl Metrics {
         let unloadable_records = Counter::default();
         registry.register(
             "fieldsync_sync_unloadable_records",
-            "Times a stored record failed to load from its chunks (each is logged with its id; \
+            "Times a stored record failed to load from its chunks, or a chunk of it to open (each is logged with its id; \
              `fieldsync-server repair` rebuilds it)",
             unloadable_records.clone(),
         );

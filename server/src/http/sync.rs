@@ -150,7 +150,15 @@ async fn pull(state: &AppState, who: &Principal, req: PullRequest) -> Result<Pul
     let head = positions::committed_seq(&state.db.conn).await?;
     let at = req.cursor.as_ref().map_or(0, |c| feed::cursor_position(c));
     checkpoint::check(who, req.checkpoint)?;
-    let response = feed::pull(&state.db, &state.sync.read_ahead, &state.keys, who, req).await?;
+    let response = feed::pull(
+        &state.db,
+        &state.sync.read_ahead,
+        &state.sync.unloadable,
+        &state.keys,
+        who,
+        req,
+    )
+    .await?;
     checkpoint::record_pull(&state.db, who, response.seq).await?;
     state.metrics.pulled(head - at, response.docs.len());
     Ok(response)

@@ -52,6 +52,7 @@ impl SyncEngine {
             read_ahead: Arc::new(ReadAhead::new(
                 READ_AHEAD_SLOTS,
                 metrics.pages_read_ahead.clone(),
+                metrics.unloadable_records.clone(),
             )),
             merged_again: metrics.push_merged_again.clone(),
             unloadable: metrics.unloadable_records.clone(),

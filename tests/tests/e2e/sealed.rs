@@ -2,8 +2,9 @@
 //! id cannot be read from the database (its files, a backup) without the server key, in the
 //! stored documents, the listings or the projections; with the key every answer shows them; the
 //! duplicate check still pairs two customers with one tax id, through its keyed hash; and a
-//! rotated key seals everything again, so the old key can go. A sealed chunk altered in the
-//! database makes its record unloadable alone, and `repair` leaves the chunk out.
+//! rotated key seals everything again (the changes the server holds too), so the old key can go. A sealed chunk altered in the
+//! database makes its record unloadable alone (its pushes are refused, the feed passes over it and
+//! every other record still reaches the phones), and `repair` leaves the chunk out.
 
 use std::path::Path;
 use std::process::Command;
@@ -213,9 +214,13 @@ storage_test! {
     async fn an_altered_sealed_chunk_is_answered_alone_and_repair_leaves_it_out(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
+        server.user("bert@x.test", Role::Agent, &["North"]).await;
         let mut anna = server.device("anna@x.test").await;
         let id = anna.replica.create("customer", &customer("Tampered", "North")).await.unwrap();
         anna.sync().await;
+        // Bert's phone holds the record as first created.
+        let mut bert = server.device("bert@x.test").await;
+        bert.sync().await;
         anna.replica.update(id, &[("city", "Lyon".into())]).await.unwrap();
         anna.sync().await;
 
@@ -253,6 +258,20 @@ storage_test! {
         assert_eq!(report.rejected.iter().map(|(r, why)| (*r, why.code.as_str())).collect::<Vec<_>>(), [(id, "record_unloadable")]);
         assert_eq!(server.heads(other).await.len(), 1, "the rest of the batch is applied");
 
+        // The feed goes on without the record: Bert's next pages pass over the altered chunk, and a
+        // new phone's first sync gets everything else. Each page that met it counts it.
+        let counted = || server.state.metrics.unloadable_records.get();
+        let before = counted();
+        let bert_heads = bert.replica.heads(id).await;
+        bert.sync().await;
+        assert!(bert.replica.ids().await.unwrap().contains(&other), "Bert gets the new record");
+        assert_eq!(bert.replica.heads(id).await, bert_heads, "and nothing of the altered record");
+        let mut fresh = server.device("bert@x.test").await;
+        fresh.sync().await;
+        let ids = fresh.replica.ids().await.unwrap();
+        assert!(ids.contains(&other) && !ids.contains(&id), "{ids:?}");
+        assert_eq!(counted(), before + 2, "each page that left the record out counted it");
+
         // The repair leaves the chunk out, and the record loads again. What the chunk held is on
         // Anna's device: her next sync learns the server lacks it, and the one after sends it again
         // with her later edit.
@@ -267,6 +286,11 @@ storage_test! {
         assert!(report.rejected.is_empty() && report.missing_dependencies.is_empty(), "{report:?}");
         assert_eq!(anna.replica.heads(id).await, server.heads(id).await);
         assert_eq!(server.projected("customers", id, &["city"]).await, [Some("Nice".to_string())]);
+        // The rebuilt record reaches the phones the feed left it out of.
+        for phone in [&mut bert, &mut fresh] {
+            phone.sync().await;
+            assert_eq!(phone.replica.heads(id).await, server.heads(id).await);
+        }
         server.stop().await;
     }
 }

@@ -17,6 +17,7 @@ mod moves;
 mod pages;
 pub mod read_ahead;
 
+use prometheus_client::metrics::counter::Counter;
 use sync_core::protocol::{PullRequest, PullResponse};
 use uuid::Uuid;
 
@@ -43,10 +44,12 @@ pub const MAX_PAGE: u32 = 5_000;
 /// large records take gigabytes.
 pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
-/// Answers one page of the feed. The cursor is checked and issued under `keys`, for `who`'s device.
+/// Answers one page of the feed. The cursor is checked and issued under `keys`, for `who`'s device;
+/// records left out because they do not open are counted in `unloadable`.
 pub async fn pull(
     db: &Db,
     read_ahead: &ReadAhead,
+    unloadable: &Counter,
     keys: &KeyRing,
     who: &Principal,
     request: PullRequest,
@@ -115,7 +118,7 @@ pub async fn pull(
                 ..backfill.clone()
             });
         }
-        let docs = whole_docs(conn, vault, who, &ids, Some(backfill.upto)).await?;
+        let docs = whole_docs(conn, vault, unloadable, who, &ids, Some(backfill.upto)).await?;
         return Ok(PullResponse {
             docs,
             evict: vec![],
@@ -127,7 +130,7 @@ pub async fn pull(
     let (mut docs, upto, more) = if cursor.fresh {
         let page = match read_ahead.take(who, cursor.seq, limit).await {
             Some(page) => page,
-            None => fresh_page(conn, vault, who, cursor.seq, limit).await?,
+            None => fresh_page(conn, vault, unloadable, who, cursor.seq, limit).await?,
         };
         if page.more {
             read_ahead.start(db, who, page.upto, limit);
@@ -142,7 +145,7 @@ pub async fn pull(
         } else {
             (committed, false)
         };
-        (group(rows), upto, more)
+        (group(rows, unloadable), upto, more)
     };
     // A device that starts from the beginning receives every visible record's whole history from the
     // feed itself and holds nothing to evict, so it needs no scan of past moves.
@@ -153,7 +156,7 @@ pub async fn pull(
     };
     if !moved_in.is_empty() {
         docs.retain(|d| !moved_in.iter().any(|(id, _)| *id == d.id));
-        docs.extend(whole_docs(conn, vault, who, &moved_in, None).await?);
+        docs.extend(whole_docs(conn, vault, unloadable, who, &moved_in, None).await?);
     }
     cursor.seq = upto;
     cursor.fresh &= more;

@@ -1,10 +1,11 @@
 //! Reading pages: chunk rows past a position joined to their documents' scope, a first sync's
 //! documents whole in the order of their latest position, and whole documents by id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde_bytes::ByteBuf;
@@ -34,6 +35,9 @@ pub(super) struct ChunkRow {
     pub(super) listing: Option<Listing>,
     /// When a person in the document was last erased (its history rewritten).
     pub(super) erased_at: Option<i64>,
+    /// Why the chunk or the listing did not open (altered, or sealed under a key the server lacks);
+    /// `data` is then empty, and the document is left out of the page (see `group`).
+    pub(super) unopened: Option<String>,
 }
 
 /// The listing of a document row, from its three columns.
@@ -86,7 +90,8 @@ pub(super) fn chunk_query(backend: DbBackend) -> SelectStatement {
 /// `expected` rows are allocated for up front: grown by doubling, a page's vectors would take fresh
 /// memory, zeroed by the kernel, at each step (BENCHMARKS.md, "Bootstrap").
 ///
-/// Chunks and listings are answered opened (see `seal`).
+/// Chunks and listings are answered opened (see `seal`). A row that does not open is kept, marked
+/// `unopened`, so that the positions a page reached still count it.
 pub(super) async fn chunk_rows(
     conn: &DatabaseConnection,
     vault: &Vault,
@@ -107,6 +112,7 @@ pub(super) async fn chunk_rows(
                 doc_seq: $r.$get(6)?,
                 listing: listing($r.$get(7)?, $r.$get(8)?, $r.$get(9)?),
                 erased_at: $r.$get(10)?,
+                unopened: None,
             })
         };
     }
@@ -131,13 +137,21 @@ pub(super) async fn chunk_rows(
         _ => pg_read::query(conn, &stmt, expected, |r| chunk_row!(r.try_get), take).await,
     }?;
     for row in &mut rows {
-        vault.open_in_place(Sealed::Chunk(row.doc_id), &mut row.data)?;
-        if let Some(listing) = &mut row.listing {
-            listing.fields = vault.open_json(row.doc_id, &listing.fields)?;
-            listing.conflicts = vault.open_json(row.doc_id, &listing.conflicts)?;
+        if let Err(e) = open_row(vault, row) {
+            row.unopened = Some(e.to_string());
+            row.data = Vec::new();
         }
     }
     Ok((rows, cut.load(Ordering::Relaxed)))
+}
+
+fn open_row(vault: &Vault, row: &mut ChunkRow) -> Result<(), Error> {
+    vault.open_in_place(Sealed::Chunk(row.doc_id), &mut row.data)?;
+    if let Some(listing) = &mut row.listing {
+        listing.fields = vault.open_json(row.doc_id, &listing.fields)?;
+        listing.conflicts = vault.open_json(row.doc_id, &listing.conflicts)?;
+    }
+    Ok(())
 }
 
 /// Chunk rows past `after` up to `upto`, at most `limit` of them and about `MAX_PAGE_BYTES`; and
@@ -183,6 +197,7 @@ pub struct FreshPage {
 pub(super) async fn fresh_page(
     conn: &DatabaseConnection,
     vault: &Vault,
+    unloadable: &Counter,
     who: &Principal,
     after: i64,
     limit: u64,
@@ -288,9 +303,11 @@ pub(super) async fn fresh_page(
     // The last row is the page's furthest. A document is stored with its first chunk and never
     // without one, so the join drops none.
     let last = rows.last().map(|r| r.doc_seq);
-    let mut docs = group(rows);
+    // Documents read, counting any `group` leaves out: rows come grouped by document.
+    let read = rows.chunk_by(|a, b| a.doc_id == b.doc_id).count();
+    let mut docs = group(rows, unloadable);
     let (upto, more) = match last {
-        Some(seq) if cut || docs.len() as u64 == limit => (seq, true),
+        Some(seq) if cut || read as u64 == limit => (seq, true),
         _ => (committed, false),
     };
     if !more {
@@ -303,7 +320,7 @@ pub(super) async fn fresh_page(
             .into_iter()
             .map(|(id, kind, _)| (id, kind))
             .collect();
-        docs.extend(whole_docs(conn, vault, who, &writing, Some(upto)).await?);
+        docs.extend(whole_docs(conn, vault, unloadable, who, &writing, Some(upto)).await?);
     }
     Ok(FreshPage { docs, upto, more })
 }
@@ -328,6 +345,7 @@ pub(super) async fn doc_positions(
 pub(super) async fn whole_docs(
     conn: &DatabaseConnection,
     vault: &Vault,
+    unloadable: &Counter,
     who: &Principal,
     ids: &[(Uuid, String)],
     upto: Option<i64>,
@@ -347,7 +365,7 @@ pub(super) async fn whole_docs(
     }
     // Every chunk: these documents are due whole, and they are at most a page's `limit`.
     let (rows, _) = chunk_rows(conn, vault, stmt, ids.len(), usize::MAX).await?;
-    Ok(group(rows))
+    Ok(group(rows, unloadable))
 }
 
 /// Groups chunk rows by document, keeping the order in which documents first appear. A document whose
@@ -356,7 +374,11 @@ pub(super) async fn whole_docs(
 /// the listing as `tip_listing`. A document whose history was rewritten (`erased_at`) and whose rows
 /// start from its snapshot is marked `rewritten`: those chunks begin the new history, which a device
 /// holding the old one must not merge into it.
-pub(super) fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
+///
+/// A document with a row that did not open is left out whole, logged and counted in `unloadable`:
+/// the page goes on without it, so one damaged record does not stall every device in its scope.
+/// `fieldsync-server repair` rebuilds the record at a new position, and the feed brings it then.
+pub(super) fn group(rows: Vec<ChunkRow>, unloadable: &Counter) -> Vec<DocUpdate> {
     /// What decides a group's listing, beside its update (in a vector of its own, so that the
     /// updates need no second vector of a page's size).
     struct Group {
@@ -369,7 +391,19 @@ pub(super) fn group(rows: Vec<ChunkRow>) -> Vec<DocUpdate> {
     let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
     let mut updates: Vec<DocUpdate> = Vec::with_capacity(rows.len());
     let mut groups: Vec<Group> = Vec::with_capacity(rows.len());
+    let mut unopened = HashSet::new();
+    for row in &rows {
+        if let Some(why) = &row.unopened {
+            if unopened.insert(row.doc_id) {
+                unloadable.inc();
+                tracing::error!(record = %row.doc_id, error = %why, "a stored record does not open; the feed leaves it out until `fieldsync-server repair` rebuilds it");
+            }
+        }
+    }
     for row in rows {
+        if !unopened.is_empty() && unopened.contains(&row.doc_id) {
+            continue;
+        }
         let i = *index.entry(row.doc_id).or_insert_with(|| {
             updates.push(DocUpdate {
                 id: row.doc_id,

@@ -37,6 +37,7 @@ pub struct ReadAhead {
     pending: Mutex<HashMap<Uuid, Pending>>,
     slots: Arc<Semaphore>,
     served: Counter,
+    unloadable: Counter,
 }
 
 /// Who asked, and for what: a page read ahead answers only exactly this.
@@ -76,12 +77,14 @@ impl Drop for Pending {
 }
 
 impl ReadAhead {
-    /// At most `slots` pages read ahead at once in this process; `served` counts the pages taken.
-    pub fn new(slots: usize, served: Counter) -> ReadAhead {
+    /// At most `slots` pages read ahead at once in this process; `served` counts the pages taken,
+    /// `unloadable` the records a page left out because they do not open.
+    pub fn new(slots: usize, served: Counter, unloadable: Counter) -> ReadAhead {
         ReadAhead {
             pending: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(slots)),
             served,
+            unloadable,
         }
     }
 
@@ -94,11 +97,10 @@ impl ReadAhead {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return;
         };
-        let (db, reader) = (db.clone(), who.clone());
-        let read =
-            tokio::spawn(
-                async move { fresh_page(&db.conn, db.vault(), &reader, after, limit).await },
-            );
+        let (db, reader, unloadable) = (db.clone(), who.clone(), self.unloadable.clone());
+        let read = tokio::spawn(async move {
+            fresh_page(&db.conn, db.vault(), &unloadable, &reader, after, limit).await
+        });
         pending.insert(
             who.device_id,
             Pending {
