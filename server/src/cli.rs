@@ -668,8 +668,12 @@ pub async fn main() -> anyhow::Result<()> {
             let db = database(&db).await?;
             let resealed = crate::sync::reseal::reseal(&db).await?;
             println!(
-                "sealed again under the newest key: {} chunks, {} listings, {} rows of personal fields; {} customers' match keys",
-                resealed.chunks, resealed.listings, resealed.rows, resealed.match_keys
+                "sealed again under the newest key: {} chunks, {} held changes, {} listings, {} rows of personal fields; {} customers' match keys",
+                resealed.chunks,
+                resealed.held_changes,
+                resealed.listings,
+                resealed.rows,
+                resealed.match_keys
             );
         }
         Command::Backup { db, to, files } => {

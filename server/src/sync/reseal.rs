@@ -1,14 +1,15 @@
 //! Seals again under the newest server key what is stored under an older one, or in clear from
-//! before sealing existed: documents' chunks, listings, personal fields of the projection tables,
-//! and the keyed hashes duplicate checks match on. `fieldsync-server key reseal` runs it after a
+//! before sealing existed: documents' chunks and the changes held for them (waiting for their
+//! dependencies, or quarantined), listings, personal fields of the projection tables, and the keyed
+//! hashes duplicate checks match on. `fieldsync-server key reseal` runs it after a
 //! rotation; the upgrade task `seal_at_rest` runs it once on a database an older version wrote.
 //!
 //! Servers may keep running meanwhile. A chunk never changes once written, so it is simply
 //! rewritten; a listing or a projection row may be rewritten by a push at any moment, so each is
 //! replaced only if it still holds what was read (a push's own write is sealed already).
 
-use sea_orm::sea_query::{Alias, Cond, Expr, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::sea_query::{Alias, Expr, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult, Value};
 use sync_core::{kinds, KindSchema};
 use uuid::Uuid;
 
@@ -24,6 +25,8 @@ const PAGE: u64 = 200;
 #[derive(Debug, Default)]
 pub struct Resealed {
     pub chunks: usize,
+    /// Changes waiting for their dependencies or held in the quarantine.
+    pub held_changes: usize,
     pub listings: usize,
     /// Projection rows whose personal fields (or their values in conflict) were sealed again.
     pub rows: usize,
@@ -34,6 +37,7 @@ pub struct Resealed {
 pub async fn reseal(db: &Db) -> Result<Resealed, Error> {
     let mut done = Resealed {
         chunks: chunks(db).await?,
+        held_changes: held_changes(db).await?,
         listings: listings(db).await?,
         ..Resealed::default()
     };
@@ -50,44 +54,96 @@ fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
+/// Every document's chunks.
 async fn chunks(db: &Db) -> Result<usize, Error> {
+    blobs(db, "doc_chunks", &["seq", "doc_id"], "data", |row| {
+        Ok(vec![
+            row.try_get::<i64>("", "seq")?.into(),
+            row.try_get::<Uuid>("", "doc_id")?.into(),
+        ])
+    })
+    .await
+}
+
+/// The changes held on the server for a document: waiting for their dependencies, and in the
+/// quarantine (its decided entries too, which keep what was decided on). Sealed as chunks of their
+/// document, and unreadable once the key that sealed them leaves the key file.
+async fn held_changes(db: &Db) -> Result<usize, Error> {
+    let orphans = blobs(
+        db,
+        "orphan_changes",
+        &["doc_id", "device_id", "hash"],
+        "data",
+        |row| {
+            Ok(vec![
+                row.try_get::<Uuid>("", "doc_id")?.into(),
+                row.try_get::<Uuid>("", "device_id")?.into(),
+                row.try_get::<Vec<u8>>("", "hash")?.into(),
+            ])
+        },
+    )
+    .await?;
+    let quarantined = blobs(db, "quarantine", &["id"], "changes", |row| {
+        Ok(vec![row.try_get::<Uuid>("", "id")?.into()])
+    })
+    .await?;
+    Ok(orphans + quarantined)
+}
+
+/// Pages through `table` in the order of its primary key `key` (whose values for a row `key_of`
+/// reads), sealing column `data`, the bytes of a chunk of the row's `doc_id`, again under the newest
+/// key where it is not. Such bytes never change once written, so each is simply rewritten (a row
+/// deleted meanwhile is left deleted). Answers how many were.
+async fn blobs(
+    db: &Db,
+    table: &str,
+    key: &[&str],
+    data: &str,
+    key_of: impl Fn(&QueryResult) -> Result<Vec<Value>, Error>,
+) -> Result<usize, Error> {
     let (conn, vault) = (&db.conn, db.vault());
-    let mut after = (i64::MIN, Uuid::nil());
+    let key_cols = || key.iter().map(|c| col(c));
+    let mut columns: Vec<&str> = key.to_vec();
+    if !key.contains(&"doc_id") {
+        columns.push("doc_id");
+    }
+    columns.push(data);
+    let mut after: Option<Vec<Value>> = None;
     let mut n = 0;
     loop {
-        let stmt = Query::select()
-            .columns(["seq", "doc_id", "data"].map(Alias::new))
-            .from(Alias::new("doc_chunks"))
-            .cond_where(
-                Cond::any().add(col("seq").gt(after.0)).add(
-                    Cond::all()
-                        .add(col("seq").eq(after.0))
-                        .add(col("doc_id").gt(after.1)),
-                ),
-            )
-            .order_by(Alias::new("seq"), Order::Asc)
-            .order_by(Alias::new("doc_id"), Order::Asc)
+        let mut stmt = Query::select()
+            .columns(columns.iter().map(|c| Alias::new(*c)))
+            .from(Alias::new(table))
             .limit(PAGE)
             .to_owned();
+        for c in key {
+            stmt.order_by(Alias::new(*c), Order::Asc);
+        }
+        if let Some(after) = &after {
+            stmt.and_where(
+                Expr::tuple(key_cols().map(Into::into))
+                    .gt(Expr::tuple(after.iter().cloned().map(Into::into))),
+            );
+        }
         let rows = conn.query_all(stmt.build_with(conn)).await?;
         let Some(last) = rows.last() else {
             return Ok(n);
         };
-        after = (last.try_get("", "seq")?, last.try_get("", "doc_id")?);
+        after = Some(key_of(last)?);
         let txn = db.begin_write().await?;
         for row in &rows {
-            let data: Vec<u8> = row.try_get("", "data")?;
-            if vault.is_current(&data) {
+            let bytes: Vec<u8> = row.try_get("", data)?;
+            if vault.is_current(&bytes) {
                 continue;
             }
-            let (seq, id): (i64, Uuid) = (row.try_get("", "seq")?, row.try_get("", "doc_id")?);
-            let sealed = vault.seal(Sealed::Chunk(id), &vault.open(Sealed::Chunk(id), &data)?);
-            let stmt = Query::update()
-                .table(Alias::new("doc_chunks"))
-                .value(Alias::new("data"), sealed)
-                .and_where(col("doc_id").eq(id))
-                .and_where(col("seq").eq(seq))
-                .to_owned();
+            let chunk = Sealed::Chunk(row.try_get("", "doc_id")?);
+            let sealed = vault.seal(chunk, &vault.open(chunk, &bytes)?);
+            let mut stmt = Query::update();
+            stmt.table(Alias::new(table))
+                .value(Alias::new(data), sealed);
+            for (c, v) in key.iter().zip(key_of(row)?) {
+                stmt.and_where(col(c).eq(v));
+            }
             txn.execute(stmt.build_with(&*txn)).await?;
             n += 1;
         }

@@ -15,6 +15,7 @@ use reqwest::Method;
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
+use sync_core::protocol::{DocPush, PushRequest, PushStatus};
 use sync_core::Role;
 use uuid::Uuid;
 
@@ -174,6 +175,23 @@ storage_test! {
         server.user("maria@x.test", Role::Manager, &["North", "South"]).await;
         let maria = server.device("maria@x.test").await;
         let (shop, jane) = a_shop_and_its_buyer(&server, &maria).await;
+        // Changes the server holds: Anna's edit waiting for the change that created its record,
+        // and Bert's edit quarantined when he lost the territory.
+        server.user("anna@x.test", Role::Agent, &["North"]).await;
+        let anna = server.device("anna@x.test").await;
+        let waiting = anna.replica.create("customer", &customer("Waiting", "North")).await.unwrap();
+        anna.replica.update(waiting, &[("phone", "42".into())]).await.unwrap();
+        let full = anna.replica.pending_pushes().await.unwrap().remove(0);
+        let (create, edit) = (full.changes[0].clone(), full.changes[1].clone());
+        let only = |change| PushRequest { docs: vec![DocPush { changes: vec![change], ..full.clone() }], checkpoint: 0 };
+        let pushed = anna.client.push(&only(edit)).await.unwrap();
+        assert_eq!(pushed.results[0].status, PushStatus::MissingDependencies);
+        let bert_id = server.user("bert@x.test", Role::Agent, &["North", "South"]).await;
+        let mut bert = server.device("bert@x.test").await;
+        bert.sync().await;
+        bert.replica.update(shop, &[("city", "Leeds".into())]).await.unwrap();
+        fieldsync_server::auth::users::revoke_territory(&server.state.db, bert_id, "North").await.unwrap();
+        assert_eq!(bert.sync().await.quarantined, [shop]);
         let url = server.url.clone();
         server.stop().await;
 
@@ -192,9 +210,10 @@ storage_test! {
         cli(&["key", "rotate"]);
         let printed = cli(&["key", "reseal"]);
         assert!(printed.contains("sealed again under the newest key"), "{printed}");
-        // Every chunk, both listings and both projection rows were sealed again.
+        // Every chunk, both held changes, the listings and the projection rows were sealed again.
         let numbers: Vec<usize> = printed.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
-        assert!(numbers.len() == 4 && numbers[..3].iter().all(|n| *n >= 2), "{printed}");
+        assert!(numbers.len() == 5 && numbers[..4].iter().all(|n| *n >= 2), "{printed}");
+        assert_eq!(numbers[1], 2, "{printed}");
 
         // Only the new key stays in the file: everything opens under it.
         db.keep_only_the_newest_key();
@@ -206,6 +225,18 @@ storage_test! {
         let found = candidates_of(&server, &maria, twin).await;
         assert!(found.iter().any(|c| [&c["a"]["id"], &c["b"]["id"]].iter().any(|id| id.as_str() == Some(&shop.to_string()))),
             "the match keys were made again under the new key: {found:?}");
+
+        // The held changes open under the new key: Anna's waiting edit applies with the change it
+        // waited for, and a manager reads and accepts Bert's quarantined one.
+        let pushed = anna.client.push(&only(create)).await.unwrap();
+        assert_eq!(pushed.results[0].status, PushStatus::Applied, "{:?}", pushed.results[0].reason);
+        assert_eq!(server.projected("customers", waiting, &["phone"]).await, [Some("42".to_string())]);
+        let (status, held) = server.api(&maria, Method::GET, "/v1/quarantine", None).await;
+        assert_eq!((status, held[0]["doc_id"].as_str()), (200, Some(shop.to_string().as_str())), "{held}");
+        let entry = held[0]["id"].as_str().unwrap();
+        let (status, body) = server.api(&maria, Method::POST, &format!("/v1/quarantine/{entry}/accept"), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(server.projected("customers", shop, &["city"]).await, [Some("Leeds".to_string())]);
         server.stop().await;
     }
 }

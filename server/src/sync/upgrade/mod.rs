@@ -113,6 +113,7 @@ pub async fn run_pending(sync: &SyncEngine) -> Result<(), Error> {
         finish(sync, SEAL_AT_REST).await?;
         tracing::info!(
             chunks = sealed.chunks,
+            held_changes = sealed.held_changes,
             listings = sealed.listings,
             rows = sealed.rows,
             "documents and personal values stored in clear were sealed at rest"
