@@ -176,6 +176,18 @@ impl Vault {
         format!("{TEXT_PREFIX}{}", STANDARD_NO_PAD.encode(sealed))
     }
 
+    /// Text column `column` of a query's row about `record`, opened (see [`Vault::open_text`]).
+    pub fn open_column(
+        &self,
+        row: &sea_orm::QueryResult,
+        record: Uuid,
+        column: &str,
+    ) -> Result<Option<String>, Error> {
+        row.try_get::<Option<String>>("", column)?
+            .map(|v| self.open_text(record, &v))
+            .transpose()
+    }
+
     /// Opens what [`Vault::seal_text`] sealed; text without its prefix is left as it is.
     pub fn open_text(&self, record: Uuid, stored: &str) -> Result<String, Error> {
         let Some(encoded) = stored.strip_prefix(TEXT_PREFIX) else {

@@ -216,9 +216,7 @@ fn row_keys(vault: &Vault, row: &QueryResult) -> Result<Option<Keys>, Error> {
     let text = |c: &str| row.try_get::<Option<String>>("", c);
     let position = position(row)?;
     let id: Uuid = row.try_get("", "id")?;
-    let tax_id = text("tax_id")?
-        .map(|t| vault.open_text(id, &t))
-        .transpose()?;
+    let tax_id = vault.open_column(row, id, "tax_id")?;
     Ok(Some(Keys::of(
         &text("name")?.unwrap_or_default(),
         text("phone")?.as_deref(),
@@ -784,9 +782,7 @@ fn candidate(vault: &Vault, row: &QueryResult) -> Result<Candidate, Error> {
     let side = |s: &str| -> Result<CandidateCustomer, Error> {
         let text = |f: &str| row.try_get::<Option<String>>("", &format!("{s}_{f}"));
         let id: Uuid = row.try_get("", &format!("{s}_id"))?;
-        let tax_id = text("tax_id")?
-            .map(|t| vault.open_text(id, &t))
-            .transpose()?;
+        let tax_id = vault.open_column(row, id, &format!("{s}_tax_id"))?;
         Ok(CandidateCustomer {
             id,
             name: text("name")?,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use automerge::{ActorId, AutoCommit};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use sync_core::{inspect, record, FieldType, Item, Value};
 use uuid::Uuid;
@@ -261,8 +261,8 @@ async fn stored(
             for r in conn.query_all(q.build_with(conn)).await? {
                 let id: Uuid = r.try_get("", "id")?;
                 let (email, name) = (
-                    personal(vault, &r, id, "email")?,
-                    personal(vault, &r, id, "name")?,
+                    vault.open_column(&r, id, "email")?,
+                    vault.open_column(&r, id, "name")?,
                 );
                 if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
                     out.by_key.entry(k).or_insert(id);
@@ -279,8 +279,8 @@ async fn stored(
                 let customer: Uuid = r.try_get("", "customer_id")?;
                 let id: Uuid = r.try_get("", "id")?;
                 let (email, name) = (
-                    personal(vault, &r, id, "email")?,
-                    personal(vault, &r, id, "name")?,
+                    vault.open_column(&r, id, "email")?,
+                    vault.open_column(&r, id, "name")?,
                 );
                 if let Some(k) = contact_key(email.as_deref(), name.as_deref()) {
                     out.contacts.entry((customer, k)).or_insert(id);
@@ -289,18 +289,6 @@ async fn stored(
         }
     }
     Ok(out)
-}
-
-/// A personal field of a projection row, opened (see `seal`).
-fn personal(
-    vault: &Vault,
-    row: &QueryResult,
-    id: Uuid,
-    column: &str,
-) -> Result<Option<String>, Error> {
-    row.try_get::<Option<String>>("", column)?
-        .map(|v| vault.open_text(id, &v))
-        .transpose()
 }
 
 /// The live products by sku.
