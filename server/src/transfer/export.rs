@@ -1,7 +1,10 @@
 //! `export KIND`: a kind's live records as CSV or JSON lines, read from each record's stored listing
 //! (the JSON of its fields, kept with every write), page by page in id order, so a large export
-//! holds one page in memory. The kinds `import` takes are written as it reads them (amounts in major
-//! units, percentages, a contact's customer by number), so an exported file imports back unchanged.
+//! holds one page in memory. The kinds `import` takes are written as it reads them, so an exported
+//! file imports back unchanged: amounts in major units, percentages, quantities, a customer by its
+//! number, a product by its sku, a user by e-mail; a record with items (a price list's prices, an
+//! order's lines) as a row per item, the record's own cells repeated on each. (A record with no
+//! items is a row with empty item cells, which an import refuses: it never empties a record's items.)
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,11 +39,60 @@ pub fn kind_named(name: &str) -> Option<&'static KindSchema> {
         .find(|k| k.name == name || k.table == name)
 }
 
-/// The header of a column in an export: a contact's customer goes out as its number.
+/// The header of a column in an export: a customer goes out as its number, a product as its sku, a
+/// user as an e-mail address, each under a name the import reads as such.
 fn header(column: &Column) -> &'static str {
     match column.convert {
         Convert::CustomerCode => "customer_code",
+        Convert::ProductSku => "sku",
+        Convert::UserEmail => column.synonyms.first().copied().unwrap_or(column.field),
         _ => column.field,
+    }
+}
+
+/// What ids stand for in an import's columns: customers' numbers, products' skus, users' e-mail
+/// addresses, each read only if the target has such a column.
+#[derive(Default)]
+struct Names {
+    customers: HashMap<Uuid, String>,
+    products: HashMap<Uuid, String>,
+    users: HashMap<Uuid, String>,
+}
+
+impl Names {
+    async fn of(conn: &impl ConnectionTrait, target: Option<&Target>) -> Result<Names, Error> {
+        let Some(target) = target else {
+            return Ok(Names::default());
+        };
+        let items = target.items.map_or(&[][..], |i| i.columns);
+        let uses = |convert| {
+            target
+                .columns
+                .iter()
+                .chain(items)
+                .any(|c| c.convert == convert)
+        };
+        let mut names = Names::default();
+        if uses(Convert::CustomerCode) {
+            names.customers = by_id(conn, "customer_codes", "customer_id", "code").await?;
+        }
+        if uses(Convert::ProductSku) {
+            names.products = by_id(conn, "products", "id", "sku").await?;
+        }
+        if uses(Convert::UserEmail) {
+            names.users = by_id(conn, "users", "id", "email").await?;
+        }
+        Ok(names)
+    }
+
+    fn of_id(&self, convert: Convert, id: &str) -> Option<&String> {
+        let map = match convert {
+            Convert::CustomerCode => &self.customers,
+            Convert::ProductSku => &self.products,
+            Convert::UserEmail => &self.users,
+            _ => return None,
+        };
+        map.get(&id.parse().ok()?)
     }
 }
 
@@ -72,8 +124,7 @@ pub struct Export {
     mask: bool,
     /// The import's columns, for the kinds it takes.
     target: Option<&'static Target>,
-    /// Customers' numbers by id, for the contacts' `customer_code`.
-    codes: HashMap<Uuid, String>,
+    names: Names,
     /// The last record of the last page; None before the first.
     after: Option<Uuid>,
     started: bool,
@@ -90,25 +141,17 @@ impl Export {
         visible: Option<Cond>,
         mask: bool,
     ) -> Result<Export, Error> {
-        // A kind imported a row per item (a price list) is exported a row per record, with all
-        // its fields.
         let target = columns::TARGETS
             .iter()
             .copied()
-            .find(|t| std::ptr::eq(t.kind, kind) && t.items.is_none());
-        let codes = match target {
-            Some(t) if t.columns.iter().any(|c| c.convert == Convert::CustomerCode) => {
-                customer_codes(conn).await?
-            }
-            _ => HashMap::new(),
-        };
+            .find(|t| std::ptr::eq(t.kind, kind));
         Ok(Export {
             kind,
             format,
             visible,
             mask,
             target,
-            codes,
+            names: Names::of(conn, target).await?,
             after: None,
             started: false,
             done: false,
@@ -118,7 +161,10 @@ impl Export {
 
     fn headers(&self) -> Vec<&'static str> {
         let rest: Vec<&'static str> = match self.target {
-            Some(t) => t.columns.iter().map(header).collect(),
+            Some(t) => {
+                let items = t.items.map_or(&[][..], |i| i.columns);
+                t.columns.iter().chain(items).map(header).collect()
+            }
             None => self.kind.fields.iter().map(|f| f.name).collect(),
         };
         std::iter::once("id").chain(rest).collect()
@@ -161,17 +207,10 @@ impl Export {
             self.count += 1;
             match self.format {
                 Format::Csv => {
-                    let cells = match self.target {
-                        Some(t) => as_imported(t, &fields, &self.codes),
-                        None => self
-                            .kind
-                            .fields
-                            .iter()
-                            .map(|f| cell(fields.get(f.name)))
-                            .collect(),
-                    };
-                    csv.write_record(std::iter::once(id.to_string()).chain(cells))
-                        .map_err(|e| failed(&e))?;
+                    for cells in self.rows(&fields) {
+                        csv.write_record(std::iter::once(id.to_string()).chain(cells))
+                            .map_err(|e| failed(&e))?;
+                    }
                 }
                 Format::Jsonl => {
                     let mut line = Map::new();
@@ -190,6 +229,38 @@ impl Export {
     }
 }
 
+impl Export {
+    /// A record's CSV rows after its id: the import's cells (a row per item where it takes items),
+    /// or every field as it is for a kind it does not take.
+    fn rows(&self, fields: &Map<String, Json>) -> Vec<Vec<String>> {
+        let Some(target) = self.target else {
+            let cells = self.kind.fields.iter().map(|f| cell(fields.get(f.name)));
+            return vec![cells.collect()];
+        };
+        let own = as_imported(target.columns, fields, &self.names);
+        let Some(items) = target.items else {
+            return vec![own];
+        };
+        let held = fields.get(items.field).and_then(Json::as_array);
+        let mut rows: Vec<Vec<String>> = held
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_object)
+            .map(|item| {
+                let mut row = own.clone();
+                row.extend(as_imported(items.columns, item, &self.names));
+                row
+            })
+            .collect();
+        if rows.is_empty() {
+            let mut row = own;
+            row.resize(row.len() + items.columns.len(), String::new());
+            rows.push(row);
+        }
+        rows
+    }
+}
+
 /// A value as a CSV cell: text as it is, numbers and booleans as JSON writes them, items as JSON.
 fn cell(value: Option<&Json>) -> String {
     match value {
@@ -199,24 +270,23 @@ fn cell(value: Option<&Json>) -> String {
     }
 }
 
-/// A record's cells in the import's columns and units.
-fn as_imported(
-    target: &Target,
-    fields: &Map<String, Json>,
-    codes: &HashMap<Uuid, String>,
-) -> Vec<String> {
-    target
-        .columns
+/// A record's (or an item's) cells in the import's columns and units.
+fn as_imported(columns: &[Column], fields: &Map<String, Json>, names: &Names) -> Vec<String> {
+    columns
         .iter()
         .map(|c| {
-            let value = fields.get(c.field);
-            match (c.convert, value) {
+            // An order's line keeps the sku it was ordered under.
+            let kept_sku = fields.get("sku").and_then(Json::as_str);
+            if let (Convert::ProductSku, Some(sku)) = (c.convert, kept_sku) {
+                return sku.to_string();
+            }
+            match (c.convert, fields.get(c.field)) {
                 (_, None | Some(Json::Null)) => String::new(),
                 (Convert::Money | Convert::Percent, Some(Json::Number(n))) => {
-                    let minor = n.as_i64().unwrap_or_default();
-                    let sign = if minor < 0 { "-" } else { "" };
-                    let minor = minor.unsigned_abs();
-                    format!("{sign}{}.{:02}", minor / 100, minor % 100)
+                    decimal(n.as_i64().unwrap_or_default(), 100)
+                }
+                (Convert::Quantity, Some(Json::Number(n))) => {
+                    decimal(n.as_i64().unwrap_or_default(), 1000)
                 }
                 (Convert::Date, Some(Json::Number(n))) => n
                     .as_i64()
@@ -226,26 +296,50 @@ fn as_imported(
                         false => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     })
                     .unwrap_or_default(),
-                (Convert::CustomerCode, Some(Json::String(id))) => id
-                    .parse()
-                    .ok()
-                    .and_then(|id: Uuid| codes.get(&id).cloned())
-                    .unwrap_or_default(),
+                (
+                    convert @ (Convert::CustomerCode | Convert::ProductSku | Convert::UserEmail),
+                    Some(Json::String(id)),
+                ) => names.of_id(convert, id).cloned().unwrap_or_default(),
                 (_, value) => cell(value),
             }
         })
         .collect()
 }
 
-async fn customer_codes(conn: &impl ConnectionTrait) -> Result<HashMap<Uuid, String>, Error> {
+/// `scaled` units (100 to a unit, 1000 to a unit) as a decimal in major units: amounts with their
+/// cents, quantities with no trailing zeros.
+fn decimal(scaled: i64, per_unit: u64) -> String {
+    let sign = if scaled < 0 { "-" } else { "" };
+    let (whole, part) = (
+        scaled.unsigned_abs() / per_unit,
+        scaled.unsigned_abs() % per_unit,
+    );
+    match per_unit {
+        100 => format!("{sign}{whole}.{part:02}"),
+        _ if part == 0 => format!("{sign}{whole}"),
+        _ => {
+            let digits = per_unit.ilog10() as usize;
+            let part = format!("{part:0digits$}");
+            format!("{sign}{whole}.{}", part.trim_end_matches('0'))
+        }
+    }
+}
+
+/// `value` of each row of `table` by its `key` column (a uuid).
+async fn by_id(
+    conn: &impl ConnectionTrait,
+    table: &str,
+    key: &str,
+    value: &str,
+) -> Result<HashMap<Uuid, String>, Error> {
     let q = Query::select()
-        .columns([Alias::new("customer_id"), Alias::new("code")])
-        .from(Alias::new("customer_codes"))
+        .columns([Alias::new(key), Alias::new(value)])
+        .from(Alias::new(table))
         .to_owned();
     conn.query_all(q.build_with(conn))
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("", "customer_id")?, r.try_get("", "code")?)))
+        .map(|r| Ok((r.try_get("", key)?, r.try_get("", value)?)))
         .collect()
 }
 

@@ -382,12 +382,14 @@ storage_test! {
         let theirs = planned(&server, anna_id, "price-lists", file).await;
         assert!(!theirs.errors.is_empty());
 
-        // Exported, a price list is a row with all its fields, its prices among them.
-        let mut out = Vec::new();
-        export::export_to(&server.state.db.conn, server.state.db.vault(), sync_core::kinds::get("price_list").unwrap(), export::Format::Csv, &mut out).await.unwrap();
-        let exported = String::from_utf8(out).unwrap();
-        assert!(exported.lines().next().unwrap().split(',').any(|h| h == "prices"), "{exported}");
-        assert_eq!(exported.lines().count(), 3, "{exported}");
+        // Exported, a price list is a row per price, by sku, and the file imports back unchanged.
+        let exported = exported_csv(&server, "price_list").await;
+        assert!(exported.lines().next().unwrap().ends_with(",sku,min_quantity,unit_price"), "{exported}");
+        assert_eq!(exported.lines().count(), 1 + 3, "{exported}");
+        assert!(exported.contains(",P-1,10,9.50"), "{exported}");
+        let back = planned(&server, maria, "price-lists", &exported).await;
+        assert!(back.errors.is_empty(), "{:?}", back.errors);
+        assert_eq!((back.creates.len(), back.updates.len(), back.unchanged), (0, 0, 2));
     }
 }
 
@@ -468,7 +470,33 @@ storage_test! {
         let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
         assert_eq!(found, [(2, "order number"), (3, "agent"), (4, "customer number"), (6, "status"), (7, "sku")], "{:?}", plan.errors);
         assert_eq!(server.count("orders").await, 2);
+
+        // Exported, an order is a row per line: its customer by number, its agent by e-mail, the
+        // line's sku and quantity as the file gave them; the file imports back unchanged.
+        let exported = exported_csv(&server, "order").await;
+        assert_eq!(exported.lines().count(), 1 + 4, "{exported}");
+        assert!(exported.contains(",K-2,") && exported.contains(",P-1,1.5,12.00,"), "{exported}");
+        assert!(exported.contains("anna@x.test"), "{exported}");
+        let back = planned(&server, maria, "orders", &exported).await;
+        assert!(back.errors.is_empty(), "{:?}", back.errors);
+        assert_eq!((back.creates.len(), back.updates.len(), back.unchanged), (0, 0, 2));
     }
+}
+
+/// Every live record of `kind`, exported as CSV.
+async fn exported_csv(server: &TestServer, kind: &str) -> String {
+    let mut out = Vec::new();
+    let kind = sync_core::kinds::get(kind).unwrap();
+    export::export_to(
+        &server.state.db.conn,
+        server.state.db.vault(),
+        kind,
+        export::Format::Csv,
+        &mut out,
+    )
+    .await
+    .unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 storage_test! {
@@ -517,5 +545,12 @@ storage_test! {
         let found: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
         assert_eq!(found, [(2, "name"), (3, "territory"), (4, "owner"), (5, "status")], "{:?}", plan.errors);
         assert_eq!(server.count("leads").await, 3);
+
+        // Exported, leads name their owners by e-mail and import back unchanged.
+        let exported = exported_csv(&server, "lead").await;
+        assert!(exported.contains(",anna@x.test,") && exported.contains(",ben@x.test,"), "{exported}");
+        let back = planned(&server, maria, "leads", &exported).await;
+        assert!(back.errors.is_empty(), "{:?}", back.errors);
+        assert_eq!((back.creates.len(), back.updates.len(), back.unchanged), (0, 0, 3));
     }
 }
