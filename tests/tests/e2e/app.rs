@@ -10,7 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use fieldsync_e2e::{customer, storage_test, TestDb, TestServer, PASSWORD};
+use fieldsync_server::db::positions;
 use reqwest::Method;
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use sync_core::{orders, Role, Value};
 use uuid::Uuid;
@@ -476,7 +479,7 @@ storage_test! {
 }
 
 storage_test! {
-    async fn the_app_syncs_an_offline_edit_with_no_page_open(db: TestDb) {
+    async fn the_app_syncs_on_its_interval_and_with_no_page_open(db: TestDb) {
         let server = TestServer::start(&db).await;
         server.user("anna@x.test", Role::Agent, &["North"]).await;
         let mut cli = server.device("anna@x.test").await;
@@ -485,18 +488,79 @@ storage_test! {
         let handshake = tempfile::tempdir().unwrap();
         let mut script = browser_script("app-background.mjs", &server.url, handshake.path(), "Quiet Shop");
 
-        // The app was closed with its edit waiting; the service worker was woken to sync.
+        // The app is open: a colleague's edit reaches it on its interval.
         ready(handshake.path(), 1, &mut script).await;
-        let mut phone = None;
-        for _ in 0..100 {
-            phone = server.projected("customers", shop, &["phone"]).await.remove(0);
-            if phone.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
+        cli.replica.update(shop, &[("city", "Bonn".into())]).await.unwrap();
+        cli.sync().await;
         go(handshake.path(), 1);
+
+        // The app was closed with its edit waiting; the service worker was woken to sync.
+        ready(handshake.path(), 2, &mut script).await;
+        let phone = projected_soon(&server, shop, "phone", "+49 228 999").await;
+        assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
+        // That sync ends with a pull past its own push.
+        let head = positions::committed_seq(&server.state.db.conn).await.unwrap();
+        let pulled = pulled_to(&server, cli.login.device_id, head).await;
+        assert!(pulled >= head, "the background sync never pulled: the app's device is at {pulled}, the feed at {head}");
+
+        // With no page open, a colleague's edit reaches the app by a periodic sync alone: the
+        // app's device has not pulled it when the sync is woken, and has once it ran.
+        cli.replica.update(shop, &[("city", "Kiel".into())]).await.unwrap();
+        cli.sync().await;
+        let head = positions::committed_seq(&server.state.db.conn).await.unwrap();
+        assert!(app_checkpoint(&server, cli.login.device_id).await < head, "the app pulled the edit before its periodic sync");
+        go(handshake.path(), 2);
+        ready(handshake.path(), 3, &mut script).await;
+        let pulled = pulled_to(&server, cli.login.device_id, head).await;
+        assert!(pulled >= head, "the periodic sync never pulled: the app's device is at {pulled}, the feed at {head}");
+        go(handshake.path(), 3);
         finished(script).await;
     }
+}
+
+/// The feed position the app's device (the one device besides `cli`) last pulled to.
+async fn app_checkpoint(server: &TestServer, cli: Uuid) -> i64 {
+    let conn = &server.state.db.conn;
+    let stmt = Query::select()
+        .column(Alias::new("checkpoint"))
+        .from(Alias::new("devices"))
+        .and_where(Expr::col(Alias::new("id")).ne(cli))
+        .to_owned();
+    let row = conn
+        .query_one(conn.get_database_backend().build(&stmt))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "checkpoint").unwrap()
+}
+
+/// The app's checkpoint once it reaches `head`, or as it is after ten seconds.
+async fn pulled_to(server: &TestServer, cli: Uuid, head: i64) -> i64 {
+    let mut pulled = 0;
+    for _ in 0..100 {
+        pulled = app_checkpoint(server, cli).await;
+        if pulled >= head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pulled
+}
+
+/// Customer `id`'s `column` once it holds `expected`, or as it is after ten seconds.
+async fn projected_soon(
+    server: &TestServer,
+    id: Uuid,
+    column: &str,
+    expected: &str,
+) -> Option<String> {
+    let mut value = None;
+    for _ in 0..100 {
+        value = server.projected("customers", id, &[column]).await.remove(0);
+        if value.as_deref() == Some(expected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    value
 }
