@@ -437,6 +437,21 @@ impl Drop for ServerProcess {
 }
 
 impl TestServer {
+    /// `column` of the first row `stmt` reads from the server's database.
+    pub async fn value<T: sea_orm::TryGetable>(
+        &self,
+        stmt: &sea_orm::sea_query::SelectStatement,
+        column: &str,
+    ) -> T {
+        let conn = &self.state.db.conn;
+        let row = conn
+            .query_one(conn.get_database_backend().build(stmt))
+            .await
+            .expect("the statement runs")
+            .expect("a row");
+        row.try_get("", column).expect("the column")
+    }
+
     /// Rows in a table of the server's database.
     pub async fn count(&self, table: &str) -> i64 {
         self.counts(&[table]).await[0]

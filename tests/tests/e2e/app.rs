@@ -13,7 +13,6 @@ use fieldsync_e2e::{customer, storage_test, TestDb, TestServer, PASSWORD};
 use fieldsync_server::db::positions;
 use reqwest::Method;
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 use sync_core::{orders, Role, Value};
 use uuid::Uuid;
@@ -520,18 +519,12 @@ storage_test! {
 
 /// The feed position the app's device (the one device besides `cli`) last pulled to.
 async fn app_checkpoint(server: &TestServer, cli: Uuid) -> i64 {
-    let conn = &server.state.db.conn;
     let stmt = Query::select()
         .column(Alias::new("checkpoint"))
         .from(Alias::new("devices"))
         .and_where(Expr::col(Alias::new("id")).ne(cli))
         .to_owned();
-    let row = conn
-        .query_one(conn.get_database_backend().build(&stmt))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get("", "checkpoint").unwrap()
+    server.value(&stmt, "checkpoint").await
 }
 
 /// The app's checkpoint once it reaches `head`, or as it is after ten seconds.

@@ -328,18 +328,12 @@ storage_test! {
 
 /// One text column of one row, as the database holds it.
 async fn raw_text(server: &TestServer, table: &str, id: Uuid, column: &str) -> Option<String> {
-    let conn = &server.state.db.conn;
     let stmt = Query::select()
         .column(Alias::new(column))
         .from(Alias::new(table))
         .and_where(Expr::col(Alias::new("id")).eq(id))
         .to_owned();
-    let row = conn
-        .query_one(conn.get_database_backend().build(&stmt))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get("", column).unwrap()
+    server.value(&stmt, column).await
 }
 
 /// Runs `stmt` on the server's database.
