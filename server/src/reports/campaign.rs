@@ -221,6 +221,7 @@ async fn comparison(
     // As a 64-bit integer (PostgreSQL types a bare 1 as a 32-bit one), grouped by its name: the
     // same expression bound twice would be two different ones to PostgreSQL.
     let is_member = Expr::cust("CAST(CASE WHEN \"m\".\"id\" IS NULL THEN 0 ELSE 1 END AS BIGINT)");
+    ctx.with_documents(&mut q);
     q.join_as(
         JoinType::LeftJoin,
         Alias::new(MEMBERS.table),

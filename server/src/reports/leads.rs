@@ -38,6 +38,8 @@ async fn figures(
     let status = |s: &[&str]| f("status").is_in(s.iter().copied());
     let timed = || f("converted_at").is_not_null().and(status(&["converted"]));
     let mut q = ctx.facts(LEADS);
+    // A lead met without a capture date was met when its record was made.
+    ctx.with_documents(&mut q);
     joins(&mut q);
     q.cond_where(ctx.within(met(), ctx.filters.from, ctx.filters.to))
         .expr_as(sum(flag(Expr::val(true).into())), Alias::new("leads"))

@@ -80,6 +80,8 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     let amount = || Expr::cust("COALESCE(\"f\".\"amount\", 0)");
     let stale_before = to - ctx.filters.stale_days * DAY_MS;
     let mut q = ctx.facts(OPPORTUNITIES);
+    // A deal that never moved was last moved when its record was made (`LAST_MOVE`).
+    ctx.with_documents(&mut q);
     q.expr_as(sum(flag(open())), Alias::new("open"))
         .expr_as(
             sum(Expr::case(open(), amount()).finally(0i64)),
@@ -134,6 +136,8 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
     // The cycle of each deal won in the period: the median needs them all, and SQLite has no
     // percentile function. One integer per won deal.
     let mut q = ctx.facts(OPPORTUNITIES);
+    // A deal with no stage history opened when its record was made (`OPENED`).
+    ctx.with_documents(&mut q);
     q.and_where(won())
         .expr_as(
             Expr::cust(format!("\"f\".\"closed_at\" - {OPENED}")),

@@ -319,6 +319,7 @@ async fn by_agent(ctx: &Ctx<'_>, targets: &Targets) -> Result<Table, Error> {
 
 async fn by_territory(ctx: &Ctx<'_>, targets: &Targets) -> Result<Table, Error> {
     let mut q = lines(ctx, ctx.filters.from, ctx.filters.to);
+    ctx.with_documents(&mut q);
     q.join_as(
         JoinType::LeftJoin,
         Alias::new("territories"),

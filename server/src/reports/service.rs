@@ -155,6 +155,7 @@ pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
     let period = ctx.bucket("f", "opened_at", ctx.filters.granularity);
     let by_period = keyed(figures(ctx, Some(period), none).await?, grouped("period"));
     let territories = |q: &mut SelectStatement| {
+        ctx.with_documents(q);
         q.join_as(
             JoinType::LeftJoin,
             Alias::new("territories"),

@@ -54,16 +54,17 @@ impl Ctx<'_> {
 
     /// `SELECT … FROM fact f JOIN documents d JOIN customers c` restricted to what the caller may
     /// see, the filters, and live (not deleted) facts. Columns are the caller's to add.
+    ///
+    /// The fact's `documents` row is joined only where a territory restricts the query: for an
+    /// admin's figures it would cost a lookup per fact for nothing (a third of a scan of the
+    /// visits). A query that reads `d` otherwise joins it with [`Ctx::with_documents`].
     pub fn facts(&self, fact: Fact) -> SelectStatement {
         let mut q = Query::select();
         q.from_as(Alias::new(fact.table), Alias::new(F))
-            .join_as(
-                JoinType::InnerJoin,
-                Alias::new("documents"),
-                Alias::new(D),
-                col(D, "id").equals((Alias::new(F), Alias::new("id"))),
-            )
             .and_where(live(F));
+        if self.territory_bound() {
+            join_documents(&mut q);
+        }
         let customer = match fact.customer {
             Some("id") if fact.table == "customers" => Some(F),
             Some(column) => {
@@ -103,6 +104,19 @@ impl Ctx<'_> {
             }
         }
         q
+    }
+
+    /// Whether the caller's scope or the `territory` filter restricts facts by their territory,
+    /// which `facts` then reads from their `documents` row.
+    fn territory_bound(&self) -> bool {
+        !self.scope.all || self.territory.is_some()
+    }
+
+    /// Joins a query from [`Ctx::facts`] to its facts' `documents` rows as `d`, unless it is already.
+    pub fn with_documents(&self, q: &mut SelectStatement) {
+        if !self.territory_bound() {
+            join_documents(q);
+        }
     }
 
     /// `column` within `[from, to)`.
@@ -164,6 +178,15 @@ impl Ctx<'_> {
         }
         Ok(table)
     }
+}
+
+fn join_documents(q: &mut SelectStatement) {
+    q.join_as(
+        JoinType::InnerJoin,
+        Alias::new("documents"),
+        Alias::new(D),
+        col(D, "id").equals((Alias::new(F), Alias::new("id"))),
+    );
 }
 
 /// How a column is read.
