@@ -1,11 +1,13 @@
 //! Visits: plan compliance, geo-verified check-ins, unplanned share, visits per field day, duration,
 //! strike rate, coverage, frequency compliance per tier, and the customers overdue for a visit.
 
+use std::collections::BTreeMap;
+
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement, SimpleExpr};
 
 use super::filters::DAY_MS;
 use super::sales::{active_customers, ACTIVE, CUSTOMERS};
-use super::sql::{col, count, cref, f, flag, live, sum, Ctx, Fact, Ty, F};
+use super::sql::{col, count, count_distinct, cref, f, flag, live, sum, Ctx, Fact, Ty, C, F};
 use super::{ratio, Cell, Report, Table};
 use crate::error::Error;
 
@@ -47,40 +49,27 @@ fn with_order() -> SimpleExpr {
     )
 }
 
-/// How a query's rows are grouped: one row in all, one per agent, or one per period of the
-/// granularity (a visit falls in the period of the date the query counts it by).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum By {
-    All,
-    Agent,
-    Period,
+/// Groups `q` by agent and by period, a period being that of `date` (the date the query counts a
+/// visit by). The summary, the agents' table and the periods' table add these cells up, so each of
+/// the visits' figures is one scan however many tables show it.
+fn by_agent_and_period(ctx: &Ctx, q: &mut SelectStatement, date: &str) {
+    let period = ctx.bucket(F, date, ctx.filters.granularity);
+    q.expr_as(f("agent_id"), Alias::new("agent_id"))
+        .expr_as(period.clone(), Alias::new("period"))
+        .add_group_by([f("agent_id").into(), period]);
 }
 
-/// Groups `q` by `by`, a period being that of `date`.
-fn group(ctx: &Ctx, q: &mut SelectStatement, by: By, date: &str) {
-    match by {
-        By::All => {}
-        By::Agent => {
-            q.expr_as(f("agent_id"), Alias::new("agent_id"))
-                .add_group_by([f("agent_id").into()]);
-        }
-        By::Period => {
-            let period = ctx.bucket(F, date, ctx.filters.granularity);
-            q.expr_as(period.clone(), Alias::new("period"))
-                .add_group_by([period.clone()])
-                .order_by_expr(period, Order::Asc);
-        }
-    }
-}
-
-/// Check-in figures of visits checked in during the period, in total, per agent or per period.
-fn check_ins(ctx: &Ctx, by: By) -> SelectStatement {
+/// Check-in figures of visits checked in during the period, per agent and period.
+fn check_ins(ctx: &Ctx) -> SelectStatement {
     let mut q = ctx.facts(VISITS);
     let duration = f("check_out_at").sub(f("check_in_at"));
     let timed = completed().and(f("check_out_at").gte(f("check_in_at")));
     q.cond_where(ctx.within(f("check_in_at"), ctx.filters.from, ctx.filters.to))
         .expr_as(count(), Alias::new("check_ins"))
-        .expr_as(sum(flag(f("check_in_result").eq("verified"))), Alias::new("verified"))
+        .expr_as(
+            sum(flag(f("check_in_result").eq("verified"))),
+            Alias::new("verified"),
+        )
         .expr_as(sum(flag(completed())), Alias::new("completed"))
         .expr_as(
             sum(flag(completed().and(f("planned_start").is_null()))),
@@ -91,33 +80,30 @@ fn check_ins(ctx: &Ctx, by: By) -> SelectStatement {
             Alias::new("duration_ms"),
         )
         .expr_as(sum(flag(timed)), Alias::new("timed"))
-        .expr_as(sum(flag(completed().and(with_order()))), Alias::new("struck"))
         .expr_as(
-            // Only active customers: the coverage's denominator.
-            Expr::cust(format!(
-                "COUNT(DISTINCT CASE WHEN \"f\".\"status\" = 'completed' AND (\"c\".\"status\" IS NULL \
-                 OR \"c\".\"status\" IN ('{}')) THEN \"f\".\"customer_id\" END)",
-                ACTIVE.join("', '")
-            )),
-            Alias::new("customers"),
+            sum(flag(completed().and(with_order()))),
+            Alias::new("struck"),
         );
-    group(ctx, &mut q, by, "check_in_at");
+    by_agent_and_period(ctx, &mut q, "check_in_at");
     q
 }
 
-const CHECK_IN_COLUMNS: [(&str, Ty); 8] = [
-    ("check_ins", Ty::Int),
-    ("verified", Ty::Int),
-    ("completed", Ty::Int),
-    ("unplanned", Ty::Int),
-    ("duration_ms", Ty::Int),
-    ("timed", Ty::Int),
-    ("struck", Ty::Int),
-    ("customers", Ty::Int),
+/// The figures of `Cells`, in its order: `check_ins`' after the agent and period, then `plans`'.
+const FIGURES: [&str; 9] = [
+    "check_ins",
+    "verified",
+    "completed",
+    "unplanned",
+    "duration_ms",
+    "timed",
+    "struck",
+    "planned",
+    "planned_done",
 ];
+const CHECK_INS: usize = 7;
 
-/// Planned visits of the period and those done on their day, in total, per agent or per period.
-fn plans(ctx: &Ctx, by: By) -> SelectStatement {
+/// Planned visits of the period and those done on their day, per agent and period.
+fn plans(ctx: &Ctx) -> SelectStatement {
     let mut q = ctx.facts(VISITS);
     let on_day = completed().and(Expr::cust(format!(
         "\"f\".\"check_in_at\" / {DAY_MS} = \"f\".\"planned_start\" / {DAY_MS}"
@@ -126,12 +112,67 @@ fn plans(ctx: &Ctx, by: By) -> SelectStatement {
         .and_where(f("status").ne("cancelled"))
         .expr_as(count(), Alias::new("planned"))
         .expr_as(sum(flag(on_day)), Alias::new("planned_done"));
-    group(ctx, &mut q, by, "planned_start");
+    by_agent_and_period(ctx, &mut q, "planned_start");
     q
 }
 
-/// Distinct agent-days with a completed check-in, per agent or in total.
-async fn field_days(ctx: &Ctx<'_>, by_agent: bool) -> Result<Table, Error> {
+/// The figures (`FIGURES`) of each agent in each period: a visit's check-in figures in the period
+/// it was checked in, its plan's in the period it was planned for.
+struct Cells(Vec<(String, String, [i64; 9])>);
+
+impl Cells {
+    async fn read(ctx: &Ctx<'_>) -> Result<Cells, Error> {
+        let keys = [("agent_id", Ty::Uuid), ("period", Ty::Text)];
+        let read = |names: &[&'static str]| {
+            let mut columns = keys.to_vec();
+            columns.extend(names.iter().map(|n| (*n, Ty::Int)));
+            columns
+        };
+        let c = ctx
+            .table(&check_ins(ctx), &read(&FIGURES[..CHECK_INS]))
+            .await?;
+        let p = ctx.table(&plans(ctx), &read(&FIGURES[CHECK_INS..])).await?;
+        let mut cells = Vec::with_capacity(c.rows.len() + p.rows.len());
+        for (rows, at) in [(c.rows, 0), (p.rows, CHECK_INS)] {
+            for r in rows {
+                let mut v = [0; 9];
+                for (i, cell) in r[2..].iter().enumerate() {
+                    v[at + i] = cell.int();
+                }
+                cells.push((r[0].text(), r[1].text(), v));
+            }
+        }
+        Ok(Cells(cells))
+    }
+
+    /// The figures added up by `key` (an agent's id, "" for none; a period; or one key for all).
+    fn totals(&self, key: impl Fn(&str, &str) -> String) -> BTreeMap<String, Figures> {
+        let mut out: BTreeMap<String, Figures> = BTreeMap::new();
+        for (agent, period, v) in &self.0 {
+            let e = out.entry(key(agent, period)).or_default();
+            for (total, x) in e.0.iter_mut().zip(v) {
+                *total += x;
+            }
+        }
+        out
+    }
+}
+
+/// A sum of `Cells`, read by name.
+#[derive(Default)]
+struct Figures([i64; 9]);
+
+impl Figures {
+    fn get(&self, name: &str) -> i64 {
+        FIGURES
+            .iter()
+            .position(|f| *f == name)
+            .map_or(0, |i| self.0[i])
+    }
+}
+
+/// Distinct agent-days with a completed check-in, per agent.
+async fn field_days(ctx: &Ctx<'_>) -> Result<BTreeMap<String, i64>, Error> {
     let mut days = ctx.facts(VISITS);
     days.distinct()
         .expr_as(f("agent_id"), Alias::new("agent_id"))
@@ -143,14 +184,32 @@ async fn field_days(ctx: &Ctx<'_>, by_agent: bool) -> Result<Table, Error> {
         .cond_where(ctx.within(f("check_in_at"), ctx.filters.from, ctx.filters.to));
     let mut q = Query::select();
     q.from_subquery(days, Alias::new("x"))
-        .expr_as(count(), Alias::new("field_days"));
-    let mut columns = vec![("field_days", Ty::Int)];
-    if by_agent {
-        q.expr_as(col("x", "agent_id"), Alias::new("agent_id"))
-            .add_group_by([col("x", "agent_id").into()]);
-        columns.insert(0, ("agent_id", Ty::Uuid));
-    }
-    ctx.table(&q, &columns).await
+        .expr_as(col("x", "agent_id"), Alias::new("agent_id"))
+        .expr_as(count(), Alias::new("field_days"))
+        .add_group_by([col("x", "agent_id").into()]);
+    let t = ctx
+        .table(&q, &[("agent_id", Ty::Uuid), ("field_days", Ty::Int)])
+        .await?;
+    Ok(t.rows.iter().map(|r| (r[0].text(), r[1].int())).collect())
+}
+
+/// Active customers (the coverage's denominator's kind) with a completed visit checked in during
+/// the period.
+async fn covered(ctx: &Ctx<'_>) -> Result<i64, Error> {
+    let mut q = ctx.facts(VISITS);
+    q.cond_where(ctx.within(f("check_in_at"), ctx.filters.from, ctx.filters.to))
+        .and_where(completed())
+        .and_where(
+            col(C, "status")
+                .is_null()
+                .or(col(C, "status").is_in(ACTIVE)),
+        )
+        .expr_as(
+            count_distinct(cref(F, "customer_id")),
+            Alias::new("customers"),
+        );
+    let t = ctx.table(&q, &[("customers", Ty::Int)]).await?;
+    Ok(t.get(0, "customers").int())
 }
 
 fn minutes(duration_ms: i64, timed: i64) -> Cell {
@@ -160,20 +219,15 @@ fn minutes(duration_ms: i64, timed: i64) -> Cell {
     }
 }
 
-async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
-    let c = ctx
-        .table(&check_ins(ctx, By::All), &CHECK_IN_COLUMNS)
-        .await?;
-    let p = ctx
-        .table(
-            &plans(ctx, By::All),
-            &[("planned", Ty::Int), ("planned_done", Ty::Int)],
-        )
-        .await?;
-    let days = field_days(ctx, false).await?.get(0, "field_days").int();
+async fn summary(ctx: &Ctx<'_>, cells: &Cells) -> Result<Table, Error> {
+    let all = cells
+        .totals(|_, _| String::new())
+        .remove("")
+        .unwrap_or_default();
+    let days: i64 = field_days(ctx).await?.values().sum();
     let active = active_customers(ctx).await?;
-    let get = |name| c.get(0, name).int();
-    let (planned, done) = (p.get(0, "planned").int(), p.get(0, "planned_done").int());
+    let get = |name| all.get(name);
+    let (planned, done) = (get("planned"), get("planned_done"));
     let mut t = Table::new(&[
         "planned",
         "planned_done",
@@ -200,46 +254,18 @@ async fn summary(ctx: &Ctx<'_>) -> Result<Table, Error> {
         ratio(get("completed"), days),
         minutes(get("duration_ms"), get("timed")),
         ratio(get("struck"), get("completed")),
-        ratio(get("customers"), active),
+        ratio(covered(ctx).await?, active),
     ]);
     Ok(t)
 }
 
-/// The check-in figures (`check_ins`) and the plans (`plans`) grouped `by` agent or period, each
-/// row starting with its agent's id or its period.
-async fn grouped(ctx: &Ctx<'_>, by: By) -> Result<(Table, Table), Error> {
-    let first = match by {
-        By::Period => ("period", Ty::Text),
-        By::Agent | By::All => ("agent_id", Ty::Uuid),
-    };
-    let mut c_cols = vec![first];
-    c_cols.extend(CHECK_IN_COLUMNS);
-    let c = ctx.table(&check_ins(ctx, by), &c_cols).await?;
-    let p_cols = [first, ("planned", Ty::Int), ("planned_done", Ty::Int)];
-    let p = ctx.table(&plans(ctx, by), &p_cols).await?;
-    Ok((c, p))
+pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
+    agents(ctx, &Cells::read(ctx).await?).await
 }
 
-pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
-    use std::collections::BTreeMap;
-    let (c, p) = grouped(ctx, By::Agent).await?;
-    let d = field_days(ctx, true).await?;
-    // Agents with plans but no check-ins count too: every agent in any of the three.
-    let mut agents: BTreeMap<String, [i64; 11]> = BTreeMap::new();
-    for r in &c.rows {
-        let e = agents.entry(r[0].text()).or_default();
-        for i in 0..8 {
-            e[i] = r[i + 1].int();
-        }
-    }
-    for r in &p.rows {
-        let e = agents.entry(r[0].text()).or_default();
-        e[8] = r[1].int();
-        e[9] = r[2].int();
-    }
-    for r in &d.rows {
-        agents.entry(r[0].text()).or_default()[10] = r[1].int();
-    }
+/// Per agent with any plan or check-in in the period.
+async fn agents(ctx: &Ctx<'_>, cells: &Cells) -> Result<Table, Error> {
+    let days = field_days(ctx).await?;
     let mut t = Table::new(&[
         "agent_id",
         "planned",
@@ -253,25 +279,24 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
         "average_minutes",
         "strike_rate",
     ]);
-    for (agent, v) in agents {
-        let [check_ins, verified, completed, unplanned, duration, timed, struck, _customers, planned, done, days] =
-            v;
+    for (agent, v) in cells.totals(|agent, _| agent.to_string()) {
+        let get = |name| v.get(name);
+        let (planned, done, completed) = (get("planned"), get("planned_done"), get("completed"));
         t.rows.push(vec![
-            if agent.is_empty() {
-                Cell::Null
-            } else {
-                Cell::Text(agent)
+            match agent.is_empty() {
+                true => Cell::Null,
+                false => Cell::Text(agent.clone()),
             },
             planned.into(),
             done.into(),
             ratio(done, planned),
-            check_ins.into(),
-            ratio(verified, check_ins),
+            get("check_ins").into(),
+            ratio(get("verified"), get("check_ins")),
             completed.into(),
-            ratio(unplanned, completed),
-            ratio(completed, days),
-            minutes(duration, timed),
-            ratio(struck, completed),
+            ratio(get("unplanned"), completed),
+            ratio(completed, days.get(&agent).copied().unwrap_or(0)),
+            minutes(get("duration_ms"), get("timed")),
+            ratio(get("struck"), completed),
         ]);
     }
     Ok(t)
@@ -279,23 +304,7 @@ pub(super) async fn by_agent(ctx: &Ctx<'_>) -> Result<Table, Error> {
 
 /// Per period of the granularity: the plans of the visits planned to start in it, and the
 /// check-in figures of the visits checked in during it.
-async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
-    use std::collections::BTreeMap;
-    let (c, p) = grouped(ctx, By::Period).await?;
-    // planned, planned_done, check_ins, verified, completed, struck
-    let mut periods: BTreeMap<String, [i64; 6]> = BTreeMap::new();
-    for r in &p.rows {
-        let e = periods.entry(r[0].text()).or_default();
-        e[0] = r[1].int();
-        e[1] = r[2].int();
-    }
-    for r in &c.rows {
-        let e = periods.entry(r[0].text()).or_default();
-        e[2] = r[1].int();
-        e[3] = r[2].int();
-        e[4] = r[3].int();
-        e[5] = r[7].int();
-    }
+fn by_period(cells: &Cells) -> Table {
     let mut t = Table::new(&[
         "period",
         "planned",
@@ -306,19 +315,21 @@ async fn by_period(ctx: &Ctx<'_>) -> Result<Table, Error> {
         "completed",
         "strike_rate",
     ]);
-    for (period, [planned, done, check_ins, verified, completed, struck]) in periods {
+    for (period, v) in cells.totals(|_, period| period.to_string()) {
+        let get = |name| v.get(name);
+        let (planned, done) = (get("planned"), get("planned_done"));
         t.rows.push(vec![
             Cell::Text(period),
             planned.into(),
             done.into(),
             ratio(done, planned),
-            check_ins.into(),
-            ratio(verified, check_ins),
-            completed.into(),
-            ratio(struck, completed),
+            get("check_ins").into(),
+            ratio(get("verified"), get("check_ins")),
+            get("completed").into(),
+            ratio(get("struck"), get("completed")),
         ]);
     }
-    Ok(t)
+    t
 }
 
 /// Customers with a tier and their tier's policy, joined as `tp`.
@@ -432,14 +443,15 @@ pub(super) async fn overdue(ctx: &Ctx<'_>) -> Result<Table, Error> {
 }
 
 pub async fn report(ctx: &Ctx<'_>) -> Result<Report, Error> {
+    let cells = Cells::read(ctx).await?;
     Ok(Report {
         name: "visits",
         filters: ctx.filters.clone(),
         definitions: DEFINITIONS,
         sections: vec![
-            ("summary", summary(ctx).await?),
-            ("by_period", by_period(ctx).await?),
-            ("by_agent", by_agent(ctx).await?),
+            ("summary", summary(ctx, &cells).await?),
+            ("by_period", by_period(&cells)),
+            ("by_agent", agents(ctx, &cells).await?),
             ("frequency", frequency(ctx).await?),
             ("overdue", overdue(ctx).await?),
         ],
