@@ -721,6 +721,15 @@ impl Target {
     }
 
     /// Whether `column` fills an item rather than the record.
+    /// Whether any of the target's columns, its items' included, converts `convert`.
+    pub fn converts(&self, convert: Convert) -> bool {
+        let items = self.items.map_or(&[][..], |i| i.columns);
+        self.columns
+            .iter()
+            .chain(items)
+            .any(|c| c.convert == convert)
+    }
+
     pub fn is_item(&self, column: &Column) -> bool {
         self.items
             .is_some_and(|i| i.columns.iter().any(|c| std::ptr::eq(c, column)))

@@ -64,22 +64,14 @@ impl Names {
         let Some(target) = target else {
             return Ok(Names::default());
         };
-        let items = target.items.map_or(&[][..], |i| i.columns);
-        let uses = |convert| {
-            target
-                .columns
-                .iter()
-                .chain(items)
-                .any(|c| c.convert == convert)
-        };
         let mut names = Names::default();
-        if uses(Convert::CustomerCode) {
+        if target.converts(Convert::CustomerCode) {
             names.customers = by_id(conn, "customer_codes", "customer_id", "code").await?;
         }
-        if uses(Convert::ProductSku) {
+        if target.converts(Convert::ProductSku) {
             names.products = by_id(conn, "products", "id", "sku").await?;
         }
-        if uses(Convert::UserEmail) {
+        if target.converts(Convert::UserEmail) {
             names.users = by_id(conn, "users", "id", "email").await?;
         }
         Ok(names)

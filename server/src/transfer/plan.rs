@@ -197,18 +197,10 @@ async fn stored(
             .into_iter()
             .collect();
     }
-    let item_columns = target.items.map_or(&[][..], |i| i.columns);
-    let converts = |convert| {
-        target
-            .columns
-            .iter()
-            .chain(item_columns)
-            .any(|c| c.convert == convert)
-    };
-    if converts(Convert::ProductSku) {
+    if target.converts(Convert::ProductSku) {
         out.products = products(conn).await?;
     }
-    if converts(Convert::UserEmail) {
+    if target.converts(Convert::UserEmail) {
         let q = Query::select()
             .columns([Alias::new("email"), Alias::new("id")])
             .from(Alias::new("users"))
