@@ -1,10 +1,11 @@
 // The agents' app syncing by itself: an open page on its interval (the page's clock run forward),
-// then with no page open. The app goes offline, edits a customer (the page asks for a background
-// sync), and is closed; back online, the browser wakes the service worker for its sync, which
-// pushes the edit. A colleague then edits the customer, and the browser wakes the worker for a periodic sync
-// (as it does an installed app's, now and then); opened offline, the app shows what that sync
-// pulled. The Rust test (tests/tests/e2e/app.rs) makes the colleague's edits and checks the server's
-// side of each sync. One line per step; the last line is JSON.
+// then with no page open. A colleague edits a customer while the app is closed, and the browser
+// wakes the service worker for a periodic sync (as it does an installed app's, now and then; here
+// through the DevTools protocol); opened offline, the app shows what that sync pulled. Then the app
+// edits the customer offline (the page asks for a background sync) and is closed; back online, the
+// browser wakes the worker for its sync, which pushes the edit. The Rust test
+// (tests/tests/e2e/app.rs) makes the colleague's edits and checks the server's side of each sync.
+// One line per step; the last line is JSON.
 //
 // Environment: FIELDSYNC_URL, FIELDSYNC_AGENT, FIELDSYNC_PASSWORD, FIELDSYNC_SHARED (the customer
 // to edit), FIELDSYNC_HANDSHAKE (the handshakes' folder), FIELDSYNC_SHOTS, CHROMIUM.
@@ -47,21 +48,10 @@ await finish(browser, problems, async () => {
     if (after !== before + 1) throw new Error(`syncs ended: ${before} before, ${after} after`);
   });
 
-  await step('offline: edit the customer, and close the app', async () => {
-    await context.setOffline(true);
-    const tags = await editOffline(page, '#f-phone', '+49 228 999');
+  await step('the app is closed; with no page open, a periodic sync pulls another edit', async () => {
     await page.close();
-    return `asked for ${tags}`;
-  });
-
-  // Chromium keeps a background sync asked for while the page was offline (the DevTools
-  // protocol's offline mode included) until the network is back, and then wakes the worker.
-  await step('online, no page open: the browser wakes the service worker to sync', () => context.setOffline(false));
-
-  await step('the server has the edit', () => handshake(process.env.FIELDSYNC_HANDSHAKE, 2, {}));
-
-  // Periodic syncs come at the browser's pace, so the test fires one through the DevTools protocol.
-  await step('no page open: the browser wakes the service worker for a periodic sync', async () => {
+    await handshake(process.env.FIELDSYNC_HANDSHAKE, 2, {});
+    // Periodic syncs come at the browser's pace, so the test fires one through the DevTools protocol.
     await wake('ServiceWorker.dispatchPeriodicSyncEvent', {});
     await handshake(process.env.FIELDSYNC_HANDSHAKE, 3, {});
   });
@@ -73,6 +63,18 @@ await finish(browser, problems, async () => {
     await page.goto(`${BASE}/app/`);
     await page.waitForSelector('#customers li >> text=Kiel', {timeout: 20_000});
   });
+
+  await step('offline: edit the customer, and close the app', async () => {
+    const tags = await editOffline(page, '#f-phone', '+49 228 999');
+    await page.close();
+    return `asked for ${tags}`;
+  });
+
+  // Chromium keeps a background sync asked for while the page was offline (the DevTools
+  // protocol's offline mode included) until the network is back, and then wakes the worker.
+  await step('online, no page open: the browser wakes the service worker to sync', () => context.setOffline(false));
+
+  await step('the server has the edit', () => handshake(process.env.FIELDSYNC_HANDSHAKE, 4, {}));
 });
 
 /** Edits `field` of the shared customer with the page offline; answers the background syncs asked for. */

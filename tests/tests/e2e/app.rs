@@ -493,17 +493,10 @@ storage_test! {
         cli.sync().await;
         go(handshake.path(), 1);
 
-        // The app was closed with its edit waiting; the service worker was woken to sync.
-        ready(handshake.path(), 2, &mut script).await;
-        let phone = projected_soon(&server, shop, "phone", "+49 228 999").await;
-        assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
-        // That sync ends with a pull past its own push.
-        let head = positions::committed_seq(&server.state.db.conn).await.unwrap();
-        let pulled = pulled_to(&server, cli.login.device_id, head).await;
-        assert!(pulled >= head, "the background sync never pulled: the app's device is at {pulled}, the feed at {head}");
-
         // With no page open, a colleague's edit reaches the app by a periodic sync alone: the
-        // app's device has not pulled it when the sync is woken, and has once it ran.
+        // app, closed after its last sync ended, has not pulled it when the sync is woken, and
+        // has once it ran.
+        ready(handshake.path(), 2, &mut script).await;
         cli.replica.update(shop, &[("city", "Kiel".into())]).await.unwrap();
         cli.sync().await;
         let head = positions::committed_seq(&server.state.db.conn).await.unwrap();
@@ -513,6 +506,12 @@ storage_test! {
         let pulled = pulled_to(&server, cli.login.device_id, head).await;
         assert!(pulled >= head, "the periodic sync never pulled: the app's device is at {pulled}, the feed at {head}");
         go(handshake.path(), 3);
+
+        // The app was closed with an offline edit waiting; the service worker was woken to sync.
+        ready(handshake.path(), 4, &mut script).await;
+        let phone = projected_soon(&server, shop, "phone", "+49 228 999").await;
+        assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
+        go(handshake.path(), 4);
         finished(script).await;
     }
 }
