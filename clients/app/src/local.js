@@ -65,9 +65,10 @@ function taken(fields, names) {
 /**
  * Converts the lead `id` offline: a customer made of it (a prospect in its territory), or the
  * customer `into` it turned out to be, the person as the customer's contact, the deal it brought
- * (an opportunity titled `deal`, when one is given), and the lead marked converted naming them, stored together and pushed as one atomic group that the server takes or
- * refuses whole (a lead another device converted first is refused with `lead_converted`, and the
- * records made stay here with the reasons). Answers `{customer, contact}`.
+ * (an opportunity titled `deal`, when one is given), and the lead marked converted naming them,
+ * stored together and pushed as one atomic group that the server takes or refuses whole (a lead
+ * another device converted first is refused with `lead_converted`, and the records made stay here
+ * with the reasons). Answers `{customer, contact}`.
  */
 export async function convertLead(db, session, schema, id, { into = null, deal = null } = {}) {
   const lead = await store.record(db, id);

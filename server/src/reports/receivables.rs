@@ -134,8 +134,8 @@ const AGEING: [(&str, Ty); 6] = [
     ("days_90_plus", Ty::Int),
 ];
 
-/// What customers owe at the period's end: each customer's ageing (with name and credit limit)
-/// and money on account. The summary adds these up and the customers' table lists them, so each
+/// What customers owe at the period's end: the ageing (with name and credit limit) of each
+/// customer with an open amount, and money on account. The summary adds these up and the customers' table lists them, so each
 /// is read once.
 struct Owed {
     /// customer_id, name, credit_limit, then the `AGEING` columns.
@@ -293,9 +293,10 @@ pub(super) async fn by_customer(ctx: &Ctx<'_>) -> Result<Table, Error> {
     Ok(customers(&Owed::read(ctx).await?))
 }
 
-/// The customers who owe, the largest open amounts first (at most `MAX_CUSTOMERS`).
+/// The customers who owe (all that `Owed` holds), the largest open amounts first (at most
+/// `MAX_CUSTOMERS`).
 fn customers(owed: &Owed) -> Table {
-    let mut aged: Vec<&Vec<Cell>> = owed.aged.iter().filter(|r| r[3].int() > 0).collect();
+    let mut aged: Vec<&Vec<Cell>> = owed.aged.iter().collect();
     aged.sort_by(|a, b| {
         b[3].int()
             .cmp(&a[3].int())

@@ -118,7 +118,7 @@ fn plans(ctx: &Ctx) -> SelectStatement {
 
 /// The figures (`FIGURES`) of each agent in each period: a visit's check-in figures in the period
 /// it was checked in, its plan's in the period it was planned for.
-struct Cells(Vec<(String, String, [i64; 9])>);
+struct Cells(Vec<(String, String, [i64; FIGURES.len()])>);
 
 impl Cells {
     async fn read(ctx: &Ctx<'_>) -> Result<Cells, Error> {
@@ -135,7 +135,7 @@ impl Cells {
         let mut cells = Vec::with_capacity(c.rows.len() + p.rows.len());
         for (rows, at) in [(c.rows, 0), (p.rows, CHECK_INS)] {
             for r in rows {
-                let mut v = [0; 9];
+                let mut v = [0; FIGURES.len()];
                 for (i, cell) in r[2..].iter().enumerate() {
                     v[at + i] = cell.int();
                 }
@@ -160,7 +160,7 @@ impl Cells {
 
 /// A sum of `Cells`, read by name.
 #[derive(Default)]
-struct Figures([i64; 9]);
+struct Figures([i64; FIGURES.len()]);
 
 impl Figures {
     fn get(&self, name: &str) -> i64 {

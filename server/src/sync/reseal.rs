@@ -102,7 +102,6 @@ async fn blobs(
     key_of: impl Fn(&QueryResult) -> Result<Vec<Value>, Error>,
 ) -> Result<usize, Error> {
     let (conn, vault) = (&db.conn, db.vault());
-    let key_cols = || key.iter().map(|c| col(c));
     let mut columns: Vec<&str> = key.to_vec();
     if !key.contains(&"doc_id") {
         columns.push("doc_id");
@@ -121,7 +120,7 @@ async fn blobs(
         }
         if let Some(after) = &after {
             stmt.and_where(
-                Expr::tuple(key_cols().map(Into::into))
+                Expr::tuple(key.iter().map(|c| col(c).into()))
                     .gt(Expr::tuple(after.iter().cloned().map(Into::into))),
             );
         }

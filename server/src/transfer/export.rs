@@ -219,9 +219,7 @@ impl Export {
             Format::Jsonl => lines,
         }))
     }
-}
 
-impl Export {
     /// A record's CSV rows after its id: the import's cells (a row per item where it takes items),
     /// or every field as it is for a kind it does not take.
     fn rows(&self, fields: &Map<String, Json>) -> Vec<Vec<String>> {
@@ -264,11 +262,11 @@ fn cell(value: Option<&Json>) -> String {
 
 /// A record's (or an item's) cells in the import's columns and units.
 fn as_imported(columns: &[Column], fields: &Map<String, Json>, names: &Names) -> Vec<String> {
+    // An order's line keeps the sku it was ordered under.
+    let kept_sku = fields.get("sku").and_then(Json::as_str);
     columns
         .iter()
         .map(|c| {
-            // An order's line keeps the sku it was ordered under.
-            let kept_sku = fields.get("sku").and_then(Json::as_str);
             if let (Convert::ProductSku, Some(sku)) = (c.convert, kept_sku) {
                 return sku.to_string();
             }

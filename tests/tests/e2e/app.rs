@@ -503,13 +503,17 @@ storage_test! {
         assert!(app_checkpoint(&server, cli.login.device_id).await < head, "the app pulled the edit before its periodic sync");
         go(handshake.path(), 2);
         ready(handshake.path(), 3, &mut script).await;
-        let pulled = pulled_to(&server, cli.login.device_id, head).await;
+        let pulled = soon(|| app_checkpoint(&server, cli.login.device_id), |p| *p >= head).await;
         assert!(pulled >= head, "the periodic sync never pulled: the app's device is at {pulled}, the feed at {head}");
         go(handshake.path(), 3);
 
         // The app was closed with an offline edit waiting; the service worker was woken to sync.
         ready(handshake.path(), 4, &mut script).await;
-        let phone = projected_soon(&server, shop, "phone", "+49 228 999").await;
+        let phone = soon(
+            || async { server.projected("customers", shop, &["phone"]).await.remove(0) },
+            |p| p.as_deref() == Some("+49 228 999"),
+        )
+        .await;
         assert_eq!(phone.as_deref(), Some("+49 228 999"), "the background sync never pushed the edit");
         go(handshake.path(), 4);
         finished(script).await;
@@ -526,33 +530,18 @@ async fn app_checkpoint(server: &TestServer, cli: Uuid) -> i64 {
     server.value(&stmt, "checkpoint").await
 }
 
-/// The app's checkpoint once it reaches `head`, or as it is after ten seconds.
-async fn pulled_to(server: &TestServer, cli: Uuid, head: i64) -> i64 {
-    let mut pulled = 0;
+/// What `read` answers once `done` holds of it, or after ten seconds.
+async fn soon<T, F: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut value = read().await;
     for _ in 0..100 {
-        pulled = app_checkpoint(server, cli).await;
-        if pulled >= head {
+        if done(&value) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    pulled
-}
-
-/// Customer `id`'s `column` once it holds `expected`, or as it is after ten seconds.
-async fn projected_soon(
-    server: &TestServer,
-    id: Uuid,
-    column: &str,
-    expected: &str,
-) -> Option<String> {
-    let mut value = None;
-    for _ in 0..100 {
-        value = server.projected("customers", id, &[column]).await.remove(0);
-        if value.as_deref() == Some(expected) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        value = read().await;
     }
     value
 }

@@ -276,7 +276,7 @@ storage_test! {
             .and_where(Expr::col(Alias::new("doc_id")).eq(id))
             .and_where(Expr::col(Alias::new("seq")).eq(seq))
             .to_owned();
-        conn.execute(backend.build(&altered)).await.unwrap();
+        execute(&server, &altered).await;
         // A restart empties the cache, which still holds the record as it was.
         let url = server.url.clone();
         server.stop().await;
